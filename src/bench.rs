@@ -1,0 +1,278 @@
+//! `mcp-worker bench`: measures the engine the way an operator would see it. It makes a fresh
+//! database, starts the real daemon as a child process against it, and prints figures:
+//! bulk enqueue (jobs/s), drain (jobs/s, completed rows kept), enqueue→start latency of an idle
+//! daemon (p50/p99), and the daemon's peak RSS. It prints numbers; it asserts nothing.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use sqlx::{Connection, PgConnection};
+
+use crate::config::Config;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Jobs per drain round (bulk-inserted with one INSERT … SELECT).
+    #[arg(long, default_value_t = 100_000)]
+    pub jobs: i64,
+    /// Drain rounds (completed rows of earlier rounds stay in the table).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// Single INSERTs for the latency measurement.
+    #[arg(long, default_value_t = 500)]
+    pub latency_samples: u32,
+    /// Gap between those INSERTs, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub latency_gap_ms: u64,
+    /// Extra environment for the daemon, KEY=VALUE (e.g. MCP_WORKER__WORKER__CONCURRENCY=256).
+    #[arg(long = "daemon-env")]
+    pub daemon_env: Vec<String>,
+    /// Keep the bench database afterwards.
+    #[arg(long)]
+    pub keep: bool,
+    /// Also print the figures as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct BenchReport {
+    pub machine: String,
+    pub postgres: String,
+    pub enqueue_jobs_per_s: Vec<f64>,
+    pub drain_jobs_per_s: Vec<f64>,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub latency_max_ms: f64,
+    pub daemon_peak_rss_mb: f64,
+}
+
+pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<BenchReport> {
+    let admin_url = config.database.url.clone();
+    let db = format!("mcp_bench_{}", std::process::id());
+    let mut admin = PgConnection::connect(&admin_url)
+        .await
+        .context("bench: cannot connect with database.url / DATABASE_URL")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}"))).execute(&mut admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut admin).await?;
+    let mut url = url::Url::parse(&admin_url)?;
+    url.set_path(&format!("/{db}"));
+    let db_url = url.to_string();
+
+    let result = measure(config, &args, &db_url).await;
+    if !args.keep {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")))
+            .execute(&mut admin)
+            .await;
+    } else {
+        println!("bench database kept: {db}");
+    }
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(report)
+}
+
+async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Result<BenchReport> {
+    let mut report = BenchReport {
+        machine: machine(),
+        ..BenchReport::default()
+    };
+    let mut conn = PgConnection::connect(db_url).await?;
+    report.postgres = sqlx::query_scalar("SHOW server_version").fetch_one(&mut conn).await?;
+    println!("machine: {}; PostgreSQL {}", report.machine, report.postgres);
+
+    let port = free_port()?;
+    let exe: PathBuf = std::env::current_exe()?;
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg("run")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", db_url)
+        .env("MCP_WORKER__LOG__LEVEL", "warn")
+        .env("MCP_WORKER__SCHEDULER__ENABLED", "false")
+        .env_remove("MCP_WORKER_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    for kv in &args.daemon_env {
+        let (k, v) = kv.split_once('=').context("--daemon-env takes KEY=VALUE")?;
+        cmd.env(k, v);
+    }
+    let _ = config;
+    let mut child = cmd.spawn().context("cannot start the daemon")?;
+    let pid = child.id().context("daemon has no pid")?;
+    wait_ready(port, &mut child).await?;
+
+    for round in 1..=args.rounds {
+        let t = Instant::now();
+        sqlx::query("INSERT INTO mcp.sync_jobs (kind) SELECT 'noop' FROM generate_series(1, $1)")
+            .bind(args.jobs)
+            .execute(&mut conn)
+            .await?;
+        let insert = t.elapsed();
+        let committed: chrono::DateTime<chrono::Utc> =
+            sqlx::query_scalar("SELECT clock_timestamp()").fetch_one(&mut conn).await?;
+        let enqueue_rate = args.jobs as f64 / insert.as_secs_f64();
+        wait_drained(&mut conn, Duration::from_secs(600)).await?;
+        let last: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+            "SELECT max(finished_at) FROM mcp.sync_jobs WHERE state = 'completed'",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        let drained = last
+            .map(|l| (l - committed).to_std().unwrap_or_default())
+            .unwrap_or_default()
+            // finished_at is the start of the last completion statement; count it as done.
+            .max(Duration::from_millis(1));
+        let drain_rate = args.jobs as f64 / drained.as_secs_f64();
+        println!(
+            "round {round}: enqueue {} jobs in {:.3} s = {:.0} jobs/s; drain in {:.3} s = {:.0} jobs/s",
+            args.jobs,
+            insert.as_secs_f64(),
+            enqueue_rate,
+            drained.as_secs_f64(),
+            drain_rate
+        );
+        report.enqueue_jobs_per_s.push(enqueue_rate);
+        report.drain_jobs_per_s.push(drain_rate);
+    }
+    let not_completed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM mcp.sync_jobs WHERE state <> 'completed'")
+            .fetch_one(&mut conn)
+            .await?;
+    if not_completed != 0 {
+        bail!("{not_completed} jobs did not complete: the figures above are not valid");
+    }
+
+    // Latency: an idle daemon, one INSERT at a time.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let first_id: i64 = sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM mcp.sync_jobs")
+        .fetch_one(&mut conn)
+        .await?;
+    let gap = Duration::from_millis(args.latency_gap_ms);
+    let mut next = Instant::now();
+    for _ in 0..args.latency_samples {
+        sqlx::query("INSERT INTO mcp.sync_jobs (kind) VALUES ('noop')")
+            .execute(&mut conn)
+            .await?;
+        next += gap;
+        tokio::time::sleep_until(next.into()).await;
+    }
+    wait_drained(&mut conn, Duration::from_secs(60)).await?;
+    let (p50, p99, max): (f64, f64, f64) = sqlx::query_as(
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), \
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY d), max(d) \
+         FROM (SELECT EXTRACT(EPOCH FROM attempted_at - created_at) * 1000 AS d \
+               FROM mcp.sync_jobs WHERE id > $1) s",
+    )
+    .bind(first_id)
+    .fetch_one(&mut conn)
+    .await?;
+    println!(
+        "latency: {} single INSERTs {} ms apart: enqueue→start p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        args.latency_samples, args.latency_gap_ms, p50, p99, max
+    );
+    report.latency_p50_ms = p50;
+    report.latency_p99_ms = p99;
+    report.latency_max_ms = max;
+
+    report.daemon_peak_rss_mb = peak_rss_mb(pid).unwrap_or(f64::NAN);
+    println!("daemon peak RSS (VmHWM): {:.1} MB", report.daemon_peak_rss_mb);
+    // SAFETY-free: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+    Ok(report)
+}
+
+async fn wait_drained(conn: &mut PgConnection, limit: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let busy: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM mcp.sync_jobs \
+             WHERE state IN ('available', 'scheduled', 'retryable', 'running'))",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        if !busy {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            bail!("queue not drained after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn wait_ready(port: u16, child: &mut tokio::process::Child) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if let Some(status) = child.try_wait()? {
+            bail!("daemon exited early: {status}");
+        }
+        if let Ok((200, _)) = http_get(&format!("127.0.0.1:{port}"), "/readyz").await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("daemon not ready after 30 s")
+}
+
+/// A minimal HTTP/1.1 GET, enough to read our own endpoints.
+pub async fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem_gb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0 / 1024.0)
+        .unwrap_or(0.0);
+    format!("{cores} cores ({model}), {mem_gb:.0} GiB")
+}

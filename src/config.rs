@@ -1,0 +1,461 @@
+//! Configuration: one typed struct with defaults in code, read from a TOML file and then from
+//! environment variables (`MCP_WORKER__SECTION__KEY=value`, plus `DATABASE_URL`).
+//! Unknown keys are an error, and every error names the key it is about.
+//! This module never logs or prints a secret: `redacted()` is what leaves the process.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of environment variables that override keys of the file: `MCP_WORKER__WORKER__CONCURRENCY=64`.
+pub const ENV_PREFIX: &str = "MCP_WORKER__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: String, message: String },
+    #[error("invalid config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub worker: WorkerConfig,
+    pub http: HttpConfig,
+    pub scheduler: SchedulerConfig,
+    pub retention: RetentionConfig,
+    pub log: LogConfig,
+    /// Per-kind overrides of the policies in `jobs/`.
+    pub kinds: BTreeMap<String, KindOverride>,
+    /// Cron schedules by name; they are added to the defaults that `jobs/` declares.
+    pub schedules: BTreeMap<String, ScheduleConfig>,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Postgres URL. `DATABASE_URL` overrides it.
+    pub url: String,
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Apply pending migrations when `run` starts.
+    pub migrate_on_start: bool,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .finish()
+    }
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Jobs run at once by this daemon.
+    pub concurrency: usize,
+    /// Most jobs claimed by one query.
+    pub fetch_batch: usize,
+    /// Most outcomes written by one query.
+    pub complete_batch: usize,
+    /// Poll for due jobs this often even when no NOTIFY arrives.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Time added to a kind's timeout to make the lease of a claimed job.
+    #[serde(with = "humantime_serde")]
+    pub lease_grace: Duration,
+    /// How often running jobs whose lease ran out are taken back.
+    #[serde(with = "humantime_serde")]
+    pub rescue_interval: Duration,
+    /// On SIGTERM, how long in-flight jobs may go on before they are put back.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// How often queue depth gauges are refreshed.
+    #[serde(with = "humantime_serde")]
+    pub stats_interval: Duration,
+    /// Only claim jobs of these queues; empty means every queue.
+    pub queues: Vec<String>,
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address of `/metrics`, `/healthz`, `/readyz`. `run --listen` overrides it.
+    pub listen: String,
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    pub enabled: bool,
+    /// How often due cron ticks are looked for.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// `prune` deletes completed jobs finished longer ago than this.
+    #[serde(with = "humantime_serde")]
+    pub completed: Duration,
+    #[serde(with = "humantime_serde")]
+    pub cancelled: Duration,
+    #[serde(with = "humantime_serde")]
+    pub discarded: Duration,
+    /// Rows deleted per statement (each its own short transaction).
+    pub batch_size: u32,
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. "info" or "mcp_worker=debug". `RUST_LOG` overrides it.
+    pub level: String,
+    /// "auto" (JSON unless stderr is a terminal), "json" or "text".
+    pub format: String,
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KindOverride {
+    pub max_attempts: Option<u16>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub backoff_base: Option<Duration>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub backoff_max: Option<Duration>,
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Cron expression: 5 fields (minute precision) or 6 with seconds first. May be left out
+    /// for a schedule that `jobs/` declares (its default is then kept).
+    pub cron: Option<String>,
+    /// Job kind to enqueue; defaults to the schedule's name.
+    pub kind: Option<String>,
+    #[serde(default = "empty_object")]
+    pub payload: serde_json::Value,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database: DatabaseConfig::default(),
+            worker: WorkerConfig::default(),
+            http: HttpConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            retention: RetentionConfig::default(),
+            log: LogConfig::default(),
+            kinds: BTreeMap::new(),
+            schedules: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "postgres://postgres@127.0.0.1:5432/mcp_worker".into(),
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 512,
+            fetch_batch: 512,
+            complete_batch: 2000,
+            poll_interval: Duration::from_secs(1),
+            lease_grace: Duration::from_secs(30),
+            rescue_interval: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(20),
+            stats_interval: Duration::from_secs(10),
+            queues: Vec::new(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            enabled: true,
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            completed: Duration::from_secs(7 * 86_400),
+            cancelled: Duration::from_secs(7 * 86_400),
+            discarded: Duration::from_secs(30 * 86_400),
+            batch_size: 5000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: "auto".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the file (if any), then the environment, then checks every value.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let text = match path {
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.display().to_string(),
+                source,
+            })?),
+            None => None,
+        };
+        let name = path.map(|p| p.display().to_string()).unwrap_or_default();
+        Config::from_parts(text.as_deref(), &name, &env)
+    }
+
+    /// The pure part of `load`: a file's text and a set of environment variables.
+    pub fn from_parts(
+        text: Option<&str>,
+        path_name: &str,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut root: toml::Table = match text {
+            Some(t) => toml::from_str(t).map_err(|e| ConfigError::Syntax {
+                path: path_name.to_string(),
+                message: e.message().to_string(),
+            })?,
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+                let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+                set_path(&mut root, &path, parse_env_value(value))
+                    .map_err(|m| ConfigError::invalid(path.join("."), m))?;
+            } else if name == "DATABASE_URL" && !value.is_empty() {
+                set_path(
+                    &mut root,
+                    &["database".into(), "url".into()],
+                    toml::Value::String(value.clone()),
+                )
+                .map_err(|m| ConfigError::invalid("database.url", m))?;
+            }
+        }
+        let de = toml::Value::Table(root);
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::invalid(key, e.into_inner().to_string())
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let w = &self.worker;
+        if w.concurrency == 0 {
+            return Err(ConfigError::invalid("worker.concurrency", "must be at least 1"));
+        }
+        if w.fetch_batch == 0 {
+            return Err(ConfigError::invalid("worker.fetch_batch", "must be at least 1"));
+        }
+        if w.complete_batch == 0 {
+            return Err(ConfigError::invalid("worker.complete_batch", "must be at least 1"));
+        }
+        for (key, d) in [
+            ("worker.poll_interval", w.poll_interval),
+            ("worker.rescue_interval", w.rescue_interval),
+            ("worker.stats_interval", w.stats_interval),
+            ("scheduler.interval", self.scheduler.interval),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::invalid(key, "must be longer than zero"));
+            }
+        }
+        if self.database.max_connections < 3 {
+            return Err(ConfigError::invalid(
+                "database.max_connections",
+                "must be at least 3 (claim, complete and maintenance run side by side)",
+            ));
+        }
+        if url::Url::parse(&self.database.url)
+            .map(|u| !matches!(u.scheme(), "postgres" | "postgresql"))
+            .unwrap_or(true)
+        {
+            return Err(ConfigError::invalid(
+                "database.url",
+                "must be a postgres:// URL",
+            ));
+        }
+        self.http
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| ConfigError::invalid("http.listen", e.to_string()))?;
+        if !matches!(self.log.format.as_str(), "auto" | "json" | "text") {
+            return Err(ConfigError::invalid(
+                "log.format",
+                "must be \"auto\", \"json\" or \"text\"",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
+        if self.retention.batch_size == 0 {
+            return Err(ConfigError::invalid("retention.batch_size", "must be at least 1"));
+        }
+        for (name, o) in &self.kinds {
+            if crate::catalog::Catalog::builtin().get(name).is_none() {
+                return Err(ConfigError::invalid(
+                    format!("kinds.{name}"),
+                    "no such job kind in jobs/",
+                ));
+            }
+            if o.max_attempts == Some(0) {
+                return Err(ConfigError::invalid(
+                    format!("kinds.{name}.max_attempts"),
+                    "must be at least 1",
+                ));
+            }
+            if o.timeout.is_some_and(|t| t.is_zero()) {
+                return Err(ConfigError::invalid(
+                    format!("kinds.{name}.timeout"),
+                    "must be longer than zero",
+                ));
+            }
+        }
+        for (name, s) in &self.schedules {
+            let kind = s.kind.as_deref().unwrap_or(name);
+            let default = crate::catalog::Catalog::builtin()
+                .get(kind)
+                .and_then(|k| k.default_schedule.clone());
+            match s.cron.as_ref().or(default.as_ref()) {
+                Some(expr) => {
+                    crate::scheduler::parse_cron(expr)
+                        .map_err(|m| ConfigError::invalid(format!("schedules.{name}.cron"), m))?;
+                }
+                None => {
+                    return Err(ConfigError::invalid(
+                        format!("schedules.{name}.cron"),
+                        "missing (only schedules that jobs/ declares may leave it out)",
+                    ))
+                }
+            }
+            if crate::catalog::Catalog::builtin().get(kind).is_none() {
+                return Err(ConfigError::invalid(
+                    format!("schedules.{name}.kind"),
+                    format!("no such job kind `{kind}` in jobs/"),
+                ));
+            }
+            if !s.payload.is_object() {
+                return Err(ConfigError::invalid(
+                    format!("schedules.{name}.payload"),
+                    "must be a table",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML with secrets replaced.
+    pub fn redacted(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = redact_url(&self.database.url);
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// A Postgres URL with its password replaced by `***`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret = k.eq_ignore_ascii_case("password");
+                    (k.into_owned(), if secret { "***".into() } else { v.into_owned() })
+                })
+                .collect();
+            if !pairs.is_empty() {
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparseable url>".into(),
+    }
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    // A number, boolean or array is read as TOML; anything else is a string.
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+fn set_path(root: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut table = root;
+    for p in parents {
+        let entry = table
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{p}` is not a table"))?;
+    }
+    table.insert(last.clone(), value);
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! `mcp-worker run`: wires the pool, migrations, catalogue, worker, scheduler, HTTP listener and
+//! systemd notifications together, and takes them down in order on SIGTERM or SIGINT.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::handlers::{Registry, Services};
+use crate::queue::{new_worker_id, Queue};
+use crate::scheduler::Scheduler;
+use crate::sdnotify::{watchdog_interval, Notifier};
+use crate::worker::Worker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Worker(#[from] crate::worker::WorkerError),
+    #[error(transparent)]
+    Scheduler(#[from] crate::scheduler::SchedulerError),
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    #[error("migrations are not current and database.migrate_on_start is false: run `mcp-worker migrate`")]
+    NotMigrated,
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Runs until SIGTERM/SIGINT (or `stop` is cancelled), then shuts down gracefully.
+pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonError> {
+    let notifier = Notifier::from_env();
+    let metrics = crate::metrics::install()?;
+    let catalog = Catalog::effective(&config);
+    let registry = Registry::builtin();
+    let pool = crate::db::connect(&config.database).await?;
+    if config.database.migrate_on_start {
+        crate::db::migrate(&pool, &catalog).await?;
+    } else if !crate::db::migrations_current(&pool).await? {
+        return Err(DaemonError::NotMigrated);
+    } else {
+        catalog.sync_to_db(&pool).await.map_err(crate::db::DbError::from)?;
+    }
+    crate::metrics::register_kinds(catalog.iter().map(|k| k.kind.as_str()));
+
+    let worker_id = new_worker_id();
+    let queue = Queue::new(
+        pool.clone(),
+        worker_id.clone(),
+        &catalog,
+        config.worker.lease_grace,
+        config.worker.queues.clone(),
+    );
+    let config = Arc::new(config);
+    let services = Arc::new(Services {
+        queue: queue.clone(),
+        config: config.clone(),
+    });
+    let worker = Worker::new(queue, &catalog, &registry, services, config.worker.clone())?
+        .start()
+        .await?;
+
+    let background = CancellationToken::new();
+    let mut scheduler_task = None;
+    if config.scheduler.enabled {
+        let scheduler = Scheduler::from_config(pool.clone(), &config, &catalog)?;
+        crate::metrics::register_schedules(scheduler.schedules().iter().map(|s| s.name.as_str()));
+        scheduler_task = Some(tokio::spawn(
+            scheduler.run(config.scheduler.interval, background.clone()),
+        ));
+    }
+    let app = crate::http::router(pool.clone(), metrics);
+    let (addr, http_task) = crate::http::serve(&config.http.listen, app, background.clone()).await?;
+    tracing::info!(%worker_id, listen = %addr, concurrency = config.worker.concurrency, "mcp-worker running");
+    if let Err(e) = notifier.ready(&format!("running as {worker_id}")) {
+        tracing::warn!(error = %e, "sd_notify READY failed");
+    }
+    if let Some(every) = watchdog_interval() {
+        let n = notifier.clone();
+        let stop_dog = background.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => { let _ = n.watchdog(); }
+                    _ = stop_dog.cancelled() => return,
+                }
+            }
+        });
+    }
+
+    wait_for_signal(&stop).await?;
+    tracing::info!("stopping: no new claims; waiting for running jobs");
+    let _ = notifier.stopping("draining running jobs");
+    if let Some(t) = scheduler_task {
+        background.cancel();
+        let _ = t.await;
+    }
+    worker.shutdown().await;
+    background.cancel();
+    let _ = http_task.await;
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal(stop: &CancellationToken) -> Result<(), DaemonError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+        _ = stop.cancelled() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! `prune`: retention of finished jobs, through the queue's batched delete.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+
+use super::{Handler, JobContext, JobError};
+use crate::queue::PruneAges;
+
+pub struct Prune;
+
+#[derive(Deserialize, Default)]
+struct Payload {
+    completed_older_than_s: Option<u64>,
+    cancelled_older_than_s: Option<u64>,
+    discarded_older_than_s: Option<u64>,
+    batch_size: Option<u32>,
+}
+
+impl Handler for Prune {
+    fn kind(&self) -> &'static str {
+        "prune"
+    }
+
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let p: Payload = ctx.payload()?;
+            let r = &ctx.services.config.retention;
+            let secs = |o: Option<u64>, d: Duration| o.map(Duration::from_secs).unwrap_or(d);
+            let ages = PruneAges {
+                completed: secs(p.completed_older_than_s, r.completed),
+                cancelled: secs(p.cancelled_older_than_s, r.cancelled),
+                discarded: secs(p.discarded_older_than_s, r.discarded),
+            };
+            let report = ctx
+                .services
+                .queue
+                .prune(ages, p.batch_size.unwrap_or(r.batch_size))
+                .await
+                .map_err(|e| JobError::Retry(format!("prune failed: {e}")))?;
+            tracing::info!(job_id = ctx.id, deleted = report.deleted, batches = report.batches, "pruned finished jobs");
+            Ok(())
+        })
+    }
+}

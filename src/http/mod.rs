@@ -1,0 +1,84 @@
+//! The daemon's HTTP listener: `/metrics` (Prometheus text), `/healthz` (the process is alive)
+//! and `/readyz` (the database answers and its migrations are current).
+//! Handlers here only read; they never enqueue or change a job.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone)]
+struct AppState {
+    pool: PgPool,
+    metrics: PrometheusHandle,
+}
+
+pub fn router(pool: PgPool, metrics: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(Arc::new(AppState { pool, metrics }))
+}
+
+/// Binds `addr` and serves until `stop`; returns the bound address (port 0 picks one).
+pub async fn serve(
+    addr: &str,
+    app: Router,
+    stop: CancellationToken,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), HttpError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| HttpError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| HttpError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let task = tokio::spawn(async move {
+        let shutdown = async move { stop.cancelled().await };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %e, "HTTP listener stopped");
+        }
+    });
+    Ok((local, task))
+}
+
+async fn metrics_text(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        s.metrics.render(),
+    )
+}
+
+async fn ready(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    match crate::db::migrations_current(&s.pool).await {
+        Ok(true) => (StatusCode::OK, "ready\n".to_string()),
+        Ok(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "migrations are not current: run `mcp-worker migrate`\n".to_string(),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unreachable: {e}\n"),
+        ),
+    }
+}

@@ -1,0 +1,17 @@
+//! mcp-worker: a daemon that runs jobs from the Postgres table `mcp.sync_jobs`.
+//! See docs/ARCHITECTURE.md for the map of modules and the invariants they keep.
+
+pub mod bench;
+pub mod catalog;
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod handlers;
+pub mod http;
+pub mod metrics;
+pub mod queue;
+pub mod scheduler;
+pub mod schema;
+pub mod sdnotify;
+pub mod telemetry;
+pub mod worker;

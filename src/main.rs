@@ -1,0 +1,194 @@
+//! The command line: parse, load config, call into the library. Nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mcp_worker::config::Config;
+use mcp_worker::queue::{self, EnqueueRequest};
+
+#[derive(Parser)]
+#[command(name = "mcp-worker", version, about = "Runs jobs from the Postgres table mcp.sync_jobs")]
+struct Cli {
+    /// TOML config file (see config/mcp-worker.example.toml).
+    #[arg(long, global = true, env = "MCP_WORKER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: migrations, worker, cron scheduler, /metrics /healthz /readyz.
+    Run {
+        /// Address of the HTTP listener (overrides http.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Apply migrations and write the job catalogue, then exit.
+    Migrate,
+    /// Enqueue one job through mcp.enqueue_job and print its id.
+    Enqueue {
+        kind: String,
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        /// When to run it (RFC 3339); now by default.
+        #[arg(long)]
+        run_at: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long)]
+        priority: Option<i32>,
+        #[arg(long)]
+        max_attempts: Option<i32>,
+        #[arg(long)]
+        unique_key: Option<String>,
+        #[arg(long)]
+        queue: Option<String>,
+    },
+    /// Read and act on jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Print the effective configuration with secrets redacted.
+    CheckConfig,
+    /// Measure drain throughput, enqueue latency, bulk enqueue and daemon RSS.
+    Bench(mcp_worker::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// The latest jobs, newest first.
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One job as JSON, with every attempt's error.
+    Show { id: i64 },
+    /// Run a job again now (mcp.retry_job).
+    Retry { id: i64 },
+    /// Cancel a job that has not finished (mcp.cancel_job).
+    Cancel { id: i64 },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mcp-worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    mcp_worker::telemetry::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mcp-worker: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcp-worker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<()> {
+    use mcp_worker::catalog::Catalog;
+    match command {
+        Command::Run { listen } => {
+            if let Some(l) = listen {
+                config.http.listen = l;
+            }
+            mcp_worker::daemon::run(config, tokio_util::sync::CancellationToken::new())
+                .await
+                .context("daemon failed")?;
+        }
+        Command::Migrate => {
+            let pool = mcp_worker::db::connect(&config.database).await?;
+            mcp_worker::db::migrate(&pool, &Catalog::effective(&config)).await?;
+            println!("migrations applied; job catalogue written");
+        }
+        Command::Enqueue {
+            kind,
+            payload,
+            run_at,
+            priority,
+            max_attempts,
+            unique_key,
+            queue: q,
+        } => {
+            let payload: serde_json::Value =
+                serde_json::from_str(&payload).context("--payload is not valid JSON")?;
+            let pool = mcp_worker::db::connect(&config.database).await?;
+            let req = EnqueueRequest {
+                kind,
+                payload,
+                run_at,
+                priority,
+                max_attempts,
+                unique_key,
+                queue: q,
+            };
+            let id = queue::admin_enqueue(&pool, &req).await?;
+            println!("{id}");
+        }
+        Command::Jobs { command } => {
+            let pool = mcp_worker::db::connect(&config.database).await?;
+            match command {
+                JobsCommand::List { state, kind, limit } => {
+                    let rows = queue::admin_list(&pool, state.as_deref(), kind.as_deref(), limit).await?;
+                    println!(
+                        "{:>10}  {:<14} {:<10} {:>7}  {:<25} last_error",
+                        "id", "kind", "state", "attempt", "run_at"
+                    );
+                    for r in rows {
+                        let max = r.max_attempts.map(|m| m.to_string()).unwrap_or_else(|| "-".into());
+                        println!(
+                            "{:>10}  {:<14} {:<10} {:>7}  {:<25} {}",
+                            r.id,
+                            r.kind,
+                            r.state,
+                            format!("{}/{}", r.attempt, max),
+                            r.run_at.format("%Y-%m-%d %H:%M:%S%.3f"),
+                            r.last_error.unwrap_or_default()
+                        );
+                    }
+                }
+                JobsCommand::Show { id } => {
+                    let row = queue::admin_show(&pool, id).await?;
+                    println!("{}", serde_json::to_string_pretty(&row)?);
+                }
+                JobsCommand::Retry { id } => {
+                    if queue::admin_retry(&pool, id).await? {
+                        println!("job {id} will run again now");
+                    } else {
+                        anyhow::bail!("job {id} is running; it cannot be retried until it ends");
+                    }
+                }
+                JobsCommand::Cancel { id } => {
+                    if queue::admin_cancel(&pool, id).await? {
+                        println!("job {id} cancelled");
+                    } else {
+                        anyhow::bail!("job {id} has already finished");
+                    }
+                }
+            }
+        }
+        Command::CheckConfig => {
+            print!("{}", config.redacted());
+        }
+        Command::Bench(args) => {
+            mcp_worker::bench::run(&config, args).await?;
+        }
+    }
+    Ok(())
+}

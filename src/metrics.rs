@@ -1,0 +1,127 @@
+//! Prometheus metrics: the names, their help texts, and the recorder behind `/metrics`.
+//! Every series a dashboard or alert may use is registered at start (at zero), so rates work from
+//! the first scrape. Labels carry kinds, states and schedule names only, never payloads or secrets.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const JOBS_STARTED: &str = "mcp_jobs_started_total";
+pub const JOBS_COMPLETED: &str = "mcp_jobs_completed_total";
+pub const JOBS_FAILED: &str = "mcp_jobs_failed_total";
+pub const JOBS_RETRIED: &str = "mcp_jobs_retried_total";
+pub const JOBS_DISCARDED: &str = "mcp_jobs_discarded_total";
+pub const JOBS_RESCUED: &str = "mcp_jobs_rescued_total";
+pub const JOBS_SNOOZED: &str = "mcp_jobs_snoozed_total";
+pub const JOBS_RETURNED: &str = "mcp_jobs_returned_total";
+pub const JOB_DURATION: &str = "mcp_job_duration_seconds";
+pub const QUEUE_DEPTH: &str = "mcp_queue_depth";
+pub const OLDEST_AVAILABLE_AGE: &str = "mcp_queue_oldest_available_age_seconds";
+pub const CLAIM_BATCH: &str = "mcp_claim_batch_size";
+pub const COMPLETE_BATCH: &str = "mcp_complete_batch_size";
+pub const IN_FLIGHT: &str = "mcp_jobs_in_flight";
+pub const POOL_CONNECTIONS: &str = "mcp_db_pool_connections";
+pub const POOL_MAX: &str = "mcp_db_pool_max_connections";
+pub const CRON_TICKS: &str = "mcp_cron_ticks_total";
+pub const BUILD_INFO: &str = "mcp_worker_build_info";
+pub const DB_ERRORS: &str = "mcp_db_errors_total";
+
+/// Job counters that exist per kind.
+pub const PER_KIND_COUNTERS: &[&str] = &[
+    JOBS_STARTED,
+    JOBS_COMPLETED,
+    JOBS_FAILED,
+    JOBS_RETRIED,
+    JOBS_DISCARDED,
+    JOBS_RESCUED,
+    JOBS_SNOOZED,
+    JOBS_RETURNED,
+];
+
+const DURATION_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0];
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("cannot build the Prometheus recorder: {0}")]
+    Build(String),
+}
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once and returns the handle that renders `/metrics`.
+pub fn install() -> Result<PrometheusHandle, MetricsError> {
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(JOB_DURATION.into()), DURATION_BUCKETS)
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(CLAIM_BATCH.into()), BATCH_BUCKETS))
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(COMPLETE_BATCH.into()), BATCH_BUCKETS))
+        .map_err(|e| MetricsError::Build(e.to_string()))?
+        .build_recorder();
+    let handle = recorder.handle();
+    // Losing the race to another thread (tests) is fine: that recorder serves everyone.
+    let _ = metrics::set_global_recorder(recorder);
+    let handle = HANDLE.get_or_init(|| handle).clone();
+    describe();
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    let upkeep = handle.clone();
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(5));
+            upkeep.run_upkeep();
+        })
+        .map_err(|e| MetricsError::Build(e.to_string()))?;
+    Ok(handle)
+}
+
+fn describe() {
+    describe_counter!(JOBS_STARTED, "Attempts started, by kind.");
+    describe_counter!(JOBS_COMPLETED, "Jobs completed, by kind.");
+    describe_counter!(JOBS_FAILED, "Attempts that failed (error, timeout or panic), by kind.");
+    describe_counter!(JOBS_RETRIED, "Failed attempts that will be retried after backoff, by kind.");
+    describe_counter!(JOBS_DISCARDED, "Jobs discarded (attempts exhausted or unretryable), by kind.");
+    describe_counter!(JOBS_RESCUED, "Running jobs taken back after their lease expired, by kind.");
+    describe_counter!(JOBS_SNOOZED, "Attempts snoozed without spending an attempt, by kind.");
+    describe_counter!(JOBS_RETURNED, "Jobs put back unfinished at shutdown, by kind.");
+    describe_histogram!(JOB_DURATION, Unit::Seconds, "Run time of one attempt, by kind.");
+    describe_gauge!(QUEUE_DEPTH, "Unfinished jobs by kind and state.");
+    describe_gauge!(OLDEST_AVAILABLE_AGE, Unit::Seconds, "Age of the oldest due, unclaimed job, by kind.");
+    describe_histogram!(CLAIM_BATCH, "Jobs claimed per claim query.");
+    describe_histogram!(COMPLETE_BATCH, "Outcomes written per completion query.");
+    describe_gauge!(IN_FLIGHT, "Jobs this daemon is running now.");
+    describe_gauge!(POOL_CONNECTIONS, "Database pool connections by state (idle, in_use).");
+    describe_gauge!(POOL_MAX, "Database pool size limit.");
+    describe_counter!(CRON_TICKS, "Cron ticks this daemon enqueued, by schedule.");
+    describe_gauge!(BUILD_INFO, "Always 1; the version label says which build runs.");
+    describe_counter!(DB_ERRORS, "Database errors met by the engine, by operation.");
+}
+
+/// Registers every per-kind series at zero.
+pub fn register_kinds<'a>(kinds: impl IntoIterator<Item = &'a str>) {
+    for kind in kinds {
+        for name in PER_KIND_COUNTERS {
+            counter!(*name, "kind" => kind.to_string()).increment(0);
+        }
+        for state in ["available", "scheduled", "retryable", "running"] {
+            gauge!(QUEUE_DEPTH, "kind" => kind.to_string(), "state" => state).set(0.0);
+        }
+        gauge!(OLDEST_AVAILABLE_AGE, "kind" => kind.to_string()).set(0.0);
+    }
+    gauge!(IN_FLIGHT).set(0.0);
+    for op in ["claim", "complete", "rescue", "stats", "cron"] {
+        counter!(DB_ERRORS, "op" => op).increment(0);
+    }
+}
+
+pub fn register_schedules<'a>(names: impl IntoIterator<Item = &'a str>) {
+    for name in names {
+        counter!(CRON_TICKS, "schedule" => name.to_string()).increment(0);
+    }
+}

@@ -1,0 +1,127 @@
+//! What the CLI (and tests) do to single jobs: enqueue, list, show, cancel, retry.
+//! Everything goes through the SQL functions that SQL users call too, so there is one behaviour.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::QueueError;
+
+#[derive(Debug, Clone, Default)]
+pub struct EnqueueRequest {
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub run_at: Option<DateTime<Utc>>,
+    pub priority: Option<i32>,
+    pub max_attempts: Option<i32>,
+    pub unique_key: Option<String>,
+    pub queue: Option<String>,
+}
+
+/// One row of `mcp.sync_jobs`, as SQL users see it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: i64,
+    pub kind: String,
+    pub queue: String,
+    pub integration_id: Option<String>,
+    pub payload: serde_json::Value,
+    pub state: String,
+    pub priority: i16,
+    pub run_at: DateTime<Utc>,
+    pub attempt: i16,
+    pub max_attempts: Option<i16>,
+    pub unique_key: Option<String>,
+    pub last_error: Option<String>,
+    pub errors: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub attempted_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub locked_by: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, kind, queue, integration_id::text AS integration_id, payload, state, \
+    priority, run_at, attempt, max_attempts, unique_key, last_error, errors, created_at, \
+    attempted_at, finished_at, locked_by, lease_expires_at";
+
+/// Enqueues through `mcp.enqueue_job`; returns the new (or live duplicate's) id.
+pub async fn enqueue(pool: &PgPool, req: &EnqueueRequest) -> Result<i64, QueueError> {
+    let id: i64 = sqlx::query_scalar(
+        "SELECT mcp.enqueue_job($1, $2, run_at => $3, priority => COALESCE($4, 0), \
+         max_attempts => $5, unique_key => $6, queue => COALESCE($7, 'default'))",
+    )
+    .bind(&req.kind)
+    .bind(&req.payload)
+    .bind(req.run_at)
+    .bind(req.priority)
+    .bind(req.max_attempts)
+    .bind(&req.unique_key)
+    .bind(&req.queue)
+    .fetch_one(pool)
+    .await
+    .map_err(refusal)?;
+    Ok(id)
+}
+
+/// Latest jobs first, optionally of one state and/or kind.
+pub async fn list(
+    pool: &PgPool,
+    state: Option<&str>,
+    kind: Option<&str>,
+    limit: i64,
+) -> Result<Vec<JobRow>, QueueError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM mcp.sync_jobs \
+         WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2) \
+         ORDER BY id DESC LIMIT $3"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(state)
+        .bind(kind)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?)
+}
+
+pub async fn show(pool: &PgPool, id: i64) -> Result<JobRow, QueueError> {
+    let sql = format!("SELECT {COLUMNS} FROM mcp.sync_jobs WHERE id = $1");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(QueueError::NotFound(id))
+}
+
+/// `mcp.cancel_job`: false when the job had already finished.
+pub async fn cancel(pool: &PgPool, id: i64) -> Result<bool, QueueError> {
+    show(pool, id).await?;
+    Ok(sqlx::query_scalar("SELECT mcp.cancel_job($1)")
+        .bind(id)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// `mcp.retry_job`: false when the job is running.
+pub async fn retry(pool: &PgPool, id: i64) -> Result<bool, QueueError> {
+    show(pool, id).await?;
+    Ok(sqlx::query_scalar("SELECT mcp.retry_job($1)")
+        .bind(id)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Turns the database's refusal of a row (unknown kind, bad value) into a readable error.
+fn refusal(e: sqlx::Error) -> QueueError {
+    if let sqlx::Error::Database(db) = &e {
+        let detail = db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .and_then(|p| p.detail().map(str::to_string));
+        let msg = match detail {
+            Some(d) => format!("{} ({d})", db.message()),
+            None => db.message().to_string(),
+        };
+        return QueueError::Refused(msg);
+    }
+    QueueError::Db(e)
+}

@@ -1,0 +1,105 @@
+//! The engine over `mcp.sync_jobs`: every SQL statement the daemon runs against the queue lives
+//! in this module (claim, complete, rescue, prune, the admin reads and writes).
+//! Handlers never touch `mcp.sync_jobs` directly; they return an outcome and the engine writes it.
+
+mod admin;
+mod claim;
+mod complete;
+mod maintenance;
+pub mod retry;
+
+pub use admin::{
+    cancel as admin_cancel, enqueue as admin_enqueue, list as admin_list, retry as admin_retry,
+    show as admin_show, EnqueueRequest, JobRow,
+};
+pub use claim::ClaimedJob;
+pub use complete::{Outcome, OutcomeRow};
+pub use maintenance::{DepthRow, PruneAges, PruneReport, Rescued};
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use crate::catalog::Catalog;
+
+/// Channel that `INSERT`s into `mcp.sync_jobs` (and `mcp.retry_job`) notify.
+pub const NOTIFY_CHANNEL: &str = "mcp_sync_jobs";
+
+/// States a job can be in; see the README for the transitions.
+pub const STATES: &[&str] = &[
+    "available",
+    "scheduled",
+    "running",
+    "retryable",
+    "completed",
+    "discarded",
+    "cancelled",
+];
+
+/// States whose jobs wait to be claimed once `run_at` has come.
+pub const CLAIMABLE_STATES: &[&str] = &["available", "scheduled", "retryable"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("job {0} not found")]
+    NotFound(i64),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The queue as one daemon sees it: its identity, the kinds it runs and their leases.
+#[derive(Clone)]
+pub struct Queue {
+    pool: PgPool,
+    worker_id: String,
+    kinds: Vec<String>,
+    lease_ms: Vec<i64>,
+    max_attempts: Vec<i16>,
+    queues: Vec<String>,
+}
+
+impl Queue {
+    pub fn new(
+        pool: PgPool,
+        worker_id: String,
+        catalog: &Catalog,
+        lease_grace: Duration,
+        queues: Vec<String>,
+    ) -> Queue {
+        let mut kinds = Vec::new();
+        let mut lease_ms = Vec::new();
+        let mut max_attempts = Vec::new();
+        for spec in catalog.iter() {
+            kinds.push(spec.kind.clone());
+            lease_ms.push((spec.policy.timeout + lease_grace).as_millis() as i64);
+            max_attempts.push(spec.policy.max_attempts as i16);
+        }
+        Queue {
+            pool,
+            worker_id,
+            kinds,
+            lease_ms,
+            max_attempts,
+            queues,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+}
+
+/// A worker id unique to this process: host, pid and a random suffix.
+pub fn new_worker_id() -> String {
+    let host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown-host".into());
+    format!("{host}:{}:{:06x}", std::process::id(), rand::random::<u32>() & 0xff_ffff)
+}

@@ -1,0 +1,503 @@
+//! The runner: claims jobs in batches, runs each on its handler in its own task (bounded by a
+//! semaphore of `concurrency` permits), and hands outcomes to a completer that writes them in
+//! batches. A permit is held from claim until the outcome is written, so a daemon never holds
+//! more than `concurrency` running rows. Also hosts the rescuer and the depth sampler.
+//! It never decides policy on its own: attempts and backoff come from the catalogue.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use metrics::{counter, gauge, histogram};
+use sqlx::postgres::PgListener;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{Catalog, RetryPolicy};
+use crate::config::WorkerConfig;
+use crate::handlers::{JobContext, JobError, Registry, Services};
+use crate::metrics as m;
+use crate::queue::{retry, ClaimedJob, Outcome, OutcomeRow, Queue, NOTIFY_CHANNEL};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("job kind `{0}` is in the catalogue but has no handler")]
+    NoHandler(String),
+    #[error("cannot listen for new jobs: {0}")]
+    Listen(sqlx::Error),
+}
+
+/// A finished attempt on its way to the completer, with the permit it holds.
+struct Done {
+    row: OutcomeRow,
+    _permit: OwnedSemaphorePermit,
+}
+
+struct KindRuntime {
+    policy: RetryPolicy,
+    schema: crate::schema::Schema,
+    handler: Arc<dyn crate::handlers::Handler>,
+    name: Arc<str>,
+}
+
+pub struct Worker {
+    queue: Queue,
+    services: Arc<Services>,
+    kinds: Arc<std::collections::HashMap<String, KindRuntime>>,
+    cfg: WorkerConfig,
+}
+
+/// What `Worker::start` leaves running; `shutdown` stops it in order.
+pub struct RunningWorker {
+    stop_claiming: CancellationToken,
+    hard_stop: CancellationToken,
+    producer: JoinHandle<()>,
+    completer: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+    semaphore: Arc<Semaphore>,
+    concurrency: usize,
+    grace: Duration,
+}
+
+impl Worker {
+    pub fn new(
+        queue: Queue,
+        catalog: &Catalog,
+        registry: &Registry,
+        services: Arc<Services>,
+        cfg: WorkerConfig,
+    ) -> Result<Worker, WorkerError> {
+        let mut kinds = std::collections::HashMap::new();
+        for spec in catalog.iter() {
+            let handler = registry
+                .get(&spec.kind)
+                .ok_or_else(|| WorkerError::NoHandler(spec.kind.clone()))?
+                .clone();
+            kinds.insert(
+                spec.kind.clone(),
+                KindRuntime {
+                    policy: spec.policy,
+                    schema: spec.schema.clone(),
+                    handler,
+                    name: Arc::from(spec.kind.as_str()),
+                },
+            );
+        }
+        Ok(Worker {
+            queue,
+            services,
+            kinds: Arc::new(kinds),
+            cfg,
+        })
+    }
+
+    /// Starts listening, claiming, completing, rescuing and sampling.
+    pub async fn start(self) -> Result<RunningWorker, WorkerError> {
+        let wake = Arc::new(Notify::new());
+        let mut listener = PgListener::connect_with(self.queue.pool())
+            .await
+            .map_err(WorkerError::Listen)?;
+        listener.listen(NOTIFY_CHANNEL).await.map_err(WorkerError::Listen)?;
+
+        let stop_claiming = CancellationToken::new();
+        let hard_stop = CancellationToken::new();
+        let semaphore = Arc::new(Semaphore::new(self.cfg.concurrency));
+        let (tx, rx) = mpsc::unbounded_channel::<Done>();
+
+        let mut background = Vec::new();
+        background.push(tokio::spawn(listen_loop(listener, wake.clone(), stop_claiming.clone())));
+        background.push(tokio::spawn(rescue_loop(
+            self.queue.clone(),
+            self.cfg.rescue_interval,
+            wake.clone(),
+            stop_claiming.clone(),
+        )));
+        background.push(tokio::spawn(stats_loop(
+            self.queue.clone(),
+            self.kinds.keys().cloned().collect(),
+            self.cfg.stats_interval,
+            stop_claiming.clone(),
+        )));
+        let completer = tokio::spawn(complete_loop(self.queue.clone(), rx, self.cfg.complete_batch));
+        let grace = self.cfg.shutdown_grace;
+        let concurrency = self.cfg.concurrency;
+        let producer = tokio::spawn(
+            Producer {
+                worker: self,
+                semaphore: semaphore.clone(),
+                wake,
+                tx,
+                stop: stop_claiming.clone(),
+                hard_stop: hard_stop.clone(),
+            }
+            .run(),
+        );
+        Ok(RunningWorker {
+            stop_claiming,
+            hard_stop,
+            producer,
+            completer,
+            background,
+            semaphore,
+            concurrency,
+            grace,
+        })
+    }
+}
+
+impl RunningWorker {
+    /// True while the claim loop is alive (for readiness and the watchdog).
+    pub fn is_alive(&self) -> bool {
+        !self.producer.is_finished() && !self.completer.is_finished()
+    }
+
+    /// Stops claiming, lets running jobs finish for up to the grace period, puts the rest back
+    /// (`available`, attempt not spent), writes every outcome, then returns.
+    pub async fn shutdown(self) {
+        self.stop_claiming.cancel();
+        let _ = self.producer.await;
+        let all = self.concurrency as u32;
+        let drained = tokio::time::timeout(self.grace, self.semaphore.acquire_many(all)).await;
+        if drained.is_err() {
+            let left = self.concurrency - self.semaphore.available_permits();
+            tracing::warn!(jobs = left, "shutdown grace over: putting unfinished jobs back");
+            self.hard_stop.cancel();
+        }
+        // The producer held the only sender besides the job tasks; once they are all done the
+        // channel closes and the completer ends after its last write.
+        let _ = self.completer.await;
+        for b in self.background {
+            b.abort();
+        }
+    }
+}
+
+struct Producer {
+    worker: Worker,
+    semaphore: Arc<Semaphore>,
+    wake: Arc<Notify>,
+    tx: mpsc::UnboundedSender<Done>,
+    stop: CancellationToken,
+    hard_stop: CancellationToken,
+}
+
+impl Producer {
+    async fn run(self) {
+        let want = self.worker.cfg.fetch_batch.min(self.worker.cfg.concurrency).max(1);
+        let mut backlog = false;
+        let mut failures: u32 = 0;
+        loop {
+            // With a backlog, wait for a worthwhile batch of free slots; when idle, one will do.
+            let need = if backlog { (want / 2).max(1) } else { 1 } as u32;
+            let mut permits = tokio::select! {
+                p = self.semaphore.clone().acquire_many_owned(need) => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+                _ = self.stop.cancelled() => return,
+            };
+            let extra = (want as u32)
+                .saturating_sub(need)
+                .min(self.semaphore.available_permits() as u32);
+            if extra > 0 {
+                if let Ok(more) = self.semaphore.clone().try_acquire_many_owned(extra) {
+                    permits.merge(more);
+                }
+            }
+            let limit = permits.num_permits();
+            let jobs = match self.worker.queue.claim(limit).await {
+                Ok(jobs) => {
+                    failures = 0;
+                    jobs
+                }
+                Err(e) => {
+                    failures += 1;
+                    counter!(m::DB_ERRORS, "op" => "claim").increment(1);
+                    tracing::warn!(error = %e, "claim failed; backing off");
+                    drop(permits);
+                    let pause = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => continue,
+                        _ = self.stop.cancelled() => return,
+                    }
+                }
+            };
+            histogram!(m::CLAIM_BATCH).record(jobs.len() as f64);
+            backlog = jobs.len() == limit;
+            for job in jobs {
+                let Some(permit) = permits.split(1) else {
+                    break;
+                };
+                self.spawn(job, permit);
+            }
+            drop(permits);
+            gauge!(m::IN_FLIGHT)
+                .set((self.worker.cfg.concurrency - self.semaphore.available_permits()) as f64);
+            if !backlog {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(self.worker.cfg.poll_interval) => {}
+                    _ = self.stop.cancelled() => return,
+                }
+            }
+        }
+    }
+
+    fn spawn(&self, job: ClaimedJob, permit: OwnedSemaphorePermit) {
+        let Some(rt) = self.worker.kinds.get(&job.kind) else {
+            // Cannot happen: the claim only asks for kinds in this map. Leave the row to the
+            // rescuer rather than guess.
+            tracing::error!(job_id = job.id, kind = %job.kind, "claimed a kind without handler");
+            return;
+        };
+        let handler = rt.handler.clone();
+        let policy = rt.policy;
+        let kind = rt.name.clone();
+        let checked = rt.schema.validate(&job.payload);
+        let services = self.worker.services.clone();
+        let tx = self.tx.clone();
+        let hard_stop = self.hard_stop.clone();
+        tokio::spawn(async move {
+            counter!(m::JOBS_STARTED, "kind" => kind.to_string()).increment(1);
+            tracing::debug!(job_id = job.id, kind = %kind, attempt = job.attempt, "job started");
+            let started = Instant::now();
+            let (id, attempt, max_attempts) = (job.id, job.attempt, job.max_attempts);
+            let outcome = match checked {
+                Err(reason) => Outcome::Discard {
+                    error: format!("invalid payload: {reason}"),
+                },
+                Ok(()) => {
+                    let ctx = JobContext {
+                        id,
+                        kind: kind.to_string(),
+                        attempt,
+                        max_attempts,
+                        payload: job.payload,
+                        integration_id: job.integration_id,
+                        services,
+                    };
+                    let run = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
+                    tokio::select! {
+                        r = tokio::time::timeout(policy.timeout, run) => decide(r, &policy, attempt, max_attempts),
+                        _ = hard_stop.cancelled() => Outcome::Return,
+                    }
+                }
+            };
+            histogram!(m::JOB_DURATION, "kind" => kind.to_string())
+                .record(started.elapsed().as_secs_f64());
+            record(&kind, id, attempt, &outcome);
+            let _ = tx.send(Done {
+                row: OutcomeRow {
+                    id,
+                    attempt,
+                    outcome,
+                },
+                _permit: permit,
+            });
+        });
+    }
+}
+
+type RunResult = Result<
+    Result<Result<(), JobError>, Box<dyn std::any::Any + Send>>,
+    tokio::time::error::Elapsed,
+>;
+
+/// Turns what the handler did into the job's next state.
+fn decide(r: RunResult, policy: &RetryPolicy, attempt: i16, max_attempts: i16) -> Outcome {
+    let failure = |error: String| {
+        if attempt >= max_attempts {
+            Outcome::Discard { error }
+        } else {
+            Outcome::Retry {
+                error,
+                delay: retry::backoff_random(policy, attempt.max(1) as u32),
+            }
+        }
+    };
+    match r {
+        Err(_) => failure(format!("timed out after {:?}", policy.timeout)),
+        Ok(Err(panic)) => failure(format!("handler panicked: {}", panic_text(&panic))),
+        Ok(Ok(Ok(()))) => Outcome::Completed,
+        Ok(Ok(Err(JobError::Retry(e)))) => failure(e),
+        Ok(Ok(Err(JobError::Discard(e)))) => Outcome::Discard { error: e },
+        Ok(Ok(Err(JobError::Snooze(delay)))) => Outcome::Snooze { delay },
+    }
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".into()
+    }
+}
+
+/// One metric and one log event per state change.
+fn record(kind: &Arc<str>, id: i64, attempt: i16, outcome: &Outcome) {
+    let k = kind.to_string();
+    match outcome {
+        Outcome::Completed => {
+            counter!(m::JOBS_COMPLETED, "kind" => k).increment(1);
+            tracing::debug!(job_id = id, kind = %kind, attempt, "job completed");
+        }
+        Outcome::Retry { error, delay } => {
+            counter!(m::JOBS_FAILED, "kind" => k.clone()).increment(1);
+            counter!(m::JOBS_RETRIED, "kind" => k).increment(1);
+            tracing::info!(job_id = id, kind = %kind, attempt, retry_in_ms = delay.as_millis() as u64, error = %error, "job failed; will retry");
+        }
+        Outcome::Discard { error } => {
+            counter!(m::JOBS_FAILED, "kind" => k.clone()).increment(1);
+            counter!(m::JOBS_DISCARDED, "kind" => k).increment(1);
+            tracing::warn!(job_id = id, kind = %kind, attempt, error = %error, "job discarded");
+        }
+        Outcome::Snooze { delay } => {
+            counter!(m::JOBS_SNOOZED, "kind" => k).increment(1);
+            tracing::info!(job_id = id, kind = %kind, attempt, snooze_ms = delay.as_millis() as u64, "job snoozed");
+        }
+        Outcome::Return => {
+            counter!(m::JOBS_RETURNED, "kind" => k).increment(1);
+            tracing::info!(job_id = id, kind = %kind, attempt, "job put back unfinished (shutdown)");
+        }
+    }
+}
+
+async fn complete_loop(queue: Queue, mut rx: mpsc::UnboundedReceiver<Done>, max_batch: usize) {
+    let mut batch: Vec<Done> = Vec::with_capacity(max_batch);
+    let mut rows: Vec<OutcomeRow> = Vec::with_capacity(max_batch);
+    loop {
+        match rx.recv().await {
+            Some(d) => batch.push(d),
+            None => return,
+        }
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(d) => batch.push(d),
+                Err(_) => break,
+            }
+        }
+        rows.clear();
+        rows.extend(batch.iter().map(|d| d.row.clone()));
+        let mut failures: u32 = 0;
+        loop {
+            match queue.complete(&rows).await {
+                Ok(written) => {
+                    histogram!(m::COMPLETE_BATCH).record(rows.len() as f64);
+                    if (written as usize) < rows.len() {
+                        tracing::debug!(
+                            skipped = rows.len() - written as usize,
+                            "outcomes for jobs no longer ours were dropped (cancelled or rescued)"
+                        );
+                    }
+                    break;
+                }
+                Err(e) => {
+                    failures += 1;
+                    counter!(m::DB_ERRORS, "op" => "complete").increment(1);
+                    // The rows stay `running`; if this never succeeds their leases run out and
+                    // the rescuer of some daemon takes them back. Nothing is lost either way.
+                    if failures >= 30 && rx.is_closed() {
+                        tracing::error!(error = %e, jobs = rows.len(), "giving up writing outcomes at shutdown; the rescuer will take these jobs back");
+                        break;
+                    }
+                    tracing::warn!(error = %e, jobs = rows.len(), "writing outcomes failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(failures.min(6)))).await;
+                }
+            }
+        }
+        // Dropping the batch releases its permits: those slots may be claimed again.
+        batch.clear();
+    }
+}
+
+async fn listen_loop(mut listener: PgListener, wake: Arc<Notify>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            n = listener.try_recv() => match n {
+                Ok(Some(_)) => wake.notify_one(),
+                // Connection lost: sqlx reconnects on the next call; claim once in case a
+                // notification was missed meanwhile.
+                Ok(None) => wake.notify_one(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN connection failed; polling until it is back");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+async fn rescue_loop(queue: Queue, every: Duration, wake: Arc<Notify>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        loop {
+            match queue.rescue(1000).await {
+                Ok(rescued) => {
+                    for r in &rescued {
+                        counter!(m::JOBS_RESCUED, "kind" => r.kind.clone()).increment(1);
+                        tracing::warn!(job_id = r.id, kind = %r.kind, state = %r.state, "lease expired; job taken back");
+                    }
+                    if !rescued.is_empty() {
+                        wake.notify_one();
+                    }
+                    if rescued.len() < 1000 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    counter!(m::DB_ERRORS, "op" => "rescue").increment(1);
+                    tracing::warn!(error = %e, "rescue failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn stats_loop(queue: Queue, kinds: Vec<String>, every: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let pool = queue.pool();
+        let idle = pool.num_idle() as f64;
+        gauge!(m::POOL_CONNECTIONS, "state" => "idle").set(idle);
+        gauge!(m::POOL_CONNECTIONS, "state" => "in_use").set(pool.size() as f64 - idle);
+        gauge!(m::POOL_MAX).set(pool.options().get_max_connections() as f64);
+        match queue.depth().await {
+            Ok(rows) => {
+                for kind in &kinds {
+                    let mut oldest: f64 = 0.0;
+                    for state in ["available", "scheduled", "retryable", "running"] {
+                        let row = rows.iter().find(|r| &r.kind == kind && r.state == state);
+                        let n = row.map(|r| r.count).unwrap_or(0);
+                        gauge!(m::QUEUE_DEPTH, "kind" => kind.clone(), "state" => state).set(n as f64);
+                        if state != "running" {
+                            if let Some(age) = row.and_then(|r| r.oldest_due_age) {
+                                oldest = oldest.max(age);
+                            }
+                        }
+                    }
+                    gauge!(m::OLDEST_AVAILABLE_AGE, "kind" => kind.clone()).set(oldest);
+                }
+            }
+            Err(e) => {
+                counter!(m::DB_ERRORS, "op" => "stats").increment(1);
+                tracing::warn!(error = %e, "reading queue depth failed");
+            }
+        }
+    }
+}
