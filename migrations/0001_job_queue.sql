@@ -81,6 +81,21 @@ CREATE TRIGGER sync_jobs_notify_insert
     AFTER INSERT ON mcp.sync_jobs
     FOR EACH STATEMENT EXECUTE FUNCTION mcp.sync_jobs_notify();
 
+-- A plain INSERT with a future run_at is 'scheduled', like one made through mcp.enqueue_job.
+-- The WHEN clause keeps this off the bulk path: rows due now never call the function.
+CREATE FUNCTION mcp.sync_jobs_mark_scheduled() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.state := 'scheduled';
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER sync_jobs_future_is_scheduled
+    BEFORE INSERT ON mcp.sync_jobs
+    FOR EACH ROW WHEN (NEW.state = 'available' AND NEW.run_at > now())
+    EXECUTE FUNCTION mcp.sync_jobs_mark_scheduled();
+
 -- Enqueue one job. With a unique_key that a live job of the same kind already holds, nothing
 -- is inserted and the live job's id is returned.
 CREATE FUNCTION mcp.enqueue_job(
@@ -94,6 +109,7 @@ CREATE FUNCTION mcp.enqueue_job(
     integration_id uuid        DEFAULT NULL
 ) RETURNS bigint
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE
     new_id bigint;
 BEGIN

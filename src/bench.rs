@@ -55,17 +55,23 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<BenchReport
     let mut admin = PgConnection::connect(&admin_url)
         .await
         .context("bench: cannot connect with database.url / DATABASE_URL")?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}"))).execute(&mut admin).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut admin)
+        .await?;
     let mut url = url::Url::parse(&admin_url)?;
     url.set_path(&format!("/{db}"));
     let db_url = url.to_string();
 
     let result = measure(config, &args, &db_url).await;
     if !args.keep {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")))
-            .execute(&mut admin)
-            .await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await;
     } else {
         println!("bench database kept: {db}");
     }
@@ -82,8 +88,13 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
         ..BenchReport::default()
     };
     let mut conn = PgConnection::connect(db_url).await?;
-    report.postgres = sqlx::query_scalar("SHOW server_version").fetch_one(&mut conn).await?;
-    println!("machine: {}; PostgreSQL {}", report.machine, report.postgres);
+    report.postgres = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&mut conn)
+        .await?;
+    println!(
+        "machine: {}; PostgreSQL {}",
+        report.machine, report.postgres
+    );
 
     let port = free_port()?;
     let exe: PathBuf = std::env::current_exe()?;
@@ -116,7 +127,9 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
             .await?;
         let insert = t.elapsed();
         let committed: chrono::DateTime<chrono::Utc> =
-            sqlx::query_scalar("SELECT clock_timestamp()").fetch_one(&mut conn).await?;
+            sqlx::query_scalar("SELECT clock_timestamp()")
+                .fetch_one(&mut conn)
+                .await?;
         let enqueue_rate = args.jobs as f64 / insert.as_secs_f64();
         wait_drained(&mut conn, Duration::from_secs(600)).await?;
         let last: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
@@ -167,7 +180,7 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
     let (p50, p99, max): (f64, f64, f64) = sqlx::query_as(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), \
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY d), max(d) \
-         FROM (SELECT EXTRACT(EPOCH FROM attempted_at - created_at) * 1000 AS d \
+         FROM (SELECT (EXTRACT(EPOCH FROM attempted_at - created_at) * 1000)::float8 AS d \
                FROM mcp.sync_jobs WHERE id > $1) s",
     )
     .bind(first_id)
@@ -182,7 +195,10 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
     report.latency_max_ms = max;
 
     report.daemon_peak_rss_mb = peak_rss_mb(pid).unwrap_or(f64::NAN);
-    println!("daemon peak RSS (VmHWM): {:.1} MB", report.daemon_peak_rss_mb);
+    println!(
+        "daemon peak RSS (VmHWM): {:.1} MB",
+        report.daemon_peak_rss_mb
+    );
     // SAFETY-free: kill(2) on our own child's pid.
     unsafe {
         libc::kill(pid as i32, libc::SIGTERM);
@@ -228,8 +244,10 @@ async fn wait_ready(port: u16, child: &mut tokio::process::Child) -> anyhow::Res
 pub async fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
     let text = String::from_utf8_lossy(&buf).into_owned();
@@ -238,12 +256,17 @@ pub async fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> 
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn peak_rss_mb(pid: u32) -> Option<f64> {
@@ -254,7 +277,9 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
 }
 
 fn machine() -> String {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {

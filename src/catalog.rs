@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::schema::Schema;
 
 /// The `jobs/*.toml` files this binary knows, as (file name, text).
-const FILES: &[(&str, &str)] = &[
+pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("noop.toml", include_str!("../jobs/noop.toml")),
     ("prune.toml", include_str!("../jobs/prune.toml")),
 ];
@@ -72,7 +72,7 @@ impl Catalog {
     /// this binary is malformed, which the test suite rules out.
     pub fn builtin() -> &'static Catalog {
         static BUILTIN: OnceLock<Catalog> = OnceLock::new();
-        BUILTIN.get_or_init(|| match Catalog::parse(FILES) {
+        BUILTIN.get_or_init(|| match Catalog::parse(BUILTIN_FILES) {
             Ok(c) => c,
             Err(e) => panic!("embedded job catalogue is invalid: {e}"),
         })
@@ -87,15 +87,20 @@ impl Catalog {
             };
             let f: KindFile = toml::from_str(text).map_err(|e| err(e.message().to_string()))?;
             if format!("{}.toml", f.kind) != *file {
-                return Err(err(format!("kind `{}` must live in {}.toml", f.kind, f.kind)));
+                return Err(err(format!(
+                    "kind `{}` must live in {}.toml",
+                    f.kind, f.kind
+                )));
             }
             if f.max_attempts == 0 {
                 return Err(err("max_attempts must be at least 1".into()));
             }
             if let Some(s) = &f.default_schedule {
-                crate::scheduler::parse_cron(s).map_err(|m| err(format!("default_schedule: {m}")))?;
+                crate::scheduler::parse_cron(s)
+                    .map_err(|m| err(format!("default_schedule: {m}")))?;
             }
-            let schema = Schema::compile(&f.payload_schema).map_err(|m| err(format!("payload_schema: {m}")))?;
+            let schema = Schema::compile(&f.payload_schema)
+                .map_err(|m| err(format!("payload_schema: {m}")))?;
             kinds.insert(
                 f.kind.clone(),
                 KindSpec {

@@ -201,8 +201,8 @@ impl Default for DatabaseConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
-            concurrency: 512,
-            fetch_batch: 512,
+            concurrency: 4000,
+            fetch_batch: 2000,
             complete_batch: 2000,
             poll_interval: Duration::from_secs(1),
             lease_grace: Duration::from_secs(30),
@@ -254,12 +254,26 @@ impl Default for LogConfig {
 impl Config {
     /// Reads the file (if any), then the environment, then checks every value.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = std::env::vars().collect();
+        let mut env: Vec<(String, String)> = std::env::vars().collect();
+        // Under systemd, the database URL may come as a credential (LoadCredential=database-url).
+        if !env
+            .iter()
+            .any(|(k, v)| k == "DATABASE_URL" && !v.is_empty())
+        {
+            if let Ok(dir) = std::env::var("CREDENTIALS_DIRECTORY") {
+                let file = Path::new(&dir).join("database-url");
+                if let Ok(url) = std::fs::read_to_string(&file) {
+                    env.push(("DATABASE_URL".into(), url.trim().to_string()));
+                }
+            }
+        }
         let text = match path {
-            Some(p) => Some(std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                path: p.display().to_string(),
-                source,
-            })?),
+            Some(p) => Some(
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?,
+            ),
             None => None,
         };
         let name = path.map(|p| p.display().to_string()).unwrap_or_default();
@@ -305,13 +319,22 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let w = &self.worker;
         if w.concurrency == 0 {
-            return Err(ConfigError::invalid("worker.concurrency", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "worker.concurrency",
+                "must be at least 1",
+            ));
         }
         if w.fetch_batch == 0 {
-            return Err(ConfigError::invalid("worker.fetch_batch", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "worker.fetch_batch",
+                "must be at least 1",
+            ));
         }
         if w.complete_batch == 0 {
-            return Err(ConfigError::invalid("worker.complete_batch", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "worker.complete_batch",
+                "must be at least 1",
+            ));
         }
         for (key, d) in [
             ("worker.poll_interval", w.poll_interval),
@@ -351,7 +374,10 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
         if self.retention.batch_size == 0 {
-            return Err(ConfigError::invalid("retention.batch_size", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "retention.batch_size",
+                "must be at least 1",
+            ));
         }
         for (name, o) in &self.kinds {
             if crate::catalog::Catalog::builtin().get(name).is_none() {
@@ -425,7 +451,10 @@ pub fn redact_url(raw: &str) -> String {
                 .query_pairs()
                 .map(|(k, v)| {
                     let secret = k.eq_ignore_ascii_case("password");
-                    (k.into_owned(), if secret { "***".into() } else { v.into_owned() })
+                    (
+                        k.into_owned(),
+                        if secret { "***".into() } else { v.into_owned() },
+                    )
                 })
                 .collect();
             if !pairs.is_empty() {

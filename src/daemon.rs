@@ -43,7 +43,10 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     } else if !crate::db::migrations_current(&pool).await? {
         return Err(DaemonError::NotMigrated);
     } else {
-        catalog.sync_to_db(&pool).await.map_err(crate::db::DbError::from)?;
+        catalog
+            .sync_to_db(&pool)
+            .await
+            .map_err(crate::db::DbError::from)?;
     }
     crate::metrics::register_kinds(catalog.iter().map(|k| k.kind.as_str()));
 
@@ -74,7 +77,8 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         ));
     }
     let app = crate::http::router(pool.clone(), metrics);
-    let (addr, http_task) = crate::http::serve(&config.http.listen, app, background.clone()).await?;
+    let (addr, http_task) =
+        crate::http::serve(&config.http.listen, app, background.clone()).await?;
     tracing::info!(%worker_id, listen = %addr, concurrency = config.worker.concurrency, "mcp-worker running");
     if let Err(e) = notifier.ready(&format!("running as {worker_id}")) {
         tracing::warn!(error = %e, "sd_notify READY failed");

@@ -52,10 +52,9 @@ pub async fn migrate(pool: &PgPool, catalog: &Catalog) -> Result<(), DbError> {
 /// True when every embedded migration has been applied (and nothing newer is unknown).
 pub async fn migrations_current(pool: &PgPool) -> Result<bool, DbError> {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied: Option<i64> = sqlx::query_scalar(
-        "SELECT max(version) FROM _sqlx_migrations WHERE success",
-    )
-    .fetch_one(pool)
-    .await?;
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await?;
     Ok(applied == Some(latest))
 }

@@ -9,7 +9,11 @@ use mcp_worker::config::Config;
 use mcp_worker::queue::{self, EnqueueRequest};
 
 #[derive(Parser)]
-#[command(name = "mcp-worker", version, about = "Runs jobs from the Postgres table mcp.sync_jobs")]
+#[command(
+    name = "mcp-worker",
+    version,
+    about = "Runs jobs from the Postgres table mcp.sync_jobs"
+)]
 struct Cli {
     /// TOML config file (see config/mcp-worker.example.toml).
     #[arg(long, global = true, env = "MCP_WORKER_CONFIG")]
@@ -85,7 +89,10 @@ fn main() -> ExitCode {
         }
     };
     mcp_worker::telemetry::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("mcp-worker: cannot start the async runtime: {e}");
@@ -145,13 +152,17 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<()> {
             let pool = mcp_worker::db::connect(&config.database).await?;
             match command {
                 JobsCommand::List { state, kind, limit } => {
-                    let rows = queue::admin_list(&pool, state.as_deref(), kind.as_deref(), limit).await?;
+                    let rows =
+                        queue::admin_list(&pool, state.as_deref(), kind.as_deref(), limit).await?;
                     println!(
                         "{:>10}  {:<14} {:<10} {:>7}  {:<25} last_error",
                         "id", "kind", "state", "attempt", "run_at"
                     );
                     for r in rows {
-                        let max = r.max_attempts.map(|m| m.to_string()).unwrap_or_else(|| "-".into());
+                        let max = r
+                            .max_attempts
+                            .map(|m| m.to_string())
+                            .unwrap_or_else(|| "-".into());
                         println!(
                             "{:>10}  {:<14} {:<10} {:>7}  {:<25} {}",
                             r.id,

@@ -43,7 +43,9 @@ pub const PER_KIND_COUNTERS: &[&str] = &[
 const DURATION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
-const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0];
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
@@ -84,23 +86,58 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
 fn describe() {
     describe_counter!(JOBS_STARTED, "Attempts started, by kind.");
     describe_counter!(JOBS_COMPLETED, "Jobs completed, by kind.");
-    describe_counter!(JOBS_FAILED, "Attempts that failed (error, timeout or panic), by kind.");
-    describe_counter!(JOBS_RETRIED, "Failed attempts that will be retried after backoff, by kind.");
-    describe_counter!(JOBS_DISCARDED, "Jobs discarded (attempts exhausted or unretryable), by kind.");
-    describe_counter!(JOBS_RESCUED, "Running jobs taken back after their lease expired, by kind.");
-    describe_counter!(JOBS_SNOOZED, "Attempts snoozed without spending an attempt, by kind.");
-    describe_counter!(JOBS_RETURNED, "Jobs put back unfinished at shutdown, by kind.");
-    describe_histogram!(JOB_DURATION, Unit::Seconds, "Run time of one attempt, by kind.");
+    describe_counter!(
+        JOBS_FAILED,
+        "Attempts that failed (error, timeout or panic), by kind."
+    );
+    describe_counter!(
+        JOBS_RETRIED,
+        "Failed attempts that will be retried after backoff, by kind."
+    );
+    describe_counter!(
+        JOBS_DISCARDED,
+        "Jobs discarded (attempts exhausted or unretryable), by kind."
+    );
+    describe_counter!(
+        JOBS_RESCUED,
+        "Running jobs taken back after their lease expired, by kind."
+    );
+    describe_counter!(
+        JOBS_SNOOZED,
+        "Attempts snoozed without spending an attempt, by kind."
+    );
+    describe_counter!(
+        JOBS_RETURNED,
+        "Jobs put back unfinished at shutdown, by kind."
+    );
+    describe_histogram!(
+        JOB_DURATION,
+        Unit::Seconds,
+        "Run time of one attempt, by kind."
+    );
     describe_gauge!(QUEUE_DEPTH, "Unfinished jobs by kind and state.");
-    describe_gauge!(OLDEST_AVAILABLE_AGE, Unit::Seconds, "Age of the oldest due, unclaimed job, by kind.");
+    describe_gauge!(
+        OLDEST_AVAILABLE_AGE,
+        Unit::Seconds,
+        "Age of the oldest due, unclaimed job, by kind."
+    );
     describe_histogram!(CLAIM_BATCH, "Jobs claimed per claim query.");
     describe_histogram!(COMPLETE_BATCH, "Outcomes written per completion query.");
     describe_gauge!(IN_FLIGHT, "Jobs this daemon is running now.");
-    describe_gauge!(POOL_CONNECTIONS, "Database pool connections by state (idle, in_use).");
+    describe_gauge!(
+        POOL_CONNECTIONS,
+        "Database pool connections by state (idle, in_use)."
+    );
     describe_gauge!(POOL_MAX, "Database pool size limit.");
     describe_counter!(CRON_TICKS, "Cron ticks this daemon enqueued, by schedule.");
-    describe_gauge!(BUILD_INFO, "Always 1; the version label says which build runs.");
-    describe_counter!(DB_ERRORS, "Database errors met by the engine, by operation.");
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the version label says which build runs."
+    );
+    describe_counter!(
+        DB_ERRORS,
+        "Database errors met by the engine, by operation."
+    );
 }
 
 /// Registers every per-kind series at zero.

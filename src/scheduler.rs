@@ -82,7 +82,10 @@ impl Scheduler {
         let mut by_name: std::collections::BTreeMap<String, Schedule> = Default::default();
         for spec in catalog.iter() {
             if let Some(expr) = &spec.default_schedule {
-                by_name.insert(spec.kind.clone(), make(&spec.kind, expr, &spec.kind, serde_json::json!({}))?);
+                by_name.insert(
+                    spec.kind.clone(),
+                    make(&spec.kind, expr, &spec.kind, serde_json::json!({}))?,
+                );
             }
         }
         for (name, s) in &config.schedules {
@@ -126,14 +129,18 @@ impl Scheduler {
         Ok(fired)
     }
 
-    async fn tick_one(&self, s: &Schedule, now: DateTime<Utc>) -> Result<Option<Fired>, SchedulerError> {
-        let mut tx = self.pool.begin().await?;
+    async fn tick_one(
+        &self,
+        s: &Schedule,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Fired>, SchedulerError> {
         // First sight of a schedule: count from now, do not fire for the past.
         sqlx::query("INSERT INTO mcp.cron_state (name, last_tick_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(&s.name)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?;
+        let mut tx = self.pool.begin().await?;
         let last: Option<DateTime<Utc>> = sqlx::query_scalar(
             "SELECT last_tick_at FROM mcp.cron_state WHERE name = $1 FOR UPDATE SKIP LOCKED",
         )
@@ -182,7 +189,12 @@ impl Scheduler {
     }
 }
 
-fn make(name: &str, expr: &str, kind: &str, payload: serde_json::Value) -> Result<Schedule, SchedulerError> {
+fn make(
+    name: &str,
+    expr: &str,
+    kind: &str,
+    payload: serde_json::Value,
+) -> Result<Schedule, SchedulerError> {
     let cron = parse_cron(expr).map_err(|message| SchedulerError::Schedule {
         name: name.to_string(),
         message,
@@ -214,16 +226,28 @@ mod tests {
 
     #[test]
     fn missed_ticks_collapse_into_the_latest() {
-        let last = Utc.with_ymd_and_hms(2026, 1, 1, 3, 0, 0).single().expect("date");
-        let now = Utc.with_ymd_and_hms(2026, 1, 6, 12, 0, 0).single().expect("date");
+        let last = Utc
+            .with_ymd_and_hms(2026, 1, 1, 3, 0, 0)
+            .single()
+            .expect("date");
+        let now = Utc
+            .with_ymd_and_hms(2026, 1, 6, 12, 0, 0)
+            .single()
+            .expect("date");
         let due = daily().due(last, now);
         assert_eq!(due, Utc.with_ymd_and_hms(2026, 1, 6, 3, 0, 0).single());
     }
 
     #[test]
     fn nothing_is_due_before_the_next_occurrence() {
-        let last = Utc.with_ymd_and_hms(2026, 1, 1, 3, 0, 0).single().expect("date");
-        let now = Utc.with_ymd_and_hms(2026, 1, 2, 2, 59, 59).single().expect("date");
+        let last = Utc
+            .with_ymd_and_hms(2026, 1, 1, 3, 0, 0)
+            .single()
+            .expect("date");
+        let now = Utc
+            .with_ymd_and_hms(2026, 1, 2, 2, 59, 59)
+            .single()
+            .expect("date");
         assert_eq!(daily().due(last, now), None);
     }
 }

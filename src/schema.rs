@@ -18,7 +18,9 @@ pub struct Schema {
     items: Option<Box<Schema>>,
 }
 
-const TYPES: &[&str] = &["object", "integer", "number", "string", "boolean", "array", "null"];
+const TYPES: &[&str] = &[
+    "object", "integer", "number", "string", "boolean", "array", "null",
+];
 
 impl Schema {
     pub fn compile(v: &Value) -> Result<Schema, String> {
@@ -90,7 +92,10 @@ impl Schema {
         }
         if let Some(values) = &self.one_of_values {
             if !values.contains(v) {
-                return Err(format!("{path}: {v} is not one of {}", Value::Array(values.clone())));
+                return Err(format!(
+                    "{path}: {v} is not one of {}",
+                    Value::Array(values.clone())
+                ));
             }
         }
         if let Some(n) = v.as_f64() {
@@ -111,7 +116,8 @@ impl Schema {
                 match self.properties.iter().find(|(name, _)| name == key) {
                     Some((_, sub)) => sub.check(val, &format!("{path}.{key}"))?,
                     None if !self.additional => {
-                        let known: Vec<&str> = self.properties.iter().map(|(n, _)| n.as_str()).collect();
+                        let known: Vec<&str> =
+                            self.properties.iter().map(|(n, _)| n.as_str()).collect();
                         return Err(format!(
                             "{path}: unknown field `{key}` (expected one of: {})",
                             known.join(", ")

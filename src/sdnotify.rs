@@ -22,7 +22,9 @@ pub struct Notifier {
 impl Notifier {
     pub fn from_env() -> Notifier {
         Notifier {
-            socket: std::env::var("NOTIFY_SOCKET").ok().filter(|s| !s.is_empty()),
+            socket: std::env::var("NOTIFY_SOCKET")
+                .ok()
+                .filter(|s| !s.is_empty()),
         }
     }
 
@@ -49,7 +51,10 @@ impl Notifier {
     }
 
     pub fn ready(&self, status: &str) -> Result<(), NotifyError> {
-        self.notify(&format!("READY=1\nSTATUS={status}\nMAINPID={}", std::process::id()))
+        self.notify(&format!(
+            "READY=1\nSTATUS={status}\nMAINPID={}",
+            std::process::id()
+        ))
     }
 
     pub fn stopping(&self, status: &str) -> Result<(), NotifyError> {

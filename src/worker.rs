@@ -99,7 +99,10 @@ impl Worker {
         let mut listener = PgListener::connect_with(self.queue.pool())
             .await
             .map_err(WorkerError::Listen)?;
-        listener.listen(NOTIFY_CHANNEL).await.map_err(WorkerError::Listen)?;
+        listener
+            .listen(NOTIFY_CHANNEL)
+            .await
+            .map_err(WorkerError::Listen)?;
 
         let stop_claiming = CancellationToken::new();
         let hard_stop = CancellationToken::new();
@@ -107,7 +110,11 @@ impl Worker {
         let (tx, rx) = mpsc::unbounded_channel::<Done>();
 
         let mut background = Vec::new();
-        background.push(tokio::spawn(listen_loop(listener, wake.clone(), stop_claiming.clone())));
+        background.push(tokio::spawn(listen_loop(
+            listener,
+            wake.clone(),
+            stop_claiming.clone(),
+        )));
         background.push(tokio::spawn(rescue_loop(
             self.queue.clone(),
             self.cfg.rescue_interval,
@@ -120,7 +127,11 @@ impl Worker {
             self.cfg.stats_interval,
             stop_claiming.clone(),
         )));
-        let completer = tokio::spawn(complete_loop(self.queue.clone(), rx, self.cfg.complete_batch));
+        let completer = tokio::spawn(complete_loop(
+            self.queue.clone(),
+            rx,
+            self.cfg.complete_batch,
+        ));
         let grace = self.cfg.shutdown_grace;
         let concurrency = self.cfg.concurrency;
         let producer = tokio::spawn(
@@ -162,7 +173,10 @@ impl RunningWorker {
         let drained = tokio::time::timeout(self.grace, self.semaphore.acquire_many(all)).await;
         if drained.is_err() {
             let left = self.concurrency - self.semaphore.available_permits();
-            tracing::warn!(jobs = left, "shutdown grace over: putting unfinished jobs back");
+            tracing::warn!(
+                jobs = left,
+                "shutdown grace over: putting unfinished jobs back"
+            );
             self.hard_stop.cancel();
         }
         // The producer held the only sender besides the job tasks; once they are all done the
@@ -185,7 +199,12 @@ struct Producer {
 
 impl Producer {
     async fn run(self) {
-        let want = self.worker.cfg.fetch_batch.min(self.worker.cfg.concurrency).max(1);
+        let want = self
+            .worker
+            .cfg
+            .fetch_batch
+            .min(self.worker.cfg.concurrency)
+            .max(1);
         let mut backlog = false;
         let mut failures: u32 = 0;
         loop {
@@ -484,7 +503,8 @@ async fn stats_loop(queue: Queue, kinds: Vec<String>, every: Duration, stop: Can
                     for state in ["available", "scheduled", "retryable", "running"] {
                         let row = rows.iter().find(|r| &r.kind == kind && r.state == state);
                         let n = row.map(|r| r.count).unwrap_or(0);
-                        gauge!(m::QUEUE_DEPTH, "kind" => kind.clone(), "state" => state).set(n as f64);
+                        gauge!(m::QUEUE_DEPTH, "kind" => kind.clone(), "state" => state)
+                            .set(n as f64);
                         if state != "running" {
                             if let Some(age) = row.and_then(|r| r.oldest_due_age) {
                                 oldest = oldest.max(age);

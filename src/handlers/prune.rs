@@ -39,7 +39,12 @@ impl Handler for Prune {
                 .prune(ages, p.batch_size.unwrap_or(r.batch_size))
                 .await
                 .map_err(|e| JobError::Retry(format!("prune failed: {e}")))?;
-            tracing::info!(job_id = ctx.id, deleted = report.deleted, batches = report.batches, "pruned finished jobs");
+            tracing::info!(
+                job_id = ctx.id,
+                deleted = report.deleted,
+                batches = report.batches,
+                "pruned finished jobs"
+            );
             Ok(())
         })
     }

@@ -53,14 +53,16 @@ impl Queue {
                 .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, kind, payload, attempt, max_attempts, integration_id)| ClaimedJob {
-                id,
-                kind,
-                payload,
-                attempt,
-                max_attempts,
-                integration_id,
-            })
+            .map(
+                |(id, kind, payload, attempt, max_attempts, integration_id)| ClaimedJob {
+                    id,
+                    kind,
+                    payload,
+                    attempt,
+                    max_attempts,
+                    integration_id,
+                },
+            )
             .collect())
     }
 }

@@ -87,8 +87,10 @@ impl Queue {
     /// Takes back up to `limit` running jobs whose lease has run out: `available` again with the
     /// attempt counted, or `discarded` when that was the last attempt.
     pub async fn rescue(&self, limit: i64) -> Result<Vec<Rescued>, QueueError> {
-        let rows: Vec<(i64, String, String, Option<String>)> =
-            sqlx::query_as(RESCUE_SQL).bind(limit).fetch_all(self.pool()).await?;
+        let rows: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(RESCUE_SQL)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(id, kind, state, _)| Rescued { id, kind, state })

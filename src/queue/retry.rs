@@ -39,7 +39,9 @@ mod tests {
     #[test]
     fn doubles_each_attempt_without_jitter() {
         let mid = 0.5; // factor 1.0
-        let got: Vec<u64> = (1..=7).map(|a| backoff(&policy(), a, mid).as_secs()).collect();
+        let got: Vec<u64> = (1..=7)
+            .map(|a| backoff(&policy(), a, mid).as_secs())
+            .collect();
         assert_eq!(got, vec![1, 2, 4, 8, 16, 32, 60]);
     }
 

@@ -1,0 +1,106 @@
+//! Cron ticks: once across daemons, missed ticks collapsed, prune as the default schedule.
+
+use chrono::{TimeZone, Utc};
+use mcp_worker::catalog::Catalog;
+use mcp_worker::config::{Config, ScheduleConfig};
+use mcp_worker::scheduler::Scheduler;
+
+use crate::common::TestDb;
+
+fn config_every_minute() -> Config {
+    let mut c = Config::default();
+    c.schedules.insert(
+        "probe".into(),
+        ScheduleConfig {
+            cron: Some("* * * * *".into()),
+            kind: Some("noop".into()),
+            payload: serde_json::json!({"sleep_ms": 1}),
+            enabled: true,
+        },
+    );
+    c
+}
+
+#[tokio::test]
+async fn each_tick_is_enqueued_once_across_three_schedulers() {
+    let db = TestDb::new().await;
+    let cfg = config_every_minute();
+    let mut schedulers = Vec::new();
+    for _ in 0..3 {
+        // Each scheduler has its own pool, as separate daemons would.
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+        schedulers.push(Scheduler::from_config(pool, &cfg, Catalog::builtin()).expect("scheduler"));
+    }
+    let t0 = Utc
+        .with_ymd_and_hms(2026, 3, 1, 12, 0, 30)
+        .single()
+        .expect("t0");
+    schedulers[0].tick(t0).await.expect("first sight");
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs").await,
+        0,
+        "no tick fires for the past"
+    );
+
+    for minute in 1..=5 {
+        let now = t0 + chrono::Duration::minutes(minute);
+        let runs = futures::future::join_all(schedulers.iter().map(|s| s.tick(now))).await;
+        let fired: usize = runs.into_iter().map(|r| r.expect("tick").len()).sum();
+        assert_eq!(
+            fired, 1,
+            "minute {minute}: exactly one scheduler enqueued the tick"
+        );
+    }
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'noop' AND payload = '{\"sleep_ms\": 1}'").await,
+        5
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn missed_ticks_after_downtime_run_once() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
+    let s = Scheduler::from_config(pool, &config_every_minute(), Catalog::builtin())
+        .expect("scheduler");
+    let t0 = Utc
+        .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+        .single()
+        .expect("t0");
+    s.tick(t0).await.expect("first sight");
+    // Three hours of downtime: 180 ticks were missed.
+    let later = t0 + chrono::Duration::hours(3) + chrono::Duration::seconds(5);
+    let fired = s.tick(later).await.expect("tick");
+    assert_eq!(fired.len(), 1, "one tick, not 180: {fired:?}");
+    let probe = &fired[0];
+    assert_eq!(probe.schedule, "probe");
+    assert_eq!(probe.tick, t0 + chrono::Duration::hours(3));
+    assert!(
+        s.tick(later).await.expect("tick").is_empty(),
+        "nothing more is due"
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
+    let db = TestDb::new().await;
+    let s =
+        Scheduler::from_config(db.pool.clone(), &Config::default(), Catalog::builtin()).expect("s");
+    let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, vec!["prune"]);
+    let mut off = Config::default();
+    off.schedules.insert(
+        "prune".into(),
+        ScheduleConfig {
+            cron: None,
+            kind: None,
+            payload: serde_json::json!({}),
+            enabled: false,
+        },
+    );
+    let s = Scheduler::from_config(db.pool.clone(), &off, Catalog::builtin()).expect("s");
+    assert!(s.schedules().is_empty());
+    db.drop_db().await;
+}

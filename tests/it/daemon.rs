@@ -1,0 +1,270 @@
+//! The daemon as a process: several at once, killed, stopped, and its command line.
+
+use std::time::Duration;
+
+use crate::common::{bin, Daemon, TestDb};
+
+#[tokio::test]
+async fn concurrent_daemons_never_share_a_job() {
+    let db = TestDb::new().await;
+    let env = [
+        ("MCP_WORKER__WORKER__CONCURRENCY", "200"),
+        ("MCP_WORKER__WORKER__FETCH_BATCH", "50"),
+    ];
+    let a = Daemon::start(&db.url, &env).await;
+    let b = Daemon::start(&db.url, &env).await;
+    let c = Daemon::start(&db.url, &env).await;
+    db.exec("INSERT INTO mcp.sync_jobs (kind) SELECT 'noop' FROM generate_series(1, 20000)")
+        .await;
+    db.wait_until(
+        "SELECT count(*) = 20000 FROM mcp.sync_jobs WHERE state = 'completed'",
+        Duration::from_secs(60),
+    )
+    .await;
+    // A second claim of the same job would have raised its attempt above 1.
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE attempt <> 1")
+            .await,
+        0
+    );
+    // Each daemon's own count of started attempts adds up to exactly one per job.
+    let mut total = 0.0;
+    for d in [&a, &b, &c] {
+        let (_, text) = crate::common::http_get(d.port, "/metrics")
+            .await
+            .expect("metrics");
+        let m = crate::common::parse_metrics(&text);
+        let started = m
+            .get("mcp_jobs_started_total{kind=\"noop\"}")
+            .copied()
+            .unwrap_or(0.0);
+        total += started;
+    }
+    assert_eq!(total, 20000.0);
+    for d in [a, b, c] {
+        d.signal(libc::SIGTERM);
+        assert!(d.wait(Duration::from_secs(20)).await.success());
+    }
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn sigkilled_daemon_jobs_are_rescued_and_completed() {
+    let db = TestDb::new().await;
+    // Short lease so the test does not wait long: timeout 2s + grace 200ms.
+    let env = [
+        ("MCP_WORKER__KINDS__NOOP__TIMEOUT", "2s"),
+        ("MCP_WORKER__WORKER__LEASE_GRACE", "200ms"),
+    ];
+    let victim = Daemon::start(&db.url, &env).await;
+    db.exec("INSERT INTO mcp.sync_jobs (kind, payload) SELECT 'noop', '{\"sleep_ms\": 1500}' FROM generate_series(1, 10)")
+        .await;
+    db.wait_until(
+        "SELECT count(*) = 10 FROM mcp.v_active_sync_jobs",
+        Duration::from_secs(10),
+    )
+    .await;
+    victim.signal(libc::SIGKILL);
+    let status = victim.wait(Duration::from_secs(10)).await;
+    assert!(!status.success());
+    // Nothing finished: the rows are still `running` under the dead worker.
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE state = 'running'")
+            .await,
+        10
+    );
+
+    let rescuer = Daemon::start(&db.url, &env).await;
+    db.wait_until(
+        "SELECT count(*) = 10 FROM mcp.sync_jobs WHERE state = 'completed'",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        db.scalar_i64(
+            "SELECT count(*) FROM mcp.sync_jobs WHERE attempt = 2 \
+             AND errors->0->>'error' LIKE 'lease expired: worker % did not finish attempt 1'"
+        )
+        .await,
+        10,
+        "each job ran again once, its lost attempt counted and explained"
+    );
+    rescuer.signal(libc::SIGTERM);
+    rescuer.wait(Duration::from_secs(20)).await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn sigterm_returns_unfinished_jobs_without_spending_an_attempt() {
+    let db = TestDb::new().await;
+    let env = [("MCP_WORKER__WORKER__SHUTDOWN_GRACE", "700ms")];
+    let d = Daemon::start(&db.url, &env).await;
+    let quick = db
+        .scalar_i64("SELECT mcp.enqueue_job('noop', '{\"sleep_ms\": 200}')")
+        .await;
+    db.exec("INSERT INTO mcp.sync_jobs (kind, payload) SELECT 'noop', '{\"sleep_ms\": 20000}' FROM generate_series(1, 5)")
+        .await;
+    db.wait_until(
+        "SELECT count(*) = 6 FROM mcp.v_active_sync_jobs",
+        Duration::from_secs(10),
+    )
+    .await;
+    d.signal(libc::SIGTERM);
+    let status = d.wait(Duration::from_secs(10)).await;
+    assert!(status.success(), "clean exit after SIGTERM: {status}");
+    let state: String = sqlx::query_scalar("SELECT state FROM mcp.sync_jobs WHERE id = $1")
+        .bind(quick)
+        .fetch_one(&db.pool)
+        .await
+        .expect("row");
+    assert_eq!(
+        state, "completed",
+        "a job that ends within the grace period completes"
+    );
+    assert_eq!(
+        db.scalar_i64(
+            "SELECT count(*) FROM mcp.sync_jobs WHERE id <> (SELECT min(id) FROM mcp.sync_jobs) \
+             AND state = 'available' AND attempt = 0 AND locked_by IS NULL AND last_error IS NULL"
+        )
+        .await,
+        5
+    );
+    db.drop_db().await;
+}
+
+async fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(bin())
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("MCP_WORKER__LOG__LEVEL", "warn")
+        .env_remove("MCP_WORKER_CONFIG")
+        .output()
+        .await
+        .expect("run cli");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cli_enqueues_lists_shows_cancels_and_retries() {
+    let db = TestDb::empty().await;
+    let (ok, out, err) = cli(&db.url, &["migrate"]).await;
+    assert!(ok, "migrate: {err}");
+    assert!(out.contains("migrations applied"));
+    let (ok, out, err) = cli(
+        &db.url,
+        &[
+            "enqueue",
+            "noop",
+            "--payload",
+            "{\"sleep_ms\": 5}",
+            "--run-at",
+            "2099-01-01T00:00:00Z",
+            "--priority",
+            "2",
+        ],
+    )
+    .await;
+    assert!(ok, "enqueue: {err}");
+    let id: i64 = out.trim().parse().expect("an id");
+    let (ok, out, _) = cli(&db.url, &["jobs", "list", "--state", "scheduled"]).await;
+    assert!(ok);
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with(&id.to_string()) && l.contains("noop")),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&db.url, &["jobs", "show", &id.to_string()]).await;
+    assert!(ok);
+    let row: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(row["payload"]["sleep_ms"], 5);
+    assert_eq!(row["priority"], 2);
+    let (ok, _, _) = cli(&db.url, &["jobs", "cancel", &id.to_string()]).await;
+    assert!(ok);
+    let (ok, _, err) = cli(&db.url, &["jobs", "cancel", &id.to_string()]).await;
+    assert!(!ok && err.contains("already finished"), "{err}");
+    let (ok, _, _) = cli(&db.url, &["jobs", "retry", &id.to_string()]).await;
+    assert!(ok);
+    let (ok, _, err) = cli(&db.url, &["jobs", "show", "999999"]).await;
+    assert!(!ok && err.contains("job 999999 not found"), "{err}");
+    let (ok, _, err) = cli(&db.url, &["enqueue", "bogus_kind"]).await;
+    assert!(
+        !ok && err.contains("bogus_kind"),
+        "an unknown kind is named: {err}"
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn invalid_config_exits_nonzero_naming_the_key() {
+    let run = |env: Vec<(&'static str, &'static str)>, file: Option<String>| async move {
+        let mut cmd = tokio::process::Command::new(bin());
+        cmd.arg("check-config")
+            .env_remove("MCP_WORKER_CONFIG")
+            .env_remove("DATABASE_URL");
+        if let Some(f) = file {
+            cmd.arg("--config").arg(f);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().await.expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, err, _) = run(vec![("MCP_WORKER__WORKER__CONCURRENCY", "lots")], None).await;
+    assert_eq!(code, Some(2));
+    assert!(err.contains("worker.concurrency"), "{err}");
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[worker]\nconcurency = 5\n").expect("write");
+    let (code, err, _) = run(vec![], Some(path.display().to_string())).await;
+    assert_eq!(code, Some(2));
+    assert!(err.contains("concurency"), "an unknown key is named: {err}");
+
+    std::fs::write(
+        &path,
+        "[schedules.nightly]\ncron = \"every day\"\nkind = \"prune\"\n",
+    )
+    .expect("write");
+    let (code, err, _) = run(vec![], Some(path.display().to_string())).await;
+    assert_eq!(code, Some(2));
+    assert!(err.contains("schedules.nightly.cron"), "{err}");
+
+    let (code, err, out) = run(
+        vec![(
+            "DATABASE_URL",
+            "postgres://app:hunter2secret@db.internal:5432/mcp",
+        )],
+        None,
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("db.internal") && !out.contains("hunter2secret"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn example_config_is_valid_and_matches_the_defaults() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/mcp-worker.example.toml"
+    );
+    let text = std::fs::read_to_string(path).expect("example config");
+    let cfg = mcp_worker::config::Config::from_parts(Some(&text), path, &[]).expect("valid");
+    let defaults = mcp_worker::config::Config::default();
+    assert_eq!(
+        cfg.redacted(),
+        defaults.redacted(),
+        "the example documents the defaults"
+    );
+}

@@ -1,0 +1,278 @@
+//! The engine in-process: outcomes, retries, backoff, panics, snoozes, timeouts.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use mcp_worker::catalog::{Catalog, BUILTIN_FILES};
+use mcp_worker::handlers::{Handler, JobContext, JobError, Registry};
+
+use crate::common::{start_worker, test_config, TestDb};
+
+const TEST_KINDS: &[(&str, &str)] = &[
+    (
+        "boom.toml",
+        "kind = \"boom\"\ndescription = \"panics\"\nmax_attempts = 2\ntimeout = \"5s\"\n\
+         backoff_base = \"1s\"\nbackoff_max = \"1m\"\n[payload_schema]\ntype = \"object\"\n",
+    ),
+    (
+        "snoozy.toml",
+        "kind = \"snoozy\"\ndescription = \"snoozes its first attempt\"\nmax_attempts = 1\n\
+         timeout = \"5s\"\nbackoff_base = \"1s\"\nbackoff_max = \"1m\"\n[payload_schema]\ntype = \"object\"\n",
+    ),
+    (
+        "slow.toml",
+        "kind = \"slow\"\ndescription = \"outlives its timeout\"\nmax_attempts = 3\n\
+         timeout = \"100ms\"\nbackoff_base = \"1s\"\nbackoff_max = \"1m\"\n[payload_schema]\ntype = \"object\"\n",
+    ),
+];
+
+struct Boom;
+impl Handler for Boom {
+    fn kind(&self) -> &'static str {
+        "boom"
+    }
+    fn run(&self, _ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move { panic!("kaboom in handler") })
+    }
+}
+
+struct Snoozy;
+impl Handler for Snoozy {
+    fn kind(&self) -> &'static str {
+        "snoozy"
+    }
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            // The first run snoozes; the payload marks the second.
+            if ctx.payload.get("again").is_none() {
+                return Err(JobError::Snooze(Duration::from_secs(3600)));
+            }
+            Ok(())
+        })
+    }
+}
+
+struct Slow;
+impl Handler for Slow {
+    fn kind(&self) -> &'static str {
+        "slow"
+    }
+    fn run(&self, _ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(())
+        })
+    }
+}
+
+fn test_catalog() -> Catalog {
+    let mut files: Vec<(&str, &str)> = BUILTIN_FILES.to_vec();
+    files.extend_from_slice(TEST_KINDS);
+    Catalog::parse(&files).expect("test catalogue")
+}
+
+fn test_registry() -> Registry {
+    let mut r = Registry::builtin();
+    r.register(Boom);
+    r.register(Snoozy);
+    r.register(Slow);
+    r
+}
+
+async fn state_of(db: &TestDb, id: i64) -> (String, i16, Option<String>) {
+    sqlx::query_as("SELECT state, attempt, last_error FROM mcp.sync_jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("row")
+}
+
+async fn wait_state(db: &TestDb, id: i64, state: &str) {
+    db.wait_until(
+        &format!("SELECT state = '{state}' FROM mcp.sync_jobs WHERE id = {id}"),
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_payload_discards_that_job_and_the_worker_goes_on() {
+    let catalog = test_catalog();
+    let db = TestDb::with_catalog(&catalog).await;
+    let w = start_worker(&db, test_config(&db.url), &catalog, &test_registry()).await;
+    let bad = db
+        .scalar_i64("SELECT mcp.enqueue_job('noop', '{\"sleep_ms\": \"soon\"}')")
+        .await;
+    let good = db
+        .scalar_i64("SELECT mcp.enqueue_job('noop', '{\"sleep_ms\": 1}')")
+        .await;
+    wait_state(&db, bad, "discarded").await;
+    wait_state(&db, good, "completed").await;
+    let (_, attempt, err) = state_of(&db, bad).await;
+    assert_eq!(attempt, 1);
+    assert_eq!(
+        err.as_deref(),
+        Some("invalid payload: payload.sleep_ms: expected integer, got string")
+    );
+    w.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn failures_back_off_exponentially_then_discard_with_every_error_kept() {
+    let catalog = test_catalog();
+    let db = TestDb::with_catalog(&catalog).await;
+    let w = start_worker(&db, test_config(&db.url), &catalog, &test_registry()).await;
+    // noop: max_attempts 3, backoff_base 1s; it fails its first 5 attempts.
+    let id = db
+        .scalar_i64("SELECT mcp.enqueue_job('noop', '{\"fail_times\": 5}')")
+        .await;
+    for (attempt, base_s) in [(1, 1.0), (2, 2.0)] {
+        db.wait_until(
+            &format!("SELECT state = 'retryable' AND attempt = {attempt} FROM mcp.sync_jobs WHERE id = {id}"),
+            Duration::from_secs(10),
+        )
+        .await;
+        let (a, delay): (i16, f64) = sqlx::query_as(
+            "SELECT attempt, EXTRACT(EPOCH FROM run_at - attempted_at)::float8 FROM mcp.sync_jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("row");
+        assert_eq!(a, attempt);
+        assert!(
+            delay >= base_s * 0.75 - 0.05 && delay <= base_s * 1.25 + 0.05,
+            "attempt {attempt}: delay {delay}s outside {base_s}s ±25%"
+        );
+        // Move the clock of this job forward instead of sleeping through the backoff.
+        db.exec(&format!(
+            "UPDATE mcp.sync_jobs SET run_at = now() WHERE id = {id}; SELECT pg_notify('mcp_sync_jobs', '')"
+        ))
+        .await;
+    }
+    wait_state(&db, id, "discarded").await;
+    let (attempt, errors, finished): (i16, serde_json::Value, bool) = sqlx::query_as(
+        "SELECT attempt, errors, finished_at IS NOT NULL FROM mcp.sync_jobs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await
+    .expect("row");
+    assert_eq!(attempt, 3);
+    assert!(finished);
+    let errors = errors.as_array().expect("errors array");
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    for (i, e) in errors.iter().enumerate() {
+        assert_eq!(e["attempt"], serde_json::json!(i + 1));
+        assert!(e["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("failing on purpose"));
+    }
+    w.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn handler_panic_fails_only_that_job() {
+    let catalog = test_catalog();
+    let db = TestDb::with_catalog(&catalog).await;
+    let w = start_worker(&db, test_config(&db.url), &catalog, &test_registry()).await;
+    let boom = db
+        .scalar_i64("SELECT mcp.enqueue_job('boom', max_attempts => 1)")
+        .await;
+    wait_state(&db, boom, "discarded").await;
+    let (_, _, err) = state_of(&db, boom).await;
+    assert_eq!(err.as_deref(), Some("handler panicked: kaboom in handler"));
+    let after = db.scalar_i64("SELECT mcp.enqueue_job('noop')").await;
+    wait_state(&db, after, "completed").await;
+    w.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn snooze_reschedules_without_spending_an_attempt() {
+    let catalog = test_catalog();
+    let db = TestDb::with_catalog(&catalog).await;
+    let w = start_worker(&db, test_config(&db.url), &catalog, &test_registry()).await;
+    let id = db.scalar_i64("SELECT mcp.enqueue_job('snoozy')").await;
+    wait_state(&db, id, "scheduled").await;
+    let (attempt, wait_s): (i16, f64) = sqlx::query_as(
+        "SELECT attempt, EXTRACT(EPOCH FROM run_at - now())::float8 FROM mcp.sync_jobs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await
+    .expect("row");
+    assert_eq!(attempt, 0, "a snooze gives the attempt back");
+    assert!(wait_s > 3000.0, "snoozed for about an hour, got {wait_s}s");
+    // Its time comes (the clock moves) and it runs on its only attempt.
+    db.exec(&format!(
+        "UPDATE mcp.sync_jobs SET run_at = now(), payload = '{{\"again\": true}}' WHERE id = {id}; \
+         SELECT pg_notify('mcp_sync_jobs', '')"
+    ))
+    .await;
+    wait_state(&db, id, "completed").await;
+    assert_eq!(state_of(&db, id).await.1, 1);
+    w.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn attempt_over_its_timeout_fails_and_retries() {
+    let catalog = test_catalog();
+    let db = TestDb::with_catalog(&catalog).await;
+    let w = start_worker(&db, test_config(&db.url), &catalog, &test_registry()).await;
+    let id = db.scalar_i64("SELECT mcp.enqueue_job('slow')").await;
+    wait_state(&db, id, "retryable").await;
+    let (_, attempt, err) = state_of(&db, id).await;
+    assert_eq!(attempt, 1);
+    assert_eq!(err.as_deref(), Some("timed out after 100ms"));
+    w.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn cancelled_running_job_keeps_its_cancelled_state() {
+    let catalog = test_catalog();
+    let db = TestDb::with_catalog(&catalog).await;
+    let w = start_worker(&db, test_config(&db.url), &catalog, &test_registry()).await;
+    let id = db
+        .scalar_i64("SELECT mcp.enqueue_job('noop', '{\"sleep_ms\": 400}')")
+        .await;
+    wait_state(&db, id, "running").await;
+    db.exec(&format!("SELECT mcp.cancel_job({id})")).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (state, attempt, _) = state_of(&db, id).await;
+    assert_eq!((state.as_str(), attempt), ("cancelled", 1));
+    w.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn jobs_run_in_priority_order() {
+    let catalog = test_catalog();
+    let db = TestDb::with_catalog(&catalog).await;
+    db.exec(
+        "INSERT INTO mcp.sync_jobs (kind, priority) SELECT 'noop', p FROM unnest(ARRAY[5, 1, 3]) AS p",
+    )
+    .await;
+    let mut cfg = test_config(&db.url);
+    cfg.worker.concurrency = 1;
+    cfg.worker.fetch_batch = 1;
+    let w = start_worker(&db, cfg, &catalog, &test_registry()).await;
+    db.wait_until(
+        "SELECT count(*) = 3 FROM mcp.sync_jobs WHERE state = 'completed'",
+        Duration::from_secs(10),
+    )
+    .await;
+    let order: Vec<i16> =
+        sqlx::query_scalar("SELECT priority FROM mcp.sync_jobs ORDER BY attempted_at")
+            .fetch_all(&db.pool)
+            .await
+            .expect("rows");
+    assert_eq!(order, vec![1, 3, 5]);
+    w.shutdown().await;
+    db.drop_db().await;
+}

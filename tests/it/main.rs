@@ -1,0 +1,8 @@
+//! Integration tests: every test talks to a real PostgreSQL on its own database.
+
+mod common;
+mod cron;
+mod daemon;
+mod engine;
+mod ops;
+mod sql;
