@@ -34,7 +34,7 @@ impl ConfigError {
     }
 }
 
-#[derive(Clone, Deserialize, Serialize, Debug)]
+#[derive(Clone, Deserialize, Serialize, Debug, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub database: DatabaseConfig,
@@ -170,21 +170,6 @@ fn empty_object() -> serde_json::Value {
 }
 fn yes() -> bool {
     true
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            database: DatabaseConfig::default(),
-            worker: WorkerConfig::default(),
-            http: HttpConfig::default(),
-            scheduler: SchedulerConfig::default(),
-            retention: RetentionConfig::default(),
-            log: LogConfig::default(),
-            kinds: BTreeMap::new(),
-            schedules: BTreeMap::new(),
-        }
-    }
 }
 
 impl Default for DatabaseConfig {

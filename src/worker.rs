@@ -109,24 +109,21 @@ impl Worker {
         let semaphore = Arc::new(Semaphore::new(self.cfg.concurrency));
         let (tx, rx) = mpsc::unbounded_channel::<Done>();
 
-        let mut background = Vec::new();
-        background.push(tokio::spawn(listen_loop(
-            listener,
-            wake.clone(),
-            stop_claiming.clone(),
-        )));
-        background.push(tokio::spawn(rescue_loop(
-            self.queue.clone(),
-            self.cfg.rescue_interval,
-            wake.clone(),
-            stop_claiming.clone(),
-        )));
-        background.push(tokio::spawn(stats_loop(
-            self.queue.clone(),
-            self.kinds.keys().cloned().collect(),
-            self.cfg.stats_interval,
-            stop_claiming.clone(),
-        )));
+        let background = vec![
+            tokio::spawn(listen_loop(listener, wake.clone(), stop_claiming.clone())),
+            tokio::spawn(rescue_loop(
+                self.queue.clone(),
+                self.cfg.rescue_interval,
+                wake.clone(),
+                stop_claiming.clone(),
+            )),
+            tokio::spawn(stats_loop(
+                self.queue.clone(),
+                self.kinds.keys().cloned().collect(),
+                self.cfg.stats_interval,
+                stop_claiming.clone(),
+            )),
+        ];
         let completer = tokio::spawn(complete_loop(
             self.queue.clone(),
             rx,
