@@ -86,11 +86,17 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     if let Some(every) = watchdog_interval() {
         let n = notifier.clone();
         let stop_dog = background.clone();
+        let live = worker.liveness();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => { let _ = n.watchdog(); }
+                    // No ping once the claim or completion loop has died: systemd restarts us.
+                    _ = tick.tick() => if live.is_alive() {
+                        let _ = n.watchdog();
+                    } else {
+                        tracing::error!("worker loop ended unexpectedly; withholding the watchdog ping");
+                    },
                     _ = stop_dog.cancelled() => return,
                 }
             }

@@ -5,6 +5,7 @@
 //! It never decides policy on its own: attempts and backoff come from the catalogue.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,7 +51,31 @@ pub struct Worker {
 }
 
 /// What `Worker::start` leaves running; `shutdown` stops it in order.
+/// Shared view of the worker's loops, for the systemd watchdog.
+#[derive(Clone)]
+pub struct Liveness {
+    producer: Arc<AtomicBool>,
+    completer: Arc<AtomicBool>,
+}
+
+impl Liveness {
+    pub fn is_alive(&self) -> bool {
+        self.producer.load(Ordering::Relaxed) && self.completer.load(Ordering::Relaxed)
+    }
+}
+
+/// Clears its flag when the loop that owns it ends, however it ends (return or panic).
+struct AliveGuard(Arc<AtomicBool>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
 pub struct RunningWorker {
+    producer_alive: Arc<AtomicBool>,
+    completer_alive: Arc<AtomicBool>,
     stop_claiming: CancellationToken,
     hard_stop: CancellationToken,
     producer: JoinHandle<()>,
@@ -124,7 +149,12 @@ impl Worker {
                 stop_claiming.clone(),
             )),
         ];
+        let producer_alive = Arc::new(AtomicBool::new(true));
+        let completer_alive = Arc::new(AtomicBool::new(true));
+        let completer_guard = AliveGuard(completer_alive.clone());
+        let producer_guard = AliveGuard(producer_alive.clone());
         let completer = tokio::spawn(complete_loop(
+            completer_guard,
             self.queue.clone(),
             rx,
             self.cfg.complete_batch,
@@ -140,9 +170,11 @@ impl Worker {
                 stop: stop_claiming.clone(),
                 hard_stop: hard_stop.clone(),
             }
-            .run(),
+            .run(producer_guard),
         );
         Ok(RunningWorker {
+            producer_alive,
+            completer_alive,
             stop_claiming,
             hard_stop,
             producer,
@@ -156,9 +188,12 @@ impl Worker {
 }
 
 impl RunningWorker {
-    /// True while the claim loop is alive (for readiness and the watchdog).
-    pub fn is_alive(&self) -> bool {
-        !self.producer.is_finished() && !self.completer.is_finished()
+    /// A handle that tells whether the claim and completion loops are still alive.
+    pub fn liveness(&self) -> Liveness {
+        Liveness {
+            producer: self.producer_alive.clone(),
+            completer: self.completer_alive.clone(),
+        }
     }
 
     /// Stops claiming, lets running jobs finish for up to the grace period, puts the rest back
@@ -195,7 +230,7 @@ struct Producer {
 }
 
 impl Producer {
-    async fn run(self) {
+    async fn run(self, _alive: AliveGuard) {
         let want = self
             .worker
             .cfg
@@ -382,7 +417,12 @@ fn record(kind: &Arc<str>, id: i64, attempt: i16, outcome: &Outcome) {
     }
 }
 
-async fn complete_loop(queue: Queue, mut rx: mpsc::UnboundedReceiver<Done>, max_batch: usize) {
+async fn complete_loop(
+    _alive: AliveGuard,
+    queue: Queue,
+    mut rx: mpsc::UnboundedReceiver<Done>,
+    max_batch: usize,
+) {
     let mut batch: Vec<Done> = Vec::with_capacity(max_batch);
     let mut rows: Vec<OutcomeRow> = Vec::with_capacity(max_batch);
     loop {

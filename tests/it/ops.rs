@@ -133,6 +133,31 @@ async fn metrics_health_and_readiness_are_served() {
         .keys()
         .any(|k| k.starts_with("mcp_db_pool_connections{state=\"idle\"}")));
 
+    // Every metric a dashboard panel asks for is one the daemon exports.
+    let dash = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/grafana/dashboards/mcp-worker.json"
+    ))
+    .expect("dashboard");
+    let dash: serde_json::Value = serde_json::from_str(&dash).expect("dashboard JSON");
+    let mut exprs = Vec::new();
+    for p in dash["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            exprs.push(t["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    assert!(exprs.len() >= 10);
+    for e in &exprs {
+        for word in e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("mcp_") {
+                assert!(
+                    text.lines().any(|l| l.starts_with(word)),
+                    "dashboard uses {word}, which /metrics does not export"
+                );
+            }
+        }
+    }
+
     if let Ok(out) = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
