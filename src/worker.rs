@@ -1,18 +1,27 @@
-//! The runner: claims jobs in batches, runs each on its handler in its own task (bounded by a
-//! semaphore of `concurrency` permits), and hands outcomes to a completer that writes them in
+//! The runner: an apalis 1.0 worker over the engine's own backend. The backend's fetcher claims
+//! jobs in batches into free slots (a semaphore of `concurrency` permits), apalis hands each to
+//! the service, which runs the attempt on its own tokio task, and a completer writes outcomes in
 //! batches. A permit is held from claim until the outcome is written, so a daemon never holds
 //! more than `concurrency` running rows. Also hosts the rescuer and the depth sampler.
 //! It never decides policy on its own: attempts and backoff come from the catalogue.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
+use apalis_core::backend::custom::BackendBuilder;
+use apalis_core::error::BoxDynError;
+use apalis_core::task::data::Data;
+use apalis_core::task::Task;
+use apalis_core::worker::builder::WorkerBuilder;
+use apalis_core::worker::context::WorkerContext;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use metrics::{counter, gauge, histogram};
 use sqlx::postgres::PgListener;
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +37,8 @@ pub enum WorkerError {
     NoHandler(String),
     #[error("cannot listen for new jobs: {0}")]
     Listen(sqlx::Error),
+    #[error("cannot build the worker runtime: {0}")]
+    Runtime(String),
 }
 
 /// A finished attempt on its way to the completer, with the permit it holds.
@@ -161,17 +172,57 @@ impl Worker {
         ));
         let grace = self.cfg.shutdown_grace;
         let concurrency = self.cfg.concurrency;
-        let producer = tokio::spawn(
-            Producer {
-                worker: self,
-                semaphore: semaphore.clone(),
-                wake,
-                tx,
-                stop: stop_claiming.clone(),
-                hard_stop: hard_stop.clone(),
+        let (ended_tx, ended_rx) = oneshot::channel::<()>();
+        let runtime = Arc::new(Runtime {
+            kinds: self.kinds.clone(),
+            services: self.services.clone(),
+            tx: tx.clone(),
+            hard_stop: hard_stop.clone(),
+        });
+        let fetcher = Fetcher {
+            queue: self.queue.clone(),
+            cfg: self.cfg.clone(),
+            semaphore: semaphore.clone(),
+            wake,
+            stop: stop_claiming.clone(),
+            buffer: VecDeque::new(),
+            backlog: false,
+            failures: 0,
+            ended: Some(ended_tx),
+            tx,
+        };
+        let backend = BackendBuilder::new()
+            .database(Some(fetcher))
+            .fetcher(
+                |f: &mut Option<Fetcher>, _: &(), _: &WorkerContext| match f.take() {
+                    Some(f) => f.into_stream(),
+                    None => futures::stream::empty().boxed(),
+                },
+            )
+            .sink(|_: &mut Option<Fetcher>, _: &()| {
+                futures::sink::unfold((), |(), _task: Task<Claimed>| {
+                    async move { Err::<(), BoxDynError>("jobs are enqueued with SQL".into()) }
+                        .boxed()
+                })
+            })
+            .build()
+            .map_err(|e| WorkerError::Runtime(e.to_string()))?;
+        let apalis_worker = WorkerBuilder::new(self.queue.worker_id().to_string())
+            .backend(backend)
+            .data(runtime)
+            .build(run_attempt);
+        let run: futures::future::BoxFuture<'static, Result<(), apalis_core::error::WorkerError>> =
+            Box::pin(apalis_worker.run_until(async move {
+                // Stop apalis once the fetcher has ended; it then waits for attempts in flight.
+                let _ = ended_rx.await;
+                Ok::<(), apalis_core::error::WorkerError>(())
+            }));
+        let producer = tokio::spawn(async move {
+            let _alive = producer_guard;
+            if let Err(e) = run.await {
+                tracing::error!(error = %e, "worker runtime ended with an error");
             }
-            .run(producer_guard),
-        );
+        });
         Ok(RunningWorker {
             producer_alive,
             completer_alive,
@@ -200,7 +251,6 @@ impl RunningWorker {
     /// (`available`, attempt not spent), writes every outcome, then returns.
     pub async fn shutdown(self) {
         self.stop_claiming.cancel();
-        let _ = self.producer.await;
         let all = self.concurrency as u32;
         let drained = tokio::time::timeout(self.grace, self.semaphore.acquire_many(all)).await;
         if drained.is_err() {
@@ -211,6 +261,8 @@ impl RunningWorker {
             );
             self.hard_stop.cancel();
         }
+        // The fetcher has ended; the apalis worker returns once its last attempt has.
+        let _ = self.producer.await;
         // The producer held the only sender besides the job tasks; once they are all done the
         // channel closes and the completer ends after its last write.
         let _ = self.completer.await;
@@ -220,135 +272,204 @@ impl RunningWorker {
     }
 }
 
-struct Producer {
-    worker: Worker,
-    semaphore: Arc<Semaphore>,
-    wake: Arc<Notify>,
+/// One claimed attempt on its way through the apalis worker, holding its slot.
+pub struct Claimed {
+    job: ClaimedJob,
+    permit: OwnedSemaphorePermit,
+}
+
+/// What every attempt needs: handlers and policies by kind, services, the completer's inbox.
+struct Runtime {
+    kinds: Arc<std::collections::HashMap<String, KindRuntime>>,
+    services: Arc<Services>,
     tx: mpsc::UnboundedSender<Done>,
-    stop: CancellationToken,
     hard_stop: CancellationToken,
 }
 
-impl Producer {
-    async fn run(self, _alive: AliveGuard) {
-        let want = self
-            .worker
-            .cfg
-            .fetch_batch
-            .min(self.worker.cfg.concurrency)
-            .max(1);
-        let mut backlog = false;
-        let mut failures: u32 = 0;
-        loop {
-            // With a backlog, wait for a worthwhile batch of free slots; when idle, one will do.
-            let need = if backlog { (want / 2).max(1) } else { 1 } as u32;
-            let mut permits = tokio::select! {
-                p = self.semaphore.clone().acquire_many_owned(need) => match p {
-                    Ok(p) => p,
-                    Err(_) => return,
+/// The apalis backend's fetcher: claims batches from `mcp.sync_jobs` into a local buffer while
+/// free slots exist, and hands them to the apalis worker one by one. It ends (the apalis worker
+/// then drains what is in flight and returns) once `stop` is cancelled and its buffer is empty.
+struct Fetcher {
+    queue: Queue,
+    cfg: WorkerConfig,
+    semaphore: Arc<Semaphore>,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+    buffer: VecDeque<Claimed>,
+    backlog: bool,
+    failures: u32,
+    /// Fired when the fetcher has ended, so the apalis worker is stopped only then: by that
+    /// time nothing claimed is left in the buffer.
+    ended: Option<oneshot::Sender<()>>,
+    /// For the buffer's jobs if the fetcher is dropped with some still in it.
+    tx: mpsc::UnboundedSender<Done>,
+}
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        // Claimed but never started: give them back at once without spending the attempt.
+        for c in self.buffer.drain(..) {
+            let _ = self.tx.send(Done {
+                row: OutcomeRow {
+                    id: c.job.id,
+                    attempt: c.job.attempt,
+                    outcome: Outcome::Return,
                 },
-                _ = self.stop.cancelled() => return,
-            };
-            let extra = (want as u32)
-                .saturating_sub(need)
-                .min(self.semaphore.available_permits() as u32);
-            if extra > 0 {
-                if let Ok(more) = self.semaphore.clone().try_acquire_many_owned(extra) {
-                    permits.merge(more);
-                }
+                _permit: c.permit,
+            });
+        }
+    }
+}
+
+impl Fetcher {
+    fn into_stream(self) -> FetchStream {
+        futures::stream::unfold(self, |mut f| async move {
+            let next = f.next().await?;
+            Some((Ok(Some(Task::new(next))), f))
+        })
+        .boxed()
+    }
+
+    async fn next(&mut self) -> Option<Claimed> {
+        loop {
+            if let Some(c) = self.buffer.pop_front() {
+                return Some(c);
             }
-            let limit = permits.num_permits();
-            let jobs = match self.worker.queue.claim(limit).await {
-                Ok(jobs) => {
-                    failures = 0;
-                    jobs
+            if self.stop.is_cancelled() {
+                if let Some(ended) = self.ended.take() {
+                    let _ = ended.send(());
                 }
-                Err(e) => {
-                    failures += 1;
-                    counter!(m::DB_ERRORS, "op" => "claim").increment(1);
-                    tracing::warn!(error = %e, "claim failed; backing off");
-                    drop(permits);
-                    let pause = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => continue,
-                        _ = self.stop.cancelled() => return,
-                    }
-                }
-            };
-            histogram!(m::CLAIM_BATCH).record(jobs.len() as f64);
-            backlog = jobs.len() == limit;
-            for job in jobs {
-                let Some(permit) = permits.split(1) else {
-                    break;
-                };
-                self.spawn(job, permit);
+                return None;
             }
-            drop(permits);
-            gauge!(m::IN_FLIGHT)
-                .set((self.worker.cfg.concurrency - self.semaphore.available_permits()) as f64);
-            if !backlog {
-                tokio::select! {
-                    _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(self.worker.cfg.poll_interval) => {}
-                    _ = self.stop.cancelled() => return,
-                }
+            if self.fill().await.is_none() {
+                continue;
             }
         }
     }
 
-    fn spawn(&self, job: ClaimedJob, permit: OwnedSemaphorePermit) {
-        let Some(rt) = self.worker.kinds.get(&job.kind) else {
-            // Cannot happen: the claim only asks for kinds in this map. Leave the row to the
-            // rescuer rather than guess.
-            tracing::error!(job_id = job.id, kind = %job.kind, "claimed a kind without handler");
-            return;
+    /// One claim round; `None` once stopping.
+    async fn fill(&mut self) -> Option<()> {
+        let want = self.cfg.fetch_batch.min(self.cfg.concurrency).max(1);
+        // With a backlog, wait for a worthwhile batch of free slots; when idle, one will do.
+        let need = if self.backlog { (want / 2).max(1) } else { 1 } as u32;
+        let mut permits = tokio::select! {
+            p = self.semaphore.clone().acquire_many_owned(need) => p.ok()?,
+            _ = self.stop.cancelled() => return None,
         };
-        let handler = rt.handler.clone();
-        let policy = rt.policy;
-        let kind = rt.name.clone();
-        let checked = rt.schema.validate(&job.payload);
-        let services = self.worker.services.clone();
-        let tx = self.tx.clone();
-        let hard_stop = self.hard_stop.clone();
-        tokio::spawn(async move {
-            counter!(m::JOBS_STARTED, "kind" => kind.to_string()).increment(1);
-            tracing::debug!(job_id = job.id, kind = %kind, attempt = job.attempt, "job started");
-            let started = Instant::now();
-            let (id, attempt, max_attempts) = (job.id, job.attempt, job.max_attempts);
-            let outcome = match checked {
-                Err(reason) => Outcome::Discard {
-                    error: format!("invalid payload: {reason}"),
-                },
-                Ok(()) => {
-                    let ctx = JobContext {
-                        id,
-                        kind: kind.to_string(),
-                        attempt,
-                        max_attempts,
-                        payload: job.payload,
-                        integration_id: job.integration_id,
-                        services,
-                    };
-                    let run = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
-                    tokio::select! {
-                        r = tokio::time::timeout(policy.timeout, run) => decide(r, &policy, attempt, max_attempts),
-                        _ = hard_stop.cancelled() => Outcome::Return,
-                    }
+        let extra = (want as u32)
+            .saturating_sub(need)
+            .min(self.semaphore.available_permits() as u32);
+        if extra > 0 {
+            if let Ok(more) = self.semaphore.clone().try_acquire_many_owned(extra) {
+                permits.merge(more);
+            }
+        }
+        let limit = permits.num_permits();
+        let jobs = match self.queue.claim(limit).await {
+            Ok(jobs) => {
+                self.failures = 0;
+                jobs
+            }
+            Err(e) => {
+                self.failures += 1;
+                counter!(m::DB_ERRORS, "op" => "claim").increment(1);
+                tracing::warn!(error = %e, "claim failed; backing off");
+                drop(permits);
+                let pause = Duration::from_millis(100 * 2u64.pow(self.failures.min(6)));
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => return Some(()),
+                    _ = self.stop.cancelled() => return None,
                 }
+            }
+        };
+        histogram!(m::CLAIM_BATCH).record(jobs.len() as f64);
+        self.backlog = jobs.len() == limit;
+        for job in jobs {
+            let Some(permit) = permits.split(1) else {
+                break;
             };
-            histogram!(m::JOB_DURATION, "kind" => kind.to_string())
-                .record(started.elapsed().as_secs_f64());
-            record(&kind, id, attempt, &outcome);
-            let _ = tx.send(Done {
-                row: OutcomeRow {
-                    id,
-                    attempt,
-                    outcome,
-                },
-                _permit: permit,
-            });
-        });
+            self.buffer.push_back(Claimed { job, permit });
+        }
+        drop(permits);
+        gauge!(m::IN_FLIGHT)
+            .set((self.cfg.concurrency - self.semaphore.available_permits()) as f64);
+        if self.buffer.is_empty() {
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+                _ = self.stop.cancelled() => {}
+            }
+        }
+        Some(())
     }
+}
+
+type FetchStream = BoxStream<'static, Result<Option<Task<Claimed>>, BoxDynError>>;
+
+/// The apalis service: runs one attempt on its own tokio task (so attempts use every core and a
+/// panic stays inside its job) and waits for it.
+async fn run_attempt(c: Claimed, rt: Data<Arc<Runtime>>) -> Result<(), BoxDynError> {
+    if let Some(handle) = start_attempt(&rt, c) {
+        // A JoinError means the runtime itself is going away; the row keeps its lease and the
+        // rescuer takes it back.
+        let _ = handle.await;
+    }
+    Ok(())
+}
+
+fn start_attempt(rt: &Runtime, c: Claimed) -> Option<JoinHandle<()>> {
+    let Claimed { job, permit } = c;
+    let Some(kr) = rt.kinds.get(&job.kind) else {
+        // Cannot happen: the claim only asks for kinds in this map. Leave the row to the
+        // rescuer rather than guess.
+        tracing::error!(job_id = job.id, kind = %job.kind, "claimed a kind without handler");
+        return None;
+    };
+    let handler = kr.handler.clone();
+    let policy = kr.policy;
+    let kind = kr.name.clone();
+    let checked = kr.schema.validate(&job.payload);
+    let services = rt.services.clone();
+    let tx = rt.tx.clone();
+    let hard_stop = rt.hard_stop.clone();
+    Some(tokio::spawn(async move {
+        counter!(m::JOBS_STARTED, "kind" => kind.to_string()).increment(1);
+        tracing::debug!(job_id = job.id, kind = %kind, attempt = job.attempt, "job started");
+        let started = Instant::now();
+        let (id, attempt, max_attempts) = (job.id, job.attempt, job.max_attempts);
+        let outcome = match checked {
+            Err(reason) => Outcome::Discard {
+                error: format!("invalid payload: {reason}"),
+            },
+            Ok(()) => {
+                let ctx = JobContext {
+                    id,
+                    kind: kind.to_string(),
+                    attempt,
+                    max_attempts,
+                    payload: job.payload,
+                    integration_id: job.integration_id,
+                    services,
+                };
+                let run = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
+                tokio::select! {
+                    r = tokio::time::timeout(policy.timeout, run) => decide(r, &policy, attempt, max_attempts),
+                    _ = hard_stop.cancelled() => Outcome::Return,
+                }
+            }
+        };
+        histogram!(m::JOB_DURATION, "kind" => kind.to_string())
+            .record(started.elapsed().as_secs_f64());
+        record(&kind, id, attempt, &outcome);
+        let _ = tx.send(Done {
+            row: OutcomeRow {
+                id,
+                attempt,
+                outcome,
+            },
+            _permit: permit,
+        });
+    }))
 }
 
 type RunResult = Result<
