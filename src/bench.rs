@@ -167,21 +167,23 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
     // Latency: an idle daemon, one INSERT at a time; first right after the drains (the claim
     // index still holds the drained rows' dead entries), then as it is once vacuum has run.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (p50, p99, max) = latency(&mut conn, args).await?;
-    println!(
-        "latency right after the drains (before any vacuum): {} single INSERTs {} ms apart: enqueue→start p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-        args.latency_samples, args.latency_gap_ms, p50, p99, max
-    );
+    let (p50, p99, _) = latency(
+        &mut conn,
+        args,
+        "right after the drains (before any vacuum)",
+    )
+    .await?;
     report.latency_unvacuumed_p50_ms = p50;
     report.latency_unvacuumed_p99_ms = p99;
     sqlx::query("VACUUM (ANALYZE) mcp.sync_jobs")
         .execute(&mut conn)
         .await?;
-    let (p50, p99, max) = latency(&mut conn, args).await?;
-    println!(
-        "latency once vacuumed (the steady state of an idle daemon): {} single INSERTs {} ms apart: enqueue→start p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-        args.latency_samples, args.latency_gap_ms, p50, p99, max
-    );
+    let (p50, p99, max) = latency(
+        &mut conn,
+        args,
+        "once vacuumed (the steady state of an idle daemon)",
+    )
+    .await?;
     report.latency_p50_ms = p50;
     report.latency_p99_ms = p99;
     report.latency_max_ms = max;
@@ -200,7 +202,11 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
 }
 
 /// Single INSERTs `latency_gap_ms` apart; enqueue→start (`attempted_at - created_at`) p50, p99, max.
-async fn latency(conn: &mut PgConnection, args: &BenchArgs) -> anyhow::Result<(f64, f64, f64)> {
+async fn latency(
+    conn: &mut PgConnection,
+    args: &BenchArgs,
+    label: &str,
+) -> anyhow::Result<(f64, f64, f64)> {
     let first_id: i64 = sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM mcp.sync_jobs")
         .fetch_one(&mut *conn)
         .await?;
@@ -214,7 +220,7 @@ async fn latency(conn: &mut PgConnection, args: &BenchArgs) -> anyhow::Result<(f
         tokio::time::sleep_until(next.into()).await;
     }
     wait_drained(conn, Duration::from_secs(60)).await?;
-    Ok(sqlx::query_as(
+    let (p50, p99, max): (f64, f64, f64) = sqlx::query_as(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), \
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY d), max(d) \
          FROM (SELECT (EXTRACT(EPOCH FROM attempted_at - created_at) * 1000)::float8 AS d \
@@ -222,7 +228,12 @@ async fn latency(conn: &mut PgConnection, args: &BenchArgs) -> anyhow::Result<(f
     )
     .bind(first_id)
     .fetch_one(&mut *conn)
-    .await?)
+    .await?;
+    println!(
+        "latency {label}: {} single INSERTs {} ms apart: enqueue→start p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms",
+        args.latency_samples, args.latency_gap_ms
+    );
+    Ok((p50, p99, max))
 }
 
 async fn wait_drained(conn: &mut PgConnection, limit: Duration) -> anyhow::Result<()> {
