@@ -268,3 +268,37 @@ async fn example_config_is_valid_and_matches_the_defaults() {
         "the example documents the defaults"
     );
 }
+
+/// The bench subcommand on a tiny load: it makes its own database, drives a real daemon, prints
+/// figures as JSON and cleans up. (The figures themselves are for the README, not asserted.)
+#[tokio::test]
+async fn bench_subcommand_runs_small_and_reports_json() {
+    let db = TestDb::empty().await;
+    let (ok, out, err) = cli(
+        &db.url,
+        &[
+            "bench",
+            "--jobs",
+            "500",
+            "--rounds",
+            "1",
+            "--latency-samples",
+            "5",
+            "--latency-gap-ms",
+            "5",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(ok, "bench failed: {err}\n{out}");
+    let json = out.lines().last().expect("a JSON line");
+    let report: serde_json::Value = serde_json::from_str(json).expect("bench JSON");
+    assert_eq!(
+        report["drain_jobs_per_s"].as_array().map(|a| a.len()),
+        Some(1)
+    );
+    assert!(report["drain_jobs_per_s"][0].as_f64().unwrap_or(0.0) > 0.0);
+    assert!(report["latency_p50_ms"].as_f64().unwrap_or(-1.0) >= 0.0);
+    assert!(report["daemon_peak_rss_mb"].as_f64().unwrap_or(0.0) > 0.0);
+    db.drop_db().await;
+}
