@@ -47,6 +47,10 @@ pub struct Config {
     pub kinds: BTreeMap<String, KindOverride>,
     /// Cron schedules by name; they are added to the defaults that `jobs/` declares.
     pub schedules: BTreeMap<String, ScheduleConfig>,
+    /// The shared HTTP client that every connector uses.
+    pub http_client: crate::connectors::HttpClientConfig,
+    /// Per-platform overrides (base URLs, OAuth client), keyed by platform name.
+    pub platforms: BTreeMap<String, crate::connectors::PlatformOverride>,
 }
 
 #[derive(Clone, Deserialize, Serialize)]
@@ -383,6 +387,38 @@ impl Config {
                     "must be longer than zero",
                 ));
             }
+        }
+        for (name, p) in &self.platforms {
+            if crate::connectors::Platform::parse(name).is_none() {
+                return Err(ConfigError::invalid(
+                    format!("platforms.{name}"),
+                    "no such platform (gmail, outlook, slack, discord, zoom, fireflies, otter, loom, monday, notion, granola, zerodb, zerovoice)",
+                ));
+            }
+            for (field, value) in [
+                ("api_base", &p.api_base),
+                ("authorize_url", &p.authorize_url),
+                ("token_url", &p.token_url),
+                ("revoke_url", &p.revoke_url),
+            ] {
+                if let Some(v) = value {
+                    let ok = url::Url::parse(v)
+                        .map(|u| matches!(u.scheme(), "http" | "https"))
+                        .unwrap_or(false);
+                    if !ok {
+                        return Err(ConfigError::invalid(
+                            format!("platforms.{name}.{field}"),
+                            "must be an http:// or https:// URL",
+                        ));
+                    }
+                }
+            }
+        }
+        if self.http_client.timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "http_client.timeout",
+                "must be longer than zero",
+            ));
         }
         for (name, s) in &self.schedules {
             let kind = s.kind.as_deref().unwrap_or(name);

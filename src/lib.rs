@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod config;
+pub mod connectors;
 pub mod daemon;
 pub mod db;
 pub mod handlers;
@@ -12,6 +13,7 @@ pub mod metrics;
 pub mod queue;
 pub mod scheduler;
 pub mod schema;
+pub mod secret;
 pub mod sdnotify;
 pub mod telemetry;
 pub mod worker;

@@ -1,0 +1,50 @@
+//! Connector configuration: the shared HTTP client's limits, and per-platform overrides of base
+//! URLs (so tests, the demo and benchmarks point at the sandbox) and of OAuth client settings.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpClientConfig {
+    /// Whole-request timeout of every platform call.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Idle connections kept per platform host.
+    pub pool_max_idle_per_host: usize,
+    pub user_agent: String,
+}
+
+impl Default for HttpClientConfig {
+    fn default() -> Self {
+        HttpClientConfig {
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            pool_max_idle_per_host: 32,
+            user_agent: concat!("mcp-worker/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+/// `[platforms.<name>]`: every field optional; what is left out keeps the platform's default.
+#[derive(Clone, Deserialize, Serialize, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatformOverride {
+    /// Base URL of the platform's API (e.g. `https://gmail.googleapis.com`); the connector adds
+    /// the documented paths to it.
+    pub api_base: Option<String>,
+    /// OAuth authorize, token and revoke URLs.
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub revoke_url: Option<String>,
+    /// OAuth client credentials of our app at this platform.
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    /// Scopes requested at connect time (space-joined as the platform expects).
+    pub scopes: Option<Vec<String>>,
+}

@@ -1,0 +1,143 @@
+//! Connectors: one file per platform, the `Connector` trait they implement, the registry that
+//! holds all 13, and what they share (the error taxonomy, rate-limit parsing, one HTTP client).
+//! A connector talks HTTP to its platform and classifies what comes back; it never touches the
+//! database and never logs, prints or puts a credential into an error.
+
+pub mod config;
+pub mod taxonomy;
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::secret::Secret;
+
+pub use config::{HttpClientConfig, PlatformOverride};
+pub use taxonomy::{Action, ErrorType};
+
+/// The 13 platforms. `as_str()` is the name used in SQL (`core.integrations.platform`), config
+/// keys (`[platforms.gmail]`), metrics labels and URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Platform {
+    Gmail,
+    Outlook,
+    Slack,
+    Discord,
+    Zoom,
+    Fireflies,
+    Otter,
+    Loom,
+    Monday,
+    Notion,
+    Granola,
+    ZeroDb,
+    ZeroVoice,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 13] = [
+        Platform::Gmail,
+        Platform::Outlook,
+        Platform::Slack,
+        Platform::Discord,
+        Platform::Zoom,
+        Platform::Fireflies,
+        Platform::Otter,
+        Platform::Loom,
+        Platform::Monday,
+        Platform::Notion,
+        Platform::Granola,
+        Platform::ZeroDb,
+        Platform::ZeroVoice,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Gmail => "gmail",
+            Platform::Outlook => "outlook",
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+            Platform::Zoom => "zoom",
+            Platform::Fireflies => "fireflies",
+            Platform::Otter => "otter",
+            Platform::Loom => "loom",
+            Platform::Monday => "monday",
+            Platform::Notion => "notion",
+            Platform::Granola => "granola",
+            Platform::ZeroDb => "zerodb",
+            Platform::ZeroVoice => "zerovoice",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Platform> {
+        Platform::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a platform authenticates our calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthKind {
+    /// OAuth 2.0 authorization code (+ refresh token where the platform issues one).
+    OAuth2,
+    /// A static API key sent as a bearer token or header.
+    ApiKey,
+    /// HTTP Basic with an account id and a secret (Twilio).
+    Basic,
+}
+
+/// What a call is made with. Built from the vault at the last moment; never logged.
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    /// An OAuth access token.
+    Bearer(Secret),
+    /// An API key.
+    ApiKey(Secret),
+    /// HTTP Basic: account id (not secret) and secret.
+    Basic { user: String, secret: Secret },
+}
+
+/// What a successful health check learned.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Identity {
+    /// The platform's id of the connected account/user/workspace, where it returns one.
+    pub account_id: Option<String>,
+}
+
+/// A failed platform call, classified. `message` is safe to store and show: it carries the
+/// platform's error code and a short reason, never a credential or a whole response body.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{platform} {error_type}: {message}")]
+pub struct ConnectorError {
+    pub platform: Platform,
+    pub error_type: ErrorType,
+    /// HTTP status, when there was a response.
+    pub status: Option<u16>,
+    /// The platform's own error code (`invalid_auth`, `rateLimitExceeded`, `20429`, …).
+    pub code: Option<String>,
+    pub message: String,
+    /// How long the platform asked us to wait (Retry-After and its platform forms).
+    pub retry_after: Option<Duration>,
+}
+
+impl ConnectorError {
+    pub fn action(&self) -> Action {
+        self.error_type.action()
+    }
+}
+
+/// One platform.
+pub trait Connector: Send + Sync + 'static {
+    fn platform(&self) -> Platform;
+    fn auth_kind(&self) -> AuthKind;
+    /// The cheapest authenticated call that proves the credentials work (the identity endpoint).
+    fn health_check<'a>(
+        &'a self,
+        creds: &'a Credentials,
+    ) -> BoxFuture<'a, Result<Identity, ConnectorError>>;
+}
