@@ -51,6 +51,37 @@ pub struct Config {
     pub http_client: crate::connectors::HttpClientConfig,
     /// Per-platform overrides (base URLs, OAuth client), keyed by platform name.
     pub platforms: BTreeMap<String, crate::connectors::PlatformOverride>,
+    /// Keys that encrypt stored tokens and secrets.
+    pub vault: crate::vault::VaultConfig,
+    /// The health monitor.
+    pub health: HealthConfig,
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Consecutive failed checks that open an integration's circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long an open breaker stays open before one probe is let through (half-open).
+    #[serde(with = "humantime_serde")]
+    pub breaker_half_open_after: Duration,
+    /// The health sweep spreads its checks evenly over this window (0 = all at once).
+    #[serde(with = "humantime_serde")]
+    pub spread: Duration,
+    /// A rate-limited check is snoozed this long when the platform names no time.
+    #[serde(with = "humantime_serde")]
+    pub default_retry_after: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            breaker_threshold: 5,
+            breaker_half_open_after: Duration::from_secs(300),
+            spread: Duration::from_secs(5 * 3600),
+            default_retry_after: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Clone, Deserialize, Serialize)]
@@ -413,6 +444,12 @@ impl Config {
                     }
                 }
             }
+        }
+        if self.health.breaker_threshold == 0 {
+            return Err(ConfigError::invalid(
+                "health.breaker_threshold",
+                "must be at least 1",
+            ));
         }
         if self.http_client.timeout.is_zero() {
             return Err(ConfigError::invalid(

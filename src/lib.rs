@@ -16,4 +16,5 @@ pub mod schema;
 pub mod secret;
 pub mod sdnotify;
 pub mod telemetry;
+pub mod vault;
 pub mod worker;
