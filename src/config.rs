@@ -163,6 +163,14 @@ pub struct RetentionConfig {
     pub discarded: Duration,
     /// Rows deleted per statement (each its own short transaction).
     pub batch_size: u32,
+    /// `prune` also deletes health checks, integration errors and processed webhook events
+    /// older than these ages.
+    #[serde(with = "humantime_serde")]
+    pub health_checks: Duration,
+    #[serde(with = "humantime_serde")]
+    pub integration_errors: Duration,
+    #[serde(with = "humantime_serde")]
+    pub webhook_events: Duration,
 }
 
 #[derive(Clone, Deserialize, Serialize, Debug)]
@@ -258,6 +266,9 @@ impl Default for RetentionConfig {
             cancelled: Duration::from_secs(7 * 86_400),
             discarded: Duration::from_secs(30 * 86_400),
             batch_size: 5000,
+            health_checks: Duration::from_secs(30 * 86_400),
+            integration_errors: Duration::from_secs(90 * 86_400),
+            webhook_events: Duration::from_secs(30 * 86_400),
         }
     }
 }

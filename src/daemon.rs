@@ -29,6 +29,10 @@ pub enum DaemonError {
     NotMigrated,
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
+    #[error("connectors: {0}")]
+    Connectors(crate::connectors::ConnectorBuildError),
 }
 
 /// Runs until SIGTERM/SIGINT (or `stop` is cancelled), then shuts down gracefully.
@@ -58,10 +62,20 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         config.worker.lease_grace,
         config.worker.queues.clone(),
     );
+    let connectors = Arc::new(
+        crate::connectors::Connectors::from_config(&config).map_err(DaemonError::Connectors)?,
+    );
+    let vault = Arc::new(crate::vault::Vault::from_config(&config.vault)?);
+    if vault.newest_key_id().is_none() {
+        tracing::warn!("no vault key configured: stored credentials cannot be read or written");
+    }
+    crate::metrics::register_platforms();
     let config = Arc::new(config);
     let services = Arc::new(Services {
         queue: queue.clone(),
         config: config.clone(),
+        connectors,
+        vault,
     });
     let worker = Worker::new(queue, &catalog, &registry, services, config.worker.clone())?
         .start()
@@ -76,6 +90,11 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
             scheduler.run(config.scheduler.interval, background.clone()),
         ));
     }
+    let gauges = tokio::spawn(crate::integrations::gauges_loop(
+        pool.clone(),
+        config.worker.stats_interval,
+        background.clone(),
+    ));
     let app = crate::http::router(pool.clone(), metrics);
     let (addr, http_task) =
         crate::http::serve(&config.http.listen, app, background.clone()).await?;
@@ -112,6 +131,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     }
     worker.shutdown().await;
     background.cancel();
+    let _ = gauges.await;
     let _ = http_task.await;
     pool.close().await;
     tracing::info!("stopped");

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod db;
 pub mod handlers;
 pub mod http;
+pub mod integrations;
 pub mod metrics;
 pub mod queue;
 pub mod scheduler;

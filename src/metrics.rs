@@ -27,6 +27,31 @@ pub const POOL_MAX: &str = "mcp_db_pool_max_connections";
 pub const CRON_TICKS: &str = "mcp_cron_ticks_total";
 pub const BUILD_INFO: &str = "mcp_worker_build_info";
 pub const DB_ERRORS: &str = "mcp_db_errors_total";
+pub const HEALTH_CHECKS: &str = "mcp_health_checks_total";
+pub const HEALTH_CHECK_DURATION: &str = "mcp_health_check_duration_seconds";
+pub const INTEGRATION_ERRORS: &str = "mcp_integration_errors_total";
+pub const INTEGRATIONS: &str = "mcp_integrations";
+pub const CIRCUIT_BREAKERS: &str = "mcp_circuit_breakers";
+
+/// Outcomes of `mcp_health_checks_total` besides the 13 error types.
+pub const HEALTH_OUTCOMES: &[&str] = &[
+    "healthy",
+    "skipped_breaker_open",
+    "skipped_not_in_service",
+    "credentials_error",
+];
+pub const INTEGRATION_STATES: &[&str] = &[
+    "PENDING",
+    "AUTHORIZING",
+    "CONNECTED",
+    "ACTIVE",
+    "ERROR",
+    "DEGRADED",
+    "REVOKED",
+    "EXPIRED",
+    "DELETED",
+];
+pub const BREAKER_STATES: &[&str] = &["closed", "open", "half_open"];
 
 /// Job counters that exist per kind.
 pub const PER_KIND_COUNTERS: &[&str] = &[
@@ -47,6 +72,10 @@ const BATCH_BUCKETS: &[f64] = &[
     1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
 ];
 
+const HTTP_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
     #[error("cannot build the Prometheus recorder: {0}")]
@@ -64,6 +93,12 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
         .set_buckets_for_metric(Matcher::Full(JOB_DURATION.into()), DURATION_BUCKETS)
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(CLAIM_BATCH.into()), BATCH_BUCKETS))
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(COMPLETE_BATCH.into()), BATCH_BUCKETS))
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(HEALTH_CHECK_DURATION.into()),
+                HTTP_BUCKETS,
+            )
+        })
         .map_err(|e| MetricsError::Build(e.to_string()))?
         .build_recorder();
     let handle = recorder.handle();
@@ -138,6 +173,45 @@ fn describe() {
         DB_ERRORS,
         "Database errors met by the engine, by operation."
     );
+    describe_counter!(
+        HEALTH_CHECKS,
+        "Health checks by platform and outcome (healthy, an error type, or skipped)."
+    );
+    describe_histogram!(
+        HEALTH_CHECK_DURATION,
+        Unit::Seconds,
+        "Time of the platform call of a health check, by platform."
+    );
+    describe_counter!(
+        INTEGRATION_ERRORS,
+        "Failed platform calls by platform and error type (the 13-type taxonomy)."
+    );
+    describe_gauge!(INTEGRATIONS, "Integrations by platform and state.");
+    describe_gauge!(
+        CIRCUIT_BREAKERS,
+        "Integrations by platform and circuit breaker state (closed, open, half_open)."
+    );
+}
+
+/// Registers every per-platform series at zero.
+pub fn register_platforms() {
+    for p in crate::connectors::Platform::ALL {
+        let p = p.as_str();
+        for o in HEALTH_OUTCOMES {
+            counter!(HEALTH_CHECKS, "platform" => p, "outcome" => *o).increment(0);
+        }
+        for t in crate::connectors::ErrorType::ALL {
+            counter!(HEALTH_CHECKS, "platform" => p, "outcome" => t.as_str()).increment(0);
+            counter!(INTEGRATION_ERRORS, "platform" => p, "error_type" => t.as_str())
+                .increment(0);
+        }
+        for st in INTEGRATION_STATES {
+            gauge!(INTEGRATIONS, "platform" => p, "state" => *st).set(0.0);
+        }
+        for b in BREAKER_STATES {
+            gauge!(CIRCUIT_BREAKERS, "platform" => p, "state" => *b).set(0.0);
+        }
+    }
 }
 
 /// Registers every per-kind series at zero.

@@ -2,6 +2,8 @@
 //! A handler gets a `JobContext` and returns `Ok(())` or a `JobError` saying what should happen
 //! next; it never writes to `mcp.sync_jobs` itself (the engine records the outcome).
 
+mod health_check;
+mod health_sweep;
 mod noop;
 mod prune;
 
@@ -18,6 +20,8 @@ use crate::queue::Queue;
 pub struct Services {
     pub queue: Queue,
     pub config: Arc<Config>,
+    pub connectors: Arc<crate::connectors::Connectors>,
+    pub vault: Arc<crate::vault::Vault>,
 }
 
 /// One claimed attempt of one job, as its handler sees it.
@@ -71,6 +75,8 @@ impl Registry {
         let mut r = Registry::default();
         r.register(noop::Noop);
         r.register(prune::Prune);
+        r.register(health_check::HealthCheck);
+        r.register(health_sweep::HealthSweep);
         r
     }
 

@@ -45,6 +45,16 @@ impl Handler for Prune {
                 batches = report.batches,
                 "pruned finished jobs"
             );
+            let history = crate::integrations::prune_history(
+                ctx.services.queue.pool(),
+                r,
+                p.batch_size.unwrap_or(r.batch_size),
+            )
+            .await
+            .map_err(|e| JobError::Retry(format!("prune of integration history failed: {e}")))?;
+            for (table, deleted) in history {
+                tracing::info!(job_id = ctx.id, table, deleted, "pruned history");
+            }
             Ok(())
         })
     }

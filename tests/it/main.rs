@@ -4,5 +4,6 @@ mod common;
 mod cron;
 mod daemon;
 mod engine;
+mod integrations;
 mod ops;
 mod sql;

@@ -1,0 +1,6 @@
+-- Check one integration now (the sweep does this for every integration in service).
+SELECT mcp.enqueue_job('health_check',
+                       jsonb_build_object('integration_id', i.id),
+                       unique_key => 'health_check:' || i.id)
+FROM core.integrations i
+WHERE i.platform = 'slack' AND i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR');
