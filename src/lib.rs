@@ -13,7 +13,7 @@ pub mod metrics;
 pub mod queue;
 pub mod scheduler;
 pub mod schema;
-pub mod secret;
 pub mod sdnotify;
+pub mod secret;
 pub mod telemetry;
 pub mod worker;
