@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod http;
 pub mod metrics;
 pub mod queue;
+pub mod sandbox;
 pub mod scheduler;
 pub mod schema;
 pub mod sdnotify;

@@ -89,6 +89,8 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
             let mut t = error_type(c);
             if resp.status == 429 {
                 t = ErrorType::RateLimited;
+            } else if resp.status >= 500 {
+                t = http::error_type_for_status(resp.status);
             }
             http::coded(p, t, resp, c).with_retry_after(resp.header_retry_after())
         }
