@@ -192,6 +192,35 @@ impl Sandbox {
     }
 }
 
+/// The sandbox's `[platforms.*]` overrides as TOML, with its (fake) client secrets written
+/// out so the text can be pasted into a config file.
+pub fn overrides_toml(sb: &Sandbox) -> String {
+    let mut root = toml::Table::new();
+    let mut platforms = toml::Table::new();
+    for (name, o) in sb.config_overrides() {
+        let mut t = toml::Table::new();
+        let fields = [
+            ("api_base", o.api_base),
+            ("authorize_url", o.authorize_url),
+            ("token_url", o.token_url),
+            ("revoke_url", o.revoke_url),
+            ("client_id", o.client_id),
+            (
+                "client_secret",
+                o.client_secret.map(|s| s.expose().to_string()),
+            ),
+        ];
+        for (k, v) in fields {
+            if let Some(v) = v {
+                t.insert(k.into(), toml::Value::String(v));
+            }
+        }
+        platforms.insert(name, toml::Value::Table(t));
+    }
+    root.insert("platforms".into(), toml::Value::Table(platforms));
+    toml::to_string(&root).unwrap_or_default()
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.shutdown();

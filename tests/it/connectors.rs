@@ -194,3 +194,167 @@ async fn native_rate_limit_forms() {
         .expect_err("quota");
     assert_eq!(e.error_type, ErrorType::QuotaExceeded);
 }
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// Authorization code with PKCE, then refresh: Zoom rotates (the old refresh token is then
+/// `invalid_grant`), Gmail does not.
+#[tokio::test]
+async fn sandbox_oauth_code_refresh_and_rotation() {
+    let (sb, c) = setup().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    for p in [Platform::Zoom, Platform::Gmail] {
+        let spec = c.get(p).oauth().cloned().expect("oauth");
+        let verifier = "a-verifier-of-sufficient-length-0123456789";
+        let loc = http
+            .get(&spec.authorize_url)
+            .query(&[
+                ("client_id", spec.client_id.clone().unwrap_or_default()),
+                ("redirect_uri", "http://127.0.0.1:1/cb".into()),
+                ("state", "st8".into()),
+                ("code_challenge", sandbox::pkce_s256(verifier)),
+                ("code_challenge_method", "S256".into()),
+            ])
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(loc.status(), 302);
+        let to = url::Url::parse(loc.headers()["location"].to_str().expect("loc")).expect("url");
+        let q: std::collections::HashMap<_, _> = to.query_pairs().into_owned().collect();
+        assert_eq!(q["state"], "st8");
+        let id = spec.client_id.clone().unwrap_or_default();
+        let secret = spec.client_secret.clone().expect("secret");
+        let token = |body: String| {
+            let req = http
+                .post(&spec.token_url)
+                .header("content-type", "application/x-www-form-urlencoded");
+            let req = match spec.client_auth {
+                mcp_worker::connectors::ClientAuth::Basic => {
+                    req.basic_auth(&id, Some(secret.expose()))
+                }
+                mcp_worker::connectors::ClientAuth::Body => req,
+            };
+            req.body(body).send()
+        };
+        let mut base = vec![
+            ("redirect_uri", "http://127.0.0.1:1/cb"),
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+        ];
+        if spec.client_auth == mcp_worker::connectors::ClientAuth::Body {
+            base.extend([
+                ("client_id", id.as_str()),
+                ("client_secret", secret.expose()),
+            ]);
+        }
+        let mut right = base.clone();
+        right.push(("code_verifier", verifier));
+        let r = token(form(&right)).await.expect("token");
+        assert_eq!(r.status(), 200, "{p}: code exchange");
+        let v: serde_json::Value = r.json().await.expect("json");
+        assert!(
+            v["refresh_token"].is_string() && v["expires_in"].is_u64(),
+            "{p}: {v}"
+        );
+        // A code is single use.
+        let r = token(form(&right)).await.expect("token");
+        assert_eq!(r.status(), 400, "{p}: used code");
+
+        let (_, refresh) = sb.mint_token(p, "erin");
+        let mut rf = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ];
+        if spec.client_auth == mcp_worker::connectors::ClientAuth::Body {
+            rf.extend([
+                ("client_id", id.as_str()),
+                ("client_secret", secret.expose()),
+            ]);
+        }
+        let r = token(form(&rf)).await.expect("refresh");
+        assert_eq!(r.status(), 200, "{p}: refresh");
+        let v: serde_json::Value = r.json().await.expect("json");
+        let access = v["access_token"].as_str().expect("access").to_string();
+        c.get(p)
+            .health_check(&Credentials::Bearer(Secret::new(access)))
+            .await
+            .expect("refreshed token works");
+        assert_eq!(
+            spec.rotates_refresh_tokens,
+            v["refresh_token"] != refresh.as_str()
+        );
+        let again = token(form(&rf)).await.expect("refresh again");
+        let want = if spec.rotates_refresh_tokens {
+            400
+        } else {
+            200
+        };
+        assert_eq!(again.status(), want, "{p}: reuse of the old refresh token");
+    }
+}
+
+#[tokio::test]
+async fn sandbox_lists_page_with_cursors() {
+    let (sb, _c) = setup().await;
+    sb.set_items_per_account(7);
+    let http = reqwest::Client::new();
+    let (tok, _) = sb.mint_token(Platform::Slack, "fred");
+    let mut cursor = String::new();
+    let mut seen = 0;
+    loop {
+        let v: serde_json::Value = http
+            .get(format!(
+                "{}/api/conversations.history",
+                sb.platform_base(Platform::Slack)
+            ))
+            .query(&[
+                ("channel", "C1"),
+                ("limit", "3"),
+                ("cursor", cursor.as_str()),
+            ])
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .expect("history")
+            .json()
+            .await
+            .expect("json");
+        seen += v["messages"].as_array().map_or(0, Vec::len);
+        cursor = v["response_metadata"]["next_cursor"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if cursor.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(seen, 7);
+    let (tok, _) = sb.mint_token(Platform::Gmail, "fred");
+    let r = http
+        .get(format!(
+            "{}/gmail/v1/users/me/history",
+            sb.platform_base(Platform::Gmail)
+        ))
+        .query(&[("startHistoryId", "5")])
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .expect("history");
+    assert_eq!(r.status(), 404, "too old a history id");
+    let stats: serde_json::Value = http
+        .get(format!("{}/_sandbox/stats", sb.base_url()))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stats["calls"]["slack"], 3);
+}
