@@ -132,6 +132,8 @@ async fn setup(db: &Db) -> Res<(Config, Queue, Arc<Services>)> {
     );
     let services = Arc::new(Services {
         queue: queue.clone(),
+        connectors: Arc::new(mcp_worker::connectors::Connectors::from_config(&config)?),
+        vault: Arc::new(mcp_worker::vault::Vault::from_keys(vec![])),
         config: Arc::new(config.clone()),
     });
     Ok((config, queue, services))

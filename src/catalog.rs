@@ -17,8 +17,14 @@ use crate::schema::Schema;
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("noop.toml", include_str!("../jobs/noop.toml")),
     ("prune.toml", include_str!("../jobs/prune.toml")),
-    ("health_check.toml", include_str!("../jobs/health_check.toml")),
-    ("health_sweep.toml", include_str!("../jobs/health_sweep.toml")),
+    (
+        "health_check.toml",
+        include_str!("../jobs/health_check.toml"),
+    ),
+    (
+        "health_sweep.toml",
+        include_str!("../jobs/health_sweep.toml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -44,8 +44,8 @@ pub async fn load(pool: &PgPool, id: uuid::Uuid) -> Result<Integration, Integrat
             .fetch_optional(pool)
             .await?;
     let (workspace_id, platform, state) = row.ok_or(IntegrationError::NotFound(id))?;
-    let platform = Platform::parse(&platform)
-        .ok_or(IntegrationError::UnknownPlatform { id, platform })?;
+    let platform =
+        Platform::parse(&platform).ok_or(IntegrationError::UnknownPlatform { id, platform })?;
     Ok(Integration {
         id,
         workspace_id,
@@ -65,7 +65,8 @@ pub async fn credentials(
     vault: &Vault,
     id: uuid::Uuid,
 ) -> Result<Credentials, IntegrationError> {
-    let row: Option<(String, Option<Vec<u8>>, Option<String>, Option<String>)> = sqlx::query_as(
+    type Row = (String, Option<Vec<u8>>, Option<String>, Option<String>);
+    let row: Option<Row> = sqlx::query_as(
         "SELECT token_type, access_token_ct, key_id, basic_user \
          FROM mcp.oauth_tokens WHERE integration_id = $1",
     )
@@ -188,25 +189,28 @@ pub async fn record_health_check(
             )
         }
     };
-    Ok(sqlx::query_as(
-        "SELECT * FROM mcp.record_health_check($1, $2, $3, $4, $5, $6, $7, $8)",
+    Ok(
+        sqlx::query_as("SELECT * FROM mcp.record_health_check($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(id)
+            .bind(status)
+            .bind(latency.as_millis().min(i32::MAX as u128) as i32)
+            .bind(error_type)
+            .bind(message)
+            .bind(http)
+            .bind(threshold as i32)
+            .bind(job_id)
+            .fetch_one(pool)
+            .await?,
     )
-    .bind(id)
-    .bind(status)
-    .bind(latency.as_millis().min(i32::MAX as u128) as i32)
-    .bind(error_type)
-    .bind(message)
-    .bind(http)
-    .bind(threshold as i32)
-    .bind(job_id)
-    .fetch_one(pool)
-    .await?)
 }
 
 /// Enqueues one `health_check` per in-service integration, spread evenly over `spread` by a
 /// stable hash of its id, each once (a live check of the same integration is left alone).
 /// Returns how many were enqueued.
-pub async fn enqueue_health_sweep(pool: &PgPool, spread: Duration) -> Result<u64, IntegrationError> {
+pub async fn enqueue_health_sweep(
+    pool: &PgPool,
+    spread: Duration,
+) -> Result<u64, IntegrationError> {
     let done = sqlx::query(
         "INSERT INTO mcp.sync_jobs (kind, integration_id, payload, run_at, unique_key) \
          SELECT 'health_check', i.id, jsonb_build_object('integration_id', i.id), \
@@ -340,11 +344,7 @@ pub async fn sample_gauges(pool: &PgPool) -> Result<(), IntegrationError> {
 }
 
 /// Runs `sample_gauges` every `every` until `stop`.
-pub async fn gauges_loop(
-    pool: PgPool,
-    every: Duration,
-    stop: tokio_util::sync::CancellationToken,
-) {
+pub async fn gauges_loop(pool: PgPool, every: Duration, stop: tokio_util::sync::CancellationToken) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -56,6 +56,11 @@ enum Command {
     },
     /// Print the effective configuration with secrets redacted.
     CheckConfig,
+    /// Run the local fake of the 13 platforms in the foreground (tests, demo, benchmarks).
+    Sandbox {
+        #[arg(long, default_value = "127.0.0.1:8765")]
+        listen: String,
+    },
     /// Measure drain throughput, enqueue latency, bulk enqueue and daemon RSS.
     Bench(mcp_worker::bench::BenchArgs),
 }
@@ -196,6 +201,15 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             print!("{}", config.redacted());
+        }
+        Command::Sandbox { listen } => {
+            let sb = mcp_worker::sandbox::start(&listen).await?;
+            println!("sandbox listening on {}", sb.base_url());
+            println!("# config overrides pointing every connector at it:");
+            print!("{}", mcp_worker::sandbox::overrides_toml(&sb));
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot wait for Ctrl-C")?;
         }
         Command::Bench(args) => {
             mcp_worker::bench::run(&config, args).await?;

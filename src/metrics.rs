@@ -94,10 +94,7 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(CLAIM_BATCH.into()), BATCH_BUCKETS))
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(COMPLETE_BATCH.into()), BATCH_BUCKETS))
         .and_then(|b| {
-            b.set_buckets_for_metric(
-                Matcher::Full(HEALTH_CHECK_DURATION.into()),
-                HTTP_BUCKETS,
-            )
+            b.set_buckets_for_metric(Matcher::Full(HEALTH_CHECK_DURATION.into()), HTTP_BUCKETS)
         })
         .map_err(|e| MetricsError::Build(e.to_string()))?
         .build_recorder();
@@ -202,8 +199,7 @@ pub fn register_platforms() {
         }
         for t in crate::connectors::ErrorType::ALL {
             counter!(HEALTH_CHECKS, "platform" => p, "outcome" => t.as_str()).increment(0);
-            counter!(INTEGRATION_ERRORS, "platform" => p, "error_type" => t.as_str())
-                .increment(0);
+            counter!(INTEGRATION_ERRORS, "platform" => p, "error_type" => t.as_str()).increment(0);
         }
         for st in INTEGRATION_STATES {
             gauge!(INTEGRATIONS, "platform" => p, "state" => *st).set(0.0);

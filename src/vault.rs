@@ -130,7 +130,7 @@ impl Vault {
         let ct = key
             .cipher
             .encrypt(
-                XNonce::from_slice(&nonce_bytes),
+                &XNonce::from(nonce_bytes),
                 Payload {
                     msg: plain.as_bytes(),
                     aad: &aad,
@@ -155,10 +155,11 @@ impl Vault {
             return Err(VaultError::Malformed);
         }
         let (nonce, ct) = stored[1..].split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| VaultError::Malformed)?;
         let aad = aad(at, key_id);
         let plain = Zeroizing::new(
             key.cipher
-                .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+                .decrypt(&XNonce::from(nonce), Payload { msg: ct, aad: &aad })
                 .map_err(|_| VaultError::Tampered)?,
         );
         let text = std::str::from_utf8(&plain).map_err(|_| VaultError::Malformed)?;
@@ -177,10 +178,13 @@ fn aad(at: Binding<'_>, key_id: &str) -> Vec<u8> {
 }
 
 fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, VaultError> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| VaultError::Read {
-        path: path.display().to_string(),
-        source,
-    })?);
+    let text =
+        Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|source| VaultError::Read {
+                path: path.display().to_string(),
+                source,
+            })?,
+        );
     let t = text.trim();
     let bad = || VaultError::BadKey {
         path: path.display().to_string(),
@@ -190,22 +194,12 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, VaultError> {
             .decode(t)
             .ok()
             .filter(|b| b.len() == 32)
-            .or_else(|| decode_hex(t).filter(|b| b.len() == 32))
+            .or_else(|| hex::decode(t).ok().filter(|b| b.len() == 32))
             .ok_or_else(bad)?,
     );
     let mut key = Zeroizing::new([0u8; 32]);
     key.copy_from_slice(&bytes);
     Ok(key)
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
@@ -265,10 +259,7 @@ mod tests {
             v.open("nope", &ct, AT),
             Err(VaultError::UnknownKey(_))
         ));
-        assert!(matches!(
-            vault(&[]).seal("x", AT),
-            Err(VaultError::NoKey)
-        ));
+        assert!(matches!(vault(&[]).seal("x", AT), Err(VaultError::NoKey)));
     }
 
     #[test]

@@ -47,4 +47,9 @@ pub struct PlatformOverride {
     pub client_secret: Option<Secret>,
     /// Scopes requested at connect time (space-joined as the platform expects).
     pub scopes: Option<Vec<String>>,
+    /// Path of the identity call the health check makes (for the platforms whose API is not
+    /// publicly documented: Otter, Loom, Granola, ZeroDB).
+    pub identity_path: Option<String>,
+    /// Version header value (`Notion-Version` for Notion, `API-Version` for Monday).
+    pub api_version: Option<String>,
 }

@@ -3,8 +3,27 @@
 //! A connector talks HTTP to its platform and classifies what comes back; it never touches the
 //! database and never logs, prints or puts a credential into an error.
 
+pub mod base;
 pub mod config;
+pub mod http;
+pub mod ratelimit;
+pub mod registry;
 pub mod taxonomy;
+pub mod unconfirmed;
+
+pub mod discord;
+pub mod fireflies;
+pub mod gmail;
+pub mod granola;
+pub mod loom;
+pub mod monday;
+pub mod notion;
+pub mod otter;
+pub mod outlook;
+pub mod slack;
+pub mod zerodb;
+pub mod zerovoice;
+pub mod zoom;
 
 use std::time::Duration;
 
@@ -12,7 +31,10 @@ use futures::future::BoxFuture;
 
 use crate::secret::Secret;
 
+pub use base::{ClientAuth, OAuthSpec};
 pub use config::{HttpClientConfig, PlatformOverride};
+pub use http::ConnectorBuildError;
+pub use registry::Connectors;
 pub use taxonomy::{Action, ErrorType};
 
 /// The 13 platforms. `as_str()` is the name used in SQL (`core.integrations.platform`), config
@@ -135,6 +157,12 @@ impl ConnectorError {
 pub trait Connector: Send + Sync + 'static {
     fn platform(&self) -> Platform;
     fn auth_kind(&self) -> AuthKind;
+    /// The platform's OAuth settings; `None` for API-key and Basic platforms.
+    fn oauth(&self) -> Option<&OAuthSpec> {
+        None
+    }
+    /// The effective API base URL (after config overrides).
+    fn api_base(&self) -> &str;
     /// The cheapest authenticated call that proves the credentials work (the identity endpoint).
     fn health_check<'a>(
         &'a self,

@@ -66,13 +66,11 @@ impl Handler for HealthCheck {
                 Err(e @ (IntegrationError::NoCredentials(_) | IntegrationError::Vault { .. })) => {
                     // Nothing to call with: the integration is broken until reconnected.
                     let reason = e.to_string();
-                    let _ = sqlx::query(
-                        "SELECT mcp.transition_integration_state($1, 'ERROR', $2)",
-                    )
-                    .bind(integration.id)
-                    .bind(&reason)
-                    .execute(pool)
-                    .await;
+                    let _ = sqlx::query("SELECT mcp.transition_integration_state($1, 'ERROR', $2)")
+                        .bind(integration.id)
+                        .bind(&reason)
+                        .execute(pool)
+                        .await;
                     counter!(m::HEALTH_CHECKS, "platform" => platform, "outcome" => "credentials_error").increment(1);
                     return Err(JobError::Discard(reason));
                 }

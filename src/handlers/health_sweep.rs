@@ -32,7 +32,12 @@ impl Handler for HealthSweep {
             let n = crate::integrations::enqueue_health_sweep(ctx.services.queue.pool(), spread)
                 .await
                 .map_err(|e| JobError::Retry(format!("health sweep failed: {e}")))?;
-            tracing::info!(job_id = ctx.id, enqueued = n, spread_s = spread.as_secs(), "health sweep");
+            tracing::info!(
+                job_id = ctx.id,
+                enqueued = n,
+                spread_s = spread.as_secs(),
+                "health sweep"
+            );
             Ok(())
         })
     }

@@ -142,6 +142,10 @@ pub async fn start_worker(
     );
     let services = Arc::new(Services {
         queue: queue.clone(),
+        connectors: Arc::new(
+            mcp_worker::connectors::Connectors::from_config(&config).expect("connectors"),
+        ),
+        vault: Arc::new(test_vault()),
         config: Arc::new(config.clone()),
     });
     Worker::new(queue, catalog, registry, services, config.worker.clone())
@@ -149,6 +153,14 @@ pub async fn start_worker(
         .start()
         .await
         .expect("start worker")
+}
+
+/// A vault with one fixed test key (id `test-key`), the same in every test process.
+pub fn test_vault() -> mcp_worker::vault::Vault {
+    mcp_worker::vault::Vault::from_keys(vec![(
+        "test-key".to_string(),
+        zeroize::Zeroizing::new([7u8; 32]),
+    )])
 }
 
 /// The real daemon binary as a child process.

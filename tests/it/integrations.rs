@@ -31,11 +31,22 @@ fn matrix() -> BTreeSet<(&'static str, &'static str)> {
         ("AUTHORIZING", &["CONNECTED", "PENDING", "ERROR", "DELETED"]),
         (
             "CONNECTED",
-            &["ACTIVE", "ERROR", "DEGRADED", "REVOKED", "EXPIRED", "DELETED"],
+            &[
+                "ACTIVE", "ERROR", "DEGRADED", "REVOKED", "EXPIRED", "DELETED",
+            ],
         ),
-        ("ACTIVE", &["ERROR", "DEGRADED", "REVOKED", "EXPIRED", "DELETED"]),
-        ("ERROR", &["ACTIVE", "DEGRADED", "REVOKED", "EXPIRED", "DELETED"]),
-        ("DEGRADED", &["ACTIVE", "ERROR", "REVOKED", "EXPIRED", "DELETED"]),
+        (
+            "ACTIVE",
+            &["ERROR", "DEGRADED", "REVOKED", "EXPIRED", "DELETED"],
+        ),
+        (
+            "ERROR",
+            &["ACTIVE", "DEGRADED", "REVOKED", "EXPIRED", "DELETED"],
+        ),
+        (
+            "DEGRADED",
+            &["ACTIVE", "ERROR", "REVOKED", "EXPIRED", "DELETED"],
+        ),
         ("REVOKED", &["PENDING", "AUTHORIZING", "DELETED"]),
         ("EXPIRED", &["PENDING", "AUTHORIZING", "DELETED"]),
         ("DELETED", &[]),
@@ -59,7 +70,11 @@ fn path_to(target: &str) -> Vec<&'static str> {
         }
     }
     let mut path = Vec::new();
-    let mut cur = STATES.iter().copied().find(|s| *s == target).expect("state");
+    let mut cur = STATES
+        .iter()
+        .copied()
+        .find(|s| *s == target)
+        .expect("state");
     while cur != "PENDING" {
         path.push(cur);
         cur = prev[cur];
@@ -117,7 +132,10 @@ async fn every_transition_of_the_matrix_is_allowed_and_every_other_refused() {
         .into_iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
-    assert_eq!(in_db, spec, "core.integration_transitions is the documented matrix");
+    assert_eq!(
+        in_db, spec,
+        "core.integration_transitions is the documented matrix"
+    );
 
     let ws = workspace(&db.pool, "w").await;
     let allowed = matrix();
@@ -136,7 +154,9 @@ async fn every_transition_of_the_matrix_is_allowed_and_every_other_refused() {
             if allowed.contains(&(from, to)) {
                 assert_eq!(r.expect("allowed transition"), from);
             } else {
-                let e = r.expect_err(&format!("{from} → {to} must be refused")).to_string();
+                let e = r
+                    .expect_err(&format!("{from} → {to} must be refused"))
+                    .to_string();
                 assert!(
                     e.contains(&format!("from {from} to {to}")),
                     "{from} → {to}: {e}"
@@ -168,7 +188,9 @@ async fn state_changes_are_logged_to_an_append_only_event_log() {
     let db = TestDb::new().await;
     let ws = workspace(&db.pool, "w").await;
     let id = active(&db.pool, ws, "notion").await;
-    transition(&db.pool, id, "ACTIVE").await.expect("same state is a no-op");
+    transition(&db.pool, id, "ACTIVE")
+        .await
+        .expect("same state is a no-op");
     let events: Vec<(String, serde_json::Value)> = sqlx::query_as(
         "SELECT event_type, payload FROM ops.events WHERE integration_id = $1 ORDER BY id",
     )
@@ -182,8 +204,15 @@ async fn state_changes_are_logged_to_an_append_only_event_log() {
     assert_eq!(events[1].1["to"], "CONNECTED");
     assert_eq!(events[2].1["to"], "ACTIVE");
     assert_eq!(events[2].1["reason"], "test");
-    for sql in ["UPDATE ops.events SET event_type = 'x'", "DELETE FROM ops.events"] {
-        let e = sqlx::query(sql).execute(&db.pool).await.expect_err(sql).to_string();
+    for sql in [
+        "UPDATE ops.events SET event_type = 'x'",
+        "DELETE FROM ops.events",
+    ] {
+        let e = sqlx::query(sql)
+            .execute(&db.pool)
+            .await
+            .expect_err(sql)
+            .to_string();
         assert!(e.contains("append-only"), "{e}");
     }
     db.drop_db().await;
@@ -204,18 +233,29 @@ async fn a_workspace_role_sees_and_changes_only_its_own_rows() {
             .expect("check");
     }
     let role = format!("{}_member", db.name);
-    db.exec(&format!("CREATE ROLE {role} NOLOGIN; GRANT mcp_workspace_member TO {role};"))
-        .await;
+    db.exec(&format!(
+        "CREATE ROLE {role} NOLOGIN; GRANT mcp_workspace_member TO {role};"
+    ))
+    .await;
     let mut conn = db.pool.acquire().await.expect("conn");
     let q = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
-    q(format!("SET ROLE {role}")).execute(&mut *conn).await.expect("set role");
+    q(format!("SET ROLE {role}"))
+        .execute(&mut *conn)
+        .await
+        .expect("set role");
     let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
     assert_eq!(
-        count("SELECT count(*) FROM core.integrations").fetch_one(&mut *conn).await.expect("q"),
+        count("SELECT count(*) FROM core.integrations")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("q"),
         0,
         "without a workspace setting nothing is visible"
     );
-    q(format!("SET mcp.workspace_id = '{a}'")).execute(&mut *conn).await.expect("set");
+    q(format!("SET mcp.workspace_id = '{a}'"))
+        .execute(&mut *conn)
+        .await
+        .expect("set");
     for (sql, want) in [
         ("SELECT count(*) FROM core.integrations", 1),
         ("SELECT count(*) FROM core.workspaces", 1),
@@ -223,21 +263,29 @@ async fn a_workspace_role_sees_and_changes_only_its_own_rows() {
         ("SELECT count(*) FROM mcp.integration_errors", 1),
         ("SELECT count(*) FROM mcp.v_integration_health_summary", 1),
         ("SELECT count(*) FROM mcp.v_recent_integration_errors", 1),
-        ("SELECT count(*) FROM ops.events WHERE integration_id IS NOT NULL", 4),
+        (
+            "SELECT count(*) FROM ops.events WHERE integration_id IS NOT NULL",
+            4,
+        ),
     ] {
-        assert_eq!(count(sql).fetch_one(&mut *conn).await.expect(sql), want, "{sql}");
+        assert_eq!(
+            count(sql).fetch_one(&mut *conn).await.expect(sql),
+            want,
+            "{sql}"
+        );
     }
     let seen: Uuid = sqlx::query_scalar("SELECT id FROM core.integrations")
         .fetch_one(&mut *conn)
         .await
         .expect("own");
     assert_eq!(seen, ia);
-    let e = sqlx::query_scalar::<_, String>("SELECT mcp.transition_integration_state($1, 'DELETED')")
-        .bind(ib)
-        .fetch_one(&mut *conn)
-        .await
-        .expect_err("other workspace's integration is invisible")
-        .to_string();
+    let e =
+        sqlx::query_scalar::<_, String>("SELECT mcp.transition_integration_state($1, 'DELETED')")
+            .bind(ib)
+            .fetch_one(&mut *conn)
+            .await
+            .expect_err("other workspace's integration is invisible")
+            .to_string();
     assert!(e.contains("not found"), "{e}");
     let changed = sqlx::query("UPDATE core.integrations SET display_name = 'x' WHERE id = $1")
         .bind(ib)
@@ -246,18 +294,23 @@ async fn a_workspace_role_sees_and_changes_only_its_own_rows() {
         .expect("update")
         .rows_affected();
     assert_eq!(changed, 0);
-    let e = sqlx::query("INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, 'gmail')")
-        .bind(b)
-        .execute(&mut *conn)
-        .await
-        .expect_err("cannot create in another workspace")
-        .to_string();
+    let e =
+        sqlx::query("INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, 'gmail')")
+            .bind(b)
+            .execute(&mut *conn)
+            .await
+            .expect_err("cannot create in another workspace")
+            .to_string();
     assert!(e.contains("row-level security"), "{e}");
     // Its own integration it may move, and the move is logged.
     transition_on(&mut conn, ia, "DEGRADED").await;
-    q("RESET ROLE".into()).execute(&mut *conn).await.expect("reset");
+    q("RESET ROLE".into())
+        .execute(&mut *conn)
+        .await
+        .expect("reset");
     drop(conn);
-    db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).await;
+    db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
+        .await;
     db.drop_db().await;
 }
 
@@ -307,7 +360,11 @@ async fn breaker_opens_after_five_failures_half_opens_for_one_probe_and_closes_o
     ))
     .await;
     let gates = futures::future::join_all((0..5).map(|_| can_execute(&db.pool, id))).await;
-    assert_eq!(gates.iter().filter(|g| **g).count(), 1, "exactly one probe: {gates:?}");
+    assert_eq!(
+        gates.iter().filter(|g| **g).count(),
+        1,
+        "exactly one probe: {gates:?}"
+    );
     // A failed probe opens it again at once.
     let r = record(&db.pool, id, "unhealthy", Some("server_error")).await;
     assert_eq!(r.1, "open");
@@ -329,13 +386,29 @@ async fn health_results_move_the_integration_through_the_seed_recovery_flows() {
     let ws = workspace(&db.pool, "w").await;
     let id = active(&db.pool, ws, "slack").await;
     // Rate limit: ACTIVE → DEGRADED → (wait) → ACTIVE, and no breaker count.
-    assert_eq!(record(&db.pool, id, "degraded", Some("rate_limited")).await, ("DEGRADED".into(), "closed".into(), 0));
+    assert_eq!(
+        record(&db.pool, id, "degraded", Some("rate_limited")).await,
+        ("DEGRADED".into(), "closed".into(), 0)
+    );
     assert_eq!(record(&db.pool, id, "healthy", None).await.0, "ACTIVE");
     // Auth failures.
-    assert_eq!(record(&db.pool, id, "unhealthy", Some("auth_expired")).await.0, "EXPIRED");
-    assert!(!can_execute(&db.pool, id).await, "an EXPIRED integration is not called");
+    assert_eq!(
+        record(&db.pool, id, "unhealthy", Some("auth_expired"))
+            .await
+            .0,
+        "EXPIRED"
+    );
+    assert!(
+        !can_execute(&db.pool, id).await,
+        "an EXPIRED integration is not called"
+    );
     let id2 = active(&db.pool, ws, "slack").await;
-    assert_eq!(record(&db.pool, id2, "unhealthy", Some("auth_revoked")).await.0, "REVOKED");
+    assert_eq!(
+        record(&db.pool, id2, "unhealthy", Some("auth_revoked"))
+            .await
+            .0,
+        "REVOKED"
+    );
     let e = sqlx::query("SELECT mcp.record_health_check($1, 'bogus')")
         .bind(id2)
         .execute(&db.pool)
@@ -375,10 +448,11 @@ async fn views_return_what_they_claim() {
         .execute(&db.pool)
         .await
         .expect("update expiry");
-    let expiring: Vec<Uuid> = sqlx::query_scalar("SELECT integration_id FROM mcp.v_tokens_expiring_soon")
-        .fetch_all(&db.pool)
-        .await
-        .expect("view");
+    let expiring: Vec<Uuid> =
+        sqlx::query_scalar("SELECT integration_id FROM mcp.v_tokens_expiring_soon")
+            .fetch_all(&db.pool)
+            .await
+            .expect("view");
     assert_eq!(expiring, vec![soon]);
 
     record(&db.pool, soon, "unhealthy", Some("server_error")).await;
@@ -388,7 +462,9 @@ async fn views_return_what_they_claim() {
          SELECT id, workspace_id, platform, 'timeout', now() - interval '8 days' FROM core.integrations WHERE id = '{soon}'"
     ))
     .await;
-    let recent = db.scalar_i64("SELECT count(*) FROM mcp.v_recent_integration_errors").await;
+    let recent = db
+        .scalar_i64("SELECT count(*) FROM mcp.v_recent_integration_errors")
+        .await;
     assert_eq!(recent, 1, "the 8-day-old error is not recent");
     let (checks, failures, rate): (i64, i64, Option<String>) = sqlx::query_as(
         "SELECT checks_24h, failures_24h, success_rate_24h_pct::text FROM mcp.v_integration_health_summary WHERE integration_id = $1",
@@ -403,7 +479,8 @@ async fn views_return_what_they_claim() {
 }
 
 #[tokio::test]
-async fn the_six_hourly_sweep_is_enqueued_once_across_three_schedulers_and_checks_each_integration_once() {
+async fn the_six_hourly_sweep_is_enqueued_once_across_three_schedulers_and_checks_each_integration_once(
+) {
     let db = TestDb::new().await;
     let ws = workspace(&db.pool, "w").await;
     let mut ids = Vec::new();
@@ -426,19 +503,29 @@ async fn the_six_hourly_sweep_is_enqueued_once_across_three_schedulers_and_check
         let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
         schedulers.push(Scheduler::from_config(pool, &cfg, Catalog::builtin()).expect("scheduler"));
     }
-    let t0 = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 5, 59, 0).single().expect("t0");
+    let t0 = chrono::Utc
+        .with_ymd_and_hms(2026, 3, 1, 5, 59, 0)
+        .single()
+        .expect("t0");
     schedulers[0].tick(t0).await.expect("first sight");
     let at_six = t0 + chrono::Duration::minutes(1);
     let runs = futures::future::join_all(schedulers.iter().map(|s| s.tick(at_six))).await;
     let fired: usize = runs.into_iter().map(|r| r.expect("tick").len()).sum();
     assert_eq!(fired, 1);
-    assert_eq!(db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'health_sweep'").await, 1);
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'health_sweep'")
+            .await,
+        1
+    );
 
     // The sweep itself, twice (e.g. a retry): each integration in service gets one live check.
     for _ in 0..2 {
-        mcp_worker::integrations::enqueue_health_sweep(&db.pool, std::time::Duration::from_secs(3600))
-            .await
-            .expect("sweep");
+        mcp_worker::integrations::enqueue_health_sweep(
+            &db.pool,
+            std::time::Duration::from_secs(3600),
+        )
+        .await
+        .expect("sweep");
     }
     let checked: Vec<Uuid> = sqlx::query_scalar(
         "SELECT integration_id FROM mcp.sync_jobs WHERE kind = 'health_check' ORDER BY integration_id",
@@ -448,7 +535,10 @@ async fn the_six_hourly_sweep_is_enqueued_once_across_three_schedulers_and_check
     .expect("checks");
     let mut want = ids.clone();
     want.sort();
-    assert_eq!(checked, want, "one check per integration in service, none for PENDING {pending}");
+    assert_eq!(
+        checked, want,
+        "one check per integration in service, none for PENDING {pending}"
+    );
     let spread = db
         .scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'health_check' AND run_at > now() + interval '1 second' AND run_at <= now() + interval '1 hour'")
         .await;

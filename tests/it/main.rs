@@ -1,6 +1,7 @@
 //! Integration tests: every test talks to a real PostgreSQL on its own database.
 
 mod common;
+mod connectors;
 mod cron;
 mod daemon;
 mod engine;

@@ -1,0 +1,176 @@
+//! What every platform connector is made of: the shared client, its effective base URL and
+//! identity path (defaults overridden by `[platforms.<name>]`), and its OAuth settings.
+//! It builds requests and reads responses; it must never log or format a credential.
+
+use super::http::{self, RawResponse};
+use super::{ConnectorError, Credentials, Platform, PlatformOverride};
+use crate::secret::Secret;
+
+/// How our app authenticates itself at a platform's token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `Authorization: Basic base64(client_id:client_secret)`.
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Body,
+}
+
+/// A platform's OAuth 2.0 settings, defaults merged with the config overrides.
+#[derive(Debug, Clone)]
+pub struct OAuthSpec {
+    pub authorize_url: String,
+    pub token_url: String,
+    /// Where a token is revoked, if the platform has such an endpoint.
+    pub revoke_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub client_auth: ClientAuth,
+    /// A refresh returns a new refresh token that replaces the stored one (store it
+    /// atomically: the old one may stop working at once).
+    pub rotates_refresh_tokens: bool,
+    /// Whether the platform supports PKCE (S256) on the authorization code flow.
+    pub pkce: bool,
+    pub scopes: Vec<String>,
+    /// Extra authorize query parameters (`access_type=offline`, `owner=user`, …).
+    pub extra_authorize_params: Vec<(String, String)>,
+}
+
+/// A platform's built-in defaults, before overrides.
+pub struct Defaults {
+    pub api_base: &'static str,
+    /// Path of the identity call used by the health check.
+    pub identity_path: &'static str,
+    /// Version header value (`Notion-Version`, `API-Version`), where the platform has one.
+    pub api_version: Option<&'static str>,
+    pub oauth: Option<OAuthDefaults>,
+}
+
+pub struct OAuthDefaults {
+    pub authorize_url: &'static str,
+    pub token_url: &'static str,
+    pub revoke_url: Option<&'static str>,
+    pub client_auth: ClientAuth,
+    pub rotates_refresh_tokens: bool,
+    pub pkce: bool,
+    pub scopes: &'static [&'static str],
+    pub extra_authorize_params: &'static [(&'static str, &'static str)],
+}
+
+/// The effective settings of one connector.
+#[derive(Debug, Clone)]
+pub struct Base {
+    pub platform: Platform,
+    pub client: reqwest::Client,
+    pub api_base: String,
+    pub identity_path: String,
+    pub api_version: Option<String>,
+    pub oauth: Option<OAuthSpec>,
+}
+
+impl Base {
+    /// Merges a platform's defaults with its `[platforms.<name>]` override.
+    pub fn new(
+        platform: Platform,
+        client: reqwest::Client,
+        d: &Defaults,
+        o: &PlatformOverride,
+    ) -> Base {
+        let oauth = d.oauth.as_ref().map(|od| OAuthSpec {
+            authorize_url: o
+                .authorize_url
+                .clone()
+                .unwrap_or_else(|| od.authorize_url.into()),
+            token_url: o.token_url.clone().unwrap_or_else(|| od.token_url.into()),
+            revoke_url: o
+                .revoke_url
+                .clone()
+                .or_else(|| od.revoke_url.map(String::from)),
+            client_id: o.client_id.clone(),
+            client_secret: o.client_secret.clone(),
+            client_auth: od.client_auth,
+            rotates_refresh_tokens: od.rotates_refresh_tokens,
+            pkce: od.pkce,
+            scopes: o
+                .scopes
+                .clone()
+                .unwrap_or_else(|| od.scopes.iter().map(|s| s.to_string()).collect()),
+            extra_authorize_params: od
+                .extra_authorize_params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        });
+        Base {
+            platform,
+            client,
+            api_base: o.api_base.clone().unwrap_or_else(|| d.api_base.into()),
+            identity_path: o
+                .identity_path
+                .clone()
+                .unwrap_or_else(|| d.identity_path.into()),
+            api_version: o
+                .api_version
+                .clone()
+                .or_else(|| d.api_version.map(String::from)),
+            oauth,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        http::join(&self.api_base, path)
+    }
+
+    /// `GET {api_base}{path}` with the credentials and extra headers.
+    pub async fn get(
+        &self,
+        path: &str,
+        creds: &Credentials,
+        headers: &[(&str, &str)],
+    ) -> Result<RawResponse, ConnectorError> {
+        let mut req = http::authorize(self.client.get(self.url(path)), creds);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        http::send(self.platform, req).await
+    }
+
+    /// A request to `{api_base}{path}` without credentials (the platform adds its own form).
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<RawResponse, ConnectorError> {
+        http::send(self.platform, req).await
+    }
+}
+
+/// Implements `Connector` for a platform struct `$t(Base)` with an inherent
+/// `async fn check(&self, &Credentials) -> Result<Identity, ConnectorError>`.
+macro_rules! connector_impl {
+    ($t:ty, $auth:expr) => {
+        impl $crate::connectors::Connector for $t {
+            fn platform(&self) -> $crate::connectors::Platform {
+                self.0.platform
+            }
+            fn auth_kind(&self) -> $crate::connectors::AuthKind {
+                $auth
+            }
+            fn oauth(&self) -> Option<&$crate::connectors::OAuthSpec> {
+                self.0.oauth.as_ref()
+            }
+            fn api_base(&self) -> &str {
+                &self.0.api_base
+            }
+            fn health_check<'a>(
+                &'a self,
+                creds: &'a $crate::connectors::Credentials,
+            ) -> futures::future::BoxFuture<
+                'a,
+                Result<$crate::connectors::Identity, $crate::connectors::ConnectorError>,
+            > {
+                Box::pin(self.check(creds))
+            }
+        }
+    };
+}
+pub(crate) use connector_impl;

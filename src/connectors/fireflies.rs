@@ -1,0 +1,79 @@
+//! Fireflies: API key as a bearer token, GraphQL at `/graphql`, health check
+//! `query { user { user_id } }`, and its GraphQL error codes (`auth_failed`, …).
+//! It must never put the API key or a whole body into an error.
+
+use serde_json::{json, Value};
+
+use super::base::{connector_impl, Base, Defaults};
+use super::http::{self, RawResponse};
+use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
+
+pub fn defaults() -> Defaults {
+    Defaults {
+        api_base: "https://api.fireflies.ai",
+        identity_path: "/graphql",
+        api_version: None,
+        oauth: None,
+    }
+}
+
+pub struct Fireflies(pub Base);
+
+impl Fireflies {
+    async fn check(&self, creds: &Credentials) -> Result<Identity, ConnectorError> {
+        let req = http::authorize(
+            self.0
+                .request(reqwest::Method::POST, &self.0.identity_path)
+                .json(&json!({ "query": "query { user { user_id } }" })),
+            creds,
+        );
+        let resp = self.0.send(req).await?;
+        let body = resp.json();
+        if !resp.is_success() || body.as_ref().is_some_and(|b| b.get("errors").is_some()) {
+            return Err(classify(&self.0, &resp));
+        }
+        let v = body.ok_or_else(|| http::invalid_response(self.0.platform, &resp, "not JSON"))?;
+        http::json_id(&v, "/data/user/user_id")
+            .map(|id| Identity {
+                account_id: Some(id),
+            })
+            .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "no user_id"))
+    }
+}
+
+connector_impl!(Fireflies, AuthKind::ApiKey);
+
+pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
+    let body = resp.json().unwrap_or(Value::Null);
+    let code = body
+        .pointer("/errors/0/code")
+        .and_then(Value::as_str)
+        .or_else(|| {
+            body.pointer("/errors/0/extensions/code")
+                .and_then(Value::as_str)
+        });
+    let t = match code {
+        Some("auth_failed" | "invalid_api_key" | "UNAUTHENTICATED") => Some(ErrorType::AuthInvalid),
+        Some("forbidden" | "FORBIDDEN" | "require_elevated_privilege") => {
+            Some(ErrorType::InsufficientScope)
+        }
+        Some("too_many_requests" | "rate_limited") => Some(ErrorType::RateLimited),
+        Some("object_not_found" | "not_found") => Some(ErrorType::NotFound),
+        Some("invalid_arguments" | "args_required" | "GRAPHQL_VALIDATION_FAILED") => {
+            Some(ErrorType::BadRequest)
+        }
+        _ => None,
+    };
+    match (t, code) {
+        (Some(t), Some(c)) => {
+            http::coded(base.platform, t, resp, c).with_retry_after(resp.header_retry_after())
+        }
+        _ if resp.is_success() => http::coded(
+            base.platform,
+            ErrorType::BadRequest,
+            resp,
+            code.unwrap_or("graphql_error"),
+        ),
+        _ => http::classify_status(base.platform, resp, code),
+    }
+}

@@ -1,0 +1,253 @@
+//! The one shared HTTP client of all connectors, and the helpers every platform uses: send a
+//! request and turn transport failures into `ConnectorError`, read a bounded response, and
+//! classify a non-success response generically before a platform refines it.
+//! It must never put a credential, a header value or a whole response body into an error.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use super::{ratelimit, ConnectorError, Credentials, ErrorType, HttpClientConfig, Platform};
+
+/// At most this much of a response body is read; identity answers are far smaller.
+const MAX_BODY: usize = 1 << 20;
+
+/// Why the connectors could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorBuildError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("platforms.{platform}.{field}: {reason}")]
+    Invalid {
+        platform: String,
+        field: &'static str,
+        reason: String,
+    },
+}
+
+/// Builds the one client all connectors share (connection pool, timeouts, user agent).
+pub fn build_client(cfg: &HttpClientConfig) -> Result<reqwest::Client, ConnectorBuildError> {
+    reqwest::Client::builder()
+        .timeout(cfg.timeout)
+        .connect_timeout(cfg.connect_timeout)
+        .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(cfg.user_agent.clone())
+        .build()
+        .map_err(|e| ConnectorError::transport_reason(&e))
+        .map_err(ConnectorBuildError::Client)
+}
+
+/// A response read to its end: status, headers and (bounded) body.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as JSON, if it is JSON.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// `Retry-After` and its header variants, relative to now.
+    pub fn header_retry_after(&self) -> Option<Duration> {
+        ratelimit::from_headers(&self.headers, SystemTime::now())
+    }
+}
+
+impl ConnectorError {
+    /// A classified error with a safe message.
+    pub fn new(
+        platform: Platform,
+        error_type: ErrorType,
+        status: Option<u16>,
+        code: Option<String>,
+        message: impl Into<String>,
+    ) -> ConnectorError {
+        ConnectorError {
+            platform,
+            error_type,
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_retry_after(mut self, d: Option<Duration>) -> ConnectorError {
+        if d.is_some() {
+            self.retry_after = d;
+        }
+        self
+    }
+
+    /// A short reason for a reqwest failure without its URL (which could carry a query secret).
+    fn transport_reason(e: &reqwest::Error) -> String {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else if e.is_body() || e.is_decode() {
+            "could not read the response body"
+        } else if e.is_request() {
+            "request failed"
+        } else if e.is_builder() {
+            "invalid request"
+        } else {
+            "transport error"
+        };
+        kind.to_string()
+    }
+
+    /// Transport failure → `Timeout` or `Network`.
+    pub fn transport(platform: Platform, e: &reqwest::Error) -> ConnectorError {
+        let t = if e.is_timeout() {
+            ErrorType::Timeout
+        } else {
+            ErrorType::Network
+        };
+        ConnectorError::new(platform, t, None, None, Self::transport_reason(e))
+    }
+}
+
+/// A platform error code made safe to store: at most 64 characters of `[A-Za-z0-9_.:-]`.
+pub fn safe_code(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+        .take(64)
+        .collect()
+}
+
+/// Attaches credentials the usual way: Bearer for tokens and API keys, Basic for Basic.
+pub fn authorize(req: reqwest::RequestBuilder, creds: &Credentials) -> reqwest::RequestBuilder {
+    match creds {
+        Credentials::Bearer(t) | Credentials::ApiKey(t) => req.bearer_auth(t.expose()),
+        Credentials::Basic { user, secret } => req.basic_auth(user, Some(secret.expose())),
+    }
+}
+
+/// Sends and reads the whole (bounded) response; transport failures become `Timeout`/`Network`.
+pub async fn send(
+    platform: Platform,
+    req: reqwest::RequestBuilder,
+) -> Result<RawResponse, ConnectorError> {
+    let mut resp = req
+        .send()
+        .await
+        .map_err(|e| ConnectorError::transport(platform, &e))?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| ConnectorError::transport(platform, &e))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(ConnectorError::new(
+                platform,
+                ErrorType::InvalidResponse,
+                Some(status),
+                None,
+                "response body too large",
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The generic classification of a non-success status; platforms refine it with their codes.
+pub fn error_type_for_status(status: u16) -> ErrorType {
+    match status {
+        401 => ErrorType::AuthInvalid,
+        403 => ErrorType::InsufficientScope,
+        404 | 410 => ErrorType::NotFound,
+        400 | 422 => ErrorType::BadRequest,
+        429 => ErrorType::RateLimited,
+        503 => ErrorType::ServiceUnavailable,
+        500..=599 => ErrorType::ServerError,
+        _ => ErrorType::InvalidResponse,
+    }
+}
+
+/// A generic error for a non-success response: type from the status, wait from the headers.
+pub fn classify_status(
+    platform: Platform,
+    resp: &RawResponse,
+    code: Option<&str>,
+) -> ConnectorError {
+    let error_type = error_type_for_status(resp.status);
+    let code = code.map(safe_code).filter(|c| !c.is_empty());
+    let message = match &code {
+        Some(c) => format!("HTTP {}: {c}", resp.status),
+        None => format!("HTTP {}", resp.status),
+    };
+    let retry_after = match error_type {
+        ErrorType::RateLimited | ErrorType::QuotaExceeded | ErrorType::ServiceUnavailable => {
+            resp.header_retry_after()
+        }
+        _ => None,
+    };
+    ConnectorError::new(platform, error_type, Some(resp.status), code, message)
+        .with_retry_after(retry_after)
+}
+
+/// An error of a given type with the platform's code as its message.
+pub fn coded(
+    platform: Platform,
+    error_type: ErrorType,
+    resp: &RawResponse,
+    code: &str,
+) -> ConnectorError {
+    let code = safe_code(code);
+    ConnectorError::new(
+        platform,
+        error_type,
+        Some(resp.status),
+        Some(code.clone()),
+        format!("HTTP {}: {code}", resp.status),
+    )
+}
+
+/// A success status whose body is not what the platform documents.
+pub fn invalid_response(platform: Platform, resp: &RawResponse, what: &str) -> ConnectorError {
+    ConnectorError::new(
+        platform,
+        ErrorType::InvalidResponse,
+        Some(resp.status),
+        None,
+        format!("HTTP {}: {what}", resp.status),
+    )
+}
+
+/// A string or number at a JSON pointer, as text (ids are strings on some platforms, numbers
+/// on others).
+pub fn json_id(v: &Value, pointer: &str) -> Option<String> {
+    match v.pointer(pointer)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Joins a base URL and a path with exactly one slash between them.
+pub fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}

@@ -1,0 +1,113 @@
+//! Monday: OAuth 2.0, GraphQL at `/v2` with an `API-Version` header, health check
+//! `query { me { id } }`, and Monday's error forms: GraphQL `errors[].extensions.code` (often
+//! with HTTP 200), the complexity budget error with its retry seconds, 401 and 429.
+//! It must never put a token or a whole body into an error.
+
+use serde_json::{json, Value};
+
+use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
+use super::http::{self, RawResponse};
+use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
+
+/// The `API-Version` sent when the config sets none.
+pub const DEFAULT_VERSION: &str = "2025-04";
+
+pub fn defaults() -> Defaults {
+    Defaults {
+        api_base: "https://api.monday.com",
+        identity_path: "/v2",
+        api_version: Some(DEFAULT_VERSION),
+        oauth: Some(OAuthDefaults {
+            authorize_url: "https://auth.monday.com/oauth2/authorize",
+            token_url: "https://auth.monday.com/oauth2/token",
+            revoke_url: None,
+            client_auth: ClientAuth::Body,
+            rotates_refresh_tokens: false,
+            pkce: false,
+            scopes: &["me:read", "boards:read"],
+            extra_authorize_params: &[],
+        }),
+    }
+}
+
+pub struct Monday(pub Base);
+
+impl Monday {
+    async fn check(&self, creds: &Credentials) -> Result<Identity, ConnectorError> {
+        let version = self.0.api_version.as_deref().unwrap_or(DEFAULT_VERSION);
+        let req = self
+            .0
+            .request(reqwest::Method::POST, &self.0.identity_path)
+            .header("API-Version", version)
+            .json(&json!({ "query": "query { me { id } }" }));
+        // Monday takes the token itself in `Authorization` (no scheme).
+        let req = match creds {
+            Credentials::Bearer(t) | Credentials::ApiKey(t) => {
+                req.header(reqwest::header::AUTHORIZATION, t.expose())
+            }
+            other => http::authorize(req, other),
+        };
+        let resp = self.0.send(req).await?;
+        let body = resp.json();
+        let has_errors = body.as_ref().is_some_and(|b| {
+            b.get("errors").is_some()
+                || b.get("error_code").is_some()
+                || b.get("error_message").is_some()
+        });
+        if !resp.is_success() || has_errors {
+            return Err(classify(&self.0, &resp));
+        }
+        let v = body.ok_or_else(|| http::invalid_response(self.0.platform, &resp, "not JSON"))?;
+        http::json_id(&v, "/data/me/id")
+            .map(|id| Identity {
+                account_id: Some(id),
+            })
+            .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "no data.me.id"))
+    }
+}
+
+connector_impl!(Monday, AuthKind::OAuth2);
+
+fn error_code(body: &Value) -> Option<&str> {
+    body.pointer("/errors/0/extensions/code")
+        .and_then(Value::as_str)
+        .or_else(|| body.get("error_code").and_then(Value::as_str))
+}
+
+pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
+    let body = resp.json().unwrap_or(Value::Null);
+    let p = base.platform;
+    if ratelimit::is_monday_complexity(&body) {
+        let wait = ratelimit::monday_complexity(&body).or_else(|| resp.header_retry_after());
+        let code = error_code(&body).unwrap_or("ComplexityException");
+        return http::coded(p, ErrorType::RateLimited, resp, code).with_retry_after(wait);
+    }
+    let code = error_code(&body);
+    let t = match code {
+        Some("DAILY_LIMIT_EXCEEDED") => Some(ErrorType::QuotaExceeded),
+        Some("RATE_LIMIT_EXCEEDED" | "maxConcurrencyExceeded" | "IP_RATE_LIMIT_EXCEEDED") => {
+            Some(ErrorType::RateLimited)
+        }
+        Some("UserUnauthorizedException" | "missingRequiredPermissions") => {
+            Some(ErrorType::InsufficientScope)
+        }
+        Some("Unauthorized" | "UNAUTHENTICATED" | "NotAuthenticated") => {
+            Some(ErrorType::AuthInvalid)
+        }
+        Some("ResourceNotFoundException" | "InvalidBoardIdException") => Some(ErrorType::NotFound),
+        Some("InternalServerException") => Some(ErrorType::ServerError),
+        _ => None,
+    };
+    match (t, code) {
+        (Some(t), Some(c)) => {
+            http::coded(p, t, resp, c).with_retry_after(resp.header_retry_after())
+        }
+        _ if resp.is_success() => http::coded(
+            p,
+            ErrorType::BadRequest,
+            resp,
+            code.unwrap_or("graphql_error"),
+        ),
+        _ => http::classify_status(p, resp, code),
+    }
+}

@@ -1,0 +1,77 @@
+//! ZeroVoice (Twilio): HTTP Basic `AccountSid:AuthToken`, health check
+//! `GET /2010-04-01/Accounts/{AccountSid}.json`, and Twilio's error form
+//! `{"code": 20003|20429|…, "status"}`. It must never put the auth token or a body in an error.
+
+use serde_json::Value;
+
+use super::base::{connector_impl, Base, Defaults};
+use super::http::{self, RawResponse};
+use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
+
+pub fn defaults() -> Defaults {
+    Defaults {
+        api_base: "https://api.twilio.com",
+        identity_path: "/2010-04-01/Accounts/{AccountSid}.json",
+        api_version: None,
+        oauth: None,
+    }
+}
+
+pub struct ZeroVoice(pub Base);
+
+impl ZeroVoice {
+    async fn check(&self, creds: &Credentials) -> Result<Identity, ConnectorError> {
+        let Credentials::Basic { user, .. } = creds else {
+            return Err(ConnectorError::new(
+                self.0.platform,
+                ErrorType::AuthInvalid,
+                None,
+                None,
+                "Twilio needs Basic credentials (AccountSid and auth token)",
+            ));
+        };
+        // An account SID is `AC` + 32 hex digits; anything else is refused before the call.
+        if user.is_empty() || !user.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ConnectorError::new(
+                self.0.platform,
+                ErrorType::BadRequest,
+                None,
+                None,
+                "malformed account SID",
+            ));
+        }
+        let path = self.0.identity_path.replace("{AccountSid}", user);
+        let resp = self.0.get(&path, creds, &[]).await?;
+        if !resp.is_success() {
+            return Err(classify(&self.0, &resp));
+        }
+        let v = resp
+            .json()
+            .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "not JSON"))?;
+        http::json_id(&v, "/sid")
+            .map(|id| Identity {
+                account_id: Some(id),
+            })
+            .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "no sid"))
+    }
+}
+
+connector_impl!(ZeroVoice, AuthKind::Basic);
+
+pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
+    let body = resp.json().unwrap_or(Value::Null);
+    let code = ratelimit::twilio_code(&body);
+    let code_s = code.map(|c| c.to_string());
+    let mut e = http::classify_status(base.platform, resp, code_s.as_deref());
+    match code {
+        Some(20003) => e.error_type = ErrorType::AuthInvalid,
+        Some(20429) => {
+            e.error_type = ErrorType::RateLimited;
+            e.retry_after = resp.header_retry_after();
+        }
+        Some(20404) => e.error_type = ErrorType::NotFound,
+        Some(20005) => e.error_type = ErrorType::AuthRevoked,
+        _ => {}
+    }
+    e
+}

@@ -1,0 +1,258 @@
+//! The sandbox: a local HTTP fake of the 13 platforms (identity, OAuth, list endpoints with
+//! their cursors, rate-limit and failure forms, fault injection, webhook signing), for tests,
+//! the demo and benchmarks. It is a test double of the outside world only: it must never be
+//! part of the daemon's production path nor hold real credentials.
+
+mod api;
+mod forms;
+mod lists;
+mod oauth;
+mod state;
+mod webhook;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State as AxState};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::connectors::{registry, Platform, PlatformOverride};
+use crate::secret::Secret;
+use state::State;
+
+pub use oauth::{client_id, client_secret, pkce_s256};
+pub use state::{FaultKind, FaultSpec};
+pub use webhook::{sign_webhook, twilio_payload};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot listen on {listen}: {source}")]
+    Bind {
+        listen: String,
+        source: std::io::Error,
+    },
+}
+
+/// A running sandbox; stops when dropped (or on `shutdown`).
+pub struct Sandbox {
+    base: String,
+    state: Arc<State>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Starts the sandbox on `listen` (`127.0.0.1:0` picks a free port).
+pub async fn start(listen: &str) -> Result<Sandbox, SandboxError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| SandboxError::Bind {
+            listen: listen.into(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| SandboxError::Bind {
+        listen: listen.into(),
+        source,
+    })?;
+    let base = format!("http://{addr}");
+    let state = Arc::new(State::new(base.clone()));
+    let app = Router::new()
+        .route(
+            "/_sandbox/faults",
+            post(add_fault).delete(clear_faults).get(list_faults),
+        )
+        .route("/_sandbox/stats", get(stats))
+        .route("/{platform}/{*path}", any(api::handle))
+        .with_state(state.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app);
+        tokio::select! {
+            r = serve => {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "sandbox server stopped");
+                }
+            }
+            _ = rx => {}
+        }
+    });
+    Ok(Sandbox {
+        base,
+        state,
+        task: Some(task),
+        stop: Some(tx),
+    })
+}
+
+impl Sandbox {
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        self.base.clone()
+    }
+
+    /// `{base}/{platform}`: what the platform's `api_base` should be.
+    pub fn platform_base(&self, p: Platform) -> String {
+        format!("{}/{}", self.base, p.as_str())
+    }
+
+    /// `[platforms.*]` overrides pointing all 13 connectors (API and OAuth URLs, client id
+    /// and secret) at this sandbox.
+    pub fn config_overrides(&self) -> BTreeMap<String, PlatformOverride> {
+        Platform::ALL
+            .into_iter()
+            .map(|p| {
+                let b = self.platform_base(p);
+                let oauth = registry::defaults(p).oauth.is_some();
+                let o = PlatformOverride {
+                    api_base: Some(b.clone()),
+                    authorize_url: oauth.then(|| format!("{b}/oauth/authorize")),
+                    token_url: oauth.then(|| format!("{b}/oauth/token")),
+                    revoke_url: oauth.then(|| format!("{b}/oauth/revoke")),
+                    client_id: oauth.then(|| client_id(p)),
+                    client_secret: oauth.then(|| Secret::new(client_secret(p))),
+                    scopes: None,
+                    identity_path: None,
+                    api_version: None,
+                };
+                (p.as_str().to_string(), o)
+            })
+            .collect()
+    }
+
+    /// Valid credentials without an OAuth round trip: (access, refresh) for OAuth platforms,
+    /// (key, key) for API-key platforms, (AccountSid, AuthToken) for ZeroVoice.
+    pub fn mint_token(&self, p: Platform, account: &str) -> (String, String) {
+        self.state.mint(p, account)
+    }
+
+    /// Revokes a token (and its grant) as the user or an admin would.
+    pub fn revoke_token(&self, token: &str) -> bool {
+        self.state.revoke(token)
+    }
+
+    /// Arms a fault.
+    pub fn set_fault(&self, f: FaultSpec) {
+        self.state.add_fault(f);
+    }
+
+    /// Arms `kind` on a platform for its next `count` requests (forever when `None`).
+    pub fn fault(
+        &self,
+        p: Platform,
+        kind: FaultKind,
+        count: Option<u64>,
+        retry_after_secs: Option<u64>,
+    ) {
+        self.state.add_fault(FaultSpec {
+            platform: p.as_str().into(),
+            token: None,
+            fault: kind,
+            count,
+            retry_after_secs,
+        });
+    }
+
+    /// Clears the faults of one platform, or all with `None`.
+    pub fn clear_faults(&self, p: Option<Platform>) {
+        self.state.clear_faults(p);
+    }
+
+    /// Requests received per platform.
+    pub fn calls(&self, p: Platform) -> u64 {
+        self.state.calls(p)
+    }
+
+    /// Lifetime of access tokens issued from now on.
+    pub fn set_expires_in(&self, secs: u64) {
+        self.state.expires_in.store(secs, Ordering::Relaxed);
+    }
+
+    /// Synthetic list items per account.
+    pub fn set_items_per_account(&self, n: u64) {
+        self.state.items_per_account.store(n, Ordering::Relaxed);
+    }
+
+    /// How long the `timeout` fault hangs (30 s by default).
+    pub fn set_hang(&self, d: Duration) {
+        *self.state.hang.lock().unwrap_or_else(|e| e.into_inner()) = d;
+    }
+
+    /// Stops accepting requests.
+    pub fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// The sandbox's `[platforms.*]` overrides as TOML, with its (fake) client secrets written
+/// out so the text can be pasted into a config file.
+pub fn overrides_toml(sb: &Sandbox) -> String {
+    let mut root = toml::Table::new();
+    let mut platforms = toml::Table::new();
+    for (name, o) in sb.config_overrides() {
+        let mut t = toml::Table::new();
+        let fields = [
+            ("api_base", o.api_base),
+            ("authorize_url", o.authorize_url),
+            ("token_url", o.token_url),
+            ("revoke_url", o.revoke_url),
+            ("client_id", o.client_id),
+            (
+                "client_secret",
+                o.client_secret.map(|s| s.expose().to_string()),
+            ),
+        ];
+        for (k, v) in fields {
+            if let Some(v) = v {
+                t.insert(k.into(), toml::Value::String(v));
+            }
+        }
+        platforms.insert(name, toml::Value::Table(t));
+    }
+    root.insert("platforms".into(), toml::Value::Table(platforms));
+    toml::to_string(&root).unwrap_or_default()
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn add_fault(AxState(st): AxState<Arc<State>>, Json(f): Json<FaultSpec>) -> Response {
+    if f.platform != "*" && Platform::parse(&f.platform).is_none() {
+        return forms::json_response(400, json!({"error": "no such platform"}), &[]);
+    }
+    st.add_fault(f);
+    forms::json_response(200, json!({"ok": true, "faults": st.faults().len()}), &[])
+}
+
+#[derive(serde::Deserialize)]
+struct ClearQuery {
+    platform: Option<String>,
+}
+
+async fn clear_faults(AxState(st): AxState<Arc<State>>, Query(q): Query<ClearQuery>) -> Response {
+    st.clear_faults(q.platform.as_deref().and_then(Platform::parse));
+    forms::json_response(200, json!({"ok": true}), &[])
+}
+
+async fn list_faults(AxState(st): AxState<Arc<State>>) -> Response {
+    forms::json_response(200, json!({"faults": st.faults()}), &[])
+}
+
+async fn stats(AxState(st): AxState<Arc<State>>) -> Response {
+    let calls: BTreeMap<&str, u64> = Platform::ALL
+        .into_iter()
+        .map(|p| (p.as_str(), st.calls(p)))
+        .collect();
+    forms::json_response(200, json!({"calls": calls, "faults": st.faults()}), &[])
+}
