@@ -129,6 +129,32 @@ impl Sandbox {
         self.state.mint(p, account)
     }
 
+    /// `mint_token` as the `Credentials` a connector takes (bearer, API key or Basic), with the
+    /// refresh token where the platform has one.
+    pub fn mint_credentials(
+        &self,
+        p: Platform,
+        account: &str,
+    ) -> (
+        crate::connectors::Credentials,
+        Option<crate::secret::Secret>,
+    ) {
+        use crate::connectors::Credentials;
+        use crate::secret::Secret;
+        let (a, b) = self.mint_token(p, account);
+        if p == Platform::ZeroVoice {
+            let basic = Credentials::Basic {
+                user: a,
+                secret: Secret::new(b),
+            };
+            (basic, None)
+        } else if crate::connectors::registry::defaults(p).oauth.is_some() {
+            (Credentials::Bearer(Secret::new(a)), Some(Secret::new(b)))
+        } else {
+            (Credentials::ApiKey(Secret::new(a)), None)
+        }
+    }
+
     /// Revokes a token (and its grant) as the user or an admin would.
     pub fn revoke_token(&self, token: &str) -> bool {
         self.state.revoke(token)

@@ -89,7 +89,7 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
     let s =
         Scheduler::from_config(db.pool.clone(), &Config::default(), Catalog::builtin()).expect("s");
     let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, vec!["prune"]);
+    assert_eq!(names, vec!["health_sweep", "prune"]);
     let mut off = Config::default();
     off.schedules.insert(
         "prune".into(),
@@ -101,6 +101,11 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
         },
     );
     let s = Scheduler::from_config(db.pool.clone(), &off, Catalog::builtin()).expect("s");
-    assert!(s.schedules().is_empty());
+    let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["health_sweep"],
+        "prune is off, the health sweep stays"
+    );
     db.drop_db().await;
 }

@@ -5,6 +5,7 @@ mod connectors;
 mod cron;
 mod daemon;
 mod engine;
+mod health;
 mod integrations;
 mod ops;
 mod sql;

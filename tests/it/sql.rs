@@ -261,7 +261,7 @@ async fn job_catalogue_sql_examples_run_as_written() {
             "jobs/{k}.sql missing"
         );
     }
-    assert_eq!(kinds, vec!["noop".to_string(), "prune".to_string()]);
+    assert_eq!(kinds, ["health_check", "health_sweep", "noop", "prune"]);
     db.drop_db().await;
 }
 

@@ -1,0 +1,242 @@
+//! The health monitor end to end: a real worker, a real database, the sandbox as the platforms.
+
+use std::time::Duration;
+
+use mcp_worker::catalog::Catalog;
+use mcp_worker::config::{Config, KindOverride};
+use mcp_worker::connectors::Platform;
+use mcp_worker::handlers::Registry;
+use mcp_worker::integrations;
+use mcp_worker::sandbox::{self, FaultKind};
+use uuid::Uuid;
+
+use crate::common::{start_worker, test_config, test_vault, TestDb};
+
+fn config(db: &TestDb, sb: &sandbox::Sandbox) -> Config {
+    let mut c = test_config(&db.url);
+    c.platforms = sb.config_overrides();
+    c.http_client.timeout = Duration::from_millis(500);
+    // Quick retries so that a test sees several attempts without sleeping for the real backoff.
+    c.kinds.insert(
+        "health_check".into(),
+        KindOverride {
+            max_attempts: Some(10),
+            backoff_base: Some(Duration::from_millis(10)),
+            backoff_max: Some(Duration::from_millis(20)),
+            timeout: None,
+        },
+    );
+    c
+}
+
+async fn seed(db: &TestDb, sb: &sandbox::Sandbox, ws: Uuid, p: Platform, account: &str) -> Uuid {
+    let (creds, _refresh) = sb.mint_credentials(p, account);
+    integrations::create_active(&db.pool, &test_vault(), ws, p, &creds)
+        .await
+        .expect("seed integration")
+}
+
+async fn state_of(db: &TestDb, id: Uuid) -> (String, String, i32) {
+    sqlx::query_as(
+        "SELECT state, circuit_breaker_state, consecutive_failures FROM core.integrations WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await
+    .expect("state")
+}
+
+async fn check_now(db: &TestDb, id: Uuid) -> i64 {
+    sqlx::query_scalar(
+        "SELECT mcp.enqueue_job('health_check', jsonb_build_object('integration_id', $1::uuid))",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await
+    .expect("enqueue check")
+}
+
+async fn wait_job_done(db: &TestDb, job: i64) {
+    db.wait_until(
+        &format!("SELECT state IN ('completed', 'discarded') FROM mcp.sync_jobs WHERE id = {job}"),
+        Duration::from_secs(20),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sweep_checks_all_13_platforms_and_applies_each_outcome() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let cfg = config(&db, &sb);
+    let ws = integrations::create_workspace(&db.pool, "acme")
+        .await
+        .expect("ws");
+    let mut ids = Vec::new();
+    for p in Platform::ALL {
+        ids.push((p, seed(&db, &sb, ws, p, "acme").await));
+    }
+    sb.fault(Platform::Slack, FaultKind::Revoked, None, None);
+    sb.fault(Platform::Zoom, FaultKind::Unauthorized, None, None);
+    sb.fault(
+        Platform::Notion,
+        FaultKind::RateLimitSeconds,
+        None,
+        Some(120),
+    );
+    sb.fault(Platform::Discord, FaultKind::ServerError, Some(1), None);
+    let catalog = Catalog::effective(&cfg);
+    let worker = start_worker(&db, cfg.clone(), &catalog, &Registry::builtin()).await;
+    db.exec("SELECT mcp.enqueue_job('health_sweep', '{\"spread_s\": 0}')")
+        .await;
+    db.wait_until(
+        "SELECT count(*) = 13 FROM mcp.sync_jobs WHERE kind = 'health_check' \
+         AND (state = 'completed' OR (state = 'scheduled' AND attempt = 0))",
+        Duration::from_secs(30),
+    )
+    .await;
+    for (p, id) in &ids {
+        let (state, breaker, _) = state_of(&db, *id).await;
+        let want = match p {
+            Platform::Slack => "REVOKED",
+            Platform::Zoom => "EXPIRED",
+            Platform::Notion => "DEGRADED",
+            _ => "ACTIVE",
+        };
+        assert_eq!(state, want, "{p}");
+        assert_eq!(breaker, "closed", "{p}");
+    }
+    // The rate-limited check sleeps until the platform's Retry-After, attempt not spent.
+    let (attempt, wait_s): (i16, f64) = sqlx::query_as(
+        "SELECT attempt, EXTRACT(EPOCH FROM run_at - now())::float8 FROM mcp.sync_jobs \
+         WHERE kind = 'health_check' AND integration_id = $1",
+    )
+    .bind(
+        ids.iter()
+            .find(|(p, _)| *p == Platform::Notion)
+            .map(|x| x.1),
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("snoozed");
+    assert_eq!(attempt, 0);
+    assert!((100.0..=121.0).contains(&wait_s), "snoozed for {wait_s} s");
+    // Discord failed once (ERROR), then its retry passed (ACTIVE again).
+    let discord = ids
+        .iter()
+        .find(|(p, _)| *p == Platform::Discord)
+        .map(|x| x.1);
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT error_type FROM mcp.integration_errors WHERE integration_id = $1",
+    )
+    .bind(discord)
+    .fetch_all(&db.pool)
+    .await
+    .expect("errors");
+    assert_eq!(kinds, vec!["server_error".to_string()]);
+    let moves: Vec<String> = sqlx::query_scalar(
+        "SELECT payload->>'to' FROM ops.events WHERE integration_id = $1 \
+         AND event_type = 'integration.state_changed' ORDER BY id",
+    )
+    .bind(discord)
+    .fetch_all(&db.pool)
+    .await
+    .expect("events");
+    assert_eq!(moves, ["CONNECTED", "ACTIVE", "ERROR", "ACTIVE"]);
+    let checks = db
+        .scalar_i64("SELECT count(*) FROM mcp.health_checks")
+        .await;
+    assert_eq!(checks, 14, "13 checks and one retry");
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn breaker_stops_calls_after_five_failures_and_a_probe_closes_it() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let cfg = config(&db, &sb);
+    let ws = integrations::create_workspace(&db.pool, "acme")
+        .await
+        .expect("ws");
+    let id = seed(&db, &sb, ws, Platform::Discord, "acme").await;
+    sb.fault(Platform::Discord, FaultKind::ServerError, None, None);
+    let catalog = Catalog::effective(&cfg);
+    let worker = start_worker(&db, cfg.clone(), &catalog, &Registry::builtin()).await;
+
+    let job = check_now(&db, id).await;
+    wait_job_done(&db, job).await;
+    assert_eq!(state_of(&db, id).await, ("ERROR".into(), "open".into(), 5));
+    assert_eq!(
+        sb.calls(Platform::Discord),
+        5,
+        "retries stop once the breaker opens"
+    );
+    let (state, attempt): (String, i16) =
+        sqlx::query_as("SELECT state, attempt FROM mcp.sync_jobs WHERE id = $1")
+            .bind(job)
+            .fetch_one(&db.pool)
+            .await
+            .expect("job");
+    assert_eq!((state.as_str(), attempt), ("completed", 5));
+
+    // Open: a new check makes no call.
+    let job = check_now(&db, id).await;
+    wait_job_done(&db, job).await;
+    assert_eq!(sb.calls(Platform::Discord), 5);
+
+    // Five minutes later (the clock moved by data), the platform is back: one probe closes it.
+    sb.clear_faults(None);
+    db.exec(&format!(
+        "UPDATE core.integrations SET circuit_breaker_opened_at = now() - interval '6 minutes' WHERE id = '{id}'"
+    ))
+    .await;
+    let job = check_now(&db, id).await;
+    wait_job_done(&db, job).await;
+    assert_eq!(sb.calls(Platform::Discord), 6);
+    assert_eq!(
+        state_of(&db, id).await,
+        ("ACTIVE".into(), "closed".into(), 0)
+    );
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_tampered_credential_moves_the_integration_to_error_without_a_call() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let cfg = config(&db, &sb);
+    let ws = integrations::create_workspace(&db.pool, "acme")
+        .await
+        .expect("ws");
+    let a = seed(&db, &sb, ws, Platform::Gmail, "a").await;
+    let b = seed(&db, &sb, ws, Platform::Gmail, "b").await;
+    // Copy b's ciphertext into a's row: bound to b, it must not decrypt for a.
+    db.exec(&format!(
+        "UPDATE mcp.oauth_tokens SET access_token_ct = (SELECT access_token_ct FROM mcp.oauth_tokens WHERE integration_id = '{b}') WHERE integration_id = '{a}'"
+    ))
+    .await;
+    let catalog = Catalog::effective(&cfg);
+    let worker = start_worker(&db, cfg.clone(), &catalog, &Registry::builtin()).await;
+    let job = check_now(&db, a).await;
+    wait_job_done(&db, job).await;
+    let (state, reason): (String, String) =
+        sqlx::query_as("SELECT state, state_reason FROM core.integrations WHERE id = $1")
+            .bind(a)
+            .fetch_one(&db.pool)
+            .await
+            .expect("state");
+    assert_eq!(state, "ERROR");
+    assert!(reason.contains("failed authentication"), "{reason}");
+    assert_eq!(sb.calls(Platform::Gmail), 0);
+    let last_error: String =
+        sqlx::query_scalar("SELECT last_error FROM mcp.sync_jobs WHERE id = $1")
+            .bind(job)
+            .fetch_one(&db.pool)
+            .await
+            .expect("job");
+    assert!(last_error.contains("failed authentication"), "{last_error}");
+    worker.shutdown().await;
+    db.drop_db().await;
+}
