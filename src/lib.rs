@@ -7,6 +7,7 @@ pub mod config;
 pub mod connectors;
 pub mod daemon;
 pub mod db;
+pub mod demo;
 pub mod handlers;
 pub mod http;
 pub mod integrations;

@@ -29,6 +29,9 @@ enum Command {
         /// Address of the HTTP listener (overrides http.listen).
         #[arg(long)]
         listen: Option<String>,
+        /// Also start the sandbox of the 13 platforms and a demo workspace with faults armed.
+        #[arg(long)]
+        demo: bool,
     },
     /// Apply migrations and write the job catalogue, then exit.
     Migrate,
@@ -116,13 +119,23 @@ fn main() -> ExitCode {
 async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<()> {
     use mcp_worker::catalog::Catalog;
     match command {
-        Command::Run { listen } => {
+        Command::Run { listen, demo } => {
             if let Some(l) = listen {
                 config.http.listen = l;
+            }
+            let mut demo_handle = None;
+            if demo {
+                let d = mcp_worker::demo::prepare(&mut config)
+                    .await
+                    .context("demo: cannot start the sandbox")?;
+                d.seed(&config).await.context("demo: cannot seed")?;
+                eprint!("{}", mcp_worker::demo::banner(&d, &config.http.listen));
+                demo_handle = Some(d);
             }
             mcp_worker::daemon::run(config, tokio_util::sync::CancellationToken::new())
                 .await
                 .context("daemon failed")?;
+            drop(demo_handle);
         }
         Command::Migrate => {
             let pool = mcp_worker::db::connect(&config.database).await?;

@@ -175,6 +175,11 @@ pub fn bin() -> &'static str {
 
 impl Daemon {
     pub async fn start(url: &str, env: &[(&str, &str)]) -> Daemon {
+        Self::start_with(url, &[], env).await
+    }
+
+    /// `run` with extra arguments (e.g. `--demo`).
+    pub async fn start_with(url: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("bind")
             .local_addr()
@@ -184,6 +189,7 @@ impl Daemon {
         cmd.arg("run")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
+            .args(args)
             .env("DATABASE_URL", url)
             .env("MCP_WORKER__LOG__LEVEL", "warn")
             .env("MCP_WORKER__WORKER__POLL_INTERVAL", "100ms")

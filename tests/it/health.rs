@@ -10,7 +10,9 @@ use mcp_worker::integrations;
 use mcp_worker::sandbox::{self, FaultKind};
 use uuid::Uuid;
 
-use crate::common::{start_worker, test_config, test_vault, TestDb};
+use crate::common::{
+    http_get, parse_metrics, start_worker, test_config, test_vault, Daemon, TestDb,
+};
 
 fn config(db: &TestDb, sb: &sandbox::Sandbox) -> Config {
     let mut c = test_config(&db.url);
@@ -238,5 +240,46 @@ async fn a_tampered_credential_moves_the_integration_to_error_without_a_call() {
             .expect("job");
     assert!(last_error.contains("failed authentication"), "{last_error}");
     worker.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn run_demo_checks_13_platforms_against_the_sandbox_and_metrics_move() {
+    let db = TestDb::empty().await;
+    let daemon = Daemon::start_with(&db.url, &["--demo"], &[]).await;
+    db.wait_until(
+        "SELECT count(*) = 13 FROM mcp.v_integration_health_summary WHERE checks_24h > 0",
+        Duration::from_secs(20),
+    )
+    .await;
+    db.wait_until(
+        "SELECT state = 'EXPIRED' FROM core.integrations WHERE platform = 'zoom'",
+        Duration::from_secs(10),
+    )
+    .await;
+    let start = std::time::Instant::now();
+    loop {
+        let (status, body) = http_get(daemon.port, "/metrics").await.expect("metrics");
+        assert_eq!(status, 200);
+        let m = parse_metrics(&body);
+        let healthy = m
+            .get("mcp_health_checks_total{platform=\"gmail\",outcome=\"healthy\"}")
+            .copied()
+            .unwrap_or(0.0);
+        let expired = m
+            .get("mcp_integrations{platform=\"zoom\",state=\"EXPIRED\"}")
+            .copied()
+            .unwrap_or(0.0);
+        if healthy >= 1.0 && expired == 1.0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "metrics did not move: {healthy} {expired}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    daemon.signal(libc::SIGTERM);
+    daemon.wait(Duration::from_secs(20)).await;
     db.drop_db().await;
 }

@@ -1,0 +1,134 @@
+//! `run --demo`: the daemon against the sandbox, with a demo workspace of 13 integrations (one per
+//! platform) and faults switched on, so that within a minute a newcomer sees health checks pass
+//! and fail, an integration expire, one degrade on a rate limit, a circuit breaker open and close,
+//! and `/metrics` move. It never touches workspaces other than its own.
+
+use std::time::Duration;
+
+use crate::config::{Config, KindOverride, ScheduleConfig};
+use crate::connectors::Platform;
+use crate::sandbox::{FaultKind, Sandbox};
+use crate::vault::Vault;
+
+/// The demo workspace's fixed id.
+pub const DEMO_WORKSPACE: &str = "00000000-0000-0000-0000-00000000de70";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Integration(#[from] crate::integrations::IntegrationError),
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
+    #[error("cannot write the demo's vault key: {0}")]
+    Key(std::io::Error),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// What must live as long as the daemon: the sandbox and the demo key's directory.
+pub struct Demo {
+    pub sandbox: Sandbox,
+    _key_dir: Option<tempfile::TempDir>,
+}
+
+/// Starts the sandbox, points the config at it and makes the health monitor brisk:
+/// a sweep every 15 s, quick retries, breakers that half-open after 20 s.
+pub async fn prepare(config: &mut Config) -> Result<Demo, DemoError> {
+    let sandbox = crate::sandbox::start("127.0.0.1:0").await?;
+    config.platforms = sandbox.config_overrides();
+    config.http_client.timeout = Duration::from_secs(2);
+    config.health.breaker_half_open_after = Duration::from_secs(20);
+    config.schedules.insert(
+        "health_sweep".into(),
+        ScheduleConfig {
+            cron: Some("*/15 * * * * *".into()),
+            kind: None,
+            payload: serde_json::json!({ "spread_s": 3 }),
+            enabled: true,
+        },
+    );
+    config.kinds.insert(
+        "health_check".into(),
+        KindOverride {
+            max_attempts: Some(3),
+            backoff_base: Some(Duration::from_secs(2)),
+            backoff_max: Some(Duration::from_secs(5)),
+            timeout: None,
+        },
+    );
+    let mut key_dir = None;
+    if config.vault.key_files.is_empty() {
+        // A throwaway key: the demo re-seeds its credentials on every start.
+        let dir = tempfile::tempdir().map_err(DemoError::Key)?;
+        let path = dir.path().join("demo.key");
+        std::fs::write(&path, Vault::generate_key()).map_err(DemoError::Key)?;
+        config.vault.key_files.push(path);
+        key_dir = Some(dir);
+    }
+    Ok(Demo {
+        sandbox,
+        _key_dir: key_dir,
+    })
+}
+
+impl Demo {
+    /// Migrates, replaces the demo workspace with 13 fresh integrations, and arms the faults.
+    pub async fn seed(&self, config: &Config) -> Result<(), DemoError> {
+        let pool = crate::db::connect(&config.database).await?;
+        crate::db::migrate(&pool, &crate::catalog::Catalog::effective(config)).await?;
+        let vault = Vault::from_config(&config.vault)?;
+        let ws: uuid::Uuid = DEMO_WORKSPACE
+            .parse()
+            .map_err(|_| DemoError::Query(sqlx::Error::Protocol("bad demo workspace id".into())))?;
+        sqlx::query("DELETE FROM core.workspaces WHERE id = $1")
+            .bind(ws)
+            .execute(&pool)
+            .await?;
+        sqlx::query("INSERT INTO core.workspaces (id, name) VALUES ($1, 'demo')")
+            .bind(ws)
+            .execute(&pool)
+            .await?;
+        for p in Platform::ALL {
+            let (creds, _) = self.sandbox.mint_credentials(p, "demo");
+            crate::integrations::create_active(&pool, &vault, ws, p, &creds).await?;
+        }
+        let sb = &self.sandbox;
+        // Discord fails until its breaker opens; the probe 20 s later finds it back.
+        sb.fault(Platform::Discord, FaultKind::ServerError, Some(5), None);
+        // Zoom refuses the token: EXPIRED, the user would be asked to reconnect.
+        sb.fault(Platform::Zoom, FaultKind::Unauthorized, None, None);
+        // Notion rate-limits once: DEGRADED, snoozed for its Retry-After, then ACTIVE.
+        sb.fault(
+            Platform::Notion,
+            FaultKind::RateLimitSeconds,
+            Some(1),
+            Some(10),
+        );
+        // Monday times out twice.
+        sb.set_hang(Duration::from_secs(3));
+        sb.fault(Platform::Monday, FaultKind::Timeout, Some(2), None);
+        // A first sweep at once, rather than at the next tick.
+        sqlx::query("SELECT mcp.enqueue_job('health_sweep', '{\"spread_s\": 0}')")
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        Ok(())
+    }
+}
+
+/// What to tell the newcomer once the demo runs.
+pub fn banner(demo: &Demo, listen: &str) -> String {
+    format!(
+        "demo: sandbox of the 13 platforms at {sandbox}\n\
+         demo: workspace {DEMO_WORKSPACE} with one integration per platform; faults armed on \
+         discord (5xx until its breaker opens), zoom (token refused), notion (429), monday (timeouts)\n\
+         demo: health sweep every 15 s. Watch:\n\
+         \x20 curl -s http://{listen}/metrics | grep -E 'mcp_(health_checks_total|circuit_breakers|integrations)'\n\
+         \x20 psql \"$DATABASE_URL\" -c 'SELECT platform, state, health_status, consecutive_failures, circuit_breaker_state FROM mcp.v_integration_health_summary ORDER BY platform'\n",
+        sandbox = demo.sandbox.base_url()
+    )
+}
