@@ -35,6 +35,19 @@ pub struct BenchArgs {
     /// Also print the figures as one JSON line.
     #[arg(long)]
     pub json: bool,
+    /// What to measure: the queue engine, or a health-check cycle of many integrations
+    /// against the sandbox.
+    #[arg(long, value_enum, default_value_t = Suite::Queue)]
+    pub suite: Suite,
+    /// Integrations in the health suite, spread over the 13 platforms.
+    #[arg(long, default_value_t = 10_000)]
+    pub integrations: i64,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    Queue,
+    Health,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -51,7 +64,7 @@ pub struct BenchReport {
     pub daemon_peak_rss_mb: f64,
 }
 
-pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<BenchReport> {
+pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let admin_url = config.database.url.clone();
     let db = format!("mcp_bench_{}", std::process::id());
     let mut admin = PgConnection::connect(&admin_url)
@@ -67,7 +80,14 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<BenchReport
     url.set_path(&format!("/{db}"));
     let db_url = url.to_string();
 
-    let result = measure(config, &args, &db_url).await;
+    let result = match args.suite {
+        Suite::Queue => measure(config, &args, &db_url)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
+        Suite::Health => crate::bench_health::measure(&args, &db_url)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
+    };
     if !args.keep {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
@@ -79,9 +99,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<BenchReport
     }
     let report = result?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{report}");
     }
-    Ok(report)
+    Ok(())
 }
 
 async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Result<BenchReport> {
@@ -255,7 +275,7 @@ async fn wait_drained(conn: &mut PgConnection, limit: Duration) -> anyhow::Resul
     }
 }
 
-async fn wait_ready(port: u16, child: &mut tokio::process::Child) -> anyhow::Result<()> {
+pub(crate) async fn wait_ready(port: u16, child: &mut tokio::process::Child) -> anyhow::Result<()> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) {
         if let Some(status) = child.try_wait()? {
@@ -292,20 +312,20 @@ pub async fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> 
     Ok((status, body))
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub(crate) fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
-fn peak_rss_mb(pid: u32) -> Option<f64> {
+pub(crate) fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);

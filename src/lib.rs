@@ -2,6 +2,7 @@
 //! See docs/ARCHITECTURE.md for the map of modules and the invariants they keep.
 
 pub mod bench;
+pub mod bench_health;
 pub mod catalog;
 pub mod config;
 pub mod connectors;
