@@ -545,3 +545,45 @@ async fn the_six_hourly_sweep_is_enqueued_once_across_three_schedulers_and_check
     assert!(spread >= 1, "checks are spread over the window");
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn prune_deletes_old_history_in_batches_and_keeps_recent_rows() {
+    let db = TestDb::new().await;
+    let ws = workspace(&db.pool, "w").await;
+    let id = active(&db.pool, ws, "gmail").await;
+    db.exec(&format!(
+        "INSERT INTO mcp.health_checks (integration_id, workspace_id, platform, status, checked_at) \
+         SELECT '{id}', '{ws}', 'gmail', 'healthy', now() - (g + 0.5) * interval '1 day' FROM generate_series(0, 39) g; \
+         INSERT INTO mcp.integration_errors (integration_id, workspace_id, platform, error_type, occurred_at) \
+         SELECT '{id}', '{ws}', 'gmail', 'timeout', now() - (g * 10 + 5) * interval '1 day' FROM generate_series(0, 11) g; \
+         INSERT INTO mcp.webhooks (id, integration_id, workspace_id, platform) \
+         VALUES ('00000000-0000-0000-0000-00000000beef', '{id}', '{ws}', 'gmail'); \
+         INSERT INTO mcp.webhook_events (webhook_id, integration_id, workspace_id, platform, dedup_key, payload, received_at, processed_at) \
+         SELECT '00000000-0000-0000-0000-00000000beef', '{id}', '{ws}', 'gmail', g::text, '{{}}', \
+                now() - interval '40 days', CASE WHEN g % 2 = 0 THEN now() END FROM generate_series(1, 10) g;"
+    ))
+    .await;
+    let report = mcp_worker::integrations::prune_history(&db.pool, &Config::default().retention, 3)
+        .await
+        .expect("prune");
+    assert_eq!(
+        report,
+        vec![
+            ("mcp.health_checks", 10),
+            ("mcp.integration_errors", 3),
+            ("mcp.webhook_events", 5),
+        ],
+        "30-day health checks, 90-day errors, processed events only"
+    );
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.health_checks")
+            .await,
+        30
+    );
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.webhook_events WHERE processed_at IS NULL")
+            .await,
+        5
+    );
+    db.drop_db().await;
+}
