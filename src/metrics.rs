@@ -5,7 +5,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, Unit};
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const JOBS_STARTED: &str = "mcp_jobs_started_total";
@@ -194,6 +196,8 @@ fn describe() {
 pub fn register_platforms() {
     for p in crate::connectors::Platform::ALL {
         let p = p.as_str();
+        // Registering a histogram exports its buckets at zero.
+        let _ = histogram!(HEALTH_CHECK_DURATION, "platform" => p);
         for o in HEALTH_OUTCOMES {
             counter!(HEALTH_CHECKS, "platform" => p, "outcome" => *o).increment(0);
         }
@@ -220,7 +224,10 @@ pub fn register_kinds<'a>(kinds: impl IntoIterator<Item = &'a str>) {
             gauge!(QUEUE_DEPTH, "kind" => kind.to_string(), "state" => state).set(0.0);
         }
         gauge!(OLDEST_AVAILABLE_AGE, "kind" => kind.to_string()).set(0.0);
+        let _ = histogram!(JOB_DURATION, "kind" => kind.to_string());
     }
+    let _ = histogram!(CLAIM_BATCH);
+    let _ = histogram!(COMPLETE_BATCH);
     gauge!(IN_FLIGHT).set(0.0);
     for op in ["claim", "complete", "rescue", "stats", "cron"] {
         counter!(DB_ERRORS, "op" => op).increment(0);
