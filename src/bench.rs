@@ -3,7 +3,6 @@
 //! bulk enqueue (jobs/s), drain (jobs/s, completed rows kept), enqueue→start latency of an idle
 //! daemon (p50/p99), and the daemon's peak RSS. It prints numbers; it asserts nothing.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -118,28 +117,14 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
         report.machine, report.postgres
     );
 
-    let port = free_port()?;
-    let exe: PathBuf = std::env::current_exe()?;
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.arg("run")
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", db_url)
-        .env("MCP_WORKER__LOG__LEVEL", "warn")
-        .env("MCP_WORKER__SCHEDULER__ENABLED", "false")
-        .env_remove("MCP_WORKER_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    for kv in &args.daemon_env {
-        let (k, v) = kv.split_once('=').context("--daemon-env takes KEY=VALUE")?;
-        cmd.env(k, v);
-    }
     let _ = config;
-    let mut child = cmd.spawn().context("cannot start the daemon")?;
-    let pid = child.id().context("daemon has no pid")?;
-    wait_ready(port, &mut child).await?;
+    let daemon = BenchDaemon::start(
+        db_url,
+        &[],
+        &[("MCP_WORKER__SCHEDULER__ENABLED", "false")],
+        &args.daemon_env,
+    )
+    .await?;
 
     for round in 1..=args.rounds {
         let t = Instant::now();
@@ -208,16 +193,7 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
     report.latency_p99_ms = p99;
     report.latency_max_ms = max;
 
-    report.daemon_peak_rss_mb = peak_rss_mb(pid).unwrap_or(f64::NAN);
-    println!(
-        "daemon peak RSS (VmHWM): {:.1} MB",
-        report.daemon_peak_rss_mb
-    );
-    // SAFETY-free: kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(pid as i32, libc::SIGTERM);
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+    report.daemon_peak_rss_mb = daemon.stop().await;
     Ok(report)
 }
 
@@ -275,7 +251,62 @@ async fn wait_drained(conn: &mut PgConnection, limit: Duration) -> anyhow::Resul
     }
 }
 
-pub(crate) async fn wait_ready(port: u16, child: &mut tokio::process::Child) -> anyhow::Result<()> {
+/// The real daemon as a child process, for the benchmarks.
+pub(crate) struct BenchDaemon {
+    child: tokio::process::Child,
+    pub pid: u32,
+    pub port: u16,
+}
+
+impl BenchDaemon {
+    /// `mcp-worker run` on `db_url` with `args`, quiet logs, `env` and the user's `--daemon-env`;
+    /// returns once `/readyz` answers 200.
+    pub async fn start(
+        db_url: &str,
+        args: &[String],
+        env: &[(&str, &str)],
+        daemon_env: &[String],
+    ) -> anyhow::Result<BenchDaemon> {
+        let port = free_port()?;
+        let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
+        cmd.arg("run")
+            .args(args)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", db_url)
+            .env("MCP_WORKER__LOG__LEVEL", "warn")
+            .env_remove("MCP_WORKER_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        for kv in daemon_env {
+            let (k, v) = kv.split_once('=').context("--daemon-env takes KEY=VALUE")?;
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().context("cannot start the daemon")?;
+        let pid = child.id().context("daemon has no pid")?;
+        wait_ready(port, &mut child).await?;
+        Ok(BenchDaemon { child, pid, port })
+    }
+
+    /// Reads the peak RSS, sends SIGTERM and waits for the exit; returns the peak RSS in MB.
+    pub async fn stop(mut self) -> f64 {
+        let rss = peak_rss_mb(self.pid).unwrap_or(f64::NAN);
+        println!("daemon peak RSS (VmHWM): {rss:.1} MB");
+        // SAFETY-free: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGTERM);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        rss
+    }
+}
+
+async fn wait_ready(port: u16, child: &mut tokio::process::Child) -> anyhow::Result<()> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) {
         if let Some(status) = child.try_wait()? {
@@ -312,13 +343,13 @@ pub async fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> 
     Ok((status, body))
 }
 
-pub(crate) fn free_port() -> std::io::Result<u16> {
+fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
-pub(crate) fn peak_rss_mb(pid: u32) -> Option<f64> {
+fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

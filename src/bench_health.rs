@@ -4,13 +4,12 @@
 //! check (job run time minus the platform call), state transitions through the SQL function
 //! (median, p99), and the daemon's peak RSS. It prints numbers; it asserts nothing.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use sqlx::{Connection, PgConnection};
 
-use crate::bench::{free_port, http_get, machine, peak_rss_mb, wait_ready, BenchArgs};
+use crate::bench::{http_get, machine, BenchArgs, BenchDaemon};
 use crate::connectors::{Credentials, Platform};
 use crate::vault::{Binding, Vault};
 
@@ -144,27 +143,14 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<HealthRep
             crate::sandbox::overrides_toml(&sandbox)
         ),
     )?;
-    let port = free_port()?;
-    let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
-    cmd.arg("run")
-        .arg("--config")
-        .arg(&cfg_file)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", db_url)
-        .env("MCP_WORKER__LOG__LEVEL", "warn")
-        .env_remove("MCP_WORKER_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    for kv in &args.daemon_env {
-        let (k, v) = kv.split_once('=').context("--daemon-env takes KEY=VALUE")?;
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().context("cannot start the daemon")?;
-    let pid = child.id().context("daemon has no pid")?;
-    wait_ready(port, &mut child).await?;
+    let daemon = BenchDaemon::start(
+        db_url,
+        &["--config".to_string(), cfg_file.display().to_string()],
+        &[],
+        &args.daemon_env,
+    )
+    .await?;
+    let (pid, port) = (daemon.pid, daemon.port);
 
     let cpu_before = cpu_seconds(pid).unwrap_or(f64::NAN);
     let start: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
@@ -217,7 +203,6 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<HealthRep
     report.daemon_cpu_ms_per_check = 1000.0 * cpu / n as f64;
     report.job_time_ms_mean = 1000.0 * job_s / job_n.max(1.0);
     report.platform_call_ms_mean = 1000.0 * call_s / call_n.max(1.0);
-    report.daemon_peak_rss_mb = peak_rss_mb(pid).unwrap_or(f64::NAN);
     println!(
         "health-check cycle: {n} integrations ({healthy} of {checks} checks healthy) in {:.2} s = {:.0} checks/s",
         report.cycle_s, report.checks_per_s
@@ -228,15 +213,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<HealthRep
          for one of the pool's database connections with thousands of checks in flight)",
         report.daemon_cpu_ms_per_check, report.job_time_ms_mean, report.platform_call_ms_mean
     );
-    println!(
-        "daemon peak RSS (VmHWM): {:.1} MB",
-        report.daemon_peak_rss_mb
-    );
-    // SAFETY-free: kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(pid as i32, libc::SIGTERM);
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+    report.daemon_peak_rss_mb = daemon.stop().await;
     pool.close().await;
     Ok(report)
 }

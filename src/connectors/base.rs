@@ -134,6 +134,30 @@ impl Base {
         http::send(self.platform, req).await
     }
 
+    /// The shape most identity calls share: `GET path`; a failure classified by the platform's
+    /// `classify`; the account id read from the JSON answer at `pointer`.
+    pub async fn get_identity(
+        &self,
+        path: &str,
+        creds: &Credentials,
+        headers: &[(&str, &str)],
+        pointer: &str,
+        classify: fn(&Base, &RawResponse) -> ConnectorError,
+    ) -> Result<super::Identity, ConnectorError> {
+        let resp = self.get(path, creds, headers).await?;
+        if !resp.is_success() {
+            return Err(classify(self, &resp));
+        }
+        let v = resp
+            .json()
+            .ok_or_else(|| http::invalid_response(self.platform, &resp, "not JSON"))?;
+        http::json_id(&v, pointer)
+            .map(|id| super::Identity {
+                account_id: Some(id),
+            })
+            .ok_or_else(|| http::invalid_response(self.platform, &resp, "no account id"))
+    }
+
     /// A request to `{api_base}{path}` without credentials (the platform adds its own form).
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))

@@ -31,18 +31,9 @@ pub struct Discord(pub Base);
 
 impl Discord {
     async fn check(&self, creds: &Credentials) -> Result<Identity, ConnectorError> {
-        let resp = self.0.get(&self.0.identity_path, creds, &[]).await?;
-        if !resp.is_success() {
-            return Err(classify(&self.0, &resp));
-        }
-        let v = resp
-            .json()
-            .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "not JSON"))?;
-        http::json_id(&v, "/id")
-            .map(|id| Identity {
-                account_id: Some(id),
-            })
-            .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "no id"))
+        self.0
+            .get_identity(&self.0.identity_path, creds, &[], "/id", classify)
+            .await
     }
 }
 

@@ -30,23 +30,9 @@ pub struct Gmail(pub Base);
 
 impl Gmail {
     async fn check(&self, creds: &Credentials) -> Result<Identity, ConnectorError> {
-        let resp = self.0.get(&self.0.identity_path, creds, &[]).await?;
-        if !resp.is_success() {
-            return Err(classify(&self.0, &resp));
-        }
-        let v = resp
-            .json()
-            .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "not JSON"))?;
-        match http::json_id(&v, "/emailAddress") {
-            Some(id) => Ok(Identity {
-                account_id: Some(id),
-            }),
-            None => Err(http::invalid_response(
-                self.0.platform,
-                &resp,
-                "no emailAddress",
-            )),
-        }
+        self.0
+            .get_identity(&self.0.identity_path, creds, &[], "/emailAddress", classify)
+            .await
     }
 }
 

@@ -34,21 +34,10 @@ pub struct Notion(pub Base);
 impl Notion {
     async fn check(&self, creds: &Credentials) -> Result<Identity, ConnectorError> {
         let version = self.0.api_version.as_deref().unwrap_or(DEFAULT_VERSION);
-        let resp = self
-            .0
-            .get(&self.0.identity_path, creds, &[("Notion-Version", version)])
-            .await?;
-        if !resp.is_success() {
-            return Err(classify(&self.0, &resp));
-        }
-        let v = resp
-            .json()
-            .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "not JSON"))?;
-        http::json_id(&v, "/id")
-            .map(|id| Identity {
-                account_id: Some(id),
-            })
-            .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "no id"))
+        let headers = [("Notion-Version", version)];
+        self.0
+            .get_identity(&self.0.identity_path, creds, &headers, "/id", classify)
+            .await
     }
 }
 

@@ -41,18 +41,9 @@ impl ZeroVoice {
             ));
         }
         let path = self.0.identity_path.replace("{AccountSid}", user);
-        let resp = self.0.get(&path, creds, &[]).await?;
-        if !resp.is_success() {
-            return Err(classify(&self.0, &resp));
-        }
-        let v = resp
-            .json()
-            .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "not JSON"))?;
-        http::json_id(&v, "/sid")
-            .map(|id| Identity {
-                account_id: Some(id),
-            })
-            .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "no sid"))
+        self.0
+            .get_identity(&path, creds, &[], "/sid", classify)
+            .await
     }
 }
 
