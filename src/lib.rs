@@ -13,6 +13,7 @@ pub mod handlers;
 pub mod http;
 pub mod integrations;
 pub mod metrics;
+pub mod oauth;
 pub mod queue;
 pub mod sandbox;
 pub mod scheduler;
