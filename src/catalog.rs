@@ -25,6 +25,14 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "health_sweep.toml",
         include_str!("../jobs/health_sweep.toml"),
     ),
+    (
+        "token_refresh.toml",
+        include_str!("../jobs/token_refresh.toml"),
+    ),
+    (
+        "token_refresh_sweep.toml",
+        include_str!("../jobs/token_refresh_sweep.toml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -55,6 +55,29 @@ pub struct Config {
     pub vault: crate::vault::VaultConfig,
     /// The health monitor.
     pub health: HealthConfig,
+    /// Token refresh.
+    pub refresh: RefreshConfig,
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefreshConfig {
+    /// Tokens are refreshed when they expire within this window (the hourly sweep).
+    #[serde(with = "humantime_serde")]
+    pub ahead: Duration,
+    /// After the platform has answered, how long a failed store of the new tokens is retried
+    /// (with the tokens held in memory) before giving up.
+    #[serde(with = "humantime_serde")]
+    pub store_retry_for: Duration,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        RefreshConfig {
+            ahead: Duration::from_secs(24 * 3600),
+            store_retry_for: Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Clone, Deserialize, Serialize, Debug)]

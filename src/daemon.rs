@@ -31,6 +31,8 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error(transparent)]
     Vault(#[from] crate::vault::VaultError),
+    #[error("vault keys: {0}")]
+    Credentials(String),
     #[error("connectors: {0}")]
     Connectors(crate::connectors::ConnectorBuildError),
 }
@@ -69,6 +71,9 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     if vault.newest_key_id().is_none() {
         tracing::warn!("no vault key configured: stored credentials cannot be read or written");
     }
+    crate::credentials::register_keys(&pool, &vault)
+        .await
+        .map_err(|e| DaemonError::Credentials(e.to_string()))?;
     crate::metrics::register_platforms();
     let config = Arc::new(config);
     let services = Arc::new(Services {
@@ -77,9 +82,15 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         connectors,
         vault,
     });
-    let worker = Worker::new(queue, &catalog, &registry, services, config.worker.clone())?
-        .start()
-        .await?;
+    let worker = Worker::new(
+        queue,
+        &catalog,
+        &registry,
+        services.clone(),
+        config.worker.clone(),
+    )?
+    .start()
+    .await?;
 
     let background = CancellationToken::new();
     let mut scheduler_task = None;
@@ -92,6 +103,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     }
     let gauges = tokio::spawn(crate::integrations::gauges_loop(
         pool.clone(),
+        services.vault.clone(),
         config.worker.stats_interval,
         background.clone(),
     ));

@@ -344,7 +344,12 @@ pub async fn sample_gauges(pool: &PgPool) -> Result<(), IntegrationError> {
 }
 
 /// Runs `sample_gauges` every `every` until `stop`.
-pub async fn gauges_loop(pool: PgPool, every: Duration, stop: tokio_util::sync::CancellationToken) {
+pub async fn gauges_loop(
+    pool: PgPool,
+    vault: std::sync::Arc<Vault>,
+    every: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -354,6 +359,9 @@ pub async fn gauges_loop(pool: PgPool, every: Duration, stop: tokio_util::sync::
         }
         if let Err(e) = sample_gauges(&pool).await {
             tracing::warn!(error = %e, "sampling integration gauges failed");
+        }
+        if let Err(e) = crate::credentials::sample_gauges(&pool, &vault).await {
+            tracing::warn!(error = %e, "sampling credential gauges failed");
         }
     }
 }

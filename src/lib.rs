@@ -6,6 +6,7 @@ pub mod bench_health;
 pub mod catalog;
 pub mod config;
 pub mod connectors;
+pub mod credentials;
 pub mod daemon;
 pub mod db;
 pub mod demo;

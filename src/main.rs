@@ -59,6 +59,11 @@ enum Command {
     },
     /// Print the effective configuration with secrets redacted.
     CheckConfig,
+    /// Vault keys: make one, or re-encrypt every stored secret under the newest.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Run the local fake of the 13 platforms in the foreground (tests, demo, benchmarks).
     Sandbox {
         #[arg(long, default_value = "127.0.0.1:8765")]
@@ -66,6 +71,29 @@ enum Command {
     },
     /// Measure drain throughput, enqueue latency, bulk enqueue and daemon RSS.
     Bench(mcp_worker::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new random key file (mode 0600) and print its path; add it to vault.key_files
+    /// (or install it as a systemd credential vault-key-<id>), then run `keys rotate`.
+    Generate {
+        /// Directory for the key file.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Key id (the file name without .key); by default k<UTC timestamp>, so that newer
+        /// keys sort last.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Re-encrypt every stored secret under the newest key, in batches (safe to stop and rerun).
+    Rotate {
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+        /// Stop after this many batches (the rest is done by the next run).
+        #[arg(long)]
+        max_batches: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -212,6 +240,46 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Keys { command } => match command {
+            KeysCommand::Generate { dir, id } => {
+                let id = id
+                    .unwrap_or_else(|| format!("k{}", chrono::Utc::now().format("%Y%m%dT%H%M%S")));
+                if id.is_empty()
+                    || !id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    anyhow::bail!("key id `{id}` must be letters, digits, '-' or '_'");
+                }
+                let path = dir.join(format!("{id}.key"));
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                f.write_all(mcp_worker::vault::Vault::generate_key().as_bytes())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("{}", path.display());
+            }
+            KeysCommand::Rotate { batch, max_batches } => {
+                let vault = mcp_worker::vault::Vault::from_config(&config.vault)?;
+                let pool = mcp_worker::db::connect(&config.database).await?;
+                let r = mcp_worker::credentials::rotate(&pool, &vault, batch.max(1), max_batches)
+                    .await?;
+                println!(
+                    "re-encrypted under key {}: {} tokens, {} webhook secrets, {} connect states in {} batches; {} left under older keys",
+                    vault.newest_key_id().unwrap_or("-"),
+                    r.tokens,
+                    r.webhook_secrets,
+                    r.connect_states,
+                    r.batches,
+                    r.remaining
+                );
+            }
+        },
         Command::CheckConfig => {
             print!("{}", config.redacted());
         }

@@ -34,6 +34,14 @@ pub const HEALTH_CHECK_DURATION: &str = "mcp_health_check_duration_seconds";
 pub const INTEGRATION_ERRORS: &str = "mcp_integration_errors_total";
 pub const INTEGRATIONS: &str = "mcp_integrations";
 pub const CIRCUIT_BREAKERS: &str = "mcp_circuit_breakers";
+pub const TOKEN_REFRESHES: &str = "mcp_token_refreshes_total";
+pub const TOKEN_REFRESH_DURATION: &str = "mcp_token_refresh_duration_seconds";
+pub const TOKEN_EARLIEST_EXPIRY: &str = "mcp_token_earliest_expiry_seconds";
+pub const VAULT_KEY_AGE: &str = "mcp_vault_key_age_seconds";
+pub const VAULT_KEYS: &str = "mcp_vault_keys";
+
+/// Outcomes of `mcp_token_refreshes_total` besides the 13 error types.
+pub const REFRESH_OUTCOMES: &[&str] = &["refreshed", "rotated", "store_failed"];
 
 /// Outcomes of `mcp_health_checks_total` besides the 13 error types.
 pub const HEALTH_OUTCOMES: &[&str] = &[
@@ -186,6 +194,26 @@ fn describe() {
         "Failed platform calls by platform and error type (the 13-type taxonomy)."
     );
     describe_gauge!(INTEGRATIONS, "Integrations by platform and state.");
+    describe_counter!(
+        TOKEN_REFRESHES,
+        "Token refreshes by platform and outcome (refreshed, rotated, store_failed, or an error type)."
+    );
+    describe_histogram!(
+        TOKEN_REFRESH_DURATION,
+        Unit::Seconds,
+        "Time of a successful token refresh (lock, platform call, store), by platform."
+    );
+    describe_gauge!(
+        TOKEN_EARLIEST_EXPIRY,
+        Unit::Seconds,
+        "Seconds until the earliest expiry among tokens of integrations in service (negative: already expired)."
+    );
+    describe_gauge!(
+        VAULT_KEY_AGE,
+        Unit::Seconds,
+        "Age of the vault key that encrypts new writes, since this deployment first saw it (policy: rotate by 90 days)."
+    );
+    describe_gauge!(VAULT_KEYS, "Vault keys loaded by this daemon.");
     describe_gauge!(
         CIRCUIT_BREAKERS,
         "Integrations by platform and circuit breaker state (closed, open, half_open)."
@@ -198,6 +226,10 @@ pub fn register_platforms() {
         let p = p.as_str();
         // Registering a histogram exports its buckets at zero.
         let _ = histogram!(HEALTH_CHECK_DURATION, "platform" => p);
+        let _ = histogram!(TOKEN_REFRESH_DURATION, "platform" => p);
+        for o in REFRESH_OUTCOMES {
+            counter!(TOKEN_REFRESHES, "platform" => p, "outcome" => *o).increment(0);
+        }
         for o in HEALTH_OUTCOMES {
             counter!(HEALTH_CHECKS, "platform" => p, "outcome" => *o).increment(0);
         }

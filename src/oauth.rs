@@ -36,7 +36,10 @@ pub enum OAuthError {
     #[error("{0} has no OAuth client configured (platforms.{0}.client_id)")]
     NoClient(Platform),
     #[error("{platform}: invalid {what} URL")]
-    BadUrl { platform: Platform, what: &'static str },
+    BadUrl {
+        platform: Platform,
+        what: &'static str,
+    },
 }
 
 /// The URL to send the user to, with `state` and (where supported) a PKCE S256 challenge.
@@ -208,8 +211,16 @@ pub fn classify_token_error(platform: Platform, resp: &RawResponse) -> Connector
     let body = resp.json().unwrap_or(Value::Null);
     let code = body
         .get("error")
-        .and_then(|e| e.as_str().map(str::to_string).or_else(|| e.get("code").and_then(Value::as_str).map(str::to_string)))
-        .or_else(|| body.get("reason").and_then(Value::as_str).map(str::to_string));
+        .and_then(|e| {
+            e.as_str()
+                .map(str::to_string)
+                .or_else(|| e.get("code").and_then(Value::as_str).map(str::to_string))
+        })
+        .or_else(|| {
+            body.get("reason")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
     let reauth = [
         "invalid_grant",
         "invalid_refresh_token",

@@ -118,6 +118,11 @@ impl Vault {
         base64::engine::general_purpose::STANDARD.encode(bytes.as_ref())
     }
 
+    /// Loaded key ids, oldest first.
+    pub fn key_ids(&self) -> Vec<&str> {
+        self.keys.iter().map(|k| k.id.as_str()).collect()
+    }
+
     pub fn newest_key_id(&self) -> Option<&str> {
         self.keys.last().map(|k| k.id.as_str())
     }

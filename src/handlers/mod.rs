@@ -6,6 +6,8 @@ mod health_check;
 mod health_sweep;
 mod noop;
 mod prune;
+mod token_refresh;
+mod token_refresh_sweep;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,6 +79,8 @@ impl Registry {
         r.register(prune::Prune);
         r.register(health_check::HealthCheck);
         r.register(health_sweep::HealthSweep);
+        r.register(token_refresh::TokenRefresh);
+        r.register(token_refresh_sweep::TokenRefreshSweep);
         r
     }
 

@@ -18,6 +18,20 @@ fn config_every_minute() -> Config {
             enabled: true,
         },
     );
+    // Only the probe: the kinds' default schedules are switched off here.
+    for spec in Catalog::builtin().iter() {
+        if spec.default_schedule.is_some() {
+            c.schedules.insert(
+                spec.kind.clone(),
+                ScheduleConfig {
+                    cron: None,
+                    kind: None,
+                    payload: serde_json::json!({}),
+                    enabled: false,
+                },
+            );
+        }
+    }
     c
 }
 
@@ -89,7 +103,7 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
     let s =
         Scheduler::from_config(db.pool.clone(), &Config::default(), Catalog::builtin()).expect("s");
     let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, vec!["health_sweep", "prune"]);
+    assert_eq!(names, vec!["health_sweep", "prune", "token_refresh_sweep"]);
     let mut off = Config::default();
     off.schedules.insert(
         "prune".into(),
@@ -104,8 +118,8 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
     let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        vec!["health_sweep"],
-        "prune is off, the health sweep stays"
+        vec!["health_sweep", "token_refresh_sweep"],
+        "prune is off, the sweeps stay"
     );
     db.drop_db().await;
 }

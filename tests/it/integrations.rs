@@ -489,15 +489,17 @@ async fn the_six_hourly_sweep_is_enqueued_once_across_three_schedulers_and_check
     }
     let pending = integration(&db.pool, ws, "gmail").await;
     let mut cfg = Config::default();
-    cfg.schedules.insert(
-        "prune".into(),
-        ScheduleConfig {
-            cron: None,
-            kind: None,
-            payload: serde_json::json!({}),
-            enabled: false,
-        },
-    );
+    for other in ["prune", "token_refresh_sweep"] {
+        cfg.schedules.insert(
+            other.into(),
+            ScheduleConfig {
+                cron: None,
+                kind: None,
+                payload: serde_json::json!({}),
+                enabled: false,
+            },
+        );
+    }
     let mut schedulers = Vec::new();
     for _ in 0..3 {
         let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");

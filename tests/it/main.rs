@@ -2,6 +2,7 @@
 
 mod common;
 mod connectors;
+mod credentials;
 mod cron;
 mod daemon;
 mod engine;

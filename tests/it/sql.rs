@@ -261,7 +261,17 @@ async fn job_catalogue_sql_examples_run_as_written() {
             "jobs/{k}.sql missing"
         );
     }
-    assert_eq!(kinds, ["health_check", "health_sweep", "noop", "prune"]);
+    assert_eq!(
+        kinds,
+        [
+            "health_check",
+            "health_sweep",
+            "noop",
+            "prune",
+            "token_refresh",
+            "token_refresh_sweep"
+        ]
+    );
     db.drop_db().await;
 }
 
