@@ -38,7 +38,8 @@ pub struct BenchArgs {
     /// against the sandbox.
     #[arg(long, value_enum, default_value_t = Suite::Queue)]
     pub suite: Suite,
-    /// Integrations in the health suite, spread over the 13 platforms.
+    /// Integrations in the health suite (spread over the 13 platforms) and tokens in the
+    /// refresh suite (over the 7 OAuth platforms).
     #[arg(long, default_value_t = 10_000)]
     pub integrations: i64,
 }
@@ -47,6 +48,7 @@ pub struct BenchArgs {
 pub enum Suite {
     Queue,
     Health,
+    Refresh,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -84,6 +86,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Health => crate::bench_health::measure(&args, &db_url)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
+        Suite::Refresh => crate::bench_refresh::measure(&args, &db_url)
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
     };

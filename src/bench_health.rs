@@ -45,65 +45,8 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<HealthRep
         key_files: vec![key_file.clone()],
     })?;
 
-    // Seed: n integrations, ACTIVE, with encrypted credentials, in a few bulk statements.
     let t = Instant::now();
-    let ws = crate::integrations::create_workspace(&pool, "bench").await?;
-    let platforms: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
-    let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
-        "INSERT INTO core.integrations (workspace_id, platform) \
-         SELECT $1, ($2::text[])[1 + (g % 13)] FROM generate_series(0, $3 - 1) g \
-         RETURNING id, platform",
-    )
-    .bind(ws)
-    .bind(&platforms)
-    .bind(n)
-    .fetch_all(&pool)
-    .await?;
-    for to in ["CONNECTED", "ACTIVE"] {
-        sqlx::query("UPDATE core.integrations SET state = $1, state_reason = 'bench seed'")
-            .bind(to)
-            .execute(&pool)
-            .await?;
-    }
-    let mut ids = Vec::with_capacity(rows.len());
-    let (mut kinds, mut cts, mut users) = (Vec::new(), Vec::new(), Vec::new());
-    let mut key_id = String::new();
-    for (id, platform) in &rows {
-        let p = Platform::parse(platform).context("seeded an unknown platform")?;
-        let (creds, _) = sandbox.mint_credentials(p, &id.to_string());
-        let (kind, secret, user) = match &creds {
-            Credentials::Bearer(s) => ("bearer", s, None),
-            Credentials::ApiKey(s) => ("api_key", s, None),
-            Credentials::Basic { user, secret } => ("basic", secret, Some(user.clone())),
-        };
-        let record = id.to_string();
-        let (k, ct) = vault.seal(
-            secret.expose(),
-            Binding {
-                record: &record,
-                field: "access_token",
-            },
-        )?;
-        key_id = k;
-        ids.push(*id);
-        kinds.push(kind);
-        cts.push(ct);
-        users.push(user);
-    }
-    sqlx::query(
-        "INSERT INTO mcp.oauth_tokens (integration_id, workspace_id, platform, token_type, \
-             access_token_ct, key_id, basic_user) \
-         SELECT t.id, i.workspace_id, i.platform, t.kind, t.ct, $4, t.usr \
-         FROM unnest($1::uuid[], $2::text[], $3::bytea[], $5::text[]) AS t(id, kind, ct, usr) \
-         JOIN core.integrations i ON i.id = t.id",
-    )
-    .bind(&ids)
-    .bind(&kinds)
-    .bind(&cts)
-    .bind(&key_id)
-    .bind(&users)
-    .execute(&pool)
-    .await?;
+    let ids = seed(&pool, &sandbox, &vault, n, &Platform::ALL, None).await?;
     println!(
         "seeded {n} integrations over 13 platforms in {:.1} s",
         t.elapsed().as_secs_f64()
@@ -229,4 +172,86 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     // SAFETY-free: sysconf has no preconditions.
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     Some((utime + stime) / tick.max(1.0))
+}
+
+/// Seeds `n` ACTIVE integrations round-robin over `platforms`, with credentials minted by the
+/// sandbox and sealed by `vault`, in a few bulk statements. With `expires_in`, the refresh
+/// token is stored too and the access token expires that far from now.
+pub(crate) async fn seed(
+    pool: &sqlx::PgPool,
+    sandbox: &crate::sandbox::Sandbox,
+    vault: &Vault,
+    n: i64,
+    platforms: &[Platform],
+    expires_in: Option<Duration>,
+) -> anyhow::Result<Vec<uuid::Uuid>> {
+    let ws = crate::integrations::create_workspace(pool, "bench").await?;
+    let names: Vec<&str> = platforms.iter().map(|p| p.as_str()).collect();
+    let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "INSERT INTO core.integrations (workspace_id, platform) \
+         SELECT $1, ($2::text[])[1 + (g % cardinality($2::text[]))] FROM generate_series(0, $3 - 1) g \
+         RETURNING id, platform",
+    )
+    .bind(ws)
+    .bind(&names)
+    .bind(n)
+    .fetch_all(pool)
+    .await?;
+    for to in ["CONNECTED", "ACTIVE"] {
+        sqlx::query(
+            "UPDATE core.integrations SET state = $1, state_reason = 'bench seed' WHERE workspace_id = $2",
+        )
+        .bind(to)
+        .bind(ws)
+        .execute(pool)
+        .await?;
+    }
+    let mut ids = Vec::with_capacity(rows.len());
+    let (mut kinds, mut cts, mut rcts, mut users) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut key_id = String::new();
+    for (id, platform) in &rows {
+        let p = Platform::parse(platform).context("seeded an unknown platform")?;
+        let (creds, refresh) = sandbox.mint_credentials(p, &id.to_string());
+        let (kind, secret, user) = match &creds {
+            Credentials::Bearer(s) => ("bearer", s, None),
+            Credentials::ApiKey(s) => ("api_key", s, None),
+            Credentials::Basic { user, secret } => ("basic", secret, Some(user.clone())),
+        };
+        let record = id.to_string();
+        let at = |field| Binding {
+            record: &record,
+            field,
+        };
+        let (k, ct) = vault.seal(secret.expose(), at("access_token"))?;
+        let rct = match (&refresh, expires_in) {
+            (Some(r), Some(_)) => Some(vault.seal(r.expose(), at("refresh_token"))?.1),
+            _ => None,
+        };
+        key_id = k;
+        ids.push(*id);
+        kinds.push(kind);
+        cts.push(ct);
+        rcts.push(rct);
+        users.push(user);
+    }
+    sqlx::query(
+        "INSERT INTO mcp.oauth_tokens (integration_id, workspace_id, platform, token_type, \
+             access_token_ct, refresh_token_ct, key_id, basic_user, expires_at) \
+         SELECT t.id, i.workspace_id, i.platform, t.kind, t.ct, t.rct, $4, t.usr, \
+                now() + $7 * interval '1 millisecond' \
+         FROM unnest($1::uuid[], $2::text[], $3::bytea[], $5::text[], $6::bytea[]) \
+              AS t(id, kind, ct, usr, rct) \
+         JOIN core.integrations i ON i.id = t.id",
+    )
+    .bind(&ids)
+    .bind(&kinds)
+    .bind(&cts)
+    .bind(&key_id)
+    .bind(&users)
+    .bind(&rcts)
+    .bind(expires_in.map(|d| d.as_millis() as i64))
+    .execute(pool)
+    .await?;
+    Ok(ids)
 }
