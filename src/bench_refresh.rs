@@ -65,8 +65,10 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<RefreshRe
         t.elapsed().as_secs_f64()
     );
 
-    let mut config = crate::config::Config::default();
-    config.platforms = sandbox.config_overrides();
+    let config = crate::config::Config {
+        platforms: sandbox.config_overrides(),
+        ..Default::default()
+    };
     let connectors = crate::connectors::Connectors::from_config(&config)?;
     let mut samples = Vec::new();
     for id in ids.iter().take(200) {
