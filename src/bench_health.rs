@@ -76,23 +76,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<HealthRep
         samples.len()
     );
 
-    // The daemon, pointed at the sandbox.
-    let cfg_file = key_dir.path().join("bench.toml");
-    std::fs::write(
-        &cfg_file,
-        format!(
-            "[vault]\nkey_files = [{:?}]\n\n[scheduler]\nenabled = false\n\n{}",
-            key_file.display().to_string(),
-            crate::sandbox::overrides_toml(&sandbox)
-        ),
-    )?;
-    let daemon = BenchDaemon::start(
-        db_url,
-        &["--config".to_string(), cfg_file.display().to_string()],
-        &[],
-        &args.daemon_env,
-    )
-    .await?;
+    let daemon = daemon_against(&sandbox, &key_file, key_dir.path(), args, db_url).await?;
     let (pid, port) = (daemon.pid, daemon.port);
 
     let cpu_before = cpu_seconds(pid).unwrap_or(f64::NAN);
@@ -102,22 +86,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<HealthRep
     sqlx::query("SELECT mcp.enqueue_job('health_sweep', '{\"spread_s\": 0}')")
         .execute(&mut conn)
         .await?;
-    let waited = Instant::now();
-    loop {
-        let done: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'health_check' \
-             AND state IN ('completed', 'discarded')",
-        )
-        .fetch_one(&mut conn)
-        .await?;
-        if done >= n {
-            break;
-        }
-        if waited.elapsed() > Duration::from_secs(600) {
-            bail!("only {done} of {n} checks done after 10 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_jobs_done(&mut conn, "health_check", n).await?;
     let cpu = cpu_seconds(pid).unwrap_or(f64::NAN) - cpu_before;
     let last: chrono::DateTime<chrono::Utc> =
         sqlx::query_scalar("SELECT max(checked_at) FROM mcp.health_checks")
@@ -254,4 +223,55 @@ pub(crate) async fn seed(
     .execute(pool)
     .await?;
     Ok(ids)
+}
+
+/// The daemon as a child process, pointed at the sandbox, with the bench's vault key and the
+/// scheduler off.
+pub(crate) async fn daemon_against(
+    sandbox: &crate::sandbox::Sandbox,
+    key_file: &std::path::Path,
+    dir: &std::path::Path,
+    args: &BenchArgs,
+    db_url: &str,
+) -> anyhow::Result<BenchDaemon> {
+    let cfg_file = dir.join("bench.toml");
+    std::fs::write(
+        &cfg_file,
+        format!(
+            "[vault]\nkey_files = [{:?}]\n\n[scheduler]\nenabled = false\n\n{}",
+            key_file.display().to_string(),
+            crate::sandbox::overrides_toml(sandbox)
+        ),
+    )?;
+    BenchDaemon::start(
+        db_url,
+        &["--config".to_string(), cfg_file.display().to_string()],
+        &[],
+        &args.daemon_env,
+    )
+    .await
+}
+
+/// Waits until `n` jobs of `kind` have finished.
+pub(crate) async fn wait_jobs_done(
+    conn: &mut PgConnection,
+    kind: &str,
+    n: i64,
+) -> anyhow::Result<()> {
+    let waited = Instant::now();
+    loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM mcp.sync_jobs WHERE kind = $1 AND state IN ('completed', 'discarded')",
+        )
+        .bind(kind)
+        .fetch_one(&mut *conn)
+        .await?;
+        if done >= n {
+            return Ok(());
+        }
+        if waited.elapsed() > Duration::from_secs(600) {
+            bail!("only {done} of {n} {kind} jobs done after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use sqlx::{Connection, PgConnection};
 
-use crate::bench::{machine, BenchArgs, BenchDaemon};
+use crate::bench::{machine, BenchArgs};
 use crate::connectors::Platform;
 use crate::vault::Vault;
 
@@ -96,22 +96,8 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<RefreshRe
         samples.len()
     );
 
-    let cfg_file = dir.path().join("bench.toml");
-    std::fs::write(
-        &cfg_file,
-        format!(
-            "[vault]\nkey_files = [{:?}]\n\n[scheduler]\nenabled = false\n\n{}",
-            key_file.display().to_string(),
-            crate::sandbox::overrides_toml(&sandbox)
-        ),
-    )?;
-    let daemon = BenchDaemon::start(
-        db_url,
-        &["--config".to_string(), cfg_file.display().to_string()],
-        &[],
-        &args.daemon_env,
-    )
-    .await?;
+    let daemon =
+        crate::bench_health::daemon_against(&sandbox, &key_file, dir.path(), args, db_url).await?;
     let mut conn = PgConnection::connect(db_url).await?;
     let start: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
         .fetch_one(&mut conn)
@@ -119,22 +105,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<RefreshRe
     sqlx::query("SELECT mcp.enqueue_job('token_refresh_sweep', '{\"ahead_s\": 86400}')")
         .execute(&mut conn)
         .await?;
-    let waited = Instant::now();
-    loop {
-        let done: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'token_refresh' \
-             AND state IN ('completed', 'discarded')",
-        )
-        .fetch_one(&mut conn)
-        .await?;
-        if done >= n {
-            break;
-        }
-        if waited.elapsed() > Duration::from_secs(600) {
-            bail!("only {done} of {n} refreshes done after 10 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::bench_health::wait_jobs_done(&mut conn, "token_refresh", n).await?;
     let (last, refreshed): (Option<chrono::DateTime<chrono::Utc>>, i64) = sqlx::query_as(
         "SELECT max(last_refreshed_at), count(*) FILTER (WHERE last_refreshed_at >= $1) \
          FROM mcp.oauth_tokens",
