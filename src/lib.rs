@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_health;
 pub mod catalog;
 pub mod config;
+pub mod connections;
 pub mod connectors;
 pub mod daemon;
 pub mod db;

@@ -34,6 +34,19 @@ pub const HEALTH_CHECK_DURATION: &str = "mcp_health_check_duration_seconds";
 pub const INTEGRATION_ERRORS: &str = "mcp_integration_errors_total";
 pub const INTEGRATIONS: &str = "mcp_integrations";
 pub const CIRCUIT_BREAKERS: &str = "mcp_circuit_breakers";
+pub const OAUTH_CONNECTS: &str = "mcp_oauth_connects_total";
+
+/// Outcomes of `mcp_oauth_connects_total`: a connect started (redirected to the platform), a
+/// callback that connected, one refused for its state, one whose code exchange failed, one the
+/// user denied at the platform, and any other failure.
+pub const OAUTH_CONNECT_OUTCOMES: &[&str] = &[
+    "started",
+    "connected",
+    "invalid_state",
+    "exchange_failed",
+    "denied",
+    "error",
+];
 
 /// Outcomes of `mcp_health_checks_total` besides the 13 error types.
 pub const HEALTH_OUTCOMES: &[&str] = &[
@@ -186,6 +199,10 @@ fn describe() {
         "Failed platform calls by platform and error type (the 13-type taxonomy)."
     );
     describe_gauge!(INTEGRATIONS, "Integrations by platform and state.");
+    describe_counter!(
+        OAUTH_CONNECTS,
+        "OAuth connects by platform and outcome (started, connected, invalid_state, exchange_failed, denied, error)."
+    );
     describe_gauge!(
         CIRCUIT_BREAKERS,
         "Integrations by platform and circuit breaker state (closed, open, half_open)."
@@ -210,6 +227,13 @@ pub fn register_platforms() {
         }
         for b in BREAKER_STATES {
             gauge!(CIRCUIT_BREAKERS, "platform" => p, "state" => *b).set(0.0);
+        }
+    }
+    for p in crate::connectors::Platform::ALL {
+        if crate::connectors::registry::defaults(p).oauth.is_some() {
+            for o in OAUTH_CONNECT_OUTCOMES {
+                counter!(OAUTH_CONNECTS, "platform" => p.as_str(), "outcome" => *o).increment(0);
+            }
         }
     }
 }
