@@ -34,19 +34,23 @@ pub struct BenchArgs {
     /// Also print the figures as one JSON line.
     #[arg(long)]
     pub json: bool,
-    /// What to measure: the queue engine, or a health-check cycle of many integrations
-    /// against the sandbox.
+    /// What to measure: the queue engine, a health-check cycle of many integrations against
+    /// the sandbox, or OAuth connect round trips through the daemon.
     #[arg(long, value_enum, default_value_t = Suite::Queue)]
     pub suite: Suite,
     /// Integrations in the health suite, spread over the 13 platforms.
     #[arg(long, default_value_t = 10_000)]
     pub integrations: i64,
+    /// connect→callback→ACTIVE round trips in the oauth suite.
+    #[arg(long, default_value_t = 200)]
+    pub oauth_round_trips: u32,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Suite {
     Queue,
     Health,
+    Oauth,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -84,6 +88,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Health => crate::bench_health::measure(&args, &db_url)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
+        Suite::Oauth => crate::bench_oauth::measure(&args, &db_url)
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
     };

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bench_health;
+pub mod bench_oauth;
 pub mod catalog;
 pub mod config;
 pub mod connections;
