@@ -153,3 +153,55 @@ async fn the_daemon_never_logs_the_access_token_even_at_debug() {
     );
     db.drop_db().await;
 }
+
+async fn check_config(env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut cmd = tokio::process::Command::new(crate::common::bin());
+    cmd.arg("check-config")
+        .env_remove("MCP_WORKER_CONFIG")
+        .env_remove("DATABASE_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.expect("check-config");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn check_config_redacts_the_api_token_and_names_bad_oauth_keys() {
+    let (code, out, err) = check_config(&[
+        ("MCP_WORKER__HTTP__API_TOKEN", TOKEN),
+        ("MCP_WORKER__OAUTH__REDIRECT_BASE", REDIRECT_BASE),
+        ("MCP_WORKER__OAUTH__STATE_TTL", "5m"),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("api_token = \"[redacted]\""), "{out}");
+    assert!(
+        out.contains(REDIRECT_BASE) && out.contains("state_ttl = \"5m\""),
+        "{out}"
+    );
+    assert!(!out.contains(TOKEN) && !err.contains(TOKEN));
+    for (env, key) in [
+        (
+            vec![("MCP_WORKER__HTTP__API_TOKEN", TOKEN)],
+            "oauth.redirect_base",
+        ),
+        (
+            vec![("MCP_WORKER__OAUTH__REDIRECT_BASE", "ftp://gateway/x")],
+            "oauth.redirect_base",
+        ),
+        (
+            vec![("MCP_WORKER__OAUTH__STATE_TTL", "0s")],
+            "oauth.state_ttl",
+        ),
+    ] {
+        let (code, _, err) = check_config(&env).await;
+        assert_eq!(code, Some(2), "{env:?}");
+        assert!(err.contains(key), "{env:?}: {err}");
+        assert!(!err.contains(TOKEN));
+    }
+}
