@@ -34,14 +34,17 @@ pub struct BenchArgs {
     /// Also print the figures as one JSON line.
     #[arg(long)]
     pub json: bool,
-    /// What to measure: the queue engine, or a health-check cycle of many integrations
-    /// against the sandbox.
+    /// What to measure: the queue engine, a health-check cycle of many integrations against
+    /// the sandbox, or OAuth connect round trips through the daemon.
     #[arg(long, value_enum, default_value_t = Suite::Queue)]
     pub suite: Suite,
     /// Integrations in the health suite (spread over the 13 platforms) and tokens in the
     /// refresh suite (over the 7 OAuth platforms).
     #[arg(long, default_value_t = 10_000)]
     pub integrations: i64,
+    /// connect→callback→ACTIVE round trips in the oauth suite.
+    #[arg(long, default_value_t = 200)]
+    pub oauth_round_trips: u32,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,7 @@ pub enum Suite {
     Queue,
     Health,
     Refresh,
+    Oauth,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -89,6 +93,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Refresh => crate::bench_refresh::measure(&args, &db_url)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
+        Suite::Oauth => crate::bench_oauth::measure(&args, &db_url)
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
     };

@@ -55,6 +55,8 @@ pub struct Config {
     pub vault: crate::vault::VaultConfig,
     /// The health monitor.
     pub health: HealthConfig,
+    /// The OAuth connect flow of the integration endpoints.
+    pub oauth: crate::oauth::OAuthConfig,
     /// Token refresh.
     pub refresh: RefreshConfig,
 }
@@ -161,8 +163,12 @@ pub struct WorkerConfig {
 #[derive(Clone, Deserialize, Serialize, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// Address of `/metrics`, `/healthz`, `/readyz`. `run --listen` overrides it.
+    /// Address of `/metrics`, `/healthz`, `/readyz` and the integration endpoints.
+    /// `run --listen` overrides it.
     pub listen: String,
+    /// Bearer token that every `/integrations/*` request must carry (the gateway adds it).
+    /// Empty: the integration endpoints are disabled and answer 404.
+    pub api_token: crate::secret::Secret,
 }
 
 #[derive(Clone, Deserialize, Serialize, Debug)]
@@ -269,6 +275,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:9464".into(),
+            api_token: crate::secret::Secret::default(),
         }
     }
 }
@@ -419,6 +426,7 @@ impl Config {
             .listen
             .parse::<std::net::SocketAddr>()
             .map_err(|e| ConfigError::invalid("http.listen", e.to_string()))?;
+        self.oauth.validate(!self.http.api_token.is_empty())?;
         if !matches!(self.log.format.as_str(), "auto" | "json" | "text") {
             return Err(ConfigError::invalid(
                 "log.format",

@@ -76,6 +76,12 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         .map_err(|e| DaemonError::Credentials(e.to_string()))?;
     crate::metrics::register_platforms();
     let config = Arc::new(config);
+    let api = crate::http::integrations::ApiState {
+        pool: pool.clone(),
+        vault: vault.clone(),
+        connectors: connectors.clone(),
+        config: config.clone(),
+    };
     let services = Arc::new(Services {
         queue: queue.clone(),
         config: config.clone(),
@@ -107,7 +113,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         config.worker.stats_interval,
         background.clone(),
     ));
-    let app = crate::http::router(pool.clone(), metrics);
+    let app = crate::http::router(pool.clone(), metrics, Some(api));
     let (addr, http_task) =
         crate::http::serve(&config.http.listen, app, background.clone()).await?;
     tracing::info!(%worker_id, listen = %addr, concurrency = config.worker.concurrency, "mcp-worker running");

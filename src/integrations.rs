@@ -91,9 +91,10 @@ pub async fn credentials(
     })
 }
 
-/// Stores (or replaces) an integration's credentials, encrypted.
+/// Stores (or replaces) an integration's credentials, encrypted. Takes a pool or a
+/// transaction's connection, so that a connect can store them with its other writes.
 pub async fn store_credentials(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     vault: &Vault,
     id: uuid::Uuid,
     creds: &Credentials,
@@ -136,7 +137,7 @@ pub async fn store_credentials(
     .bind(key_id)
     .bind(user)
     .bind(expires_at)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -3,9 +3,11 @@
 
 pub mod bench;
 pub mod bench_health;
+pub mod bench_oauth;
 pub mod bench_refresh;
 pub mod catalog;
 pub mod config;
+pub mod connections;
 pub mod connectors;
 pub mod credentials;
 pub mod daemon;

@@ -42,6 +42,19 @@ pub const VAULT_KEYS: &str = "mcp_vault_keys";
 
 /// Outcomes of `mcp_token_refreshes_total` besides the 13 error types.
 pub const REFRESH_OUTCOMES: &[&str] = &["refreshed", "rotated", "store_failed"];
+pub const OAUTH_CONNECTS: &str = "mcp_oauth_connects_total";
+
+/// Outcomes of `mcp_oauth_connects_total`: a connect started (redirected to the platform), a
+/// callback that connected, one refused for its state, one whose code exchange failed, one the
+/// user denied at the platform, and any other failure.
+pub const OAUTH_CONNECT_OUTCOMES: &[&str] = &[
+    "started",
+    "connected",
+    "invalid_state",
+    "exchange_failed",
+    "denied",
+    "error",
+];
 
 /// Outcomes of `mcp_health_checks_total` besides the 13 error types.
 pub const HEALTH_OUTCOMES: &[&str] = &[
@@ -214,6 +227,10 @@ fn describe() {
         "Age of the vault key that encrypts new writes, since this deployment first saw it (policy: rotate by 90 days)."
     );
     describe_gauge!(VAULT_KEYS, "Vault keys loaded by this daemon.");
+    describe_counter!(
+        OAUTH_CONNECTS,
+        "OAuth connects by platform and outcome (started, connected, invalid_state, exchange_failed, denied, error)."
+    );
     describe_gauge!(
         CIRCUIT_BREAKERS,
         "Integrations by platform and circuit breaker state (closed, open, half_open)."
@@ -242,6 +259,13 @@ pub fn register_platforms() {
         }
         for b in BREAKER_STATES {
             gauge!(CIRCUIT_BREAKERS, "platform" => p, "state" => *b).set(0.0);
+        }
+    }
+    for p in crate::connectors::Platform::ALL {
+        if crate::connectors::registry::defaults(p).oauth.is_some() {
+            for o in OAUTH_CONNECT_OUTCOMES {
+                counter!(OAUTH_CONNECTS, "platform" => p.as_str(), "outcome" => *o).increment(0);
+            }
         }
     }
 }

@@ -13,6 +13,74 @@ use crate::connectors::http::{self, RawResponse};
 use crate::connectors::{ClientAuth, ConnectorError, ErrorType, OAuthSpec, Platform};
 use crate::secret::Secret;
 
+/// `[oauth]`: the connect flow of the integration endpoints.
+#[derive(Clone, serde::Deserialize, serde::Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthConfig {
+    /// Public base URL that the platforms redirect the user's browser back to (the company's
+    /// gateway, e.g. `https://gateway.example.com/mcp`). The redirect URI registered at each
+    /// platform is `{redirect_base}/integrations/callback/{platform}`. Required when
+    /// `http.api_token` is set.
+    pub redirect_base: String,
+    /// How long a started connect may wait for its callback.
+    #[serde(with = "humantime_serde")]
+    pub state_ttl: Duration,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        OAuthConfig {
+            redirect_base: String::new(),
+            state_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+impl OAuthConfig {
+    /// Checks the values; `endpoints_enabled` is whether `http.api_token` is set.
+    pub fn validate(&self, endpoints_enabled: bool) -> Result<(), crate::config::ConfigError> {
+        let invalid = |key: &str, message: &str| crate::config::ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        };
+        if self.state_ttl.is_zero() {
+            return Err(invalid("oauth.state_ttl", "must be longer than zero"));
+        }
+        if self.redirect_base.is_empty() {
+            if endpoints_enabled {
+                return Err(invalid(
+                    "oauth.redirect_base",
+                    "must be set when http.api_token is set (the public URL the platforms redirect back to)",
+                ));
+            }
+            return Ok(());
+        }
+        let ok = url::Url::parse(&self.redirect_base)
+            .map(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            })
+            .unwrap_or(false);
+        if !ok {
+            return Err(invalid(
+                "oauth.redirect_base",
+                "must be an http:// or https:// URL without query or fragment",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The redirect URI of a platform: `{redirect_base}/integrations/callback/{platform}`.
+    pub fn redirect_uri(&self, platform: Platform) -> String {
+        format!(
+            "{}/integrations/callback/{}",
+            self.redirect_base.trim_end_matches('/'),
+            platform
+        )
+    }
+}
+
 /// What a token endpoint granted.
 #[derive(Debug, Clone)]
 pub struct TokenSet {

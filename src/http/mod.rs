@@ -1,6 +1,9 @@
 //! The daemon's HTTP listener: `/metrics` (Prometheus text), `/healthz` (the process is alive)
-//! and `/readyz` (the database answers and its migrations are current).
-//! Handlers here only read; they never enqueue or change a job.
+//! and `/readyz` (the database answers and its migrations are current), unauthenticated; and the
+//! integration endpoints (`integrations.rs`), behind a bearer token.
+//! The unauthenticated handlers only read; they never enqueue or change a job.
+
+pub mod integrations;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,12 +32,22 @@ struct AppState {
     metrics: PrometheusHandle,
 }
 
-pub fn router(pool: PgPool, metrics: PrometheusHandle) -> Router {
-    Router::new()
+/// The listener's routes. `api` carries what the integration endpoints need; they are mounted
+/// only when `http.api_token` is set (otherwise `/integrations/*` answers 404).
+pub fn router(
+    pool: PgPool,
+    metrics: PrometheusHandle,
+    api: Option<integrations::ApiState>,
+) -> Router {
+    let base = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .with_state(Arc::new(AppState { pool, metrics }))
+        .with_state(Arc::new(AppState { pool, metrics }));
+    match api.and_then(integrations::routes) {
+        Some(api) => base.merge(api),
+        None => base,
+    }
 }
 
 /// Binds `addr` and serves until `stop`; returns the bound address (port 0 picks one).

@@ -111,6 +111,42 @@ pub async fn retry(pool: &PgPool, id: i64) -> Result<bool, QueueError> {
         .await?)
 }
 
+/// Cancels an integration's jobs that have not started (available, scheduled, retryable);
+/// running ones finish (their handlers see the integration out of service). Returns how many
+/// were cancelled. Takes a pool or a transaction's connection.
+pub async fn cancel_integration_jobs(
+    db: impl sqlx::PgExecutor<'_>,
+    integration_id: uuid::Uuid,
+) -> Result<u64, QueueError> {
+    Ok(sqlx::query(
+        "UPDATE mcp.sync_jobs SET state = 'cancelled', finished_at = now() \
+         WHERE integration_id = $1 AND state IN ('available', 'scheduled', 'retryable')",
+    )
+    .bind(integration_id)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// Enqueues an integration's first health check (`unique_key = 'health_check:<id>'`, so a
+/// live check of the same integration is left alone). Takes a transaction's connection so that
+/// a connect enqueues it with its other writes.
+pub async fn enqueue_health_check(
+    db: impl sqlx::PgExecutor<'_>,
+    integration_id: uuid::Uuid,
+) -> Result<(), QueueError> {
+    sqlx::query(
+        "INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
+         VALUES ('health_check', $1, jsonb_build_object('integration_id', $1), \
+                 'health_check:' || $1) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(integration_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Turns the database's refusal of a row (unknown kind, bad value) into a readable error.
 fn refusal(e: sqlx::Error) -> QueueError {
     if let sqlx::Error::Database(db) = &e {

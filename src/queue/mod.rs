@@ -9,8 +9,9 @@ mod maintenance;
 pub mod retry;
 
 pub use admin::{
-    cancel as admin_cancel, enqueue as admin_enqueue, list as admin_list, retry as admin_retry,
-    show as admin_show, EnqueueRequest, JobRow,
+    cancel as admin_cancel, cancel_integration_jobs, enqueue as admin_enqueue,
+    enqueue_health_check, list as admin_list, retry as admin_retry, show as admin_show,
+    EnqueueRequest, JobRow,
 };
 pub use claim::ClaimedJob;
 pub use complete::{Outcome, OutcomeRow};

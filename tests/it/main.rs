@@ -8,5 +8,6 @@ mod daemon;
 mod engine;
 mod health;
 mod integrations;
+mod oauth;
 mod ops;
 mod sql;

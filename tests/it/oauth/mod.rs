@@ -1,0 +1,242 @@
+//! The integration endpoints end to end: the real router served on loopback, a real database,
+//! the sandbox as the platforms (its authorize page, its PKCE-checking token endpoint, its
+//! revocation). The test plays the gateway: it adds the bearer token and forwards the callback
+//! that the platform sends to the public redirect base.
+
+use std::sync::Arc;
+
+use mcp_worker::config::Config;
+use mcp_worker::connectors::{Connectors, Credentials, Platform};
+use mcp_worker::http::integrations::ApiState;
+use mcp_worker::integrations;
+use mcp_worker::sandbox::{self, Sandbox};
+use mcp_worker::secret::Secret;
+use mcp_worker::vault::Binding;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::common::{test_config, test_vault, TestDb};
+
+mod daemon_log;
+mod flow;
+mod lifecycle;
+
+pub const TOKEN: &str = "gateway-token-0123456789";
+pub const REDIRECT_BASE: &str = "https://gateway.example.test/mcp";
+
+pub struct Env {
+    pub db: TestDb,
+    pub sb: Sandbox,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    stop: CancellationToken,
+}
+
+/// Serves the real router (with the integration endpoints when `api_token` is set).
+pub async fn env_with(edit: impl FnOnce(&mut Config)) -> Env {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let mut config = test_config(&db.url);
+    config.platforms = sb.config_overrides();
+    config.http.api_token = Secret::new(TOKEN);
+    config.oauth.redirect_base = REDIRECT_BASE.into();
+    edit(&mut config);
+    let metrics = mcp_worker::metrics::install().expect("metrics");
+    let api = ApiState {
+        pool: db.pool.clone(),
+        vault: Arc::new(test_vault()),
+        connectors: Arc::new(Connectors::from_config(&config).expect("connectors")),
+        config: Arc::new(config.clone()),
+    };
+    let app = mcp_worker::http::router(db.pool.clone(), metrics, Some(api));
+    let stop = CancellationToken::new();
+    let (addr, _task) = mcp_worker::http::serve("127.0.0.1:0", app, stop.clone())
+        .await
+        .expect("serve");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    Env {
+        db,
+        sb,
+        base: format!("http://{addr}"),
+        client,
+        config,
+        stop,
+    }
+}
+
+pub async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+impl Env {
+    pub async fn finish(self) {
+        self.stop.cancel();
+        self.db.drop_db().await;
+    }
+
+    /// A request with the gateway's bearer token; returns (status, Location, body).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, String, String) {
+        self.call_as(Some(&format!("Bearer {TOKEN}")), method, path, body)
+            .await
+    }
+
+    pub async fn call_as(
+        &self,
+        auth: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, String, String) {
+        let url = format!("{}{path}", self.base);
+        let mut req = match method {
+            "POST" => self.client.post(url),
+            _ => self.client.get(url),
+        };
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        read(resp).await
+    }
+
+    /// `GET /integrations/connect/{p}`, then the platform's authorize page: returns the
+    /// authorize URL and the callback path (what the gateway forwards to the daemon).
+    pub async fn start_connect(
+        &self,
+        p: Platform,
+        ws: Uuid,
+        reuse: Option<Uuid>,
+    ) -> (String, String) {
+        let mut path = format!("/integrations/connect/{p}?workspace_id={ws}");
+        if let Some(id) = reuse {
+            path.push_str(&format!("&integration_id={id}"));
+        }
+        let (status, to_platform, body) = self.call("GET", &path, None).await;
+        assert_eq!(status, 302, "{body}");
+        let (status, back, body) = read(
+            self.client
+                .get(&to_platform)
+                .send()
+                .await
+                .expect("authorize"),
+        )
+        .await;
+        assert_eq!(status, 302, "sandbox authorize: {body}");
+        let callback = back
+            .strip_prefix(REDIRECT_BASE)
+            .unwrap_or_else(|| panic!("redirected to {back}"))
+            .to_string();
+        assert!(
+            callback.starts_with(&format!("/integrations/callback/{p}?")),
+            "{callback}"
+        );
+        (to_platform, callback)
+    }
+
+    /// A full connect; returns the integration id and every body seen.
+    pub async fn connect(&self, p: Platform, ws: Uuid) -> (Uuid, Vec<String>) {
+        let (_, callback) = self.start_connect(p, ws, None).await;
+        let (status, _, body) = self.call("GET", &callback, None).await;
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(v["state"], "ACTIVE", "{body}");
+        let id = v["integration_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("id");
+        (id, vec![body])
+    }
+
+    pub async fn workspace(&self) -> Uuid {
+        integrations::create_workspace(&self.db.pool, "acme")
+            .await
+            .expect("ws")
+    }
+
+    /// Every row of every table a connect may write, as one digest: equal digests mean
+    /// nothing was written.
+    pub async fn digest(&self) -> String {
+        let mut out = String::new();
+        for t in [
+            "core.integrations",
+            "ops.events",
+            "mcp.oauth_tokens",
+            "mcp.oauth_states",
+            "mcp.sync_jobs",
+            "mcp.integration_errors",
+            "mcp.health_checks",
+        ] {
+            let d: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) || ':' || COALESCE(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM {t} t"
+            )))
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("digest");
+            out.push_str(&format!("{t}={d} "));
+        }
+        out
+    }
+
+    pub async fn state_of(&self, id: Uuid) -> (String, Option<String>) {
+        sqlx::query_as("SELECT state, state_reason FROM core.integrations WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("state")
+    }
+
+    /// The stored access and refresh tokens, decrypted.
+    pub async fn tokens(&self, id: Uuid) -> (String, Option<String>) {
+        let access = match integrations::credentials(&self.db.pool, &test_vault(), id).await {
+            Ok(Credentials::Bearer(s)) => s.expose().to_string(),
+            other => panic!("no bearer token: {other:?}"),
+        };
+        let (ct, key): (Option<Vec<u8>>, String) = sqlx::query_as(
+            "SELECT refresh_token_ct, key_id FROM mcp.oauth_tokens WHERE integration_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.db.pool)
+        .await
+        .expect("tokens");
+        let record = id.to_string();
+        let refresh = ct.map(|ct| {
+            test_vault()
+                .open(
+                    &key,
+                    &ct,
+                    Binding {
+                        record: &record,
+                        field: "refresh_token",
+                    },
+                )
+                .expect("refresh")
+                .expose()
+                .to_string()
+        });
+        (access, refresh)
+    }
+}
+
+pub async fn read(resp: reqwest::Response) -> (u16, String, String) {
+    let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, location, resp.text().await.expect("body"))
+}
