@@ -44,11 +44,12 @@ INSERT INTO core.integration_transitions (from_state, to_state) VALUES
     ('ACTIVE', 'ERROR'), ('ACTIVE', 'DEGRADED'), ('ACTIVE', 'REVOKED'), ('ACTIVE', 'EXPIRED'),
     ('ACTIVE', 'DELETED'),
     ('ERROR', 'ACTIVE'), ('ERROR', 'DEGRADED'), ('ERROR', 'REVOKED'), ('ERROR', 'EXPIRED'),
-    ('ERROR', 'DELETED'),
+    ('ERROR', 'AUTHORIZING'), ('ERROR', 'DELETED'),
     ('DEGRADED', 'ACTIVE'), ('DEGRADED', 'ERROR'), ('DEGRADED', 'REVOKED'),
     ('DEGRADED', 'EXPIRED'), ('DEGRADED', 'DELETED'),
     ('REVOKED', 'PENDING'), ('REVOKED', 'AUTHORIZING'), ('REVOKED', 'DELETED'),
-    ('EXPIRED', 'PENDING'), ('EXPIRED', 'AUTHORIZING'), ('EXPIRED', 'DELETED');
+    ('EXPIRED', 'PENDING'), ('EXPIRED', 'AUTHORIZING'), ('EXPIRED', 'REVOKED'),
+    ('EXPIRED', 'DELETED');
 
 CREATE TABLE core.integrations (
     id                        uuid PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -290,6 +290,15 @@ pub async fn prune_history(
         ),
     ];
     let mut out = Vec::new();
+    // Connect states are useless once expired; a day's grace keeps them for debugging.
+    let states = sqlx::query(
+        "DELETE FROM mcp.oauth_states WHERE state_hash IN (SELECT state_hash FROM mcp.oauth_states \
+         WHERE expires_at < now() - interval '1 day' LIMIT $1 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(batch as i64)
+    .execute(pool)
+    .await?
+    .rows_affected();
     for (table, cond, age) in tables {
         let sql = format!(
             "DELETE FROM {table} WHERE id IN \
@@ -310,6 +319,7 @@ pub async fn prune_history(
         }
         out.push((table, total));
     }
+    out.push(("mcp.oauth_states", states));
     Ok(out)
 }
 

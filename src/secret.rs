@@ -55,14 +55,33 @@ impl serde::Serialize for Secret {
 }
 
 impl<'de> serde::Deserialize<'de> for Secret {
+    /// A string; an integer is taken as its digits (an all-digit value from the environment
+    /// arrives as a TOML integer).
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-        String::deserialize(d).map(Secret)
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Int(i64),
+        }
+        Ok(match Raw::deserialize(d)? {
+            Raw::Text(s) => Secret(s),
+            Raw::Int(n) => Secret(n.to_string()),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_all_digit_secret_from_the_environment_is_read_as_text() {
+        let s: Secret = serde_json::from_str("123456").unwrap();
+        assert_eq!(s.expose(), "123456");
+        let s: Secret = serde_json::from_str("\"abc\"").unwrap();
+        assert_eq!(s.expose(), "abc");
+    }
 
     #[test]
     fn secret_never_formats_its_value() {

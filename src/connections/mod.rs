@@ -131,8 +131,8 @@ pub struct Disconnected {
 }
 
 /// Disconnects: revokes the token at the platform where it can (best effort), deletes the
-/// stored secrets, moves the integration to REVOKED ("disconnected"; an EXPIRED one stays
-/// EXPIRED), and cancels its pending jobs. Open connects of the integration are closed too.
+/// stored secrets, moves the integration to REVOKED ("disconnected"), and cancels its pending
+/// jobs. Open connects of the integration are closed too.
 pub async fn disconnect(f: &Flow<'_>, id: uuid::Uuid) -> Result<Disconnected, ConnectError> {
     let integration = match integrations::load(f.pool, id).await {
         Err(IntegrationError::NotFound(_)) => return Err(ConnectError::UnknownIntegration(id)),
@@ -140,8 +140,7 @@ pub async fn disconnect(f: &Flow<'_>, id: uuid::Uuid) -> Result<Disconnected, Co
     };
     let state = integration.state.clone();
     let target = match state.as_str() {
-        "CONNECTED" | "ACTIVE" | "ERROR" | "DEGRADED" | "REVOKED" => "REVOKED",
-        "EXPIRED" => "EXPIRED",
+        "CONNECTED" | "ACTIVE" | "ERROR" | "DEGRADED" | "REVOKED" | "EXPIRED" => "REVOKED",
         _ => return Err(ConnectError::WrongState { id, state }),
     };
     let p = integration.platform;

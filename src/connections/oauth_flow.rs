@@ -17,7 +17,7 @@ use crate::vault::Binding;
 pub const PKCE_FIELD: &str = "pkce_verifier";
 
 /// States from which a connect may (re)start on an existing integration.
-const RECONNECTABLE: &[&str] = &["PENDING", "AUTHORIZING", "REVOKED", "EXPIRED"];
+const RECONNECTABLE: &[&str] = &["PENDING", "AUTHORIZING", "REVOKED", "EXPIRED", "ERROR"];
 
 /// An OAuth platform's spec, or why it has none.
 fn oauth_spec(c: &Connectors, p: Platform) -> Result<crate::connectors::OAuthSpec, ConnectError> {

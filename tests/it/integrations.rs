@@ -41,14 +41,21 @@ fn matrix() -> BTreeSet<(&'static str, &'static str)> {
         ),
         (
             "ERROR",
-            &["ACTIVE", "DEGRADED", "REVOKED", "EXPIRED", "DELETED"],
+            &[
+                "ACTIVE",
+                "DEGRADED",
+                "REVOKED",
+                "EXPIRED",
+                "AUTHORIZING",
+                "DELETED",
+            ],
         ),
         (
             "DEGRADED",
             &["ACTIVE", "ERROR", "REVOKED", "EXPIRED", "DELETED"],
         ),
         ("REVOKED", &["PENDING", "AUTHORIZING", "DELETED"]),
-        ("EXPIRED", &["PENDING", "AUTHORIZING", "DELETED"]),
+        ("EXPIRED", &["PENDING", "AUTHORIZING", "REVOKED", "DELETED"]),
         ("DELETED", &[]),
     ];
     rows.iter()
@@ -574,6 +581,7 @@ async fn prune_deletes_old_history_in_batches_and_keeps_recent_rows() {
             ("mcp.health_checks", 10),
             ("mcp.integration_errors", 3),
             ("mcp.webhook_events", 5),
+            ("mcp.oauth_states", 0),
         ],
         "30-day health checks, 90-day errors, processed events only"
     );
