@@ -89,11 +89,7 @@ impl Vault {
         let mut keys = Vec::new();
         for path in files {
             let bytes = read_key_file(&path)?;
-            let id = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            keys.push((id, bytes));
+            keys.push((key_id_of(&path), bytes));
         }
         Ok(Vault::from_keys(keys))
     }
@@ -170,6 +166,17 @@ impl Vault {
         let text = std::str::from_utf8(&plain).map_err(|_| VaultError::Malformed)?;
         Ok(Secret::new(text))
     }
+}
+
+/// A key's id from its file name: without the `.key` extension and, for systemd credentials,
+/// without the `vault-key-` prefix, so one key has one id however it is delivered.
+fn key_id_of(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".key").unwrap_or(&name);
+    name.strip_prefix("vault-key-").unwrap_or(name).to_string()
 }
 
 fn aad(at: Binding<'_>, key_id: &str) -> Vec<u8> {
@@ -287,6 +294,11 @@ mod tests {
         })
         .unwrap();
         assert_eq!(v.newest_key_id(), Some("2026-02"));
+        assert_eq!(
+            key_id_of(Path::new("/run/creds/vault-key-2026-02")),
+            "2026-02"
+        );
+        assert_eq!(key_id_of(Path::new("/etc/keys/2026-02.key")), "2026-02");
         assert!(!format!("{v:?}").contains(&"ab".repeat(4)));
         let e = Vault::from_config(&VaultConfig {
             key_files: vec![bad],
