@@ -34,6 +34,8 @@ pub fn build_client(cfg: &HttpClientConfig) -> Result<reqwest::Client, Connector
         .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
         .pool_idle_timeout(Duration::from_secs(90))
         .user_agent(cfg.user_agent.clone())
+        // rustls with TLS 1.2 as the floor for every platform call.
+        .min_tls_version(reqwest::tls::Version::TLS_1_2)
         .build()
         .map_err(|e| ConnectorError::transport_reason(&e))
         .map_err(ConnectorBuildError::Client)
