@@ -90,14 +90,19 @@ pub async fn refresh_token(
         });
     };
     let platform = Platform::parse(&platform).ok_or(CredentialError::UnknownPlatform(id))?;
+    // Every early return releases the row lock at once (a dropped transaction's rollback is
+    // only sent when the pool next touches its connection).
     if !crate::integrations::IN_SERVICE.contains(&state.as_str()) {
+        tx.rollback().await?;
         return Ok(RefreshOutcome::Skipped("integration not in service"));
     }
     let (Some(refresh_ct), Some(key_id)) = (refresh_ct, key_id) else {
+        tx.rollback().await?;
         return Ok(RefreshOutcome::Skipped("no refresh token"));
     };
     let connector = connectors.get(platform);
     let Some(spec) = connector.oauth() else {
+        tx.rollback().await?;
         return Ok(RefreshOutcome::Skipped("platform has no OAuth"));
     };
     let record = id.to_string();

@@ -148,9 +148,13 @@ impl Scheduler {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(last) = last else {
+            tx.rollback().await?;
             return Ok(None); // another daemon is ticking this schedule right now
         };
         let Some(due) = s.due(last, now) else {
+            // Release the row lock now, not whenever the pool gets round to a dropped
+            // transaction's rollback: a lock left behind would make the next tick skip it.
+            tx.rollback().await?;
             return Ok(None);
         };
         let job_id: i64 = sqlx::query_scalar("SELECT mcp.enqueue_job($1, $2)")
