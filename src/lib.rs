@@ -26,4 +26,5 @@ pub mod sdnotify;
 pub mod secret;
 pub mod telemetry;
 pub mod vault;
+pub mod webhooks;
 pub mod worker;
