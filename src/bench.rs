@@ -45,6 +45,12 @@ pub struct BenchArgs {
     /// connect→callback→ACTIVE round trips in the oauth suite.
     #[arg(long, default_value_t = 200)]
     pub oauth_round_trips: u32,
+    /// Seconds of sustained posting in the webhooks suite.
+    #[arg(long, default_value_t = 10)]
+    pub webhook_seconds: u64,
+    /// Events replayed as fast as the intake takes them in the webhooks suite.
+    #[arg(long, default_value_t = 100_000)]
+    pub webhook_events: u64,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +59,7 @@ pub enum Suite {
     Health,
     Refresh,
     Oauth,
+    Webhooks,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -96,6 +103,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Oauth => crate::bench_oauth::measure(&args, &db_url)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
+        Suite::Webhooks => crate::bench_webhooks::measure(&args, &db_url)
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
     };

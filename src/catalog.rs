@@ -33,6 +33,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "token_refresh_sweep.toml",
         include_str!("../jobs/token_refresh_sweep.toml"),
     ),
+    (
+        "webhook_process.toml",
+        include_str!("../jobs/webhook_process.toml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

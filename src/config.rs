@@ -59,6 +59,8 @@ pub struct Config {
     pub oauth: crate::oauth::OAuthConfig,
     /// Token refresh.
     pub refresh: RefreshConfig,
+    /// The webhook intake (`POST /webhooks/{platform}/{id}`).
+    pub webhooks: crate::webhooks::WebhooksConfig,
 }
 
 #[derive(Clone, Deserialize, Serialize, Debug)]
@@ -378,6 +380,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.webhooks.max_body_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "webhooks.max_body_bytes",
+                "must be at least 1",
+            ));
+        }
         let w = &self.worker;
         if w.concurrency == 0 {
             return Err(ConfigError::invalid(

@@ -35,6 +35,8 @@ pub enum DaemonError {
     Credentials(String),
     #[error("connectors: {0}")]
     Connectors(crate::connectors::ConnectorBuildError),
+    #[error(transparent)]
+    WebhookKeys(#[from] crate::webhooks::KeysError),
 }
 
 /// Runs until SIGTERM/SIGINT (or `stop` is cancelled), then shuts down gracefully.
@@ -82,6 +84,8 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         connectors: connectors.clone(),
         config: config.clone(),
     };
+    let hooks =
+        crate::http::webhooks::WebhookState::new(pool.clone(), vault.clone(), &config.webhooks)?;
     let services = Arc::new(Services {
         queue: queue.clone(),
         config: config.clone(),
@@ -113,7 +117,8 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         config.worker.stats_interval,
         background.clone(),
     ));
-    let app = crate::http::router(pool.clone(), metrics, Some(api));
+    let app = crate::http::router(pool.clone(), metrics, Some(api))
+        .merge(crate::http::webhooks::routes(hooks));
     let (addr, http_task) =
         crate::http::serve(&config.http.listen, app, background.clone()).await?;
     tracing::info!(%worker_id, listen = %addr, concurrency = config.worker.concurrency, "mcp-worker running");

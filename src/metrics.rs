@@ -39,6 +39,24 @@ pub const TOKEN_REFRESH_DURATION: &str = "mcp_token_refresh_duration_seconds";
 pub const TOKEN_EARLIEST_EXPIRY: &str = "mcp_token_earliest_expiry_seconds";
 pub const VAULT_KEY_AGE: &str = "mcp_vault_key_age_seconds";
 pub const VAULT_KEYS: &str = "mcp_vault_keys";
+pub const WEBHOOK_EVENTS: &str = "mcp_webhook_events_total";
+pub const WEBHOOK_INTAKE: &str = "mcp_webhook_intake_seconds";
+pub const WEBHOOK_PROCESSING: &str = "mcp_webhook_processing_seconds";
+
+/// Outcomes of `mcp_webhook_events_total`: stored, a repeated delivery, a handshake answered,
+/// and one per reason a delivery is refused.
+pub const WEBHOOK_OUTCOMES: &[&str] = &[
+    "accepted",
+    "duplicate",
+    "handshake",
+    "bad_signature",
+    "stale",
+    "unknown_webhook",
+    "too_large",
+    "bad_content_type",
+    "malformed",
+    "unavailable",
+];
 
 /// Outcomes of `mcp_token_refreshes_total` besides the 13 error types.
 pub const REFRESH_OUTCOMES: &[&str] = &["refreshed", "rotated", "store_failed"];
@@ -118,6 +136,10 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(COMPLETE_BATCH.into()), BATCH_BUCKETS))
         .and_then(|b| {
             b.set_buckets_for_metric(Matcher::Full(HEALTH_CHECK_DURATION.into()), HTTP_BUCKETS)
+        })
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(WEBHOOK_INTAKE.into()), HTTP_BUCKETS))
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(WEBHOOK_PROCESSING.into()), HTTP_BUCKETS)
         })
         .map_err(|e| MetricsError::Build(e.to_string()))?
         .build_recorder();
@@ -231,6 +253,20 @@ fn describe() {
         OAUTH_CONNECTS,
         "OAuth connects by platform and outcome (started, connected, invalid_state, exchange_failed, denied, error)."
     );
+    describe_counter!(
+        WEBHOOK_EVENTS,
+        "Webhook deliveries by platform and outcome (accepted, duplicate, handshake, or the reason refused)."
+    );
+    describe_histogram!(
+        WEBHOOK_INTAKE,
+        Unit::Seconds,
+        "Time to answer one webhook delivery (read, verify, store), by platform."
+    );
+    describe_histogram!(
+        WEBHOOK_PROCESSING,
+        Unit::Seconds,
+        "Time from a webhook event's intake to its processing, by platform."
+    );
     describe_gauge!(
         CIRCUIT_BREAKERS,
         "Integrations by platform and circuit breaker state (closed, open, half_open)."
@@ -259,6 +295,14 @@ pub fn register_platforms() {
         }
         for b in BREAKER_STATES {
             gauge!(CIRCUIT_BREAKERS, "platform" => p, "state" => *b).set(0.0);
+        }
+    }
+    for p in crate::webhooks::PLATFORMS {
+        let p = p.as_str();
+        let _ = histogram!(WEBHOOK_INTAKE, "platform" => p);
+        let _ = histogram!(WEBHOOK_PROCESSING, "platform" => p);
+        for o in WEBHOOK_OUTCOMES {
+            counter!(WEBHOOK_EVENTS, "platform" => p, "outcome" => *o).increment(0);
         }
     }
     for p in crate::connectors::Platform::ALL {
@@ -294,4 +338,15 @@ pub fn register_schedules<'a>(names: impl IntoIterator<Item = &'a str>) {
     for name in names {
         counter!(CRON_TICKS, "schedule" => name.to_string()).increment(0);
     }
+}
+
+/// One webhook delivery answered: its outcome and how long the intake took.
+pub fn webhook_intake(platform: &str, outcome: &'static str, took: Duration) {
+    counter!(WEBHOOK_EVENTS, "platform" => platform.to_string(), "outcome" => outcome).increment(1);
+    histogram!(WEBHOOK_INTAKE, "platform" => platform.to_string()).record(took.as_secs_f64());
+}
+
+/// One webhook event processed, `waited` after its intake.
+pub fn webhook_processed(platform: &str, waited: Duration) {
+    histogram!(WEBHOOK_PROCESSING, "platform" => platform.to_string()).record(waited.as_secs_f64());
 }

@@ -8,6 +8,7 @@ mod noop;
 mod prune;
 mod token_refresh;
 mod token_refresh_sweep;
+mod webhook_process;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -81,6 +82,7 @@ impl Registry {
         r.register(health_sweep::HealthSweep);
         r.register(token_refresh::TokenRefresh);
         r.register(token_refresh_sweep::TokenRefreshSweep);
+        r.register(webhook_process::WebhookProcess);
         r
     }
 

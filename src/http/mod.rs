@@ -1,9 +1,12 @@
 //! The daemon's HTTP listener: `/metrics` (Prometheus text), `/healthz` (the process is alive)
 //! and `/readyz` (the database answers and its migrations are current), unauthenticated; and the
-//! integration endpoints (`integrations.rs`), behind a bearer token.
-//! The unauthenticated handlers only read; they never enqueue or change a job.
+//! integration endpoints (`integrations.rs`), behind a bearer token; and the webhook intake
+//! (`webhooks.rs`), which the platforms call and which trusts only verified signatures.
+//! The unauthenticated handlers only read, except the webhook intake, which writes only events
+//! whose signature it has verified (and their `webhook_process` jobs).
 
 pub mod integrations;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

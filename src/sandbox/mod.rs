@@ -27,7 +27,9 @@ use state::State;
 
 pub use oauth::{client_id, client_secret, pkce_s256};
 pub use state::{FaultKind, FaultSpec};
-pub use webhook::{sign_webhook, twilio_payload};
+pub use webhook::{
+    discord_public_key, sign_webhook, twilio_payload, GMAIL_TEST_ISSUER, GMAIL_TEST_JWKS,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {

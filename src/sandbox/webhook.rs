@@ -1,7 +1,8 @@
 //! Webhook signing as each platform does it, so tests and the demo can send deliveries that a
-//! verifier must accept (or tamper with them to see it refuse). Covers the HMAC schemes;
-//! Discord (Ed25519) and the JWT schemes (Gmail Pub/Sub OIDC, Monday) return no headers yet.
-//! It must never be used to sign anything but test traffic.
+//! verifier must accept (or tamper with them to see it refuse): the HMAC schemes, Discord
+//! (Ed25519, with a key derived from the test secret), Monday (an HS256 JWT) and Gmail Pub/Sub
+//! (an RS256 OIDC JWT signed with the test key checked in beside this file, whose public half is
+//! `GMAIL_TEST_JWKS`). It must never be used to sign anything but test traffic.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -9,6 +10,34 @@ use sha1::Sha1;
 use sha2::Sha256;
 
 use crate::connectors::Platform;
+
+/// The public half of the sandbox's Gmail signing key, as a JWKS file's contents.
+pub const GMAIL_TEST_JWKS: &str = include_str!("gmail_test_jwks.json");
+const GMAIL_TEST_KEY_DER: &[u8] = include_bytes!("gmail_test_key.der");
+const GMAIL_TEST_KID: &str = "sandbox-gmail-test";
+/// The issuer the sandbox's Gmail tokens carry (Google's).
+pub const GMAIL_TEST_ISSUER: &str = "https://accounts.google.com";
+
+fn discord_key(secret: &[u8]) -> ed25519_dalek::SigningKey {
+    use sha2::Digest;
+    ed25519_dalek::SigningKey::from_bytes(&Sha256::digest(secret).into())
+}
+
+/// The Discord application public key (hex) matching the signing key derived from `secret`.
+pub fn discord_public_key(secret: &[u8]) -> String {
+    hex::encode(discord_key(secret).verifying_key().to_bytes())
+}
+
+fn jwt(
+    alg: jsonwebtoken::Algorithm,
+    kid: Option<&str>,
+    key: &jsonwebtoken::EncodingKey,
+    claims: &serde_json::Value,
+) -> String {
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = kid.map(str::to_string);
+    jsonwebtoken::encode(&header, claims, key).unwrap_or_default()
+}
 
 fn hmac256(secret: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
@@ -36,7 +65,10 @@ pub fn twilio_payload(url: &str, body: &[u8]) -> String {
     s
 }
 
-/// The headers a platform would send with `body` (`url` matters to Twilio only).
+/// The headers a platform would send with `body`. `url` is the full URL for Twilio and the
+/// audience of Gmail's token; for Discord `secret` seeds the application's key pair
+/// (`discord_public_key`); Gmail ignores `secret` (it signs with the test RSA key). JWTs are
+/// issued at `timestamp` and expire an hour later.
 pub fn sign_webhook(
     p: Platform,
     secret: &[u8],
@@ -91,11 +123,43 @@ pub fn sign_webhook(
             };
             vec![("X-Twilio-Signature".into(), sig)]
         }
-        Platform::Gmail
-        | Platform::Outlook
-        | Platform::Discord
-        | Platform::Monday
-        | Platform::ZeroDb => Vec::new(),
+        Platform::Discord => {
+            use ed25519_dalek::Signer;
+            let mut msg = ts.as_bytes().to_vec();
+            msg.extend_from_slice(body);
+            let sig = discord_key(secret).sign(&msg);
+            vec![
+                ("X-Signature-Ed25519".into(), hex::encode(sig.to_bytes())),
+                ("X-Signature-Timestamp".into(), ts),
+            ]
+        }
+        Platform::Monday => {
+            let claims = serde_json::json!({
+                "iat": timestamp, "exp": timestamp + 3600,
+                "dat": {"client_id": "sandbox", "app_id": 1}
+            });
+            let key = jsonwebtoken::EncodingKey::from_secret(secret);
+            vec![(
+                "Authorization".into(),
+                jwt(jsonwebtoken::Algorithm::HS256, None, &key, &claims),
+            )]
+        }
+        Platform::Gmail => {
+            let claims = serde_json::json!({
+                "iss": GMAIL_TEST_ISSUER, "aud": url,
+                "iat": timestamp, "exp": timestamp + 3600,
+                "email": "gmail-push@sandbox.iam.gserviceaccount.com", "email_verified": true
+            });
+            let key = jsonwebtoken::EncodingKey::from_rsa_der(GMAIL_TEST_KEY_DER);
+            let token = jwt(
+                jsonwebtoken::Algorithm::RS256,
+                Some(GMAIL_TEST_KID),
+                &key,
+                &claims,
+            );
+            vec![("Authorization".into(), format!("Bearer {token}"))]
+        }
+        Platform::Outlook | Platform::ZeroDb => Vec::new(),
     }
 }
 

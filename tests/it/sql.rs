@@ -269,7 +269,8 @@ async fn job_catalogue_sql_examples_run_as_written() {
             "noop",
             "prune",
             "token_refresh",
-            "token_refresh_sweep"
+            "token_refresh_sweep",
+            "webhook_process"
         ]
     );
     db.drop_db().await;

@@ -1,0 +1,150 @@
+//! The intake's limits and failure modes: size, content type, the database down, metrics; and
+//! a stored event processed by a worker.
+
+use std::time::Duration;
+
+use mcp_worker::catalog::Catalog;
+use mcp_worker::connectors::Platform;
+use mcp_worker::handlers::Registry;
+
+use super::{env, event_body, now, secret_of, sign, MAX_BODY};
+use crate::common::{parse_metrics, start_worker, test_config};
+
+#[tokio::test]
+async fn too_large_and_wrong_content_type_are_refused() {
+    let env = env().await;
+    let path = env.hook(Platform::Slack).await;
+    let s = secret_of(Platform::Slack);
+    let big = format!(
+        r#"{{"type":"event_callback","event_id":"Ev1","pad":"{}"}}"#,
+        "x".repeat(MAX_BODY)
+    );
+    let headers = sign(Platform::Slack, &s, big.as_bytes(), now(), &path);
+    let r = env
+        .post(&path, "application/json", &headers, big.as_bytes())
+        .await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    let body = event_body(Platform::Slack, 1, "");
+    let headers = sign(Platform::Slack, &s, &body, now(), &path);
+    let r = env.post(&path, "text/plain", &headers, &body).await;
+    assert_eq!(r.status, 415, "{}", r.body);
+    let r = env
+        .post(&path, "application/x-www-form-urlencoded", &headers, &body)
+        .await;
+    assert_eq!(r.status, 415, "{}", r.body);
+    assert_eq!(env.counts().await, (0, 0));
+    // The same body with the right type is accepted (the refusals were for the stated reasons).
+    let r = env
+        .post(&path, "application/json; charset=utf-8", &headers, &body)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(env.counts().await, (1, 1));
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn database_down_answers_503_and_stores_nothing() {
+    let env = env().await;
+    let path = env.hook(Platform::Notion).await;
+    let s = secret_of(Platform::Notion);
+    let body = event_body(Platform::Notion, 7, "");
+    let headers = sign(Platform::Notion, &s, &body, now(), &path);
+    env.router_pool.close().await;
+    let r = env.post(&path, "application/json", &headers, &body).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(env.counts().await, (0, 0));
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn refusals_and_acceptances_are_counted() {
+    let env = env().await;
+    let path = env.hook(Platform::Fireflies).await;
+    let s = secret_of(Platform::Fireflies);
+    let series = |outcome: &str| {
+        format!(r#"mcp_webhook_events_total{{platform="fireflies",outcome="{outcome}"}}"#)
+    };
+    let read = || async {
+        let (code, text) = crate::common::http_get(
+            env.base
+                .trim_start_matches("http://")
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("port"),
+            "/metrics",
+        )
+        .await
+        .expect("metrics");
+        assert_eq!(code, 200);
+        parse_metrics(&text)
+    };
+    let before = read().await;
+    let body = event_body(Platform::Fireflies, 3, "");
+    let headers = sign(Platform::Fireflies, &s, &body, now(), &path);
+    assert_eq!(
+        env.post(&path, "application/json", &headers, &body)
+            .await
+            .status,
+        200
+    );
+    let bad = sign(Platform::Fireflies, "wrong", &body, now(), &path);
+    assert_eq!(
+        env.post(&path, "application/json", &bad, &body)
+            .await
+            .status,
+        401
+    );
+    let after = read().await;
+    for outcome in ["accepted", "bad_signature"] {
+        let b = before
+            .get(&series(outcome))
+            .copied()
+            .expect("registered at zero");
+        let a = after.get(&series(outcome)).copied().unwrap_or(0.0);
+        assert!(a >= b + 1.0, "{outcome}: {b} -> {a}");
+    }
+    assert!(
+        after.contains_key(&series("too_large")),
+        "every outcome is registered"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_stored_event_is_processed_by_a_worker() {
+    let env = env().await;
+    let path = env.hook(Platform::Slack).await;
+    let s = secret_of(Platform::Slack);
+    let body = event_body(Platform::Slack, 42, "");
+    let headers = sign(Platform::Slack, &s, &body, now(), &path);
+    assert_eq!(
+        env.post(&path, "application/json", &headers, &body)
+            .await
+            .status,
+        200
+    );
+    let cfg = test_config(&env.db.url);
+    let catalog = Catalog::effective(&cfg);
+    let worker = start_worker(&env.db, cfg, &catalog, &Registry::builtin()).await;
+    env.db
+        .wait_until(
+            "SELECT count(*) = 1 FROM mcp.sync_jobs WHERE kind = 'webhook_process' AND state = 'completed'",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(
+        env.db
+            .scalar_i64("SELECT count(*) FROM mcp.webhook_events WHERE processed_at IS NOT NULL")
+            .await,
+        1
+    );
+    let payload_id: i64 = env
+        .db
+        .scalar_i64("SELECT (payload->>'event_id')::bigint FROM mcp.sync_jobs WHERE kind = 'webhook_process'")
+        .await;
+    let event_id = env.db.scalar_i64("SELECT id FROM mcp.webhook_events").await;
+    assert_eq!(payload_id, event_id);
+    worker.shutdown().await;
+    env.finish().await;
+}
