@@ -4,8 +4,9 @@
 //! (or was stored before) or a handshake; a refused delivery writes nothing, counts in
 //! `mcp_webhook_events_total` and is logged without its body; the database unreachable is 503.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -19,7 +20,10 @@ use uuid::Uuid;
 
 use crate::connectors::Platform;
 use crate::vault::Vault;
-use crate::webhooks::{self, Delivery, GmailKeys, Keys, Parsed, Refusal, Stored, WebhooksConfig};
+use crate::webhooks::batcher::{EventBatcher, PendingEvent};
+use crate::webhooks::{
+    self, Delivery, GmailKeys, Keys, Parsed, Refusal, Stored, WebhookRow, WebhooksConfig,
+};
 
 /// What the intake needs.
 #[derive(Clone)]
@@ -28,7 +32,17 @@ pub struct WebhookState {
     pub vault: Arc<Vault>,
     pub config: Arc<WebhooksConfig>,
     pub gmail: Arc<GmailKeys>,
+    batcher: EventBatcher,
+    hooks: Arc<Mutex<HookCache>>,
 }
+
+type HookCache = HashMap<(Uuid, Platform), (Instant, Arc<WebhookRow>)>;
+
+/// How long a looked-up webhook row is reused: a disabled or re-keyed webhook takes effect
+/// within this time.
+const HOOK_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Most events written by one group commit.
+const MAX_BATCH: usize = 256;
 
 impl WebhookState {
     /// Reads the Gmail JWKS file named by the config.
@@ -38,11 +52,34 @@ impl WebhookState {
         config: &WebhooksConfig,
     ) -> Result<WebhookState, webhooks::KeysError> {
         Ok(WebhookState {
+            batcher: EventBatcher::start(pool.clone(), MAX_BATCH),
             pool,
             vault,
             gmail: Arc::new(GmailKeys::load(config)?),
             config: Arc::new(config.clone()),
+            hooks: Arc::new(Mutex::new(HashMap::new())),
         })
+    }
+
+    /// The webhook row, from a short-lived cache or the database (unknown ids are not cached).
+    async fn lookup(&self, id: Uuid, p: Platform) -> Result<Option<Arc<WebhookRow>>, sqlx::Error> {
+        let now = Instant::now();
+        if let Ok(cache) = self.hooks.lock() {
+            if let Some((at, row)) = cache.get(&(id, p)) {
+                if now.duration_since(*at) < HOOK_CACHE_TTL {
+                    return Ok(Some(row.clone()));
+                }
+            }
+        }
+        let Some(row) = webhooks::lookup(&self.pool, id, p).await? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        if let Ok(mut cache) = self.hooks.lock() {
+            cache.retain(|_, (at, _)| now.duration_since(*at) < HOOK_CACHE_TTL);
+            cache.insert((id, p), (now, row.clone()));
+        }
+        Ok(Some(row))
     }
 }
 
@@ -126,7 +163,7 @@ async fn handle(
     let Some(id) = Uuid::parse_str(webhook_id).ok() else {
         return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook");
     };
-    let hook = match webhooks::lookup(&s.pool, id, p).await {
+    let hook = match s.lookup(id, p).await {
         Ok(Some(h)) => h,
         Ok(None) => return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook"),
         Err(e) => return unavailable(&e.to_string()),
@@ -215,16 +252,17 @@ async fn handle(
             body_sha256,
         } => (dedup_key, event_type, payload, body_sha256),
     };
-    match webhooks::store_event(
-        &s.pool,
-        &hook,
-        &dedup_key,
-        event_type.as_deref(),
-        &payload,
-        &sha,
-    )
-    .await
-    {
+    let pending = PendingEvent {
+        webhook_id: hook.id,
+        integration_id: hook.integration_id,
+        workspace_id: hook.workspace_id,
+        platform: hook.platform.clone(),
+        dedup_key,
+        event_type,
+        payload,
+        body_sha256: sha,
+    };
+    match s.batcher.store(pending).await {
         Ok(Stored::New(event_id)) => Answer {
             outcome: "accepted",
             response: (

@@ -4,6 +4,7 @@
 //! It must never parse a body before its signature is verified, compare signatures in anything
 //! but constant time, or put a secret, signature or body into a log line, error or metric.
 
+pub mod batcher;
 mod body_hmac;
 mod client_state;
 mod config;
@@ -17,7 +18,7 @@ mod v0_hmac;
 pub use config::WebhooksConfig;
 pub use events::{parse, Handshake, Parsed};
 pub use jwt::{GmailKeys, KeysError};
-pub use store::{lookup, register, store_event, Stored, WebhookError, WebhookRow};
+pub use store::{lookup, register, Stored, WebhookError, WebhookRow};
 
 use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};

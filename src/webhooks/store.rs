@@ -1,7 +1,7 @@
-//! The webhook rows: registering a webhook with its sealed secret, looking one up for a
-//! delivery, and storing a verified event together with its `webhook_process` job in one
-//! statement (so one transaction). It never stores an unverified delivery, and never returns or
-//! logs a secret except as `Secret`.
+//! The webhook rows: registering a webhook with its sealed secret and looking one up for a
+//! delivery (verified events are stored by `batcher`, with their jobs, in one transaction).
+//! It never stores an unverified delivery, and never returns or logs a secret except as
+//! `Secret`.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -147,47 +147,4 @@ pub enum Stored {
     New(i64),
     /// The same delivery was stored before: nothing written.
     Duplicate,
-}
-
-/// Stores a verified event and enqueues its `webhook_process` job, in one statement (one
-/// transaction); a repeated dedup key stores and enqueues nothing. `last_event_at` is kept to
-/// the second, so a busy webhook's row is not rewritten for every event.
-pub async fn store_event(
-    pool: &PgPool,
-    hook: &WebhookRow,
-    dedup_key: &str,
-    event_type: Option<&str>,
-    payload: &serde_json::Value,
-    body_sha256: &[u8],
-) -> Result<Stored, sqlx::Error> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "WITH ins AS ( \
-            INSERT INTO mcp.webhook_events \
-                (webhook_id, integration_id, workspace_id, platform, dedup_key, event_type, payload, body_sha256) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-            ON CONFLICT (webhook_id, dedup_key) DO NOTHING \
-            RETURNING id), \
-         job AS ( \
-            SELECT mcp.enqueue_job('webhook_process', jsonb_build_object('event_id', ins.id), \
-                                   integration_id => $2) AS job_id FROM ins), \
-         seen AS ( \
-            UPDATE mcp.webhooks SET last_event_at = now() \
-            WHERE id = $1 AND (last_event_at IS NULL OR last_event_at < now() - interval '1 second') \
-              AND EXISTS (SELECT 1 FROM ins)) \
-         SELECT ins.id FROM ins, job",
-    )
-    .bind(hook.id)
-    .bind(hook.integration_id)
-    .bind(hook.workspace_id)
-    .bind(&hook.platform)
-    .bind(dedup_key)
-    .bind(event_type)
-    .bind(payload)
-    .bind(body_sha256)
-    .fetch_optional(pool)
-    .await?;
-    Ok(match id {
-        Some(id) => Stored::New(id),
-        None => Stored::Duplicate,
-    })
 }
