@@ -148,3 +148,63 @@ async fn a_stored_event_is_processed_by_a_worker() {
     worker.shutdown().await;
     env.finish().await;
 }
+
+#[tokio::test]
+async fn a_revocation_event_revokes_the_integration_and_cancels_its_jobs() {
+    let env = env().await;
+    let path = env.hook(Platform::Slack).await;
+    let integration: uuid::Uuid =
+        sqlx::query_scalar("SELECT integration_id FROM mcp.webhooks WHERE id = $1::uuid")
+            .bind(path.rsplit('/').next().expect("id"))
+            .fetch_one(&env.db.pool)
+            .await
+            .expect("integration");
+    for to in ["CONNECTED", "ACTIVE"] {
+        sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
+            .bind(integration)
+            .bind(to)
+            .execute(&env.db.pool)
+            .await
+            .expect("transition");
+    }
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT mcp.enqueue_job('health_check', jsonb_build_object('integration_id', $1::uuid), \
+                                run_at => now() + interval '1 hour', integration_id => $1)",
+    )
+    .bind(integration)
+    .fetch_one(&env.db.pool)
+    .await
+    .expect("a pending job");
+    let s = secret_of(Platform::Slack);
+    let body = serde_json::to_vec(&serde_json::json!({
+        "type": "event_callback", "event_id": "Ev-revoke-1",
+        "event": {"type": "tokens_revoked", "tokens": {"oauth": ["U1"]}}
+    }))
+    .expect("json");
+    let headers = sign(Platform::Slack, &s, &body, now(), &path);
+    assert_eq!(
+        env.post(&path, "application/json", &headers, &body)
+            .await
+            .status,
+        200
+    );
+    let cfg = test_config(&env.db.url);
+    let catalog = Catalog::effective(&cfg);
+    let worker = start_worker(&env.db, cfg, &catalog, &Registry::builtin()).await;
+    env.db
+        .wait_until(
+            &format!("SELECT state = 'REVOKED' FROM core.integrations WHERE id = '{integration}'"),
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(
+        env.db
+            .scalar_i64(&format!(
+                "SELECT count(*) FROM mcp.sync_jobs WHERE id = {pending} AND state = 'cancelled'"
+            ))
+            .await,
+        1
+    );
+    worker.shutdown().await;
+    env.finish().await;
+}
