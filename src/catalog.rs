@@ -37,6 +37,14 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "webhook_process.toml",
         include_str!("../jobs/webhook_process.toml"),
     ),
+    (
+        "webhook_renew.toml",
+        include_str!("../jobs/webhook_renew.toml"),
+    ),
+    (
+        "webhook_renew_sweep.toml",
+        include_str!("../jobs/webhook_renew_sweep.toml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ mod prune;
 mod token_refresh;
 mod token_refresh_sweep;
 mod webhook_process;
+mod webhook_renew;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,6 +84,8 @@ impl Registry {
         r.register(token_refresh::TokenRefresh);
         r.register(token_refresh_sweep::TokenRefreshSweep);
         r.register(webhook_process::WebhookProcess);
+        r.register(webhook_renew::WebhookRenew);
+        r.register(webhook_renew::WebhookRenewSweep);
         r
     }
 

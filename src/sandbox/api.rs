@@ -152,6 +152,21 @@ fn route(st: &State, r: &Req, account: &str) -> Response {
     let m = &r.method;
     let ok = |v: Value| json_response(200, v, &[]);
     match (p, m.as_str(), r.path.as_str()) {
+        // Webhook subscriptions that expire: Gmail's watch (7 days), Graph subscriptions.
+        (Platform::Gmail, "POST", "/gmail/v1/users/me/watch") => {
+            let until = chrono::Utc::now() + chrono::Duration::days(7);
+            ok(json!({"historyId": lists::GMAIL_LATEST.to_string(),
+                      "expiration": until.timestamp_millis().to_string()}))
+        }
+        (Platform::Outlook, "PATCH", path) if path.starts_with("/v1.0/subscriptions/") => {
+            let asked = r.json()["expirationDateTime"].as_str().map(str::to_string);
+            let until = asked
+                .unwrap_or_else(|| (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339());
+            ok(
+                json!({"id": path.trim_start_matches("/v1.0/subscriptions/"),
+                      "expirationDateTime": until}),
+            )
+        }
         (Platform::Gmail, "GET", "/gmail/v1/users/me/profile") => ok(json!({
             "emailAddress": format!("{account}@sandbox.test"), "messagesTotal": 42,
             "threadsTotal": 17, "historyId": lists::GMAIL_LATEST.to_string()})),

@@ -25,6 +25,14 @@ pub struct WebhooksConfig {
     /// A JWKS file (JSON) with the public keys Pub/Sub push JWTs are checked against; read at
     /// start, never fetched. Empty: Gmail deliveries are refused.
     pub gmail_jwks_file: String,
+    /// Subscriptions that expire (Gmail watch, Graph) are renewed this long before they do.
+    #[serde(with = "humantime_serde")]
+    pub renew_ahead: Duration,
+    /// The Pub/Sub topic Gmail's `users.watch` publishes to (projects/…/topics/…).
+    pub gmail_topic: String,
+    /// How long a renewed Microsoft Graph subscription is asked to last (mail: under 3 days).
+    #[serde(with = "humantime_serde")]
+    pub outlook_subscription_ttl: Duration,
 }
 
 impl Default for WebhooksConfig {
@@ -37,6 +45,9 @@ impl Default for WebhooksConfig {
             gmail_audience: String::new(),
             gmail_issuer: "https://accounts.google.com".into(),
             gmail_jwks_file: String::new(),
+            renew_ahead: Duration::from_secs(24 * 3600),
+            gmail_topic: String::new(),
+            outlook_subscription_ttl: Duration::from_secs(2 * 86_400 + 12 * 3600),
         }
     }
 }

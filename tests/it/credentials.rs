@@ -358,3 +358,71 @@ async fn key_rotation_stopped_halfway_loses_nothing_and_resumes() {
     }
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn expiring_subscriptions_are_renewed_once_before_they_expire() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let mut cfg = config(&db, &sb);
+    cfg.webhooks.gmail_topic = "projects/acme/topics/gmail".into();
+    let vault = test_vault();
+    let gmail = seed(&db, &sb, &vault, Platform::Gmail, 3600).await;
+    let outlook = seed(&db, &sb, &vault, Platform::Outlook, 3600).await;
+    let slack = seed(&db, &sb, &vault, Platform::Slack, 3600).await;
+    let mut hooks = Vec::new();
+    for (id, p, hours) in [
+        (gmail, Platform::Gmail, 5),
+        (outlook, Platform::Outlook, 5),
+        (slack, Platform::Slack, 5),
+        (gmail, Platform::Gmail, 72),
+    ] {
+        let w = mcp_worker::webhooks::register(&db.pool, &vault, id, p, None, None)
+            .await
+            .expect("webhook");
+        sqlx::query(
+            "UPDATE mcp.webhooks SET expires_at = now() + $2 * interval '1 hour', external_id = 'sub-1' WHERE id = $1",
+        )
+        .bind(w)
+        .bind(hours as f64)
+        .execute(&db.pool)
+        .await
+        .expect("expiry");
+        hooks.push(w);
+    }
+    for _ in 0..3 {
+        mcp_worker::webhooks::renew::enqueue_renew_sweep(&db.pool, Duration::from_secs(86_400))
+            .await
+            .expect("sweep");
+    }
+    let queued = db
+        .scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'webhook_renew'")
+        .await;
+    assert_eq!(
+        queued, 2,
+        "Gmail and Outlook expiring within a day, once each"
+    );
+    let catalog = Catalog::effective(&cfg);
+    let worker = start_worker(&db, cfg.clone(), &catalog, &Registry::builtin()).await;
+    db.wait_until(
+        "SELECT count(*) = 2 FROM mcp.sync_jobs WHERE kind = 'webhook_renew' AND state = 'completed'",
+        Duration::from_secs(10),
+    )
+    .await;
+    for (w, min_hours) in [(hooks[0], 24 * 6), (hooks[1], 24 * 2)] {
+        let h = db
+            .scalar_i64(&format!(
+                "SELECT (EXTRACT(EPOCH FROM expires_at - now()) / 3600)::int8 FROM mcp.webhooks WHERE id = '{w}'"
+            ))
+            .await;
+        assert!(h >= min_hours, "webhook {w} now expires in {h} h");
+    }
+    let untouched = db
+        .scalar_i64(&format!(
+            "SELECT (EXTRACT(EPOCH FROM expires_at - now()) / 3600)::int8 FROM mcp.webhooks WHERE id = '{}'",
+            hooks[2]
+        ))
+        .await;
+    assert!(untouched <= 5, "app-level webhooks are not renewed");
+    worker.shutdown().await;
+    db.drop_db().await;
+}

@@ -270,7 +270,9 @@ async fn job_catalogue_sql_examples_run_as_written() {
             "prune",
             "token_refresh",
             "token_refresh_sweep",
-            "webhook_process"
+            "webhook_process",
+            "webhook_renew",
+            "webhook_renew_sweep"
         ]
     );
     db.drop_db().await;
