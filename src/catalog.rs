@@ -33,6 +33,8 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "token_refresh_sweep.toml",
         include_str!("../jobs/token_refresh_sweep.toml"),
     ),
+    ("sync.toml", include_str!("../jobs/sync.toml")),
+    ("sync_sweep.toml", include_str!("../jobs/sync_sweep.toml")),
 ];
 
 #[derive(Debug, thiserror::Error)]

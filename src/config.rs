@@ -59,6 +59,8 @@ pub struct Config {
     pub oauth: crate::oauth::OAuthConfig,
     /// Token refresh.
     pub refresh: RefreshConfig,
+    /// Sync: intervals, the polling fallback, per-platform rate limits.
+    pub sync: crate::sync::config::SyncConfig,
 }
 
 #[derive(Clone, Deserialize, Serialize, Debug)]
@@ -486,6 +488,9 @@ impl Config {
                     }
                 }
             }
+        }
+        if let Err((key, message)) = self.sync.check() {
+            return Err(ConfigError::invalid(key, message));
         }
         if self.health.breaker_threshold == 0 {
             return Err(ConfigError::invalid(

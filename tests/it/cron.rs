@@ -103,7 +103,10 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
     let s =
         Scheduler::from_config(db.pool.clone(), &Config::default(), Catalog::builtin()).expect("s");
     let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, vec!["health_sweep", "prune", "token_refresh_sweep"]);
+    assert_eq!(
+        names,
+        vec!["health_sweep", "prune", "sync_sweep", "token_refresh_sweep"]
+    );
     let mut off = Config::default();
     off.schedules.insert(
         "prune".into(),
@@ -118,7 +121,7 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
     let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        vec!["health_sweep", "token_refresh_sweep"],
+        vec!["health_sweep", "sync_sweep", "token_refresh_sweep"],
         "prune is off, the sweeps stay"
     );
     db.drop_db().await;

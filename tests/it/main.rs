@@ -11,3 +11,4 @@ mod integrations;
 mod oauth;
 mod ops;
 mod sql;
+mod sync;
