@@ -45,6 +45,8 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "webhook_renew_sweep.toml",
         include_str!("../jobs/webhook_renew_sweep.toml"),
     ),
+    ("sync.toml", include_str!("../jobs/sync.toml")),
+    ("sync_sweep.toml", include_str!("../jobs/sync_sweep.toml")),
 ];
 
 #[derive(Debug, thiserror::Error)]

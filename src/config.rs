@@ -61,6 +61,8 @@ pub struct Config {
     pub refresh: RefreshConfig,
     /// The webhook intake (`POST /webhooks/{platform}/{id}`).
     pub webhooks: crate::webhooks::WebhooksConfig,
+    /// Sync: intervals, the polling fallback, per-platform rate limits.
+    pub sync: crate::sync::config::SyncConfig,
 }
 
 #[derive(Clone, Deserialize, Serialize, Debug)]
@@ -494,6 +496,9 @@ impl Config {
                     }
                 }
             }
+        }
+        if let Err((key, message)) = self.sync.check() {
+            return Err(ConfigError::invalid(key, message));
         }
         if self.health.breaker_threshold == 0 {
             return Err(ConfigError::invalid(

@@ -25,6 +25,7 @@ pub mod scheduler;
 pub mod schema;
 pub mod sdnotify;
 pub mod secret;
+pub mod sync;
 pub mod telemetry;
 pub mod vault;
 pub mod webhooks;

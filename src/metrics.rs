@@ -275,6 +275,7 @@ fn describe() {
 
 /// Registers every per-platform series at zero.
 pub fn register_platforms() {
+    crate::sync::register_metrics();
     for p in crate::connectors::Platform::ALL {
         let p = p.as_str();
         // Registering a histogram exports its buckets at zero.

@@ -194,6 +194,16 @@ macro_rules! connector_impl {
             > {
                 Box::pin(self.check(creds))
             }
+            fn list_page<'a>(
+                &'a self,
+                creds: &'a $crate::connectors::Credentials,
+                cursor: Option<&'a str>,
+            ) -> futures::future::BoxFuture<
+                'a,
+                Result<$crate::connectors::Page, $crate::connectors::ConnectorError>,
+            > {
+                Box::pin($crate::connectors::lists::list_page(&self.0, creds, cursor))
+            }
         }
     };
 }

@@ -6,6 +6,8 @@
 pub mod base;
 pub mod config;
 pub mod http;
+pub mod lists;
+pub mod page;
 pub mod ratelimit;
 pub mod registry;
 pub mod taxonomy;
@@ -34,6 +36,7 @@ use crate::secret::Secret;
 pub use base::{ClientAuth, OAuthSpec};
 pub use config::{HttpClientConfig, PlatformOverride};
 pub use http::ConnectorBuildError;
+pub use page::{Page, SyncItem, CURSOR_EXPIRED};
 pub use registry::Connectors;
 pub use taxonomy::{Action, ErrorType};
 
@@ -168,4 +171,12 @@ pub trait Connector: Send + Sync + 'static {
         &'a self,
         creds: &'a Credentials,
     ) -> BoxFuture<'a, Result<Identity, ConnectorError>>;
+    /// One page of the platform's incremental listing, from `cursor` (the beginning when
+    /// `None`). A cursor the platform refuses as too old is an error for which
+    /// `is_cursor_expired()` holds: start again with `None`.
+    fn list_page<'a>(
+        &'a self,
+        creds: &'a Credentials,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Page, ConnectorError>>;
 }

@@ -6,6 +6,8 @@ mod health_check;
 mod health_sweep;
 mod noop;
 mod prune;
+mod sync;
+mod sync_sweep;
 mod token_refresh;
 mod token_refresh_sweep;
 mod webhook_process;
@@ -82,6 +84,8 @@ impl Registry {
         r.register(health_check::HealthCheck);
         r.register(health_sweep::HealthSweep);
         r.register(token_refresh::TokenRefresh);
+        r.register(sync::Sync);
+        r.register(sync_sweep::SyncSweep);
         r.register(token_refresh_sweep::TokenRefreshSweep);
         r.register(webhook_process::WebhookProcess);
         r.register(webhook_renew::WebhookRenew);

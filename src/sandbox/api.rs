@@ -196,7 +196,7 @@ fn route(st: &State, r: &Req, account: &str) -> Response {
                 "bot": {"owner": {"type": "workspace", "workspace": true}}}),
             )
         }
-        (Platform::Monday, "POST", "/v2") => lists::monday(r, &id),
+        (Platform::Monday, "POST", "/v2") => lists::monday(r, &id, st),
         (Platform::Fireflies, "POST", "/graphql") => lists::fireflies(r, &id, st),
         (Platform::ZeroVoice, "GET", path) if path.starts_with("/2010-04-01/Accounts/") => {
             lists::twilio(st, r, account)

@@ -75,6 +75,18 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
             }
             ok(v)
         }
+        (Platform::Gmail, "/gmail/v1/users/me/messages") => {
+            let first = GMAIL_LATEST - n.min(GMAIL_LATEST - GMAIL_OLDEST);
+            let off = num(r.q("pageToken"), 0);
+            let (items, next) = page(off, num(r.q("maxResults"), 100), GMAIL_LATEST - first);
+            let mut v = json!({"resultSizeEstimate": GMAIL_LATEST - first,
+                "messages": items.map(|i| { let h = first + i + 1;
+                    json!({"id": format!("m{h:x}"), "threadId": format!("t{h:x}")}) }).collect::<Vec<_>>()});
+            if let Some(o) = next {
+                v["nextPageToken"] = json!(o.to_string());
+            }
+            ok(v)
+        }
         (Platform::Notion, "/v1/search") => {
             let b = r.json();
             let off = num(b.get("start_cursor").and_then(Value::as_str), 0);
@@ -164,13 +176,17 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
 }
 
 /// Monday GraphQL: `me`, `items_page`/`next_items_page` with a cursor.
-pub fn monday(r: &Req, id: &str) -> Response {
+pub fn monday(r: &Req, id: &str, st: &State) -> Response {
     let b = r.json();
     let q = b.get("query").and_then(Value::as_str).unwrap_or("");
     if q.contains("items_page") {
         let cursor = b.pointer("/variables/cursor").and_then(Value::as_str);
         let off = num(cursor, 0);
-        let (items, next) = page(off, 25, 25);
+        let limit = b
+            .pointer("/variables/limit")
+            .and_then(Value::as_u64)
+            .unwrap_or(25);
+        let (items, next) = page(off, limit.min(500), total(st));
         let items_page = json!({"cursor": next.map(|o| o.to_string()),
             "items": items.map(|i| json!({"id": (5_000 + i).to_string(), "name": format!("item {i}")})).collect::<Vec<_>>()});
         return ok(if q.contains("next_items_page") {

@@ -108,6 +108,7 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
         vec![
             "health_sweep",
             "prune",
+            "sync_sweep",
             "token_refresh_sweep",
             "webhook_renew_sweep"
         ]
@@ -126,7 +127,12 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
     let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        vec!["health_sweep", "token_refresh_sweep", "webhook_renew_sweep"],
+        vec![
+            "health_sweep",
+            "sync_sweep",
+            "token_refresh_sweep",
+            "webhook_renew_sweep"
+        ],
         "prune is off, the sweeps stay"
     );
     db.drop_db().await;

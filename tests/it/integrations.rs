@@ -496,7 +496,12 @@ async fn the_six_hourly_sweep_is_enqueued_once_across_three_schedulers_and_check
     }
     let pending = integration(&db.pool, ws, "gmail").await;
     let mut cfg = Config::default();
-    for other in ["prune", "token_refresh_sweep", "webhook_renew_sweep"] {
+    for other in [
+        "prune",
+        "sync_sweep",
+        "token_refresh_sweep",
+        "webhook_renew_sweep",
+    ] {
         cfg.schedules.insert(
             other.into(),
             ScheduleConfig {

@@ -11,4 +11,5 @@ mod integrations;
 mod oauth;
 mod ops;
 mod sql;
+mod sync;
 mod webhooks;

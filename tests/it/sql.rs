@@ -268,6 +268,8 @@ async fn job_catalogue_sql_examples_run_as_written() {
             "health_sweep",
             "noop",
             "prune",
+            "sync",
+            "sync_sweep",
             "token_refresh",
             "token_refresh_sweep",
             "webhook_process",

@@ -1,0 +1,173 @@
+//! `sync`: one integration per job. Behind the circuit breaker, with its credentials, it reads
+//! the platform page by page from the stored cursor, taking a token from the integration's
+//! shared bucket before each call, and writes each page with its cursor checkpoint in one
+//! transaction (a killed sync resumes at the last page, nothing lost or doubled). A too-old
+//! cursor starts a full resync; a 429 blocks the bucket and snoozes the job (no attempt spent);
+//! transient failures retry; auth failures are recorded as the health check does. It never
+//! logs a credential or an item's content.
+
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use metrics::counter;
+use serde::Deserialize;
+
+use super::{Handler, JobContext, JobError};
+use crate::connectors::Action;
+use crate::integrations::{self, IntegrationError, IN_SERVICE};
+use crate::sync::{self, store, Token, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
+
+pub struct Sync;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Payload {
+    integration_id: uuid::Uuid,
+}
+
+fn db<E: std::fmt::Display>(e: E) -> JobError {
+    JobError::Retry(format!("database error: {e}"))
+}
+
+impl Handler for Sync {
+    fn kind(&self) -> &'static str {
+        "sync"
+    }
+
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let p: Payload = ctx.payload()?;
+            let s = &ctx.services;
+            let pool = s.queue.pool();
+            let cfg = &s.config.sync;
+            let integration = match integrations::load(pool, p.integration_id).await {
+                Ok(i) => i,
+                Err(IntegrationError::NotFound(id)) => {
+                    return Err(JobError::Discard(format!("integration {id} not found")))
+                }
+                Err(e) => return Err(db(e)),
+            };
+            let platform = integration.platform.as_str();
+            let run = |outcome: &'static str| {
+                counter!(SYNC_RUNS, "platform" => platform, "outcome" => outcome).increment(1)
+            };
+            if !IN_SERVICE.contains(&integration.state.as_str()) {
+                run("skipped_not_in_service");
+                return Ok(());
+            }
+            let half_open = s.config.health.breaker_half_open_after;
+            if !integrations::can_execute_request(pool, integration.id, half_open)
+                .await
+                .map_err(db)?
+            {
+                run("skipped_breaker_open");
+                tracing::info!(integration_id = %integration.id, platform, "sync skipped: circuit breaker open");
+                return Ok(());
+            }
+            let creds = match integrations::credentials(pool, &s.vault, integration.id).await {
+                Ok(c) => c,
+                Err(e @ (IntegrationError::NoCredentials(_) | IntegrationError::Vault { .. })) => {
+                    run("credentials_error");
+                    return Err(JobError::Discard(e.to_string()));
+                }
+                Err(e) => return Err(db(e)),
+            };
+            let connector = s.connectors.get(integration.platform);
+            let limit = cfg.rate_limit(integration.platform);
+            let mut cursor = store::cursor(pool, integration.id).await.map_err(db)?;
+            let (mut pages, mut items, mut resynced) = (0u64, 0u64, false);
+            let started = Instant::now();
+            loop {
+                match sync::take_token(
+                    pool,
+                    integration.platform,
+                    integration.id,
+                    limit,
+                    cfg.max_inline_wait,
+                )
+                .await
+                .map_err(db)?
+                {
+                    Token::Taken => {}
+                    Token::WaitLonger(wait) => {
+                        run("rate_limited");
+                        return Err(JobError::Snooze(wait));
+                    }
+                }
+                let page = match connector.list_page(&creds, cursor.as_deref()).await {
+                    Ok(page) => page,
+                    Err(e) if e.is_cursor_expired() && cursor.is_some() && !resynced => {
+                        tracing::warn!(integration_id = %integration.id, platform,
+                            "sync cursor expired: full resync");
+                        store::clear_cursor(pool, integration.id)
+                            .await
+                            .map_err(db)?;
+                        cursor = None;
+                        resynced = true;
+                        run("resync");
+                        continue;
+                    }
+                    Err(e) => {
+                        let _ = store::record_error(pool, &integration, &e, ctx.id).await;
+                        tracing::info!(job_id = ctx.id, integration_id = %integration.id, platform,
+                            error = %e, pages, items, "sync stopped");
+                        return Err(match e.action() {
+                            Action::Wait => {
+                                let wait = e.retry_after.unwrap_or(cfg.default_retry_after);
+                                sync::block(pool, integration.id, wait).await.map_err(db)?;
+                                run("rate_limited");
+                                JobError::Snooze(wait)
+                            }
+                            Action::Retry => {
+                                run("retry");
+                                JobError::Retry(e.to_string())
+                            }
+                            Action::Reauth | Action::Revoked => {
+                                integrations::record_health_check(
+                                    pool,
+                                    integration.id,
+                                    Err(&e),
+                                    started.elapsed(),
+                                    s.config.health.breaker_threshold,
+                                    Some(ctx.id),
+                                )
+                                .await
+                                .map_err(db)?;
+                                run("auth_failed");
+                                return Ok(());
+                            }
+                            Action::Fail => {
+                                run("failed");
+                                JobError::Discard(e.to_string())
+                            }
+                        });
+                    }
+                };
+                // A page that names no way on is the end, whatever it says.
+                let done = page.done || page.next_cursor.is_none();
+                let n = page.items.len() as u64;
+                store::save_page(
+                    pool,
+                    &integration,
+                    &page.items,
+                    page.next_cursor.as_deref(),
+                    done,
+                )
+                .await
+                .map_err(db)?;
+                pages += 1;
+                items += n;
+                counter!(SYNC_PAGES, "platform" => platform).increment(1);
+                counter!(SYNC_ITEMS, "platform" => platform).increment(n);
+                if done {
+                    break;
+                }
+                cursor = page.next_cursor;
+            }
+            run("completed");
+            tracing::info!(job_id = ctx.id, integration_id = %integration.id, platform, pages,
+                items, resynced, elapsed_ms = started.elapsed().as_millis() as u64, "sync");
+            Ok(())
+        })
+    }
+}

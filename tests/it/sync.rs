@@ -1,0 +1,466 @@
+//! Sync end to end: a real worker (or daemon), a real database, the sandbox as the platforms.
+
+use std::time::{Duration, Instant};
+
+use mcp_worker::catalog::Catalog;
+use mcp_worker::config::{Config, KindOverride};
+use mcp_worker::connectors::Platform;
+use mcp_worker::handlers::Registry;
+use mcp_worker::integrations;
+use mcp_worker::sandbox::{self, FaultKind, Sandbox};
+use mcp_worker::sync::config::RateLimit;
+use uuid::Uuid;
+
+use crate::common::{start_worker, test_config, test_vault, TestDb};
+
+fn config(db: &TestDb, sb: &Sandbox, limit: RateLimit) -> Config {
+    let mut c = test_config(&db.url);
+    c.platforms = sb.config_overrides();
+    c.http_client.timeout = Duration::from_millis(2000);
+    for p in Platform::ALL {
+        c.sync.rate_limits.insert(p.as_str().into(), limit);
+    }
+    c.kinds.insert(
+        "sync".into(),
+        KindOverride {
+            max_attempts: Some(5),
+            backoff_base: Some(Duration::from_millis(10)),
+            backoff_max: Some(Duration::from_millis(20)),
+            timeout: None,
+        },
+    );
+    c
+}
+
+const FAST: RateLimit = RateLimit {
+    capacity: 1000.0,
+    per_sec: 1000.0,
+};
+
+async fn seed(db: &TestDb, sb: &Sandbox, ws: Uuid, p: Platform, account: &str) -> Uuid {
+    let (creds, _refresh) = sb.mint_credentials(p, account);
+    integrations::create_active(&db.pool, &test_vault(), ws, p, &creds)
+        .await
+        .expect("seed integration")
+}
+
+async fn sync_now(db: &TestDb, id: Uuid) -> i64 {
+    sqlx::query_scalar(
+        "SELECT mcp.enqueue_job('sync', jsonb_build_object('integration_id', $1::uuid), \
+         unique_key => 'sync:' || $1::text)",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await
+    .expect("enqueue sync")
+}
+
+async fn wait_done(db: &TestDb, jobs: &[i64]) {
+    let list = jobs
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let start = Instant::now();
+    loop {
+        let left = db
+            .scalar_i64(&format!(
+                "SELECT count(*) FROM mcp.sync_jobs WHERE id IN ({list}) AND state <> 'completed'"
+            ))
+            .await;
+        if left == 0 {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let rows: Vec<(i64, String, i16, Option<serde_json::Value>)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT id, state, attempt, errors FROM mcp.sync_jobs WHERE id IN ({list})"
+                )))
+                .fetch_all(&db.pool)
+                .await
+                .expect("jobs");
+            panic!("sync jobs not completed: {rows:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn rows(db: &TestDb, id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM mcp.synced_items WHERE integration_id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("count")
+}
+
+#[tokio::test]
+async fn every_platform_pages_to_the_end_and_counts_each_item_once() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    // 250 items: several pages on every platform (Outlook pages by 10, Fireflies by 50).
+    sb.set_items_per_account(250);
+    let cfg = config(&db, &sb, FAST);
+    let ws = integrations::create_workspace(&db.pool, "acme")
+        .await
+        .expect("ws");
+    let mut ids = Vec::new();
+    for p in Platform::ALL {
+        ids.push((p, seed(&db, &sb, ws, p, "acme").await));
+    }
+    let worker = start_worker(
+        &db,
+        cfg,
+        &Catalog::effective(&test_config(&db.url)),
+        &Registry::builtin(),
+    )
+    .await;
+    let mut jobs = Vec::new();
+    for (_, id) in &ids {
+        jobs.push(sync_now(&db, *id).await);
+    }
+    wait_done(&db, &jobs).await;
+    for (p, id) in &ids {
+        assert_eq!(rows(&db, *id).await, 250, "{p}");
+        let synced: bool = sqlx::query_scalar(
+            "SELECT last_synced_at IS NOT NULL FROM core.integrations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("synced");
+        assert!(synced, "{p}: last_synced_at recorded");
+    }
+    let pages: i64 = db
+        .scalar_i64("SELECT count(*) FROM mcp.synced_items WHERE raw IS NULL OR external_id = ''")
+        .await;
+    assert_eq!(pages, 0, "every row has an id and its raw record");
+    // A second run rewrites nothing new: same rows, first_seen_at untouched.
+    let before: Vec<(String, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT external_id, first_seen_at FROM mcp.synced_items ORDER BY 1")
+            .fetch_all(&db.pool)
+            .await
+            .expect("before");
+    let mut jobs = Vec::new();
+    for (_, id) in &ids {
+        jobs.push(sync_now(&db, *id).await);
+    }
+    wait_done(&db, &jobs).await;
+    let after: Vec<(String, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT external_id, first_seen_at FROM mcp.synced_items ORDER BY 1")
+            .fetch_all(&db.pool)
+            .await
+            .expect("after");
+    assert_eq!(before, after);
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_too_old_gmail_cursor_starts_a_full_resync() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    sb.set_items_per_account(120);
+    let cfg = config(&db, &sb, FAST);
+    let ws = integrations::create_workspace(&db.pool, "acme")
+        .await
+        .expect("ws");
+    let id = seed(&db, &sb, ws, Platform::Gmail, "acme").await;
+    // History ids below the sandbox's oldest answer 404, as Gmail does for an old id.
+    sqlx::query("UPDATE core.integrations SET sync_cursor = '100' WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .expect("old cursor");
+    let worker = start_worker(
+        &db,
+        cfg,
+        &Catalog::effective(&test_config(&db.url)),
+        &Registry::builtin(),
+    )
+    .await;
+    let job = sync_now(&db, id).await;
+    wait_done(&db, &[job]).await;
+    assert_eq!(rows(&db, id).await, 120, "the full listing");
+    let cursor: Option<String> =
+        sqlx::query_scalar("SELECT sync_cursor FROM core.integrations WHERE id = $1")
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await
+            .expect("cursor");
+    assert_eq!(
+        cursor.as_deref(),
+        Some("10000"),
+        "the history id to continue from"
+    );
+    // Incremental from there: nothing new, nothing doubled.
+    let job = sync_now(&db, id).await;
+    wait_done(&db, &[job]).await;
+    assert_eq!(rows(&db, id).await, 120);
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_429_in_each_form_snoozes_without_spending_an_attempt_and_blocks_the_bucket() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let cfg = config(&db, &sb, FAST);
+    let ws = integrations::create_workspace(&db.pool, "acme")
+        .await
+        .expect("ws");
+    let cases = [
+        (Platform::Notion, FaultKind::RateLimitSeconds),
+        (Platform::Zoom, FaultKind::RateLimitDate),
+        (Platform::Discord, FaultKind::RateLimitSeconds),
+    ];
+    let mut ids = Vec::new();
+    for (p, kind) in cases {
+        ids.push((p, seed(&db, &sb, ws, p, "acme").await));
+        sb.fault(p, kind, Some(1), Some(120));
+    }
+    let worker = start_worker(
+        &db,
+        cfg,
+        &Catalog::effective(&test_config(&db.url)),
+        &Registry::builtin(),
+    )
+    .await;
+    for (_, id) in &ids {
+        sync_now(&db, *id).await;
+    }
+    db.wait_until(
+        "SELECT count(*) = 3 FROM mcp.sync_jobs WHERE kind = 'sync' AND state = 'scheduled' \
+         AND run_at > now() + interval '60 seconds'",
+        Duration::from_secs(20),
+    )
+    .await;
+    for (p, id) in &ids {
+        let (attempt, wait_s): (i16, f64) = sqlx::query_as(
+            "SELECT attempt, EXTRACT(EPOCH FROM run_at - now())::float8 FROM mcp.sync_jobs \
+             WHERE kind = 'sync' AND payload->>'integration_id' = $1::text",
+        )
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("job");
+        assert_eq!(attempt, 0, "{p}: the attempt is not spent");
+        assert!((100.0..=125.0).contains(&wait_s), "{p}: snoozed {wait_s} s");
+        let blocked_s: f64 = sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM blocked_until - now())::float8 FROM mcp.rate_limits \
+             WHERE integration_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("bucket");
+        assert!(
+            (100.0..=125.0).contains(&blocked_s),
+            "{p}: bucket blocked {blocked_s} s"
+        );
+        assert_eq!(rows(&db, *id).await, 0, "{p}");
+    }
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+/// Two pools (as two daemons) hammer one bucket: grants never exceed capacity + rate × time.
+#[tokio::test]
+async fn the_token_bucket_is_shared_by_every_caller() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let ws = integrations::create_workspace(&db.pool, "acme")
+        .await
+        .expect("ws");
+    let id = seed(&db, &sb, ws, Platform::Notion, "acme").await;
+    let limit = RateLimit {
+        capacity: 3.0,
+        per_sec: 10.0,
+    };
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+        for _ in 0..4 {
+            let pool = pool.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut granted = 0u32;
+                while start.elapsed() < Duration::from_millis(1500) {
+                    let wait = mcp_worker::sync::try_take_token(&pool, id, limit)
+                        .await
+                        .expect("take");
+                    if wait.is_zero() {
+                        granted += 1;
+                    } else {
+                        assert!(wait <= Duration::from_millis(101), "wait {wait:?}");
+                    }
+                }
+                granted
+            }));
+        }
+    }
+    let mut granted = 0;
+    for t in tasks {
+        granted += t.await.expect("task");
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let most = limit.capacity + limit.per_sec * elapsed;
+    assert!(granted as f64 <= most + 1.0, "{granted} tokens > {most:.1}");
+    assert!(
+        granted as f64 >= 0.7 * most,
+        "{granted} tokens, the bucket refills ({most:.1})"
+    );
+    db.drop_db().await;
+}
+
+/// Two workers syncing integrations of one platform stay under its buckets (per integration).
+#[tokio::test]
+async fn two_workers_stay_under_the_platforms_rate() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    // Outlook pages by 10: 60 items = 6 calls per integration (the last with the delta link).
+    sb.set_items_per_account(60);
+    let limit = RateLimit {
+        capacity: 2.0,
+        per_sec: 5.0,
+    };
+    let cfg = config(&db, &sb, limit);
+    let ws = integrations::create_workspace(&db.pool, "acme")
+        .await
+        .expect("ws");
+    let a = seed(&db, &sb, ws, Platform::Outlook, "a").await;
+    let b = seed(&db, &sb, ws, Platform::Outlook, "b").await;
+    let catalog = Catalog::effective(&test_config(&db.url));
+    let w1 = start_worker(&db, cfg.clone(), &catalog, &Registry::builtin()).await;
+    let w2 = start_worker(&db, cfg, &catalog, &Registry::builtin()).await;
+    let start = Instant::now();
+    let jobs = [sync_now(&db, a).await, sync_now(&db, b).await];
+    let mut worst = 0.0f64;
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let calls = sb.calls(Platform::Outlook) as f64;
+        let allowed = 2.0 * (limit.capacity + limit.per_sec * start.elapsed().as_secs_f64());
+        worst = worst.max(calls - allowed);
+        let done = db
+            .scalar_i64(&format!(
+                "SELECT count(*) FROM mcp.sync_jobs WHERE id IN ({}, {}) AND state = 'completed'",
+                jobs[0], jobs[1]
+            ))
+            .await;
+        if done == 2 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "syncs not done");
+    }
+    assert!(worst <= 1.0, "calls ran ahead of the buckets by {worst}");
+    assert_eq!(sb.calls(Platform::Outlook), 12);
+    // 6 calls each with a burst of 2 at 5/s take at least (6 - 2) / 5 s.
+    assert!(
+        start.elapsed() >= Duration::from_millis(750),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(rows(&db, a).await + rows(&db, b).await, 120);
+    w1.shutdown().await;
+    w2.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_silent_webhook_puts_the_integration_on_the_fallback_interval() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let cfg = Config::default().sync;
+    let ws = integrations::create_workspace(&db.pool, "acme")
+        .await
+        .expect("ws");
+    let id = seed(&db, &sb, ws, Platform::Slack, "acme").await;
+    // Synced 10 minutes ago: due on the 5-minute fallback, not on the 1-hour interval.
+    sqlx::query(
+        "UPDATE core.integrations SET last_synced_at = now() - interval '10 minutes' WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&db.pool)
+    .await
+    .expect("last sync");
+    let hook: Uuid = sqlx::query_scalar(
+        "INSERT INTO mcp.webhooks (integration_id, workspace_id, platform, last_event_at, created_at) \
+         VALUES ($1, $2, 'slack', now() - interval '2 hours', now() - interval '1 day') RETURNING id",
+    )
+    .bind(id)
+    .bind(ws)
+    .fetch_one(&db.pool)
+    .await
+    .expect("webhook");
+    let sweep = |c| mcp_worker::sync::store::sweep(&db.pool, c, Duration::ZERO);
+    let s = sweep(&cfg).await.expect("sweep");
+    assert_eq!(
+        (s.enqueued, s.fallback.clone()),
+        (1, vec![(Platform::Slack, 1)])
+    );
+    // Events flow again: back to the normal interval, nothing due.
+    db.exec("DELETE FROM mcp.sync_jobs WHERE kind = 'sync'")
+        .await;
+    sqlx::query("UPDATE mcp.webhooks SET last_event_at = now() WHERE id = $1")
+        .bind(hook)
+        .execute(&db.pool)
+        .await
+        .expect("event");
+    let s = sweep(&cfg).await.expect("sweep");
+    assert_eq!(
+        (s.enqueued, s.fallback.clone()),
+        (0, vec![(Platform::Slack, 0)])
+    );
+    // A failing webhook counts as missing.
+    db.exec("UPDATE mcp.webhooks SET status = 'failing'").await;
+    let s = sweep(&cfg).await.expect("sweep");
+    assert_eq!(s.enqueued, 1);
+    // Twice in a row: one live job per integration.
+    assert_eq!(sweep(&cfg).await.expect("sweep").enqueued, 0);
+    // Past the normal interval, due without any webhook state.
+    db.exec("DELETE FROM mcp.sync_jobs WHERE kind = 'sync'")
+        .await;
+    db.exec("UPDATE mcp.webhooks SET status = 'active', last_event_at = now()")
+        .await;
+    db.exec("UPDATE core.integrations SET last_synced_at = now() - interval '2 hours'")
+        .await;
+    assert_eq!(sweep(&cfg).await.expect("sweep").enqueued, 1);
+    db.drop_db().await;
+}
+
+/// Each connector's listing, page by page to the end: every item once, the cursor moving on.
+#[tokio::test]
+async fn each_connector_lists_every_item_once() {
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    sb.set_items_per_account(230);
+    let cfg = Config {
+        platforms: sb.config_overrides(),
+        ..Config::default()
+    };
+    let connectors = mcp_worker::connectors::Connectors::from_config(&cfg).expect("connectors");
+    for p in Platform::ALL {
+        let (creds, _) = sb.mint_credentials(p, "acme");
+        let c = connectors.get(p);
+        let mut cursor: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
+        for n in 0.. {
+            assert!(n < 100, "{p}: no end after 100 pages (cursor {cursor:?})");
+            let page = c
+                .list_page(&creds, cursor.as_deref())
+                .await
+                .unwrap_or_else(|e| panic!("{p}: {e}"));
+            for it in &page.items {
+                assert!(
+                    seen.insert(it.external_id.clone()),
+                    "{p}: {} twice",
+                    it.external_id
+                );
+            }
+            if page.done {
+                break;
+            }
+            assert_ne!(page.next_cursor, cursor, "{p}: the cursor moves on");
+            cursor = page.next_cursor;
+        }
+        assert_eq!(seen.len(), 230, "{p}");
+    }
+}
