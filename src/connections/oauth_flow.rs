@@ -209,9 +209,9 @@ async fn exchange_and_store(
         .await?;
     transition(&mut *tx, id, "CONNECTED", "authorized: tokens stored").await?;
     transition(&mut *tx, id, "ACTIVE", "authorized: token granted").await?;
-    // The first health check proves the token. The first `sync` job is enqueued here as well,
-    // in this transaction, once the `sync` kind exists in the catalogue.
+    // The first health check proves the token; the first sync fetches everything so far.
     crate::queue::enqueue_health_check(&mut *tx, id).await?;
+    crate::queue::enqueue_first_sync(&mut *tx, id).await?;
     tx.commit().await?;
     Ok(Finished {
         integration_id: id,

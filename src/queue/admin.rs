@@ -147,6 +147,22 @@ pub async fn enqueue_health_check(
     Ok(())
 }
 
+/// Enqueues the first (full) sync of a newly connected integration, unless one is queued.
+pub async fn enqueue_first_sync(
+    db: impl sqlx::PgExecutor<'_>,
+    integration_id: uuid::Uuid,
+) -> Result<(), QueueError> {
+    sqlx::query(
+        "INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
+         VALUES ('sync', $1, jsonb_build_object('integration_id', $1), 'sync:' || $1) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(integration_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Turns the database's refusal of a row (unknown kind, bad value) into a readable error.
 fn refusal(e: sqlx::Error) -> QueueError {
     if let sqlx::Error::Database(db) = &e {

@@ -9,7 +9,7 @@ mod maintenance;
 pub mod retry;
 
 pub use admin::{
-    cancel as admin_cancel, cancel_integration_jobs, enqueue as admin_enqueue,
+    cancel as admin_cancel, cancel_integration_jobs, enqueue as admin_enqueue, enqueue_first_sync,
     enqueue_health_check, list as admin_list, retry as admin_retry, show as admin_show,
     EnqueueRequest, JobRow,
 };

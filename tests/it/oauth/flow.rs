@@ -90,6 +90,14 @@ async fn connect_follows_the_platform_and_the_callback_makes_it_active() {
         job,
         (format!("health_check:{id}"), json!({"integration_id": id}))
     );
+    let first_sync: String = sqlx::query_scalar(
+        "SELECT unique_key FROM mcp.sync_jobs WHERE kind = 'sync' AND integration_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&e.db.pool)
+    .await
+    .expect("first sync, in the callback's transaction");
+    assert_eq!(first_sync, format!("sync:{id}"));
     // The stored token works at the platform.
     let (access, refresh) = e.tokens(id).await;
     let connectors = Connectors::from_config(&e.config).expect("connectors");

@@ -74,9 +74,10 @@ async fn disconnect_revokes_at_the_platform_cancels_pending_jobs_and_allows_a_re
         .await;
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).expect("json");
+    // The connect's first health check and first sync, and the scheduled noop.
     assert_eq!(
         v,
-        json!({"integration_id": id, "state": "REVOKED", "revoked_at_platform": true, "cancelled_jobs": 2})
+        json!({"integration_id": id, "state": "REVOKED", "revoked_at_platform": true, "cancelled_jobs": 3})
     );
     assert_eq!(
         e.state_of(id).await,
@@ -93,7 +94,7 @@ async fn disconnect_revokes_at_the_platform_cancels_pending_jobs_and_allows_a_re
             .fetch_all(&e.db.pool)
             .await
             .expect("jobs");
-    assert_eq!(states, ["cancelled", "cancelled", "completed"]);
+    assert_eq!(states, ["cancelled", "cancelled", "cancelled", "completed"]);
     // The old token is dead at the platform.
     let connectors = Connectors::from_config(&e.config).expect("connectors");
     let err = connectors

@@ -208,3 +208,55 @@ async fn a_revocation_event_revokes_the_integration_and_cancels_its_jobs() {
     worker.shutdown().await;
     env.finish().await;
 }
+
+#[tokio::test]
+async fn a_burst_of_events_asks_for_one_incremental_sync() {
+    let env = env().await;
+    let path = env.hook(Platform::Notion).await;
+    let integration: uuid::Uuid =
+        sqlx::query_scalar("SELECT integration_id FROM mcp.webhooks WHERE id = $1::uuid")
+            .bind(path.rsplit('/').next().expect("id"))
+            .fetch_one(&env.db.pool)
+            .await
+            .expect("integration");
+    for to in ["CONNECTED", "ACTIVE"] {
+        sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
+            .bind(integration)
+            .bind(to)
+            .execute(&env.db.pool)
+            .await
+            .expect("transition");
+    }
+    let s = secret_of(Platform::Notion);
+    for n in 0..5 {
+        let body = event_body(Platform::Notion, 100 + n, "");
+        let headers = sign(Platform::Notion, &s, &body, now(), &path);
+        assert_eq!(
+            env.post(&path, "application/json", &headers, &body)
+                .await
+                .status,
+            200
+        );
+    }
+    let cfg = test_config(&env.db.url);
+    let catalog = Catalog::effective(&cfg);
+    // The sync asked for waits a short debounce, so all five events land on the one queued.
+    let worker = start_worker(&env.db, cfg, &catalog, &Registry::builtin()).await;
+    env.db
+        .wait_until(
+            "SELECT count(*) = 5 FROM mcp.sync_jobs WHERE kind = 'webhook_process' AND state = 'completed'",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(
+        env.db
+            .scalar_i64(&format!(
+                "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'sync' AND integration_id = '{integration}'"
+            ))
+            .await,
+        1,
+        "five events, one sync"
+    );
+    worker.shutdown().await;
+    env.finish().await;
+}
