@@ -166,7 +166,7 @@ pub async fn disconnect(f: &Flow<'_>, id: uuid::Uuid) -> Result<Disconnected, Co
     .execute(&mut *tx)
     .await?;
     transition(&mut *tx, id, target, "disconnected").await?;
-    let cancelled = crate::queue::cancel_integration_jobs(&mut *tx, id).await?;
+    let cancelled = crate::queue::cancel_integration_jobs(&mut *tx, id, None).await?;
     tx.commit().await?;
     Ok(Disconnected {
         integration_id: id,

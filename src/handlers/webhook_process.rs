@@ -107,15 +107,14 @@ impl Handler for WebhookProcess {
                     .execute(&mut *tx)
                     .await
                     .map_err(retry)?;
-                    sqlx::query(
-                        "UPDATE mcp.sync_jobs SET state = 'cancelled', finished_at = now() \
-                         WHERE integration_id = $1 AND kind <> 'webhook_process' \
-                           AND state IN ('available', 'scheduled', 'retryable')",
+                    // Pending events of this integration still get marked processed.
+                    crate::queue::cancel_integration_jobs(
+                        &mut *tx,
+                        integration,
+                        Some("webhook_process"),
                     )
-                    .bind(integration)
-                    .execute(&mut *tx)
                     .await
-                    .map_err(retry)?;
+                    .map_err(|e| JobError::Retry(e.to_string()))?;
                     tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "access withdrawn by the platform");
                 }
                 Meaning::Changed => {

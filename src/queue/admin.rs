@@ -113,16 +113,20 @@ pub async fn retry(pool: &PgPool, id: i64) -> Result<bool, QueueError> {
 
 /// Cancels an integration's jobs that have not started (available, scheduled, retryable);
 /// running ones finish (their handlers see the integration out of service). Returns how many
-/// were cancelled. Takes a pool or a transaction's connection.
+/// were cancelled; jobs of `keep_kind` are left alone. Takes a pool or a transaction's
+/// connection.
 pub async fn cancel_integration_jobs(
     db: impl sqlx::PgExecutor<'_>,
     integration_id: uuid::Uuid,
+    keep_kind: Option<&str>,
 ) -> Result<u64, QueueError> {
     Ok(sqlx::query(
         "UPDATE mcp.sync_jobs SET state = 'cancelled', finished_at = now() \
-         WHERE integration_id = $1 AND state IN ('available', 'scheduled', 'retryable')",
+         WHERE integration_id = $1 AND state IN ('available', 'scheduled', 'retryable') \
+           AND ($2::text IS NULL OR kind <> $2)",
     )
     .bind(integration_id)
+    .bind(keep_kind)
     .execute(db)
     .await?
     .rows_affected())
