@@ -73,7 +73,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     if vault.newest_key_id().is_none() {
         tracing::warn!("no vault key configured: stored credentials cannot be read or written");
     }
-    crate::credentials::register_keys(&pool, &vault)
+    crate::keys::register_keys(&pool, &vault)
         .await
         .map_err(|e| DaemonError::Credentials(e.to_string()))?;
     crate::metrics::register_platforms();

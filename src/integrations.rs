@@ -371,7 +371,7 @@ pub async fn gauges_loop(
         if let Err(e) = sample_gauges(&pool).await {
             tracing::warn!(error = %e, "sampling integration gauges failed");
         }
-        if let Err(e) = crate::credentials::sample_gauges(&pool, &vault).await {
+        if let Err(e) = crate::keys::sample_gauges(&pool, &vault).await {
             tracing::warn!(error = %e, "sampling credential gauges failed");
         }
     }

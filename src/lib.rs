@@ -17,6 +17,7 @@ pub mod demo;
 pub mod handlers;
 pub mod http;
 pub mod integrations;
+pub mod keys;
 pub mod metrics;
 pub mod oauth;
 pub mod queue;

@@ -267,8 +267,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<()> {
             KeysCommand::Rotate { batch, max_batches } => {
                 let vault = mcp_worker::vault::Vault::from_config(&config.vault)?;
                 let pool = mcp_worker::db::connect(&config.database).await?;
-                let r = mcp_worker::credentials::rotate(&pool, &vault, batch.max(1), max_batches)
-                    .await?;
+                let r = mcp_worker::keys::rotate(&pool, &vault, batch.max(1), max_batches).await?;
                 println!(
                     "re-encrypted under key {}: {} tokens, {} webhook secrets, {} connect states in {} batches; {} left under older keys",
                     vault.newest_key_id().unwrap_or("-"),

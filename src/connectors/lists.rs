@@ -19,9 +19,9 @@ pub const PAGE_SIZE: u32 = 100;
 /// The Slack channel and Discord channel read until per-integration channels are configured.
 pub const DEFAULT_CHANNEL: &str = "general";
 
-type Classify = fn(&Base, &RawResponse) -> ConnectorError;
+pub(super) type Classify = fn(&Base, &RawResponse) -> ConnectorError;
 
-fn classifier(p: Platform) -> Classify {
+pub(super) fn classifier(p: Platform) -> Classify {
     match p {
         Platform::Gmail => gmail::classify,
         Platform::Outlook => outlook::classify,
@@ -45,8 +45,8 @@ pub async fn list_page(
     cursor: Option<&str>,
 ) -> Result<Page, ConnectorError> {
     match base.platform {
-        Platform::Gmail => gmail_page(base, creds, cursor).await,
-        Platform::Outlook => outlook_page(base, creds, cursor).await,
+        Platform::Gmail => super::lists_mail::gmail_page(base, creds, cursor).await,
+        Platform::Outlook => super::lists_mail::outlook_page(base, creds, cursor).await,
         Platform::Slack => slack_page(base, creds, cursor).await,
         Platform::Discord => discord_page(base, creds, cursor).await,
         Platform::Zoom => zoom_page(base, creds, cursor).await,
@@ -61,7 +61,7 @@ pub async fn list_page(
 }
 
 /// Sends; a non-success answer (or `bad(body)`) is classified; the body must be JSON.
-async fn call(
+pub(super) async fn call(
     base: &Base,
     req: reqwest::RequestBuilder,
     bad: fn(&Value) -> bool,
@@ -74,195 +74,37 @@ async fn call(
     body.ok_or_else(|| http::invalid_response(base.platform, &resp, "not JSON"))
 }
 
-fn no_error(_: &Value) -> bool {
+pub(super) fn no_error(_: &Value) -> bool {
     false
 }
 
-fn items(v: &Value, list: &str, kind: &str, id: &str, time: Option<&str>) -> Vec<SyncItem> {
+pub(super) fn items(
+    v: &Value,
+    list: &str,
+    kind: &str,
+    id: &str,
+    time: Option<&str>,
+) -> Vec<SyncItem> {
     v.pointer(list)
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|x| item(x, kind, id, time)).collect())
         .unwrap_or_default()
 }
 
-fn text(v: &Value, ptr: &str) -> Option<String> {
+pub(super) fn text(v: &Value, ptr: &str) -> Option<String> {
     v.pointer(ptr)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(String::from)
 }
 
-fn query(
+pub(super) fn query(
     base: &Base,
     path: &str,
     creds: &Credentials,
     q: &[(&str, String)],
 ) -> reqwest::RequestBuilder {
     http::authorize(base.request(reqwest::Method::GET, path).query(q), creds)
-}
-
-/// Gmail: no cursor → `list:` (the profile's history id first, so nothing added during the
-/// listing is missed), then `messages.list` pages (`list:<historyId>:<pageToken>`), then
-/// `history.list?startHistoryId=` (`<historyId>[:<pageToken>]`); 404 there = too old.
-async fn gmail_page(
-    base: &Base,
-    creds: &Credentials,
-    cursor: Option<&str>,
-) -> Result<Page, ConnectorError> {
-    let p = base.platform;
-    let Some(cursor) = cursor else {
-        let v = call(base, query(base, &base.identity_path, creds, &[]), no_error).await?;
-        let hid = http::json_id(&v, "/historyId").ok_or_else(|| {
-            ConnectorError::new(p, ErrorType::InvalidResponse, None, None, "no historyId")
-        })?;
-        return Ok(Page {
-            items: vec![],
-            next_cursor: Some(format!("list:{hid}:")),
-            done: false,
-        });
-    };
-    if let Some(rest) = cursor.strip_prefix("list:") {
-        let (hid, token) = rest.split_once(':').unwrap_or((rest, ""));
-        let mut q = vec![("maxResults", PAGE_SIZE.to_string())];
-        if !token.is_empty() {
-            q.push(("pageToken", token.to_string()));
-        }
-        let v = call(
-            base,
-            query(base, "/gmail/v1/users/me/messages", creds, &q),
-            no_error,
-        )
-        .await?;
-        let items = items(&v, "/messages", "message", "/id", None);
-        return Ok(match text(&v, "/nextPageToken") {
-            Some(t) => Page {
-                items,
-                next_cursor: Some(format!("list:{hid}:{t}")),
-                done: false,
-            },
-            None => Page {
-                items,
-                next_cursor: Some(hid.to_string()),
-                done: true,
-            },
-        });
-    }
-    let (start, token) = cursor.split_once(':').unwrap_or((cursor, ""));
-    let mut q = vec![
-        ("startHistoryId", start.to_string()),
-        ("historyTypes", "messageAdded".to_string()),
-        ("maxResults", PAGE_SIZE.to_string()),
-    ];
-    if !token.is_empty() {
-        q.push(("pageToken", token.to_string()));
-    }
-    let resp = base
-        .send(query(base, "/gmail/v1/users/me/history", creds, &q))
-        .await?;
-    if resp.status == 404 {
-        return Err(ConnectorError::cursor_expired(p, &resp));
-    }
-    if !resp.is_success() {
-        return Err(gmail::classify(base, &resp));
-    }
-    let v = resp
-        .json()
-        .ok_or_else(|| http::invalid_response(p, &resp, "not JSON"))?;
-    let mut out = Vec::new();
-    for h in v
-        .get("history")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        for m in h
-            .get("messagesAdded")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            out.extend(item(m, "message", "/message/id", None).map(|mut it| {
-                it.raw = m.get("message").cloned().unwrap_or(Value::Null);
-                it
-            }));
-        }
-    }
-    Ok(match text(&v, "/nextPageToken") {
-        Some(t) => Page {
-            items: out,
-            next_cursor: Some(format!("{start}:{t}")),
-            done: false,
-        },
-        None => Page {
-            items: out,
-            next_cursor: Some(http::json_id(&v, "/historyId").unwrap_or_else(|| start.to_string())),
-            done: true,
-        },
-    })
-}
-
-/// Outlook: the inbox delta query; the cursor is the `@odata.nextLink` (more now) or the
-/// `@odata.deltaLink` (caught up). An expired delta link (410, `syncStateNotFound`,
-/// `resyncRequired`) is too old.
-async fn outlook_page(
-    base: &Base,
-    creds: &Credentials,
-    cursor: Option<&str>,
-) -> Result<Page, ConnectorError> {
-    let p = base.platform;
-    let req = match cursor {
-        None => query(
-            base,
-            "/v1.0/me/mailFolders/inbox/messages/delta",
-            creds,
-            &[],
-        ),
-        Some(link) => {
-            let prefix = format!("{}/", base.api_base.trim_end_matches('/'));
-            if !link.starts_with(&prefix) {
-                return Err(ConnectorError::new(
-                    p,
-                    ErrorType::BadRequest,
-                    None,
-                    Some("foreign_link".into()),
-                    "delta link points outside the platform",
-                ));
-            }
-            http::authorize(base.client.get(link), creds)
-        }
-    };
-    let resp = base.send(req).await?;
-    let code = resp.json().and_then(|b| text(&b, "/error/code"));
-    if cursor.is_some()
-        && (resp.status == 410
-            || matches!(
-                code.as_deref(),
-                Some("syncStateNotFound" | "resyncRequired" | "SyncStateNotFound")
-            ))
-    {
-        return Err(ConnectorError::cursor_expired(p, &resp));
-    }
-    if !resp.is_success() {
-        return Err(outlook::classify(base, &resp));
-    }
-    let v = resp
-        .json()
-        .ok_or_else(|| http::invalid_response(p, &resp, "not JSON"))?;
-    let items = items(&v, "/value", "message", "/id", Some("/receivedDateTime"));
-    Ok(
-        match (text(&v, "/@odata.nextLink"), text(&v, "/@odata.deltaLink")) {
-            (Some(next), _) => Page {
-                items,
-                next_cursor: Some(next),
-                done: false,
-            },
-            (None, delta) => Page {
-                items,
-                next_cursor: delta,
-                done: true,
-            },
-        },
-    )
 }
 
 /// Slack: `conversations.history` with `response_metadata.next_cursor`.

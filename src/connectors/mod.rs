@@ -7,6 +7,7 @@ pub mod base;
 pub mod config;
 pub mod http;
 pub mod lists;
+pub mod lists_mail;
 pub mod page;
 pub mod ratelimit;
 pub mod registry;

@@ -330,7 +330,7 @@ async fn key_rotation_stopped_halfway_loses_nothing_and_resumes() {
         ("k1".into(), zeroize::Zeroizing::new([1u8; 32])),
         ("k2".into(), zeroize::Zeroizing::new([2u8; 32])),
     ]);
-    let r = credentials::rotate(&db.pool, &both, 10, Some(2))
+    let r = mcp_worker::keys::rotate(&db.pool, &both, 10, Some(2))
         .await
         .expect("rotate");
     assert_eq!((r.tokens, r.remaining), (20, 5), "{r:?}");
@@ -344,7 +344,7 @@ async fn key_rotation_stopped_halfway_loses_nothing_and_resumes() {
         };
         assert_eq!(s.expose(), want.0);
     }
-    let r = credentials::rotate(&db.pool, &both, 10, None)
+    let r = mcp_worker::keys::rotate(&db.pool, &both, 10, None)
         .await
         .expect("resume");
     assert_eq!((r.tokens, r.remaining), (5, 0), "{r:?}");

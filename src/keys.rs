@@ -1,0 +1,220 @@
+//! The vault's keys in the database's view: which key ids exist and since when (key age for
+//! the 90-day rotation policy), and rotation: re-encrypting every stored secret under the newest
+//! key in short batches, each its own transaction, so stopping it at any point loses nothing.
+//! Key material never enters the database; plaintext exists only in memory as `Secret`.
+
+use sqlx::PgPool;
+
+use crate::credentials::CredentialError;
+use crate::vault::{Binding, Vault, VaultError};
+
+fn binding<'a>(record: &'a str, field: &'a str) -> Binding<'a> {
+    Binding { record, field }
+}
+
+/// Records the vault's key ids (first sight) so that every daemon and SQL user knows key ages.
+pub async fn register_keys(pool: &PgPool, vault: &Vault) -> Result<(), CredentialError> {
+    let ids: Vec<String> = vault.key_ids().into_iter().map(str::to_string).collect();
+    sqlx::query(
+        "INSERT INTO mcp.vault_keys (key_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(&ids)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Samples the credential gauges: earliest token expiry, age of the newest key, keys loaded.
+pub async fn sample_gauges(pool: &PgPool, vault: &Vault) -> Result<(), CredentialError> {
+    use crate::metrics as m;
+    let earliest: Option<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM min(t.expires_at) - now())::float8 \
+         FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
+         WHERE i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR')",
+    )
+    .fetch_one(pool)
+    .await?;
+    // No token at all: report a day past the refresh horizon rather than a misleading zero.
+    metrics::gauge!(m::TOKEN_EARLIEST_EXPIRY).set(earliest.unwrap_or(7.0 * 86_400.0));
+    let age: Option<f64> = match vault.newest_key_id() {
+        Some(id) => {
+            sqlx::query_scalar(
+                "SELECT EXTRACT(EPOCH FROM now() - first_seen_at)::float8 FROM mcp.vault_keys WHERE key_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        }
+        None => None,
+    };
+    metrics::gauge!(m::VAULT_KEY_AGE).set(age.unwrap_or(0.0));
+    metrics::gauge!(m::VAULT_KEYS).set(vault.key_ids().len() as f64);
+    Ok(())
+}
+
+/// What a rotation did.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+pub struct RotateReport {
+    pub tokens: u64,
+    pub webhook_secrets: u64,
+    pub connect_states: u64,
+    pub batches: u64,
+    /// Secrets still under an older key (non-zero only when stopped by `max_batches`).
+    pub remaining: i64,
+}
+
+type TokenRow = (uuid::Uuid, Option<Vec<u8>>, Option<Vec<u8>>, String);
+
+/// Re-encrypts every stored secret that is not under the newest key, `batch` rows per
+/// transaction. Resumable: each batch commits on its own, and a row is either wholly under its
+/// old key (still loaded) or wholly under the new one. `max_batches` stops early (tests).
+pub async fn rotate(
+    pool: &PgPool,
+    vault: &Vault,
+    batch: i64,
+    max_batches: Option<u64>,
+) -> Result<RotateReport, CredentialError> {
+    let newest = vault
+        .newest_key_id()
+        .ok_or_else(|| CredentialError::Vault {
+            id: uuid::Uuid::nil(),
+            field: "key",
+            source: VaultError::NoKey,
+        })?
+        .to_string();
+    register_keys(pool, vault).await?;
+    let mut report = RotateReport::default();
+    let more = |r: &RotateReport| max_batches.is_none_or(|m| r.batches < m);
+    // Tokens.
+    while more(&report) {
+        let mut tx = pool.begin().await?;
+        let rows: Vec<TokenRow> = sqlx::query_as(
+            "SELECT integration_id, access_token_ct, refresh_token_ct, key_id FROM mcp.oauth_tokens \
+             WHERE key_id <> $1 ORDER BY integration_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(&newest)
+        .bind(batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for (id, access, refresh, old) in &rows {
+            let record = id.to_string();
+            let re = |ct: &Option<Vec<u8>>,
+                      field: &'static str|
+             -> Result<Option<Vec<u8>>, CredentialError> {
+                let Some(ct) = ct else { return Ok(None) };
+                let err = |source| CredentialError::Vault {
+                    id: *id,
+                    field,
+                    source,
+                };
+                let plain = vault.open(old, ct, binding(&record, field)).map_err(err)?;
+                Ok(Some(
+                    vault
+                        .seal(plain.expose(), binding(&record, field))
+                        .map_err(err)?
+                        .1,
+                ))
+            };
+            let (a, r) = (re(access, "access_token")?, re(refresh, "refresh_token")?);
+            sqlx::query(
+                "UPDATE mcp.oauth_tokens SET access_token_ct = $2, refresh_token_ct = $3, key_id = $4 \
+                 WHERE integration_id = $1",
+            )
+            .bind(id)
+            .bind(a)
+            .bind(r)
+            .bind(&newest)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        report.tokens += rows.len() as u64;
+        report.batches += 1;
+    }
+    // Webhook secrets and pending connect states (PKCE verifiers).
+    for (table, key_col, ct_col, field) in [
+        ("mcp.webhooks", "id", "secret_ct", "webhook_secret"),
+        (
+            "mcp.oauth_states",
+            "state_hash",
+            "pkce_verifier_ct",
+            "pkce_verifier",
+        ),
+    ] {
+        while more(&report) {
+            let n =
+                rotate_simple(pool, vault, &newest, batch, table, key_col, ct_col, field).await?;
+            if n == 0 {
+                break;
+            }
+            report.batches += 1;
+            if table == "mcp.webhooks" {
+                report.webhook_secrets += n;
+            } else {
+                report.connect_states += n;
+            }
+        }
+    }
+    report.remaining = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM mcp.oauth_tokens WHERE key_id <> $1) \
+              + (SELECT count(*) FROM mcp.webhooks WHERE secret_ct IS NOT NULL AND key_id <> $1) \
+              + (SELECT count(*) FROM mcp.oauth_states WHERE pkce_verifier_ct IS NOT NULL AND key_id <> $1)",
+    )
+    .bind(&newest)
+    .fetch_one(pool)
+    .await?;
+    Ok(report)
+}
+
+/// One batch of a one-secret-per-row table; the binding's record is the row key as text (hex
+/// for byte keys).
+#[allow(clippy::too_many_arguments)]
+async fn rotate_simple(
+    pool: &PgPool,
+    vault: &Vault,
+    newest: &str,
+    batch: i64,
+    table: &str,
+    key_col: &str,
+    ct_col: &str,
+    field: &'static str,
+) -> Result<u64, CredentialError> {
+    let mut tx = pool.begin().await?;
+    let record_expr = if key_col == "state_hash" {
+        "encode(state_hash, 'hex')"
+    } else {
+        "id::text"
+    };
+    let rows: Vec<(String, Vec<u8>, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {record_expr}, {ct_col}, key_id FROM {table} \
+         WHERE {ct_col} IS NOT NULL AND key_id <> $1 LIMIT $2 FOR UPDATE SKIP LOCKED"
+    )))
+    .bind(newest)
+    .bind(batch)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (record, ct, old) in &rows {
+        let err = |source| CredentialError::Vault {
+            id: uuid::Uuid::nil(),
+            field,
+            source,
+        };
+        let plain = vault.open(old, ct, binding(record, field)).map_err(err)?;
+        let (_, new_ct) = vault
+            .seal(plain.expose(), binding(record, field))
+            .map_err(err)?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET {ct_col} = $2, key_id = $3 WHERE {record_expr} = $1"
+        )))
+        .bind(record)
+        .bind(new_ct)
+        .bind(newest)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len() as u64)
+}
