@@ -18,6 +18,9 @@ pub struct HttpClientConfig {
     /// Idle connections kept per platform host.
     pub pool_max_idle_per_host: usize,
     pub user_agent: String,
+    /// PEM files of extra certificate authorities to trust besides the built-in roots (a
+    /// company proxy's CA, or the sandbox's HTTPS mode).
+    pub extra_root_certs: Vec<std::path::PathBuf>,
 }
 
 impl Default for HttpClientConfig {
@@ -27,6 +30,7 @@ impl Default for HttpClientConfig {
             connect_timeout: Duration::from_secs(5),
             pool_max_idle_per_host: 32,
             user_agent: concat!("mcp-worker/", env!("CARGO_PKG_VERSION")).into(),
+            extra_root_certs: Vec::new(),
         }
     }
 }

@@ -28,7 +28,19 @@ pub enum ConnectorBuildError {
 
 /// Builds the one client all connectors share (connection pool, timeouts, user agent).
 pub fn build_client(cfg: &HttpClientConfig) -> Result<reqwest::Client, ConnectorBuildError> {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for path in &cfg.extra_root_certs {
+        let bad = |reason: String| {
+            ConnectorBuildError::Client(format!(
+                "http_client.extra_root_certs: {}: {reason}",
+                path.display()
+            ))
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| bad(e.to_string()))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
         .timeout(cfg.timeout)
         .connect_timeout(cfg.connect_timeout)
         .pool_max_idle_per_host(cfg.pool_max_idle_per_host)

@@ -38,6 +38,8 @@ pub enum SandboxError {
         listen: String,
         source: std::io::Error,
     },
+    #[error("cannot set up the sandbox's TLS: {0}")]
+    Tls(String),
 }
 
 /// A running sandbox; stops when dropped (or on `shutdown`).
@@ -62,14 +64,7 @@ pub async fn start(listen: &str) -> Result<Sandbox, SandboxError> {
     })?;
     let base = format!("http://{addr}");
     let state = Arc::new(State::new(base.clone()));
-    let app = Router::new()
-        .route(
-            "/_sandbox/faults",
-            post(add_fault).delete(clear_faults).get(list_faults),
-        )
-        .route("/_sandbox/stats", get(stats))
-        .route("/{platform}/{*path}", any(api::handle))
-        .with_state(state.clone());
+    let app = app(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, app);
@@ -88,6 +83,70 @@ pub async fn start(listen: &str) -> Result<Sandbox, SandboxError> {
         task: Some(task),
         stop: Some(tx),
     })
+}
+
+fn app(state: Arc<State>) -> Router {
+    Router::new()
+        .route(
+            "/_sandbox/faults",
+            post(add_fault).delete(clear_faults).get(list_faults),
+        )
+        .route("/_sandbox/stats", get(stats))
+        .route("/{platform}/{*path}", any(api::handle))
+        .with_state(state)
+}
+
+/// The sandbox over HTTPS (rustls, TLS 1.2 and 1.3) with a fresh self-signed certificate for
+/// 127.0.0.1; returns the sandbox and the certificate (PEM) a client must trust.
+pub async fn start_https(listen: &str) -> Result<(Sandbox, String), SandboxError> {
+    let tls = |e: &dyn std::fmt::Display| SandboxError::Tls(e.to_string());
+    let bind = |source| SandboxError::Bind {
+        listen: listen.into(),
+        source,
+    };
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).map_err(|e| tls(&e))?;
+    let cert_pem = certified.cert.pem();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| tls(&e))?
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .map_err(|e| tls(&e))?;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(server));
+    let std_listener = std::net::TcpListener::bind(listen).map_err(bind)?;
+    std_listener.set_nonblocking(true).map_err(bind)?;
+    let addr = std_listener.local_addr().map_err(bind)?;
+    let base = format!("https://{addr}");
+    let state = Arc::new(State::new(base.clone()));
+    let app = app(state.clone());
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(std_listener, config)
+        .handle(handle.clone())
+        .serve(app.into_make_service());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        tokio::select! {
+            r = server => {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "sandbox server stopped");
+                }
+            }
+            _ = rx => handle.shutdown(),
+        }
+    });
+    Ok((
+        Sandbox {
+            base,
+            state,
+            task: Some(task),
+            stop: Some(tx),
+        },
+        cert_pem,
+    ))
 }
 
 impl Sandbox {

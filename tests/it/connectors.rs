@@ -358,3 +358,38 @@ async fn sandbox_lists_page_with_cursors() {
         .expect("json");
     assert_eq!(stats["calls"]["slack"], 3);
 }
+
+#[tokio::test]
+async fn platform_calls_go_over_tls_and_trust_only_known_roots() {
+    let (sb, cert_pem) = sandbox::start_https("127.0.0.1:0")
+        .await
+        .expect("https sandbox");
+    assert!(sb.base_url().starts_with("https://"));
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = dir.path().join("sandbox-ca.pem");
+    std::fs::write(&ca, &cert_pem).expect("write cert");
+    let pair = sb.mint_token(Platform::Notion, "tls");
+    let creds = creds(Platform::Notion, &pair);
+
+    let mut cfg = Config::default();
+    cfg.platforms = sb.config_overrides();
+    cfg.http_client.timeout = Duration::from_secs(5);
+    // Without the sandbox's certificate among the trusted roots, the call is refused.
+    let untrusted = Connectors::from_config(&cfg).expect("connectors");
+    let e = untrusted
+        .get(Platform::Notion)
+        .health_check(&creds)
+        .await
+        .expect_err("an unknown certificate authority is refused");
+    assert_eq!(e.error_type, ErrorType::Network, "{e}");
+    assert_eq!(sb.calls(Platform::Notion), 0, "no request got through");
+
+    cfg.http_client.extra_root_certs = vec![ca];
+    let trusted = Connectors::from_config(&cfg).expect("connectors");
+    trusted
+        .get(Platform::Notion)
+        .health_check(&creds)
+        .await
+        .expect("a health check over TLS");
+    assert_eq!(sb.calls(Platform::Notion), 1);
+}
