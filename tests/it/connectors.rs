@@ -371,8 +371,10 @@ async fn platform_calls_go_over_tls_and_trust_only_known_roots() {
     let pair = sb.mint_token(Platform::Notion, "tls");
     let creds = creds(Platform::Notion, &pair);
 
-    let mut cfg = Config::default();
-    cfg.platforms = sb.config_overrides();
+    let mut cfg = Config {
+        platforms: sb.config_overrides(),
+        ..Default::default()
+    };
     cfg.http_client.timeout = Duration::from_secs(5);
     // Without the sandbox's certificate among the trusted roots, the call is refused.
     let untrusted = Connectors::from_config(&cfg).expect("connectors");
