@@ -51,6 +51,12 @@ pub struct BenchArgs {
     /// Events replayed as fast as the intake takes them in the webhooks suite.
     #[arg(long, default_value_t = 100_000)]
     pub webhook_events: u64,
+    /// Integrations in the sync suite (spread over the 13 platforms).
+    #[arg(long, default_value_t = 100)]
+    pub sync_integrations: i64,
+    /// Items each integration lists in the sync suite.
+    #[arg(long, default_value_t = 1000)]
+    pub sync_items: u64,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +66,7 @@ pub enum Suite {
     Refresh,
     Oauth,
     Webhooks,
+    Sync,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -106,6 +113,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Webhooks => crate::bench_webhooks::measure(&args, &db_url)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
+        Suite::Sync => crate::bench_sync::measure(&args, &db_url)
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
     };

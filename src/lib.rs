@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_health;
 pub mod bench_oauth;
 pub mod bench_refresh;
+pub mod bench_sync;
 pub mod bench_webhooks;
 pub mod catalog;
 pub mod config;
