@@ -94,9 +94,9 @@ impl Handler for WebhookProcess {
                     p.event_id
                 )));
             };
-            let mut tx = pool.begin().await.map_err(retry)?;
-            match meaning(&platform, event_type.as_deref(), &payload) {
+            let waited: Option<f64> = match meaning(&platform, event_type.as_deref(), &payload) {
                 Meaning::Revoked(reason) => {
+                    let mut tx = pool.begin().await.map_err(retry)?;
                     sqlx::query(
                         "SELECT mcp.transition_integration_state($1, 'REVOKED', $2) \
                          FROM core.integrations WHERE id = $1 \
@@ -115,35 +115,33 @@ impl Handler for WebhookProcess {
                     )
                     .await
                     .map_err(|e| JobError::Retry(e.to_string()))?;
+                    let waited = mark_processed(&mut *tx, p.event_id).await.map_err(retry)?;
+                    tx.commit().await.map_err(retry)?;
                     tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "access withdrawn by the platform");
+                    waited
                 }
-                Meaning::Changed => {
-                    // One queued sync per integration: a live one absorbs this event.
-                    sqlx::query(
-                        "INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key, run_at) \
-                         SELECT 'sync', i.id, jsonb_build_object('integration_id', i.id), \
-                                'sync:' || i.id, now() + $2 * interval '1 millisecond' \
-                         FROM core.integrations i \
-                         WHERE i.id = $1 AND i.state IN ('ACTIVE', 'DEGRADED') \
-                           AND EXISTS (SELECT 1 FROM mcp.job_kinds WHERE kind = 'sync') \
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(integration)
-                    .bind(SYNC_DEBOUNCE.as_millis() as i64)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(retry)?;
-                }
-            }
-            let waited: Option<f64> = sqlx::query_scalar(
-                "UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
-                 WHERE id = $1 RETURNING extract(epoch FROM processed_at - received_at)::float8",
-            )
-            .bind(p.event_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(retry)?;
-            tx.commit().await.map_err(retry)?;
+                // News to fetch: one queued sync per integration (a live one absorbs this
+                // event), and the event marked processed, in one statement.
+                Meaning::Changed => sqlx::query_scalar(
+                    "WITH wanted AS ( \
+                        INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key, run_at) \
+                        SELECT 'sync', i.id, jsonb_build_object('integration_id', i.id), \
+                               'sync:' || i.id, now() + $2 * interval '1 millisecond' \
+                        FROM core.integrations i \
+                        WHERE i.id = $1 AND i.state IN ('ACTIVE', 'DEGRADED') \
+                          AND EXISTS (SELECT 1 FROM mcp.job_kinds WHERE kind = 'sync') \
+                        ON CONFLICT DO NOTHING) \
+                     UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
+                     WHERE id = $3 \
+                     RETURNING extract(epoch FROM processed_at - received_at)::float8",
+                )
+                .bind(integration)
+                .bind(SYNC_DEBOUNCE.as_millis() as i64)
+                .bind(p.event_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(retry)?,
+            };
             crate::metrics::webhook_processed(
                 &platform,
                 Duration::from_secs_f64(waited.unwrap_or(0.0).max(0.0)),
@@ -151,6 +149,20 @@ impl Handler for WebhookProcess {
             Ok(())
         })
     }
+}
+
+/// Sets `processed_at` (once) and returns how long the event waited for it.
+async fn mark_processed(
+    db: impl sqlx::PgExecutor<'_>,
+    event_id: i64,
+) -> Result<Option<f64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
+         WHERE id = $1 RETURNING extract(epoch FROM processed_at - received_at)::float8",
+    )
+    .bind(event_id)
+    .fetch_optional(db)
+    .await
 }
 
 #[cfg(test)]
