@@ -38,15 +38,11 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<HealthRep
     let pool = sqlx::PgPool::connect(db_url).await?;
     crate::db::migrate(&pool, crate::catalog::Catalog::builtin()).await?;
     let sandbox = crate::sandbox::start("127.0.0.1:0").await?;
-    let key_dir = tempfile::tempdir()?;
-    let key_file = key_dir.path().join("bench.key");
-    std::fs::write(&key_file, Vault::generate_key())?;
-    let vault = Vault::from_config(&crate::vault::VaultConfig {
-        key_files: vec![key_file.clone()],
-    })?;
+    let keys = bench_keys()?;
+    let vault = &keys.vault;
 
     let t = Instant::now();
-    let ids = seed(&pool, &sandbox, &vault, n, &Platform::ALL, None).await?;
+    let ids = seed(&pool, &sandbox, vault, n, &Platform::ALL, None).await?;
     println!(
         "seeded {n} integrations over 13 platforms in {:.1} s",
         t.elapsed().as_secs_f64()
@@ -76,7 +72,13 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<HealthRep
         samples.len()
     );
 
-    let daemon = daemon_against(&sandbox, &key_file, key_dir.path(), args, db_url).await?;
+    let daemon = daemon_with(
+        &keys,
+        &crate::sandbox::overrides_toml(&sandbox),
+        args,
+        db_url,
+    )
+    .await?;
     let (pid, port) = (daemon.pid, daemon.port);
 
     let cpu_before = cpu_seconds(pid).unwrap_or(f64::NAN);
@@ -225,22 +227,42 @@ pub(crate) async fn seed(
     Ok(ids)
 }
 
-/// The daemon as a child process, pointed at the sandbox, with the bench's vault key and the
-/// scheduler off.
-pub(crate) async fn daemon_against(
-    sandbox: &crate::sandbox::Sandbox,
-    key_file: &std::path::Path,
-    dir: &std::path::Path,
+/// A throwaway vault key (file and loaded vault) for a bench run; the directory also holds
+/// the daemon's config file.
+pub(crate) struct BenchKeys {
+    pub dir: tempfile::TempDir,
+    pub key_file: std::path::PathBuf,
+    pub vault: Vault,
+}
+
+pub(crate) fn bench_keys() -> anyhow::Result<BenchKeys> {
+    let dir = tempfile::tempdir()?;
+    let key_file = dir.path().join("bench.key");
+    std::fs::write(&key_file, Vault::generate_key())?;
+    let vault = Vault::from_config(&crate::vault::VaultConfig {
+        key_files: vec![key_file.clone()],
+    })?;
+    Ok(BenchKeys {
+        dir,
+        key_file,
+        vault,
+    })
+}
+
+/// The daemon as a child process with the bench's vault key, the scheduler off, and `extra`
+/// config (TOML) appended.
+pub(crate) async fn daemon_with(
+    keys: &BenchKeys,
+    extra: &str,
     args: &BenchArgs,
     db_url: &str,
 ) -> anyhow::Result<BenchDaemon> {
-    let cfg_file = dir.join("bench.toml");
+    let cfg_file = keys.dir.path().join("bench.toml");
     std::fs::write(
         &cfg_file,
         format!(
-            "[vault]\nkey_files = [{:?}]\n\n[scheduler]\nenabled = false\n\n{}",
-            key_file.display().to_string(),
-            crate::sandbox::overrides_toml(sandbox)
+            "[vault]\nkey_files = [{:?}]\n\n[scheduler]\nenabled = false\n\n{extra}",
+            keys.key_file.display().to_string(),
         ),
     )?;
     BenchDaemon::start(

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use crate::bench::{machine, BenchArgs, BenchDaemon};
+use crate::bench::{machine, BenchArgs};
 use crate::connectors::Platform;
 use crate::vault::Vault;
 
@@ -33,28 +33,14 @@ pub struct OAuthReport {
 pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<OAuthReport> {
     let n = args.oauth_round_trips.max(1);
     let sandbox = crate::sandbox::start("127.0.0.1:0").await?;
-    let dir = tempfile::tempdir()?;
-    let key_file = dir.path().join("bench.key");
-    std::fs::write(&key_file, Vault::generate_key())?;
+    let keys = crate::bench_health::bench_keys()?;
     let token = Vault::generate_key();
     let redirect_base = "https://gateway.bench.invalid/mcp";
-    let cfg_file = dir.path().join("bench.toml");
-    std::fs::write(
-        &cfg_file,
-        format!(
-            "[vault]\nkey_files = [{:?}]\n\n[scheduler]\nenabled = false\n\n\
-             [http]\napi_token = {token:?}\n\n[oauth]\nredirect_base = {redirect_base:?}\n\n{}",
-            key_file.display().to_string(),
-            crate::sandbox::overrides_toml(&sandbox)
-        ),
-    )?;
-    let daemon = BenchDaemon::start(
-        db_url,
-        &["--config".to_string(), cfg_file.display().to_string()],
-        &[],
-        &args.daemon_env,
-    )
-    .await?;
+    let extra = format!(
+        "[http]\napi_token = {token:?}\n\n[oauth]\nredirect_base = {redirect_base:?}\n\n{}",
+        crate::sandbox::overrides_toml(&sandbox)
+    );
+    let daemon = crate::bench_health::daemon_with(&keys, &extra, args, db_url).await?;
     let pool = sqlx::PgPool::connect(db_url).await?;
     let ws = crate::integrations::create_workspace(&pool, "bench").await?;
     let daemon_base = format!("http://127.0.0.1:{}", daemon.port);

@@ -10,7 +10,6 @@ use sqlx::{Connection, PgConnection};
 
 use crate::bench::{machine, BenchArgs};
 use crate::connectors::Platform;
-use crate::vault::Vault;
 
 #[derive(Debug, Default, serde::Serialize)]
 pub struct RefreshReport {
@@ -44,17 +43,13 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<RefreshRe
     let pool = sqlx::PgPool::connect(db_url).await?;
     crate::db::migrate(&pool, crate::catalog::Catalog::builtin()).await?;
     let sandbox = crate::sandbox::start("127.0.0.1:0").await?;
-    let dir = tempfile::tempdir()?;
-    let key_file = dir.path().join("bench.key");
-    std::fs::write(&key_file, Vault::generate_key())?;
-    let vault = Vault::from_config(&crate::vault::VaultConfig {
-        key_files: vec![key_file.clone()],
-    })?;
+    let keys = crate::bench_health::bench_keys()?;
+    let vault = &keys.vault;
     let t = Instant::now();
     let ids = crate::bench_health::seed(
         &pool,
         &sandbox,
-        &vault,
+        vault,
         n,
         &OAUTH,
         Some(Duration::from_secs(3600)),
@@ -75,7 +70,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<RefreshRe
         let t = Instant::now();
         let out = crate::credentials::refresh_token(
             &pool,
-            &vault,
+            vault,
             &connectors,
             *id,
             Duration::from_secs(5),
@@ -96,8 +91,13 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<RefreshRe
         samples.len()
     );
 
-    let daemon =
-        crate::bench_health::daemon_against(&sandbox, &key_file, dir.path(), args, db_url).await?;
+    let daemon = crate::bench_health::daemon_with(
+        &keys,
+        &crate::sandbox::overrides_toml(&sandbox),
+        args,
+        db_url,
+    )
+    .await?;
     let mut conn = PgConnection::connect(db_url).await?;
     let start: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
         .fetch_one(&mut conn)

@@ -10,9 +10,8 @@ use std::time::Instant;
 use anyhow::bail;
 use sqlx::{Connection, PgConnection};
 
-use crate::bench::{machine, BenchArgs, BenchDaemon};
+use crate::bench::{machine, BenchArgs};
 use crate::connectors::Platform;
-use crate::vault::Vault;
 
 #[derive(Debug, Default, serde::Serialize)]
 pub struct SyncReport {
@@ -39,13 +38,9 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SyncRepor
     crate::db::migrate(&pool, crate::catalog::Catalog::builtin()).await?;
     let sandbox = crate::sandbox::start("127.0.0.1:0").await?;
     sandbox.set_items_per_account(per);
-    let dir = tempfile::tempdir()?;
-    let key_file = dir.path().join("bench.key");
-    std::fs::write(&key_file, Vault::generate_key())?;
-    let vault = Vault::from_config(&crate::vault::VaultConfig {
-        key_files: vec![key_file.clone()],
-    })?;
-    crate::bench_health::seed(&pool, &sandbox, &vault, n, &Platform::ALL, None).await?;
+    let keys = crate::bench_health::bench_keys()?;
+    let vault = &keys.vault;
+    crate::bench_health::seed(&pool, &sandbox, vault, n, &Platform::ALL, None).await?;
     println!("seeded {n} integrations over 13 platforms, {per} items each in the sandbox");
 
     // The platforms' published rates would make this a bench of the rate limits: raise them.
@@ -56,22 +51,10 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SyncRepor
             p.as_str()
         ));
     }
-    let cfg_file = dir.path().join("bench.toml");
-    std::fs::write(
-        &cfg_file,
-        format!(
-            "[vault]\nkey_files = [{:?}]\n\n[scheduler]\nenabled = false\n\n{limits}{}",
-            key_file.display().to_string(),
-            crate::sandbox::overrides_toml(&sandbox)
-        ),
-    )?;
-    let daemon = BenchDaemon::start(
-        db_url,
-        &["--config".to_string(), cfg_file.display().to_string()],
-        &[],
-        &args.daemon_env,
-    )
-    .await?;
+    let overrides = crate::sandbox::overrides_toml(&sandbox);
+    let daemon =
+        crate::bench_health::daemon_with(&keys, &format!("{limits}{overrides}"), args, db_url)
+            .await?;
 
     let mut conn = PgConnection::connect(db_url).await?;
     let start: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")

@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use sqlx::{Connection, PgConnection};
 
-use crate::bench::{machine, BenchArgs, BenchDaemon};
+use crate::bench::{machine, BenchArgs};
 use crate::connectors::Platform;
 use crate::secret::Secret;
-use crate::vault::Vault;
 
 #[derive(Debug, Default, serde::Serialize)]
 pub struct WebhooksReport {
@@ -109,12 +108,8 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
     println!("machine: {}", report.machine);
     let pool = sqlx::PgPool::connect(db_url).await?;
     crate::db::migrate(&pool, crate::catalog::Catalog::builtin()).await?;
-    let dir = tempfile::tempdir()?;
-    let key_file = dir.path().join("bench.key");
-    std::fs::write(&key_file, Vault::generate_key())?;
-    let vault = Vault::from_config(&crate::vault::VaultConfig {
-        key_files: vec![key_file.clone()],
-    })?;
+    let keys = crate::bench_health::bench_keys()?;
+    let vault = &keys.vault;
     let ws = crate::integrations::create_workspace(&pool, "bench").await?;
     let integration: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, 'slack') RETURNING id",
@@ -124,28 +119,14 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
     .await?;
     let hook = crate::webhooks::register(
         &pool,
-        &vault,
+        vault,
         integration,
         Platform::Slack,
         Some(&Secret::new(SECRET)),
         None,
     )
     .await?;
-    let cfg_file = dir.path().join("bench.toml");
-    std::fs::write(
-        &cfg_file,
-        format!(
-            "[vault]\nkey_files = [{:?}]\n\n[scheduler]\nenabled = false\n",
-            key_file.display().to_string()
-        ),
-    )?;
-    let daemon = BenchDaemon::start(
-        db_url,
-        &["--config".to_string(), cfg_file.display().to_string()],
-        &[],
-        &args.daemon_env,
-    )
-    .await?;
+    let daemon = crate::bench_health::daemon_with(&keys, "", args, db_url).await?;
     let target = Arc::new(Target {
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(CLIENTS)
