@@ -11,9 +11,10 @@ use futures::future::BoxFuture;
 use metrics::{counter, histogram};
 use serde::Deserialize;
 
+use super::gate::Gate;
 use super::{Handler, JobContext, JobError};
 use crate::connectors::Action;
-use crate::integrations::{self, IntegrationError, IN_SERVICE};
+use crate::integrations::{self, IntegrationError};
 use crate::metrics as m;
 
 pub struct HealthCheck;
@@ -36,46 +37,23 @@ impl Handler for HealthCheck {
             let pool = s.queue.pool();
             let health = &s.config.health;
             let db = |e: IntegrationError| JobError::Retry(e.to_string());
-            let integration = match integrations::load(pool, p.integration_id).await {
-                Ok(i) => i,
-                Err(IntegrationError::NotFound(id)) => {
-                    return Err(JobError::Discard(format!("integration {id} not found")))
-                }
-                Err(e) => return Err(db(e)),
+            let skipped = |platform: &str, outcome: &'static str| {
+                counter!(m::HEALTH_CHECKS, "platform" => platform.to_string(), "outcome" => outcome)
+                    .increment(1);
             };
-            let platform = integration.platform.as_str();
-            if !IN_SERVICE.contains(&integration.state.as_str()) {
-                counter!(m::HEALTH_CHECKS, "platform" => platform, "outcome" => "skipped_not_in_service").increment(1);
-                tracing::info!(integration_id = %integration.id, state = %integration.state, "health check skipped: integration not in service");
-                return Ok(());
-            }
-            if !integrations::can_execute_request(
-                pool,
-                integration.id,
-                health.breaker_half_open_after,
-            )
-            .await
-            .map_err(db)?
-            {
-                counter!(m::HEALTH_CHECKS, "platform" => platform, "outcome" => "skipped_breaker_open").increment(1);
-                tracing::info!(integration_id = %integration.id, platform, "health check skipped: circuit breaker open");
-                return Ok(());
-            }
-            let creds = match integrations::credentials(pool, &s.vault, integration.id).await {
-                Ok(c) => c,
-                Err(e @ (IntegrationError::NoCredentials(_) | IntegrationError::Vault { .. })) => {
-                    // Nothing to call with: the integration is broken until reconnected.
-                    let reason = e.to_string();
-                    let _ = sqlx::query("SELECT mcp.transition_integration_state($1, 'ERROR', $2)")
-                        .bind(integration.id)
-                        .bind(&reason)
-                        .execute(pool)
-                        .await;
-                    counter!(m::HEALTH_CHECKS, "platform" => platform, "outcome" => "credentials_error").increment(1);
+            let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
+                Gate::Call(i, c) => (i, c),
+                Gate::Skip(i, outcome) => {
+                    skipped(i.platform.as_str(), outcome);
+                    tracing::info!(integration_id = %i.id, state = %i.state, outcome, "health check skipped");
+                    return Ok(());
+                }
+                Gate::Broken(i, reason) => {
+                    skipped(i.platform.as_str(), "credentials_error");
                     return Err(JobError::Discard(reason));
                 }
-                Err(e) => return Err(db(e)),
             };
+            let platform = integration.platform.as_str();
             let connector = s.connectors.get(integration.platform);
             let started = Instant::now();
             let result = connector.health_check(&creds).await;

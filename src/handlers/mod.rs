@@ -2,6 +2,7 @@
 //! A handler gets a `JobContext` and returns `Ok(())` or a `JobError` saying what should happen
 //! next; it never writes to `mcp.sync_jobs` itself (the engine records the outcome).
 
+mod gate;
 mod health_check;
 mod health_sweep;
 mod noop;

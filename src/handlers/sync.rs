@@ -12,9 +12,10 @@ use futures::future::BoxFuture;
 use metrics::counter;
 use serde::Deserialize;
 
+use super::gate::Gate;
 use super::{Handler, JobContext, JobError};
 use crate::connectors::Action;
-use crate::integrations::{self, IntegrationError, IN_SERVICE};
+use crate::integrations;
 use crate::sync::{self, store, Token, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
 
 pub struct Sync;
@@ -40,38 +41,24 @@ impl Handler for Sync {
             let s = &ctx.services;
             let pool = s.queue.pool();
             let cfg = &s.config.sync;
-            let integration = match integrations::load(pool, p.integration_id).await {
-                Ok(i) => i,
-                Err(IntegrationError::NotFound(id)) => {
-                    return Err(JobError::Discard(format!("integration {id} not found")))
+            let count = |platform: &str, outcome: &'static str| {
+                counter!(SYNC_RUNS, "platform" => platform.to_string(), "outcome" => outcome)
+                    .increment(1)
+            };
+            let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
+                Gate::Call(i, c) => (i, c),
+                Gate::Skip(i, outcome) => {
+                    count(i.platform.as_str(), outcome);
+                    tracing::info!(integration_id = %i.id, state = %i.state, outcome, "sync skipped");
+                    return Ok(());
                 }
-                Err(e) => return Err(db(e)),
+                Gate::Broken(i, reason) => {
+                    count(i.platform.as_str(), "credentials_error");
+                    return Err(JobError::Discard(reason));
+                }
             };
             let platform = integration.platform.as_str();
-            let run = |outcome: &'static str| {
-                counter!(SYNC_RUNS, "platform" => platform, "outcome" => outcome).increment(1)
-            };
-            if !IN_SERVICE.contains(&integration.state.as_str()) {
-                run("skipped_not_in_service");
-                return Ok(());
-            }
-            let half_open = s.config.health.breaker_half_open_after;
-            if !integrations::can_execute_request(pool, integration.id, half_open)
-                .await
-                .map_err(db)?
-            {
-                run("skipped_breaker_open");
-                tracing::info!(integration_id = %integration.id, platform, "sync skipped: circuit breaker open");
-                return Ok(());
-            }
-            let creds = match integrations::credentials(pool, &s.vault, integration.id).await {
-                Ok(c) => c,
-                Err(e @ (IntegrationError::NoCredentials(_) | IntegrationError::Vault { .. })) => {
-                    run("credentials_error");
-                    return Err(JobError::Discard(e.to_string()));
-                }
-                Err(e) => return Err(db(e)),
-            };
+            let run = |outcome: &'static str| count(platform, outcome);
             let connector = s.connectors.get(integration.platform);
             let limit = cfg.rate_limit(integration.platform);
             let mut cursor = store::cursor(pool, integration.id).await.map_err(db)?;
