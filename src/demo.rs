@@ -12,6 +12,12 @@ use crate::vault::Vault;
 
 /// The demo workspace's fixed id.
 pub const DEMO_WORKSPACE: &str = "00000000-0000-0000-0000-00000000de70";
+/// The demo Slack webhook's fixed id and signing secret (a sandbox value, documented in the
+/// README so that its curl example runs as written against the demo).
+pub const DEMO_SLACK_WEBHOOK: &str = "00000000-0000-0000-0000-00000000de71";
+pub const DEMO_SLACK_SECRET: &str = "demo-slack-signing-secret";
+/// The demo's bearer token for the `/integrations/*` endpoints (a sandbox value).
+pub const DEMO_API_TOKEN: &str = "demo-api-token";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -27,6 +33,8 @@ pub enum DemoError {
     Key(std::io::Error),
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("demo webhook: {0}")]
+    Webhook(String),
 }
 
 /// What must live as long as the daemon: the sandbox and the demo key's directory.
@@ -60,6 +68,12 @@ pub async fn prepare(config: &mut Config) -> Result<Demo, DemoError> {
             timeout: None,
         },
     );
+    if config.http.api_token.is_empty() {
+        config.http.api_token = crate::secret::Secret::new(DEMO_API_TOKEN);
+    }
+    if config.oauth.redirect_base.is_empty() {
+        config.oauth.redirect_base = format!("http://{}", config.http.listen);
+    }
     let mut key_dir = None;
     if config.vault.key_files.is_empty() {
         // A throwaway key: the demo re-seeds its credentials on every start.
@@ -94,7 +108,23 @@ impl Demo {
             .await?;
         for p in Platform::ALL {
             let (creds, _) = self.sandbox.mint_credentials(p, "demo");
-            crate::integrations::create_active(&pool, &vault, ws, p, &creds).await?;
+            let id = crate::integrations::create_active(&pool, &vault, ws, p, &creds).await?;
+            if p == Platform::Slack {
+                let hook: uuid::Uuid = DEMO_SLACK_WEBHOOK
+                    .parse()
+                    .map_err(|e: uuid::Error| DemoError::Webhook(e.to_string()))?;
+                crate::webhooks::register_with_id(
+                    &pool,
+                    &vault,
+                    hook,
+                    id,
+                    p,
+                    Some(&crate::secret::Secret::new(DEMO_SLACK_SECRET)),
+                    None,
+                )
+                .await
+                .map_err(|e| DemoError::Webhook(e.to_string()))?;
+            }
         }
         let sb = &self.sandbox;
         // Discord fails until its breaker opens; the probe 20 s later finds it back.
@@ -126,7 +156,8 @@ pub fn banner(demo: &Demo, listen: &str) -> String {
         "demo: sandbox of the 13 platforms at {sandbox}\n\
          demo: workspace {DEMO_WORKSPACE} with one integration per platform; faults armed on \
          discord (5xx until its breaker opens), zoom (token refused), notion (429), monday (timeouts)\n\
-         demo: health sweep every 15 s. Watch:\n\
+         demo: health sweep every 15 s; a Slack webhook at http://{listen}/webhooks/slack/{DEMO_SLACK_WEBHOOK} \
+         and the /integrations endpoints (bearer token and signing secret: see the README's demo notes). Watch:\n\
          \x20 curl -s http://{listen}/metrics | grep -E 'mcp_(health_checks_total|circuit_breakers|integrations)'\n\
          \x20 psql \"$DATABASE_URL\" -c 'SELECT platform, state, health_status, consecutive_failures, circuit_breaker_state FROM mcp.v_integration_health_summary ORDER BY platform'\n",
         sandbox = demo.sandbox.base_url()

@@ -73,6 +73,28 @@ pub async fn register(
     secret: Option<&Secret>,
     public_key: Option<&str>,
 ) -> Result<Uuid, WebhookError> {
+    register_with_id(
+        pool,
+        vault,
+        Uuid::new_v4(),
+        integration_id,
+        platform,
+        secret,
+        public_key,
+    )
+    .await
+}
+
+/// `register` with a chosen webhook id (the demo's documented one).
+pub async fn register_with_id(
+    pool: &PgPool,
+    vault: &Vault,
+    id: Uuid,
+    integration_id: Uuid,
+    platform: Platform,
+    secret: Option<&Secret>,
+    public_key: Option<&str>,
+) -> Result<Uuid, WebhookError> {
     if !super::PLATFORMS.contains(&platform) {
         return Err(WebhookError::NoWebhooks(platform.as_str()));
     }
@@ -85,7 +107,6 @@ pub async fn register(
             return Err(WebhookError::BadPublicKey);
         }
     }
-    let id = Uuid::new_v4();
     let record = id.to_string();
     let sealed = match secret {
         Some(s) => Some(vault.seal(

@@ -279,6 +279,43 @@ async fn run_demo_checks_13_platforms_against_the_sandbox_and_metrics_move() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The demo's Slack webhook takes a signed event, as the README's curl example does.
+    let body = br#"{"type":"event_callback","event_id":"EvDemo1","event":{"type":"message"}}"#;
+    let path = format!("/webhooks/slack/{}", mcp_worker::demo::DEMO_SLACK_WEBHOOK);
+    let headers = mcp_worker::sandbox::sign_webhook(
+        Platform::Slack,
+        mcp_worker::demo::DEMO_SLACK_SECRET.as_bytes(),
+        body,
+        chrono::Utc::now().timestamp(),
+        &path,
+    );
+    let client = reqwest::Client::new();
+    let mut req = client
+        .post(format!("http://127.0.0.1:{}{path}", daemon.port))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.expect("webhook delivery");
+    assert_eq!(resp.status().as_u16(), 200);
+    // The integration endpoints answer with the demo's bearer token.
+    let slack: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM core.integrations WHERE platform = 'slack'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("slack integration");
+    let status = client
+        .get(format!(
+            "http://127.0.0.1:{}/integrations/{slack}",
+            daemon.port
+        ))
+        .bearer_auth(mcp_worker::demo::DEMO_API_TOKEN)
+        .send()
+        .await
+        .expect("status")
+        .status();
+    assert_eq!(status.as_u16(), 200);
     daemon.signal(libc::SIGTERM);
     daemon.wait(Duration::from_secs(20)).await;
     db.drop_db().await;
