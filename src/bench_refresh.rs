@@ -9,7 +9,6 @@ use anyhow::bail;
 use sqlx::{Connection, PgConnection};
 
 use crate::bench::{machine, BenchArgs};
-use crate::connectors::Platform;
 
 #[derive(Debug, Default, serde::Serialize)]
 pub struct RefreshReport {
@@ -21,16 +20,6 @@ pub struct RefreshReport {
     pub refreshes_per_s: f64,
     pub daemon_peak_rss_mb: f64,
 }
-
-const OAUTH: [Platform; 7] = [
-    Platform::Gmail,
-    Platform::Outlook,
-    Platform::Slack,
-    Platform::Discord,
-    Platform::Zoom,
-    Platform::Notion,
-    Platform::Monday,
-];
 
 pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<RefreshReport> {
     let n = args.integrations.max(1);
@@ -46,17 +35,19 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<RefreshRe
     let keys = crate::bench_health::bench_keys()?;
     let vault = &keys.vault;
     let t = Instant::now();
+    let oauth = crate::connectors::registry::oauth_platforms();
     let ids = crate::bench_health::seed(
         &pool,
         &sandbox,
         vault,
         n,
-        &OAUTH,
+        &oauth,
         Some(Duration::from_secs(3600)),
     )
     .await?;
     println!(
-        "seeded {n} OAuth integrations over 7 platforms, tokens expiring in 1 h, in {:.1} s",
+        "seeded {n} OAuth integrations over {} platforms, tokens expiring in 1 h, in {:.1} s",
+        oauth.len(),
         t.elapsed().as_secs_f64()
     );
 

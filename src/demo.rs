@@ -11,10 +11,10 @@ use crate::sandbox::{FaultKind, Sandbox};
 use crate::vault::Vault;
 
 /// The demo workspace's fixed id.
-pub const DEMO_WORKSPACE: &str = "00000000-0000-0000-0000-00000000de70";
+pub const DEMO_WORKSPACE: uuid::Uuid = uuid::Uuid::from_u128(0xde70);
 /// The demo Slack webhook's fixed id and signing secret (a sandbox value, documented in the
 /// README so that its curl example runs as written against the demo).
-pub const DEMO_SLACK_WEBHOOK: &str = "00000000-0000-0000-0000-00000000de71";
+pub const DEMO_SLACK_WEBHOOK: uuid::Uuid = uuid::Uuid::from_u128(0xde71);
 pub const DEMO_SLACK_SECRET: &str = "demo-slack-signing-secret";
 /// The demo's bearer token for the `/integrations/*` endpoints (a sandbox value).
 pub const DEMO_API_TOKEN: &str = "demo-api-token";
@@ -34,7 +34,7 @@ pub enum DemoError {
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
     #[error("demo webhook: {0}")]
-    Webhook(String),
+    Webhook(#[from] crate::webhooks::WebhookError),
 }
 
 /// What must live as long as the daemon: the sandbox and the demo key's directory.
@@ -95,9 +95,7 @@ impl Demo {
         let pool = crate::db::connect(&config.database).await?;
         crate::db::migrate(&pool, &crate::catalog::Catalog::effective(config)).await?;
         let vault = Vault::from_config(&config.vault)?;
-        let ws: uuid::Uuid = DEMO_WORKSPACE
-            .parse()
-            .map_err(|_| DemoError::Query(sqlx::Error::Protocol("bad demo workspace id".into())))?;
+        let ws = DEMO_WORKSPACE;
         sqlx::query("DELETE FROM core.workspaces WHERE id = $1")
             .bind(ws)
             .execute(&pool)
@@ -110,20 +108,16 @@ impl Demo {
             let (creds, _) = self.sandbox.mint_credentials(p, "demo");
             let id = crate::integrations::create_active(&pool, &vault, ws, p, &creds).await?;
             if p == Platform::Slack {
-                let hook: uuid::Uuid = DEMO_SLACK_WEBHOOK
-                    .parse()
-                    .map_err(|e: uuid::Error| DemoError::Webhook(e.to_string()))?;
                 crate::webhooks::register_with_id(
                     &pool,
                     &vault,
-                    hook,
+                    DEMO_SLACK_WEBHOOK,
                     id,
                     p,
                     Some(&crate::secret::Secret::new(DEMO_SLACK_SECRET)),
                     None,
                 )
-                .await
-                .map_err(|e| DemoError::Webhook(e.to_string()))?;
+                .await?;
             }
         }
         let sb = &self.sandbox;

@@ -307,7 +307,7 @@ pub fn register_platforms() {
         }
     }
     for p in crate::connectors::Platform::ALL {
-        if crate::connectors::registry::defaults(p).oauth.is_some() {
+        if crate::connectors::registry::uses_oauth(p) {
             for o in OAUTH_CONNECT_OUTCOMES {
                 counter!(OAUTH_CONNECTS, "platform" => p.as_str(), "outcome" => *o).increment(0);
             }

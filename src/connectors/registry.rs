@@ -27,6 +27,19 @@ impl std::fmt::Debug for Connectors {
     }
 }
 
+/// Whether a platform connects with OAuth (the others take an API key or Basic credentials).
+pub fn uses_oauth(p: Platform) -> bool {
+    defaults(p).oauth.is_some()
+}
+
+/// The platforms that connect with OAuth, in `Platform::ALL` order.
+pub fn oauth_platforms() -> Vec<Platform> {
+    Platform::ALL
+        .into_iter()
+        .filter(|p| uses_oauth(*p))
+        .collect()
+}
+
 /// A platform's built-in defaults.
 pub fn defaults(p: Platform) -> Defaults {
     match p {

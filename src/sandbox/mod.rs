@@ -167,7 +167,7 @@ impl Sandbox {
             .into_iter()
             .map(|p| {
                 let b = self.platform_base(p);
-                let oauth = registry::defaults(p).oauth.is_some();
+                let oauth = registry::uses_oauth(p);
                 let o = PlatformOverride {
                     api_base: Some(b.clone()),
                     authorize_url: oauth.then(|| format!("{b}/oauth/authorize")),
@@ -209,7 +209,7 @@ impl Sandbox {
                 secret: Secret::new(b),
             };
             (basic, None)
-        } else if crate::connectors::registry::defaults(p).oauth.is_some() {
+        } else if crate::connectors::registry::uses_oauth(p) {
             (Credentials::Bearer(Secret::new(a)), Some(Secret::new(b)))
         } else {
             (Credentials::ApiKey(Secret::new(a)), None)
