@@ -135,6 +135,7 @@ async fn setup(db: &Db) -> Res<(Config, Queue, Arc<Services>)> {
         connectors: Arc::new(mcp_worker::connectors::Connectors::from_config(&config)?),
         vault: Arc::new(mcp_worker::vault::Vault::from_keys(vec![])),
         config: Arc::new(config.clone()),
+        webhook_events: Default::default(),
     });
     Ok((config, queue, services))
 }

@@ -45,9 +45,15 @@ pub struct BenchArgs {
     /// connect→callback→ACTIVE round trips in the oauth suite.
     #[arg(long, default_value_t = 200)]
     pub oauth_round_trips: u32,
+    /// Events per second offered in the webhooks suite's sustained phase.
+    #[arg(long, default_value_t = 5_000)]
+    pub webhook_rate: u64,
     /// Seconds of sustained posting in the webhooks suite.
     #[arg(long, default_value_t = 10)]
     pub webhook_seconds: u64,
+    /// Concurrent deliveries (clients posting back to back) in the webhooks suite's replay.
+    #[arg(long, default_value_t = 32)]
+    pub webhook_clients: usize,
     /// Events replayed as fast as the intake takes them in the webhooks suite.
     #[arg(long, default_value_t = 100_000)]
     pub webhook_events: u64,

@@ -1,7 +1,8 @@
 //! `mcp-worker bench --suite webhooks`: the webhook intake of the real daemon (a child process).
-//! Signed Slack events from concurrent clients for a while (sustained events/s, intake p50/p99),
-//! then single events on an idle daemon (received → processed p99), then a backlog of events
-//! replayed as fast as the intake takes them, and the daemon's peak RSS. Prints; asserts nothing.
+//! Signed Slack events offered at a fixed rate for a while (open loop: the events/s answered and
+//! the intake p50/p99 counted from each event's due time), then single events on an idle daemon
+//! (received → processed p99), then a backlog of events replayed by concurrent clients as fast
+//! as the intake takes them, and the daemon's peak RSS. Prints; asserts nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,16 +19,19 @@ use crate::secret::Secret;
 pub struct WebhooksReport {
     pub machine: String,
     pub clients: usize,
+    pub offered_events_per_s: f64,
     pub sustained_events_per_s: f64,
     pub intake_p50_ms: f64,
     pub intake_p99_ms: f64,
     pub idle_received_to_processed_p99_ms: f64,
     pub replay_events: u64,
     pub replay_s: f64,
+    pub replay_processed_s: f64,
     pub daemon_peak_rss_mb: f64,
 }
 
-const CLIENTS: usize = 32;
+/// Connections the open-loop phase may hold at once.
+const MAX_OPEN: usize = 512;
 const SECRET: &str = "bench-slack-signing-secret";
 
 fn pct(sorted: &[f64], p: usize) -> f64 {
@@ -37,6 +41,12 @@ fn pct(sorted: &[f64], p: usize) -> f64 {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
+/// One signed delivery, ready to post.
+struct Signed {
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
 struct Target {
     client: reqwest::Client,
     url: String,
@@ -44,49 +54,91 @@ struct Target {
 }
 
 impl Target {
-    /// Posts one new signed event; returns the intake latency in ms.
-    async fn post_one(&self) -> anyhow::Result<f64> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let body = format!(
-            r#"{{"type":"event_callback","event_id":"EvBench{n}","event":{{"type":"message","text":"hello"}}}}"#
-        );
+    /// Signs `n` new events now (the load generator's signing is kept out of the timed part).
+    fn sign(&self, n: u64) -> Vec<Signed> {
         let ts = chrono::Utc::now().timestamp();
-        let headers = crate::sandbox::sign_webhook(
-            Platform::Slack,
-            SECRET.as_bytes(),
-            body.as_bytes(),
-            ts,
-            "",
-        );
+        (0..n)
+            .map(|_| {
+                let n = self.next.fetch_add(1, Ordering::Relaxed);
+                let body = format!(
+                    r#"{{"type":"event_callback","event_id":"EvBench{n}","event":{{"type":"message","text":"hello"}}}}"#
+                );
+                let headers = crate::sandbox::sign_webhook(
+                    Platform::Slack,
+                    SECRET.as_bytes(),
+                    body.as_bytes(),
+                    ts,
+                    "",
+                );
+                Signed { body, headers }
+            })
+            .collect()
+    }
+
+    /// Posts one signed event; fails unless the intake answers 2xx.
+    async fn post(&self, ev: Signed) -> anyhow::Result<()> {
         let mut req = self
             .client
             .post(&self.url)
             .header("content-type", "application/json")
-            .body(body);
-        for (k, v) in headers {
+            .body(ev.body);
+        for (k, v) in ev.headers {
             req = req.header(k, v);
         }
-        let t = Instant::now();
         let status = req.send().await?.status();
-        let ms = t.elapsed().as_secs_f64() * 1000.0;
         if !status.is_success() {
             bail!("intake answered {status}");
         }
-        Ok(ms)
+        Ok(())
     }
 }
 
-/// `CLIENTS` tasks posting until `deadline` or until `total` events have been sent.
-async fn blast(t: &Arc<Target>, deadline: Duration, total: u64) -> anyhow::Result<Vec<f64>> {
-    let start = Instant::now();
-    let first = t.next.load(Ordering::Relaxed);
-    let mut tasks = Vec::new();
-    for _ in 0..CLIENTS {
+/// Open loop: events posted at `rate` per second for `secs`, each on its own schedule whatever
+/// the answers before it did; a delivery's latency counts from when it was due, so a daemon
+/// that falls behind shows it. Returns the sorted latencies (ms) and the time until the last
+/// answer.
+async fn open_loop(t: &Arc<Target>, rate: u64, secs: u64) -> anyhow::Result<(Vec<f64>, f64)> {
+    let events = t.sign(rate * secs);
+    // A bound on connections only (a late answer still counts from its due time).
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_OPEN));
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(events.len());
+    for (i, ev) in events.into_iter().enumerate() {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        tokio::time::sleep_until(due).await;
         let t = t.clone();
+        let open = open.clone();
+        tasks.push(tokio::spawn(async move {
+            let _slot = open.acquire_owned().await?;
+            t.post(ev).await?;
+            anyhow::Ok(due.elapsed().as_secs_f64() * 1000.0)
+        }));
+    }
+    let mut lat = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        lat.push(task.await??);
+    }
+    let took = start.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    Ok((lat, took))
+}
+
+/// Closed loop: `clients` tasks posting back to back until `total` events have been answered;
+/// returns the sorted latencies (ms).
+async fn closed_loop(t: &Arc<Target>, total: u64, clients: usize) -> anyhow::Result<Vec<f64>> {
+    let events = Arc::new(std::sync::Mutex::new(t.sign(total)));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let t = t.clone();
+        let events = events.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            while start.elapsed() < deadline && t.next.load(Ordering::Relaxed) - first < total {
-                lat.push(t.post_one().await?);
+            loop {
+                let next = events.lock().ok().and_then(|mut e| e.pop());
+                let Some(ev) = next else { break };
+                let at = Instant::now();
+                t.post(ev).await?;
+                lat.push(at.elapsed().as_secs_f64() * 1000.0);
             }
             anyhow::Ok(lat)
         }));
@@ -102,7 +154,7 @@ async fn blast(t: &Arc<Target>, deadline: Duration, total: u64) -> anyhow::Resul
 pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksReport> {
     let mut report = WebhooksReport {
         machine: machine(),
-        clients: CLIENTS,
+        clients: args.webhook_clients,
         ..WebhooksReport::default()
     };
     println!("machine: {}", report.machine);
@@ -129,35 +181,40 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
     let daemon = crate::bench_health::daemon_with(&keys, "", args, db_url).await?;
     let target = Arc::new(Target {
         client: reqwest::Client::builder()
-            .pool_max_idle_per_host(CLIENTS)
+            .pool_max_idle_per_host(MAX_OPEN)
             .build()?,
         url: format!("http://127.0.0.1:{}/webhooks/slack/{hook}", daemon.port),
         next: Arc::new(AtomicU64::new(0)),
     });
     let mut conn = PgConnection::connect(db_url).await?;
 
-    // 1. Sustained intake.
-    let secs = Duration::from_secs(args.webhook_seconds);
-    let t = Instant::now();
-    let lat = blast(&target, secs, u64::MAX).await?;
-    let took = t.elapsed().as_secs_f64();
+    // 1. Sustained intake at the target rate (open loop).
+    let rate = args.webhook_rate;
+    let (lat, took) = open_loop(&target, rate, args.webhook_seconds).await?;
+    report.offered_events_per_s = rate as f64;
     report.sustained_events_per_s = lat.len() as f64 / took;
     report.intake_p50_ms = pct(&lat, 50);
     report.intake_p99_ms = pct(&lat, 99);
+    let sent = target.next.load(Ordering::Relaxed) as i64;
+    let t = Instant::now();
+    crate::bench_health::wait_jobs_done(&mut conn, "webhook_process", sent).await?;
+    let behind = t.elapsed().as_secs_f64();
     println!(
-        "sustained intake, {CLIENTS} clients: {} signed Slack events in {took:.1} s = {:.0} events/s; intake p50 {:.2} ms, p99 {:.2} ms",
+        "sustained intake at {rate}/s offered: {} signed Slack events answered 2xx in {took:.1} s = {:.0} events/s; \
+         intake (from due time) p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms; processing done {behind:.2} s after the last answer",
         lat.len(),
         report.sustained_events_per_s,
         report.intake_p50_ms,
-        report.intake_p99_ms
+        report.intake_p99_ms,
+        lat.last().copied().unwrap_or(f64::NAN),
     );
-    let sent = target.next.load(Ordering::Relaxed) as i64;
-    crate::bench_health::wait_jobs_done(&mut conn, "webhook_process", sent).await?;
 
     // 2. Idle daemon: single events, received → processed.
     let first_single = target.next.load(Ordering::Relaxed);
     for _ in 0..200 {
-        target.post_one().await?;
+        for ev in target.sign(1) {
+            target.post(ev).await?;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let sent = target.next.load(Ordering::Relaxed) as i64;
@@ -178,16 +235,27 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
         waits.len()
     );
 
-    // 3. A backlog replayed as fast as the intake takes it.
+    // 3. A backlog replayed as fast as the intake takes it (clients posting back to back).
     let t = Instant::now();
-    let lat = blast(&target, Duration::from_secs(600), args.webhook_events).await?;
+    let clients = args.webhook_clients;
+    let lat = closed_loop(&target, args.webhook_events, clients).await?;
     report.replay_events = lat.len() as u64;
     report.replay_s = t.elapsed().as_secs_f64();
     println!(
-        "replay: {} events taken in {:.1} s ({:.0} events/s)",
+        "replay, {clients} clients back to back: {} events taken in {:.1} s ({:.0} events/s; intake p50 {:.2} ms, p99 {:.2} ms)",
         report.replay_events,
         report.replay_s,
-        report.replay_events as f64 / report.replay_s
+        report.replay_events as f64 / report.replay_s,
+        pct(&lat, 50),
+        pct(&lat, 99),
+    );
+    let sent = target.next.load(Ordering::Relaxed) as i64;
+    let t = Instant::now();
+    crate::bench_health::wait_jobs_done(&mut conn, "webhook_process", sent).await?;
+    report.replay_processed_s = report.replay_s + t.elapsed().as_secs_f64();
+    println!(
+        "replay processed (every event's webhook_process job done) {:.1} s after the first delivery",
+        report.replay_processed_s
     );
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM mcp.webhook_events")
         .fetch_one(&mut conn)

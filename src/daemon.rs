@@ -84,13 +84,12 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         connectors: connectors.clone(),
         config: config.clone(),
     };
-    let hooks =
-        crate::http::webhooks::WebhookState::new(pool.clone(), vault.clone(), &config.webhooks)?;
     let services = Arc::new(Services {
         queue: queue.clone(),
         config: config.clone(),
         connectors,
         vault,
+        webhook_events: Default::default(),
     });
     let worker = Worker::new(
         queue,
@@ -101,6 +100,12 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     )?
     .start()
     .await?;
+    let hooks = crate::http::webhooks::WebhookState::new(
+        pool.clone(),
+        services.vault.clone(),
+        &config.webhooks,
+        Some(crate::queue::QuietWake::start(pool.clone(), worker.waker())),
+    )?;
 
     let background = CancellationToken::new();
     let mut scheduler_task = None;

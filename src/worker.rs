@@ -95,6 +95,7 @@ pub struct RunningWorker {
     semaphore: Arc<Semaphore>,
     concurrency: usize,
     grace: Duration,
+    wake: Arc<Notify>,
 }
 
 impl Worker {
@@ -183,7 +184,7 @@ impl Worker {
             queue: self.queue.clone(),
             cfg: self.cfg.clone(),
             semaphore: semaphore.clone(),
-            wake,
+            wake: wake.clone(),
             stop: stop_claiming.clone(),
             buffer: VecDeque::new(),
             backlog: false,
@@ -234,11 +235,18 @@ impl Worker {
             semaphore,
             concurrency,
             grace,
+            wake,
         })
     }
 }
 
 impl RunningWorker {
+    /// Wakes this worker's claim loop at once, as a NOTIFY would: for code in the same process
+    /// that enqueued jobs without one (see `queue::skip_notify`).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
     /// A handle that tells whether the claim and completion loops are still alive.
     pub fn liveness(&self) -> Liveness {
         Liveness {

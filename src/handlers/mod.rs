@@ -29,6 +29,8 @@ pub struct Services {
     pub config: Arc<Config>,
     pub connectors: Arc<crate::connectors::Connectors>,
     pub vault: Arc<crate::vault::Vault>,
+    /// Groups the `webhook_process` attempts running at once into one statement.
+    pub webhook_events: crate::webhooks::process::EventProcessor,
 }
 
 /// One claimed attempt of one job, as its handler sees it.

@@ -43,16 +43,21 @@ type HookCache = HashMap<(Uuid, Platform), (Instant, Arc<WebhookRow>)>;
 const HOOK_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Most events written by one group commit.
 const MAX_BATCH: usize = 256;
+/// Group commits in flight at once (each holds a pool connection while it writes).
+const WRITERS: usize = 4;
 
 impl WebhookState {
-    /// Reads the Gmail JWKS file named by the config.
+    /// Reads the Gmail JWKS file named by the config. With `wake` (a daemon's own worker), the
+    /// events' jobs are enqueued without NOTIFY and that worker is woken directly; without, the
+    /// usual NOTIFY tells whichever workers listen.
     pub fn new(
         pool: PgPool,
         vault: Arc<Vault>,
         config: &WebhooksConfig,
+        wake: Option<crate::queue::QuietWake>,
     ) -> Result<WebhookState, webhooks::KeysError> {
         Ok(WebhookState {
-            batcher: EventBatcher::start(pool.clone(), MAX_BATCH),
+            batcher: EventBatcher::start(pool.clone(), MAX_BATCH, WRITERS, wake),
             pool,
             vault,
             gmail: Arc::new(GmailKeys::load(config)?),

@@ -7,6 +7,7 @@ mod claim;
 mod complete;
 mod maintenance;
 pub mod retry;
+mod wake;
 
 pub use admin::{
     cancel as admin_cancel, cancel_integration_jobs, enqueue as admin_enqueue, enqueue_first_sync,
@@ -16,6 +17,7 @@ pub use admin::{
 pub use claim::ClaimedJob;
 pub use complete::{Outcome, OutcomeRow};
 pub use maintenance::{DepthRow, PruneAges, PruneReport, Rescued};
+pub use wake::QuietWake;
 
 use std::time::Duration;
 
@@ -25,6 +27,25 @@ use crate::catalog::Catalog;
 
 /// Channel that `INSERT`s into `mcp.sync_jobs` (and `mcp.retry_job`) notify.
 pub const NOTIFY_CHANNEL: &str = "mcp_sync_jobs";
+
+/// Makes the rest of this transaction's inserts into `mcp.sync_jobs` skip their NOTIFY
+/// (migration 0006): for the daemon's high-rate writers, which wake their own worker in-process
+/// and leave the other daemons to a coalesced `notify`.
+pub async fn skip_notify(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('mcp.skip_notify', 'on', true)")
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Tells every daemon that jobs are waiting (one NOTIFY in a transaction of its own).
+pub async fn notify(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(NOTIFY_CHANNEL)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
 
 /// States a job can be in; see the README for the transitions.
 pub const STATES: &[&str] = &[

@@ -1,14 +1,20 @@
 //! Group commit for the intake: verified events from concurrent deliveries are written together
 //! — events, their `webhook_process` jobs and `last_event_at` — in one statement (one
-//! transaction, one WAL flush), and each delivery is answered only after that commit. Under
-//! load, batches form by themselves (whatever arrived while the previous write ran); when idle,
-//! each event is written at once. It never answers a delivery before its event is durable.
+//! transaction), and each delivery is answered only after that commit. A few writers take turns
+//! at the queue of waiting events, so that one batch is collected while others commit (their WAL
+//! flushes are shared by PostgreSQL). Under load, batches form by themselves; when idle, each
+//! event is written at once. In a daemon the writes skip the per-statement NOTIFY (which would
+//! make the writers commit one at a time) and wake the workers through `QuietWake`.
+//! It never answers a delivery before its event is durable.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
+
+use crate::queue::QuietWake;
 
 use super::Stored;
 
@@ -44,9 +50,21 @@ pub struct EventBatcher {
 }
 
 impl EventBatcher {
-    pub fn start(pool: PgPool, max_batch: usize) -> EventBatcher {
-        let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-        tokio::spawn(writer(pool, rx, max_batch.max(1)));
+    /// `writers` tasks writing batches of up to `max_batch` events. With `wake`, the jobs are
+    /// enqueued without NOTIFY and the workers are woken through it; without, every batch
+    /// notifies (for an intake whose workers run elsewhere).
+    pub fn start(
+        pool: PgPool,
+        max_batch: usize,
+        writers: usize,
+        wake: Option<QuietWake>,
+    ) -> EventBatcher {
+        let max_batch = max_batch.max(1);
+        let (tx, rx) = mpsc::channel(max_batch * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(writer(pool.clone(), rx.clone(), max_batch, wake.clone()));
+        }
         EventBatcher { tx }
     }
 
@@ -64,11 +82,26 @@ impl EventBatcher {
     }
 }
 
-async fn writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+async fn writer(
+    pool: PgPool,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    max_batch: usize,
+    wake: Option<QuietWake>,
+) {
     let mut batch = Vec::with_capacity(max_batch);
-    while rx.recv_many(&mut batch, max_batch).await > 0 {
-        match write(&pool, &batch).await {
+    loop {
+        // The lock is held only while collecting: the next writer collects while this one writes.
+        let got = rx.lock().await.recv_many(&mut batch, max_batch).await;
+        if got == 0 {
+            return;
+        }
+        match write(&pool, &batch, wake.is_some()).await {
             Ok(new_ids) => {
+                if let Some(w) = &wake {
+                    if new_ids.iter().any(Option::is_some) {
+                        w.wake();
+                    }
+                }
                 for (job, id) in batch.drain(..).zip(new_ids) {
                     let _ = job.reply.send(Ok(match id {
                         Some(id) => Stored::New(id),
@@ -90,8 +123,14 @@ type Inserted = (i64, Uuid, String);
 
 /// Writes a batch; returns, per job in order, the new event's id or `None` for a duplicate
 /// (of an earlier delivery, or of an earlier job in the same batch).
-async fn write(pool: &PgPool, batch: &[Job]) -> Result<Vec<Option<i64>>, sqlx::Error> {
+async fn write(pool: &PgPool, batch: &[Job], quiet: bool) -> Result<Vec<Option<i64>>, sqlx::Error> {
     let n = batch.len();
+    // Rows in one order (webhook, dedup key) in every batch, so that two batches holding the
+    // same repeated deliveries wait for each other instead of deadlocking.
+    let mut order: Vec<&Job> = batch.iter().collect();
+    order.sort_by(|a, b| {
+        (a.event.webhook_id, &a.event.dedup_key).cmp(&(b.event.webhook_id, &b.event.dedup_key))
+    });
     let mut hook = Vec::with_capacity(n);
     let mut integration = Vec::with_capacity(n);
     let mut workspace = Vec::with_capacity(n);
@@ -100,7 +139,7 @@ async fn write(pool: &PgPool, batch: &[Job]) -> Result<Vec<Option<i64>>, sqlx::E
     let mut kind = Vec::with_capacity(n);
     let mut payload = Vec::with_capacity(n);
     let mut sha = Vec::with_capacity(n);
-    for j in batch {
+    for j in order {
         let e = &j.event;
         hook.push(e.webhook_id);
         integration.push(e.integration_id);
@@ -111,7 +150,9 @@ async fn write(pool: &PgPool, batch: &[Job]) -> Result<Vec<Option<i64>>, sqlx::E
         payload.push(&e.payload);
         sha.push(e.body_sha256.as_slice());
     }
-    let rows: Vec<Inserted> = sqlx::query_as(
+    // `last_event_at` is kept to the second; a batch that finds the webhook's row locked by
+    // another batch (which is updating it anyway) skips it rather than wait for that commit.
+    let statement = sqlx::query_as::<_, Inserted>(
         "WITH input AS ( \
             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], \
                                  $6::text[], $7::jsonb[], $8::bytea[]) \
@@ -120,7 +161,7 @@ async fn write(pool: &PgPool, batch: &[Job]) -> Result<Vec<Option<i64>>, sqlx::E
          ins AS ( \
             INSERT INTO mcp.webhook_events (webhook_id, integration_id, workspace_id, platform, \
                                             dedup_key, event_type, payload, body_sha256) \
-            SELECT * FROM input \
+            SELECT * FROM input ORDER BY webhook_id, dedup_key \
             ON CONFLICT (webhook_id, dedup_key) DO NOTHING \
             RETURNING id, webhook_id, dedup_key, integration_id), \
          job AS ( \
@@ -128,9 +169,12 @@ async fn write(pool: &PgPool, batch: &[Job]) -> Result<Vec<Option<i64>>, sqlx::E
             SELECT 'webhook_process', ins.integration_id, jsonb_build_object('event_id', ins.id) \
             FROM ins), \
          seen AS ( \
-            UPDATE mcp.webhooks SET last_event_at = now() \
-            WHERE id IN (SELECT webhook_id FROM ins) \
-              AND (last_event_at IS NULL OR last_event_at < now() - interval '1 second')) \
+            UPDATE mcp.webhooks w SET last_event_at = now() \
+            FROM (SELECT id FROM mcp.webhooks \
+                  WHERE id IN (SELECT webhook_id FROM ins) \
+                    AND (last_event_at IS NULL OR last_event_at < now() - interval '1 second') \
+                  ORDER BY id FOR NO KEY UPDATE SKIP LOCKED) due \
+            WHERE w.id = due.id) \
          SELECT id, webhook_id, dedup_key FROM ins",
     )
     .bind(&hook)
@@ -140,9 +184,16 @@ async fn write(pool: &PgPool, batch: &[Job]) -> Result<Vec<Option<i64>>, sqlx::E
     .bind(&dedup)
     .bind(&kind)
     .bind(&payload)
-    .bind(&sha)
-    .fetch_all(pool)
-    .await?;
+    .bind(&sha);
+    let rows = if quiet {
+        let mut tx = pool.begin().await?;
+        crate::queue::skip_notify(&mut tx).await?;
+        let rows = statement.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        rows
+    } else {
+        statement.fetch_all(pool).await?
+    };
     // The first job of each (webhook, dedup key) inserted gets the id; any repeat is a duplicate.
     let mut taken: HashSet<(Uuid, &str)> = HashSet::new();
     Ok(batch

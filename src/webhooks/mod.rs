@@ -11,6 +11,7 @@ mod config;
 mod ed25519;
 mod events;
 mod jwt;
+pub mod process;
 pub mod renew;
 mod store;
 mod twilio;

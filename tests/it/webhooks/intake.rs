@@ -260,3 +260,120 @@ async fn a_burst_of_events_asks_for_one_incremental_sync() {
     worker.shutdown().await;
     env.finish().await;
 }
+
+/// Events of two integrations delivered together and worked at once, one of them a revocation,
+/// plus a job naming an event that does not exist: every event is processed exactly once, the
+/// revoked integration is REVOKED, the other gets one sync, and only the bad job is discarded.
+#[tokio::test]
+async fn events_worked_together_are_each_processed_once() {
+    let env = env().await;
+    let slack = env.hook(Platform::Slack).await;
+    let notion = env.hook(Platform::Notion).await;
+    let mut ids = Vec::new();
+    for path in [&slack, &notion] {
+        let id: uuid::Uuid =
+            sqlx::query_scalar("SELECT integration_id FROM mcp.webhooks WHERE id = $1::uuid")
+                .bind(path.rsplit('/').next().expect("id"))
+                .fetch_one(&env.db.pool)
+                .await
+                .expect("integration");
+        for to in ["CONNECTED", "ACTIVE"] {
+            sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
+                .bind(id)
+                .bind(to)
+                .execute(&env.db.pool)
+                .await
+                .expect("transition");
+        }
+        ids.push(id);
+    }
+    let (s_slack, s_notion) = (secret_of(Platform::Slack), secret_of(Platform::Notion));
+    let mut posts = Vec::new();
+    for n in 0..40u64 {
+        let (p, path, s) = if n % 2 == 0 {
+            (Platform::Slack, &slack, &s_slack)
+        } else {
+            (Platform::Notion, &notion, &s_notion)
+        };
+        let body = if n == 20 {
+            serde_json::to_vec(&serde_json::json!({
+                "type": "event_callback", "event_id": "Ev-revoke-group",
+                "event": {"type": "app_uninstalled"}
+            }))
+            .expect("json")
+        } else {
+            event_body(p, 1_000 + n, "")
+        };
+        let headers = sign(p, s, &body, now(), path);
+        posts.push((path.clone(), headers, body));
+    }
+    for (path, headers, body) in &posts {
+        let r = env.post(path, "application/json", headers, body).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let bad: i64 = sqlx::query_scalar(
+        "SELECT mcp.enqueue_job('webhook_process', '{\"event_id\": 987654321}')",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .expect("enqueue");
+    let cfg = test_config(&env.db.url);
+    let catalog = Catalog::effective(&cfg);
+    let worker = start_worker(&env.db, cfg, &catalog, &Registry::builtin()).await;
+    env.db
+        .wait_until(
+            "SELECT count(*) = 0 FROM mcp.sync_jobs WHERE kind = 'webhook_process' \
+             AND state IN ('available', 'running', 'retryable', 'scheduled')",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(
+        env.db
+            .scalar_i64("SELECT count(*) FROM mcp.webhook_events WHERE processed_at IS NULL")
+            .await,
+        0,
+        "every stored event processed"
+    );
+    assert_eq!(
+        env.db
+            .scalar_i64(&format!(
+                "SELECT count(*) FROM mcp.sync_jobs WHERE id = {bad} AND state = 'discarded' \
+                 AND errors::text LIKE '%does not exist%'"
+            ))
+            .await,
+        1,
+        "the job naming no event is discarded with its reason"
+    );
+    // Jobs of the revoked integration still pending at revocation time are cancelled (their
+    // events are processed regardless); all others completed.
+    assert_eq!(
+        env.db
+            .scalar_i64(
+                "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'webhook_process' \
+                 AND state NOT IN ('completed', 'cancelled')"
+            )
+            .await,
+        1
+    );
+    assert_eq!(
+        env.db
+            .scalar_i64(&format!(
+                "SELECT count(*) FROM core.integrations WHERE id = '{}' AND state = 'REVOKED'",
+                ids[0]
+            ))
+            .await,
+        1
+    );
+    assert_eq!(
+        env.db
+            .scalar_i64(&format!(
+                "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'sync' AND integration_id = '{}'",
+                ids[1]
+            ))
+            .await,
+        1,
+        "twenty Notion events, one sync"
+    );
+    worker.shutdown().await;
+    env.finish().await;
+}

@@ -56,7 +56,7 @@ pub async fn env() -> Env {
         .await
         .expect("router pool");
     let vault = Arc::new(test_vault());
-    let state = WebhookState::new(router_pool.clone(), vault.clone(), &cfg).expect("state");
+    let state = WebhookState::new(router_pool.clone(), vault.clone(), &cfg, None).expect("state");
     let app = mcp_worker::http::router(router_pool.clone(), metrics, None).merge(routes(state));
     let stop = CancellationToken::new();
     let (addr, _task) = mcp_worker::http::serve("127.0.0.1:0", app, stop.clone())

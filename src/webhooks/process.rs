@@ -1,0 +1,265 @@
+//! Group processing for `webhook_process` jobs: the attempts running at the same time hand their
+//! event ids to one task, which reads those events in one query and, for every event that is
+//! news to fetch, asks for the integration's coalesced `sync` and marks the event processed in
+//! one statement (one transaction, one commit for the whole group). Revocations are handed back
+//! to their own attempt, which moves the integration to REVOKED in a transaction of its own.
+//! Under load, groups form by themselves (whatever arrived while the previous group ran); when
+//! idle, an event is processed at once. Every step is idempotent, so a retried attempt is safe.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// The most events one group holds.
+const MAX_GROUP: usize = 512;
+
+/// How long a sync waits after the event that asked for it, so that a burst is one sync.
+pub const SYNC_DEBOUNCE: Duration = Duration::from_secs(2);
+
+/// What the group did with one event.
+#[derive(Debug)]
+pub enum Processed {
+    /// No such event (pruned, or a payload naming a wrong id).
+    Missing,
+    /// Marked processed, with its integration's sync asked for; how long it waited.
+    Changed { platform: String, waited: Duration },
+    /// The platform says access was withdrawn: the attempt handles it itself.
+    Revoked {
+        integration: Uuid,
+        platform: String,
+        reason: &'static str,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("the webhook processor is gone")]
+    Closed,
+    #[error("database: {0}")]
+    Db(String),
+}
+
+struct Request {
+    event_id: i64,
+    reply: oneshot::Sender<Result<Processed, String>>,
+}
+
+/// The handle attempts use; its task is started on first use with that attempt's pool and lives
+/// as long as the handle.
+#[derive(Default)]
+pub struct EventProcessor {
+    tx: OnceLock<mpsc::Sender<Request>>,
+}
+
+impl EventProcessor {
+    /// Processes one event with whatever group is forming, and says what became of it.
+    pub async fn process(&self, pool: &PgPool, event_id: i64) -> Result<Processed, ProcessError> {
+        let tx = self.tx.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(MAX_GROUP * 4);
+            tokio::spawn(run(pool.clone(), rx));
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        tx.send(Request { event_id, reply })
+            .await
+            .map_err(|_| ProcessError::Closed)?;
+        answer
+            .await
+            .map_err(|_| ProcessError::Closed)?
+            .map_err(ProcessError::Db)
+    }
+}
+
+async fn run(pool: PgPool, mut rx: mpsc::Receiver<Request>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let ids: Vec<i64> = group.iter().map(|r| r.event_id).collect();
+        match process_group(&pool, &ids).await {
+            Ok(mut done) => {
+                for r in group.drain(..) {
+                    let outcome = done.remove(&r.event_id).unwrap_or(Processed::Missing);
+                    let _ = r.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for r in group.drain(..) {
+                    let _ = r.reply.send(Err(msg.clone()));
+                }
+            }
+        }
+    }
+}
+
+type EventRow = (i64, Uuid, String, Option<String>, Value);
+
+/// Reads the group's events, classifies them, and processes the ones that are news in one
+/// statement. Returns what became of each event found.
+async fn process_group(pool: &PgPool, ids: &[i64]) -> Result<HashMap<i64, Processed>, sqlx::Error> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT id, integration_id, platform, event_type, payload \
+         FROM mcp.webhook_events WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    let mut changed_ids = Vec::new();
+    let mut changed_integrations = Vec::new();
+    let mut platforms = HashMap::new();
+    for (id, integration, platform, event_type, payload) in rows {
+        match meaning(&platform, event_type.as_deref(), &payload) {
+            Meaning::Revoked(reason) => {
+                out.insert(
+                    id,
+                    Processed::Revoked {
+                        integration,
+                        platform,
+                        reason,
+                    },
+                );
+            }
+            Meaning::Changed => {
+                changed_ids.push(id);
+                changed_integrations.push(integration);
+                platforms.insert(id, platform);
+            }
+        }
+    }
+    if changed_ids.is_empty() {
+        return Ok(out);
+    }
+    changed_integrations.sort_unstable();
+    changed_integrations.dedup();
+    // One queued sync per integration (a live one absorbs these events), and the events marked
+    // processed, in one statement. The sync waits out the debounce, so nobody needs waking now:
+    // the transaction skips the NOTIFY (which would make it commit in line with every other).
+    // Its commit need not wait for its own WAL flush: the attempts' completions are written
+    // after it, so a completion that survives a crash implies this commit did too, and a lost
+    // one only means the attempts run again (every step here is idempotent).
+    let mut tx = pool.begin().await?;
+    crate::queue::skip_notify(&mut tx).await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    let waited: Vec<(i64, f64)> = sqlx::query_as(
+        "WITH wanted AS ( \
+            INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key, run_at) \
+            SELECT 'sync', i.id, jsonb_build_object('integration_id', i.id), \
+                   'sync:' || i.id, now() + $2 * interval '1 millisecond' \
+            FROM core.integrations i \
+            WHERE i.id = ANY($1) AND i.state IN ('ACTIVE', 'DEGRADED') \
+              AND EXISTS (SELECT 1 FROM mcp.job_kinds WHERE kind = 'sync') \
+            ORDER BY i.id \
+            ON CONFLICT DO NOTHING) \
+         UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
+         WHERE id = ANY($3) \
+         RETURNING id, extract(epoch FROM processed_at - received_at)::float8",
+    )
+    .bind(&changed_integrations)
+    .bind(SYNC_DEBOUNCE.as_millis() as i64)
+    .bind(&changed_ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    for (id, secs) in waited {
+        if let Some(platform) = platforms.remove(&id) {
+            out.insert(
+                id,
+                Processed::Changed {
+                    platform,
+                    waited: Duration::from_secs_f64(secs.max(0.0)),
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// What an event means for its integration.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Meaning {
+    /// The user or an admin withdrew our access.
+    Revoked(&'static str),
+    /// Something changed at the platform: fetch it.
+    Changed,
+}
+
+/// Classifies an event by platform, event type and payload.
+pub fn meaning(platform: &str, event_type: Option<&str>, payload: &Value) -> Meaning {
+    let s = |path: &[&str]| {
+        let mut v = payload;
+        for k in path {
+            v = v.get(*k)?;
+        }
+        v.as_str()
+    };
+    match (platform, event_type) {
+        ("slack", Some("tokens_revoked")) => Meaning::Revoked("slack: tokens revoked"),
+        ("slack", Some("app_uninstalled")) => Meaning::Revoked("slack: app uninstalled"),
+        ("zoom", Some("app_deauthorized")) => Meaning::Revoked("zoom: app deauthorized"),
+        ("monday", Some("uninstall" | "app_uninstall")) => {
+            Meaning::Revoked("monday: app uninstalled")
+        }
+        ("outlook", _) if first_lifecycle(payload) == Some("subscriptionRemoved") => {
+            Meaning::Revoked("outlook: subscription removed")
+        }
+        ("discord", _) if s(&["event", "type"]) == Some("APPLICATION_DEAUTHORIZED") => {
+            Meaning::Revoked("discord: application deauthorized")
+        }
+        _ => Meaning::Changed,
+    }
+}
+
+fn first_lifecycle(payload: &Value) -> Option<&str> {
+    payload
+        .get("value")?
+        .as_array()?
+        .first()?
+        .get("lifecycleEvent")?
+        .as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn revocations_are_told_apart_from_changes() {
+        assert_eq!(
+            meaning("slack", Some("tokens_revoked"), &json!({})),
+            Meaning::Revoked("slack: tokens revoked")
+        );
+        assert_eq!(
+            meaning("zoom", Some("app_deauthorized"), &json!({})),
+            Meaning::Revoked("zoom: app deauthorized")
+        );
+        assert_eq!(
+            meaning(
+                "outlook",
+                None,
+                &json!({"value": [{"lifecycleEvent": "subscriptionRemoved"}]})
+            ),
+            Meaning::Revoked("outlook: subscription removed")
+        );
+        assert_eq!(
+            meaning(
+                "discord",
+                None,
+                &json!({"event": {"type": "APPLICATION_DEAUTHORIZED"}})
+            ),
+            Meaning::Revoked("discord: application deauthorized")
+        );
+        assert_eq!(
+            meaning("slack", Some("message"), &json!({})),
+            Meaning::Changed
+        );
+        assert_eq!(meaning("gmail", None, &json!({})), Meaning::Changed);
+    }
+}
