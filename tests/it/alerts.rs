@@ -97,7 +97,7 @@ fn expressions(rules: &str) -> Vec<String> {
             if let Some(e) = current.take() {
                 exprs.push(e);
             }
-            current = Some(rest.trim_start_matches(">-").to_string());
+            current = Some(rest.trim().trim_start_matches(">-").to_string());
         } else if t.starts_with("for:") || t.starts_with("labels:") || t.starts_with("- alert:") {
             if let Some(e) = current.take() {
                 exprs.push(e);
