@@ -113,8 +113,11 @@ fn expressions(rules: &str) -> Vec<String> {
     exprs
 }
 
-/// `(metric, [(label, operator, value)])` for every `mcp_…` selector of an expression.
-fn selectors(expr: &str) -> Vec<(String, Vec<(String, String, String)>)> {
+/// One label matcher: `(label, operator, value)`.
+type Matcher = (String, String, String);
+
+/// `(metric, matchers)` for every `mcp_…` selector of an expression.
+fn selectors(expr: &str) -> Vec<(String, Vec<Matcher>)> {
     let chars: Vec<char> = expr.chars().collect();
     let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
     let mut out = Vec::new();
