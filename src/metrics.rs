@@ -288,6 +288,7 @@ pub fn register_platforms() {
             counter!(HEALTH_CHECKS, "platform" => p, "outcome" => *o).increment(0);
         }
         for t in crate::connectors::ErrorType::ALL {
+            counter!(TOKEN_REFRESHES, "platform" => p, "outcome" => t.as_str()).increment(0);
             counter!(HEALTH_CHECKS, "platform" => p, "outcome" => t.as_str()).increment(0);
             counter!(INTEGRATION_ERRORS, "platform" => p, "error_type" => t.as_str()).increment(0);
         }

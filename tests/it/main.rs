@@ -1,5 +1,6 @@
 //! Integration tests: every test talks to a real PostgreSQL on its own database.
 
+mod alerts;
 mod common;
 mod connectors;
 mod credentials;
