@@ -5,6 +5,7 @@ mod connectors;
 mod credentials;
 mod cron;
 mod daemon;
+mod demo;
 mod engine;
 mod health;
 mod integrations;
