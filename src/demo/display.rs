@@ -244,21 +244,6 @@ impl Display {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::fit;
-
-    #[test]
-    fn fit_counts_visible_columns_only() {
-        let line = "  \x1b[32m✓\x1b[0m health checks";
-        assert_eq!(fit(line, 80), line);
-        let cut = fit(line, 8);
-        assert!(cut.starts_with("  \x1b[32m✓\x1b[0m hea"), "{cut:?}");
-        assert!(cut.ends_with("…\x1b[0m"), "{cut:?}");
-        assert_eq!(fit("abcdef", 4), "abc…\x1b[0m");
-    }
-}
-
 fn jobs_line(t: &Tracker) -> String {
     let db = &t.db;
     format!(
@@ -323,4 +308,19 @@ pub fn where_next(metrics_url: &str) -> String {
          webhook (its id and signing secret are listed there)\n",
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn fit_counts_visible_columns_only() {
+        let line = "  \x1b[32m✓\x1b[0m health checks";
+        assert_eq!(fit(line, 80), line);
+        let cut = fit(line, 8);
+        assert!(cut.starts_with("  \x1b[32m✓\x1b[0m hea"), "{cut:?}");
+        assert!(cut.ends_with("…\x1b[0m"), "{cut:?}");
+        assert_eq!(fit("abcdef", 4), "abc…\x1b[0m");
+    }
 }
