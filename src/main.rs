@@ -41,7 +41,8 @@ enum Command {
         /// Address of the HTTP listener (overrides http.listen).
         #[arg(long)]
         listen: Option<String>,
-        /// Stop after this long (e.g. 60s); without it, run until Ctrl-C or SIGTERM.
+        /// Stop after this long (e.g. 60s), counted from when the daemon is ready; without it,
+        /// run until Ctrl-C or SIGTERM.
         #[arg(long = "for", value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
         run_for: Option<std::time::Duration>,
     },
