@@ -33,10 +33,11 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// The demo in one command: the sandbox, a demo workspace on all 13 platforms with faults
-    /// armed, the daemon, and a live summary; exits 3 unless health checks passed and failed, a
-    /// breaker opened and closed, a token was refreshed with rotation, a signed webhook was
-    /// accepted and a forged one refused, syncs paged, and /metrics moved.
+    /// The demo in one command: the sandbox, 13 integrations with faults, the daemon, a live checklist.
+    ///
+    /// Exits 3 unless health checks passed and failed, a breaker opened and closed, a token was
+    /// refreshed with rotation, a signed webhook was accepted and a forged one refused, syncs
+    /// paged, and /metrics moved.
     Demo {
         /// Address of the HTTP listener (overrides http.listen).
         #[arg(long)]
