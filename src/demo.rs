@@ -1,7 +1,13 @@
 //! `run --demo`: the daemon against the sandbox, with a demo workspace of 13 integrations (one per
 //! platform) and faults switched on, so that within a minute a newcomer sees health checks pass
 //! and fail, an integration expire, one degrade on a rate limit, a circuit breaker open and close,
-//! and `/metrics` move. It never touches workspaces other than its own.
+//! a token refreshed with rotation, and `/metrics` move. It never touches workspaces other than
+//! its own. `mcp-worker demo` (`driver`) runs the same story in-process, drives the rest of it
+//! (webhooks, syncs) and reports what the database and the metrics show.
+
+mod display;
+pub mod driver;
+pub mod facts;
 
 use std::time::Duration;
 
@@ -18,6 +24,11 @@ pub const DEMO_SLACK_WEBHOOK: uuid::Uuid = uuid::Uuid::from_u128(0xde71);
 pub const DEMO_SLACK_SECRET: &str = "demo-slack-signing-secret";
 /// The demo's bearer token for the `/integrations/*` endpoints (a sandbox value).
 pub const DEMO_API_TOKEN: &str = "demo-api-token";
+/// The platform (one that rotates refresh tokens) whose token the demo seeds as expiring within
+/// the hour, so that the refresh sweep renews it and the platform rotates its refresh token.
+pub const DEMO_REFRESH_PLATFORM: Platform = Platform::Outlook;
+/// Synthetic items per account in the sandbox: more than one page on every list endpoint.
+pub const DEMO_ITEMS_PER_ACCOUNT: u64 = 150;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -35,6 +46,21 @@ pub enum DemoError {
     Query(#[from] sqlx::Error),
     #[error("demo webhook: {0}")]
     Webhook(#[from] crate::webhooks::WebhookError),
+    #[error(transparent)]
+    Daemon(#[from] crate::daemon::DaemonError),
+    #[error("the daemon stopped before it was ready")]
+    DaemonGone,
+    #[error("the daemon did not answer /readyz at {url} within {secs} s")]
+    NotReady { url: String, secs: u64 },
+    #[error("cannot find a free port for {listen}: {source}")]
+    Listen {
+        listen: String,
+        source: std::io::Error,
+    },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("HTTP client: {0}")]
+    Client(String),
 }
 
 /// What must live as long as the daemon: the sandbox and the demo key's directory.
@@ -45,6 +71,7 @@ pub struct Demo {
 
 /// Starts the sandbox, points the config at it and makes the health monitor brisk:
 /// a sweep every 15 s, quick retries, breakers that half-open after 20 s.
+/// (`quicken` makes it brisker still for `mcp-worker demo`.)
 pub async fn prepare(config: &mut Config) -> Result<Demo, DemoError> {
     let sandbox = crate::sandbox::start("127.0.0.1:0").await?;
     config.platforms = sandbox.config_overrides();
@@ -89,6 +116,31 @@ pub async fn prepare(config: &mut Config) -> Result<Demo, DemoError> {
     })
 }
 
+/// `mcp-worker demo`: the same story within about 20 s: a health sweep every 3 s, retries after
+/// 1–2 s, breakers that open after 3 failed checks in a row and half-open after 10 s.
+pub fn quicken(config: &mut Config) {
+    config.health.breaker_threshold = 3;
+    config.health.breaker_half_open_after = Duration::from_secs(10);
+    config.schedules.insert(
+        "health_sweep".into(),
+        ScheduleConfig {
+            cron: Some("*/3 * * * * *".into()),
+            kind: None,
+            payload: serde_json::json!({ "spread_s": 1 }),
+            enabled: true,
+        },
+    );
+    config.kinds.insert(
+        "health_check".into(),
+        KindOverride {
+            max_attempts: Some(3),
+            backoff_base: Some(Duration::from_secs(1)),
+            backoff_max: Some(Duration::from_secs(2)),
+            timeout: None,
+        },
+    );
+}
+
 impl Demo {
     /// Migrates, replaces the demo workspace with 13 fresh integrations, and arms the faults.
     pub async fn seed(&self, config: &Config) -> Result<(), DemoError> {
@@ -105,8 +157,21 @@ impl Demo {
             .execute(&pool)
             .await?;
         for p in Platform::ALL {
-            let (creds, _) = self.sandbox.mint_credentials(p, "demo");
+            let (creds, refresh) = self.sandbox.mint_credentials(p, "demo");
             let id = crate::integrations::create_active(&pool, &vault, ws, p, &creds).await?;
+            if p == DEMO_REFRESH_PLATFORM {
+                // The sandbox's access tokens live an hour: due for the refresh sweep (24 h ahead).
+                let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+                crate::integrations::store_credentials(
+                    &pool,
+                    &vault,
+                    id,
+                    &creds,
+                    refresh.as_ref(),
+                    Some(expires),
+                )
+                .await?;
+            }
             if p == Platform::Slack {
                 crate::webhooks::register_with_id(
                     &pool,
@@ -121,8 +186,15 @@ impl Demo {
             }
         }
         let sb = &self.sandbox;
-        // Discord fails until its breaker opens; the probe 20 s later finds it back.
-        sb.fault(Platform::Discord, FaultKind::ServerError, Some(5), None);
+        sb.set_items_per_account(DEMO_ITEMS_PER_ACCOUNT);
+        // Discord fails until its breaker opens; the half-open probe finds it back.
+        let threshold = u64::from(config.health.breaker_threshold.max(1));
+        sb.fault(
+            Platform::Discord,
+            FaultKind::ServerError,
+            Some(threshold),
+            None,
+        );
         // Zoom refuses the token: EXPIRED, the user would be asked to reconnect.
         sb.fault(Platform::Zoom, FaultKind::Unauthorized, None, None);
         // Notion rate-limits once: DEGRADED, snoozed for its Retry-After, then ACTIVE.
@@ -135,8 +207,11 @@ impl Demo {
         // Monday times out twice.
         sb.set_hang(Duration::from_secs(3));
         sb.fault(Platform::Monday, FaultKind::Timeout, Some(2), None);
-        // A first sweep at once, rather than at the next tick.
+        // A first health sweep and a refresh sweep at once, rather than at their next ticks.
         sqlx::query("SELECT mcp.enqueue_job('health_sweep', '{\"spread_s\": 0}')")
+            .execute(&pool)
+            .await?;
+        sqlx::query("SELECT mcp.enqueue_job('token_refresh_sweep')")
             .execute(&pool)
             .await?;
         pool.close().await;
@@ -149,11 +224,13 @@ pub fn banner(demo: &Demo, listen: &str) -> String {
     format!(
         "demo: sandbox of the 13 platforms at {sandbox}\n\
          demo: workspace {DEMO_WORKSPACE} with one integration per platform; faults armed on \
-         discord (5xx until its breaker opens), zoom (token refused), notion (429), monday (timeouts)\n\
+         discord (5xx until its breaker opens), zoom (token refused), notion (429), monday (timeouts); \
+         {refresh}'s token expires within the hour (refreshed, with rotation)\n\
          demo: health sweep every 15 s; a Slack webhook at http://{listen}/webhooks/slack/{DEMO_SLACK_WEBHOOK} \
          and the /integrations endpoints (bearer token and signing secret: see the README's demo notes). Watch:\n\
          \x20 curl -s http://{listen}/metrics | grep -E 'mcp_(health_checks_total|circuit_breakers|integrations)'\n\
          \x20 psql \"$DATABASE_URL\" -c 'SELECT platform, state, health_status, consecutive_failures, circuit_breaker_state FROM mcp.v_integration_health_summary ORDER BY platform'\n",
-        sandbox = demo.sandbox.base_url()
+        sandbox = demo.sandbox.base_url(),
+        refresh = DEMO_REFRESH_PLATFORM.as_str()
     )
 }

@@ -33,6 +33,20 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// The demo in one command: the sandbox, 13 integrations with faults, the daemon, a live checklist.
+    ///
+    /// Exits 3 unless health checks passed and failed, a breaker opened and closed, a token was
+    /// refreshed with rotation, a signed webhook was accepted and a forged one refused, syncs
+    /// paged, and /metrics moved.
+    Demo {
+        /// Address of the HTTP listener (overrides http.listen).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Stop after this long (e.g. 60s), counted from when the daemon is ready; without it,
+        /// run until Ctrl-C or SIGTERM.
+        #[arg(long = "for", value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
+        run_for: Option<std::time::Duration>,
+    },
     /// Apply migrations and write the job catalogue, then exit.
     Migrate,
     /// Enqueue one job through mcp.enqueue_job and print its id.
@@ -117,13 +131,20 @@ enum JobsCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
+    let mut config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("mcp-worker: {e}");
             return ExitCode::from(2);
         }
     };
+    if matches!(cli.command, Command::Demo { .. })
+        && std::env::var_os("RUST_LOG").is_none()
+        && config.log.level == mcp_worker::config::LogConfig::default().level
+    {
+        // The demo's own summary is the output; the daemon's logs would scroll it away.
+        config.log.level = "error".into();
+    }
     mcp_worker::telemetry::init(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -136,7 +157,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(dispatch(cli.command, config)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("mcp-worker: {e:#}");
             ExitCode::FAILURE
@@ -144,7 +165,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<()> {
+async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCode> {
     use mcp_worker::catalog::Catalog;
     match command {
         Command::Run { listen, demo } => {
@@ -164,6 +185,22 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<()> {
                 .await
                 .context("daemon failed")?;
             drop(demo_handle);
+        }
+        Command::Demo { listen, run_for } => {
+            if let Some(l) = listen {
+                config.http.listen = l;
+            }
+            let outcome = mcp_worker::demo::driver::run(
+                config,
+                mcp_worker::demo::driver::Options { run_for },
+            )
+            .await
+            .context("demo failed")?;
+            let missing = outcome.missing();
+            if !missing.is_empty() {
+                eprintln!("mcp-worker demo: not seen: {}", missing.join("; "));
+                return Ok(ExitCode::from(3));
+            }
         }
         Command::Migrate => {
             let pool = mcp_worker::db::connect(&config.database).await?;
@@ -295,5 +332,5 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<()> {
             mcp_worker::bench::run(&config, args).await?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ mod connectors;
 mod credentials;
 mod cron;
 mod daemon;
+mod demo;
 mod engine;
 mod health;
 mod integrations;
