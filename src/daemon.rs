@@ -108,12 +108,15 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     )?;
 
     let background = CancellationToken::new();
+    // The scheduler stops first; the listener (/metrics, /readyz, webhooks, the integration
+    // endpoints) and the gauges keep serving while running jobs drain.
+    let stop_scheduler = CancellationToken::new();
     let mut scheduler_task = None;
     if config.scheduler.enabled {
         let scheduler = Scheduler::from_config(pool.clone(), &config, &catalog)?;
         crate::metrics::register_schedules(scheduler.schedules().iter().map(|s| s.name.as_str()));
         scheduler_task = Some(tokio::spawn(
-            scheduler.run(config.scheduler.interval, background.clone()),
+            scheduler.run(config.scheduler.interval, stop_scheduler.clone()),
         ));
     }
     let gauges = tokio::spawn(crate::integrations::gauges_loop(
@@ -154,7 +157,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     tracing::info!("stopping: no new claims; waiting for running jobs");
     let _ = notifier.stopping("draining running jobs");
     if let Some(t) = scheduler_task {
-        background.cancel();
+        stop_scheduler.cancel();
         let _ = t.await;
     }
     worker.shutdown().await;
