@@ -10,6 +10,7 @@ mod health;
 mod integrations;
 mod oauth;
 mod ops;
+mod prometheus;
 mod sql;
 mod sync;
 mod webhooks;
