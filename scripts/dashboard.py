@@ -15,9 +15,9 @@ import pathlib
 import sys
 
 from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
-from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
+from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig, ReduceDataOptions
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode
+from grafana_foundation_sdk.models.common import BigValueTextMode, GraphThresholdsStyleMode
 from grafana_foundation_sdk.models.dashboard import (
     DataSourceRef,
     Threshold,
@@ -72,7 +72,9 @@ def ts(title, desc, queries, **kw):
 
 
 def st(title, desc, queries, **kw):
-    return panel(stat, title, desc, queries, **kw)
+    return panel(stat, title, desc, queries, **kw).reduce_options(
+        ReduceDataOptions().calcs(["lastNotNull"])
+    )
 
 
 def query_var(name, label, query):
@@ -152,7 +154,7 @@ def rows():
             "Daemons per running version (mcp_worker_build_info).",
             [(f"count by (version) (mcp_worker_build_info{{{D}}})", "{{version}}")],
             w=4,
-        ),
+        ).text_mode(BigValueTextMode.VALUE_AND_NAME),
         ts(
             "Pool connections",
             "Database pool connections by state, and the pool's limit.",
@@ -372,6 +374,17 @@ def build():
         .time("now-1h", "now")
         .refresh("30s")
         .editable()
+        .annotation(
+            # Grafana's own annotations and alerts, as every new dashboard has them.
+            dashboard.AnnotationQuery()
+            .name("Annotations & Alerts")
+            .datasource(DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+            .built_in(1)
+            .enable(True)
+            .hide(True)
+            .icon_color("rgba(0, 211, 255, 1)")
+            .type("dashboard")
+        )
         .with_variable(
             dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
         )
