@@ -35,7 +35,7 @@ pub async fn sample_gauges(pool: &PgPool, vault: &Vault) -> Result<(), Credentia
     .fetch_one(pool)
     .await?;
     // No token at all: report a day past the refresh horizon rather than a misleading zero.
-    metrics::gauge!(m::TOKEN_EARLIEST_EXPIRY).set(earliest.unwrap_or(7.0 * 86_400.0));
+    metrics::gauge!(m::TOKEN_EARLIEST_EXPIRY).set(earliest.unwrap_or(m::TOKEN_EXPIRY_UNKNOWN_S));
     let age: Option<f64> = match vault.newest_key_id() {
         Some(id) => {
             sqlx::query_scalar(

@@ -137,6 +137,9 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
         .and_then(|b| {
             b.set_buckets_for_metric(Matcher::Full(HEALTH_CHECK_DURATION.into()), HTTP_BUCKETS)
         })
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(TOKEN_REFRESH_DURATION.into()), HTTP_BUCKETS)
+        })
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(WEBHOOK_INTAKE.into()), HTTP_BUCKETS))
         .and_then(|b| {
             b.set_buckets_for_metric(Matcher::Full(WEBHOOK_PROCESSING.into()), HTTP_BUCKETS)
@@ -273,9 +276,27 @@ fn describe() {
     );
 }
 
-/// Registers every per-platform series at zero.
+/// What `mcp_token_earliest_expiry_seconds` says when no token of an integration in service is
+/// known: a day past the refresh horizon rather than a misleading zero.
+pub const TOKEN_EXPIRY_UNKNOWN_S: f64 = 7.0 * 86_400.0;
+
+/// Registers the gauges sampled by background loops, so that they are on the first scrape:
+/// the pool and vault gauges keep any value already sampled (`increment(0.0)`); the earliest
+/// expiry starts at "no token known" until the first sample.
+fn register_sampled_gauges() {
+    for state in ["idle", "in_use"] {
+        gauge!(POOL_CONNECTIONS, "state" => state).increment(0.0);
+    }
+    gauge!(POOL_MAX).increment(0.0);
+    gauge!(VAULT_KEY_AGE).increment(0.0);
+    gauge!(VAULT_KEYS).increment(0.0);
+    gauge!(TOKEN_EARLIEST_EXPIRY).set(TOKEN_EXPIRY_UNKNOWN_S);
+}
+
+/// Registers every per-platform series at zero (called before the sampling loops start).
 pub fn register_platforms() {
     crate::sync::register_metrics();
+    register_sampled_gauges();
     for p in crate::connectors::Platform::ALL {
         let p = p.as_str();
         // Registering a histogram exports its buckets at zero.

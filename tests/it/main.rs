@@ -12,6 +12,7 @@ mod health;
 mod integrations;
 mod oauth;
 mod ops;
+mod prometheus;
 mod sql;
 mod sync;
 mod webhooks;
