@@ -326,12 +326,16 @@ async fn zoom_page(
             done: false,
         });
     }
-    // Caught up: the next listing starts at the newest recording's day (or this window).
-    let (next, done) = c.advance(None);
+    // Caught up: the next listing starts at the newest recording's day (or at this window,
+    // none seen). `since` was the window's start here, not a watermark to keep.
+    let next = Listing {
+        since: c.newest.or(c.since),
+        ..Listing::default()
+    };
     Ok(Page {
         items,
-        next_cursor: Some(next),
-        done,
+        next_cursor: Some(next.text()),
+        done: true,
     })
 }
 

@@ -210,9 +210,10 @@ pub fn ts_newer(a: &str, b: &str) -> bool {
     key(a) > key(b)
 }
 
-/// Discord snowflake order.
+/// Discord snowflake order (decimal digits: the longer number, then the greater text).
 pub fn snowflake_newer(a: &str, b: &str) -> bool {
-    a.parse::<u64>().unwrap_or(0) > b.parse::<u64>().unwrap_or(0)
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    (a.len(), a) > (b.len(), b)
 }
 
 /// A time in the fixed-width form the watermarks compare as text.
