@@ -109,7 +109,7 @@ pub(super) fn query(
 }
 
 /// Slack: `conversations.history` of each channel in `settings.channels` (none: the public
-/// channels `conversations.list` names), newest first with `response_metadata.next_cursor`,
+/// channels `conversations.list` names that the app is a member of), newest first with `response_metadata.next_cursor`,
 /// from `oldest` = the channel's newest `ts` seen (exclusive). External ids are
 /// `<channel>:<ts>` (a `ts` is unique within its channel only).
 async fn slack_page(
@@ -147,6 +147,8 @@ async fn slack_page(
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
+                // A bot reads only the channels it is a member of.
+                .filter(|ch| ch.get("is_member").and_then(Value::as_bool) != Some(false))
                 .filter_map(|ch| text(ch, "/id"))
                 .filter(|id| id.bytes().all(|b| b.is_ascii_alphanumeric()))
                 .collect();
@@ -328,10 +330,7 @@ async fn zoom_page(
     }
     // Caught up: the next listing starts at the newest recording's day (or at this window,
     // none seen). `since` was the window's start here, not a watermark to keep.
-    let next = Listing {
-        since: c.newest.or(c.since),
-        ..Listing::default()
-    };
+    let next = Listing::starting_at(c.newest.or(c.since));
     Ok(Page {
         items,
         next_cursor: Some(next.text()),

@@ -1,6 +1,6 @@
 //! What a sync reads from a platform: one page of items and where to resume. The cursor is
 //! opaque text owned by the connector that made it (a Gmail history id, an Outlook delta link,
-//! a Slack cursor, a Discord snowflake, …). This module only describes pages; it must never
+//! or a small JSON object with a watermark and a page cursor, see `watermark`). This module only describes pages; it must never
 //! hold a credential nor talk to the database.
 
 use chrono::{DateTime, Utc};

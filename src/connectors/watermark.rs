@@ -29,6 +29,9 @@ pub struct Listing {
     /// The newest value seen so far in the current listing: the next watermark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest: Option<String>,
+    /// Read from a plain string (a page cursor of the former full listings).
+    #[serde(skip)]
+    legacy: bool,
 }
 
 impl Listing {
@@ -46,14 +49,22 @@ impl Listing {
     fn page_only(s: &str) -> Listing {
         Listing {
             page: (!s.is_empty()).then(|| s.to_string()),
+            legacy: true,
             ..Listing::default()
         }
     }
 
-    /// Whether this came from a plain string of the full listings (a page cursor, no
-    /// watermark, no window).
+    /// A listing to come, starting from (or stopping at) `since`.
+    pub fn starting_at(since: Option<String>) -> Listing {
+        Listing {
+            since,
+            ..Listing::default()
+        }
+    }
+
+    /// Whether this came from a plain string: a page cursor of the former full listings.
     pub fn is_legacy(&self) -> bool {
-        self.page.is_some() && self.since.is_none() && self.newest.is_none()
+        self.legacy
     }
 
     pub fn text(&self) -> String {
@@ -88,10 +99,7 @@ impl Listing {
             (Some(n), Some(s)) => Some(if n > s { n } else { s }),
             (n, s) => n.or(s),
         };
-        Listing {
-            since,
-            ..Listing::default()
-        }
+        Listing::starting_at(since)
     }
 }
 
@@ -299,6 +307,7 @@ mod tests {
         let l = Listing::parse(Some(r#"{"since":"2025-01-01","page":"x"}"#));
         assert_eq!(l.since.as_deref(), Some("2025-01-01"));
         assert!(!l.is_legacy());
+        assert!(!Listing::parse(Some(r#"{"page":"x"}"#)).is_legacy());
         // A channel platform's plain cursor belonged to a fixed channel: start afresh.
         assert_eq!(
             Channels::parse(Some("1100000000000000099")),

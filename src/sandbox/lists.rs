@@ -93,7 +93,7 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
             let (got, next) = slice(&all, off, num(r.q("limit"), 100));
             ok(json!({"ok": true,
                 "channels": got.iter().map(|&i| json!({"id": chans[i as usize], "name": "general",
-                    "is_channel": true, "is_archived": false})).collect::<Vec<_>>(),
+                    "is_channel": true, "is_archived": false, "is_member": true})).collect::<Vec<_>>(),
                 "response_metadata": {"next_cursor": next.map(|o| format!("l{o}")).unwrap_or_default()}}))
         }
         (Platform::Slack, "/api/conversations.history") => {
