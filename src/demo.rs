@@ -120,6 +120,14 @@ impl Demo {
                 .await?;
             }
         }
+        // Discord syncs only the channels its settings name.
+        sqlx::query(
+            "UPDATE core.integrations SET settings = settings || '{\"channels\": [\"1100\"]}'::jsonb \
+             WHERE workspace_id = $1 AND platform = 'discord'",
+        )
+        .bind(ws)
+        .execute(&pool)
+        .await?;
         let sb = &self.sandbox;
         // Discord fails until its breaker opens; the probe 20 s later finds it back.
         sb.fault(Platform::Discord, FaultKind::ServerError, Some(5), None);
