@@ -41,6 +41,13 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SyncRepor
     let keys = crate::bench_health::bench_keys()?;
     let vault = &keys.vault;
     crate::bench_health::seed(&pool, &sandbox, vault, n, &Platform::ALL, None).await?;
+    // Discord reads only the channels its settings name.
+    sqlx::query(
+        "UPDATE core.integrations SET settings = settings || '{\"channels\": [\"1100\"]}'::jsonb \
+         WHERE platform = 'discord'",
+    )
+    .execute(&pool)
+    .await?;
     println!("seeded {n} integrations over 13 platforms, {per} items each in the sandbox");
 
     // The platforms' published rates would make this a bench of the rate limits: raise them.

@@ -185,6 +185,14 @@ impl Demo {
                 .await?;
             }
         }
+        // Discord syncs only the channels its settings name.
+        sqlx::query(
+            "UPDATE core.integrations SET settings = settings || '{\"channels\": [\"1100\"]}'::jsonb \
+             WHERE workspace_id = $1 AND platform = 'discord'",
+        )
+        .bind(ws)
+        .execute(&pool)
+        .await?;
         let sb = &self.sandbox;
         sb.set_items_per_account(DEMO_ITEMS_PER_ACCOUNT);
         // Discord fails until its breaker opens; the half-open probe finds it back.

@@ -198,11 +198,14 @@ macro_rules! connector_impl {
                 &'a self,
                 creds: &'a $crate::connectors::Credentials,
                 cursor: Option<&'a str>,
+                settings: &'a serde_json::Value,
             ) -> futures::future::BoxFuture<
                 'a,
                 Result<$crate::connectors::Page, $crate::connectors::ConnectorError>,
             > {
-                Box::pin($crate::connectors::lists::list_page(&self.0, creds, cursor))
+                Box::pin($crate::connectors::lists::list_page(
+                    &self.0, creds, cursor, settings,
+                ))
             }
         }
     };

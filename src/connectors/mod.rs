@@ -13,6 +13,7 @@ pub mod ratelimit;
 pub mod registry;
 pub mod taxonomy;
 pub mod unconfirmed;
+pub mod watermark;
 
 pub mod discord;
 pub mod fireflies;
@@ -174,10 +175,12 @@ pub trait Connector: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Identity, ConnectorError>>;
     /// One page of the platform's incremental listing, from `cursor` (the beginning when
     /// `None`). A cursor the platform refuses as too old is an error for which
-    /// `is_cursor_expired()` holds: start again with `None`.
+    /// `is_cursor_expired()` holds: start again with `None`. `settings` are the integration's
+    /// (`core.integrations.settings`; Slack and Discord read their channels from it).
     fn list_page<'a>(
         &'a self,
         creds: &'a Credentials,
         cursor: Option<&'a str>,
+        settings: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<Page, ConnectorError>>;
 }

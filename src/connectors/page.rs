@@ -1,6 +1,6 @@
 //! What a sync reads from a platform: one page of items and where to resume. The cursor is
 //! opaque text owned by the connector that made it (a Gmail history id, an Outlook delta link,
-//! a Slack cursor, a Discord snowflake, …). This module only describes pages; it must never
+//! or a small JSON object with a watermark and a page cursor, see `watermark`). This module only describes pages; it must never
 //! hold a credential nor talk to the database.
 
 use chrono::{DateTime, Utc};
@@ -53,7 +53,7 @@ impl ConnectorError {
 }
 
 /// An item from a JSON object: its id at `id_ptr` (string or number), its time at `time_ptr`
-/// (RFC 3339 text, or Unix seconds/milliseconds, or a Slack `ts`).
+/// (RFC 3339 or RFC 2822 text, or Unix seconds/milliseconds, or a Slack `ts`).
 pub fn item(v: &Value, kind: &str, id_ptr: &str, time_ptr: Option<&str>) -> Option<SyncItem> {
     let external_id = super::http::json_id(v, id_ptr)?;
     let occurred_at = time_ptr.and_then(|p| v.pointer(p)).and_then(parse_time);
@@ -69,6 +69,10 @@ fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
     let secs = match v {
         Value::String(s) => {
             if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                return Some(t.with_timezone(&Utc));
+            }
+            // Twilio's form: "Tue, 14 Nov 2023 22:13:20 +0000".
+            if let Ok(t) = DateTime::parse_from_rfc2822(s) {
                 return Some(t.with_timezone(&Utc));
             }
             s.parse::<f64>().ok()?
@@ -94,6 +98,7 @@ mod tests {
             json!({"id": 1, "t": 1_700_000_000u64}),
             json!({"id": 1, "t": 1_700_000_000_000u64}),
             json!({"id": 1, "t": "1700000000.000000"}),
+            json!({"id": 1, "t": "Tue, 14 Nov 2023 22:13:20 +0000"}),
         ] {
             let it = item(&v, "x", "/id", Some("/t")).expect("item");
             assert_eq!(it.occurred_at, want, "{v}");

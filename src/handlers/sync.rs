@@ -3,7 +3,8 @@
 //! shared bucket before each call, and writes each page with its cursor checkpoint in one
 //! transaction (a killed sync resumes at the last page, nothing lost or doubled). A too-old
 //! cursor starts a full resync; a 429 blocks the bucket and snoozes the job (no attempt spent);
-//! transient failures retry; auth failures are recorded as the health check does. It never
+//! transient failures retry; auth failures are recorded as the health check does. Settings
+//! that name nothing to read (Discord without channels) end the run without calling. It never
 //! logs a credential or an item's content.
 
 use std::time::Instant;
@@ -14,7 +15,7 @@ use serde::Deserialize;
 
 use super::gate::Gate;
 use super::{Handler, JobContext, JobError};
-use crate::connectors::Action;
+use crate::connectors::{watermark, Action};
 use crate::integrations;
 use crate::sync::{self, store, Token, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
 
@@ -61,6 +62,14 @@ impl Handler for Sync {
             let run = |outcome: &'static str| count(platform, outcome);
             let connector = s.connectors.get(integration.platform);
             let limit = cfg.rate_limit(integration.platform);
+            let settings = store::settings(pool, integration.id).await.map_err(db)?;
+            if let Some(reason) = watermark::not_configured(integration.platform, &settings) {
+                // Nothing to read until the settings name what to read: not an error to retry.
+                run("skipped_not_configured");
+                tracing::warn!(job_id = ctx.id, integration_id = %integration.id, platform,
+                    reason = %reason, "sync skipped: not configured");
+                return Ok(());
+            }
             let mut cursor = store::cursor(pool, integration.id).await.map_err(db)?;
             let (mut pages, mut items, mut resynced) = (0u64, 0u64, false);
             let started = Instant::now();
@@ -81,7 +90,10 @@ impl Handler for Sync {
                         return Err(JobError::Snooze(wait));
                     }
                 }
-                let page = match connector.list_page(&creds, cursor.as_deref()).await {
+                let page = match connector
+                    .list_page(&creds, cursor.as_deref(), &settings)
+                    .await
+                {
                     Ok(page) => page,
                     Err(e) if e.is_cursor_expired() && cursor.is_some() && !resynced => {
                         tracing::warn!(integration_id = %integration.id, platform,

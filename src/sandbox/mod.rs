@@ -25,6 +25,7 @@ use crate::connectors::{registry, Platform, PlatformOverride};
 use crate::secret::Secret;
 use state::State;
 
+pub use lists::{SLACK_CHANNEL, ZOOM_RECORDINGS_PER_DAY};
 pub use oauth::{client_id, client_secret, pkce_s256};
 pub use state::{FaultKind, FaultSpec};
 pub use webhook::{
@@ -251,6 +252,11 @@ impl Sandbox {
     /// Requests received per platform.
     pub fn calls(&self, p: Platform) -> u64 {
         self.state.calls(p)
+    }
+
+    /// List items served per platform (every list endpoint, filters applied).
+    pub fn served(&self, p: Platform) -> u64 {
+        self.state.served(p)
     }
 
     /// Lifetime of access tokens issued from now on.

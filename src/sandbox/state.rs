@@ -77,6 +77,11 @@ pub enum FaultKind {
 pub struct State {
     inner: Mutex<Inner>,
     calls: [AtomicU64; 13],
+    /// List items served per platform.
+    served: [AtomicU64; 13],
+    /// The day Zoom's synthetic recordings start (90 days before the sandbox started: Zoom
+    /// lists recordings by date windows reaching about six months back).
+    pub zoom_day0: chrono::NaiveDate,
     /// Lifetime of issued access tokens, seconds.
     pub expires_in: AtomicU64,
     /// Synthetic list items per account.
@@ -109,6 +114,8 @@ impl State {
         State {
             inner: Mutex::new(Inner::default()),
             calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            served: std::array::from_fn(|_| AtomicU64::new(0)),
+            zoom_day0: chrono::Utc::now().date_naive() - chrono::Duration::days(90),
             expires_in: AtomicU64::new(3600),
             items_per_account: AtomicU64::new(25),
             hang: Mutex::new(Duration::from_secs(30)),
@@ -126,6 +133,14 @@ impl State {
 
     pub fn calls(&self, p: Platform) -> u64 {
         self.calls[idx(p)].load(Ordering::Relaxed)
+    }
+
+    pub fn count_served(&self, p: Platform, n: u64) {
+        self.served[idx(p)].fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn served(&self, p: Platform) -> u64 {
+        self.served[idx(p)].load(Ordering::Relaxed)
     }
 
     pub fn hang(&self) -> Duration {

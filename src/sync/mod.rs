@@ -31,6 +31,7 @@ pub const RUN_OUTCOMES: &[&str] = &[
     "failed",
     "skipped_not_in_service",
     "skipped_breaker_open",
+    "skipped_not_configured",
     "credentials_error",
 ];
 

@@ -23,6 +23,17 @@ pub async fn cursor(pool: &PgPool, id: uuid::Uuid) -> Result<Option<String>, sql
     .flatten())
 }
 
+/// The integration's settings (`core.integrations.settings`; `{}` when unknown).
+pub async fn settings(pool: &PgPool, id: uuid::Uuid) -> Result<serde_json::Value, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, serde_json::Value>(
+        "SELECT settings FROM core.integrations WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .unwrap_or_else(|| serde_json::json!({})))
+}
+
 /// Upserts a page's items and checkpoints `next_cursor` in one transaction; `done` also
 /// records the sync's time. Returns the rows written.
 pub async fn save_page(
