@@ -280,19 +280,29 @@ pub(crate) async fn wait_jobs_done(
     kind: &str,
     n: i64,
 ) -> anyhow::Result<()> {
+    let sql = format!(
+        "SELECT count(*) FROM mcp.sync_jobs WHERE kind = '{kind}' AND state IN ('completed', 'discarded')"
+    );
+    wait_count(conn, &sql, n, &format!("{kind} jobs done")).await
+}
+
+/// Waits until the count `sql` returns reaches `n` (at most 10 minutes).
+pub(crate) async fn wait_count(
+    conn: &mut PgConnection,
+    sql: &str,
+    n: i64,
+    what: &str,
+) -> anyhow::Result<()> {
     let waited = Instant::now();
     loop {
-        let done: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM mcp.sync_jobs WHERE kind = $1 AND state IN ('completed', 'discarded')",
-        )
-        .bind(kind)
-        .fetch_one(&mut *conn)
-        .await?;
+        let done: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut *conn)
+            .await?;
         if done >= n {
             return Ok(());
         }
         if waited.elapsed() > Duration::from_secs(600) {
-            bail!("only {done} of {n} {kind} jobs done after 10 minutes");
+            bail!("only {done} of {n} {what} after 10 minutes");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

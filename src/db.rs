@@ -37,6 +37,10 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool, DbError> {
     PgPoolOptions::new()
         .max_connections(cfg.max_connections)
         .acquire_timeout(cfg.connect_timeout)
+        // No ping before every acquire (a round trip per statement on the hot paths): a broken
+        // connection fails its statement instead, which every caller already treats as a
+        // transient database error (retry, 503, next claim), and the pool then drops it.
+        .test_before_acquire(false)
         .connect_with(opts)
         .await
         .map_err(|source| DbError::Connect { url: shown, source })

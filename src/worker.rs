@@ -242,7 +242,7 @@ impl Worker {
 
 impl RunningWorker {
     /// Wakes this worker's claim loop at once, as a NOTIFY would: for code in the same process
-    /// that enqueued jobs without one (see `queue::skip_notify`).
+    /// that enqueued jobs without one (`mcp.skip_notify`, see `queue::QuietWake`).
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()
     }

@@ -1,4 +1,4 @@
-//! `webhook_process`: one stored webhook delivery. Reads what the platform says — access
+//! `webhook_process`: stored webhook deliveries of one integration. Reads what the platform says — access
 //! withdrawn (token revoked, app uninstalled, subscription removed) moves the integration to
 //! REVOKED with an event; anything else is news to fetch, so it asks for an incremental `sync`
 //! of that integration, coalesced (a burst of events leaves one queued sync). Marks the event
@@ -17,7 +17,9 @@ pub struct WebhookProcess;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Payload {
-    event_id: i64,
+    event_id: Option<i64>,
+    #[serde(default)]
+    event_ids: Vec<i64>,
 }
 
 impl Handler for WebhookProcess {
@@ -28,58 +30,93 @@ impl Handler for WebhookProcess {
     fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
         Box::pin(async move {
             let p: Payload = ctx.payload()?;
+            let mut ids = p.event_ids;
+            ids.extend(p.event_id);
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.is_empty() {
+                return Err(JobError::Discard(
+                    "invalid payload: names no event (event_id or event_ids)".into(),
+                ));
+            }
             let pool = ctx.services.queue.pool();
-            let retry =
-                |e: sqlx::Error| JobError::Retry(format!("webhook event {}: {e}", p.event_id));
-            let outcome = ctx
+            let outcomes = ctx
                 .services
                 .webhook_events
-                .process(pool, p.event_id)
+                .process(pool, ids)
                 .await
-                .map_err(|e| JobError::Retry(format!("webhook event {}: {e}", p.event_id)))?;
-            let (platform, waited) = match outcome {
-                Processed::Missing => {
-                    return Err(JobError::Discard(format!(
-                        "webhook event {} does not exist",
-                        p.event_id
-                    )))
-                }
-                Processed::Changed { platform, waited } => (platform, waited),
-                Processed::Revoked {
-                    integration,
-                    platform,
-                    reason,
-                } => {
-                    let mut tx = pool.begin().await.map_err(retry)?;
-                    sqlx::query(
-                        "SELECT mcp.transition_integration_state($1, 'REVOKED', $2) \
-                         FROM core.integrations WHERE id = $1 \
-                           AND state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR', 'EXPIRED')",
-                    )
-                    .bind(integration)
-                    .bind(reason)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(retry)?;
-                    // Pending events of this integration still get marked processed.
-                    crate::queue::cancel_integration_jobs(
-                        &mut *tx,
+                .map_err(|e| JobError::Retry(format!("webhook events: {e}")))?;
+            let mut missing = Vec::new();
+            for (event_id, outcome) in &outcomes {
+                match outcome {
+                    Processed::Missing => missing.push(*event_id),
+                    Processed::Changed { platform, waited } => {
+                        crate::metrics::webhook_processed(platform, *waited)
+                    }
+                    Processed::Revoked {
                         integration,
-                        Some("webhook_process"),
-                    )
-                    .await
-                    .map_err(|e| JobError::Retry(e.to_string()))?;
-                    let waited = mark_processed(&mut *tx, p.event_id).await.map_err(retry)?;
-                    tx.commit().await.map_err(retry)?;
-                    tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "access withdrawn by the platform");
-                    let waited = Duration::from_secs_f64(waited.unwrap_or(0.0).max(0.0));
-                    (platform, waited)
+                        platform,
+                        reason,
+                    } => {
+                        let waited = revoke(pool, *integration, reason, *event_id)
+                            .await
+                            .map_err(|e| {
+                                JobError::Retry(format!("webhook event {event_id}: {e}"))
+                            })?;
+                        tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "access withdrawn by the platform");
+                        crate::metrics::webhook_processed(platform, waited);
+                    }
                 }
-            };
-            crate::metrics::webhook_processed(&platform, waited);
+            }
+            if missing.len() == outcomes.len() {
+                return Err(JobError::Discard(format!(
+                    "webhook event {} does not exist",
+                    missing
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            if !missing.is_empty() {
+                tracing::warn!(
+                    job_id = ctx.id,
+                    ?missing,
+                    "webhook events gone (pruned?) were skipped"
+                );
+            }
             Ok(())
         })
     }
+}
+
+/// The platform withdrew access: the integration → REVOKED and its pending work cancelled (its
+/// pending webhook events are still processed), the event marked processed, in one transaction.
+/// Returns how long the event waited.
+async fn revoke(
+    pool: &sqlx::PgPool,
+    integration: uuid::Uuid,
+    reason: &str,
+    event_id: i64,
+) -> Result<Duration, String> {
+    let e = |e: sqlx::Error| e.to_string();
+    let mut tx = pool.begin().await.map_err(e)?;
+    sqlx::query(
+        "SELECT mcp.transition_integration_state($1, 'REVOKED', $2) \
+         FROM core.integrations WHERE id = $1 \
+           AND state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR', 'EXPIRED')",
+    )
+    .bind(integration)
+    .bind(reason)
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
+    crate::queue::cancel_integration_jobs(&mut *tx, integration, Some("webhook_process"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let waited = mark_processed(&mut *tx, event_id).await.map_err(e)?;
+    tx.commit().await.map_err(e)?;
+    Ok(Duration::from_secs_f64(waited.unwrap_or(0.0).max(0.0)))
 }
 
 /// Sets `processed_at` (once) and returns how long the event waited for it.

@@ -69,6 +69,12 @@ pub async fn serve(
         addr: addr.to_string(),
         source,
     })?;
+    // No Nagle delay on answers: a webhook platform waits for each one.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let task = tokio::spawn(async move {
         let shutdown = async move { stop.cancelled().await };
         if let Err(e) = axum::serve(listener, app)

@@ -28,16 +28,6 @@ use crate::catalog::Catalog;
 /// Channel that `INSERT`s into `mcp.sync_jobs` (and `mcp.retry_job`) notify.
 pub const NOTIFY_CHANNEL: &str = "mcp_sync_jobs";
 
-/// Makes the rest of this transaction's inserts into `mcp.sync_jobs` skip their NOTIFY
-/// (migration 0006): for the daemon's high-rate writers, which wake their own worker in-process
-/// and leave the other daemons to a coalesced `notify`.
-pub async fn skip_notify(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT set_config('mcp.skip_notify', 'on', true)")
-        .execute(conn)
-        .await
-        .map(|_| ())
-}
-
 /// Tells every daemon that jobs are waiting (one NOTIFY in a transaction of its own).
 pub async fn notify(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, '')")

@@ -1,6 +1,6 @@
 //! Group commit for the intake: verified events from concurrent deliveries are written together
-//! — events, their `webhook_process` jobs and `last_event_at` — in one statement (one
-//! transaction), and each delivery is answered only after that commit. A few writers take turns
+//! — events, one `webhook_process` job per integration for them, and `last_event_at` — in one
+//! statement (one transaction), and each delivery is answered only after that commit. A few writers take turns
 //! at the queue of waiting events, so that one batch is collected while others commit (their WAL
 //! flushes are shared by PostgreSQL). Under load, batches form by themselves; when idle, each
 //! event is written at once. In a daemon the writes skip the per-statement NOTIFY (which would
@@ -121,6 +121,46 @@ async fn writer(
 
 type Inserted = (i64, Uuid, String);
 
+/// The intake's statement: the events, one `webhook_process` job per integration for the new
+/// ones, and `last_event_at` (kept to the second; a batch that finds the webhook's row locked by
+/// another batch, which is updating it anyway, skips it rather than wait for that commit). The
+/// argument is a condition on each input row: the quiet form sets `mcp.skip_notify` for the
+/// statement's own transaction (migration 0006), in the same round trip.
+macro_rules! intake_sql {
+    ($input_filter:literal) => {
+        concat!(
+            "WITH input AS ( \
+                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], \
+                                     $6::text[], $7::jsonb[], $8::bytea[]) \
+                       AS t(webhook_id, integration_id, workspace_id, platform, dedup_key, \
+                            event_type, payload, body_sha256) ",
+            $input_filter,
+            "), \
+             ins AS ( \
+                INSERT INTO mcp.webhook_events (webhook_id, integration_id, workspace_id, platform, \
+                                                dedup_key, event_type, payload, body_sha256) \
+                SELECT * FROM input ORDER BY webhook_id, dedup_key \
+                ON CONFLICT (webhook_id, dedup_key) DO NOTHING \
+                RETURNING id, webhook_id, dedup_key, integration_id), \
+             job AS ( \
+                INSERT INTO mcp.sync_jobs (kind, integration_id, payload) \
+                SELECT 'webhook_process', ins.integration_id, \
+                       jsonb_build_object('event_ids', jsonb_agg(ins.id ORDER BY ins.id)) \
+                FROM ins GROUP BY ins.integration_id), \
+             seen AS ( \
+                UPDATE mcp.webhooks w SET last_event_at = now() \
+                FROM (SELECT id FROM mcp.webhooks \
+                      WHERE id IN (SELECT webhook_id FROM ins) \
+                        AND (last_event_at IS NULL OR last_event_at < now() - interval '1 second') \
+                      ORDER BY id FOR NO KEY UPDATE SKIP LOCKED) due \
+                WHERE w.id = due.id) \
+             SELECT id, webhook_id, dedup_key FROM ins"
+        )
+    };
+}
+const INTAKE: &str = intake_sql!("");
+const INTAKE_QUIET: &str = intake_sql!("WHERE set_config('mcp.skip_notify', 'on', true) = 'on'");
+
 /// Writes a batch; returns, per job in order, the new event's id or `None` for a duplicate
 /// (of an earlier delivery, or of an earlier job in the same batch).
 async fn write(pool: &PgPool, batch: &[Job], quiet: bool) -> Result<Vec<Option<i64>>, sqlx::Error> {
@@ -150,50 +190,17 @@ async fn write(pool: &PgPool, batch: &[Job], quiet: bool) -> Result<Vec<Option<i
         payload.push(&e.payload);
         sha.push(e.body_sha256.as_slice());
     }
-    // `last_event_at` is kept to the second; a batch that finds the webhook's row locked by
-    // another batch (which is updating it anyway) skips it rather than wait for that commit.
-    let statement = sqlx::query_as::<_, Inserted>(
-        "WITH input AS ( \
-            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], \
-                                 $6::text[], $7::jsonb[], $8::bytea[]) \
-                   AS t(webhook_id, integration_id, workspace_id, platform, dedup_key, \
-                        event_type, payload, body_sha256)), \
-         ins AS ( \
-            INSERT INTO mcp.webhook_events (webhook_id, integration_id, workspace_id, platform, \
-                                            dedup_key, event_type, payload, body_sha256) \
-            SELECT * FROM input ORDER BY webhook_id, dedup_key \
-            ON CONFLICT (webhook_id, dedup_key) DO NOTHING \
-            RETURNING id, webhook_id, dedup_key, integration_id), \
-         job AS ( \
-            INSERT INTO mcp.sync_jobs (kind, integration_id, payload) \
-            SELECT 'webhook_process', ins.integration_id, jsonb_build_object('event_id', ins.id) \
-            FROM ins), \
-         seen AS ( \
-            UPDATE mcp.webhooks w SET last_event_at = now() \
-            FROM (SELECT id FROM mcp.webhooks \
-                  WHERE id IN (SELECT webhook_id FROM ins) \
-                    AND (last_event_at IS NULL OR last_event_at < now() - interval '1 second') \
-                  ORDER BY id FOR NO KEY UPDATE SKIP LOCKED) due \
-            WHERE w.id = due.id) \
-         SELECT id, webhook_id, dedup_key FROM ins",
-    )
-    .bind(&hook)
-    .bind(&integration)
-    .bind(&workspace)
-    .bind(&platform)
-    .bind(&dedup)
-    .bind(&kind)
-    .bind(&payload)
-    .bind(&sha);
-    let rows = if quiet {
-        let mut tx = pool.begin().await?;
-        crate::queue::skip_notify(&mut tx).await?;
-        let rows = statement.fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        rows
-    } else {
-        statement.fetch_all(pool).await?
-    };
+    let sql = if quiet { INTAKE_QUIET } else { INTAKE };
+    let statement = sqlx::query_as::<_, Inserted>(sql)
+        .bind(&hook)
+        .bind(&integration)
+        .bind(&workspace)
+        .bind(&platform)
+        .bind(&dedup)
+        .bind(&kind)
+        .bind(&payload)
+        .bind(&sha);
+    let rows = statement.fetch_all(pool).await?;
     // The first job of each (webhook, dedup key) inserted gets the id; any repeat is a duplicate.
     let mut taken: HashSet<(Uuid, &str)> = HashSet::new();
     Ok(batch

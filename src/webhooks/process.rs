@@ -1,8 +1,8 @@
 //! Group processing for `webhook_process` jobs: the attempts running at the same time hand their
-//! event ids to one task, which reads those events in one query and, for every event that is
+//! events' ids to one task, which reads those events in one query and, for every event that is
 //! news to fetch, asks for the integration's coalesced `sync` and marks the event processed in
 //! one statement (one transaction, one commit for the whole group). Revocations are handed back
-//! to their own attempt, which moves the integration to REVOKED in a transaction of its own.
+//! to their attempt, which moves the integration to REVOKED in a transaction of its own.
 //! Under load, groups form by themselves (whatever arrived while the previous group ran); when
 //! idle, an event is processed at once. Every step is idempotent, so a retried attempt is safe.
 
@@ -15,8 +15,8 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-/// The most events one group holds.
-const MAX_GROUP: usize = 512;
+/// The most attempts one group holds (each may bring many events).
+const MAX_GROUP: usize = 256;
 
 /// How long a sync waits after the event that asked for it, so that a burst is one sync.
 pub const SYNC_DEBOUNCE: Duration = Duration::from_secs(2);
@@ -45,8 +45,8 @@ pub enum ProcessError {
 }
 
 struct Request {
-    event_id: i64,
-    reply: oneshot::Sender<Result<Processed, String>>,
+    event_ids: Vec<i64>,
+    reply: oneshot::Sender<Result<Vec<(i64, Processed)>, String>>,
 }
 
 /// The handle attempts use; its task is started on first use with that attempt's pool and lives
@@ -57,15 +57,19 @@ pub struct EventProcessor {
 }
 
 impl EventProcessor {
-    /// Processes one event with whatever group is forming, and says what became of it.
-    pub async fn process(&self, pool: &PgPool, event_id: i64) -> Result<Processed, ProcessError> {
+    /// Processes these events with whatever group is forming, and says what became of each.
+    pub async fn process(
+        &self,
+        pool: &PgPool,
+        event_ids: Vec<i64>,
+    ) -> Result<Vec<(i64, Processed)>, ProcessError> {
         let tx = self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::channel(MAX_GROUP * 4);
             tokio::spawn(run(pool.clone(), rx));
             tx
         });
         let (reply, answer) = oneshot::channel();
-        tx.send(Request { event_id, reply })
+        tx.send(Request { event_ids, reply })
             .await
             .map_err(|_| ProcessError::Closed)?;
         answer
@@ -78,12 +82,19 @@ impl EventProcessor {
 async fn run(pool: PgPool, mut rx: mpsc::Receiver<Request>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let ids: Vec<i64> = group.iter().map(|r| r.event_id).collect();
+        let ids: Vec<i64> = group
+            .iter()
+            .flat_map(|r| r.event_ids.iter().copied())
+            .collect();
         match process_group(&pool, &ids).await {
             Ok(mut done) => {
                 for r in group.drain(..) {
-                    let outcome = done.remove(&r.event_id).unwrap_or(Processed::Missing);
-                    let _ = r.reply.send(Ok(outcome));
+                    let outcomes = r
+                        .event_ids
+                        .iter()
+                        .map(|id| (*id, done.remove(id).unwrap_or(Processed::Missing)))
+                        .collect();
+                    let _ = r.reply.send(Ok(outcomes));
                 }
             }
             Err(e) => {
@@ -138,15 +149,11 @@ async fn process_group(pool: &PgPool, ids: &[i64]) -> Result<HashMap<i64, Proces
     changed_integrations.dedup();
     // One queued sync per integration (a live one absorbs these events), and the events marked
     // processed, in one statement. The sync waits out the debounce, so nobody needs waking now:
-    // the transaction skips the NOTIFY (which would make it commit in line with every other).
+    // the statement skips the NOTIFY (which would make it commit in line with every other).
     // Its commit need not wait for its own WAL flush: the attempts' completions are written
     // after it, so a completion that survives a crash implies this commit did too, and a lost
     // one only means the attempts run again (every step here is idempotent).
-    let mut tx = pool.begin().await?;
-    crate::queue::skip_notify(&mut tx).await?;
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
+    // Both settings are made by the statement itself, local to its own transaction.
     let waited: Vec<(i64, f64)> = sqlx::query_as(
         "WITH wanted AS ( \
             INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key, run_at) \
@@ -159,14 +166,15 @@ async fn process_group(pool: &PgPool, ids: &[i64]) -> Result<HashMap<i64, Proces
             ON CONFLICT DO NOTHING) \
          UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
          WHERE id = ANY($3) \
+           AND set_config('mcp.skip_notify', 'on', true) = 'on' \
+           AND set_config('synchronous_commit', 'off', true) = 'off' \
          RETURNING id, extract(epoch FROM processed_at - received_at)::float8",
     )
     .bind(&changed_integrations)
     .bind(SYNC_DEBOUNCE.as_millis() as i64)
     .bind(&changed_ids)
-    .fetch_all(&mut *tx)
+    .fetch_all(pool)
     .await?;
-    tx.commit().await?;
     for (id, secs) in waited {
         if let Some(platform) = platforms.remove(&id) {
             out.insert(

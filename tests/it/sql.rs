@@ -280,6 +280,43 @@ async fn job_catalogue_sql_examples_run_as_written() {
     db.drop_db().await;
 }
 
+/// `mcp.skip_notify`, set by a statement for its own transaction or by SET LOCAL, silences that
+/// transaction's inserts and nothing after it.
+#[tokio::test]
+async fn skip_notify_silences_only_its_own_transaction() {
+    let db = TestDb::new().await;
+    let mut listener = sqlx::postgres::PgListener::connect(&db.url)
+        .await
+        .expect("listen");
+    listener.listen("mcp_sync_jobs").await.expect("listen");
+    let quiet = std::time::Duration::from_millis(400);
+    db.exec(
+        "WITH q AS (SELECT set_config('mcp.skip_notify', 'on', true) AS on_) \
+         INSERT INTO mcp.sync_jobs (kind) SELECT 'noop' FROM q WHERE on_ = 'on'",
+    )
+    .await;
+    db.exec("BEGIN; SET LOCAL mcp.skip_notify = 'on'; INSERT INTO mcp.sync_jobs (kind) VALUES ('noop'); COMMIT")
+        .await;
+    assert!(
+        tokio::time::timeout(quiet, listener.recv()).await.is_err(),
+        "no notification from the quiet inserts"
+    );
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs").await,
+        2,
+        "the quiet inserts were made"
+    );
+    db.exec("INSERT INTO mcp.sync_jobs (kind) VALUES ('noop')")
+        .await;
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), listener.recv())
+            .await
+            .is_ok(),
+        "the next plain insert notifies again"
+    );
+    db.drop_db().await;
+}
+
 #[tokio::test]
 async fn bulk_insert_notifies_once_per_statement() {
     let db = TestDb::new().await;

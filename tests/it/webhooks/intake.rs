@@ -141,7 +141,7 @@ async fn a_stored_event_is_processed_by_a_worker() {
     );
     let payload_id: i64 = env
         .db
-        .scalar_i64("SELECT (payload->>'event_id')::bigint FROM mcp.sync_jobs WHERE kind = 'webhook_process'")
+        .scalar_i64("SELECT (payload->'event_ids'->>0)::bigint FROM mcp.sync_jobs WHERE kind = 'webhook_process'")
         .await;
     let event_id = env.db.scalar_i64("SELECT id FROM mcp.webhook_events").await;
     assert_eq!(payload_id, event_id);
@@ -153,20 +153,7 @@ async fn a_stored_event_is_processed_by_a_worker() {
 async fn a_revocation_event_revokes_the_integration_and_cancels_its_jobs() {
     let env = env().await;
     let path = env.hook(Platform::Slack).await;
-    let integration: uuid::Uuid =
-        sqlx::query_scalar("SELECT integration_id FROM mcp.webhooks WHERE id = $1::uuid")
-            .bind(path.rsplit('/').next().expect("id"))
-            .fetch_one(&env.db.pool)
-            .await
-            .expect("integration");
-    for to in ["CONNECTED", "ACTIVE"] {
-        sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
-            .bind(integration)
-            .bind(to)
-            .execute(&env.db.pool)
-            .await
-            .expect("transition");
-    }
+    let integration = env.activate(&path).await;
     let pending: i64 = sqlx::query_scalar(
         "SELECT mcp.enqueue_job('health_check', jsonb_build_object('integration_id', $1::uuid), \
                                 run_at => now() + interval '1 hour', integration_id => $1)",
@@ -213,20 +200,7 @@ async fn a_revocation_event_revokes_the_integration_and_cancels_its_jobs() {
 async fn a_burst_of_events_asks_for_one_incremental_sync() {
     let env = env().await;
     let path = env.hook(Platform::Notion).await;
-    let integration: uuid::Uuid =
-        sqlx::query_scalar("SELECT integration_id FROM mcp.webhooks WHERE id = $1::uuid")
-            .bind(path.rsplit('/').next().expect("id"))
-            .fetch_one(&env.db.pool)
-            .await
-            .expect("integration");
-    for to in ["CONNECTED", "ACTIVE"] {
-        sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
-            .bind(integration)
-            .bind(to)
-            .execute(&env.db.pool)
-            .await
-            .expect("transition");
-    }
+    let integration = env.activate(&path).await;
     let s = secret_of(Platform::Notion);
     for n in 0..5 {
         let body = event_body(Platform::Notion, 100 + n, "");
@@ -269,24 +243,7 @@ async fn events_worked_together_are_each_processed_once() {
     let env = env().await;
     let slack = env.hook(Platform::Slack).await;
     let notion = env.hook(Platform::Notion).await;
-    let mut ids = Vec::new();
-    for path in [&slack, &notion] {
-        let id: uuid::Uuid =
-            sqlx::query_scalar("SELECT integration_id FROM mcp.webhooks WHERE id = $1::uuid")
-                .bind(path.rsplit('/').next().expect("id"))
-                .fetch_one(&env.db.pool)
-                .await
-                .expect("integration");
-        for to in ["CONNECTED", "ACTIVE"] {
-            sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
-                .bind(id)
-                .bind(to)
-                .execute(&env.db.pool)
-                .await
-                .expect("transition");
-        }
-        ids.push(id);
-    }
+    let ids = [env.activate(&slack).await, env.activate(&notion).await];
     let (s_slack, s_notion) = (secret_of(Platform::Slack), secret_of(Platform::Notion));
     let mut posts = Vec::new();
     for n in 0..40u64 {
@@ -373,6 +330,72 @@ async fn events_worked_together_are_each_processed_once() {
             .await,
         1,
         "twenty Notion events, one sync"
+    );
+    worker.shutdown().await;
+    env.finish().await;
+}
+
+/// Deliveries written by one group commit share one `webhook_process` job per integration
+/// (`event_ids`); a job naming events of which some are gone processes the others and completes.
+#[tokio::test]
+async fn concurrent_deliveries_share_jobs_and_every_event_is_processed() {
+    let env = env().await;
+    let path = env.hook(Platform::Notion).await;
+    let s = secret_of(Platform::Notion);
+    let posts: Vec<_> = (0..60u64)
+        .map(|n| {
+            let body = event_body(Platform::Notion, 5_000 + n, "");
+            let headers = sign(Platform::Notion, &s, &body, now(), &path);
+            (headers, body)
+        })
+        .collect();
+    let replies = futures::future::join_all(
+        posts
+            .iter()
+            .map(|(h, b)| env.post(&path, "application/json", h, b)),
+    )
+    .await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    assert_eq!(env.counts().await.0, 60);
+    assert_eq!(
+        env.db
+            .scalar_i64(
+                "SELECT count(*) FROM mcp.sync_jobs j, jsonb_array_elements(j.payload->'event_ids') e \
+                 WHERE j.kind = 'webhook_process'"
+            )
+            .await,
+        60,
+        "every event named by exactly one job"
+    );
+    let gone: i64 = sqlx::query_scalar(
+        "SELECT mcp.enqueue_job('webhook_process', jsonb_build_object('event_ids', \
+             jsonb_build_array((SELECT min(id) FROM mcp.webhook_events), 987654321)))",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .expect("enqueue");
+    let cfg = test_config(&env.db.url);
+    let catalog = Catalog::effective(&cfg);
+    let worker = start_worker(&env.db, cfg, &catalog, &Registry::builtin()).await;
+    env.db
+        .wait_until(
+            "SELECT count(*) = 0 FROM mcp.webhook_events WHERE processed_at IS NULL",
+            Duration::from_secs(20),
+        )
+        .await;
+    env.db
+        .wait_until(
+            &format!("SELECT state = 'completed' FROM mcp.sync_jobs WHERE id = {gone}"),
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(
+        env.db
+            .scalar_i64(
+                "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'webhook_process' AND state <> 'completed'"
+            )
+            .await,
+        0
     );
     worker.shutdown().await;
     env.finish().await;

@@ -121,6 +121,25 @@ impl Env {
         self.db.drop_db().await;
     }
 
+    /// The integration of the webhook at `path`, moved to ACTIVE.
+    pub async fn activate(&self, path: &str) -> Uuid {
+        let integration: Uuid =
+            sqlx::query_scalar("SELECT integration_id FROM mcp.webhooks WHERE id = $1::uuid")
+                .bind(path.rsplit('/').next().expect("id"))
+                .fetch_one(&self.db.pool)
+                .await
+                .expect("integration");
+        for to in ["CONNECTED", "ACTIVE"] {
+            sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
+                .bind(integration)
+                .bind(to)
+                .execute(&self.db.pool)
+                .await
+                .expect("transition");
+        }
+        integration
+    }
+
     /// A webhook of `p` on a new integration; returns its path `/webhooks/{p}/{id}`.
     pub async fn hook(&self, p: Platform) -> String {
         let integration: Uuid = sqlx::query_scalar(
