@@ -22,7 +22,7 @@ const MAX_GROUP: usize = 256;
 pub const SYNC_DEBOUNCE: Duration = Duration::from_secs(2);
 
 /// What the group did with one event.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Processed {
     /// No such event (pruned, or a payload naming a wrong id).
     Missing,
@@ -87,12 +87,14 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Request>) {
             .flat_map(|r| r.event_ids.iter().copied())
             .collect();
         match process_group(&pool, &ids).await {
-            Ok(mut done) => {
+            Ok(done) => {
+                // Two attempts may name the same event (a retry, a job enqueued by hand): each
+                // hears what became of it.
                 for r in group.drain(..) {
                     let outcomes = r
                         .event_ids
                         .iter()
-                        .map(|id| (*id, done.remove(id).unwrap_or(Processed::Missing)))
+                        .map(|id| (*id, done.get(id).cloned().unwrap_or(Processed::Missing)))
                         .collect();
                     let _ = r.reply.send(Ok(outcomes));
                 }
