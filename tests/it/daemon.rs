@@ -97,7 +97,7 @@ async fn sigkilled_daemon_jobs_are_rescued_and_completed() {
 #[tokio::test]
 async fn sigterm_returns_unfinished_jobs_without_spending_an_attempt() {
     let db = TestDb::new().await;
-    let env = [("MCP_WORKER__WORKER__SHUTDOWN_GRACE", "700ms")];
+    let env = [("MCP_WORKER__WORKER__SHUTDOWN_GRACE", "1s")];
     let d = Daemon::start(&db.url, &env).await;
     let quick = db
         .scalar_i64("SELECT mcp.enqueue_job('noop', '{\"sleep_ms\": 200}')")
@@ -110,6 +110,12 @@ async fn sigterm_returns_unfinished_jobs_without_spending_an_attempt() {
     )
     .await;
     d.signal(libc::SIGTERM);
+    // While running jobs drain, the listener still serves (the scheduler is on by default).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = crate::common::http_get(d.port, "/metrics")
+        .await
+        .expect("/metrics answers while draining");
+    assert_eq!(status, 200);
     let status = d.wait(Duration::from_secs(10)).await;
     assert!(status.success(), "clean exit after SIGTERM: {status}");
     let state: String = sqlx::query_scalar("SELECT state FROM mcp.sync_jobs WHERE id = $1")
