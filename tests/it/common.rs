@@ -257,3 +257,12 @@ pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
         })
         .collect()
 }
+
+/// A loopback port free at the time of asking (for a child process to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}

@@ -17,14 +17,6 @@ const LABELS: [&str; 7] = [
     "/metrics moving",
 ];
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 fn has_script() -> bool {
     std::process::Command::new("script")
         .arg("--version")
@@ -96,7 +88,7 @@ fn assert_no_secrets(out: &str) {
 #[tokio::test]
 async fn demo_session_sees_all_seven_things_and_exits_0() {
     let db = TestDb::empty().await;
-    let port = free_port();
+    let port = crate::common::free_port();
     let args = [
         "--listen".to_string(),
         format!("127.0.0.1:{port}"),

@@ -73,14 +73,6 @@ fn prometheus_bin() -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// Prometheus as a child process; killed when dropped, so a failed assertion leaks nothing.
 struct Prometheus {
     child: tokio::process::Child,
@@ -93,7 +85,7 @@ struct Prometheus {
 impl Prometheus {
     async fn start(target_port: u16, rule_file: Option<&Path>) -> Prometheus {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
+        let port = crate::common::free_port();
         let rules = match rule_file {
             Some(f) => format!("rule_files: [{:?}]\n", f.display().to_string()),
             None => String::new(),
