@@ -125,7 +125,8 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         config.worker.stats_interval,
         background.clone(),
     ));
-    let app = crate::http::router(pool.clone(), metrics, Some(api))
+    let draining = CancellationToken::new();
+    let app = crate::http::router(pool.clone(), metrics, Some(api), draining.clone())
         .merge(crate::http::webhooks::routes(hooks));
     let (addr, http_task) =
         crate::http::serve(&config.http.listen, app, background.clone()).await?;
@@ -154,6 +155,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     }
 
     wait_for_signal(&stop).await?;
+    draining.cancel();
     tracing::info!("stopping: no new claims; waiting for running jobs");
     let _ = notifier.stopping("draining running jobs");
     if let Some(t) = scheduler_task {

@@ -1,5 +1,6 @@
 //! The daemon's HTTP listener: `/metrics` (Prometheus text), `/healthz` (the process is alive)
-//! and `/readyz` (the database answers and its migrations are current), unauthenticated; and the
+//! and `/readyz` (the database answers, its migrations are current, and the daemon is not
+//! draining), unauthenticated; and the
 //! integration endpoints (`integrations.rs`), behind a bearer token; and the webhook intake
 //! (`webhooks.rs`), which the platforms call and which trusts only verified signatures.
 //! The unauthenticated handlers only read, except the webhook intake, which writes only events
@@ -33,20 +34,28 @@ pub enum HttpError {
 struct AppState {
     pool: PgPool,
     metrics: PrometheusHandle,
+    draining: CancellationToken,
 }
 
 /// The listener's routes. `api` carries what the integration endpoints need; they are mounted
-/// only when `http.api_token` is set (otherwise `/integrations/*` answers 404).
+/// only when `http.api_token` is set (otherwise `/integrations/*` answers 404). Once `draining`
+/// is cancelled, `/readyz` answers 503 (a load balancer stops sending work) while everything
+/// else still serves.
 pub fn router(
     pool: PgPool,
     metrics: PrometheusHandle,
     api: Option<integrations::ApiState>,
+    draining: CancellationToken,
 ) -> Router {
     let base = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .with_state(Arc::new(AppState { pool, metrics }));
+        .with_state(Arc::new(AppState {
+            pool,
+            metrics,
+            draining,
+        }));
     match api.and_then(integrations::routes) {
         Some(api) => base.merge(api),
         None => base,
@@ -98,6 +107,12 @@ async fn metrics_text(State(s): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 async fn ready(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    if s.draining.is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining: running jobs are finishing, no new claims\n".to_string(),
+        );
+    }
     match crate::db::migrations_current(&s.pool).await {
         Ok(true) => (StatusCode::OK, "ready\n".to_string()),
         Ok(false) => (

@@ -116,6 +116,10 @@ async fn sigterm_returns_unfinished_jobs_without_spending_an_attempt() {
         .await
         .expect("/metrics answers while draining");
     assert_eq!(status, 200);
+    let (status, body) = crate::common::http_get(d.port, "/readyz")
+        .await
+        .expect("/readyz answers while draining");
+    assert_eq!(status, 503, "not ready while draining: {body}");
     let status = d.wait(Duration::from_secs(10)).await;
     assert!(status.success(), "clean exit after SIGTERM: {status}");
     let state: String = sqlx::query_scalar("SELECT state FROM mcp.sync_jobs WHERE id = $1")

@@ -50,7 +50,12 @@ pub async fn env_with(edit: impl FnOnce(&mut Config)) -> Env {
         connectors: Arc::new(Connectors::from_config(&config).expect("connectors")),
         config: Arc::new(config.clone()),
     };
-    let app = mcp_worker::http::router(db.pool.clone(), metrics, Some(api));
+    let app = mcp_worker::http::router(
+        db.pool.clone(),
+        metrics,
+        Some(api),
+        tokio_util::sync::CancellationToken::new(),
+    );
     let stop = CancellationToken::new();
     let (addr, _task) = mcp_worker::http::serve("127.0.0.1:0", app, stop.clone())
         .await

@@ -57,7 +57,9 @@ pub async fn env() -> Env {
         .expect("router pool");
     let vault = Arc::new(test_vault());
     let state = WebhookState::new(router_pool.clone(), vault.clone(), &cfg, None).expect("state");
-    let app = mcp_worker::http::router(router_pool.clone(), metrics, None).merge(routes(state));
+    let app =
+        mcp_worker::http::router(router_pool.clone(), metrics, None, CancellationToken::new())
+            .merge(routes(state));
     let stop = CancellationToken::new();
     let (addr, _task) = mcp_worker::http::serve("127.0.0.1:0", app, stop.clone())
         .await
