@@ -126,6 +126,13 @@ pub fn test_config(url: &str) -> Config {
 }
 
 /// Starts an in-process worker on `db` with the given catalogue and handlers.
+/// A worker with the default test config, the effective catalogue and every built-in handler.
+pub async fn start_builtin_worker(db: &TestDb) -> RunningWorker {
+    let cfg = test_config(&db.url);
+    let catalog = Catalog::effective(&cfg);
+    start_worker(db, cfg, &catalog, &Registry::builtin()).await
+}
+
 pub async fn start_worker(
     db: &TestDb,
     config: Config,

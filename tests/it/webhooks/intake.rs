@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
-use mcp_worker::catalog::Catalog;
 use mcp_worker::connectors::Platform;
-use mcp_worker::handlers::Registry;
 
 use super::{env, event_body, now, secret_of, sign, MAX_BODY};
-use crate::common::{parse_metrics, start_worker, test_config};
+use crate::common::{parse_metrics, start_builtin_worker};
 
 #[tokio::test]
 async fn too_large_and_wrong_content_type_are_refused() {
@@ -124,9 +122,7 @@ async fn a_stored_event_is_processed_by_a_worker() {
             .status,
         200
     );
-    let cfg = test_config(&env.db.url);
-    let catalog = Catalog::effective(&cfg);
-    let worker = start_worker(&env.db, cfg, &catalog, &Registry::builtin()).await;
+    let worker = start_builtin_worker(&env.db).await;
     env.db
         .wait_until(
             "SELECT count(*) = 1 FROM mcp.sync_jobs WHERE kind = 'webhook_process' AND state = 'completed'",
@@ -175,9 +171,7 @@ async fn a_revocation_event_revokes_the_integration_and_cancels_its_jobs() {
             .status,
         200
     );
-    let cfg = test_config(&env.db.url);
-    let catalog = Catalog::effective(&cfg);
-    let worker = start_worker(&env.db, cfg, &catalog, &Registry::builtin()).await;
+    let worker = start_builtin_worker(&env.db).await;
     env.db
         .wait_until(
             &format!("SELECT state = 'REVOKED' FROM core.integrations WHERE id = '{integration}'"),
@@ -212,10 +206,8 @@ async fn a_burst_of_events_asks_for_one_incremental_sync() {
             200
         );
     }
-    let cfg = test_config(&env.db.url);
-    let catalog = Catalog::effective(&cfg);
     // The sync asked for waits a short debounce, so all five events land on the one queued.
-    let worker = start_worker(&env.db, cfg, &catalog, &Registry::builtin()).await;
+    let worker = start_builtin_worker(&env.db).await;
     env.db
         .wait_until(
             "SELECT count(*) = 5 FROM mcp.sync_jobs WHERE kind = 'webhook_process' AND state = 'completed'",
@@ -274,9 +266,7 @@ async fn events_worked_together_are_each_processed_once() {
     .fetch_one(&env.db.pool)
     .await
     .expect("enqueue");
-    let cfg = test_config(&env.db.url);
-    let catalog = Catalog::effective(&cfg);
-    let worker = start_worker(&env.db, cfg, &catalog, &Registry::builtin()).await;
+    let worker = start_builtin_worker(&env.db).await;
     env.db
         .wait_until(
             "SELECT count(*) = 0 FROM mcp.sync_jobs WHERE kind = 'webhook_process' \
@@ -374,9 +364,7 @@ async fn concurrent_deliveries_share_jobs_and_every_event_is_processed() {
     .fetch_one(&env.db.pool)
     .await
     .expect("enqueue");
-    let cfg = test_config(&env.db.url);
-    let catalog = Catalog::effective(&cfg);
-    let worker = start_worker(&env.db, cfg, &catalog, &Registry::builtin()).await;
+    let worker = start_builtin_worker(&env.db).await;
     env.db
         .wait_until(
             "SELECT count(*) = 0 FROM mcp.webhook_events WHERE processed_at IS NULL",
