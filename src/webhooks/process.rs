@@ -114,11 +114,14 @@ type EventRow = (i64, Uuid, String, Option<String>, Value);
 /// Reads the group's events, classifies them, and processes the ones that are news in one
 /// statement. Returns what became of each event found.
 async fn process_group(pool: &PgPool, ids: &[i64]) -> Result<HashMap<i64, Processed>, sqlx::Error> {
+    // The payload travels only for the platforms whose meaning is read from it.
     let rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT id, integration_id, platform, event_type, payload \
+        "SELECT id, integration_id, platform, event_type, \
+                CASE WHEN platform = ANY($2) THEN payload ELSE 'null'::jsonb END \
          FROM mcp.webhook_events WHERE id = ANY($1)",
     )
     .bind(ids)
+    .bind(&PAYLOAD_READ[..])
     .fetch_all(pool)
     .await?;
     let mut out = HashMap::with_capacity(rows.len());
@@ -200,7 +203,12 @@ pub enum Meaning {
     Changed,
 }
 
-/// Classifies an event by platform, event type and payload.
+/// The platforms whose revocations `meaning` reads from the payload (the others' from the event
+/// type alone).
+const PAYLOAD_READ: [&str; 2] = ["outlook", "discord"];
+
+/// Classifies an event by platform, event type and payload (`null` for the platforms not in
+/// `PAYLOAD_READ`).
 pub fn meaning(platform: &str, event_type: Option<&str>, payload: &Value) -> Meaning {
     let s = |path: &[&str]| {
         let mut v = payload;
@@ -271,5 +279,23 @@ mod tests {
             Meaning::Changed
         );
         assert_eq!(meaning("gmail", None, &json!({})), Meaning::Changed);
+    }
+
+    #[test]
+    fn payload_revocations_are_on_platforms_whose_payload_is_read() {
+        for (p, payload) in [
+            (
+                "outlook",
+                json!({"value": [{"lifecycleEvent": "subscriptionRemoved"}]}),
+            ),
+            (
+                "discord",
+                json!({"event": {"type": "APPLICATION_DEAUTHORIZED"}}),
+            ),
+        ] {
+            assert!(matches!(meaning(p, None, &payload), Meaning::Revoked(_)));
+            assert_eq!(meaning(p, None, &Value::Null), Meaning::Changed);
+            assert!(PAYLOAD_READ.contains(&p), "{p} must bring its payload");
+        }
     }
 }

@@ -388,3 +388,33 @@ async fn concurrent_deliveries_share_jobs_and_every_event_is_processed() {
     worker.shutdown().await;
     env.finish().await;
 }
+
+/// A revocation the platform states in the payload (Graph's subscriptionRemoved) is read from
+/// the stored event and revokes the integration.
+#[tokio::test]
+async fn a_revocation_stated_in_the_payload_revokes() {
+    let env = env().await;
+    let path = env.hook(Platform::Outlook).await;
+    let integration = env.activate(&path).await;
+    sqlx::query(
+        "WITH e AS (INSERT INTO mcp.webhook_events \
+                      (webhook_id, integration_id, workspace_id, platform, dedup_key, payload) \
+                    SELECT w.id, w.integration_id, w.workspace_id, 'outlook', 'lifecycle-1', \
+                           '{\"value\": [{\"lifecycleEvent\": \"subscriptionRemoved\"}]}' \
+                    FROM mcp.webhooks w WHERE w.integration_id = $1 RETURNING id) \
+         SELECT mcp.enqueue_job('webhook_process', jsonb_build_object('event_ids', jsonb_build_array(e.id))) FROM e",
+    )
+    .bind(integration)
+    .execute(&env.db.pool)
+    .await
+    .expect("event and job");
+    let worker = start_builtin_worker(&env.db).await;
+    env.db
+        .wait_until(
+            &format!("SELECT state = 'REVOKED' FROM core.integrations WHERE id = '{integration}'"),
+            Duration::from_secs(20),
+        )
+        .await;
+    worker.shutdown().await;
+    env.finish().await;
+}
