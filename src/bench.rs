@@ -28,6 +28,13 @@ pub struct BenchArgs {
     /// Extra environment for the daemon, KEY=VALUE (e.g. MCP_WORKER__WORKER__CONCURRENCY=256).
     #[arg(long = "daemon-env")]
     pub daemon_env: Vec<String>,
+    /// Finished rows kept beside the new jobs in the queue suite's history phases (comma
+    /// separated, cumulative: each phase adds rows up to its figure); empty skips them.
+    #[arg(long, value_delimiter = ',', default_values_t = [2_000_000i64, 10_000_000])]
+    pub history: Vec<i64>,
+    /// Jobs drained in each history phase (and in the empty-table baseline it is compared to).
+    #[arg(long, default_value_t = 50_000)]
+    pub history_jobs: i64,
     /// Keep the bench database afterwards.
     #[arg(long)]
     pub keep: bool,
@@ -87,6 +94,14 @@ pub struct BenchReport {
     pub latency_unvacuumed_p50_ms: f64,
     pub latency_unvacuumed_p99_ms: f64,
     pub daemon_peak_rss_mb: f64,
+    /// `history_jobs` drained on the analysed empty table: what the history phases compare to.
+    pub empty_drain_jobs_per_s: f64,
+    /// (finished rows kept, drain jobs/s, ratio to the empty-table drain).
+    pub history_drain: Vec<(i64, f64, f64)>,
+    pub drain_during_prune_jobs_per_s: f64,
+    pub drain_during_prune_ratio: f64,
+    pub pruned_rows: i64,
+    pub prune_s: f64,
 }
 
 pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
@@ -164,6 +179,15 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
     )
     .await?;
 
+    sqlx::query("ANALYZE mcp.sync_jobs")
+        .execute(&mut conn)
+        .await?;
+    report.empty_drain_jobs_per_s = crate::bench_history::drain(&mut conn, args.history_jobs).await?;
+    println!(
+        "empty table (analysed): drain {} jobs = {:.0} jobs/s",
+        args.history_jobs, report.empty_drain_jobs_per_s
+    );
+
     for round in 1..=args.rounds {
         let t = Instant::now();
         sqlx::query("INSERT INTO mcp.sync_jobs (kind) SELECT 'noop' FROM generate_series(1, $1)")
@@ -210,12 +234,11 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
     // Latency: an idle daemon, one INSERT at a time; first right after the drains (the claim
     // index still holds the drained rows' dead entries), then as it is once vacuum has run.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (p50, p99, _) = latency(
-        &mut conn,
-        args,
-        "right after the drains (before any vacuum)",
-    )
-    .await?;
+    let burst = format!(
+        "right after a burst of {} jobs drained (no vacuum)",
+        args.jobs * args.rounds as i64
+    );
+    let (p50, p99, _) = latency(&mut conn, args, &burst).await?;
     report.latency_unvacuumed_p50_ms = p50;
     report.latency_unvacuumed_p99_ms = p99;
     sqlx::query("VACUUM (ANALYZE) mcp.sync_jobs")
@@ -231,8 +254,54 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
     report.latency_p99_ms = p99;
     report.latency_max_ms = max;
 
+    history_phases(&mut conn, args, &mut report).await?;
+
     report.daemon_peak_rss_mb = daemon.stop().await;
     Ok(report)
+}
+
+/// Drains with millions of finished rows kept, and while `prune` deletes them.
+async fn history_phases(
+    conn: &mut PgConnection,
+    args: &BenchArgs,
+    report: &mut BenchReport,
+) -> anyhow::Result<()> {
+    use crate::bench_history as h;
+    let mut kept: i64 = 0;
+    for (i, &target) in args.history.iter().enumerate() {
+        if target > kept {
+            let secs = h::add_history(conn, target - kept).await?;
+            println!(
+                "history: {} finished rows written and analysed in {secs:.1} s",
+                target - kept
+            );
+            kept = target;
+        }
+        let rate = h::drain(conn, args.history_jobs).await?;
+        let ratio = rate / report.empty_drain_jobs_per_s;
+        println!(
+            "history {kept} finished rows kept: drain {} jobs = {rate:.0} jobs/s ({ratio:.2}× the empty table)",
+            args.history_jobs
+        );
+        report.history_drain.push((kept, rate, ratio));
+        if i == 0 {
+            let p = h::drain_during_prune(conn, args.history_jobs).await?;
+            let ratio = p.drain_jobs_per_s / rate;
+            println!(
+                "prune of {} finished rows took {:.1} s ({:.0} rows/s); drain beside it {:.0} jobs/s ({ratio:.2}× without it)",
+                p.pruned_rows,
+                p.prune_s,
+                p.pruned_rows as f64 / p.prune_s,
+                p.drain_jobs_per_s
+            );
+            report.drain_during_prune_jobs_per_s = p.drain_jobs_per_s;
+            report.drain_during_prune_ratio = ratio;
+            report.pruned_rows = p.pruned_rows;
+            report.prune_s = p.prune_s;
+            kept = 0;
+        }
+    }
+    Ok(())
 }
 
 /// Single INSERTs `latency_gap_ms` apart; enqueue→start (`attempted_at - created_at`) p50, p99, max.

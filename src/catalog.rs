@@ -70,6 +70,8 @@ struct KindFile {
     #[serde(with = "humantime_serde")]
     backoff_max: Duration,
     default_schedule: Option<String>,
+    /// Most jobs of this kind one daemon runs at once; none: only `worker.concurrency` bounds it.
+    concurrency: Option<usize>,
     payload_schema: serde_json::Value,
 }
 
@@ -88,6 +90,9 @@ pub struct KindSpec {
     pub description: String,
     pub policy: RetryPolicy,
     pub default_schedule: Option<String>,
+    /// Most jobs of this kind one daemon runs at once (`[kinds.<kind>] concurrency`); `None`:
+    /// only `worker.concurrency` bounds it.
+    pub concurrency: Option<usize>,
     pub payload_schema: serde_json::Value,
     pub schema: Schema,
 }
@@ -125,6 +130,9 @@ impl Catalog {
             if f.max_attempts == 0 {
                 return Err(err("max_attempts must be at least 1".into()));
             }
+            if f.concurrency == Some(0) {
+                return Err(err("concurrency must be at least 1".into()));
+            }
             if let Some(s) = &f.default_schedule {
                 crate::scheduler::parse_cron(s)
                     .map_err(|m| err(format!("default_schedule: {m}")))?;
@@ -143,6 +151,7 @@ impl Catalog {
                         backoff_max: f.backoff_max,
                     },
                     default_schedule: f.default_schedule,
+                    concurrency: f.concurrency,
                     payload_schema: f.payload_schema,
                     schema,
                 },
@@ -161,6 +170,9 @@ impl Catalog {
                 p.timeout = o.timeout.unwrap_or(p.timeout);
                 p.backoff_base = o.backoff_base.unwrap_or(p.backoff_base);
                 p.backoff_max = o.backoff_max.unwrap_or(p.backoff_max);
+                if let Some(c) = o.concurrency {
+                    spec.concurrency = Some(c);
+                }
             }
         }
         cat

@@ -162,6 +162,11 @@ pub struct WorkerConfig {
     pub stats_interval: Duration,
     /// Only claim jobs of these queues; empty means every queue.
     pub queues: Vec<String>,
+    /// How often the live jobs partition's dead rows are looked at.
+    #[serde(with = "humantime_serde")]
+    pub vacuum_interval: Duration,
+    /// Vacuum the live jobs partition once it holds more dead rows than this (0: never).
+    pub vacuum_dead_rows: i64,
 }
 
 #[derive(Clone, Deserialize, Serialize, Debug)]
@@ -225,6 +230,8 @@ pub struct KindOverride {
     pub backoff_base: Option<Duration>,
     #[serde(default, with = "humantime_serde::option")]
     pub backoff_max: Option<Duration>,
+    /// Most jobs of this kind this daemon runs at once (at least 1).
+    pub concurrency: Option<usize>,
 }
 
 #[derive(Clone, Deserialize, Serialize, Debug)]
@@ -271,6 +278,8 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(20),
             stats_interval: Duration::from_secs(10),
             queues: Vec::new(),
+            vacuum_interval: Duration::from_secs(1),
+            vacuum_dead_rows: 20_000,
         }
     }
 }
@@ -411,6 +420,7 @@ impl Config {
             ("worker.poll_interval", w.poll_interval),
             ("worker.rescue_interval", w.rescue_interval),
             ("worker.stats_interval", w.stats_interval),
+            ("worker.vacuum_interval", w.vacuum_interval),
             ("scheduler.interval", self.scheduler.interval),
         ] {
             if d.is_zero() {
@@ -468,6 +478,12 @@ impl Config {
                 return Err(ConfigError::invalid(
                     format!("kinds.{name}.timeout"),
                     "must be longer than zero",
+                ));
+            }
+            if o.concurrency == Some(0) {
+                return Err(ConfigError::invalid(
+                    format!("kinds.{name}.concurrency"),
+                    "must be at least 1",
                 ));
             }
         }

@@ -93,6 +93,7 @@ pub async fn prepare(config: &mut Config) -> Result<Demo, DemoError> {
             backoff_base: Some(Duration::from_secs(2)),
             backoff_max: Some(Duration::from_secs(5)),
             timeout: None,
+            concurrency: None,
         },
     );
     if config.http.api_token.is_empty() {
@@ -137,6 +138,7 @@ pub fn quicken(config: &mut Config) {
             backoff_base: Some(Duration::from_secs(1)),
             backoff_max: Some(Duration::from_secs(2)),
             timeout: None,
+            concurrency: None,
         },
     );
 }

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bench_health;
+pub mod bench_history;
 pub mod bench_oauth;
 pub mod bench_refresh;
 pub mod bench_sync;

@@ -29,6 +29,9 @@ pub const POOL_MAX: &str = "mcp_db_pool_max_connections";
 pub const CRON_TICKS: &str = "mcp_cron_ticks_total";
 pub const BUILD_INFO: &str = "mcp_worker_build_info";
 pub const DB_ERRORS: &str = "mcp_db_errors_total";
+pub const DB_POOL_WAIT: &str = "mcp_db_pool_wait_seconds";
+pub const QUEUE_VACUUMS: &str = "mcp_queue_vacuums_total";
+pub const KIND_IN_FLIGHT: &str = "mcp_kind_jobs_in_flight";
 pub const HEALTH_CHECKS: &str = "mcp_health_checks_total";
 pub const HEALTH_CHECK_DURATION: &str = "mcp_health_check_duration_seconds";
 pub const INTEGRATION_ERRORS: &str = "mcp_integration_errors_total";
@@ -113,6 +116,10 @@ const BATCH_BUCKETS: &[f64] = &[
     1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
 ];
 
+const POOL_WAIT_BUCKETS: &[f64] = &[
+    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
 const HTTP_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
@@ -141,6 +148,7 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
             b.set_buckets_for_metric(Matcher::Full(TOKEN_REFRESH_DURATION.into()), HTTP_BUCKETS)
         })
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(WEBHOOK_INTAKE.into()), HTTP_BUCKETS))
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(DB_POOL_WAIT.into()), POOL_WAIT_BUCKETS))
         .and_then(|b| {
             b.set_buckets_for_metric(Matcher::Full(WEBHOOK_PROCESSING.into()), HTTP_BUCKETS)
         })
@@ -209,6 +217,19 @@ fn describe() {
         "Database pool connections by state (idle, in_use)."
     );
     describe_gauge!(POOL_MAX, "Database pool size limit.");
+    describe_histogram!(
+        DB_POOL_WAIT,
+        Unit::Seconds,
+        "Time waited for a database pool connection, by operation (claim, complete, and a probe each stats interval: what any statement would wait)."
+    );
+    describe_counter!(
+        QUEUE_VACUUMS,
+        "Vacuums of the live jobs partition this daemon ran after a burst left dead rows."
+    );
+    describe_gauge!(
+        KIND_IN_FLIGHT,
+        "Jobs this daemon is running now, by kind."
+    );
     describe_counter!(CRON_TICKS, "Cron ticks this daemon enqueued, by schedule.");
     describe_gauge!(
         BUILD_INFO,
@@ -347,14 +368,19 @@ pub fn register_kinds<'a>(kinds: impl IntoIterator<Item = &'a str>) {
             gauge!(QUEUE_DEPTH, "kind" => kind.to_string(), "state" => state).set(0.0);
         }
         gauge!(OLDEST_AVAILABLE_AGE, "kind" => kind.to_string()).set(0.0);
+        gauge!(KIND_IN_FLIGHT, "kind" => kind.to_string()).set(0.0);
         let _ = histogram!(JOB_DURATION, "kind" => kind.to_string());
     }
     let _ = histogram!(CLAIM_BATCH);
     let _ = histogram!(COMPLETE_BATCH);
     gauge!(IN_FLIGHT).set(0.0);
-    for op in ["claim", "complete", "rescue", "stats", "cron"] {
+    for op in ["claim", "complete", "rescue", "stats", "cron", "vacuum"] {
         counter!(DB_ERRORS, "op" => op).increment(0);
     }
+    for op in ["claim", "complete", "probe"] {
+        let _ = histogram!(DB_POOL_WAIT, "op" => op);
+    }
+    counter!(QUEUE_VACUUMS).increment(0);
 }
 
 pub fn register_schedules<'a>(names: impl IntoIterator<Item = &'a str>) {

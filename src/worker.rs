@@ -2,7 +2,11 @@
 //! jobs in batches into free slots (a semaphore of `concurrency` permits), apalis hands each to
 //! the service, which runs the attempt on its own tokio task, and a completer writes outcomes in
 //! batches. A permit is held from claim until the outcome is written, so a daemon never holds
-//! more than `concurrency` running rows. Also hosts the rescuer and the depth sampler.
+//! more than `concurrency` running rows. Each kind also has its own slots (`[kinds.<kind>]
+//! concurrency`, else `concurrency`): a claim asks for at most the free slots of each kind, so a
+//! sweep of thousands of one kind never takes the slots (and pool connections) that webhook
+//! processing or token refresh need. Also hosts the rescuer, the depth sampler and the vacuumer
+//! of the live partition.
 //! It never decides policy on its own: attempts and backoff come from the catalogue.
 
 use std::collections::VecDeque;
@@ -41,14 +45,31 @@ pub enum WorkerError {
     Runtime(String),
 }
 
-/// A finished attempt on its way to the completer, with the permit it holds.
+/// A finished attempt on its way to the completer, with the permits it holds.
 struct Done {
     row: OutcomeRow,
     _permit: OwnedSemaphorePermit,
+    _kind_permit: KindPermit,
+}
+
+/// A slot of one kind. Freeing it wakes the fetcher, which may have left that kind out of its
+/// last claim because its slots were full.
+struct KindPermit {
+    _permit: OwnedSemaphorePermit,
+    wake: Arc<Notify>,
+}
+
+impl Drop for KindPermit {
+    fn drop(&mut self) {
+        self.wake.notify_one();
+    }
 }
 
 struct KindRuntime {
     policy: RetryPolicy,
+    /// This kind's slots: `[kinds.<kind>] concurrency`, else the daemon's `concurrency`.
+    slots: Arc<Semaphore>,
+    limit: usize,
     schema: crate::schema::Schema,
     handler: Arc<dyn crate::handlers::Handler>,
     name: Arc<str>,
@@ -112,10 +133,13 @@ impl Worker {
                 .get(&spec.kind)
                 .ok_or_else(|| WorkerError::NoHandler(spec.kind.clone()))?
                 .clone();
+            let limit = spec.concurrency.unwrap_or(cfg.concurrency).min(cfg.concurrency);
             kinds.insert(
                 spec.kind.clone(),
                 KindRuntime {
                     policy: spec.policy,
+                    slots: Arc::new(Semaphore::new(limit)),
+                    limit,
                     schema: spec.schema.clone(),
                     handler,
                     name: Arc::from(spec.kind.as_str()),
@@ -156,8 +180,14 @@ impl Worker {
             )),
             tokio::spawn(stats_loop(
                 self.queue.clone(),
-                self.kinds.keys().cloned().collect(),
+                self.kinds.clone(),
                 self.cfg.stats_interval,
+                stop_claiming.clone(),
+            )),
+            tokio::spawn(vacuum_loop(
+                self.queue.clone(),
+                self.cfg.vacuum_interval,
+                self.cfg.vacuum_dead_rows,
                 stop_claiming.clone(),
             )),
         ];
@@ -180,7 +210,14 @@ impl Worker {
             tx: tx.clone(),
             hard_stop: hard_stop.clone(),
         });
+        let kind_slots = self
+            .queue
+            .kinds()
+            .iter()
+            .map(|k| self.kinds.get(k).map(|kr| kr.slots.clone()))
+            .collect();
         let fetcher = Fetcher {
+            kind_slots,
             queue: self.queue.clone(),
             cfg: self.cfg.clone(),
             semaphore: semaphore.clone(),
@@ -280,10 +317,11 @@ impl RunningWorker {
     }
 }
 
-/// One claimed attempt on its way through the apalis worker, holding its slot.
+/// One claimed attempt on its way through the apalis worker, holding its slots.
 pub struct Claimed {
     job: ClaimedJob,
     permit: OwnedSemaphorePermit,
+    kind_permit: KindPermit,
 }
 
 /// What every attempt needs: handlers and policies by kind, services, the completer's inbox.
@@ -299,6 +337,8 @@ struct Runtime {
 /// then drains what is in flight and returns) once `stop` is cancelled and its buffer is empty.
 struct Fetcher {
     queue: Queue,
+    /// Each claimed kind's slots, in the order of `Queue::kinds`.
+    kind_slots: Vec<Option<Arc<Semaphore>>>,
     cfg: WorkerConfig,
     semaphore: Arc<Semaphore>,
     wake: Arc<Notify>,
@@ -324,6 +364,7 @@ impl Drop for Fetcher {
                     outcome: Outcome::Return,
                 },
                 _permit: c.permit,
+                _kind_permit: c.kind_permit,
             });
         }
     }
@@ -373,7 +414,32 @@ impl Fetcher {
             }
         }
         let limit = permits.num_permits();
-        let jobs = match self.queue.claim(limit).await {
+        // Each kind's share: its free slots, at most the batch.
+        let mut caps = Vec::with_capacity(self.kind_slots.len());
+        let mut kind_permits = Vec::with_capacity(self.kind_slots.len());
+        for slots in &self.kind_slots {
+            let free = slots
+                .as_ref()
+                .map(|s| s.available_permits().min(limit))
+                .unwrap_or(0);
+            let taken = match slots {
+                Some(s) if free > 0 => s.clone().try_acquire_many_owned(free as u32).ok(),
+                _ => None,
+            };
+            caps.push(taken.as_ref().map(|p| p.num_permits() as i32).unwrap_or(0));
+            kind_permits.push(taken);
+        }
+        if caps.iter().all(|&c| c == 0) {
+            // Every kind is at its limit: wait for a slot to free (its permit wakes us).
+            drop(permits);
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+                _ = self.stop.cancelled() => {}
+            }
+            return Some(());
+        }
+        let jobs = match self.queue.claim(limit, &caps).await {
             Ok(jobs) => {
                 self.failures = 0;
                 jobs
@@ -383,6 +449,7 @@ impl Fetcher {
                 counter!(m::DB_ERRORS, "op" => "claim").increment(1);
                 tracing::warn!(error = %e, "claim failed; backing off");
                 drop(permits);
+                drop(kind_permits);
                 let pause = Duration::from_millis(100 * 2u64.pow(self.failures.min(6)));
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => return Some(()),
@@ -393,12 +460,28 @@ impl Fetcher {
         histogram!(m::CLAIM_BATCH).record(jobs.len() as f64);
         self.backlog = jobs.len() == limit;
         for job in jobs {
-            let Some(permit) = permits.split(1) else {
-                break;
+            let i = self.queue.kinds().iter().position(|k| *k == job.kind);
+            let kind_permit = i
+                .and_then(|i| kind_permits.get_mut(i))
+                .and_then(|p| p.as_mut())
+                .and_then(|p| p.split(1));
+            let (Some(permit), Some(kind_permit)) = (permits.split(1), kind_permit) else {
+                // Cannot happen: the claim takes at most the permits asked for. Leave the row
+                // to the rescuer rather than run it without a slot.
+                tracing::error!(job_id = job.id, kind = %job.kind, "claimed beyond the free slots");
+                continue;
             };
-            self.buffer.push_back(Claimed { job, permit });
+            self.buffer.push_back(Claimed {
+                job,
+                permit,
+                kind_permit: KindPermit {
+                    _permit: kind_permit,
+                    wake: self.wake.clone(),
+                },
+            });
         }
         drop(permits);
+        drop(kind_permits);
         gauge!(m::IN_FLIGHT)
             .set((self.cfg.concurrency - self.semaphore.available_permits()) as f64);
         if self.buffer.is_empty() {
@@ -426,7 +509,11 @@ async fn run_attempt(c: Claimed, rt: Data<Arc<Runtime>>) -> Result<(), BoxDynErr
 }
 
 fn start_attempt(rt: &Runtime, c: Claimed) -> Option<JoinHandle<()>> {
-    let Claimed { job, permit } = c;
+    let Claimed {
+        job,
+        permit,
+        kind_permit,
+    } = c;
     let Some(kr) = rt.kinds.get(&job.kind) else {
         // Cannot happen: the claim only asks for kinds in this map. Leave the row to the
         // rescuer rather than guess.
@@ -476,6 +563,7 @@ fn start_attempt(rt: &Runtime, c: Claimed) -> Option<JoinHandle<()>> {
                 outcome,
             },
             _permit: permit,
+            _kind_permit: kind_permit,
         });
     }))
 }
@@ -617,6 +705,30 @@ async fn listen_loop(mut listener: PgListener, wake: Arc<Notify>, stop: Cancella
     }
 }
 
+/// Vacuums the live partition soon after a burst has left dead rows in it (autovacuum visits a
+/// database at most once a minute): claims then never step over dead index entries for long.
+async fn vacuum_loop(queue: Queue, every: Duration, dead_rows: i64, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        match queue.vacuum_live_if_dead(dead_rows).await {
+            Ok(true) => {
+                counter!(m::QUEUE_VACUUMS).increment(1);
+                tracing::debug!("vacuumed the live jobs partition");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                counter!(m::DB_ERRORS, "op" => "vacuum").increment(1);
+                tracing::warn!(error = %e, "vacuuming the live jobs partition failed");
+            }
+        }
+    }
+}
+
 async fn rescue_loop(queue: Queue, every: Duration, wake: Arc<Notify>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -649,7 +761,13 @@ async fn rescue_loop(queue: Queue, every: Duration, wake: Arc<Notify>, stop: Can
     }
 }
 
-async fn stats_loop(queue: Queue, kinds: Vec<String>, every: Duration, stop: CancellationToken) {
+async fn stats_loop(
+    queue: Queue,
+    kind_rt: Arc<std::collections::HashMap<String, KindRuntime>>,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let kinds: Vec<String> = kind_rt.keys().cloned().collect();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -662,6 +780,21 @@ async fn stats_loop(queue: Queue, kinds: Vec<String>, every: Duration, stop: Can
         gauge!(m::POOL_CONNECTIONS, "state" => "idle").set(idle);
         gauge!(m::POOL_CONNECTIONS, "state" => "in_use").set(pool.size() as f64 - idle);
         gauge!(m::POOL_MAX).set(pool.options().get_max_connections() as f64);
+        for (kind, kr) in kind_rt.iter() {
+            gauge!(m::KIND_IN_FLIGHT, "kind" => kind.clone())
+                .set((kr.limit - kr.slots.available_permits()) as f64);
+        }
+        // What any statement would wait for a connection right now.
+        let waited = Instant::now();
+        match tokio::time::timeout(every, pool.acquire()).await {
+            Ok(Ok(conn)) => {
+                histogram!(m::DB_POOL_WAIT, "op" => "probe").record(waited.elapsed().as_secs_f64());
+                drop(conn);
+            }
+            Ok(Err(_)) | Err(_) => {
+                histogram!(m::DB_POOL_WAIT, "op" => "probe").record(waited.elapsed().as_secs_f64());
+            }
+        }
         match queue.depth().await {
             Ok(rows) => {
                 for kind in &kinds {

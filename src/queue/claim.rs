@@ -1,7 +1,14 @@
-//! Claiming: one statement moves up to N due jobs to `running` under `FOR UPDATE SKIP LOCKED`,
-//! so two daemons never get the same job, and stamps attempt, lease and worker.
+//! Claiming: `mcp.claim_jobs` moves due jobs to `running` under `FOR UPDATE SKIP LOCKED`, so two
+//! daemons never get the same job, and stamps attempt, lease and worker. It takes at most a
+//! given number of jobs of each kind (the daemon's free per-kind slots) and walks the live
+//! partition's per-kind claim index in order, whatever the statistics say.
+
+use std::time::Instant;
+
+use metrics::histogram;
 
 use super::{Queue, QueueError};
+use crate::metrics as m;
 
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
@@ -13,43 +20,28 @@ pub struct ClaimedJob {
     pub integration_id: Option<String>,
 }
 
-const CLAIM_SQL: &str = "\
-WITH k AS (
-    SELECT * FROM unnest($1::text[], $2::bigint[], $3::smallint[]) AS k(kind, lease_ms, max_attempts)
-), picked AS (
-    SELECT j.id
-    FROM mcp.sync_jobs j
-    WHERE j.state IN ('available', 'scheduled', 'retryable')
-      AND j.run_at <= now()
-      AND j.kind = ANY($1)
-      AND (cardinality($6::text[]) = 0 OR j.queue = ANY($6))
-    ORDER BY j.priority, j.run_at, j.id
-    LIMIT $4
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE mcp.sync_jobs j
-SET state = 'running',
-    attempt = j.attempt + 1,
-    attempted_at = now(),
-    max_attempts = COALESCE(j.max_attempts, k.max_attempts),
-    locked_by = $5,
-    lease_expires_at = now() + k.lease_ms * interval '1 millisecond'
-FROM picked, k
-WHERE j.id = picked.id AND k.kind = j.kind
-RETURNING j.id, j.kind, j.payload, j.attempt, j.max_attempts, j.integration_id::text";
+/// The claim statement (exposed for the plan tests).
+pub const CLAIM_SQL: &str = "\
+SELECT id, kind, payload, attempt, max_attempts, integration_id::text \
+FROM mcp.claim_jobs($1, $2, $3, $4, $5, $6, $7)";
 
 impl Queue {
-    /// Claims up to `limit` due jobs for this worker.
-    pub async fn claim(&self, limit: usize) -> Result<Vec<ClaimedJob>, QueueError> {
+    /// Claims up to `limit` due jobs for this worker, at most `caps[i]` of the i-th kind of
+    /// [`Queue::kinds`] (a cap of 0 skips that kind).
+    pub async fn claim(&self, limit: usize, caps: &[i32]) -> Result<Vec<ClaimedJob>, QueueError> {
+        let waited = Instant::now();
+        let mut conn = self.pool.acquire().await?;
+        histogram!(m::DB_POOL_WAIT, "op" => "claim").record(waited.elapsed().as_secs_f64());
         let rows: Vec<(i64, String, serde_json::Value, i16, i16, Option<String>)> =
             sqlx::query_as(CLAIM_SQL)
                 .bind(&self.kinds)
+                .bind(caps)
                 .bind(&self.lease_ms)
                 .bind(&self.max_attempts)
-                .bind(limit as i64)
+                .bind(i32::try_from(limit).unwrap_or(i32::MAX))
                 .bind(&self.worker_id)
                 .bind(&self.queues)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *conn)
                 .await?;
         Ok(rows
             .into_iter()

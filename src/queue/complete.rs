@@ -1,10 +1,14 @@
-//! Acknowledging: the outcomes of many jobs are written by one `UPDATE … FROM unnest(…)`.
+//! Acknowledging: the outcomes of many jobs are written by one call of `mcp.complete_jobs`
+//! (an `UPDATE … FROM unnest(…)` driven from the array of ids).
 //! A row is only touched while it is still `running` under this worker and the same attempt, so
 //! a job that was cancelled, or rescued and claimed elsewhere, keeps its newer state.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use metrics::histogram;
 
 use super::{Queue, QueueError};
+use crate::metrics as m;
 
 /// What became of one attempt.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,25 +45,8 @@ pub struct OutcomeRow {
     pub outcome: Outcome,
 }
 
-const COMPLETE_SQL: &str = "\
-UPDATE mcp.sync_jobs AS j
-SET state = c.state,
-    run_at = CASE WHEN c.delay_ms IS NULL THEN j.run_at
-                  ELSE now() + c.delay_ms * interval '1 millisecond' END,
-    attempt = CASE WHEN c.refund THEN j.attempt - 1 ELSE j.attempt END,
-    last_error = COALESCE(c.err, j.last_error),
-    errors = CASE WHEN c.err IS NULL THEN j.errors
-                  ELSE j.errors || jsonb_build_array(jsonb_build_object(
-                       'attempt', j.attempt, 'at', now(), 'error', c.err)) END,
-    finished_at = CASE WHEN c.state IN ('completed', 'discarded') THEN now() END,
-    locked_by = NULL,
-    lease_expires_at = NULL
-FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::bigint[], $5::bool[], $6::text[])
-     AS c(id, attempt, state, delay_ms, refund, err)
-WHERE j.id = c.id
-  AND j.attempt = c.attempt
-  AND j.state = 'running'
-  AND j.locked_by = $7";
+/// The completion statement (exposed for the plan tests).
+pub const COMPLETE_SQL: &str = "SELECT mcp.complete_jobs($1, $2, $3, $4, $5, $6, $7)";
 
 impl Queue {
     /// Writes a batch of outcomes; returns how many rows were still ours to update.
@@ -90,7 +77,10 @@ impl Queue {
             refunds.push(refund);
             errors.push(err);
         }
-        let done = sqlx::query(COMPLETE_SQL)
+        let waited = Instant::now();
+        let mut conn = self.pool.acquire().await?;
+        histogram!(m::DB_POOL_WAIT, "op" => "complete").record(waited.elapsed().as_secs_f64());
+        let done: i64 = sqlx::query_scalar(COMPLETE_SQL)
             .bind(&ids)
             .bind(&attempts)
             .bind(&states)
@@ -98,16 +88,15 @@ impl Queue {
             .bind(&refunds)
             .bind(&errors)
             .bind(&self.worker_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+            .fetch_one(&mut *conn)
+            .await?;
         if notify {
             // Returned jobs are claimable at once: wake every idle daemon.
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(super::NOTIFY_CHANNEL)
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await?;
         }
-        Ok(done)
+        Ok(u64::try_from(done).unwrap_or(0))
     }
 }

@@ -1,5 +1,6 @@
 //! Upkeep that every daemon may run at the same time without harm: rescuing jobs whose lease
-//! ran out, pruning finished jobs in small batches, and reading queue depth for the metrics.
+//! ran out, pruning finished jobs in small batches, vacuuming the live partition after a burst,
+//! and reading queue depth for the metrics.
 //! Each statement touches a bounded number of rows and holds its locks only for that statement.
 
 use std::time::Duration;
@@ -28,52 +29,23 @@ pub struct DepthRow {
     pub oldest_due_age: Option<f64>,
 }
 
-const RESCUE_SQL: &str = "\
-WITH expired AS (
-    SELECT id FROM mcp.sync_jobs
-    WHERE state = 'running' AND lease_expires_at < now()
-    ORDER BY lease_expires_at
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
-), upd AS (
-    UPDATE mcp.sync_jobs j
-    SET state = CASE WHEN j.attempt >= COALESCE(j.max_attempts, 1) THEN 'discarded' ELSE 'available' END,
-        run_at = now(),
-        finished_at = CASE WHEN j.attempt >= COALESCE(j.max_attempts, 1) THEN now() END,
-        last_error = format('lease expired: worker %s did not finish attempt %s', j.locked_by, j.attempt),
-        errors = j.errors || jsonb_build_array(jsonb_build_object(
-            'attempt', j.attempt, 'at', now(),
-            'error', format('lease expired: worker %s did not finish attempt %s', j.locked_by, j.attempt))),
-        locked_by = NULL,
-        lease_expires_at = NULL
-    FROM expired
-    WHERE j.id = expired.id
-    RETURNING j.id, j.kind, j.state
-)
-SELECT upd.id, upd.kind, upd.state,
-       CASE WHEN bool_or(upd.state = 'available') OVER () THEN pg_notify('mcp_sync_jobs', '')::text END
-FROM upd";
+/// The rescuer's statement (exposed for the plan tests).
+pub const RESCUE_SQL: &str = "SELECT id, kind, state FROM mcp.rescue_jobs($1)";
 
-const PRUNE_SQL: &str = "\
-WITH doomed AS (
-    SELECT id FROM mcp.sync_jobs
-    WHERE id > $1
-      AND ((state = 'completed' AND finished_at < now() - $2 * interval '1 second')
-        OR (state = 'cancelled' AND finished_at < now() - $3 * interval '1 second')
-        OR (state = 'discarded' AND finished_at < now() - $4 * interval '1 second'))
-    ORDER BY id
-    LIMIT $5
-    FOR UPDATE SKIP LOCKED
-)
-DELETE FROM mcp.sync_jobs j USING doomed WHERE j.id = doomed.id
-RETURNING j.id";
+/// One prune batch of one state (exposed for the plan tests).
+pub const PRUNE_SQL: &str = "SELECT deleted, last_at, last_id FROM mcp.prune_jobs($1, $2, $3, $4, $5)";
 
-const DEPTH_SQL: &str = "\
+/// Unfinished jobs by kind and state: only the live partition, whatever the history beside it.
+pub const DEPTH_SQL: &str = "\
 SELECT kind, state, count(*)::bigint,
-       EXTRACT(EPOCH FROM now() - min(run_at) FILTER (WHERE run_at <= now()))::float8
-FROM mcp.sync_jobs
-WHERE state IN ('available', 'scheduled', 'retryable', 'running')
+       EXTRACT(EPOCH FROM now() - min(run_at) FILTER (WHERE run_at <= now() AND state <> 'running'))::float8
+FROM mcp.sync_jobs_live
 GROUP BY kind, state";
+
+/// Dead rows the live partition holds now (the statistics collector's count).
+const LIVE_DEAD_ROWS_SQL: &str = "\
+SELECT COALESCE(n_dead_tup, 0)::bigint FROM pg_stat_user_tables
+WHERE relid = 'mcp.sync_jobs_live'::regclass";
 
 /// Ages past which finished jobs are deleted.
 #[derive(Debug, Clone, Copy)]
@@ -87,37 +59,80 @@ impl Queue {
     /// Takes back up to `limit` running jobs whose lease has run out: `available` again with the
     /// attempt counted, or `discarded` when that was the last attempt.
     pub async fn rescue(&self, limit: i64) -> Result<Vec<Rescued>, QueueError> {
-        let rows: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(RESCUE_SQL)
-            .bind(limit)
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(RESCUE_SQL)
+            .bind(i32::try_from(limit).unwrap_or(i32::MAX))
             .fetch_all(self.pool())
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, kind, state, _)| Rescued { id, kind, state })
+            .map(|(id, kind, state)| Rescued { id, kind, state })
             .collect())
     }
 
-    /// Deletes finished jobs older than `ages`, `batch` rows per statement, walking the primary
-    /// key so that each statement starts where the last one stopped.
+    /// Deletes finished jobs older than `ages`, `batch` rows per statement (each its own short
+    /// transaction), walking each state's jobs in finish order from where the last batch
+    /// stopped. After each batch it rests as long as the batch took, so a prune of millions of
+    /// rows leaves at least half of its connection's time (and the CPU it would use) to the queue.
     pub async fn prune(&self, ages: PruneAges, batch: u32) -> Result<PruneReport, QueueError> {
         let mut report = PruneReport::default();
-        let mut after: i64 = 0;
-        loop {
-            let ids: Vec<(i64,)> = sqlx::query_as(PRUNE_SQL)
-                .bind(after)
-                .bind(ages.completed.as_secs_f64())
-                .bind(ages.cancelled.as_secs_f64())
-                .bind(ages.discarded.as_secs_f64())
-                .bind(batch as i64)
-                .fetch_all(self.pool())
-                .await?;
-            report.batches += 1;
-            report.deleted += ids.len() as u64;
-            match ids.iter().map(|r| r.0).max() {
-                Some(max) if ids.len() as u32 >= batch => after = max,
-                _ => return Ok(report),
+        for (state, age) in [
+            ("completed", ages.completed),
+            ("cancelled", ages.cancelled),
+            ("discarded", ages.discarded),
+        ] {
+            // An age past the calendar keeps everything of that state.
+            let Some(before) = chrono::Duration::from_std(age)
+                .ok()
+                .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+            else {
+                continue;
+            };
+            let mut after_at: Option<chrono::DateTime<chrono::Utc>> = None;
+            let mut after_id: Option<i64> = None;
+            loop {
+                let started = std::time::Instant::now();
+                let (deleted, last_at, last_id): (i64, Option<chrono::DateTime<chrono::Utc>>, Option<i64>) =
+                    sqlx::query_as(PRUNE_SQL)
+                        .bind(state)
+                        .bind(before)
+                        .bind(after_at)
+                        .bind(after_id)
+                        .bind(i32::try_from(batch).unwrap_or(i32::MAX))
+                        .fetch_one(self.pool())
+                        .await?;
+                report.batches += 1;
+                report.deleted += u64::try_from(deleted).unwrap_or(0);
+                match (last_at, last_id) {
+                    (Some(at), Some(id)) if deleted >= i64::from(batch) => {
+                        after_at = Some(at);
+                        after_id = Some(id);
+                    }
+                    _ => break,
+                }
+                tokio::time::sleep(started.elapsed()).await;
             }
         }
+        Ok(report)
+    }
+
+    /// Vacuums the live partition when it holds more than `threshold` dead rows (a burst was
+    /// just drained): its claim index then holds no dead entries for claims to step over. A
+    /// daemon that does not own the table (or finds it being vacuumed) skips it. Returns
+    /// whether it vacuumed.
+    pub async fn vacuum_live_if_dead(&self, threshold: i64) -> Result<bool, QueueError> {
+        if threshold <= 0 {
+            return Ok(false);
+        }
+        let dead: Option<i64> = sqlx::query_scalar(LIVE_DEAD_ROWS_SQL)
+            .fetch_optional(self.pool())
+            .await?;
+        if dead.unwrap_or(0) <= threshold {
+            return Ok(false);
+        }
+        sqlx::raw_sql("VACUUM (SKIP_LOCKED) mcp.sync_jobs_live")
+            .execute(self.pool())
+            .await?;
+        Ok(true)
     }
 
     /// Counts of unfinished jobs by kind and state.

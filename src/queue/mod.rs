@@ -14,9 +14,9 @@ pub use admin::{
     enqueue_health_check, list as admin_list, retry as admin_retry, show as admin_show,
     EnqueueRequest, JobRow,
 };
-pub use claim::ClaimedJob;
-pub use complete::{Outcome, OutcomeRow};
-pub use maintenance::{DepthRow, PruneAges, PruneReport, Rescued};
+pub use claim::{ClaimedJob, CLAIM_SQL};
+pub use complete::{Outcome, OutcomeRow, COMPLETE_SQL};
+pub use maintenance::{DepthRow, PruneAges, PruneReport, Rescued, DEPTH_SQL, PRUNE_SQL, RESCUE_SQL};
 pub use wake::QuietWake;
 
 use std::time::Duration;
@@ -104,6 +104,11 @@ impl Queue {
 
     pub fn worker_id(&self) -> &str {
         &self.worker_id
+    }
+
+    /// The kinds this daemon claims, in the order `claim`'s per-kind caps follow.
+    pub fn kinds(&self) -> &[String] {
+        &self.kinds
     }
 }
 

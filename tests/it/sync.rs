@@ -27,6 +27,7 @@ fn config(db: &TestDb, sb: &Sandbox, limit: RateLimit) -> Config {
             backoff_base: Some(Duration::from_millis(10)),
             backoff_max: Some(Duration::from_millis(20)),
             timeout: None,
+            concurrency: None,
         },
     );
     c
