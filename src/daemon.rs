@@ -126,7 +126,9 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         background.clone(),
     ));
     let draining = CancellationToken::new();
-    let app = crate::http::router(pool.clone(), metrics, Some(api), draining.clone())
+    let readiness =
+        crate::http::ready::Readiness::start(&pool.connect_options(), background.clone());
+    let app = crate::http::router(readiness, metrics, Some(api), draining.clone())
         .merge(crate::http::webhooks::routes(hooks));
     let (addr, http_task) =
         crate::http::serve(&config.http.listen, app, background.clone()).await?;

@@ -53,12 +53,16 @@ pub async fn migrate(pool: &PgPool, catalog: &Catalog) -> Result<(), DbError> {
     Ok(())
 }
 
-/// True when every embedded migration has been applied (and nothing newer is unknown).
-pub async fn migrations_current(pool: &PgPool) -> Result<bool, DbError> {
+/// True when every embedded migration has been applied (and nothing newer is unknown). Runs on
+/// the pool or on a connection of its own (the readiness probe's).
+pub async fn migrations_current<'e, E>(db: E) -> Result<bool, DbError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
     let applied: Option<i64> =
         sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(pool)
+            .fetch_one(db)
             .await?;
     Ok(applied == Some(latest))
 }

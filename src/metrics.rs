@@ -26,6 +26,7 @@ pub const COMPLETE_BATCH: &str = "mcp_complete_batch_size";
 pub const IN_FLIGHT: &str = "mcp_jobs_in_flight";
 pub const POOL_CONNECTIONS: &str = "mcp_db_pool_connections";
 pub const POOL_MAX: &str = "mcp_db_pool_max_connections";
+pub const DATABASE_UP: &str = "mcp_database_up";
 pub const CRON_TICKS: &str = "mcp_cron_ticks_total";
 pub const BUILD_INFO: &str = "mcp_worker_build_info";
 pub const DB_ERRORS: &str = "mcp_db_errors_total";
@@ -229,6 +230,9 @@ fn describe() {
     describe_gauge!(
         KIND_IN_FLIGHT,
         "Jobs this daemon is running now, by kind."
+    describe_gauge!(
+        DATABASE_UP,
+        "1 when the readiness probe's last try reached the database, else 0."
     );
     describe_counter!(CRON_TICKS, "Cron ticks this daemon enqueued, by schedule.");
     describe_gauge!(
@@ -302,13 +306,14 @@ fn describe() {
 pub const TOKEN_EXPIRY_UNKNOWN_S: f64 = 7.0 * 86_400.0;
 
 /// Registers the gauges sampled by background loops, so that they are on the first scrape:
-/// the pool and vault gauges keep any value already sampled (`increment(0.0)`); the earliest
-/// expiry starts at "no token known" until the first sample.
+/// the pool, database and vault gauges keep any value already sampled (`increment(0.0)`); the
+/// earliest expiry starts at "no token known" until the first sample.
 fn register_sampled_gauges() {
     for state in ["idle", "in_use"] {
         gauge!(POOL_CONNECTIONS, "state" => state).increment(0.0);
     }
     gauge!(POOL_MAX).increment(0.0);
+    gauge!(DATABASE_UP).increment(0.0);
     gauge!(VAULT_KEY_AGE).increment(0.0);
     gauge!(VAULT_KEYS).increment(0.0);
     gauge!(TOKEN_EARLIEST_EXPIRY).set(TOKEN_EXPIRY_UNKNOWN_S);

@@ -1,12 +1,14 @@
 //! The daemon's HTTP listener: `/metrics` (Prometheus text), `/healthz` (the process is alive)
 //! and `/readyz` (the database answers, its migrations are current, and the daemon is not
-//! draining), unauthenticated; and the
+//! draining; answered from the readiness probe in `ready.rs`, never by waiting on the database),
+//! unauthenticated; and the
 //! integration endpoints (`integrations.rs`), behind a bearer token; and the webhook intake
 //! (`webhooks.rs`), which the platforms call and which trusts only verified signatures.
 //! The unauthenticated handlers only read, except the webhook intake, which writes only events
 //! whose signature it has verified (and their `webhook_process` jobs).
 
 pub mod integrations;
+pub mod ready;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -18,7 +20,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,17 +33,17 @@ pub enum HttpError {
 
 #[derive(Clone)]
 struct AppState {
-    pool: PgPool,
+    readiness: ready::Readiness,
     metrics: PrometheusHandle,
     draining: CancellationToken,
 }
 
-/// The listener's routes. `api` carries what the integration endpoints need; they are mounted
-/// only when `http.api_token` is set (otherwise `/integrations/*` answers 404). Once `draining`
-/// is cancelled, `/readyz` answers 503 (a load balancer stops sending work) while everything
-/// else still serves.
+/// The listener's routes. `readiness` is the probe `/readyz` answers from. `api` carries what
+/// the integration endpoints need; they are mounted only when `http.api_token` is set (otherwise
+/// `/integrations/*` answers 404). Once `draining` is cancelled, `/readyz` answers 503 (a load
+/// balancer stops sending work) while everything else still serves.
 pub fn router(
-    pool: PgPool,
+    readiness: ready::Readiness,
     metrics: PrometheusHandle,
     api: Option<integrations::ApiState>,
     draining: CancellationToken,
@@ -52,7 +53,7 @@ pub fn router(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(Arc::new(AppState {
-            pool,
+            readiness,
             metrics,
             draining,
         }));
@@ -113,15 +114,8 @@ async fn ready(State(s): State<Arc<AppState>>) -> impl IntoResponse {
             "draining: running jobs are finishing, no new claims\n".to_string(),
         );
     }
-    match crate::db::migrations_current(&s.pool).await {
-        Ok(true) => (StatusCode::OK, "ready\n".to_string()),
-        Ok(false) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "migrations are not current: run `mcp-worker migrate`\n".to_string(),
-        ),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("database unreachable: {e}\n"),
-        ),
+    match s.readiness.check() {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
     }
 }

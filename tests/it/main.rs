@@ -12,6 +12,7 @@ mod health;
 mod integrations;
 mod oauth;
 mod ops;
+mod outage;
 mod prometheus;
 mod sql;
 mod sync;

@@ -191,7 +191,15 @@ async fn readiness_fails_when_migrations_are_behind() {
     let d = Daemon::start(&db.url, &[]).await;
     db.exec("UPDATE _sqlx_migrations SET success = false WHERE version = (SELECT max(version) FROM _sqlx_migrations)")
         .await;
-    let (status, body) = http_get(d.port, "/readyz").await.expect("readyz");
+    // `/readyz` answers from the readiness probe, which looks again every quarter second.
+    let start = std::time::Instant::now();
+    let (status, body) = loop {
+        let (status, body) = http_get(d.port, "/readyz").await.expect("readyz");
+        if status != 200 || start.elapsed() > Duration::from_secs(2) {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(status, 503);
     assert!(body.contains("migrations"), "{body}");
     assert_eq!(http_get(d.port, "/healthz").await.expect("healthz").0, 200);

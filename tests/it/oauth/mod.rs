@@ -8,6 +8,7 @@ use std::sync::Arc;
 use mcp_worker::config::Config;
 use mcp_worker::connectors::{Connectors, Credentials, Platform};
 use mcp_worker::http::integrations::ApiState;
+use mcp_worker::http::ready::Readiness;
 use mcp_worker::integrations;
 use mcp_worker::sandbox::{self, Sandbox};
 use mcp_worker::secret::Secret;
@@ -50,13 +51,13 @@ pub async fn env_with(edit: impl FnOnce(&mut Config)) -> Env {
         connectors: Arc::new(Connectors::from_config(&config).expect("connectors")),
         config: Arc::new(config.clone()),
     };
+    let stop = CancellationToken::new();
     let app = mcp_worker::http::router(
-        db.pool.clone(),
+        Readiness::start(&db.pool.connect_options(), stop.clone()),
         metrics,
         Some(api),
         tokio_util::sync::CancellationToken::new(),
     );
-    let stop = CancellationToken::new();
     let (addr, _task) = mcp_worker::http::serve("127.0.0.1:0", app, stop.clone())
         .await
         .expect("serve");

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use mcp_worker::connectors::Platform;
+use mcp_worker::http::ready::Readiness;
 use mcp_worker::http::webhooks::{routes, WebhookState};
 use mcp_worker::sandbox::{discord_public_key, sign_webhook, GMAIL_TEST_JWKS};
 use mcp_worker::secret::Secret;
@@ -57,10 +58,10 @@ pub async fn env() -> Env {
         .expect("router pool");
     let vault = Arc::new(test_vault());
     let state = WebhookState::new(router_pool.clone(), vault.clone(), &cfg, None).expect("state");
-    let app =
-        mcp_worker::http::router(router_pool.clone(), metrics, None, CancellationToken::new())
-            .merge(routes(state));
     let stop = CancellationToken::new();
+    let readiness = Readiness::start(&router_pool.connect_options(), stop.clone());
+    let app = mcp_worker::http::router(readiness, metrics, None, CancellationToken::new())
+        .merge(routes(state));
     let (addr, _task) = mcp_worker::http::serve("127.0.0.1:0", app, stop.clone())
         .await
         .expect("serve");
