@@ -220,7 +220,9 @@ async fn drain_direct(db: &Db, jobs: i64) -> Res<f64> {
                 if let Ok(more) = semaphore.clone().try_acquire_many_owned(extra) {
                     permits.merge(more);
                 }
-                let claimed = match queue.claim(permits.num_permits()).await {
+                let n = permits.num_permits();
+                let caps = vec![n as i32; queue.kinds().len()];
+                let claimed = match queue.claim(n, &caps).await {
                     Ok(c) => c,
                     Err(e) => {
                         eprintln!("claim failed: {e}");

@@ -182,7 +182,8 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
     sqlx::query("ANALYZE mcp.sync_jobs")
         .execute(&mut conn)
         .await?;
-    report.empty_drain_jobs_per_s = crate::bench_history::drain(&mut conn, args.history_jobs).await?;
+    report.empty_drain_jobs_per_s =
+        crate::bench_history::drain(&mut conn, args.history_jobs).await?;
     println!(
         "empty table (analysed): drain {} jobs = {:.0} jobs/s",
         args.history_jobs, report.empty_drain_jobs_per_s

@@ -106,10 +106,11 @@ pub async fn drain_during_prune(conn: &mut PgConnection, jobs: i64) -> anyhow::R
     .fetch_one(&mut *conn)
     .await?;
     let t = Instant::now();
-    let prune_id: i64 =
-        sqlx::query_scalar("SELECT mcp.enqueue_job('prune', '{\"completed_older_than_s\": 86400}')")
-            .fetch_one(&mut *conn)
-            .await?;
+    let prune_id: i64 = sqlx::query_scalar(
+        "SELECT mcp.enqueue_job('prune', '{\"completed_older_than_s\": 86400}')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     let rate = drain(conn, jobs).await?;
     let prune_running: bool = sqlx::query_scalar(
         "SELECT state IN ('available', 'running') FROM mcp.sync_jobs WHERE id = $1",

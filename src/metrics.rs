@@ -149,7 +149,9 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
             b.set_buckets_for_metric(Matcher::Full(TOKEN_REFRESH_DURATION.into()), HTTP_BUCKETS)
         })
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(WEBHOOK_INTAKE.into()), HTTP_BUCKETS))
-        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(DB_POOL_WAIT.into()), POOL_WAIT_BUCKETS))
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(DB_POOL_WAIT.into()), POOL_WAIT_BUCKETS)
+        })
         .and_then(|b| {
             b.set_buckets_for_metric(Matcher::Full(WEBHOOK_PROCESSING.into()), HTTP_BUCKETS)
         })
@@ -227,9 +229,7 @@ fn describe() {
         QUEUE_VACUUMS,
         "Vacuums of the live jobs partition this daemon ran after a burst left dead rows."
     );
-    describe_gauge!(
-        KIND_IN_FLIGHT,
-        "Jobs this daemon is running now, by kind."
+    describe_gauge!(KIND_IN_FLIGHT, "Jobs this daemon is running now, by kind.");
     describe_gauge!(
         DATABASE_UP,
         "1 when the readiness probe's last try reached the database, else 0."

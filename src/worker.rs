@@ -133,7 +133,10 @@ impl Worker {
                 .get(&spec.kind)
                 .ok_or_else(|| WorkerError::NoHandler(spec.kind.clone()))?
                 .clone();
-            let limit = spec.concurrency.unwrap_or(cfg.concurrency).min(cfg.concurrency);
+            let limit = spec
+                .concurrency
+                .unwrap_or(cfg.concurrency)
+                .min(cfg.concurrency);
             kinds.insert(
                 spec.kind.clone(),
                 KindRuntime {

@@ -33,7 +33,8 @@ pub struct DepthRow {
 pub const RESCUE_SQL: &str = "SELECT id, kind, state FROM mcp.rescue_jobs($1)";
 
 /// One prune batch of one state (exposed for the plan tests).
-pub const PRUNE_SQL: &str = "SELECT deleted, last_at, last_id FROM mcp.prune_jobs($1, $2, $3, $4, $5)";
+pub const PRUNE_SQL: &str =
+    "SELECT deleted, last_at, last_id FROM mcp.prune_jobs($1, $2, $3, $4, $5)";
 
 /// Unfinished jobs by kind and state: only the live partition, whatever the history beside it.
 pub const DEPTH_SQL: &str = "\
@@ -91,15 +92,18 @@ impl Queue {
             let mut after_id: Option<i64> = None;
             loop {
                 let started = std::time::Instant::now();
-                let (deleted, last_at, last_id): (i64, Option<chrono::DateTime<chrono::Utc>>, Option<i64>) =
-                    sqlx::query_as(PRUNE_SQL)
-                        .bind(state)
-                        .bind(before)
-                        .bind(after_at)
-                        .bind(after_id)
-                        .bind(i32::try_from(batch).unwrap_or(i32::MAX))
-                        .fetch_one(self.pool())
-                        .await?;
+                let (deleted, last_at, last_id): (
+                    i64,
+                    Option<chrono::DateTime<chrono::Utc>>,
+                    Option<i64>,
+                ) = sqlx::query_as(PRUNE_SQL)
+                    .bind(state)
+                    .bind(before)
+                    .bind(after_at)
+                    .bind(after_id)
+                    .bind(i32::try_from(batch).unwrap_or(i32::MAX))
+                    .fetch_one(self.pool())
+                    .await?;
                 report.batches += 1;
                 report.deleted += u64::try_from(deleted).unwrap_or(0);
                 match (last_at, last_id) {
