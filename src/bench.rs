@@ -42,11 +42,12 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// What to measure: the queue engine, a health-check cycle of many integrations against
-    /// the sandbox, or OAuth connect round trips through the daemon.
+    /// the sandbox, OAuth connect round trips through the daemon, …, or a compressed day of
+    /// every kind at once (`day`).
     #[arg(long, value_enum, default_value_t = Suite::Queue)]
     pub suite: Suite,
-    /// Integrations in the health suite (spread over the 13 platforms) and tokens in the
-    /// refresh suite (over the 7 OAuth platforms).
+    /// Integrations in the health and day suites (spread over the 13 platforms) and tokens in
+    /// the refresh suite (over the 7 OAuth platforms).
     #[arg(long, default_value_t = 10_000)]
     pub integrations: i64,
     /// connect→callback→ACTIVE round trips in the oauth suite.
@@ -70,6 +71,13 @@ pub struct BenchArgs {
     /// Items each integration lists in the sync suite.
     #[arg(long, default_value_t = 1000)]
     pub sync_items: u64,
+    /// How long the day suite runs (a compressed day is 10 minutes).
+    #[arg(long = "for", value_name = "DURATION", default_value = "10m",
+          value_parser = humantime_serde::re::humantime::parse_duration)]
+    pub run_for: Duration,
+    /// Webhook deliveries per second in the day suite (10× for 5 s every 2 minutes).
+    #[arg(long, default_value_t = 300)]
+    pub event_rate: u64,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +88,7 @@ pub enum Suite {
     Oauth,
     Webhooks,
     Sync,
+    Day,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -137,6 +146,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Sync => crate::bench_sync::measure(&args, &db_url)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
+        Suite::Day => crate::bench_day::measure(&args, &db_url)
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
     };

@@ -35,18 +35,14 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<HealthRep
         ..HealthReport::default()
     };
     println!("machine: {}", report.machine);
-    let pool = sqlx::PgPool::connect(db_url).await?;
-    crate::db::migrate(&pool, crate::catalog::Catalog::builtin()).await?;
-    let sandbox = crate::sandbox::start("127.0.0.1:0").await?;
-    let keys = bench_keys()?;
-    let vault = &keys.vault;
-
-    let t = Instant::now();
-    let ids = seed(&pool, &sandbox, vault, n, &Platform::ALL, None).await?;
-    println!(
-        "seeded {n} integrations over 13 platforms in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    let Seeded {
+        pool,
+        sandbox,
+        keys,
+        ids,
+        seed_s,
+    } = setup(db_url, n, &Platform::ALL, None).await?;
+    println!("seeded {n} integrations over 13 platforms in {seed_s:.1} s");
 
     // State transitions through the SQL function, one at a time, as a client sees them.
     let mut conn = PgConnection::connect(db_url).await?;
@@ -133,7 +129,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<HealthRep
 }
 
 /// User + system CPU time of a process, from /proc/<pid>/stat.
-fn cpu_seconds(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = stat.rsplit_once(')')?.1;
@@ -143,6 +139,51 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     // SAFETY-free: sysconf has no preconditions.
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     Some((utime + stime) / tick.max(1.0))
+}
+
+/// What a suite against the sandbox starts from: the migrated bench database, the sandbox on
+/// loopback, a throwaway vault key, and the seeded integrations.
+pub(crate) struct Seeded {
+    pub pool: sqlx::PgPool,
+    pub sandbox: crate::sandbox::Sandbox,
+    pub keys: BenchKeys,
+    pub ids: Vec<uuid::Uuid>,
+    /// Seconds the seeding itself took.
+    pub seed_s: f64,
+}
+
+/// Migrates the bench database, starts the sandbox, makes a vault key and seeds `n`
+/// integrations over `platforms` (see `seed`).
+pub(crate) async fn setup(
+    db_url: &str,
+    n: i64,
+    platforms: &[Platform],
+    expires_in: Option<Duration>,
+) -> anyhow::Result<Seeded> {
+    let pool = sqlx::PgPool::connect(db_url).await?;
+    crate::db::migrate(&pool, crate::catalog::Catalog::builtin()).await?;
+    let sandbox = crate::sandbox::start("127.0.0.1:0").await?;
+    let keys = bench_keys()?;
+    let t = Instant::now();
+    let ids = seed(&pool, &sandbox, &keys.vault, n, platforms, expires_in).await?;
+    Ok(Seeded {
+        pool,
+        sandbox,
+        keys,
+        ids,
+        seed_s: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// Discord reads only the channels its settings name: give every Discord integration one.
+pub(crate) async fn discord_channels(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE core.integrations SET settings = settings || '{\"channels\": [\"1100\"]}'::jsonb \
+         WHERE platform = 'discord'",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Seeds `n` ACTIVE integrations round-robin over `platforms`, with credentials minted by the

@@ -29,26 +29,18 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<RefreshRe
         ..RefreshReport::default()
     };
     println!("machine: {}", report.machine);
-    let pool = sqlx::PgPool::connect(db_url).await?;
-    crate::db::migrate(&pool, crate::catalog::Catalog::builtin()).await?;
-    let sandbox = crate::sandbox::start("127.0.0.1:0").await?;
-    let keys = crate::bench_health::bench_keys()?;
-    let vault = &keys.vault;
-    let t = Instant::now();
     let oauth = crate::connectors::registry::oauth_platforms();
-    let ids = crate::bench_health::seed(
-        &pool,
-        &sandbox,
-        vault,
-        n,
-        &oauth,
-        Some(Duration::from_secs(3600)),
-    )
-    .await?;
+    let crate::bench_health::Seeded {
+        pool,
+        sandbox,
+        keys,
+        ids,
+        seed_s,
+    } = crate::bench_health::setup(db_url, n, &oauth, Some(Duration::from_secs(3600))).await?;
+    let vault = &keys.vault;
     println!(
-        "seeded {n} OAuth integrations over {} platforms, tokens expiring in 1 h, in {:.1} s",
+        "seeded {n} OAuth integrations over {} platforms, tokens expiring in 1 h, in {seed_s:.1} s",
         oauth.len(),
-        t.elapsed().as_secs_f64()
     );
 
     let config = crate::config::Config {

@@ -34,20 +34,14 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SyncRepor
         ..SyncReport::default()
     };
     println!("machine: {}", report.machine);
-    let pool = sqlx::PgPool::connect(db_url).await?;
-    crate::db::migrate(&pool, crate::catalog::Catalog::builtin()).await?;
-    let sandbox = crate::sandbox::start("127.0.0.1:0").await?;
+    let crate::bench_health::Seeded {
+        pool,
+        sandbox,
+        keys,
+        ..
+    } = crate::bench_health::setup(db_url, n, &Platform::ALL, None).await?;
     sandbox.set_items_per_account(per);
-    let keys = crate::bench_health::bench_keys()?;
-    let vault = &keys.vault;
-    crate::bench_health::seed(&pool, &sandbox, vault, n, &Platform::ALL, None).await?;
-    // Discord reads only the channels its settings name.
-    sqlx::query(
-        "UPDATE core.integrations SET settings = settings || '{\"channels\": [\"1100\"]}'::jsonb \
-         WHERE platform = 'discord'",
-    )
-    .execute(&pool)
-    .await?;
+    crate::bench_health::discord_channels(&pool).await?;
     println!("seeded {n} integrations over 13 platforms, {per} items each in the sandbox");
 
     // The platforms' published rates would make this a bench of the rate limits: raise them.

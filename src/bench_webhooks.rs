@@ -32,10 +32,10 @@ pub struct WebhooksReport {
 }
 
 /// Connections the open-loop phase may hold at once.
-const MAX_OPEN: usize = 512;
-const SECRET: &str = "bench-slack-signing-secret";
+pub(crate) const MAX_OPEN: usize = 512;
+pub(crate) const SECRET: &str = "bench-slack-signing-secret";
 
-fn pct(sorted: &[f64], p: usize) -> f64 {
+pub(crate) fn pct(sorted: &[f64], p: usize) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -43,20 +43,20 @@ fn pct(sorted: &[f64], p: usize) -> f64 {
 }
 
 /// One signed delivery, ready to post.
-struct Signed {
+pub(crate) struct Signed {
     body: String,
     headers: Vec<(String, String)>,
 }
 
-struct Target {
-    client: reqwest::Client,
-    url: String,
-    next: Arc<AtomicU64>,
+pub(crate) struct Target {
+    pub client: reqwest::Client,
+    pub url: String,
+    pub next: Arc<AtomicU64>,
 }
 
 impl Target {
     /// Signs `n` new events now (the load generator's signing is kept out of the timed part).
-    fn sign(&self, n: u64) -> Vec<Signed> {
+    pub fn sign(&self, n: u64) -> Vec<Signed> {
         let ts = chrono::Utc::now().timestamp();
         (0..n)
             .map(|_| {
@@ -77,7 +77,7 @@ impl Target {
     }
 
     /// Posts one signed event; fails unless the intake answers 2xx.
-    async fn post(&self, ev: Signed) -> anyhow::Result<()> {
+    pub async fn post(&self, ev: Signed) -> anyhow::Result<()> {
         let mut req = self
             .client
             .post(&self.url)

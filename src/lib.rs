@@ -2,6 +2,8 @@
 //! See docs/ARCHITECTURE.md for the map of modules and the invariants they keep.
 
 pub mod bench;
+pub mod bench_day;
+pub mod bench_day_probe;
 pub mod bench_health;
 pub mod bench_history;
 pub mod bench_oauth;
