@@ -267,6 +267,12 @@ SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
 BEGIN
+  -- A row that another transaction moved to the finished partition after this statement's
+  -- snapshot (a job cancelled just now) raises a serialization failure when locked; the claim
+  -- is then simply run again. Nothing is returned before every lock is taken, so a failed try
+  -- leaves no rows behind.
+  FOR try IN 1..5 LOOP
+   BEGIN
     RETURN QUERY
     WITH k AS (
         SELECT u.kind, u.cap
@@ -303,6 +309,13 @@ BEGIN
         RETURNING j.id, j.kind, j.payload, j.attempt, j.max_attempts, j.integration_id
     )
     SELECT * FROM claimed;
+    RETURN;
+   EXCEPTION WHEN serialization_failure THEN
+    IF try = 5 THEN
+        RAISE;
+    END IF;
+   END;
+  END LOOP;
 END
 $$;
 
@@ -339,6 +352,10 @@ BEGIN
     IF outcome IS NULL THEN
         RETURN 0;
     END IF;
+  -- A job cancelled (moved to the finished partition) while this statement waited for it raises
+  -- a serialization failure; the statement is run again and then leaves that job alone.
+  FOR try IN 1..5 LOOP
+   BEGIN
     UPDATE mcp.sync_jobs AS j
     SET state = outcome -> j.id::text ->> 1,
         run_at = CASE WHEN outcome -> j.id::text ->> 2 IS NULL THEN j.run_at
@@ -357,6 +374,12 @@ BEGIN
       AND j.attempt = (outcome -> j.id::text ->> 0)::smallint;
     GET DIAGNOSTICS written = ROW_COUNT;
     RETURN written;
+   EXCEPTION WHEN serialization_failure THEN
+    IF try = 5 THEN
+        RAISE;
+    END IF;
+   END;
+  END LOOP;
 END
 $$;
 
@@ -372,6 +395,8 @@ SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
 BEGIN
+  FOR try IN 1..5 LOOP
+   BEGIN
     RETURN QUERY
     WITH expired AS (
         SELECT j.id FROM mcp.sync_jobs_live j
@@ -397,6 +422,14 @@ BEGIN
     IF FOUND THEN
         PERFORM pg_notify('mcp_sync_jobs', '');
     END IF;
+    RETURN;
+   EXCEPTION WHEN serialization_failure THEN
+    -- A job completed (moved) by its daemon just as its lease ran out: look again.
+    IF try = 5 THEN
+        RAISE;
+    END IF;
+   END;
+  END LOOP;
 END
 $$;
 
@@ -421,6 +454,8 @@ SET enable_hashjoin = off
 SET enable_mergejoin = off
 AS $$
 BEGIN
+  FOR try IN 1..5 LOOP
+   BEGIN
     WITH doomed AS (
         SELECT d.id, d.finished_at
         FROM mcp.sync_jobs_done d
@@ -439,5 +474,13 @@ BEGIN
     SELECT count(*), max(g.finished_at), (array_agg(g.id ORDER BY g.finished_at DESC, g.id DESC))[1]
     INTO deleted, last_at, last_id
     FROM gone g;
+    RETURN;
+   EXCEPTION WHEN serialization_failure THEN
+    -- A finished job moved back to the live partition (mcp.retry_job) meanwhile: look again.
+    IF try = 5 THEN
+        RAISE;
+    END IF;
+   END;
+  END LOOP;
 END
 $$;

@@ -267,22 +267,24 @@ pub async fn record_refresh_failure(
     Ok(())
 }
 
+/// The refresh sweep's statement (exposed for the plan tests).
+pub const REFRESH_SWEEP_SQL: &str = "\
+INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
+SELECT 'token_refresh', t.integration_id, \
+       jsonb_build_object('integration_id', t.integration_id), \
+       'token_refresh:' || t.integration_id \
+FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
+WHERE t.refresh_token_ct IS NOT NULL \
+  AND t.expires_at < now() + $1 * interval '1 millisecond' \
+  AND i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR') \
+ON CONFLICT DO NOTHING";
+
 /// Enqueues one `token_refresh` per refreshable token that expires within `ahead`, once (a
 /// refresh still queued for the same integration is left alone). Returns how many.
 pub async fn enqueue_refresh_sweep(pool: &PgPool, ahead: Duration) -> Result<u64, CredentialError> {
-    let done = sqlx::query(
-        "INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
-         SELECT 'token_refresh', t.integration_id, \
-                jsonb_build_object('integration_id', t.integration_id), \
-                'token_refresh:' || t.integration_id \
-         FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
-         WHERE t.refresh_token_ct IS NOT NULL \
-           AND t.expires_at < now() + $1 * interval '1 millisecond' \
-           AND i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR') \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(ahead.as_millis() as i64)
-    .execute(pool)
-    .await?;
+    let done = sqlx::query(REFRESH_SWEEP_SQL)
+        .bind(ahead.as_millis() as i64)
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected())
 }

@@ -37,12 +37,15 @@ pub struct Integration {
 /// States in which an integration is in service (checked, synced, refreshed).
 pub const IN_SERVICE: &[&str] = &["CONNECTED", "ACTIVE", "DEGRADED", "ERROR"];
 
+/// `load`'s statement (exposed for the plan tests).
+pub const LOAD_SQL: &str =
+    "SELECT workspace_id, platform, state FROM core.integrations WHERE id = $1";
+
 pub async fn load(pool: &PgPool, id: uuid::Uuid) -> Result<Integration, IntegrationError> {
-    let row: Option<(uuid::Uuid, String, String)> =
-        sqlx::query_as("SELECT workspace_id, platform, state FROM core.integrations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<(uuid::Uuid, String, String)> = sqlx::query_as(LOAD_SQL)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
     let (workspace_id, platform, state) = row.ok_or(IntegrationError::NotFound(id))?;
     let platform =
         Platform::parse(&platform).ok_or(IntegrationError::UnknownPlatform { id, platform })?;
@@ -59,6 +62,10 @@ fn binding<'a>(record: &'a str, field: &'a str) -> Binding<'a> {
     Binding { record, field }
 }
 
+/// `credentials`' statement (exposed for the plan tests).
+pub const CREDENTIALS_SQL: &str = "SELECT token_type, access_token_ct, key_id, basic_user \
+     FROM mcp.oauth_tokens WHERE integration_id = $1";
+
 /// Decrypts the credentials a platform call needs.
 pub async fn credentials(
     pool: &PgPool,
@@ -66,13 +73,10 @@ pub async fn credentials(
     id: uuid::Uuid,
 ) -> Result<Credentials, IntegrationError> {
     type Row = (String, Option<Vec<u8>>, Option<String>, Option<String>);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT token_type, access_token_ct, key_id, basic_user \
-         FROM mcp.oauth_tokens WHERE integration_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
+    let row: Option<Row> = sqlx::query_as(CREDENTIALS_SQL)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
     let (kind, ct, key_id, user) = row.ok_or(IntegrationError::NoCredentials(id))?;
     let (Some(ct), Some(key_id)) = (ct, key_id) else {
         return Err(IntegrationError::NoCredentials(id));
@@ -142,19 +146,21 @@ pub async fn store_credentials(
     Ok(())
 }
 
+/// The circuit breaker's gate's statement (exposed for the plan tests).
+pub const CAN_EXECUTE_SQL: &str =
+    "SELECT mcp.can_execute_request($1, $2 * interval '1 millisecond')";
+
 /// The circuit breaker's gate (`mcp.can_execute_request`).
 pub async fn can_execute_request(
     pool: &PgPool,
     id: uuid::Uuid,
     half_open_after: Duration,
 ) -> Result<bool, IntegrationError> {
-    Ok(
-        sqlx::query_scalar("SELECT mcp.can_execute_request($1, $2 * interval '1 millisecond')")
-            .bind(id)
-            .bind(half_open_after.as_millis() as i64)
-            .fetch_one(pool)
-            .await?,
-    )
+    Ok(sqlx::query_scalar(CAN_EXECUTE_SQL)
+        .bind(id)
+        .bind(half_open_after.as_millis() as i64)
+        .fetch_one(pool)
+        .await?)
 }
 
 /// What `mcp.record_health_check` left behind.
@@ -164,6 +170,10 @@ pub struct HealthRecord {
     pub circuit_breaker_state: String,
     pub consecutive_failures: i32,
 }
+
+/// `record_health_check`'s statement (exposed for the plan tests).
+pub const RECORD_HEALTH_CHECK_SQL: &str =
+    "SELECT * FROM mcp.record_health_check($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// Records a check: `Ok` is healthy; rate limits are degraded; everything else unhealthy.
 pub async fn record_health_check(
@@ -190,20 +200,29 @@ pub async fn record_health_check(
             )
         }
     };
-    Ok(
-        sqlx::query_as("SELECT * FROM mcp.record_health_check($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(id)
-            .bind(status)
-            .bind(latency.as_millis().min(i32::MAX as u128) as i32)
-            .bind(error_type)
-            .bind(message)
-            .bind(http)
-            .bind(threshold as i32)
-            .bind(job_id)
-            .fetch_one(pool)
-            .await?,
-    )
+    Ok(sqlx::query_as(RECORD_HEALTH_CHECK_SQL)
+        .bind(id)
+        .bind(status)
+        .bind(latency.as_millis().min(i32::MAX as u128) as i32)
+        .bind(error_type)
+        .bind(message)
+        .bind(http)
+        .bind(threshold as i32)
+        .bind(job_id)
+        .fetch_one(pool)
+        .await?)
 }
+
+/// The health sweep's statement (exposed for the plan tests).
+pub const HEALTH_SWEEP_SQL: &str = "\
+INSERT INTO mcp.sync_jobs (kind, integration_id, payload, run_at, unique_key) \
+SELECT 'health_check', i.id, jsonb_build_object('integration_id', i.id), \
+       now() + ((abs(hashtext(i.id::text)::bigint) % 1000000) / 1000000.0) \
+               * ($1 * interval '1 millisecond'), \
+       'health_check:' || i.id \
+FROM core.integrations i \
+WHERE i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR') \
+ON CONFLICT DO NOTHING";
 
 /// Enqueues one `health_check` per in-service integration, spread evenly over `spread` by a
 /// stable hash of its id, each once (a live check of the same integration is left alone).
@@ -212,19 +231,10 @@ pub async fn enqueue_health_sweep(
     pool: &PgPool,
     spread: Duration,
 ) -> Result<u64, IntegrationError> {
-    let done = sqlx::query(
-        "INSERT INTO mcp.sync_jobs (kind, integration_id, payload, run_at, unique_key) \
-         SELECT 'health_check', i.id, jsonb_build_object('integration_id', i.id), \
-                now() + ((abs(hashtext(i.id::text)::bigint) % 1000000) / 1000000.0) \
-                        * ($1 * interval '1 millisecond'), \
-                'health_check:' || i.id \
-         FROM core.integrations i \
-         WHERE i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR') \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(spread.as_millis() as i64)
-    .execute(pool)
-    .await?;
+    let done = sqlx::query(HEALTH_SWEEP_SQL)
+        .bind(spread.as_millis() as i64)
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -264,49 +274,90 @@ pub async fn create_active(
     Ok(id)
 }
 
+// One batch of history retention per table (exposed for the plan tests). Each finds the oldest
+// rows past their age through the table's time index, in that index's order, so a batch reads
+// only what it deletes (and one that finds nothing reads nothing, however much younger history
+// there is), and deletes them by primary key from the array of ids (no join for statistics to
+// turn into a scan of the table). `$1` is the age in seconds, `$2` the batch.
+
+/// Health checks older than the age.
+pub const PRUNE_HEALTH_CHECKS_SQL: &str = "\
+DELETE FROM mcp.health_checks WHERE id = ANY (ARRAY(\
+SELECT id FROM mcp.health_checks WHERE checked_at < now() - $1 * interval '1 second' \
+ORDER BY checked_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
+
+/// Integration errors older than the age.
+pub const PRUNE_INTEGRATION_ERRORS_SQL: &str = "\
+DELETE FROM mcp.integration_errors WHERE id = ANY (ARRAY(\
+SELECT id FROM mcp.integration_errors WHERE occurred_at < now() - $1 * interval '1 second' \
+ORDER BY occurred_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
+
+/// Processed webhook events received before the age.
+pub const PRUNE_WEBHOOK_EVENTS_SQL: &str = "\
+DELETE FROM mcp.webhook_events WHERE id = ANY (ARRAY(\
+SELECT id FROM mcp.webhook_events \
+WHERE processed_at IS NOT NULL AND received_at < now() - $1 * interval '1 second' \
+ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
+
+/// Connect states expired for more than a day (`$1` is the batch).
+pub const PRUNE_OAUTH_STATES_SQL: &str = "\
+DELETE FROM mcp.oauth_states WHERE state_hash = ANY (ARRAY(\
+SELECT state_hash FROM mcp.oauth_states WHERE expires_at < now() - interval '1 day' \
+ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED))";
+
 /// Retention of the tables that grow daily: health checks, errors, processed webhook events
 /// older than their ages are deleted `batch` rows per statement (each its own transaction, so
 /// no lock is held long). Returns rows deleted per table.
+/// Vacuums the history tables that `prune_history` deleted rows from (names from its report,
+/// which come from this module's own list), so their space is reused even where autovacuum is
+/// off or slow to come.
+pub async fn vacuum_history(
+    pool: &PgPool,
+    pruned: &[(&'static str, u64)],
+) -> Result<(), IntegrationError> {
+    for (table, deleted) in pruned {
+        if *deleted > 0 && table.starts_with("mcp.") {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM (SKIP_LOCKED) {table}")))
+                .execute(pool)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn prune_history(
     pool: &PgPool,
     ages: &crate::config::RetentionConfig,
     batch: u32,
 ) -> Result<Vec<(&'static str, u64)>, IntegrationError> {
-    let tables: [(&'static str, &str, Duration); 3] = [
+    let tables: [(&'static str, &'static str, Duration); 3] = [
         (
             "mcp.health_checks",
-            "checked_at < now() - $1 * interval '1 second'",
+            PRUNE_HEALTH_CHECKS_SQL,
             ages.health_checks,
         ),
         (
             "mcp.integration_errors",
-            "occurred_at < now() - $1 * interval '1 second'",
+            PRUNE_INTEGRATION_ERRORS_SQL,
             ages.integration_errors,
         ),
         (
             "mcp.webhook_events",
-            "processed_at IS NOT NULL AND received_at < now() - $1 * interval '1 second'",
+            PRUNE_WEBHOOK_EVENTS_SQL,
             ages.webhook_events,
         ),
     ];
     let mut out = Vec::new();
     // Connect states are useless once expired; a day's grace keeps them for debugging.
-    let states = sqlx::query(
-        "DELETE FROM mcp.oauth_states WHERE state_hash IN (SELECT state_hash FROM mcp.oauth_states \
-         WHERE expires_at < now() - interval '1 day' LIMIT $1 FOR UPDATE SKIP LOCKED)",
-    )
-    .bind(batch as i64)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    for (table, cond, age) in tables {
-        let sql = format!(
-            "DELETE FROM {table} WHERE id IN \
-             (SELECT id FROM {table} WHERE {cond} ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)"
-        );
+    let states = sqlx::query(PRUNE_OAUTH_STATES_SQL)
+        .bind(batch as i64)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    for (table, sql, age) in tables {
         let mut total = 0u64;
         loop {
-            let n = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            let n = sqlx::query(sql)
                 .bind(age.as_secs_f64())
                 .bind(batch as i64)
                 .execute(pool)
@@ -323,15 +374,16 @@ pub async fn prune_history(
     Ok(out)
 }
 
+/// The integration gauges' statement (exposed for the plan tests).
+pub const GAUGES_SQL: &str =
+    "SELECT platform, state, circuit_breaker_state, count(*) FROM core.integrations \
+     GROUP BY 1, 2, 3";
+
 /// Samples the integration gauges (by platform and state; breakers by platform and state).
 pub async fn sample_gauges(pool: &PgPool) -> Result<(), IntegrationError> {
     use crate::metrics as m;
-    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-        "SELECT platform, state, circuit_breaker_state, count(*) FROM core.integrations \
-         GROUP BY 1, 2, 3",
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<(String, String, String, i64)> =
+        sqlx::query_as(GAUGES_SQL).fetch_all(pool).await?;
     for p in Platform::ALL {
         let p = p.as_str();
         for st in m::INTEGRATION_STATES {

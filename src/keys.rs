@@ -24,26 +24,29 @@ pub async fn register_keys(pool: &PgPool, vault: &Vault) -> Result<(), Credentia
     Ok(())
 }
 
+/// The credential gauges' statements (exposed for the plan tests): the earliest expiry of a
+/// token in service, and a key's age.
+pub const EARLIEST_EXPIRY_SQL: &str = "\
+SELECT EXTRACT(EPOCH FROM min(t.expires_at) - now())::float8 \
+FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
+WHERE i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR')";
+pub const KEY_AGE_SQL: &str =
+    "SELECT EXTRACT(EPOCH FROM now() - first_seen_at)::float8 FROM mcp.vault_keys WHERE key_id = $1";
+
 /// Samples the credential gauges: earliest token expiry, age of the newest key, keys loaded.
 pub async fn sample_gauges(pool: &PgPool, vault: &Vault) -> Result<(), CredentialError> {
     use crate::metrics as m;
-    let earliest: Option<f64> = sqlx::query_scalar(
-        "SELECT EXTRACT(EPOCH FROM min(t.expires_at) - now())::float8 \
-         FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
-         WHERE i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR')",
-    )
-    .fetch_one(pool)
-    .await?;
+    let earliest: Option<f64> = sqlx::query_scalar(EARLIEST_EXPIRY_SQL)
+        .fetch_one(pool)
+        .await?;
     // No token at all: report a day past the refresh horizon rather than a misleading zero.
     metrics::gauge!(m::TOKEN_EARLIEST_EXPIRY).set(earliest.unwrap_or(m::TOKEN_EXPIRY_UNKNOWN_S));
     let age: Option<f64> = match vault.newest_key_id() {
         Some(id) => {
-            sqlx::query_scalar(
-                "SELECT EXTRACT(EPOCH FROM now() - first_seen_at)::float8 FROM mcp.vault_keys WHERE key_id = $1",
-            )
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
+            sqlx::query_scalar(KEY_AGE_SQL)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
         }
         None => None,
     };

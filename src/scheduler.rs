@@ -58,6 +58,15 @@ impl Schedule {
     }
 }
 
+/// A tick's statements, in the order it runs them (exposed for the plan tests): the schedule's
+/// row on first sight, the row taken, the job enqueued, the row moved to the tick.
+pub const CRON_FIRST_SIGHT_SQL: &str =
+    "INSERT INTO mcp.cron_state (name, last_tick_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+pub const CRON_TAKE_SQL: &str =
+    "SELECT last_tick_at FROM mcp.cron_state WHERE name = $1 FOR UPDATE SKIP LOCKED";
+pub const CRON_ENQUEUE_SQL: &str = "SELECT mcp.enqueue_job($1, $2)";
+pub const CRON_ADVANCE_SQL: &str = "UPDATE mcp.cron_state SET last_tick_at = $2, last_job_id = $3, updated_at = now() WHERE name = $1";
+
 #[derive(Clone)]
 pub struct Scheduler {
     pool: PgPool,
@@ -135,18 +144,16 @@ impl Scheduler {
         now: DateTime<Utc>,
     ) -> Result<Option<Fired>, SchedulerError> {
         // First sight of a schedule: count from now, do not fire for the past.
-        sqlx::query("INSERT INTO mcp.cron_state (name, last_tick_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        sqlx::query(CRON_FIRST_SIGHT_SQL)
             .bind(&s.name)
             .bind(now)
             .execute(&self.pool)
             .await?;
         let mut tx = self.pool.begin().await?;
-        let last: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT last_tick_at FROM mcp.cron_state WHERE name = $1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(&s.name)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let last: Option<DateTime<Utc>> = sqlx::query_scalar(CRON_TAKE_SQL)
+            .bind(&s.name)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(last) = last else {
             tx.rollback().await?;
             return Ok(None); // another daemon is ticking this schedule right now
@@ -157,12 +164,12 @@ impl Scheduler {
             tx.rollback().await?;
             return Ok(None);
         };
-        let job_id: i64 = sqlx::query_scalar("SELECT mcp.enqueue_job($1, $2)")
+        let job_id: i64 = sqlx::query_scalar(CRON_ENQUEUE_SQL)
             .bind(&s.kind)
             .bind(&s.payload)
             .fetch_one(&mut *tx)
             .await?;
-        sqlx::query("UPDATE mcp.cron_state SET last_tick_at = $2, last_job_id = $3, updated_at = now() WHERE name = $1")
+        sqlx::query(CRON_ADVANCE_SQL)
             .bind(&s.name)
             .bind(due)
             .bind(job_id)

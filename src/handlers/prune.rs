@@ -52,8 +52,20 @@ impl Handler for Prune {
             )
             .await
             .map_err(|e| JobError::Retry(format!("prune of integration history failed: {e}")))?;
-            for (table, deleted) in history {
+            for (table, deleted) in &history {
                 tracing::info!(job_id = ctx.id, table, deleted, "pruned history");
+            }
+            // Deleted rows' space is reused only once vacuumed; do not wait for autovacuum
+            // (which may be off, or a minute away). A failed vacuum is not a failed prune.
+            if report.deleted > 0 {
+                if let Err(e) = ctx.services.queue.vacuum_finished().await {
+                    tracing::warn!(job_id = ctx.id, error = %e, "vacuum after prune failed");
+                }
+            }
+            if let Err(e) =
+                crate::integrations::vacuum_history(ctx.services.queue.pool(), &history).await
+            {
+                tracing::warn!(job_id = ctx.id, error = %e, "vacuum after prune failed");
             }
             Ok(())
         })

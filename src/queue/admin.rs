@@ -45,22 +45,24 @@ const COLUMNS: &str = "id, kind, queue, integration_id::text AS integration_id, 
     priority, run_at, attempt, max_attempts, unique_key, last_error, errors, created_at, \
     attempted_at, finished_at, locked_by, lease_expires_at";
 
+/// The enqueue statement (exposed for the plan tests).
+pub const ENQUEUE_SQL: &str =
+    "SELECT mcp.enqueue_job($1, $2, run_at => $3, priority => COALESCE($4, 0), \
+     max_attempts => $5, unique_key => $6, queue => COALESCE($7, 'default'))";
+
 /// Enqueues through `mcp.enqueue_job`; returns the new (or live duplicate's) id.
 pub async fn enqueue(pool: &PgPool, req: &EnqueueRequest) -> Result<i64, QueueError> {
-    let id: i64 = sqlx::query_scalar(
-        "SELECT mcp.enqueue_job($1, $2, run_at => $3, priority => COALESCE($4, 0), \
-         max_attempts => $5, unique_key => $6, queue => COALESCE($7, 'default'))",
-    )
-    .bind(&req.kind)
-    .bind(&req.payload)
-    .bind(req.run_at)
-    .bind(req.priority)
-    .bind(req.max_attempts)
-    .bind(&req.unique_key)
-    .bind(&req.queue)
-    .fetch_one(pool)
-    .await
-    .map_err(refusal)?;
+    let id: i64 = sqlx::query_scalar(ENQUEUE_SQL)
+        .bind(&req.kind)
+        .bind(&req.payload)
+        .bind(req.run_at)
+        .bind(req.priority)
+        .bind(req.max_attempts)
+        .bind(&req.unique_key)
+        .bind(&req.queue)
+        .fetch_one(pool)
+        .await
+        .map_err(refusal)?;
     Ok(id)
 }
 
@@ -111,6 +113,12 @@ pub async fn retry(pool: &PgPool, id: i64) -> Result<bool, QueueError> {
         .await?)
 }
 
+/// `cancel_integration_jobs`' statement (exposed for the plan tests).
+pub const CANCEL_INTEGRATION_JOBS_SQL: &str = "\
+UPDATE mcp.sync_jobs SET state = 'cancelled', finished_at = now() \
+WHERE integration_id = $1 AND state IN ('available', 'scheduled', 'retryable') \
+  AND ($2::text IS NULL OR kind <> $2)";
+
 /// Cancels an integration's jobs that have not started (available, scheduled, retryable);
 /// running ones finish (their handlers see the integration out of service). Returns how many
 /// were cancelled; jobs of `keep_kind` are left alone. Takes a pool or a transaction's
@@ -120,16 +128,12 @@ pub async fn cancel_integration_jobs(
     integration_id: uuid::Uuid,
     keep_kind: Option<&str>,
 ) -> Result<u64, QueueError> {
-    Ok(sqlx::query(
-        "UPDATE mcp.sync_jobs SET state = 'cancelled', finished_at = now() \
-         WHERE integration_id = $1 AND state IN ('available', 'scheduled', 'retryable') \
-           AND ($2::text IS NULL OR kind <> $2)",
-    )
-    .bind(integration_id)
-    .bind(keep_kind)
-    .execute(db)
-    .await?
-    .rows_affected())
+    Ok(sqlx::query(CANCEL_INTEGRATION_JOBS_SQL)
+        .bind(integration_id)
+        .bind(keep_kind)
+        .execute(db)
+        .await?
+        .rows_affected())
 }
 
 /// Enqueues an integration's first health check (`unique_key = 'health_check:<id>'`, so a

@@ -119,6 +119,16 @@ impl Queue {
         Ok(report)
     }
 
+    /// Vacuums the finished jobs' partition after a prune deleted rows from it, so their space is
+    /// reused even where autovacuum is off or slow to come. Skipped when another session is
+    /// vacuuming it.
+    pub async fn vacuum_finished(&self) -> Result<(), QueueError> {
+        sqlx::raw_sql("VACUUM (SKIP_LOCKED) mcp.sync_jobs_done")
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Vacuums the live partition when it holds more than `threshold` dead rows (a burst was
     /// just drained): its claim index then holds no dead entries for claims to step over. A
     /// daemon that does not own the table (or finds it being vacuumed) skips it. Returns

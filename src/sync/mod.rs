@@ -63,6 +63,10 @@ pub fn register_metrics() {
     }
 }
 
+/// `try_take_token`'s statement (exposed for the plan tests).
+pub const TAKE_TOKEN_SQL: &str =
+    "SELECT EXTRACT(EPOCH FROM mcp.take_rate_limit_token($1, $2, $3, $4))::float8";
+
 /// One try at the integration's bucket: `Duration::ZERO` when a token was taken, else how
 /// long to wait before trying again.
 pub async fn try_take_token(
@@ -70,15 +74,13 @@ pub async fn try_take_token(
     integration_id: uuid::Uuid,
     limit: RateLimit,
 ) -> Result<Duration, sqlx::Error> {
-    let secs: f64 = sqlx::query_scalar(
-        "SELECT EXTRACT(EPOCH FROM mcp.take_rate_limit_token($1, $2, $3, $4))::float8",
-    )
-    .bind(integration_id)
-    .bind(BUCKET)
-    .bind(limit.capacity)
-    .bind(limit.per_sec)
-    .fetch_one(pool)
-    .await?;
+    let secs: f64 = sqlx::query_scalar(TAKE_TOKEN_SQL)
+        .bind(integration_id)
+        .bind(BUCKET)
+        .bind(limit.capacity)
+        .bind(limit.per_sec)
+        .fetch_one(pool)
+        .await?;
     Ok(Duration::from_secs_f64(secs.max(0.0)))
 }
 

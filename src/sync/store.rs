@@ -12,26 +12,40 @@ use super::config::SyncConfig;
 use crate::connectors::{Platform, SyncItem};
 use crate::integrations::Integration;
 
+/// The statements of a sync page (exposed for the plan tests): the cursor and settings it
+/// starts from, the page's items upserted, and the checkpoint written with them.
+pub const CURSOR_SQL: &str = "SELECT sync_cursor FROM core.integrations WHERE id = $1";
+pub const SETTINGS_SQL: &str = "SELECT settings FROM core.integrations WHERE id = $1";
+pub const SAVE_ITEMS_SQL: &str = "\
+INSERT INTO mcp.synced_items AS s \
+  (integration_id, external_id, workspace_id, platform, kind, occurred_at, raw) \
+SELECT $1, e, $2, $3, k, o, r::jsonb \
+FROM unnest($4::text[], $5::text[], $6::timestamptz[], $7::text[]) AS t(e, k, o, r) \
+ON CONFLICT (integration_id, external_id) DO UPDATE \
+SET kind = EXCLUDED.kind, occurred_at = EXCLUDED.occurred_at, raw = EXCLUDED.raw, \
+    updated_at = now() \
+WHERE (s.kind, s.occurred_at, s.raw) IS DISTINCT FROM \
+      (EXCLUDED.kind, EXCLUDED.occurred_at, EXCLUDED.raw)";
+pub const CHECKPOINT_SQL: &str = "\
+UPDATE core.integrations SET sync_cursor = $2, \
+last_synced_at = CASE WHEN $3 THEN now() ELSE last_synced_at END WHERE id = $1";
+
 /// The integration's stored cursor.
 pub async fn cursor(pool: &PgPool, id: uuid::Uuid) -> Result<Option<String>, sqlx::Error> {
-    Ok(sqlx::query_scalar::<_, Option<String>>(
-        "SELECT sync_cursor FROM core.integrations WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .flatten())
+    Ok(sqlx::query_scalar::<_, Option<String>>(CURSOR_SQL)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .flatten())
 }
 
 /// The integration's settings (`core.integrations.settings`; `{}` when unknown).
 pub async fn settings(pool: &PgPool, id: uuid::Uuid) -> Result<serde_json::Value, sqlx::Error> {
-    Ok(sqlx::query_scalar::<_, serde_json::Value>(
-        "SELECT settings FROM core.integrations WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .unwrap_or_else(|| serde_json::json!({})))
+    Ok(sqlx::query_scalar::<_, serde_json::Value>(SETTINGS_SQL)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .unwrap_or_else(|| serde_json::json!({})))
 }
 
 /// Upserts a page's items and checkpoints `next_cursor` in one transaction; `done` also
@@ -59,37 +73,24 @@ pub async fn save_page(
     let written = if ids.is_empty() {
         0
     } else {
-        sqlx::query(
-            "INSERT INTO mcp.synced_items AS s \
-               (integration_id, external_id, workspace_id, platform, kind, occurred_at, raw) \
-             SELECT $1, e, $2, $3, k, o, r::jsonb \
-             FROM unnest($4::text[], $5::text[], $6::timestamptz[], $7::text[]) AS t(e, k, o, r) \
-             ON CONFLICT (integration_id, external_id) DO UPDATE \
-             SET kind = EXCLUDED.kind, occurred_at = EXCLUDED.occurred_at, raw = EXCLUDED.raw, \
-                 updated_at = now() \
-             WHERE (s.kind, s.occurred_at, s.raw) IS DISTINCT FROM \
-                   (EXCLUDED.kind, EXCLUDED.occurred_at, EXCLUDED.raw)",
-        )
-        .bind(integration.id)
-        .bind(integration.workspace_id)
-        .bind(integration.platform.as_str())
-        .bind(&ids)
-        .bind(&kinds)
-        .bind(&times)
-        .bind(&raws)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        sqlx::query(SAVE_ITEMS_SQL)
+            .bind(integration.id)
+            .bind(integration.workspace_id)
+            .bind(integration.platform.as_str())
+            .bind(&ids)
+            .bind(&kinds)
+            .bind(&times)
+            .bind(&raws)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
     };
-    sqlx::query(
-        "UPDATE core.integrations SET sync_cursor = $2, \
-         last_synced_at = CASE WHEN $3 THEN now() ELSE last_synced_at END WHERE id = $1",
-    )
-    .bind(integration.id)
-    .bind(next_cursor)
-    .bind(done)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(CHECKPOINT_SQL)
+        .bind(integration.id)
+        .bind(next_cursor)
+        .bind(done)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(written)
 }
@@ -134,6 +135,40 @@ pub struct Sweep {
     pub fallback: Vec<(Platform, i64)>,
 }
 
+// The sweep's integrations with their effective interval: `$1`/`$2` the platforms' intervals,
+// `$3` the webhook silence and `$4` the fallback interval (seconds).
+macro_rules! sweep_cte {
+    () => {
+        "WITH iv AS (SELECT * FROM unnest($1::text[], $2::float8[]) AS t(platform, secs)), \
+         c AS (SELECT i.id, i.platform, i.last_synced_at, iv.secs, \
+                 NOT EXISTS (SELECT 1 FROM mcp.webhooks w WHERE w.integration_id = i.id \
+                   AND w.status = 'active' \
+                   AND COALESCE(w.last_event_at, w.created_at) > now() - $3 * interval '1 second') \
+                   AS fallback \
+               FROM core.integrations i JOIN iv ON iv.platform = i.platform \
+               WHERE i.state IN ('ACTIVE', 'DEGRADED')), \
+         d AS (SELECT id, platform, fallback, last_synced_at, \
+                 CASE WHEN fallback THEN least($4, secs) ELSE secs END AS eff FROM c)"
+    };
+}
+
+/// The sweep's statements (exposed for the plan tests): integrations on the fallback interval
+/// by platform, and the enqueue of the due syncs (`$5` the spread in seconds).
+pub const SWEEP_FALLBACK_SQL: &str = concat!(
+    sweep_cte!(),
+    " SELECT platform, count(*) FILTER (WHERE fallback) FROM d GROUP BY platform"
+);
+pub const SWEEP_ENQUEUE_SQL: &str = concat!(
+    sweep_cte!(),
+    " INSERT INTO mcp.sync_jobs (kind, integration_id, payload, run_at, unique_key) \
+     SELECT 'sync', id, jsonb_build_object('integration_id', id), \
+            now() + ((abs(hashtext(id::text)::bigint) % 1000000) / 1000000.0) \
+                    * least($5, eff) * interval '1 second', \
+            'sync:' || id \
+     FROM d WHERE last_synced_at IS NULL OR last_synced_at < now() - eff * interval '1 second' \
+     ON CONFLICT DO NOTHING"
+);
+
 /// Enqueues a `sync` (unique key `sync:<id>`) for every ACTIVE/DEGRADED integration whose last
 /// sync is older than its interval: the platform's interval, or the fallback interval when no
 /// active webhook has had an event (or was created) within `webhook_silence`. Each is due at a
@@ -148,42 +183,22 @@ pub async fn sweep(
         .iter()
         .map(|p| cfg.interval(*p).as_secs_f64())
         .collect();
-    let cte = "WITH iv AS (SELECT * FROM unnest($1::text[], $2::float8[]) AS t(platform, secs)), \
-         c AS (SELECT i.id, i.platform, i.last_synced_at, iv.secs, \
-                 NOT EXISTS (SELECT 1 FROM mcp.webhooks w WHERE w.integration_id = i.id \
-                   AND w.status = 'active' \
-                   AND COALESCE(w.last_event_at, w.created_at) > now() - $3 * interval '1 second') \
-                   AS fallback \
-               FROM core.integrations i JOIN iv ON iv.platform = i.platform \
-               WHERE i.state IN ('ACTIVE', 'DEGRADED')), \
-         d AS (SELECT id, platform, fallback, last_synced_at, \
-                 CASE WHEN fallback THEN least($4, secs) ELSE secs END AS eff FROM c)";
-    let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{cte} SELECT platform, count(*) FILTER (WHERE fallback) FROM d GROUP BY platform"
-    )))
-    .bind(&names)
-    .bind(&secs)
-    .bind(cfg.webhook_silence.as_secs_f64())
-    .bind(cfg.fallback_interval.as_secs_f64())
-    .fetch_all(pool)
-    .await?;
-    let enqueued = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{cte} INSERT INTO mcp.sync_jobs (kind, integration_id, payload, run_at, unique_key) \
-         SELECT 'sync', id, jsonb_build_object('integration_id', id), \
-                now() + ((abs(hashtext(id::text)::bigint) % 1000000) / 1000000.0) \
-                        * least($5, eff) * interval '1 second', \
-                'sync:' || id \
-         FROM d WHERE last_synced_at IS NULL OR last_synced_at < now() - eff * interval '1 second' \
-         ON CONFLICT DO NOTHING"
-    )))
-    .bind(&names)
-    .bind(&secs)
-    .bind(cfg.webhook_silence.as_secs_f64())
-    .bind(cfg.fallback_interval.as_secs_f64())
-    .bind(spread.as_secs_f64())
-    .execute(pool)
-    .await?
-    .rows_affected();
+    let rows: Vec<(String, i64)> = sqlx::query_as(SWEEP_FALLBACK_SQL)
+        .bind(&names)
+        .bind(&secs)
+        .bind(cfg.webhook_silence.as_secs_f64())
+        .bind(cfg.fallback_interval.as_secs_f64())
+        .fetch_all(pool)
+        .await?;
+    let enqueued = sqlx::query(SWEEP_ENQUEUE_SQL)
+        .bind(&names)
+        .bind(&secs)
+        .bind(cfg.webhook_silence.as_secs_f64())
+        .bind(cfg.fallback_interval.as_secs_f64())
+        .bind(spread.as_secs_f64())
+        .execute(pool)
+        .await?
+        .rows_affected();
     let fallback = rows
         .into_iter()
         .filter_map(|(p, n)| Platform::parse(&p).map(|p| (p, n)))

@@ -158,8 +158,10 @@ macro_rules! intake_sql {
         )
     };
 }
-const INTAKE: &str = intake_sql!("");
-const INTAKE_QUIET: &str = intake_sql!("WHERE set_config('mcp.skip_notify', 'on', true) = 'on'");
+/// The intake's statement, notifying and quiet (both exposed for the plan tests).
+pub const INTAKE: &str = intake_sql!("");
+pub const INTAKE_QUIET: &str =
+    intake_sql!("WHERE set_config('mcp.skip_notify', 'on', true) = 'on'");
 
 /// Writes a batch; returns, per job in order, the new event's id or `None` for a duplicate
 /// (of an earlier delivery, or of an earlier job in the same batch).

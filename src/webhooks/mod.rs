@@ -20,7 +20,7 @@ mod v0_hmac;
 pub use config::WebhooksConfig;
 pub use events::{parse, Handshake, Parsed};
 pub use jwt::{GmailKeys, KeysError};
-pub use store::{lookup, register, register_with_id, Stored, WebhookError, WebhookRow};
+pub use store::{lookup, register, register_with_id, Stored, WebhookError, WebhookRow, LOOKUP_SQL};
 
 use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};

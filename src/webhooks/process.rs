@@ -111,19 +111,40 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Request>) {
 
 type EventRow = (i64, Uuid, String, Option<String>, Value);
 
+/// The group's read of its events (exposed for the plan tests): `$1` the event ids, `$2` the
+/// platforms whose payload is read ([`PAYLOAD_READ`]).
+pub const READ_EVENTS_SQL: &str = "\
+SELECT id, integration_id, platform, event_type, \
+       CASE WHEN platform = ANY($2) THEN payload ELSE 'null'::jsonb END \
+FROM mcp.webhook_events WHERE id = ANY($1)";
+
+/// The group's write (exposed for the plan tests): one coalesced `sync` per integration (`$1`)
+/// due after the debounce (`$2`, milliseconds), and the events (`$3`) marked processed.
+pub const MARK_PROCESSED_SQL: &str = "\
+WITH wanted AS ( \
+   INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key, run_at) \
+   SELECT 'sync', i.id, jsonb_build_object('integration_id', i.id), \
+          'sync:' || i.id, now() + $2 * interval '1 millisecond' \
+   FROM core.integrations i \
+   WHERE i.id = ANY($1) AND i.state IN ('ACTIVE', 'DEGRADED') \
+     AND EXISTS (SELECT 1 FROM mcp.job_kinds WHERE kind = 'sync') \
+   ORDER BY i.id \
+   ON CONFLICT DO NOTHING) \
+UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
+WHERE id = ANY($3) \
+  AND set_config('mcp.skip_notify', 'on', true) = 'on' \
+  AND set_config('synchronous_commit', 'off', true) = 'off' \
+RETURNING id, extract(epoch FROM processed_at - received_at)::float8";
+
 /// Reads the group's events, classifies them, and processes the ones that are news in one
 /// statement. Returns what became of each event found.
 async fn process_group(pool: &PgPool, ids: &[i64]) -> Result<HashMap<i64, Processed>, sqlx::Error> {
     // The payload travels only for the platforms whose meaning is read from it.
-    let rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT id, integration_id, platform, event_type, \
-                CASE WHEN platform = ANY($2) THEN payload ELSE 'null'::jsonb END \
-         FROM mcp.webhook_events WHERE id = ANY($1)",
-    )
-    .bind(ids)
-    .bind(&PAYLOAD_READ[..])
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<EventRow> = sqlx::query_as(READ_EVENTS_SQL)
+        .bind(ids)
+        .bind(&PAYLOAD_READ[..])
+        .fetch_all(pool)
+        .await?;
     let mut out = HashMap::with_capacity(rows.len());
     let mut changed_ids = Vec::new();
     let mut changed_integrations = Vec::new();
@@ -159,27 +180,12 @@ async fn process_group(pool: &PgPool, ids: &[i64]) -> Result<HashMap<i64, Proces
     // after it, so a completion that survives a crash implies this commit did too, and a lost
     // one only means the attempts run again (every step here is idempotent).
     // Both settings are made by the statement itself, local to its own transaction.
-    let waited: Vec<(i64, f64)> = sqlx::query_as(
-        "WITH wanted AS ( \
-            INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key, run_at) \
-            SELECT 'sync', i.id, jsonb_build_object('integration_id', i.id), \
-                   'sync:' || i.id, now() + $2 * interval '1 millisecond' \
-            FROM core.integrations i \
-            WHERE i.id = ANY($1) AND i.state IN ('ACTIVE', 'DEGRADED') \
-              AND EXISTS (SELECT 1 FROM mcp.job_kinds WHERE kind = 'sync') \
-            ORDER BY i.id \
-            ON CONFLICT DO NOTHING) \
-         UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
-         WHERE id = ANY($3) \
-           AND set_config('mcp.skip_notify', 'on', true) = 'on' \
-           AND set_config('synchronous_commit', 'off', true) = 'off' \
-         RETURNING id, extract(epoch FROM processed_at - received_at)::float8",
-    )
-    .bind(&changed_integrations)
-    .bind(SYNC_DEBOUNCE.as_millis() as i64)
-    .bind(&changed_ids)
-    .fetch_all(pool)
-    .await?;
+    let waited: Vec<(i64, f64)> = sqlx::query_as(MARK_PROCESSED_SQL)
+        .bind(&changed_integrations)
+        .bind(SYNC_DEBOUNCE.as_millis() as i64)
+        .bind(&changed_ids)
+        .fetch_all(pool)
+        .await?;
     for (id, secs) in waited {
         if let Some(platform) = platforms.remove(&id) {
             out.insert(
@@ -205,7 +211,7 @@ pub enum Meaning {
 
 /// The platforms whose revocations `meaning` reads from the payload (the others' from the event
 /// type alone).
-const PAYLOAD_READ: [&str; 2] = ["outlook", "discord"];
+pub const PAYLOAD_READ: [&str; 2] = ["outlook", "discord"];
 
 /// Classifies an event by platform, event type and payload (`null` for the platforms not in
 /// `PAYLOAD_READ`).

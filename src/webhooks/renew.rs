@@ -28,24 +28,27 @@ pub enum RenewError {
     NotFound(Uuid),
 }
 
+/// The renew sweep's statement (exposed for the plan tests): `$1` the renewable platforms,
+/// `$2` how far ahead in milliseconds.
+pub const RENEW_SWEEP_SQL: &str = "\
+INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
+SELECT 'webhook_renew', w.integration_id, jsonb_build_object('webhook_id', w.id), \
+       'webhook_renew:' || w.id \
+FROM mcp.webhooks w JOIN core.integrations i ON i.id = w.integration_id \
+WHERE w.platform = ANY($1) AND w.status <> 'disabled' AND w.expires_at IS NOT NULL \
+  AND w.expires_at < now() + $2 * interval '1 millisecond' \
+  AND i.state IN ('ACTIVE', 'DEGRADED', 'ERROR') \
+ON CONFLICT DO NOTHING";
+
 /// Enqueues a renewal for every renewable subscription expiring within `ahead`.
 pub async fn enqueue_renew_sweep(pool: &PgPool, ahead: Duration) -> Result<u64, sqlx::Error> {
     let names: Vec<&str> = RENEWABLE.iter().map(|p| p.as_str()).collect();
-    Ok(sqlx::query(
-        "INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
-         SELECT 'webhook_renew', w.integration_id, jsonb_build_object('webhook_id', w.id), \
-                'webhook_renew:' || w.id \
-         FROM mcp.webhooks w JOIN core.integrations i ON i.id = w.integration_id \
-         WHERE w.platform = ANY($1) AND w.status <> 'disabled' AND w.expires_at IS NOT NULL \
-           AND w.expires_at < now() + $2 * interval '1 millisecond' \
-           AND i.state IN ('ACTIVE', 'DEGRADED', 'ERROR') \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&names)
-    .bind(ahead.as_millis() as i64)
-    .execute(pool)
-    .await?
-    .rows_affected())
+    Ok(sqlx::query(RENEW_SWEEP_SQL)
+        .bind(&names)
+        .bind(ahead.as_millis() as i64)
+        .execute(pool)
+        .await?
+        .rows_affected())
 }
 
 /// Renews one subscription at its platform and stores the new expiry. Returns it.

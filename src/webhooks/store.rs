@@ -145,20 +145,22 @@ pub async fn register_with_id(
     Ok(id)
 }
 
+/// `lookup`'s statement (exposed for the plan tests).
+pub const LOOKUP_SQL: &str = "\
+SELECT id, integration_id, workspace_id, platform, secret_ct, key_id, public_key \
+FROM mcp.webhooks WHERE id = $1 AND platform = $2 AND status <> 'disabled'";
+
 /// The active webhook `id` of `platform`; `None` if there is none (or it is disabled).
 pub async fn lookup(
     pool: &PgPool,
     id: Uuid,
     platform: Platform,
 ) -> Result<Option<WebhookRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, integration_id, workspace_id, platform, secret_ct, key_id, public_key \
-         FROM mcp.webhooks WHERE id = $1 AND platform = $2 AND status <> 'disabled'",
-    )
-    .bind(id)
-    .bind(platform.as_str())
-    .fetch_optional(pool)
-    .await
+    sqlx::query_as(LOOKUP_SQL)
+        .bind(id)
+        .bind(platform.as_str())
+        .fetch_optional(pool)
+        .await
 }
 
 /// What storing a verified event did.
