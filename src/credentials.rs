@@ -57,6 +57,12 @@ type LockedRow = (
     String,
 );
 
+/// The token row a refresh locks, with its integration (exposed for the plan tests).
+pub const REFRESH_LOCK_SQL: &str = "\
+SELECT t.access_token_ct, t.refresh_token_ct, t.key_id, i.platform, i.state \
+FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
+WHERE t.integration_id = $1 FOR UPDATE OF t SKIP LOCKED";
+
 /// Refreshes one integration's token. The token row is locked (`FOR UPDATE SKIP LOCKED`) before
 /// the platform call and stays locked until the new tokens are stored in the same transaction.
 pub async fn refresh_token(
@@ -67,14 +73,10 @@ pub async fn refresh_token(
     store_retry_for: Duration,
 ) -> Result<RefreshOutcome, CredentialError> {
     let mut tx = pool.begin().await?;
-    let row: Option<LockedRow> = sqlx::query_as(
-        "SELECT t.access_token_ct, t.refresh_token_ct, t.key_id, i.platform, i.state \
-         FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
-         WHERE t.integration_id = $1 FOR UPDATE OF t SKIP LOCKED",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let row: Option<LockedRow> = sqlx::query_as(REFRESH_LOCK_SQL)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some((_, refresh_ct, key_id, platform, state)) = row else {
         let exists: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM mcp.oauth_tokens WHERE integration_id = $1)",
