@@ -13,6 +13,7 @@ mod integrations;
 mod oauth;
 mod ops;
 mod outage;
+mod plans;
 mod prometheus;
 mod sql;
 mod sync;

@@ -6,24 +6,25 @@
 //! here, naming the statement and the table.
 //!
 //! How a statement is measured: on one connection with `plan_cache_mode = force_generic_plan`
-//! (the plan a long-lived connection ends up with, whatever its parameters), the very text the
-//! daemon runs is executed as a prepared statement [`RUNS`] times, each run in a transaction
-//! that is rolled back, so every run sees the same data. In the last run PostgreSQL's
-//! per-transaction counters are read before and after the statement; rows touched are the
-//! deltas summed over the tables: heap rows read by sequential scans, index entries read, heap
-//! rows fetched through indexes (`seq_tup_read`, the indexes' `idx_tup_read`, `idx_tup_fetch`)
-//! and rows inserted, updated and deleted. These counters see inside plpgsql functions (which
-//! EXPLAIN does not) and index-only scans. For plain statements the generic plan is also shown
-//! by `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE` of the same text, and its rows (actual rows and
-//! rows removed by filters, times loops, over every node) are bounded the same way.
+//! (the plan a long-lived connection ends up with, whatever its parameters) and no parallel
+//! workers, the very text the daemon runs is executed as a prepared statement [`RUNS`] times,
+//! each run in a transaction that is rolled back, so every run sees the same data. In the last
+//! run PostgreSQL's per-transaction counters are read before and after the statement; rows
+//! touched are the deltas summed over the tables: heap rows read by sequential scans, index
+//! entries read, heap rows fetched through indexes (`seq_tup_read`, the indexes'
+//! `idx_tup_read`, `idx_tup_fetch`) and rows inserted, updated and deleted. These counters see
+//! inside plpgsql functions (which EXPLAIN does not) and index-only scans. For plain statements
+//! the generic plan is also shown by `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE` of the same text,
+//! and the rows its scans of tables and indexes read (actual rows and rows removed by filters,
+//! times loops) are bounded the same way.
 
 mod domain;
+mod fixture;
 mod queue;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use mcp_worker::integrations;
 use serde_json::Value;
 use sqlx::postgres::PgArguments;
 use sqlx::{Connection, PgConnection};
@@ -104,6 +105,11 @@ impl Measured {
         self.tables.values().map(Counts::total).sum()
     }
 
+    /// One table's counts (zero when untouched).
+    pub fn of(&self, table: &str) -> Counts {
+        self.tables.get(table).copied().unwrap_or_default()
+    }
+
     /// Per table, for failure messages.
     pub fn describe(&self) -> String {
         let mut s = String::new();
@@ -150,28 +156,37 @@ async fn counters(conn: &mut PgConnection) -> BTreeMap<String, Counts> {
         .await
         .expect("read counters");
     rows.into_iter()
-        .map(|(t, seq_read, idx_read, idx_fetch, inserted, updated, deleted)| {
-            let c = Counts {
-                seq_read,
-                idx_read,
-                idx_fetch,
-                inserted,
-                updated,
-                deleted,
-            };
-            (t, c)
-        })
+        .map(
+            |(t, seq_read, idx_read, idx_fetch, inserted, updated, deleted)| {
+                let c = Counts {
+                    seq_read,
+                    idx_read,
+                    idx_fetch,
+                    inserted,
+                    updated,
+                    deleted,
+                };
+                (t, c)
+            },
+        )
         .collect()
 }
 
-/// Sums a JSON plan's rows: per node, (actual rows + rows removed by filters) × loops.
+/// The rows a JSON plan read from relations: over its scans of tables and indexes (not the
+/// nodes that pass rows on), (actual rows + rows removed by filters) × loops.
 pub fn plan_rows(node: &Value) -> f64 {
     let n = |k: &str| node.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    let own = (n("Actual Rows")
-        + n("Rows Removed by Filter")
-        + n("Rows Removed by Join Filter")
-        + n("Rows Removed by Index Recheck"))
-        * n("Actual Loops").max(1.0);
+    let reads = node.get("Node Type").and_then(Value::as_str) != Some("ModifyTable")
+        && (node.get("Relation Name").is_some() || node.get("Index Name").is_some());
+    let own = if reads {
+        (n("Actual Rows")
+            + n("Rows Removed by Filter")
+            + n("Rows Removed by Join Filter")
+            + n("Rows Removed by Index Recheck"))
+            * n("Actual Loops").max(1.0)
+    } else {
+        0.0
+    };
     let children: f64 = node
         .get("Plans")
         .and_then(Value::as_array)
@@ -186,6 +201,7 @@ struct Row {
     touched: i64,
     plan: Option<i64>,
     bound: i64,
+    tables: String,
 }
 
 /// One connection measuring statements, and what it found.
@@ -198,10 +214,13 @@ pub struct Harness {
 impl Harness {
     pub async fn connect(url: &str) -> Harness {
         let mut conn = PgConnection::connect(url).await.expect("connect");
-        sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
-            .execute(&mut conn)
-            .await
-            .expect("plan_cache_mode");
+        // No parallel workers: their reads are counted in their own backends, not in ours.
+        sqlx::raw_sql(
+            "SET plan_cache_mode = force_generic_plan; SET max_parallel_workers_per_gather = 0",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("planner settings");
         Harness {
             conn,
             rows: Vec::new(),
@@ -209,33 +228,50 @@ impl Harness {
         }
     }
 
-    /// Runs `sql` [`RUNS`] times (each rolled back) and measures the last run.
+    /// Runs `sql` [`RUNS`] times (each rolled back) and measures the last run. Before it, the
+    /// tables the earlier runs wrote are vacuumed: the row versions those rolled-back runs left
+    /// behind (five per row, more than any row has in service) are not the statement's reads.
     pub async fn measure(&mut self, sql: &'static str, args: &PgArguments) -> Measured {
-        let mut measured = Measured::default();
+        let mut written = std::collections::BTreeSet::new();
         for run in 1..=RUNS {
+            if run == RUNS && !written.is_empty() {
+                let tables: Vec<String> = written.iter().cloned().collect();
+                // INDEX_CLEANUP ON: with few dead rows VACUUM would otherwise leave their
+                // index entries behind for the measured run to read.
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "VACUUM (INDEX_CLEANUP ON) {}",
+                    tables.join(", ")
+                )))
+                .execute(&mut self.conn)
+                .await
+                .expect("vacuum");
+            }
             let mut tx = self.conn.begin().await.expect("begin");
-            let before = if run == RUNS {
-                Some(counters(&mut tx).await)
-            } else {
-                None
-            };
+            let before = counters(&mut tx).await;
             let done = sqlx::query_with(sql, args.clone())
                 .execute(&mut *tx)
                 .await
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            if let Some(before) = before {
-                let after = counters(&mut tx).await;
-                measured.rows = done.rows_affected();
-                for (t, a) in after {
-                    let d = a.minus(&before.get(&t).copied().unwrap_or_default());
-                    if d != Counts::default() {
-                        measured.tables.insert(t, d);
-                    }
+            let after = counters(&mut tx).await;
+            tx.rollback().await.expect("rollback");
+            let mut measured = Measured {
+                rows: done.rows_affected(),
+                tables: BTreeMap::new(),
+            };
+            for (t, a) in after {
+                let d = a.minus(&before.get(&t).copied().unwrap_or_default());
+                if d.inserted + d.updated + d.deleted > 0 {
+                    written.insert(t.clone());
+                }
+                if d != Counts::default() {
+                    measured.tables.insert(t, d);
                 }
             }
-            tx.rollback().await.expect("rollback");
+            if run == RUNS {
+                return measured;
+            }
         }
-        measured
+        unreachable!("RUNS is at least one")
     }
 
     /// The generic plan of `sql` with these arguments, run (and rolled back) under EXPLAIN
@@ -327,11 +363,13 @@ impl Harness {
             touched,
             plan: plan_total,
             bound,
+            tables: m.describe(),
         });
         m
     }
 
-    /// Prints every measurement and fails with every statement past its bound.
+    /// Prints every measurement (with `--nocapture`) and fails with every statement past its
+    /// bound.
     pub fn finish(self) {
         println!(
             "{:<40} {:>8} {:>9} {:>9} {:>8}",
@@ -340,8 +378,8 @@ impl Harness {
         for r in &self.rows {
             let plan = r.plan.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
             println!(
-                "{:<40} {:>8} {:>9} {:>9} {:>8}",
-                r.name, r.rows, r.touched, plan, r.bound
+                "{:<40} {:>8} {:>9} {:>9} {:>8}\n{}",
+                r.name, r.rows, r.touched, plan, r.bound, r.tables
             );
         }
         assert!(
@@ -352,179 +390,9 @@ impl Harness {
     }
 }
 
-// The fixture. Integrations, tokens, webhooks and buckets come first (in order: the state
-// machine's trigger checks every move); the history tables are then filled side by side.
-
-/// Integrations 0..1999 over every platform and the workspaces there are: g % 20 = 0 PENDING,
-/// 1 EXPIRED, 2 ERROR, 3 DEGRADED, 4 REVOKED, the rest ACTIVE; a quarter never synced, a
-/// quarter a day ago. Tokens for all but PENDING (a third without a refresh token, expiries
-/// spread over 200 hours), a webhook for all but ZeroDB (Gmail and Outlook ones expiring
-/// within 96 hours, a tenth failing, a third silent), a token bucket each, the cron rows.
-const SEED_INTEGRATIONS: &str = "\
-INSERT INTO mcp.vault_keys (key_id) VALUES ('test-key') ON CONFLICT DO NOTHING;
-INSERT INTO core.integrations (id, workspace_id, platform, display_name, sync_cursor, last_synced_at)
-SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid,
-       w.ids[1 + g % cardinality(w.ids)],
-       (ARRAY['gmail', 'outlook', 'slack', 'discord', 'zoom', 'fireflies', 'otter', 'loom',
-              'monday', 'notion', 'granola', 'zerodb', 'zerovoice'])[1 + g % 13],
-       'plans-' || g, 'cursor-' || g,
-       CASE g % 4 WHEN 0 THEN NULL WHEN 1 THEN now() - interval '1 day'
-                  ELSE now() - interval '1 minute' END
-FROM generate_series(0, 1999) g, (SELECT array_agg(id ORDER BY id) AS ids FROM core.workspaces) w;
-UPDATE core.integrations SET state = 'CONNECTED', state_reason = 'seeded'
-WHERE substr(display_name, 7)::int % 20 <> 0;
-UPDATE core.integrations SET state = 'ACTIVE', state_reason = 'seeded' WHERE state = 'CONNECTED';
-UPDATE core.integrations i SET state = s.state, state_reason = 'seeded'
-FROM (VALUES (1, 'EXPIRED'), (2, 'ERROR'), (3, 'DEGRADED'), (4, 'REVOKED')) s(r, state)
-WHERE substr(i.display_name, 7)::int % 20 = s.r;
-INSERT INTO mcp.oauth_tokens (integration_id, workspace_id, platform, token_type, access_token_ct,
-                              refresh_token_ct, key_id, expires_at)
-SELECT i.id, i.workspace_id, i.platform, 'bearer', '\\x0102'::bytea,
-       CASE WHEN substr(i.display_name, 7)::int % 3 <> 0 THEN '\\x0304'::bytea END, 'test-key',
-       now() + (substr(i.display_name, 7)::int % 200) * interval '1 hour'
-FROM core.integrations i WHERE i.state <> 'PENDING';
-INSERT INTO mcp.webhooks (id, integration_id, workspace_id, platform, status, expires_at,
-                          last_event_at, created_at)
-SELECT ('00000000-0000-4000-9000-' || lpad(to_hex(g), 12, '0'))::uuid, i.id, i.workspace_id,
-       i.platform, CASE WHEN g % 10 = 0 THEN 'failing' ELSE 'active' END,
-       CASE WHEN i.platform IN ('gmail', 'outlook') THEN now() + (g % 96) * interval '1 hour' END,
-       CASE WHEN g % 3 <> 0 THEN now() - (g % 48) * interval '1 hour' END,
-       now() - interval '60 days'
-FROM core.integrations i, LATERAL (SELECT substr(i.display_name, 7)::int AS g) n
-WHERE i.platform <> 'zerodb';
-INSERT INTO mcp.rate_limits (integration_id, bucket, workspace_id, platform, tokens, capacity,
-                             refill_per_sec)
-SELECT id, 'default', workspace_id, platform, 10, 10, 1 FROM core.integrations;
-INSERT INTO mcp.cron_state (name, last_tick_at)
-SELECT unnest(ARRAY['prune', 'health_sweep', 'sync_sweep', 'token_refresh_sweep',
-                    'webhook_renew_sweep']), now() - interval '1 day';";
-
-/// The history, one statement per table (run side by side). Integration of row g: g % 2000.
-const SEED_HISTORY: [&str; 6] = [
-    // 200,000 finished jobs, one every 20 s back to ~46 days ago: 80 % completed, 10 %
-    // discarded, 10 % cancelled, over five kinds; the integrations' ones with their unique keys.
-    "INSERT INTO mcp.sync_jobs (kind, state, integration_id, payload, unique_key, attempt,
-                                max_attempts, created_at, run_at, attempted_at, finished_at,
-                                last_error)
-     SELECT k.kind,
-            CASE WHEN g % 10 < 8 THEN 'completed' WHEN g % 10 = 8 THEN 'discarded'
-                 ELSE 'cancelled' END,
-            CASE WHEN k.kind <> 'noop' THEN k.iid END,
-            CASE WHEN k.kind <> 'noop' THEN jsonb_build_object('integration_id', k.iid)
-                 ELSE '{}'::jsonb END,
-            CASE WHEN k.kind IN ('health_check', 'sync') THEN k.kind || ':' || k.iid END,
-            1, 3, k.f - interval '2 seconds', k.f - interval '2 seconds',
-            k.f - interval '1 second', k.f, CASE WHEN g % 10 = 8 THEN 'failed for good' END
-     FROM generate_series(1, 200000) g,
-          LATERAL (SELECT (ARRAY['health_check', 'sync', 'webhook_process', 'token_refresh',
-                                 'noop'])[1 + g % 5] AS kind,
-                          ('00000000-0000-4000-8000-' || lpad(to_hex(g % 2000), 12, '0'))::uuid AS iid,
-                          now() - (200000 - g) * interval '20 seconds' AS f) k",
-    // 200,000 webhook events over ~46 days, all processed but the last 300.
-    "INSERT INTO mcp.webhook_events (webhook_id, integration_id, workspace_id, platform, dedup_key,
-                                     event_type, payload, received_at, processed_at)
-     SELECT w.id, w.integration_id, w.workspace_id, w.platform, 'ev-' || g, 'message', '{}'::jsonb,
-            now() - (200000 - g) * interval '20 seconds',
-            CASE WHEN g <= 199700 THEN now() - (200000 - g) * interval '20 seconds'
-                                       + interval '1 second' END
-     FROM generate_series(1, 200000) g,
-          (SELECT array_agg(id ORDER BY id) AS ids FROM mcp.webhooks) h,
-          LATERAL (SELECT * FROM mcp.webhooks x WHERE x.id = h.ids[1 + g % cardinality(h.ids)]) w",
-    // 100,000 health checks over ~46 days.
-    "INSERT INTO mcp.health_checks (integration_id, workspace_id, platform, checked_at, status,
-                                    latency_ms)
-     SELECT i.id, i.workspace_id, i.platform, now() - (100000 - g) * interval '40 seconds',
-            CASE WHEN g % 17 = 0 THEN 'unhealthy' ELSE 'healthy' END, 40 + g % 100
-     FROM generate_series(1, 100000) g
-     JOIN core.integrations i
-       ON i.id = ('00000000-0000-4000-8000-' || lpad(to_hex(g % 2000), 12, '0'))::uuid",
-    // 50,000 integration errors over ~140 days.
-    "INSERT INTO mcp.integration_errors (integration_id, workspace_id, platform, error_type,
-                                         message, occurred_at)
-     SELECT i.id, i.workspace_id, i.platform, 'timeout', 'no answer',
-            now() - (50000 - g) * interval '4 minutes'
-     FROM generate_series(1, 50000) g
-     JOIN core.integrations i
-       ON i.id = ('00000000-0000-4000-8000-' || lpad(to_hex(g % 2000), 12, '0'))::uuid",
-    // 50,000 synced items (25 per integration: item-<g> of integration g % 2000).
-    "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, kind,
-                                   occurred_at, raw)
-     SELECT i.id, 'item-' || g, i.workspace_id, i.platform, 'message',
-            now() - g * interval '1 minute', '{}'::jsonb
-     FROM generate_series(1, 50000) g
-     JOIN core.integrations i
-       ON i.id = ('00000000-0000-4000-8000-' || lpad(to_hex(g % 2000), 12, '0'))::uuid",
-    // 20,000 connect states, one every 2 minutes, each valid for 10.
-    "INSERT INTO mcp.oauth_states (state_hash, integration_id, workspace_id, platform, redirect_uri,
-                                   created_at, expires_at)
-     SELECT sha256(('state-' || g)::bytea), i.id, i.workspace_id, i.platform,
-            'https://app.example/cb', now() - (20000 - g) * interval '2 minutes',
-            now() - (20000 - g) * interval '2 minutes' + interval '10 minutes'
-     FROM generate_series(1, 20000) g
-     JOIN core.integrations i
-       ON i.id = ('00000000-0000-4000-8000-' || lpad(to_hex(g % 2000), 12, '0'))::uuid",
-];
-
-/// The work in flight: two jobs for each of integrations 0..299 (health_check + sync for even
-/// ones, webhook_process + token_refresh for odd ones; the first two hold their unique keys),
-/// a backlog of 2,000 noop jobs, 100 scheduled for later, 50 retryable now, and 1,100 running
-/// under `plans-worker`: 1,000 with an expired lease, 100 with a lease of an hour.
-const SEED_LIVE: &str = "\
-INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key, run_at)
-SELECT k.kind, k.iid, jsonb_build_object('integration_id', k.iid),
-       CASE WHEN k.kind IN ('health_check', 'sync') THEN k.kind || ':' || k.iid END,
-       now() - (g % 60) * interval '1 second'
-FROM generate_series(0, 599) g,
-     LATERAL (SELECT (ARRAY['health_check', 'sync', 'webhook_process', 'token_refresh'])[1 + g % 4]
-                         AS kind,
-                     ('00000000-0000-4000-8000-' || lpad(to_hex(g / 2), 12, '0'))::uuid AS iid) k;
-INSERT INTO mcp.sync_jobs (kind, run_at) SELECT 'noop', now() - g * interval '1 ms'
-FROM generate_series(1, 2000) g;
-INSERT INTO mcp.sync_jobs (kind, state, run_at, attempt)
-SELECT 'noop', CASE WHEN g % 3 = 0 THEN 'retryable' ELSE 'scheduled' END,
-       CASE WHEN g % 3 = 0 THEN now() - interval '1 second' ELSE now() + g * interval '1 minute' END,
-       CASE WHEN g % 3 = 0 THEN 1 ELSE 0 END
-FROM generate_series(1, 150) g;
-INSERT INTO mcp.sync_jobs (kind, state, run_at, attempt, max_attempts, attempted_at, locked_by,
-                           lease_expires_at)
-SELECT 'noop', 'running', now() - interval '1 minute', 1, 3, now() - interval '1 minute',
-       'plans-worker',
-       CASE WHEN g <= 1000 THEN now() - g * interval '1 ms' ELSE now() + interval '1 hour' END
-FROM generate_series(1, 1100) g;";
-
-/// A database with migrations and the fixture, analysed.
-pub async fn seeded() -> TestDb {
-    let db = TestDb::new().await;
-    for n in 1..=8 {
-        integrations::create_workspace(&db.pool, &format!("plans-{n}"))
-            .await
-            .expect("workspace");
-    }
-    sqlx::raw_sql(SEED_INTEGRATIONS)
-        .execute(&db.pool)
-        .await
-        .expect("seed integrations");
-    let history = SEED_HISTORY.iter().map(|sql| {
-        let pool = db.pool.clone();
-        async move {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-                .execute(&pool)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        }
-    });
-    futures::future::join_all(history).await;
-    sqlx::raw_sql(SEED_LIVE)
-        .execute(&db.pool)
-        .await
-        .expect("seed live jobs");
-    db.exec("ANALYZE").await;
-    db
-}
-
 #[tokio::test]
 async fn hot_statements_touch_rows_bounded_by_their_batch_not_by_history() {
-    let db = seeded().await;
+    let db = fixture::seeded().await;
     let mut h = Harness::connect(&db.url).await;
     queue::check(&mut h, &db).await;
     domain::check(&mut h, &db).await;
@@ -536,7 +404,7 @@ async fn hot_statements_touch_rows_bounded_by_their_batch_not_by_history() {
 #[tokio::test]
 async fn a_scan_of_the_history_is_measured_as_one() {
     let db = TestDb::new().await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(SEED_HISTORY[0]))
+    sqlx::raw_sql(sqlx::AssertSqlSafe(fixture::SEED_HISTORY[0]))
         .execute(&db.pool)
         .await
         .expect("seed finished jobs");
@@ -550,12 +418,29 @@ async fn a_scan_of_the_history_is_measured_as_one() {
         m.touched(),
         m.describe()
     );
-    let done = m.tables.get("mcp.sync_jobs_done").copied().unwrap_or_default();
-    assert!(done.seq_read >= FINISHED_JOBS, "{}", m.describe());
+    assert!(
+        m.of("mcp.sync_jobs_done").seq_read >= FINISHED_JOBS,
+        "{}",
+        m.describe()
+    );
     // The same statement against a bound of its batch is recorded as a failure.
     h.check("deliberate scan", sql, args!(), 1_000, true).await;
     assert_eq!(h.failures.len(), 1, "the scan passed its bound");
-    assert!(h.failures[0].contains("mcp.sync_jobs_done"), "{}", h.failures[0]);
+    assert!(
+        h.failures[0].contains("mcp.sync_jobs_done"),
+        "{}",
+        h.failures[0]
+    );
     assert!(h.failures[0].contains("Seq Scan"), "{}", h.failures[0]);
+    // And inside a plpgsql function, where EXPLAIN sees nothing, the counters still do.
+    sqlx::raw_sql(
+        "CREATE FUNCTION pg_temp.scan_history() RETURNS bigint LANGUAGE plpgsql AS $$ \
+         BEGIN RETURN (SELECT count(*) FROM mcp.sync_jobs WHERE payload ? 'x'); END $$",
+    )
+    .execute(&mut h.conn)
+    .await
+    .expect("create function");
+    let m = h.measure("SELECT pg_temp.scan_history()", &args!()).await;
+    assert!(m.touched() >= FINISHED_JOBS, "{}", m.describe());
     db.drop_db().await;
 }

@@ -33,8 +33,9 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
 
     // Claim: every kind offered its full cap (a daemon with every slot free). Each kind's
     // claim walks its claim-index entries in order and locks at most its cap of due jobs
-    // (entry + heap row: 2 each); the picked `batch` are updated through the primary key
-    // (entry, row, new version: 3 each).
+    // (entry + row: 2 each; 500 here, five kinds have due jobs); the picked batch is updated
+    // through the primary key (entry, row, new version: 3 each). Measured: exactly that.
+    // Bound: one more per locked and per claimed job.
     let kinds: Vec<String> = Catalog::builtin().iter().map(|s| s.kind.clone()).collect();
     let n = kinds.len();
     let locked = db
@@ -57,14 +58,15 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
                 WORKER,
                 Vec::<String>::new()
             ),
-            2 * locked + 3 * CLAIM_BATCH + SMALL,
+            3 * locked + 4 * CLAIM_BATCH + SMALL,
             false,
         )
         .await;
     assert_eq!(m.rows, CLAIM_BATCH as u64, "the claim took a full batch");
 
-    // Complete: a batch of running jobs, by id. Each: primary-key entry, row, and its move to
-    // the finished partition (deleted from one, inserted into the other): 4 each.
+    // Complete: a batch of running jobs, by id. Each: primary-key entry, row, its move to the
+    // finished partition (deleted from one, inserted into the other) and the inserted row's
+    // kind checked (foreign key: entry + row): 6 each, as measured; bound 7.
     let running: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM mcp.sync_jobs_live WHERE state = 'running' AND lease_expires_at > now() \
          ORDER BY id LIMIT $1",
@@ -74,25 +76,31 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
     .await
     .expect("running jobs");
     let c = running.len();
-    h.check(
-        "complete (100)",
-        COMPLETE_SQL,
-        args!(
-            &running,
-            vec![1i16; c],
-            vec!["completed"; c],
-            vec![None::<i64>; c],
-            vec![false; c],
-            vec![None::<&str>; c],
-            WORKER
-        ),
-        5 * COMPLETE_BATCH + SMALL,
-        false,
-    )
-    .await;
+    let m = h
+        .check(
+            "complete (100)",
+            COMPLETE_SQL,
+            args!(
+                &running,
+                vec![1i16; c],
+                vec!["completed"; c],
+                vec![None::<i64>; c],
+                vec![false; c],
+                vec![None::<&str>; c],
+                WORKER
+            ),
+            7 * COMPLETE_BATCH + SMALL,
+            false,
+        )
+        .await;
+    assert_eq!(
+        m.of("mcp.sync_jobs_done").inserted,
+        COMPLETE_BATCH,
+        "all completed"
+    );
 
     // Rescue: the expired leases in lease order (entry + row), each updated through the
-    // primary key (entry, row, new version): 5 each.
+    // primary key (entry, row, new version): 5 each, as measured; bound 6.
     let m = h
         .check(
             "rescue (1000)",
@@ -104,14 +112,17 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
         .await;
     assert_eq!(m.rows, RESCUE_BATCH as u64, "the rescuer took a full batch");
 
-    // Depth: the live partition's rows, once each (it is the work in flight, not history).
-    let live = db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs_live").await;
+    // Depth: the live partition's rows, once each (it is the work in flight, not history):
+    // bounded by the live jobs, whatever the finished ones beside them.
+    let live = db
+        .scalar_i64("SELECT count(*) FROM mcp.sync_jobs_live")
+        .await;
     h.check("depth sampler", DEPTH_SQL, args!(), live + SMALL, true)
         .await;
 
     // Prune: a batch of finished jobs in finish order (index entry + row), deleted through
-    // the primary key (entry, row, deletion): 5 each. From the start, from the middle of the
-    // walk, and a batch that finds nothing due (it must read nothing).
+    // the primary key (entry, row, deletion): 5 each, as measured; bound 6. From the start,
+    // from the middle of the walk, and a batch that finds nothing due (it reads nothing).
     let m = h
         .check(
             "prune batch, first (1000)",
@@ -127,7 +138,11 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
             false,
         )
         .await;
-    assert_eq!(m.rows, 1, "one report row");
+    assert_eq!(
+        m.of("mcp.sync_jobs_done").deleted,
+        PRUNE_BATCH,
+        "a full batch"
+    );
     let (after_at, after_id): (DateTime<Utc>, i64) = sqlx::query_as(
         "SELECT finished_at, id FROM mcp.sync_jobs_done WHERE state = 'completed' \
          ORDER BY finished_at, id OFFSET 50000 LIMIT 1",
@@ -135,20 +150,26 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
     .fetch_one(&db.pool)
     .await
     .expect("a point in the walk");
-    h.check(
-        "prune batch, mid-walk (1000)",
-        PRUNE_SQL,
-        args!(
-            "completed",
-            days(7),
-            Some(after_at),
-            Some(after_id),
-            PRUNE_BATCH as i32
-        ),
-        6 * PRUNE_BATCH + SMALL,
-        false,
-    )
-    .await;
+    let m = h
+        .check(
+            "prune batch, mid-walk (1000)",
+            PRUNE_SQL,
+            args!(
+                "completed",
+                days(7),
+                Some(after_at),
+                Some(after_id),
+                PRUNE_BATCH as i32
+            ),
+            6 * PRUNE_BATCH + SMALL,
+            false,
+        )
+        .await;
+    assert_eq!(
+        m.of("mcp.sync_jobs_done").deleted,
+        PRUNE_BATCH,
+        "a full batch"
+    );
     h.check(
         "prune batch, nothing due",
         PRUNE_SQL,
@@ -164,40 +185,44 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
     )
     .await;
 
-    // Enqueue of a key a live job holds: the insert's conflict, then the holder's id through
-    // the unique index.
+    // Enqueue of a key a live job holds: the insert's conflict (and its kind's foreign-key
+    // check), then the holder's id through the unique index: a handful.
     let held = format!("health_check:{}", integration(0));
-    h.check(
-        "enqueue_job, key held",
-        ENQUEUE_SQL,
-        args!(
-            "health_check",
-            serde_json::json!({"integration_id": integration(0)}),
-            None::<DateTime<Utc>>,
-            None::<i32>,
-            None::<i32>,
-            Some(held.as_str()),
-            None::<&str>
-        ),
-        SMALL,
-        false,
-    )
-    .await;
+    let m = h
+        .check(
+            "enqueue_job, key held",
+            ENQUEUE_SQL,
+            args!(
+                "health_check",
+                serde_json::json!({"integration_id": integration(0)}),
+                None::<DateTime<Utc>>,
+                None::<i32>,
+                None::<i32>,
+                Some(held.as_str()),
+                None::<&str>
+            ),
+            SMALL,
+            false,
+        )
+        .await;
+    assert_eq!(m.of("mcp.sync_jobs_live").inserted, 0, "the holder's id");
 
     // Cancelling an integration's waiting jobs (two in the fixture): through the live
-    // partition's integration index, each job moved to the finished partition.
+    // partition's integration index (entry + row), each moved to the finished partition
+    // (deleted, inserted, its kind checked: entry + row): 6 each; bound 8 each.
     let m = h
         .check(
             "cancel_integration_jobs",
             CANCEL_INTEGRATION_JOBS_SQL,
             args!(integration(6), Some("webhook_process")),
-            5 * 2 + SMALL,
+            8 * 2 + SMALL,
             true,
         )
         .await;
     assert_eq!(m.rows, 2, "integration 6 has two waiting jobs");
 
-    // The cron tick: its schedule's row, the enqueue, the row advanced.
+    // The cron tick: its schedule's row (primary key), the enqueue, the row advanced: a
+    // handful each.
     h.check(
         "cron: first sight",
         CRON_FIRST_SIGHT_SQL,
