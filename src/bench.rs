@@ -29,7 +29,8 @@ pub struct BenchArgs {
     #[arg(long = "daemon-env")]
     pub daemon_env: Vec<String>,
     /// Finished rows kept beside the new jobs in the queue suite's history phases (comma
-    /// separated, cumulative: each phase adds rows up to its figure); empty skips them.
+    /// separated, cumulative: each phase adds rows up to its figure; 0 skips them). The first
+    /// phase is followed by a drain while `prune` deletes those rows.
     #[arg(long, value_delimiter = ',', default_values_t = [2_000_000i64, 10_000_000])]
     pub history: Vec<i64>,
     /// Jobs drained in each history phase (and in the empty-table baseline it is compared to).
@@ -282,6 +283,9 @@ async fn history_phases(
     use crate::bench_history as h;
     let mut kept: i64 = 0;
     for (i, &target) in args.history.iter().enumerate() {
+        if target <= 0 {
+            continue;
+        }
         if target > kept {
             let secs = h::add_history(conn, target - kept).await?;
             println!(
