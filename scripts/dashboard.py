@@ -141,6 +141,11 @@ def rows():
             "Jobs each daemon is running now.",
             [(f"sum by (instance) (mcp_jobs_in_flight{{{D}}})", "{{instance}}")],
         ),
+        ts(
+            "Jobs in flight by kind",
+            "Jobs of each kind running now, summed over daemons; a kind with [kinds.<kind>] concurrency stays at or under it per daemon.",
+            [(f"sum by (kind) (mcp_kind_jobs_in_flight{{{K}}})", "{{kind}}")],
+        ),
     ]
     yield "Daemons", [
         ts(
@@ -161,6 +166,23 @@ def rows():
             [
                 (f"sum by (instance, state) (mcp_db_pool_connections{{{D}}})", "{{instance}} {{state}}"),
                 (f"max by (instance) (mcp_db_pool_max_connections{{{D}}})", "{{instance}} max"),
+            ],
+        ),
+        ts(
+            "Pool wait p50 / p99",
+            "Time waited for a database pool connection: by the claim, by the completer, and by a probe each stats interval (what any statement would wait).",
+            [
+                (quantile(0.5, "mcp_db_pool_wait_seconds", D, "op"), "p50 {{op}}"),
+                (quantile(0.99, "mcp_db_pool_wait_seconds", D, "op"), "p99 {{op}}"),
+            ],
+            unit="s",
+        ),
+        ts(
+            "Database reachable, live-partition vacuums",
+            "1 while each daemon's readiness probe reaches the database; vacuums of mcp.sync_jobs_live run after bursts.",
+            [
+                (f"min by (instance) (mcp_database_up{{{D}}})", "{{instance}} up"),
+                (f"sum by (instance) (increase(mcp_queue_vacuums_total{{{D}}}[$__rate_interval]))", "{{instance}} vacuums"),
             ],
         ),
         ts(

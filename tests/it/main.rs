@@ -2,6 +2,7 @@
 
 mod alerts;
 mod common;
+mod concurrency;
 mod connectors;
 mod credentials;
 mod cron;

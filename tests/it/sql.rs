@@ -335,3 +335,52 @@ async fn bulk_insert_notifies_once_per_statement() {
     );
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_job_lives_in_the_partition_of_its_state_and_the_table_shows_both() {
+    let db = TestDb::new().await;
+    let id = db
+        .scalar_i64("INSERT INTO mcp.sync_jobs (kind) VALUES ('noop') RETURNING id")
+        .await;
+    let part = |db: &TestDb| {
+        let sql = format!("SELECT tableoid::regclass::text FROM mcp.sync_jobs WHERE id = {id}");
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .expect("partition")
+        }
+    };
+    assert_eq!(part(&db).await, "mcp.sync_jobs_live");
+    assert!(
+        db.scalar_i64(&format!("SELECT mcp.cancel_job({id})::int::bigint"))
+            .await
+            == 1
+    );
+    assert_eq!(part(&db).await, "mcp.sync_jobs_done");
+    // History stays readable through the table, and an id is found once.
+    assert_eq!(
+        db.scalar_i64(&format!(
+            "SELECT count(*) FROM mcp.sync_jobs WHERE id = {id} AND state = 'cancelled'"
+        ))
+        .await,
+        1
+    );
+    assert!(
+        db.scalar_i64(&format!("SELECT mcp.retry_job({id})::int::bigint"))
+            .await
+            == 1
+    );
+    assert_eq!(part(&db).await, "mcp.sync_jobs_live");
+    // A unique key held by a live job is refused whatever history holds the same key.
+    db.exec("INSERT INTO mcp.sync_jobs (kind, unique_key, state, finished_at) VALUES ('noop', 'k', 'completed', now())")
+        .await;
+    db.exec("INSERT INTO mcp.sync_jobs (kind, unique_key) VALUES ('noop', 'k')")
+        .await;
+    let dup = sqlx::query("INSERT INTO mcp.sync_jobs (kind, unique_key) VALUES ('noop', 'k')")
+        .execute(&db.pool)
+        .await;
+    assert!(dup.is_err(), "a second live job with the key is refused");
+    db.drop_db().await;
+}
