@@ -52,8 +52,8 @@ struct Done {
     _kind_permit: KindPermit,
 }
 
-/// A slot of one kind. Freeing it wakes the fetcher, which may have left that kind out of its
-/// last claim because its slots were full.
+/// A slot of one kind. Freeing it tells the fetcher, which may have left that kind out of its
+/// last claim because too few of its slots were free.
 struct KindPermit {
     _permit: OwnedSemaphorePermit,
     wake: Arc<Notify>,
@@ -217,10 +217,15 @@ impl Worker {
             .queue
             .kinds()
             .iter()
-            .map(|k| self.kinds.get(k).map(|kr| kr.slots.clone()))
-            .collect();
+            .map(|k| self.kinds.get(k).map(|kr| (kr.slots.clone(), kr.limit)))
+            .collect::<Vec<_>>();
+        let n_kinds = self.queue.kinds().len();
+        let slot_freed = Arc::new(Notify::new());
         let fetcher = Fetcher {
             kind_slots,
+            kind_backlog: vec![false; n_kinds],
+            kind_blocked: vec![false; n_kinds],
+            slot_freed,
             queue: self.queue.clone(),
             cfg: self.cfg.clone(),
             semaphore: semaphore.clone(),
@@ -340,8 +345,14 @@ struct Runtime {
 /// then drains what is in flight and returns) once `stop` is cancelled and its buffer is empty.
 struct Fetcher {
     queue: Queue,
-    /// Each claimed kind's slots, in the order of `Queue::kinds`.
-    kind_slots: Vec<Option<Arc<Semaphore>>>,
+    /// Each claimed kind's slots and their number, in the order of `Queue::kinds`.
+    kind_slots: Vec<Option<(Arc<Semaphore>, usize)>>,
+    /// Per kind: its last claim filled every slot it was offered (more are likely waiting).
+    kind_backlog: Vec<bool>,
+    /// Per kind: the last round left it out for want of free slots.
+    kind_blocked: Vec<bool>,
+    /// Notified when a slot of some kind is freed.
+    slot_freed: Arc<Notify>,
     cfg: WorkerConfig,
     semaphore: Arc<Semaphore>,
     wake: Arc<Notify>,
@@ -417,29 +428,33 @@ impl Fetcher {
             }
         }
         let limit = permits.num_permits();
-        // Each kind's share: its free slots, at most the batch.
+        // Each kind's share: its free slots, at most the batch. A kind with a backlog waits for
+        // a worthwhile number of free slots (a quarter of its limit) rather than being claimed
+        // a job or two at a time as each one finishes.
         let mut caps = Vec::with_capacity(self.kind_slots.len());
         let mut kind_permits = Vec::with_capacity(self.kind_slots.len());
-        for slots in &self.kind_slots {
-            let free = slots
-                .as_ref()
-                .map(|s| s.available_permits().min(limit))
-                .unwrap_or(0);
+        for (i, slots) in self.kind_slots.iter().enumerate() {
+            let (free, threshold) = match slots {
+                Some((s, n)) => (
+                    s.available_permits().min(limit),
+                    self.threshold(i, *n, want),
+                ),
+                None => (0, 1),
+            };
             let taken = match slots {
-                Some(s) if free > 0 => s.clone().try_acquire_many_owned(free as u32).ok(),
+                Some((s, _)) if free >= threshold => {
+                    s.clone().try_acquire_many_owned(free as u32).ok()
+                }
                 _ => None,
             };
+            self.kind_blocked[i] = slots.is_some() && taken.is_none();
             caps.push(taken.as_ref().map(|p| p.num_permits() as i32).unwrap_or(0));
             kind_permits.push(taken);
         }
         if caps.iter().all(|&c| c == 0) {
-            // Every kind is at its limit: wait for a slot to free (its permit wakes us).
+            // Every kind is at its limit: wait for slots to free.
             drop(permits);
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.cfg.poll_interval) => {}
-                _ = self.stop.cancelled() => {}
-            }
+            self.idle_wait().await;
             return Some(());
         }
         let jobs = match self.queue.claim(limit, &caps).await {
@@ -462,6 +477,17 @@ impl Fetcher {
         };
         histogram!(m::CLAIM_BATCH).record(jobs.len() as f64);
         self.backlog = jobs.len() == limit;
+        let mut per_kind = vec![0i32; caps.len()];
+        for job in &jobs {
+            if let Some(i) = self.queue.kinds().iter().position(|k| *k == job.kind) {
+                per_kind[i] += 1;
+            }
+        }
+        for (i, &cap) in caps.iter().enumerate() {
+            if cap > 0 {
+                self.kind_backlog[i] = per_kind[i] >= cap;
+            }
+        }
         for job in jobs {
             let i = self.queue.kinds().iter().position(|k| *k == job.kind);
             let kind_permit = i
@@ -479,7 +505,7 @@ impl Fetcher {
                 permit,
                 kind_permit: KindPermit {
                     _permit: kind_permit,
-                    wake: self.wake.clone(),
+                    wake: self.slot_freed.clone(),
                 },
             });
         }
@@ -488,13 +514,45 @@ impl Fetcher {
         gauge!(m::IN_FLIGHT)
             .set((self.cfg.concurrency - self.semaphore.available_permits()) as f64);
         if self.buffer.is_empty() {
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.cfg.poll_interval) => {}
-                _ = self.stop.cancelled() => {}
-            }
+            self.idle_wait().await;
         }
         Some(())
+    }
+
+    /// Free slots kind `i` (of `n` slots) needs before it is claimed again.
+    fn threshold(&self, i: usize, n: usize, want: usize) -> usize {
+        if self.kind_backlog[i] {
+            (n.min(want) / 4).max(1)
+        } else {
+            1
+        }
+    }
+
+    /// Waits for new jobs (a NOTIFY or an in-process wake), the poll interval, or enough freed
+    /// slots of a kind that the last round left out.
+    async fn idle_wait(&mut self) {
+        let deadline = tokio::time::Instant::now() + self.cfg.poll_interval;
+        let want = self.cfg.fetch_batch.min(self.cfg.concurrency).max(1);
+        loop {
+            tokio::select! {
+                _ = self.wake.notified() => return,
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = self.stop.cancelled() => return,
+                _ = self.slot_freed.notified() => {
+                    let ready = self.kind_slots.iter().enumerate().any(|(i, slots)| {
+                        match slots {
+                            Some((s, n)) if self.kind_blocked[i] => {
+                                s.available_permits() >= self.threshold(i, *n, want)
+                            }
+                            _ => false,
+                        }
+                    });
+                    if ready {
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 
