@@ -66,8 +66,9 @@ BEGIN
     FROM sync_jobs_next_id;
 END $$;
 
--- The live partition churns (every job is inserted, claimed and moved out): small pages kept
--- free for updates, and autovacuum told to come often (the daemon also vacuums it itself).
+-- The live partition churns (every job is inserted, claimed and moved out): room kept free in
+-- pages for updates, autovacuum told to come often (the daemon also vacuums it itself), and no
+-- truncation.
 CREATE TABLE mcp.sync_jobs_live PARTITION OF mcp.sync_jobs
     FOR VALUES IN ('available', 'scheduled', 'running', 'retryable')
     WITH (
@@ -77,7 +78,10 @@ CREATE TABLE mcp.sync_jobs_live PARTITION OF mcp.sync_jobs
         autovacuum_vacuum_insert_scale_factor = 0,
         autovacuum_vacuum_insert_threshold = 20000,
         autovacuum_analyze_scale_factor = 0.05,
-        autovacuum_vacuum_cost_delay = 0
+        autovacuum_vacuum_cost_delay = 0,
+        -- Giving empty trailing pages back to the OS takes an ACCESS EXCLUSIVE lock that stalls
+        -- every claim and enqueue meanwhile; the partition fills again with the next burst.
+        vacuum_truncate = false
     );
 ALTER TABLE mcp.sync_jobs_live ADD CONSTRAINT sync_jobs_live_pkey PRIMARY KEY (id);
 

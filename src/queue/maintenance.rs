@@ -132,8 +132,9 @@ impl Queue {
 
     /// Vacuums the live partition when it holds more than `threshold` dead rows (a burst was
     /// just drained): its claim index then holds no dead entries for claims to step over. A
-    /// daemon that does not own the table (or finds it being vacuumed) skips it. Returns
-    /// whether it vacuumed.
+    /// daemon that does not own the table (or finds it being vacuumed) skips it. It never
+    /// truncates the partition: that would take a lock every claim and enqueue waits for.
+    /// Returns whether it vacuumed.
     pub async fn vacuum_live_if_dead(&self, threshold: i64) -> Result<bool, QueueError> {
         if threshold <= 0 {
             return Ok(false);
@@ -144,7 +145,7 @@ impl Queue {
         if dead.unwrap_or(0) <= threshold {
             return Ok(false);
         }
-        sqlx::raw_sql("VACUUM (SKIP_LOCKED) mcp.sync_jobs_live")
+        sqlx::raw_sql("VACUUM (SKIP_LOCKED, TRUNCATE false) mcp.sync_jobs_live")
             .execute(self.pool())
             .await?;
         Ok(true)
