@@ -68,7 +68,11 @@ pub async fn drain(conn: &mut PgConnection, jobs: i64) -> anyhow::Result<f64> {
 }
 
 /// Waits until no noop job after `first_id` is unfinished.
-async fn wait_done(conn: &mut PgConnection, first_id: i64, limit: Duration) -> anyhow::Result<()> {
+pub(crate) async fn wait_done(
+    conn: &mut PgConnection,
+    first_id: i64,
+    limit: Duration,
+) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
         let busy: bool = sqlx::query_scalar(

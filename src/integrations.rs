@@ -413,18 +413,13 @@ pub async fn gauges_loop(
     every: Duration,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.cancelled() => return,
-        }
+    crate::periodic::every(every, stop, || async {
         if let Err(e) = sample_gauges(&pool).await {
             tracing::warn!(error = %e, "sampling integration gauges failed");
         }
         if let Err(e) = crate::keys::sample_gauges(&pool, &vault).await {
             tracing::warn!(error = %e, "sampling credential gauges failed");
         }
-    }
+    })
+    .await
 }

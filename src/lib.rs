@@ -2,6 +2,7 @@
 //! See docs/ARCHITECTURE.md for the map of modules and the invariants they keep.
 
 pub mod bench;
+pub mod bench_daemon;
 pub mod bench_day;
 pub mod bench_day_probe;
 pub mod bench_health;
@@ -24,6 +25,7 @@ pub mod integrations;
 pub mod keys;
 pub mod metrics;
 pub mod oauth;
+pub mod periodic;
 pub mod queue;
 pub mod sandbox;
 pub mod scheduler;

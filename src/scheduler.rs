@@ -185,18 +185,13 @@ impl Scheduler {
 
     /// Ticks every `every` with the wall clock until `stop`.
     pub async fn run(self, every: std::time::Duration, stop: CancellationToken) {
-        let mut interval = tokio::time::interval(every);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = interval.tick() => {}
-                _ = stop.cancelled() => return,
-            }
+        crate::periodic::every(every, stop, || async {
             if let Err(e) = self.tick(Utc::now()).await {
                 counter!(m::DB_ERRORS, "op" => "cron").increment(1);
                 tracing::warn!(error = %e, "cron tick failed; will try again");
             }
-        }
+        })
+        .await
     }
 }
 
