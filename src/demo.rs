@@ -19,7 +19,7 @@ use crate::vault::Vault;
 /// The demo workspace's fixed id.
 pub const DEMO_WORKSPACE: uuid::Uuid = uuid::Uuid::from_u128(0xde70);
 /// The demo Slack webhook's fixed id and signing secret (a sandbox value, documented in the
-/// README so that its curl example runs as written against the demo).
+/// docs/WEBHOOKS.md so that its curl example runs as written against the demo).
 pub const DEMO_SLACK_WEBHOOK: uuid::Uuid = uuid::Uuid::from_u128(0xde71);
 pub const DEMO_SLACK_SECRET: &str = "demo-slack-signing-secret";
 /// The demo's bearer token for the `/integrations/*` endpoints (a sandbox value).
@@ -237,7 +237,7 @@ pub fn banner(demo: &Demo, listen: &str) -> String {
          discord (5xx until its breaker opens), zoom (token refused), notion (429), monday (timeouts); \
          {refresh}'s token expires within the hour (refreshed, with rotation)\n\
          demo: health sweep every 15 s; a Slack webhook at http://{listen}/webhooks/slack/{DEMO_SLACK_WEBHOOK} \
-         and the /integrations endpoints (bearer token and signing secret: see the README's demo notes). Watch:\n\
+         and the /integrations endpoints (bearer token and signing secret: see docs/WEBHOOKS.md). Watch:\n\
          \x20 curl -s http://{listen}/metrics | grep -E 'mcp_(health_checks_total|circuit_breakers|integrations)'\n\
          \x20 psql \"$DATABASE_URL\" -c 'SELECT platform, state, health_status, consecutive_failures, circuit_breaker_state FROM mcp.v_integration_health_summary ORDER BY platform'\n",
         sandbox = demo.sandbox.base_url(),

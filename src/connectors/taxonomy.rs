@@ -1,6 +1,6 @@
 //! The error taxonomy: every failed platform call is one of these 13 types, and each type maps
 //! to one recovery action. The names are what `mcp.integration_errors.error_type` stores and
-//! what the `error_type` metric label carries; the README lists them.
+//! what the `error_type` metric label carries; docs/INTEGRATIONS.md lists them.
 
 use serde::{Deserialize, Serialize};
 

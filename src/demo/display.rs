@@ -278,7 +278,7 @@ fn status_line(t: &Tracker, items: &[Item]) -> String {
     )
 }
 
-/// Where to look next: the metrics URL, SQL to run, and the README's webhook example. The
+/// Where to look next: the metrics URL, SQL to run, and the webhook example of docs/WEBHOOKS.md. The
 /// database URL is never printed (it may hold a password): `$DATABASE_URL` stands for it.
 pub fn where_next(metrics_url: &str) -> String {
     let q = |sql: &str| format!("    psql \"$DATABASE_URL\" -c \"{sql}\"\n");
@@ -304,7 +304,7 @@ pub fn where_next(metrics_url: &str) -> String {
         "SELECT platform, expires_at, last_refreshed_at FROM mcp.oauth_tokens WHERE last_refreshed_at IS NOT NULL",
     ));
     s.push_str(
-        "  webhooks: the README's \"Webhooks\" section signs a Slack event with curl for the demo's \
+        "  webhooks: docs/WEBHOOKS.md signs a Slack event with curl for the demo's \
          webhook (its id and signing secret are listed there)\n",
     );
     s

@@ -147,17 +147,6 @@ impl Fetcher {
         };
         histogram!(m::CLAIM_BATCH).record(jobs.len() as f64);
         self.backlog = jobs.len() == limit;
-        let mut per_kind = vec![0i32; caps.len()];
-        for job in &jobs {
-            if let Some(i) = self.queue.kinds().iter().position(|k| *k == job.kind) {
-                per_kind[i] += 1;
-            }
-        }
-        for (i, &cap) in caps.iter().enumerate() {
-            if cap > 0 {
-                self.kind_backlog[i] = per_kind[i] >= cap;
-            }
-        }
         for job in jobs {
             let i = self.queue.kinds().iter().position(|k| *k == job.kind);
             let kind_permit = i
@@ -178,6 +167,12 @@ impl Fetcher {
                     wake: self.slot_freed.clone(),
                 },
             });
+        }
+        // A kind whose offered slots were all taken has more waiting, most likely.
+        for (i, taken) in kind_permits.iter().enumerate() {
+            if let Some(left) = taken {
+                self.kind_backlog[i] = left.num_permits() == 0;
+            }
         }
         drop(permits);
         drop(kind_permits);

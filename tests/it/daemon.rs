@@ -296,6 +296,10 @@ async fn bench_subcommand_runs_small_and_reports_json() {
             "5",
             "--latency-gap-ms",
             "5",
+            "--history",
+            "2000,5000",
+            "--history-jobs",
+            "200",
             "--json",
         ],
     )
@@ -310,5 +314,8 @@ async fn bench_subcommand_runs_small_and_reports_json() {
     assert!(report["drain_jobs_per_s"][0].as_f64().unwrap_or(0.0) > 0.0);
     assert!(report["latency_p50_ms"].as_f64().unwrap_or(-1.0) >= 0.0);
     assert!(report["daemon_peak_rss_mb"].as_f64().unwrap_or(0.0) > 0.0);
+    // Both history phases ran, and the prune beside the first drain deleted its history.
+    assert_eq!(report["history_drain"].as_array().map(|a| a.len()), Some(2));
+    assert_eq!(report["pruned_rows"].as_i64(), Some(2000));
     db.drop_db().await;
 }

@@ -234,6 +234,19 @@ async fn readme_sql_examples_run_as_written() {
 }
 
 #[tokio::test]
+async fn docs_sql_examples_run_as_written() {
+    // The pages the README's sections moved to; each runs on a database of its own.
+    for page in ["docs/INTEGRATIONS.md", "docs/SYNC.md"] {
+        let db = TestDb::new().await;
+        let text = std::fs::read_to_string(format!("{}/{page}", env!("CARGO_MANIFEST_DIR")))
+            .expect("doc page");
+        let n = run_sql_blocks(&db, page, &text).await;
+        assert!(n >= 1, "{page} shows its SQL ({n} blocks found)");
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
 async fn job_catalogue_sql_examples_run_as_written() {
     let db = TestDb::new().await;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/jobs");
