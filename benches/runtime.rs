@@ -1,7 +1,7 @@
 //! `cargo bench --bench runtime`: what the apalis runtime costs. The same drain is measured on
 //! two runners over the same claim and acknowledge queries of `mcp.sync_jobs`:
 //!
-//! - `engine`: the daemon's own worker (`mcp_worker::worker::Worker`): an apalis 1.0 `Worker`
+//! - `engine`: the daemon's own worker (`mcp_queue::worker::Worker`): an apalis 1.0 `Worker`
 //!   over the engine's custom backend (batched claims into a local buffer, one tokio task per
 //!   attempt, a batched completer);
 //! - `direct`: a plain tokio loop written here for comparison: claim a batch under a semaphore,
@@ -15,11 +15,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mcp_worker::catalog::Catalog;
-use mcp_worker::config::Config;
-use mcp_worker::handlers::{JobContext, JobError, Registry, Services};
-use mcp_worker::queue::{ClaimedJob, Outcome, OutcomeRow, Queue};
-use mcp_worker::worker::Worker;
+use mcp_daemon::config::Config;
+use mcp_daemon::handlers::{JobError, Services};
+use mcp_queue::catalog::Catalog;
+use mcp_queue::job::Attempt;
+use mcp_queue::worker::Worker;
+use mcp_queue::Registry;
+use mcp_queue::{ClaimedJob, Outcome, OutcomeRow, Queue};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
@@ -101,7 +103,7 @@ async fn fresh_db(server: &str, tag: &str) -> Res<Db> {
     url.set_path(&format!("/{name}"));
     let url = url.to_string();
     let pool = PgPool::connect(&url).await?;
-    mcp_worker::db::migrate(&pool, Catalog::builtin()).await?;
+    mcp_daemon::db::migrate(&pool, Catalog::builtin()).await?;
     pool.close().await;
     Ok(Db { name, url })
 }
@@ -121,19 +123,19 @@ async fn drop_db(server: &str, db: &Db) -> Res<()> {
 async fn setup(db: &Db) -> Res<(Config, Queue, Arc<Services>)> {
     let mut config = Config::default();
     config.database.url = db.url.clone();
-    let pool = mcp_worker::db::connect(&config.database).await?;
+    let pool = mcp_daemon::db::connect(&config.database).await?;
     let catalog = Catalog::builtin();
     let queue = Queue::new(
         pool,
-        mcp_worker::queue::new_worker_id(),
+        mcp_queue::new_worker_id(),
         catalog,
         config.worker.lease_grace,
         vec![],
     );
     let services = Arc::new(Services {
         queue: queue.clone(),
-        connectors: Arc::new(mcp_worker::connectors::Connectors::from_config(&config)?),
-        vault: Arc::new(mcp_worker::vault::Vault::from_keys(vec![])),
+        connectors: Arc::new(config.connectors()?),
+        vault: Arc::new(mcp_daemon::vault::Vault::from_keys(vec![])),
         config: Arc::new(config.clone()),
         webhook_events: Default::default(),
     });
@@ -174,7 +176,7 @@ async fn drain_engine(db: &Db, jobs: i64) -> Res<f64> {
     let worker = Worker::new(
         queue.clone(),
         Catalog::builtin(),
-        &Registry::builtin(),
+        &mcp_daemon::handlers::registry(),
         services,
         config.worker.clone(),
     )?
@@ -192,7 +194,7 @@ async fn drain_direct(db: &Db, jobs: i64) -> Res<f64> {
     let (config, queue, services) = setup(db).await?;
     insert(&queue, jobs).await?;
     let start = Instant::now();
-    let registry = Arc::new(Registry::builtin());
+    let registry = Arc::new(mcp_daemon::handlers::registry());
     let (tx, mut rx) = mpsc::unbounded_channel::<(OutcomeRow, OwnedSemaphorePermit)>();
     let completer_queue = queue.clone();
     let complete_batch = config.worker.complete_batch;
@@ -255,23 +257,25 @@ async fn drain_direct(db: &Db, jobs: i64) -> Res<f64> {
 }
 
 /// The same handler and outcome mapping as the engine's, for one attempt.
-async fn run_job(registry: &Registry, services: Arc<Services>, job: ClaimedJob) -> OutcomeRow {
+async fn run_job(
+    registry: &Registry<Services>,
+    services: Arc<Services>,
+    job: ClaimedJob,
+) -> OutcomeRow {
     let (id, attempt, max_attempts) = (job.id, job.attempt, job.max_attempts);
-    let outcome = match registry.get(&job.kind) {
+    let outcome = match registry.bind(&job.kind, services) {
         None => Outcome::Discard {
             error: format!("no handler for kind {}", job.kind),
         },
-        Some(handler) => {
-            let ctx = JobContext {
+        Some(run) => {
+            let a = Attempt {
                 id,
                 kind: job.kind,
                 attempt,
                 max_attempts,
-                payload: job.payload,
                 integration_id: job.integration_id,
-                services,
             };
-            match handler.run(ctx).await {
+            match run(a, job.payload).await {
                 Ok(()) => Outcome::Completed,
                 Err(JobError::Snooze(delay)) => Outcome::Snooze { delay },
                 Err(JobError::Discard(error)) => Outcome::Discard { error },

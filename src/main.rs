@@ -1,12 +1,15 @@
 //! The command line: parse, load config, call into the library. Nothing else lives here.
 
+mod bench;
+mod demo;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mcp_worker::config::Config;
-use mcp_worker::queue::{self, EnqueueRequest};
+use mcp_daemon::config::Config;
+use mcp_queue::EnqueueRequest;
 
 #[derive(Parser)]
 #[command(
@@ -84,7 +87,7 @@ enum Command {
         listen: String,
     },
     /// Measure drain throughput, enqueue latency, bulk enqueue and daemon RSS.
-    Bench(mcp_worker::bench::BenchArgs),
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -140,12 +143,12 @@ fn main() -> ExitCode {
     };
     if matches!(cli.command, Command::Demo { .. })
         && std::env::var_os("RUST_LOG").is_none()
-        && config.log.level == mcp_worker::config::LogConfig::default().level
+        && config.log.level == mcp_daemon::config::LogConfig::default().level
     {
         // The demo's own summary is the output; the daemon's logs would scroll it away.
         config.log.level = "error".into();
     }
-    mcp_worker::telemetry::init(&config.log);
+    mcp_daemon::telemetry::init(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -166,7 +169,6 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCode> {
-    use mcp_worker::catalog::Catalog;
     match command {
         Command::Run { listen, demo } => {
             if let Some(l) = listen {
@@ -174,14 +176,14 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             }
             let mut demo_handle = None;
             if demo {
-                let d = mcp_worker::demo::prepare(&mut config)
+                let d = crate::demo::prepare(&mut config)
                     .await
                     .context("demo: cannot start the sandbox")?;
                 d.seed(&config).await.context("demo: cannot seed")?;
-                eprint!("{}", mcp_worker::demo::banner(&d, &config.http.listen));
+                eprint!("{}", crate::demo::banner(&d, &config.http.listen));
                 demo_handle = Some(d);
             }
-            mcp_worker::daemon::run(config, tokio_util::sync::CancellationToken::new())
+            mcp_daemon::daemon::run(config, tokio_util::sync::CancellationToken::new())
                 .await
                 .context("daemon failed")?;
             drop(demo_handle);
@@ -190,12 +192,10 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             if let Some(l) = listen {
                 config.http.listen = l;
             }
-            let outcome = mcp_worker::demo::driver::run(
-                config,
-                mcp_worker::demo::driver::Options { run_for },
-            )
-            .await
-            .context("demo failed")?;
+            let outcome =
+                crate::demo::driver::run(config, crate::demo::driver::Options { run_for })
+                    .await
+                    .context("demo failed")?;
             let missing = outcome.missing();
             if !missing.is_empty() {
                 eprintln!("mcp-worker demo: not seen: {}", missing.join("; "));
@@ -203,8 +203,8 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             }
         }
         Command::Migrate => {
-            let pool = mcp_worker::db::connect(&config.database).await?;
-            mcp_worker::db::migrate(&pool, &Catalog::effective(&config)).await?;
+            let pool = mcp_daemon::db::connect(&config.database).await?;
+            mcp_daemon::db::migrate(&pool, &config.catalog()).await?;
             println!("migrations applied; job catalogue written");
         }
         Command::Enqueue {
@@ -218,7 +218,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
         } => {
             let payload: serde_json::Value =
                 serde_json::from_str(&payload).context("--payload is not valid JSON")?;
-            let pool = mcp_worker::db::connect(&config.database).await?;
+            let pool = mcp_daemon::db::connect(&config.database).await?;
             let req = EnqueueRequest {
                 kind,
                 payload,
@@ -228,15 +228,16 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                 unique_key,
                 queue: q,
             };
-            let id = queue::admin_enqueue(&pool, &req).await?;
+            let id = mcp_queue::admin_enqueue(&pool, &req).await?;
             println!("{id}");
         }
         Command::Jobs { command } => {
-            let pool = mcp_worker::db::connect(&config.database).await?;
+            let pool = mcp_daemon::db::connect(&config.database).await?;
             match command {
                 JobsCommand::List { state, kind, limit } => {
                     let rows =
-                        queue::admin_list(&pool, state.as_deref(), kind.as_deref(), limit).await?;
+                        mcp_queue::admin_list(&pool, state.as_deref(), kind.as_deref(), limit)
+                            .await?;
                     println!(
                         "{:>10}  {:<14} {:<10} {:>7}  {:<25} last_error",
                         "id", "kind", "state", "attempt", "run_at"
@@ -258,18 +259,18 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                     }
                 }
                 JobsCommand::Show { id } => {
-                    let row = queue::admin_show(&pool, id).await?;
+                    let row = mcp_queue::admin_show(&pool, id).await?;
                     println!("{}", serde_json::to_string_pretty(&row)?);
                 }
                 JobsCommand::Retry { id } => {
-                    if queue::admin_retry(&pool, id).await? {
+                    if mcp_queue::admin_retry(&pool, id).await? {
                         println!("job {id} will run again now");
                     } else {
                         anyhow::bail!("job {id} is running; it cannot be retried until it ends");
                     }
                 }
                 JobsCommand::Cancel { id } => {
-                    if queue::admin_cancel(&pool, id).await? {
+                    if mcp_queue::admin_cancel(&pool, id).await? {
                         println!("job {id} cancelled");
                     } else {
                         anyhow::bail!("job {id} has already finished");
@@ -297,14 +298,14 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                     .mode(0o600)
                     .open(&path)
                     .with_context(|| format!("cannot create {}", path.display()))?;
-                f.write_all(mcp_worker::vault::Vault::generate_key().as_bytes())
+                f.write_all(mcp_daemon::vault::Vault::generate_key().as_bytes())
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 println!("{}", path.display());
             }
             KeysCommand::Rotate { batch, max_batches } => {
-                let vault = mcp_worker::vault::Vault::from_config(&config.vault)?;
-                let pool = mcp_worker::db::connect(&config.database).await?;
-                let r = mcp_worker::keys::rotate(&pool, &vault, batch.max(1), max_batches).await?;
+                let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
+                let pool = mcp_daemon::db::connect(&config.database).await?;
+                let r = mcp_daemon::keys::rotate(&pool, &vault, batch.max(1), max_batches).await?;
                 println!(
                     "re-encrypted under key {}: {} tokens, {} webhook secrets, {} connect states in {} batches; {} left under older keys",
                     vault.newest_key_id().unwrap_or("-"),
@@ -320,16 +321,16 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             print!("{}", config.redacted());
         }
         Command::Sandbox { listen } => {
-            let sb = mcp_worker::sandbox::start(&listen).await?;
+            let sb = mcp_sandbox::start(&listen).await?;
             println!("sandbox listening on {}", sb.base_url());
             println!("# config overrides pointing every connector at it:");
-            print!("{}", mcp_worker::sandbox::overrides_toml(&sb));
+            print!("{}", mcp_sandbox::overrides_toml(&sb));
             tokio::signal::ctrl_c()
                 .await
                 .context("cannot wait for Ctrl-C")?;
         }
         Command::Bench(args) => {
-            mcp_worker::bench::run(&config, args).await?;
+            crate::bench::run(&config, args).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

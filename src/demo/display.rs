@@ -255,7 +255,7 @@ fn jobs_line(t: &Tracker) -> String {
 fn status_line(t: &Tracker, items: &[Item]) -> String {
     let db = &t.db;
     let m = &t.metrics;
-    let hooks = |o: &str| m.sum(crate::metrics::WEBHOOK_EVENTS, &[("outcome", o)]);
+    let hooks = |o: &str| m.sum(mcp_daemon::metrics::WEBHOOK_EVENTS, &[("outcome", o)]);
     format!(
         "{}/{} seen · checks {} ok/{} failed · breakers {} opened/{} closed · refreshes {} rotated · \
          webhooks {} accepted/{} refused · sync {} pages/{} items · jobs {} completed{}",
@@ -266,12 +266,12 @@ fn status_line(t: &Tracker, items: &[Item]) -> String {
         t.breakers_opened.len(),
         t.breakers_closed.len(),
         m.sum(
-            crate::metrics::TOKEN_REFRESHES,
+            mcp_daemon::metrics::TOKEN_REFRESHES,
             &[("outcome", "rotated")]
         ),
         hooks("accepted"),
         hooks("bad_signature"),
-        m.sum(crate::sync::SYNC_PAGES, &[]),
+        m.sum(mcp_daemon::sync::SYNC_PAGES, &[]),
         db.synced_items,
         db.jobs_completed,
         if t.metrics_up { "" } else { " · /metrics not answering" }

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 use super::display::Display;
 use super::facts::{self, Item, Tracker};
 use super::{DemoError, DEMO_REFRESH_PLATFORM, DEMO_SLACK_SECRET, DEMO_SLACK_WEBHOOK};
-use crate::config::Config;
-use crate::connectors::Platform;
+use mcp_daemon::config::Config;
+use mcp_platforms::connectors::Platform;
 
 /// How often facts are read.
 const READ_EVERY: Duration = Duration::from_secs(2);
@@ -138,7 +138,7 @@ impl Actions {
             "event": {"type": "message", "channel": "C0DEMO", "text": "hello from the demo"},
         })
         .to_string();
-        let headers = crate::sandbox::sign_webhook(
+        let headers = mcp_sandbox::sign_webhook(
             Platform::Slack,
             key,
             body.as_bytes(),
@@ -181,7 +181,7 @@ pub async fn run(mut config: Config, opts: Options) -> Result<Outcome, DemoError
     demo.seed(&config).await?;
     let mut small = config.database.clone();
     small.max_connections = 2;
-    let pool = crate::db::connect(&small).await?;
+    let pool = mcp_daemon::db::connect(&small).await?;
     let since: chrono::DateTime<chrono::Utc> =
         sqlx::query_scalar("SELECT now()").fetch_one(&pool).await?;
     let base = client_base(&config.http.listen);
@@ -227,7 +227,7 @@ pub async fn run(mut config: Config, opts: Options) -> Result<Outcome, DemoError
     ]);
 
     let stop = CancellationToken::new();
-    let mut daemon = tokio::spawn(crate::daemon::run(config, stop.clone()));
+    let mut daemon = tokio::spawn(mcp_daemon::daemon::run(config, stop.clone()));
     let ready_by = Instant::now() + READY_WITHIN;
     loop {
         if daemon.is_finished() {
@@ -308,7 +308,7 @@ pub async fn run(mut config: Config, opts: Options) -> Result<Outcome, DemoError
     {
         tracker.update_db(r);
     }
-    if let Ok(handle) = crate::metrics::install() {
+    if let Ok(handle) = mcp_daemon::metrics::install() {
         tracker.update_metrics(Some(&handle.render()));
     }
     pool.close().await;

@@ -259,7 +259,7 @@ impl Tracker {
             }
         };
         let rotated = m.by_label(
-            crate::metrics::TOKEN_REFRESHES,
+            mcp_daemon::metrics::TOKEN_REFRESHES,
             "platform",
             &[("outcome", "rotated")],
         );
@@ -273,14 +273,14 @@ impl Tracker {
             rotated.intersection(&stored_refresh).cloned().collect();
         let hooks = |outcome: &str| {
             m.sum(
-                crate::metrics::WEBHOOK_EVENTS,
+                mcp_daemon::metrics::WEBHOOK_EVENTS,
                 &[("platform", "slack"), ("outcome", outcome)],
             )
         };
         let accepted = hooks("accepted");
         let refused = hooks("bad_signature");
-        let pages = m.sum(crate::sync::SYNC_PAGES, &[]);
-        let runs = m.sum(crate::sync::SYNC_RUNS, &[("outcome", "completed")]);
+        let pages = m.sum(mcp_daemon::sync::SYNC_PAGES, &[]);
+        let runs = m.sum(mcp_daemon::sync::SYNC_RUNS, &[("outcome", "completed")]);
         let moving_now = m.sum(MOVING_COUNTER, &[]);
         let moving_first = self.first_moving.unwrap_or(moving_now);
         vec![

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output};
 
-use mcp_worker::catalog::Catalog;
+use mcp_queue::catalog::Catalog;
 
 use crate::common::TestDb;
 
@@ -58,12 +58,12 @@ async fn exported(pool: &sqlx::PgPool) -> BTreeMap<String, Vec<BTreeMap<String, 
     {
         // A current-thread runtime: everything below runs on this thread, under this recorder.
         let _local = metrics::set_default_local_recorder(&recorder);
-        mcp_worker::metrics::register_platforms();
-        mcp_worker::metrics::register_kinds(Catalog::builtin().iter().map(|k| k.kind.as_str()));
-        mcp_worker::integrations::sample_gauges(pool)
+        mcp_daemon::metrics::register_platforms();
+        mcp_daemon::metrics::register_kinds(Catalog::builtin().iter().map(|k| k.kind.as_str()));
+        mcp_daemon::integrations::sample_gauges(pool)
             .await
             .expect("integration gauges");
-        mcp_worker::keys::sample_gauges(pool, &mcp_worker::vault::Vault::from_keys(Vec::new()))
+        mcp_daemon::keys::sample_gauges(pool, &mcp_daemon::vault::Vault::from_keys(Vec::new()))
             .await
             .expect("credential gauges");
     }

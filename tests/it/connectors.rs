@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use mcp_worker::config::Config;
-use mcp_worker::connectors::{Connectors, Credentials, ErrorType, Platform};
-use mcp_worker::sandbox::{self, FaultKind, Sandbox};
-use mcp_worker::secret::Secret;
+use mcp_daemon::config::Config;
+use mcp_platforms::connectors::{Connectors, Credentials, ErrorType, Platform};
+use mcp_platforms::secret::Secret;
+use mcp_sandbox::{self as sandbox, FaultKind, Sandbox};
 
 async fn setup() -> (Sandbox, Connectors) {
     let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
@@ -15,7 +15,7 @@ async fn setup() -> (Sandbox, Connectors) {
     let mut cfg = Config::default();
     cfg.http_client.timeout = Duration::from_millis(300);
     cfg.platforms = sb.config_overrides();
-    let c = Connectors::from_config(&cfg).expect("connectors");
+    let c = cfg.connectors().expect("connectors");
     (sb, c)
 }
 
@@ -49,7 +49,7 @@ fn expected_revoked(p: Platform) -> ErrorType {
     }
 }
 
-fn assert_no_secret(e: &mcp_worker::connectors::ConnectorError, pair: &(String, String)) {
+fn assert_no_secret(e: &mcp_platforms::connectors::ConnectorError, pair: &(String, String)) {
     let text = format!("{e} {e:?}");
     assert!(!text.contains(&pair.1), "secret leaked: {text}");
     if !matches!(e.platform, Platform::ZeroVoice) {
@@ -236,10 +236,10 @@ async fn sandbox_oauth_code_refresh_and_rotation() {
                 .post(&spec.token_url)
                 .header("content-type", "application/x-www-form-urlencoded");
             let req = match spec.client_auth {
-                mcp_worker::connectors::ClientAuth::Basic => {
+                mcp_platforms::connectors::ClientAuth::Basic => {
                     req.basic_auth(&id, Some(secret.expose()))
                 }
-                mcp_worker::connectors::ClientAuth::Body => req,
+                mcp_platforms::connectors::ClientAuth::Body => req,
             };
             req.body(body).send()
         };
@@ -248,7 +248,7 @@ async fn sandbox_oauth_code_refresh_and_rotation() {
             ("grant_type", "authorization_code"),
             ("code", q["code"].as_str()),
         ];
-        if spec.client_auth == mcp_worker::connectors::ClientAuth::Body {
+        if spec.client_auth == mcp_platforms::connectors::ClientAuth::Body {
             base.extend([
                 ("client_id", id.as_str()),
                 ("client_secret", secret.expose()),
@@ -272,7 +272,7 @@ async fn sandbox_oauth_code_refresh_and_rotation() {
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh.as_str()),
         ];
-        if spec.client_auth == mcp_worker::connectors::ClientAuth::Body {
+        if spec.client_auth == mcp_platforms::connectors::ClientAuth::Body {
             rf.extend([
                 ("client_id", id.as_str()),
                 ("client_secret", secret.expose()),
@@ -377,7 +377,7 @@ async fn platform_calls_go_over_tls_and_trust_only_known_roots() {
     };
     cfg.http_client.timeout = Duration::from_secs(5);
     // Without the sandbox's certificate among the trusted roots, the call is refused.
-    let untrusted = Connectors::from_config(&cfg).expect("connectors");
+    let untrusted = cfg.connectors().expect("connectors");
     let e = untrusted
         .get(Platform::Notion)
         .health_check(&creds)
@@ -387,7 +387,7 @@ async fn platform_calls_go_over_tls_and_trust_only_known_roots() {
     assert_eq!(sb.calls(Platform::Notion), 0, "no request got through");
 
     cfg.http_client.extra_root_certs = vec![ca];
-    let trusted = Connectors::from_config(&cfg).expect("connectors");
+    let trusted = cfg.connectors().expect("connectors");
     trusted
         .get(Platform::Notion)
         .health_check(&creds)

@@ -3,14 +3,12 @@
 
 use std::time::Duration;
 
-use mcp_worker::catalog::Catalog;
-use mcp_worker::config::Config;
-use mcp_worker::connectors::{Connectors, Credentials, Platform};
-use mcp_worker::credentials::{self, RefreshOutcome};
-use mcp_worker::handlers::Registry;
-use mcp_worker::integrations;
-use mcp_worker::sandbox::{self, Sandbox};
-use mcp_worker::vault::Vault;
+use mcp_daemon::config::Config;
+use mcp_daemon::credentials::{self, RefreshOutcome};
+use mcp_daemon::integrations;
+use mcp_daemon::vault::Vault;
+use mcp_platforms::connectors::{Connectors, Credentials, Platform};
+use mcp_sandbox::{self as sandbox, Sandbox};
 use uuid::Uuid;
 
 use crate::common::{start_worker, test_config, test_vault, TestDb};
@@ -58,7 +56,7 @@ async fn tokens(db: &TestDb, vault: &Vault, id: Uuid) -> (String, String) {
             .open(
                 &k,
                 ct,
-                mcp_worker::vault::Binding {
+                mcp_daemon::vault::Binding {
                     record: &rec,
                     field,
                 },
@@ -73,7 +71,7 @@ async fn tokens(db: &TestDb, vault: &Vault, id: Uuid) -> (String, String) {
 async fn healthy_with(connectors: &Connectors, p: Platform, access: &str) -> bool {
     connectors
         .get(p)
-        .health_check(&Credentials::Bearer(mcp_worker::secret::Secret::new(
+        .health_check(&Credentials::Bearer(mcp_platforms::secret::Secret::new(
             access,
         )))
         .await
@@ -86,7 +84,7 @@ async fn refresh_with_rotation_stores_both_new_tokens_and_the_old_refresh_token_
     let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
     let cfg = config(&db, &sb);
     let vault = test_vault();
-    let connectors = Connectors::from_config(&cfg).expect("connectors");
+    let connectors = cfg.connectors().expect("connectors");
     let id = seed(&db, &sb, &vault, Platform::Zoom, 600).await;
     let (old_access, old_refresh) = tokens(&db, &vault, id).await;
 
@@ -121,11 +119,11 @@ async fn refresh_with_rotation_stores_both_new_tokens_and_the_old_refresh_token_
         .oauth()
         .cloned()
         .expect("oauth");
-    let dead = mcp_worker::oauth::refresh(
+    let dead = mcp_platforms::oauth::refresh(
         connectors.client(),
         Platform::Zoom,
         &spec,
-        &mcp_worker::secret::Secret::new(old_refresh),
+        &mcp_platforms::secret::Secret::new(old_refresh),
     )
     .await
     .expect_err("old refresh token is dead");
@@ -139,7 +137,7 @@ async fn a_failed_store_after_a_rotating_refresh_keeps_the_new_tokens() {
     let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
     let cfg = config(&db, &sb);
     let vault = test_vault();
-    let connectors = Connectors::from_config(&cfg).expect("connectors");
+    let connectors = cfg.connectors().expect("connectors");
     let id = seed(&db, &sb, &vault, Platform::Zoom, 600).await;
     let (_, old_refresh) = tokens(&db, &vault, id).await;
     // The first two writes of new tokens fail, as a lost connection or a failover would. (A
@@ -196,7 +194,7 @@ async fn two_daemons_never_spend_the_same_refresh_token() {
     let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
     let cfg = config(&db, &sb);
     let vault = test_vault();
-    let connectors = Connectors::from_config(&cfg).expect("connectors");
+    let connectors = cfg.connectors().expect("connectors");
     let id = seed(&db, &sb, &vault, Platform::Zoom, 600).await;
     let before = sb.calls(Platform::Zoom);
     let pools: Vec<sqlx::PgPool> =
@@ -241,8 +239,14 @@ async fn invalid_grant_expires_the_integration_asks_to_reconnect_and_is_not_retr
     let id = seed(&db, &sb, &vault, Platform::Gmail, 600).await;
     let (_, refresh) = tokens(&db, &vault, id).await;
     assert!(sb.revoke_token(&refresh), "sandbox revokes the grant");
-    let catalog = Catalog::effective(&cfg);
-    let worker = start_worker(&db, cfg.clone(), &catalog, &Registry::builtin()).await;
+    let catalog = cfg.catalog();
+    let worker = start_worker(
+        &db,
+        cfg.clone(),
+        &catalog,
+        &mcp_daemon::handlers::registry(),
+    )
+    .await;
     let job: i64 = sqlx::query_scalar(
         "SELECT mcp.enqueue_job('token_refresh', jsonb_build_object('integration_id', $1::uuid))",
     )
@@ -330,7 +334,7 @@ async fn key_rotation_stopped_halfway_loses_nothing_and_resumes() {
         ("k1".into(), zeroize::Zeroizing::new([1u8; 32])),
         ("k2".into(), zeroize::Zeroizing::new([2u8; 32])),
     ]);
-    let r = mcp_worker::keys::rotate(&db.pool, &both, 10, Some(2))
+    let r = mcp_daemon::keys::rotate(&db.pool, &both, 10, Some(2))
         .await
         .expect("rotate");
     assert_eq!((r.tokens, r.remaining), (20, 5), "{r:?}");
@@ -344,7 +348,7 @@ async fn key_rotation_stopped_halfway_loses_nothing_and_resumes() {
         };
         assert_eq!(s.expose(), want.0);
     }
-    let r = mcp_worker::keys::rotate(&db.pool, &both, 10, None)
+    let r = mcp_daemon::keys::rotate(&db.pool, &both, 10, None)
         .await
         .expect("resume");
     assert_eq!((r.tokens, r.remaining), (5, 0), "{r:?}");
@@ -376,7 +380,7 @@ async fn expiring_subscriptions_are_renewed_once_before_they_expire() {
         (slack, Platform::Slack, 5),
         (gmail, Platform::Gmail, 72),
     ] {
-        let w = mcp_worker::webhooks::register(&db.pool, &vault, id, p, None, None)
+        let w = mcp_daemon::webhooks::register(&db.pool, &vault, id, p, None, None)
             .await
             .expect("webhook");
         sqlx::query(
@@ -390,7 +394,7 @@ async fn expiring_subscriptions_are_renewed_once_before_they_expire() {
         hooks.push(w);
     }
     for _ in 0..3 {
-        mcp_worker::webhooks::renew::enqueue_renew_sweep(&db.pool, Duration::from_secs(86_400))
+        mcp_daemon::webhooks::renew::enqueue_renew_sweep(&db.pool, Duration::from_secs(86_400))
             .await
             .expect("sweep");
     }
@@ -401,8 +405,14 @@ async fn expiring_subscriptions_are_renewed_once_before_they_expire() {
         queued, 2,
         "Gmail and Outlook expiring within a day, once each"
     );
-    let catalog = Catalog::effective(&cfg);
-    let worker = start_worker(&db, cfg.clone(), &catalog, &Registry::builtin()).await;
+    let catalog = cfg.catalog();
+    let worker = start_worker(
+        &db,
+        cfg.clone(),
+        &catalog,
+        &mcp_daemon::handlers::registry(),
+    )
+    .await;
     db.wait_until(
         "SELECT count(*) = 2 FROM mcp.sync_jobs WHERE kind = 'webhook_renew' AND state = 'completed'",
         Duration::from_secs(10),

@@ -1,9 +1,9 @@
 //! Cron ticks: once across daemons, missed ticks collapsed, prune as the default schedule.
 
 use chrono::{TimeZone, Utc};
-use mcp_worker::catalog::Catalog;
-use mcp_worker::config::{Config, ScheduleConfig};
-use mcp_worker::scheduler::Scheduler;
+use mcp_daemon::config::{Config, ScheduleConfig};
+use mcp_queue::catalog::Catalog;
+use mcp_queue::scheduler::Scheduler;
 
 use crate::common::TestDb;
 
@@ -43,7 +43,9 @@ async fn each_tick_is_enqueued_once_across_three_schedulers() {
     for _ in 0..3 {
         // Each scheduler has its own pool, as separate daemons would.
         let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
-        schedulers.push(Scheduler::from_config(pool, &cfg, Catalog::builtin()).expect("scheduler"));
+        schedulers.push(
+            Scheduler::from_config(pool, &cfg.schedules, Catalog::builtin()).expect("scheduler"),
+        );
     }
     let t0 = Utc
         .with_ymd_and_hms(2026, 3, 1, 12, 0, 30)
@@ -76,7 +78,7 @@ async fn each_tick_is_enqueued_once_across_three_schedulers() {
 async fn missed_ticks_after_downtime_run_once() {
     let db = TestDb::new().await;
     let pool = db.pool.clone();
-    let s = Scheduler::from_config(pool, &config_every_minute(), Catalog::builtin())
+    let s = Scheduler::from_config(pool, &config_every_minute().schedules, Catalog::builtin())
         .expect("scheduler");
     let t0 = Utc
         .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
@@ -100,8 +102,12 @@ async fn missed_ticks_after_downtime_run_once() {
 #[tokio::test]
 async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
     let db = TestDb::new().await;
-    let s =
-        Scheduler::from_config(db.pool.clone(), &Config::default(), Catalog::builtin()).expect("s");
+    let s = Scheduler::from_config(
+        db.pool.clone(),
+        &Config::default().schedules,
+        Catalog::builtin(),
+    )
+    .expect("s");
     let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
@@ -123,7 +129,7 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
             enabled: false,
         },
     );
-    let s = Scheduler::from_config(db.pool.clone(), &off, Catalog::builtin()).expect("s");
+    let s = Scheduler::from_config(db.pool.clone(), &off.schedules, Catalog::builtin()).expect("s");
     let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,

@@ -270,8 +270,8 @@ async fn example_config_is_valid_and_matches_the_defaults() {
         "/config/mcp-worker.example.toml"
     );
     let text = std::fs::read_to_string(path).expect("example config");
-    let cfg = mcp_worker::config::Config::from_parts(Some(&text), path, &[]).expect("valid");
-    let defaults = mcp_worker::config::Config::default();
+    let cfg = mcp_daemon::config::Config::from_parts(Some(&text), path, &[]).expect("valid");
+    let defaults = mcp_daemon::config::Config::default();
     assert_eq!(
         cfg.redacted(),
         defaults.redacted(),

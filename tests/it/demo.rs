@@ -74,8 +74,8 @@ fn checklist(out: &str) -> &str {
 
 fn assert_no_secrets(out: &str) {
     for secret in [
-        mcp_worker::demo::DEMO_SLACK_SECRET,
-        mcp_worker::demo::DEMO_API_TOKEN,
+        mcp_sandbox::demo::DEMO_SLACK_SECRET,
+        mcp_sandbox::demo::DEMO_API_TOKEN,
         "not-the-signing-secret",
         // The sandbox's tokens (access, refresh, API keys) all start so.
         "sbx-",

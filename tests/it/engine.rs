@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use mcp_worker::catalog::{Catalog, BUILTIN_FILES};
-use mcp_worker::handlers::{Handler, JobContext, JobError, Registry};
+use mcp_daemon::handlers::{Job, JobContext, JobError, Services};
+use mcp_queue::catalog::{Catalog, BUILTIN_FILES};
+use mcp_queue::Registry;
 
 use crate::common::{start_worker, test_config, TestDb};
 
@@ -27,24 +28,22 @@ const TEST_KINDS: &[(&str, &str)] = &[
 ];
 
 struct Boom;
-impl Handler for Boom {
-    fn kind(&self) -> &'static str {
-        "boom"
-    }
-    fn run(&self, _ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+impl Job<Services> for Boom {
+    const KIND: &'static str = "boom";
+    type Payload = serde_json::Value;
+    fn run(&self, _ctx: JobContext, _p: Self::Payload) -> BoxFuture<'static, Result<(), JobError>> {
         Box::pin(async move { panic!("kaboom in handler") })
     }
 }
 
 struct Snoozy;
-impl Handler for Snoozy {
-    fn kind(&self) -> &'static str {
-        "snoozy"
-    }
-    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+impl Job<Services> for Snoozy {
+    const KIND: &'static str = "snoozy";
+    type Payload = serde_json::Value;
+    fn run(&self, _ctx: JobContext, p: Self::Payload) -> BoxFuture<'static, Result<(), JobError>> {
         Box::pin(async move {
             // The first run snoozes; the payload marks the second.
-            if ctx.payload.get("again").is_none() {
+            if p.get("again").is_none() {
                 return Err(JobError::Snooze(Duration::from_secs(3600)));
             }
             Ok(())
@@ -53,11 +52,10 @@ impl Handler for Snoozy {
 }
 
 struct Slow;
-impl Handler for Slow {
-    fn kind(&self) -> &'static str {
-        "slow"
-    }
-    fn run(&self, _ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+impl Job<Services> for Slow {
+    const KIND: &'static str = "slow";
+    type Payload = serde_json::Value;
+    fn run(&self, _ctx: JobContext, _p: Self::Payload) -> BoxFuture<'static, Result<(), JobError>> {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_secs(30)).await;
             Ok(())
@@ -71,8 +69,8 @@ fn test_catalog() -> Catalog {
     Catalog::parse(&files).expect("test catalogue")
 }
 
-fn test_registry() -> Registry {
-    let mut r = Registry::builtin();
+fn test_registry() -> Registry<Services> {
+    let mut r = mcp_daemon::handlers::registry();
     r.register(Boom);
     r.register(Snoozy);
     r.register(Slow);

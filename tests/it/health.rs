@@ -2,12 +2,10 @@
 
 use std::time::Duration;
 
-use mcp_worker::catalog::Catalog;
-use mcp_worker::config::{Config, KindOverride};
-use mcp_worker::connectors::Platform;
-use mcp_worker::handlers::Registry;
-use mcp_worker::integrations;
-use mcp_worker::sandbox::{self, FaultKind};
+use mcp_daemon::config::{Config, KindOverride};
+use mcp_daemon::integrations;
+use mcp_platforms::connectors::Platform;
+use mcp_sandbox::{self as sandbox, FaultKind};
 use uuid::Uuid;
 
 use crate::common::{
@@ -88,8 +86,14 @@ async fn sweep_checks_all_13_platforms_and_applies_each_outcome() {
         Some(120),
     );
     sb.fault(Platform::Discord, FaultKind::ServerError, Some(1), None);
-    let catalog = Catalog::effective(&cfg);
-    let worker = start_worker(&db, cfg.clone(), &catalog, &Registry::builtin()).await;
+    let catalog = cfg.catalog();
+    let worker = start_worker(
+        &db,
+        cfg.clone(),
+        &catalog,
+        &mcp_daemon::handlers::registry(),
+    )
+    .await;
     db.exec("SELECT mcp.enqueue_job('health_sweep', '{\"spread_s\": 0}')")
         .await;
     db.wait_until(
@@ -164,8 +168,14 @@ async fn breaker_stops_calls_after_five_failures_and_a_probe_closes_it() {
         .expect("ws");
     let id = seed(&db, &sb, ws, Platform::Discord, "acme").await;
     sb.fault(Platform::Discord, FaultKind::ServerError, None, None);
-    let catalog = Catalog::effective(&cfg);
-    let worker = start_worker(&db, cfg.clone(), &catalog, &Registry::builtin()).await;
+    let catalog = cfg.catalog();
+    let worker = start_worker(
+        &db,
+        cfg.clone(),
+        &catalog,
+        &mcp_daemon::handlers::registry(),
+    )
+    .await;
 
     let job = check_now(&db, id).await;
     wait_job_done(&db, job).await;
@@ -220,8 +230,14 @@ async fn a_tampered_credential_moves_the_integration_to_error_without_a_call() {
         "UPDATE mcp.oauth_tokens SET access_token_ct = (SELECT access_token_ct FROM mcp.oauth_tokens WHERE integration_id = '{b}') WHERE integration_id = '{a}'"
     ))
     .await;
-    let catalog = Catalog::effective(&cfg);
-    let worker = start_worker(&db, cfg.clone(), &catalog, &Registry::builtin()).await;
+    let catalog = cfg.catalog();
+    let worker = start_worker(
+        &db,
+        cfg.clone(),
+        &catalog,
+        &mcp_daemon::handlers::registry(),
+    )
+    .await;
     let job = check_now(&db, a).await;
     wait_job_done(&db, job).await;
     let (state, reason): (String, String) =
@@ -282,10 +298,10 @@ async fn run_demo_checks_13_platforms_against_the_sandbox_and_metrics_move() {
     }
     // The demo's Slack webhook takes a signed event, as the README's curl example does.
     let body = br#"{"type":"event_callback","event_id":"EvDemo1","event":{"type":"message"}}"#;
-    let path = format!("/webhooks/slack/{}", mcp_worker::demo::DEMO_SLACK_WEBHOOK);
-    let headers = mcp_worker::sandbox::sign_webhook(
+    let path = format!("/webhooks/slack/{}", mcp_sandbox::demo::DEMO_SLACK_WEBHOOK);
+    let headers = mcp_sandbox::sign_webhook(
         Platform::Slack,
-        mcp_worker::demo::DEMO_SLACK_SECRET.as_bytes(),
+        mcp_sandbox::demo::DEMO_SLACK_SECRET.as_bytes(),
         body,
         chrono::Utc::now().timestamp(),
         &path,
@@ -311,7 +327,7 @@ async fn run_demo_checks_13_platforms_against_the_sandbox_and_metrics_move() {
             "http://127.0.0.1:{}/integrations/{slack}",
             daemon.port
         ))
-        .bearer_auth(mcp_worker::demo::DEMO_API_TOKEN)
+        .bearer_auth(mcp_sandbox::demo::DEMO_API_TOKEN)
         .send()
         .await
         .expect("status")

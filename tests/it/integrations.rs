@@ -4,9 +4,9 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use chrono::TimeZone;
-use mcp_worker::catalog::Catalog;
-use mcp_worker::config::{Config, ScheduleConfig};
-use mcp_worker::scheduler::Scheduler;
+use mcp_daemon::config::{Config, ScheduleConfig};
+use mcp_queue::catalog::Catalog;
+use mcp_queue::scheduler::Scheduler;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -515,7 +515,9 @@ async fn the_six_hourly_sweep_is_enqueued_once_across_three_schedulers_and_check
     let mut schedulers = Vec::new();
     for _ in 0..3 {
         let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
-        schedulers.push(Scheduler::from_config(pool, &cfg, Catalog::builtin()).expect("scheduler"));
+        schedulers.push(
+            Scheduler::from_config(pool, &cfg.schedules, Catalog::builtin()).expect("scheduler"),
+        );
     }
     let t0 = chrono::Utc
         .with_ymd_and_hms(2026, 3, 1, 5, 59, 0)
@@ -534,7 +536,7 @@ async fn the_six_hourly_sweep_is_enqueued_once_across_three_schedulers_and_check
 
     // The sweep itself, twice (e.g. a retry): each integration in service gets one live check.
     for _ in 0..2 {
-        mcp_worker::integrations::enqueue_health_sweep(
+        mcp_daemon::integrations::enqueue_health_sweep(
             &db.pool,
             std::time::Duration::from_secs(3600),
         )
@@ -577,7 +579,7 @@ async fn prune_deletes_old_history_in_batches_and_keeps_recent_rows() {
                 now() - interval '40 days', CASE WHEN g % 2 = 0 THEN now() END FROM generate_series(1, 10) g;"
     ))
     .await;
-    let report = mcp_worker::integrations::prune_history(&db.pool, &Config::default().retention, 3)
+    let report = mcp_daemon::integrations::prune_history(&db.pool, &Config::default().retention, 3)
         .await
         .expect("prune");
     assert_eq!(

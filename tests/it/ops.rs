@@ -3,8 +3,8 @@
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use mcp_worker::catalog::Catalog;
-use mcp_worker::queue::{PruneAges, Queue};
+use mcp_queue::catalog::Catalog;
+use mcp_queue::{PruneAges, Queue};
 
 use crate::common::{http_get, parse_metrics, Daemon, TestDb};
 

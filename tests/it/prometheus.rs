@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use mcp_worker::connectors::Platform;
-use mcp_worker::demo::{DEMO_SLACK_SECRET, DEMO_SLACK_WEBHOOK};
+use mcp_platforms::connectors::Platform;
+use mcp_sandbox::demo::{DEMO_SLACK_SECRET, DEMO_SLACK_WEBHOOK};
 use serde_json::Value;
 
 use crate::common::{http_get, Daemon, TestDb};
@@ -255,7 +255,7 @@ async fn deliver_slack(port: u16, secret: &str) -> u16 {
     );
     let path = format!("/webhooks/slack/{DEMO_SLACK_WEBHOOK}");
     let ts = chrono::Utc::now().timestamp();
-    let headers = mcp_worker::sandbox::sign_webhook(
+    let headers = mcp_sandbox::sign_webhook(
         Platform::Slack,
         secret.as_bytes(),
         body.as_bytes(),

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use mcp_worker::connectors::Credentials;
-use mcp_worker::integrations;
-use mcp_worker::sandbox;
-use mcp_worker::vault::Vault;
+use mcp_daemon::integrations;
+use mcp_daemon::vault::Vault;
+use mcp_platforms::connectors::Credentials;
+use mcp_sandbox as sandbox;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ use crate::common::TestDb;
 
 /// A vault over a key file, as the daemon reads it.
 pub fn file_vault(path: &std::path::Path) -> Vault {
-    Vault::from_config(&mcp_worker::vault::VaultConfig {
+    Vault::from_config(&mcp_daemon::vault::VaultConfig {
         key_files: vec![path.to_path_buf()],
     })
     .expect("vault")

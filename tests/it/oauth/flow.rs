@@ -1,10 +1,10 @@
 //! The OAuth connect flow: redirect, callback, PKCE checked by the platform, and the states
 //! that must be refused without a write.
 
-use mcp_worker::connections;
-use mcp_worker::connectors::{Connectors, Credentials, Platform};
-use mcp_worker::secret::Secret;
-use mcp_worker::vault::Binding;
+use mcp_daemon::connections;
+use mcp_daemon::vault::Binding;
+use mcp_platforms::connectors::{Credentials, Platform};
+use mcp_platforms::secret::Secret;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -100,7 +100,7 @@ async fn connect_follows_the_platform_and_the_callback_makes_it_active() {
     assert_eq!(first_sync, format!("sync:{id}"));
     // The stored token works at the platform.
     let (access, refresh) = e.tokens(id).await;
-    let connectors = Connectors::from_config(&e.config).expect("connectors");
+    let connectors = e.config.connectors().expect("connectors");
     connectors
         .get(Platform::Gmail)
         .health_check(&Credentials::Bearer(Secret::new(access.clone())))

@@ -1,7 +1,7 @@
 //! The bearer gate, disconnects (revocation, cancelled jobs, reconnect) and API-key connects.
 
-use mcp_worker::connectors::{Connectors, Credentials, Platform};
-use mcp_worker::secret::Secret;
+use mcp_platforms::connectors::{Credentials, Platform};
+use mcp_platforms::secret::Secret;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -96,7 +96,7 @@ async fn disconnect_revokes_at_the_platform_cancels_pending_jobs_and_allows_a_re
             .expect("jobs");
     assert_eq!(states, ["cancelled", "cancelled", "cancelled", "completed"]);
     // The old token is dead at the platform.
-    let connectors = Connectors::from_config(&e.config).expect("connectors");
+    let connectors = e.config.connectors().expect("connectors");
     let err = connectors
         .get(Platform::Slack)
         .health_check(&Credentials::Bearer(Secret::new(access)))

@@ -5,14 +5,14 @@
 
 use std::sync::Arc;
 
-use mcp_worker::config::Config;
-use mcp_worker::connectors::{Connectors, Credentials, Platform};
-use mcp_worker::http::integrations::ApiState;
-use mcp_worker::http::ready::Readiness;
-use mcp_worker::integrations;
-use mcp_worker::sandbox::{self, Sandbox};
-use mcp_worker::secret::Secret;
-use mcp_worker::vault::Binding;
+use mcp_daemon::config::Config;
+use mcp_daemon::http::integrations::ApiState;
+use mcp_daemon::http::ready::Readiness;
+use mcp_daemon::integrations;
+use mcp_daemon::vault::Binding;
+use mcp_platforms::connectors::{Credentials, Platform};
+use mcp_platforms::secret::Secret;
+use mcp_sandbox::{self as sandbox, Sandbox};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -44,21 +44,21 @@ pub async fn env_with(edit: impl FnOnce(&mut Config)) -> Env {
     config.http.api_token = Secret::new(TOKEN);
     config.oauth.redirect_base = REDIRECT_BASE.into();
     edit(&mut config);
-    let metrics = mcp_worker::metrics::install().expect("metrics");
+    let metrics = mcp_daemon::metrics::install().expect("metrics");
     let api = ApiState {
         pool: db.pool.clone(),
         vault: Arc::new(test_vault()),
-        connectors: Arc::new(Connectors::from_config(&config).expect("connectors")),
+        connectors: Arc::new(config.connectors().expect("connectors")),
         config: Arc::new(config.clone()),
     };
     let stop = CancellationToken::new();
-    let app = mcp_worker::http::router(
+    let app = mcp_daemon::http::router(
         Readiness::start(&db.pool.connect_options(), stop.clone()),
         metrics,
         Some(api),
         tokio_util::sync::CancellationToken::new(),
     );
-    let (addr, _task) = mcp_worker::http::serve("127.0.0.1:0", app, stop.clone())
+    let (addr, _task) = mcp_daemon::http::serve("127.0.0.1:0", app, stop.clone())
         .await
         .expect("serve");
     let client = reqwest::Client::builder()

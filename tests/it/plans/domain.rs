@@ -2,13 +2,13 @@
 //! job reads and writes, webhook intake and processing, and history retention.
 
 use chrono::Utc;
-use mcp_worker::config::Config;
-use mcp_worker::connectors::Platform;
-use mcp_worker::webhooks::batcher::INTAKE_QUIET;
-use mcp_worker::webhooks::process::{MARK_PROCESSED_SQL, PAYLOAD_READ, READ_EVENTS_SQL};
-use mcp_worker::webhooks::renew::{RENEWABLE, RENEW_SWEEP_SQL};
-use mcp_worker::webhooks::LOOKUP_SQL;
-use mcp_worker::{credentials, integrations as integ, keys, sync};
+use mcp_daemon::config::Config;
+use mcp_daemon::webhooks::batcher::INTAKE_QUIET;
+use mcp_daemon::webhooks::process::{MARK_PROCESSED_SQL, PAYLOAD_READ, READ_EVENTS_SQL};
+use mcp_daemon::webhooks::renew::{RENEWABLE, RENEW_SWEEP_SQL};
+use mcp_daemon::webhooks::LOOKUP_SQL;
+use mcp_daemon::{credentials, integrations as integ, keys, sync};
+use mcp_platforms::connectors::Platform;
 use uuid::Uuid;
 
 use super::{args, integration, webhook, Harness, INTEGRATIONS};

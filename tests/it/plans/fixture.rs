@@ -2,7 +2,7 @@
 //! history beside them, the work in flight, analysed. Ids are fixed (see
 //! [`super::integration`]), so probes can name the rows they need.
 
-use mcp_worker::integrations;
+use mcp_daemon::integrations;
 
 use crate::common::TestDb;
 

@@ -3,13 +3,13 @@
 //! tick's statements.
 
 use chrono::{DateTime, Utc};
-use mcp_worker::catalog::Catalog;
-use mcp_worker::queue::{
+use mcp_queue::catalog::Catalog;
+use mcp_queue::scheduler::{
+    CRON_ADVANCE_SQL, CRON_ENQUEUE_SQL, CRON_FIRST_SIGHT_SQL, CRON_TAKE_SQL,
+};
+use mcp_queue::{
     CANCEL_INTEGRATION_JOBS_SQL, CLAIM_SQL, COMPLETE_SQL, DEPTH_SQL, ENQUEUE_SQL, PRUNE_SQL,
     RESCUE_SQL,
-};
-use mcp_worker::scheduler::{
-    CRON_ADVANCE_SQL, CRON_ENQUEUE_SQL, CRON_FIRST_SIGHT_SQL, CRON_TAKE_SQL,
 };
 
 use super::{args, integration, Harness};

@@ -2,7 +2,7 @@
 //! signs them, and never stored.
 
 use hmac::{Hmac, Mac};
-use mcp_worker::connectors::Platform;
+use mcp_platforms::connectors::Platform;
 use serde_json::{json, Value};
 use sha2::Sha256;
 

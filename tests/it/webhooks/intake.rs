@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mcp_worker::connectors::Platform;
+use mcp_platforms::connectors::Platform;
 
 use super::{env, event_body, now, secret_of, sign, MAX_BODY};
 use crate::common::{parse_metrics, start_builtin_worker};

@@ -2,7 +2,7 @@
 //! modified body, a wrong secret, a stale timestamp (where one is signed) and an unknown webhook
 //! id are refused with nothing stored; a repeated delivery stores nothing new.
 
-use mcp_worker::connectors::Platform;
+use mcp_platforms::connectors::Platform;
 
 use super::{content_type, env, event_body, now, secret_of, sign, Env};
 
@@ -105,7 +105,7 @@ async fn check(p: Platform) {
         }
         let wrong = if p == Platform::Gmail {
             // Gmail has no shared secret: a token for another audience.
-            mcp_worker::sandbox::sign_webhook(p, b"", &body, ts, "https://other.example.test/")
+            mcp_sandbox::sign_webhook(p, b"", &body, ts, "https://other.example.test/")
         } else {
             sign(p, "the-wrong-secret", &body, ts, &path)
         };

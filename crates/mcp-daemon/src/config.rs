@@ -1,0 +1,458 @@
+//! Configuration: one typed struct with defaults in code, read from a TOML file and then from
+//! environment variables (`MCP_WORKER__SECTION__KEY=value`, plus `DATABASE_URL`).
+//! Unknown keys are an error, and every error names the key it is about.
+//! This module never logs or prints a secret: `redacted()` is what leaves the process.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use mcp_queue::config::{KindOverride, ScheduleConfig, SchedulerConfig, WorkerConfig};
+
+/// Prefix of environment variables that override keys of the file: `MCP_WORKER__WORKER__CONCURRENCY=64`.
+pub const ENV_PREFIX: &str = "MCP_WORKER__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: String, message: String },
+    #[error("invalid config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// A section's own check names the key and says what is wrong with it.
+impl From<(String, String)> for ConfigError {
+    fn from((key, message): (String, String)) -> Self {
+        ConfigError::Invalid { key, message }
+    }
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub worker: WorkerConfig,
+    pub http: HttpConfig,
+    pub scheduler: SchedulerConfig,
+    pub retention: RetentionConfig,
+    pub log: LogConfig,
+    /// Per-kind overrides of the policies in `jobs/`.
+    pub kinds: BTreeMap<String, KindOverride>,
+    /// Cron schedules by name; they are added to the defaults that `jobs/` declares.
+    pub schedules: BTreeMap<String, ScheduleConfig>,
+    /// The shared HTTP client that every connector uses.
+    pub http_client: mcp_platforms::connectors::HttpClientConfig,
+    /// Per-platform overrides (base URLs, OAuth client), keyed by platform name.
+    pub platforms: BTreeMap<String, mcp_platforms::connectors::PlatformOverride>,
+    /// Keys that encrypt stored tokens and secrets.
+    pub vault: crate::vault::VaultConfig,
+    /// The health monitor.
+    pub health: HealthConfig,
+    /// The OAuth connect flow of the integration endpoints.
+    pub oauth: mcp_platforms::oauth::OAuthConfig,
+    /// Token refresh.
+    pub refresh: RefreshConfig,
+    /// The webhook intake (`POST /webhooks/{platform}/{id}`).
+    pub webhooks: crate::webhooks::WebhooksConfig,
+    /// Sync: intervals, the polling fallback, per-platform rate limits.
+    pub sync: crate::sync::config::SyncConfig,
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefreshConfig {
+    /// Tokens are refreshed when they expire within this window (the hourly sweep).
+    #[serde(with = "humantime_serde")]
+    pub ahead: Duration,
+    /// After the platform has answered, how long a failed store of the new tokens is retried
+    /// (with the tokens held in memory) before giving up.
+    #[serde(with = "humantime_serde")]
+    pub store_retry_for: Duration,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        RefreshConfig {
+            ahead: Duration::from_secs(24 * 3600),
+            store_retry_for: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Consecutive failed checks that open an integration's circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long an open breaker stays open before one probe is let through (half-open).
+    #[serde(with = "humantime_serde")]
+    pub breaker_half_open_after: Duration,
+    /// The health sweep spreads its checks evenly over this window (0 = all at once).
+    #[serde(with = "humantime_serde")]
+    pub spread: Duration,
+    /// A rate-limited check is snoozed this long when the platform names no time.
+    #[serde(with = "humantime_serde")]
+    pub default_retry_after: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            breaker_threshold: 5,
+            breaker_half_open_after: Duration::from_secs(300),
+            spread: Duration::from_secs(5 * 3600),
+            default_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Postgres URL. `DATABASE_URL` overrides it.
+    pub url: String,
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Apply pending migrations when `run` starts.
+    pub migrate_on_start: bool,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .finish()
+    }
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address of `/metrics`, `/healthz`, `/readyz` and the integration endpoints.
+    /// `run --listen` overrides it.
+    pub listen: String,
+    /// Bearer token that every `/integrations/*` request must carry (the gateway adds it).
+    /// Empty: the integration endpoints are disabled and answer 404.
+    pub api_token: mcp_platforms::secret::Secret,
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// `prune` deletes completed jobs finished longer ago than this.
+    #[serde(with = "humantime_serde")]
+    pub completed: Duration,
+    #[serde(with = "humantime_serde")]
+    pub cancelled: Duration,
+    #[serde(with = "humantime_serde")]
+    pub discarded: Duration,
+    /// Rows deleted per statement (each its own short transaction).
+    pub batch_size: u32,
+    /// `prune` also deletes health checks, integration errors and processed webhook events
+    /// older than these ages.
+    #[serde(with = "humantime_serde")]
+    pub health_checks: Duration,
+    #[serde(with = "humantime_serde")]
+    pub integration_errors: Duration,
+    #[serde(with = "humantime_serde")]
+    pub webhook_events: Duration,
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. "info" or "mcp_worker=debug". `RUST_LOG` overrides it.
+    pub level: String,
+    /// "auto" (JSON unless stderr is a terminal), "json" or "text".
+    pub format: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "postgres://postgres@127.0.0.1:5432/mcp_worker".into(),
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9464".into(),
+            api_token: mcp_platforms::secret::Secret::default(),
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            completed: Duration::from_secs(7 * 86_400),
+            cancelled: Duration::from_secs(7 * 86_400),
+            discarded: Duration::from_secs(30 * 86_400),
+            batch_size: 5000,
+            health_checks: Duration::from_secs(30 * 86_400),
+            integration_errors: Duration::from_secs(90 * 86_400),
+            webhook_events: Duration::from_secs(30 * 86_400),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: "auto".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the file (if any), then the environment, then checks every value.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut env: Vec<(String, String)> = std::env::vars().collect();
+        // Under systemd, the database URL may come as a credential (LoadCredential=database-url).
+        if !env
+            .iter()
+            .any(|(k, v)| k == "DATABASE_URL" && !v.is_empty())
+        {
+            if let Ok(dir) = std::env::var("CREDENTIALS_DIRECTORY") {
+                let file = Path::new(&dir).join("database-url");
+                if let Ok(url) = std::fs::read_to_string(&file) {
+                    env.push(("DATABASE_URL".into(), url.trim().to_string()));
+                }
+            }
+        }
+        let text = match path {
+            Some(p) => Some(
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?,
+            ),
+            None => None,
+        };
+        let name = path.map(|p| p.display().to_string()).unwrap_or_default();
+        Config::from_parts(text.as_deref(), &name, &env)
+    }
+
+    /// The pure part of `load`: a file's text and a set of environment variables.
+    pub fn from_parts(
+        text: Option<&str>,
+        path_name: &str,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut root: toml::Table = match text {
+            Some(t) => toml::from_str(t).map_err(|e| ConfigError::Syntax {
+                path: path_name.to_string(),
+                message: e.message().to_string(),
+            })?,
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+                let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+                set_path(&mut root, &path, parse_env_value(value))
+                    .map_err(|m| ConfigError::invalid(path.join("."), m))?;
+            } else if name == "DATABASE_URL" && !value.is_empty() {
+                set_path(
+                    &mut root,
+                    &["database".into(), "url".into()],
+                    toml::Value::String(value.clone()),
+                )
+                .map_err(|m| ConfigError::invalid("database.url", m))?;
+            }
+        }
+        let de = toml::Value::Table(root);
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::invalid(key, e.into_inner().to_string())
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.webhooks.max_body_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "webhooks.max_body_bytes",
+                "must be at least 1",
+            ));
+        }
+        if let Err((key, message)) =
+            mcp_queue::config::check(&self.worker, &self.scheduler, &self.kinds, &self.schedules)
+        {
+            return Err(ConfigError::invalid(key, message));
+        }
+        if self.database.max_connections < 3 {
+            return Err(ConfigError::invalid(
+                "database.max_connections",
+                "must be at least 3 (claim, complete and maintenance run side by side)",
+            ));
+        }
+        if url::Url::parse(&self.database.url)
+            .map(|u| !matches!(u.scheme(), "postgres" | "postgresql"))
+            .unwrap_or(true)
+        {
+            return Err(ConfigError::invalid(
+                "database.url",
+                "must be a postgres:// URL",
+            ));
+        }
+        self.http
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| ConfigError::invalid("http.listen", e.to_string()))?;
+        self.oauth
+            .validate(!self.http.api_token.is_empty())
+            .map_err(ConfigError::from)?;
+        if !matches!(self.log.format.as_str(), "auto" | "json" | "text") {
+            return Err(ConfigError::invalid(
+                "log.format",
+                "must be \"auto\", \"json\" or \"text\"",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
+        if self.retention.batch_size == 0 {
+            return Err(ConfigError::invalid(
+                "retention.batch_size",
+                "must be at least 1",
+            ));
+        }
+        for (name, p) in &self.platforms {
+            if mcp_platforms::connectors::Platform::parse(name).is_none() {
+                return Err(ConfigError::invalid(
+                    format!("platforms.{name}"),
+                    "no such platform (gmail, outlook, slack, discord, zoom, fireflies, otter, loom, monday, notion, granola, zerodb, zerovoice)",
+                ));
+            }
+            for (field, value) in [
+                ("api_base", &p.api_base),
+                ("authorize_url", &p.authorize_url),
+                ("token_url", &p.token_url),
+                ("revoke_url", &p.revoke_url),
+            ] {
+                if let Some(v) = value {
+                    let ok = url::Url::parse(v)
+                        .map(|u| matches!(u.scheme(), "http" | "https"))
+                        .unwrap_or(false);
+                    if !ok {
+                        return Err(ConfigError::invalid(
+                            format!("platforms.{name}.{field}"),
+                            "must be an http:// or https:// URL",
+                        ));
+                    }
+                }
+            }
+        }
+        if let Err((key, message)) = self.sync.check() {
+            return Err(ConfigError::invalid(key, message));
+        }
+        if self.health.breaker_threshold == 0 {
+            return Err(ConfigError::invalid(
+                "health.breaker_threshold",
+                "must be at least 1",
+            ));
+        }
+        if self.http_client.timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "http_client.timeout",
+                "must be longer than zero",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The job catalogue with this config's `[kinds.*]` overrides.
+    pub fn catalog(&self) -> mcp_queue::catalog::Catalog {
+        mcp_queue::catalog::Catalog::effective(&self.kinds)
+    }
+
+    /// The 13 connectors with this config's `[http_client]` and `[platforms.*]`.
+    pub fn connectors(
+        &self,
+    ) -> Result<mcp_platforms::connectors::Connectors, mcp_platforms::connectors::ConnectorBuildError>
+    {
+        mcp_platforms::connectors::Connectors::from_config(&self.http_client, &self.platforms)
+    }
+
+    /// The effective configuration as TOML with secrets replaced.
+    pub fn redacted(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = redact_url(&self.database.url);
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// A Postgres URL with its password replaced by `***`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret = k.eq_ignore_ascii_case("password");
+                    (
+                        k.into_owned(),
+                        if secret { "***".into() } else { v.into_owned() },
+                    )
+                })
+                .collect();
+            if !pairs.is_empty() {
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparseable url>".into(),
+    }
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    // A number, boolean or array is read as TOML; anything else is a string.
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+fn set_path(root: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut table = root;
+    for p in parents {
+        let entry = table
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{p}` is not a table"))?;
+    }
+    table.insert(last.clone(), value);
+    Ok(())
+}

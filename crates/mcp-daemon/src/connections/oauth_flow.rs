@@ -1,0 +1,223 @@
+//! The OAuth half of connecting: starting a connect (state row, encrypted PKCE verifier,
+//! AUTHORIZING) and finishing it at the callback (single-use state, code exchange, one
+//! transaction for tokens, expiry, state changes and the first health check).
+//! It must never store a `state` in clear, nor write anything for a state that is unknown,
+//! used, expired or another platform's.
+
+use sha2::{Digest, Sha256};
+
+use super::{insert_integration, record_error, transition, workspace_exists, ConnectError, Flow};
+use crate::integrations;
+use crate::vault::Binding;
+use mcp_platforms::connectors::{Connectors, Credentials, Platform};
+use mcp_platforms::oauth;
+use mcp_platforms::secret::Secret;
+
+/// The vault field of a stored PKCE verifier; its record is the hex of the state's SHA-256.
+pub const PKCE_FIELD: &str = "pkce_verifier";
+
+/// States from which a connect may (re)start on an existing integration.
+const RECONNECTABLE: &[&str] = &["PENDING", "AUTHORIZING", "REVOKED", "EXPIRED", "ERROR"];
+
+/// An OAuth platform's spec, or why it has none.
+fn oauth_spec(
+    c: &Connectors,
+    p: Platform,
+) -> Result<mcp_platforms::connectors::OAuthSpec, ConnectError> {
+    c.get(p).oauth().cloned().ok_or(ConnectError::UsesApiKey(p))
+}
+
+/// A started connect: the integration and where to send the user.
+#[derive(Debug)]
+pub struct Started {
+    pub integration_id: uuid::Uuid,
+    pub authorize_url: String,
+}
+
+fn state_hash(state: &str) -> Vec<u8> {
+    Sha256::digest(state.as_bytes()).to_vec()
+}
+
+/// Starts a connect: the integration (new, or `reuse` when it may reconnect) goes to
+/// AUTHORIZING, and the state's hash, the encrypted PKCE verifier, the redirect URI and the
+/// expiry are stored. Nothing is written when the platform, workspace or integration is wrong.
+pub async fn start(
+    f: &Flow<'_>,
+    p: Platform,
+    ws: uuid::Uuid,
+    reuse: Option<uuid::Uuid>,
+) -> Result<Started, ConnectError> {
+    let spec = oauth_spec(f.connectors, p)?;
+    let redirect_uri = f.oauth.redirect_uri(p);
+    let begun = oauth::authorize_url(p, &spec, &redirect_uri)?;
+    let hash = state_hash(begun.state.expose());
+    let sealed = match &begun.pkce_verifier {
+        Some(v) => {
+            let record = hex::encode(&hash);
+            let binding = Binding {
+                record: &record,
+                field: PKCE_FIELD,
+            };
+            Some(f.vault.seal(v.expose(), binding)?)
+        }
+        None => None,
+    };
+    let mut tx = f.pool.begin().await?;
+    workspace_exists(&mut *tx, ws).await?;
+    let id = match reuse {
+        Some(id) => {
+            let row: Option<(uuid::Uuid, String, String)> = sqlx::query_as(
+                "SELECT workspace_id, platform, state FROM core.integrations WHERE id = $1 \
+                 FOR UPDATE",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (row_ws, row_platform, state) = row.ok_or(ConnectError::UnknownIntegration(id))?;
+            if row_ws != ws || row_platform != p.as_str() {
+                return Err(ConnectError::Mismatch(id));
+            }
+            if !RECONNECTABLE.contains(&state.as_str()) {
+                return Err(ConnectError::WrongState { id, state });
+            }
+            id
+        }
+        None => insert_integration(&mut *tx, ws, p).await?,
+    };
+    transition(&mut *tx, id, "AUTHORIZING", "connect started").await?;
+    let (key_id, ct) = match sealed {
+        Some((k, ct)) => (Some(k), Some(ct)),
+        None => (None, None),
+    };
+    sqlx::query(
+        "INSERT INTO mcp.oauth_states (state_hash, integration_id, workspace_id, platform, \
+             redirect_uri, pkce_verifier_ct, key_id, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond')",
+    )
+    .bind(&hash)
+    .bind(id)
+    .bind(ws)
+    .bind(p.as_str())
+    .bind(&redirect_uri)
+    .bind(ct)
+    .bind(key_id)
+    .bind(f.oauth.state_ttl.as_millis() as i64)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Started {
+        integration_id: id,
+        authorize_url: begun.url,
+    })
+}
+
+/// A finished connect.
+#[derive(Debug, serde::Serialize)]
+pub struct Finished {
+    pub integration_id: uuid::Uuid,
+    pub state: String,
+}
+
+/// The callback: takes the state (single use: it is marked used before anything else, and an
+/// unknown, used, expired or other platform's state writes nothing), exchanges the code with the
+/// PKCE verifier, then in one transaction stores the tokens, records their expiry, moves
+/// AUTHORIZING → CONNECTED → ACTIVE and enqueues the first health check. A failed exchange
+/// moves the integration to ERROR with the reason.
+pub async fn finish(
+    f: &Flow<'_>,
+    p: Platform,
+    code: &Secret,
+    state: &Secret,
+) -> Result<Finished, ConnectError> {
+    let spec = oauth_spec(f.connectors, p)?;
+    let hash = state_hash(state.expose());
+    type Taken = (uuid::Uuid, String, Option<Vec<u8>>, Option<String>);
+    let taken: Option<Taken> = sqlx::query_as(
+        "UPDATE mcp.oauth_states SET used_at = now() \
+         WHERE state_hash = $1 AND platform = $2 AND used_at IS NULL AND expires_at > now() \
+         RETURNING integration_id, redirect_uri, pkce_verifier_ct, key_id",
+    )
+    .bind(&hash)
+    .bind(p.as_str())
+    .fetch_optional(f.pool)
+    .await?;
+    let (id, redirect_uri, ct, key_id) = taken.ok_or(ConnectError::InvalidState)?;
+    let result = exchange_and_store(f, p, &spec, id, code, &hash, &redirect_uri, ct, key_id).await;
+    if let Err(e) = &result {
+        // The connect is over; say why on the integration (best effort: it may have moved).
+        let reason = format!("connect failed: {e}");
+        if let Err(db) = transition(f.pool, id, "ERROR", &reason).await {
+            tracing::warn!(integration_id = %id, error = %db, "cannot record a failed connect");
+        }
+        if let ConnectError::Exchange(ce) = e {
+            record_error(f.pool, id, ce, "connect").await;
+        }
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn exchange_and_store(
+    f: &Flow<'_>,
+    p: Platform,
+    spec: &mcp_platforms::connectors::OAuthSpec,
+    id: uuid::Uuid,
+    code: &Secret,
+    hash: &[u8],
+    redirect_uri: &str,
+    ct: Option<Vec<u8>>,
+    key_id: Option<String>,
+) -> Result<Finished, ConnectError> {
+    let verifier = match (ct, key_id) {
+        (Some(ct), Some(key_id)) => {
+            let record = hex::encode(hash);
+            let binding = Binding {
+                record: &record,
+                field: PKCE_FIELD,
+            };
+            Some(f.vault.open(&key_id, &ct, binding)?)
+        }
+        _ => None,
+    };
+    let tokens = oauth::exchange_code(
+        f.connectors.client(),
+        p,
+        spec,
+        code,
+        redirect_uri,
+        verifier.as_ref(),
+    )
+    .await
+    .map_err(ConnectError::Exchange)?;
+    let expires_at = tokens
+        .expires_in
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .map(|d| chrono::Utc::now() + d);
+    let mut tx = f.pool.begin().await?;
+    let creds = Credentials::Bearer(tokens.access_token);
+    integrations::store_credentials(
+        &mut *tx,
+        f.vault,
+        id,
+        &creds,
+        tokens.refresh_token.as_ref(),
+        expires_at,
+    )
+    .await?;
+    sqlx::query("SELECT mcp.update_token_expiry($1, $2, NULL, $3)")
+        .bind(id)
+        .bind(expires_at)
+        .bind(tokens.scopes)
+        .execute(&mut *tx)
+        .await?;
+    transition(&mut *tx, id, "CONNECTED", "authorized: tokens stored").await?;
+    transition(&mut *tx, id, "ACTIVE", "authorized: token granted").await?;
+    // The first health check proves the token; the first sync fetches everything so far.
+    mcp_queue::enqueue_health_check(&mut *tx, id).await?;
+    mcp_queue::enqueue_first_sync(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(Finished {
+        integration_id: id,
+        state: "ACTIVE".into(),
+    })
+}

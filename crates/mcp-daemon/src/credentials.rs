@@ -1,0 +1,298 @@
+//! Stored credentials over time: refreshing OAuth tokens safely across daemons, the refresh
+//! sweep, and the reconnect events of refused refreshes (vault keys: `crate::keys`).
+//! Invariants: a refresh token is spent by at most one daemon at a time (a row lock held across
+//! the platform call); once a platform has issued new tokens they are stored or retried from
+//! memory, never re-requested with the old refresh token.
+
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+
+use crate::vault::{Binding, Vault, VaultError};
+use mcp_platforms::connectors::{ConnectorError, Connectors, Platform};
+use mcp_platforms::oauth::TokenSet;
+use mcp_platforms::secret::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("stored credential of integration {id} ({field}) cannot be read: {source}")]
+    Vault {
+        id: uuid::Uuid,
+        field: &'static str,
+        source: VaultError,
+    },
+    #[error("integration {0} has an unknown platform")]
+    UnknownPlatform(uuid::Uuid),
+}
+
+/// What a refresh attempt came to.
+#[derive(Debug)]
+pub enum RefreshOutcome {
+    /// New tokens stored; `rotated` when the platform issued a new refresh token.
+    Refreshed {
+        platform: Platform,
+        rotated: bool,
+        expires_in: Option<Duration>,
+    },
+    /// Another daemon holds the token's lock (it is refreshing it now).
+    Busy,
+    /// Nothing to do: no token row, no refresh token, or the integration is not in service.
+    Skipped(&'static str),
+    /// The platform refused or failed; nothing was stored.
+    Failed {
+        platform: Platform,
+        error: ConnectorError,
+    },
+    /// The platform issued new tokens but they could not be stored within the retry window.
+    StoreFailed { platform: Platform, error: String },
+}
+
+type LockedRow = (
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<String>,
+    String,
+    String,
+);
+
+/// The token row a refresh locks, with its integration (exposed for the plan tests).
+pub const REFRESH_LOCK_SQL: &str = "\
+SELECT t.access_token_ct, t.refresh_token_ct, t.key_id, i.platform, i.state \
+FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
+WHERE t.integration_id = $1 FOR UPDATE OF t SKIP LOCKED";
+
+/// Refreshes one integration's token. The token row is locked (`FOR UPDATE SKIP LOCKED`) before
+/// the platform call and stays locked until the new tokens are stored in the same transaction.
+pub async fn refresh_token(
+    pool: &PgPool,
+    vault: &Vault,
+    connectors: &Connectors,
+    id: uuid::Uuid,
+    store_retry_for: Duration,
+) -> Result<RefreshOutcome, CredentialError> {
+    let mut tx = pool.begin().await?;
+    let row: Option<LockedRow> = sqlx::query_as(REFRESH_LOCK_SQL)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some((_, refresh_ct, key_id, platform, state)) = row else {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM mcp.oauth_tokens WHERE integration_id = $1)",
+        )
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+        return Ok(if exists {
+            RefreshOutcome::Busy
+        } else {
+            RefreshOutcome::Skipped("no stored token")
+        });
+    };
+    let platform = Platform::parse(&platform).ok_or(CredentialError::UnknownPlatform(id))?;
+    // Every early return releases the row lock at once (a dropped transaction's rollback is
+    // only sent when the pool next touches its connection).
+    if !crate::integrations::IN_SERVICE.contains(&state.as_str()) {
+        tx.rollback().await?;
+        return Ok(RefreshOutcome::Skipped("integration not in service"));
+    }
+    let (Some(refresh_ct), Some(key_id)) = (refresh_ct, key_id) else {
+        tx.rollback().await?;
+        return Ok(RefreshOutcome::Skipped("no refresh token"));
+    };
+    let connector = connectors.get(platform);
+    let Some(spec) = connector.oauth() else {
+        tx.rollback().await?;
+        return Ok(RefreshOutcome::Skipped("platform has no OAuth"));
+    };
+    let record = id.to_string();
+    let old_refresh = vault
+        .open(&key_id, &refresh_ct, binding(&record, "refresh_token"))
+        .map_err(|source| CredentialError::Vault {
+            id,
+            field: "refresh_token",
+            source,
+        })?;
+    let tokens = match mcp_platforms::oauth::refresh(
+        connectors.client(),
+        platform,
+        spec,
+        &old_refresh,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(error) => {
+            drop(tx);
+            return Ok(RefreshOutcome::Failed { platform, error });
+        }
+    };
+    // From here on the old refresh token may be dead: store, or retry the store from memory.
+    let rotated = tokens.refresh_token.is_some();
+    let keep = tokens.refresh_token.clone().unwrap_or(old_refresh);
+    let first = store(&mut tx, vault, id, &tokens, &keep).await;
+    let stored = match first {
+        Ok(()) => tx.commit().await.map_err(CredentialError::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = stored {
+        tracing::warn!(integration_id = %id, %platform, error = %e, "storing refreshed tokens failed; retrying with the new tokens held in memory");
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let again = async {
+                let mut tx = pool.begin().await?;
+                store(&mut tx, vault, id, &tokens, &keep).await?;
+                tx.commit().await?;
+                Ok::<(), CredentialError>(())
+            }
+            .await;
+            match again {
+                Ok(()) => break,
+                Err(e) if started.elapsed() >= store_retry_for => {
+                    tracing::error!(integration_id = %id, %platform, error = %e, "refreshed tokens could not be stored");
+                    return Ok(RefreshOutcome::StoreFailed {
+                        platform,
+                        error: e.to_string(),
+                    });
+                }
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+    Ok(RefreshOutcome::Refreshed {
+        platform,
+        rotated,
+        expires_in: tokens.expires_in,
+    })
+}
+
+fn binding<'a>(record: &'a str, field: &'a str) -> Binding<'a> {
+    Binding { record, field }
+}
+
+async fn store(
+    tx: &mut sqlx::PgConnection,
+    vault: &Vault,
+    id: uuid::Uuid,
+    tokens: &TokenSet,
+    refresh: &Secret,
+) -> Result<(), CredentialError> {
+    let record = id.to_string();
+    let err = |field, source| CredentialError::Vault { id, field, source };
+    let (key_id, access_ct) = vault
+        .seal(
+            tokens.access_token.expose(),
+            binding(&record, "access_token"),
+        )
+        .map_err(|e| err("access_token", e))?;
+    let (_, refresh_ct) = vault
+        .seal(refresh.expose(), binding(&record, "refresh_token"))
+        .map_err(|e| err("refresh_token", e))?;
+    sqlx::query(
+        "UPDATE mcp.oauth_tokens SET access_token_ct = $2, refresh_token_ct = $3, key_id = $4, \
+         updated_at = now() WHERE integration_id = $1",
+    )
+    .bind(id)
+    .bind(access_ct)
+    .bind(refresh_ct)
+    .bind(key_id)
+    .execute(&mut *tx)
+    .await?;
+    let expires_at = tokens
+        .expires_in
+        .map(|d| chrono::Utc::now() + chrono::Duration::milliseconds(d.as_millis() as i64));
+    sqlx::query("SELECT mcp.update_token_expiry($1, $2, NULL, $3)")
+        .bind(id)
+        .bind(expires_at)
+        .bind(tokens.scopes.as_deref())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// After a failed refresh: count it and log the error; `reauth` moves the integration to EXPIRED
+/// with an event asking the user to reconnect.
+pub async fn record_refresh_failure(
+    pool: &PgPool,
+    id: uuid::Uuid,
+    error: &ConnectorError,
+    job_id: i64,
+) -> Result<(), CredentialError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE mcp.oauth_tokens SET refresh_failures = refresh_failures + 1, updated_at = now() \
+         WHERE integration_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO mcp.integration_errors (integration_id, workspace_id, platform, error_type, \
+             message, http_status, context, job_id) \
+         SELECT id, workspace_id, platform, $2, $3, $4, 'token_refresh', $5 \
+         FROM core.integrations WHERE id = $1",
+    )
+    .bind(id)
+    .bind(error.error_type.as_str())
+    .bind(error.to_string())
+    .bind(error.status.map(i32::from))
+    .bind(job_id)
+    .execute(&mut *tx)
+    .await?;
+    let to = match error.action() {
+        mcp_platforms::connectors::Action::Reauth => Some("EXPIRED"),
+        mcp_platforms::connectors::Action::Revoked => Some("REVOKED"),
+        _ => None,
+    };
+    if let Some(to) = to {
+        let reason = format!("token refresh refused: {}", error.error_type);
+        sqlx::query(
+            "SELECT mcp.transition_integration_state($1, $2, $3) \
+             FROM core.integrations WHERE id = $1 AND state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR')",
+        )
+        .bind(id)
+        .bind(to)
+        .bind(&reason)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO ops.events (workspace_id, integration_id, event_type, payload) \
+             SELECT workspace_id, id, 'integration.reconnect_required', \
+                    jsonb_build_object('platform', platform, 'reason', $2::text) \
+             FROM core.integrations WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&reason)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The refresh sweep's statement (exposed for the plan tests).
+pub const REFRESH_SWEEP_SQL: &str = "\
+INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
+SELECT 'token_refresh', t.integration_id, \
+       jsonb_build_object('integration_id', t.integration_id), \
+       'token_refresh:' || t.integration_id \
+FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
+WHERE t.refresh_token_ct IS NOT NULL \
+  AND t.expires_at < now() + $1 * interval '1 millisecond' \
+  AND i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR') \
+ON CONFLICT DO NOTHING";
+
+/// Enqueues one `token_refresh` per refreshable token that expires within `ahead`, once (a
+/// refresh still queued for the same integration is left alone). Returns how many.
+pub async fn enqueue_refresh_sweep(pool: &PgPool, ahead: Duration) -> Result<u64, CredentialError> {
+    let done = sqlx::query(REFRESH_SWEEP_SQL)
+        .bind(ahead.as_millis() as i64)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}

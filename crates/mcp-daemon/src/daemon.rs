@@ -1,0 +1,183 @@
+//! `mcp-worker run`: wires the pool, migrations, catalogue, worker, scheduler, HTTP listener and
+//! systemd notifications together, and takes them down in order on SIGTERM or SIGINT.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::handlers::Services;
+use crate::sdnotify::{watchdog_interval, Notifier};
+use mcp_queue::scheduler::Scheduler;
+use mcp_queue::worker::Worker;
+use mcp_queue::{new_worker_id, Queue};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Worker(#[from] mcp_queue::worker::WorkerError),
+    #[error(transparent)]
+    Scheduler(#[from] mcp_queue::scheduler::SchedulerError),
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    #[error("migrations are not current and database.migrate_on_start is false: run `mcp-worker migrate`")]
+    NotMigrated,
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
+    #[error("vault keys: {0}")]
+    Credentials(String),
+    #[error("connectors: {0}")]
+    Connectors(mcp_platforms::connectors::ConnectorBuildError),
+    #[error(transparent)]
+    WebhookKeys(#[from] crate::webhooks::KeysError),
+}
+
+/// Runs until SIGTERM/SIGINT (or `stop` is cancelled), then shuts down gracefully.
+pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonError> {
+    let notifier = Notifier::from_env();
+    let metrics = crate::metrics::install()?;
+    let catalog = config.catalog();
+    let registry = crate::handlers::registry();
+    let pool = crate::db::connect(&config.database).await?;
+    if config.database.migrate_on_start {
+        crate::db::migrate(&pool, &catalog).await?;
+    } else if !crate::db::migrations_current(&pool).await? {
+        return Err(DaemonError::NotMigrated);
+    } else {
+        catalog
+            .sync_to_db(&pool)
+            .await
+            .map_err(crate::db::DbError::from)?;
+    }
+    crate::metrics::register_kinds(catalog.iter().map(|k| k.kind.as_str()));
+
+    let worker_id = new_worker_id();
+    let queue = Queue::new(
+        pool.clone(),
+        worker_id.clone(),
+        &catalog,
+        config.worker.lease_grace,
+        config.worker.queues.clone(),
+    );
+    let connectors = Arc::new(config.connectors().map_err(DaemonError::Connectors)?);
+    let vault = Arc::new(crate::vault::Vault::from_config(&config.vault)?);
+    if vault.newest_key_id().is_none() {
+        tracing::warn!("no vault key configured: stored credentials cannot be read or written");
+    }
+    crate::keys::register_keys(&pool, &vault)
+        .await
+        .map_err(|e| DaemonError::Credentials(e.to_string()))?;
+    crate::metrics::register_platforms();
+    let config = Arc::new(config);
+    let api = crate::http::integrations::ApiState {
+        pool: pool.clone(),
+        vault: vault.clone(),
+        connectors: connectors.clone(),
+        config: config.clone(),
+    };
+    let services = Arc::new(Services {
+        queue: queue.clone(),
+        config: config.clone(),
+        connectors,
+        vault,
+        webhook_events: Default::default(),
+    });
+    let worker = Worker::new(
+        queue,
+        &catalog,
+        &registry,
+        services.clone(),
+        config.worker.clone(),
+    )?
+    .start()
+    .await?;
+    let hooks = crate::http::webhooks::WebhookState::new(
+        pool.clone(),
+        services.vault.clone(),
+        &config.webhooks,
+        Some(mcp_queue::QuietWake::start(pool.clone(), worker.waker())),
+    )?;
+
+    let background = CancellationToken::new();
+    // The scheduler stops first; the listener (/metrics, /readyz, webhooks, the integration
+    // endpoints) and the gauges keep serving while running jobs drain.
+    let stop_scheduler = CancellationToken::new();
+    let mut scheduler_task = None;
+    if config.scheduler.enabled {
+        let scheduler = Scheduler::from_config(pool.clone(), &config.schedules, &catalog)?;
+        crate::metrics::register_schedules(scheduler.schedules().iter().map(|s| s.name.as_str()));
+        scheduler_task = Some(tokio::spawn(
+            scheduler.run(config.scheduler.interval, stop_scheduler.clone()),
+        ));
+    }
+    let gauges = tokio::spawn(crate::integrations::gauges_loop(
+        pool.clone(),
+        services.vault.clone(),
+        config.worker.stats_interval,
+        background.clone(),
+    ));
+    let draining = CancellationToken::new();
+    let readiness =
+        crate::http::ready::Readiness::start(&pool.connect_options(), background.clone());
+    let app = crate::http::router(readiness, metrics, Some(api), draining.clone())
+        .merge(crate::http::webhooks::routes(hooks));
+    let (addr, http_task) =
+        crate::http::serve(&config.http.listen, app, background.clone()).await?;
+    tracing::info!(%worker_id, listen = %addr, concurrency = config.worker.concurrency, "mcp-worker running");
+    if let Err(e) = notifier.ready(&format!("running as {worker_id}")) {
+        tracing::warn!(error = %e, "sd_notify READY failed");
+    }
+    if let Some(every) = watchdog_interval() {
+        let n = notifier.clone();
+        let stop_dog = background.clone();
+        let live = worker.liveness();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    // No ping once the claim or completion loop has died: systemd restarts us.
+                    _ = tick.tick() => if live.is_alive() {
+                        let _ = n.watchdog();
+                    } else {
+                        tracing::error!("worker loop ended unexpectedly; withholding the watchdog ping");
+                    },
+                    _ = stop_dog.cancelled() => return,
+                }
+            }
+        });
+    }
+
+    wait_for_signal(&stop).await?;
+    draining.cancel();
+    tracing::info!("stopping: no new claims; waiting for running jobs");
+    let _ = notifier.stopping("draining running jobs");
+    if let Some(t) = scheduler_task {
+        stop_scheduler.cancel();
+        let _ = t.await;
+    }
+    worker.shutdown().await;
+    background.cancel();
+    let _ = gauges.await;
+    let _ = http_task.await;
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal(stop: &CancellationToken) -> Result<(), DaemonError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+        _ = stop.cancelled() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! The database pool and migrations. Migrations are embedded (`migrations/`), applied by
+//! `mcp-worker migrate` or at start, and never edited once released.
+
+use std::str::FromStr;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::config::{redact_url, DatabaseConfig};
+use mcp_queue::catalog::{Catalog, CatalogError};
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("invalid database url {url}: {source}")]
+    Url { url: String, source: sqlx::Error },
+    #[error("cannot connect to {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool, DbError> {
+    let shown = redact_url(&cfg.url);
+    let opts = PgConnectOptions::from_str(&cfg.url)
+        .map_err(|source| DbError::Url {
+            url: shown.clone(),
+            source,
+        })?
+        .application_name("mcp-worker");
+    PgPoolOptions::new()
+        .max_connections(cfg.max_connections)
+        .acquire_timeout(cfg.connect_timeout)
+        // No ping before every acquire (a round trip per statement on the hot paths): a broken
+        // connection fails its statement instead, which every caller already treats as a
+        // transient database error (retry, 503, next claim), and the pool then drops it.
+        .test_before_acquire(false)
+        .connect_with(opts)
+        .await
+        .map_err(|source| DbError::Connect { url: shown, source })
+}
+
+/// Applies pending migrations, then rewrites the job catalogue.
+pub async fn migrate(pool: &PgPool, catalog: &Catalog) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await?;
+    catalog.sync_to_db(pool).await?;
+    Ok(())
+}
+
+/// True when every embedded migration has been applied (and nothing newer is unknown). Runs on
+/// the pool or on a connection of its own (the readiness probe's).
+pub async fn migrations_current<'e, E>(db: E) -> Result<bool, DbError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(db)
+            .await?;
+    Ok(applied == Some(latest))
+}

@@ -1,0 +1,71 @@
+//! `prune`: retention of finished jobs, through the queue's batched delete.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+
+use super::{Job, JobContext, JobError, Services};
+use mcp_queue::PruneAges;
+
+pub struct Prune;
+
+#[derive(Deserialize, Default)]
+pub struct Payload {
+    completed_older_than_s: Option<u64>,
+    cancelled_older_than_s: Option<u64>,
+    discarded_older_than_s: Option<u64>,
+    batch_size: Option<u32>,
+}
+
+impl Job<Services> for Prune {
+    const KIND: &'static str = "prune";
+    type Payload = Payload;
+
+    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let r = &ctx.services.config.retention;
+            let secs = |o: Option<u64>, d: Duration| o.map(Duration::from_secs).unwrap_or(d);
+            let ages = PruneAges {
+                completed: secs(p.completed_older_than_s, r.completed),
+                cancelled: secs(p.cancelled_older_than_s, r.cancelled),
+                discarded: secs(p.discarded_older_than_s, r.discarded),
+            };
+            let report = ctx
+                .services
+                .queue
+                .prune(ages, p.batch_size.unwrap_or(r.batch_size))
+                .await
+                .map_err(|e| JobError::Retry(format!("prune failed: {e}")))?;
+            tracing::info!(
+                job_id = ctx.id,
+                deleted = report.deleted,
+                batches = report.batches,
+                "pruned finished jobs"
+            );
+            let history = crate::integrations::prune_history(
+                ctx.services.queue.pool(),
+                r,
+                p.batch_size.unwrap_or(r.batch_size),
+            )
+            .await
+            .map_err(|e| JobError::Retry(format!("prune of integration history failed: {e}")))?;
+            for (table, deleted) in &history {
+                tracing::info!(job_id = ctx.id, table, deleted, "pruned history");
+            }
+            // Deleted rows' space is reused only once vacuumed; do not wait for autovacuum
+            // (which may be off, or a minute away). A failed vacuum is not a failed prune.
+            if report.deleted > 0 {
+                if let Err(e) = ctx.services.queue.vacuum_finished().await {
+                    tracing::warn!(job_id = ctx.id, error = %e, "vacuum after prune failed");
+                }
+            }
+            if let Err(e) =
+                crate::integrations::vacuum_history(ctx.services.queue.pool(), &history).await
+            {
+                tracing::warn!(job_id = ctx.id, error = %e, "vacuum after prune failed");
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! `webhook_process`: stored webhook deliveries of one integration. Reads what the platform says — access
+//! withdrawn (token revoked, app uninstalled, subscription removed) moves the integration to
+//! REVOKED with an event; anything else is news to fetch, so it asks for an incremental `sync`
+//! of that integration, coalesced (a burst of events leaves one queued sync). Marks the event
+//! processed and records how long it waited. Idempotent; never logs the event's payload.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+
+use super::{Job, JobContext, JobError, Services};
+use crate::webhooks::process::Processed;
+
+pub struct WebhookProcess;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payload {
+    event_id: Option<i64>,
+    #[serde(default)]
+    event_ids: Vec<i64>,
+}
+
+impl Job<Services> for WebhookProcess {
+    const KIND: &'static str = "webhook_process";
+    type Payload = Payload;
+
+    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let mut ids = p.event_ids;
+            ids.extend(p.event_id);
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.is_empty() {
+                return Err(JobError::Discard(
+                    "invalid payload: names no event (event_id or event_ids)".into(),
+                ));
+            }
+            let pool = ctx.services.queue.pool();
+            let outcomes = ctx
+                .services
+                .webhook_events
+                .process(pool, ids)
+                .await
+                .map_err(|e| JobError::Retry(format!("webhook events: {e}")))?;
+            let mut missing = Vec::new();
+            for (event_id, outcome) in &outcomes {
+                match outcome {
+                    Processed::Missing => missing.push(*event_id),
+                    Processed::Changed { platform, waited } => {
+                        crate::metrics::webhook_processed(platform, *waited)
+                    }
+                    Processed::Revoked {
+                        integration,
+                        platform,
+                        reason,
+                    } => {
+                        let waited = revoke(pool, *integration, reason, *event_id)
+                            .await
+                            .map_err(|e| {
+                                JobError::Retry(format!("webhook event {event_id}: {e}"))
+                            })?;
+                        tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "access withdrawn by the platform");
+                        crate::metrics::webhook_processed(platform, waited);
+                    }
+                }
+            }
+            if missing.len() == outcomes.len() {
+                return Err(JobError::Discard(format!(
+                    "webhook event {} does not exist",
+                    missing
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            if !missing.is_empty() {
+                tracing::warn!(
+                    job_id = ctx.id,
+                    ?missing,
+                    "webhook events gone (pruned?) were skipped"
+                );
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The platform withdrew access: the integration → REVOKED and its pending work cancelled (its
+/// pending webhook events are still processed), the event marked processed, in one transaction.
+/// Returns how long the event waited.
+async fn revoke(
+    pool: &sqlx::PgPool,
+    integration: uuid::Uuid,
+    reason: &str,
+    event_id: i64,
+) -> Result<Duration, String> {
+    let e = |e: sqlx::Error| e.to_string();
+    let mut tx = pool.begin().await.map_err(e)?;
+    sqlx::query(
+        "SELECT mcp.transition_integration_state($1, 'REVOKED', $2) \
+         FROM core.integrations WHERE id = $1 \
+           AND state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR', 'EXPIRED')",
+    )
+    .bind(integration)
+    .bind(reason)
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
+    mcp_queue::cancel_integration_jobs(&mut *tx, integration, Some("webhook_process"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let waited = mark_processed(&mut *tx, event_id).await.map_err(e)?;
+    tx.commit().await.map_err(e)?;
+    Ok(Duration::from_secs_f64(waited.unwrap_or(0.0).max(0.0)))
+}
+
+/// Sets `processed_at` (once) and returns how long the event waited for it.
+async fn mark_processed(
+    db: impl sqlx::PgExecutor<'_>,
+    event_id: i64,
+) -> Result<Option<f64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
+         WHERE id = $1 RETURNING extract(epoch FROM processed_at - received_at)::float8",
+    )
+    .bind(event_id)
+    .fetch_optional(db)
+    .await
+}

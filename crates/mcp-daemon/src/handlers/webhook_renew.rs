@@ -1,0 +1,80 @@
+//! `webhook_renew` and `webhook_renew_sweep`: keep expiring webhook subscriptions alive (see
+//! `webhooks::renew`). A refused renewal of an auth kind is recorded and not retried (the
+//! integration's own checks move it to EXPIRED); transient failures retry with backoff.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+
+use super::{Job, JobContext, JobError, Services};
+use crate::webhooks::renew::{self, RenewError};
+use mcp_platforms::connectors::Action;
+
+pub struct WebhookRenew;
+pub struct WebhookRenewSweep;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payload {
+    webhook_id: uuid::Uuid,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SweepPayload {
+    ahead_s: Option<u64>,
+}
+
+impl Job<Services> for WebhookRenew {
+    const KIND: &'static str = "webhook_renew";
+    type Payload = Payload;
+
+    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let s = &ctx.services;
+            match renew::renew(
+                s.queue.pool(),
+                &s.vault,
+                &s.connectors,
+                &s.config.webhooks,
+                p.webhook_id,
+            )
+            .await
+            {
+                Ok(until) => {
+                    tracing::info!(job_id = ctx.id, webhook_id = %p.webhook_id, %until, "webhook subscription renewed");
+                    Ok(())
+                }
+                Err(RenewError::Platform(e)) => match e.action() {
+                    Action::Retry => Err(JobError::Retry(e.to_string())),
+                    Action::Wait => Err(JobError::Snooze(
+                        e.retry_after.unwrap_or(Duration::from_secs(60)),
+                    )),
+                    _ => Err(JobError::Discard(e.to_string())),
+                },
+                Err(e @ RenewError::Db(_)) => Err(JobError::Retry(e.to_string())),
+                Err(e) => Err(JobError::Discard(e.to_string())),
+            }
+        })
+    }
+}
+
+impl Job<Services> for WebhookRenewSweep {
+    const KIND: &'static str = "webhook_renew_sweep";
+    type Payload = SweepPayload;
+
+    fn run(&self, ctx: JobContext, p: SweepPayload) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let ahead = p
+                .ahead_s
+                .map(Duration::from_secs)
+                .unwrap_or(ctx.services.config.webhooks.renew_ahead);
+            let n = renew::enqueue_renew_sweep(ctx.services.queue.pool(), ahead)
+                .await
+                .map_err(|e| JobError::Retry(format!("renew sweep failed: {e}")))?;
+            tracing::info!(job_id = ctx.id, enqueued = n, "webhook renew sweep");
+            Ok(())
+        })
+    }
+}

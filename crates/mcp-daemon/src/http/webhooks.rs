@@ -1,0 +1,319 @@
+//! `POST /webhooks/{platform}/{webhook_id}`: where the platforms deliver events. Not behind the
+//! bearer token (the platforms call it): a delivery is trusted only once its signature has been
+//! verified on the raw body (`crate::webhooks`). Answers 2xx only for an event that is stored
+//! (or was stored before) or a handshake; a refused delivery writes nothing, counts in
+//! `mcp_webhook_events_total` and is logged without its body; the database unreachable is 503.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::vault::Vault;
+use crate::webhooks::batcher::{EventBatcher, PendingEvent};
+use crate::webhooks::{
+    self, Delivery, GmailKeys, Keys, Parsed, Refusal, Stored, WebhookRow, WebhooksConfig,
+};
+use mcp_platforms::connectors::Platform;
+
+/// What the intake needs.
+#[derive(Clone)]
+pub struct WebhookState {
+    pub pool: PgPool,
+    pub vault: Arc<Vault>,
+    pub config: Arc<WebhooksConfig>,
+    pub gmail: Arc<GmailKeys>,
+    batcher: EventBatcher,
+    hooks: Arc<Mutex<HookCache>>,
+}
+
+type HookCache = HashMap<(Uuid, Platform), (Instant, Arc<WebhookRow>)>;
+
+/// How long a looked-up webhook row is reused: a disabled or re-keyed webhook takes effect
+/// within this time.
+const HOOK_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Most events written by one group commit.
+const MAX_BATCH: usize = 256;
+/// Group commits in flight at once (each holds a pool connection while it writes).
+const WRITERS: usize = 4;
+
+impl WebhookState {
+    /// Reads the Gmail JWKS file named by the config. With `wake` (a daemon's own worker), the
+    /// events' jobs are enqueued without NOTIFY and that worker is woken directly; without, the
+    /// usual NOTIFY tells whichever workers listen.
+    pub fn new(
+        pool: PgPool,
+        vault: Arc<Vault>,
+        config: &WebhooksConfig,
+        wake: Option<mcp_queue::QuietWake>,
+    ) -> Result<WebhookState, webhooks::KeysError> {
+        Ok(WebhookState {
+            batcher: EventBatcher::start(pool.clone(), MAX_BATCH, WRITERS, wake),
+            pool,
+            vault,
+            gmail: Arc::new(GmailKeys::load(
+                &config.gmail_jwks_file,
+                &config.gmail_issuer,
+                &config.gmail_audience,
+            )?),
+            config: Arc::new(config.clone()),
+            hooks: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The webhook row, from a short-lived cache or the database (unknown ids are not cached).
+    async fn lookup(&self, id: Uuid, p: Platform) -> Result<Option<Arc<WebhookRow>>, sqlx::Error> {
+        let now = Instant::now();
+        if let Ok(cache) = self.hooks.lock() {
+            if let Some((at, row)) = cache.get(&(id, p)) {
+                if now.duration_since(*at) < HOOK_CACHE_TTL {
+                    return Ok(Some(row.clone()));
+                }
+            }
+        }
+        let Some(row) = webhooks::lookup(&self.pool, id, p).await? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        if let Ok(mut cache) = self.hooks.lock() {
+            cache.retain(|_, (at, _)| now.duration_since(*at) < HOOK_CACHE_TTL);
+            cache.insert((id, p), (now, row.clone()));
+        }
+        Ok(Some(row))
+    }
+}
+
+pub fn routes(state: WebhookState) -> Router {
+    Router::new()
+        .route("/webhooks/{platform}/{webhook_id}", post(intake))
+        .with_state(Arc::new(state))
+}
+
+/// An answer and the outcome it counts as.
+struct Answer {
+    outcome: &'static str,
+    response: Response,
+}
+
+fn refuse(status: StatusCode, outcome: &'static str, reason: &str) -> Answer {
+    Answer {
+        outcome,
+        response: (status, Json(json!({"error": outcome, "message": reason}))).into_response(),
+    }
+}
+
+fn refused(r: &Refusal) -> Answer {
+    let status = match r {
+        Refusal::Malformed => StatusCode::BAD_REQUEST,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    refuse(status, r.outcome(), &r.to_string())
+}
+
+async fn intake(
+    State(s): State<Arc<WebhookState>>,
+    Path((platform, webhook_id)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let Some(p) = Platform::parse(&platform).filter(|p| webhooks::PLATFORMS.contains(p)) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "unknown_platform"})),
+        )
+            .into_response();
+    };
+    let answer = handle(&s, p, &webhook_id, &uri, &headers, body).await;
+    let status = answer.response.status();
+    if !status.is_success() {
+        // Never the body, its signature or the secret: what was refused, and why.
+        tracing::warn!(
+            platform = p.as_str(),
+            webhook_id = %webhook_id,
+            status = status.as_u16(),
+            outcome = answer.outcome,
+            "webhook delivery refused"
+        );
+    }
+    crate::metrics::webhook_intake(p.as_str(), answer.outcome, started.elapsed());
+    answer.response
+}
+
+async fn handle(
+    s: &WebhookState,
+    p: Platform,
+    webhook_id: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Answer {
+    let limit = s.config.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body too large");
+    }
+    let Ok(body) = axum::body::to_bytes(body, limit).await else {
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body too large");
+    };
+    let Some(id) = Uuid::parse_str(webhook_id).ok() else {
+        return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook");
+    };
+    let hook = match s.lookup(id, p).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook"),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    // Outlook's subscription validation: a POST with `?validationToken=`, echoed as text.
+    if p == Platform::Outlook {
+        if let Some(token) = validation_token(uri) {
+            return Answer {
+                outcome: "handshake",
+                response: (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "text/plain")],
+                    token,
+                )
+                    .into_response(),
+            };
+        }
+    }
+    let expected_type = if p == Platform::ZeroVoice {
+        "application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    if !content_type.is_some_and(|c| c.eq_ignore_ascii_case(expected_type)) {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad_content_type",
+            &format!("expected {expected_type}"),
+        );
+    }
+    let secret = match hook.secret(&s.vault) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(webhook_id = %id, error = %e, "cannot open the webhook's secret");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "webhook secret unavailable",
+            );
+        }
+    };
+    let secret_bytes = secret.as_ref().map(|x| x.expose().as_bytes());
+    let url = public_url(&s.config, headers, uri);
+    let delivery = Delivery {
+        platform: p,
+        headers,
+        body: &body,
+        url: &url,
+        now: chrono::Utc::now().timestamp(),
+        replay_window_s: s.config.replay_window.as_secs() as i64,
+    };
+    let keys = Keys {
+        secret: secret_bytes,
+        public_key: hook.public_key.as_deref(),
+        gmail: &s.gmail,
+        signature_header: &s.config.signature_header,
+    };
+    if let Err(r) = webhooks::verify(&delivery, &keys) {
+        return refused(&r);
+    }
+    let parsed = match webhooks::parse(p, &body, secret_bytes) {
+        Ok(x) => x,
+        Err(r) => return refused(&r),
+    };
+    let (dedup_key, event_type, payload, sha) = match parsed {
+        Parsed::Handshake(h) => {
+            return Answer {
+                outcome: "handshake",
+                response: (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, h.content_type)],
+                    h.body,
+                )
+                    .into_response(),
+            }
+        }
+        Parsed::Event {
+            dedup_key,
+            event_type,
+            payload,
+            body_sha256,
+        } => (dedup_key, event_type, payload, body_sha256),
+    };
+    let pending = PendingEvent {
+        webhook_id: hook.id,
+        integration_id: hook.integration_id,
+        workspace_id: hook.workspace_id,
+        platform: hook.platform.clone(),
+        dedup_key,
+        event_type,
+        payload,
+        body_sha256: sha,
+    };
+    match s.batcher.store(pending).await {
+        Ok(Stored::New(event_id)) => Answer {
+            outcome: "accepted",
+            response: (
+                StatusCode::OK,
+                Json(json!({"ok": true, "event_id": event_id})),
+            )
+                .into_response(),
+        },
+        Ok(Stored::Duplicate) => Answer {
+            outcome: "duplicate",
+            response: (StatusCode::OK, Json(json!({"ok": true, "duplicate": true})))
+                .into_response(),
+        },
+        Err(e) => unavailable(&e.to_string()),
+    }
+}
+
+fn unavailable(error: &str) -> Answer {
+    tracing::error!(error, "webhook intake: database unavailable");
+    refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "cannot store the event now; deliver it again later",
+    )
+}
+
+fn validation_token(uri: &Uri) -> Option<String> {
+    url::form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == "validationToken")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The URL the platform called: `webhooks.public_base` (or `http://` + Host) + path and query.
+fn public_url(cfg: &WebhooksConfig, headers: &HeaderMap, uri: &Uri) -> String {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    if cfg.public_base.is_empty() {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}{path}")
+    } else {
+        format!("{}{path}", cfg.public_base.trim_end_matches('/'))
+    }
+}

@@ -1,0 +1,20 @@
+//! mcp-daemon: the daemon's library. Integrations and their states, credentials and the vault,
+//! the job handlers, the HTTP surface (metrics, probes, integrations, webhook intake), config and
+//! start-up. The queue engine is `mcp_queue`; the platforms are `mcp_platforms`.
+//! See docs/ARCHITECTURE.md for the map of crates and modules and the invariants they keep.
+
+pub mod config;
+pub mod connections;
+pub mod credentials;
+pub mod daemon;
+pub mod db;
+pub mod handlers;
+pub mod http;
+pub mod integrations;
+pub mod keys;
+pub mod metrics;
+pub mod sdnotify;
+pub mod sync;
+pub mod telemetry;
+pub mod vault;
+pub mod webhooks;

@@ -1,0 +1,150 @@
+//! `[sync]`: how often integrations are synced, the polling fallback for silent webhooks, and
+//! each platform's published request rate (the token buckets). Plain settings: this module
+//! never calls a platform or the database.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use mcp_platforms::connectors::Platform;
+
+/// A duration written as humantime text (`"5m"`), usable as a map value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Every(#[serde(with = "humantime_serde")] pub Duration);
+
+/// A token bucket: `capacity` tokens (the burst), refilled at `per_sec`.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub capacity: f64,
+    pub per_sec: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// An integration is synced when its last sync is older than this.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Per-platform overrides of `interval`.
+    pub intervals: BTreeMap<String, Every>,
+    /// The shorter interval of an integration whose webhook is missing, failing or silent.
+    #[serde(with = "humantime_serde")]
+    pub fallback_interval: Duration,
+    /// A webhook without an event for this long counts as silent.
+    #[serde(with = "humantime_serde")]
+    pub webhook_silence: Duration,
+    /// Snooze of a rate-limited sync when the platform names no Retry-After.
+    #[serde(with = "humantime_serde")]
+    pub default_retry_after: Duration,
+    /// The sweep spreads the syncs it enqueues over this window (capped by each interval).
+    #[serde(with = "humantime_serde")]
+    pub spread: Duration,
+    /// A bucket wait longer than this snoozes the job instead of sleeping in it.
+    #[serde(with = "humantime_serde")]
+    pub max_inline_wait: Duration,
+    /// Request rate per integration, by platform (the platforms' published limits).
+    pub rate_limits: BTreeMap<String, RateLimit>,
+}
+
+/// Published (or, for the unconfirmed platforms, cautious) request rates per connection: a
+/// sync takes one token per list call, so `per_sec` stays under the platform's rate for the
+/// list method it calls, and `capacity` under its tolerated burst.
+pub fn default_rate_limit(p: Platform) -> RateLimit {
+    let (capacity, per_sec) = match p {
+        // Gmail: 250 quota units per user per second; messages.list costs 5 units and
+        // history.list 2, so 10 calls/s spend at most 50 units/s.
+        Platform::Gmail => (20.0, 10.0),
+        // Graph (Outlook): 10,000 requests per 10 minutes per app and mailbox (16.7/s).
+        Platform::Outlook => (20.0, 10.0),
+        // Slack: conversations.history is Tier 3 (50+ per minute per workspace) for
+        // Marketplace and internal apps: 0.8/s = 48/min. conversations.list (Tier 2, 20+ per
+        // minute) takes from the same bucket but is called once per 200 channels. Commercially
+        // distributed apps outside the Marketplace get 1 request per minute for
+        // conversations.history since 2025: set `[sync.rate_limits.slack]` for those.
+        Platform::Slack => (3.0, 0.8),
+        // Discord: 50 requests/s per bot globally; per-route buckets are announced only in
+        // the X-RateLimit-* headers (about 5 per 5 s on channel messages in practice).
+        Platform::Discord => (5.0, 1.0),
+        // Zoom: GET /users/{id}/recordings is a "Medium" API, 20 requests/s on Pro accounts
+        // (60/s on Business and up): half of the lowest.
+        Platform::Zoom => (10.0, 10.0),
+        // Fireflies: 60 requests per minute on Business/Enterprise (Free/Pro plans get 50 per
+        // day, which no bucket rate can express: their 429s snooze the sync).
+        Platform::Fireflies => (5.0, 1.0),
+        // Monday: a complexity budget per minute (and a per-minute request cap by plan); one
+        // items_page query of 100 items at 5/s (300 per minute) stays inside it, and a
+        // ComplexityException names its own wait.
+        Platform::Monday => (5.0, 5.0),
+        // Notion: an average of 3 requests per second per integration, some bursts allowed.
+        Platform::Notion => (3.0, 3.0),
+        // Twilio: no per-second figure for list resources, 100 concurrent requests per
+        // account; a 429 (error 20429) snoozes the sync. Stay modest.
+        Platform::ZeroVoice => (10.0, 10.0),
+        // Otter, Loom, Granola, ZeroDB: no published limits (UNCONFIRMED APIs): cautious.
+        Platform::Otter | Platform::Loom | Platform::Granola | Platform::ZeroDb => (5.0, 5.0),
+    };
+    RateLimit { capacity, per_sec }
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            interval: Duration::from_secs(3600),
+            intervals: BTreeMap::new(),
+            fallback_interval: Duration::from_secs(300),
+            webhook_silence: Duration::from_secs(1800),
+            default_retry_after: Duration::from_secs(60),
+            spread: Duration::from_secs(300),
+            max_inline_wait: Duration::from_secs(5),
+            rate_limits: Platform::ALL
+                .into_iter()
+                .map(|p| (p.as_str().to_string(), default_rate_limit(p)))
+                .collect(),
+        }
+    }
+}
+
+impl SyncConfig {
+    pub fn rate_limit(&self, p: Platform) -> RateLimit {
+        self.rate_limits
+            .get(p.as_str())
+            .copied()
+            .unwrap_or_else(|| default_rate_limit(p))
+    }
+
+    pub fn interval(&self, p: Platform) -> Duration {
+        self.intervals
+            .get(p.as_str())
+            .map_or(self.interval, |e| e.0)
+    }
+
+    /// Whether the values make sense: a message naming the key, if not.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        for (name, r) in &self.rate_limits {
+            if Platform::parse(name).is_none() {
+                return Err((
+                    format!("sync.rate_limits.{name}"),
+                    "no such platform".into(),
+                ));
+            }
+            if !(r.capacity >= 1.0 && r.per_sec > 0.0) {
+                return Err((
+                    format!("sync.rate_limits.{name}"),
+                    "capacity must be at least 1 and per_sec positive".into(),
+                ));
+            }
+        }
+        for name in self.intervals.keys() {
+            if Platform::parse(name).is_none() {
+                return Err((format!("sync.intervals.{name}"), "no such platform".into()));
+            }
+        }
+        if self.interval.is_zero() || self.fallback_interval.is_zero() {
+            return Err(("sync.interval".into(), "intervals must be positive".into()));
+        }
+        Ok(())
+    }
+}

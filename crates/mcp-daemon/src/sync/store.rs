@@ -1,0 +1,207 @@
+//! The sync's writes: a page of items and its cursor checkpoint in one transaction, the cursor
+//! reset of a full resync, and the sweep that enqueues due syncs. Every write is idempotent
+//! (a page written twice leaves one row per item and its `first_seen_at` untouched); nothing
+//! here calls a platform.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use super::config::SyncConfig;
+use crate::integrations::Integration;
+use mcp_platforms::connectors::{Platform, SyncItem};
+
+/// The statements of a sync page (exposed for the plan tests): the cursor and settings it
+/// starts from, the page's items upserted, and the checkpoint written with them.
+pub const CURSOR_SQL: &str = "SELECT sync_cursor FROM core.integrations WHERE id = $1";
+pub const SETTINGS_SQL: &str = "SELECT settings FROM core.integrations WHERE id = $1";
+pub const SAVE_ITEMS_SQL: &str = "\
+INSERT INTO mcp.synced_items AS s \
+  (integration_id, external_id, workspace_id, platform, kind, occurred_at, raw) \
+SELECT $1, e, $2, $3, k, o, r::jsonb \
+FROM unnest($4::text[], $5::text[], $6::timestamptz[], $7::text[]) AS t(e, k, o, r) \
+ON CONFLICT (integration_id, external_id) DO UPDATE \
+SET kind = EXCLUDED.kind, occurred_at = EXCLUDED.occurred_at, raw = EXCLUDED.raw, \
+    updated_at = now() \
+WHERE (s.kind, s.occurred_at, s.raw) IS DISTINCT FROM \
+      (EXCLUDED.kind, EXCLUDED.occurred_at, EXCLUDED.raw)";
+pub const CHECKPOINT_SQL: &str = "\
+UPDATE core.integrations SET sync_cursor = $2, \
+last_synced_at = CASE WHEN $3 THEN now() ELSE last_synced_at END WHERE id = $1";
+
+/// The integration's stored cursor.
+pub async fn cursor(pool: &PgPool, id: uuid::Uuid) -> Result<Option<String>, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(CURSOR_SQL)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .flatten())
+}
+
+/// The integration's settings (`core.integrations.settings`; `{}` when unknown).
+pub async fn settings(pool: &PgPool, id: uuid::Uuid) -> Result<serde_json::Value, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, serde_json::Value>(SETTINGS_SQL)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .unwrap_or_else(|| serde_json::json!({})))
+}
+
+/// Upserts a page's items and checkpoints `next_cursor` in one transaction; `done` also
+/// records the sync's time. Returns the rows written.
+pub async fn save_page(
+    pool: &PgPool,
+    integration: &Integration,
+    items: &[SyncItem],
+    next_cursor: Option<&str>,
+    done: bool,
+) -> Result<u64, sqlx::Error> {
+    // One row per id (the last one wins), or the upsert would touch a row twice.
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(items.len());
+    for (i, it) in items.iter().enumerate() {
+        last.insert(it.external_id.as_str(), i);
+    }
+    let mut idx: Vec<usize> = last.into_values().collect();
+    idx.sort_unstable();
+    let ids: Vec<&str> = idx.iter().map(|&i| items[i].external_id.as_str()).collect();
+    let kinds: Vec<&str> = idx.iter().map(|&i| items[i].kind.as_str()).collect();
+    let times: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+        idx.iter().map(|&i| items[i].occurred_at).collect();
+    let raws: Vec<String> = idx.iter().map(|&i| items[i].raw.to_string()).collect();
+    let mut tx = pool.begin().await?;
+    let written = if ids.is_empty() {
+        0
+    } else {
+        sqlx::query(SAVE_ITEMS_SQL)
+            .bind(integration.id)
+            .bind(integration.workspace_id)
+            .bind(integration.platform.as_str())
+            .bind(&ids)
+            .bind(&kinds)
+            .bind(&times)
+            .bind(&raws)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+    };
+    sqlx::query(CHECKPOINT_SQL)
+        .bind(integration.id)
+        .bind(next_cursor)
+        .bind(done)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// Forgets the cursor (the platform refused it as too old): the next page starts a full resync.
+pub async fn clear_cursor(pool: &PgPool, id: uuid::Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE core.integrations SET sync_cursor = NULL WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed sync call in `mcp.integration_errors` (context `sync`).
+pub async fn record_error(
+    pool: &PgPool,
+    integration: &Integration,
+    e: &mcp_platforms::connectors::ConnectorError,
+    job_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO mcp.integration_errors (integration_id, workspace_id, platform, error_type, \
+         message, http_status, context, job_id) VALUES ($1, $2, $3, $4, $5, $6, 'sync', $7)",
+    )
+    .bind(integration.id)
+    .bind(integration.workspace_id)
+    .bind(integration.platform.as_str())
+    .bind(e.error_type.as_str())
+    .bind(e.to_string())
+    .bind(e.status.map(i32::from))
+    .bind(job_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// What a sweep did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Sweep {
+    pub enqueued: u64,
+    /// Integrations in service on the fallback interval, by platform.
+    pub fallback: Vec<(Platform, i64)>,
+}
+
+// The sweep's integrations with their effective interval: `$1`/`$2` the platforms' intervals,
+// `$3` the webhook silence and `$4` the fallback interval (seconds).
+macro_rules! sweep_cte {
+    () => {
+        "WITH iv AS (SELECT * FROM unnest($1::text[], $2::float8[]) AS t(platform, secs)), \
+         c AS (SELECT i.id, i.platform, i.last_synced_at, iv.secs, \
+                 NOT EXISTS (SELECT 1 FROM mcp.webhooks w WHERE w.integration_id = i.id \
+                   AND w.status = 'active' \
+                   AND COALESCE(w.last_event_at, w.created_at) > now() - $3 * interval '1 second') \
+                   AS fallback \
+               FROM core.integrations i JOIN iv ON iv.platform = i.platform \
+               WHERE i.state IN ('ACTIVE', 'DEGRADED')), \
+         d AS (SELECT id, platform, fallback, last_synced_at, \
+                 CASE WHEN fallback THEN least($4, secs) ELSE secs END AS eff FROM c)"
+    };
+}
+
+/// The sweep's statements (exposed for the plan tests): integrations on the fallback interval
+/// by platform, and the enqueue of the due syncs (`$5` the spread in seconds).
+pub const SWEEP_FALLBACK_SQL: &str = concat!(
+    sweep_cte!(),
+    " SELECT platform, count(*) FILTER (WHERE fallback) FROM d GROUP BY platform"
+);
+pub const SWEEP_ENQUEUE_SQL: &str = concat!(
+    sweep_cte!(),
+    " INSERT INTO mcp.sync_jobs (kind, integration_id, payload, run_at, unique_key) \
+     SELECT 'sync', id, jsonb_build_object('integration_id', id), \
+            now() + ((abs(hashtext(id::text)::bigint) % 1000000) / 1000000.0) \
+                    * least($5, eff) * interval '1 second', \
+            'sync:' || id \
+     FROM d WHERE last_synced_at IS NULL OR last_synced_at < now() - eff * interval '1 second' \
+     ON CONFLICT DO NOTHING"
+);
+
+/// Enqueues a `sync` (unique key `sync:<id>`) for every ACTIVE/DEGRADED integration whose last
+/// sync is older than its interval: the platform's interval, or the fallback interval when no
+/// active webhook has had an event (or was created) within `webhook_silence`. Each is due at a
+/// stable point within `spread` (capped by its interval).
+pub async fn sweep(
+    pool: &PgPool,
+    cfg: &SyncConfig,
+    spread: Duration,
+) -> Result<Sweep, sqlx::Error> {
+    let names: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
+    let secs: Vec<f64> = Platform::ALL
+        .iter()
+        .map(|p| cfg.interval(*p).as_secs_f64())
+        .collect();
+    let rows: Vec<(String, i64)> = sqlx::query_as(SWEEP_FALLBACK_SQL)
+        .bind(&names)
+        .bind(&secs)
+        .bind(cfg.webhook_silence.as_secs_f64())
+        .bind(cfg.fallback_interval.as_secs_f64())
+        .fetch_all(pool)
+        .await?;
+    let enqueued = sqlx::query(SWEEP_ENQUEUE_SQL)
+        .bind(&names)
+        .bind(&secs)
+        .bind(cfg.webhook_silence.as_secs_f64())
+        .bind(cfg.fallback_interval.as_secs_f64())
+        .bind(spread.as_secs_f64())
+        .execute(pool)
+        .await?
+        .rows_affected();
+    let fallback = rows
+        .into_iter()
+        .filter_map(|(p, n)| Platform::parse(&p).map(|p| (p, n)))
+        .collect();
+    Ok(Sweep { enqueued, fallback })
+}

@@ -1,0 +1,309 @@
+//! The vault: encrypts and decrypts stored secrets (access and refresh tokens, API keys, webhook
+//! secrets) with XChaCha20-Poly1305. Each write uses a fresh random 24-byte nonce and binds the
+//! ciphertext to where it belongs (integration id, field, key id) through associated data, so a
+//! ciphertext copied to another row or field does not decrypt. Keys come from files (or systemd
+//! credentials); the newest key encrypts, every key decrypts.
+//! It never logs, prints or returns key material or plaintext except as `Secret`.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use mcp_platforms::secret::Secret;
+
+const FORMAT_V1: u8 = 1;
+const NONCE_LEN: usize = 24;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("no vault key is configured (vault.key_files, or vault-key-* systemd credentials)")]
+    NoKey,
+    #[error("cannot read vault key file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("vault key file {path} must hold 32 bytes as base64 or hex")]
+    BadKey { path: String },
+    #[error("the secret was encrypted with key `{0}`, which is not loaded")]
+    UnknownKey(String),
+    #[error("stored secret is malformed")]
+    Malformed,
+    #[error("stored secret failed authentication: it was altered, or belongs to another record")]
+    Tampered,
+    #[error("encryption failed")]
+    Encrypt,
+}
+
+/// `[vault]`: where keys come from.
+#[derive(Clone, Deserialize, Serialize, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultConfig {
+    /// Key files: 32 random bytes as base64 or hex. The key id is the file name without its
+    /// extension; the greatest id (sorting as text) is the newest and encrypts new writes.
+    pub key_files: Vec<PathBuf>,
+}
+
+/// What a ciphertext is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    pub record: &'a str,
+    pub field: &'a str,
+}
+
+struct Key {
+    id: String,
+    cipher: XChaCha20Poly1305,
+}
+
+pub struct Vault {
+    /// Oldest first; the last one is the newest.
+    keys: Vec<Key>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
+        f.debug_struct("Vault").field("key_ids", &ids).finish()
+    }
+}
+
+impl Vault {
+    /// Keys from `vault.key_files`, plus `$CREDENTIALS_DIRECTORY/vault-key-*` under systemd.
+    /// No key at all is not an error here: the vault then refuses every operation with `NoKey`.
+    pub fn from_config(cfg: &VaultConfig) -> Result<Vault, VaultError> {
+        let mut files = cfg.key_files.clone();
+        if let Ok(dir) = std::env::var("CREDENTIALS_DIRECTORY") {
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                for e in rd.flatten() {
+                    if e.file_name().to_string_lossy().starts_with("vault-key-") {
+                        files.push(e.path());
+                    }
+                }
+            }
+        }
+        let mut keys = Vec::new();
+        for path in files {
+            let bytes = read_key_file(&path)?;
+            keys.push((key_id_of(&path), bytes));
+        }
+        Ok(Vault::from_keys(keys))
+    }
+
+    /// A vault over raw keys `(id, 32 bytes)`.
+    pub fn from_keys(keys: Vec<(String, Zeroizing<[u8; 32]>)>) -> Vault {
+        let mut keys: Vec<Key> = keys
+            .into_iter()
+            .map(|(id, bytes)| Key {
+                id,
+                cipher: XChaCha20Poly1305::new(bytes.as_ref().into()),
+            })
+            .collect();
+        keys.sort_by(|a, b| a.id.cmp(&b.id));
+        keys.dedup_by(|a, b| a.id == b.id);
+        Vault { keys }
+    }
+
+    /// 32 fresh random bytes, base64: the content of a new key file.
+    pub fn generate_key() -> String {
+        let bytes: Zeroizing<[u8; 32]> = Zeroizing::new(rand::random());
+        base64::engine::general_purpose::STANDARD.encode(bytes.as_ref())
+    }
+
+    /// Loaded key ids, oldest first.
+    pub fn key_ids(&self) -> Vec<&str> {
+        self.keys.iter().map(|k| k.id.as_str()).collect()
+    }
+
+    pub fn newest_key_id(&self) -> Option<&str> {
+        self.keys.last().map(|k| k.id.as_str())
+    }
+
+    /// Encrypts under the newest key; returns (key id, stored bytes).
+    pub fn seal(&self, plain: &str, at: Binding<'_>) -> Result<(String, Vec<u8>), VaultError> {
+        let key = self.keys.last().ok_or(VaultError::NoKey)?;
+        let nonce_bytes: [u8; NONCE_LEN] = rand::random();
+        let aad = aad(at, &key.id);
+        let ct = key
+            .cipher
+            .encrypt(
+                &XNonce::from(nonce_bytes),
+                Payload {
+                    msg: plain.as_bytes(),
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| VaultError::Encrypt)?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&nonce_bytes);
+        out.extend_from_slice(&ct);
+        Ok((key.id.clone(), out))
+    }
+
+    /// Decrypts what `seal` stored with `key_id` for the same binding.
+    pub fn open(&self, key_id: &str, stored: &[u8], at: Binding<'_>) -> Result<Secret, VaultError> {
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == key_id)
+            .ok_or_else(|| VaultError::UnknownKey(key_id.to_string()))?;
+        if stored.len() < 1 + NONCE_LEN + 16 || stored[0] != FORMAT_V1 {
+            return Err(VaultError::Malformed);
+        }
+        let (nonce, ct) = stored[1..].split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| VaultError::Malformed)?;
+        let aad = aad(at, key_id);
+        let plain = Zeroizing::new(
+            key.cipher
+                .decrypt(&XNonce::from(nonce), Payload { msg: ct, aad: &aad })
+                .map_err(|_| VaultError::Tampered)?,
+        );
+        let text = std::str::from_utf8(&plain).map_err(|_| VaultError::Malformed)?;
+        Ok(Secret::new(text))
+    }
+}
+
+/// A key's id from its file name: without the `.key` extension and, for systemd credentials,
+/// without the `vault-key-` prefix, so one key has one id however it is delivered.
+fn key_id_of(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".key").unwrap_or(&name);
+    name.strip_prefix("vault-key-").unwrap_or(name).to_string()
+}
+
+fn aad(at: Binding<'_>, key_id: &str) -> Vec<u8> {
+    // Length-prefixed so that no two different bindings give the same bytes.
+    let mut v = Vec::new();
+    for part in [at.record, at.field, key_id] {
+        v.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        v.extend_from_slice(part.as_bytes());
+    }
+    v
+}
+
+fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    let text =
+        Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|source| VaultError::Read {
+                path: path.display().to_string(),
+                source,
+            })?,
+        );
+    let t = text.trim();
+    let bad = || VaultError::BadKey {
+        path: path.display().to_string(),
+    };
+    let bytes = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(t)
+            .ok()
+            .filter(|b| b.len() == 32)
+            .or_else(|| hex::decode(t).ok().filter(|b| b.len() == 32))
+            .ok_or_else(bad)?,
+    );
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&bytes);
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vault(ids: &[&str]) -> Vault {
+        Vault::from_keys(
+            ids.iter()
+                .map(|id| (id.to_string(), Zeroizing::new(rand::random::<[u8; 32]>())))
+                .collect(),
+        )
+    }
+
+    const AT: Binding<'static> = Binding {
+        record: "6f1c0a4e-0000-0000-0000-000000000001",
+        field: "access_token",
+    };
+
+    #[test]
+    fn sealed_secret_opens_only_where_it_was_sealed() {
+        let v = vault(&["k1", "k2"]);
+        let (key_id, ct) = v.seal("xoxb-123", AT).unwrap();
+        assert_eq!(key_id, "k2", "the newest key encrypts");
+        assert_eq!(v.open(&key_id, &ct, AT).unwrap().expose(), "xoxb-123");
+        let other_field = Binding {
+            field: "refresh_token",
+            ..AT
+        };
+        assert!(matches!(
+            v.open(&key_id, &ct, other_field),
+            Err(VaultError::Tampered)
+        ));
+        let other_row = Binding {
+            record: "6f1c0a4e-0000-0000-0000-000000000002",
+            ..AT
+        };
+        assert!(matches!(
+            v.open(&key_id, &ct, other_row),
+            Err(VaultError::Tampered)
+        ));
+        assert!(matches!(v.open("k1", &ct, AT), Err(VaultError::Tampered)));
+    }
+
+    #[test]
+    fn tampered_or_short_ciphertext_is_an_error_not_a_panic() {
+        let v = vault(&["k1"]);
+        let (id, mut ct) = v.seal("secret", AT).unwrap();
+        let last = ct.len() - 1;
+        ct[last] ^= 1;
+        assert!(matches!(v.open(&id, &ct, AT), Err(VaultError::Tampered)));
+        for n in 0..30 {
+            let r = v.open(&id, &ct[..n.min(ct.len())], AT);
+            assert!(matches!(r, Err(VaultError::Malformed)), "{n}");
+        }
+        assert!(matches!(
+            v.open("nope", &ct, AT),
+            Err(VaultError::UnknownKey(_))
+        ));
+        assert!(matches!(vault(&[]).seal("x", AT), Err(VaultError::NoKey)));
+    }
+
+    #[test]
+    fn two_seals_of_one_secret_differ() {
+        let v = vault(&["k1"]);
+        assert_ne!(v.seal("same", AT).unwrap().1, v.seal("same", AT).unwrap().1);
+    }
+
+    #[test]
+    fn key_files_load_from_base64_and_hex_and_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("2026-01.key");
+        std::fs::write(&a, Vault::generate_key()).unwrap();
+        let b = dir.path().join("2026-02.key");
+        std::fs::write(&b, "ab".repeat(32)).unwrap();
+        let bad = dir.path().join("bad.key");
+        std::fs::write(&bad, "short").unwrap();
+        let v = Vault::from_config(&VaultConfig {
+            key_files: vec![a, b],
+        })
+        .unwrap();
+        assert_eq!(v.newest_key_id(), Some("2026-02"));
+        assert_eq!(
+            key_id_of(Path::new("/run/creds/vault-key-2026-02")),
+            "2026-02"
+        );
+        assert_eq!(key_id_of(Path::new("/etc/keys/2026-02.key")), "2026-02");
+        assert!(!format!("{v:?}").contains(&"ab".repeat(4)));
+        let e = Vault::from_config(&VaultConfig {
+            key_files: vec![bad],
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("bad.key"));
+    }
+}

@@ -1,0 +1,16 @@
+//! Webhook intake's storage side: registered webhooks and their secrets (`store.rs`), verified
+//! events grouped into `webhook_process` jobs (`batcher.rs`), their processing (`process.rs`)
+//! and the renewal of expiring subscriptions (`renew.rs`). Verification itself (the platforms'
+//! signature schemes) is `mcp_platforms::webhooks`; the HTTP side is `crate::http::webhooks`.
+
+pub mod batcher;
+mod config;
+pub mod process;
+pub mod renew;
+mod store;
+
+pub use config::WebhooksConfig;
+pub use mcp_platforms::webhooks::{
+    parse, verify, Delivery, GmailKeys, Handshake, Keys, KeysError, Parsed, Refusal, PLATFORMS,
+};
+pub use store::{lookup, register, register_with_id, Stored, WebhookError, WebhookRow, LOOKUP_SQL};

@@ -1,0 +1,142 @@
+//! Webhook subscriptions that expire at the platform: Gmail's `users.watch` (7 days) and
+//! Microsoft Graph subscriptions (under 3 days for mail). `webhook_renew_sweep` enqueues one
+//! `webhook_renew` per subscription that expires within `webhooks.renew_ahead`, once across
+//! daemons (unique key per webhook); a renewal calls the platform and records the new expiry.
+//! App-level webhooks (Slack, Zoom, Discord, …) have no expiry and are never touched here.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use mcp_platforms::connectors::http::{self, RawResponse};
+use mcp_platforms::connectors::{ConnectorError, Connectors, Credentials, ErrorType, Platform};
+
+/// Platforms whose subscriptions expire and are renewed through their API.
+pub const RENEWABLE: &[Platform] = &[Platform::Gmail, Platform::Outlook];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenewError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Platform(#[from] ConnectorError),
+    #[error("credentials: {0}")]
+    Credentials(String),
+    #[error("webhook {0} not found")]
+    NotFound(Uuid),
+}
+
+/// The renew sweep's statement (exposed for the plan tests): `$1` the renewable platforms,
+/// `$2` how far ahead in milliseconds.
+pub const RENEW_SWEEP_SQL: &str = "\
+INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
+SELECT 'webhook_renew', w.integration_id, jsonb_build_object('webhook_id', w.id), \
+       'webhook_renew:' || w.id \
+FROM mcp.webhooks w JOIN core.integrations i ON i.id = w.integration_id \
+WHERE w.platform = ANY($1) AND w.status <> 'disabled' AND w.expires_at IS NOT NULL \
+  AND w.expires_at < now() + $2 * interval '1 millisecond' \
+  AND i.state IN ('ACTIVE', 'DEGRADED', 'ERROR') \
+ON CONFLICT DO NOTHING";
+
+/// Enqueues a renewal for every renewable subscription expiring within `ahead`.
+pub async fn enqueue_renew_sweep(pool: &PgPool, ahead: Duration) -> Result<u64, sqlx::Error> {
+    let names: Vec<&str> = RENEWABLE.iter().map(|p| p.as_str()).collect();
+    Ok(sqlx::query(RENEW_SWEEP_SQL)
+        .bind(&names)
+        .bind(ahead.as_millis() as i64)
+        .execute(pool)
+        .await?
+        .rows_affected())
+}
+
+/// Renews one subscription at its platform and stores the new expiry. Returns it.
+pub async fn renew(
+    pool: &PgPool,
+    vault: &crate::vault::Vault,
+    connectors: &Connectors,
+    cfg: &super::WebhooksConfig,
+    webhook_id: Uuid,
+) -> Result<chrono::DateTime<chrono::Utc>, RenewError> {
+    let row: Option<(Uuid, String, Option<String>)> = sqlx::query_as(
+        "SELECT integration_id, platform, external_id FROM mcp.webhooks WHERE id = $1",
+    )
+    .bind(webhook_id)
+    .fetch_optional(pool)
+    .await?;
+    let (integration, platform, external_id) = row.ok_or(RenewError::NotFound(webhook_id))?;
+    let p = Platform::parse(&platform).ok_or(RenewError::NotFound(webhook_id))?;
+    let creds = crate::integrations::credentials(pool, vault, integration)
+        .await
+        .map_err(|e| RenewError::Credentials(e.to_string()))?;
+    let Credentials::Bearer(token) = creds else {
+        return Err(RenewError::Credentials("not an OAuth integration".into()));
+    };
+    let connector = connectors.get(p);
+    let base = connector.api_base().trim_end_matches('/').to_string();
+    let client = connectors.client();
+    let expires = match p {
+        Platform::Gmail => {
+            let req = client
+                .post(format!("{base}/gmail/v1/users/me/watch"))
+                .bearer_auth(token.expose())
+                .json(&json!({"topicName": cfg.gmail_topic, "labelIds": ["INBOX"]}));
+            let resp = http::send(p, req).await?;
+            let v = ok_json(p, &resp)?;
+            // `expiration` is epoch milliseconds, as a string.
+            let ms = v
+                .get("expiration")
+                .and_then(|e| {
+                    e.as_str()
+                        .and_then(|s| s.parse::<i64>().ok())
+                        .or(e.as_i64())
+                })
+                .ok_or_else(|| http::invalid_response(p, &resp, "no expiration"))?;
+            chrono::DateTime::from_timestamp_millis(ms)
+                .ok_or_else(|| http::invalid_response(p, &resp, "bad expiration"))?
+        }
+        Platform::Outlook => {
+            let id = external_id
+                .ok_or_else(|| RenewError::Credentials("subscription id unknown".into()))?;
+            let want = chrono::Utc::now()
+                + chrono::Duration::from_std(cfg.outlook_subscription_ttl)
+                    .unwrap_or(chrono::Duration::days(2));
+            let req = client
+                .patch(format!("{base}/v1.0/subscriptions/{id}"))
+                .bearer_auth(token.expose())
+                .json(&json!({"expirationDateTime": want.to_rfc3339()}));
+            let resp = http::send(p, req).await?;
+            let v = ok_json(p, &resp)?;
+            v.get("expirationDateTime")
+                .and_then(Value::as_str)
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .ok_or_else(|| http::invalid_response(p, &resp, "no expirationDateTime"))?
+        }
+        _ => {
+            return Err(ConnectorError::new(
+                p,
+                ErrorType::BadRequest,
+                None,
+                None,
+                "this platform's webhooks do not expire",
+            )
+            .into())
+        }
+    };
+    sqlx::query("UPDATE mcp.webhooks SET expires_at = $2, status = 'active' WHERE id = $1")
+        .bind(webhook_id)
+        .bind(expires)
+        .execute(pool)
+        .await?;
+    Ok(expires)
+}
+
+fn ok_json(p: Platform, resp: &RawResponse) -> Result<Value, ConnectorError> {
+    if !resp.is_success() {
+        return Err(http::classify_status(p, resp, None));
+    }
+    resp.json()
+        .ok_or_else(|| http::invalid_response(p, resp, "not JSON"))
+}

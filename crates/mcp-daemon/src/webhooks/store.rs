@@ -1,0 +1,173 @@
+//! The webhook rows: registering a webhook with its sealed secret and looking one up for a
+//! delivery (verified events are stored by `batcher`, with their jobs, in one transaction).
+//! It never stores an unverified delivery, and never returns or logs a secret except as
+//! `Secret`.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::vault::{Binding, Vault, VaultError};
+use mcp_platforms::connectors::Platform;
+use mcp_platforms::secret::Secret;
+
+/// The vault field webhook secrets are bound to (with the webhook id as the record);
+/// `credentials::rotate` relies on exactly this.
+pub const SECRET_FIELD: &str = "webhook_secret";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error("integration {0} does not exist")]
+    UnknownIntegration(Uuid),
+    #[error("{0} has no webhooks")]
+    NoWebhooks(&'static str),
+    #[error("a Discord public key is 32 bytes as 64 lowercase hex digits")]
+    BadPublicKey,
+}
+
+/// A webhook as the intake needs it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct WebhookRow {
+    pub id: Uuid,
+    pub integration_id: Uuid,
+    pub workspace_id: Uuid,
+    pub platform: String,
+    pub secret_ct: Option<Vec<u8>>,
+    pub key_id: Option<String>,
+    pub public_key: Option<String>,
+}
+
+impl WebhookRow {
+    /// The webhook's secret, if it has one.
+    pub fn secret(&self, vault: &Vault) -> Result<Option<Secret>, VaultError> {
+        match (&self.key_id, &self.secret_ct) {
+            (Some(k), Some(ct)) => {
+                let record = self.id.to_string();
+                vault
+                    .open(
+                        k,
+                        ct,
+                        Binding {
+                            record: &record,
+                            field: SECRET_FIELD,
+                        },
+                    )
+                    .map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Stores a webhook for an integration: its shared secret sealed (record = webhook id), and
+/// for Discord the application's public key. Returns the webhook id (the last segment of
+/// `/webhooks/{platform}/{id}`).
+pub async fn register(
+    pool: &PgPool,
+    vault: &Vault,
+    integration_id: Uuid,
+    platform: Platform,
+    secret: Option<&Secret>,
+    public_key: Option<&str>,
+) -> Result<Uuid, WebhookError> {
+    register_with_id(
+        pool,
+        vault,
+        Uuid::new_v4(),
+        integration_id,
+        platform,
+        secret,
+        public_key,
+    )
+    .await
+}
+
+/// `register` with a chosen webhook id (the demo's documented one).
+pub async fn register_with_id(
+    pool: &PgPool,
+    vault: &Vault,
+    id: Uuid,
+    integration_id: Uuid,
+    platform: Platform,
+    secret: Option<&Secret>,
+    public_key: Option<&str>,
+) -> Result<Uuid, WebhookError> {
+    if !super::PLATFORMS.contains(&platform) {
+        return Err(WebhookError::NoWebhooks(platform.as_str()));
+    }
+    if let Some(k) = public_key {
+        if k.len() != 64
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(WebhookError::BadPublicKey);
+        }
+    }
+    let record = id.to_string();
+    let sealed = match secret {
+        Some(s) => Some(vault.seal(
+            s.expose(),
+            Binding {
+                record: &record,
+                field: SECRET_FIELD,
+            },
+        )?),
+        None => None,
+    };
+    let (key_id, ct) = sealed.unzip();
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query(
+        "INSERT INTO mcp.webhooks (id, integration_id, workspace_id, platform, secret_ct, key_id, public_key) \
+         SELECT $1, i.id, i.workspace_id, $3, $4, $5, $6 FROM core.integrations i WHERE i.id = $2",
+    )
+    .bind(id)
+    .bind(integration_id)
+    .bind(platform.as_str())
+    .bind(ct)
+    .bind(key_id)
+    .bind(public_key)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(WebhookError::UnknownIntegration(integration_id));
+    }
+    sqlx::query("UPDATE core.integrations SET webhook_id = $1 WHERE id = $2")
+        .bind(id)
+        .bind(integration_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// `lookup`'s statement (exposed for the plan tests).
+pub const LOOKUP_SQL: &str = "\
+SELECT id, integration_id, workspace_id, platform, secret_ct, key_id, public_key \
+FROM mcp.webhooks WHERE id = $1 AND platform = $2 AND status <> 'disabled'";
+
+/// The active webhook `id` of `platform`; `None` if there is none (or it is disabled).
+pub async fn lookup(
+    pool: &PgPool,
+    id: Uuid,
+    platform: Platform,
+) -> Result<Option<WebhookRow>, sqlx::Error> {
+    sqlx::query_as(LOOKUP_SQL)
+        .bind(id)
+        .bind(platform.as_str())
+        .fetch_optional(pool)
+        .await
+}
+
+/// What storing a verified event did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// A new event (its id) with its `webhook_process` job.
+    New(i64),
+    /// The same delivery was stored before: nothing written.
+    Duplicate,
+}

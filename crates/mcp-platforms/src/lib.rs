@@ -1,0 +1,9 @@
+//! mcp-platforms: the 13 SaaS platforms as the daemon meets them over HTTP. Connectors (health
+//! calls, listings, the 13-type error taxonomy, rate-limit signals), the OAuth client, and the
+//! webhook signature schemes and event parsing. No database: what is stored, and where, is the
+//! daemon's business.
+
+pub mod connectors;
+pub mod oauth;
+pub mod secret;
+pub mod webhooks;

@@ -1,0 +1,141 @@
+//! mcp-queue: the job queue engine over the Postgres table `mcp.sync_jobs`.
+//! Every SQL statement that writes `mcp.sync_jobs` lives in this crate (claim, complete, rescue,
+//! prune, enqueue, the admin reads and writes), beside the catalogue of kinds (`jobs/*.toml`),
+//! the cron scheduler, the worker runtime and the typed job trait handlers implement.
+//! It knows nothing of integrations, platforms or credentials: handlers get their own services
+//! through `JobContext<S>` and return an outcome; the engine writes it.
+
+pub mod catalog;
+pub mod config;
+pub mod job;
+pub mod metrics;
+pub mod periodic;
+pub mod scheduler;
+pub mod schema;
+pub mod worker;
+
+mod admin;
+mod claim;
+mod complete;
+mod maintenance;
+pub mod retry;
+mod wake;
+
+pub use admin::{
+    cancel as admin_cancel, cancel_integration_jobs, enqueue as admin_enqueue, enqueue_first_sync,
+    enqueue_health_check, list as admin_list, retry as admin_retry, show as admin_show,
+    EnqueueRequest, JobRow, CANCEL_INTEGRATION_JOBS_SQL, ENQUEUE_SQL,
+};
+pub use claim::{ClaimedJob, CLAIM_SQL};
+pub use complete::{Outcome, OutcomeRow, COMPLETE_SQL};
+pub use maintenance::{
+    DepthRow, PruneAges, PruneReport, Rescued, DEPTH_SQL, PRUNE_SQL, RESCUE_SQL,
+};
+pub use wake::QuietWake;
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use crate::catalog::Catalog;
+pub use job::{Job, JobContext, JobError, Registry};
+
+/// Channel that `INSERT`s into `mcp.sync_jobs` (and `mcp.retry_job`) notify.
+pub const NOTIFY_CHANNEL: &str = "mcp_sync_jobs";
+
+/// Tells every daemon that jobs are waiting (one NOTIFY in a transaction of its own).
+pub async fn notify(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(NOTIFY_CHANNEL)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+/// States a job can be in; see the README for the transitions.
+pub const STATES: &[&str] = &[
+    "available",
+    "scheduled",
+    "running",
+    "retryable",
+    "completed",
+    "discarded",
+    "cancelled",
+];
+
+/// States whose jobs wait to be claimed once `run_at` has come.
+pub const CLAIMABLE_STATES: &[&str] = &["available", "scheduled", "retryable"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("job {0} not found")]
+    NotFound(i64),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The queue as one daemon sees it: its identity, the kinds it runs and their leases.
+#[derive(Clone)]
+pub struct Queue {
+    pool: PgPool,
+    worker_id: String,
+    kinds: Vec<String>,
+    lease_ms: Vec<i64>,
+    max_attempts: Vec<i16>,
+    queues: Vec<String>,
+}
+
+impl Queue {
+    pub fn new(
+        pool: PgPool,
+        worker_id: String,
+        catalog: &Catalog,
+        lease_grace: Duration,
+        queues: Vec<String>,
+    ) -> Queue {
+        let mut kinds = Vec::new();
+        let mut lease_ms = Vec::new();
+        let mut max_attempts = Vec::new();
+        for spec in catalog.iter() {
+            kinds.push(spec.kind.clone());
+            lease_ms.push((spec.policy.timeout + lease_grace).as_millis() as i64);
+            max_attempts.push(spec.policy.max_attempts as i16);
+        }
+        Queue {
+            pool,
+            worker_id,
+            kinds,
+            lease_ms,
+            max_attempts,
+            queues,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// The kinds this daemon claims, in the order `claim`'s per-kind caps follow.
+    pub fn kinds(&self) -> &[String] {
+        &self.kinds
+    }
+}
+
+/// A worker id unique to this process: host, pid and a random suffix.
+pub fn new_worker_id() -> String {
+    let host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown-host".into());
+    format!(
+        "{host}:{}:{:06x}",
+        std::process::id(),
+        rand::random::<u32>() & 0xff_ffff
+    )
+}

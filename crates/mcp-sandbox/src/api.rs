@@ -1,0 +1,211 @@
+//! The sandbox's platform endpoints: one handler for `/{platform}/{*path}` that counts the
+//! call, applies armed faults, checks the credential in the platform's own way and answers
+//! the identity call or a list page. Test double only: it must never call out anywhere.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State as AxState};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::forms::{self, json_response, AuthFailure};
+use super::state::{FaultKind, State, TokenKind};
+use super::{lists, oauth};
+use mcp_platforms::connectors::Platform;
+
+/// Everything a platform route needs to know about the request.
+pub struct Req {
+    pub platform: Platform,
+    pub method: Method,
+    pub path: String,
+    pub query: HashMap<String, String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Req {
+    pub fn q(&self, k: &str) -> Option<&str> {
+        self.query.get(k).map(String::as_str)
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+pub fn parse_query(raw: Option<&str>) -> HashMap<String, String> {
+    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The credential a request presents: (value, Basic secret if any).
+pub fn presented(p: Platform, h: &HeaderMap) -> Option<(String, Option<String>)> {
+    let auth = h.get("authorization")?.to_str().ok()?.trim();
+    if let Some(b) = auth.strip_prefix("Basic ") {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .ok()?;
+        let s = String::from_utf8(raw).ok()?;
+        let (u, pw) = s.split_once(':')?;
+        return Some((u.to_string(), Some(pw.to_string())));
+    }
+    if let Some(t) = auth.strip_prefix("Bearer ") {
+        return Some((t.trim().to_string(), None));
+    }
+    // Monday takes the bare token.
+    (p == Platform::Monday && !auth.is_empty()).then(|| (auth.to_string(), None))
+}
+
+/// Checks the credential: the account it belongs to, or why it is refused.
+fn authenticate(st: &State, r: &Req) -> Result<String, AuthFailure> {
+    let (value, basic) = presented(r.platform, &r.headers).ok_or(AuthFailure::Missing)?;
+    let t = st.get(&value).ok_or(AuthFailure::Unknown)?;
+    if t.platform != r.platform {
+        return Err(AuthFailure::Unknown);
+    }
+    let kind_ok = match t.kind {
+        TokenKind::Access | TokenKind::ApiKey => basic.is_none(),
+        TokenKind::AccountSid => basic.is_some() && basic == t.secret,
+        TokenKind::Refresh => false,
+    };
+    if !kind_ok {
+        return Err(AuthFailure::Unknown);
+    }
+    if t.revoked {
+        return Err(AuthFailure::Revoked);
+    }
+    if t.expires_at.is_some_and(|e| e <= std::time::Instant::now()) {
+        return Err(AuthFailure::Expired);
+    }
+    Ok(t.account)
+}
+
+pub async fn handle(
+    AxState(st): AxState<Arc<State>>,
+    Path((platform, path)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(p) = Platform::parse(&platform) else {
+        return json_response(404, json!({"error": "no such platform"}), &[]);
+    };
+    st.count_call(p);
+    let r = Req {
+        platform: p,
+        method,
+        path: format!("/{path}"),
+        query: parse_query(raw.as_deref()),
+        headers,
+        body,
+    };
+    if r.path.starts_with("/oauth/") {
+        return oauth::handle(&st, &r).await;
+    }
+    let shown = presented(p, &r.headers).map(|(v, _)| v);
+    if let Some(f) = st.take_fault(p, shown.as_deref()) {
+        if f.fault == FaultKind::Timeout {
+            tokio::time::sleep(st.hang()).await;
+        }
+        return forms::fault_response(p, f.fault, f.retry_after_secs);
+    }
+    let account = match authenticate(&st, &r) {
+        Ok(a) => a,
+        Err(why) => return forms::auth_failure(p, why),
+    };
+    route(&st, &r, &account)
+}
+
+fn not_found(p: Platform) -> Response {
+    match p {
+        Platform::Slack => json_response(200, json!({"ok": false, "error": "unknown_method"}), &[]),
+        Platform::ZeroVoice => json_response(
+            404,
+            json!({"code": 20404, "message": "The requested resource was not found", "status": 404}),
+            &[],
+        ),
+        _ => json_response(404, json!({"error": "not_found"}), &[]),
+    }
+}
+
+/// A stable id for an account on a platform.
+pub fn account_id(p: Platform, account: &str) -> String {
+    let h = account.bytes().fold(1469598103934665603u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(1099511628211)
+    });
+    match p {
+        Platform::Slack => format!("U{:010X}", h % 0xFF_FFFF_FFFF),
+        Platform::Discord => format!("{}", 100_000_000_000_000_000 + h % 900_000_000_000_000_000),
+        Platform::Monday => format!("{}", h % 100_000_000),
+        _ => format!("{h:016x}"),
+    }
+}
+
+fn route(st: &State, r: &Req, account: &str) -> Response {
+    let p = r.platform;
+    let id = account_id(p, account);
+    let m = &r.method;
+    let ok = |v: Value| json_response(200, v, &[]);
+    match (p, m.as_str(), r.path.as_str()) {
+        // Webhook subscriptions that expire: Gmail's watch (7 days), Graph subscriptions.
+        (Platform::Gmail, "POST", "/gmail/v1/users/me/watch") => {
+            let until = chrono::Utc::now() + chrono::Duration::days(7);
+            ok(json!({"historyId": lists::GMAIL_LATEST.to_string(),
+                      "expiration": until.timestamp_millis().to_string()}))
+        }
+        (Platform::Outlook, "PATCH", path) if path.starts_with("/v1.0/subscriptions/") => {
+            let asked = r.json()["expirationDateTime"].as_str().map(str::to_string);
+            let until = asked
+                .unwrap_or_else(|| (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339());
+            ok(
+                json!({"id": path.trim_start_matches("/v1.0/subscriptions/"),
+                      "expirationDateTime": until}),
+            )
+        }
+        (Platform::Gmail, "GET", "/gmail/v1/users/me/profile") => ok(json!({
+            "emailAddress": format!("{account}@sandbox.test"), "messagesTotal": 42,
+            "threadsTotal": 17, "historyId": lists::GMAIL_LATEST.to_string()})),
+        (Platform::Outlook, "GET", "/v1.0/me") => ok(json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+            "id": id, "displayName": account, "userPrincipalName": format!("{account}@sandbox.test"),
+            "mail": format!("{account}@sandbox.test")})),
+        (Platform::Slack, _, "/api/auth.test") => ok(json!({
+            "ok": true, "url": "https://sandbox.slack.test/", "team": "Sandbox", "user": account,
+            "team_id": "T0SANDBOX", "user_id": id})),
+        (Platform::Discord, "GET", "/api/v10/users/@me") => ok(json!({
+            "id": id, "username": account, "global_name": account, "discriminator": "0"})),
+        (Platform::Zoom, "GET", "/v2/users/me") => ok(json!({
+            "id": id, "email": format!("{account}@sandbox.test"), "type": 2,
+            "account_id": "sandbox-account", "status": "active"})),
+        (Platform::Notion, "GET", "/v1/users/me") => {
+            if r.headers.get("notion-version").is_none() {
+                return json_response(
+                    400,
+                    json!({"object": "error", "status": 400,
+                    "code": "missing_version", "message": "Notion-Version header is required."}),
+                    &[],
+                );
+            }
+            ok(
+                json!({"object": "user", "id": id, "type": "bot", "name": account,
+                "bot": {"owner": {"type": "workspace", "workspace": true}}}),
+            )
+        }
+        (Platform::Monday, "POST", "/v2") => lists::monday(r, &id, st),
+        (Platform::Fireflies, "POST", "/graphql") => lists::fireflies(r, &id, st),
+        (Platform::ZeroVoice, "GET", path) if path.starts_with("/2010-04-01/Accounts/") => {
+            lists::twilio(st, r, account)
+        }
+        (
+            Platform::Otter | Platform::Loom | Platform::Granola | Platform::ZeroDb,
+            "GET",
+            "/v1/me",
+        ) => ok(json!({"id": id, "name": account})),
+        _ => lists::route(st, r, account).unwrap_or_else(|| not_found(p)),
+    }
+}

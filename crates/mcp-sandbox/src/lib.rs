@@ -1,0 +1,352 @@
+//! The sandbox: a local HTTP fake of the 13 platforms (identity, OAuth, list endpoints with
+//! their cursors, rate-limit and failure forms, fault injection, webhook signing), for tests,
+//! the demo and benchmarks. It is a test double of the outside world only: it must never be
+//! part of the daemon's production path nor hold real credentials.
+
+mod api;
+pub mod demo;
+mod forms;
+mod lists;
+mod oauth;
+mod state;
+mod webhook;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State as AxState};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use mcp_platforms::connectors::{registry, Platform, PlatformOverride};
+use mcp_platforms::secret::Secret;
+use state::State;
+
+pub use lists::{SLACK_CHANNEL, ZOOM_RECORDINGS_PER_DAY};
+pub use oauth::{client_id, client_secret, pkce_s256};
+pub use state::{FaultKind, FaultSpec};
+pub use webhook::{
+    discord_public_key, sign_webhook, twilio_payload, GMAIL_TEST_ISSUER, GMAIL_TEST_JWKS,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot listen on {listen}: {source}")]
+    Bind {
+        listen: String,
+        source: std::io::Error,
+    },
+    #[error("cannot set up the sandbox's TLS: {0}")]
+    Tls(String),
+}
+
+/// A running sandbox; stops when dropped (or on `shutdown`).
+pub struct Sandbox {
+    base: String,
+    state: Arc<State>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Starts the sandbox on `listen` (`127.0.0.1:0` picks a free port).
+pub async fn start(listen: &str) -> Result<Sandbox, SandboxError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| SandboxError::Bind {
+            listen: listen.into(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| SandboxError::Bind {
+        listen: listen.into(),
+        source,
+    })?;
+    let base = format!("http://{addr}");
+    let state = Arc::new(State::new(base.clone()));
+    let app = app(state.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app);
+        tokio::select! {
+            r = serve => {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "sandbox server stopped");
+                }
+            }
+            _ = rx => {}
+        }
+    });
+    Ok(Sandbox {
+        base,
+        state,
+        task: Some(task),
+        stop: Some(tx),
+    })
+}
+
+fn app(state: Arc<State>) -> Router {
+    Router::new()
+        .route(
+            "/_sandbox/faults",
+            post(add_fault).delete(clear_faults).get(list_faults),
+        )
+        .route("/_sandbox/stats", get(stats))
+        .route("/{platform}/{*path}", any(api::handle))
+        .with_state(state)
+}
+
+/// The sandbox over HTTPS (rustls, TLS 1.2 and 1.3) with a fresh self-signed certificate for
+/// 127.0.0.1; returns the sandbox and the certificate (PEM) a client must trust.
+pub async fn start_https(listen: &str) -> Result<(Sandbox, String), SandboxError> {
+    let tls = |e: &dyn std::fmt::Display| SandboxError::Tls(e.to_string());
+    let bind = |source| SandboxError::Bind {
+        listen: listen.into(),
+        source,
+    };
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).map_err(|e| tls(&e))?;
+    let cert_pem = certified.cert.pem();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| tls(&e))?
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .map_err(|e| tls(&e))?;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(server));
+    let std_listener = std::net::TcpListener::bind(listen).map_err(bind)?;
+    std_listener.set_nonblocking(true).map_err(bind)?;
+    let addr = std_listener.local_addr().map_err(bind)?;
+    let base = format!("https://{addr}");
+    let state = Arc::new(State::new(base.clone()));
+    let app = app(state.clone());
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(std_listener, config)
+        .handle(handle.clone())
+        .serve(app.into_make_service());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        tokio::select! {
+            r = server => {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "sandbox server stopped");
+                }
+            }
+            _ = rx => handle.shutdown(),
+        }
+    });
+    Ok((
+        Sandbox {
+            base,
+            state,
+            task: Some(task),
+            stop: Some(tx),
+        },
+        cert_pem,
+    ))
+}
+
+impl Sandbox {
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        self.base.clone()
+    }
+
+    /// `{base}/{platform}`: what the platform's `api_base` should be.
+    pub fn platform_base(&self, p: Platform) -> String {
+        format!("{}/{}", self.base, p.as_str())
+    }
+
+    /// `[platforms.*]` overrides pointing all 13 connectors (API and OAuth URLs, client id
+    /// and secret) at this sandbox.
+    pub fn config_overrides(&self) -> BTreeMap<String, PlatformOverride> {
+        Platform::ALL
+            .into_iter()
+            .map(|p| {
+                let b = self.platform_base(p);
+                let oauth = registry::uses_oauth(p);
+                let o = PlatformOverride {
+                    api_base: Some(b.clone()),
+                    authorize_url: oauth.then(|| format!("{b}/oauth/authorize")),
+                    token_url: oauth.then(|| format!("{b}/oauth/token")),
+                    revoke_url: oauth.then(|| format!("{b}/oauth/revoke")),
+                    client_id: oauth.then(|| client_id(p)),
+                    client_secret: oauth.then(|| Secret::new(client_secret(p))),
+                    scopes: None,
+                    identity_path: None,
+                    api_version: None,
+                };
+                (p.as_str().to_string(), o)
+            })
+            .collect()
+    }
+
+    /// Valid credentials without an OAuth round trip: (access, refresh) for OAuth platforms,
+    /// (key, key) for API-key platforms, (AccountSid, AuthToken) for ZeroVoice.
+    pub fn mint_token(&self, p: Platform, account: &str) -> (String, String) {
+        self.state.mint(p, account)
+    }
+
+    /// `mint_token` as the `Credentials` a connector takes (bearer, API key or Basic), with the
+    /// refresh token where the platform has one.
+    pub fn mint_credentials(
+        &self,
+        p: Platform,
+        account: &str,
+    ) -> (
+        mcp_platforms::connectors::Credentials,
+        Option<mcp_platforms::secret::Secret>,
+    ) {
+        use mcp_platforms::connectors::Credentials;
+        use mcp_platforms::secret::Secret;
+        let (a, b) = self.mint_token(p, account);
+        if p == Platform::ZeroVoice {
+            let basic = Credentials::Basic {
+                user: a,
+                secret: Secret::new(b),
+            };
+            (basic, None)
+        } else if mcp_platforms::connectors::registry::uses_oauth(p) {
+            (Credentials::Bearer(Secret::new(a)), Some(Secret::new(b)))
+        } else {
+            (Credentials::ApiKey(Secret::new(a)), None)
+        }
+    }
+
+    /// Revokes a token (and its grant) as the user or an admin would.
+    pub fn revoke_token(&self, token: &str) -> bool {
+        self.state.revoke(token)
+    }
+
+    /// Arms a fault.
+    pub fn set_fault(&self, f: FaultSpec) {
+        self.state.add_fault(f);
+    }
+
+    /// Arms `kind` on a platform for its next `count` requests (forever when `None`).
+    pub fn fault(
+        &self,
+        p: Platform,
+        kind: FaultKind,
+        count: Option<u64>,
+        retry_after_secs: Option<u64>,
+    ) {
+        self.state.add_fault(FaultSpec {
+            platform: p.as_str().into(),
+            token: None,
+            fault: kind,
+            count,
+            retry_after_secs,
+        });
+    }
+
+    /// Clears the faults of one platform, or all with `None`.
+    pub fn clear_faults(&self, p: Option<Platform>) {
+        self.state.clear_faults(p);
+    }
+
+    /// Requests received per platform.
+    pub fn calls(&self, p: Platform) -> u64 {
+        self.state.calls(p)
+    }
+
+    /// List items served per platform (every list endpoint, filters applied).
+    pub fn served(&self, p: Platform) -> u64 {
+        self.state.served(p)
+    }
+
+    /// Lifetime of access tokens issued from now on.
+    pub fn set_expires_in(&self, secs: u64) {
+        self.state.expires_in.store(secs, Ordering::Relaxed);
+    }
+
+    /// Synthetic list items per account.
+    pub fn set_items_per_account(&self, n: u64) {
+        self.state.items_per_account.store(n, Ordering::Relaxed);
+    }
+
+    /// How long the `timeout` fault hangs (30 s by default).
+    pub fn set_hang(&self, d: Duration) {
+        *self.state.hang.lock().unwrap_or_else(|e| e.into_inner()) = d;
+    }
+
+    /// Stops accepting requests.
+    pub fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// The sandbox's `[platforms.*]` overrides as TOML, with its (fake) client secrets written
+/// out so the text can be pasted into a config file.
+pub fn overrides_toml(sb: &Sandbox) -> String {
+    let mut root = toml::Table::new();
+    let mut platforms = toml::Table::new();
+    for (name, o) in sb.config_overrides() {
+        let mut t = toml::Table::new();
+        let fields = [
+            ("api_base", o.api_base),
+            ("authorize_url", o.authorize_url),
+            ("token_url", o.token_url),
+            ("revoke_url", o.revoke_url),
+            ("client_id", o.client_id),
+            (
+                "client_secret",
+                o.client_secret.map(|s| s.expose().to_string()),
+            ),
+        ];
+        for (k, v) in fields {
+            if let Some(v) = v {
+                t.insert(k.into(), toml::Value::String(v));
+            }
+        }
+        platforms.insert(name, toml::Value::Table(t));
+    }
+    root.insert("platforms".into(), toml::Value::Table(platforms));
+    toml::to_string(&root).unwrap_or_default()
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn add_fault(AxState(st): AxState<Arc<State>>, Json(f): Json<FaultSpec>) -> Response {
+    if f.platform != "*" && Platform::parse(&f.platform).is_none() {
+        return forms::json_response(400, json!({"error": "no such platform"}), &[]);
+    }
+    st.add_fault(f);
+    forms::json_response(200, json!({"ok": true, "faults": st.faults().len()}), &[])
+}
+
+#[derive(serde::Deserialize)]
+struct ClearQuery {
+    platform: Option<String>,
+}
+
+async fn clear_faults(AxState(st): AxState<Arc<State>>, Query(q): Query<ClearQuery>) -> Response {
+    st.clear_faults(q.platform.as_deref().and_then(Platform::parse));
+    forms::json_response(200, json!({"ok": true}), &[])
+}
+
+async fn list_faults(AxState(st): AxState<Arc<State>>) -> Response {
+    forms::json_response(200, json!({"faults": st.faults()}), &[])
+}
+
+async fn stats(AxState(st): AxState<Arc<State>>) -> Response {
+    let calls: BTreeMap<&str, u64> = Platform::ALL
+        .into_iter()
+        .map(|p| (p.as_str(), st.calls(p)))
+        .collect();
+    forms::json_response(200, json!({"calls": calls, "faults": st.faults()}), &[])
+}

@@ -1,0 +1,390 @@
+//! Synthetic, deterministic list endpoints with each platform's own cursor form and its
+//! incremental filter (Slack `oldest` and channels, Zoom `from`/`to`, Notion's sort direction,
+//! Fireflies `fromDate`, Twilio `DateCreated>=`, the generic `updated_since`), plus the two
+//! GraphQL endpoints (Monday, Fireflies) and Twilio's account resources. Item `i` of a listing
+//! is the `i`-th oldest; raising `items_per_account` adds newer items. Test double only: items
+//! are made up from the account name and an index, never from real data.
+
+use std::sync::atomic::Ordering;
+
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::api::{account_id, presented, Req};
+use super::forms::json_response;
+use super::state::State;
+use mcp_platforms::connectors::Platform;
+
+/// Gmail history ids run from `GMAIL_OLDEST` (older is "too old": 404) to this.
+pub const GMAIL_LATEST: u64 = 10_000;
+const GMAIL_OLDEST: u64 = 9_000;
+const TS0: u64 = 1_700_000_000;
+/// The one public channel `conversations.list` names.
+pub const SLACK_CHANNEL: &str = "C0SANDBOX1";
+/// Zoom recordings start an hour apart from `State::zoom_day0`.
+pub const ZOOM_RECORDINGS_PER_DAY: u64 = 24;
+/// Twilio recordings are created a day apart from this day.
+const TWILIO_DAY0: (i32, u32, u32) = (2020, 1, 1);
+
+fn total(st: &State) -> u64 {
+    st.items_per_account.load(Ordering::Relaxed)
+}
+
+/// (offset, limit) → the page's item indexes and the next offset if any.
+fn page(offset: u64, limit: u64, total: u64) -> (std::ops::Range<u64>, Option<u64>) {
+    let limit = limit.clamp(1, 1000);
+    let end = (offset + limit).min(total);
+    let start = offset.min(end);
+    (start..end, (end < total).then_some(end))
+}
+
+/// A page of the (already filtered, ordered) item indexes from `offset`, and the next offset.
+fn slice(all: &[u64], offset: u64, limit: u64) -> (Vec<u64>, Option<u64>) {
+    let limit = limit.clamp(1, 1000) as usize;
+    let start = (offset as usize).min(all.len());
+    let end = (start + limit).min(all.len());
+    (
+        all[start..end].to_vec(),
+        (end < all.len()).then_some(end as u64),
+    )
+}
+
+/// Unix seconds of an RFC 3339 time.
+fn secs(s: Option<&str>) -> Option<u64> {
+    let t = chrono::DateTime::parse_from_rfc3339(s?).ok()?;
+    u64::try_from(t.timestamp()).ok()
+}
+
+fn rfc3339(secs: u64) -> String {
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+fn day(s: Option<&str>) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s?, "%Y-%m-%d").ok()
+}
+
+/// A Slack `ts` as (seconds, fraction).
+fn ts_key(s: &str) -> (u64, u64) {
+    let (a, b) = s.split_once('.').unwrap_or((s, "0"));
+    (num(Some(a), 0), num(Some(b), 0))
+}
+
+fn num(s: Option<&str>, default: u64) -> u64 {
+    s.and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn ok(v: Value) -> Response {
+    json_response(200, v, &[])
+}
+
+pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
+    let n = total(st);
+    let id = account_id(r.platform, account);
+    let resp = match (r.platform, r.path.as_str()) {
+        (Platform::Slack, "/api/conversations.list") => {
+            let chans = [SLACK_CHANNEL];
+            let all: Vec<u64> = (0..chans.len() as u64).collect();
+            let off = r
+                .q("cursor")
+                .and_then(|c| c.strip_prefix("l"))
+                .map_or(0, |c| num(Some(c), 0));
+            let (got, next) = slice(&all, off, num(r.q("limit"), 100));
+            ok(json!({"ok": true,
+                "channels": got.iter().map(|&i| json!({"id": chans[i as usize], "name": "general",
+                    "is_channel": true, "is_archived": false, "is_member": true})).collect::<Vec<_>>(),
+                "response_metadata": {"next_cursor": next.map(|o| format!("l{o}")).unwrap_or_default()}}))
+        }
+        (Platform::Slack, "/api/conversations.history") => {
+            let Some(channel) = r.q("channel").filter(|c| !c.is_empty()) else {
+                return Some(ok(json!({"ok": false, "error": "channel_not_found"})));
+            };
+            // Newest first; `oldest` is exclusive.
+            let oldest = r.q("oldest").map(ts_key);
+            let all: Vec<u64> = (0..n)
+                .rev()
+                .filter(|&i| oldest.is_none_or(|o| (TS0 + i, i) > o))
+                .collect();
+            let off = r
+                .q("cursor")
+                .and_then(|c| c.strip_prefix("c"))
+                .map_or(0, |c| num(Some(c), 0));
+            let (got, next) = slice(&all, off, num(r.q("limit"), 100));
+            st.count_served(r.platform, got.len() as u64);
+            ok(json!({"ok": true, "has_more": next.is_some(),
+                "messages": got.iter().map(|&i| json!({"type": "message", "user": id,
+                    "text": format!("message {i} in {channel} of {account}"), "ts": format!("{}.{:06}", TS0 + i, i)})).collect::<Vec<_>>(),
+                "response_metadata": {"next_cursor": next.map(|o| format!("c{o}")).unwrap_or_default()}}))
+        }
+        (Platform::Gmail, "/gmail/v1/users/me/history") => {
+            let start = num(r.q("startHistoryId"), 0);
+            if start < GMAIL_OLDEST {
+                return Some(json_response(
+                    404,
+                    json!({"error": {"code": 404,
+                    "message": "Requested entity was not found.", "status": "NOT_FOUND",
+                    "errors": [{"domain": "global", "reason": "notFound"}]}}),
+                    &[],
+                ));
+            }
+            let first = GMAIL_LATEST - n.min(GMAIL_LATEST - GMAIL_OLDEST);
+            let from = start.max(first);
+            let off = num(r.q("pageToken"), from - first);
+            let (items, next) = page(off, num(r.q("maxResults"), 100), GMAIL_LATEST - first);
+            st.count_served(r.platform, items.end - items.start);
+            let mut v = json!({"historyId": GMAIL_LATEST.to_string(),
+                "history": items.map(|i| { let h = first + i + 1; json!({"id": h.to_string(),
+                    "messagesAdded": [{"message": {"id": format!("m{h:x}"), "threadId": format!("t{h:x}")}}]}) }).collect::<Vec<_>>()});
+            if let Some(o) = next {
+                v["nextPageToken"] = json!(o.to_string());
+            }
+            ok(v)
+        }
+        (Platform::Gmail, "/gmail/v1/users/me/messages") => {
+            let first = GMAIL_LATEST - n.min(GMAIL_LATEST - GMAIL_OLDEST);
+            let off = num(r.q("pageToken"), 0);
+            let (items, next) = page(off, num(r.q("maxResults"), 100), GMAIL_LATEST - first);
+            st.count_served(r.platform, items.end - items.start);
+            let mut v = json!({"resultSizeEstimate": GMAIL_LATEST - first,
+                "messages": items.map(|i| { let h = first + i + 1;
+                    json!({"id": format!("m{h:x}"), "threadId": format!("t{h:x}")}) }).collect::<Vec<_>>()});
+            if let Some(o) = next {
+                v["nextPageToken"] = json!(o.to_string());
+            }
+            ok(v)
+        }
+        (Platform::Notion, "/v1/search") => {
+            let b = r.json();
+            let off = num(b.get("start_cursor").and_then(Value::as_str), 0);
+            let descending =
+                b.pointer("/sort/direction").and_then(Value::as_str) == Some("descending");
+            let all: Vec<u64> = if descending {
+                (0..n).rev().collect()
+            } else {
+                (0..n).collect()
+            };
+            let size = b
+                .get("page_size")
+                .and_then(Value::as_u64)
+                .unwrap_or(100)
+                .min(100);
+            let (got, next) = slice(&all, off, size);
+            st.count_served(r.platform, got.len() as u64);
+            // Edited a minute apart, in order.
+            ok(
+                json!({"object": "list", "type": "page_or_database", "has_more": next.is_some(),
+                "next_cursor": next.map(|o| o.to_string()),
+                "results": got.iter().map(|&i| json!({"object": "page", "id": format!("{:08x}-0000-4000-8000-{:012x}", i, i),
+                    "last_edited_time": rfc3339(TS0 + 60 * i)})).collect::<Vec<_>>()}),
+            )
+        }
+        (Platform::Discord, path)
+            if path.starts_with("/api/v10/channels/") && path.ends_with("/messages") =>
+        {
+            const BASE: u64 = 1_100_000_000_000_000_000;
+            let after = num(r.q("after"), 0);
+            let off = after.saturating_sub(BASE).min(n);
+            let off = if after >= BASE { off + 1 } else { 0 };
+            let (items, _) = page(off, num(r.q("limit"), 50).min(100), n);
+            st.count_served(r.platform, items.end - items.start);
+            ok(Value::Array(
+                items
+                    .map(|i| {
+                        json!({"id": (BASE + i).to_string(), "type": 0,
+                "content": format!("message {i}"), "author": {"id": id}})
+                    })
+                    .collect(),
+            ))
+        }
+        (Platform::Zoom, "/v2/users/me/recordings") => {
+            // `from` and `to` (inclusive days) default to today, as Zoom's do.
+            let today = chrono::Utc::now().date_naive();
+            let from = day(r.q("from")).unwrap_or(today);
+            let to = day(r.q("to")).unwrap_or(today);
+            let day0 = st.zoom_day0;
+            let on = |i: u64| day0 + chrono::Duration::days((i / ZOOM_RECORDINGS_PER_DAY) as i64);
+            let all: Vec<u64> = (0..n).filter(|&i| (from..=to).contains(&on(i))).collect();
+            let off = num(r.q("next_page_token"), 0);
+            let size = num(r.q("page_size"), 30);
+            let (got, next) = slice(&all, off, size);
+            st.count_served(r.platform, got.len() as u64);
+            ok(
+                json!({"from": from.to_string(), "to": to.to_string(), "page_size": size,
+                "total_records": all.len(),
+                "next_page_token": next.map(|o| o.to_string()).unwrap_or_default(),
+                "meetings": got.iter().map(|&i| json!({"uuid": format!("rec{i}=="), "id": 80_000_000 + i,
+                    "topic": format!("meeting {i}"), "recording_count": 1,
+                    "start_time": format!("{}T{:02}:00:00Z", on(i), i % ZOOM_RECORDINGS_PER_DAY)})).collect::<Vec<_>>()}),
+            )
+        }
+        (
+            Platform::Outlook,
+            "/v1.0/me/mailFolders/inbox/messages/delta" | "/v1.0/me/messages/delta",
+        ) => {
+            let link = format!("{}/outlook{}", st.base_url, r.path);
+            if r.q("$deltatoken").is_some() {
+                return Some(ok(
+                    json!({"value": [], "@odata.deltaLink": format!("{link}?$deltatoken=d{n}")}),
+                ));
+            }
+            let off = r
+                .q("$skiptoken")
+                .and_then(|s| s.strip_prefix("s"))
+                .map_or(0, |s| num(Some(s), 0));
+            let (items, next) = page(off, 10, n);
+            st.count_served(r.platform, items.end - items.start);
+            let mut v = json!({"value": items.map(|i| json!({"id": format!("AAMk{i:08}"),
+                "subject": format!("mail {i}"), "receivedDateTime": "2025-01-01T00:00:00Z"})).collect::<Vec<_>>()});
+            match next {
+                Some(o) => v["@odata.nextLink"] = json!(format!("{link}?$skiptoken=s{o}")),
+                None => v["@odata.deltaLink"] = json!(format!("{link}?$deltatoken=d{n}")),
+            }
+            ok(v)
+        }
+        (
+            Platform::Otter
+            | Platform::Loom
+            | Platform::Granola
+            | Platform::ZeroDb
+            | Platform::Monday
+            | Platform::Fireflies,
+            "/v1/items",
+        ) => {
+            // `updated_since` is inclusive; items are updated a second apart.
+            let since = secs(r.q("updated_since"));
+            let all: Vec<u64> = (0..n)
+                .filter(|&i| since.is_none_or(|s| TS0 + i >= s))
+                .collect();
+            let off = num(r.q("cursor"), 0);
+            let (got, next) = slice(&all, off, num(r.q("limit"), 50));
+            st.count_served(r.platform, got.len() as u64);
+            ok(
+                json!({"items": got.iter().map(|&i| json!({"id": format!("{}-{i}", r.platform), "title": format!("item {i}"),
+                "updated_at": TS0 + i})).collect::<Vec<_>>(), "next_cursor": next.map(|o| o.to_string())}),
+            )
+        }
+        _ => return None,
+    };
+    Some(resp)
+}
+
+/// Monday GraphQL: `me`, `items_page`/`next_items_page` with a cursor.
+pub fn monday(r: &Req, id: &str, st: &State) -> Response {
+    let b = r.json();
+    let q = b.get("query").and_then(Value::as_str).unwrap_or("");
+    if q.contains("items_page") {
+        let cursor = b.pointer("/variables/cursor").and_then(Value::as_str);
+        let off = num(cursor, 0);
+        let limit = b
+            .pointer("/variables/limit")
+            .and_then(Value::as_u64)
+            .unwrap_or(25);
+        let (items, next) = page(off, limit.min(500), total(st));
+        st.count_served(r.platform, items.end - items.start);
+        let items_page = json!({"cursor": next.map(|o| o.to_string()),
+            "items": items.map(|i| json!({"id": (5_000 + i).to_string(), "name": format!("item {i}")})).collect::<Vec<_>>()});
+        return ok(if q.contains("next_items_page") {
+            json!({"data": {"next_items_page": items_page}})
+        } else {
+            json!({"data": {"boards": [{"items_page": items_page}]}})
+        });
+    }
+    if q.contains("me") {
+        return ok(json!({"data": {"me": {"id": id}}, "account_id": 1}));
+    }
+    json_response(
+        200,
+        json!({"errors": [{"message": "Unsupported query in the sandbox",
+        "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]}),
+        &[],
+    )
+}
+
+/// Fireflies GraphQL: `user`, `transcripts(limit, skip, fromDate)`.
+pub fn fireflies(r: &Req, id: &str, st: &State) -> Response {
+    let b = r.json();
+    let q = b.get("query").and_then(Value::as_str).unwrap_or("");
+    if q.contains("transcripts") {
+        let skip = b
+            .pointer("/variables/skip")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let limit = b
+            .pointer("/variables/limit")
+            .and_then(Value::as_u64)
+            .unwrap_or(50);
+        // `fromDate` is inclusive; transcripts are a second apart.
+        let since = secs(b.pointer("/variables/fromDate").and_then(Value::as_str));
+        let all: Vec<u64> = (0..total(st))
+            .filter(|&i| since.is_none_or(|s| TS0 + i >= s))
+            .collect();
+        let (got, _) = slice(&all, skip, limit.min(50));
+        st.count_served(r.platform, got.len() as u64);
+        return ok(
+            json!({"data": {"transcripts": got.iter().map(|&i| json!({"id": format!("tr{i}"),
+            "title": format!("call {i}"), "date": (TS0 + i) * 1000})).collect::<Vec<_>>()}}),
+        );
+    }
+    if q.contains("user") {
+        return ok(json!({"data": {"user": {"user_id": id, "name": "sandbox"}}}));
+    }
+    json_response(
+        200,
+        json!({"errors": [{"message": "Unsupported query in the sandbox",
+        "code": "invalid_arguments"}]}),
+        &[],
+    )
+}
+
+/// Twilio: `Accounts/{Sid}.json` and `Accounts/{Sid}/Recordings.json` (PageToken paging,
+/// `DateCreated>=YYYY-MM-DD`).
+pub fn twilio(st: &State, r: &Req, account: &str) -> Response {
+    let sid = presented(r.platform, &r.headers)
+        .map(|(v, _)| v)
+        .unwrap_or_default();
+    let prefix = format!("/2010-04-01/Accounts/{sid}");
+    let not_found = || {
+        json_response(
+            404,
+            json!({"code": 20404, "status": 404,
+        "message": "The requested resource was not found"}),
+            &[],
+        )
+    };
+    let Some(rest) = r.path.strip_prefix(&prefix) else {
+        return not_found();
+    };
+    match rest {
+        ".json" => {
+            ok(json!({"sid": sid, "friendly_name": account, "status": "active", "type": "Full"}))
+        }
+        "/Recordings.json" => {
+            let size = num(r.q("PageSize"), 50);
+            let off = r
+                .q("PageToken")
+                .and_then(|t| t.strip_prefix("PA"))
+                .map_or(0, |t| num(Some(t), 0));
+            let (y, m, d) = TWILIO_DAY0;
+            let day0 = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+            let on = |i: u64| day0 + chrono::Duration::days(i as i64);
+            let since = day(r.q("DateCreated>="));
+            let all: Vec<u64> = (0..total(st))
+                .filter(|&i| since.is_none_or(|s| on(i) >= s))
+                .collect();
+            let filter = since
+                .map(|s| format!("&DateCreated%3E%3D={s}"))
+                .unwrap_or_default();
+            let (got, next) = slice(&all, off, size);
+            st.count_served(r.platform, got.len() as u64);
+            let page_no = num(r.q("Page"), 0);
+            ok(json!({"page": page_no, "page_size": size, "start": off,
+                "uri": format!("{prefix}/Recordings.json?PageSize={size}&Page={page_no}{filter}"),
+                "next_page_uri": next.map(|o| format!("{prefix}/Recordings.json?PageSize={size}&Page={}&PageToken=PA{o}{filter}", page_no + 1)),
+                "recordings": got.iter().map(|&i| json!({"sid": format!("RE{i:032x}"), "account_sid": sid,
+                    "duration": "12", "status": "completed",
+                    "date_created": on(i).and_hms_opt(12, 0, 0).map(|t| t.and_utc().to_rfc2822()).unwrap_or_default()})).collect::<Vec<_>>()}))
+        }
+        _ => not_found(),
+    }
+}

@@ -1,0 +1,292 @@
+//! The sandbox's memory: tokens it issued (access, refresh, API keys, Twilio account SIDs),
+//! authorization codes, armed faults and per-platform call counters. Test double only: it
+//! must never be used to hold real credentials.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use mcp_platforms::connectors::Platform;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+    ApiKey,
+    /// A Twilio account SID; the secret is the auth token stored with it.
+    AccountSid,
+}
+
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub platform: Platform,
+    pub account: String,
+    pub kind: TokenKind,
+    pub expires_at: Option<Instant>,
+    pub revoked: bool,
+    /// A rotated refresh token: using it again is `invalid_grant`.
+    pub used: bool,
+    /// For an account SID: its auth token.
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Code {
+    pub platform: Platform,
+    pub account: String,
+    pub redirect_uri: Option<String>,
+    pub challenge: Option<String>,
+    pub used: bool,
+}
+
+/// A fault armed on a platform (or all), optionally only for one credential.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FaultSpec {
+    /// A platform name or `*`.
+    pub platform: String,
+    /// Only requests presenting this access token / API key / account SID.
+    #[serde(default)]
+    pub token: Option<String>,
+    pub fault: FaultKind,
+    /// Fire this many times, then clear; forever when absent.
+    #[serde(default)]
+    pub count: Option<u64>,
+    #[serde(default)]
+    pub retry_after_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    ServerError,
+    Unavailable,
+    Timeout,
+    RateLimitSeconds,
+    RateLimitDate,
+    /// The platform's own rate-limit form without a `Retry-After` header where it has one
+    /// (Gmail 403 `rateLimitExceeded`, Monday `ComplexityException` in HTTP 200).
+    RateLimitNative,
+    Revoked,
+    Unauthorized,
+    Quota,
+}
+
+pub struct State {
+    inner: Mutex<Inner>,
+    calls: [AtomicU64; 13],
+    /// List items served per platform.
+    served: [AtomicU64; 13],
+    /// The day Zoom's synthetic recordings start (90 days before the sandbox started: Zoom
+    /// lists recordings by date windows reaching about six months back).
+    pub zoom_day0: chrono::NaiveDate,
+    /// Lifetime of issued access tokens, seconds.
+    pub expires_in: AtomicU64,
+    /// Synthetic list items per account.
+    pub items_per_account: AtomicU64,
+    /// How long the `timeout` fault hangs.
+    pub hang: Mutex<Duration>,
+    /// `http://127.0.0.1:PORT`, for absolute links in list pages.
+    pub base_url: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    tokens: HashMap<String, Token>,
+    codes: HashMap<String, Code>,
+    faults: Vec<FaultSpec>,
+}
+
+fn idx(p: Platform) -> usize {
+    Platform::ALL.iter().position(|x| *x == p).unwrap_or(0)
+}
+
+fn random_hex(n: usize) -> String {
+    (0..n)
+        .map(|_| char::from_digit(rand::random_range(0..16u32), 16).unwrap_or('0'))
+        .collect()
+}
+
+impl State {
+    pub fn new(base_url: String) -> State {
+        State {
+            inner: Mutex::new(Inner::default()),
+            calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            served: std::array::from_fn(|_| AtomicU64::new(0)),
+            zoom_day0: chrono::Utc::now().date_naive() - chrono::Duration::days(90),
+            expires_in: AtomicU64::new(3600),
+            items_per_account: AtomicU64::new(25),
+            hang: Mutex::new(Duration::from_secs(30)),
+            base_url,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn count_call(&self, p: Platform) {
+        self.calls[idx(p)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn calls(&self, p: Platform) -> u64 {
+        self.calls[idx(p)].load(Ordering::Relaxed)
+    }
+
+    pub fn count_served(&self, p: Platform, n: u64) {
+        self.served[idx(p)].fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn served(&self, p: Platform) -> u64 {
+        self.served[idx(p)].load(Ordering::Relaxed)
+    }
+
+    pub fn hang(&self) -> Duration {
+        *self.hang.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn insert(&self, value: String, t: Token) -> String {
+        self.lock().tokens.insert(value.clone(), t);
+        value
+    }
+
+    fn token(&self, p: Platform, account: &str, kind: TokenKind, ttl: Option<Duration>) -> String {
+        let tag = match kind {
+            TokenKind::Access => "at",
+            TokenKind::Refresh => "rt",
+            TokenKind::ApiKey => "key",
+            TokenKind::AccountSid => "sid",
+        };
+        let value = format!("sbx-{}-{tag}-{}", p.as_str(), random_hex(24));
+        self.insert(
+            value,
+            Token {
+                platform: p,
+                account: account.into(),
+                kind,
+                expires_at: ttl.map(|d| Instant::now() + d),
+                revoked: false,
+                used: false,
+                secret: None,
+            },
+        )
+    }
+
+    /// An access + refresh pair (OAuth platforms), an API key (twice), or a Twilio
+    /// (AccountSid, AuthToken) pair.
+    pub fn mint(&self, p: Platform, account: &str) -> (String, String) {
+        match mcp_platforms::connectors::registry::defaults(p).oauth {
+            Some(_) => {
+                let ttl = Duration::from_secs(self.expires_in.load(Ordering::Relaxed));
+                let access = self.token(p, account, TokenKind::Access, Some(ttl));
+                let refresh = self.token(p, account, TokenKind::Refresh, None);
+                (access, refresh)
+            }
+            None if p == Platform::ZeroVoice => {
+                let sid = format!("AC{}", random_hex(32));
+                let auth = random_hex(32);
+                self.insert(
+                    sid.clone(),
+                    Token {
+                        platform: p,
+                        account: account.into(),
+                        kind: TokenKind::AccountSid,
+                        expires_at: None,
+                        revoked: false,
+                        used: false,
+                        secret: Some(auth.clone()),
+                    },
+                );
+                (sid, auth)
+            }
+            None => {
+                let key = self.token(p, account, TokenKind::ApiKey, None);
+                (key.clone(), key)
+            }
+        }
+    }
+
+    pub fn get(&self, value: &str) -> Option<Token> {
+        self.lock().tokens.get(value).cloned()
+    }
+
+    /// Marks a token revoked (access, refresh or key); returns whether it was known.
+    pub fn revoke(&self, value: &str) -> bool {
+        let mut g = self.lock();
+        let Some(t) = g.tokens.get_mut(value) else {
+            return false;
+        };
+        t.revoked = true;
+        let (p, account) = (t.platform, t.account.clone());
+        // Revoking one token of a grant revokes the grant (as Google, Slack and Zoom do).
+        for t in g.tokens.values_mut() {
+            if t.platform == p && t.account == account {
+                t.revoked = true;
+            }
+        }
+        true
+    }
+
+    /// Revokes one token only (not its grant).
+    pub fn revoke_single(&self, value: &str) {
+        self.lock().tokens.remove(value);
+    }
+
+    pub fn mark_used(&self, value: &str) {
+        if let Some(t) = self.lock().tokens.get_mut(value) {
+            t.used = true;
+        }
+    }
+
+    pub fn new_code(&self, c: Code) -> String {
+        let code = format!("sbx-code-{}", random_hex(20));
+        self.lock().codes.insert(code.clone(), c);
+        code
+    }
+
+    /// Takes a code (single use): `None` when unknown or already used.
+    pub fn take_code(&self, code: &str) -> Option<Code> {
+        let mut g = self.lock();
+        let c = g.codes.get_mut(code)?;
+        if c.used {
+            return None;
+        }
+        c.used = true;
+        Some(c.clone())
+    }
+
+    pub fn add_fault(&self, f: FaultSpec) {
+        self.lock().faults.push(f);
+    }
+
+    pub fn clear_faults(&self, platform: Option<Platform>) {
+        let mut g = self.lock();
+        match platform {
+            None => g.faults.clear(),
+            Some(p) => g.faults.retain(|f| f.platform != p.as_str()),
+        }
+    }
+
+    pub fn faults(&self) -> Vec<FaultSpec> {
+        self.lock().faults.clone()
+    }
+
+    /// The first fault that applies to this request; counts it down.
+    pub fn take_fault(&self, p: Platform, presented: Option<&str>) -> Option<FaultSpec> {
+        let mut g = self.lock();
+        let i = g.faults.iter().position(|f| {
+            (f.platform == "*" || f.platform == p.as_str())
+                && f.token.as_deref().is_none_or(|t| Some(t) == presented)
+        })?;
+        let f = g.faults[i].clone();
+        if let Some(n) = g.faults[i].count.as_mut() {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                g.faults.remove(i);
+            }
+        }
+        Some(f)
+    }
+}

@@ -1,0 +1,201 @@
+//! Webhook signing as each platform does it, so tests and the demo can send deliveries that a
+//! verifier must accept (or tamper with them to see it refuse): the HMAC schemes, Discord
+//! (Ed25519, with a key derived from the test secret), Monday (an HS256 JWT) and Gmail Pub/Sub
+//! (an RS256 OIDC JWT signed with the test key checked in beside this file, whose public half is
+//! `GMAIL_TEST_JWKS`). It must never be used to sign anything but test traffic.
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use sha2::Sha256;
+
+use mcp_platforms::connectors::Platform;
+
+/// The public half of the sandbox's Gmail signing key, as a JWKS file's contents.
+pub const GMAIL_TEST_JWKS: &str = include_str!("gmail_test_jwks.json");
+const GMAIL_TEST_KEY_DER: &[u8] = include_bytes!("gmail_test_key.der");
+const GMAIL_TEST_KID: &str = "sandbox-gmail-test";
+/// The issuer the sandbox's Gmail tokens carry (Google's).
+pub const GMAIL_TEST_ISSUER: &str = "https://accounts.google.com";
+
+fn discord_key(secret: &[u8]) -> ed25519_dalek::SigningKey {
+    use sha2::Digest;
+    ed25519_dalek::SigningKey::from_bytes(&Sha256::digest(secret).into())
+}
+
+/// The Discord application public key (hex) matching the signing key derived from `secret`.
+pub fn discord_public_key(secret: &[u8]) -> String {
+    hex::encode(discord_key(secret).verifying_key().to_bytes())
+}
+
+fn jwt(
+    alg: jsonwebtoken::Algorithm,
+    kid: Option<&str>,
+    key: &jsonwebtoken::EncodingKey,
+    claims: &serde_json::Value,
+) -> String {
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = kid.map(str::to_string);
+    jsonwebtoken::encode(&header, claims, key).unwrap_or_default()
+}
+
+fn hmac256(secret: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
+    let mut m = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return Vec::new(),
+    };
+    for p in parts {
+        m.update(p);
+    }
+    m.finalize().into_bytes().to_vec()
+}
+
+/// Twilio's string to sign: the full URL, then each form parameter's name and value, sorted
+/// by name, concatenated.
+pub fn twilio_payload(url: &str, body: &[u8]) -> String {
+    let mut params: Vec<(String, String)> =
+        url::form_urlencoded::parse(body).into_owned().collect();
+    params.sort();
+    let mut s = url.to_string();
+    for (k, v) in params {
+        s.push_str(&k);
+        s.push_str(&v);
+    }
+    s
+}
+
+/// The headers a platform would send with `body`. `url` is the full URL for Twilio and the
+/// audience of Gmail's token; for Discord `secret` seeds the application's key pair
+/// (`discord_public_key`); Gmail ignores `secret` (it signs with the test RSA key). JWTs are
+/// issued at `timestamp` and expire an hour later.
+pub fn sign_webhook(
+    p: Platform,
+    secret: &[u8],
+    body: &[u8],
+    timestamp: i64,
+    url: &str,
+) -> Vec<(String, String)> {
+    let ts = timestamp.to_string();
+    match p {
+        Platform::Slack => vec![
+            ("X-Slack-Request-Timestamp".into(), ts.clone()),
+            (
+                "X-Slack-Signature".into(),
+                format!(
+                    "v0={}",
+                    hex::encode(hmac256(secret, &[b"v0:", ts.as_bytes(), b":", body]))
+                ),
+            ),
+        ],
+        Platform::Zoom => vec![
+            ("x-zm-request-timestamp".into(), ts.clone()),
+            (
+                "x-zm-signature".into(),
+                format!(
+                    "v0={}",
+                    hex::encode(hmac256(secret, &[b"v0:", ts.as_bytes(), b":", body]))
+                ),
+            ),
+        ],
+        Platform::Notion => vec![(
+            "X-Notion-Signature".into(),
+            format!("sha256={}", hex::encode(hmac256(secret, &[body]))),
+        )],
+        Platform::Fireflies => vec![(
+            "x-hub-signature".into(),
+            hex::encode(hmac256(secret, &[body])),
+        )],
+        // UNCONFIRMED schemes: HMAC-SHA256 of the body, hex, in a configurable header; the
+        // sandbox uses `X-Signature` with a `X-Timestamp` beside it.
+        Platform::Otter | Platform::Loom | Platform::Granola => vec![
+            ("X-Timestamp".into(), ts),
+            ("X-Signature".into(), hex::encode(hmac256(secret, &[body]))),
+        ],
+        Platform::ZeroVoice => {
+            let payload = twilio_payload(url, body);
+            let sig = match Hmac::<Sha1>::new_from_slice(secret) {
+                Ok(mut m) => {
+                    m.update(payload.as_bytes());
+                    base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
+                }
+                Err(_) => String::new(),
+            };
+            vec![("X-Twilio-Signature".into(), sig)]
+        }
+        Platform::Discord => {
+            use ed25519_dalek::Signer;
+            let mut msg = ts.as_bytes().to_vec();
+            msg.extend_from_slice(body);
+            let sig = discord_key(secret).sign(&msg);
+            vec![
+                ("X-Signature-Ed25519".into(), hex::encode(sig.to_bytes())),
+                ("X-Signature-Timestamp".into(), ts),
+            ]
+        }
+        Platform::Monday => {
+            let claims = serde_json::json!({
+                "iat": timestamp, "exp": timestamp + 3600,
+                "dat": {"client_id": "sandbox", "app_id": 1}
+            });
+            let key = jsonwebtoken::EncodingKey::from_secret(secret);
+            vec![(
+                "Authorization".into(),
+                jwt(jsonwebtoken::Algorithm::HS256, None, &key, &claims),
+            )]
+        }
+        Platform::Gmail => {
+            let claims = serde_json::json!({
+                "iss": GMAIL_TEST_ISSUER, "aud": url,
+                "iat": timestamp, "exp": timestamp + 3600,
+                "email": "gmail-push@sandbox.iam.gserviceaccount.com", "email_verified": true
+            });
+            let key = jsonwebtoken::EncodingKey::from_rsa_der(GMAIL_TEST_KEY_DER);
+            let token = jwt(
+                jsonwebtoken::Algorithm::RS256,
+                Some(GMAIL_TEST_KID),
+                &key,
+                &claims,
+            );
+            vec![("Authorization".into(), format!("Bearer {token}"))]
+        }
+        Platform::Outlook | Platform::ZeroDb => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_signature_shape() {
+        let h = sign_webhook(Platform::Slack, b"secret", b"{}", 1_700_000_000, "");
+        assert_eq!(h[0].1, "1700000000");
+        assert!(h[1].1.starts_with("v0=") && h[1].1.len() == 67);
+    }
+
+    #[test]
+    fn hmac_sha256_known_vector() {
+        // RFC 4231 test case 2.
+        let mac = hmac256(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
+        assert_eq!(
+            hex::encode(mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn twilio_sorts_params() {
+        let s = twilio_payload("https://x.test/hook", b"b=2&a=1&c=3");
+        assert_eq!(s, "https://x.test/hooka1b2c3");
+        let h = sign_webhook(
+            Platform::ZeroVoice,
+            b"token",
+            b"b=2&a=1",
+            0,
+            "https://x.test/hook",
+        );
+        assert_eq!(h[0].0, "X-Twilio-Signature");
+        assert_eq!(h[0].1.len(), 28);
+    }
+}

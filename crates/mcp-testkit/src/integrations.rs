@@ -1,0 +1,64 @@
+//! Integration fixtures: workspaces and integrations made through the daemon's own calls, with
+//! credentials minted by the sandbox and sealed in the test vault.
+
+use mcp_daemon::integrations;
+use mcp_daemon::vault::Vault;
+use mcp_platforms::connectors::Platform;
+use mcp_sandbox::Sandbox;
+use uuid::Uuid;
+
+use crate::db::TestDb;
+use crate::worker::test_vault;
+
+/// A new workspace named `name`.
+pub async fn workspace(db: &TestDb, name: &str) -> Uuid {
+    integrations::create_workspace(&db.pool, name)
+        .await
+        .expect("create workspace")
+}
+
+/// An ACTIVE integration of `p` in `ws` for the sandbox account `account`, its credentials
+/// sealed in the test vault.
+pub async fn active(db: &TestDb, sb: &Sandbox, ws: Uuid, p: Platform, account: &str) -> Uuid {
+    let (creds, _refresh) = sb.mint_credentials(p, account);
+    integrations::create_active(&db.pool, &test_vault(), ws, p, &creds)
+        .await
+        .expect("seed integration")
+}
+
+/// An ACTIVE integration of `p` in a workspace of its own, with an access token that expires in
+/// `expires_in_s` and the sandbox's refresh token, sealed in `vault`.
+pub async fn with_tokens(
+    db: &TestDb,
+    sb: &Sandbox,
+    vault: &Vault,
+    p: Platform,
+    expires_in_s: i64,
+) -> Uuid {
+    let ws = workspace(db, "w").await;
+    let (creds, refresh) = sb.mint_credentials(p, &format!("acct-{}", rand::random::<u32>()));
+    let id = integrations::create_active(&db.pool, vault, ws, p, &creds)
+        .await
+        .expect("seed");
+    integrations::store_credentials(
+        &db.pool,
+        vault,
+        id,
+        &creds,
+        refresh.as_ref(),
+        Some(chrono::Utc::now() + chrono::Duration::seconds(expires_in_s)),
+    )
+    .await
+    .expect("store credentials");
+    id
+}
+
+/// Replaces the integration's `settings`.
+pub async fn set_settings(db: &TestDb, id: Uuid, settings: serde_json::Value) {
+    sqlx::query("UPDATE core.integrations SET settings = $2 WHERE id = $1")
+        .bind(id)
+        .bind(settings)
+        .execute(&db.pool)
+        .await
+        .expect("settings");
+}

@@ -1,0 +1,242 @@
+//! Webhook fixtures: the real intake router on loopback over a test database, webhooks
+//! registered per platform, and deliveries signed as each platform signs them — by the sandbox
+//! (`mcp_sandbox::sign_webhook`), never by the verifiers' code.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use mcp_daemon::http::ready::Readiness;
+use mcp_daemon::http::webhooks::{routes, WebhookState};
+use mcp_daemon::vault::Vault;
+use mcp_daemon::webhooks::WebhooksConfig;
+use mcp_platforms::connectors::Platform;
+use mcp_platforms::secret::Secret;
+use mcp_sandbox::{discord_public_key, sign_webhook, GMAIL_TEST_JWKS};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::db::TestDb;
+use crate::worker::test_vault;
+
+pub const PUBLIC_BASE: &str = "https://hooks.example.test/mcp";
+pub const GMAIL_AUD: &str = "https://hooks.example.test/mcp/webhooks/gmail";
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub struct Env {
+    pub db: TestDb,
+    /// The pool the router uses (closing it makes the database unreachable to the intake).
+    pub router_pool: PgPool,
+    pub vault: Arc<Vault>,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub ws: Uuid,
+    stop: CancellationToken,
+    _jwks: tempfile::NamedTempFile,
+}
+
+pub async fn env() -> Env {
+    let db = TestDb::new().await;
+    let mut jwks = tempfile::NamedTempFile::new().expect("tempfile");
+    jwks.write_all(GMAIL_TEST_JWKS.as_bytes())
+        .expect("write jwks");
+    let cfg = WebhooksConfig {
+        max_body_bytes: MAX_BODY,
+        public_base: PUBLIC_BASE.into(),
+        gmail_audience: GMAIL_AUD.into(),
+        gmail_jwks_file: jwks.path().to_string_lossy().into_owned(),
+        ..WebhooksConfig::default()
+    };
+    let metrics = mcp_daemon::metrics::install().expect("metrics");
+    mcp_daemon::metrics::register_platforms();
+    let router_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&db.url)
+        .await
+        .expect("router pool");
+    let vault = Arc::new(test_vault());
+    let state = WebhookState::new(router_pool.clone(), vault.clone(), &cfg, None).expect("state");
+    let stop = CancellationToken::new();
+    let readiness = Readiness::start(&router_pool.connect_options(), stop.clone());
+    let app = mcp_daemon::http::router(readiness, metrics, None, CancellationToken::new())
+        .merge(routes(state));
+    let (addr, _task) = mcp_daemon::http::serve("127.0.0.1:0", app, stop.clone())
+        .await
+        .expect("serve");
+    let ws = mcp_daemon::integrations::create_workspace(&db.pool, "hooks")
+        .await
+        .expect("workspace");
+    Env {
+        db,
+        router_pool,
+        vault,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        ws,
+        stop,
+        _jwks: jwks,
+    }
+}
+
+/// The secret each test webhook of `p` is registered with.
+pub fn secret_of(p: Platform) -> String {
+    format!("{}-signing-secret-0123456789", p.as_str())
+}
+
+pub fn content_type(p: Platform) -> &'static str {
+    if p == Platform::ZeroVoice {
+        "application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    }
+}
+
+/// The URL a signer needs: Twilio's full public URL, Gmail's audience.
+pub fn url_for(p: Platform, path: &str) -> String {
+    if p == Platform::Gmail {
+        GMAIL_AUD.to_string()
+    } else {
+        format!("{PUBLIC_BASE}{path}")
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Headers for `body` as `p` would sign it with `secret` at `ts`.
+pub fn sign(p: Platform, secret: &str, body: &[u8], ts: i64, path: &str) -> Vec<(String, String)> {
+    sign_webhook(p, secret.as_bytes(), body, ts, &url_for(p, path))
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Env {
+    pub async fn finish(self) {
+        self.stop.cancel();
+        self.router_pool.close().await;
+        self.db.drop_db().await;
+    }
+
+    /// The integration of the webhook at `path`, moved to ACTIVE.
+    pub async fn activate(&self, path: &str) -> Uuid {
+        let integration: Uuid =
+            sqlx::query_scalar("SELECT integration_id FROM mcp.webhooks WHERE id = $1::uuid")
+                .bind(path.rsplit('/').next().expect("id"))
+                .fetch_one(&self.db.pool)
+                .await
+                .expect("integration");
+        for to in ["CONNECTED", "ACTIVE"] {
+            sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
+                .bind(integration)
+                .bind(to)
+                .execute(&self.db.pool)
+                .await
+                .expect("transition");
+        }
+        integration
+    }
+
+    /// A webhook of `p` on a new integration; returns its path `/webhooks/{p}/{id}`.
+    pub async fn hook(&self, p: Platform) -> String {
+        let integration: Uuid = sqlx::query_scalar(
+            "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(self.ws)
+        .bind(p.as_str())
+        .fetch_one(&self.db.pool)
+        .await
+        .expect("integration");
+        let secret = Secret::new(secret_of(p));
+        let (secret, public_key) = match p {
+            Platform::Discord => (None, Some(discord_public_key(secret.expose().as_bytes()))),
+            Platform::Gmail => (None, None),
+            _ => (Some(&secret), None),
+        };
+        let id = mcp_daemon::webhooks::register(
+            &self.db.pool,
+            &self.vault,
+            integration,
+            p,
+            secret,
+            public_key.as_deref(),
+        )
+        .await
+        .expect("register webhook");
+        format!("/webhooks/{}/{id}", p.as_str())
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        ctype: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Reply {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", ctype)
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = resp.text().await.unwrap_or_default();
+        Reply {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    /// (events stored, webhook_process jobs).
+    pub async fn counts(&self) -> (i64, i64) {
+        (
+            self.db
+                .scalar_i64("SELECT count(*) FROM mcp.webhook_events")
+                .await,
+            self.db
+                .scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'webhook_process'")
+                .await,
+        )
+    }
+}
+
+/// A typical event body of `p`, unique by `n` (Outlook's carries `client_state`).
+pub fn event_body(p: Platform, n: u64, client_state: &str) -> Vec<u8> {
+    let s = match p {
+        Platform::Slack => format!(
+            r#"{{"type":"event_callback","event_id":"Ev{n}","event":{{"type":"message"}}}}"#
+        ),
+        Platform::Zoom => {
+            format!(r#"{{"event":"recording.completed","event_ts":{n},"payload":{{}}}}"#)
+        }
+        Platform::Notion => format!(r#"{{"id":"evt-{n}","type":"page.created"}}"#),
+        Platform::Fireflies => {
+            format!(r#"{{"meetingId":"m{n}","eventType":"Transcription completed"}}"#)
+        }
+        Platform::ZeroVoice => format!("MessageSid=SM{n}&MessageStatus=delivered&From=%2B15550001"),
+        Platform::Discord => format!(r#"{{"type":2,"id":"{n}","data":{{}}}}"#),
+        Platform::Outlook => format!(
+            r#"{{"value":[{{"subscriptionId":"sub-1","clientState":"{client_state}","changeType":"created","resource":"me/messages/{n}"}}]}}"#
+        ),
+        Platform::Gmail => format!(
+            r#"{{"message":{{"data":"e30=","messageId":"{n}"}},"subscription":"projects/p/subscriptions/s"}}"#
+        ),
+        Platform::Monday => format!(r#"{{"event":{{"type":"create_item","triggerUuid":"t{n}"}}}}"#),
+        _ => format!(r#"{{"id":"e{n}","type":"note.created"}}"#),
+    };
+    s.into_bytes()
+}

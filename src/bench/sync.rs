@@ -1,0 +1,99 @@
+//! `mcp-worker bench --suite sync`: a full sync of many integrations (spread over the 13
+//! platforms) with many items each against the sandbox on loopback, run by the real daemon as a
+//! child process with the rate limits raised for the bench. One `sync_sweep` enqueues a sync
+//! for every integration; prints the wall time until the last sync completed, items/s, pages/s
+//! and the daemon's peak RSS. It prints numbers; it asserts nothing, and it never touches any
+//! database but the bench's own.
+
+use std::time::Instant;
+
+use anyhow::bail;
+use sqlx::{Connection, PgConnection};
+
+use crate::bench::{machine, BenchArgs};
+use mcp_platforms::connectors::Platform;
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct SyncReport {
+    pub machine: String,
+    pub integrations: i64,
+    pub items_per_integration: u64,
+    pub items: i64,
+    pub wall_s: f64,
+    pub items_per_s: f64,
+    pub daemon_peak_rss_mb: f64,
+}
+
+pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SyncReport> {
+    let n = args.sync_integrations.max(1);
+    let per = args.sync_items.max(1);
+    let mut report = SyncReport {
+        machine: machine(),
+        integrations: n,
+        items_per_integration: per,
+        ..SyncReport::default()
+    };
+    println!("machine: {}", report.machine);
+    let crate::bench::health::Seeded {
+        pool,
+        sandbox,
+        keys,
+        ..
+    } = crate::bench::health::setup(db_url, n, &Platform::ALL, None).await?;
+    sandbox.set_items_per_account(per);
+    crate::bench::health::discord_channels(&pool).await?;
+    println!("seeded {n} integrations over 13 platforms, {per} items each in the sandbox");
+
+    // The platforms' published rates would make this a bench of the rate limits: raise them.
+    let mut limits = String::new();
+    for p in Platform::ALL {
+        limits.push_str(&format!(
+            "[sync.rate_limits.{}]\ncapacity = 1000.0\nper_sec = 100000.0\n\n",
+            p.as_str()
+        ));
+    }
+    let overrides = mcp_sandbox::overrides_toml(&sandbox);
+    let daemon =
+        crate::bench::health::daemon_with(&keys, &format!("{limits}{overrides}"), args, db_url)
+            .await?;
+
+    let mut conn = PgConnection::connect(db_url).await?;
+    let start: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+        .fetch_one(&mut conn)
+        .await?;
+    let t = Instant::now();
+    sqlx::query("SELECT mcp.enqueue_job('sync_sweep', '{\"spread_s\": 0}')")
+        .execute(&mut conn)
+        .await?;
+    crate::bench::health::wait_jobs_done(&mut conn, "sync", n).await?;
+    let waited = t.elapsed().as_secs_f64();
+    let (last, items, synced): (Option<chrono::DateTime<chrono::Utc>>, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT max(last_synced_at) FROM core.integrations), \
+                    (SELECT count(*) FROM mcp.synced_items), \
+                    (SELECT count(*) FROM core.integrations WHERE last_synced_at >= $1)",
+    )
+    .bind(start)
+    .fetch_one(&mut conn)
+    .await?;
+    let discarded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'sync' AND state = 'discarded'",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    if discarded > 0 {
+        bail!("{discarded} syncs were discarded");
+    }
+    report.items = items;
+    report.wall_s = last
+        .map(|l| (l - start).num_microseconds().unwrap_or(0) as f64 / 1e6)
+        .unwrap_or(waited);
+    report.items_per_s = items as f64 / report.wall_s.max(1e-6);
+    println!(
+        "full sync: {synced} of {n} integrations, {items} items stored in {:.2} s \
+         (sweep enqueued → last sync completed) = {:.0} items/s",
+        report.wall_s, report.items_per_s
+    );
+    report.daemon_peak_rss_mb = daemon.stop().await;
+    pool.close().await;
+    Ok(report)
+}
