@@ -59,6 +59,7 @@ async fn exported(pool: &sqlx::PgPool) -> BTreeMap<String, Vec<BTreeMap<String, 
         // A current-thread runtime: everything below runs on this thread, under this recorder.
         let _local = metrics::set_default_local_recorder(&recorder);
         mcp_daemon::metrics::register_platforms();
+        mcp_daemon::sync::register_metrics();
         mcp_daemon::metrics::register_kinds(Catalog::builtin().iter().map(|k| k.kind.as_str()));
         mcp_daemon::integrations::sample_gauges(pool)
             .await

@@ -579,9 +579,13 @@ async fn prune_deletes_old_history_in_batches_and_keeps_recent_rows() {
                 now() - interval '40 days', CASE WHEN g % 2 = 0 THEN now() END FROM generate_series(1, 10) g;"
     ))
     .await;
-    let report = mcp_daemon::integrations::prune_history(&db.pool, &Config::default().retention, 3)
-        .await
-        .expect("prune");
+    let report = mcp_daemon::integrations::prune_history(
+        &db.pool,
+        &Config::default().retention.history(),
+        3,
+    )
+    .await
+    .expect("prune");
     assert_eq!(
         report,
         vec![

@@ -1,6 +1,7 @@
 //! Integration tests: every test talks to a real PostgreSQL on its own database.
 
 mod alerts;
+mod architecture;
 mod common;
 mod concurrency;
 mod connectors;

@@ -207,6 +207,17 @@ impl Default for HttpConfig {
     }
 }
 
+impl RetentionConfig {
+    /// The ages of the integrations' history tables.
+    pub fn history(&self) -> crate::integrations::HistoryAges {
+        crate::integrations::HistoryAges {
+            health_checks: self.health_checks,
+            integration_errors: self.integration_errors,
+            webhook_events: self.webhook_events,
+        }
+    }
+}
+
 impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {

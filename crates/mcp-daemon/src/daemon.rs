@@ -74,6 +74,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         .await
         .map_err(|e| DaemonError::Credentials(e.to_string()))?;
     crate::metrics::register_platforms();
+    crate::sync::register_metrics();
     let config = Arc::new(config);
     let api = crate::http::integrations::ApiState {
         pool: pool.clone(),
@@ -116,7 +117,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
             scheduler.run(config.scheduler.interval, stop_scheduler.clone()),
         ));
     }
-    let gauges = tokio::spawn(crate::integrations::gauges_loop(
+    let gauges = tokio::spawn(gauges_loop(
         pool.clone(),
         services.vault.clone(),
         config.worker.stats_interval,
@@ -180,4 +181,22 @@ async fn wait_for_signal(stop: &CancellationToken) -> Result<(), DaemonError> {
         _ = stop.cancelled() => {}
     }
     Ok(())
+}
+
+/// Samples the integration and credential gauges every `every` until `stop`.
+async fn gauges_loop(
+    pool: sqlx::PgPool,
+    vault: std::sync::Arc<crate::vault::Vault>,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    mcp_queue::periodic::every(every, stop, || async {
+        if let Err(e) = crate::integrations::sample_gauges(&pool).await {
+            tracing::warn!(error = %e, "sampling integration gauges failed");
+        }
+        if let Err(e) = crate::keys::sample_gauges(&pool, &vault).await {
+            tracing::warn!(error = %e, "sampling credential gauges failed");
+        }
+    })
+    .await
 }

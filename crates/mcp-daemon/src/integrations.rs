@@ -325,9 +325,17 @@ pub async fn vacuum_history(
     Ok(())
 }
 
+/// How long each history table keeps its rows (`[retention]`).
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryAges {
+    pub health_checks: Duration,
+    pub integration_errors: Duration,
+    pub webhook_events: Duration,
+}
+
 pub async fn prune_history(
     pool: &PgPool,
-    ages: &crate::config::RetentionConfig,
+    ages: &HistoryAges,
     batch: u32,
 ) -> Result<Vec<(&'static str, u64)>, IntegrationError> {
     let tables: [(&'static str, &'static str, Duration); 3] = [
@@ -404,22 +412,4 @@ pub async fn sample_gauges(pool: &PgPool) -> Result<(), IntegrationError> {
         }
     }
     Ok(())
-}
-
-/// Runs `sample_gauges` every `every` until `stop`.
-pub async fn gauges_loop(
-    pool: PgPool,
-    vault: std::sync::Arc<Vault>,
-    every: Duration,
-    stop: tokio_util::sync::CancellationToken,
-) {
-    mcp_queue::periodic::every(every, stop, || async {
-        if let Err(e) = sample_gauges(&pool).await {
-            tracing::warn!(error = %e, "sampling integration gauges failed");
-        }
-        if let Err(e) = crate::keys::sample_gauges(&pool, &vault).await {
-            tracing::warn!(error = %e, "sampling credential gauges failed");
-        }
-    })
-    .await
 }

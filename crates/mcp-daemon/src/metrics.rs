@@ -220,7 +220,6 @@ fn register_sampled_gauges() {
 
 /// Registers every per-platform series at zero (called before the sampling loops start).
 pub fn register_platforms() {
-    crate::sync::register_metrics();
     register_sampled_gauges();
     for p in mcp_platforms::connectors::Platform::ALL {
         let p = p.as_str();
@@ -245,7 +244,7 @@ pub fn register_platforms() {
             gauge!(CIRCUIT_BREAKERS, "platform" => p, "state" => *b).set(0.0);
         }
     }
-    for p in crate::webhooks::PLATFORMS {
+    for p in mcp_platforms::webhooks::PLATFORMS {
         let p = p.as_str();
         let _ = histogram!(WEBHOOK_INTAKE, "platform" => p);
         let _ = histogram!(WEBHOOK_PROCESSING, "platform" => p);

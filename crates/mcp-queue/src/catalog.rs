@@ -10,7 +10,6 @@ use std::time::Duration;
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use crate::config::KindOverride;
 use crate::schema::Schema;
 
 /// The `jobs/*.toml` files this binary knows, as (file name, text).
@@ -78,6 +77,21 @@ struct KindFile {
     payload_schema: serde_json::Value,
 }
 
+/// `[kinds.<kind>]`: a deployment's changes to a kind's policy in `jobs/`.
+#[derive(Clone, serde::Deserialize, serde::Serialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KindOverride {
+    pub max_attempts: Option<u16>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub backoff_base: Option<Duration>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub backoff_max: Option<Duration>,
+    /// Most jobs of this kind this daemon runs at once (at least 1).
+    pub concurrency: Option<usize>,
+}
+
 /// Retry policy of a kind: attempts, per-attempt timeout, exponential backoff bounds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
@@ -137,7 +151,7 @@ impl Catalog {
                 return Err(err("concurrency must be at least 1".into()));
             }
             if let Some(s) = &f.default_schedule {
-                crate::scheduler::parse_cron(s)
+                crate::cron_expr::parse_cron(s)
                     .map_err(|m| err(format!("default_schedule: {m}")))?;
             }
             let schema = Schema::compile(&f.payload_schema)

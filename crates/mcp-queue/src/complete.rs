@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use metrics::histogram;
 
-use super::{Queue, QueueError};
+use super::{JobState, Queue, QueueError};
 use crate::metrics as m;
 
 /// What became of one attempt.
@@ -26,13 +26,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn state(&self) -> &'static str {
+    pub fn state(&self) -> JobState {
         match self {
-            Outcome::Completed => "completed",
-            Outcome::Retry { .. } => "retryable",
-            Outcome::Discard { .. } => "discarded",
-            Outcome::Snooze { .. } => "scheduled",
-            Outcome::Return => "available",
+            Outcome::Completed => JobState::Completed,
+            Outcome::Retry { .. } => JobState::Retryable,
+            Outcome::Discard { .. } => JobState::Discarded,
+            Outcome::Snooze { .. } => JobState::Scheduled,
+            Outcome::Return => JobState::Available,
         }
     }
 }
@@ -62,7 +62,7 @@ impl Queue {
         for r in rows {
             ids.push(r.id);
             attempts.push(r.attempt);
-            states.push(r.outcome.state());
+            states.push(r.outcome.state().as_str());
             let (delay, refund, err) = match &r.outcome {
                 Outcome::Completed => (None, false, None),
                 Outcome::Retry { error, delay } => (Some(*delay), false, Some(error.as_str())),

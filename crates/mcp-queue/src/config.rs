@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::catalog::KindOverride;
+pub use crate::scheduler::ScheduleConfig;
+
 #[derive(Clone, Deserialize, Serialize, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
@@ -47,41 +50,6 @@ pub struct SchedulerConfig {
     /// How often due cron ticks are looked for.
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
-}
-
-#[derive(Clone, Deserialize, Serialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-pub struct KindOverride {
-    pub max_attempts: Option<u16>,
-    #[serde(default, with = "humantime_serde::option")]
-    pub timeout: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option")]
-    pub backoff_base: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option")]
-    pub backoff_max: Option<Duration>,
-    /// Most jobs of this kind this daemon runs at once (at least 1).
-    pub concurrency: Option<usize>,
-}
-
-#[derive(Clone, Deserialize, Serialize, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleConfig {
-    /// Cron expression: 5 fields (minute precision) or 6 with seconds first. May be left out
-    /// for a schedule that `jobs/` declares (its default is then kept).
-    pub cron: Option<String>,
-    /// Job kind to enqueue; defaults to the schedule's name.
-    pub kind: Option<String>,
-    #[serde(default = "empty_object")]
-    pub payload: serde_json::Value,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-fn empty_object() -> serde_json::Value {
-    serde_json::Value::Object(Default::default())
-}
-fn yes() -> bool {
-    true
 }
 
 impl Default for WorkerConfig {
@@ -175,7 +143,7 @@ pub fn check(
             .and_then(|k| k.default_schedule.clone());
         match s.cron.as_ref().or(default.as_ref()) {
             Some(expr) => {
-                crate::scheduler::parse_cron(expr)
+                crate::cron_expr::parse_cron(expr)
                     .map_err(|m| invalid(format!("schedules.{name}.cron"), m))?;
             }
             None => {

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod cron_expr;
 pub mod job;
 pub mod metrics;
 pub mod periodic;
@@ -52,19 +53,79 @@ pub async fn notify(pool: &PgPool) -> Result<(), sqlx::Error> {
         .map(|_| ())
 }
 
-/// States a job can be in; see the README for the transitions.
-pub const STATES: &[&str] = &[
-    "available",
-    "scheduled",
-    "running",
-    "retryable",
-    "completed",
-    "discarded",
-    "cancelled",
-];
+/// The states of a job in `mcp.sync_jobs.state` (the column's CHECK lists the same seven).
+/// `available`, `scheduled` and `retryable` wait to be claimed once `run_at` has come;
+/// `running` holds a lease; `completed`, `discarded` and `cancelled` are final (the finished
+/// partition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    Available,
+    Scheduled,
+    Running,
+    Retryable,
+    Completed,
+    Discarded,
+    Cancelled,
+}
 
-/// States whose jobs wait to be claimed once `run_at` has come.
-pub const CLAIMABLE_STATES: &[&str] = &["available", "scheduled", "retryable"];
+impl JobState {
+    pub const ALL: [JobState; 7] = [
+        JobState::Available,
+        JobState::Scheduled,
+        JobState::Running,
+        JobState::Retryable,
+        JobState::Completed,
+        JobState::Discarded,
+        JobState::Cancelled,
+    ];
+    /// The states of the live partition: waiting or running.
+    pub const LIVE: [JobState; 4] = [
+        JobState::Available,
+        JobState::Scheduled,
+        JobState::Retryable,
+        JobState::Running,
+    ];
+    /// The final states, each kept by `prune` for its own retention.
+    pub const FINISHED: [JobState; 3] = [
+        JobState::Completed,
+        JobState::Cancelled,
+        JobState::Discarded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Available => "available",
+            JobState::Scheduled => "scheduled",
+            JobState::Running => "running",
+            JobState::Retryable => "retryable",
+            JobState::Completed => "completed",
+            JobState::Discarded => "discarded",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Waits to be claimed once `run_at` has come.
+    pub fn is_claimable(self) -> bool {
+        matches!(
+            self,
+            JobState::Available | JobState::Scheduled | JobState::Retryable
+        )
+    }
+
+    pub fn is_finished(self) -> bool {
+        JobState::FINISHED.contains(&self)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{Queue, QueueError};
+use super::{JobState, Queue, QueueError};
 
 #[derive(Debug, Clone)]
 pub struct Rescued {
@@ -78,9 +78,9 @@ impl Queue {
     pub async fn prune(&self, ages: PruneAges, batch: u32) -> Result<PruneReport, QueueError> {
         let mut report = PruneReport::default();
         for (state, age) in [
-            ("completed", ages.completed),
-            ("cancelled", ages.cancelled),
-            ("discarded", ages.discarded),
+            (JobState::Completed, ages.completed),
+            (JobState::Cancelled, ages.cancelled),
+            (JobState::Discarded, ages.discarded),
         ] {
             // An age past the calendar keeps everything of that state.
             let Some(before) = chrono::Duration::from_std(age)
@@ -98,7 +98,7 @@ impl Queue {
                     Option<chrono::DateTime<chrono::Utc>>,
                     Option<i64>,
                 ) = sqlx::query_as(PRUNE_SQL)
-                    .bind(state)
+                    .bind(state.as_str())
                     .bind(before)
                     .bind(after_at)
                     .bind(after_id)

@@ -124,7 +124,7 @@ pub fn register_kinds<'a>(kinds: impl IntoIterator<Item = &'a str>) {
         for name in PER_KIND_COUNTERS {
             counter!(*name, "kind" => kind.to_string()).increment(0);
         }
-        for state in ["available", "scheduled", "retryable", "running"] {
+        for state in crate::JobState::LIVE.map(crate::JobState::as_str) {
             gauge!(QUEUE_DEPTH, "kind" => kind.to_string(), "state" => state).set(0.0);
         }
         gauge!(OLDEST_AVAILABLE_AGE, "kind" => kind.to_string()).set(0.0);

@@ -4,15 +4,13 @@
 //! daemons can never both enqueue a tick. After downtime only the latest missed tick runs.
 //! The clock comes in as a parameter (`tick(now)`); this module never sleeps in tests.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use metrics::counter;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
-use crate::config::ScheduleConfig;
+pub use crate::cron_expr::parse_cron;
 use crate::metrics as m;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,16 +21,25 @@ pub enum SchedulerError {
     Db(#[from] sqlx::Error),
 }
 
-/// Parses a cron expression of 5 fields (`min hour dom month dow`) or 6–7 (seconds first,
-/// optional year).
-pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
-    let fields = expr.split_whitespace().count();
-    let full = match fields {
-        5 => format!("0 {expr}"),
-        6 | 7 => expr.to_string(),
-        n => return Err(format!("`{expr}` has {n} fields; expected 5, 6 or 7")),
-    };
-    cron::Schedule::from_str(&full).map_err(|e| format!("`{expr}`: {e}"))
+#[derive(Clone, serde::Deserialize, serde::Serialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Cron expression: 5 fields (minute precision) or 6 with seconds first. May be left out
+    /// for a schedule that `jobs/` declares (its default is then kept).
+    pub cron: Option<String>,
+    /// Job kind to enqueue; defaults to the schedule's name.
+    pub kind: Option<String>,
+    #[serde(default = "empty_object")]
+    pub payload: serde_json::Value,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone)]

@@ -49,6 +49,7 @@ pub async fn env() -> Env {
     };
     let metrics = mcp_daemon::metrics::install().expect("metrics");
     mcp_daemon::metrics::register_platforms();
+    mcp_daemon::sync::register_metrics();
     let router_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
         .connect(&db.url)

@@ -45,7 +45,7 @@ impl Job<Services> for Prune {
             );
             let history = crate::integrations::prune_history(
                 ctx.services.queue.pool(),
-                r,
+                &r.history(),
                 p.batch_size.unwrap_or(r.batch_size),
             )
             .await

@@ -2,6 +2,7 @@
 //! live-partition vacuumer. Each is safe on every daemon at once.
 
 use super::*;
+use crate::periodic::{self, Schedule, Step};
 
 pub(super) async fn listen_loop(
     mut listener: PgListener,
@@ -33,7 +34,7 @@ pub(super) async fn vacuum_loop(
     dead_rows: i64,
     stop: CancellationToken,
 ) {
-    crate::periodic::every(every, stop, || async {
+    periodic::every(every, stop, || async {
         match queue.vacuum_live_if_dead(dead_rows).await {
             Ok(true) => {
                 counter!(m::QUEUE_VACUUMS).increment(1);
@@ -55,33 +56,38 @@ pub(super) async fn rescue_loop(
     wake: Arc<Notify>,
     stop: CancellationToken,
 ) {
-    crate::periodic::every(every, stop, || async {
-        // Batches back to back until a short one: a daemon that died with thousands of jobs is
-        // taken back at once, not a thousand per period.
-        loop {
-            match queue.rescue(1000).await {
-                Ok(rescued) => {
-                    for r in &rescued {
-                        counter!(m::JOBS_RESCUED, "kind" => r.kind.clone()).increment(1);
-                        tracing::warn!(job_id = r.id, kind = %r.kind, state = %r.state, "lease expired; job taken back");
-                    }
-                    if !rescued.is_empty() {
-                        wake.notify_one();
-                    }
-                    if rescued.len() < 1000 {
-                        return;
-                    }
+    let schedule = Schedule::every(every).staggered();
+    periodic::run(schedule, stop, || async {
+        // A full batch says more is waiting: the driver runs the next one after a short rest,
+        // so a daemon that died with thousands of jobs is taken back within seconds, not a
+        // thousand per period, without starving the claims.
+        match queue.rescue(RESCUE_BATCH).await {
+            Ok(rescued) => {
+                for r in &rescued {
+                    counter!(m::JOBS_RESCUED, "kind" => r.kind.clone()).increment(1);
+                    tracing::warn!(job_id = r.id, kind = %r.kind, state = %r.state, "lease expired; job taken back");
                 }
-                Err(e) => {
-                    counter!(m::DB_ERRORS, "op" => "rescue").increment(1);
-                    tracing::warn!(error = %e, "rescue failed");
-                    return;
+                if !rescued.is_empty() {
+                    wake.notify_one();
                 }
+                if rescued.len() >= RESCUE_BATCH as usize {
+                    Step::More
+                } else {
+                    Step::Done
+                }
+            }
+            Err(e) => {
+                counter!(m::DB_ERRORS, "op" => "rescue").increment(1);
+                tracing::warn!(error = %e, "rescue failed");
+                Step::Done
             }
         }
     })
     .await
 }
+
+/// Most jobs one rescue statement takes back.
+const RESCUE_BATCH: i64 = 1000;
 
 pub(super) async fn stats_loop(
     queue: Queue,
@@ -89,7 +95,7 @@ pub(super) async fn stats_loop(
     every: Duration,
     stop: CancellationToken,
 ) {
-    crate::periodic::every(every, stop, || sample(&queue, &kind_rt, every)).await
+    periodic::every(every, stop, || sample(&queue, &kind_rt, every)).await
 }
 
 /// One sample: pool gauges and wait, per-kind slots in use, queue depth by kind and state.
@@ -122,7 +128,7 @@ async fn sample(
     };
     for kind in kind_rt.keys() {
         let mut oldest: f64 = 0.0;
-        for state in ["available", "scheduled", "retryable", "running"] {
+        for state in crate::JobState::LIVE.map(crate::JobState::as_str) {
             let row = rows.iter().find(|r| &r.kind == kind && r.state == state);
             gauge!(m::QUEUE_DEPTH, "kind" => kind.clone(), "state" => state)
                 .set(row.map(|r| r.count).unwrap_or(0) as f64);
