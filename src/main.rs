@@ -180,7 +180,10 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                     .await
                     .context("demo: cannot start the sandbox")?;
                 d.seed(&config).await.context("demo: cannot seed")?;
-                eprint!("{}", crate::demo::banner(&d, &config.http.listen));
+                eprint!(
+                    "{}",
+                    crate::demo::banner(&d, &config.http.listen, &config.database.url)
+                );
                 demo_handle = Some(d);
             }
             mcp_daemon::daemon::run(config, tokio_util::sync::CancellationToken::new())

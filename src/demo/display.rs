@@ -222,7 +222,14 @@ impl Display {
     }
 
     /// The final checklist and where to look next.
-    pub fn summary(&self, t: &Tracker, elapsed: Duration, why: &str, metrics_url: &str) {
+    pub fn summary(
+        &self,
+        t: &Tracker,
+        elapsed: Duration,
+        why: &str,
+        metrics_url: &str,
+        db_url: &str,
+    ) {
         let items = t.checklist();
         let done = items.iter().filter(|i| i.done).count();
         let mut s = format!(
@@ -239,7 +246,7 @@ impl Display {
             ));
         }
         s.push_str(&format!("  {}\n", jobs_line(t)));
-        s.push_str(&where_next(metrics_url));
+        s.push_str(&where_next(metrics_url, db_url));
         self.out(&s);
     }
 }
@@ -278,10 +285,12 @@ fn status_line(t: &Tracker, items: &[Item]) -> String {
     )
 }
 
-/// Where to look next: the metrics URL, SQL to run, and the webhook example of docs/WEBHOOKS.md. The
-/// database URL is never printed (it may hold a password): `$DATABASE_URL` stands for it.
-pub fn where_next(metrics_url: &str) -> String {
-    let q = |sql: &str| format!("    psql \"$DATABASE_URL\" -c \"{sql}\"\n");
+/// Where to look next: the metrics URL, SQL to run on the database the demo used (its URL
+/// without the password, which psql then takes from ~/.pgpass or asks for), and the webhook
+/// example of docs/WEBHOOKS.md.
+pub fn where_next(metrics_url: &str, db_url: &str) -> String {
+    let db = super::url_without_password(db_url);
+    let q = |sql: &str| format!("    psql \"{db}\" -c \"{sql}\"\n");
     let mut s = String::from("where to look next:\n");
     s.push_str(&format!(
         "  metrics (while a daemon runs; `mcp-worker run --demo` keeps one running): {metrics_url}\n\

@@ -186,6 +186,7 @@ pub async fn run(mut config: Config, opts: Options) -> Result<Outcome, DemoError
         sqlx::query_scalar("SELECT now()").fetch_one(&pool).await?;
     let base = client_base(&config.http.listen);
     let metrics_url = format!("{base}/metrics");
+    let db_url = config.database.url.clone();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -313,7 +314,7 @@ pub async fn run(mut config: Config, opts: Options) -> Result<Outcome, DemoError
     }
     pool.close().await;
     display.finish();
-    display.summary(&tracker, elapsed, why, &metrics_url);
+    display.summary(&tracker, elapsed, why, &metrics_url, &db_url);
     drop(demo);
     match daemon_result {
         Some(Ok(Err(e))) => Err(e.into()),

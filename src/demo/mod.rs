@@ -224,8 +224,28 @@ impl Demo {
     }
 }
 
+/// A database URL as the demo prints it: without its password (in the URL or its query).
+pub fn url_without_password(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            let _ = u.set_password(None);
+            let kept: Vec<(String, String)> = u
+                .query_pairs()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("password"))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            u.set_query(None);
+            if !kept.is_empty() {
+                u.query_pairs_mut().extend_pairs(kept);
+            }
+            u.to_string()
+        }
+        Err(_) => "<database url>".into(),
+    }
+}
+
 /// What to tell the newcomer once the demo runs.
-pub fn banner(demo: &Demo, listen: &str) -> String {
+pub fn banner(demo: &Demo, listen: &str, db_url: &str) -> String {
     format!(
         "demo: sandbox of the 13 platforms at {sandbox}\n\
          demo: workspace {DEMO_WORKSPACE} with one integration per platform; faults armed on \
@@ -234,8 +254,30 @@ pub fn banner(demo: &Demo, listen: &str) -> String {
          demo: health sweep every 15 s; a Slack webhook at http://{listen}/webhooks/slack/{DEMO_SLACK_WEBHOOK} \
          and the /integrations endpoints (bearer token and signing secret: see docs/WEBHOOKS.md). Watch:\n\
          \x20 curl -s http://{listen}/metrics | grep -E 'mcp_(health_checks_total|circuit_breakers|integrations)'\n\
-         \x20 psql \"$DATABASE_URL\" -c 'SELECT platform, state, health_status, consecutive_failures, circuit_breaker_state FROM mcp.v_integration_health_summary ORDER BY platform'\n",
+         \x20 psql \"{db}\" -c 'SELECT platform, state, health_status, consecutive_failures, circuit_breaker_state FROM mcp.v_integration_health_summary ORDER BY platform'\n",
         sandbox = demo.sandbox.base_url(),
-        refresh = DEMO_REFRESH_PLATFORM.as_str()
+        refresh = DEMO_REFRESH_PLATFORM.as_str(),
+        db = url_without_password(db_url),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_without_password;
+
+    #[test]
+    fn the_printed_database_url_has_no_password() {
+        let shown = url_without_password(
+            "postgres://app:s3cret@db.internal:5432/mcp?password=other&sslmode=require",
+        );
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert_eq!(shown, "postgres://app@db.internal:5432/mcp?sslmode=require");
+        assert_eq!(
+            url_without_password("postgres://postgres@127.0.0.1:5432/postgres"),
+            "postgres://postgres@127.0.0.1:5432/postgres"
+        );
+    }
 }

@@ -117,6 +117,10 @@ async fn demo_session_sees_all_seven_things_and_exits_0() {
         list.contains("mcp.sync_jobs") && list.contains("ops.events"),
         "{list}"
     );
+    assert!(
+        list.contains(&format!("psql \"{}\" -c", db.url)) && !list.contains("$DATABASE_URL"),
+        "the SQL to run names the database the demo used:\n{list}"
+    );
     assert_no_secrets(&out);
     if tty {
         // The live display was redrawn in place, and the cursor given back.

@@ -136,39 +136,29 @@ pub async fn cancel_integration_jobs(
         .rows_affected())
 }
 
-/// Enqueues an integration's first health check (`unique_key = 'health_check:<id>'`, so a
-/// live check of the same integration is left alone). Takes a transaction's connection so that
-/// a connect enqueues it with its other writes.
-pub async fn enqueue_health_check(
-    db: impl sqlx::PgExecutor<'_>,
-    integration_id: uuid::Uuid,
-) -> Result<(), QueueError> {
-    sqlx::query(
-        "INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
-         VALUES ('health_check', $1, jsonb_build_object('integration_id', $1), \
-                 'health_check:' || $1) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(integration_id)
-    .execute(db)
-    .await?;
-    Ok(())
-}
+/// `enqueue_for_integrations`' statement (exposed for the plan tests).
+pub const ENQUEUE_FOR_INTEGRATIONS_SQL: &str = "\
+INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
+SELECT $1, id, jsonb_build_object('integration_id', id), $1 || ':' || id \
+FROM unnest($2::uuid[]) AS t(id) ORDER BY id \
+ON CONFLICT DO NOTHING";
 
-/// Enqueues the first (full) sync of a newly connected integration, unless one is queued.
-pub async fn enqueue_first_sync(
+/// Enqueues one job of `kind` per integration (payload `{"integration_id": …}`, unique key
+/// `<kind>:<id>`), each once: an integration whose job of that kind is still live is left
+/// alone. Takes any executor, so a caller's transaction enqueues with its other writes. Returns
+/// how many were enqueued.
+pub async fn enqueue_for_integrations(
     db: impl sqlx::PgExecutor<'_>,
-    integration_id: uuid::Uuid,
-) -> Result<(), QueueError> {
-    sqlx::query(
-        "INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
-         VALUES ('sync', $1, jsonb_build_object('integration_id', $1), 'sync:' || $1) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(integration_id)
-    .execute(db)
-    .await?;
-    Ok(())
+    kind: &str,
+    integration_ids: &[uuid::Uuid],
+) -> Result<u64, QueueError> {
+    let done = sqlx::query(ENQUEUE_FOR_INTEGRATIONS_SQL)
+        .bind(kind)
+        .bind(integration_ids)
+        .execute(db)
+        .await
+        .map_err(refusal)?;
+    Ok(done.rows_affected())
 }
 
 /// Turns the database's refusal of a row (unknown kind, bad value) into a readable error.

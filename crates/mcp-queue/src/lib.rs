@@ -23,9 +23,9 @@ pub mod retry;
 mod wake;
 
 pub use admin::{
-    cancel as admin_cancel, cancel_integration_jobs, enqueue as admin_enqueue, enqueue_first_sync,
-    enqueue_health_check, list as admin_list, retry as admin_retry, show as admin_show,
-    EnqueueRequest, JobRow, CANCEL_INTEGRATION_JOBS_SQL, ENQUEUE_SQL,
+    cancel as admin_cancel, cancel_integration_jobs, enqueue as admin_enqueue,
+    enqueue_for_integrations, list as admin_list, retry as admin_retry, show as admin_show,
+    EnqueueRequest, JobRow, CANCEL_INTEGRATION_JOBS_SQL, ENQUEUE_FOR_INTEGRATIONS_SQL, ENQUEUE_SQL,
 };
 pub use claim::{ClaimedJob, CLAIM_SQL};
 pub use complete::{Outcome, OutcomeRow, COMPLETE_SQL};

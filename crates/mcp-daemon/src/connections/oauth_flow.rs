@@ -213,8 +213,9 @@ async fn exchange_and_store(
     transition(&mut *tx, id, "CONNECTED", "authorized: tokens stored").await?;
     transition(&mut *tx, id, "ACTIVE", "authorized: token granted").await?;
     // The first health check proves the token; the first sync fetches everything so far.
-    mcp_queue::enqueue_health_check(&mut *tx, id).await?;
-    mcp_queue::enqueue_first_sync(&mut *tx, id).await?;
+    // Its first health check and its first (full) sync, with the connect's other writes.
+    mcp_queue::enqueue_for_integrations(&mut *tx, "health_check", &[id]).await?;
+    mcp_queue::enqueue_for_integrations(&mut *tx, "sync", &[id]).await?;
     tx.commit().await?;
     Ok(Finished {
         integration_id: id,
