@@ -3,4 +3,4 @@ SELECT mcp.enqueue_job('health_check',
                        jsonb_build_object('integration_id', i.id),
                        unique_key => 'health_check:' || i.id)
 FROM core.integrations i
-WHERE i.platform = 'slack' AND i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR');
+WHERE i.platform = 'slack' AND core.state_in_service(i.state);

@@ -3,4 +3,4 @@ SELECT mcp.enqueue_job('sync',
                        jsonb_build_object('integration_id', i.id),
                        unique_key => 'sync:' || i.id)
 FROM core.integrations i
-WHERE i.platform = 'notion' AND i.state IN ('ACTIVE', 'DEGRADED');
+WHERE i.platform = 'notion' AND core.state_synced(i.state);

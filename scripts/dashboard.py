@@ -6,7 +6,7 @@ foundation SDK (the version pinned in scripts/dashboard-requirements.txt).
     /tmp/dash/bin/python scripts/dashboard.py            # rewrites the committed JSON
     /tmp/dash/bin/python scripts/dashboard.py --check    # exits 1 when the JSON is not its output
 
-Every query uses only series the daemon exports (src/metrics.rs, src/sync/mod.rs); the test
+Every query uses only series the daemon exports (crates/mcp-queue/src/metrics.rs, crates/mcp-daemon/src/metrics.rs, crates/mcp-daemon/src/sync/mod.rs); the test
 `prometheus` in tests/it runs each one against a real Prometheus scraping a demo daemon.
 """
 

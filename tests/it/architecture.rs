@@ -189,3 +189,56 @@ fn no_crate_has_a_cycle_between_its_modules() {
     }
     assert!(cycles.is_empty(), "module cycles:\n{}", cycles.join("\n"));
 }
+
+fn source_files(dirs: &[&str], exts: &[&str]) -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for d in dirs {
+        let mut found = Vec::new();
+        collect(&root.join(d), exts, &mut found);
+        for f in found {
+            let text = std::fs::read_to_string(&f).expect("read");
+            files.push((f.display().to_string(), text));
+        }
+    }
+    files
+}
+
+fn collect(dir: &Path, exts: &[&str], out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect(&p, exts, out);
+        } else if p.extension().is_some_and(|x| exts.iter().any(|e| x == *e)) {
+            out.push(p);
+        }
+    }
+}
+
+/// One owner per state: only the engine writes `mcp.sync_jobs` (the daemon enqueues through
+/// `mcp.enqueue_many` / `mcp_queue`), and no statement of the daemon or example in `jobs/`
+/// spells out a list of integration states instead of naming it (`core.state_in_service(…)`).
+#[test]
+fn states_have_one_owner() {
+    for (file, text) in source_files(
+        &["crates/mcp-daemon/src", "crates/mcp-platforms/src"],
+        &["rs"],
+    ) {
+        assert!(
+            !text.contains("INSERT INTO mcp.sync_jobs"),
+            "{file} inserts into mcp.sync_jobs itself"
+        );
+    }
+    for (file, text) in source_files(&["crates", "src", "jobs"], &["rs", "sql"]) {
+        for list in [
+            "'CONNECTED', 'ACTIVE'",
+            "'ACTIVE', 'DEGRADED'",
+            "('CONNECTED', 'ACTIVE'",
+        ] {
+            assert!(
+                !text.contains(list),
+                "{file} spells out integration states ({list}…) instead of a named predicate"
+            );
+        }
+    }
+}

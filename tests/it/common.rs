@@ -49,7 +49,7 @@ impl Daemon {
     }
 
     /// Waits for the process to exit and returns its status.
-    pub async fn wait(self, limit: Duration) -> std::process::ExitStatus {
+    pub async fn wait(mut self, limit: Duration) -> std::process::ExitStatus {
         self.inner.wait(limit).await.expect("daemon exit")
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mcp_daemon::config::KindOverride;
 
-use crate::common::{start_worker, test_config, TestDb};
+use crate::common::{start_configured_worker, test_config, TestDb};
 
 /// Most intervals [attempted_at, finished_at] of `kind` that overlap at one instant.
 async fn max_overlap(db: &TestDb, kind: &str) -> i64 {
@@ -39,13 +39,12 @@ fn limited(url: &str, kind: &str, n: usize) -> mcp_daemon::config::Config {
 async fn a_kind_never_runs_more_jobs_at_once_than_its_concurrency() {
     let db = TestDb::new().await;
     let cfg = limited(&db.url, "noop", 3);
-    let catalog = cfg.catalog();
     db.exec(
         "INSERT INTO mcp.sync_jobs (kind, payload) \
          SELECT 'noop', '{\"sleep_ms\": 60}' FROM generate_series(1, 24)",
     )
     .await;
-    let worker = start_worker(&db, cfg, &catalog, &mcp_daemon::handlers::registry()).await;
+    let worker = start_configured_worker(&db, cfg).await;
     db.wait_until(
         "SELECT count(*) = 24 FROM mcp.sync_jobs WHERE kind = 'noop' AND state = 'completed'",
         Duration::from_secs(20),
@@ -66,14 +65,13 @@ async fn a_kind_never_runs_more_jobs_at_once_than_its_concurrency() {
 async fn a_kind_at_its_limit_leaves_slots_to_other_kinds() {
     let db = TestDb::new().await;
     let cfg = limited(&db.url, "noop", 2);
-    let catalog = cfg.catalog();
     // 40 jobs of 300 ms, two at a time: six seconds of work queued ahead of the prune.
     db.exec(
         "INSERT INTO mcp.sync_jobs (kind, payload, priority) \
          SELECT 'noop', '{\"sleep_ms\": 300}', -1 FROM generate_series(1, 40)",
     )
     .await;
-    let worker = start_worker(&db, cfg, &catalog, &mcp_daemon::handlers::registry()).await;
+    let worker = start_configured_worker(&db, cfg).await;
     db.wait_until(
         "SELECT count(*) = 2 FROM mcp.sync_jobs WHERE kind = 'noop' AND state = 'running'",
         Duration::from_secs(10),

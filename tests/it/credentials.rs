@@ -11,7 +11,7 @@ use mcp_platforms::connectors::{Connectors, Credentials, Platform};
 use mcp_sandbox::{self as sandbox, Sandbox};
 use uuid::Uuid;
 
-use crate::common::{start_worker, test_config, test_vault, TestDb};
+use crate::common::{start_configured_worker, test_config, test_vault, TestDb};
 
 fn config(db: &TestDb, sb: &Sandbox) -> Config {
     let mut c = test_config(&db.url);
@@ -21,26 +21,7 @@ fn config(db: &TestDb, sb: &Sandbox) -> Config {
 }
 
 /// An ACTIVE OAuth integration with tokens minted by the sandbox, expiring in `expires_in_s`.
-async fn seed(db: &TestDb, sb: &Sandbox, vault: &Vault, p: Platform, expires_in_s: i64) -> Uuid {
-    let ws = integrations::create_workspace(&db.pool, "w")
-        .await
-        .expect("ws");
-    let (creds, refresh) = sb.mint_credentials(p, &format!("acct-{}", rand::random::<u32>()));
-    let id = integrations::create_active(&db.pool, vault, ws, p, &creds)
-        .await
-        .expect("seed");
-    integrations::store_credentials(
-        &db.pool,
-        vault,
-        id,
-        &creds,
-        refresh.as_ref(),
-        Some(chrono::Utc::now() + chrono::Duration::seconds(expires_in_s)),
-    )
-    .await
-    .expect("store");
-    id
-}
+use mcp_testkit::integrations::with_tokens as seed;
 
 async fn tokens(db: &TestDb, vault: &Vault, id: Uuid) -> (String, String) {
     let (a, r, k): (Vec<u8>, Vec<u8>, String) = sqlx::query_as(
@@ -239,14 +220,7 @@ async fn invalid_grant_expires_the_integration_asks_to_reconnect_and_is_not_retr
     let id = seed(&db, &sb, &vault, Platform::Gmail, 600).await;
     let (_, refresh) = tokens(&db, &vault, id).await;
     assert!(sb.revoke_token(&refresh), "sandbox revokes the grant");
-    let catalog = cfg.catalog();
-    let worker = start_worker(
-        &db,
-        cfg.clone(),
-        &catalog,
-        &mcp_daemon::handlers::registry(),
-    )
-    .await;
+    let worker = start_configured_worker(&db, cfg.clone()).await;
     let job: i64 = sqlx::query_scalar(
         "SELECT mcp.enqueue_job('token_refresh', jsonb_build_object('integration_id', $1::uuid))",
     )
@@ -405,14 +379,7 @@ async fn expiring_subscriptions_are_renewed_once_before_they_expire() {
         queued, 2,
         "Gmail and Outlook expiring within a day, once each"
     );
-    let catalog = cfg.catalog();
-    let worker = start_worker(
-        &db,
-        cfg.clone(),
-        &catalog,
-        &mcp_daemon::handlers::registry(),
-    )
-    .await;
+    let worker = start_configured_worker(&db, cfg.clone()).await;
     db.wait_until(
         "SELECT count(*) = 2 FROM mcp.sync_jobs WHERE kind = 'webhook_renew' AND state = 'completed'",
         Duration::from_secs(10),

@@ -9,7 +9,7 @@ use mcp_sandbox::{self as sandbox, FaultKind};
 use uuid::Uuid;
 
 use crate::common::{
-    http_get, parse_metrics, start_worker, test_config, test_vault, Daemon, TestDb,
+    http_get, parse_metrics, start_configured_worker, test_config, Daemon, TestDb,
 };
 
 fn config(db: &TestDb, sb: &sandbox::Sandbox) -> Config {
@@ -30,12 +30,7 @@ fn config(db: &TestDb, sb: &sandbox::Sandbox) -> Config {
     c
 }
 
-async fn seed(db: &TestDb, sb: &sandbox::Sandbox, ws: Uuid, p: Platform, account: &str) -> Uuid {
-    let (creds, _refresh) = sb.mint_credentials(p, account);
-    integrations::create_active(&db.pool, &test_vault(), ws, p, &creds)
-        .await
-        .expect("seed integration")
-}
+use mcp_testkit::integrations::active as seed;
 
 async fn state_of(db: &TestDb, id: Uuid) -> (String, String, i32) {
     sqlx::query_as(
@@ -86,14 +81,7 @@ async fn sweep_checks_all_13_platforms_and_applies_each_outcome() {
         Some(120),
     );
     sb.fault(Platform::Discord, FaultKind::ServerError, Some(1), None);
-    let catalog = cfg.catalog();
-    let worker = start_worker(
-        &db,
-        cfg.clone(),
-        &catalog,
-        &mcp_daemon::handlers::registry(),
-    )
-    .await;
+    let worker = start_configured_worker(&db, cfg.clone()).await;
     db.exec("SELECT mcp.enqueue_job('health_sweep', '{\"spread_s\": 0}')")
         .await;
     db.wait_until(
@@ -168,14 +156,7 @@ async fn breaker_stops_calls_after_five_failures_and_a_probe_closes_it() {
         .expect("ws");
     let id = seed(&db, &sb, ws, Platform::Discord, "acme").await;
     sb.fault(Platform::Discord, FaultKind::ServerError, None, None);
-    let catalog = cfg.catalog();
-    let worker = start_worker(
-        &db,
-        cfg.clone(),
-        &catalog,
-        &mcp_daemon::handlers::registry(),
-    )
-    .await;
+    let worker = start_configured_worker(&db, cfg.clone()).await;
 
     let job = check_now(&db, id).await;
     wait_job_done(&db, job).await;
@@ -230,14 +211,7 @@ async fn a_tampered_credential_moves_the_integration_to_error_without_a_call() {
         "UPDATE mcp.oauth_tokens SET access_token_ct = (SELECT access_token_ct FROM mcp.oauth_tokens WHERE integration_id = '{b}') WHERE integration_id = '{a}'"
     ))
     .await;
-    let catalog = cfg.catalog();
-    let worker = start_worker(
-        &db,
-        cfg.clone(),
-        &catalog,
-        &mcp_daemon::handlers::registry(),
-    )
-    .await;
+    let worker = start_configured_worker(&db, cfg.clone()).await;
     let job = check_now(&db, a).await;
     wait_job_done(&db, job).await;
     let (state, reason): (String, String) =

@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::credentials::RefreshConfig;
+pub use crate::db::{redact_url, DatabaseConfig};
+pub use crate::integrations::HealthConfig;
+pub use crate::telemetry::LogConfig;
 pub use mcp_queue::config::{KindOverride, ScheduleConfig, SchedulerConfig, WorkerConfig};
 
 /// Prefix of environment variables that override keys of the file: `MCP_WORKER__WORKER__CONCURRENCY=64`.
@@ -76,77 +80,6 @@ pub struct Config {
 
 #[derive(Clone, Deserialize, Serialize, Debug)]
 #[serde(deny_unknown_fields, default)]
-pub struct RefreshConfig {
-    /// Tokens are refreshed when they expire within this window (the hourly sweep).
-    #[serde(with = "humantime_serde")]
-    pub ahead: Duration,
-    /// After the platform has answered, how long a failed store of the new tokens is retried
-    /// (with the tokens held in memory) before giving up.
-    #[serde(with = "humantime_serde")]
-    pub store_retry_for: Duration,
-}
-
-impl Default for RefreshConfig {
-    fn default() -> Self {
-        RefreshConfig {
-            ahead: Duration::from_secs(24 * 3600),
-            store_retry_for: Duration::from_secs(30),
-        }
-    }
-}
-
-#[derive(Clone, Deserialize, Serialize, Debug)]
-#[serde(deny_unknown_fields, default)]
-pub struct HealthConfig {
-    /// Consecutive failed checks that open an integration's circuit breaker.
-    pub breaker_threshold: u32,
-    /// How long an open breaker stays open before one probe is let through (half-open).
-    #[serde(with = "humantime_serde")]
-    pub breaker_half_open_after: Duration,
-    /// The health sweep spreads its checks evenly over this window (0 = all at once).
-    #[serde(with = "humantime_serde")]
-    pub spread: Duration,
-    /// A rate-limited check is snoozed this long when the platform names no time.
-    #[serde(with = "humantime_serde")]
-    pub default_retry_after: Duration,
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        HealthConfig {
-            breaker_threshold: 5,
-            breaker_half_open_after: Duration::from_secs(300),
-            spread: Duration::from_secs(5 * 3600),
-            default_retry_after: Duration::from_secs(60),
-        }
-    }
-}
-
-#[derive(Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DatabaseConfig {
-    /// Postgres URL. `DATABASE_URL` overrides it.
-    pub url: String,
-    pub max_connections: u32,
-    #[serde(with = "humantime_serde")]
-    pub connect_timeout: Duration,
-    /// Apply pending migrations when `run` starts.
-    pub migrate_on_start: bool,
-}
-
-impl std::fmt::Debug for DatabaseConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseConfig")
-            .field("url", &redact_url(&self.url))
-            .field("max_connections", &self.max_connections)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("migrate_on_start", &self.migrate_on_start)
-            .finish()
-    }
-}
-
-#[derive(Clone, Deserialize, Serialize, Debug)]
-#[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Address of `/metrics`, `/healthz`, `/readyz` and the integration endpoints.
     /// `run --listen` overrides it.
@@ -176,26 +109,6 @@ pub struct RetentionConfig {
     pub integration_errors: Duration,
     #[serde(with = "humantime_serde")]
     pub webhook_events: Duration,
-}
-
-#[derive(Clone, Deserialize, Serialize, Debug)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `tracing` filter, e.g. "info" or "mcp_worker=debug". `RUST_LOG` overrides it.
-    pub level: String,
-    /// "auto" (JSON unless stderr is a terminal), "json" or "text".
-    pub format: String,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        DatabaseConfig {
-            url: "postgres://postgres@127.0.0.1:5432/mcp_worker".into(),
-            max_connections: 10,
-            connect_timeout: Duration::from_secs(5),
-            migrate_on_start: true,
-        }
-    }
 }
 
 impl Default for HttpConfig {
@@ -228,15 +141,6 @@ impl Default for RetentionConfig {
             health_checks: Duration::from_secs(30 * 86_400),
             integration_errors: Duration::from_secs(90 * 86_400),
             webhook_events: Duration::from_secs(30 * 86_400),
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            level: "info".into(),
-            format: "auto".into(),
         }
     }
 }
@@ -313,11 +217,8 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if let Err((key, message)) =
-            mcp_queue::config::check(&self.worker, &self.scheduler, &self.kinds, &self.schedules)
-        {
-            return Err(ConfigError::invalid(key, message));
-        }
+        // Each section's own check names the key at fault.
+        mcp_queue::config::check(&self.worker, &self.scheduler, &self.kinds, &self.schedules)?;
         if self.database.max_connections < 3 {
             return Err(ConfigError::invalid(
                 "database.max_connections",
@@ -337,9 +238,7 @@ impl Config {
             .listen
             .parse::<std::net::SocketAddr>()
             .map_err(|e| ConfigError::invalid("http.listen", e.to_string()))?;
-        self.oauth
-            .validate(!self.http.api_token.is_empty())
-            .map_err(ConfigError::from)?;
+        self.oauth.validate(!self.http.api_token.is_empty())?;
         if !matches!(self.log.format.as_str(), "auto" | "json" | "text") {
             return Err(ConfigError::invalid(
                 "log.format",
@@ -354,45 +253,12 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        for (name, p) in &self.platforms {
-            if mcp_platforms::connectors::Platform::parse(name).is_none() {
-                return Err(ConfigError::invalid(
-                    format!("platforms.{name}"),
-                    "no such platform (gmail, outlook, slack, discord, zoom, fireflies, otter, loom, monday, notion, granola, zerodb, zerovoice)",
-                ));
-            }
-            for (field, value) in [
-                ("api_base", &p.api_base),
-                ("authorize_url", &p.authorize_url),
-                ("token_url", &p.token_url),
-                ("revoke_url", &p.revoke_url),
-            ] {
-                if let Some(v) = value {
-                    let ok = url::Url::parse(v)
-                        .map(|u| matches!(u.scheme(), "http" | "https"))
-                        .unwrap_or(false);
-                    if !ok {
-                        return Err(ConfigError::invalid(
-                            format!("platforms.{name}.{field}"),
-                            "must be an http:// or https:// URL",
-                        ));
-                    }
-                }
-            }
-        }
-        if let Err((key, message)) = self.sync.check() {
-            return Err(ConfigError::invalid(key, message));
-        }
+        mcp_platforms::connectors::config::check(&self.http_client, &self.platforms)?;
+        self.sync.check()?;
         if self.health.breaker_threshold == 0 {
             return Err(ConfigError::invalid(
                 "health.breaker_threshold",
                 "must be at least 1",
-            ));
-        }
-        if self.http_client.timeout.is_zero() {
-            return Err(ConfigError::invalid(
-                "http_client.timeout",
-                "must be longer than zero",
             ));
         }
         Ok(())
@@ -416,32 +282,6 @@ impl Config {
         let mut shown = self.clone();
         shown.database.url = redact_url(&self.database.url);
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
-    }
-}
-
-/// A Postgres URL with its password replaced by `***`.
-pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            let pairs: Vec<(String, String)> = u
-                .query_pairs()
-                .map(|(k, v)| {
-                    let secret = k.eq_ignore_ascii_case("password");
-                    (
-                        k.into_owned(),
-                        if secret { "***".into() } else { v.into_owned() },
-                    )
-                })
-                .collect();
-            if !pairs.is_empty() {
-                u.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparseable url>".into(),
     }
 }
 

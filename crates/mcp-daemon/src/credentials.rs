@@ -6,8 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
+use crate::integrations::IntegrationState;
 use crate::vault::{Binding, Vault, VaultError};
 use mcp_platforms::connectors::{ConnectorError, Connectors, Platform};
 use mcp_platforms::oauth::TokenSet;
@@ -93,7 +95,7 @@ pub async fn refresh_token(
     let platform = Platform::parse(&platform).ok_or(CredentialError::UnknownPlatform(id))?;
     // Every early return releases the row lock at once (a dropped transaction's rollback is
     // only sent when the pool next touches its connection).
-    if !crate::integrations::IN_SERVICE.contains(&state.as_str()) {
+    if !crate::integrations::IntegrationState::parse(&state).is_some_and(|s| s.in_service()) {
         tx.rollback().await?;
         return Ok(RefreshOutcome::Skipped("integration not in service"));
     }
@@ -245,21 +247,13 @@ pub async fn record_refresh_failure(
     .execute(&mut *tx)
     .await?;
     let to = match error.action() {
-        mcp_platforms::connectors::Action::Reauth => Some("EXPIRED"),
-        mcp_platforms::connectors::Action::Revoked => Some("REVOKED"),
+        mcp_platforms::connectors::Action::Reauth => Some(IntegrationState::Expired),
+        mcp_platforms::connectors::Action::Revoked => Some(IntegrationState::Revoked),
         _ => None,
     };
     if let Some(to) = to {
         let reason = format!("token refresh refused: {}", error.error_type);
-        sqlx::query(
-            "SELECT mcp.transition_integration_state($1, $2, $3) \
-             FROM core.integrations WHERE id = $1 AND state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR')",
-        )
-        .bind(id)
-        .bind(to)
-        .bind(&reason)
-        .execute(&mut *tx)
-        .await?;
+        crate::integrations::refused_by_platform(&mut *tx, id, to, &reason).await?;
         sqlx::query(
             "INSERT INTO ops.events (workspace_id, integration_id, event_type, payload) \
              SELECT workspace_id, id, 'integration.reconnect_required', \
@@ -277,22 +271,41 @@ pub async fn record_refresh_failure(
 
 /// The refresh sweep's statement (exposed for the plan tests).
 pub const REFRESH_SWEEP_SQL: &str = "\
-INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
-SELECT 'token_refresh', t.integration_id, \
-       jsonb_build_object('integration_id', t.integration_id), \
-       'token_refresh:' || t.integration_id \
-FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
-WHERE t.refresh_token_ct IS NOT NULL \
-  AND t.expires_at < now() + $1 * interval '1 millisecond' \
-  AND i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR') \
-ON CONFLICT DO NOTHING";
+SELECT count(*) FROM ( \
+  SELECT array_agg(t.integration_id ORDER BY t.integration_id) AS ids \
+  FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
+  WHERE t.refresh_token_ct IS NOT NULL \
+    AND t.expires_at < now() + $1 * interval '1 millisecond' \
+    AND core.state_in_service(i.state)) s, \
+  LATERAL mcp.enqueue_many('token_refresh', s.ids)";
 
 /// Enqueues one `token_refresh` per refreshable token that expires within `ahead`, once (a
 /// refresh still queued for the same integration is left alone). Returns how many.
 pub async fn enqueue_refresh_sweep(pool: &PgPool, ahead: Duration) -> Result<u64, CredentialError> {
-    let done = sqlx::query(REFRESH_SWEEP_SQL)
+    let n: i64 = sqlx::query_scalar(REFRESH_SWEEP_SQL)
         .bind(ahead.as_millis() as i64)
-        .execute(pool)
+        .fetch_one(pool)
         .await?;
-    Ok(done.rows_affected())
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefreshConfig {
+    /// Tokens are refreshed when they expire within this window (the hourly sweep).
+    #[serde(with = "humantime_serde")]
+    pub ahead: Duration,
+    /// After the platform has answered, how long a failed store of the new tokens is retried
+    /// (with the tokens held in memory) before giving up.
+    #[serde(with = "humantime_serde")]
+    pub store_retry_for: Duration,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        RefreshConfig {
+            ahead: Duration::from_secs(24 * 3600),
+            store_retry_for: Duration::from_secs(30),
+        }
+    }
 }

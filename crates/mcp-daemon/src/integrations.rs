@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::vault::{Binding, Vault, VaultError};
@@ -18,6 +19,8 @@ pub enum IntegrationError {
     Db(#[from] sqlx::Error),
     #[error("integration {0} not found")]
     NotFound(uuid::Uuid),
+    #[error("integration {id} is in an unknown state `{state}`")]
+    UnknownState { id: uuid::Uuid, state: String },
     #[error("integration {id} has an unknown platform `{platform}`")]
     UnknownPlatform { id: uuid::Uuid, platform: String },
     #[error("integration {0} has no stored credentials")]
@@ -31,11 +34,103 @@ pub struct Integration {
     pub id: uuid::Uuid,
     pub workspace_id: uuid::Uuid,
     pub platform: Platform,
-    pub state: String,
+    pub state: IntegrationState,
 }
 
-/// States in which an integration is in service (checked, synced, refreshed).
-pub const IN_SERVICE: &[&str] = &["CONNECTED", "ACTIVE", "DEGRADED", "ERROR"];
+pub use crate::integration_state::IntegrationState;
+
+/// Moves an integration to `to` with `reason`, along the transitions migration 0002 allows (a
+/// refused transition is the database's error).
+pub async fn transition(
+    db: impl sqlx::PgExecutor<'_>,
+    id: uuid::Uuid,
+    to: IntegrationState,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT mcp.transition_integration_state($1, $2, $3)")
+        .bind(id)
+        .bind(to.as_str())
+        .bind(reason)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// A new integration of `p` in `ws`, PENDING.
+pub async fn insert(
+    db: impl sqlx::PgExecutor<'_>,
+    ws: uuid::Uuid,
+    p: Platform,
+) -> Result<uuid::Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(ws)
+    .bind(p.as_str())
+    .fetch_one(db)
+    .await
+}
+
+/// `mark_broken`'s statement (exposed for the plan tests).
+pub const MARK_BROKEN_SQL: &str = "\
+SELECT mcp.transition_integration_state($1, 'ERROR', $2) \
+FROM core.integrations WHERE id = $1 AND core.state_callable(state)";
+
+/// Its credentials cannot be used (missing, tampered, sealed with a key not loaded): a callable
+/// integration moves to ERROR with `reason`, since no call can succeed until it is reconnected.
+pub async fn mark_broken(
+    db: impl sqlx::PgExecutor<'_>,
+    id: uuid::Uuid,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(MARK_BROKEN_SQL)
+        .bind(id)
+        .bind(reason)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// `revoke`'s statement (exposed for the plan tests).
+pub const REVOKE_SQL: &str = "\
+SELECT mcp.transition_integration_state($1, 'REVOKED', $2) \
+FROM core.integrations WHERE id = $1 AND core.state_revocable(state)";
+
+/// The platform withdrew access: a revocable integration moves to REVOKED with `reason`.
+pub async fn revoke(
+    db: impl sqlx::PgExecutor<'_>,
+    id: uuid::Uuid,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(REVOKE_SQL)
+        .bind(id)
+        .bind(reason)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// `refused_by_platform`'s statement (exposed for the plan tests).
+pub const REFUSED_SQL: &str = "\
+SELECT mcp.transition_integration_state($1, $2, $3) \
+FROM core.integrations WHERE id = $1 AND core.state_in_service(state)";
+
+/// The platform refused the integration's grant (a refresh answered `auth_invalid` or
+/// `revoked`): an in-service integration moves to `to` (EXPIRED or REVOKED) with `reason`.
+pub async fn refused_by_platform(
+    db: impl sqlx::PgExecutor<'_>,
+    id: uuid::Uuid,
+    to: IntegrationState,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(REFUSED_SQL)
+        .bind(id)
+        .bind(to.as_str())
+        .bind(reason)
+        .execute(db)
+        .await?;
+    Ok(())
+}
 
 /// `load`'s statement (exposed for the plan tests).
 pub const LOAD_SQL: &str =
@@ -49,6 +144,8 @@ pub async fn load(pool: &PgPool, id: uuid::Uuid) -> Result<Integration, Integrat
     let (workspace_id, platform, state) = row.ok_or(IntegrationError::NotFound(id))?;
     let platform =
         Platform::parse(&platform).ok_or(IntegrationError::UnknownPlatform { id, platform })?;
+    let state =
+        IntegrationState::parse(&state).ok_or(IntegrationError::UnknownState { id, state })?;
     Ok(Integration {
         id,
         workspace_id,
@@ -215,14 +312,12 @@ pub async fn record_health_check(
 
 /// The health sweep's statement (exposed for the plan tests).
 pub const HEALTH_SWEEP_SQL: &str = "\
-INSERT INTO mcp.sync_jobs (kind, integration_id, payload, run_at, unique_key) \
-SELECT 'health_check', i.id, jsonb_build_object('integration_id', i.id), \
-       now() + ((abs(hashtext(i.id::text)::bigint) % 1000000) / 1000000.0) \
-               * ($1 * interval '1 millisecond'), \
-       'health_check:' || i.id \
-FROM core.integrations i \
-WHERE i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR') \
-ON CONFLICT DO NOTHING";
+SELECT count(*) FROM ( \
+  SELECT array_agg(i.id ORDER BY i.id) AS ids, \
+         array_agg(now() + ((abs(hashtext(i.id::text)::bigint) % 1000000) / 1000000.0) \
+                           * ($1 * interval '1 millisecond') ORDER BY i.id) AS run_ats \
+  FROM core.integrations i WHERE core.state_in_service(i.state)) s, \
+  LATERAL mcp.enqueue_many('health_check', s.ids, run_ats => s.run_ats)";
 
 /// Enqueues one `health_check` per in-service integration, spread evenly over `spread` by a
 /// stable hash of its id, each once (a live check of the same integration is left alone).
@@ -231,11 +326,11 @@ pub async fn enqueue_health_sweep(
     pool: &PgPool,
     spread: Duration,
 ) -> Result<u64, IntegrationError> {
-    let done = sqlx::query(HEALTH_SWEEP_SQL)
+    let n: i64 = sqlx::query_scalar(HEALTH_SWEEP_SQL)
         .bind(spread.as_millis() as i64)
-        .execute(pool)
+        .fetch_one(pool)
         .await?;
-    Ok(done.rows_affected())
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Seeding: a workspace.
@@ -394,13 +489,13 @@ pub async fn sample_gauges(pool: &PgPool) -> Result<(), IntegrationError> {
         sqlx::query_as(GAUGES_SQL).fetch_all(pool).await?;
     for p in Platform::ALL {
         let p = p.as_str();
-        for st in m::INTEGRATION_STATES {
+        for st in IntegrationState::ALL.map(IntegrationState::as_str) {
             let n: i64 = rows
                 .iter()
-                .filter(|r| r.0 == p && r.1 == *st)
+                .filter(|r| r.0 == p && r.1 == st)
                 .map(|r| r.3)
                 .sum();
-            metrics::gauge!(m::INTEGRATIONS, "platform" => p, "state" => *st).set(n as f64);
+            metrics::gauge!(m::INTEGRATIONS, "platform" => p, "state" => st).set(n as f64);
         }
         for b in m::BREAKER_STATES {
             let n: i64 = rows
@@ -412,4 +507,31 @@ pub async fn sample_gauges(pool: &PgPool) -> Result<(), IntegrationError> {
         }
     }
     Ok(())
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Consecutive failed checks that open an integration's circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long an open breaker stays open before one probe is let through (half-open).
+    #[serde(with = "humantime_serde")]
+    pub breaker_half_open_after: Duration,
+    /// The health sweep spreads its checks evenly over this window (0 = all at once).
+    #[serde(with = "humantime_serde")]
+    pub spread: Duration,
+    /// A rate-limited check is snoozed this long when the platform names no time.
+    #[serde(with = "humantime_serde")]
+    pub default_retry_after: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            breaker_threshold: 5,
+            breaker_half_open_after: Duration::from_secs(300),
+            spread: Duration::from_secs(5 * 3600),
+            default_retry_after: Duration::from_secs(60),
+        }
+    }
 }

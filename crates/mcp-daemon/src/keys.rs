@@ -29,7 +29,7 @@ pub async fn register_keys(pool: &PgPool, vault: &Vault) -> Result<(), Credentia
 pub const EARLIEST_EXPIRY_SQL: &str = "\
 SELECT EXTRACT(EPOCH FROM min(t.expires_at) - now())::float8 \
 FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
-WHERE i.state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR')";
+WHERE core.state_in_service(i.state)";
 pub const KEY_AGE_SQL: &str =
     "SELECT EXTRACT(EPOCH FROM now() - first_seen_at)::float8 FROM mcp.vault_keys WHERE key_id = $1";
 

@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod db;
 pub mod handlers;
 pub mod http;
+pub mod integration_state;
 pub mod integrations;
 pub mod keys;
 pub mod metrics;

@@ -66,17 +66,6 @@ pub const HEALTH_OUTCOMES: &[&str] = &[
     "skipped_not_in_service",
     "credentials_error",
 ];
-pub const INTEGRATION_STATES: &[&str] = &[
-    "PENDING",
-    "AUTHORIZING",
-    "CONNECTED",
-    "ACTIVE",
-    "ERROR",
-    "DEGRADED",
-    "REVOKED",
-    "EXPIRED",
-    "DELETED",
-];
 pub const BREAKER_STATES: &[&str] = &["closed", "open", "half_open"];
 
 const HTTP_BUCKETS: &[f64] = &[
@@ -237,8 +226,8 @@ pub fn register_platforms() {
             counter!(HEALTH_CHECKS, "platform" => p, "outcome" => t.as_str()).increment(0);
             counter!(INTEGRATION_ERRORS, "platform" => p, "error_type" => t.as_str()).increment(0);
         }
-        for st in INTEGRATION_STATES {
-            gauge!(INTEGRATIONS, "platform" => p, "state" => *st).set(0.0);
+        for st in crate::integration_state::IntegrationState::ALL {
+            gauge!(INTEGRATIONS, "platform" => p, "state" => st.as_str()).set(0.0);
         }
         for b in BREAKER_STATES {
             gauge!(CIRCUIT_BREAKERS, "platform" => p, "state" => *b).set(0.0);

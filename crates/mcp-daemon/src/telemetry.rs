@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogConfig;
+use serde::{Deserialize, Serialize};
 
 pub fn init(cfg: &LogConfig) {
     let filter = std::env::var("RUST_LOG")
@@ -29,4 +29,22 @@ pub fn init(cfg: &LogConfig) {
     } else {
         builder.try_init()
     };
+}
+
+#[derive(Clone, Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. "info" or "mcp_worker=debug". `RUST_LOG` overrides it.
+    pub level: String,
+    /// "auto" (JSON unless stderr is a terminal), "json" or "text".
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: "auto".into(),
+        }
+    }
 }

@@ -137,11 +137,8 @@ pub async fn cancel_integration_jobs(
 }
 
 /// `enqueue_for_integrations`' statement (exposed for the plan tests).
-pub const ENQUEUE_FOR_INTEGRATIONS_SQL: &str = "\
-INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
-SELECT $1, id, jsonb_build_object('integration_id', id), $1 || ':' || id \
-FROM unnest($2::uuid[]) AS t(id) ORDER BY id \
-ON CONFLICT DO NOTHING";
+pub const ENQUEUE_FOR_INTEGRATIONS_SQL: &str =
+    "SELECT count(*) FROM mcp.enqueue_many($1, $2::uuid[])";
 
 /// Enqueues one job of `kind` per integration (payload `{"integration_id": …}`, unique key
 /// `<kind>:<id>`), each once: an integration whose job of that kind is still live is left
@@ -152,13 +149,13 @@ pub async fn enqueue_for_integrations(
     kind: &str,
     integration_ids: &[uuid::Uuid],
 ) -> Result<u64, QueueError> {
-    let done = sqlx::query(ENQUEUE_FOR_INTEGRATIONS_SQL)
+    let n: i64 = sqlx::query_scalar(ENQUEUE_FOR_INTEGRATIONS_SQL)
         .bind(kind)
         .bind(integration_ids)
-        .execute(db)
+        .fetch_one(db)
         .await
         .map_err(refusal)?;
-    Ok(done.rows_affected())
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Turns the database's refusal of a row (unknown kind, bad value) into a readable error.

@@ -62,8 +62,8 @@ impl Launcher {
         self.envs(QUICK_UPKEEP)
     }
 
-    /// Keeps the daemon's standard error for the caller (`Daemon::stderr`) instead of
-    /// passing it through.
+    /// Collects the daemon's standard error (read from the start, so a chatty log never blocks
+    /// it) for `Daemon::stderr_log` instead of passing it through.
     pub fn capture_stderr(mut self) -> Launcher {
         self.capture_stderr = true;
         self
@@ -96,7 +96,14 @@ impl Launcher {
             .spawn()
             .with_context(|| format!("cannot start {}", self.bin.display()))?;
         let pid = child.id().context("daemon has no pid")?;
-        let stderr = child.stderr.take();
+        let stderr = child.stderr.take().map(|mut err| {
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = Vec::new();
+                let _ = err.read_to_end(&mut buf).await;
+                String::from_utf8_lossy(&buf).into_owned()
+            })
+        });
         let start = Instant::now();
         loop {
             if let Some(status) = child.try_wait()? {
@@ -124,8 +131,8 @@ pub struct Daemon {
     pub child: tokio::process::Child,
     pub pid: u32,
     pub port: u16,
-    /// Its standard error, when the launcher captured it.
-    pub stderr: Option<tokio::process::ChildStderr>,
+    /// Its standard error until it exits, when the launcher captured it.
+    pub stderr: Option<tokio::task::JoinHandle<String>>,
 }
 
 impl Daemon {
@@ -145,8 +152,17 @@ impl Daemon {
         }
     }
 
+    /// What it wrote to standard error until it exited (call after `wait`); empty when the
+    /// launcher did not capture it.
+    pub async fn stderr_log(&mut self) -> String {
+        match self.stderr.take() {
+            Some(task) => task.await.unwrap_or_default(),
+            None => String::new(),
+        }
+    }
+
     /// Waits at most `limit` for the process to exit and returns its status.
-    pub async fn wait(mut self, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
+    pub async fn wait(&mut self, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
         let status = tokio::time::timeout(limit, self.child.wait())
             .await
             .context("daemon did not exit in time")??;

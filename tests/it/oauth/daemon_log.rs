@@ -22,7 +22,6 @@ pub fn file_vault(path: &std::path::Path) -> Vault {
 
 #[tokio::test]
 async fn the_daemon_never_logs_the_access_token_even_at_debug() {
-    use tokio::io::AsyncReadExt;
     let db = TestDb::new().await;
     let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
     let dir = tempfile::tempdir().expect("tmp");
@@ -38,46 +37,18 @@ async fn the_daemon_never_logs_the_access_token_even_at_debug() {
         ),
     )
     .expect("config");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let mut child = tokio::process::Command::new(crate::common::bin())
-        .args([
-            "run",
-            "--config",
-            &cfg.display().to_string(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
+    let mut daemon = mcp_testkit::Launcher::new(crate::common::bin(), &db.url)
+        .args(&["--config", &cfg.display().to_string()])
+        .envs(&[
+            ("MCP_WORKER__LOG__LEVEL", "debug"),
+            ("MCP_WORKER__LOG__FORMAT", "text"),
+            ("MCP_WORKER__WORKER__POLL_INTERVAL", "100ms"),
         ])
-        .env("DATABASE_URL", &db.url)
-        .env("MCP_WORKER__LOG__LEVEL", "debug")
-        .env("MCP_WORKER__LOG__FORMAT", "text")
-        .env("MCP_WORKER__WORKER__POLL_INTERVAL", "100ms")
-        .env_remove("MCP_WORKER_CONFIG")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("RUST_LOG")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let captured = tokio::spawn(async move {
-        let mut buf = Vec::new();
-        let _ = stderr.read_to_end(&mut buf).await;
-        String::from_utf8_lossy(&buf).into_owned()
-    });
-    let start = std::time::Instant::now();
-    while !matches!(crate::common::http_get(port, "/readyz").await, Ok((200, _))) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "daemon not ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        .capture_stderr()
+        .start()
+        .await
+        .expect("start the daemon");
+    let port = daemon.port;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -127,15 +98,9 @@ async fn the_daemon_never_logs_the_access_token_even_at_debug() {
         Ok(Credentials::Bearer(s)) => s.expose().to_string(),
         other => panic!("no token: {other:?}"),
     };
-    // SAFETY-free: kill(2) on our own child.
-    unsafe {
-        libc::kill(child.id().expect("pid") as i32, libc::SIGTERM);
-    }
-    tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .expect("exit")
-        .expect("wait");
-    let log = captured.await.expect("stderr");
+    daemon.signal(libc::SIGTERM);
+    daemon.wait(Duration::from_secs(20)).await.expect("exit");
+    let log = daemon.stderr_log().await;
     assert!(
         log.contains("DEBUG"),
         "debug logging was not on: {}",

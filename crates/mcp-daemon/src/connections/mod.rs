@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
-use crate::integrations::{self, IntegrationError};
+use crate::integrations::{self, IntegrationError, IntegrationState};
 use crate::vault::{Vault, VaultError};
 use mcp_platforms::connectors::{AuthKind, ConnectorError, Connectors, Credentials, Platform};
 use mcp_platforms::oauth::{self, OAuthConfig, OAuthError};
@@ -71,35 +71,6 @@ async fn workspace_exists(
     found.map(|_| ()).ok_or(ConnectError::UnknownWorkspace(ws))
 }
 
-async fn transition(
-    db: impl sqlx::PgExecutor<'_>,
-    id: uuid::Uuid,
-    to: &str,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT mcp.transition_integration_state($1, $2, $3)")
-        .bind(id)
-        .bind(to)
-        .bind(reason)
-        .execute(db)
-        .await
-        .map(|_| ())
-}
-
-async fn insert_integration(
-    db: impl sqlx::PgExecutor<'_>,
-    ws: uuid::Uuid,
-    p: Platform,
-) -> Result<uuid::Uuid, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
-    )
-    .bind(ws)
-    .bind(p.as_str())
-    .fetch_one(db)
-    .await
-}
-
 /// Records a failed platform call in `mcp.integration_errors` (best effort).
 async fn record_error(pool: &PgPool, id: uuid::Uuid, e: &ConnectorError, context: &str) {
     let r = sqlx::query(
@@ -138,11 +109,15 @@ pub async fn disconnect(f: &Flow<'_>, id: uuid::Uuid) -> Result<Disconnected, Co
         Err(IntegrationError::NotFound(_)) => return Err(ConnectError::UnknownIntegration(id)),
         other => other?,
     };
-    let state = integration.state.clone();
-    let target = match state.as_str() {
-        "CONNECTED" | "ACTIVE" | "ERROR" | "DEGRADED" | "REVOKED" | "EXPIRED" => "REVOKED",
-        _ => return Err(ConnectError::WrongState { id, state }),
-    };
+    // Anything the platform could still revoke, and an integration already revoked (again).
+    let state = integration.state;
+    if !(state.revocable() || state == IntegrationState::Revoked) {
+        return Err(ConnectError::WrongState {
+            id,
+            state: state.to_string(),
+        });
+    }
+    let target = IntegrationState::Revoked;
     let p = integration.platform;
     let mut revoked = false;
     if let Some(spec) = f.connectors.get(p).oauth() {
@@ -165,12 +140,12 @@ pub async fn disconnect(f: &Flow<'_>, id: uuid::Uuid) -> Result<Disconnected, Co
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    transition(&mut *tx, id, target, "disconnected").await?;
+    integrations::transition(&mut *tx, id, target, "disconnected").await?;
     let cancelled = mcp_queue::cancel_integration_jobs(&mut *tx, id, None).await?;
     tx.commit().await?;
     Ok(Disconnected {
         integration_id: id,
-        state: target.into(),
+        state: target.to_string(),
         revoked_at_platform: revoked,
         cancelled_jobs: cancelled,
     })
@@ -201,9 +176,9 @@ pub async fn connect_with_key(
     }
     let mut tx = f.pool.begin().await?;
     workspace_exists(&mut *tx, ws).await?;
-    let id = insert_integration(&mut *tx, ws, p).await?;
+    let id = integrations::insert(&mut *tx, ws, p).await?;
     integrations::store_credentials(&mut *tx, f.vault, id, &creds, None, None).await?;
-    transition(&mut *tx, id, "CONNECTED", "API key stored").await?;
+    integrations::transition(&mut *tx, id, IntegrationState::Connected, "API key stored").await?;
     tx.commit().await?;
     let started = Instant::now();
     let result = connector.health_check(&creds).await;

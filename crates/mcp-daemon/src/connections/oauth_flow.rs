@@ -6,8 +6,8 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{insert_integration, record_error, transition, workspace_exists, ConnectError, Flow};
-use crate::integrations;
+use super::{record_error, workspace_exists, ConnectError, Flow};
+use crate::integrations::{self, IntegrationState};
 use crate::vault::Binding;
 use mcp_platforms::connectors::{Connectors, Credentials, Platform};
 use mcp_platforms::oauth;
@@ -82,9 +82,15 @@ pub async fn start(
             }
             id
         }
-        None => insert_integration(&mut *tx, ws, p).await?,
+        None => integrations::insert(&mut *tx, ws, p).await?,
     };
-    transition(&mut *tx, id, "AUTHORIZING", "connect started").await?;
+    integrations::transition(
+        &mut *tx,
+        id,
+        IntegrationState::Authorizing,
+        "connect started",
+    )
+    .await?;
     let (key_id, ct) = match sealed {
         Some((k, ct)) => (Some(k), Some(ct)),
         None => (None, None),
@@ -146,7 +152,9 @@ pub async fn finish(
     if let Err(e) = &result {
         // The connect is over; say why on the integration (best effort: it may have moved).
         let reason = format!("connect failed: {e}");
-        if let Err(db) = transition(f.pool, id, "ERROR", &reason).await {
+        if let Err(db) =
+            integrations::transition(f.pool, id, IntegrationState::Error, &reason).await
+        {
             tracing::warn!(integration_id = %id, error = %db, "cannot record a failed connect");
         }
         if let ConnectError::Exchange(ce) = e {
@@ -210,8 +218,20 @@ async fn exchange_and_store(
         .bind(tokens.scopes)
         .execute(&mut *tx)
         .await?;
-    transition(&mut *tx, id, "CONNECTED", "authorized: tokens stored").await?;
-    transition(&mut *tx, id, "ACTIVE", "authorized: token granted").await?;
+    integrations::transition(
+        &mut *tx,
+        id,
+        IntegrationState::Connected,
+        "authorized: tokens stored",
+    )
+    .await?;
+    integrations::transition(
+        &mut *tx,
+        id,
+        IntegrationState::Active,
+        "authorized: token granted",
+    )
+    .await?;
     // The first health check proves the token; the first sync fetches everything so far.
     // Its first health check and its first (full) sync, with the connect's other writes.
     mcp_queue::enqueue_for_integrations(&mut *tx, "health_check", &[id]).await?;

@@ -4,7 +4,7 @@
 //! ERROR with the reason, since no call can succeed until it is reconnected.
 
 use super::{JobError, Services};
-use crate::integrations::{self, Integration, IntegrationError, IN_SERVICE};
+use crate::integrations::{self, Integration, IntegrationError};
 use mcp_platforms::connectors::Credentials;
 
 /// The gate's answer.
@@ -27,7 +27,7 @@ pub async fn gate(s: &Services, id: uuid::Uuid) -> Result<Gate, JobError> {
         }
         Err(e) => return Err(retry(e)),
     };
-    if !IN_SERVICE.contains(&integration.state.as_str()) {
+    if !integration.state.in_service() {
         return Ok(Gate::Skip(integration, "skipped_not_in_service"));
     }
     let half_open = s.config.health.breaker_half_open_after;
@@ -41,15 +41,9 @@ pub async fn gate(s: &Services, id: uuid::Uuid) -> Result<Gate, JobError> {
         Ok(creds) => Ok(Gate::Call(integration, creds)),
         Err(e @ (IntegrationError::NoCredentials(_) | IntegrationError::Vault { .. })) => {
             let reason = e.to_string();
-            sqlx::query(
-                "SELECT mcp.transition_integration_state($1, 'ERROR', $2) \
-                 FROM core.integrations WHERE id = $1 AND state IN ('CONNECTED', 'ACTIVE', 'DEGRADED')",
-            )
-            .bind(id)
-            .bind(&reason)
-            .execute(pool)
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
+            integrations::mark_broken(pool, id, &reason)
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
             Ok(Gate::Broken(integration, reason))
         }
         Err(e) => Err(retry(e)),

@@ -44,14 +44,7 @@ impl Job<Services> for TokenRefresh {
                 Ok(o) => o,
                 Err(e @ credentials::CredentialError::Vault { .. }) => {
                     let reason = e.to_string();
-                    let _ = sqlx::query(
-                        "SELECT mcp.transition_integration_state($1, 'ERROR', $2) \
-                         FROM core.integrations WHERE id = $1 AND state IN ('CONNECTED', 'ACTIVE', 'DEGRADED')",
-                    )
-                    .bind(id)
-                    .bind(&reason)
-                    .execute(pool)
-                    .await;
+                    let _ = crate::integrations::mark_broken(pool, id, &reason).await;
                     return Err(JobError::Discard(reason));
                 }
                 Err(e) => return Err(JobError::Retry(e.to_string())),

@@ -99,34 +99,15 @@ async fn revoke(
 ) -> Result<Duration, String> {
     let e = |e: sqlx::Error| e.to_string();
     let mut tx = pool.begin().await.map_err(e)?;
-    sqlx::query(
-        "SELECT mcp.transition_integration_state($1, 'REVOKED', $2) \
-         FROM core.integrations WHERE id = $1 \
-           AND state IN ('CONNECTED', 'ACTIVE', 'DEGRADED', 'ERROR', 'EXPIRED')",
-    )
-    .bind(integration)
-    .bind(reason)
-    .execute(&mut *tx)
-    .await
-    .map_err(e)?;
+    crate::integrations::revoke(&mut *tx, integration, reason)
+        .await
+        .map_err(e)?;
     mcp_queue::cancel_integration_jobs(&mut *tx, integration, Some("webhook_process"))
         .await
         .map_err(|e| e.to_string())?;
-    let waited = mark_processed(&mut *tx, event_id).await.map_err(e)?;
+    let waited = crate::webhooks::process::mark_processed(&mut *tx, event_id)
+        .await
+        .map_err(e)?;
     tx.commit().await.map_err(e)?;
     Ok(Duration::from_secs_f64(waited.unwrap_or(0.0).max(0.0)))
-}
-
-/// Sets `processed_at` (once) and returns how long the event waited for it.
-async fn mark_processed(
-    db: impl sqlx::PgExecutor<'_>,
-    event_id: i64,
-) -> Result<Option<f64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
-         WHERE id = $1 RETURNING extract(epoch FROM processed_at - received_at)::float8",
-    )
-    .bind(event_id)
-    .fetch_optional(db)
-    .await
 }

@@ -146,7 +146,7 @@ macro_rules! sweep_cte {
                    AND COALESCE(w.last_event_at, w.created_at) > now() - $3 * interval '1 second') \
                    AS fallback \
                FROM core.integrations i JOIN iv ON iv.platform = i.platform \
-               WHERE i.state IN ('ACTIVE', 'DEGRADED')), \
+               WHERE core.state_synced(i.state)), \
          d AS (SELECT id, platform, fallback, last_synced_at, \
                  CASE WHEN fallback THEN least($4, secs) ELSE secs END AS eff FROM c)"
     };
@@ -160,13 +160,13 @@ pub const SWEEP_FALLBACK_SQL: &str = concat!(
 );
 pub const SWEEP_ENQUEUE_SQL: &str = concat!(
     sweep_cte!(),
-    " INSERT INTO mcp.sync_jobs (kind, integration_id, payload, run_at, unique_key) \
-     SELECT 'sync', id, jsonb_build_object('integration_id', id), \
-            now() + ((abs(hashtext(id::text)::bigint) % 1000000) / 1000000.0) \
-                    * least($5, eff) * interval '1 second', \
-            'sync:' || id \
-     FROM d WHERE last_synced_at IS NULL OR last_synced_at < now() - eff * interval '1 second' \
-     ON CONFLICT DO NOTHING"
+    " SELECT count(*) FROM ( \
+        SELECT array_agg(id ORDER BY id) AS ids, \
+               array_agg(now() + ((abs(hashtext(id::text)::bigint) % 1000000) / 1000000.0) \
+                                 * least($5, eff) * interval '1 second' ORDER BY id) AS run_ats \
+        FROM d WHERE last_synced_at IS NULL \
+                  OR last_synced_at < now() - eff * interval '1 second') s, \
+       LATERAL mcp.enqueue_many('sync', s.ids, run_ats => s.run_ats)"
 );
 
 /// Enqueues a `sync` (unique key `sync:<id>`) for every ACTIVE/DEGRADED integration whose last
@@ -190,15 +190,15 @@ pub async fn sweep(
         .bind(cfg.fallback_interval.as_secs_f64())
         .fetch_all(pool)
         .await?;
-    let enqueued = sqlx::query(SWEEP_ENQUEUE_SQL)
+    let enqueued: i64 = sqlx::query_scalar(SWEEP_ENQUEUE_SQL)
         .bind(&names)
         .bind(&secs)
         .bind(cfg.webhook_silence.as_secs_f64())
         .bind(cfg.fallback_interval.as_secs_f64())
         .bind(spread.as_secs_f64())
-        .execute(pool)
-        .await?
-        .rows_affected();
+        .fetch_one(pool)
+        .await?;
+    let enqueued = u64::try_from(enqueued).unwrap_or(0);
     let fallback = rows
         .into_iter()
         .filter_map(|(p, n)| Platform::parse(&p).map(|p| (p, n)))

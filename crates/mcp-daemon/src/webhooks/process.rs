@@ -122,19 +122,20 @@ FROM mcp.webhook_events WHERE id = ANY($1)";
 /// due after the debounce (`$2`, milliseconds), and the events (`$3`) marked processed.
 pub const MARK_PROCESSED_SQL: &str = "\
 WITH wanted AS ( \
-   INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key, run_at) \
-   SELECT 'sync', i.id, jsonb_build_object('integration_id', i.id), \
-          'sync:' || i.id, now() + $2 * interval '1 millisecond' \
-   FROM core.integrations i \
-   WHERE i.id = ANY($1) AND i.state IN ('ACTIVE', 'DEGRADED') \
-     AND EXISTS (SELECT 1 FROM mcp.job_kinds WHERE kind = 'sync') \
-   ORDER BY i.id \
-   ON CONFLICT DO NOTHING) \
-UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
-WHERE id = ANY($3) \
-  AND set_config('mcp.skip_notify', 'on', true) = 'on' \
-  AND set_config('synchronous_commit', 'off', true) = 'off' \
-RETURNING id, extract(epoch FROM processed_at - received_at)::float8";
+   SELECT count(*) AS n FROM ( \
+     SELECT array_agg(i.id ORDER BY i.id) AS ids, \
+            array_agg(now() + $2 * interval '1 millisecond') AS run_ats \
+     FROM core.integrations i \
+     WHERE i.id = ANY($1) AND core.state_synced(i.state) \
+       AND EXISTS (SELECT 1 FROM mcp.job_kinds WHERE kind = 'sync') \
+       AND set_config('mcp.skip_notify', 'on', true) = 'on') s, \
+     LATERAL mcp.enqueue_many('sync', s.ids, run_ats => s.run_ats)), \
+marked AS ( \
+   UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
+   WHERE id = ANY($3) \
+     AND set_config('synchronous_commit', 'off', true) = 'off' \
+   RETURNING id, extract(epoch FROM processed_at - received_at)::float8 AS waited) \
+SELECT m.id, m.waited FROM wanted w, LATERAL (SELECT id, waited FROM marked WHERE w.n >= 0) m";
 
 /// Reads the group's events, classifies them, and processes the ones that are news in one
 /// statement. Returns what became of each event found.
@@ -247,6 +248,20 @@ fn first_lifecycle(payload: &Value) -> Option<&str> {
         .first()?
         .get("lifecycleEvent")?
         .as_str()
+}
+
+/// Sets `processed_at` (once) and returns how long the event waited for it.
+pub async fn mark_processed(
+    db: impl sqlx::PgExecutor<'_>,
+    event_id: i64,
+) -> Result<Option<f64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
+         WHERE id = $1 RETURNING extract(epoch FROM processed_at - received_at)::float8",
+    )
+    .bind(event_id)
+    .fetch_optional(db)
+    .await
 }
 
 #[cfg(test)]

@@ -31,24 +31,25 @@ pub enum RenewError {
 /// The renew sweep's statement (exposed for the plan tests): `$1` the renewable platforms,
 /// `$2` how far ahead in milliseconds.
 pub const RENEW_SWEEP_SQL: &str = "\
-INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key) \
-SELECT 'webhook_renew', w.integration_id, jsonb_build_object('webhook_id', w.id), \
-       'webhook_renew:' || w.id \
-FROM mcp.webhooks w JOIN core.integrations i ON i.id = w.integration_id \
-WHERE w.platform = ANY($1) AND w.status <> 'disabled' AND w.expires_at IS NOT NULL \
-  AND w.expires_at < now() + $2 * interval '1 millisecond' \
-  AND i.state IN ('ACTIVE', 'DEGRADED', 'ERROR') \
-ON CONFLICT DO NOTHING";
+SELECT count(*) FROM ( \
+  SELECT array_agg(w.integration_id ORDER BY w.id) AS ids, \
+         array_agg(jsonb_build_object('webhook_id', w.id) ORDER BY w.id) AS payloads, \
+         array_agg('webhook_renew:' || w.id ORDER BY w.id) AS keys \
+  FROM mcp.webhooks w JOIN core.integrations i ON i.id = w.integration_id \
+  WHERE w.platform = ANY($1) AND w.status <> 'disabled' AND w.expires_at IS NOT NULL \
+    AND w.expires_at < now() + $2 * interval '1 millisecond' \
+    AND core.state_subscribed(i.state)) s, \
+  LATERAL mcp.enqueue_many('webhook_renew', s.ids, s.payloads, unique_keys => s.keys)";
 
 /// Enqueues a renewal for every renewable subscription expiring within `ahead`.
 pub async fn enqueue_renew_sweep(pool: &PgPool, ahead: Duration) -> Result<u64, sqlx::Error> {
     let names: Vec<&str> = RENEWABLE.iter().map(|p| p.as_str()).collect();
-    Ok(sqlx::query(RENEW_SWEEP_SQL)
+    let n: i64 = sqlx::query_scalar(RENEW_SWEEP_SQL)
         .bind(&names)
         .bind(ahead.as_millis() as i64)
-        .execute(pool)
-        .await?
-        .rows_affected())
+        .fetch_one(pool)
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Renews one subscription at its platform and stores the new expiry. Returns it.

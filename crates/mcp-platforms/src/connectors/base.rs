@@ -203,9 +203,7 @@ macro_rules! connector_impl {
                 'a,
                 Result<$crate::connectors::Page, $crate::connectors::ConnectorError>,
             > {
-                Box::pin($crate::connectors::lists::list_page(
-                    &self.0, creds, cursor, settings,
-                ))
+                Box::pin(page(&self.0, creds, cursor, settings))
             }
         }
     };

@@ -57,3 +57,42 @@ pub struct PlatformOverride {
     /// Version header value (`Notion-Version` for Notion, `API-Version` for Monday).
     pub api_version: Option<String>,
 }
+
+/// Checks `[platforms.*]` and `[http_client]`; the error is (key, message), naming the key.
+pub fn check(
+    http_client: &HttpClientConfig,
+    platforms: &std::collections::BTreeMap<String, PlatformOverride>,
+) -> Result<(), (String, String)> {
+    if http_client.timeout.is_zero() {
+        return Err((
+            "http_client.timeout".into(),
+            "must be longer than zero".into(),
+        ));
+    }
+    for (name, p) in platforms {
+        if super::Platform::parse(name).is_none() {
+            let names: Vec<&str> = super::Platform::ALL.iter().map(|p| p.as_str()).collect();
+            return Err((
+                format!("platforms.{name}"),
+                format!("no such platform ({})", names.join(", ")),
+            ));
+        }
+        for (field, value) in [
+            ("api_base", &p.api_base),
+            ("authorize_url", &p.authorize_url),
+            ("token_url", &p.token_url),
+            ("revoke_url", &p.revoke_url),
+        ] {
+            let ok = value.as_deref().is_none_or(|v| {
+                url::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            });
+            if !ok {
+                return Err((
+                    format!("platforms.{name}.{field}"),
+                    "must be an http:// or https:// URL".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -6,6 +6,9 @@ use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
+use super::lists::{bad_settings, call, items, no_error, query, PAGE_SIZE};
+use super::page::Page;
+use super::watermark::{self, Channels};
 use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -56,4 +59,55 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         e.error_type = ErrorType::InsufficientScope;
     }
     e
+}
+
+/// Discord: the messages of each channel in `settings.channels` `after` the channel's newest
+/// snowflake seen (its watermark, moved on every page); a short page ends the channel. No
+/// channel configured: nothing to read (the sync handler says so before calling).
+pub(super) async fn page(
+    base: &Base,
+    creds: &Credentials,
+    cursor: Option<&str>,
+    settings: &Value,
+) -> Result<Page, ConnectorError> {
+    let configured =
+        watermark::channels(base.platform, settings).map_err(|e| bad_settings(base, e))?;
+    let mut c = Channels::parse(cursor);
+    if !c.active {
+        c.start(&configured, false);
+    }
+    let Some(channel) = c.current().map(String::from) else {
+        c.finish(&configured);
+        return Ok(Page {
+            items: vec![],
+            next_cursor: Some(c.text()),
+            done: true,
+        });
+    };
+    let path = format!("/api/v10/channels/{channel}/messages");
+    let q = [
+        ("after", c.mark().unwrap_or("0").to_string()),
+        ("limit", PAGE_SIZE.to_string()),
+    ];
+    let v = call(classify, base, query(base, &path, creds, &q), no_error).await?;
+    let items = items(&v, "", "message", "/id", Some("/timestamp"));
+    for it in &items {
+        c.see(Some(it.external_id.clone()), watermark::snowflake_newer);
+    }
+    // `after` is both the page cursor and the watermark: checkpoint it with every page.
+    if let Some(n) = c.newest.clone() {
+        c.marks.insert(channel, n);
+    }
+    if items.len() < PAGE_SIZE as usize {
+        c.channel_done(watermark::snowflake_newer);
+    }
+    let done = c.is_done();
+    if done {
+        c.finish(&configured);
+    }
+    Ok(Page {
+        items,
+        next_cursor: Some(c.text()),
+        done,
+    })
 }

@@ -6,6 +6,9 @@ use serde_json::{json, Value};
 
 use super::base::{connector_impl, Base, Defaults};
 use super::http::{self, RawResponse};
+use super::lists::{call, graphql_errors, items};
+use super::page::Page;
+use super::watermark::{self, Listing};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -76,4 +79,32 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         ),
         _ => http::classify_status(base.platform, resp, code),
     }
+}
+
+/// Fireflies: `transcripts(fromDate:, limit:, skip:)` from the newest transcript date seen
+/// (inclusive); within a listing the cursor's page is the number of transcripts skipped.
+pub(super) async fn page(
+    base: &Base,
+    creds: &Credentials,
+    cursor: Option<&str>,
+    _settings: &Value,
+) -> Result<Page, ConnectorError> {
+    const LIMIT: u64 = 50;
+    let mut c = Listing::parse(cursor);
+    let skip: u64 = c.page.as_deref().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let q = "query ($limit: Int, $skip: Int, $fromDate: DateTime) { transcripts(limit: $limit, skip: $skip, fromDate: $fromDate) { id title date } }";
+    let req = base
+        .request(reqwest::Method::POST, &base.identity_path)
+        .json(&json!({"query": q,
+            "variables": {"limit": LIMIT, "skip": skip, "fromDate": c.since}}));
+    let v = call(classify, base, http::authorize(req, creds), graphql_errors).await?;
+    let items = items(&v, "/data/transcripts", "transcript", "/id", Some("/date"));
+    let n = items.len() as u64;
+    c.see(watermark::newest_time(&items).map(watermark::stamp));
+    let (next, done) = c.advance((n == LIMIT).then(|| (skip + n).to_string()));
+    Ok(Page {
+        items,
+        next_cursor: Some(next),
+        done,
+    })
 }

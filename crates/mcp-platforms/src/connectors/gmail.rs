@@ -6,6 +6,8 @@ use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
+use super::lists::{call, items, no_error, query, text, PAGE_SIZE};
+use super::page::{item, Page};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -63,4 +65,112 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         }
         _ => http::classify_status(p, resp, reason),
     }
+}
+
+/// Gmail: no cursor → `list:` (the profile's history id first, so nothing added during the
+/// listing is missed), then `messages.list` pages (`list:<historyId>:<pageToken>`), then
+/// `history.list?startHistoryId=` (`<historyId>[:<pageToken>]`); 404 there = too old.
+pub(super) async fn page(
+    base: &Base,
+    creds: &Credentials,
+    cursor: Option<&str>,
+    _settings: &Value,
+) -> Result<Page, ConnectorError> {
+    let p = base.platform;
+    let Some(cursor) = cursor else {
+        let v = call(
+            classify,
+            base,
+            query(base, &base.identity_path, creds, &[]),
+            no_error,
+        )
+        .await?;
+        let hid = http::json_id(&v, "/historyId").ok_or_else(|| {
+            ConnectorError::new(p, ErrorType::InvalidResponse, None, None, "no historyId")
+        })?;
+        return Ok(Page {
+            items: vec![],
+            next_cursor: Some(format!("list:{hid}:")),
+            done: false,
+        });
+    };
+    if let Some(rest) = cursor.strip_prefix("list:") {
+        let (hid, token) = rest.split_once(':').unwrap_or((rest, ""));
+        let mut q = vec![("maxResults", PAGE_SIZE.to_string())];
+        if !token.is_empty() {
+            q.push(("pageToken", token.to_string()));
+        }
+        let v = call(
+            classify,
+            base,
+            query(base, "/gmail/v1/users/me/messages", creds, &q),
+            no_error,
+        )
+        .await?;
+        let items = items(&v, "/messages", "message", "/id", None);
+        return Ok(match text(&v, "/nextPageToken") {
+            Some(t) => Page {
+                items,
+                next_cursor: Some(format!("list:{hid}:{t}")),
+                done: false,
+            },
+            None => Page {
+                items,
+                next_cursor: Some(hid.to_string()),
+                done: true,
+            },
+        });
+    }
+    let (start, token) = cursor.split_once(':').unwrap_or((cursor, ""));
+    let mut q = vec![
+        ("startHistoryId", start.to_string()),
+        ("historyTypes", "messageAdded".to_string()),
+        ("maxResults", PAGE_SIZE.to_string()),
+    ];
+    if !token.is_empty() {
+        q.push(("pageToken", token.to_string()));
+    }
+    let resp = base
+        .send(query(base, "/gmail/v1/users/me/history", creds, &q))
+        .await?;
+    if resp.status == 404 {
+        return Err(ConnectorError::cursor_expired(p, &resp));
+    }
+    if !resp.is_success() {
+        return Err(classify(base, &resp));
+    }
+    let v = resp
+        .json()
+        .ok_or_else(|| http::invalid_response(p, &resp, "not JSON"))?;
+    let mut out = Vec::new();
+    for h in v
+        .get("history")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for m in h
+            .get("messagesAdded")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            out.extend(item(m, "message", "/message/id", None).map(|mut it| {
+                it.raw = m.get("message").cloned().unwrap_or(Value::Null);
+                it
+            }));
+        }
+    }
+    Ok(match text(&v, "/nextPageToken") {
+        Some(t) => Page {
+            items: out,
+            next_cursor: Some(format!("{start}:{t}")),
+            done: false,
+        },
+        None => Page {
+            items: out,
+            next_cursor: Some(http::json_id(&v, "/historyId").unwrap_or_else(|| start.to_string())),
+            done: true,
+        },
+    })
 }

@@ -7,6 +7,8 @@ use serde_json::{json, Value};
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
+use super::lists::{call, graphql_errors, items, text, PAGE_SIZE};
+use super::page::Page;
 use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 /// The `API-Version` sent when the config sets none.
@@ -110,4 +112,46 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         ),
         _ => http::classify_status(p, resp, code),
     }
+}
+
+/// Monday: `items_page` of the first board, then `next_items_page` with its cursor. Monday
+/// offers no "changed since" filter on `items_page` (and its cursor expires after 60
+/// minutes), so every sync is a full listing; a finished listing stores no cursor.
+pub(super) async fn page(
+    base: &Base,
+    creds: &Credentials,
+    cursor: Option<&str>,
+    _settings: &Value,
+) -> Result<Page, ConnectorError> {
+    let (q, ptr) = match cursor {
+        None => ("query ($limit: Int!) { boards(limit: 1) { items_page(limit: $limit) { cursor items { id name updated_at } } } }",
+                 "/data/boards/0/items_page"),
+        Some(_) => ("query ($limit: Int!, $cursor: String!) { next_items_page(limit: $limit, cursor: $cursor) { cursor items { id name updated_at } } }",
+                    "/data/next_items_page"),
+    };
+    let version = base.api_version.as_deref().unwrap_or(DEFAULT_VERSION);
+    let req = base
+        .request(reqwest::Method::POST, &base.identity_path)
+        .header("API-Version", version)
+        .json(&json!({"query": q, "variables": {"limit": PAGE_SIZE, "cursor": cursor}}));
+    let req = match creds {
+        Credentials::Bearer(t) | Credentials::ApiKey(t) => {
+            req.header(reqwest::header::AUTHORIZATION, t.expose())
+        }
+        other => http::authorize(req, other),
+    };
+    let v = call(classify, base, req, graphql_errors).await?;
+    let items = items(
+        &v,
+        &format!("{ptr}/items"),
+        "item",
+        "/id",
+        Some("/updated_at"),
+    );
+    let next = text(&v, &format!("{ptr}/cursor"));
+    Ok(Page {
+        items,
+        done: next.is_none(),
+        next_cursor: next,
+    })
 }

@@ -2,10 +2,13 @@
 //! `GET /v1/users/me`, and Notion's error form `{"object": "error", "status", "code"}`.
 //! It must never put a token or a whole body into an error.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
+use super::lists::{call, items, no_error, text, PAGE_SIZE};
+use super::page::Page;
+use super::watermark::{self, Listing};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 /// The `Notion-Version` sent when the config sets none.
@@ -71,4 +74,47 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         }
         None => http::classify_status(base.platform, resp, code),
     }
+}
+
+/// Notion: `POST /v1/search` sorted by `last_edited_time` descending with
+/// `start_cursor`/`next_cursor`, stopping at the previous watermark (items edited at or after
+/// it are kept: Notion's times are rounded to the minute).
+pub(super) async fn page(
+    base: &Base,
+    creds: &Credentials,
+    cursor: Option<&str>,
+    _settings: &Value,
+) -> Result<Page, ConnectorError> {
+    let mut c = Listing::parse(cursor);
+    if c.is_legacy() {
+        // A cursor of the old ascending search does not fit the descending one.
+        c = Listing::default();
+    }
+    let mut body = json!({"page_size": PAGE_SIZE,
+        "sort": {"timestamp": "last_edited_time", "direction": "descending"}});
+    if let Some(p) = &c.page {
+        body["start_cursor"] = json!(p);
+    }
+    let version = base.api_version.as_deref().unwrap_or(DEFAULT_VERSION);
+    let req = base
+        .request(reqwest::Method::POST, "/v1/search")
+        .header("Notion-Version", version)
+        .json(&body);
+    let v = call(classify, base, http::authorize(req, creds), no_error).await?;
+    let mut items = items(&v, "/results", "page", "/id", Some("/last_edited_time"));
+    let since = c.since.as_deref().and_then(watermark::parse_stamp);
+    let before = items.len();
+    if let Some(since) = since {
+        items.retain(|it| it.occurred_at.is_none_or(|t| t >= since));
+    }
+    let reached = items.len() < before;
+    c.see(watermark::newest_time(&items).map(watermark::stamp));
+    let next =
+        text(&v, "/next_cursor").filter(|_| v.get("has_more") == Some(&json!(true)) && !reached);
+    let (next, done) = c.advance(next);
+    Ok(Page {
+        items,
+        next_cursor: Some(next),
+        done,
+    })
 }

@@ -6,6 +6,8 @@ use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
+use super::lists::{items, query, text};
+use super::page::Page;
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -63,4 +65,69 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         }
         _ => http::classify_status(p, resp, code),
     }
+}
+
+/// Outlook: the inbox delta query; the cursor is the `@odata.nextLink` (more now) or the
+/// `@odata.deltaLink` (caught up). An expired delta link (410, `syncStateNotFound`,
+/// `resyncRequired`) is too old.
+pub(super) async fn page(
+    base: &Base,
+    creds: &Credentials,
+    cursor: Option<&str>,
+    _settings: &Value,
+) -> Result<Page, ConnectorError> {
+    let p = base.platform;
+    let req = match cursor {
+        None => query(
+            base,
+            "/v1.0/me/mailFolders/inbox/messages/delta",
+            creds,
+            &[],
+        ),
+        Some(link) => {
+            let prefix = format!("{}/", base.api_base.trim_end_matches('/'));
+            if !link.starts_with(&prefix) {
+                return Err(ConnectorError::new(
+                    p,
+                    ErrorType::BadRequest,
+                    None,
+                    Some("foreign_link".into()),
+                    "delta link points outside the platform",
+                ));
+            }
+            http::authorize(base.client.get(link), creds)
+        }
+    };
+    let resp = base.send(req).await?;
+    let code = resp.json().and_then(|b| text(&b, "/error/code"));
+    if cursor.is_some()
+        && (resp.status == 410
+            || matches!(
+                code.as_deref(),
+                Some("syncStateNotFound" | "resyncRequired" | "SyncStateNotFound")
+            ))
+    {
+        return Err(ConnectorError::cursor_expired(p, &resp));
+    }
+    if !resp.is_success() {
+        return Err(classify(base, &resp));
+    }
+    let v = resp
+        .json()
+        .ok_or_else(|| http::invalid_response(p, &resp, "not JSON"))?;
+    let items = items(&v, "/value", "message", "/id", Some("/receivedDateTime"));
+    Ok(
+        match (text(&v, "/@odata.nextLink"), text(&v, "/@odata.deltaLink")) {
+            (Some(next), _) => Page {
+                items,
+                next_cursor: Some(next),
+                done: false,
+            },
+            (None, delta) => Page {
+                items,
+                next_cursor: delta,
+                done: true,
+            },
+        },
+    )
 }

@@ -9,8 +9,8 @@ use super::base::{Base, Defaults};
 use super::config::HttpClientConfig;
 use super::http::{self, ConnectorBuildError};
 use super::{
-    discord, fireflies, gmail, granola, loom, monday, notion, otter, outlook, slack, zerodb,
-    zerovoice, zoom, Connector, Platform, PlatformOverride,
+    discord, fireflies, gmail, monday, notion, outlook, slack, unconfirmed, zerovoice, zoom,
+    Connector, Platform, PlatformOverride,
 };
 
 /// All 13 connectors.
@@ -50,13 +50,12 @@ pub fn defaults(p: Platform) -> Defaults {
         Platform::Discord => discord::defaults(),
         Platform::Zoom => zoom::defaults(),
         Platform::Fireflies => fireflies::defaults(),
-        Platform::Otter => otter::defaults(),
-        Platform::Loom => loom::defaults(),
         Platform::Monday => monday::defaults(),
         Platform::Notion => notion::defaults(),
-        Platform::Granola => granola::defaults(),
-        Platform::ZeroDb => zerodb::defaults(),
         Platform::ZeroVoice => zerovoice::defaults(),
+        Platform::Otter | Platform::Loom | Platform::Granola | Platform::ZeroDb => {
+            unconfirmed::defaults(p)
+        }
     }
 }
 
@@ -68,13 +67,12 @@ fn build(b: Base) -> Arc<dyn Connector> {
         Platform::Discord => Arc::new(discord::Discord(b)),
         Platform::Zoom => Arc::new(zoom::Zoom(b)),
         Platform::Fireflies => Arc::new(fireflies::Fireflies(b)),
-        Platform::Otter => Arc::new(otter::Otter(b)),
-        Platform::Loom => Arc::new(loom::Loom(b)),
         Platform::Monday => Arc::new(monday::Monday(b)),
         Platform::Notion => Arc::new(notion::Notion(b)),
-        Platform::Granola => Arc::new(granola::Granola(b)),
-        Platform::ZeroDb => Arc::new(zerodb::ZeroDb(b)),
         Platform::ZeroVoice => Arc::new(zerovoice::ZeroVoice(b)),
+        Platform::Otter | Platform::Loom | Platform::Granola | Platform::ZeroDb => {
+            Arc::new(unconfirmed::Unconfirmed(b))
+        }
     }
 }
 

@@ -6,6 +6,9 @@ use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
+use super::lists::{bad_settings, call, items, query, text, PAGE_SIZE};
+use super::page::Page;
+use super::watermark::{self, Channels};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -96,4 +99,98 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         }
         _ => http::classify_status(p, resp, code),
     }
+}
+
+/// Slack: `conversations.history` of each channel in `settings.channels` (none: the public
+/// channels `conversations.list` names that the app is a member of), newest first with `response_metadata.next_cursor`,
+/// from `oldest` = the channel's newest `ts` seen (exclusive). External ids are
+/// `<channel>:<ts>` (a `ts` is unique within its channel only).
+pub(super) async fn page(
+    base: &Base,
+    creds: &Credentials,
+    cursor: Option<&str>,
+    settings: &Value,
+) -> Result<Page, ConnectorError> {
+    let configured =
+        watermark::channels(base.platform, settings).map_err(|e| bad_settings(base, e))?;
+    let not_ok = |v: &Value| v.get("ok").and_then(Value::as_bool) != Some(true);
+    let mut c = Channels::parse(cursor);
+    if !c.active {
+        c.start(&configured, true);
+    }
+    let Some(channel) = c.current().map(String::from) else {
+        // No channel left in hand: the next page of public channels, if any.
+        if let Some(from) = c.discover.take() {
+            let mut q = vec![
+                ("types", "public_channel".to_string()),
+                ("exclude_archived", "true".to_string()),
+                ("limit", "200".to_string()),
+            ];
+            if !from.is_empty() {
+                q.push(("cursor", from));
+            }
+            let v = call(
+                classify,
+                base,
+                query(base, "/api/conversations.list", creds, &q),
+                not_ok,
+            )
+            .await?;
+            c.queue = v
+                .get("channels")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                // A bot reads only the channels it is a member of.
+                .filter(|ch| ch.get("is_member").and_then(Value::as_bool) != Some(false))
+                .filter_map(|ch| text(ch, "/id"))
+                .filter(|id| id.bytes().all(|b| b.is_ascii_alphanumeric()))
+                .collect();
+            c.discover = text(&v, "/response_metadata/next_cursor");
+        }
+        let done = c.is_done();
+        if done {
+            c.finish(&configured);
+        }
+        return Ok(Page {
+            items: vec![],
+            next_cursor: Some(c.text()),
+            done,
+        });
+    };
+    let mut q = vec![
+        ("channel", channel.clone()),
+        ("limit", PAGE_SIZE.to_string()),
+    ];
+    if let Some(m) = c.mark() {
+        q.push(("oldest", m.to_string()));
+    }
+    if let Some(p) = &c.page {
+        q.push(("cursor", p.clone()));
+    }
+    let v = call(
+        classify,
+        base,
+        query(base, "/api/conversations.history", creds, &q),
+        not_ok,
+    )
+    .await?;
+    let mut items = items(&v, "/messages", "message", "/ts", Some("/ts"));
+    for it in &mut items {
+        c.see(Some(it.external_id.clone()), watermark::ts_newer);
+        it.external_id = format!("{channel}:{}", it.external_id);
+    }
+    match text(&v, "/response_metadata/next_cursor") {
+        Some(next) => c.page = Some(next),
+        None => c.channel_done(watermark::ts_newer),
+    }
+    let done = c.is_done();
+    if done {
+        c.finish(&configured);
+    }
+    Ok(Page {
+        items,
+        next_cursor: Some(c.text()),
+        done,
+    })
 }

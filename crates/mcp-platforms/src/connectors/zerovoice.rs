@@ -6,6 +6,9 @@ use serde_json::Value;
 
 use super::base::{connector_impl, Base, Defaults};
 use super::http::{self, RawResponse};
+use super::lists::{call, items, no_error, query, text, PAGE_SIZE};
+use super::page::Page;
+use super::watermark::{self, Listing};
 use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -65,4 +68,67 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         _ => {}
     }
     e
+}
+
+/// Twilio: the account's recordings created on or after the newest recording's day
+/// (`DateCreated>=YYYY-MM-DD`, day granularity) with `next_page_uri` (a path on the API host,
+/// carrying the filter) as the page cursor.
+pub(super) async fn page(
+    base: &Base,
+    creds: &Credentials,
+    cursor: Option<&str>,
+    _settings: &Value,
+) -> Result<Page, ConnectorError> {
+    let p = base.platform;
+    let Credentials::Basic { user, .. } = creds else {
+        return Err(ConnectorError::new(
+            p,
+            ErrorType::AuthInvalid,
+            None,
+            None,
+            "Twilio needs Basic credentials (AccountSid and auth token)",
+        ));
+    };
+    let mut c = Listing::parse(cursor);
+    let req = match c.page.as_deref() {
+        Some(uri) if uri.starts_with("/2010-04-01/Accounts/") => {
+            http::authorize(base.request(reqwest::Method::GET, uri), creds)
+        }
+        Some(_) => {
+            return Err(ConnectorError::new(
+                p,
+                ErrorType::BadRequest,
+                None,
+                Some("foreign_link".into()),
+                "next_page_uri is not an account resource",
+            ))
+        }
+        None => {
+            let mut q = vec![("PageSize", PAGE_SIZE.to_string())];
+            if let Some(day) = c.since.as_deref().and_then(watermark::parse_day) {
+                q.push(("DateCreated>=", day.to_string()));
+            }
+            query(
+                base,
+                &format!("/2010-04-01/Accounts/{user}/Recordings.json"),
+                creds,
+                &q,
+            )
+        }
+    };
+    let v = call(classify, base, req, no_error).await?;
+    let items = items(
+        &v,
+        "/recordings",
+        "recording",
+        "/sid",
+        Some("/date_created"),
+    );
+    c.see(watermark::newest_time(&items).map(|t| t.date_naive().to_string()));
+    let (next, done) = c.advance(text(&v, "/next_page_uri"));
+    Ok(Page {
+        items,
+        next_cursor: Some(next),
+        done,
+    })
 }

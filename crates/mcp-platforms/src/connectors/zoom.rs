@@ -6,6 +6,9 @@ use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
+use super::lists::{call, items, no_error, query, text};
+use super::page::Page;
+use super::watermark::{self, Listing};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -54,4 +57,82 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         _ => {}
     }
     e
+}
+/// How far back Zoom's first listing reaches, and its date window (Zoom lists at most a month
+/// of recordings per request).
+const HISTORY_DAYS: i64 = 180;
+const WINDOW_DAYS: i64 = 30;
+
+/// Zoom: cloud recordings in date windows `from`..`to` (at most a month each) with
+/// `next_page_token`, from the date of the newest recording seen (day granularity: that
+/// day's recordings are read again; the upserts make it harmless) up to today.
+pub(super) async fn page(
+    base: &Base,
+    creds: &Credentials,
+    cursor: Option<&str>,
+    _settings: &Value,
+) -> Result<Page, ConnectorError> {
+    let today = chrono::Utc::now().date_naive();
+    let mut c = Listing::parse(cursor);
+    if c.is_legacy() {
+        // A page token of the old full listing (they expire after 15 minutes anyway).
+        c = Listing::default();
+    }
+    let from = c
+        .since
+        .as_deref()
+        .and_then(watermark::parse_day)
+        .unwrap_or(today - chrono::Duration::days(HISTORY_DAYS))
+        .min(today);
+    let to = c
+        .until
+        .as_deref()
+        .and_then(watermark::parse_day)
+        .unwrap_or_else(|| (from + chrono::Duration::days(WINDOW_DAYS - 1)).min(today));
+    c.since = Some(from.to_string());
+    c.until = Some(to.to_string());
+    let mut q = vec![
+        ("page_size", "300".to_string()),
+        ("from", from.to_string()),
+        ("to", to.to_string()),
+    ];
+    if let Some(p) = &c.page {
+        q.push(("next_page_token", p.clone()));
+    }
+    let v = call(
+        classify,
+        base,
+        query(base, "/v2/users/me/recordings", creds, &q),
+        no_error,
+    )
+    .await?;
+    let items = items(&v, "/meetings", "recording", "/uuid", Some("/start_time"));
+    c.see(watermark::newest_time(&items).map(|t| t.date_naive().to_string()));
+    if let Some(next) = text(&v, "/next_page_token") {
+        c.page = Some(next);
+        return Ok(Page {
+            items,
+            next_cursor: Some(c.text()),
+            done: false,
+        });
+    }
+    if to < today {
+        // The next window, still within this listing.
+        c.since = Some((to + chrono::Duration::days(1)).to_string());
+        c.until = None;
+        c.page = None;
+        return Ok(Page {
+            items,
+            next_cursor: Some(c.text()),
+            done: false,
+        });
+    }
+    // Caught up: the next listing starts at the newest recording's day (or at this window,
+    // none seen). `since` was the window's start here, not a watermark to keep.
+    let next = Listing::starting_at(c.newest.or(c.since));
+    Ok(Page {
+        items,
+        next_cursor: Some(next.text()),
+        done: true,
+    })
 }
