@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use mcp_daemon::handlers::{Job, JobContext, JobError, Services};
 use mcp_queue::catalog::{Catalog, BUILTIN_FILES};
 use mcp_queue::Registry;
@@ -31,8 +30,8 @@ struct Boom;
 impl Job<Services> for Boom {
     const KIND: &'static str = "boom";
     type Payload = serde_json::Value;
-    fn run(&self, _ctx: JobContext, _p: Self::Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move { panic!("kaboom in handler") })
+    async fn run(&self, _ctx: JobContext, _p: Self::Payload) -> Result<(), JobError> {
+        panic!("kaboom in handler")
     }
 }
 
@@ -40,14 +39,12 @@ struct Snoozy;
 impl Job<Services> for Snoozy {
     const KIND: &'static str = "snoozy";
     type Payload = serde_json::Value;
-    fn run(&self, _ctx: JobContext, p: Self::Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            // The first run snoozes; the payload marks the second.
-            if p.get("again").is_none() {
-                return Err(JobError::Snooze(Duration::from_secs(3600)));
-            }
-            Ok(())
-        })
+    async fn run(&self, _ctx: JobContext, p: Self::Payload) -> Result<(), JobError> {
+        // The first run snoozes; the payload marks the second.
+        if p.get("again").is_none() {
+            return Err(JobError::Snooze(Duration::from_secs(3600)));
+        }
+        Ok(())
     }
 }
 
@@ -55,11 +52,9 @@ struct Slow;
 impl Job<Services> for Slow {
     const KIND: &'static str = "slow";
     type Payload = serde_json::Value;
-    fn run(&self, _ctx: JobContext, _p: Self::Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            Ok(())
-        })
+    async fn run(&self, _ctx: JobContext, _p: Self::Payload) -> Result<(), JobError> {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok(())
     }
 }
 

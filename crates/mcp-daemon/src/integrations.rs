@@ -47,14 +47,11 @@ pub async fn transition(
     to: IntegrationState,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT mcp.transition_integration_state($1, $2, $3)")
-        .bind(id)
-        .bind(to.as_str())
-        .bind(reason)
-        .execute(db)
-        .await
-        .map(|_| ())
+    transition_if(db, TRANSITION_SQL, id, to, reason).await
 }
+
+/// `transition`'s statement.
+pub const TRANSITION_SQL: &str = "SELECT mcp.transition_integration_state($1, $2, $3)";
 
 /// A new integration of `p` in `ws`, PENDING.
 pub async fn insert(
@@ -71,10 +68,34 @@ pub async fn insert(
     .await
 }
 
-/// `mark_broken`'s statement (exposed for the plan tests).
+/// The daemon's conditional transitions (exposed for the plan tests): `$1` the integration,
+/// `$2` the state it moves to, `$3` the reason; each moves it only from the states its named
+/// predicate allows (migration 0008).
 pub const MARK_BROKEN_SQL: &str = "\
-SELECT mcp.transition_integration_state($1, 'ERROR', $2) \
+SELECT mcp.transition_integration_state($1, $2, $3) \
 FROM core.integrations WHERE id = $1 AND core.state_callable(state)";
+pub const REVOKE_SQL: &str = "\
+SELECT mcp.transition_integration_state($1, $2, $3) \
+FROM core.integrations WHERE id = $1 AND core.state_revocable(state)";
+pub const REFUSED_SQL: &str = "\
+SELECT mcp.transition_integration_state($1, $2, $3) \
+FROM core.integrations WHERE id = $1 AND core.state_in_service(state)";
+
+async fn transition_if(
+    db: impl sqlx::PgExecutor<'_>,
+    sql: &'static str,
+    id: uuid::Uuid,
+    to: IntegrationState,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(sql)
+        .bind(id)
+        .bind(to.as_str())
+        .bind(reason)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
 
 /// Its credentials cannot be used (missing, tampered, sealed with a key not loaded): a callable
 /// integration moves to ERROR with `reason`, since no call can succeed until it is reconnected.
@@ -83,18 +104,8 @@ pub async fn mark_broken(
     id: uuid::Uuid,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(MARK_BROKEN_SQL)
-        .bind(id)
-        .bind(reason)
-        .execute(db)
-        .await?;
-    Ok(())
+    transition_if(db, MARK_BROKEN_SQL, id, IntegrationState::Error, reason).await
 }
-
-/// `revoke`'s statement (exposed for the plan tests).
-pub const REVOKE_SQL: &str = "\
-SELECT mcp.transition_integration_state($1, 'REVOKED', $2) \
-FROM core.integrations WHERE id = $1 AND core.state_revocable(state)";
 
 /// The platform withdrew access: a revocable integration moves to REVOKED with `reason`.
 pub async fn revoke(
@@ -102,18 +113,8 @@ pub async fn revoke(
     id: uuid::Uuid,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(REVOKE_SQL)
-        .bind(id)
-        .bind(reason)
-        .execute(db)
-        .await?;
-    Ok(())
+    transition_if(db, REVOKE_SQL, id, IntegrationState::Revoked, reason).await
 }
-
-/// `refused_by_platform`'s statement (exposed for the plan tests).
-pub const REFUSED_SQL: &str = "\
-SELECT mcp.transition_integration_state($1, $2, $3) \
-FROM core.integrations WHERE id = $1 AND core.state_in_service(state)";
 
 /// The platform refused the integration's grant (a refresh answered `auth_invalid` or
 /// `revoked`): an in-service integration moves to `to` (EXPIRED or REVOKED) with `reason`.
@@ -123,13 +124,7 @@ pub async fn refused_by_platform(
     to: IntegrationState,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(REFUSED_SQL)
-        .bind(id)
-        .bind(to.as_str())
-        .bind(reason)
-        .execute(db)
-        .await?;
-    Ok(())
+    transition_if(db, REFUSED_SQL, id, to, reason).await
 }
 
 /// `load`'s statement (exposed for the plan tests).

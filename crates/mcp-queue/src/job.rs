@@ -4,6 +4,7 @@
 //! or a `JobError` saying what should happen next, and the engine records the outcome.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,13 +46,13 @@ pub trait Job<S>: Send + Sync + 'static {
         &self,
         ctx: JobContext<S>,
         payload: Self::Payload,
-    ) -> BoxFuture<'static, Result<(), JobError>>;
+    ) -> impl Future<Output = Result<(), JobError>> + Send;
 }
 
 /// A job with its payload type erased, as the worker holds it.
 pub(crate) trait Erased<S>: Send + Sync {
     fn run(
-        &self,
+        self: Arc<Self>,
         ctx: JobContext<S>,
         payload: serde_json::Value,
     ) -> BoxFuture<'static, Result<(), JobError>>;
@@ -61,12 +62,12 @@ struct Typed<J>(J);
 
 impl<S: Send + Sync + 'static, J: Job<S>> Erased<S> for Typed<J> {
     fn run(
-        &self,
+        self: Arc<Self>,
         ctx: JobContext<S>,
         payload: serde_json::Value,
     ) -> BoxFuture<'static, Result<(), JobError>> {
         match serde_json::from_value::<J::Payload>(payload) {
-            Ok(p) => self.0.run(ctx, p),
+            Ok(p) => Box::pin(async move { self.0.run(ctx, p).await }),
             Err(e) => {
                 let e = JobError::Discard(format!("invalid payload: {e}"));
                 Box::pin(async move { Err(e) })
@@ -128,7 +129,7 @@ impl<S: Send + Sync + 'static> Registry<S> {
                 integration_id: a.integration_id,
                 services: services.clone(),
             };
-            job.run(ctx, payload)
+            job.clone().run(ctx, payload)
         }))
     }
 

@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use futures::future::BoxFuture;
 use metrics::{counter, histogram};
 use serde::Deserialize;
 
@@ -29,76 +28,73 @@ impl Job<Services> for HealthCheck {
     const KIND: &'static str = "health_check";
     type Payload = Payload;
 
-    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            let s = &ctx.services;
-            let pool = s.queue.pool();
-            let health = &s.config.health;
-            let db = |e: IntegrationError| JobError::Retry(e.to_string());
-            let skipped = |platform: &str, outcome: &'static str| {
-                counter!(m::HEALTH_CHECKS, "platform" => platform.to_string(), "outcome" => outcome)
-                    .increment(1);
-            };
-            let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
-                Gate::Call(i, c) => (i, c),
-                Gate::Skip(i, outcome) => {
-                    skipped(i.platform.as_str(), outcome);
-                    tracing::info!(integration_id = %i.id, state = %i.state, outcome, "health check skipped");
-                    return Ok(());
-                }
-                Gate::Broken(i, reason) => {
-                    skipped(i.platform.as_str(), "credentials_error");
-                    return Err(JobError::Discard(reason));
-                }
-            };
-            let platform = integration.platform.as_str();
-            let connector = s.connectors.get(integration.platform);
-            let started = Instant::now();
-            let result = connector.health_check(&creds).await;
-            let latency = started.elapsed();
-            histogram!(m::HEALTH_CHECK_DURATION, "platform" => platform)
-                .record(latency.as_secs_f64());
-            let recorded = integrations::record_health_check(
-                pool,
-                integration.id,
-                result.as_ref().map(|_| ()),
-                latency,
-                health.breaker_threshold,
-                Some(ctx.id),
-            )
-            .await
-            .map_err(db)?;
-            let outcome = match &result {
-                Ok(_) => "healthy",
-                Err(e) => e.error_type.as_str(),
-            };
-            counter!(m::HEALTH_CHECKS, "platform" => platform, "outcome" => outcome).increment(1);
-            if let Err(e) = &result {
-                counter!(m::INTEGRATION_ERRORS, "platform" => platform, "error_type" => e.error_type.as_str()).increment(1);
+    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+        let s = &ctx.services;
+        let pool = s.queue.pool();
+        let health = &s.config.health;
+        let db = |e: IntegrationError| JobError::Retry(e.to_string());
+        let skipped = |platform: &str, outcome: &'static str| {
+            counter!(m::HEALTH_CHECKS, "platform" => platform.to_string(), "outcome" => outcome)
+                .increment(1);
+        };
+        let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
+            Gate::Call(i, c) => (i, c),
+            Gate::Skip(i, outcome) => {
+                skipped(i.platform.as_str(), outcome);
+                tracing::info!(integration_id = %i.id, state = %i.state, outcome, "health check skipped");
+                return Ok(());
             }
-            tracing::info!(
-                job_id = ctx.id,
-                integration_id = %integration.id,
-                platform,
-                outcome,
-                latency_ms = latency.as_millis() as u64,
-                state = %recorded.state,
-                breaker = %recorded.circuit_breaker_state,
-                "health check"
-            );
-            match result {
-                Ok(_) => Ok(()),
-                Err(e) => match e.action() {
-                    Action::Wait => Err(JobError::Snooze(
-                        e.retry_after.unwrap_or(health.default_retry_after),
-                    )),
-                    // Another attempt only while the breaker lets calls through.
-                    Action::Retry if recorded.circuit_breaker_state == "closed" => {
-                        Err(JobError::Retry(e.to_string()))
-                    }
-                    _ => Ok(()),
-                },
+            Gate::Broken(i, reason) => {
+                skipped(i.platform.as_str(), "credentials_error");
+                return Err(JobError::Discard(reason));
             }
-        })
+        };
+        let platform = integration.platform.as_str();
+        let connector = s.connectors.get(integration.platform);
+        let started = Instant::now();
+        let result = connector.health_check(&creds).await;
+        let latency = started.elapsed();
+        histogram!(m::HEALTH_CHECK_DURATION, "platform" => platform).record(latency.as_secs_f64());
+        let recorded = integrations::record_health_check(
+            pool,
+            integration.id,
+            result.as_ref().map(|_| ()),
+            latency,
+            health.breaker_threshold,
+            Some(ctx.id),
+        )
+        .await
+        .map_err(db)?;
+        let outcome = match &result {
+            Ok(_) => "healthy",
+            Err(e) => e.error_type.as_str(),
+        };
+        counter!(m::HEALTH_CHECKS, "platform" => platform, "outcome" => outcome).increment(1);
+        if let Err(e) = &result {
+            counter!(m::INTEGRATION_ERRORS, "platform" => platform, "error_type" => e.error_type.as_str()).increment(1);
+        }
+        tracing::info!(
+            job_id = ctx.id,
+            integration_id = %integration.id,
+            platform,
+            outcome,
+            latency_ms = latency.as_millis() as u64,
+            state = %recorded.state,
+            breaker = %recorded.circuit_breaker_state,
+            "health check"
+        );
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.action() {
+                Action::Wait => Err(JobError::Snooze(
+                    e.retry_after.unwrap_or(health.default_retry_after),
+                )),
+                // Another attempt only while the breaker lets calls through.
+                Action::Retry if recorded.circuit_breaker_state == "closed" => {
+                    Err(JobError::Retry(e.to_string()))
+                }
+                _ => Ok(()),
+            },
+        }
     }
 }

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{Job, JobContext, JobError, Services};
@@ -21,22 +20,20 @@ impl Job<Services> for HealthSweep {
     const KIND: &'static str = "health_sweep";
     type Payload = Payload;
 
-    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            let spread = p
-                .spread_s
-                .map(Duration::from_secs)
-                .unwrap_or(ctx.services.config.health.spread);
-            let n = crate::integrations::enqueue_health_sweep(ctx.services.queue.pool(), spread)
-                .await
-                .map_err(|e| JobError::Retry(format!("health sweep failed: {e}")))?;
-            tracing::info!(
-                job_id = ctx.id,
-                enqueued = n,
-                spread_s = spread.as_secs(),
-                "health sweep"
-            );
-            Ok(())
-        })
+    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+        let spread = p
+            .spread_s
+            .map(Duration::from_secs)
+            .unwrap_or(ctx.services.config.health.spread);
+        let n = crate::integrations::enqueue_health_sweep(ctx.services.queue.pool(), spread)
+            .await
+            .map_err(|e| JobError::Retry(format!("health sweep failed: {e}")))?;
+        tracing::info!(
+            job_id = ctx.id,
+            enqueued = n,
+            spread_s = spread.as_secs(),
+            "health sweep"
+        );
+        Ok(())
     }
 }

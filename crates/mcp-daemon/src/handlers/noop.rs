@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{Job, JobContext, JobError, Services};
@@ -21,18 +20,16 @@ impl Job<Services> for Noop {
     const KIND: &'static str = "noop";
     type Payload = Payload;
 
-    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            if p.sleep_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(p.sleep_ms)).await;
-            }
-            if (ctx.attempt.max(0) as u32) <= p.fail_times {
-                return Err(JobError::Retry(format!(
-                    "noop failing on purpose: attempt {} of the first {} that fail",
-                    ctx.attempt, p.fail_times
-                )));
-            }
-            Ok(())
-        })
+    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+        if p.sleep_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(p.sleep_ms)).await;
+        }
+        if (ctx.attempt.max(0) as u32) <= p.fail_times {
+            return Err(JobError::Retry(format!(
+                "noop failing on purpose: attempt {} of the first {} that fail",
+                ctx.attempt, p.fail_times
+            )));
+        }
+        Ok(())
     }
 }

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{Job, JobContext, JobError, Services};
@@ -22,50 +21,48 @@ impl Job<Services> for Prune {
     const KIND: &'static str = "prune";
     type Payload = Payload;
 
-    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            let r = &ctx.services.config.retention;
-            let secs = |o: Option<u64>, d: Duration| o.map(Duration::from_secs).unwrap_or(d);
-            let ages = PruneAges {
-                completed: secs(p.completed_older_than_s, r.completed),
-                cancelled: secs(p.cancelled_older_than_s, r.cancelled),
-                discarded: secs(p.discarded_older_than_s, r.discarded),
-            };
-            let report = ctx
-                .services
-                .queue
-                .prune(ages, p.batch_size.unwrap_or(r.batch_size))
-                .await
-                .map_err(|e| JobError::Retry(format!("prune failed: {e}")))?;
-            tracing::info!(
-                job_id = ctx.id,
-                deleted = report.deleted,
-                batches = report.batches,
-                "pruned finished jobs"
-            );
-            let history = crate::integrations::prune_history(
-                ctx.services.queue.pool(),
-                &r.history(),
-                p.batch_size.unwrap_or(r.batch_size),
-            )
+    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+        let r = &ctx.services.config.retention;
+        let secs = |o: Option<u64>, d: Duration| o.map(Duration::from_secs).unwrap_or(d);
+        let ages = PruneAges {
+            completed: secs(p.completed_older_than_s, r.completed),
+            cancelled: secs(p.cancelled_older_than_s, r.cancelled),
+            discarded: secs(p.discarded_older_than_s, r.discarded),
+        };
+        let report = ctx
+            .services
+            .queue
+            .prune(ages, p.batch_size.unwrap_or(r.batch_size))
             .await
-            .map_err(|e| JobError::Retry(format!("prune of integration history failed: {e}")))?;
-            for (table, deleted) in &history {
-                tracing::info!(job_id = ctx.id, table, deleted, "pruned history");
-            }
-            // Deleted rows' space is reused only once vacuumed; do not wait for autovacuum
-            // (which may be off, or a minute away). A failed vacuum is not a failed prune.
-            if report.deleted > 0 {
-                if let Err(e) = ctx.services.queue.vacuum_finished().await {
-                    tracing::warn!(job_id = ctx.id, error = %e, "vacuum after prune failed");
-                }
-            }
-            if let Err(e) =
-                crate::integrations::vacuum_history(ctx.services.queue.pool(), &history).await
-            {
+            .map_err(|e| JobError::Retry(format!("prune failed: {e}")))?;
+        tracing::info!(
+            job_id = ctx.id,
+            deleted = report.deleted,
+            batches = report.batches,
+            "pruned finished jobs"
+        );
+        let history = crate::integrations::prune_history(
+            ctx.services.queue.pool(),
+            &r.history(),
+            p.batch_size.unwrap_or(r.batch_size),
+        )
+        .await
+        .map_err(|e| JobError::Retry(format!("prune of integration history failed: {e}")))?;
+        for (table, deleted) in &history {
+            tracing::info!(job_id = ctx.id, table, deleted, "pruned history");
+        }
+        // Deleted rows' space is reused only once vacuumed; do not wait for autovacuum
+        // (which may be off, or a minute away). A failed vacuum is not a failed prune.
+        if report.deleted > 0 {
+            if let Err(e) = ctx.services.queue.vacuum_finished().await {
                 tracing::warn!(job_id = ctx.id, error = %e, "vacuum after prune failed");
             }
-            Ok(())
-        })
+        }
+        if let Err(e) =
+            crate::integrations::vacuum_history(ctx.services.queue.pool(), &history).await
+        {
+            tracing::warn!(job_id = ctx.id, error = %e, "vacuum after prune failed");
+        }
+        Ok(())
     }
 }

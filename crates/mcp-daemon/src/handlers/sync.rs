@@ -9,7 +9,6 @@
 
 use std::time::Instant;
 
-use futures::future::BoxFuture;
 use metrics::counter;
 use serde::Deserialize;
 
@@ -35,136 +34,134 @@ impl Job<Services> for Sync {
     const KIND: &'static str = "sync";
     type Payload = Payload;
 
-    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            let s = &ctx.services;
-            let pool = s.queue.pool();
-            let cfg = &s.config.sync;
-            let count = |platform: &str, outcome: &'static str| {
-                counter!(SYNC_RUNS, "platform" => platform.to_string(), "outcome" => outcome)
-                    .increment(1)
-            };
-            let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
-                Gate::Call(i, c) => (i, c),
-                Gate::Skip(i, outcome) => {
-                    count(i.platform.as_str(), outcome);
-                    tracing::info!(integration_id = %i.id, state = %i.state, outcome, "sync skipped");
-                    return Ok(());
-                }
-                Gate::Broken(i, reason) => {
-                    count(i.platform.as_str(), "credentials_error");
-                    return Err(JobError::Discard(reason));
-                }
-            };
-            let platform = integration.platform.as_str();
-            let run = |outcome: &'static str| count(platform, outcome);
-            let connector = s.connectors.get(integration.platform);
-            let limit = cfg.rate_limit(integration.platform);
-            let settings = store::settings(pool, integration.id).await.map_err(db)?;
-            if let Some(reason) = watermark::not_configured(integration.platform, &settings) {
-                // Nothing to read until the settings name what to read: not an error to retry.
-                run("skipped_not_configured");
-                tracing::warn!(job_id = ctx.id, integration_id = %integration.id, platform,
-                    reason = %reason, "sync skipped: not configured");
+    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+        let s = &ctx.services;
+        let pool = s.queue.pool();
+        let cfg = &s.config.sync;
+        let count = |platform: &str, outcome: &'static str| {
+            counter!(SYNC_RUNS, "platform" => platform.to_string(), "outcome" => outcome)
+                .increment(1)
+        };
+        let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
+            Gate::Call(i, c) => (i, c),
+            Gate::Skip(i, outcome) => {
+                count(i.platform.as_str(), outcome);
+                tracing::info!(integration_id = %i.id, state = %i.state, outcome, "sync skipped");
                 return Ok(());
             }
-            let mut cursor = store::cursor(pool, integration.id).await.map_err(db)?;
-            let (mut pages, mut items, mut resynced) = (0u64, 0u64, false);
-            let started = Instant::now();
-            loop {
-                match sync::take_token(
-                    pool,
-                    integration.platform,
-                    integration.id,
-                    limit,
-                    cfg.max_inline_wait,
-                )
-                .await
-                .map_err(db)?
-                {
-                    Token::Taken => {}
-                    Token::WaitLonger(wait) => {
-                        run("rate_limited");
-                        return Err(JobError::Snooze(wait));
-                    }
+            Gate::Broken(i, reason) => {
+                count(i.platform.as_str(), "credentials_error");
+                return Err(JobError::Discard(reason));
+            }
+        };
+        let platform = integration.platform.as_str();
+        let run = |outcome: &'static str| count(platform, outcome);
+        let connector = s.connectors.get(integration.platform);
+        let limit = cfg.rate_limit(integration.platform);
+        let settings = store::settings(pool, integration.id).await.map_err(db)?;
+        if let Some(reason) = watermark::not_configured(integration.platform, &settings) {
+            // Nothing to read until the settings name what to read: not an error to retry.
+            run("skipped_not_configured");
+            tracing::warn!(job_id = ctx.id, integration_id = %integration.id, platform,
+                    reason = %reason, "sync skipped: not configured");
+            return Ok(());
+        }
+        let mut cursor = store::cursor(pool, integration.id).await.map_err(db)?;
+        let (mut pages, mut items, mut resynced) = (0u64, 0u64, false);
+        let started = Instant::now();
+        loop {
+            match sync::take_token(
+                pool,
+                integration.platform,
+                integration.id,
+                limit,
+                cfg.max_inline_wait,
+            )
+            .await
+            .map_err(db)?
+            {
+                Token::Taken => {}
+                Token::WaitLonger(wait) => {
+                    run("rate_limited");
+                    return Err(JobError::Snooze(wait));
                 }
-                let page = match connector
-                    .list_page(&creds, cursor.as_deref(), &settings)
-                    .await
-                {
-                    Ok(page) => page,
-                    Err(e) if e.is_cursor_expired() && cursor.is_some() && !resynced => {
-                        tracing::warn!(integration_id = %integration.id, platform,
+            }
+            let page = match connector
+                .list_page(&creds, cursor.as_deref(), &settings)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) if e.is_cursor_expired() && cursor.is_some() && !resynced => {
+                    tracing::warn!(integration_id = %integration.id, platform,
                             "sync cursor expired: full resync");
-                        store::clear_cursor(pool, integration.id)
+                    store::clear_cursor(pool, integration.id)
+                        .await
+                        .map_err(db)?;
+                    cursor = None;
+                    resynced = true;
+                    run("resync");
+                    continue;
+                }
+                Err(e) => {
+                    let _ = store::record_error(pool, &integration, &e, ctx.id).await;
+                    tracing::info!(job_id = ctx.id, integration_id = %integration.id, platform,
+                            error = %e, pages, items, "sync stopped");
+                    return Err(match e.action() {
+                        Action::Wait => {
+                            let wait = e.retry_after.unwrap_or(cfg.default_retry_after);
+                            sync::block(pool, integration.id, wait).await.map_err(db)?;
+                            run("rate_limited");
+                            JobError::Snooze(wait)
+                        }
+                        Action::Retry => {
+                            run("retry");
+                            JobError::Retry(e.to_string())
+                        }
+                        Action::Reauth | Action::Revoked => {
+                            integrations::record_health_check(
+                                pool,
+                                integration.id,
+                                Err(&e),
+                                started.elapsed(),
+                                s.config.health.breaker_threshold,
+                                Some(ctx.id),
+                            )
                             .await
                             .map_err(db)?;
-                        cursor = None;
-                        resynced = true;
-                        run("resync");
-                        continue;
-                    }
-                    Err(e) => {
-                        let _ = store::record_error(pool, &integration, &e, ctx.id).await;
-                        tracing::info!(job_id = ctx.id, integration_id = %integration.id, platform,
-                            error = %e, pages, items, "sync stopped");
-                        return Err(match e.action() {
-                            Action::Wait => {
-                                let wait = e.retry_after.unwrap_or(cfg.default_retry_after);
-                                sync::block(pool, integration.id, wait).await.map_err(db)?;
-                                run("rate_limited");
-                                JobError::Snooze(wait)
-                            }
-                            Action::Retry => {
-                                run("retry");
-                                JobError::Retry(e.to_string())
-                            }
-                            Action::Reauth | Action::Revoked => {
-                                integrations::record_health_check(
-                                    pool,
-                                    integration.id,
-                                    Err(&e),
-                                    started.elapsed(),
-                                    s.config.health.breaker_threshold,
-                                    Some(ctx.id),
-                                )
-                                .await
-                                .map_err(db)?;
-                                run("auth_failed");
-                                return Ok(());
-                            }
-                            Action::Fail => {
-                                run("failed");
-                                JobError::Discard(e.to_string())
-                            }
-                        });
-                    }
-                };
-                // A page that names no way on is the end, whatever it says.
-                let done = page.done || page.next_cursor.is_none();
-                let n = page.items.len() as u64;
-                store::save_page(
-                    pool,
-                    &integration,
-                    &page.items,
-                    page.next_cursor.as_deref(),
-                    done,
-                )
-                .await
-                .map_err(db)?;
-                pages += 1;
-                items += n;
-                counter!(SYNC_PAGES, "platform" => platform).increment(1);
-                counter!(SYNC_ITEMS, "platform" => platform).increment(n);
-                if done {
-                    break;
+                            run("auth_failed");
+                            return Ok(());
+                        }
+                        Action::Fail => {
+                            run("failed");
+                            JobError::Discard(e.to_string())
+                        }
+                    });
                 }
-                cursor = page.next_cursor;
+            };
+            // A page that names no way on is the end, whatever it says.
+            let done = page.done || page.next_cursor.is_none();
+            let n = page.items.len() as u64;
+            store::save_page(
+                pool,
+                &integration,
+                &page.items,
+                page.next_cursor.as_deref(),
+                done,
+            )
+            .await
+            .map_err(db)?;
+            pages += 1;
+            items += n;
+            counter!(SYNC_PAGES, "platform" => platform).increment(1);
+            counter!(SYNC_ITEMS, "platform" => platform).increment(n);
+            if done {
+                break;
             }
-            run("completed");
-            tracing::info!(job_id = ctx.id, integration_id = %integration.id, platform, pages,
+            cursor = page.next_cursor;
+        }
+        run("completed");
+        tracing::info!(job_id = ctx.id, integration_id = %integration.id, platform, pages,
                 items, resynced, elapsed_ms = started.elapsed().as_millis() as u64, "sync");
-            Ok(())
-        })
+        Ok(())
     }
 }

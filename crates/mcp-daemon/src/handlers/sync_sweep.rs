@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use metrics::gauge;
 use serde::Deserialize;
 
@@ -25,28 +24,26 @@ impl Job<Services> for SyncSweep {
     const KIND: &'static str = "sync_sweep";
     type Payload = Payload;
 
-    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            let cfg = &ctx.services.config.sync;
-            let spread = p.spread_s.map(Duration::from_secs).unwrap_or(cfg.spread);
-            let done = store::sweep(ctx.services.queue.pool(), cfg, spread)
-                .await
-                .map_err(|e| JobError::Retry(format!("sync sweep failed: {e}")))?;
-            for plat in Platform::ALL {
-                let n = done
-                    .fallback
-                    .iter()
-                    .find(|(q, _)| *q == plat)
-                    .map_or(0, |x| x.1);
-                gauge!(POLLING_FALLBACK, "platform" => plat.as_str()).set(n as f64);
-            }
-            tracing::info!(
-                job_id = ctx.id,
-                enqueued = done.enqueued,
-                spread_s = spread.as_secs(),
-                "sync sweep"
-            );
-            Ok(())
-        })
+    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+        let cfg = &ctx.services.config.sync;
+        let spread = p.spread_s.map(Duration::from_secs).unwrap_or(cfg.spread);
+        let done = store::sweep(ctx.services.queue.pool(), cfg, spread)
+            .await
+            .map_err(|e| JobError::Retry(format!("sync sweep failed: {e}")))?;
+        for plat in Platform::ALL {
+            let n = done
+                .fallback
+                .iter()
+                .find(|(q, _)| *q == plat)
+                .map_or(0, |x| x.1);
+            gauge!(POLLING_FALLBACK, "platform" => plat.as_str()).set(n as f64);
+        }
+        tracing::info!(
+            job_id = ctx.id,
+            enqueued = done.enqueued,
+            spread_s = spread.as_secs(),
+            "sync sweep"
+        );
+        Ok(())
     }
 }

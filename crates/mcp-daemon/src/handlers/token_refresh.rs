@@ -5,7 +5,6 @@
 
 use std::time::Instant;
 
-use futures::future::BoxFuture;
 use metrics::{counter, histogram};
 use serde::Deserialize;
 
@@ -26,77 +25,75 @@ impl Job<Services> for TokenRefresh {
     const KIND: &'static str = "token_refresh";
     type Payload = Payload;
 
-    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            let s = &ctx.services;
-            let pool = s.queue.pool();
-            let id = p.integration_id;
-            let started = Instant::now();
-            let outcome = credentials::refresh_token(
-                pool,
-                &s.vault,
-                &s.connectors,
-                id,
-                s.config.refresh.store_retry_for,
-            )
-            .await;
-            let outcome = match outcome {
-                Ok(o) => o,
-                Err(e @ credentials::CredentialError::Vault { .. }) => {
-                    let reason = e.to_string();
-                    let _ = crate::integrations::mark_broken(pool, id, &reason).await;
-                    return Err(JobError::Discard(reason));
-                }
-                Err(e) => return Err(JobError::Retry(e.to_string())),
-            };
-            let log = |platform: &str, result: &str| {
-                counter!(m::TOKEN_REFRESHES, "platform" => platform.to_string(), "outcome" => result.to_string()).increment(1);
-                tracing::info!(job_id = ctx.id, integration_id = %id, platform, outcome = result, "token refresh");
-            };
-            match outcome {
-                RefreshOutcome::Refreshed {
-                    platform, rotated, ..
-                } => {
-                    histogram!(m::TOKEN_REFRESH_DURATION, "platform" => platform.as_str())
-                        .record(started.elapsed().as_secs_f64());
-                    log(
-                        platform.as_str(),
-                        if rotated { "rotated" } else { "refreshed" },
-                    );
-                    Ok(())
-                }
-                RefreshOutcome::Busy => {
-                    tracing::info!(job_id = ctx.id, integration_id = %id, "token refresh skipped: another daemon is refreshing it");
-                    Ok(())
-                }
-                RefreshOutcome::Skipped(why) => {
-                    tracing::info!(job_id = ctx.id, integration_id = %id, why, "token refresh skipped");
-                    Ok(())
-                }
-                RefreshOutcome::StoreFailed { platform, error } => {
-                    log(platform.as_str(), "store_failed");
-                    Err(JobError::Discard(format!(
-                        "new tokens were issued but could not be stored: {error}"
-                    )))
-                }
-                RefreshOutcome::Failed { platform, error } => {
-                    log(platform.as_str(), error.error_type.as_str());
-                    counter!(m::INTEGRATION_ERRORS, "platform" => platform.as_str(), "error_type" => error.error_type.as_str()).increment(1);
-                    credentials::record_refresh_failure(pool, id, &error, ctx.id)
-                        .await
-                        .map_err(|e| JobError::Retry(e.to_string()))?;
-                    match error.action() {
-                        Action::Wait => Err(JobError::Snooze(
-                            error
-                                .retry_after
-                                .unwrap_or(s.config.health.default_retry_after),
-                        )),
-                        Action::Retry => Err(JobError::Retry(error.to_string())),
-                        Action::Reauth | Action::Revoked => Ok(()),
-                        Action::Fail => Err(JobError::Discard(error.to_string())),
-                    }
+    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+        let s = &ctx.services;
+        let pool = s.queue.pool();
+        let id = p.integration_id;
+        let started = Instant::now();
+        let outcome = credentials::refresh_token(
+            pool,
+            &s.vault,
+            &s.connectors,
+            id,
+            s.config.refresh.store_retry_for,
+        )
+        .await;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e @ credentials::CredentialError::Vault { .. }) => {
+                let reason = e.to_string();
+                let _ = crate::integrations::mark_broken(pool, id, &reason).await;
+                return Err(JobError::Discard(reason));
+            }
+            Err(e) => return Err(JobError::Retry(e.to_string())),
+        };
+        let log = |platform: &str, result: &str| {
+            counter!(m::TOKEN_REFRESHES, "platform" => platform.to_string(), "outcome" => result.to_string()).increment(1);
+            tracing::info!(job_id = ctx.id, integration_id = %id, platform, outcome = result, "token refresh");
+        };
+        match outcome {
+            RefreshOutcome::Refreshed {
+                platform, rotated, ..
+            } => {
+                histogram!(m::TOKEN_REFRESH_DURATION, "platform" => platform.as_str())
+                    .record(started.elapsed().as_secs_f64());
+                log(
+                    platform.as_str(),
+                    if rotated { "rotated" } else { "refreshed" },
+                );
+                Ok(())
+            }
+            RefreshOutcome::Busy => {
+                tracing::info!(job_id = ctx.id, integration_id = %id, "token refresh skipped: another daemon is refreshing it");
+                Ok(())
+            }
+            RefreshOutcome::Skipped(why) => {
+                tracing::info!(job_id = ctx.id, integration_id = %id, why, "token refresh skipped");
+                Ok(())
+            }
+            RefreshOutcome::StoreFailed { platform, error } => {
+                log(platform.as_str(), "store_failed");
+                Err(JobError::Discard(format!(
+                    "new tokens were issued but could not be stored: {error}"
+                )))
+            }
+            RefreshOutcome::Failed { platform, error } => {
+                log(platform.as_str(), error.error_type.as_str());
+                counter!(m::INTEGRATION_ERRORS, "platform" => platform.as_str(), "error_type" => error.error_type.as_str()).increment(1);
+                credentials::record_refresh_failure(pool, id, &error, ctx.id)
+                    .await
+                    .map_err(|e| JobError::Retry(e.to_string()))?;
+                match error.action() {
+                    Action::Wait => Err(JobError::Snooze(
+                        error
+                            .retry_after
+                            .unwrap_or(s.config.health.default_retry_after),
+                    )),
+                    Action::Retry => Err(JobError::Retry(error.to_string())),
+                    Action::Reauth | Action::Revoked => Ok(()),
+                    Action::Fail => Err(JobError::Discard(error.to_string())),
                 }
             }
-        })
+        }
     }
 }

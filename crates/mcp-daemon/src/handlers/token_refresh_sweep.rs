@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{Job, JobContext, JobError, Services};
@@ -20,22 +19,20 @@ impl Job<Services> for TokenRefreshSweep {
     const KIND: &'static str = "token_refresh_sweep";
     type Payload = Payload;
 
-    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            let ahead = p
-                .ahead_s
-                .map(Duration::from_secs)
-                .unwrap_or(ctx.services.config.refresh.ahead);
-            let n = crate::credentials::enqueue_refresh_sweep(ctx.services.queue.pool(), ahead)
-                .await
-                .map_err(|e| JobError::Retry(format!("refresh sweep failed: {e}")))?;
-            tracing::info!(
-                job_id = ctx.id,
-                enqueued = n,
-                ahead_s = ahead.as_secs(),
-                "token refresh sweep"
-            );
-            Ok(())
-        })
+    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+        let ahead = p
+            .ahead_s
+            .map(Duration::from_secs)
+            .unwrap_or(ctx.services.config.refresh.ahead);
+        let n = crate::credentials::enqueue_refresh_sweep(ctx.services.queue.pool(), ahead)
+            .await
+            .map_err(|e| JobError::Retry(format!("refresh sweep failed: {e}")))?;
+        tracing::info!(
+            job_id = ctx.id,
+            enqueued = n,
+            ahead_s = ahead.as_secs(),
+            "token refresh sweep"
+        );
+        Ok(())
     }
 }

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{Job, JobContext, JobError, Services};
@@ -26,65 +25,61 @@ impl Job<Services> for WebhookProcess {
     const KIND: &'static str = "webhook_process";
     type Payload = Payload;
 
-    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            let mut ids = p.event_ids;
-            ids.extend(p.event_id);
-            ids.sort_unstable();
-            ids.dedup();
-            if ids.is_empty() {
-                return Err(JobError::Discard(
-                    "invalid payload: names no event (event_id or event_ids)".into(),
-                ));
-            }
-            let pool = ctx.services.queue.pool();
-            let outcomes = ctx
-                .services
-                .webhook_events
-                .process(pool, ids)
-                .await
-                .map_err(|e| JobError::Retry(format!("webhook events: {e}")))?;
-            let mut missing = Vec::new();
-            for (event_id, outcome) in &outcomes {
-                match outcome {
-                    Processed::Missing => missing.push(*event_id),
-                    Processed::Changed { platform, waited } => {
-                        crate::metrics::webhook_processed(platform, *waited)
-                    }
-                    Processed::Revoked {
-                        integration,
-                        platform,
-                        reason,
-                    } => {
-                        let waited = revoke(pool, *integration, reason, *event_id)
-                            .await
-                            .map_err(|e| {
-                                JobError::Retry(format!("webhook event {event_id}: {e}"))
-                            })?;
-                        tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "access withdrawn by the platform");
-                        crate::metrics::webhook_processed(platform, waited);
-                    }
+    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+        let mut ids = p.event_ids;
+        ids.extend(p.event_id);
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Err(JobError::Discard(
+                "invalid payload: names no event (event_id or event_ids)".into(),
+            ));
+        }
+        let pool = ctx.services.queue.pool();
+        let outcomes = ctx
+            .services
+            .webhook_events
+            .process(pool, ids)
+            .await
+            .map_err(|e| JobError::Retry(format!("webhook events: {e}")))?;
+        let mut missing = Vec::new();
+        for (event_id, outcome) in &outcomes {
+            match outcome {
+                Processed::Missing => missing.push(*event_id),
+                Processed::Changed { platform, waited } => {
+                    crate::metrics::webhook_processed(platform, *waited)
+                }
+                Processed::Revoked {
+                    integration,
+                    platform,
+                    reason,
+                } => {
+                    let waited = revoke(pool, *integration, reason, *event_id)
+                        .await
+                        .map_err(|e| JobError::Retry(format!("webhook event {event_id}: {e}")))?;
+                    tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "access withdrawn by the platform");
+                    crate::metrics::webhook_processed(platform, waited);
                 }
             }
-            if missing.len() == outcomes.len() {
-                return Err(JobError::Discard(format!(
-                    "webhook event {} does not exist",
-                    missing
-                        .iter()
-                        .map(i64::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-            if !missing.is_empty() {
-                tracing::warn!(
-                    job_id = ctx.id,
-                    ?missing,
-                    "webhook events gone (pruned?) were skipped"
-                );
-            }
-            Ok(())
-        })
+        }
+        if missing.len() == outcomes.len() {
+            return Err(JobError::Discard(format!(
+                "webhook event {} does not exist",
+                missing
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if !missing.is_empty() {
+            tracing::warn!(
+                job_id = ctx.id,
+                ?missing,
+                "webhook events gone (pruned?) were skipped"
+            );
+        }
+        Ok(())
     }
 }
 

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{Job, JobContext, JobError, Services};
@@ -30,33 +29,31 @@ impl Job<Services> for WebhookRenew {
     const KIND: &'static str = "webhook_renew";
     type Payload = Payload;
 
-    fn run(&self, ctx: JobContext, p: Payload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            let s = &ctx.services;
-            match renew::renew(
-                s.queue.pool(),
-                &s.vault,
-                &s.connectors,
-                &s.config.webhooks,
-                p.webhook_id,
-            )
-            .await
-            {
-                Ok(until) => {
-                    tracing::info!(job_id = ctx.id, webhook_id = %p.webhook_id, %until, "webhook subscription renewed");
-                    Ok(())
-                }
-                Err(RenewError::Platform(e)) => match e.action() {
-                    Action::Retry => Err(JobError::Retry(e.to_string())),
-                    Action::Wait => Err(JobError::Snooze(
-                        e.retry_after.unwrap_or(Duration::from_secs(60)),
-                    )),
-                    _ => Err(JobError::Discard(e.to_string())),
-                },
-                Err(e @ RenewError::Db(_)) => Err(JobError::Retry(e.to_string())),
-                Err(e) => Err(JobError::Discard(e.to_string())),
+    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+        let s = &ctx.services;
+        match renew::renew(
+            s.queue.pool(),
+            &s.vault,
+            &s.connectors,
+            &s.config.webhooks,
+            p.webhook_id,
+        )
+        .await
+        {
+            Ok(until) => {
+                tracing::info!(job_id = ctx.id, webhook_id = %p.webhook_id, %until, "webhook subscription renewed");
+                Ok(())
             }
-        })
+            Err(RenewError::Platform(e)) => match e.action() {
+                Action::Retry => Err(JobError::Retry(e.to_string())),
+                Action::Wait => Err(JobError::Snooze(
+                    e.retry_after.unwrap_or(Duration::from_secs(60)),
+                )),
+                _ => Err(JobError::Discard(e.to_string())),
+            },
+            Err(e @ RenewError::Db(_)) => Err(JobError::Retry(e.to_string())),
+            Err(e) => Err(JobError::Discard(e.to_string())),
+        }
     }
 }
 
@@ -64,17 +61,15 @@ impl Job<Services> for WebhookRenewSweep {
     const KIND: &'static str = "webhook_renew_sweep";
     type Payload = SweepPayload;
 
-    fn run(&self, ctx: JobContext, p: SweepPayload) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async move {
-            let ahead = p
-                .ahead_s
-                .map(Duration::from_secs)
-                .unwrap_or(ctx.services.config.webhooks.renew_ahead);
-            let n = renew::enqueue_renew_sweep(ctx.services.queue.pool(), ahead)
-                .await
-                .map_err(|e| JobError::Retry(format!("renew sweep failed: {e}")))?;
-            tracing::info!(job_id = ctx.id, enqueued = n, "webhook renew sweep");
-            Ok(())
-        })
+    async fn run(&self, ctx: JobContext, p: SweepPayload) -> Result<(), JobError> {
+        let ahead = p
+            .ahead_s
+            .map(Duration::from_secs)
+            .unwrap_or(ctx.services.config.webhooks.renew_ahead);
+        let n = renew::enqueue_renew_sweep(ctx.services.queue.pool(), ahead)
+            .await
+            .map_err(|e| JobError::Retry(format!("renew sweep failed: {e}")))?;
+        tracing::info!(job_id = ctx.id, enqueued = n, "webhook renew sweep");
+        Ok(())
     }
 }

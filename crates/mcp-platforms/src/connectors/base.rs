@@ -203,7 +203,12 @@ macro_rules! connector_impl {
                 'a,
                 Result<$crate::connectors::Page, $crate::connectors::ConnectorError>,
             > {
-                Box::pin(page(&self.0, creds, cursor, settings))
+                let req = $crate::connectors::page::PageRequest {
+                    creds,
+                    cursor,
+                    settings,
+                };
+                Box::pin(page(&self.0, req))
             }
         }
     };

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
 use super::lists::{bad_settings, call, items, no_error, query, PAGE_SIZE};
-use super::page::Page;
+use super::page::{Page, PageRequest};
 use super::watermark::{self, Channels};
 use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
@@ -64,12 +64,12 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
 /// Discord: the messages of each channel in `settings.channels` `after` the channel's newest
 /// snowflake seen (its watermark, moved on every page); a short page ends the channel. No
 /// channel configured: nothing to read (the sync handler says so before calling).
-pub(super) async fn page(
-    base: &Base,
-    creds: &Credentials,
-    cursor: Option<&str>,
-    settings: &Value,
-) -> Result<Page, ConnectorError> {
+pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
+    let PageRequest {
+        creds,
+        cursor,
+        settings,
+    } = req;
     let configured =
         watermark::channels(base.platform, settings).map_err(|e| bad_settings(base, e))?;
     let mut c = Channels::parse(cursor);

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::base::{connector_impl, Base, Defaults};
 use super::http::{self, RawResponse};
 use super::lists::{call, graphql_errors, items};
-use super::page::Page;
+use super::page::{Page, PageRequest};
 use super::watermark::{self, Listing};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
@@ -83,12 +83,8 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
 
 /// Fireflies: `transcripts(fromDate:, limit:, skip:)` from the newest transcript date seen
 /// (inclusive); within a listing the cursor's page is the number of transcripts skipped.
-pub(super) async fn page(
-    base: &Base,
-    creds: &Credentials,
-    cursor: Option<&str>,
-    _settings: &Value,
-) -> Result<Page, ConnectorError> {
+pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
+    let PageRequest { creds, cursor, .. } = req;
     const LIMIT: u64 = 50;
     let mut c = Listing::parse(cursor);
     let skip: u64 = c.page.as_deref().and_then(|p| p.parse().ok()).unwrap_or(0);

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, query, text, PAGE_SIZE};
-use super::page::{item, Page};
+use super::page::{item, Page, PageRequest};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -59,23 +59,14 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         Some("failedPrecondition") => Some(ErrorType::BadRequest),
         _ => None,
     };
-    match (t, reason) {
-        (Some(t), Some(code)) => {
-            http::coded(p, t, resp, code).with_retry_after(resp.header_retry_after())
-        }
-        _ => http::classify_status(p, resp, reason),
-    }
+    http::coded_or_status(p, resp, t, reason)
 }
 
 /// Gmail: no cursor → `list:` (the profile's history id first, so nothing added during the
 /// listing is missed), then `messages.list` pages (`list:<historyId>:<pageToken>`), then
 /// `history.list?startHistoryId=` (`<historyId>[:<pageToken>]`); 404 there = too old.
-pub(super) async fn page(
-    base: &Base,
-    creds: &Credentials,
-    cursor: Option<&str>,
-    _settings: &Value,
-) -> Result<Page, ConnectorError> {
+pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
+    let PageRequest { creds, cursor, .. } = req;
     let p = base.platform;
     let Some(cursor) = cursor else {
         let v = call(

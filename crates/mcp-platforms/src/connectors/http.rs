@@ -219,6 +219,22 @@ pub fn classify_status(
         .with_retry_after(retry_after)
 }
 
+/// The platform's own code named an error type: that type (with any `Retry-After`); else the
+/// status decides, with the code kept.
+pub fn coded_or_status(
+    platform: Platform,
+    resp: &RawResponse,
+    error_type: Option<ErrorType>,
+    code: Option<&str>,
+) -> ConnectorError {
+    match (error_type, code) {
+        (Some(t), Some(c)) => {
+            coded(platform, t, resp, c).with_retry_after(resp.header_retry_after())
+        }
+        _ => classify_status(platform, resp, code),
+    }
+}
+
 /// An error of a given type with the platform's code as its message.
 pub fn coded(
     platform: Platform,

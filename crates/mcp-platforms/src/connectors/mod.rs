@@ -33,7 +33,7 @@ use crate::secret::Secret;
 pub use base::{ClientAuth, OAuthSpec};
 pub use config::{HttpClientConfig, PlatformOverride};
 pub use http::ConnectorBuildError;
-pub use page::{Page, SyncItem, CURSOR_EXPIRED};
+pub use page::{Page, PageRequest, SyncItem, CURSOR_EXPIRED};
 pub use registry::Connectors;
 pub use taxonomy::{Action, ErrorType};
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
 use super::lists::{call, graphql_errors, items, text, PAGE_SIZE};
-use super::page::Page;
+use super::page::{Page, PageRequest};
 use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 /// The `API-Version` sent when the config sets none.
@@ -117,12 +117,8 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
 /// Monday: `items_page` of the first board, then `next_items_page` with its cursor. Monday
 /// offers no "changed since" filter on `items_page` (and its cursor expires after 60
 /// minutes), so every sync is a full listing; a finished listing stores no cursor.
-pub(super) async fn page(
-    base: &Base,
-    creds: &Credentials,
-    cursor: Option<&str>,
-    _settings: &Value,
-) -> Result<Page, ConnectorError> {
+pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
+    let PageRequest { creds, cursor, .. } = req;
     let (q, ptr) = match cursor {
         None => ("query ($limit: Int!) { boards(limit: 1) { items_page(limit: $limit) { cursor items { id name updated_at } } } }",
                  "/data/boards/0/items_page"),

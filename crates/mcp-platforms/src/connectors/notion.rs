@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, text, PAGE_SIZE};
-use super::page::Page;
+use super::page::{Page, PageRequest};
 use super::watermark::{self, Listing};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
@@ -79,12 +79,8 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
 /// Notion: `POST /v1/search` sorted by `last_edited_time` descending with
 /// `start_cursor`/`next_cursor`, stopping at the previous watermark (items edited at or after
 /// it are kept: Notion's times are rounded to the minute).
-pub(super) async fn page(
-    base: &Base,
-    creds: &Credentials,
-    cursor: Option<&str>,
-    _settings: &Value,
-) -> Result<Page, ConnectorError> {
+pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
+    let PageRequest { creds, cursor, .. } = req;
     let mut c = Listing::parse(cursor);
     if c.is_legacy() {
         // A cursor of the old ascending search does not fit the descending one.

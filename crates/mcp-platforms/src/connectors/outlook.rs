@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
 use super::lists::{items, query, text};
-use super::page::Page;
+use super::page::{Page, PageRequest};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -59,23 +59,14 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         }
         _ => None,
     };
-    match (t, code) {
-        (Some(t), Some(c)) => {
-            http::coded(p, t, resp, c).with_retry_after(resp.header_retry_after())
-        }
-        _ => http::classify_status(p, resp, code),
-    }
+    http::coded_or_status(p, resp, t, code)
 }
 
 /// Outlook: the inbox delta query; the cursor is the `@odata.nextLink` (more now) or the
 /// `@odata.deltaLink` (caught up). An expired delta link (410, `syncStateNotFound`,
 /// `resyncRequired`) is too old.
-pub(super) async fn page(
-    base: &Base,
-    creds: &Credentials,
-    cursor: Option<&str>,
-    _settings: &Value,
-) -> Result<Page, ConnectorError> {
+pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
+    let PageRequest { creds, cursor, .. } = req;
     let p = base.platform;
     let req = match cursor {
         None => query(

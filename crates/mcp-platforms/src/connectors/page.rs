@@ -35,6 +35,15 @@ pub struct Page {
     pub done: bool,
 }
 
+/// What one page of a listing is asked with: the credentials, where to resume (`None`: the
+/// beginning) and the integration's settings (`core.integrations.settings`).
+#[derive(Clone, Copy)]
+pub struct PageRequest<'a> {
+    pub creds: &'a super::Credentials,
+    pub cursor: Option<&'a str>,
+    pub settings: &'a serde_json::Value,
+}
+
 impl ConnectorError {
     /// A cursor the platform no longer accepts: a full resync is needed.
     pub fn cursor_expired(platform: Platform, resp: &RawResponse) -> ConnectorError {

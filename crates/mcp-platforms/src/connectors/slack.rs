@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
 use super::lists::{bad_settings, call, items, query, text, PAGE_SIZE};
-use super::page::Page;
+use super::page::{Page, PageRequest};
 use super::watermark::{self, Channels};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
@@ -105,12 +105,12 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
 /// channels `conversations.list` names that the app is a member of), newest first with `response_metadata.next_cursor`,
 /// from `oldest` = the channel's newest `ts` seen (exclusive). External ids are
 /// `<channel>:<ts>` (a `ts` is unique within its channel only).
-pub(super) async fn page(
-    base: &Base,
-    creds: &Credentials,
-    cursor: Option<&str>,
-    settings: &Value,
-) -> Result<Page, ConnectorError> {
+pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
+    let PageRequest {
+        creds,
+        cursor,
+        settings,
+    } = req;
     let configured =
         watermark::channels(base.platform, settings).map_err(|e| bad_settings(base, e))?;
     let not_ok = |v: &Value| v.get("ok").and_then(Value::as_bool) != Some(true);

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::base::{connector_impl, Base, Defaults};
 use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, query, text, PAGE_SIZE};
-use super::page::Page;
+use super::page::{Page, PageRequest};
 use super::watermark::{self, Listing};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity, Platform};
 
@@ -109,12 +109,8 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
 /// Otter, Loom, Granola, ZeroDB (unconfirmed APIs): `GET /v1/items?updated_since=&cursor=&limit=`
 /// (Granola's documented `updated_since`, assumed for the others), from the newest
 /// `updated_at` seen (inclusive).
-pub(super) async fn page(
-    base: &Base,
-    creds: &Credentials,
-    cursor: Option<&str>,
-    _settings: &Value,
-) -> Result<Page, ConnectorError> {
+pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
+    let PageRequest { creds, cursor, .. } = req;
     let mut c = Listing::parse(cursor);
     let mut q = vec![("limit", PAGE_SIZE.to_string())];
     if let Some(s) = &c.since {

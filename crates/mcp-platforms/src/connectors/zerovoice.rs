@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::base::{connector_impl, Base, Defaults};
 use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, query, text, PAGE_SIZE};
-use super::page::Page;
+use super::page::{Page, PageRequest};
 use super::watermark::{self, Listing};
 use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
@@ -73,12 +73,8 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
 /// Twilio: the account's recordings created on or after the newest recording's day
 /// (`DateCreated>=YYYY-MM-DD`, day granularity) with `next_page_uri` (a path on the API host,
 /// carrying the filter) as the page cursor.
-pub(super) async fn page(
-    base: &Base,
-    creds: &Credentials,
-    cursor: Option<&str>,
-    _settings: &Value,
-) -> Result<Page, ConnectorError> {
+pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
+    let PageRequest { creds, cursor, .. } = req;
     let p = base.platform;
     let Credentials::Basic { user, .. } = creds else {
         return Err(ConnectorError::new(

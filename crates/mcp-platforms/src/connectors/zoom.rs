@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, query, text};
-use super::page::Page;
+use super::page::{Page, PageRequest};
 use super::watermark::{self, Listing};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
@@ -66,12 +66,8 @@ const WINDOW_DAYS: i64 = 30;
 /// Zoom: cloud recordings in date windows `from`..`to` (at most a month each) with
 /// `next_page_token`, from the date of the newest recording seen (day granularity: that
 /// day's recordings are read again; the upserts make it harmless) up to today.
-pub(super) async fn page(
-    base: &Base,
-    creds: &Credentials,
-    cursor: Option<&str>,
-    _settings: &Value,
-) -> Result<Page, ConnectorError> {
+pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
+    let PageRequest { creds, cursor, .. } = req;
     let today = chrono::Utc::now().date_naive();
     let mut c = Listing::parse(cursor);
     if c.is_legacy() {
