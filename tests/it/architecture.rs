@@ -216,8 +216,9 @@ fn collect(dir: &Path, exts: &[&str], out: &mut Vec<std::path::PathBuf>) {
 }
 
 /// One owner per state: only the engine writes `mcp.sync_jobs` (the daemon enqueues through
-/// `mcp.enqueue_many` / `mcp_queue`), and no statement of the daemon or example in `jobs/`
-/// spells out a list of integration states instead of naming it (`core.state_in_service(…)`).
+/// `mcp.enqueue_many` / `mcp_queue`), the sandbox never borrows the verifiers' code, and no
+/// statement of the daemon or example in `jobs/` spells out a list of integration states
+/// instead of naming it (`core.state_in_service(…)`).
 #[test]
 fn states_have_one_owner() {
     for (file, text) in source_files(
@@ -227,6 +228,14 @@ fn states_have_one_owner() {
         assert!(
             !text.contains("INSERT INTO mcp.sync_jobs"),
             "{file} inserts into mcp.sync_jobs itself"
+        );
+    }
+    // The sandbox signs and canonicalises on its own: a bug in a verifier must not be mirrored
+    // by the signer the tests use.
+    for (file, text) in source_files(&["crates/mcp-sandbox/src"], &["rs"]) {
+        assert!(
+            !text.contains("mcp_platforms::webhooks"),
+            "{file} uses the verifiers' code"
         );
     }
     for (file, text) in source_files(&["crates", "src", "jobs"], &["rs", "sql"]) {

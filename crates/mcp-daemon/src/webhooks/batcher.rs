@@ -142,14 +142,16 @@ macro_rules! intake_sql {
                 SELECT * FROM input ORDER BY webhook_id, dedup_key \
                 ON CONFLICT (webhook_id, dedup_key) DO NOTHING \
                 RETURNING id, webhook_id, dedup_key, integration_id), \
-             job AS ( \
-                SELECT count(*) AS n FROM ( \
-                  SELECT array_agg(g.integration_id) AS ids, array_agg(g.payload) AS payloads \
-                  FROM (SELECT ins.integration_id, \
-                               jsonb_build_object('event_ids', jsonb_agg(ins.id ORDER BY ins.id)) \
-                                 AS payload \
-                        FROM ins GROUP BY ins.integration_id) g) a, \
-                LATERAL mcp.enqueue_many('webhook_process', a.ids, a.payloads, keyed => false)), \
+             job AS (",
+            mcp_queue::enqueue_rows_sql!(
+                "webhook_process",
+                "(SELECT ins.integration_id, \
+                         jsonb_build_object('event_ids', jsonb_agg(ins.id ORDER BY ins.id)) \
+                           AS payload \
+                  FROM ins GROUP BY ins.integration_id)",
+                unkeyed
+            ),
+            "), \
              seen AS ( \
                 UPDATE mcp.webhooks w SET last_event_at = now() \
                 FROM (SELECT id FROM mcp.webhooks \
@@ -157,8 +159,7 @@ macro_rules! intake_sql {
                         AND (last_event_at IS NULL OR last_event_at < now() - interval '1 second') \
                       ORDER BY id FOR NO KEY UPDATE SKIP LOCKED) due \
                 WHERE w.id = due.id) \
-             SELECT i.id, i.webhook_id, i.dedup_key FROM job, \
-               LATERAL (SELECT id, webhook_id, dedup_key FROM ins WHERE job.n >= 0) i"
+             SELECT id, webhook_id, dedup_key FROM ins"
         )
     };
 }

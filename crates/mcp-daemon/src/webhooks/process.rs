@@ -120,22 +120,23 @@ FROM mcp.webhook_events WHERE id = ANY($1)";
 
 /// The group's write (exposed for the plan tests): one coalesced `sync` per integration (`$1`)
 /// due after the debounce (`$2`, milliseconds), and the events (`$3`) marked processed.
-pub const MARK_PROCESSED_SQL: &str = "\
-WITH wanted AS ( \
-   SELECT count(*) AS n FROM ( \
-     SELECT array_agg(i.id ORDER BY i.id) AS ids, \
-            array_agg(now() + $2 * interval '1 millisecond') AS run_ats \
-     FROM core.integrations i \
-     WHERE i.id = ANY($1) AND core.state_synced(i.state) \
-       AND EXISTS (SELECT 1 FROM mcp.job_kinds WHERE kind = 'sync') \
-       AND set_config('mcp.skip_notify', 'on', true) = 'on') s, \
-     LATERAL mcp.enqueue_many('sync', s.ids, run_ats => s.run_ats)), \
-marked AS ( \
-   UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
-   WHERE id = ANY($3) \
-     AND set_config('synchronous_commit', 'off', true) = 'off' \
-   RETURNING id, extract(epoch FROM processed_at - received_at)::float8 AS waited) \
-SELECT m.id, m.waited FROM wanted w, LATERAL (SELECT id, waited FROM marked WHERE w.n >= 0) m";
+pub const MARK_PROCESSED_SQL: &str = concat!(
+    "WITH wanted AS (",
+    mcp_queue::enqueue_rows_sql!(
+        "sync",
+        "(SELECT i.id AS integration_id, jsonb_build_object('integration_id', i.id) AS payload, \
+                 now() + $2 * interval '1 millisecond' AS run_at, 'sync:' || i.id AS unique_key \
+          FROM core.integrations i \
+          WHERE i.id = ANY($1) AND core.state_synced(i.state) \
+            AND EXISTS (SELECT 1 FROM mcp.job_kinds WHERE kind = 'sync'))"
+    ),
+    ") \
+     UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
+     WHERE id = ANY($3) \
+       AND set_config('mcp.skip_notify', 'on', true) = 'on' \
+       AND set_config('synchronous_commit', 'off', true) = 'off' \
+     RETURNING id, extract(epoch FROM processed_at - received_at)::float8"
+);
 
 /// Reads the group's events, classifies them, and processes the ones that are news in one
 /// statement. Returns what became of each event found.
