@@ -52,7 +52,7 @@ CREATE FUNCTION mcp.enqueue_many(
     keyed           boolean       DEFAULT true
 ) RETURNS SETOF bigint
 -- plpgsql, not sql: its INSERT is planned once per session and the plan kept, where an sql
--- function plans it again on every call (the webhook intake calls this per group commit).
+-- function plans it again on every call.
 LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN

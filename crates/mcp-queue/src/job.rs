@@ -133,10 +133,6 @@ impl<S: Send + Sync + 'static> Registry<S> {
         }))
     }
 
-    pub fn contains(&self, kind: &str) -> bool {
-        self.jobs.contains_key(kind)
-    }
-
     pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.jobs.keys().copied()
     }

@@ -103,22 +103,6 @@ impl JobState {
             JobState::Cancelled => "cancelled",
         }
     }
-
-    pub fn parse(s: &str) -> Option<JobState> {
-        JobState::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-
-    /// Waits to be claimed once `run_at` has come.
-    pub fn is_claimable(self) -> bool {
-        matches!(
-            self,
-            JobState::Available | JobState::Scheduled | JobState::Retryable
-        )
-    }
-
-    pub fn is_finished(self) -> bool {
-        JobState::FINISHED.contains(&self)
-    }
 }
 
 impl std::fmt::Display for JobState {

@@ -136,10 +136,6 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
     pub fn pid(&self) -> i32 {
         self.pid as i32
     }

@@ -38,94 +38,17 @@ pub struct Integration {
 }
 
 pub use crate::integration_state::IntegrationState;
+pub use history::{
+    prune_history, sample_gauges, vacuum_history, HistoryAges, GAUGES_SQL, PRUNE_HEALTH_CHECKS_SQL,
+    PRUNE_INTEGRATION_ERRORS_SQL, PRUNE_OAUTH_STATES_SQL, PRUNE_WEBHOOK_EVENTS_SQL,
+};
+pub use transitions::{
+    insert, mark_broken, refused_by_platform, revoke, transition, MARK_BROKEN_SQL, REFUSED_SQL,
+    REVOKE_SQL, TRANSITION_SQL,
+};
 
-/// Moves an integration to `to` with `reason`, along the transitions migration 0002 allows (a
-/// refused transition is the database's error).
-pub async fn transition(
-    db: impl sqlx::PgExecutor<'_>,
-    id: uuid::Uuid,
-    to: IntegrationState,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
-    transition_if(db, TRANSITION_SQL, id, to, reason).await
-}
-
-/// `transition`'s statement.
-pub const TRANSITION_SQL: &str = "SELECT mcp.transition_integration_state($1, $2, $3)";
-
-/// A new integration of `p` in `ws`, PENDING.
-pub async fn insert(
-    db: impl sqlx::PgExecutor<'_>,
-    ws: uuid::Uuid,
-    p: Platform,
-) -> Result<uuid::Uuid, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
-    )
-    .bind(ws)
-    .bind(p.as_str())
-    .fetch_one(db)
-    .await
-}
-
-/// The daemon's conditional transitions (exposed for the plan tests): `$1` the integration,
-/// `$2` the state it moves to, `$3` the reason; each moves it only from the states its named
-/// predicate allows (migration 0008).
-pub const MARK_BROKEN_SQL: &str = "\
-SELECT mcp.transition_integration_state($1, $2, $3) \
-FROM core.integrations WHERE id = $1 AND core.state_callable(state)";
-pub const REVOKE_SQL: &str = "\
-SELECT mcp.transition_integration_state($1, $2, $3) \
-FROM core.integrations WHERE id = $1 AND core.state_revocable(state)";
-pub const REFUSED_SQL: &str = "\
-SELECT mcp.transition_integration_state($1, $2, $3) \
-FROM core.integrations WHERE id = $1 AND core.state_in_service(state)";
-
-async fn transition_if(
-    db: impl sqlx::PgExecutor<'_>,
-    sql: &'static str,
-    id: uuid::Uuid,
-    to: IntegrationState,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(sql)
-        .bind(id)
-        .bind(to.as_str())
-        .bind(reason)
-        .execute(db)
-        .await
-        .map(|_| ())
-}
-
-/// Its credentials cannot be used (missing, tampered, sealed with a key not loaded): a callable
-/// integration moves to ERROR with `reason`, since no call can succeed until it is reconnected.
-pub async fn mark_broken(
-    db: impl sqlx::PgExecutor<'_>,
-    id: uuid::Uuid,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
-    transition_if(db, MARK_BROKEN_SQL, id, IntegrationState::Error, reason).await
-}
-
-/// The platform withdrew access: a revocable integration moves to REVOKED with `reason`.
-pub async fn revoke(
-    db: impl sqlx::PgExecutor<'_>,
-    id: uuid::Uuid,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
-    transition_if(db, REVOKE_SQL, id, IntegrationState::Revoked, reason).await
-}
-
-/// The platform refused the integration's grant (a refresh answered `auth_invalid` or
-/// `revoked`): an in-service integration moves to `to` (EXPIRED or REVOKED) with `reason`.
-pub async fn refused_by_platform(
-    db: impl sqlx::PgExecutor<'_>,
-    id: uuid::Uuid,
-    to: IntegrationState,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
-    transition_if(db, REFUSED_SQL, id, to, reason).await
-}
+mod history;
+mod transitions;
 
 /// `load`'s statement (exposed for the plan tests).
 pub const LOAD_SQL: &str =
@@ -371,139 +294,6 @@ pub async fn create_active(
 // turn into a scan of the table). `$1` is the age in seconds, `$2` the batch.
 
 /// Health checks older than the age.
-pub const PRUNE_HEALTH_CHECKS_SQL: &str = "\
-DELETE FROM mcp.health_checks WHERE id = ANY (ARRAY(\
-SELECT id FROM mcp.health_checks WHERE checked_at < now() - $1 * interval '1 second' \
-ORDER BY checked_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
-
-/// Integration errors older than the age.
-pub const PRUNE_INTEGRATION_ERRORS_SQL: &str = "\
-DELETE FROM mcp.integration_errors WHERE id = ANY (ARRAY(\
-SELECT id FROM mcp.integration_errors WHERE occurred_at < now() - $1 * interval '1 second' \
-ORDER BY occurred_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
-
-/// Processed webhook events received before the age.
-pub const PRUNE_WEBHOOK_EVENTS_SQL: &str = "\
-DELETE FROM mcp.webhook_events WHERE id = ANY (ARRAY(\
-SELECT id FROM mcp.webhook_events \
-WHERE processed_at IS NOT NULL AND received_at < now() - $1 * interval '1 second' \
-ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
-
-/// Connect states expired for more than a day (`$1` is the batch).
-pub const PRUNE_OAUTH_STATES_SQL: &str = "\
-DELETE FROM mcp.oauth_states WHERE state_hash = ANY (ARRAY(\
-SELECT state_hash FROM mcp.oauth_states WHERE expires_at < now() - interval '1 day' \
-ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED))";
-
-/// Retention of the tables that grow daily: health checks, errors, processed webhook events
-/// older than their ages are deleted `batch` rows per statement (each its own transaction, so
-/// no lock is held long). Returns rows deleted per table.
-/// Vacuums the history tables that `prune_history` deleted rows from (names from its report,
-/// which come from this module's own list), so their space is reused even where autovacuum is
-/// off or slow to come.
-pub async fn vacuum_history(
-    pool: &PgPool,
-    pruned: &[(&'static str, u64)],
-) -> Result<(), IntegrationError> {
-    for (table, deleted) in pruned {
-        if *deleted > 0 && table.starts_with("mcp.") {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM (SKIP_LOCKED) {table}")))
-                .execute(pool)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-/// How long each history table keeps its rows (`[retention]`).
-#[derive(Debug, Clone, Copy)]
-pub struct HistoryAges {
-    pub health_checks: Duration,
-    pub integration_errors: Duration,
-    pub webhook_events: Duration,
-}
-
-pub async fn prune_history(
-    pool: &PgPool,
-    ages: &HistoryAges,
-    batch: u32,
-) -> Result<Vec<(&'static str, u64)>, IntegrationError> {
-    let tables: [(&'static str, &'static str, Duration); 3] = [
-        (
-            "mcp.health_checks",
-            PRUNE_HEALTH_CHECKS_SQL,
-            ages.health_checks,
-        ),
-        (
-            "mcp.integration_errors",
-            PRUNE_INTEGRATION_ERRORS_SQL,
-            ages.integration_errors,
-        ),
-        (
-            "mcp.webhook_events",
-            PRUNE_WEBHOOK_EVENTS_SQL,
-            ages.webhook_events,
-        ),
-    ];
-    let mut out = Vec::new();
-    // Connect states are useless once expired; a day's grace keeps them for debugging.
-    let states = sqlx::query(PRUNE_OAUTH_STATES_SQL)
-        .bind(batch as i64)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    for (table, sql, age) in tables {
-        let mut total = 0u64;
-        loop {
-            let n = sqlx::query(sql)
-                .bind(age.as_secs_f64())
-                .bind(batch as i64)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            total += n;
-            if n < batch as u64 {
-                break;
-            }
-        }
-        out.push((table, total));
-    }
-    out.push(("mcp.oauth_states", states));
-    Ok(out)
-}
-
-/// The integration gauges' statement (exposed for the plan tests).
-pub const GAUGES_SQL: &str =
-    "SELECT platform, state, circuit_breaker_state, count(*) FROM core.integrations \
-     GROUP BY 1, 2, 3";
-
-/// Samples the integration gauges (by platform and state; breakers by platform and state).
-pub async fn sample_gauges(pool: &PgPool) -> Result<(), IntegrationError> {
-    use crate::metrics as m;
-    let rows: Vec<(String, String, String, i64)> =
-        sqlx::query_as(GAUGES_SQL).fetch_all(pool).await?;
-    for p in Platform::ALL {
-        let p = p.as_str();
-        for st in IntegrationState::ALL.map(IntegrationState::as_str) {
-            let n: i64 = rows
-                .iter()
-                .filter(|r| r.0 == p && r.1 == st)
-                .map(|r| r.3)
-                .sum();
-            metrics::gauge!(m::INTEGRATIONS, "platform" => p, "state" => st).set(n as f64);
-        }
-        for b in m::BREAKER_STATES {
-            let n: i64 = rows
-                .iter()
-                .filter(|r| r.0 == p && r.2 == *b && r.1 != "DELETED")
-                .map(|r| r.3)
-                .sum();
-            metrics::gauge!(m::CIRCUIT_BREAKERS, "platform" => p, "state" => *b).set(n as f64);
-        }
-    }
-    Ok(())
-}
-
 #[derive(Clone, Deserialize, Serialize, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthConfig {
