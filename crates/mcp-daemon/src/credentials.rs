@@ -272,7 +272,7 @@ pub async fn record_refresh_failure(
 /// The refresh sweep's statement (exposed for the plan tests).
 pub const REFRESH_SWEEP_SQL: &str = "\
 SELECT count(*) FROM ( \
-  SELECT array_agg(t.integration_id ORDER BY t.integration_id) AS ids \
+  SELECT array_agg(t.integration_id) AS ids \
   FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
   WHERE t.refresh_token_ct IS NOT NULL \
     AND t.expires_at < now() + $1 * interval '1 millisecond' \

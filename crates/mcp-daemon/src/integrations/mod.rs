@@ -231,9 +231,9 @@ pub async fn record_health_check(
 /// The health sweep's statement (exposed for the plan tests).
 pub const HEALTH_SWEEP_SQL: &str = "\
 SELECT count(*) FROM ( \
-  SELECT array_agg(i.id ORDER BY i.id) AS ids, \
+  SELECT array_agg(i.id) AS ids, \
          array_agg(now() + ((abs(hashtext(i.id::text)::bigint) % 1000000) / 1000000.0) \
-                           * ($1 * interval '1 millisecond') ORDER BY i.id) AS run_ats \
+                           * ($1 * interval '1 millisecond')) AS run_ats \
   FROM core.integrations i WHERE core.state_in_service(i.state)) s, \
   LATERAL mcp.enqueue_many('health_check', s.ids, run_ats => s.run_ats)";
 

@@ -161,9 +161,9 @@ pub const SWEEP_FALLBACK_SQL: &str = concat!(
 pub const SWEEP_ENQUEUE_SQL: &str = concat!(
     sweep_cte!(),
     " SELECT count(*) FROM ( \
-        SELECT array_agg(id ORDER BY id) AS ids, \
+        SELECT array_agg(id) AS ids, \
                array_agg(now() + ((abs(hashtext(id::text)::bigint) % 1000000) / 1000000.0) \
-                                 * least($5, eff) * interval '1 second' ORDER BY id) AS run_ats \
+                                 * least($5, eff) * interval '1 second') AS run_ats \
         FROM d WHERE last_synced_at IS NULL \
                   OR last_synced_at < now() - eff * interval '1 second') s, \
        LATERAL mcp.enqueue_many('sync', s.ids, run_ats => s.run_ats)"

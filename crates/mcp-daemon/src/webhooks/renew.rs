@@ -32,9 +32,9 @@ pub enum RenewError {
 /// `$2` how far ahead in milliseconds.
 pub const RENEW_SWEEP_SQL: &str = "\
 SELECT count(*) FROM ( \
-  SELECT array_agg(w.integration_id ORDER BY w.id) AS ids, \
-         array_agg(jsonb_build_object('webhook_id', w.id) ORDER BY w.id) AS payloads, \
-         array_agg('webhook_renew:' || w.id ORDER BY w.id) AS keys \
+  SELECT array_agg(w.integration_id) AS ids, \
+         array_agg(jsonb_build_object('webhook_id', w.id)) AS payloads, \
+         array_agg('webhook_renew:' || w.id) AS keys \
   FROM mcp.webhooks w JOIN core.integrations i ON i.id = w.integration_id \
   WHERE w.platform = ANY($1) AND w.status <> 'disabled' AND w.expires_at IS NOT NULL \
     AND w.expires_at < now() + $2 * interval '1 millisecond' \
