@@ -212,6 +212,8 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<DayReport
                 client: client.clone(),
                 url: format!("http://{addr}/webhooks/slack/{h}"),
                 next: next.clone(),
+                secret: SECRET,
+                accounts: Vec::new(),
             })
         })
         .collect();

@@ -2,7 +2,10 @@
 //! Signed Slack events offered at a fixed rate for a while (open loop: the events/s answered and
 //! the intake p50/p99 counted from each event's due time), then single events on an idle daemon
 //! (received → processed p99), then a backlog of events replayed by concurrent clients as fast
-//! as the intake takes them, and the daemon's peak RSS. Prints; asserts nothing.
+//! as the intake takes them, and the daemon's peak RSS. The three phases run twice: on one
+//! integration's own URL (`/webhooks/slack/{id}`), then on the app-level URL (`/webhooks/slack`,
+//! the app's secret, each event routed by its `team_id` to one of `APP_ACCOUNTS` integrations).
+//! Prints; asserts nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,6 +22,16 @@ use mcp_platforms::secret::Secret;
 pub struct WebhooksReport {
     pub machine: String,
     pub clients: usize,
+    /// The same phases on the app-level URL.
+    pub app: Phases,
+    pub daemon_peak_rss_mb: f64,
+    #[serde(flatten)]
+    pub endpoint: Phases,
+}
+
+/// The figures of one URL.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Phases {
     pub offered_events_per_s: f64,
     pub sustained_events_per_s: f64,
     pub intake_p50_ms: f64,
@@ -28,12 +41,15 @@ pub struct WebhooksReport {
     pub replay_events: u64,
     pub replay_s: f64,
     pub replay_processed_s: f64,
-    pub daemon_peak_rss_mb: f64,
 }
 
 /// Connections the open-loop phase may hold at once.
 pub(crate) const MAX_OPEN: usize = 512;
 pub(crate) const SECRET: &str = "bench-slack-signing-secret";
+/// The Slack app's signing secret of the app-level phases.
+const APP_SECRET: &str = "bench-slack-app-signing-secret";
+/// Slack workspaces (integrations) the app-level events are spread over.
+const APP_ACCOUNTS: usize = 100;
 
 pub(crate) fn pct(sorted: &[f64], p: usize) -> f64 {
     if sorted.is_empty() {
@@ -52,6 +68,10 @@ pub(crate) struct Target {
     pub client: reqwest::Client,
     pub url: String,
     pub next: Arc<AtomicU64>,
+    /// The secret the deliveries are signed with.
+    pub secret: &'static str,
+    /// The `team_id`s the events name, in turn.
+    pub accounts: Vec<String>,
 }
 
 impl Target {
@@ -61,12 +81,16 @@ impl Target {
         (0..n)
             .map(|_| {
                 let n = self.next.fetch_add(1, Ordering::Relaxed);
+                let team = match self.accounts.len() {
+                    0 => "T0BENCH",
+                    k => self.accounts[n as usize % k].as_str(),
+                };
                 let body = format!(
-                    r#"{{"type":"event_callback","event_id":"EvBench{n}","event":{{"type":"message","text":"hello"}}}}"#
+                    r#"{{"type":"event_callback","team_id":"{team}","event_id":"EvBench{n}","event":{{"type":"message","text":"hello"}}}}"#
                 );
                 let headers = mcp_sandbox::sign_webhook(
                     Platform::Slack,
-                    SECRET.as_bytes(),
+                    self.secret.as_bytes(),
                     body.as_bytes(),
                     ts,
                     "",
@@ -203,26 +227,92 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
         None,
     )
     .await?;
-    let daemon = crate::bench::health::daemon_with(&keys, "", args, db_url).await?;
-    let target = Arc::new(Target {
-        client: reqwest::Client::builder()
-            .pool_max_idle_per_host(MAX_OPEN)
-            .build()?,
-        url: format!("http://127.0.0.1:{}/webhooks/slack/{hook}", daemon.port),
-        next: Arc::new(AtomicU64::new(0)),
-    });
+    // The app-level phases' workspaces: CONNECTED (they hold a grant, so events are routed to
+    // them, but are not synced: like the first phase's integration, no sync follows an event).
+    let accounts: Vec<String> = (0..APP_ACCOUNTS)
+        .map(|i| format!("T0BENCH{i:04}"))
+        .collect();
+    for a in &accounts {
+        let id: uuid::Uuid = sqlx::query_scalar(
+            "INSERT INTO core.integrations (workspace_id, platform, state) \
+             VALUES ($1, 'slack', 'CONNECTED') RETURNING id",
+        )
+        .bind(ws)
+        .fetch_one(&pool)
+        .await?;
+        let mut tx = pool.begin().await?;
+        mcp_daemon::connections::account::claim(
+            &mut tx,
+            id,
+            Platform::Slack,
+            a,
+            mcp_daemon::connections::account::Claim::Connect,
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    let extra = format!("[platforms.slack]\nsigning_secret = {APP_SECRET:?}\n");
+    let daemon = crate::bench::health::daemon_with(&keys, &extra, args, db_url).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(MAX_OPEN)
+        .build()?;
+    let next = Arc::new(AtomicU64::new(0));
     let mut conn = PgConnection::connect(db_url).await?;
+    let target = Arc::new(Target {
+        client: client.clone(),
+        url: format!("http://127.0.0.1:{}/webhooks/slack/{hook}", daemon.port),
+        next: next.clone(),
+        secret: SECRET,
+        accounts: Vec::new(),
+    });
+    println!("── on one integration's URL, /webhooks/slack/{{id}}");
+    report.endpoint = phases(&target, &mut conn, args).await?;
+    let target = Arc::new(Target {
+        client,
+        url: format!("http://127.0.0.1:{}/webhooks/slack", daemon.port),
+        next,
+        secret: APP_SECRET,
+        accounts,
+    });
+    println!(
+        "── on the app-level URL, /webhooks/slack: the app's secret, events routed by team_id to {APP_ACCOUNTS} integrations"
+    );
+    report.app = phases(&target, &mut conn, args).await?;
+    let routed: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT integration_id) FROM mcp.webhook_events WHERE integration_id <> $1",
+    )
+    .bind(integration)
+    .fetch_one(&mut conn)
+    .await
+    .context("count routed")?;
+    println!("app-level events landed on {routed} integrations");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM mcp.webhook_events")
+        .fetch_one(&mut conn)
+        .await
+        .context("count events")?;
+    println!("events stored in all: {stored}");
+    report.daemon_peak_rss_mb = daemon.stop().await;
+    pool.close().await;
+    Ok(report)
+}
 
+/// The three phases against one URL.
+async fn phases(
+    target: &Arc<Target>,
+    conn: &mut PgConnection,
+    args: &BenchArgs,
+) -> anyhow::Result<Phases> {
+    let mut report = Phases::default();
     // 1. Sustained intake at the target rate (open loop).
     let rate = args.webhook_rate;
-    let (lat, lag, took) = open_loop(&target, rate, args.webhook_seconds).await?;
+    let (lat, lag, took) = open_loop(target, rate, args.webhook_seconds).await?;
     report.offered_events_per_s = rate as f64;
     report.sustained_events_per_s = lat.len() as f64 / took;
     report.intake_p50_ms = pct(&lat, 50);
     report.intake_p99_ms = pct(&lat, 99);
     let sent = target.next.load(Ordering::Relaxed) as i64;
     let t = Instant::now();
-    wait_processed(&mut conn, sent).await?;
+    wait_processed(conn, sent).await?;
     let behind = t.elapsed().as_secs_f64();
     println!(
         "sustained intake at {rate}/s offered: {} signed Slack events answered 2xx in {took:.1} s = {:.0} events/s; \
@@ -250,13 +340,13 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
     }
     single.sort_by(|a, b| a.total_cmp(b));
     let sent = target.next.load(Ordering::Relaxed) as i64;
-    wait_processed(&mut conn, sent).await?;
+    wait_processed(conn, sent).await?;
     let mut waits: Vec<f64> = sqlx::query_scalar(
         "SELECT extract(epoch FROM processed_at - received_at)::float8 * 1000 \
          FROM mcp.webhook_events WHERE dedup_key >= 'EvBench' AND id > $1",
     )
     .bind(first_single as i64)
-    .fetch_all(&mut conn)
+    .fetch_all(&mut *conn)
     .await?;
     waits.sort_by(|a, b| a.total_cmp(b));
     report.idle_received_to_processed_p99_ms = pct(&waits, 99);
@@ -273,7 +363,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
     // 3. A backlog replayed as fast as the intake takes it (clients posting back to back).
     let t = Instant::now();
     let clients = args.webhook_clients;
-    let lat = closed_loop(&target, args.webhook_events, clients).await?;
+    let lat = closed_loop(target, args.webhook_events, clients).await?;
     report.replay_events = lat.len() as u64;
     report.replay_s = t.elapsed().as_secs_f64();
     println!(
@@ -286,18 +376,11 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
     );
     let sent = target.next.load(Ordering::Relaxed) as i64;
     let t = Instant::now();
-    wait_processed(&mut conn, sent).await?;
+    wait_processed(conn, sent).await?;
     report.replay_processed_s = report.replay_s + t.elapsed().as_secs_f64();
     println!(
         "replay processed (every event marked processed) {:.1} s after the first delivery",
         report.replay_processed_s
     );
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM mcp.webhook_events")
-        .fetch_one(&mut conn)
-        .await
-        .context("count events")?;
-    println!("events stored in all: {stored}");
-    report.daemon_peak_rss_mb = daemon.stop().await;
-    pool.close().await;
     Ok(report)
 }

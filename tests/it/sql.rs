@@ -287,7 +287,8 @@ async fn job_catalogue_sql_examples_run_as_written() {
             "token_refresh_sweep",
             "webhook_process",
             "webhook_renew",
-            "webhook_renew_sweep"
+            "webhook_renew_sweep",
+            "webhook_subscribe"
         ]
     );
     db.drop_db().await;

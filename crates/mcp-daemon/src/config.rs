@@ -161,6 +161,13 @@ impl Config {
                 }
             }
         }
+        // And the app-level webhook secrets (LoadCredential=signing-secret-slack, …), below the
+        // environment: a variable set for the process still wins.
+        if let Ok(dir) = std::env::var("CREDENTIALS_DIRECTORY") {
+            let mut from_files = credential_secrets(Path::new(&dir));
+            from_files.retain(|(k, _)| !env.iter().any(|(e, v)| e == k && !v.is_empty()));
+            env.splice(0..0, from_files);
+        }
         let text = match path {
             Some(p) => Some(
                 std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
@@ -283,6 +290,22 @@ impl Config {
         shown.database.url = redact_url(&self.database.url);
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
+}
+
+/// `signing-secret-<platform>` files of a systemd credentials directory, as the environment
+/// variables that set `[platforms.<platform>] signing_secret`.
+fn credential_secrets(dir: &Path) -> Vec<(String, String)> {
+    mcp_platforms::connectors::Platform::ALL
+        .iter()
+        .filter_map(|p| {
+            let secret = std::fs::read_to_string(dir.join(format!("signing-secret-{p}"))).ok()?;
+            let key = format!(
+                "{ENV_PREFIX}PLATFORMS__{}__SIGNING_SECRET",
+                p.as_str().to_ascii_uppercase()
+            );
+            Some((key, secret.trim().to_string()))
+        })
+        .collect()
 }
 
 fn parse_env_value(raw: &str) -> toml::Value {

@@ -102,6 +102,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         pool.clone(),
         services.vault.clone(),
         &config.webhooks,
+        crate::webhooks::AppSecrets::from_platforms(&config.platforms),
         Some(mcp_queue::QuietWake::start(pool.clone(), worker.waker())),
     )?;
 

@@ -29,11 +29,14 @@ pub const WEBHOOK_INTAKE: &str = "mcp_webhook_intake_seconds";
 pub const WEBHOOK_PROCESSING: &str = "mcp_webhook_processing_seconds";
 
 /// Outcomes of `mcp_webhook_events_total`: stored, a repeated delivery, a handshake answered,
-/// and one per reason a delivery is refused.
+/// an app-level event for no live integration (answered 200, stored nothing), and one per
+/// reason a delivery is refused (`not_configured`: no app secret for the app-level URL).
 pub const WEBHOOK_OUTCOMES: &[&str] = &[
     "accepted",
     "duplicate",
     "handshake",
+    "unrouted",
+    "not_configured",
     "bad_signature",
     "stale",
     "unknown_webhook",
@@ -55,6 +58,7 @@ pub const OAUTH_CONNECT_OUTCOMES: &[&str] = &[
     "connected",
     "invalid_state",
     "exchange_failed",
+    "account_taken",
     "denied",
     "error",
 ];

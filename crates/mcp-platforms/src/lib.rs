@@ -3,6 +3,7 @@
 //! webhook signature schemes and event parsing. No database: what is stored, and where, is the
 //! daemon's business.
 
+pub mod accounts;
 pub mod connectors;
 pub mod oauth;
 pub mod secret;

@@ -87,6 +87,9 @@ pub struct TokenSet {
     pub refresh_token: Option<Secret>,
     pub expires_in: Option<Duration>,
     pub scopes: Option<Vec<String>>,
+    /// The account the grant is for, where the token answer names it (Slack's team or
+    /// enterprise, Notion's workspace, Discord's guild): see `crate::accounts`.
+    pub account: Option<String>,
 }
 
 /// The start of a connect: where to send the user, and what to keep until the callback.
@@ -217,7 +220,10 @@ async fn token_call(
     let v = resp
         .json()
         .ok_or_else(|| http::invalid_response(platform, &resp, "token answer is not JSON"))?;
-    parse_tokens(&v).ok_or_else(|| http::invalid_response(platform, &resp, "no access_token"))
+    let mut set = parse_tokens(&v)
+        .ok_or_else(|| http::invalid_response(platform, &resp, "no access_token"))?;
+    set.account = crate::accounts::from_token_answer(platform, &v);
+    Ok(set)
 }
 
 fn with_client_auth<'a>(
@@ -269,6 +275,7 @@ fn parse_tokens(v: &Value) -> Option<TokenSet> {
                 .map(str::to_string)
                 .collect()
         }),
+        account: None,
     })
 }
 

@@ -44,6 +44,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "webhook_renew_sweep.toml",
         include_str!("../../../jobs/webhook_renew_sweep.toml"),
     ),
+    (
+        "webhook_subscribe.toml",
+        include_str!("../../../jobs/webhook_subscribe.toml"),
+    ),
     ("sync.toml", include_str!("../../../jobs/sync.toml")),
     (
         "sync_sweep.toml",

@@ -146,6 +146,24 @@ pub fn account_id(p: Platform, account: &str) -> String {
     }
 }
 
+/// The account a login of the sandbox belongs to, as each platform names it in its token
+/// answers, identity calls and events: a Slack team, a Zoom account, a Discord guild, a Notion
+/// workspace, a Gmail address, an Outlook user, a Monday account. Logins `a` and `a+x` (anything
+/// after a `+`) are two users of one account.
+pub fn account_of(p: Platform, login: &str) -> String {
+    let org = login.split('+').next().unwrap_or(login);
+    let h = account_id(p, &format!("org:{org}"));
+    match p {
+        Platform::Slack => format!("T{}", &h[1..]),
+        Platform::Zoom => format!("zacct-{h}"),
+        Platform::Notion => format!("ws-{h}"),
+        Platform::Gmail => format!("{login}@sandbox.test"),
+        Platform::Discord | Platform::Monday => h,
+        // The user is the account (Outlook's user id, Twilio's SID, the API-key platforms').
+        _ => account_id(p, login),
+    }
+}
+
 fn route(st: &State, r: &Req, account: &str) -> Response {
     let p = r.platform;
     let id = account_id(p, account);
@@ -154,9 +172,54 @@ fn route(st: &State, r: &Req, account: &str) -> Response {
     match (p, m.as_str(), r.path.as_str()) {
         // Webhook subscriptions that expire: Gmail's watch (7 days), Graph subscriptions.
         (Platform::Gmail, "POST", "/gmail/v1/users/me/watch") => {
+            let topic = r.json()["topicName"].as_str().unwrap_or("").to_string();
+            st.subscribe(p, account, &topic, "INBOX");
             let until = chrono::Utc::now() + chrono::Duration::days(7);
             ok(json!({"historyId": lists::GMAIL_LATEST.to_string(),
                       "expiration": until.timestamp_millis().to_string()}))
+        }
+        (Platform::Gmail, "POST", "/gmail/v1/users/me/stop") => {
+            st.unsubscribe(p, account, None);
+            json_response(204, json!(null), &[])
+        }
+        (Platform::Outlook, "POST", "/v1.0/subscriptions") => {
+            let b = r.json();
+            let field = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let (url, resource) = (field("notificationUrl"), field("resource"));
+            if url.is_empty() || resource.is_empty() || field("clientState").is_empty() {
+                return json_response(
+                    400,
+                    json!({"error": {"code": "InvalidRequest",
+                        "message": "notificationUrl, resource and clientState are required"}}),
+                    &[],
+                );
+            }
+            let sub = st.subscribe(p, account, &url, &resource);
+            let until = b
+                .get("expirationDateTime")
+                .cloned()
+                .unwrap_or(json!(
+                    (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339()
+                ));
+            json_response(
+                201,
+                json!({"id": sub, "resource": resource, "changeType": field("changeType"),
+                       "notificationUrl": url, "expirationDateTime": until}),
+                &[],
+            )
+        }
+        (Platform::Outlook, "DELETE", path) if path.starts_with("/v1.0/subscriptions/") => {
+            let id = path.trim_start_matches("/v1.0/subscriptions/");
+            if st.unsubscribe(p, account, Some(id)) {
+                json_response(204, json!(null), &[])
+            } else {
+                json_response(
+                    404,
+                    json!({"error": {"code": "ResourceNotFound",
+                    "message": "subscription not found"}}),
+                    &[],
+                )
+            }
         }
         (Platform::Outlook, "PATCH", path) if path.starts_with("/v1.0/subscriptions/") => {
             let asked = r.json()["expirationDateTime"].as_str().map(str::to_string);
@@ -176,12 +239,12 @@ fn route(st: &State, r: &Req, account: &str) -> Response {
             "mail": format!("{account}@sandbox.test")})),
         (Platform::Slack, _, "/api/auth.test") => ok(json!({
             "ok": true, "url": "https://sandbox.slack.test/", "team": "Sandbox", "user": account,
-            "team_id": "T0SANDBOX", "user_id": id})),
+            "team_id": account_of(p, account), "user_id": id})),
         (Platform::Discord, "GET", "/api/v10/users/@me") => ok(json!({
             "id": id, "username": account, "global_name": account, "discriminator": "0"})),
         (Platform::Zoom, "GET", "/v2/users/me") => ok(json!({
             "id": id, "email": format!("{account}@sandbox.test"), "type": 2,
-            "account_id": "sandbox-account", "status": "active"})),
+            "account_id": account_of(p, account), "status": "active"})),
         (Platform::Notion, "GET", "/v1/users/me") => {
             if r.headers.get("notion-version").is_none() {
                 return json_response(
@@ -196,7 +259,7 @@ fn route(st: &State, r: &Req, account: &str) -> Response {
                 "bot": {"owner": {"type": "workspace", "workspace": true}}}),
             )
         }
-        (Platform::Monday, "POST", "/v2") => lists::monday(r, &id, st),
+        (Platform::Monday, "POST", "/v2") => lists::monday(r, &id, &account_of(p, account), st),
         (Platform::Fireflies, "POST", "/graphql") => lists::fireflies(r, &id, st),
         (Platform::ZeroVoice, "GET", path) if path.starts_with("/2010-04-01/Accounts/") => {
             lists::twilio(st, r, account)

@@ -26,6 +26,7 @@ use mcp_platforms::connectors::{registry, Platform, PlatformOverride};
 use mcp_platforms::secret::Secret;
 use state::State;
 
+pub use api::account_of;
 pub use lists::{SLACK_CHANNEL, ZOOM_RECORDINGS_PER_DAY};
 pub use oauth::{client_id, client_secret, pkce_s256};
 pub use state::{FaultKind, FaultSpec};
@@ -94,6 +95,7 @@ fn app(state: Arc<State>) -> Router {
             post(add_fault).delete(clear_faults).get(list_faults),
         )
         .route("/_sandbox/stats", get(stats))
+        .route("/_sandbox/subscriptions", get(subscriptions))
         .route("/{platform}/{*path}", any(api::handle))
         .with_state(state)
 }
@@ -180,6 +182,8 @@ impl Sandbox {
                     scopes: None,
                     identity_path: None,
                     api_version: None,
+                    signing_secret: None,
+                    public_key: None,
                 };
                 (p.as_str().to_string(), o)
             })
@@ -341,6 +345,10 @@ async fn clear_faults(AxState(st): AxState<Arc<State>>, Query(q): Query<ClearQue
 
 async fn list_faults(AxState(st): AxState<Arc<State>>) -> Response {
     forms::json_response(200, json!({"faults": st.faults()}), &[])
+}
+
+async fn subscriptions(AxState(st): AxState<Arc<State>>) -> Response {
+    forms::json_response(200, json!(st.subscriptions()), &[])
 }
 
 async fn stats(AxState(st): AxState<Arc<State>>) -> Response {

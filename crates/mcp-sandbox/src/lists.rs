@@ -270,9 +270,43 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
 }
 
 /// Monday GraphQL: `me`, `items_page`/`next_items_page` with a cursor.
-pub fn monday(r: &Req, id: &str, st: &State) -> Response {
+pub fn monday(r: &Req, id: &str, account: &str, st: &State) -> Response {
     let b = r.json();
     let q = b.get("query").and_then(Value::as_str).unwrap_or("");
+    let var = |k: &str| match b.pointer(&format!("/variables/{k}")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    if q.contains("create_webhook") {
+        let (board, url, event) = (var("board"), var("url"), var("event"));
+        if board.is_empty() || url.is_empty() || event.is_empty() {
+            return ok(
+                json!({"errors": [{"message": "board_id, url and event are required",
+                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]}),
+            );
+        }
+        let sub = st.subscribe(r.platform, id, &url, &format!("board {board} {event}"));
+        let n = u64::from_str_radix(&sub[..12], 16).unwrap_or(1);
+        return ok(json!({"data": {"create_webhook": {"id": n.to_string(), "board_id": board}}}));
+    }
+    if q.contains("delete_webhook") {
+        let hook = var("id");
+        let found = st.subscriptions().into_iter().find(|s| {
+            u64::from_str_radix(&s.id[..12], 16)
+                .ok()
+                .map(|n| n.to_string())
+                == Some(hook.clone())
+        });
+        return match found {
+            Some(s) => {
+                st.unsubscribe(r.platform, id, Some(&s.id));
+                ok(json!({"data": {"delete_webhook": {"id": hook, "board_id": null}}}))
+            }
+            None => ok(json!({"errors": [{"message": "Webhook not found",
+                "extensions": {"code": "ResourceNotFoundException"}}]})),
+        };
+    }
     if q.contains("items_page") {
         let cursor = b.pointer("/variables/cursor").and_then(Value::as_str);
         let off = num(cursor, 0);
@@ -291,7 +325,9 @@ pub fn monday(r: &Req, id: &str, st: &State) -> Response {
         });
     }
     if q.contains("me") {
-        return ok(json!({"data": {"me": {"id": id}}, "account_id": 1}));
+        return ok(
+            json!({"data": {"me": {"id": id, "account": {"id": account}}}, "account_id": 1}),
+        );
     }
     json_response(
         200,

@@ -173,9 +173,19 @@ fn token(st: &State, r: &Req, auth: ClientAuth, rotates: bool) -> Response {
     let mut v: Value = json!({"access_token": access, "token_type": "Bearer",
         "expires_in": expires_in, "refresh_token": refresh,
         "scope": form.get("scope").cloned().unwrap_or_default()});
-    if p == Platform::Slack {
-        v["ok"] = json!(true);
-        v["team"] = json!({"id": "T0SANDBOX", "name": "Sandbox"});
+    // Where the platform names the account in its token answer.
+    let of = super::api::account_of(p, &account);
+    match p {
+        Platform::Slack => {
+            v["ok"] = json!(true);
+            v["team"] = json!({"id": of, "name": "Sandbox"});
+        }
+        Platform::Notion => {
+            v["workspace_id"] = json!(of);
+            v["bot_id"] = json!(super::api::account_id(p, &account));
+        }
+        Platform::Discord => v["guild"] = json!({"id": of, "name": "Sandbox"}),
+        _ => {}
     }
     json_response(200, v, &[("cache-control", "no-store".into())])
 }

@@ -97,6 +97,21 @@ struct Inner {
     tokens: HashMap<String, Token>,
     codes: HashMap<String, Code>,
     faults: Vec<FaultSpec>,
+    subscriptions: Vec<Subscription>,
+}
+
+/// A webhook subscription made through the platform's API (Gmail watch, Graph subscription,
+/// Monday board webhook), as `GET /_sandbox/subscriptions` lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Subscription {
+    pub platform: String,
+    pub id: String,
+    /// The login whose token made it.
+    pub account: String,
+    /// Where it delivers: the notification URL, or the Pub/Sub topic.
+    pub target: String,
+    /// What it watches: the Graph resource, the Monday board and event, the Gmail labels.
+    pub watches: String,
 }
 
 fn idx(p: Platform) -> usize {
@@ -125,6 +140,43 @@ impl State {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a subscription (a Gmail watch replaces the login's earlier one, as Gmail does);
+    /// returns its id.
+    pub fn subscribe(&self, p: Platform, account: &str, target: &str, watches: &str) -> String {
+        let id = random_hex(16);
+        let mut g = self.lock();
+        if p == Platform::Gmail {
+            g.subscriptions
+                .retain(|s| !(s.platform == p.as_str() && s.account == account));
+        }
+        g.subscriptions.push(Subscription {
+            platform: p.as_str().into(),
+            id: id.clone(),
+            account: account.into(),
+            target: target.into(),
+            watches: watches.into(),
+        });
+        id
+    }
+
+    /// Removes a subscription of `p` by id (Gmail: the login's watch); whether one was there.
+    pub fn unsubscribe(&self, p: Platform, account: &str, id: Option<&str>) -> bool {
+        let mut g = self.lock();
+        let before = g.subscriptions.len();
+        g.subscriptions.retain(|s| {
+            !(s.platform == p.as_str()
+                && match id {
+                    Some(id) => s.id == id,
+                    None => s.account == account,
+                })
+        });
+        g.subscriptions.len() < before
+    }
+
+    pub fn subscriptions(&self) -> Vec<Subscription> {
+        self.lock().subscriptions.clone()
     }
 
     pub fn count_call(&self, p: Platform) {

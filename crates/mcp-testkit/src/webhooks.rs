@@ -8,7 +8,7 @@ use std::sync::Arc;
 use mcp_daemon::http::ready::Readiness;
 use mcp_daemon::http::webhooks::{routes, WebhookState};
 use mcp_daemon::vault::Vault;
-use mcp_daemon::webhooks::WebhooksConfig;
+use mcp_daemon::webhooks::{AppKeys, AppSecrets, WebhooksConfig};
 use mcp_platforms::connectors::Platform;
 use mcp_platforms::secret::Secret;
 use mcp_sandbox::{discord_public_key, sign_webhook, GMAIL_TEST_JWKS};
@@ -56,7 +56,23 @@ pub async fn env() -> Env {
         .await
         .expect("router pool");
     let vault = Arc::new(test_vault());
-    let state = WebhookState::new(router_pool.clone(), vault.clone(), &cfg, None).expect("state");
+    let mut apps = AppSecrets::default();
+    for p in mcp_platforms::accounts::APP_LEVEL {
+        let secret = Secret::new(app_secret_of(p));
+        let keys = match p {
+            Platform::Discord => AppKeys {
+                secret: None,
+                public_key: Some(discord_public_key(secret.expose().as_bytes())),
+            },
+            _ => AppKeys {
+                secret: Some(secret),
+                public_key: None,
+            },
+        };
+        apps.insert(p, keys);
+    }
+    let state =
+        WebhookState::new(router_pool.clone(), vault.clone(), &cfg, apps, None).expect("state");
     let stop = CancellationToken::new();
     let readiness = Readiness::start(&router_pool.connect_options(), stop.clone());
     let app = mcp_daemon::http::router(readiness, metrics, None, CancellationToken::new())
@@ -82,6 +98,12 @@ pub async fn env() -> Env {
 /// The secret each test webhook of `p` is registered with.
 pub fn secret_of(p: Platform) -> String {
     format!("{}-signing-secret-0123456789", p.as_str())
+}
+
+/// The app-level secret the test intake is configured with for `p` (Discord: the seed of the
+/// application key).
+pub fn app_secret_of(p: Platform) -> String {
+    format!("{}-app-secret-9876543210", p.as_str())
 }
 
 pub fn content_type(p: Platform) -> &'static str {
@@ -240,4 +262,75 @@ pub fn event_body(p: Platform, n: u64, client_state: &str) -> Vec<u8> {
         _ => format!(r#"{{"id":"e{n}","type":"note.created"}}"#),
     };
     s.into_bytes()
+}
+
+/// An event of app-level platform `p` naming `account` as the platform names it, unique by `n`.
+pub fn event_for_account(p: Platform, n: u64, account: &str) -> Vec<u8> {
+    use base64::Engine;
+    let v = match p {
+        Platform::Slack => serde_json::json!({"type": "event_callback", "team_id": account,
+            "api_app_id": "A0APP", "event_id": format!("Ev{n}"),
+            "event": {"type": "message", "channel": "C1", "text": "hi"}}),
+        Platform::Zoom => serde_json::json!({"event": "meeting.started", "event_ts": n,
+            "payload": {"account_id": account, "object": {"id": n}}}),
+        Platform::Discord => serde_json::json!({"type": 2, "id": n.to_string(),
+            "guild_id": account, "data": {}}),
+        Platform::Notion => serde_json::json!({"id": format!("evt-{n}"), "type": "page.created",
+            "workspace_id": account}),
+        Platform::Gmail => {
+            let data = base64::engine::general_purpose::STANDARD.encode(
+                serde_json::json!({"emailAddress": account, "historyId": n.to_string()})
+                    .to_string(),
+            );
+            serde_json::json!({"message": {"data": data, "messageId": n.to_string()},
+                "subscription": "projects/p/subscriptions/s"})
+        }
+        _ => serde_json::json!({"id": format!("e{n}"), "account": account}),
+    };
+    v.to_string().into_bytes()
+}
+
+impl Env {
+    /// An ACTIVE integration of `p` in workspace `ws` connected to `account` (claimed as a
+    /// connect claims it, which also makes its app route).
+    pub async fn connected(&self, ws: Uuid, p: Platform, account: &str) -> Uuid {
+        let id: Uuid = sqlx::query_scalar(
+            "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(ws)
+        .bind(p.as_str())
+        .fetch_one(&self.db.pool)
+        .await
+        .expect("integration");
+        for to in ["CONNECTED", "ACTIVE"] {
+            sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
+                .bind(id)
+                .bind(to)
+                .execute(&self.db.pool)
+                .await
+                .expect("transition");
+        }
+        let mut tx = self.db.pool.begin().await.expect("tx");
+        mcp_daemon::connections::account::claim(
+            &mut tx,
+            id,
+            p,
+            account,
+            mcp_daemon::connections::account::Claim::Connect,
+        )
+        .await
+        .expect("claim");
+        tx.commit().await.expect("commit");
+        id
+    }
+
+    /// Events stored per integration, as (integration, count) sorted.
+    pub async fn events_by_integration(&self) -> Vec<(Uuid, i64)> {
+        sqlx::query_as(
+            "SELECT integration_id, count(*) FROM mcp.webhook_events GROUP BY 1 ORDER BY 1",
+        )
+        .fetch_all(&self.db.pool)
+        .await
+        .expect("events")
+    }
 }

@@ -77,7 +77,7 @@ async fn disconnect_revokes_at_the_platform_cancels_pending_jobs_and_allows_a_re
     // The connect's first health check and first sync, and the scheduled noop.
     assert_eq!(
         v,
-        json!({"integration_id": id, "state": "REVOKED", "revoked_at_platform": true, "cancelled_jobs": 3})
+        json!({"integration_id": id, "state": "REVOKED", "revoked_at_platform": true, "cancelled_jobs": 3, "subscriptions_removed": 0})
     );
     assert_eq!(
         e.state_of(id).await,

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::common::{test_config, test_vault, TestDb};
 
+mod accounts;
 mod daemon_log;
 mod flow;
 mod lifecycle;
@@ -106,6 +107,7 @@ impl Env {
         let url = format!("{}{path}", self.base);
         let mut req = match method {
             "POST" => self.client.post(url),
+            "DELETE" => self.client.delete(url),
             _ => self.client.get(url),
         };
         if let Some(a) = auth {
@@ -126,12 +128,28 @@ impl Env {
         ws: Uuid,
         reuse: Option<Uuid>,
     ) -> (String, String) {
+        self.start_connect_as(p, ws, reuse, None).await
+    }
+
+    /// `start_connect` where the user signs in at the platform as `login` (the sandbox's
+    /// `login_hint`: each login is its own account there).
+    pub async fn start_connect_as(
+        &self,
+        p: Platform,
+        ws: Uuid,
+        reuse: Option<Uuid>,
+        login: Option<&str>,
+    ) -> (String, String) {
         let mut path = format!("/integrations/connect/{p}?workspace_id={ws}");
         if let Some(id) = reuse {
             path.push_str(&format!("&integration_id={id}"));
         }
-        let (status, to_platform, body) = self.call("GET", &path, None).await;
+        let (status, mut to_platform, body) = self.call("GET", &path, None).await;
         assert_eq!(status, 302, "{body}");
+        if let Some(l) = login {
+            let l: String = url::form_urlencoded::byte_serialize(l.as_bytes()).collect();
+            to_platform.push_str(&format!("&login_hint={l}"));
+        }
         let (status, back, body) = read(
             self.client
                 .get(&to_platform)
@@ -154,7 +172,17 @@ impl Env {
 
     /// A full connect; returns the integration id and every body seen.
     pub async fn connect(&self, p: Platform, ws: Uuid) -> (Uuid, Vec<String>) {
-        let (_, callback) = self.start_connect(p, ws, None).await;
+        self.connect_as(p, ws, None).await
+    }
+
+    /// A full connect as `login` at the platform.
+    pub async fn connect_as(
+        &self,
+        p: Platform,
+        ws: Uuid,
+        login: Option<&str>,
+    ) -> (Uuid, Vec<String>) {
+        let (_, callback) = self.start_connect_as(p, ws, None, login).await;
         let (status, _, body) = self.call("GET", &callback, None).await;
         assert_eq!(status, 200, "{body}");
         let v: Value = serde_json::from_str(&body).expect("json");

@@ -6,7 +6,7 @@ use mcp_daemon::config::Config;
 use mcp_daemon::webhooks::batcher::INTAKE_QUIET;
 use mcp_daemon::webhooks::process::{MARK_PROCESSED_SQL, PAYLOAD_READ, READ_EVENTS_SQL};
 use mcp_daemon::webhooks::renew::{RENEWABLE, RENEW_SWEEP_SQL};
-use mcp_daemon::webhooks::LOOKUP_SQL;
+use mcp_daemon::webhooks::{LOOKUP_SQL, ROUTE_SQL};
 use mcp_daemon::{credentials, integrations as integ, keys, sync};
 use mcp_platforms::connectors::Platform;
 use uuid::Uuid;
@@ -247,6 +247,16 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
         "webhook lookup",
         LOOKUP_SQL,
         args!(webhook(5), &platform),
+        SMALL,
+        true,
+    )
+    .await;
+    // The app-level route: the account's live integration by index, its app route by index.
+    let names = vec!["T0NOBODY".to_string(), "E0NOBODY".to_string()];
+    h.check(
+        "app-level route",
+        ROUTE_SQL,
+        args!(&platform, &names),
         SMALL,
         true,
     )

@@ -3,6 +3,7 @@
 
 pub use mcp_testkit::webhooks::*;
 
+mod app_level;
 mod handshakes;
 mod intake;
 mod signed;

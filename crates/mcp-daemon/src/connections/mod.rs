@@ -15,6 +15,7 @@ use crate::vault::{Vault, VaultError};
 use mcp_platforms::connectors::{AuthKind, ConnectorError, Connectors, Credentials, Platform};
 use mcp_platforms::oauth::{self, OAuthConfig, OAuthError};
 
+pub mod account;
 mod oauth_flow;
 
 pub use oauth_flow::{finish, start, Finished, Started, PKCE_FIELD};
@@ -37,6 +38,8 @@ pub enum ConnectError {
     WrongState { id: uuid::Uuid, state: String },
     #[error("integration {0} belongs to another workspace or platform")]
     Mismatch(uuid::Uuid),
+    #[error("this {0} account is already connected in another workspace")]
+    AccountTaken(Platform),
     #[error("unknown, used or expired OAuth state")]
     InvalidState,
     #[error("code exchange failed: {0}")]
@@ -99,6 +102,9 @@ pub struct Disconnected {
     /// call failed and was recorded in `mcp.integration_errors`).
     pub revoked_at_platform: bool,
     pub cancelled_jobs: u64,
+    /// Webhook subscriptions the daemon had made and the platform confirmed removed (all of
+    /// them are disabled here either way).
+    pub subscriptions_removed: usize,
 }
 
 /// Disconnects: revokes the token at the platform where it can (best effort), deletes the
@@ -119,6 +125,16 @@ pub async fn disconnect(f: &Flow<'_>, id: uuid::Uuid) -> Result<Disconnected, Co
     }
     let target = IntegrationState::Revoked;
     let p = integration.platform;
+    // The subscriptions the daemon made go first, while the token still works.
+    let (unsubscribed, failures) =
+        crate::webhooks::subscriptions::unsubscribe_all(f.pool, f.vault, f.connectors, id).await?;
+    for e in &failures {
+        if let crate::webhooks::renew::RenewError::Platform(ce) = e {
+            record_error(f.pool, id, ce, "disconnect: remove webhook subscription").await;
+        } else {
+            tracing::warn!(integration_id = %id, error = %e, "cannot remove a webhook subscription");
+        }
+    }
     let mut revoked = false;
     if let Some(spec) = f.connectors.get(p).oauth() {
         if let Ok(Credentials::Bearer(token)) = integrations::credentials(f.pool, f.vault, id).await
@@ -148,6 +164,7 @@ pub async fn disconnect(f: &Flow<'_>, id: uuid::Uuid) -> Result<Disconnected, Co
         state: target.to_string(),
         revoked_at_platform: revoked,
         cancelled_jobs: cancelled,
+        subscriptions_removed: unsubscribed,
     })
 }
 
@@ -183,6 +200,27 @@ pub async fn connect_with_key(
     let started = Instant::now();
     let result = connector.health_check(&creds).await;
     let latency: Duration = started.elapsed();
+    if let Some(a) = result.as_ref().ok().and_then(|i| i.account.as_deref()) {
+        let a = mcp_platforms::accounts::normalise(p, a);
+        let mut tx = f.pool.begin().await?;
+        match account::claim(&mut tx, id, p, &a, account::Claim::Connect).await {
+            Ok(()) => tx.commit().await?,
+            Err(e @ ConnectError::AccountTaken(_)) => {
+                drop(tx);
+                // Refused: the key is not kept, and the integration says why.
+                let mut tx = f.pool.begin().await?;
+                sqlx::query("DELETE FROM mcp.oauth_tokens WHERE integration_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                integrations::transition(&mut *tx, id, IntegrationState::Revoked, &e.to_string())
+                    .await?;
+                tx.commit().await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let recorded = integrations::record_health_check(
         f.pool,
         id,

@@ -197,6 +197,7 @@ async fn exchange_and_store(
     )
     .await
     .map_err(ConnectError::Exchange)?;
+    let account = super::account::of_grant(f.connectors, p, &tokens).await;
     let expires_at = tokens
         .expires_in
         .and_then(|d| chrono::Duration::from_std(d).ok())
@@ -212,6 +213,9 @@ async fn exchange_and_store(
         expires_at,
     )
     .await?;
+    if let Some(a) = &account {
+        super::account::claim(&mut tx, id, p, a, super::account::Claim::Connect).await?;
+    }
     sqlx::query("SELECT mcp.update_token_expiry($1, $2, NULL, $3)")
         .bind(id)
         .bind(expires_at)
@@ -236,6 +240,10 @@ async fn exchange_and_store(
     // Its first health check and its first (full) sync, with the connect's other writes.
     mcp_queue::enqueue_for_integrations(&mut *tx, "health_check", &[id]).await?;
     mcp_queue::enqueue_for_integrations(&mut *tx, "sync", &[id]).await?;
+    // Its webhook subscriptions, where the daemon makes them (retried as a job).
+    if crate::webhooks::subscriptions::SUBSCRIBED_AT_CONNECT.contains(&p) {
+        mcp_queue::enqueue_for_integrations(&mut *tx, "webhook_subscribe", &[id]).await?;
+    }
     tx.commit().await?;
     Ok(Finished {
         integration_id: id,

@@ -65,6 +65,12 @@ impl Job<Services> for HealthCheck {
         )
         .await
         .map_err(db)?;
+        if let (Ok(identity), None) = (&result, &integration.external_account_id) {
+            // Connected before its account was known (or its connect's identity call failed).
+            if let Some(a) = &identity.account {
+                fill_account(pool, integration.id, integration.platform, a).await;
+            }
+        }
         let outcome = match &result {
             Ok(_) => "healthy",
             Err(e) => e.error_type.as_str(),
@@ -96,5 +102,26 @@ impl Job<Services> for HealthCheck {
                 _ => Ok(()),
             },
         }
+    }
+}
+
+/// Records the account a health check learned, for an integration that has none yet. Best
+/// effort: an account held by another workspace's integration is logged and left unset.
+async fn fill_account(
+    pool: &sqlx::PgPool,
+    id: uuid::Uuid,
+    p: mcp_platforms::connectors::Platform,
+    account: &str,
+) {
+    let account = mcp_platforms::accounts::normalise(p, account);
+    let done = async {
+        let mut tx = pool.begin().await?;
+        use crate::connections::account::{claim, Claim};
+        claim(&mut tx, id, p, &account, Claim::Backfill).await?;
+        tx.commit().await?;
+        Ok::<_, crate::connections::ConnectError>(())
+    };
+    if let Err(e) = done.await {
+        tracing::warn!(integration_id = %id, platform = %p, error = %e, "cannot record the connected account");
     }
 }

@@ -14,6 +14,7 @@ mod token_refresh;
 mod token_refresh_sweep;
 mod webhook_process;
 mod webhook_renew;
+mod webhook_subscribe;
 
 use std::sync::Arc;
 
@@ -50,5 +51,6 @@ pub fn registry() -> Registry<Services> {
     r.register(webhook_process::WebhookProcess);
     r.register(webhook_renew::WebhookRenew);
     r.register(webhook_renew::WebhookRenewSweep);
+    r.register(webhook_subscribe::WebhookSubscribe);
     r
 }

@@ -60,6 +60,14 @@ pub fn routes(state: ApiState) -> Option<Router> {
             .route("/integrations/connect/{platform}", get(connect))
             .route("/integrations/callback/{platform}", get(callback))
             .route("/integrations/{id}/disconnect", post(disconnect))
+            .route(
+                "/integrations/{id}/webhooks",
+                get(list_webhooks).post(add_webhook),
+            )
+            .route(
+                "/integrations/{id}/webhooks/{webhook_id}",
+                axum::routing::delete(remove_webhook),
+            )
             .route("/integrations/{key}", get(status).post(connect_with_key))
             .route_layer(middleware::from_fn(move |req: Request, next: Next| {
                 authorized(expected, req, next)
@@ -134,6 +142,7 @@ fn refused(e: &ConnectError) -> Response {
         E::UnknownWorkspace(_) => (StatusCode::NOT_FOUND, "unknown_workspace"),
         E::UnknownIntegration(_) => (StatusCode::NOT_FOUND, "unknown_integration"),
         E::WrongState { .. } | E::Mismatch(_) => (StatusCode::CONFLICT, "conflict"),
+        E::AccountTaken(_) => (StatusCode::CONFLICT, "account_taken"),
         E::InvalidState => (StatusCode::BAD_REQUEST, "invalid_state"),
         E::Exchange(ce) => {
             return (
@@ -239,6 +248,7 @@ async fn callback(
             let outcome = match &e {
                 ConnectError::InvalidState => "invalid_state",
                 ConnectError::Exchange(_) => "exchange_failed",
+                ConnectError::AccountTaken(_) => "account_taken",
                 _ => "error",
             };
             count(p, outcome);
@@ -335,5 +345,115 @@ async fn connect_with_key(
             (status, Json(out)).into_response()
         }
         Err(e) => refused(&e),
+    }
+}
+
+/// The base of the URLs given to the platforms: `webhooks.public_base`, or this listener.
+pub fn public_base(config: &Config) -> String {
+    if config.webhooks.public_base.is_empty() {
+        format!("http://{}", config.http.listen)
+    } else {
+        config.webhooks.public_base.clone()
+    }
+}
+
+fn webhook_refused(e: &crate::webhooks::WebhookError) -> Response {
+    use crate::webhooks::WebhookError as W;
+    match e {
+        W::UnknownIntegration(_) => {
+            error(StatusCode::NOT_FOUND, "unknown_integration", e.to_string())
+        }
+        W::NoWebhooks(_) | W::BadPublicKey | W::Missing(_) => {
+            error(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+        }
+        W::Db(_) | W::Vault(_) => {
+            tracing::error!(error = %e, "webhook registration failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        }
+    }
+}
+
+fn uuid_path(v: &str, field: &'static str) -> Result<uuid::Uuid, Reject> {
+    uuid::Uuid::parse_str(v).map_err(|_| Reject::Field(field, "must be a UUID"))
+}
+
+/// `POST /integrations/{id}/webhooks`: `{"secret": …}` (Discord: `{"public_key": …}`; Gmail:
+/// `{}`); answers the webhook with the URL to give the platform. The secret is sealed and never
+/// returned.
+async fn add_webhook(
+    State(s): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let id = match uuid_path(&id, "id") {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let body: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => return bad_request("body", "must be a JSON object"),
+        }
+    };
+    let field = |k: &'static str| match body.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(v)) if !v.is_empty() => Ok(Some(v.clone())),
+        Some(_) => Err(Reject::Field(k, "must be a non-empty string")),
+    };
+    let (secret, public_key) = match (field("secret"), field("public_key")) {
+        (Ok(a), Ok(b)) => (a.map(Secret::new), b),
+        (Err(r), _) | (_, Err(r)) => return r.into_response(),
+    };
+    let base = public_base(&s.config);
+    match crate::webhooks::registration::add(
+        &s.pool,
+        &s.vault,
+        &base,
+        id,
+        secret.as_ref(),
+        public_key.as_deref(),
+    )
+    .await
+    {
+        Ok(w) => {
+            tracing::info!(integration_id = %id, webhook_id = %w.id, "webhook registered");
+            (StatusCode::CREATED, Json(json!(w))).into_response()
+        }
+        Err(e) => webhook_refused(&e),
+    }
+}
+
+/// `GET /integrations/{id}/webhooks`: its webhooks with their URLs, no secret.
+async fn list_webhooks(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
+    let id = match uuid_path(&id, "id") {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let base = public_base(&s.config);
+    match crate::webhooks::registration::list(&s.pool, &base, Some(id)).await {
+        Ok(all) => (StatusCode::OK, Json(json!({"webhooks": all}))).into_response(),
+        Err(e) => webhook_refused(&e),
+    }
+}
+
+/// `DELETE /integrations/{id}/webhooks/{webhook_id}`: disabled, its secret erased.
+async fn remove_webhook(
+    State(s): State<Arc<ApiState>>,
+    Path((id, webhook_id)): Path<(String, String)>,
+) -> Response {
+    let (id, webhook_id) = match (uuid_path(&id, "id"), uuid_path(&webhook_id, "webhook_id")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(r), _) | (_, Err(r)) => return r.into_response(),
+    };
+    match crate::webhooks::registration::remove(&s.pool, webhook_id, Some(id)).await {
+        Ok(true) => (StatusCode::OK, Json(json!({"removed": webhook_id}))).into_response(),
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_webhook",
+            "no such active webhook",
+        ),
+        Err(e) => webhook_refused(&e),
     }
 }

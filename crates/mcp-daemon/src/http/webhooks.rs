@@ -1,6 +1,12 @@
-//! `POST /webhooks/{platform}/{webhook_id}`: where the platforms deliver events. Not behind the
-//! bearer token (the platforms call it): a delivery is trusted only once its signature has been
-//! verified on the raw body (`crate::webhooks`). Answers 2xx only for an event that is stored
+//! Where the platforms deliver events. `POST /webhooks/{platform}/{webhook_id}`: a webhook of
+//! its own, with its own secret (per subscription: Outlook, Monday, Twilio, Fireflies, …).
+//! `POST /webhooks/{platform}`: the app-level URL of the platforms that send every customer's
+//! events to one URL of the app (`mcp_platforms::accounts::APP_LEVEL`), verified with the app's
+//! secret from the config and routed to the live integration connected to the account the
+//! event names; an event for no such integration is answered 200 (the platform must neither
+//! retry nor disable the URL), stores nothing and counts as `unrouted`.
+//! Not behind the bearer token (the platforms call it): a delivery is trusted only once its
+//! signature has been verified on the raw body (`crate::webhooks`). Answers 2xx only for an event that is stored
 //! (or was stored before) or a handshake; a refused delivery writes nothing, counts in
 //! `mcp_webhook_events_total` and is logged without its body; the database unreachable is 503.
 
@@ -21,9 +27,12 @@ use uuid::Uuid;
 use crate::vault::Vault;
 use crate::webhooks::batcher::{EventBatcher, PendingEvent};
 use crate::webhooks::{
-    self, Delivery, GmailKeys, Keys, Parsed, Refusal, Stored, WebhookRow, WebhooksConfig,
+    self, AppSecrets, Delivery, GmailKeys, Keys, Parsed, Refusal, Stored, WebhookRow,
+    WebhooksConfig,
 };
+use mcp_platforms::accounts::{self, APP_LEVEL};
 use mcp_platforms::connectors::Platform;
+use mcp_platforms::secret::Secret;
 
 /// What the intake needs.
 #[derive(Clone)]
@@ -32,11 +41,16 @@ pub struct WebhookState {
     pub vault: Arc<Vault>,
     pub config: Arc<WebhooksConfig>,
     pub gmail: Arc<GmailKeys>,
+    apps: Arc<AppSecrets>,
     batcher: EventBatcher,
     hooks: Arc<Mutex<HookCache>>,
+    routes: Arc<Mutex<RouteCache>>,
 }
 
 type HookCache = HashMap<(Uuid, Platform), (Instant, Arc<WebhookRow>)>;
+/// App routes by (platform, the accounts an event names). Only found routes are kept: an
+/// account connected a moment ago is routed at its first event.
+type RouteCache = HashMap<(Platform, Vec<String>), (Instant, Arc<WebhookRow>)>;
 
 /// How long a looked-up webhook row is reused: a disabled or re-keyed webhook takes effect
 /// within this time.
@@ -54,6 +68,7 @@ impl WebhookState {
         pool: PgPool,
         vault: Arc<Vault>,
         config: &WebhooksConfig,
+        apps: AppSecrets,
         wake: Option<mcp_queue::QuietWake>,
     ) -> Result<WebhookState, webhooks::KeysError> {
         Ok(WebhookState {
@@ -66,8 +81,36 @@ impl WebhookState {
                 &config.gmail_audience,
             )?),
             config: Arc::new(config.clone()),
+            apps: Arc::new(apps),
             hooks: Arc::new(Mutex::new(HashMap::new())),
+            routes: Arc::new(Mutex::new(HashMap::new())),
         })
+    }
+
+    /// The app route for the accounts an event names, from a short-lived cache or the database.
+    async fn route(
+        &self,
+        p: Platform,
+        names: Vec<String>,
+    ) -> Result<Option<Arc<WebhookRow>>, sqlx::Error> {
+        let now = Instant::now();
+        let key = (p, names);
+        if let Ok(cache) = self.routes.lock() {
+            if let Some((at, row)) = cache.get(&key) {
+                if now.duration_since(*at) < HOOK_CACHE_TTL {
+                    return Ok(Some(row.clone()));
+                }
+            }
+        }
+        let Some(row) = webhooks::route(&self.pool, p, &key.1).await? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        if let Ok(mut cache) = self.routes.lock() {
+            cache.retain(|_, (at, _)| now.duration_since(*at) < HOOK_CACHE_TTL);
+            cache.insert(key, (now, row.clone()));
+        }
+        Ok(Some(row))
     }
 
     /// The webhook row, from a short-lived cache or the database (unknown ids are not cached).
@@ -94,6 +137,7 @@ impl WebhookState {
 
 pub fn routes(state: WebhookState) -> Router {
     Router::new()
+        .route("/webhooks/{platform}", post(intake_app))
         .route("/webhooks/{platform}/{webhook_id}", post(intake))
         .with_state(Arc::new(state))
 }
@@ -119,6 +163,15 @@ fn refused(r: &Refusal) -> Answer {
     refuse(status, r.outcome(), &r.to_string())
 }
 
+/// Which URL a delivery came to.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// `/webhooks/{platform}/{webhook_id}`.
+    Endpoint(&'a str),
+    /// `/webhooks/{platform}`.
+    App,
+}
+
 async fn intake(
     State(s): State<Arc<WebhookState>>,
     Path((platform, webhook_id)): Path<(String, String)>,
@@ -126,17 +179,50 @@ async fn intake(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    answer(
+        &s,
+        &platform,
+        Target::Endpoint(&webhook_id),
+        &uri,
+        &headers,
+        body,
+    )
+    .await
+}
+
+async fn intake_app(
+    State(s): State<Arc<WebhookState>>,
+    Path(platform): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    answer(&s, &platform, Target::App, &uri, &headers, body).await
+}
+
+async fn answer(
+    s: &WebhookState,
+    platform: &str,
+    target: Target<'_>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
-    let Some(p) = Platform::parse(&platform).filter(|p| webhooks::PLATFORMS.contains(p)) else {
+    let Some(p) = Platform::parse(platform).filter(|p| webhooks::PLATFORMS.contains(p)) else {
         return (
             StatusCode::NOT_FOUND,
             Json(json!({"error": "unknown_platform"})),
         )
             .into_response();
     };
-    let answer = handle(&s, p, &webhook_id, &uri, &headers, body).await;
+    let answer = handle(s, p, target, uri, headers, body).await;
     let status = answer.response.status();
     if !status.is_success() {
+        let webhook_id = match target {
+            Target::Endpoint(id) => id,
+            Target::App => "app",
+        };
         // Never the body, its signature or the secret: what was refused, and why.
         tracing::warn!(
             platform = p.as_str(),
@@ -150,10 +236,16 @@ async fn intake(
     answer.response
 }
 
+/// Where a delivery's keys come from: its own webhook row, or the app's config.
+enum Source {
+    Hook(Arc<WebhookRow>, Option<Secret>),
+    App,
+}
+
 async fn handle(
     s: &WebhookState,
     p: Platform,
-    webhook_id: &str,
+    target: Target<'_>,
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
@@ -169,13 +261,46 @@ async fn handle(
     let Ok(body) = axum::body::to_bytes(body, limit).await else {
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body too large");
     };
-    let Some(id) = Uuid::parse_str(webhook_id).ok() else {
-        return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook");
-    };
-    let hook = match s.lookup(id, p).await {
-        Ok(Some(h)) => h,
-        Ok(None) => return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook"),
-        Err(e) => return unavailable(&e.to_string()),
+    let source = match target {
+        Target::Endpoint(webhook_id) => {
+            let Some(id) = Uuid::parse_str(webhook_id).ok() else {
+                return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook");
+            };
+            let hook = match s.lookup(id, p).await {
+                Ok(Some(h)) => h,
+                Ok(None) => {
+                    return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook")
+                }
+                Err(e) => return unavailable(&e.to_string()),
+            };
+            let secret = match hook.secret(&s.vault) {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::error!(webhook_id = %id, error = %e, "cannot open the webhook's secret");
+                    return refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "webhook secret unavailable",
+                    );
+                }
+            };
+            Source::Hook(hook, secret)
+        }
+        Target::App if !APP_LEVEL.contains(&p) => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "unknown_webhook",
+                "this platform delivers to a URL per webhook: /webhooks/{platform}/{id}",
+            )
+        }
+        Target::App if p != Platform::Gmail && s.apps.get(p).is_none() => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "not_configured",
+                "no app secret configured for this platform",
+            )
+        }
+        Target::App => Source::App,
     };
     // Outlook's subscription validation: a POST with `?validationToken=`, echoed as text.
     if p == Platform::Outlook {
@@ -208,18 +333,23 @@ async fn handle(
             &format!("expected {expected_type}"),
         );
     }
-    let secret = match hook.secret(&s.vault) {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::error!(webhook_id = %id, error = %e, "cannot open the webhook's secret");
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "webhook secret unavailable",
-            );
-        }
+    // A webhook without a secret of its own (one the daemon made for the app, such as Monday's
+    // board webhooks) is verified with the app's.
+    let app = s.apps.get(p);
+    let app_secret = app
+        .and_then(|a| a.secret.as_ref())
+        .map(|x| x.expose().as_bytes());
+    let app_key = app.and_then(|a| a.public_key.as_deref());
+    let (secret_bytes, public_key) = match &source {
+        Source::Hook(hook, secret) => (
+            secret
+                .as_ref()
+                .map(|x| x.expose().as_bytes())
+                .or(app_secret),
+            hook.public_key.as_deref().or(app_key),
+        ),
+        Source::App => (app_secret, app_key),
     };
-    let secret_bytes = secret.as_ref().map(|x| x.expose().as_bytes());
     let url = public_url(&s.config, headers, uri);
     let delivery = Delivery {
         platform: p,
@@ -231,7 +361,7 @@ async fn handle(
     };
     let keys = Keys {
         secret: secret_bytes,
-        public_key: hook.public_key.as_deref(),
+        public_key,
         gmail: &s.gmail,
         signature_header: &s.config.signature_header,
     };
@@ -260,6 +390,30 @@ async fn handle(
             payload,
             body_sha256,
         } => (dedup_key, event_type, payload, body_sha256),
+    };
+    let hook = match source {
+        Source::Hook(hook, _) => hook,
+        Source::App => {
+            let names = accounts::from_event(p, &payload);
+            let found = if names.is_empty() {
+                None
+            } else {
+                match s.route(p, names).await {
+                    Ok(r) => r,
+                    Err(e) => return unavailable(&e.to_string()),
+                }
+            };
+            let Some(hook) = found else {
+                // For no live integration: answered 200 so the platform neither retries nor
+                // disables the URL; nothing stored.
+                return Answer {
+                    outcome: "unrouted",
+                    response: (StatusCode::OK, Json(json!({"ok": true, "routed": false})))
+                        .into_response(),
+                };
+            };
+            hook
+        }
     };
     let pending = PendingEvent {
         webhook_id: hook.id,

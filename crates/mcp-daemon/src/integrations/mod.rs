@@ -35,6 +35,8 @@ pub struct Integration {
     pub workspace_id: uuid::Uuid,
     pub platform: Platform,
     pub state: IntegrationState,
+    /// The platform's account it is connected to (`crate::connections::account`).
+    pub external_account_id: Option<String>,
 }
 
 pub use crate::integration_state::IntegrationState;
@@ -52,14 +54,15 @@ mod transitions;
 
 /// `load`'s statement (exposed for the plan tests).
 pub const LOAD_SQL: &str =
-    "SELECT workspace_id, platform, state FROM core.integrations WHERE id = $1";
+    "SELECT workspace_id, platform, state, external_account_id FROM core.integrations WHERE id = $1";
 
 pub async fn load(pool: &PgPool, id: uuid::Uuid) -> Result<Integration, IntegrationError> {
-    let row: Option<(uuid::Uuid, String, String)> = sqlx::query_as(LOAD_SQL)
+    let row: Option<(uuid::Uuid, String, String, Option<String>)> = sqlx::query_as(LOAD_SQL)
         .bind(id)
         .fetch_optional(pool)
         .await?;
-    let (workspace_id, platform, state) = row.ok_or(IntegrationError::NotFound(id))?;
+    let (workspace_id, platform, state, external_account_id) =
+        row.ok_or(IntegrationError::NotFound(id))?;
     let platform =
         Platform::parse(&platform).ok_or(IntegrationError::UnknownPlatform { id, platform })?;
     let state =
@@ -69,6 +72,7 @@ pub async fn load(pool: &PgPool, id: uuid::Uuid) -> Result<Integration, Integrat
         workspace_id,
         platform,
         state,
+        external_account_id,
     })
 }
 

@@ -3,14 +3,21 @@
 //! and the renewal of expiring subscriptions (`renew.rs`). Verification itself (the platforms'
 //! signature schemes) is `mcp_platforms::webhooks`; the HTTP side is `crate::http::webhooks`.
 
+mod apps;
 pub mod batcher;
 mod config;
 pub mod process;
+pub mod registration;
 pub mod renew;
 mod store;
+pub mod subscriptions;
 
+pub use apps::{AppKeys, AppSecrets};
 pub use config::WebhooksConfig;
 pub use mcp_platforms::webhooks::{
     parse, verify, Delivery, GmailKeys, Handshake, Keys, KeysError, Parsed, Refusal, PLATFORMS,
 };
-pub use store::{lookup, register, register_with_id, Stored, WebhookError, WebhookRow, LOOKUP_SQL};
+pub use store::{
+    ensure_app_route, lookup, register, register_with_id, route, Stored, WebhookError, WebhookRow,
+    LOOKUP_SQL, ROUTE_SQL,
+};

@@ -26,6 +26,8 @@ pub enum RenewError {
     Credentials(String),
     #[error("webhook {0} not found")]
     NotFound(Uuid),
+    #[error(transparent)]
+    Webhook(#[from] super::WebhookError),
 }
 
 /// The renew sweep's statement (exposed for the plan tests): `$1` the renewable platforms,
@@ -134,7 +136,7 @@ pub async fn renew(
     Ok(expires)
 }
 
-fn ok_json(p: Platform, resp: &RawResponse) -> Result<Value, ConnectorError> {
+pub(super) fn ok_json(p: Platform, resp: &RawResponse) -> Result<Value, ConnectorError> {
     if !resp.is_success() {
         return Err(http::classify_status(p, resp, None));
     }

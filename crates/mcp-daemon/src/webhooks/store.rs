@@ -26,6 +26,8 @@ pub enum WebhookError {
     NoWebhooks(&'static str),
     #[error("a Discord public key is 32 bytes as 64 lowercase hex digits")]
     BadPublicKey,
+    #[error("{0}")]
+    Missing(&'static str),
 }
 
 /// A webhook as the intake needs it.
@@ -161,6 +163,47 @@ pub async fn lookup(
         .bind(platform.as_str())
         .fetch_optional(pool)
         .await
+}
+
+/// `route`'s statement (exposed for the plan tests): `$1` the platform, `$2` the accounts the
+/// event names, most specific first. The integration must hold a grant
+/// (`core.state_revocable`); at most one does per account (index integrations_live_account).
+pub const ROUTE_SQL: &str = "\
+SELECT w.id, w.integration_id, w.workspace_id, w.platform, w.secret_ct, w.key_id, w.public_key \
+FROM unnest($2::text[]) WITH ORDINALITY AS a(account, n) \
+JOIN core.integrations i ON i.platform = $1 AND i.external_account_id = a.account \
+     AND core.state_revocable(i.state) \
+JOIN mcp.webhooks w ON w.integration_id = i.id AND w.delivery = 'app' AND w.status <> 'disabled' \
+ORDER BY a.n LIMIT 1";
+
+/// The app route of the live integration connected to the first of `accounts` that has one.
+pub async fn route(
+    pool: &PgPool,
+    platform: Platform,
+    accounts: &[String],
+) -> Result<Option<WebhookRow>, sqlx::Error> {
+    sqlx::query_as(ROUTE_SQL)
+        .bind(platform.as_str())
+        .bind(accounts)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Gives an integration of an app-level platform its route from `/webhooks/{platform}` (once;
+/// a second call is a no-op). Its events are verified with the app's secret, so it has none.
+pub async fn ensure_app_route(
+    db: impl sqlx::PgExecutor<'_>,
+    integration_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO mcp.webhooks (integration_id, workspace_id, platform, delivery, created_by) \
+         SELECT id, workspace_id, platform, 'app', 'daemon' FROM core.integrations WHERE id = $1 \
+         ON CONFLICT (integration_id) WHERE delivery = 'app' DO NOTHING",
+    )
+    .bind(integration_id)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// What storing a verified event did.

@@ -142,6 +142,7 @@ impl Base {
         creds: &Credentials,
         headers: &[(&str, &str)],
         pointer: &str,
+        account: Option<&str>,
         classify: fn(&Base, &RawResponse) -> ConnectorError,
     ) -> Result<super::Identity, ConnectorError> {
         let resp = self.get(path, creds, headers).await?;
@@ -153,6 +154,7 @@ impl Base {
             .ok_or_else(|| http::invalid_response(self.platform, &resp, "not JSON"))?;
         http::json_id(&v, pointer)
             .map(|id| super::Identity {
+                account: account.and_then(|a| http::json_id(&v, a)),
                 account_id: Some(id),
             })
             .ok_or_else(|| http::invalid_response(self.platform, &resp, "no account id"))

@@ -56,6 +56,14 @@ pub struct PlatformOverride {
     pub identity_path: Option<String>,
     /// Version header value (`Notion-Version` for Notion, `API-Version` for Monday).
     pub api_version: Option<String>,
+    /// The app's webhook secret, for the platforms that deliver every account's events to one
+    /// app-level URL (`POST /webhooks/{platform}`): Slack's signing secret, Zoom's secret token,
+    /// Notion's verification token; Monday's signing secret for the board webhooks the daemon
+    /// creates. Also read from the systemd credential `signing-secret-<platform>`.
+    pub signing_secret: Option<Secret>,
+    /// Discord's application public key (64 hex digits): its app-level deliveries are signed
+    /// with the matching Ed25519 key.
+    pub public_key: Option<String>,
 }
 
 /// Checks `[platforms.*]` and `[http_client]`; the error is (key, message), naming the key.
@@ -92,6 +100,23 @@ pub fn check(
                     "must be an http:// or https:// URL".into(),
                 ));
             }
+        }
+        if let Some(k) = &p.public_key {
+            let hex64 = k.len() == 64
+                && k.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if name != "discord" || !hex64 {
+                return Err((
+                    format!("platforms.{name}.public_key"),
+                    "only Discord has one: 32 bytes as 64 lowercase hex digits".into(),
+                ));
+            }
+        }
+        if p.signing_secret.as_ref().is_some_and(|s| s.is_empty()) {
+            return Err((
+                format!("platforms.{name}.signing_secret"),
+                "must not be empty (leave it out instead)".into(),
+            ));
         }
     }
     Ok(())

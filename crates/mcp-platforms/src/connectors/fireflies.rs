@@ -38,6 +38,7 @@ impl Fireflies {
         let v = body.ok_or_else(|| http::invalid_response(self.0.platform, &resp, "not JSON"))?;
         http::json_id(&v, "/data/user/user_id")
             .map(|id| Identity {
+                account: Some(id.clone()),
                 account_id: Some(id),
             })
             .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "no user_id"))

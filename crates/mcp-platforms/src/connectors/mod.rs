@@ -127,8 +127,12 @@ pub enum Credentials {
 /// What a successful health check learned.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Identity {
-    /// The platform's id of the connected account/user/workspace, where it returns one.
+    /// The platform's id of the identity the credentials belong to (user, bot, account).
     pub account_id: Option<String>,
+    /// The account the platform names in its events, where the identity call returns it
+    /// (Zoom's `account_id`, Gmail's address, Slack's team, …): what routes app-level
+    /// deliveries (`crate::accounts`). `None` where only the token answer names it.
+    pub account: Option<String>,
 }
 
 /// A failed platform call, classified. `message` is safe to store and show: it carries the

@@ -9,7 +9,7 @@ use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
 use super::lists::{call, graphql_errors, items, text, PAGE_SIZE};
 use super::page::{Page, PageRequest};
-use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
+use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity, Platform};
 
 /// The `API-Version` sent when the config sets none.
 pub const DEFAULT_VERSION: &str = "2025-04";
@@ -41,7 +41,7 @@ impl Monday {
             .0
             .request(reqwest::Method::POST, &self.0.identity_path)
             .header("API-Version", version)
-            .json(&json!({ "query": "query { me { id } }" }));
+            .json(&json!({ "query": "query { me { id account { id } } }" }));
         // Monday takes the token itself in `Authorization` (no scheme).
         let req = match creds {
             Credentials::Bearer(t) | Credentials::ApiKey(t) => {
@@ -63,6 +63,7 @@ impl Monday {
         http::json_id(&v, "/data/me/id")
             .map(|id| Identity {
                 account_id: Some(id),
+                account: http::json_id(&v, "/data/me/account/id"),
             })
             .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "no data.me.id"))
     }
@@ -76,9 +77,14 @@ fn error_code(body: &Value) -> Option<&str> {
         .or_else(|| body.get("error_code").and_then(Value::as_str))
 }
 
-pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
+pub fn classify(_base: &Base, resp: &RawResponse) -> ConnectorError {
+    classify_response(resp)
+}
+
+/// `classify` for a caller without the connector (the daemon's board webhooks).
+pub fn classify_response(resp: &RawResponse) -> ConnectorError {
     let body = resp.json().unwrap_or(Value::Null);
-    let p = base.platform;
+    let p = Platform::Monday;
     if ratelimit::is_monday_complexity(&body) {
         let wait = ratelimit::monday_complexity(&body).or_else(|| resp.header_retry_after());
         let code = error_code(&body).unwrap_or("ComplexityException");

@@ -39,7 +39,14 @@ impl Notion {
         let version = self.0.api_version.as_deref().unwrap_or(DEFAULT_VERSION);
         let headers = [("Notion-Version", version)];
         self.0
-            .get_identity(&self.0.identity_path, creds, &headers, "/id", classify)
+            .get_identity(
+                &self.0.identity_path,
+                creds,
+                &headers,
+                "/id",
+                None,
+                classify,
+            )
             .await
     }
 }

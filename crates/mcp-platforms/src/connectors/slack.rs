@@ -48,8 +48,10 @@ impl Slack {
         if v.get("ok").and_then(Value::as_bool) != Some(true) {
             return Err(classify(&self.0, &resp));
         }
+        let team = http::json_id(&v, "/team_id");
         Ok(Identity {
-            account_id: http::json_id(&v, "/user_id").or_else(|| http::json_id(&v, "/team_id")),
+            account_id: http::json_id(&v, "/user_id").or_else(|| team.clone()),
+            account: team.or_else(|| http::json_id(&v, "/enterprise_id")),
         })
     }
 }

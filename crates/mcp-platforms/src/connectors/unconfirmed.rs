@@ -83,7 +83,10 @@ pub async fn check(base: &Base, creds: &Credentials) -> Result<Identity, Connect
     let id = ["/id", "/user_id", "/account_id", "/user/id", "/data/id"]
         .iter()
         .find_map(|p| http::json_id(&v, p));
-    Ok(Identity { account_id: id })
+    Ok(Identity {
+        account: id.clone(),
+        account_id: id,
+    })
 }
 
 pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {

@@ -45,7 +45,7 @@ impl ZeroVoice {
         }
         let path = self.0.identity_path.replace("{AccountSid}", user);
         self.0
-            .get_identity(&path, creds, &[], "/sid", classify)
+            .get_identity(&path, creds, &[], "/sid", Some("/sid"), classify)
             .await
     }
 }

@@ -1,0 +1,446 @@
+//! Subscriptions the daemon makes at the platform when an integration connects, and removes when
+//! it disconnects: Gmail's `users.watch` (to the Pub/Sub topic of `webhooks.gmail_topic`; its
+//! pushes come to the app-level URL), a Microsoft Graph subscription to the mailbox (its own URL
+//! `/webhooks/outlook/{id}` and a fresh `clientState`, sealed in the vault) and Monday board
+//! webhooks (`create_webhook` for each board in the integration's `settings.boards`, verified
+//! with the app's signing secret). Each is a row of `mcp.webhooks` with `created_by = 'daemon'`,
+//! its platform id in `external_id` and its expiry, renewed by `renew` as before. The
+//! `webhook_subscribe` job runs this, so a failure is retried with backoff while the sync sweep
+//! polls the integration meanwhile.
+
+use rand::RngCore;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::renew::{ok_json, RenewError};
+use super::WebhooksConfig;
+use crate::vault::Vault;
+use mcp_platforms::connectors::http;
+use mcp_platforms::connectors::{Connectors, Credentials, Platform};
+use mcp_platforms::secret::Secret;
+
+/// The platforms whose subscriptions the daemon makes at connect.
+pub const SUBSCRIBED_AT_CONNECT: [Platform; 3] =
+    [Platform::Gmail, Platform::Outlook, Platform::Monday];
+
+/// The Monday events a board webhook is made for, one webhook each.
+pub const MONDAY_EVENTS: [&str; 3] = ["create_item", "change_column_value", "item_deleted"];
+
+/// What one subscribe run did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Subscribed {
+    /// Subscriptions made now.
+    pub created: usize,
+    /// Already there from an earlier run.
+    pub existing: usize,
+    /// Why nothing could be made, when the config or settings leave nothing to do.
+    pub skipped: Option<&'static str>,
+}
+
+async fn bearer(pool: &PgPool, vault: &Vault, id: Uuid) -> Result<Secret, RenewError> {
+    match crate::integrations::credentials(pool, vault, id).await {
+        Ok(Credentials::Bearer(t)) => Ok(t),
+        Ok(_) => Err(RenewError::Credentials("not an OAuth integration".into())),
+        Err(e) => Err(RenewError::Credentials(e.to_string())),
+    }
+}
+
+/// Makes the integration's subscriptions that do not exist yet (a retry skips those an earlier
+/// run made).
+pub async fn subscribe(
+    pool: &PgPool,
+    vault: &Vault,
+    connectors: &Connectors,
+    cfg: &WebhooksConfig,
+    integration_id: Uuid,
+) -> Result<Subscribed, RenewError> {
+    let integration = crate::integrations::load(pool, integration_id)
+        .await
+        .map_err(|e| RenewError::Credentials(e.to_string()))?;
+    let p = integration.platform;
+    if !integration.state.subscribed() {
+        return Ok(Subscribed {
+            skipped: Some("the integration is not in a state that keeps subscriptions"),
+            ..Subscribed::default()
+        });
+    }
+    match p {
+        Platform::Gmail => gmail_watch(pool, vault, connectors, cfg, integration_id).await,
+        Platform::Outlook => graph_subscribe(pool, vault, connectors, cfg, integration_id).await,
+        Platform::Monday => monday_boards(pool, vault, connectors, cfg, integration_id).await,
+        _ => Ok(Subscribed {
+            skipped: Some("the platform has no subscriptions the daemon makes"),
+            ..Subscribed::default()
+        }),
+    }
+}
+
+async fn gmail_watch(
+    pool: &PgPool,
+    vault: &Vault,
+    connectors: &Connectors,
+    cfg: &WebhooksConfig,
+    id: Uuid,
+) -> Result<Subscribed, RenewError> {
+    if cfg.gmail_topic.is_empty() {
+        return Ok(Subscribed {
+            skipped: Some("webhooks.gmail_topic is not set"),
+            ..Subscribed::default()
+        });
+    }
+    // The pushes come to the app-level URL, routed by address: the watch is the app route.
+    super::ensure_app_route(pool, id).await?;
+    let webhook: Uuid = sqlx::query_scalar(
+        "UPDATE mcp.webhooks SET created_by = 'daemon', settings = jsonb_build_object('topic', $2::text) \
+         WHERE integration_id = $1 AND delivery = 'app' RETURNING id",
+    )
+    .bind(id)
+    .bind(&cfg.gmail_topic)
+    .fetch_one(pool)
+    .await?;
+    // A watch is renewed by calling watch again: the renewal records its expiry.
+    super::renew::renew(pool, vault, connectors, cfg, webhook).await?;
+    Ok(Subscribed {
+        created: 1,
+        ..Subscribed::default()
+    })
+}
+
+async fn graph_subscribe(
+    pool: &PgPool,
+    vault: &Vault,
+    connectors: &Connectors,
+    cfg: &WebhooksConfig,
+    id: Uuid,
+) -> Result<Subscribed, RenewError> {
+    if cfg.public_base.is_empty() {
+        return Ok(Subscribed {
+            skipped: Some("webhooks.public_base is not set (Graph needs the URL to call)"),
+            ..Subscribed::default()
+        });
+    }
+    let existing: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mcp.webhooks WHERE integration_id = $1 AND created_by = 'daemon' \
+         AND status <> 'disabled' AND external_id IS NOT NULL",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await?;
+    if existing > 0 {
+        return Ok(Subscribed {
+            existing: existing as usize,
+            ..Subscribed::default()
+        });
+    }
+    let token = bearer(pool, vault, id).await?;
+    let mut raw = [0u8; 24];
+    rand::rng().fill_bytes(&mut raw);
+    let client_state = Secret::new(hex::encode(raw));
+    let webhook = super::register(
+        pool,
+        vault,
+        id,
+        Platform::Outlook,
+        Some(&client_state),
+        None,
+    )
+    .await?;
+    let resource = "me/messages";
+    let until = chrono::Utc::now()
+        + chrono::Duration::from_std(cfg.outlook_subscription_ttl)
+            .unwrap_or(chrono::Duration::days(2));
+    let url = format!(
+        "{}/webhooks/outlook/{webhook}",
+        cfg.public_base.trim_end_matches('/')
+    );
+    let p = Platform::Outlook;
+    let base = connectors
+        .get(p)
+        .api_base()
+        .trim_end_matches('/')
+        .to_string();
+    let req = connectors
+        .client()
+        .post(format!("{base}/v1.0/subscriptions"))
+        .bearer_auth(token.expose())
+        .json(&json!({
+            "changeType": "created,updated,deleted",
+            "notificationUrl": url,
+            "resource": resource,
+            "expirationDateTime": until.to_rfc3339(),
+            "clientState": client_state.expose(),
+        }));
+    let made = async {
+        let resp = http::send(p, req).await?;
+        let v = ok_json(p, &resp)?;
+        let sub_id = v.get("id").and_then(Value::as_str).map(str::to_string);
+        let expires = v
+            .get("expirationDateTime")
+            .and_then(Value::as_str)
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.with_timezone(&chrono::Utc));
+        match (sub_id, expires) {
+            (Some(s), Some(e)) => Ok((s, e)),
+            _ => Err(http::invalid_response(
+                p,
+                &resp,
+                "no id or expirationDateTime",
+            )),
+        }
+    }
+    .await;
+    match made {
+        Ok((sub_id, expires)) => {
+            sqlx::query(
+                "UPDATE mcp.webhooks SET created_by = 'daemon', external_id = $2, expires_at = $3, \
+                 settings = jsonb_build_object('resource', $4::text) WHERE id = $1",
+            )
+            .bind(webhook)
+            .bind(sub_id)
+            .bind(expires)
+            .bind(resource)
+            .execute(pool)
+            .await?;
+            Ok(Subscribed {
+                created: 1,
+                ..Subscribed::default()
+            })
+        }
+        Err(e) => {
+            // Not made: the row goes, the job retries with a fresh clientState.
+            sqlx::query("DELETE FROM mcp.webhooks WHERE id = $1")
+                .bind(webhook)
+                .execute(pool)
+                .await?;
+            Err(e.into())
+        }
+    }
+}
+
+fn boards(settings: &Value) -> Vec<String> {
+    settings
+        .get("boards")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|b| match b {
+                    Value::String(s) if !s.is_empty() => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A Monday GraphQL call with the integration's token (Monday takes it without a scheme).
+async fn monday_call(
+    connectors: &Connectors,
+    token: &Secret,
+    query: &str,
+    variables: Value,
+) -> Result<Value, RenewError> {
+    let p = Platform::Monday;
+    let base = connectors
+        .get(p)
+        .api_base()
+        .trim_end_matches('/')
+        .to_string();
+    let req = connectors
+        .client()
+        .post(format!("{base}/v2"))
+        .header(reqwest::header::AUTHORIZATION, token.expose())
+        .json(&json!({"query": query, "variables": variables}));
+    let resp = http::send(p, req).await?;
+    let v = ok_json(p, &resp)?;
+    if v.get("errors").is_some() || v.get("error_code").is_some() {
+        return Err(mcp_platforms::connectors::monday::classify_response(&resp).into());
+    }
+    Ok(v)
+}
+
+async fn monday_boards(
+    pool: &PgPool,
+    vault: &Vault,
+    connectors: &Connectors,
+    cfg: &WebhooksConfig,
+    id: Uuid,
+) -> Result<Subscribed, RenewError> {
+    let settings: Value =
+        sqlx::query_scalar("SELECT settings FROM core.integrations WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await?;
+    let boards = boards(&settings);
+    if boards.is_empty() {
+        return Ok(Subscribed {
+            skipped: Some("no boards in the integration's settings.boards"),
+            ..Subscribed::default()
+        });
+    }
+    if cfg.public_base.is_empty() {
+        return Ok(Subscribed {
+            skipped: Some("webhooks.public_base is not set (Monday needs the URL to call)"),
+            ..Subscribed::default()
+        });
+    }
+    let token = bearer(pool, vault, id).await?;
+    let mut done = Subscribed::default();
+    for board in &boards {
+        for event in MONDAY_EVENTS {
+            let have: Option<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM mcp.webhooks WHERE integration_id = $1 AND created_by = 'daemon' \
+                 AND status <> 'disabled' AND external_id IS NOT NULL \
+                 AND settings = jsonb_build_object('board_id', $2::text, 'event', $3::text)",
+            )
+            .bind(id)
+            .bind(board)
+            .bind(event)
+            .fetch_optional(pool)
+            .await?;
+            if have.is_some() {
+                done.existing += 1;
+                continue;
+            }
+            // Verified with the app's signing secret: the row has none of its own.
+            let webhook = super::register(pool, vault, id, Platform::Monday, None, None).await?;
+            let url = format!(
+                "{}/webhooks/monday/{webhook}",
+                cfg.public_base.trim_end_matches('/')
+            );
+            let made = monday_call(
+                connectors,
+                &token,
+                "mutation ($board: ID!, $url: String!, $event: WebhookEventType!) { \
+                 create_webhook (board_id: $board, url: $url, event: $event) { id board_id } }",
+                json!({"board": board, "url": url, "event": event}),
+            )
+            .await
+            .and_then(|v| {
+                v.pointer("/data/create_webhook/id")
+                    .and_then(|x| match x {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .ok_or_else(|| RenewError::Credentials("create_webhook returned no id".into()))
+            });
+            match made {
+                Ok(hook_id) => {
+                    sqlx::query(
+                        "UPDATE mcp.webhooks SET created_by = 'daemon', external_id = $2, \
+                         settings = jsonb_build_object('board_id', $3::text, 'event', $4::text) \
+                         WHERE id = $1",
+                    )
+                    .bind(webhook)
+                    .bind(hook_id)
+                    .bind(board)
+                    .bind(event)
+                    .execute(pool)
+                    .await?;
+                    done.created += 1;
+                }
+                Err(e) => {
+                    sqlx::query("DELETE FROM mcp.webhooks WHERE id = $1")
+                        .bind(webhook)
+                        .execute(pool)
+                        .await?;
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Removes at the platform every subscription the daemon made for the integration (best
+/// effort: a failure is returned per subscription, and the row is disabled either way, so no
+/// event of it is accepted any more). Runs at disconnect, before the token is revoked.
+pub async fn unsubscribe_all(
+    pool: &PgPool,
+    vault: &Vault,
+    connectors: &Connectors,
+    integration_id: Uuid,
+) -> Result<(usize, Vec<RenewError>), sqlx::Error> {
+    let rows: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, platform, external_id FROM mcp.webhooks \
+         WHERE integration_id = $1 AND created_by = 'daemon' AND status <> 'disabled' \
+           AND (external_id IS NOT NULL OR (platform = 'gmail' AND expires_at IS NOT NULL))",
+    )
+    .bind(integration_id)
+    .fetch_all(pool)
+    .await?;
+    let mut failures = Vec::new();
+    let mut removed = 0;
+    if !rows.is_empty() {
+        match bearer(pool, vault, integration_id).await {
+            Ok(token) => {
+                for (_, platform, external_id) in &rows {
+                    match remove_one(connectors, &token, platform, external_id.as_deref()).await {
+                        Ok(()) => removed += 1,
+                        Err(e) => failures.push(e),
+                    }
+                }
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    sqlx::query(
+        "UPDATE mcp.webhooks SET status = 'disabled', expires_at = NULL \
+         WHERE integration_id = $1 AND created_by = 'daemon'",
+    )
+    .bind(integration_id)
+    .execute(pool)
+    .await?;
+    Ok((removed, failures))
+}
+
+async fn remove_one(
+    connectors: &Connectors,
+    token: &Secret,
+    platform: &str,
+    external_id: Option<&str>,
+) -> Result<(), RenewError> {
+    let Some(p) = Platform::parse(platform) else {
+        return Ok(());
+    };
+    let base = connectors
+        .get(p)
+        .api_base()
+        .trim_end_matches('/')
+        .to_string();
+    let client = connectors.client();
+    match (p, external_id) {
+        (Platform::Gmail, _) => {
+            let req = client
+                .post(format!("{base}/gmail/v1/users/me/stop"))
+                .bearer_auth(token.expose());
+            let resp = http::send(p, req).await?;
+            if !resp.is_success() {
+                return Err(http::classify_status(p, &resp, None).into());
+            }
+        }
+        (Platform::Outlook, Some(id)) => {
+            let req = client
+                .delete(format!("{base}/v1.0/subscriptions/{id}"))
+                .bearer_auth(token.expose());
+            let resp = http::send(p, req).await?;
+            // Gone already is removed.
+            if !resp.is_success() && resp.status != 404 {
+                return Err(http::classify_status(p, &resp, None).into());
+            }
+        }
+        (Platform::Monday, Some(id)) => {
+            monday_call(
+                connectors,
+                token,
+                "mutation ($id: ID!) { delete_webhook (id: $id) { id board_id } }",
+                json!({ "id": id }),
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}

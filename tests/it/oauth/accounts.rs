@@ -1,0 +1,271 @@
+//! The account captured at connect, the subscriptions made at connect and removed at
+//! disconnect, and webhook registration for people — with the sandbox as every platform.
+
+use std::time::{Duration, Instant};
+
+use mcp_platforms::connectors::{registry, Platform};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{env, env_with, Env};
+use crate::common::start_configured_worker;
+
+async fn account_of(e: &Env, id: Uuid) -> Option<String> {
+    sqlx::query_scalar("SELECT external_account_id FROM core.integrations WHERE id = $1")
+        .bind(id)
+        .fetch_one(&e.db.pool)
+        .await
+        .expect("account")
+}
+
+#[tokio::test]
+async fn every_platform_records_the_account_at_connect() {
+    let e = env().await;
+    let ws = e.workspace().await;
+    for p in Platform::ALL {
+        let login = format!("acct-{}", p.as_str());
+        let (id, want) = if registry::uses_oauth(p) {
+            let id = e.connect_as(p, ws, Some(&login)).await.0;
+            (id, mcp_sandbox::account_of(p, &login))
+        } else {
+            let (key, secret) = e.sb.mint_token(p, &login);
+            let (body, want) = match p {
+                // The connect presents the account SID itself.
+                Platform::ZeroVoice => (
+                    json!({"workspace_id": ws, "account_sid": key, "auth_token": secret}),
+                    key.clone(),
+                ),
+                _ => (
+                    json!({"workspace_id": ws, "api_key": key}),
+                    mcp_sandbox::account_of(p, &login),
+                ),
+            };
+            let (status, _, body) = e
+                .call("POST", &format!("/integrations/{}", p.as_str()), Some(body))
+                .await;
+            assert_eq!(status, 201, "{p}: {body}");
+            let v: Value = serde_json::from_str(&body).expect("json");
+            let id = v["integration_id"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("id");
+            (id, want)
+        };
+        assert_eq!(
+            account_of(&e, id).await.as_deref(),
+            Some(want.as_str()),
+            "{p}"
+        );
+    }
+    // The app-level platforms got their route from /webhooks/{platform}.
+    let routes: Vec<String> = sqlx::query_scalar(
+        "SELECT platform FROM mcp.webhooks WHERE delivery = 'app' ORDER BY platform",
+    )
+    .fetch_all(&e.db.pool)
+    .await
+    .expect("routes");
+    assert_eq!(routes, ["discord", "gmail", "notion", "slack", "zoom"]);
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn a_second_connect_of_an_account_takes_over_or_is_refused() {
+    let e = env().await;
+    let ws = e.workspace().await;
+    let (first, _) = e.connect_as(Platform::Slack, ws, Some("acme")).await;
+    // Another user of the same Slack team, same workspace: the new integration takes over.
+    let (second, _) = e.connect_as(Platform::Slack, ws, Some("acme+bob")).await;
+    let (state, reason) = e.state_of(first).await;
+    assert_eq!(state, "REVOKED", "{reason:?}");
+    assert!(reason.unwrap_or_default().contains(&second.to_string()));
+    assert_eq!(
+        account_of(&e, second).await,
+        Some(mcp_sandbox::account_of(Platform::Slack, "acme"))
+    );
+    // Another workspace: refused, nothing of it kept.
+    let other = e.workspace().await;
+    let (_, callback) = e
+        .start_connect_as(Platform::Slack, other, None, Some("acme+eve"))
+        .await;
+    let (status, _, body) = e.call("GET", &callback, None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("account_taken"), "{body}");
+    let (holders, tokens): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE external_account_id IS NOT NULL), \
+                (SELECT count(*) FROM mcp.oauth_tokens t JOIN core.integrations j \
+                   ON j.id = t.integration_id WHERE j.workspace_id = $1) \
+         FROM core.integrations WHERE workspace_id = $1",
+    )
+    .bind(other)
+    .fetch_one(&e.db.pool)
+    .await
+    .expect("other");
+    assert_eq!((holders, tokens), (0, 0));
+    assert_eq!(e.state_of(second).await.0, "ACTIVE");
+    e.finish().await;
+}
+
+async fn sandbox_subscriptions(e: &Env) -> Vec<Value> {
+    let v: Value = e
+        .client
+        .get(format!("{}/_sandbox/subscriptions", e.sb.base_url()))
+        .send()
+        .await
+        .expect("subscriptions")
+        .json()
+        .await
+        .expect("json");
+    v.as_array().cloned().unwrap_or_default()
+}
+
+async fn wait_jobs_done(e: &Env, kind: &str, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM mcp.sync_jobs WHERE kind = $1 AND state = 'completed'",
+        )
+        .bind(kind)
+        .fetch_one(&e.db.pool)
+        .await
+        .expect("jobs");
+        if done >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{kind}: {done} of {n} completed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn subscriptions_are_made_at_connect_and_removed_at_disconnect() {
+    let e = env_with(|c| {
+        c.webhooks.gmail_topic = "projects/acme/topics/mail".into();
+        c.webhooks.public_base = "https://hooks.example.test/mcp".into();
+    })
+    .await;
+    let ws = e.workspace().await;
+    let (gmail, _) = e.connect_as(Platform::Gmail, ws, Some("ann")).await;
+    let (outlook, _) = e.connect_as(Platform::Outlook, ws, Some("ann")).await;
+    let (monday, _) = e.connect_as(Platform::Monday, ws, Some("ann")).await;
+    sqlx::query(
+        "UPDATE core.integrations SET settings = '{\"boards\": [\"101\", 202]}' WHERE id = $1",
+    )
+    .bind(monday)
+    .execute(&e.db.pool)
+    .await
+    .expect("boards");
+    let queued: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'webhook_subscribe' AND state = 'available'",
+    )
+    .fetch_one(&e.db.pool)
+    .await
+    .expect("queued");
+    assert_eq!(queued, 3, "one webhook_subscribe per connect");
+    let worker = start_configured_worker(&e.db, e.config.clone()).await;
+    wait_jobs_done(&e, "webhook_subscribe", 3).await;
+
+    let subs = sandbox_subscriptions(&e).await;
+    let count = |p: &str| subs.iter().filter(|s| s["platform"] == p).count();
+    assert_eq!(
+        (count("gmail"), count("outlook"), count("monday")),
+        (1, 1, 6),
+        "{subs:#?}"
+    );
+    assert!(subs
+        .iter()
+        .any(|s| s["platform"] == "gmail" && s["target"] == "projects/acme/topics/mail"));
+    let graph = subs
+        .iter()
+        .find(|s| s["platform"] == "outlook")
+        .expect("graph");
+    let rows: Vec<(Uuid, String, Option<String>, bool, bool)> = sqlx::query_as(
+        "SELECT integration_id, platform, external_id, expires_at IS NOT NULL, secret_ct IS NOT NULL \
+         FROM mcp.webhooks WHERE created_by = 'daemon' AND status = 'active' ORDER BY platform",
+    )
+    .fetch_all(&e.db.pool)
+    .await
+    .expect("rows");
+    assert_eq!(rows.len(), 8, "{rows:?}");
+    let outlook_row = rows.iter().find(|r| r.1 == "outlook").expect("outlook row");
+    assert_eq!(outlook_row.2.as_deref(), graph["id"].as_str());
+    assert!(
+        outlook_row.3 && outlook_row.4,
+        "expiry recorded and clientState sealed"
+    );
+    assert_eq!(
+        graph["target"]
+            .as_str()
+            .map(|t| t.starts_with("https://hooks.example.test/mcp/webhooks/outlook/")),
+        Some(true)
+    );
+    assert!(rows.iter().any(|r| r.1 == "gmail" && r.0 == gmail && r.3));
+
+    // Disconnect removes them at the platform and disables the rows.
+    for id in [gmail, outlook, monday] {
+        let (status, _, body) = e
+            .call("POST", &format!("/integrations/{id}/disconnect"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).expect("json");
+        assert!(
+            v["subscriptions_removed"].as_u64().unwrap_or(0) >= 1,
+            "{body}"
+        );
+    }
+    assert!(sandbox_subscriptions(&e).await.is_empty());
+    let active: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mcp.webhooks WHERE created_by = 'daemon' AND status <> 'disabled'",
+    )
+    .fetch_one(&e.db.pool)
+    .await
+    .expect("active");
+    assert_eq!(active, 0);
+    worker.shutdown().await;
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn people_register_list_and_remove_webhooks_over_http() {
+    let e = env_with(|c| c.webhooks.public_base = "https://hooks.example.test/mcp".into()).await;
+    let ws = e.workspace().await;
+    let (id, _) = e.connect_as(Platform::Monday, ws, Some("reg")).await;
+    let path = format!("/integrations/{id}/webhooks");
+    // No secret: refused, nothing written.
+    let (status, _, body) = e.call("POST", &path, Some(json!({}))).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = e
+        .call(
+            "POST",
+            &path,
+            Some(json!({"secret": "monday-signing-secret-1"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(!body.contains("monday-signing-secret-1"), "{body}");
+    let w: Value = serde_json::from_str(&body).expect("json");
+    let hook = w["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        w["url"],
+        format!("https://hooks.example.test/mcp/webhooks/monday/{hook}")
+    );
+    assert_eq!(w["has_secret"], true);
+    let (status, _, body) = e.call("GET", &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&hook), "{body}");
+    // Without the bearer token: refused.
+    let (status, _, _) = e.call_as(None, "GET", &path, None).await;
+    assert_eq!(status, 401);
+    let (status, _, body) = e.call("DELETE", &format!("{path}/{hook}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = e.call("DELETE", &format!("{path}/{hook}"), None).await;
+    assert_eq!(status, 404);
+    let (st, has_secret): (String, bool) = sqlx::query_as(
+        "SELECT status, secret_ct IS NOT NULL FROM mcp.webhooks WHERE id = $1::uuid",
+    )
+    .bind(&hook)
+    .fetch_one(&e.db.pool)
+    .await
+    .expect("row");
+    assert_eq!((st.as_str(), has_secret), ("disabled", false));
+    e.finish().await;
+}
