@@ -236,7 +236,12 @@ async fn readme_sql_examples_run_as_written() {
 #[tokio::test]
 async fn docs_sql_examples_run_as_written() {
     // The pages the README's sections moved to; each runs on a database of its own.
-    for page in ["docs/INTEGRATIONS.md", "docs/SYNC.md", "docs/OPERATIONS.md"] {
+    for page in [
+        "docs/INTEGRATIONS.md",
+        "docs/SYNC.md",
+        "docs/OPERATIONS.md",
+        "docs/WEBHOOKS.md",
+    ] {
         let db = TestDb::new().await;
         let text = std::fs::read_to_string(format!("{}/{page}", env!("CARGO_MANIFEST_DIR")))
             .expect("doc page");

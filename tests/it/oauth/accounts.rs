@@ -269,3 +269,44 @@ async fn people_register_list_and_remove_webhooks_over_http() {
     assert_eq!((st.as_str(), has_secret), ("disabled", false));
     e.finish().await;
 }
+
+#[tokio::test]
+async fn a_reconnect_after_a_disconnect_routes_the_account_again() {
+    let e = env().await;
+    let ws = e.workspace().await;
+    let (id, _) = e.connect_as(Platform::Slack, ws, Some("loop")).await;
+    let route = |e: &Env| {
+        let pool = e.db.pool.clone();
+        async move {
+            let (status, account): (String, Option<String>) = sqlx::query_as(
+                "SELECT w.status, i.external_account_id FROM mcp.webhooks w \
+                 JOIN core.integrations i ON i.id = w.integration_id \
+                 WHERE w.integration_id = $1 AND w.delivery = 'app'",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("route");
+            (status, account)
+        }
+    };
+    assert_eq!(route(&e).await.0, "active");
+    let (status, _, body) = e
+        .call("POST", &format!("/integrations/{id}/disconnect"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(route(&e).await.0, "disabled");
+    let (_, callback) = e
+        .start_connect_as(Platform::Slack, ws, Some(id), Some("loop"))
+        .await;
+    let (status, _, body) = e.call("GET", &callback, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        route(&e).await,
+        (
+            "active".to_string(),
+            Some(mcp_sandbox::account_of(Platform::Slack, "loop"))
+        )
+    );
+    e.finish().await;
+}

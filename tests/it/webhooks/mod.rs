@@ -4,6 +4,7 @@
 pub use mcp_testkit::webhooks::*;
 
 mod app_level;
+mod cli;
 mod handshakes;
 mod intake;
 mod signed;

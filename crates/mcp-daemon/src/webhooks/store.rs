@@ -189,8 +189,9 @@ pub async fn route(
         .await
 }
 
-/// Gives an integration of an app-level platform its route from `/webhooks/{platform}` (once;
-/// a second call is a no-op). Its events are verified with the app's secret, so it has none.
+/// Gives an integration of an app-level platform its route from `/webhooks/{platform}` (one per
+/// integration: a reconnect makes a route disabled at disconnect active again). Its events are
+/// verified with the app's secret, so it has none.
 pub async fn ensure_app_route(
     db: impl sqlx::PgExecutor<'_>,
     integration_id: Uuid,
@@ -198,7 +199,7 @@ pub async fn ensure_app_route(
     sqlx::query(
         "INSERT INTO mcp.webhooks (integration_id, workspace_id, platform, delivery, created_by) \
          SELECT id, workspace_id, platform, 'app', 'daemon' FROM core.integrations WHERE id = $1 \
-         ON CONFLICT (integration_id) WHERE delivery = 'app' DO NOTHING",
+         ON CONFLICT (integration_id) WHERE delivery = 'app' DO UPDATE SET status = 'active'",
     )
     .bind(integration_id)
     .execute(db)

@@ -1,0 +1,243 @@
+//! `mcp-worker webhooks register|list|remove` through the real binary, and the app secrets read
+//! from systemd credentials.
+
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use crate::common::{bin, TestDb};
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+async fn run(db: &TestDb, key_file: &str, args: &[&str], stdin: Option<&str>) -> Out {
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.args(args)
+        .env_remove("MCP_WORKER_CONFIG")
+        .env("DATABASE_URL", &db.url)
+        .env("MCP_WORKER__VAULT__KEY_FILES", format!("[{key_file:?}]"))
+        .env(
+            "MCP_WORKER__WEBHOOKS__PUBLIC_BASE",
+            "https://hooks.example.test/mcp",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    if let Some(mut pipe) = child.stdin.take() {
+        if let Some(text) = stdin {
+            pipe.write_all(text.as_bytes()).await.expect("stdin");
+        }
+    }
+    let out = child.wait_with_output().await.expect("run");
+    Out {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn register_list_and_remove_from_the_command_line() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let key_file = dir.path().join("k1.key");
+    std::fs::write(&key_file, mcp_daemon::vault::Vault::generate_key()).expect("key");
+    let key_file = key_file.display().to_string();
+    let ws = mcp_daemon::integrations::create_workspace(&db.pool, "cli")
+        .await
+        .expect("ws");
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, 'fireflies') RETURNING id",
+    )
+    .bind(ws)
+    .fetch_one(&db.pool)
+    .await
+    .expect("integration");
+    let integration = id.to_string();
+    let secret = "fireflies-webhook-secret-4242";
+
+    // No secret for a platform that signs with one: refused, nothing written.
+    let o = run(
+        &db,
+        &key_file,
+        &["webhooks", "register", "--integration", &integration],
+        None,
+    )
+    .await;
+    assert!(!o.ok && o.stderr.contains("shared secret"), "{}", o.stderr);
+    // The secret is not an argument at all.
+    let o = run(
+        &db,
+        &key_file,
+        &[
+            "webhooks",
+            "register",
+            "--integration",
+            &integration,
+            "--secret",
+            secret,
+        ],
+        None,
+    )
+    .await;
+    assert!(!o.ok, "a secret on the command line must be refused");
+    assert_eq!(db.scalar_i64("SELECT count(*) FROM mcp.webhooks").await, 0);
+
+    let o = run(
+        &db,
+        &key_file,
+        &[
+            "webhooks",
+            "register",
+            "--integration",
+            &integration,
+            "--secret-stdin",
+        ],
+        Some(&format!("{secret}\n")),
+    )
+    .await;
+    assert!(o.ok, "{}", o.stderr);
+    assert!(!o.stdout.contains(secret) && !o.stderr.contains(secret));
+    let hook: Uuid = sqlx::query_scalar("SELECT id FROM mcp.webhooks")
+        .fetch_one(&db.pool)
+        .await
+        .expect("row");
+    assert!(
+        o.stdout.contains(&format!(
+            "https://hooks.example.test/mcp/webhooks/fireflies/{hook}"
+        )),
+        "{}",
+        o.stdout
+    );
+    // Sealed with the daemon's key: it opens to the secret given.
+    let vault = mcp_daemon::vault::Vault::from_config(&mcp_daemon::vault::VaultConfig {
+        key_files: vec![key_file.clone().into()],
+    })
+    .expect("vault");
+    let row = mcp_daemon::webhooks::lookup(
+        &db.pool,
+        hook,
+        mcp_platforms::connectors::Platform::Fireflies,
+    )
+    .await
+    .expect("lookup")
+    .expect("row");
+    let opened = row.secret(&vault).expect("open").expect("a secret");
+    assert_eq!(opened.expose(), secret);
+
+    // From a file too.
+    let file = dir.path().join("second.secret");
+    std::fs::write(&file, "another-secret-77\n").expect("write");
+    let o = run(
+        &db,
+        &key_file,
+        &[
+            "webhooks",
+            "register",
+            "--integration",
+            &integration,
+            "--secret-file",
+            &file.display().to_string(),
+        ],
+        None,
+    )
+    .await;
+    assert!(o.ok, "{}", o.stderr);
+
+    let o = run(
+        &db,
+        &key_file,
+        &["webhooks", "list", "--integration", &integration, "--json"],
+        None,
+    )
+    .await;
+    assert!(o.ok, "{}", o.stderr);
+    let rows: Vec<serde_json::Value> = o
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", o.stdout);
+    assert!(rows
+        .iter()
+        .all(|r| r["has_secret"] == true && r["status"] == "active"));
+    assert!(!o.stdout.contains(secret));
+
+    let o = run(
+        &db,
+        &key_file,
+        &["webhooks", "remove", &hook.to_string()],
+        None,
+    )
+    .await;
+    assert!(o.ok, "{}", o.stderr);
+    let o = run(
+        &db,
+        &key_file,
+        &["webhooks", "remove", &hook.to_string()],
+        None,
+    )
+    .await;
+    assert!(
+        !o.ok && o.stderr.contains("no active webhook"),
+        "{}",
+        o.stderr
+    );
+    let (status, sealed): (String, bool) =
+        sqlx::query_as("SELECT status, secret_ct IS NOT NULL FROM mcp.webhooks WHERE id = $1")
+            .bind(hook)
+            .fetch_one(&db.pool)
+            .await
+            .expect("row");
+    assert_eq!((status.as_str(), sealed), ("disabled", false));
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn app_secrets_come_from_systemd_credentials() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("signing-secret-slack"),
+        "slack-cred-secret-31\n",
+    )
+    .expect("write");
+    let check = |env: Vec<(&'static str, String)>| {
+        let dir = dir.path().to_path_buf();
+        async move {
+            let mut cmd = tokio::process::Command::new(bin());
+            cmd.arg("check-config")
+                .env_remove("MCP_WORKER_CONFIG")
+                .env_remove("MCP_WORKER__PLATFORMS__SLACK__SIGNING_SECRET")
+                .env("CREDENTIALS_DIRECTORY", dir);
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let out = cmd.output().await.expect("run");
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        }
+    };
+    let (ok, out) = check(vec![]).await;
+    assert!(ok, "{out}");
+    let slack = out.split("[platforms.slack]").nth(1).unwrap_or("");
+    assert!(slack.contains("signing_secret = \"[redacted]\""), "{out}");
+    assert!(!out.contains("slack-cred-secret-31"));
+    // An empty secret is a config error naming the key.
+    let mut cmd = tokio::process::Command::new(bin());
+    let out = cmd
+        .arg("check-config")
+        .env_remove("MCP_WORKER_CONFIG")
+        .env("MCP_WORKER__PLATFORMS__ZOOM__SIGNING_SECRET", "")
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("platforms.zoom.signing_secret"));
+}
