@@ -79,6 +79,15 @@ pub struct BenchArgs {
     /// Events replayed as fast as the intake takes them in the webhooks suite.
     #[arg(long, default_value_t = 100_000)]
     pub webhook_events: u64,
+    /// Slack workspaces (integrations) the webhooks suite's app-level events are routed to, in
+    /// turn (1: the same work as the per-integration URL, plus the routing).
+    #[arg(long, default_value_t = 100)]
+    pub webhook_app_accounts: usize,
+    /// The URLs the webhooks suite posts to, in this order: `endpoint` (one integration's
+    /// `/webhooks/slack/{id}`) and `app` (`/webhooks/slack`). A URL measured second runs beside
+    /// the first one's stored events; measure one alone to compare them.
+    #[arg(long, value_delimiter = ',', default_value = "endpoint,app")]
+    pub webhook_urls: Vec<String>,
     /// Integrations in the sync suite (spread over the 13 platforms).
     #[arg(long, default_value_t = 100)]
     pub sync_integrations: i64,

@@ -4,7 +4,8 @@
 //! (received → processed p99), then a backlog of events replayed by concurrent clients as fast
 //! as the intake takes them, and the daemon's peak RSS. The three phases run twice: on one
 //! integration's own URL (`/webhooks/slack/{id}`), then on the app-level URL (`/webhooks/slack`,
-//! the app's secret, each event routed by its `team_id` to one of `APP_ACCOUNTS` integrations).
+//! the app's secret, each event routed by its `team_id` to one of `--webhook-app-accounts`
+//! integrations, in turn).
 //! Prints; asserts nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,8 +49,6 @@ pub(crate) const MAX_OPEN: usize = 512;
 pub(crate) const SECRET: &str = "bench-slack-signing-secret";
 /// The Slack app's signing secret of the app-level phases.
 const APP_SECRET: &str = "bench-slack-app-signing-secret";
-/// Slack workspaces (integrations) the app-level events are spread over.
-const APP_ACCOUNTS: usize = 100;
 
 pub(crate) fn pct(sorted: &[f64], p: usize) -> f64 {
     if sorted.is_empty() {
@@ -229,17 +228,19 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
     .await?;
     // The app-level phases' workspaces: CONNECTED (they hold a grant, so events are routed to
     // them, but are not synced: like the first phase's integration, no sync follows an event).
-    let accounts: Vec<String> = (0..APP_ACCOUNTS)
-        .map(|i| format!("T0BENCH{i:04}"))
-        .collect();
+    let n_accounts = args.webhook_app_accounts.max(1);
+    let accounts: Vec<String> = (0..n_accounts).map(|i| format!("T0BENCH{i:04}")).collect();
     for a in &accounts {
         let id: uuid::Uuid = sqlx::query_scalar(
-            "INSERT INTO core.integrations (workspace_id, platform, state) \
-             VALUES ($1, 'slack', 'CONNECTED') RETURNING id",
+            "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, 'slack') RETURNING id",
         )
         .bind(ws)
         .fetch_one(&pool)
         .await?;
+        sqlx::query("SELECT mcp.transition_integration_state($1, 'CONNECTED', 'bench')")
+            .bind(id)
+            .execute(&pool)
+            .await?;
         let mut tx = pool.begin().await?;
         mcp_daemon::connections::account::claim(
             &mut tx,
@@ -258,26 +259,35 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
         .build()?;
     let next = Arc::new(AtomicU64::new(0));
     let mut conn = PgConnection::connect(db_url).await?;
-    let target = Arc::new(Target {
-        client: client.clone(),
-        url: format!("http://127.0.0.1:{}/webhooks/slack/{hook}", daemon.port),
-        next: next.clone(),
-        secret: SECRET,
-        accounts: Vec::new(),
-    });
-    println!("── on one integration's URL, /webhooks/slack/{{id}}");
-    report.endpoint = phases(&target, &mut conn, args).await?;
-    let target = Arc::new(Target {
-        client,
-        url: format!("http://127.0.0.1:{}/webhooks/slack", daemon.port),
-        next,
-        secret: APP_SECRET,
-        accounts,
-    });
-    println!(
-        "── on the app-level URL, /webhooks/slack: the app's secret, events routed by team_id to {APP_ACCOUNTS} integrations"
-    );
-    report.app = phases(&target, &mut conn, args).await?;
+    for url in &args.webhook_urls {
+        match url.as_str() {
+            "endpoint" => {
+                let target = Arc::new(Target {
+                    client: client.clone(),
+                    url: format!("http://127.0.0.1:{}/webhooks/slack/{hook}", daemon.port),
+                    next: next.clone(),
+                    secret: SECRET,
+                    accounts: Vec::new(),
+                });
+                println!("── on one integration's URL, /webhooks/slack/{{id}}");
+                report.endpoint = phases(&target, &mut conn, args).await?;
+            }
+            "app" => {
+                let target = Arc::new(Target {
+                    client: client.clone(),
+                    url: format!("http://127.0.0.1:{}/webhooks/slack", daemon.port),
+                    next: next.clone(),
+                    secret: APP_SECRET,
+                    accounts: accounts.clone(),
+                });
+                println!(
+                    "── on the app-level URL, /webhooks/slack: the app's secret, events routed by team_id to {n_accounts} integrations"
+                );
+                report.app = phases(&target, &mut conn, args).await?;
+            }
+            other => bail!("--webhook-urls: `{other}` is neither endpoint nor app"),
+        }
+    }
     let routed: i64 = sqlx::query_scalar(
         "SELECT count(DISTINCT integration_id) FROM mcp.webhook_events WHERE integration_id <> $1",
     )
