@@ -44,16 +44,23 @@ impl Job<Services> for WebhookRenew {
                 tracing::info!(job_id = ctx.id, webhook_id = %p.webhook_id, %until, "webhook subscription renewed");
                 Ok(())
             }
-            Err(RenewError::Platform(e)) => match e.action() {
-                Action::Retry => Err(JobError::Retry(e.to_string())),
-                Action::Wait => Err(JobError::Snooze(
-                    e.retry_after.unwrap_or(Duration::from_secs(60)),
-                )),
-                _ => Err(JobError::Discard(e.to_string())),
-            },
-            Err(e @ RenewError::Db(_)) => Err(JobError::Retry(e.to_string())),
-            Err(e) => Err(JobError::Discard(e.to_string())),
+            Err(e) => Err(outcome_of(e)),
         }
+    }
+}
+
+/// What a failed call to a platform's subscription API makes of the job: transient failures
+/// and database errors retry, a rate limit snoozes for its wait, the rest (auth, bad request,
+/// nothing to renew) is discarded with its reason.
+pub(super) fn outcome_of(e: RenewError) -> JobError {
+    match e {
+        RenewError::Platform(e) => match e.action() {
+            Action::Retry => JobError::Retry(e.to_string()),
+            Action::Wait => JobError::Snooze(e.retry_after.unwrap_or(Duration::from_secs(60))),
+            _ => JobError::Discard(e.to_string()),
+        },
+        e @ (RenewError::Db(_) | RenewError::Webhook(_)) => JobError::Retry(e.to_string()),
+        e => JobError::Discard(e.to_string()),
     }
 }
 

@@ -2,14 +2,10 @@
 //! `webhooks::subscriptions`). Transient failures and rate limits retry; a refusal of an auth
 //! kind is recorded and not retried (the integration's own checks move it to EXPIRED).
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
 use super::{Job, JobContext, JobError, Services};
-use crate::webhooks::renew::RenewError;
 use crate::webhooks::subscriptions;
-use mcp_platforms::connectors::Action;
 
 pub struct WebhookSubscribe;
 
@@ -46,17 +42,7 @@ impl Job<Services> for WebhookSubscribe {
                 );
                 Ok(())
             }
-            Err(RenewError::Platform(e)) => match e.action() {
-                Action::Retry => Err(JobError::Retry(e.to_string())),
-                Action::Wait => Err(JobError::Snooze(
-                    e.retry_after.unwrap_or(Duration::from_secs(60)),
-                )),
-                _ => Err(JobError::Discard(e.to_string())),
-            },
-            Err(e @ (RenewError::Db(_) | RenewError::Webhook(_))) => {
-                Err(JobError::Retry(e.to_string()))
-            }
-            Err(e) => Err(JobError::Discard(e.to_string())),
+            Err(e) => Err(super::webhook_renew::outcome_of(e)),
         }
     }
 }

@@ -38,6 +38,13 @@ pub struct Subscribed {
     pub skipped: Option<&'static str>,
 }
 
+fn skipped(why: &'static str) -> Subscribed {
+    Subscribed {
+        skipped: Some(why),
+        ..Subscribed::default()
+    }
+}
+
 async fn bearer(pool: &PgPool, vault: &Vault, id: Uuid) -> Result<Secret, RenewError> {
     match crate::integrations::credentials(pool, vault, id).await {
         Ok(Credentials::Bearer(t)) => Ok(t),
@@ -60,19 +67,17 @@ pub async fn subscribe(
         .map_err(|e| RenewError::Credentials(e.to_string()))?;
     let p = integration.platform;
     if !integration.state.subscribed() {
-        return Ok(Subscribed {
-            skipped: Some("the integration is not in a state that keeps subscriptions"),
-            ..Subscribed::default()
-        });
+        return Ok(skipped(
+            "the integration is not in a state that keeps subscriptions",
+        ));
     }
     match p {
         Platform::Gmail => gmail_watch(pool, vault, connectors, cfg, integration_id).await,
         Platform::Outlook => graph_subscribe(pool, vault, connectors, cfg, integration_id).await,
         Platform::Monday => monday_boards(pool, vault, connectors, cfg, integration_id).await,
-        _ => Ok(Subscribed {
-            skipped: Some("the platform has no subscriptions the daemon makes"),
-            ..Subscribed::default()
-        }),
+        _ => Ok(skipped(
+            "the platform has no subscriptions the daemon makes",
+        )),
     }
 }
 
@@ -84,10 +89,7 @@ async fn gmail_watch(
     id: Uuid,
 ) -> Result<Subscribed, RenewError> {
     if cfg.gmail_topic.is_empty() {
-        return Ok(Subscribed {
-            skipped: Some("webhooks.gmail_topic is not set"),
-            ..Subscribed::default()
-        });
+        return Ok(skipped("webhooks.gmail_topic is not set"));
     }
     // The pushes come to the app-level URL, routed by address: the watch is the app route.
     super::ensure_app_route(pool, id).await?;
@@ -115,10 +117,9 @@ async fn graph_subscribe(
     id: Uuid,
 ) -> Result<Subscribed, RenewError> {
     if cfg.public_base.is_empty() {
-        return Ok(Subscribed {
-            skipped: Some("webhooks.public_base is not set (Graph needs the URL to call)"),
-            ..Subscribed::default()
-        });
+        return Ok(skipped(
+            "webhooks.public_base is not set (Graph needs the URL to call)",
+        ));
     }
     let existing: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM mcp.webhooks WHERE integration_id = $1 AND created_by = 'daemon' \
@@ -274,16 +275,12 @@ async fn monday_boards(
             .await?;
     let boards = boards(&settings);
     if boards.is_empty() {
-        return Ok(Subscribed {
-            skipped: Some("no boards in the integration's settings.boards"),
-            ..Subscribed::default()
-        });
+        return Ok(skipped("no boards in the integration's settings.boards"));
     }
     if cfg.public_base.is_empty() {
-        return Ok(Subscribed {
-            skipped: Some("webhooks.public_base is not set (Monday needs the URL to call)"),
-            ..Subscribed::default()
-        });
+        return Ok(skipped(
+            "webhooks.public_base is not set (Monday needs the URL to call)",
+        ));
     }
     let token = bearer(pool, vault, id).await?;
     let mut done = Subscribed::default();
