@@ -310,3 +310,62 @@ async fn a_reconnect_after_a_disconnect_routes_the_account_again() {
     );
     e.finish().await;
 }
+
+#[tokio::test]
+async fn a_failed_subscription_is_retried_as_a_job() {
+    let e = env_with(|c| {
+        c.webhooks.public_base = "https://hooks.example.test/mcp".into();
+        c.kinds.insert(
+            "webhook_subscribe".into(),
+            mcp_daemon::config::KindOverride {
+                max_attempts: Some(5),
+                backoff_base: Some(Duration::from_millis(50)),
+                backoff_max: Some(Duration::from_millis(100)),
+                timeout: None,
+                concurrency: None,
+            },
+        );
+    })
+    .await;
+    let ws = e.workspace().await;
+    let (id, _) = e.connect_as(Platform::Outlook, ws, Some("flaky")).await;
+    // Only the subscription calls Graph here: the connect's health check and sync are cancelled.
+    sqlx::query(
+        "SELECT mcp.cancel_job(id) FROM mcp.sync_jobs \
+         WHERE integration_id = $1 AND kind IN ('health_check', 'sync')",
+    )
+    .bind(id)
+    .execute(&e.db.pool)
+    .await
+    .expect("cancel");
+    // Graph answers 503 twice, then creates the subscription.
+    e.sb.fault(
+        Platform::Outlook,
+        mcp_sandbox::FaultKind::Unavailable,
+        Some(2),
+        None,
+    );
+    let worker = start_configured_worker(&e.db, e.config.clone()).await;
+    wait_jobs_done(&e, "webhook_subscribe", 1).await;
+    let attempt: i32 = sqlx::query_scalar(
+        "SELECT attempt::int FROM mcp.sync_jobs WHERE kind = 'webhook_subscribe' AND integration_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&e.db.pool)
+    .await
+    .expect("job");
+    assert!(attempt >= 2, "retried: attempt {attempt}");
+    let subs = sandbox_subscriptions(&e).await;
+    assert_eq!(subs.len(), 1, "{subs:#?}");
+    // One row: the failed attempts left none behind.
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mcp.webhooks WHERE integration_id = $1 AND platform = 'outlook'",
+    )
+    .bind(id)
+    .fetch_one(&e.db.pool)
+    .await
+    .expect("rows");
+    assert_eq!(rows, 1);
+    worker.shutdown().await;
+    e.finish().await;
+}
