@@ -33,6 +33,10 @@ pub enum JobError {
     /// Run again after this delay without spending an attempt (e.g. a platform's Retry-After).
     #[error("snoozed for {0:?}")]
     Snooze(Duration),
+    /// A failure worth another attempt after this delay (the job's own schedule rather than the
+    /// kind's backoff); the attempt is spent, and the last one discards the job.
+    #[error("{1}")]
+    RetryAfter(Duration, String),
 }
 
 /// The code of one job kind.

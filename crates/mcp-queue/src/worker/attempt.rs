@@ -107,6 +107,13 @@ pub(super) fn decide(
         Ok(Ok(Err(JobError::Retry(e)))) => failure(e),
         Ok(Ok(Err(JobError::Discard(e)))) => Outcome::Discard { error: e },
         Ok(Ok(Err(JobError::Snooze(delay)))) => Outcome::Snooze { delay },
+        Ok(Ok(Err(JobError::RetryAfter(delay, error)))) => {
+            if attempt >= max_attempts {
+                Outcome::Discard { error }
+            } else {
+                Outcome::Retry { error, delay }
+            }
+        }
     }
 }
 
@@ -146,5 +153,37 @@ pub(super) fn record(kind: &Arc<str>, id: i64, attempt: i16, outcome: &Outcome) 
             counter!(m::JOBS_RETURNED, "kind" => k).increment(1);
             tracing::info!(job_id = id, kind = %kind, attempt, "job put back unfinished (shutdown)");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            timeout: Duration::from_secs(1),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn retry_after_spends_the_attempt_with_the_job_s_own_delay() {
+        let delay = Duration::from_secs(300);
+        let r = |attempt| {
+            decide(
+                Ok(Ok(Err(JobError::RetryAfter(delay, "503".into())))),
+                &policy(),
+                attempt,
+                3,
+            )
+        };
+        match r(2) {
+            Outcome::Retry { error, delay: d } => assert_eq!((error.as_str(), d), ("503", delay)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(r(3), Outcome::Discard { .. }));
     }
 }
