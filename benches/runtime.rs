@@ -284,6 +284,10 @@ async fn run_job(
                     delay: Duration::from_secs(1),
                 },
                 Err(JobError::Retry(error)) => Outcome::Discard { error },
+                Err(JobError::RetryAfter(delay, error)) if attempt < max_attempts => {
+                    Outcome::Retry { error, delay }
+                }
+                Err(JobError::RetryAfter(_, error)) => Outcome::Discard { error },
             }
         }
     };
