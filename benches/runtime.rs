@@ -138,6 +138,7 @@ async fn setup(db: &Db) -> Res<(Config, Queue, Arc<Services>)> {
         vault: Arc::new(mcp_daemon::vault::Vault::from_keys(vec![])),
         config: Arc::new(config.clone()),
         webhook_events: Default::default(),
+        notifier: Default::default(),
     });
     Ok((config, queue, services))
 }

@@ -80,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         command: WebhooksCommand,
     },
+    /// Endpoints that are told of critical changes (signed, retried; docs/NOTIFICATIONS.md).
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
     /// Print the effective configuration with secrets redacted.
     CheckConfig,
     /// Vault keys: make one, or re-encrypt every stored secret under the newest.
@@ -117,6 +122,32 @@ enum KeysCommand {
         #[arg(long)]
         max_batches: Option<u64>,
     },
+}
+
+#[derive(Subcommand)]
+enum NotifyCommand {
+    /// Add an endpoint; prints its id and its signing secret (shown this once).
+    Add {
+        url: String,
+        /// Only this workspace's events (all workspaces by default).
+        #[arg(long)]
+        workspace: Option<uuid::Uuid>,
+        /// Only these types (every critical type by default; `sync.completed` only when named).
+        #[arg(long = "event")]
+        events: Vec<String>,
+    },
+    /// The endpoints, with whether each is enabled and why not; no secret.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an endpoint.
+    Remove { id: uuid::Uuid },
+    /// A new signing secret (printed once); the old one keeps signing beside it for
+    /// `notify.secret_overlap`. Enables a disabled endpoint again.
+    RotateSecret { id: uuid::Uuid },
+    /// Send a `notification.test` to an endpoint through the queue; prints its webhook-id.
+    Test { id: uuid::Uuid },
 }
 
 #[derive(Subcommand)]
@@ -275,6 +306,63 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             let id = mcp_queue::admin_enqueue(&pool, &req).await?;
             println!("{id}");
         }
+        Command::Notify { command } => {
+            let pool = mcp_daemon::db::connect(&config.database).await?;
+            use mcp_daemon::notify::endpoints as ep;
+            match command {
+                NotifyCommand::Add {
+                    url,
+                    workspace,
+                    events,
+                } => {
+                    let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
+                    let (e, secret) = ep::add(&pool, &vault, &url, workspace, &events).await?;
+                    println!("endpoint {}", e.id);
+                    println!("signing secret (shown once): {}", secret.expose());
+                }
+                NotifyCommand::List { json } => {
+                    for e in ep::list(&pool).await? {
+                        if json {
+                            println!("{}", serde_json::to_string(&e)?);
+                        } else {
+                            let ws = e.workspace_id.map(|w| w.to_string());
+                            println!(
+                                "{}  {}  {}  workspace {}  types {}{}",
+                                e.id,
+                                if e.enabled { "enabled " } else { "disabled" },
+                                e.url,
+                                ws.as_deref().unwrap_or("all"),
+                                if e.event_types.is_empty() {
+                                    "critical".to_string()
+                                } else {
+                                    e.event_types.join(",")
+                                },
+                                e.disabled_reason
+                                    .map(|r| format!("  ({r})"))
+                                    .unwrap_or_default()
+                            );
+                        }
+                    }
+                }
+                NotifyCommand::Remove { id } => {
+                    ep::remove(&pool, id).await?;
+                    println!("endpoint {id} removed");
+                }
+                NotifyCommand::RotateSecret { id } => {
+                    let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
+                    let secret = ep::rotate_secret(&pool, &vault, &config.notify, id).await?;
+                    println!("new signing secret (shown once): {}", secret.expose());
+                    println!(
+                        "the old one keeps signing beside it for {}",
+                        humantime_serde::re::humantime::format_duration(config.notify.secret_overlap)
+                    );
+                }
+                NotifyCommand::Test { id } => {
+                    let n = ep::test(&pool, id).await?;
+                    println!("notification {n} queued (its webhook-id)");
+                }
+            }
+        }
         Command::Webhooks { command } => {
             let pool = mcp_daemon::db::connect(&config.database).await?;
             let base = mcp_daemon::http::integrations::public_base(&config);
@@ -417,10 +505,11 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                 let pool = mcp_daemon::db::connect(&config.database).await?;
                 let r = mcp_daemon::keys::rotate(&pool, &vault, batch.max(1), max_batches).await?;
                 println!(
-                    "re-encrypted under key {}: {} tokens, {} webhook secrets, {} connect states in {} batches; {} left under older keys",
+                    "re-encrypted under key {}: {} tokens, {} webhook secrets, {} notification secrets, {} connect states in {} batches; {} left under older keys",
                     vault.newest_key_id().unwrap_or("-"),
                     r.tokens,
                     r.webhook_secrets,
+                    r.notification_secrets,
                     r.connect_states,
                     r.batches,
                     r.remaining

@@ -285,6 +285,7 @@ async fn job_catalogue_sql_examples_run_as_written() {
             "health_check",
             "health_sweep",
             "noop",
+            "notify_deliver",
             "prune",
             "sync",
             "sync_sweep",

@@ -76,6 +76,8 @@ pub struct Config {
     pub webhooks: crate::webhooks::WebhooksConfig,
     /// Sync: intervals, the polling fallback, per-platform rate limits.
     pub sync: crate::sync::config::SyncConfig,
+    /// Notifications of critical changes to the product's endpoints.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 #[derive(Clone, Deserialize, Serialize, Debug)]

@@ -88,6 +88,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         connectors,
         vault,
         webhook_events: Default::default(),
+        notifier: Default::default(),
     });
     let worker = Worker::new(
         queue,

@@ -60,6 +60,7 @@ pub async fn sample_gauges(pool: &PgPool, vault: &Vault) -> Result<(), Credentia
 pub struct RotateReport {
     pub tokens: u64,
     pub webhook_secrets: u64,
+    pub notification_secrets: u64,
     pub connect_states: u64,
     pub batches: u64,
     /// Secrets still under an older key (non-zero only when stopped by `max_batches`).
@@ -141,6 +142,12 @@ pub async fn rotate(
     for (table, key_col, ct_col, field) in [
         ("mcp.webhooks", "id", "secret_ct", "webhook_secret"),
         (
+            "mcp.notification_endpoints",
+            "id",
+            "secret_ct",
+            crate::notify::endpoints::SECRET_FIELD,
+        ),
+        (
             "mcp.oauth_states",
             "state_hash",
             "pkce_verifier_ct",
@@ -156,6 +163,8 @@ pub async fn rotate(
             report.batches += 1;
             if table == "mcp.webhooks" {
                 report.webhook_secrets += n;
+            } else if table == "mcp.notification_endpoints" {
+                report.notification_secrets += n;
             } else {
                 report.connect_states += n;
             }
@@ -164,6 +173,7 @@ pub async fn rotate(
     report.remaining = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM mcp.oauth_tokens WHERE key_id <> $1) \
               + (SELECT count(*) FROM mcp.webhooks WHERE secret_ct IS NOT NULL AND key_id <> $1) \
+              + (SELECT count(*) FROM mcp.notification_endpoints WHERE key_id <> $1) \
               + (SELECT count(*) FROM mcp.oauth_states WHERE pkce_verifier_ct IS NOT NULL AND key_id <> $1)",
     )
     .bind(&newest)

@@ -14,6 +14,7 @@ pub mod integration_state;
 pub mod integrations;
 pub mod keys;
 pub mod metrics;
+pub mod notify;
 pub mod sdnotify;
 pub mod sync;
 pub mod telemetry;

@@ -26,6 +26,13 @@ pub const VAULT_KEY_AGE: &str = "mcp_vault_key_age_seconds";
 pub const VAULT_KEYS: &str = "mcp_vault_keys";
 pub const WEBHOOK_EVENTS: &str = "mcp_webhook_events_total";
 pub const WEBHOOK_INTAKE: &str = "mcp_webhook_intake_seconds";
+/// Notification deliveries by outcome: delivered, failed (will retry), exhausted (the last
+/// attempt failed), gone (endpoint removed, disabled by a 410, or refused).
+pub const NOTIFICATIONS: &str = "mcp_notification_deliveries_total";
+/// From the change to its delivery (2xx), seconds.
+pub const NOTIFICATION_LATENCY: &str = "mcp_notification_delivery_seconds";
+/// Notification endpoints that are disabled (a 410, or by hand).
+pub const NOTIFICATION_ENDPOINTS_DISABLED: &str = "mcp_notification_endpoints_disabled";
 pub const WEBHOOK_PROCESSING: &str = "mcp_webhook_processing_seconds";
 
 /// Outcomes of `mcp_webhook_events_total`: stored, a repeated delivery, a handshake answered,
@@ -106,6 +113,9 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
         .and_then(|b| {
             b.set_buckets_for_metric(Matcher::Full(WEBHOOK_PROCESSING.into()), HTTP_BUCKETS)
         })
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(NOTIFICATION_LATENCY.into()), HTTP_BUCKETS)
+        })
         .map_err(|e| MetricsError::Build(e.to_string()))?
         .build_recorder();
     let handle = recorder.handle();
@@ -182,6 +192,19 @@ fn describe_all() {
         Unit::Seconds,
         "Time to answer one webhook delivery (read, verify, store), by platform."
     );
+    describe_counter!(
+        NOTIFICATIONS,
+        "Notification deliveries by outcome (delivered, failed: will retry, exhausted, gone: endpoint removed, disabled or refused)."
+    );
+    describe_histogram!(
+        NOTIFICATION_LATENCY,
+        Unit::Seconds,
+        "Time from a critical change to its notification's delivery (2xx)."
+    );
+    describe_gauge!(
+        NOTIFICATION_ENDPOINTS_DISABLED,
+        "Notification endpoints that are disabled (a 410 from the endpoint, or by hand)."
+    );
     describe_histogram!(
         WEBHOOK_PROCESSING,
         Unit::Seconds,
@@ -214,6 +237,10 @@ fn register_sampled_gauges() {
 /// Registers every per-platform series at zero (called before the sampling loops start).
 pub fn register_platforms() {
     register_sampled_gauges();
+    for o in ["delivered", "failed", "exhausted", "gone"] {
+        counter!(NOTIFICATIONS, "outcome" => o).increment(0);
+    }
+    let _ = histogram!(NOTIFICATION_LATENCY);
     for p in mcp_platforms::connectors::Platform::ALL {
         let p = p.as_str();
         // Registering a histogram exports its buckets at zero.

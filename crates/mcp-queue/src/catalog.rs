@@ -45,6 +45,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         include_str!("../../../jobs/webhook_renew_sweep.toml"),
     ),
     (
+        "notify_deliver.toml",
+        include_str!("../../../jobs/notify_deliver.toml"),
+    ),
+    (
         "webhook_subscribe.toml",
         include_str!("../../../jobs/webhook_subscribe.toml"),
     ),

@@ -58,6 +58,7 @@ pub async fn start_worker(
         vault: Arc::new(test_vault()),
         config: Arc::new(config.clone()),
         webhook_events: Default::default(),
+        notifier: Default::default(),
     });
     Worker::new(queue, catalog, registry, services, config.worker.clone())
         .expect("worker")

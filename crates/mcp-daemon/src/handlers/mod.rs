@@ -7,6 +7,7 @@ mod gate;
 mod health_check;
 mod health_sweep;
 mod noop;
+mod notify_deliver;
 mod prune;
 mod sync;
 mod sync_sweep;
@@ -31,6 +32,8 @@ pub struct Services {
     pub vault: Arc<crate::vault::Vault>,
     /// Groups the `webhook_process` attempts running at once into one statement.
     pub webhook_events: crate::webhooks::process::EventProcessor,
+    /// The notification deliveries' HTTP client.
+    pub notifier: crate::notify::Notifier,
 }
 
 /// One claimed attempt of one job, with the daemon's services.
@@ -41,6 +44,7 @@ pub use mcp_queue::{Job, JobError};
 pub fn registry() -> Registry<Services> {
     let mut r = Registry::default();
     r.register(noop::Noop);
+    r.register(notify_deliver::NotifyDeliver);
     r.register(prune::Prune);
     r.register(health_check::HealthCheck);
     r.register(health_sweep::HealthSweep);

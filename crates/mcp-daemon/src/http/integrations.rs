@@ -68,6 +68,22 @@ pub fn routes(state: ApiState) -> Option<Router> {
                 "/integrations/{id}/webhooks/{webhook_id}",
                 axum::routing::delete(remove_webhook),
             )
+            .route(
+                "/notifications/endpoints",
+                get(super::notifications::list).post(super::notifications::add),
+            )
+            .route(
+                "/notifications/endpoints/{id}",
+                axum::routing::delete(super::notifications::remove),
+            )
+            .route(
+                "/notifications/endpoints/{id}/rotate-secret",
+                post(super::notifications::rotate_secret),
+            )
+            .route(
+                "/notifications/endpoints/{id}/test",
+                post(super::notifications::test),
+            )
             .route("/integrations/{key}", get(status).post(connect_with_key))
             .route_layer(middleware::from_fn(move |req: Request, next: Next| {
                 authorized(expected, req, next)

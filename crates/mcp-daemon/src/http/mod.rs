@@ -8,6 +8,7 @@
 //! whose signature it has verified (and their `webhook_process` jobs).
 
 pub mod integrations;
+pub mod notifications;
 pub mod ready;
 pub mod webhooks;
 
