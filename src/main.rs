@@ -354,7 +354,9 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                     println!("new signing secret (shown once): {}", secret.expose());
                     println!(
                         "the old one keeps signing beside it for {}",
-                        humantime_serde::re::humantime::format_duration(config.notify.secret_overlap)
+                        humantime_serde::re::humantime::format_duration(
+                            config.notify.secret_overlap
+                        )
                     );
                 }
                 NotifyCommand::Test { id } => {

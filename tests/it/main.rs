@@ -12,6 +12,7 @@ mod demo;
 mod engine;
 mod health;
 mod integrations;
+mod notify;
 mod oauth;
 mod ops;
 mod outage;

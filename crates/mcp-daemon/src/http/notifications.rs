@@ -26,7 +26,11 @@ fn refused(e: &NotifyError) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }
     };
-    (status, Json(json!({"error": kind, "message": e.to_string()}))).into_response()
+    (
+        status,
+        Json(json!({"error": kind, "message": e.to_string()})),
+    )
+        .into_response()
 }
 
 fn bad(field: &str, message: &str) -> Response {
@@ -123,11 +127,7 @@ pub async fn test(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Res
         return bad("id", "must be a UUID");
     };
     match ep::test(&s.pool, id).await {
-        Ok(n) => (
-            StatusCode::ACCEPTED,
-            Json(json!({"notification_id": n})),
-        )
-            .into_response(),
+        Ok(n) => (StatusCode::ACCEPTED, Json(json!({"notification_id": n}))).into_response(),
         Err(e) => refused(&e),
     }
 }

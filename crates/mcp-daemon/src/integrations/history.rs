@@ -138,11 +138,10 @@ pub async fn sample_gauges(pool: &PgPool) -> Result<(), IntegrationError> {
             metrics::gauge!(m::CIRCUIT_BREAKERS, "platform" => p, "state" => *b).set(n as f64);
         }
     }
-    let disabled: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM mcp.notification_endpoints WHERE NOT enabled",
-    )
-    .fetch_one(pool)
-    .await?;
+    let disabled: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM mcp.notification_endpoints WHERE NOT enabled")
+            .fetch_one(pool)
+            .await?;
     metrics::gauge!(m::NOTIFICATION_ENDPOINTS_DISABLED).set(disabled as f64);
     Ok(())
 }

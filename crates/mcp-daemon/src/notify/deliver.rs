@@ -74,9 +74,7 @@ impl reqwest::dns::Resolve for Guarded {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let public: Vec<SocketAddr> = all.into_iter().filter(|a| !is_private(a.ip())).collect();
             if public.is_empty() {
                 return Err("the destination resolves only to private addresses".into());
@@ -116,7 +114,11 @@ pub fn signature(secrets: &[Secret], id: &str, timestamp: i64, body: &str) -> St
 
 /// `Retry-After` in seconds or as an HTTP date.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -162,7 +164,9 @@ impl Deliverer {
                 .fetch_optional(pool)
                 .await?;
         let Some((kind, occurred_at, data)) = row else {
-            return Ok(Delivery::Gone("the notification is no longer retained".into()));
+            return Ok(Delivery::Gone(
+                "the notification is no longer retained".into(),
+            ));
         };
         if !self.allow_private {
             let literal = url::Url::parse(&url).ok().and_then(|u| match u.host() {
@@ -251,7 +255,19 @@ mod tests {
 
     #[test]
     fn private_addresses_are_refused() {
-        for a in ["127.0.0.1", "10.1.2.3", "192.168.0.9", "172.20.0.1", "169.254.169.254", "::1", "fe80::1", "fd00::1", "::ffff:10.0.0.1", "100.64.0.1", "0.0.0.0"] {
+        for a in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.9",
+            "172.20.0.1",
+            "169.254.169.254",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+            "100.64.0.1",
+            "0.0.0.0",
+        ] {
             assert!(is_private(a.parse().expect("ip")), "{a}");
         }
         for a in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
@@ -261,9 +277,18 @@ mod tests {
 
     #[test]
     fn the_schedule_steps_with_jitter() {
-        for (attempt, base) in [(1, 5.0), (2, 300.0), (3, 1800.0), (7, 36_000.0), (9, 36_000.0)] {
+        for (attempt, base) in [
+            (1, 5.0),
+            (2, 300.0),
+            (3, 1800.0),
+            (7, 36_000.0),
+            (9, 36_000.0),
+        ] {
             let d = schedule(attempt).as_secs_f64();
-            assert!(d >= base * 0.8 - 1e-9 && d <= base * 1.2 + 1e-9, "{attempt}: {d}");
+            assert!(
+                d >= base * 0.8 - 1e-9 && d <= base * 1.2 + 1e-9,
+                "{attempt}: {d}"
+            );
         }
     }
 }

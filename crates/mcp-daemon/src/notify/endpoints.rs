@@ -230,7 +230,9 @@ pub(super) async fn secrets(
         match vault.open(&key, &ct, binding(&record)) {
             Ok(s) => out.push(s),
             // Its key is gone: sign with the current secret alone.
-            Err(e) => tracing::warn!(endpoint_id = %id, error = %e, "previous notification secret unreadable"),
+            Err(e) => {
+                tracing::warn!(endpoint_id = %id, error = %e, "previous notification secret unreadable")
+            }
         }
     }
     Ok(Some((url, enabled, out)))

@@ -1,0 +1,376 @@
+//! Notifications end to end: a receiver on loopback that checks the Standard Webhooks signature
+//! on its own (the reference scheme written out here, not the daemon's code), the real worker
+//! delivering `notify_deliver` jobs, and critical changes made by plain SQL.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::common::{start_configured_worker, test_config, test_vault, TestDb};
+use mcp_daemon::notify::endpoints as ep;
+
+/// One request as the receiver saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    id: String,
+    timestamp: String,
+    signatures: Vec<String>,
+    body: String,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    /// Statuses to answer, in turn; 200 once they are used up.
+    script: Arc<Mutex<Vec<u16>>>,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let h = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    r.seen.lock().expect("lock").push(Seen {
+        id: h("webhook-id"),
+        timestamp: h("webhook-timestamp"),
+        signatures: h("webhook-signature")
+            .split(' ')
+            .map(str::to_string)
+            .collect(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
+    let mut script = r.script.lock().expect("lock");
+    let code = if script.is_empty() {
+        200
+    } else {
+        script.remove(0)
+    };
+    StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
+}
+
+async fn receiver(script: Vec<u16>) -> (String, Receiver) {
+    let r = Receiver {
+        seen: Arc::default(),
+        script: Arc::new(Mutex::new(script)),
+    };
+    let app = axum::Router::new()
+        .route("/hook", post(receive))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), r)
+}
+
+/// The Standard Webhooks check, as a receiver would write it: the secret's bytes are the base64
+/// after `whsec_`; the signed content is `id.timestamp.body`; any `v1,` signature may match.
+fn verifies(secret: &str, s: &Seen) -> bool {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .expect("secret base64");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("key");
+    mac.update(format!("{}.{}.{}", s.id, s.timestamp, s.body).as_bytes());
+    let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    s.signatures.iter().any(|sig| sig == &format!("v1,{want}"))
+}
+
+async fn wait_seen(r: &Receiver, n: usize, within: Duration) -> Vec<Seen> {
+    let deadline = Instant::now() + within;
+    loop {
+        let seen = r.seen.lock().expect("lock").clone();
+        if seen.len() >= n {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} deliveries after {within:?}",
+            seen.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn active_integration(db: &TestDb, ws: Uuid) -> Uuid {
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, 'slack') RETURNING id",
+    )
+    .bind(ws)
+    .fetch_one(&db.pool)
+    .await
+    .expect("integration");
+    for to in ["CONNECTED", "ACTIVE"] {
+        sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
+            .bind(id)
+            .bind(to)
+            .execute(&db.pool)
+            .await
+            .expect("transition");
+    }
+    id
+}
+
+fn config(db: &TestDb) -> mcp_daemon::config::Config {
+    let mut c = test_config(&db.url);
+    c.notify.allow_private = true;
+    c
+}
+
+#[tokio::test]
+async fn a_change_made_by_sql_is_delivered_once_with_one_id_across_a_retry() {
+    let db = TestDb::new().await;
+    let ws = mcp_daemon::integrations::create_workspace(&db.pool, "n")
+        .await
+        .expect("ws");
+    let id = active_integration(&db, ws).await;
+    let (url, r) = receiver(vec![500]).await;
+    let (endpoint, secret) = ep::add(&db.pool, &test_vault(), &url, Some(ws), &[])
+        .await
+        .expect("add");
+    // A change that rolls back notifies nobody.
+    let mut tx = db.pool.begin().await.expect("tx");
+    sqlx::query("SELECT mcp.transition_integration_state($1, 'ERROR', 'rolled back')")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .expect("transition");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.notifications")
+            .await,
+        0
+    );
+    // A critical change by plain SQL: one notification, one job, in its transaction.
+    sqlx::query("SELECT mcp.transition_integration_state($1, 'ERROR', 'the platform is down')")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .expect("transition");
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'notify_deliver'")
+            .await,
+        1
+    );
+    let worker = start_configured_worker(&db, config(&db)).await;
+    // The 500, then (about 5 s later) the 200.
+    let seen = wait_seen(&r, 2, Duration::from_secs(20)).await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].id, seen[1].id, "the same webhook-id on the retry");
+    for s in &seen {
+        assert!(verifies(secret.expose(), s), "signature of {s:?}");
+    }
+    let body: Value = serde_json::from_str(&seen[1].body).expect("json");
+    assert_eq!(body["type"], "integration.state_changed");
+    assert_eq!(body["data"]["from"], "ACTIVE");
+    assert_eq!(body["data"]["to"], "ERROR");
+    assert_eq!(body["data"]["reason"], "the platform is down");
+    assert_eq!(body["data"]["platform"], "slack");
+    assert_eq!(body["data"]["integration_id"], id.to_string());
+    assert_eq!(body["data"]["workspace_id"], ws.to_string());
+    assert!(body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(!seen[1].body.contains("whsec_"));
+    // A timestamp signed now, and the job completed on its second attempt.
+    let ts: i64 = seen[1].timestamp.parse().expect("ts");
+    assert!((chrono::Utc::now().timestamp() - ts).abs() < 60);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let row: Option<(String, i32)> = sqlx::query_as(
+            "SELECT state, attempt::int FROM mcp.sync_jobs WHERE kind = 'notify_deliver'",
+        )
+        .fetch_optional(&db.pool)
+        .await
+        .expect("job");
+        if row.as_ref().is_some_and(|r| r.0 == "completed") {
+            assert_eq!(row.map(|r| r.1), Some(2));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{row:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Another workspace's change is not this endpoint's.
+    let other = mcp_daemon::integrations::create_workspace(&db.pool, "o")
+        .await
+        .expect("ws");
+    let id2 = active_integration(&db, other).await;
+    sqlx::query("SELECT mcp.transition_integration_state($1, 'EXPIRED', 'x')")
+        .bind(id2)
+        .execute(&db.pool)
+        .await
+        .expect("transition");
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'notify_deliver'")
+            .await,
+        1
+    );
+    let _ = endpoint;
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_410_disables_the_endpoint() {
+    let db = TestDb::new().await;
+    let ws = mcp_daemon::integrations::create_workspace(&db.pool, "n")
+        .await
+        .expect("ws");
+    let id = active_integration(&db, ws).await;
+    let (url, r) = receiver(vec![410]).await;
+    let (endpoint, _) = ep::add(&db.pool, &test_vault(), &url, None, &[])
+        .await
+        .expect("add");
+    let worker = start_configured_worker(&db, config(&db)).await;
+    sqlx::query("SELECT mcp.transition_integration_state($1, 'DEGRADED', 'slow')")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .expect("transition");
+    wait_seen(&r, 1, Duration::from_secs(10)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (enabled, reason): (bool, Option<String>) = sqlx::query_as(
+            "SELECT enabled, disabled_reason FROM mcp.notification_endpoints WHERE id = $1",
+        )
+        .bind(endpoint.id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("endpoint");
+        if !enabled {
+            assert!(reason.unwrap_or_default().contains("410"));
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Disabled: the next change makes no delivery.
+    sqlx::query("SELECT mcp.transition_integration_state($1, 'ERROR', 'down')")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .expect("transition");
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'notify_deliver'")
+            .await,
+        1
+    );
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn after_a_rotation_both_secrets_sign_and_private_destinations_are_refused() {
+    let db = TestDb::new().await;
+    let (url, r) = receiver(vec![]).await;
+    let vault = test_vault();
+    let (endpoint, old) = ep::add(&db.pool, &vault, &url, None, &[])
+        .await
+        .expect("add");
+    let new = ep::rotate_secret(&db.pool, &vault, &config(&db).notify, endpoint.id)
+        .await
+        .expect("rotate");
+    assert_ne!(old.expose(), new.expose());
+    let worker = start_configured_worker(&db, config(&db)).await;
+    ep::test(&db.pool, endpoint.id).await.expect("test");
+    let seen = wait_seen(&r, 1, Duration::from_secs(10)).await;
+    assert_eq!(seen[0].signatures.len(), 2, "{:?}", seen[0].signatures);
+    assert!(verifies(old.expose(), &seen[0]) && verifies(new.expose(), &seen[0]));
+    let body: Value = serde_json::from_str(&seen[0].body).expect("json");
+    assert_eq!(body["type"], "notification.test");
+    worker.shutdown().await;
+
+    // Without allow_private, a loopback destination is refused before any request.
+    let strict = mcp_daemon::notify::Deliverer::new(&mcp_daemon::notify::NotifyConfig::default())
+        .expect("client");
+    let n: Uuid = sqlx::query_scalar("SELECT id FROM mcp.notifications LIMIT 1")
+        .fetch_one(&db.pool)
+        .await
+        .expect("notification");
+    let out = strict
+        .deliver(&db.pool, &vault, n, endpoint.id)
+        .await
+        .expect("deliver");
+    assert!(
+        matches!(&out, mcp_daemon::notify::Delivery::Gone(why) if why.contains("private")),
+        "{out:?}"
+    );
+    assert_eq!(r.seen.lock().expect("lock").len(), 1);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn breakers_and_jobs_that_fail_for_good_are_critical_events() {
+    let db = TestDb::new().await;
+    let ws = mcp_daemon::integrations::create_workspace(&db.pool, "n")
+        .await
+        .expect("ws");
+    let id = active_integration(&db, ws).await;
+    ep::add(
+        &db.pool,
+        &test_vault(),
+        "https://receiver.example.test/hook",
+        None,
+        &[],
+    )
+    .await
+    .expect("add");
+    sqlx::query("UPDATE core.integrations SET circuit_breaker_state = 'open' WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .expect("open");
+    sqlx::query("UPDATE core.integrations SET circuit_breaker_state = 'closed' WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .expect("close");
+    let job: i64 = sqlx::query_scalar(
+        "SELECT mcp.enqueue_job('token_refresh', jsonb_build_object('integration_id', $1::uuid))",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await
+    .expect("job");
+    sqlx::query(
+        "UPDATE mcp.sync_jobs SET integration_id = $2, state = 'discarded', finished_at = now(), \
+         last_error = 'invalid_grant' WHERE id = $1",
+    )
+    .bind(job)
+    .bind(id)
+    .execute(&db.pool)
+    .await
+    .expect("discard");
+    let types: Vec<String> =
+        sqlx::query_scalar("SELECT type FROM mcp.notifications ORDER BY created_at, type")
+            .fetch_all(&db.pool)
+            .await
+            .expect("types");
+    assert_eq!(
+        types,
+        [
+            "integration.breaker_opened",
+            "integration.breaker_closed",
+            "token.refresh_failed"
+        ]
+    );
+    let data: Value = sqlx::query_scalar(
+        "SELECT data FROM mcp.notifications WHERE type = 'token.refresh_failed'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("data");
+    assert_eq!(data["error"], "invalid_grant");
+    assert_eq!(data["platform"], "slack");
+    db.drop_db().await;
+}
