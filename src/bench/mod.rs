@@ -15,6 +15,7 @@ mod day;
 mod day_probe;
 mod health;
 mod history;
+mod notify;
 mod oauth;
 mod refresh;
 mod sync;
@@ -88,6 +89,9 @@ pub struct BenchArgs {
     /// the first one's stored events; measure one alone to compare them.
     #[arg(long, value_delimiter = ',', default_value = "endpoint,app")]
     pub webhook_urls: Vec<String>,
+    /// Critical changes made at once in the notify suite's burst (one notification each).
+    #[arg(long, default_value_t = 10_000)]
+    pub notifications: u64,
     /// Integrations in the sync suite (spread over the 13 platforms).
     #[arg(long, default_value_t = 100)]
     pub sync_integrations: i64,
@@ -111,6 +115,7 @@ pub enum Suite {
     Oauth,
     Webhooks,
     Sync,
+    Notify,
     Day,
 }
 
@@ -169,6 +174,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Sync => crate::bench::sync::measure(&args, &db_url)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
+        Suite::Notify => crate::bench::notify::measure(&args, &db_url)
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Day => crate::bench::day::measure(&args, &db_url)
