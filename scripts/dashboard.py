@@ -314,10 +314,10 @@ def rows():
     yield "Webhooks and sync", [
         ts(
             "Webhook deliveries accepted",
-            "Deliveries stored, repeated (stored once) and handshakes answered, per second.",
+            "Deliveries stored, repeated (stored once), handshakes answered, and app-level events for no live integration (answered 200, not stored), per second.",
             [
                 (
-                    f'sum by (outcome) (rate(mcp_webhook_events_total{{{P}, outcome=~"accepted|duplicate|handshake"}}[$__rate_interval]))',
+                    f'sum by (outcome) (rate(mcp_webhook_events_total{{{P}, outcome=~"accepted|duplicate|handshake|unrouted"}}[$__rate_interval]))',
                     "{{outcome}}",
                 )
             ],
@@ -325,10 +325,10 @@ def rows():
         ),
         ts(
             "Webhook deliveries refused by reason",
-            "Deliveries refused: bad signature, stale, unknown webhook, too large, content type, malformed, database unavailable.",
+            "Deliveries refused: bad signature, stale, unknown webhook, app secret not configured, too large, content type, malformed, database unavailable.",
             [
                 (
-                    f'sum by (outcome) (rate(mcp_webhook_events_total{{{P}, outcome!~"accepted|duplicate|handshake"}}[$__rate_interval]))',
+                    f'sum by (outcome) (rate(mcp_webhook_events_total{{{P}, outcome!~"accepted|duplicate|handshake|unrouted"}}[$__rate_interval]))',
                     "{{outcome}}",
                 )
             ],
@@ -382,6 +382,29 @@ def rows():
             "Integrations on polling fallback",
             "Integrations synced on the fallback interval (webhook missing, failing or silent).",
             [(f"max by (platform) (mcp_sync_polling_fallback{{{P}}})", "{{platform}}")],
+        ),
+    ]
+    yield "Notifications", [
+        ts(
+            "Notification deliveries by outcome",
+            "Deliveries to the notification endpoints per second: delivered, failed (will retry), exhausted (last attempt failed), gone (endpoint removed, disabled by a 410, or refused).",
+            [(rate("mcp_notification_deliveries_total", D, "outcome"), "{{outcome}}")],
+            unit="ops",
+        ),
+        ts(
+            "Change to delivered",
+            "Time from a critical change to its notification's 2xx: p50, p95, p99.",
+            [
+                (quantile(0.5, "mcp_notification_delivery_seconds", D, None), "p50"),
+                (quantile(0.95, "mcp_notification_delivery_seconds", D, None), "p95"),
+                (quantile(0.99, "mcp_notification_delivery_seconds", D, None), "p99"),
+            ],
+            unit="s",
+        ),
+        st(
+            "Endpoints disabled",
+            "Notification endpoints disabled (a 410 from the endpoint, or by hand); see the alert MCPWorkerNotificationEndpointDisabled.",
+            [(f"max(mcp_notification_endpoints_disabled{{{D}}})", "disabled")],
         ),
     ]
 

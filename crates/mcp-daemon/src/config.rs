@@ -111,6 +111,9 @@ pub struct RetentionConfig {
     pub integration_errors: Duration,
     #[serde(with = "humantime_serde")]
     pub webhook_events: Duration,
+    /// Notifications (`mcp.notifications`) created longer ago than this.
+    #[serde(with = "humantime_serde")]
+    pub notifications: Duration,
 }
 
 impl Default for HttpConfig {
@@ -129,6 +132,7 @@ impl RetentionConfig {
             health_checks: self.health_checks,
             integration_errors: self.integration_errors,
             webhook_events: self.webhook_events,
+            notifications: self.notifications,
         }
     }
 }
@@ -143,6 +147,7 @@ impl Default for RetentionConfig {
             health_checks: Duration::from_secs(30 * 86_400),
             integration_errors: Duration::from_secs(90 * 86_400),
             webhook_events: Duration::from_secs(30 * 86_400),
+            notifications: Duration::from_secs(30 * 86_400),
         }
     }
 }

@@ -395,6 +395,10 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
             "prune webhook events, none due",
             integ::PRUNE_WEBHOOK_EVENTS_SQL,
         ),
+        (
+            "prune notifications, none due",
+            integ::PRUNE_NOTIFICATIONS_SQL,
+        ),
     ] {
         h.check(name, sql, args!(1_000.0 * DAY, HISTORY_BATCH), SMALL, true)
             .await;

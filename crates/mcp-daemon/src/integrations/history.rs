@@ -26,6 +26,13 @@ SELECT id FROM mcp.webhook_events \
 WHERE processed_at IS NOT NULL AND received_at < now() - $1 * interval '1 second' \
 ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
 
+/// Notifications (the outbox's rows) created before the age: their deliveries end within about
+/// a day and a half of the change.
+pub const PRUNE_NOTIFICATIONS_SQL: &str = "\
+DELETE FROM mcp.notifications WHERE id = ANY (ARRAY(\
+SELECT id FROM mcp.notifications WHERE created_at < now() - $1 * interval '1 second' \
+ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
+
 /// Connect states expired for more than a day (`$1` is the batch).
 pub const PRUNE_OAUTH_STATES_SQL: &str = "\
 DELETE FROM mcp.oauth_states WHERE state_hash = ANY (ARRAY(\
@@ -58,6 +65,7 @@ pub struct HistoryAges {
     pub health_checks: Duration,
     pub integration_errors: Duration,
     pub webhook_events: Duration,
+    pub notifications: Duration,
 }
 
 pub async fn prune_history(
@@ -65,7 +73,7 @@ pub async fn prune_history(
     ages: &HistoryAges,
     batch: u32,
 ) -> Result<Vec<(&'static str, u64)>, IntegrationError> {
-    let tables: [(&'static str, &'static str, Duration); 3] = [
+    let tables: [(&'static str, &'static str, Duration); 4] = [
         (
             "mcp.health_checks",
             PRUNE_HEALTH_CHECKS_SQL,
@@ -80,6 +88,11 @@ pub async fn prune_history(
             "mcp.webhook_events",
             PRUNE_WEBHOOK_EVENTS_SQL,
             ages.webhook_events,
+        ),
+        (
+            "mcp.notifications",
+            PRUNE_NOTIFICATIONS_SQL,
+            ages.notifications,
         ),
     ];
     let mut out = Vec::new();
