@@ -241,6 +241,8 @@ pub fn register_platforms() {
         counter!(NOTIFICATIONS, "outcome" => o).increment(0);
     }
     let _ = histogram!(NOTIFICATION_LATENCY);
+    // Sampled with the integration gauges; zero until the first sample.
+    gauge!(NOTIFICATION_ENDPOINTS_DISABLED).set(0.0);
     for p in mcp_platforms::connectors::Platform::ALL {
         let p = p.as_str();
         // Registering a histogram exports its buckets at zero.

@@ -231,7 +231,9 @@ async fn prune_deletes_old_history_in_batches_and_keeps_recent_rows() {
          VALUES ('00000000-0000-0000-0000-00000000beef', '{id}', '{ws}', 'gmail'); \
          INSERT INTO mcp.webhook_events (webhook_id, integration_id, workspace_id, platform, dedup_key, payload, received_at, processed_at) \
          SELECT '00000000-0000-0000-0000-00000000beef', '{id}', '{ws}', 'gmail', g::text, '{{}}', \
-                now() - interval '40 days', CASE WHEN g % 2 = 0 THEN now() END FROM generate_series(1, 10) g;"
+                now() - interval '40 days', CASE WHEN g % 2 = 0 THEN now() END FROM generate_series(1, 10) g; \
+         INSERT INTO mcp.notifications (type, workspace_id, occurred_at, data, created_at) \
+         SELECT 'notification.test', '{ws}', now(), '{{}}', now() - (g * 10 + 5) * interval '1 day' FROM generate_series(0, 6) g;"
     ))
     .await;
     let report = mcp_daemon::integrations::prune_history(
@@ -247,6 +249,7 @@ async fn prune_deletes_old_history_in_batches_and_keeps_recent_rows() {
             ("mcp.health_checks", 10),
             ("mcp.integration_errors", 3),
             ("mcp.webhook_events", 5),
+            ("mcp.notifications", 4),
             ("mcp.oauth_states", 0),
         ],
         "30-day health checks, 90-day errors, processed events only"
