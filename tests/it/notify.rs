@@ -374,3 +374,96 @@ async fn breakers_and_jobs_that_fail_for_good_are_critical_events() {
     assert_eq!(data["platform"], "slack");
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn sync_completed_is_opt_in() {
+    let db = TestDb::new().await;
+    let sb = mcp_sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let ws = mcp_daemon::integrations::create_workspace(&db.pool, "n")
+        .await
+        .expect("ws");
+    let id = mcp_testkit::integrations::active(
+        &db,
+        &sb,
+        ws,
+        mcp_platforms::connectors::Platform::Outlook,
+        "acme",
+    )
+    .await;
+    let mut c = config(&db);
+    c.platforms = sb.config_overrides();
+    let sync_once = || async {
+        mcp_queue::enqueue_for_integrations(&db.pool, "sync", &[id])
+            .await
+            .expect("enqueue");
+    };
+    let wait_syncs = |n: i64| {
+        let pool = db.pool.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let done: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'sync' AND state = 'completed'",
+                )
+                .fetch_one(&pool)
+                .await
+                .expect("syncs");
+                if done >= n {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "{done} of {n} syncs");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    // An endpoint of the critical types only: a sync records nothing.
+    ep::add(
+        &db.pool,
+        &test_vault(),
+        "https://receiver.example.test/a",
+        None,
+        &[],
+    )
+    .await
+    .expect("add");
+    let worker = start_configured_worker(&db, c).await;
+    sync_once().await;
+    wait_syncs(1).await;
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.notifications")
+            .await,
+        0
+    );
+    // One that asks for it: the next sync is a notification with its counts (after the 5 s
+    // the interest is cached for).
+    ep::add(
+        &db.pool,
+        &test_vault(),
+        "https://receiver.example.test/b",
+        Some(ws),
+        &["sync.completed".to_string()],
+    )
+    .await
+    .expect("add");
+    tokio::time::sleep(Duration::from_millis(5_100)).await;
+    sync_once().await;
+    wait_syncs(2).await;
+    let data: Value =
+        sqlx::query_scalar("SELECT data FROM mcp.notifications WHERE type = 'sync.completed'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("notification");
+    assert_eq!(data["platform"], "outlook");
+    assert!(
+        data["items"].as_i64().is_some() && data["pages"].as_i64().is_some(),
+        "{data}"
+    );
+    // Only the endpoint that asked gets it.
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'notify_deliver'")
+            .await,
+        1
+    );
+    worker.shutdown().await;
+    db.drop_db().await;
+}

@@ -162,6 +162,9 @@ impl Job<Services> for Sync {
         run("completed");
         tracing::info!(job_id = ctx.id, integration_id = %integration.id, platform, pages,
                 items, resynced, elapsed_ms = started.elapsed().as_millis() as u64, "sync");
+        s.notifier
+            .sync_completed(pool, &integration, pages, items, resynced)
+            .await;
         Ok(())
     }
 }

@@ -14,17 +14,79 @@ use serde::{Deserialize, Serialize};
 pub use deliver::{Deliverer, Delivery};
 pub use endpoints::{Endpoint, NotifyError};
 
-/// The daemon's one `Deliverer`, made at the first delivery.
+/// The daemon's one `Deliverer` (made at the first delivery), and whether any endpoint wants
+/// the opt-in `sync.completed` (read at most every `INTEREST_TTL`).
 #[derive(Default)]
-pub struct Notifier(std::sync::OnceLock<Deliverer>);
+pub struct Notifier {
+    deliverer: std::sync::OnceLock<Deliverer>,
+    sync_completed: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
+
+/// How long the answer to "does any endpoint want `sync.completed`" is reused.
+const INTEREST_TTL: Duration = Duration::from_secs(5);
 
 impl Notifier {
     pub fn get(&self, cfg: &NotifyConfig) -> Result<&Deliverer, reqwest::Error> {
-        if let Some(d) = self.0.get() {
+        if let Some(d) = self.deliverer.get() {
             return Ok(d);
         }
         let d = Deliverer::new(cfg)?;
-        Ok(self.0.get_or_init(|| d))
+        Ok(self.deliverer.get_or_init(|| d))
+    }
+
+    /// Records a completed sync in `ops.events` (so it notifies) when an enabled endpoint asked
+    /// for `sync.completed`. Best effort: a failure is logged, the sync stays done.
+    pub async fn sync_completed(
+        &self,
+        pool: &sqlx::PgPool,
+        integration: &crate::integrations::Integration,
+        pages: u64,
+        items: u64,
+        resynced: bool,
+    ) {
+        let now = std::time::Instant::now();
+        let cached = self
+            .sync_completed
+            .lock()
+            .ok()
+            .and_then(|c| *c)
+            .filter(|(at, _)| now.duration_since(*at) < INTEREST_TTL)
+            .map(|(_, wanted)| wanted);
+        let wanted = match cached {
+            Some(w) => w,
+            None => {
+                let w: Result<bool, sqlx::Error> = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM mcp.notification_endpoints \
+                     WHERE enabled AND 'sync.completed' = ANY (event_types))",
+                )
+                .fetch_one(pool)
+                .await;
+                let w = w.unwrap_or(false);
+                if let Ok(mut c) = self.sync_completed.lock() {
+                    *c = Some((now, w));
+                }
+                w
+            }
+        };
+        if !wanted {
+            return;
+        }
+        let r = sqlx::query(
+            "INSERT INTO ops.events (workspace_id, integration_id, event_type, payload) \
+             VALUES ($1, $2, 'sync.completed', jsonb_build_object('platform', $3::text, \
+                     'pages', $4::bigint, 'items', $5::bigint, 'resynced', $6::boolean))",
+        )
+        .bind(integration.workspace_id)
+        .bind(integration.id)
+        .bind(integration.platform.as_str())
+        .bind(pages as i64)
+        .bind(items as i64)
+        .bind(resynced)
+        .execute(pool)
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(integration_id = %integration.id, error = %e, "cannot record sync.completed");
+        }
     }
 }
 
