@@ -316,6 +316,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                     events,
                 } => {
                     let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
+                    mcp_daemon::keys::load_data_keys(&pool, &vault).await?;
                     let (e, secret) = ep::add(&pool, &vault, &url, workspace, &events).await?;
                     println!("endpoint {}", e.id);
                     println!("signing secret (shown once): {}", secret.expose());
@@ -350,6 +351,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                 }
                 NotifyCommand::RotateSecret { id } => {
                     let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
+                    mcp_daemon::keys::load_data_keys(&pool, &vault).await?;
                     let secret = ep::rotate_secret(&pool, &vault, &config.notify, id).await?;
                     println!("new signing secret (shown once): {}", secret.expose());
                     println!(
@@ -392,6 +394,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                         None
                     };
                     let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
+                    mcp_daemon::keys::load_data_keys(&pool, &vault).await?;
                     let w = reg::add(
                         &pool,
                         &vault,
@@ -505,10 +508,16 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             KeysCommand::Rotate { batch, max_batches } => {
                 let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
                 let pool = mcp_daemon::db::connect(&config.database).await?;
+                // The data keys first: wrapped again under the newest operator key.
+                mcp_daemon::keys::load_data_keys(&pool, &vault).await?;
+                let rewrapped = mcp_daemon::keys::rewrap_data_keys(&pool, &vault).await?;
+                if rewrapped > 0 {
+                    println!("{rewrapped} data keys wrapped again under the newest operator key");
+                }
                 let r = mcp_daemon::keys::rotate(&pool, &vault, batch.max(1), max_batches).await?;
                 println!(
                     "re-encrypted under key {}: {} tokens, {} webhook secrets, {} notification secrets, {} connect states in {} batches; {} left under older keys",
-                    vault.newest_key_id().unwrap_or("-"),
+                    vault.sealing_key_id().unwrap_or_else(|| "-".into()),
                     r.tokens,
                     r.webhook_secrets,
                     r.notification_secrets,

@@ -20,4 +20,5 @@ mod plans;
 mod prometheus;
 mod sql;
 mod sync;
+mod vault_keys;
 mod webhooks;

@@ -73,6 +73,10 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     crate::keys::register_keys(&pool, &vault)
         .await
         .map_err(|e| DaemonError::Credentials(e.to_string()))?;
+    // The data keys made so far, before any secret is read.
+    crate::keys::load_data_keys(&pool, &vault)
+        .await
+        .map_err(|e| DaemonError::Credentials(e.to_string()))?;
     crate::metrics::register_platforms();
     crate::sync::register_metrics();
     let config = Arc::new(config);
@@ -119,6 +123,29 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
             scheduler.run(config.scheduler.interval, stop_scheduler.clone()),
         ));
     }
+    // The vault's data keys: made, rotated when due, re-encrypted to, retired (every daemon
+    // takes part; the statements make each step happen once).
+    let key_upkeep = {
+        let (pool, vault, cfg) = (pool.clone(), services.vault.clone(), config.vault.clone());
+        let schedule = mcp_queue::periodic::Schedule::every(cfg.upkeep_interval).staggered();
+        tokio::spawn(mcp_queue::periodic::run(
+            schedule,
+            background.clone(),
+            move || {
+                let (pool, vault, cfg) = (pool.clone(), vault.clone(), cfg.clone());
+                async move {
+                    match crate::keys::upkeep(&pool, &vault, &cfg).await {
+                        Ok(true) => mcp_queue::periodic::Step::More,
+                        Ok(false) => mcp_queue::periodic::Step::Done,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "vault key upkeep failed");
+                            mcp_queue::periodic::Step::Done
+                        }
+                    }
+                }
+            },
+        ))
+    };
     let gauges = tokio::spawn(gauges_loop(
         pool.clone(),
         services.vault.clone(),
@@ -167,6 +194,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     worker.shutdown().await;
     background.cancel();
     let _ = gauges.await;
+    let _ = key_upkeep.await;
     let _ = http_task.await;
     pool.close().await;
     tracing::info!("stopped");

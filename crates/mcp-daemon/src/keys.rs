@@ -30,8 +30,10 @@ pub const EARLIEST_EXPIRY_SQL: &str = "\
 SELECT EXTRACT(EPOCH FROM min(t.expires_at) - now())::float8 \
 FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
 WHERE core.state_in_service(i.state)";
-pub const KEY_AGE_SQL: &str =
-    "SELECT EXTRACT(EPOCH FROM now() - first_seen_at)::float8 FROM mcp.vault_keys WHERE key_id = $1";
+pub const KEY_AGE_SQL: &str = "\
+SELECT EXTRACT(EPOCH FROM now() - first_seen_at)::float8 FROM mcp.vault_keys WHERE key_id = $1 \
+UNION ALL \
+SELECT EXTRACT(EPOCH FROM now() - created_at)::float8 FROM mcp.vault_data_keys WHERE id = $1";
 
 /// Samples the credential gauges: earliest token expiry, age of the newest key, keys loaded.
 pub async fn sample_gauges(pool: &PgPool, vault: &Vault) -> Result<(), CredentialError> {
@@ -41,7 +43,7 @@ pub async fn sample_gauges(pool: &PgPool, vault: &Vault) -> Result<(), Credentia
         .await?;
     // No token at all: report a day past the refresh horizon rather than a misleading zero.
     metrics::gauge!(m::TOKEN_EARLIEST_EXPIRY).set(earliest.unwrap_or(m::TOKEN_EXPIRY_UNKNOWN_S));
-    let age: Option<f64> = match vault.newest_key_id() {
+    let age: Option<f64> = match vault.sealing_key_id() {
         Some(id) => {
             sqlx::query_scalar(KEY_AGE_SQL)
                 .bind(id)
@@ -79,13 +81,12 @@ pub async fn rotate(
     max_batches: Option<u64>,
 ) -> Result<RotateReport, CredentialError> {
     let newest = vault
-        .newest_key_id()
+        .sealing_key_id()
         .ok_or_else(|| CredentialError::Vault {
             id: uuid::Uuid::nil(),
             field: "key",
             source: VaultError::NoKey,
-        })?
-        .to_string();
+        })?;
     register_keys(pool, vault).await?;
     let mut report = RotateReport::default();
     let more = |r: &RotateReport| max_batches.is_none_or(|m| r.batches < m);
@@ -230,4 +231,174 @@ async fn rotate_simple(
     }
     tx.commit().await?;
     Ok(rows.len() as u64)
+}
+
+/// The advisory lock under which one daemon makes the next data key.
+const DATA_KEY_LOCK: i64 = 0x6d63_705f_646b_6579;
+
+/// Loads (unwraps) every data key this daemon's operator keys can open into the vault; a data
+/// key wrapped by an operator key not loaded here is skipped with a warning. Returns how many.
+pub async fn load_data_keys(pool: &PgPool, vault: &Vault) -> Result<usize, CredentialError> {
+    type Row = (String, String, Vec<u8>, chrono::DateTime<chrono::Utc>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, wrapped_by, wrapped, active_from FROM mcp.vault_data_keys ORDER BY active_from",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut keys = Vec::with_capacity(rows.len());
+    for (id, kek, wrapped, active_from) in rows {
+        match vault.unwrap_key(&id, &kek, &wrapped) {
+            Ok(bytes) => keys.push((id, bytes, active_from)),
+            Err(e) => tracing::warn!(data_key = %id, wrapped_by = %kek, error = %e,
+                "cannot unwrap a data key: its operator key is not loaded here"),
+        }
+    }
+    let n = keys.len();
+    vault.set_data_keys(keys);
+    Ok(n)
+}
+
+/// Makes the next data key when there is none or the newest is older than `rotate_after`, once
+/// across all daemons (an advisory lock, and the check made again under it). It seals from
+/// `grace` on. Returns its id when this call made one.
+pub async fn ensure_data_key(
+    pool: &PgPool,
+    vault: &Vault,
+    cfg: &crate::vault::VaultConfig,
+) -> Result<Option<String>, CredentialError> {
+    if vault.newest_key_id().is_none() {
+        return Ok(None);
+    }
+    let mut tx = pool.begin().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(DATA_KEY_LOCK)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let due: bool = sqlx::query_scalar(
+        "SELECT COALESCE(max(created_at) < now() - $1 * interval '1 millisecond', true) \
+         FROM mcp.vault_data_keys",
+    )
+    .bind(cfg.rotate_after.as_millis() as i64)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !due {
+        return Ok(None);
+    }
+    let id = format!(
+        "dk-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        hex::encode(rand::random::<[u8; 4]>())
+    );
+    let bytes: zeroize::Zeroizing<[u8; 32]> = zeroize::Zeroizing::new(rand::random());
+    let err = |source| CredentialError::Vault {
+        id: uuid::Uuid::nil(),
+        field: crate::vault::DATA_KEY_FIELD,
+        source,
+    };
+    let (kek, wrapped) = vault.wrap(&id, &bytes).map_err(err)?;
+    sqlx::query(
+        "INSERT INTO mcp.vault_data_keys (id, wrapped_by, wrapped, active_from) \
+         VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')",
+    )
+    .bind(&id)
+    .bind(&kek)
+    .bind(&wrapped)
+    .bind(cfg.data_key_grace.as_millis() as i64)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO ops.events (event_type, payload) \
+         VALUES ('vault.data_key_created', jsonb_build_object('id', $1::text, 'wrapped_by', $2::text))",
+    )
+    .bind(&id)
+    .bind(&kek)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(data_key = %id, wrapped_by = %kek, "new data key made; it seals after the grace period");
+    Ok(Some(id))
+}
+
+/// Wraps every data key again under the newest operator key (rotating an operator key touches
+/// only these rows). Returns how many.
+pub async fn rewrap_data_keys(pool: &PgPool, vault: &Vault) -> Result<u64, CredentialError> {
+    let Some(newest) = vault.newest_key_id().map(str::to_string) else {
+        return Ok(0);
+    };
+    let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, wrapped_by, wrapped FROM mcp.vault_data_keys WHERE wrapped_by <> $1",
+    )
+    .bind(&newest)
+    .fetch_all(pool)
+    .await?;
+    let mut n = 0;
+    for (id, kek, wrapped) in rows {
+        let err = |source| CredentialError::Vault {
+            id: uuid::Uuid::nil(),
+            field: crate::vault::DATA_KEY_FIELD,
+            source,
+        };
+        let bytes = vault.unwrap_key(&id, &kek, &wrapped).map_err(err)?;
+        let (by, again) = vault.wrap(&id, &bytes).map_err(err)?;
+        n += sqlx::query(
+            "UPDATE mcp.vault_data_keys SET wrapped_by = $3, wrapped = $4 \
+             WHERE id = $1 AND wrapped_by = $2",
+        )
+        .bind(&id)
+        .bind(&kek)
+        .bind(&by)
+        .bind(&again)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    }
+    Ok(n)
+}
+
+/// Deletes the data keys that no secret uses any more and that a newer one has replaced for
+/// longer than the grace period (so no daemon still seals with them). Returns their ids.
+pub async fn retire_data_keys(
+    pool: &PgPool,
+    cfg: &crate::vault::VaultConfig,
+) -> Result<Vec<String>, CredentialError> {
+    Ok(sqlx::query_scalar(
+        "DELETE FROM mcp.vault_data_keys d \
+         WHERE d.active_from < (SELECT max(active_from) FROM mcp.vault_data_keys \
+                                WHERE active_from < now() - $1 * interval '1 millisecond') \
+           AND NOT EXISTS (SELECT 1 FROM mcp.oauth_tokens t WHERE t.key_id = d.id) \
+           AND NOT EXISTS (SELECT 1 FROM mcp.webhooks w WHERE w.key_id = d.id) \
+           AND NOT EXISTS (SELECT 1 FROM mcp.oauth_states s WHERE s.key_id = d.id) \
+           AND NOT EXISTS (SELECT 1 FROM mcp.notification_endpoints e \
+                           WHERE e.key_id = d.id OR e.previous_key_id = d.id) \
+         RETURNING d.id",
+    )
+    .bind(cfg.data_key_grace.as_millis() as i64)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One round of the daemons' key upkeep: reload the data keys, make the next one when due,
+/// re-wrap under the newest operator key, re-encrypt one batch of secrets not under the sealing
+/// key, and retire what nothing uses. `true` when more secrets wait for re-encryption.
+pub async fn upkeep(
+    pool: &PgPool,
+    vault: &Vault,
+    cfg: &crate::vault::VaultConfig,
+) -> Result<bool, CredentialError> {
+    load_data_keys(pool, vault).await?;
+    if ensure_data_key(pool, vault, cfg).await?.is_some() {
+        load_data_keys(pool, vault).await?;
+    }
+    rewrap_data_keys(pool, vault).await?;
+    let r = rotate(pool, vault, cfg.batch.max(1), Some(1)).await?;
+    if r.remaining > 0 {
+        return Ok(true);
+    }
+    for id in retire_data_keys(pool, cfg).await? {
+        tracing::info!(data_key = %id, "data key retired: no secret uses it any more");
+    }
+    Ok(false)
 }

@@ -1,8 +1,11 @@
 //! The vault: encrypts and decrypts stored secrets (access and refresh tokens, API keys, webhook
-//! secrets) with XChaCha20-Poly1305. Each write uses a fresh random 24-byte nonce and binds the
-//! ciphertext to where it belongs (integration id, field, key id) through associated data, so a
-//! ciphertext copied to another row or field does not decrypt. Keys come from files (or systemd
-//! credentials); the newest key encrypts, every key decrypts.
+//! and notification secrets) with XChaCha20-Poly1305. Each write uses a fresh random 24-byte
+//! nonce and binds the ciphertext to where it belongs (record, field, key id) through associated
+//! data, so a ciphertext copied to another row or field does not decrypt.
+//! Envelope encryption: the operator's keys (files or systemd credentials) wrap **data keys**
+//! (`mcp.vault_data_keys`, made and rotated by the daemons, see `crate::keys`); secrets are
+//! sealed with the newest data key that is active. Without any data key, the newest operator
+//! key seals (the layout before data keys). Every loaded key of either kind decrypts.
 //! It never logs, prints or returns key material or plaintext except as `Secret`.
 
 use std::path::{Path, PathBuf};
@@ -39,13 +42,38 @@ pub enum VaultError {
     Encrypt,
 }
 
-/// `[vault]`: where keys come from.
-#[derive(Clone, Deserialize, Serialize, Debug, Default)]
+/// `[vault]`: where the operator's keys come from, and the data keys' rotation.
+#[derive(Clone, Deserialize, Serialize, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct VaultConfig {
     /// Key files: 32 random bytes as base64 or hex. The key id is the file name without its
-    /// extension; the greatest id (sorting as text) is the newest and encrypts new writes.
+    /// extension; the greatest id (sorting as text) is the newest and wraps the data keys.
     pub key_files: Vec<PathBuf>,
+    /// A new data key is made when the newest is older than this (once across daemons), and
+    /// every secret re-encrypted under it in the background.
+    #[serde(with = "humantime_serde")]
+    pub rotate_after: std::time::Duration,
+    /// A new data key seals only this long after it was made: every daemon reloads the data
+    /// keys (every `upkeep_interval`) before any secret is sealed with it.
+    #[serde(with = "humantime_serde")]
+    pub data_key_grace: std::time::Duration,
+    /// How often a daemon reloads the data keys, rotates when due, and re-encrypts a batch.
+    #[serde(with = "humantime_serde")]
+    pub upkeep_interval: std::time::Duration,
+    /// Secrets re-encrypted per transaction by the background rotation.
+    pub batch: i64,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        VaultConfig {
+            key_files: Vec::new(),
+            rotate_after: std::time::Duration::from_secs(90 * 86_400),
+            data_key_grace: std::time::Duration::from_secs(120),
+            upkeep_interval: std::time::Duration::from_secs(30),
+            batch: 500,
+        }
+    }
 }
 
 /// What a ciphertext is bound to.
@@ -60,10 +88,21 @@ struct Key {
     cipher: XChaCha20Poly1305,
 }
 
-pub struct Vault {
-    /// Oldest first; the last one is the newest.
-    keys: Vec<Key>,
+/// A data key, unwrapped, and from when it seals.
+struct DataKey {
+    key: Key,
+    active_from: chrono::DateTime<chrono::Utc>,
 }
+
+pub struct Vault {
+    /// The operator's keys. Oldest first; the last one is the newest.
+    keys: Vec<Key>,
+    /// The data keys this daemon has unwrapped, oldest first.
+    data: std::sync::RwLock<Vec<DataKey>>,
+}
+
+/// The field data keys are wrapped under (their record: the data key's id).
+pub const DATA_KEY_FIELD: &str = "data_key";
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,7 +144,99 @@ impl Vault {
             .collect();
         keys.sort_by(|a, b| a.id.cmp(&b.id));
         keys.dedup_by(|a, b| a.id == b.id);
-        Vault { keys }
+        Vault {
+            keys,
+            data: std::sync::RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Replaces the data keys: `(id, bytes, active from)`.
+    pub fn set_data_keys(
+        &self,
+        keys: Vec<(String, Zeroizing<[u8; 32]>, chrono::DateTime<chrono::Utc>)>,
+    ) {
+        let mut keys: Vec<DataKey> = keys
+            .into_iter()
+            .map(|(id, bytes, active_from)| DataKey {
+                key: Key {
+                    id,
+                    cipher: XChaCha20Poly1305::new(bytes.as_ref().into()),
+                },
+                active_from,
+            })
+            .collect();
+        keys.sort_by(|a, b| (a.active_from, &a.key.id).cmp(&(b.active_from, &b.key.id)));
+        if let Ok(mut d) = self.data.write() {
+            *d = keys;
+        }
+    }
+
+    /// The data key ids loaded, oldest first.
+    pub fn data_key_ids(&self) -> Vec<String> {
+        self.data
+            .read()
+            .map(|d| d.iter().map(|k| k.key.id.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The id of the key that seals new writes now: the newest active data key, else the
+    /// newest operator key.
+    pub fn sealing_key_id(&self) -> Option<String> {
+        let now = chrono::Utc::now();
+        let data = self.data.read().ok().and_then(|d| {
+            d.iter()
+                .rev()
+                .find(|k| k.active_from <= now)
+                .map(|k| k.key.id.clone())
+        });
+        data.or_else(|| self.newest_key_id().map(str::to_string))
+    }
+
+    /// Wraps a data key under the newest operator key: (operator key id, stored bytes).
+    pub fn wrap(
+        &self,
+        data_key_id: &str,
+        bytes: &[u8; 32],
+    ) -> Result<(String, Vec<u8>), VaultError> {
+        let text = Zeroizing::new(hex::encode(bytes));
+        let key = self.keys.last().ok_or(VaultError::NoKey)?;
+        seal_with(
+            key,
+            &text,
+            Binding {
+                record: data_key_id,
+                field: DATA_KEY_FIELD,
+            },
+        )
+    }
+
+    /// Unwraps a data key stored by `wrap`.
+    pub fn unwrap_key(
+        &self,
+        data_key_id: &str,
+        kek_id: &str,
+        stored: &[u8],
+    ) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == kek_id)
+            .ok_or_else(|| VaultError::UnknownKey(kek_id.to_string()))?;
+        let text = open_with(
+            key,
+            stored,
+            Binding {
+                record: data_key_id,
+                field: DATA_KEY_FIELD,
+            },
+        )?;
+        let bytes = Zeroizing::new(hex::decode(text.expose()).map_err(|_| VaultError::Malformed)?);
+        let mut out = Zeroizing::new([0u8; 32]);
+        if bytes.len() != 32 {
+            return Err(VaultError::Malformed);
+        }
+        out.copy_from_slice(&bytes);
+        Ok(out)
     }
 
     /// 32 fresh random bytes, base64: the content of a new key file.
@@ -123,49 +254,69 @@ impl Vault {
         self.keys.last().map(|k| k.id.as_str())
     }
 
-    /// Encrypts under the newest key; returns (key id, stored bytes).
+    /// Encrypts under the sealing key (`sealing_key_id`); returns (key id, stored bytes).
     pub fn seal(&self, plain: &str, at: Binding<'_>) -> Result<(String, Vec<u8>), VaultError> {
+        let now = chrono::Utc::now();
+        if let Ok(d) = self.data.read() {
+            if let Some(k) = d.iter().rev().find(|k| k.active_from <= now) {
+                return seal_with(&k.key, plain, at);
+            }
+        }
         let key = self.keys.last().ok_or(VaultError::NoKey)?;
-        let nonce_bytes: [u8; NONCE_LEN] = rand::random();
-        let aad = aad(at, &key.id);
-        let ct = key
-            .cipher
-            .encrypt(
-                &XNonce::from(nonce_bytes),
-                Payload {
-                    msg: plain.as_bytes(),
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| VaultError::Encrypt)?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
-        out.push(FORMAT_V1);
-        out.extend_from_slice(&nonce_bytes);
-        out.extend_from_slice(&ct);
-        Ok((key.id.clone(), out))
+        seal_with(key, plain, at)
     }
 
     /// Decrypts what `seal` stored with `key_id` for the same binding.
     pub fn open(&self, key_id: &str, stored: &[u8], at: Binding<'_>) -> Result<Secret, VaultError> {
+        if let Ok(d) = self.data.read() {
+            if let Some(k) = d.iter().find(|k| k.key.id == key_id) {
+                return open_with(&k.key, stored, at);
+            }
+        }
         let key = self
             .keys
             .iter()
             .find(|k| k.id == key_id)
             .ok_or_else(|| VaultError::UnknownKey(key_id.to_string()))?;
-        if stored.len() < 1 + NONCE_LEN + 16 || stored[0] != FORMAT_V1 {
-            return Err(VaultError::Malformed);
-        }
-        let (nonce, ct) = stored[1..].split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| VaultError::Malformed)?;
-        let aad = aad(at, key_id);
-        let plain = Zeroizing::new(
-            key.cipher
-                .decrypt(&XNonce::from(nonce), Payload { msg: ct, aad: &aad })
-                .map_err(|_| VaultError::Tampered)?,
-        );
-        let text = std::str::from_utf8(&plain).map_err(|_| VaultError::Malformed)?;
-        Ok(Secret::new(text))
+        open_with(key, stored, at)
     }
+}
+
+fn seal_with(key: &Key, plain: &str, at: Binding<'_>) -> Result<(String, Vec<u8>), VaultError> {
+    let nonce_bytes: [u8; NONCE_LEN] = rand::random();
+    let aad = aad(at, &key.id);
+    let ct = key
+        .cipher
+        .encrypt(
+            &XNonce::from(nonce_bytes),
+            Payload {
+                msg: plain.as_bytes(),
+                aad: &aad,
+            },
+        )
+        .map_err(|_| VaultError::Encrypt)?;
+    let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
+    out.push(FORMAT_V1);
+    out.extend_from_slice(&nonce_bytes);
+    out.extend_from_slice(&ct);
+    Ok((key.id.clone(), out))
+}
+
+fn open_with(key: &Key, stored: &[u8], at: Binding<'_>) -> Result<Secret, VaultError> {
+    let key_id = key.id.as_str();
+    if stored.len() < 1 + NONCE_LEN + 16 || stored[0] != FORMAT_V1 {
+        return Err(VaultError::Malformed);
+    }
+    let (nonce, ct) = stored[1..].split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| VaultError::Malformed)?;
+    let aad = aad(at, key_id);
+    let plain = Zeroizing::new(
+        key.cipher
+            .decrypt(&XNonce::from(nonce), Payload { msg: ct, aad: &aad })
+            .map_err(|_| VaultError::Tampered)?,
+    );
+    let text = std::str::from_utf8(&plain).map_err(|_| VaultError::Malformed)?;
+    Ok(Secret::new(text))
 }
 
 /// A key's id from its file name: without the `.key` extension and, for systemd credentials,
@@ -291,6 +442,7 @@ mod tests {
         std::fs::write(&bad, "short").unwrap();
         let v = Vault::from_config(&VaultConfig {
             key_files: vec![a, b],
+            ..VaultConfig::default()
         })
         .unwrap();
         assert_eq!(v.newest_key_id(), Some("2026-02"));
@@ -302,8 +454,37 @@ mod tests {
         assert!(!format!("{v:?}").contains(&"ab".repeat(4)));
         let e = Vault::from_config(&VaultConfig {
             key_files: vec![bad],
+            ..VaultConfig::default()
         })
         .unwrap_err();
         assert!(e.to_string().contains("bad.key"));
+    }
+
+    #[test]
+    fn a_data_key_seals_once_active_and_every_key_still_opens() {
+        let v = vault(&["k1"]);
+        let (kek_sealed, old) = v.seal("before", AT).expect("seal");
+        assert_eq!(kek_sealed, "k1");
+        let bytes: Zeroizing<[u8; 32]> = Zeroizing::new(rand::random());
+        let (by, wrapped) = v.wrap("dk-1", &bytes).expect("wrap");
+        assert_eq!(by, "k1");
+        let back = v.unwrap_key("dk-1", "k1", &wrapped).expect("unwrap");
+        assert_eq!(back.as_ref(), bytes.as_ref());
+        // Bound to its id: a wrapped key copied to another id does not open.
+        assert!(matches!(
+            v.unwrap_key("dk-2", "k1", &wrapped),
+            Err(VaultError::Tampered)
+        ));
+        // Not active yet: the operator key still seals.
+        let later = chrono::Utc::now() + chrono::Duration::seconds(60);
+        v.set_data_keys(vec![("dk-1".into(), back, later)]);
+        assert_eq!(v.sealing_key_id().as_deref(), Some("k1"));
+        let again: Zeroizing<[u8; 32]> = Zeroizing::new(*bytes);
+        v.set_data_keys(vec![("dk-1".into(), again, chrono::Utc::now())]);
+        assert_eq!(v.sealing_key_id().as_deref(), Some("dk-1"));
+        let (id, ct) = v.seal("after", AT).expect("seal");
+        assert_eq!(id, "dk-1");
+        assert_eq!(v.open(&id, &ct, AT).expect("open").expose(), "after");
+        assert_eq!(v.open("k1", &old, AT).expect("open").expose(), "before");
     }
 }

@@ -16,6 +16,7 @@ use crate::common::TestDb;
 pub fn file_vault(path: &std::path::Path) -> Vault {
     Vault::from_config(&mcp_daemon::vault::VaultConfig {
         key_files: vec![path.to_path_buf()],
+        ..Default::default()
     })
     .expect("vault")
 }

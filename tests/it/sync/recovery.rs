@@ -80,6 +80,7 @@ async fn a_killed_daemons_sync_resumes_on_another_daemon_without_loss_or_doublin
     std::fs::write(&key_file, mcp_daemon::vault::Vault::generate_key()).expect("key");
     let vault = mcp_daemon::vault::Vault::from_config(&mcp_daemon::vault::VaultConfig {
         key_files: vec![key_file.clone()],
+        ..Default::default()
     })
     .expect("vault");
     let cfg_file = dir.path().join("daemon.toml");

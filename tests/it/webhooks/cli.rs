@@ -117,6 +117,7 @@ async fn register_list_and_remove_from_the_command_line() {
     // Sealed with the daemon's key: it opens to the secret given.
     let vault = mcp_daemon::vault::Vault::from_config(&mcp_daemon::vault::VaultConfig {
         key_files: vec![key_file.clone().into()],
+        ..Default::default()
     })
     .expect("vault");
     let row = mcp_daemon::webhooks::lookup(

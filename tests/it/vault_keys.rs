@@ -1,0 +1,197 @@
+//! Envelope encryption end to end with the real daemon binary: data keys made once across three
+//! daemons, every secret re-encrypted under them in the background, a rotation when the newest
+//! is too old, the old data key retired, and a daemon killed mid-rotation losing nothing.
+
+use std::time::{Duration, Instant};
+
+use mcp_platforms::connectors::Credentials;
+use mcp_platforms::secret::Secret;
+use uuid::Uuid;
+
+use crate::common::{test_vault, Daemon, TestDb};
+
+/// Tokens sealed the way they were before data keys: directly with the operator key.
+async fn seed(db: &TestDb, n: usize) -> Vec<Uuid> {
+    let vault = test_vault();
+    let ws = mcp_daemon::integrations::create_workspace(&db.pool, "keys")
+        .await
+        .expect("ws");
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let creds = Credentials::Bearer(Secret::new(format!("access-token-{i}")));
+        let id = mcp_daemon::integrations::create_active(
+            &db.pool,
+            &vault,
+            ws,
+            mcp_platforms::connectors::Platform::Gmail,
+            &creds,
+        )
+        .await
+        .expect("seed");
+        ids.push(id);
+    }
+    ids
+}
+
+/// The operator key of `test_vault`, as a key file the daemons load.
+fn key_file(dir: &std::path::Path) -> String {
+    let path = dir.join("test-key.key");
+    std::fs::write(&path, hex::encode([7u8; 32])).expect("key file");
+    path.display().to_string()
+}
+
+fn env(key: &str, batch: &str) -> Vec<(String, String)> {
+    vec![
+        ("MCP_WORKER__VAULT__KEY_FILES".into(), format!("[{key:?}]")),
+        ("MCP_WORKER__VAULT__DATA_KEY_GRACE".into(), "1s".into()),
+        ("MCP_WORKER__VAULT__UPKEEP_INTERVAL".into(), "200ms".into()),
+        ("MCP_WORKER__VAULT__BATCH".into(), batch.into()),
+        ("MCP_WORKER__SCHEDULER__ENABLED".into(), "false".into()),
+    ]
+}
+
+async fn start(db: &TestDb, env: &[(String, String)]) -> Daemon {
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Daemon::start(&db.url, &pairs).await
+}
+
+/// Key ids of the stored tokens: (under a data key, under anything else).
+async fn split(db: &TestDb) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE key_id LIKE 'dk-%'), count(*) FILTER (WHERE key_id NOT LIKE 'dk-%') \
+         FROM mcp.oauth_tokens",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("split")
+}
+
+async fn stop(d: Daemon) {
+    d.signal(libc::SIGTERM);
+    let _ = d.wait(Duration::from_secs(20)).await;
+}
+
+async fn until<F, Fut>(what: &str, limit: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !f().await {
+        assert!(
+            Instant::now() < deadline,
+            "not true after {limit:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every token opens with a vault that has the operator key and the data keys of the database.
+async fn all_readable(db: &TestDb, ids: &[Uuid]) {
+    let vault = test_vault();
+    mcp_daemon::keys::load_data_keys(&db.pool, &vault)
+        .await
+        .expect("data keys");
+    for id in ids {
+        match mcp_daemon::integrations::credentials(&db.pool, &vault, *id).await {
+            Ok(Credentials::Bearer(t)) => assert!(t.expose().starts_with("access-token-")),
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn three_daemons_make_each_data_key_once_and_retire_the_old_one() {
+    let db = TestDb::new().await;
+    let ids = seed(&db, 300).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let env = env(&key_file(dir.path()), "50");
+    let daemons = vec![
+        start(&db, &env).await,
+        start(&db, &env).await,
+        start(&db, &env).await,
+    ];
+    // Today's layout migrates in place: one data key, every token moved under it.
+    until(
+        "every token under the data key",
+        Duration::from_secs(30),
+        || async { split(&db).await == (ids.len() as i64, 0) },
+    )
+    .await;
+    let made = "SELECT count(*) FROM ops.events WHERE event_type = 'vault.data_key_created'";
+    assert_eq!(
+        db.scalar_i64(made).await,
+        1,
+        "one data key across three daemons"
+    );
+    let first: String = sqlx::query_scalar("SELECT id FROM mcp.vault_data_keys")
+        .fetch_one(&db.pool)
+        .await
+        .expect("first");
+    all_readable(&db, &ids).await;
+
+    // The data key is now older than rotate_after: the next one is made once, every token
+    // moves under it, and the old one goes.
+    sqlx::query("UPDATE mcp.vault_data_keys SET created_at = now() - interval '100 days'")
+        .execute(&db.pool)
+        .await
+        .expect("age");
+    until(
+        "the old data key retired",
+        Duration::from_secs(30),
+        || async {
+            let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM mcp.vault_data_keys")
+                .fetch_all(&db.pool)
+                .await
+                .expect("keys");
+            ids.len() == 1 && ids[0] != first
+        },
+    )
+    .await;
+    assert_eq!(db.scalar_i64(made).await, 2, "the rotation happened once");
+    let under_old = db
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM mcp.oauth_tokens WHERE key_id = '{first}'"
+        ))
+        .await;
+    assert_eq!(under_old, 0);
+    all_readable(&db, &ids).await;
+    for d in daemons {
+        stop(d).await;
+    }
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_daemon_killed_mid_rotation_loses_nothing() {
+    let db = TestDb::new().await;
+    let ids = seed(&db, 1500).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let env = env(&key_file(dir.path()), "10");
+    let d = start(&db, &env).await;
+    until(
+        "part of the tokens moved",
+        Duration::from_secs(30),
+        || async {
+            let (moved, _) = split(&db).await;
+            moved >= 50
+        },
+    )
+    .await;
+    d.signal(libc::SIGKILL);
+    let _ = d.wait(Duration::from_secs(10)).await;
+    let (moved, left) = split(&db).await;
+    assert!(left > 0, "killed before the end ({moved} moved)");
+    all_readable(&db, &ids).await;
+    // Another daemon finishes the job.
+    let d = start(&db, &env).await;
+    until(
+        "every token under the data key",
+        Duration::from_secs(60),
+        || async { split(&db).await == (ids.len() as i64, 0) },
+    )
+    .await;
+    all_readable(&db, &ids).await;
+    stop(d).await;
+    db.drop_db().await;
+}
