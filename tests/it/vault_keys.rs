@@ -195,3 +195,73 @@ async fn a_daemon_killed_mid_rotation_loses_nothing() {
     stop(d).await;
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_new_operator_key_rewraps_only_the_data_keys() {
+    let db = TestDb::new().await;
+    let ids = seed(&db, 20).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let old = key_file(dir.path());
+    let env1 = env(&old, "50");
+    let d = start(&db, &env1).await;
+    until(
+        "every token under the data key",
+        Duration::from_secs(30),
+        || async { split(&db).await == (ids.len() as i64, 0) },
+    )
+    .await;
+    stop(d).await;
+    let before: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT key_id, access_token_ct FROM mcp.oauth_tokens ORDER BY integration_id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("tokens");
+    // A second operator key, newer: `keys rotate` wraps the data key under it and leaves every
+    // secret as it was.
+    let new = dir.path().join("test-key2.key");
+    std::fs::write(&new, mcp_daemon::vault::Vault::generate_key()).expect("key");
+    let out = tokio::process::Command::new(crate::common::bin())
+        .args(["keys", "rotate"])
+        .env_remove("MCP_WORKER_CONFIG")
+        .env("DATABASE_URL", &db.url)
+        .env(
+            "MCP_WORKER__VAULT__KEY_FILES",
+            format!("[{old:?}, {:?}]", new.display().to_string()),
+        )
+        .output()
+        .await
+        .expect("keys rotate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wrapped_by: Vec<String> = sqlx::query_scalar("SELECT wrapped_by FROM mcp.vault_data_keys")
+        .fetch_all(&db.pool)
+        .await
+        .expect("data keys");
+    assert_eq!(wrapped_by, ["test-key2"]);
+    let after: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT key_id, access_token_ct FROM mcp.oauth_tokens ORDER BY integration_id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("tokens");
+    assert_eq!(before, after, "no secret re-encrypted");
+    // The old operator key can go: the new one alone opens everything.
+    let vault = mcp_daemon::vault::Vault::from_config(&mcp_daemon::vault::VaultConfig {
+        key_files: vec![new.clone()],
+        ..Default::default()
+    })
+    .expect("vault");
+    mcp_daemon::keys::load_data_keys(&db.pool, &vault)
+        .await
+        .expect("load");
+    for id in &ids {
+        assert!(mcp_daemon::integrations::credentials(&db.pool, &vault, *id)
+            .await
+            .is_ok());
+    }
+    db.drop_db().await;
+}
