@@ -467,3 +467,119 @@ async fn sync_completed_is_opt_in() {
     worker.shutdown().await;
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn endpoints_over_http_and_the_command_line() {
+    let e = crate::oauth::env().await;
+    let (status, _, body) = e
+        .call(
+            "POST",
+            "/notifications/endpoints",
+            Some(serde_json::json!({"url": "https://receiver.example.test/h",
+                                    "event_types": ["integration.reconnect_required"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    let id = v["id"].as_str().expect("id").to_string();
+    assert!(v["secret"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("whsec_")));
+    let (status, _, body) = e.call("GET", "/notifications/endpoints", None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(&id) && !body.contains("whsec_"), "{body}");
+    let (status, _, body) = e
+        .call(
+            "POST",
+            "/notifications/endpoints",
+            Some(serde_json::json!({"url": "ftp://x"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = e
+        .call(
+            "POST",
+            "/notifications/endpoints",
+            Some(serde_json::json!({"url": "https://x.test", "event_types": ["no.such"]})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = e
+        .call(
+            "POST",
+            &format!("/notifications/endpoints/{id}/rotate-secret"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("whsec_"));
+    let (status, _, body) = e
+        .call("POST", &format!("/notifications/endpoints/{id}/test"), None)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        e.db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'notify_deliver'")
+            .await,
+        1
+    );
+    let (status, _, _) = e
+        .call_as(None, "GET", "/notifications/endpoints", None)
+        .await;
+    assert_eq!(status, 401);
+    let (status, _, _) = e
+        .call("DELETE", &format!("/notifications/endpoints/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = e
+        .call("DELETE", &format!("/notifications/endpoints/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+
+    // The command line: the secret printed once, then never.
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = dir.path().join("k1.key");
+    std::fs::write(&key, mcp_daemon::vault::Vault::generate_key()).expect("key");
+    let cli = |args: Vec<String>| {
+        let (url, key) = (e.db.url.clone(), key.display().to_string());
+        async move {
+            let out = tokio::process::Command::new(crate::common::bin())
+                .args(args)
+                .env_remove("MCP_WORKER_CONFIG")
+                .env("DATABASE_URL", url)
+                .env("MCP_WORKER__VAULT__KEY_FILES", format!("[{key:?}]"))
+                .output()
+                .await
+                .expect("run");
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let (ok, out, err) = cli(vec![
+        "notify".into(),
+        "add".into(),
+        "https://r.example.test/x".into(),
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.split("shown once): ").nth(1))
+        .expect("secret line")
+        .to_string();
+    assert!(secret.starts_with("whsec_"));
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .expect("base64");
+    assert!((24..=64).contains(&raw.len()));
+    let (ok, out, _) = cli(vec!["notify".into(), "list".into(), "--json".into()]).await;
+    assert!(
+        ok && out.contains("r.example.test") && !out.contains(&secret),
+        "{out}"
+    );
+    let (ok, _, err) = cli(vec!["notify".into(), "add".into(), "not a url".into()]).await;
+    assert!(!ok && err.contains("url"), "{err}");
+    e.finish().await;
+}
