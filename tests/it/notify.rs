@@ -105,22 +105,8 @@ async fn wait_seen(r: &Receiver, n: usize, within: Duration) -> Vec<Seen> {
 }
 
 async fn active_integration(db: &TestDb, ws: Uuid) -> Uuid {
-    let id: Uuid = sqlx::query_scalar(
-        "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, 'slack') RETURNING id",
-    )
-    .bind(ws)
-    .fetch_one(&db.pool)
-    .await
-    .expect("integration");
-    for to in ["CONNECTED", "ACTIVE"] {
-        sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
-            .bind(id)
-            .bind(to)
-            .execute(&db.pool)
-            .await
-            .expect("transition");
-    }
-    id
+    mcp_testkit::integrations::bare_active(&db.pool, ws, mcp_platforms::connectors::Platform::Slack)
+        .await
 }
 
 fn config(db: &TestDb) -> mcp_daemon::config::Config {

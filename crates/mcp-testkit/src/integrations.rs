@@ -17,6 +17,28 @@ pub async fn workspace(db: &TestDb, name: &str) -> Uuid {
         .expect("create workspace")
 }
 
+/// An integration of `p` in `ws` moved to ACTIVE by plain SQL (PENDING → CONNECTED → ACTIVE),
+/// without credentials: for what only needs the row and its state.
+pub async fn bare_active(pool: &sqlx::PgPool, ws: Uuid, p: Platform) -> Uuid {
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(ws)
+    .bind(p.as_str())
+    .fetch_one(pool)
+    .await
+    .expect("integration");
+    for to in ["CONNECTED", "ACTIVE"] {
+        sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
+            .bind(id)
+            .bind(to)
+            .execute(pool)
+            .await
+            .expect("transition");
+    }
+    id
+}
+
 /// An ACTIVE integration of `p` in `ws` for the sandbox account `account`, its credentials
 /// sealed in the test vault.
 pub async fn active(db: &TestDb, sb: &Sandbox, ws: Uuid, p: Platform, account: &str) -> Uuid {

@@ -294,22 +294,7 @@ impl Env {
     /// An ACTIVE integration of `p` in workspace `ws` connected to `account` (claimed as a
     /// connect claims it, which also makes its app route).
     pub async fn connected(&self, ws: Uuid, p: Platform, account: &str) -> Uuid {
-        let id: Uuid = sqlx::query_scalar(
-            "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
-        )
-        .bind(ws)
-        .bind(p.as_str())
-        .fetch_one(&self.db.pool)
-        .await
-        .expect("integration");
-        for to in ["CONNECTED", "ACTIVE"] {
-            sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
-                .bind(id)
-                .bind(to)
-                .execute(&self.db.pool)
-                .await
-                .expect("transition");
-        }
+        let id = crate::integrations::bare_active(&self.db.pool, ws, p).await;
         let mut tx = self.db.pool.begin().await.expect("tx");
         mcp_daemon::connections::account::claim(
             &mut tx,
