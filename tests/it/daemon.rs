@@ -231,6 +231,10 @@ async fn invalid_config_exits_nonzero_naming_the_key() {
     let (code, err, _) = run(vec![("MCP_WORKER__WORKER__CONCURRENCY", "lots")], None).await;
     assert_eq!(code, Some(2));
     assert!(err.contains("worker.concurrency"), "{err}");
+    // A data key that would seal before the daemons reload them.
+    let (code, err, _) = run(vec![("MCP_WORKER__VAULT__DATA_KEY_GRACE", "10s")], None).await;
+    assert_eq!(code, Some(2));
+    assert!(err.contains("vault.data_key_grace"), "{err}");
 
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("bad.toml");

@@ -269,6 +269,34 @@ impl Config {
         }
         mcp_platforms::connectors::config::check(&self.http_client, &self.platforms)?;
         self.sync.check()?;
+        // A data key must not seal before every daemon has reloaded the data keys.
+        if self.vault.data_key_grace < self.vault.upkeep_interval * 2 {
+            return Err(ConfigError::invalid(
+                "vault.data_key_grace",
+                "must be at least twice vault.upkeep_interval (every daemon loads a new data key before it seals)",
+            ));
+        }
+        if self.vault.upkeep_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "vault.upkeep_interval",
+                "must be longer than zero",
+            ));
+        }
+        if self.vault.rotate_after <= self.vault.data_key_grace {
+            return Err(ConfigError::invalid(
+                "vault.rotate_after",
+                "must be longer than vault.data_key_grace",
+            ));
+        }
+        if self.vault.batch < 1 {
+            return Err(ConfigError::invalid("vault.batch", "must be at least 1"));
+        }
+        if self.notify.timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "notify.timeout",
+                "must be longer than zero",
+            ));
+        }
         if self.health.breaker_threshold == 0 {
             return Err(ConfigError::invalid(
                 "health.breaker_threshold",
