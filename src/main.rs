@@ -1,6 +1,7 @@
 //! The command line: parse, load config, call into the library. Nothing else lives here.
 
 mod bench;
+mod cli;
 mod demo;
 
 use std::path::PathBuf;
@@ -78,19 +79,19 @@ enum Command {
     /// platform), list them, remove one.
     Webhooks {
         #[command(subcommand)]
-        command: WebhooksCommand,
+        command: crate::cli::webhooks::WebhooksCommand,
     },
     /// Endpoints that are told of critical changes (signed, retried; docs/NOTIFICATIONS.md).
     Notify {
         #[command(subcommand)]
-        command: NotifyCommand,
+        command: crate::cli::notify::NotifyCommand,
     },
     /// Print the effective configuration with secrets redacted.
     CheckConfig,
     /// Vault keys: make one, or re-encrypt every stored secret under the newest.
     Keys {
         #[command(subcommand)]
-        command: KeysCommand,
+        command: crate::cli::keys::KeysCommand,
     },
     /// Run the local fake of the 13 platforms in the foreground (tests, demo, benchmarks).
     Sandbox {
@@ -99,90 +100,6 @@ enum Command {
     },
     /// Measure drain throughput, enqueue latency, bulk enqueue and daemon RSS.
     Bench(crate::bench::BenchArgs),
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Write a new random key file (mode 0600) and print its path; add it to vault.key_files
-    /// (or install it as a systemd credential vault-key-<id>), then run `keys rotate`.
-    Generate {
-        /// Directory for the key file.
-        #[arg(long, default_value = ".")]
-        dir: PathBuf,
-        /// Key id (the file name without .key); by default k<UTC timestamp>, so that newer
-        /// keys sort last.
-        #[arg(long)]
-        id: Option<String>,
-    },
-    /// Re-encrypt every stored secret under the newest key, in batches (safe to stop and rerun).
-    Rotate {
-        #[arg(long, default_value_t = 500)]
-        batch: i64,
-        /// Stop after this many batches (the rest is done by the next run).
-        #[arg(long)]
-        max_batches: Option<u64>,
-    },
-}
-
-#[derive(Subcommand)]
-enum NotifyCommand {
-    /// Add an endpoint; prints its id and its signing secret (shown this once).
-    Add {
-        url: String,
-        /// Only this workspace's events (all workspaces by default).
-        #[arg(long)]
-        workspace: Option<uuid::Uuid>,
-        /// Only these types (every critical type by default; `sync.completed` only when named).
-        #[arg(long = "event")]
-        events: Vec<String>,
-    },
-    /// The endpoints, with whether each is enabled and why not; no secret.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Remove an endpoint.
-    Remove { id: uuid::Uuid },
-    /// A new signing secret (printed once); the old one keeps signing beside it for
-    /// `notify.secret_overlap`. Enables a disabled endpoint again.
-    RotateSecret { id: uuid::Uuid },
-    /// Send a `notification.test` to an endpoint through the queue; prints its webhook-id.
-    Test { id: uuid::Uuid },
-}
-
-#[derive(Subcommand)]
-enum WebhooksCommand {
-    /// Register a webhook for an integration and print its id and URL. The secret is read from
-    /// a file or standard input (never from the command line) and sealed in the vault.
-    Register {
-        #[arg(long)]
-        integration: uuid::Uuid,
-        /// A file holding the platform's signing secret (its first line).
-        #[arg(long, conflicts_with = "secret_stdin")]
-        secret_file: Option<PathBuf>,
-        /// Read the signing secret from standard input (its first line).
-        #[arg(long)]
-        secret_stdin: bool,
-        /// Discord: the application's public key (64 hex digits; not a secret).
-        #[arg(long)]
-        public_key: Option<String>,
-    },
-    /// The webhooks (of one integration), with the URL each is delivered to; no secret.
-    List {
-        #[arg(long)]
-        integration: Option<uuid::Uuid>,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Disable a webhook and erase its secret (its stored events stay until prune).
-    Remove { id: uuid::Uuid },
-}
-
-/// The first line of `text`, trimmed, as a secret.
-fn secret_line(text: &str) -> Option<mcp_platforms::secret::Secret> {
-    let line = text.lines().next().unwrap_or("").trim();
-    (!line.is_empty()).then(|| mcp_platforms::secret::Secret::new(line))
 }
 
 #[derive(Subcommand)]
@@ -306,134 +223,9 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             let id = mcp_queue::admin_enqueue(&pool, &req).await?;
             println!("{id}");
         }
-        Command::Notify { command } => {
-            let pool = mcp_daemon::db::connect(&config.database).await?;
-            use mcp_daemon::notify::endpoints as ep;
-            match command {
-                NotifyCommand::Add {
-                    url,
-                    workspace,
-                    events,
-                } => {
-                    let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
-                    mcp_daemon::keys::load_data_keys(&pool, &vault).await?;
-                    let (e, secret) = ep::add(&pool, &vault, &url, workspace, &events).await?;
-                    println!("endpoint {}", e.id);
-                    println!("signing secret (shown once): {}", secret.expose());
-                }
-                NotifyCommand::List { json } => {
-                    for e in ep::list(&pool).await? {
-                        if json {
-                            println!("{}", serde_json::to_string(&e)?);
-                        } else {
-                            let ws = e.workspace_id.map(|w| w.to_string());
-                            println!(
-                                "{}  {}  {}  workspace {}  types {}{}",
-                                e.id,
-                                if e.enabled { "enabled " } else { "disabled" },
-                                e.url,
-                                ws.as_deref().unwrap_or("all"),
-                                if e.event_types.is_empty() {
-                                    "critical".to_string()
-                                } else {
-                                    e.event_types.join(",")
-                                },
-                                e.disabled_reason
-                                    .map(|r| format!("  ({r})"))
-                                    .unwrap_or_default()
-                            );
-                        }
-                    }
-                }
-                NotifyCommand::Remove { id } => {
-                    ep::remove(&pool, id).await?;
-                    println!("endpoint {id} removed");
-                }
-                NotifyCommand::RotateSecret { id } => {
-                    let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
-                    mcp_daemon::keys::load_data_keys(&pool, &vault).await?;
-                    let secret = ep::rotate_secret(&pool, &vault, &config.notify, id).await?;
-                    println!("new signing secret (shown once): {}", secret.expose());
-                    println!(
-                        "the old one keeps signing beside it for {}",
-                        humantime_serde::re::humantime::format_duration(
-                            config.notify.secret_overlap
-                        )
-                    );
-                }
-                NotifyCommand::Test { id } => {
-                    let n = ep::test(&pool, id).await?;
-                    println!("notification {n} queued (its webhook-id)");
-                }
-            }
-        }
-        Command::Webhooks { command } => {
-            let pool = mcp_daemon::db::connect(&config.database).await?;
-            let base = mcp_daemon::http::integrations::public_base(&config);
-            use mcp_daemon::webhooks::registration as reg;
-            match command {
-                WebhooksCommand::Register {
-                    integration,
-                    secret_file,
-                    secret_stdin,
-                    public_key,
-                } => {
-                    let secret = if let Some(f) = &secret_file {
-                        let text = std::fs::read_to_string(f)
-                            .with_context(|| format!("cannot read {}", f.display()))?;
-                        Some(
-                            secret_line(&text)
-                                .with_context(|| format!("{} holds no secret", f.display()))?,
-                        )
-                    } else if secret_stdin {
-                        let mut text = String::new();
-                        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                            .context("cannot read standard input")?;
-                        Some(secret_line(&text).context("standard input holds no secret")?)
-                    } else {
-                        None
-                    };
-                    let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
-                    mcp_daemon::keys::load_data_keys(&pool, &vault).await?;
-                    let w = reg::add(
-                        &pool,
-                        &vault,
-                        &base,
-                        integration,
-                        secret.as_ref(),
-                        public_key.as_deref(),
-                    )
-                    .await?;
-                    println!("webhook {} for integration {integration}", w.id);
-                    println!("give the platform this URL: {}", w.url);
-                }
-                WebhooksCommand::List { integration, json } => {
-                    let all = reg::list(&pool, &base, integration).await?;
-                    for w in all {
-                        if json {
-                            println!("{}", serde_json::to_string(&w)?);
-                        } else {
-                            println!(
-                                "{}  {:9}  {:8}  {:8}  {:8}  {}  integration {}",
-                                w.id,
-                                w.platform,
-                                w.delivery,
-                                w.created_by,
-                                w.status,
-                                w.url,
-                                w.integration_id
-                            );
-                        }
-                    }
-                }
-                WebhooksCommand::Remove { id } => {
-                    if !reg::remove(&pool, id, None).await? {
-                        anyhow::bail!("no active webhook {id}");
-                    }
-                    println!("webhook {id} disabled; its secret erased");
-                }
-            }
-        }
+        Command::Notify { command } => crate::cli::notify::run(command, &config).await?,
+        Command::Webhooks { command } => crate::cli::webhooks::run(command, &config).await?,
+        Command::Keys { command } => crate::cli::keys::run(command, &config).await?,
         Command::Jobs { command } => {
             let pool = mcp_daemon::db::connect(&config.database).await?;
             match command {
@@ -481,52 +273,6 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                 }
             }
         }
-        Command::Keys { command } => match command {
-            KeysCommand::Generate { dir, id } => {
-                let id = id
-                    .unwrap_or_else(|| format!("k{}", chrono::Utc::now().format("%Y%m%dT%H%M%S")));
-                if id.is_empty()
-                    || !id
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                {
-                    anyhow::bail!("key id `{id}` must be letters, digits, '-' or '_'");
-                }
-                let path = dir.join(format!("{id}.key"));
-                use std::io::Write;
-                use std::os::unix::fs::OpenOptionsExt;
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                f.write_all(mcp_daemon::vault::Vault::generate_key().as_bytes())
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                println!("{}", path.display());
-            }
-            KeysCommand::Rotate { batch, max_batches } => {
-                let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
-                let pool = mcp_daemon::db::connect(&config.database).await?;
-                // The data keys first: wrapped again under the newest operator key.
-                mcp_daemon::keys::load_data_keys(&pool, &vault).await?;
-                let rewrapped = mcp_daemon::keys::rewrap_data_keys(&pool, &vault).await?;
-                if rewrapped > 0 {
-                    println!("{rewrapped} data keys wrapped again under the newest operator key");
-                }
-                let r = mcp_daemon::keys::rotate(&pool, &vault, batch.max(1), max_batches).await?;
-                println!(
-                    "re-encrypted under key {}: {} tokens, {} webhook secrets, {} notification secrets, {} connect states in {} batches; {} left under older keys",
-                    vault.sealing_key_id().unwrap_or_else(|| "-".into()),
-                    r.tokens,
-                    r.webhook_secrets,
-                    r.notification_secrets,
-                    r.connect_states,
-                    r.batches,
-                    r.remaining
-                );
-            }
-        },
         Command::CheckConfig => {
             print!("{}", config.redacted());
         }

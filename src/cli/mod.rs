@@ -1,0 +1,6 @@
+//! Subcommands that are more than a call into the library: each file owns its arguments and
+//! what it prints.
+
+pub mod keys;
+pub mod notify;
+pub mod webhooks;
