@@ -123,7 +123,7 @@ async fn a_change_made_by_sql_is_delivered_once_with_one_id_across_a_retry() {
         .expect("ws");
     let id = active_integration(&db, ws).await;
     let (url, r) = receiver(vec![500]).await;
-    let (endpoint, secret) = ep::add(&db.pool, &test_vault(), &url, Some(ws), &[])
+    let (_, secret) = ep::add(&db.pool, &test_vault(), &url, Some(ws), &[])
         .await
         .expect("add");
     // A change that rolls back notifies nobody.
@@ -171,21 +171,16 @@ async fn a_change_made_by_sql_is_delivered_once_with_one_id_across_a_retry() {
     // A timestamp signed now, and the job completed on its second attempt.
     let ts: i64 = seen[1].timestamp.parse().expect("ts");
     assert!((chrono::Utc::now().timestamp() - ts).abs() < 60);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let row: Option<(String, i32)> = sqlx::query_as(
-            "SELECT state, attempt::int FROM mcp.sync_jobs WHERE kind = 'notify_deliver'",
-        )
-        .fetch_optional(&db.pool)
-        .await
-        .expect("job");
-        if row.as_ref().is_some_and(|r| r.0 == "completed") {
-            assert_eq!(row.map(|r| r.1), Some(2));
-            break;
-        }
-        assert!(Instant::now() < deadline, "{row:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    db.wait_until(
+        "SELECT EXISTS (SELECT 1 FROM mcp.sync_jobs WHERE kind = 'notify_deliver' AND state = 'completed')",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(
+        db.scalar_i64("SELECT attempt::bigint FROM mcp.sync_jobs WHERE kind = 'notify_deliver'")
+            .await,
+        2
+    );
     // Another workspace's change is not this endpoint's.
     let other = mcp_daemon::integrations::create_workspace(&db.pool, "o")
         .await
@@ -201,7 +196,6 @@ async fn a_change_made_by_sql_is_delivered_once_with_one_id_across_a_retry() {
             .await,
         1
     );
-    let _ = endpoint;
     worker.shutdown().await;
     db.drop_db().await;
 }
@@ -224,22 +218,15 @@ async fn a_410_disables_the_endpoint() {
         .await
         .expect("transition");
     wait_seen(&r, 1, Duration::from_secs(10)).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (enabled, reason): (bool, Option<String>) = sqlx::query_as(
-            "SELECT enabled, disabled_reason FROM mcp.notification_endpoints WHERE id = $1",
-        )
-        .bind(endpoint.id)
-        .fetch_one(&db.pool)
-        .await
-        .expect("endpoint");
-        if !enabled {
-            assert!(reason.unwrap_or_default().contains("410"));
-            break;
-        }
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    db.wait_until(
+        &format!(
+            "SELECT NOT enabled AND disabled_reason LIKE '%410%' FROM mcp.notification_endpoints \
+             WHERE id = '{}'",
+            endpoint.id
+        ),
+        Duration::from_secs(5),
+    )
+    .await;
     // Disabled: the next change makes no delivery.
     sqlx::query("SELECT mcp.transition_integration_state($1, 'ERROR', 'down')")
         .bind(id)
@@ -383,24 +370,10 @@ async fn sync_completed_is_opt_in() {
             .await
             .expect("enqueue");
     };
-    let wait_syncs = |n: i64| {
-        let pool = db.pool.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let done: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'sync' AND state = 'completed'",
-                )
-                .fetch_one(&pool)
-                .await
-                .expect("syncs");
-                if done >= n {
-                    return;
-                }
-                assert!(Instant::now() < deadline, "{done} of {n} syncs");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+    let syncs_done = |n: i64| {
+        format!(
+            "SELECT count(*) >= {n} FROM mcp.sync_jobs WHERE kind = 'sync' AND state = 'completed'"
+        )
     };
     // An endpoint of the critical types only: a sync records nothing.
     ep::add(
@@ -414,7 +387,7 @@ async fn sync_completed_is_opt_in() {
     .expect("add");
     let worker = start_configured_worker(&db, c).await;
     sync_once().await;
-    wait_syncs(1).await;
+    db.wait_until(&syncs_done(1), Duration::from_secs(20)).await;
     assert_eq!(
         db.scalar_i64("SELECT count(*) FROM mcp.notifications")
             .await,
@@ -433,7 +406,7 @@ async fn sync_completed_is_opt_in() {
     .expect("add");
     tokio::time::sleep(Duration::from_millis(5_100)).await;
     sync_once().await;
-    wait_syncs(2).await;
+    db.wait_until(&syncs_done(2), Duration::from_secs(20)).await;
     let data: Value =
         sqlx::query_scalar("SELECT data FROM mcp.notifications WHERE type = 'sync.completed'")
             .fetch_one(&db.pool)

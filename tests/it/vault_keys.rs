@@ -2,7 +2,7 @@
 //! daemons, every secret re-encrypted under them in the background, a rotation when the newest
 //! is too old, the old data key retired, and a daemon killed mid-rotation losing nothing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mcp_platforms::connectors::Credentials;
 use mcp_platforms::secret::Secret;
@@ -71,20 +71,10 @@ async fn stop(d: Daemon) {
     let _ = d.wait(Duration::from_secs(20)).await;
 }
 
-async fn until<F, Fut>(what: &str, limit: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !f().await {
-        assert!(
-            Instant::now() < deadline,
-            "not true after {limit:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+/// True when every stored token is under a data key.
+const ALL_UNDER_DATA_KEYS: &str =
+    "SELECT count(*) > 0 AND count(*) FILTER (WHERE key_id NOT LIKE 'dk-%') = 0 \
+     FROM mcp.oauth_tokens";
 
 /// Every token opens with a vault that has the operator key and the data keys of the database.
 async fn all_readable(db: &TestDb, ids: &[Uuid]) {
@@ -112,12 +102,8 @@ async fn three_daemons_make_each_data_key_once_and_retire_the_old_one() {
         start(&db, &env).await,
     ];
     // Today's layout migrates in place: one data key, every token moved under it.
-    until(
-        "every token under the data key",
-        Duration::from_secs(30),
-        || async { split(&db).await == (ids.len() as i64, 0) },
-    )
-    .await;
+    db.wait_until(ALL_UNDER_DATA_KEYS, Duration::from_secs(30))
+        .await;
     let made = "SELECT count(*) FROM ops.events WHERE event_type = 'vault.data_key_created'";
     assert_eq!(
         db.scalar_i64(made).await,
@@ -136,16 +122,9 @@ async fn three_daemons_make_each_data_key_once_and_retire_the_old_one() {
         .execute(&db.pool)
         .await
         .expect("age");
-    until(
-        "the old data key retired",
+    db.wait_until(
+        &format!("SELECT count(*) = 1 AND bool_and(id <> '{first}') FROM mcp.vault_data_keys"),
         Duration::from_secs(30),
-        || async {
-            let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM mcp.vault_data_keys")
-                .fetch_all(&db.pool)
-                .await
-                .expect("keys");
-            ids.len() == 1 && ids[0] != first
-        },
     )
     .await;
     assert_eq!(db.scalar_i64(made).await, 2, "the rotation happened once");
@@ -169,13 +148,9 @@ async fn a_daemon_killed_mid_rotation_loses_nothing() {
     let dir = tempfile::tempdir().expect("tmp");
     let env = env(&key_file(dir.path()), "10");
     let d = start(&db, &env).await;
-    until(
-        "part of the tokens moved",
+    db.wait_until(
+        "SELECT count(*) >= 50 FROM mcp.oauth_tokens WHERE key_id LIKE 'dk-%'",
         Duration::from_secs(30),
-        || async {
-            let (moved, _) = split(&db).await;
-            moved >= 50
-        },
     )
     .await;
     d.signal(libc::SIGKILL);
@@ -185,12 +160,8 @@ async fn a_daemon_killed_mid_rotation_loses_nothing() {
     all_readable(&db, &ids).await;
     // Another daemon finishes the job.
     let d = start(&db, &env).await;
-    until(
-        "every token under the data key",
-        Duration::from_secs(60),
-        || async { split(&db).await == (ids.len() as i64, 0) },
-    )
-    .await;
+    db.wait_until(ALL_UNDER_DATA_KEYS, Duration::from_secs(60))
+        .await;
     all_readable(&db, &ids).await;
     stop(d).await;
     db.drop_db().await;
@@ -204,12 +175,8 @@ async fn a_new_operator_key_rewraps_only_the_data_keys() {
     let old = key_file(dir.path());
     let env1 = env(&old, "50");
     let d = start(&db, &env1).await;
-    until(
-        "every token under the data key",
-        Duration::from_secs(30),
-        || async { split(&db).await == (ids.len() as i64, 0) },
-    )
-    .await;
+    db.wait_until(ALL_UNDER_DATA_KEYS, Duration::from_secs(30))
+        .await;
     stop(d).await;
     let before: Vec<(String, Vec<u8>)> = sqlx::query_as(
         "SELECT key_id, access_token_ct FROM mcp.oauth_tokens ORDER BY integration_id",

@@ -1,7 +1,7 @@
 //! The account captured at connect, the subscriptions made at connect and removed at
 //! disconnect, and webhook registration for people — with the sandbox as every platform.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mcp_platforms::connectors::{registry, Platform};
 use serde_json::{json, Value};
@@ -119,21 +119,10 @@ async fn sandbox_subscriptions(e: &Env) -> Vec<Value> {
 }
 
 async fn wait_jobs_done(e: &Env, kind: &str, n: i64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let done: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM mcp.sync_jobs WHERE kind = $1 AND state = 'completed'",
-        )
-        .bind(kind)
-        .fetch_one(&e.db.pool)
-        .await
-        .expect("jobs");
-        if done >= n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{kind}: {done} of {n} completed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let sql = format!(
+        "SELECT count(*) >= {n} FROM mcp.sync_jobs WHERE kind = '{kind}' AND state = 'completed'"
+    );
+    e.db.wait_until(&sql, Duration::from_secs(20)).await;
 }
 
 #[tokio::test]
