@@ -70,12 +70,7 @@ pub async fn renew(
     .await?;
     let (integration, platform, external_id) = row.ok_or(RenewError::NotFound(webhook_id))?;
     let p = Platform::parse(&platform).ok_or(RenewError::NotFound(webhook_id))?;
-    let creds = crate::integrations::credentials(pool, vault, integration)
-        .await
-        .map_err(|e| RenewError::Credentials(e.to_string()))?;
-    let Credentials::Bearer(token) = creds else {
-        return Err(RenewError::Credentials("not an OAuth integration".into()));
-    };
+    let token = bearer(pool, vault, integration).await?;
     let connector = connectors.get(p);
     let base = connector.api_base().trim_end_matches('/').to_string();
     let client = connectors.client();
@@ -134,6 +129,19 @@ pub async fn renew(
         .execute(pool)
         .await?;
     Ok(expires)
+}
+
+/// The integration's OAuth access token; any other credential is an error.
+pub(super) async fn bearer(
+    pool: &PgPool,
+    vault: &crate::vault::Vault,
+    id: Uuid,
+) -> Result<mcp_platforms::secret::Secret, RenewError> {
+    match crate::integrations::credentials(pool, vault, id).await {
+        Ok(Credentials::Bearer(t)) => Ok(t),
+        Ok(_) => Err(RenewError::Credentials("not an OAuth integration".into())),
+        Err(e) => Err(RenewError::Credentials(e.to_string())),
+    }
 }
 
 pub(super) fn ok_json(p: Platform, resp: &RawResponse) -> Result<Value, ConnectorError> {

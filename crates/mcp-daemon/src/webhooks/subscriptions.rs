@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::renew::{ok_json, RenewError};
+use super::renew::{bearer, ok_json, RenewError};
 use super::WebhooksConfig;
 use crate::vault::Vault;
 use mcp_platforms::connectors::http;
-use mcp_platforms::connectors::{Connectors, Credentials, Platform};
+use mcp_platforms::connectors::{Connectors, Platform};
 use mcp_platforms::secret::Secret;
 
 /// The platforms whose subscriptions the daemon makes at connect.
@@ -42,14 +42,6 @@ fn skipped(why: &'static str) -> Subscribed {
     Subscribed {
         skipped: Some(why),
         ..Subscribed::default()
-    }
-}
-
-async fn bearer(pool: &PgPool, vault: &Vault, id: Uuid) -> Result<Secret, RenewError> {
-    match crate::integrations::credentials(pool, vault, id).await {
-        Ok(Credentials::Bearer(t)) => Ok(t),
-        Ok(_) => Err(RenewError::Credentials("not an OAuth integration".into())),
-        Err(e) => Err(RenewError::Credentials(e.to_string())),
     }
 }
 
@@ -191,30 +183,45 @@ async fn graph_subscribe(
         }
     }
     .await;
+    let made = made
+        .map(|(sub_id, expires)| (sub_id, Some(expires), json!({ "resource": resource })))
+        .map_err(RenewError::from);
+    // Not made: the row goes, and the job retries with a fresh clientState.
+    record(pool, webhook, made).await?;
+    Ok(Subscribed {
+        created: 1,
+        ..Subscribed::default()
+    })
+}
+
+/// Records what the platform made for webhook row `webhook` (its id there, its expiry, what
+/// it watches); when it made nothing, deletes the row (a retry makes a fresh one) and returns
+/// the platform's error.
+async fn record(
+    pool: &PgPool,
+    webhook: Uuid,
+    made: Result<(String, Option<chrono::DateTime<chrono::Utc>>, Value), RenewError>,
+) -> Result<(), RenewError> {
     match made {
-        Ok((sub_id, expires)) => {
+        Ok((external_id, expires, settings)) => {
             sqlx::query(
                 "UPDATE mcp.webhooks SET created_by = 'daemon', external_id = $2, expires_at = $3, \
-                 settings = jsonb_build_object('resource', $4::text) WHERE id = $1",
+                 settings = $4 WHERE id = $1",
             )
             .bind(webhook)
-            .bind(sub_id)
+            .bind(external_id)
             .bind(expires)
-            .bind(resource)
+            .bind(settings)
             .execute(pool)
             .await?;
-            Ok(Subscribed {
-                created: 1,
-                ..Subscribed::default()
-            })
+            Ok(())
         }
         Err(e) => {
-            // Not made: the row goes, the job retries with a fresh clientState.
             sqlx::query("DELETE FROM mcp.webhooks WHERE id = $1")
                 .bind(webhook)
                 .execute(pool)
                 .await?;
-            Err(e.into())
+            Err(e)
         }
     }
 }
@@ -315,37 +322,12 @@ async fn monday_boards(
             )
             .await
             .and_then(|v| {
-                v.pointer("/data/create_webhook/id")
-                    .and_then(|x| match x {
-                        Value::String(s) => Some(s.clone()),
-                        Value::Number(n) => Some(n.to_string()),
-                        _ => None,
-                    })
+                http::json_id(&v, "/data/create_webhook/id")
                     .ok_or_else(|| RenewError::Credentials("create_webhook returned no id".into()))
-            });
-            match made {
-                Ok(hook_id) => {
-                    sqlx::query(
-                        "UPDATE mcp.webhooks SET created_by = 'daemon', external_id = $2, \
-                         settings = jsonb_build_object('board_id', $3::text, 'event', $4::text) \
-                         WHERE id = $1",
-                    )
-                    .bind(webhook)
-                    .bind(hook_id)
-                    .bind(board)
-                    .bind(event)
-                    .execute(pool)
-                    .await?;
-                    done.created += 1;
-                }
-                Err(e) => {
-                    sqlx::query("DELETE FROM mcp.webhooks WHERE id = $1")
-                        .bind(webhook)
-                        .execute(pool)
-                        .await?;
-                    return Err(e);
-                }
-            }
+            })
+            .map(|hook_id| (hook_id, None, json!({"board_id": board, "event": event})));
+            record(pool, webhook, made).await?;
+            done.created += 1;
         }
     }
     Ok(done)
