@@ -43,14 +43,45 @@ pub struct WebhookState {
     pub gmail: Arc<GmailKeys>,
     apps: Arc<AppSecrets>,
     batcher: EventBatcher,
-    hooks: Arc<Mutex<HookCache>>,
-    routes: Arc<Mutex<RouteCache>>,
+    hooks: Arc<RowCache<(Uuid, Platform)>>,
+    /// App routes by (platform, the accounts an event names).
+    routes: Arc<RowCache<(Platform, Vec<String>)>>,
 }
 
-type HookCache = HashMap<(Uuid, Platform), (Instant, Arc<WebhookRow>)>;
-/// App routes by (platform, the accounts an event names). Only found routes are kept: an
-/// account connected a moment ago is routed at its first event.
-type RouteCache = HashMap<(Platform, Vec<String>), (Instant, Arc<WebhookRow>)>;
+/// Webhook rows found in the database, reused for `HOOK_CACHE_TTL`. Only found rows are kept:
+/// an unknown webhook id is not remembered, and an account connected a moment ago is routed at
+/// its first event.
+struct RowCache<K>(Mutex<HashMap<K, (Instant, Arc<WebhookRow>)>>);
+
+impl<K: std::hash::Hash + Eq> RowCache<K> {
+    fn new() -> Self {
+        RowCache(Mutex::new(HashMap::new()))
+    }
+
+    /// The cached row of `key`, else `find`'s (cached when found).
+    async fn get_or_find<F>(&self, key: K, find: F) -> Result<Option<Arc<WebhookRow>>, sqlx::Error>
+    where
+        F: std::future::Future<Output = Result<Option<WebhookRow>, sqlx::Error>>,
+    {
+        let now = Instant::now();
+        if let Ok(cache) = self.0.lock() {
+            if let Some((at, row)) = cache.get(&key) {
+                if now.duration_since(*at) < HOOK_CACHE_TTL {
+                    return Ok(Some(row.clone()));
+                }
+            }
+        }
+        let Some(row) = find.await? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        if let Ok(mut cache) = self.0.lock() {
+            cache.retain(|_, (at, _)| now.duration_since(*at) < HOOK_CACHE_TTL);
+            cache.insert(key, (now, row.clone()));
+        }
+        Ok(Some(row))
+    }
+}
 
 /// How long a looked-up webhook row is reused: a disabled or re-keyed webhook takes effect
 /// within this time.
@@ -82,8 +113,8 @@ impl WebhookState {
             )?),
             config: Arc::new(config.clone()),
             apps: Arc::new(apps),
-            hooks: Arc::new(Mutex::new(HashMap::new())),
-            routes: Arc::new(Mutex::new(HashMap::new())),
+            hooks: Arc::new(RowCache::new()),
+            routes: Arc::new(RowCache::new()),
         })
     }
 
@@ -93,45 +124,15 @@ impl WebhookState {
         p: Platform,
         names: Vec<String>,
     ) -> Result<Option<Arc<WebhookRow>>, sqlx::Error> {
-        let now = Instant::now();
-        let key = (p, names);
-        if let Ok(cache) = self.routes.lock() {
-            if let Some((at, row)) = cache.get(&key) {
-                if now.duration_since(*at) < HOOK_CACHE_TTL {
-                    return Ok(Some(row.clone()));
-                }
-            }
-        }
-        let Some(row) = webhooks::route(&self.pool, p, &key.1).await? else {
-            return Ok(None);
-        };
-        let row = Arc::new(row);
-        if let Ok(mut cache) = self.routes.lock() {
-            cache.retain(|_, (at, _)| now.duration_since(*at) < HOOK_CACHE_TTL);
-            cache.insert(key, (now, row.clone()));
-        }
-        Ok(Some(row))
+        let find = webhooks::route(&self.pool, p, &names);
+        self.routes.get_or_find((p, names.clone()), find).await
     }
 
-    /// The webhook row, from a short-lived cache or the database (unknown ids are not cached).
+    /// The webhook row, from a short-lived cache or the database.
     async fn lookup(&self, id: Uuid, p: Platform) -> Result<Option<Arc<WebhookRow>>, sqlx::Error> {
-        let now = Instant::now();
-        if let Ok(cache) = self.hooks.lock() {
-            if let Some((at, row)) = cache.get(&(id, p)) {
-                if now.duration_since(*at) < HOOK_CACHE_TTL {
-                    return Ok(Some(row.clone()));
-                }
-            }
-        }
-        let Some(row) = webhooks::lookup(&self.pool, id, p).await? else {
-            return Ok(None);
-        };
-        let row = Arc::new(row);
-        if let Ok(mut cache) = self.hooks.lock() {
-            cache.retain(|_, (at, _)| now.duration_since(*at) < HOOK_CACHE_TTL);
-            cache.insert((id, p), (now, row.clone()));
-        }
-        Ok(Some(row))
+        self.hooks
+            .get_or_find((id, p), webhooks::lookup(&self.pool, id, p))
+            .await
     }
 }
 
