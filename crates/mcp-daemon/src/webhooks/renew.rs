@@ -71,13 +71,14 @@ pub async fn renew(
     let (integration, platform, external_id) = row.ok_or(RenewError::NotFound(webhook_id))?;
     let p = Platform::parse(&platform).ok_or(RenewError::NotFound(webhook_id))?;
     let token = bearer(pool, vault, integration).await?;
-    let connector = connectors.get(p);
-    let base = connector.api_base().trim_end_matches('/').to_string();
     let client = connectors.client();
     let expires = match p {
         Platform::Gmail => {
             let req = client
-                .post(format!("{base}/gmail/v1/users/me/watch"))
+                .post(http::join(
+                    connectors.get(p).api_base(),
+                    "/gmail/v1/users/me/watch",
+                ))
                 .bearer_auth(token.expose())
                 .json(&json!({"topicName": cfg.gmail_topic, "labelIds": ["INBOX"]}));
             let resp = http::send(p, req).await?;
@@ -101,7 +102,10 @@ pub async fn renew(
                 + chrono::Duration::from_std(cfg.outlook_subscription_ttl)
                     .unwrap_or(chrono::Duration::days(2));
             let req = client
-                .patch(format!("{base}/v1.0/subscriptions/{id}"))
+                .patch(http::join(
+                    connectors.get(p).api_base(),
+                    &format!("/v1.0/subscriptions/{id}"),
+                ))
                 .bearer_auth(token.expose())
                 .json(&json!({"expirationDateTime": want.to_rfc3339()}));
             let resp = http::send(p, req).await?;

@@ -143,19 +143,14 @@ async fn graph_subscribe(
     let until = chrono::Utc::now()
         + chrono::Duration::from_std(cfg.outlook_subscription_ttl)
             .unwrap_or(chrono::Duration::days(2));
-    let url = format!(
-        "{}/webhooks/outlook/{webhook}",
-        cfg.public_base.trim_end_matches('/')
-    );
+    let url = super::registration::url(&cfg.public_base, "outlook", "endpoint", webhook);
     let p = Platform::Outlook;
-    let base = connectors
-        .get(p)
-        .api_base()
-        .trim_end_matches('/')
-        .to_string();
     let req = connectors
         .client()
-        .post(format!("{base}/v1.0/subscriptions"))
+        .post(http::join(
+            connectors.get(p).api_base(),
+            "/v1.0/subscriptions",
+        ))
         .bearer_auth(token.expose())
         .json(&json!({
             "changeType": "created,updated,deleted",
@@ -250,14 +245,9 @@ async fn monday_call(
     variables: Value,
 ) -> Result<Value, RenewError> {
     let p = Platform::Monday;
-    let base = connectors
-        .get(p)
-        .api_base()
-        .trim_end_matches('/')
-        .to_string();
     let req = connectors
         .client()
-        .post(format!("{base}/v2"))
+        .post(http::join(connectors.get(p).api_base(), "/v2"))
         .header(reqwest::header::AUTHORIZATION, token.expose())
         .json(&json!({"query": query, "variables": variables}));
     let resp = http::send(p, req).await?;
@@ -309,10 +299,7 @@ async fn monday_boards(
             }
             // Verified with the app's signing secret: the row has none of its own.
             let webhook = super::register(pool, vault, id, Platform::Monday, None, None).await?;
-            let url = format!(
-                "{}/webhooks/monday/{webhook}",
-                cfg.public_base.trim_end_matches('/')
-            );
+            let url = super::registration::url(&cfg.public_base, "monday", "endpoint", webhook);
             let made = monday_call(
                 connectors,
                 &token,
@@ -384,16 +371,14 @@ async fn remove_one(
     let Some(p) = Platform::parse(platform) else {
         return Ok(());
     };
-    let base = connectors
-        .get(p)
-        .api_base()
-        .trim_end_matches('/')
-        .to_string();
     let client = connectors.client();
     match (p, external_id) {
         (Platform::Gmail, _) => {
             let req = client
-                .post(format!("{base}/gmail/v1/users/me/stop"))
+                .post(http::join(
+                    connectors.get(p).api_base(),
+                    "/gmail/v1/users/me/stop",
+                ))
                 .bearer_auth(token.expose());
             let resp = http::send(p, req).await?;
             if !resp.is_success() {
@@ -402,7 +387,10 @@ async fn remove_one(
         }
         (Platform::Outlook, Some(id)) => {
             let req = client
-                .delete(format!("{base}/v1.0/subscriptions/{id}"))
+                .delete(http::join(
+                    connectors.get(p).api_base(),
+                    &format!("/v1.0/subscriptions/{id}"),
+                ))
                 .bearer_auth(token.expose());
             let resp = http::send(p, req).await?;
             // Gone already is removed.
