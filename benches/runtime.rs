@@ -139,6 +139,7 @@ async fn setup(db: &Db) -> Res<(Config, Queue, Arc<Services>)> {
         config: Arc::new(config.clone()),
         webhook_events: Default::default(),
         notifier: Default::default(),
+        feed: Default::default(),
     });
     Ok((config, queue, services))
 }

@@ -6,7 +6,7 @@ foundation SDK (the version pinned in scripts/dashboard-requirements.txt).
     /tmp/dash/bin/python scripts/dashboard.py            # rewrites the committed JSON
     /tmp/dash/bin/python scripts/dashboard.py --check    # exits 1 when the JSON is not its output
 
-Every query uses only series the daemon exports (crates/mcp-queue/src/metrics.rs, crates/mcp-daemon/src/metrics.rs, crates/mcp-daemon/src/sync/mod.rs); the test
+Every query uses only series the daemon exports (crates/mcp-queue/src/metrics.rs, crates/mcp-daemon/src/metrics.rs, crates/mcp-daemon/src/sync/mod.rs, crates/mcp-daemon/src/items/); the test
 `prometheus` in tests/it runs each one against a real Prometheus scraping a demo daemon.
 """
 
@@ -405,6 +405,20 @@ def rows():
             "Endpoints disabled",
             "Notification endpoints disabled (a 410 from the endpoint, or by hand); see the alert MCPWorkerNotificationEndpointDisabled.",
             [(f"max(mcp_notification_endpoints_disabled{{{D}}})", "disabled")],
+        ),
+    ]
+    yield "Deletions", [
+        ts(
+            "Items tombstoned by source",
+            "Synced items marked deleted per second: by a deletion event, by a sync page that named them deleted (listing), or by a reconcile's complete listing that no longer showed them.",
+            [(rate("mcp_items_tombstoned_total", P, "source"), "{{source}}")],
+            unit="ops",
+        ),
+        ts(
+            "Reconcile runs by outcome",
+            "Reconcile runs ending per second: completed, guard_stopped (the listing saw fewer than [reconcile] min_share of the items held: nothing tombstoned), restarted, rate_limited, retry, failed.",
+            [(rate("mcp_reconcile_runs_total", P, "outcome"), "{{outcome}}")],
+            unit="ops",
         ),
     ]
 

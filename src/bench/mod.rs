@@ -10,6 +10,7 @@ use sqlx::{Connection, PgConnection};
 
 use mcp_daemon::config::Config;
 
+mod changes;
 mod daemon;
 mod day;
 mod day_probe;
@@ -98,6 +99,9 @@ pub struct BenchArgs {
     /// Items each integration lists in the sync suite.
     #[arg(long, default_value_t = 1000)]
     pub sync_items: u64,
+    /// Items the changes suite's integration lists (synced, then reconciled).
+    #[arg(long, default_value_t = 100_000)]
+    pub reconcile_items: u64,
     /// How long the day suite runs (a compressed day is 10 minutes).
     #[arg(long = "for", value_name = "DURATION", default_value = "10m",
           value_parser = humantime_serde::re::humantime::parse_duration)]
@@ -116,6 +120,7 @@ pub enum Suite {
     Webhooks,
     Sync,
     Notify,
+    Changes,
     Day,
 }
 
@@ -177,6 +182,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Notify => crate::bench::notify::measure(&args, &db_url)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
+        Suite::Changes => crate::bench::changes::measure(&args, &db_url)
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Day => crate::bench::day::measure(&args, &db_url)

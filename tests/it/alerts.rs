@@ -60,6 +60,8 @@ async fn exported(pool: &sqlx::PgPool) -> BTreeMap<String, Vec<BTreeMap<String, 
         let _local = metrics::set_default_local_recorder(&recorder);
         mcp_daemon::metrics::register_platforms();
         mcp_daemon::sync::register_metrics();
+        mcp_daemon::items::register_metrics();
+        mcp_daemon::items::reconcile::register_metrics();
         mcp_daemon::metrics::register_kinds(Catalog::builtin().iter().map(|k| k.kind.as_str()));
         mcp_daemon::integrations::sample_gauges(pool)
             .await

@@ -12,6 +12,7 @@ mod demo;
 mod engine;
 mod health;
 mod integrations;
+mod items;
 mod notify;
 mod oauth;
 mod ops;

@@ -78,6 +78,8 @@ pub struct Config {
     pub sync: crate::sync::config::SyncConfig,
     /// Notifications of critical changes to the product's endpoints.
     pub notify: crate::notify::NotifyConfig,
+    /// Reconcile: the periodic full listing that finds what was deleted without an event.
+    pub reconcile: crate::items::reconcile::ReconcileConfig,
 }
 
 #[derive(Clone, Deserialize, Serialize, Debug)]
@@ -114,6 +116,14 @@ pub struct RetentionConfig {
     /// Notifications (`mcp.notifications`) created longer ago than this.
     #[serde(with = "humantime_serde")]
     pub notifications: Duration,
+    /// The change feed (`mcp.item_changes`): changes older than this. A reader whose cursor
+    /// is older is told to resync.
+    #[serde(with = "humantime_serde")]
+    pub item_changes: Duration,
+    /// Tombstones (`mcp.synced_items` marked deleted) deleted longer ago than this; at least
+    /// `item_changes`, so that a change the feed still holds can name its item's kind.
+    #[serde(with = "humantime_serde")]
+    pub tombstones: Duration,
 }
 
 impl Default for HttpConfig {
@@ -148,6 +158,8 @@ impl Default for RetentionConfig {
             integration_errors: Duration::from_secs(90 * 86_400),
             webhook_events: Duration::from_secs(30 * 86_400),
             notifications: Duration::from_secs(30 * 86_400),
+            item_changes: Duration::from_secs(14 * 86_400),
+            tombstones: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -269,6 +281,13 @@ impl Config {
         }
         mcp_platforms::connectors::config::check(&self.http_client, &self.platforms)?;
         self.sync.check()?;
+        self.reconcile.check()?;
+        if self.retention.tombstones < self.retention.item_changes {
+            return Err(ConfigError::invalid(
+                "retention.tombstones",
+                "must be at least retention.item_changes (a change the feed holds names its item)",
+            ));
+        }
         // A data key must not seal before every daemon has reloaded the data keys.
         if self.vault.data_key_grace < self.vault.upkeep_interval * 2 {
             return Err(ConfigError::invalid(

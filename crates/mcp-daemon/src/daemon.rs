@@ -79,6 +79,8 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         .map_err(|e| DaemonError::Credentials(e.to_string()))?;
     crate::metrics::register_platforms();
     crate::sync::register_metrics();
+    crate::items::register_metrics();
+    crate::items::reconcile::register_metrics();
     let config = Arc::new(config);
     let api = crate::http::integrations::ApiState {
         pool: pool.clone(),
@@ -93,6 +95,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         vault,
         webhook_events: Default::default(),
         notifier: Default::default(),
+        feed: Default::default(),
     });
     let worker = Worker::new(
         queue,

@@ -12,6 +12,7 @@ pub mod handlers;
 pub mod http;
 pub mod integration_state;
 pub mod integrations;
+pub mod items;
 pub mod keys;
 pub mod metrics;
 pub mod notify;

@@ -57,6 +57,14 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "sync_sweep.toml",
         include_str!("../../../jobs/sync_sweep.toml"),
     ),
+    (
+        "reconcile.toml",
+        include_str!("../../../jobs/reconcile.toml"),
+    ),
+    (
+        "reconcile_sweep.toml",
+        include_str!("../../../jobs/reconcile_sweep.toml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -22,7 +22,9 @@ pub struct Req {
     pub platform: Platform,
     pub method: Method,
     pub path: String,
+    /// The query's parameters (the last value of a repeated one; `q_all` has them all).
     pub query: HashMap<String, String>,
+    pub raw_query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -30,6 +32,13 @@ pub struct Req {
 impl Req {
     pub fn q(&self, k: &str) -> Option<&str> {
         self.query.get(k).map(String::as_str)
+    }
+    /// Every value of a query parameter, in order.
+    pub fn q_all(&self, k: &str) -> Vec<String> {
+        url::form_urlencoded::parse(self.raw_query.as_deref().unwrap_or("").as_bytes())
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .collect()
     }
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
@@ -101,6 +110,7 @@ pub async fn handle(
         method,
         path: format!("/{path}"),
         query: parse_query(raw.as_deref()),
+        raw_query: raw,
         headers,
         body,
     };
@@ -175,8 +185,10 @@ fn route(st: &State, r: &Req, account: &str) -> Response {
             let topic = r.json()["topicName"].as_str().unwrap_or("").to_string();
             st.subscribe(p, account, &topic, "INBOX");
             let until = chrono::Utc::now() + chrono::Duration::days(7);
-            ok(json!({"historyId": lists::GMAIL_LATEST.to_string(),
-                      "expiration": until.timestamp_millis().to_string()}))
+            ok(
+                json!({"historyId": lists::gmail_latest(st, account).to_string(),
+                      "expiration": until.timestamp_millis().to_string()}),
+            )
         }
         (Platform::Gmail, "POST", "/gmail/v1/users/me/stop") => {
             st.unsubscribe(p, account, None);
@@ -232,7 +244,7 @@ fn route(st: &State, r: &Req, account: &str) -> Response {
         }
         (Platform::Gmail, "GET", "/gmail/v1/users/me/profile") => ok(json!({
             "emailAddress": format!("{account}@sandbox.test"), "messagesTotal": 42,
-            "threadsTotal": 17, "historyId": lists::GMAIL_LATEST.to_string()})),
+            "threadsTotal": 17, "historyId": lists::gmail_latest(st, account).to_string()})),
         (Platform::Outlook, "GET", "/v1.0/me") => ok(json!({
             "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
             "id": id, "displayName": account, "userPrincipalName": format!("{account}@sandbox.test"),
@@ -259,8 +271,10 @@ fn route(st: &State, r: &Req, account: &str) -> Response {
                 "bot": {"owner": {"type": "workspace", "workspace": true}}}),
             )
         }
-        (Platform::Monday, "POST", "/v2") => lists::monday(r, &id, &account_of(p, account), st),
-        (Platform::Fireflies, "POST", "/graphql") => lists::fireflies(r, &id, st),
+        (Platform::Monday, "POST", "/v2") => {
+            lists::monday(r, &id, account, &account_of(p, account), st)
+        }
+        (Platform::Fireflies, "POST", "/graphql") => lists::fireflies(r, &id, account, st),
         (Platform::ZeroVoice, "GET", path) if path.starts_with("/2010-04-01/Accounts/") => {
             lists::twilio(st, r, account)
         }

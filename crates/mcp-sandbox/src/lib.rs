@@ -1,7 +1,8 @@
 //! The sandbox: a local HTTP fake of the 13 platforms (identity, OAuth, list endpoints with
-//! their cursors, rate-limit and failure forms, fault injection, webhook signing), for tests,
-//! the demo and benchmarks. It is a test double of the outside world only: it must never be
-//! part of the daemon's production path nor hold real credentials.
+//! their cursors, items removed from and restored to listings, rate-limit and failure forms,
+//! fault injection, webhook signing), for tests, the demo and benchmarks. It is a test double
+//! of the outside world only: it must never be part of the daemon's production path nor hold
+//! real credentials.
 
 mod api;
 pub mod demo;
@@ -9,6 +10,8 @@ mod forms;
 mod lists;
 mod oauth;
 mod state;
+#[cfg(test)]
+mod tests;
 mod webhook;
 
 use std::collections::BTreeMap;
@@ -95,6 +98,8 @@ fn app(state: Arc<State>) -> Router {
             post(add_fault).delete(clear_faults).get(list_faults),
         )
         .route("/_sandbox/stats", get(stats))
+        .route("/_sandbox/items/remove", post(remove_items))
+        .route("/_sandbox/items/restore", post(restore_items))
         .route("/_sandbox/subscriptions", get(subscriptions))
         .route("/{platform}/{*path}", any(api::handle))
         .with_state(state)
@@ -246,7 +251,19 @@ impl Sandbox {
             fault: kind,
             count,
             retry_after_secs,
+            after: None,
         });
+    }
+
+    /// Removes items (by index, as the listings number them) from `login`'s listings on `p`;
+    /// returns how many were listed until now.
+    pub fn remove_items(&self, p: Platform, login: &str, indexes: &[u64]) -> u64 {
+        self.state.remove_items(p, login, indexes)
+    }
+
+    /// Lists removed items again (all of `login`'s on `p` with `None`); returns how many.
+    pub fn restore_items(&self, p: Platform, login: &str, indexes: Option<&[u64]>) -> u64 {
+        self.state.restore_items(p, login, indexes)
     }
 
     /// Clears the faults of one platform, or all with `None`.
@@ -345,6 +362,58 @@ async fn clear_faults(AxState(st): AxState<Arc<State>>, Query(q): Query<ClearQue
 
 async fn list_faults(AxState(st): AxState<Arc<State>>) -> Response {
     forms::json_response(200, json!({"faults": st.faults()}), &[])
+}
+
+/// `POST /_sandbox/items/remove` and `/restore`: `{"platform", "account": <login>,
+/// "indexes": [i, …]}` (restore without `indexes`: all of the login's).
+#[derive(serde::Deserialize)]
+struct ItemsBody {
+    platform: String,
+    account: String,
+    #[serde(default)]
+    indexes: Option<Vec<u64>>,
+}
+
+impl ItemsBody {
+    /// The platform and the indexes (`None`: not given), or why the body is refused.
+    fn checked(&self) -> Result<(Platform, Option<&[u64]>), &'static str> {
+        if self.account.is_empty() {
+            return Err("account is required");
+        }
+        let p = Platform::parse(&self.platform).ok_or("no such platform")?;
+        Ok((p, self.indexes.as_deref()))
+    }
+}
+
+fn bad_request(why: &str) -> Response {
+    forms::json_response(400, json!({ "error": why }), &[])
+}
+
+/// Answers `{"ok": true, "count": <items changed>, "removed": <items now removed>}`.
+async fn remove_items(AxState(st): AxState<Arc<State>>, Json(b): Json<ItemsBody>) -> Response {
+    match b.checked() {
+        Ok((p, Some(ix))) => {
+            let n = st.remove_items(p, &b.account, ix);
+            items_answer(&st, p, &b.account, n)
+        }
+        Ok((_, None)) => bad_request("indexes are required"),
+        Err(why) => bad_request(why),
+    }
+}
+
+async fn restore_items(AxState(st): AxState<Arc<State>>, Json(b): Json<ItemsBody>) -> Response {
+    match b.checked() {
+        Ok((p, ix)) => {
+            let n = st.restore_items(p, &b.account, ix);
+            items_answer(&st, p, &b.account, n)
+        }
+        Err(why) => bad_request(why),
+    }
+}
+
+fn items_answer(st: &State, p: Platform, login: &str, n: u64) -> Response {
+    let now = st.removed(p, login).map_or(0, |rm| rm.at.len());
+    forms::json_response(200, json!({"ok": true, "count": n, "removed": now}), &[])
 }
 
 async fn subscriptions(AxState(st): AxState<Arc<State>>) -> Response {

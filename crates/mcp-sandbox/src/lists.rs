@@ -2,8 +2,10 @@
 //! incremental filter (Slack `oldest` and channels, Zoom `from`/`to`, Notion's sort direction,
 //! Fireflies `fromDate`, Twilio `DateCreated>=`, the generic `updated_since`), plus the two
 //! GraphQL endpoints (Monday, Fireflies) and Twilio's account resources. Item `i` of a listing
-//! is the `i`-th oldest; raising `items_per_account` adds newer items. Test double only: items
-//! are made up from the account name and an index, never from real data.
+//! is the `i`-th oldest; raising `items_per_account` adds newer items. Items removed from a
+//! login's listings (`State::remove_items`) are skipped everywhere, page sizes counting the
+//! items still listed; Gmail's history and Outlook's delta report the removals. Test double
+//! only: items are made up from the account name and an index, never from real data.
 
 use std::sync::atomic::Ordering;
 
@@ -12,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::api::{account_id, presented, Req};
 use super::forms::json_response;
-use super::state::State;
+use super::state::{Removed, State};
 use mcp_platforms::connectors::Platform;
 
 /// Gmail history ids run from `GMAIL_OLDEST` (older is "too old": 404) to this.
@@ -38,8 +40,20 @@ fn page(offset: u64, limit: u64, total: u64) -> (std::ops::Range<u64>, Option<u6
     (start..end, (end < total).then_some(end))
 }
 
+/// `page` over the indexes of `0..total` still listed (all of them without `rm`). Offsets are
+/// item indexes, as without removals: a removal during a listing moves no other item.
+fn page_kept(offset: u64, limit: u64, total: u64, rm: Option<&Removed>) -> (Vec<u64>, Option<u64>) {
+    let Some(rm) = rm else {
+        let (items, next) = page(offset, limit, total);
+        return (items.collect(), next);
+    };
+    let mut kept = (offset..total).filter(|&i| rm.keeps(i));
+    let items = kept.by_ref().take(limit.clamp(1, 1000) as usize).collect();
+    (items, kept.next())
+}
+
 /// A page of the (already filtered, ordered) item indexes from `offset`, and the next offset.
-fn slice(all: &[u64], offset: u64, limit: u64) -> (Vec<u64>, Option<u64>) {
+fn slice<T: Copy>(all: &[T], offset: u64, limit: u64) -> (Vec<T>, Option<u64>) {
     let limit = limit.clamp(1, 1000) as usize;
     let start = (offset as usize).min(all.len());
     let end = (start + limit).min(all.len());
@@ -79,9 +93,66 @@ fn ok(v: Value) -> Response {
     json_response(200, v, &[])
 }
 
+/// Gmail's latest history id for a login: `GMAIL_LATEST`, plus one per removal.
+pub fn gmail_latest(st: &State, login: &str) -> u64 {
+    GMAIL_LATEST + st.removed(Platform::Gmail, login).map_or(0, |rm| rm.seq)
+}
+
+/// A Gmail message of the history id it was added at.
+fn gmail_message(h: u64) -> Value {
+    json!({"id": format!("m{h:x}"), "threadId": format!("t{h:x}")})
+}
+
+/// Gmail's history of a login with removed messages: a `messagesAdded` record for each message
+/// still listed, at its history id (`first` + 1 + index), then a `messagesDeleted` record for
+/// each removal, at `GMAIL_LATEST` + its `seq` (when `historyTypes` is absent or names
+/// `messageDeleted`). Page tokens are positions in that list, as without removals.
+fn gmail_history(st: &State, r: &Req, rm: &Removed, start: u64, first: u64) -> Response {
+    let count = GMAIL_LATEST - first;
+    let types = r.q_all("historyTypes");
+    // (history id, the message's history id, deleted)
+    let mut records: Vec<(u64, u64, bool)> = (0..count)
+        .filter(|&i| rm.keeps(i))
+        .map(|i| (first + i + 1, first + i + 1, false))
+        .collect();
+    if types.is_empty() || types.iter().any(|t| t == "messageDeleted") {
+        let mut gone: Vec<(u64, u64, bool)> = rm
+            .at
+            .iter()
+            .filter(|(&i, _)| i < count)
+            .map(|(&i, &seq)| (GMAIL_LATEST + seq, first + i + 1, true))
+            .collect();
+        gone.sort_unstable();
+        records.extend(gone);
+    }
+    let skip = records.iter().take_while(|(h, ..)| *h <= start).count() as u64;
+    let off = num(r.q("pageToken"), skip);
+    let (got, next) = slice(&records, off, num(r.q("maxResults"), 100));
+    st.count_served(r.platform, got.len() as u64);
+    let history: Vec<Value> = got
+        .iter()
+        .map(|&(h, m, deleted)| {
+            let key = if deleted {
+                "messagesDeleted"
+            } else {
+                "messagesAdded"
+            };
+            json!({"id": h.to_string(), key: [{"message": gmail_message(m)}]})
+        })
+        .collect();
+    let mut v = json!({"historyId": (GMAIL_LATEST + rm.seq).to_string(), "history": history});
+    if let Some(o) = next {
+        v["nextPageToken"] = json!(o.to_string());
+    }
+    ok(v)
+}
+
 pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
     let n = total(st);
     let id = account_id(r.platform, account);
+    let rm = st.removed(r.platform, account);
+    let rm = rm.as_deref();
+    let keep = |i: u64| rm.is_none_or(|rm| rm.keeps(i));
     let resp = match (r.platform, r.path.as_str()) {
         (Platform::Slack, "/api/conversations.list") => {
             let chans = [SLACK_CHANNEL];
@@ -104,7 +175,7 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
             let oldest = r.q("oldest").map(ts_key);
             let all: Vec<u64> = (0..n)
                 .rev()
-                .filter(|&i| oldest.is_none_or(|o| (TS0 + i, i) > o))
+                .filter(|&i| oldest.is_none_or(|o| (TS0 + i, i) > o) && keep(i))
                 .collect();
             let off = r
                 .q("cursor")
@@ -129,13 +200,16 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
                 ));
             }
             let first = GMAIL_LATEST - n.min(GMAIL_LATEST - GMAIL_OLDEST);
+            if let Some(rm) = rm {
+                return Some(gmail_history(st, r, rm, start, first));
+            }
             let from = start.max(first);
             let off = num(r.q("pageToken"), from - first);
             let (items, next) = page(off, num(r.q("maxResults"), 100), GMAIL_LATEST - first);
             st.count_served(r.platform, items.end - items.start);
             let mut v = json!({"historyId": GMAIL_LATEST.to_string(),
                 "history": items.map(|i| { let h = first + i + 1; json!({"id": h.to_string(),
-                    "messagesAdded": [{"message": {"id": format!("m{h:x}"), "threadId": format!("t{h:x}")}}]}) }).collect::<Vec<_>>()});
+                    "messagesAdded": [{"message": gmail_message(h)}]}) }).collect::<Vec<_>>()});
             if let Some(o) = next {
                 v["nextPageToken"] = json!(o.to_string());
             }
@@ -144,11 +218,12 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
         (Platform::Gmail, "/gmail/v1/users/me/messages") => {
             let first = GMAIL_LATEST - n.min(GMAIL_LATEST - GMAIL_OLDEST);
             let off = num(r.q("pageToken"), 0);
-            let (items, next) = page(off, num(r.q("maxResults"), 100), GMAIL_LATEST - first);
-            st.count_served(r.platform, items.end - items.start);
-            let mut v = json!({"resultSizeEstimate": GMAIL_LATEST - first,
-                "messages": items.map(|i| { let h = first + i + 1;
-                    json!({"id": format!("m{h:x}"), "threadId": format!("t{h:x}")}) }).collect::<Vec<_>>()});
+            let count = GMAIL_LATEST - first;
+            let (items, next) = page_kept(off, num(r.q("maxResults"), 100), count, rm);
+            st.count_served(r.platform, items.len() as u64);
+            let listed = count - rm.map_or(0, |rm| rm.at.range(..count).count() as u64);
+            let mut v = json!({"resultSizeEstimate": listed,
+                "messages": items.iter().map(|&i| gmail_message(first + i + 1)).collect::<Vec<_>>()});
             if let Some(o) = next {
                 v["nextPageToken"] = json!(o.to_string());
             }
@@ -160,9 +235,9 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
             let descending =
                 b.pointer("/sort/direction").and_then(Value::as_str) == Some("descending");
             let all: Vec<u64> = if descending {
-                (0..n).rev().collect()
+                (0..n).rev().filter(|&i| keep(i)).collect()
             } else {
-                (0..n).collect()
+                (0..n).filter(|&i| keep(i)).collect()
             };
             let size = b
                 .get("page_size")
@@ -186,10 +261,18 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
             let after = num(r.q("after"), 0);
             let off = after.saturating_sub(BASE).min(n);
             let off = if after >= BASE { off + 1 } else { 0 };
-            let (items, _) = page(off, num(r.q("limit"), 50).min(100), n);
-            st.count_served(r.platform, items.end - items.start);
+            let limit = num(r.q("limit"), 50).min(100);
+            let items: Vec<u64> = match rm {
+                None => page(off, limit, n).0.collect(),
+                Some(rm) => (off..n)
+                    .filter(|&i| rm.keeps(i))
+                    .take(limit.max(1) as usize)
+                    .collect(),
+            };
+            st.count_served(r.platform, items.len() as u64);
             ok(Value::Array(
                 items
+                    .into_iter()
                     .map(|i| {
                         json!({"id": (BASE + i).to_string(), "type": 0,
                 "content": format!("message {i}"), "author": {"id": id}})
@@ -204,7 +287,9 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
             let to = day(r.q("to")).unwrap_or(today);
             let day0 = st.zoom_day0;
             let on = |i: u64| day0 + chrono::Duration::days((i / ZOOM_RECORDINGS_PER_DAY) as i64);
-            let all: Vec<u64> = (0..n).filter(|&i| (from..=to).contains(&on(i))).collect();
+            let all: Vec<u64> = (0..n)
+                .filter(|&i| (from..=to).contains(&on(i)) && keep(i))
+                .collect();
             let off = num(r.q("next_page_token"), 0);
             let size = num(r.q("page_size"), 30);
             let (got, next) = slice(&all, off, size);
@@ -222,23 +307,47 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
             Platform::Outlook,
             "/v1.0/me/mailFolders/inbox/messages/delta" | "/v1.0/me/messages/delta",
         ) => {
+            // Removals: a listing's links carry the removal `seq` at its start (`.{seq}`, none
+            // while 0); a delta round answers the items removed after its token's `seq` as
+            // `@removed` entries, once, as Graph reports deletions once.
             let link = format!("{}/outlook{}", st.base_url, r.path);
-            if r.q("$deltatoken").is_some() {
+            let tag = |seq: u64| {
+                if seq == 0 {
+                    String::new()
+                } else {
+                    format!(".{seq}")
+                }
+            };
+            let now = rm.map_or(0, |rm| rm.seq);
+            let since = |t: &str| t.split_once('.').map_or(0, |(_, q)| num(Some(q), 0));
+            if let Some(t) = r.q("$deltatoken") {
+                let after = since(t);
+                let removed: Vec<Value> = rm
+                    .into_iter()
+                    .flat_map(|rm| rm.at.iter())
+                    .filter(|(_, &seq)| seq > after)
+                    .map(|(&i, _)| json!({"id": format!("AAMk{i:08}"), "@removed": {"reason": "deleted"}}))
+                    .collect();
                 return Some(ok(
-                    json!({"value": [], "@odata.deltaLink": format!("{link}?$deltatoken=d{n}")}),
+                    json!({"value": removed, "@odata.deltaLink": format!("{link}?$deltatoken=d{n}{}", tag(now))}),
                 ));
             }
-            let off = r
-                .q("$skiptoken")
-                .and_then(|s| s.strip_prefix("s"))
-                .map_or(0, |s| num(Some(s), 0));
-            let (items, next) = page(off, 10, n);
-            st.count_served(r.platform, items.end - items.start);
-            let mut v = json!({"value": items.map(|i| json!({"id": format!("AAMk{i:08}"),
+            let skip = r.q("$skiptoken").and_then(|s| s.strip_prefix("s"));
+            let (off, start) = skip.map_or((0, now), |s| {
+                let o = s.split_once('.').map_or(s, |(o, _)| o);
+                (num(Some(o), 0), since(s))
+            });
+            let (items, next) = page_kept(off, 10, n, rm);
+            st.count_served(r.platform, items.len() as u64);
+            let mut v = json!({"value": items.iter().map(|i| json!({"id": format!("AAMk{i:08}"),
                 "subject": format!("mail {i}"), "receivedDateTime": "2025-01-01T00:00:00Z"})).collect::<Vec<_>>()});
             match next {
-                Some(o) => v["@odata.nextLink"] = json!(format!("{link}?$skiptoken=s{o}")),
-                None => v["@odata.deltaLink"] = json!(format!("{link}?$deltatoken=d{n}")),
+                Some(o) => {
+                    v["@odata.nextLink"] = json!(format!("{link}?$skiptoken=s{o}{}", tag(start)))
+                }
+                None => {
+                    v["@odata.deltaLink"] = json!(format!("{link}?$deltatoken=d{n}{}", tag(start)))
+                }
             }
             ok(v)
         }
@@ -254,7 +363,7 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
             // `updated_since` is inclusive; items are updated a second apart.
             let since = secs(r.q("updated_since"));
             let all: Vec<u64> = (0..n)
-                .filter(|&i| since.is_none_or(|s| TS0 + i >= s))
+                .filter(|&i| since.is_none_or(|s| TS0 + i >= s) && keep(i))
                 .collect();
             let off = num(r.q("cursor"), 0);
             let (got, next) = slice(&all, off, num(r.q("limit"), 50));
@@ -269,8 +378,9 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
     Some(resp)
 }
 
-/// Monday GraphQL: `me`, `items_page`/`next_items_page` with a cursor.
-pub fn monday(r: &Req, id: &str, account: &str, st: &State) -> Response {
+/// Monday GraphQL: `me`, `items_page`/`next_items_page` with a cursor. `login` is the
+/// token's, `account` the Monday account.
+pub fn monday(r: &Req, id: &str, login: &str, account: &str, st: &State) -> Response {
     let b = r.json();
     let q = b.get("query").and_then(Value::as_str).unwrap_or("");
     let var = |k: &str| match b.pointer(&format!("/variables/{k}")) {
@@ -314,10 +424,11 @@ pub fn monday(r: &Req, id: &str, account: &str, st: &State) -> Response {
             .pointer("/variables/limit")
             .and_then(Value::as_u64)
             .unwrap_or(25);
-        let (items, next) = page(off, limit.min(500), total(st));
-        st.count_served(r.platform, items.end - items.start);
+        let rm = st.removed(r.platform, login);
+        let (items, next) = page_kept(off, limit.min(500), total(st), rm.as_deref());
+        st.count_served(r.platform, items.len() as u64);
         let items_page = json!({"cursor": next.map(|o| o.to_string()),
-            "items": items.map(|i| json!({"id": (5_000 + i).to_string(), "name": format!("item {i}")})).collect::<Vec<_>>()});
+            "items": items.iter().map(|i| json!({"id": (5_000 + i).to_string(), "name": format!("item {i}")})).collect::<Vec<_>>()});
         return ok(if q.contains("next_items_page") {
             json!({"data": {"next_items_page": items_page}})
         } else {
@@ -338,7 +449,7 @@ pub fn monday(r: &Req, id: &str, account: &str, st: &State) -> Response {
 }
 
 /// Fireflies GraphQL: `user`, `transcripts(limit, skip, fromDate)`.
-pub fn fireflies(r: &Req, id: &str, st: &State) -> Response {
+pub fn fireflies(r: &Req, id: &str, login: &str, st: &State) -> Response {
     let b = r.json();
     let q = b.get("query").and_then(Value::as_str).unwrap_or("");
     if q.contains("transcripts") {
@@ -352,8 +463,10 @@ pub fn fireflies(r: &Req, id: &str, st: &State) -> Response {
             .unwrap_or(50);
         // `fromDate` is inclusive; transcripts are a second apart.
         let since = secs(b.pointer("/variables/fromDate").and_then(Value::as_str));
+        let rm = st.removed(r.platform, login);
         let all: Vec<u64> = (0..total(st))
             .filter(|&i| since.is_none_or(|s| TS0 + i >= s))
+            .filter(|&i| rm.as_deref().is_none_or(|rm| rm.keeps(i)))
             .collect();
         let (got, _) = slice(&all, skip, limit.min(50));
         st.count_served(r.platform, got.len() as u64);
@@ -405,8 +518,10 @@ pub fn twilio(st: &State, r: &Req, account: &str) -> Response {
             let day0 = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
             let on = |i: u64| day0 + chrono::Duration::days(i as i64);
             let since = day(r.q("DateCreated>="));
+            let rm = st.removed(r.platform, account);
             let all: Vec<u64> = (0..total(st))
                 .filter(|&i| since.is_none_or(|s| on(i) >= s))
+                .filter(|&i| rm.as_deref().is_none_or(|rm| rm.keeps(i)))
                 .collect();
             let filter = since
                 .map(|s| format!("&DateCreated%3E%3D={s}"))

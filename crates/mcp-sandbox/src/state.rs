@@ -1,10 +1,10 @@
 //! The sandbox's memory: tokens it issued (access, refresh, API keys, Twilio account SIDs),
-//! authorization codes, armed faults and per-platform call counters. Test double only: it
-//! must never be used to hold real credentials.
+//! authorization codes, armed faults, per-platform call counters and the items removed from
+//! accounts' listings. Test double only: it must never be used to hold real credentials.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,9 @@ pub struct FaultSpec {
     pub count: Option<u64>,
     #[serde(default)]
     pub retry_after_secs: Option<u64>,
+    /// Let this many matching requests through first, then fire; at once when absent.
+    #[serde(default)]
+    pub after: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -90,6 +93,27 @@ pub struct State {
     pub hang: Mutex<Duration>,
     /// `http://127.0.0.1:PORT`, for absolute links in list pages.
     pub base_url: String,
+    /// Items removed from listings, per platform and login.
+    removed: Mutex<HashMap<(Platform, String), Arc<Removed>>>,
+    /// Whether `removed` has any entry: listings skip the lock while it is false.
+    any_removed: AtomicBool,
+}
+
+/// The items removed from one login's listings on one platform.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Removals made so far; never decreases (a restore does not undo its count). Gmail's
+    /// latest history id and Outlook's delta tokens count with it.
+    pub seq: u64,
+    /// Removed item index → the `seq` its removal got.
+    pub at: BTreeMap<u64, u64>,
+}
+
+impl Removed {
+    /// Whether item `i` is still listed.
+    pub fn keeps(&self, i: u64) -> bool {
+        !self.at.contains_key(&i)
+    }
 }
 
 #[derive(Default)]
@@ -135,7 +159,55 @@ impl State {
             items_per_account: AtomicU64::new(25),
             hang: Mutex::new(Duration::from_secs(30)),
             base_url,
+            removed: Mutex::new(HashMap::new()),
+            any_removed: AtomicBool::new(false),
         }
+    }
+
+    /// The items removed from `login`'s listings on `p`; `None` (without locking) when no
+    /// item was ever removed.
+    pub fn removed(&self, p: Platform, login: &str) -> Option<Arc<Removed>> {
+        if !self.any_removed.load(Ordering::Acquire) {
+            return None;
+        }
+        let g = self.removed.lock().unwrap_or_else(|e| e.into_inner());
+        g.get(&(p, login.to_string())).cloned()
+    }
+
+    /// Removes items (by index) from a login's listings; returns how many were not removed
+    /// already. Each gets the next `seq`, in the order given.
+    pub fn remove_items(&self, p: Platform, login: &str, indexes: &[u64]) -> u64 {
+        let mut g = self.removed.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = g.entry((p, login.to_string())).or_default();
+        let r = Arc::make_mut(entry);
+        let mut n = 0;
+        for &i in indexes {
+            if r.keeps(i) {
+                r.seq += 1;
+                r.at.insert(i, r.seq);
+                n += 1;
+            }
+        }
+        self.any_removed.store(true, Ordering::Release);
+        n
+    }
+
+    /// Lists removed items again (all of the login's when `indexes` is `None`); returns how
+    /// many were removed.
+    pub fn restore_items(&self, p: Platform, login: &str, indexes: Option<&[u64]>) -> u64 {
+        let mut g = self.removed.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = g.get_mut(&(p, login.to_string())) else {
+            return 0;
+        };
+        let r = Arc::make_mut(entry);
+        let before = r.at.len();
+        match indexes {
+            Some(ix) => ix.iter().for_each(|i| {
+                r.at.remove(i);
+            }),
+            None => r.at.clear(),
+        }
+        (before - r.at.len()) as u64
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -325,13 +397,25 @@ impl State {
         self.lock().faults.clone()
     }
 
-    /// The first fault that applies to this request; counts it down.
+    /// The first fault that applies to this request and lets none through any more; counts
+    /// it down. Every applying fault that still lets requests through counts this one.
     pub fn take_fault(&self, p: Platform, presented: Option<&str>) -> Option<FaultSpec> {
         let mut g = self.lock();
-        let i = g.faults.iter().position(|f| {
-            (f.platform == "*" || f.platform == p.as_str())
-                && f.token.as_deref().is_none_or(|t| Some(t) == presented)
-        })?;
+        let mut fire = None;
+        for (i, f) in g.faults.iter_mut().enumerate() {
+            let applies = (f.platform == "*" || f.platform == p.as_str())
+                && f.token.as_deref().is_none_or(|t| Some(t) == presented);
+            if !applies {
+                continue;
+            }
+            match f.after.as_mut() {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => {
+                    fire.get_or_insert(i);
+                }
+            }
+        }
+        let i = fire?;
         let f = g.faults[i].clone();
         if let Some(n) = g.faults[i].count.as_mut() {
             *n = n.saturating_sub(1);

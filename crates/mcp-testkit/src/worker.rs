@@ -59,6 +59,7 @@ pub async fn start_worker(
         config: Arc::new(config.clone()),
         webhook_events: Default::default(),
         notifier: Default::default(),
+        feed: Default::default(),
     });
     Worker::new(queue, catalog, registry, services, config.worker.clone())
         .expect("worker")

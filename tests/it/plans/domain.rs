@@ -9,6 +9,7 @@ use mcp_daemon::webhooks::renew::{RENEWABLE, RENEW_SWEEP_SQL};
 use mcp_daemon::webhooks::{LOOKUP_SQL, ROUTE_SQL};
 use mcp_daemon::{credentials, integrations as integ, keys, sync};
 use mcp_platforms::connectors::Platform;
+use mcp_platforms::webhooks::deletions::DELETION_EVENT_TYPES;
 use uuid::Uuid;
 
 use super::{args, integration, webhook, Harness, INTEGRATIONS};
@@ -220,7 +221,52 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
             true,
         )
         .await;
-    assert_eq!(m.rows, PAGE as u64, "{}", m.describe());
+    let items = m.of("mcp.synced_items");
+    assert_eq!(
+        items.inserted + items.updated,
+        PAGE as i64,
+        "{}",
+        m.describe()
+    );
+    assert_eq!(m.of("mcp.item_changes").inserted, 2, "{}", m.describe());
+    // Tombstones of a page's worth of items named by events: each item's entry, row and new
+    // version, and its change rows.
+    let m = h
+        .check(
+            "tombstones by id (100)",
+            mcp_daemon::items::TOMBSTONE_SQL,
+            args!(vec![id; PAGE], &ids, vec!["gone"; PAGE]),
+            5 * PAGE as i64 + SMALL,
+            true,
+        )
+        .await;
+    assert_eq!(m.of("mcp.synced_items").updated, 25, "{}", m.describe());
+    // The feed: a page of 1,000 changes reads its change rows by index, not the history of
+    // 50,000 changes (nor the 50,000 items beyond the ones it shows).
+    let feed_ws: Uuid = sqlx::query_scalar(
+        "SELECT workspace_id FROM mcp.item_changes GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("a workspace with changes");
+    let m = h
+        .check(
+            "change feed: page of 1,000",
+            "SELECT * FROM mcp.changes($1, NULL, 1000)",
+            args!(feed_ws),
+            4 * 1_000 + SMALL,
+            false,
+        )
+        .await;
+    assert!(m.rows > 0, "{}", m.describe());
+    h.check(
+        "change feed: retention batch",
+        mcp_daemon::items::PRUNE_CHANGES_SQL,
+        args!(30.0 * DAY, HISTORY_BATCH),
+        4 * HISTORY_BATCH + SMALL,
+        true,
+    )
+    .await;
     h.check(
         "sync: checkpoint",
         sync::store::CHECKPOINT_SQL,
@@ -327,7 +373,7 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
         .check(
             "webhook processing: read (256)",
             READ_EVENTS_SQL,
-            args!(&event_ids, &PAYLOAD_READ[..]),
+            args!(&event_ids, &PAYLOAD_READ[..], DELETION_EVENT_TYPES),
             3 * EVENTS as i64 + SMALL,
             true,
         )

@@ -215,8 +215,11 @@ impl Harness {
     pub async fn connect(url: &str) -> Harness {
         let mut conn = PgConnection::connect(url).await.expect("connect");
         // No parallel workers: their reads are counted in their own backends, not in ours.
+        // The daemon writes items in transactions that write their own change rows
+        // (`items::WRITER_BEGIN`): so does the harness's session.
         sqlx::raw_sql(
-            "SET plan_cache_mode = force_generic_plan; SET max_parallel_workers_per_gather = 0",
+            "SET plan_cache_mode = force_generic_plan; SET max_parallel_workers_per_gather = 0; \
+             SET mcp.item_changes = 'written'",
         )
         .execute(&mut conn)
         .await

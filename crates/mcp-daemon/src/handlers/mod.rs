@@ -9,6 +9,8 @@ mod health_sweep;
 mod noop;
 mod notify_deliver;
 mod prune;
+mod reconcile;
+mod reconcile_sweep;
 mod sync;
 mod sync_sweep;
 mod token_refresh;
@@ -34,6 +36,8 @@ pub struct Services {
     pub webhook_events: crate::webhooks::process::EventProcessor,
     /// The notification deliveries' HTTP client.
     pub notifier: crate::notify::Notifier,
+    /// Wakes the change feed's readers after the item writers' commits.
+    pub feed: crate::items::FeedWake,
 }
 
 /// One claimed attempt of one job, with the daemon's services.
@@ -51,6 +55,8 @@ pub fn registry() -> Registry<Services> {
     r.register(token_refresh::TokenRefresh);
     r.register(sync::Sync);
     r.register(sync_sweep::SyncSweep);
+    r.register(reconcile::Reconcile);
+    r.register(reconcile_sweep::ReconcileSweep);
     r.register(token_refresh_sweep::TokenRefreshSweep);
     r.register(webhook_process::WebhookProcess);
     r.register(webhook_renew::WebhookRenew);

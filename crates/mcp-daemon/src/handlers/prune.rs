@@ -1,4 +1,5 @@
-//! `prune`: retention of finished jobs, through the queue's batched delete.
+//! `prune`: retention of finished jobs (through the queue's batched delete), of the
+//! integrations' history, and of the change feed and tombstones.
 
 use std::time::Duration;
 
@@ -51,6 +52,20 @@ impl Job<Services> for Prune {
         for (table, deleted) in &history {
             tracing::info!(job_id = ctx.id, table, deleted, "pruned history");
         }
+        let (changes, tombstones) = crate::items::prune(
+            ctx.services.queue.pool(),
+            r.item_changes,
+            r.tombstones,
+            p.batch_size.unwrap_or(r.batch_size),
+        )
+        .await
+        .map_err(|e| JobError::Retry(format!("prune of the change feed failed: {e}")))?;
+        tracing::info!(
+            job_id = ctx.id,
+            changes,
+            tombstones,
+            "pruned the change feed and tombstones"
+        );
         // Deleted rows' space is reused only once vacuumed; do not wait for autovacuum
         // (which may be off, or a minute away). A failed vacuum is not a failed prune.
         if report.deleted > 0 {

@@ -14,9 +14,9 @@ use serde::Deserialize;
 
 use super::gate::Gate;
 use super::{Job, JobContext, JobError, Services};
-use crate::integrations;
+use crate::integrations::{self, Integration};
 use crate::sync::{self, store, Token, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
-use mcp_platforms::connectors::{watermark, Action};
+use mcp_platforms::connectors::{watermark, Action, ConnectorError};
 
 pub struct Sync;
 
@@ -26,7 +26,7 @@ pub struct Payload {
     integration_id: uuid::Uuid,
 }
 
-fn db<E: std::fmt::Display>(e: E) -> JobError {
+pub(super) fn db<E: std::fmt::Display>(e: E) -> JobError {
     JobError::Retry(format!("database error: {e}"))
 }
 
@@ -103,53 +103,19 @@ impl Job<Services> for Sync {
                     continue;
                 }
                 Err(e) => {
-                    let _ = store::record_error(pool, &integration, &e, ctx.id).await;
                     tracing::info!(job_id = ctx.id, integration_id = %integration.id, platform,
                             error = %e, pages, items, "sync stopped");
-                    return Err(match e.action() {
-                        Action::Wait => {
-                            let wait = e.retry_after.unwrap_or(cfg.default_retry_after);
-                            sync::block(pool, integration.id, wait).await.map_err(db)?;
-                            run("rate_limited");
-                            JobError::Snooze(wait)
-                        }
-                        Action::Retry => {
-                            run("retry");
-                            JobError::Retry(e.to_string())
-                        }
-                        Action::Reauth | Action::Revoked => {
-                            integrations::record_health_check(
-                                pool,
-                                integration.id,
-                                Err(&e),
-                                started.elapsed(),
-                                s.config.health.breaker_threshold,
-                                Some(ctx.id),
-                            )
-                            .await
-                            .map_err(db)?;
-                            run("auth_failed");
-                            return Ok(());
-                        }
-                        Action::Fail => {
-                            run("failed");
-                            JobError::Discard(e.to_string())
-                        }
-                    });
+                    let (outcome, result) = listing_failed(&ctx, &integration, e, started).await?;
+                    run(outcome);
+                    return result;
                 }
             };
             // A page that names no way on is the end, whatever it says.
             let done = page.done || page.next_cursor.is_none();
             let n = page.items.len() as u64;
-            store::save_page(
-                pool,
-                &integration,
-                &page.items,
-                page.next_cursor.as_deref(),
-                done,
-            )
-            .await
-            .map_err(db)?;
+            store::save_page(pool, &s.feed, &integration, &page, done)
+                .await
+                .map_err(db)?;
             pages += 1;
             items += n;
             counter!(SYNC_PAGES, "platform" => platform).increment(1);
@@ -167,4 +133,41 @@ impl Job<Services> for Sync {
             .await;
         Ok(())
     }
+}
+
+/// What a failed list call (of a sync or a reconcile) comes to: recorded in
+/// `mcp.integration_errors`; a 429 blocks the bucket and snoozes the job, a transient failure
+/// retries, an auth failure is recorded as the health check does (and the job ends), anything
+/// else discards the job. Returns the run's outcome label and the job's result.
+pub(super) async fn listing_failed(
+    ctx: &JobContext,
+    integration: &Integration,
+    e: ConnectorError,
+    started: Instant,
+) -> Result<(&'static str, Result<(), JobError>), JobError> {
+    let s = &ctx.services;
+    let pool = s.queue.pool();
+    let _ = store::record_error(pool, integration, &e, ctx.id).await;
+    Ok(match e.action() {
+        Action::Wait => {
+            let wait = e.retry_after.unwrap_or(s.config.sync.default_retry_after);
+            sync::block(pool, integration.id, wait).await.map_err(db)?;
+            ("rate_limited", Err(JobError::Snooze(wait)))
+        }
+        Action::Retry => ("retry", Err(JobError::Retry(e.to_string()))),
+        Action::Reauth | Action::Revoked => {
+            integrations::record_health_check(
+                pool,
+                integration.id,
+                Err(&e),
+                started.elapsed(),
+                s.config.health.breaker_threshold,
+                Some(ctx.id),
+            )
+            .await
+            .map_err(db)?;
+            ("auth_failed", Ok(()))
+        }
+        Action::Fail => ("failed", Err(JobError::Discard(e.to_string()))),
+    })
 }

@@ -39,7 +39,7 @@ impl Job<Services> for WebhookProcess {
         let outcomes = ctx
             .services
             .webhook_events
-            .process(pool, ids)
+            .process(pool, &ctx.services.feed, ids)
             .await
             .map_err(|e| JobError::Retry(format!("webhook events: {e}")))?;
         let mut missing = Vec::new();

@@ -1,7 +1,8 @@
 //! Group processing for `webhook_process` jobs: the attempts running at the same time hand their
 //! events' ids to one task, which reads those events in one query and, for every event that is
 //! news to fetch, asks for the integration's coalesced `sync` and marks the event processed in
-//! one statement (one transaction, one commit for the whole group). Revocations are handed back
+//! one statement (one transaction, one commit for the whole group). An event that says items
+//! were deleted at the platform tombstones them in that same transaction. Revocations are handed back
 //! to their attempt, which moves the integration to REVOKED in a transaction of its own.
 //! Under load, groups form by themselves (whatever arrived while the previous group ran); when
 //! idle, an event is processed at once. Every step is idempotent, so a retried attempt is safe.
@@ -12,6 +13,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::PgPool;
+
+use crate::items::{self, FeedWake};
+use mcp_platforms::connectors::Platform;
+use mcp_platforms::webhooks::deletions::{self, DELETION_EVENT_TYPES};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -61,11 +66,12 @@ impl EventProcessor {
     pub async fn process(
         &self,
         pool: &PgPool,
+        feed: &FeedWake,
         event_ids: Vec<i64>,
     ) -> Result<Vec<(i64, Processed)>, ProcessError> {
         let tx = self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::channel(MAX_GROUP * 4);
-            tokio::spawn(run(pool.clone(), rx));
+            tokio::spawn(run(pool.clone(), feed.sender(pool), rx));
             tx
         });
         let (reply, answer) = oneshot::channel();
@@ -79,14 +85,14 @@ impl EventProcessor {
     }
 }
 
-async fn run(pool: PgPool, mut rx: mpsc::Receiver<Request>) {
+async fn run(pool: PgPool, feed: mpsc::UnboundedSender<Uuid>, mut rx: mpsc::Receiver<Request>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let ids: Vec<i64> = group
             .iter()
             .flat_map(|r| r.event_ids.iter().copied())
             .collect();
-        match process_group(&pool, &ids).await {
+        match process_group(&pool, &feed, &ids).await {
             Ok(done) => {
                 // Two attempts may name the same event (a retry, a job enqueued by hand): each
                 // hears what became of it.
@@ -112,10 +118,14 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Request>) {
 type EventRow = (i64, Uuid, String, Option<String>, Value);
 
 /// The group's read of its events (exposed for the plan tests): `$1` the event ids, `$2` the
-/// platforms whose payload is read ([`PAYLOAD_READ`]).
+/// platforms whose payload is read ([`PAYLOAD_READ`]), `$3` the event types whose payload may
+/// name deleted items ([`DELETION_EVENT_TYPES`]; of Slack's `message` events, only deletions).
 pub const READ_EVENTS_SQL: &str = "\
 SELECT id, integration_id, platform, event_type, \
-       CASE WHEN platform = ANY($2) THEN payload ELSE 'null'::jsonb END \
+       CASE WHEN platform = ANY($2) THEN payload \
+            WHEN event_type = ANY($3) AND (event_type <> 'message' \
+                 OR payload #>> '{event,subtype}' = 'message_deleted') THEN payload \
+            ELSE 'null'::jsonb END \
 FROM mcp.webhook_events WHERE id = ANY($1)";
 
 /// The group's write (exposed for the plan tests): one coalesced `sync` per integration (`$1`)
@@ -140,13 +150,20 @@ pub const MARK_PROCESSED_SQL: &str = concat!(
 
 /// Reads the group's events, classifies them, and processes the ones that are news in one
 /// statement. Returns what became of each event found.
-async fn process_group(pool: &PgPool, ids: &[i64]) -> Result<HashMap<i64, Processed>, sqlx::Error> {
-    // The payload travels only for the platforms whose meaning is read from it.
+async fn process_group(
+    pool: &PgPool,
+    feed: &mpsc::UnboundedSender<Uuid>,
+    ids: &[i64],
+) -> Result<HashMap<i64, Processed>, sqlx::Error> {
+    // The payload travels only for the platforms and events whose meaning is read from it.
     let rows: Vec<EventRow> = sqlx::query_as(READ_EVENTS_SQL)
         .bind(ids)
         .bind(&PAYLOAD_READ[..])
+        .bind(DELETION_EVENT_TYPES)
         .fetch_all(pool)
         .await?;
+    let mut stones = Vec::new();
+    let mut integration_platform: HashMap<Uuid, String> = HashMap::new();
     let mut out = HashMap::with_capacity(rows.len());
     let mut changed_ids = Vec::new();
     let mut changed_integrations = Vec::new();
@@ -164,6 +181,17 @@ async fn process_group(pool: &PgPool, ids: &[i64]) -> Result<HashMap<i64, Proces
                 );
             }
             Meaning::Changed => {
+                let p = Platform::parse(&platform);
+                for d in p.map_or_else(Vec::new, |p| {
+                    deletions::deletions(p, event_type.as_deref(), &payload)
+                }) {
+                    integration_platform.insert(integration, platform.clone());
+                    stones.push(items::Tombstone {
+                        integration_id: integration,
+                        gone: d.gone,
+                        reason: d.reason.to_string(),
+                    });
+                }
                 changed_ids.push(id);
                 changed_integrations.push(integration);
                 platforms.insert(id, platform);
@@ -182,12 +210,31 @@ async fn process_group(pool: &PgPool, ids: &[i64]) -> Result<HashMap<i64, Proces
     // after it, so a completion that survives a crash implies this commit did too, and a lost
     // one only means the attempts run again (every step here is idempotent).
     // Both settings are made by the statement itself, local to its own transaction.
-    let waited: Vec<(i64, f64)> = sqlx::query_as(MARK_PROCESSED_SQL)
+    let mark = sqlx::query_as(MARK_PROCESSED_SQL)
         .bind(&changed_integrations)
         .bind(SYNC_DEBOUNCE.as_millis() as i64)
-        .bind(&changed_ids)
-        .fetch_all(pool)
-        .await?;
+        .bind(&changed_ids);
+    let waited: Vec<(i64, f64)> = if stones.is_empty() {
+        mark.fetch_all(pool).await?
+    } else {
+        // Deleted items become tombstones in the transaction that marks their events processed.
+        let mut tx = items::begin(pool).await?;
+        let done = items::tombstone(&mut tx, &stones).await?;
+        let waited = mark.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        for ws in &done.workspaces {
+            let _ = feed.send(*ws);
+        }
+        for (integration, n) in &done.by_integration {
+            let platform = integration_platform
+                .get(integration)
+                .map_or("", |p| p.as_str());
+            metrics::counter!(items::TOMBSTONED, "platform" => platform.to_string(),
+                "source" => "event")
+            .increment(*n);
+        }
+        waited
+    };
     for (id, secs) in waited {
         if let Some(platform) = platforms.remove(&id) {
             out.insert(

@@ -82,6 +82,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
             items: vec![],
             next_cursor: Some(c.text()),
             done: true,
+            deleted: vec![],
         });
     };
     let path = format!("/api/v10/channels/{channel}/messages");
@@ -109,5 +110,6 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         items,
         next_cursor: Some(c.text()),
         done,
+        deleted: vec![],
     })
 }

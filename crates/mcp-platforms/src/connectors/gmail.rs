@@ -2,12 +2,14 @@
 //! error forms (403 `rateLimitExceeded` is a rate limit, `dailyLimitExceeded` a quota).
 //! It must never put the access token or a whole response body into an error.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, query, text, PAGE_SIZE};
-use super::page::{item, Page, PageRequest};
+use super::page::{item, Page, PageRequest, SyncItem};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -71,7 +73,8 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
 
 /// Gmail: no cursor → `list:` (the profile's history id first, so nothing added during the
 /// listing is missed), then `messages.list` pages (`list:<historyId>:<pageToken>`), then
-/// `history.list?startHistoryId=` (`<historyId>[:<pageToken>]`); 404 there = too old.
+/// `history.list?startHistoryId=` (`<historyId>[:<pageToken>]`) of added and deleted
+/// messages; 404 there = too old.
 pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
     let PageRequest { creds, cursor, .. } = req;
     let p = base.platform;
@@ -90,6 +93,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
             items: vec![],
             next_cursor: Some(format!("list:{hid}:")),
             done: false,
+            deleted: vec![],
         });
     };
     if let Some(rest) = cursor.strip_prefix("list:") {
@@ -111,18 +115,22 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
                 items,
                 next_cursor: Some(format!("list:{hid}:{t}")),
                 done: false,
+                deleted: vec![],
             },
             None => Page {
                 items,
                 next_cursor: Some(hid.to_string()),
                 done: true,
+                deleted: vec![],
             },
         });
     }
     let (start, token) = cursor.split_once(':').unwrap_or((cursor, ""));
+    // `historyTypes` repeated: Gmail takes one value per parameter.
     let mut q = vec![
         ("startHistoryId", start.to_string()),
         ("historyTypes", "messageAdded".to_string()),
+        ("historyTypes", "messageDeleted".to_string()),
         ("maxResults", PAGE_SIZE.to_string()),
     ];
     if !token.is_empty() {
@@ -140,35 +148,82 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
     let v = resp
         .json()
         .ok_or_else(|| http::invalid_response(p, &resp, "not JSON"))?;
-    let mut out = Vec::new();
-    for h in v
-        .get("history")
+    let (items, deleted) = history_changes(&v);
+    Ok(match text(&v, "/nextPageToken") {
+        Some(t) => Page {
+            items,
+            next_cursor: Some(format!("{start}:{t}")),
+            done: false,
+            deleted,
+        },
+        None => Page {
+            items,
+            next_cursor: Some(http::json_id(&v, "/historyId").unwrap_or_else(|| start.to_string())),
+            done: true,
+            deleted,
+        },
+    })
+}
+
+/// The entries of `key` (`messagesAdded`, `messagesDeleted`) in every record of a
+/// `history.list` answer.
+fn entries<'a>(v: &'a Value, key: &'a str) -> impl Iterator<Item = &'a Value> {
+    v.get("history")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-    {
-        for m in h
-            .get("messagesAdded")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            out.extend(item(m, "message", "/message/id", None).map(|mut it| {
-                it.raw = m.get("message").cloned().unwrap_or(Value::Null);
-                it
-            }));
+        .filter_map(move |h| h.get(key).and_then(Value::as_array))
+        .flatten()
+}
+
+/// The messages a `history.list` page adds (`messagesAdded[].message`) and the ids it deletes
+/// (`messagesDeleted[].message.id`). A message deleted within the page is only deleted.
+fn history_changes(v: &Value) -> (Vec<SyncItem>, Vec<String>) {
+    let mut gone = HashSet::new();
+    let deleted: Vec<String> = entries(v, "messagesDeleted")
+        .filter_map(|m| http::json_id(m, "/message/id"))
+        .filter(|id| gone.insert(id.clone()))
+        .collect();
+    let items = entries(v, "messagesAdded")
+        .filter_map(|m| {
+            let mut it = item(m, "message", "/message/id", None)?;
+            it.raw = m.get("message").cloned().unwrap_or(Value::Null);
+            Some(it)
+        })
+        .filter(|it| !gone.contains(&it.external_id))
+        .collect();
+    (items, deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn history_adds_and_deletes() {
+        let v = json!({"historyId": "12", "history": [
+            {"id": "10", "messagesAdded": [{"message": {"id": "a", "threadId": "t"}},
+                                          {"message": {"id": "b", "threadId": "t"}}]},
+            {"id": "11", "messagesDeleted": [{"message": {"id": "b"}}, {"message": {"id": "c"}}]},
+            {"id": "12", "messagesDeleted": [{"message": {"id": "c"}}, {"message": {}}, 7]},
+        ]});
+        let (items, deleted) = history_changes(&v);
+        let ids: Vec<&str> = items.iter().map(|i| i.external_id.as_str()).collect();
+        assert_eq!(ids, ["a"]);
+        assert_eq!(items[0].raw, json!({"id": "a", "threadId": "t"}));
+        assert_eq!(deleted, ["b", "c"]);
+    }
+
+    #[test]
+    fn history_without_records() {
+        for v in [
+            json!({}),
+            json!({"history": 3}),
+            json!({"history": [{"messagesDeleted": {}}]}),
+        ] {
+            let (items, deleted) = history_changes(&v);
+            assert!(items.is_empty() && deleted.is_empty(), "{v}");
         }
     }
-    Ok(match text(&v, "/nextPageToken") {
-        Some(t) => Page {
-            items: out,
-            next_cursor: Some(format!("{start}:{t}")),
-            done: false,
-        },
-        None => Page {
-            items: out,
-            next_cursor: Some(http::json_id(&v, "/historyId").unwrap_or_else(|| start.to_string())),
-            done: true,
-        },
-    })
 }

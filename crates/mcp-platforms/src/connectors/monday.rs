@@ -155,5 +155,6 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         items,
         done: next.is_none(),
         next_cursor: next,
+        deleted: vec![],
     })
 }

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
-use super::lists::{items, query, text};
-use super::page::{Page, PageRequest};
+use super::lists::{query, text};
+use super::page::{item, Page, PageRequest, SyncItem};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -71,7 +71,7 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
 
 /// Outlook: the inbox delta query; the cursor is the `@odata.nextLink` (more now) or the
 /// `@odata.deltaLink` (caught up). An expired delta link (410, `syncStateNotFound`,
-/// `resyncRequired`) is too old.
+/// `resyncRequired`) is too old. Entries with `@removed` are deleted ids, never items.
 pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
     let PageRequest { creds, cursor, .. } = req;
     let p = base.platform;
@@ -113,19 +113,63 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
     let v = resp
         .json()
         .ok_or_else(|| http::invalid_response(p, &resp, "not JSON"))?;
-    let items = items(&v, "/value", "message", "/id", Some("/receivedDateTime"));
+    let (items, deleted) = delta_changes(&v);
     Ok(
         match (text(&v, "/@odata.nextLink"), text(&v, "/@odata.deltaLink")) {
             (Some(next), _) => Page {
                 items,
                 next_cursor: Some(next),
                 done: false,
+                deleted,
             },
             (None, delta) => Page {
                 items,
                 next_cursor: delta,
                 done: true,
+                deleted,
             },
         },
     )
+}
+
+/// A delta answer's `value`: the messages, and the ids of the entries marked `@removed`
+/// (`{"id": …, "@removed": {"reason": "deleted"}}`).
+fn delta_changes(v: &Value) -> (Vec<SyncItem>, Vec<String>) {
+    let mut items = Vec::new();
+    let mut deleted = Vec::new();
+    for x in v
+        .get("value")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if x.get("@removed").is_some() {
+            deleted.extend(http::json_id(x, "/id"));
+        } else {
+            items.extend(item(x, "message", "/id", Some("/receivedDateTime")));
+        }
+    }
+    (items, deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn removed_entries_are_deleted_ids() {
+        let v = json!({"value": [
+            {"id": "AAMk1", "receivedDateTime": "2025-01-01T00:00:00Z"},
+            {"id": "AAMk2", "@removed": {"reason": "deleted"}},
+            {"id": "AAMk3", "@removed": {"reason": "changed"}},
+            {"@removed": {"reason": "deleted"}},
+        ]});
+        let (items, deleted) = delta_changes(&v);
+        let ids: Vec<&str> = items.iter().map(|i| i.external_id.as_str()).collect();
+        assert_eq!(ids, ["AAMk1"]);
+        assert_eq!(deleted, ["AAMk2", "AAMk3"]);
+        let (items, deleted) = delta_changes(&json!({"value": "x"}));
+        assert!(items.is_empty() && deleted.is_empty());
+    }
 }

@@ -33,6 +33,9 @@ pub struct Page {
     pub next_cursor: Option<String>,
     /// No more pages now: the listing is caught up.
     pub done: bool,
+    /// External ids (the form of `SyncItem::external_id`) the listing says were deleted; none
+    /// of them is also in `items`.
+    pub deleted: Vec<String>,
 }
 
 /// What one page of a listing is asked with: the credentials, where to resume (`None`: the

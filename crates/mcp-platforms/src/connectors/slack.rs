@@ -158,6 +158,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
             items: vec![],
             next_cursor: Some(c.text()),
             done,
+            deleted: vec![],
         });
     };
     let mut q = vec![
@@ -194,5 +195,6 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         items,
         next_cursor: Some(c.text()),
         done,
+        deleted: vec![],
     })
 }

@@ -136,5 +136,6 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         items,
         next_cursor: Some(next),
         done,
+        deleted: vec![],
     })
 }

@@ -117,6 +117,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
             items,
             next_cursor: Some(c.text()),
             done: false,
+            deleted: vec![],
         });
     }
     if to < today {
@@ -128,6 +129,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
             items,
             next_cursor: Some(c.text()),
             done: false,
+            deleted: vec![],
         });
     }
     // Caught up: the next listing starts at the newest recording's day (or at this window,
@@ -137,5 +139,6 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         items,
         next_cursor: Some(next.text()),
         done: true,
+        deleted: vec![],
     })
 }

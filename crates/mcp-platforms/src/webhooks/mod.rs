@@ -1,11 +1,13 @@
 //! Webhook verification: checks that a delivery comes from the platform (one file per scheme),
-//! recognises handshakes and derives the key that deduplicates repeated deliveries. Storing
-//! verified events is the daemon's (`mcp_daemon::webhooks`).
+//! recognises handshakes and derives the key that deduplicates repeated deliveries; reads the
+//! deletions a verified event reports (`deletions`). Storing verified events is the daemon's
+//! (`mcp_daemon::webhooks`).
 //! It must never parse a body before its signature is verified, compare signatures in anything
 //! but constant time, or put a secret, signature or body into a log line, error or metric.
 
 mod body_hmac;
 mod client_state;
+pub mod deletions;
 mod ed25519;
 mod events;
 mod jwt;

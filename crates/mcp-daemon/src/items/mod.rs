@@ -1,0 +1,244 @@
+//! The synced items' lifecycle beyond the sync's upsert: tombstones (a platform said an item is
+//! gone, or a reconcile's complete listing no longer shows it), the change rows the daemon's own
+//! writers add in the same statement as their writes (`mcp.item_changes`, see migration 0012),
+//! the wake-up readers of the feed LISTEN for, and the retention of tombstones and changes.
+//! Nothing here calls a platform.
+
+pub mod reconcile;
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+pub use mcp_platforms::webhooks::deletions::Gone;
+
+/// Items tombstoned, by how (`event`, `listing`, `reconcile`).
+pub const TOMBSTONED: &str = "mcp_items_tombstoned_total";
+/// The channel readers of the change feed LISTEN on; the payload is the workspace id.
+pub const FEED_CHANNEL: &str = "mcp_item_changes";
+
+/// Starts a transaction whose writes of `mcp.synced_items` write their own change rows: the
+/// capture trigger (for every other writer) stays out of the way.
+pub const WRITER_BEGIN: &str = "BEGIN; SET LOCAL mcp.item_changes = 'written'";
+
+/// A transaction for the daemon's writes of items (see [`WRITER_BEGIN`]).
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pool.begin_with(WRITER_BEGIN).await
+}
+
+pub fn register_metrics() {
+    metrics::describe_counter!(
+        TOMBSTONED,
+        "Synced items marked deleted, by platform and source (event, listing, reconcile)."
+    );
+    for p in mcp_platforms::connectors::Platform::ALL {
+        for source in ["event", "listing", "reconcile"] {
+            metrics::counter!(TOMBSTONED, "platform" => p.as_str(), "source" => source)
+                .increment(0);
+        }
+    }
+}
+
+/// One item (or, for [`Gone::Prefix`], every item whose id starts with it) of one integration
+/// that the platform says is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub integration_id: Uuid,
+    pub gone: Gone,
+    pub reason: String,
+}
+
+/// Tombstones by exact id (exposed for the plan tests): `$1` integrations, `$2` ids, `$3`
+/// reasons. Returns one row per integration: its workspace, and the items tombstoned.
+pub const TOMBSTONE_SQL: &str = "\
+WITH d AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(i, e, reason)), \
+gone AS (UPDATE mcp.synced_items s SET deleted_at = now(), deleted_reason = d.reason \
+         FROM d WHERE s.integration_id = d.i AND s.external_id = d.e AND s.deleted_at IS NULL \
+         RETURNING s.workspace_id, s.integration_id, s.external_id), \
+ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
+       SELECT workspace_id, integration_id, 'D', array_agg(external_id) FROM gone GROUP BY 1, 2 \
+       RETURNING workspace_id, integration_id, cardinality(external_ids) AS n) \
+SELECT workspace_id, integration_id, n::int8 FROM ch";
+
+/// Tombstones by id prefix (a deleted Slack channel's messages): as [`TOMBSTONE_SQL`], with
+/// change rows of at most 1,000 items each.
+pub const TOMBSTONE_PREFIX_SQL: &str = "\
+WITH d AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(i, e, reason)), \
+gone AS (UPDATE mcp.synced_items s SET deleted_at = now(), deleted_reason = d.reason \
+         FROM d WHERE s.integration_id = d.i AND starts_with(s.external_id, d.e) \
+           AND s.deleted_at IS NULL \
+         RETURNING s.workspace_id, s.integration_id, s.external_id), \
+n AS (SELECT *, (row_number() OVER (PARTITION BY integration_id) - 1) / 1000 AS chunk FROM gone), \
+ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
+       SELECT workspace_id, integration_id, 'D', array_agg(external_id) FROM n \
+       GROUP BY workspace_id, integration_id, chunk \
+       RETURNING workspace_id, integration_id, cardinality(external_ids) AS n) \
+SELECT workspace_id, integration_id, n::int8 FROM ch";
+
+/// What a tombstoning statement did: the items tombstoned and their workspaces.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tombstoned {
+    pub items: u64,
+    pub workspaces: Vec<Uuid>,
+    /// Items tombstoned by integration.
+    pub by_integration: Vec<(Uuid, u64)>,
+}
+
+impl Tombstoned {
+    fn add(&mut self, rows: Vec<(Uuid, Uuid, i64)>) {
+        for (ws, integration, n) in rows {
+            let n = u64::try_from(n).unwrap_or(0);
+            self.items += n;
+            self.by_integration.push((integration, n));
+            if !self.workspaces.contains(&ws) {
+                self.workspaces.push(ws);
+            }
+        }
+    }
+}
+
+/// Marks the items deleted (already deleted ones are left as they are) with their change rows,
+/// in the caller's transaction, which must have been begun with [`begin`].
+pub async fn tombstone(
+    tx: &mut Transaction<'static, Postgres>,
+    stones: &[Tombstone],
+) -> Result<Tombstoned, sqlx::Error> {
+    let mut out = Tombstoned::default();
+    for prefix in [false, true] {
+        let (mut ids, mut keys, mut reasons) = (Vec::new(), Vec::new(), Vec::new());
+        for t in stones {
+            let key = match (&t.gone, prefix) {
+                (Gone::Item(e), false) | (Gone::Prefix(e), true) => e,
+                _ => continue,
+            };
+            ids.push(t.integration_id);
+            keys.push(key.as_str());
+            reasons.push(t.reason.as_str());
+        }
+        if ids.is_empty() {
+            continue;
+        }
+        let sql = if prefix {
+            TOMBSTONE_PREFIX_SQL
+        } else {
+            TOMBSTONE_SQL
+        };
+        let rows: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(sql)
+            .bind(&ids)
+            .bind(&keys)
+            .bind(&reasons)
+            .fetch_all(&mut **tx)
+            .await?;
+        out.add(rows);
+    }
+    Ok(out)
+}
+
+/// Wakes the feed's readers after the daemon's writers commit: a task sends one NOTIFY per
+/// workspace for whatever commits arrived while it sent the previous ones. Kept out of the
+/// writers' own transactions, whose commits would otherwise queue one behind the other on
+/// Postgres's notification lock. Started on first use with that caller's pool.
+#[derive(Default)]
+pub struct FeedWake {
+    tx: OnceLock<mpsc::UnboundedSender<Uuid>>,
+}
+
+impl FeedWake {
+    /// A sender for a task that outlives the caller (the webhook processor's).
+    pub fn sender(&self, pool: &PgPool) -> mpsc::UnboundedSender<Uuid> {
+        self.tx
+            .get_or_init(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(notify_loop(pool.clone(), rx));
+                tx
+            })
+            .clone()
+    }
+
+    /// After a commit that changed these workspaces' items.
+    pub fn wake(&self, pool: &PgPool, workspaces: &[Uuid]) {
+        if workspaces.is_empty() {
+            return;
+        }
+        let tx = self.sender(pool);
+        for ws in workspaces {
+            let _ = tx.send(*ws);
+        }
+    }
+}
+
+async fn notify_loop(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Uuid>) {
+    let mut got = Vec::with_capacity(256);
+    while rx.recv_many(&mut got, 4096).await > 0 {
+        let ws: HashSet<Uuid> = got.drain(..).collect();
+        let ws: Vec<Uuid> = ws.into_iter().collect();
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, w::text) FROM unnest($2::uuid[]) AS w")
+            .bind(FEED_CHANNEL)
+            .bind(&ws)
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, workspaces = ws.len(), "change feed notification failed");
+        }
+    }
+}
+
+/// Retention's statements (exposed for the plan tests). Changes older than `$1` seconds, a
+/// batch of `$2`, remembering the newest one deleted (readers behind it must resync).
+pub const PRUNE_CHANGES_SQL: &str = "\
+WITH del AS (DELETE FROM mcp.item_changes WHERE seq IN ( \
+               SELECT seq FROM mcp.item_changes \
+               WHERE changed_at < now() - $1 * interval '1 second' LIMIT $2) \
+             RETURNING txid, seq), \
+top AS (SELECT txid, seq FROM del ORDER BY txid DESC, seq DESC LIMIT 1), \
+mark AS (INSERT INTO mcp.item_changes_pruned AS p (txid, seq) SELECT txid, seq FROM top \
+         ON CONFLICT (one) DO UPDATE SET txid = EXCLUDED.txid, seq = EXCLUDED.seq \
+         WHERE (p.txid, p.seq) < (EXCLUDED.txid, EXCLUDED.seq)) \
+SELECT count(*) FROM del";
+
+/// Tombstones deleted longer ago than `$1` seconds, a batch of `$2`.
+pub const PRUNE_TOMBSTONES_SQL: &str = "\
+WITH del AS (DELETE FROM mcp.synced_items WHERE (integration_id, external_id) IN ( \
+               SELECT integration_id, external_id FROM mcp.synced_items \
+               WHERE deleted_at < now() - $1 * interval '1 second' LIMIT $2) \
+             RETURNING 1) \
+SELECT count(*) FROM del";
+
+/// Deletes changes older than `changes` and tombstones older than `tombstones`, a batch per
+/// short transaction. Returns (changes, tombstones) deleted.
+pub async fn prune(
+    pool: &PgPool,
+    changes: Duration,
+    tombstones: Duration,
+    batch: u32,
+) -> Result<(u64, u64), sqlx::Error> {
+    let mut out = [0u64; 2];
+    for (k, (sql, age)) in [
+        (PRUNE_CHANGES_SQL, changes),
+        (PRUNE_TOMBSTONES_SQL, tombstones),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        loop {
+            // A tombstone's deletion is no change: it was announced when it was tombstoned.
+            let mut tx = begin(pool).await?;
+            let n: i64 = sqlx::query_scalar(sql)
+                .bind(age.as_secs_f64())
+                .bind(i64::from(batch))
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            let n = u64::try_from(n).unwrap_or(0);
+            out[k] += n;
+            if n < u64::from(batch) {
+                break;
+            }
+        }
+    }
+    Ok((out[0], out[1]))
+}

@@ -1,0 +1,380 @@
+//! What a verified event says is gone: the items (by the external ids the connectors give their
+//! `SyncItem`s) or the id prefix of a whole container (a deleted Slack channel). Pure: reads
+//! the payload `events::parse` kept, with the `event_type` it extracted; a payload without the
+//! fields a deletion needs names nothing.
+
+use serde_json::Value;
+
+use crate::connectors::http::json_id;
+use crate::connectors::Platform;
+
+/// What a deletion removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gone {
+    /// The item with this external id.
+    Item(String),
+    /// Every item whose external id starts with this.
+    Prefix(String),
+}
+
+/// One deletion an event reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    pub gone: Gone,
+    /// What the platform said, e.g. `slack: message deleted`.
+    pub reason: &'static str,
+}
+
+/// The `event_type` values (as `events::parse` extracts them) whose payload can report a
+/// deletion. Slack's `message` is every message event: its `subtype` tells. Outlook events
+/// carry no `event_type`; their payloads are read by `changeType`.
+pub const DELETION_EVENT_TYPES: &[&str] = &[
+    "message",
+    "channel_deleted",
+    "page.deleted",
+    "recording.deleted",
+    "recording.trashed",
+    "meeting.deleted",
+    "delete_pulse",
+];
+
+/// The deletions an event reports; none for any other event or a malformed payload.
+pub fn deletions(platform: Platform, event_type: Option<&str>, payload: &Value) -> Vec<Deletion> {
+    match (platform, event_type) {
+        (Platform::Slack, Some("message"))
+            if payload.pointer("/event/subtype").and_then(Value::as_str)
+                == Some("message_deleted") =>
+        {
+            // The Slack connector's ids are `<channel>:<ts>`.
+            let item = slack_channel(payload).zip(str_at(payload, "/event/deleted_ts"));
+            one(
+                item.map(|(c, ts)| Gone::Item(format!("{c}:{ts}"))),
+                "slack: message deleted",
+            )
+        }
+        (Platform::Slack, Some("channel_deleted")) => one(
+            slack_channel(payload).map(|c| Gone::Prefix(format!("{c}:"))),
+            "slack: channel deleted",
+        ),
+        (Platform::Notion, Some("page.deleted")) => {
+            // The Notion connector's ids are the page ids as the API writes them (dashed);
+            // webhook events write them the same way.
+            let is_page = payload
+                .pointer("/entity/type")
+                .is_none_or(|t| t.as_str() == Some("page"));
+            let id = str_at(payload, "/entity/id").filter(|_| is_page);
+            one(id.map(Gone::Item), "notion: page deleted")
+        }
+        (
+            Platform::Zoom,
+            Some(t @ ("recording.deleted" | "recording.trashed" | "meeting.deleted")),
+        ) => {
+            let reason = match t {
+                "recording.deleted" => "zoom: recording deleted",
+                "recording.trashed" => "zoom: recording trashed",
+                _ => "zoom: meeting deleted",
+            };
+            // The Zoom connector's ids are the meetings' `uuid`s.
+            one(
+                str_at(payload, "/payload/object/uuid").map(Gone::Item),
+                reason,
+            )
+        }
+        (Platform::Monday, Some("delete_pulse")) => {
+            // Item ids as the Monday connector's GraphQL `id`s: the number as text.
+            let id =
+                json_id(payload, "/event/pulseId").or_else(|| json_id(payload, "/event/itemId"));
+            one(id.map(Gone::Item), "monday: item deleted")
+        }
+        (Platform::Outlook, _) => payload
+            .get("value")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|n| n.get("changeType").and_then(Value::as_str) == Some("deleted"))
+            .filter_map(|n| str_at(n, "/resourceData/id"))
+            .map(|id| Deletion {
+                gone: Gone::Item(id),
+                reason: "outlook: message deleted",
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// At most one deletion.
+fn one(gone: Option<Gone>, reason: &'static str) -> Vec<Deletion> {
+    gone.map(|gone| Deletion { gone, reason })
+        .into_iter()
+        .collect()
+}
+
+/// A non-empty string at a JSON pointer.
+fn str_at(v: &Value, ptr: &str) -> Option<String> {
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+}
+
+/// `event.channel`, when it is a channel id as the Slack connector keeps them (ASCII letters
+/// and digits): never an empty or odd prefix.
+fn slack_channel(payload: &Value) -> Option<String> {
+    str_at(payload, "/event/channel").filter(|c| c.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn item(id: &str, reason: &'static str) -> Vec<Deletion> {
+        vec![Deletion {
+            gone: Gone::Item(id.into()),
+            reason,
+        }]
+    }
+
+    #[test]
+    fn slack_message_deleted() {
+        let v = json!({"team_id": "T1", "event": {"type": "message", "subtype": "message_deleted",
+            "channel": "C0SANDBOX1", "ts": "1700000100.000200", "deleted_ts": "1700000003.000003",
+            "hidden": true}});
+        assert_eq!(
+            deletions(Platform::Slack, Some("message"), &v),
+            item("C0SANDBOX1:1700000003.000003", "slack: message deleted")
+        );
+    }
+
+    #[test]
+    fn slack_channel_deleted() {
+        let v = json!({"event": {"type": "channel_deleted", "channel": "C024BE91L"}});
+        assert_eq!(
+            deletions(Platform::Slack, Some("channel_deleted"), &v),
+            vec![Deletion {
+                gone: Gone::Prefix("C024BE91L:".into()),
+                reason: "slack: channel deleted"
+            }]
+        );
+    }
+
+    #[test]
+    fn slack_other_events_and_malformed() {
+        let none = |t: &str, v: Value| {
+            assert!(
+                deletions(Platform::Slack, Some(t), &v).is_empty(),
+                "{t} {v}"
+            )
+        };
+        // A message without subtype, or another subtype, deletes nothing.
+        none(
+            "message",
+            json!({"event": {"type": "message", "channel": "C1", "ts": "1.2"}}),
+        );
+        none(
+            "message",
+            json!({"event": {"type": "message", "subtype": "message_changed", "channel": "C1",
+                "deleted_ts": "1.2"}}),
+        );
+        // Missing or mistyped fields.
+        none(
+            "message",
+            json!({"event": {"subtype": "message_deleted", "channel": "C1"}}),
+        );
+        none(
+            "message",
+            json!({"event": {"subtype": "message_deleted", "deleted_ts": "1.2"}}),
+        );
+        none(
+            "message",
+            json!({"event": {"subtype": "message_deleted", "channel": 5, "deleted_ts": "1.2"}}),
+        );
+        none(
+            "message",
+            json!({"event": {"subtype": "message_deleted", "channel": "C1", "deleted_ts": 1.2}}),
+        );
+        none("message", json!({"event": "message"}));
+        none("message", json!([]));
+        // A channel id that is empty or not a channel id never becomes a prefix.
+        none(
+            "channel_deleted",
+            json!({"event": {"type": "channel_deleted", "channel": ""}}),
+        );
+        none(
+            "channel_deleted",
+            json!({"event": {"type": "channel_deleted", "channel": "C1:x"}}),
+        );
+        none(
+            "channel_deleted",
+            json!({"event": {"type": "channel_deleted", "channel": {"id": "C1"}}}),
+        );
+        none(
+            "channel_created",
+            json!({"event": {"type": "channel_created", "channel": "C1"}}),
+        );
+        assert!(deletions(Platform::Slack, None, &json!({"event": {"channel": "C1"}})).is_empty());
+    }
+
+    #[test]
+    fn notion_page_deleted() {
+        let id = "153104cd-477e-809d-8dc4-ff2d96ae3090";
+        let v = json!({"id": "e1", "type": "page.deleted", "workspace_id": "w",
+            "entity": {"id": id, "type": "page"}, "data": {"parent": {"id": "p", "type": "space"}}});
+        assert_eq!(
+            deletions(Platform::Notion, Some("page.deleted"), &v),
+            item(id, "notion: page deleted")
+        );
+        let none = |t: &str, v: Value| {
+            assert!(
+                deletions(Platform::Notion, Some(t), &v).is_empty(),
+                "{t} {v}"
+            )
+        };
+        none(
+            "page.deleted",
+            json!({"type": "page.deleted", "entity": {"id": id, "type": "database"}}),
+        );
+        none(
+            "page.deleted",
+            json!({"type": "page.deleted", "entity": {"type": "page"}}),
+        );
+        none(
+            "page.deleted",
+            json!({"type": "page.deleted", "entity": {"id": 3, "type": "page"}}),
+        );
+        none(
+            "page.deleted",
+            json!({"type": "page.deleted", "entity": id}),
+        );
+        none(
+            "page.created",
+            json!({"type": "page.created", "entity": {"id": id, "type": "page"}}),
+        );
+        none(
+            "page.undeleted",
+            json!({"entity": {"id": id, "type": "page"}}),
+        );
+    }
+
+    #[test]
+    fn zoom_recordings_and_meetings() {
+        let v = |t: &str| {
+            json!({"event": t, "event_ts": 1, "payload": {"account_id": "a",
+            "object": {"uuid": "4444AAAiAAAAAiAiAiiAii==", "id": 123}}})
+        };
+        for (t, reason) in [
+            ("recording.deleted", "zoom: recording deleted"),
+            ("recording.trashed", "zoom: recording trashed"),
+            ("meeting.deleted", "zoom: meeting deleted"),
+        ] {
+            assert_eq!(
+                deletions(Platform::Zoom, Some(t), &v(t)),
+                item("4444AAAiAAAAAiAiAiiAii==", reason)
+            );
+        }
+        assert!(deletions(
+            Platform::Zoom,
+            Some("recording.completed"),
+            &v("recording.completed")
+        )
+        .is_empty());
+        for bad in [
+            json!({"event": "recording.deleted", "payload": {"object": {"id": 123}}}),
+            json!({"event": "recording.deleted", "payload": {"object": {"uuid": 123}}}),
+            json!({"event": "recording.deleted", "payload": "x"}),
+            json!({"event": "recording.deleted"}),
+        ] {
+            assert!(
+                deletions(Platform::Zoom, Some("recording.deleted"), &bad).is_empty(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn monday_item_deleted() {
+        let with = |pulse: Value| json!({"event": {"type": "delete_pulse", "boardId": 7, "pulseId": pulse}});
+        assert_eq!(
+            deletions(Platform::Monday, Some("delete_pulse"), &with(json!(5003))),
+            item("5003", "monday: item deleted")
+        );
+        assert_eq!(
+            deletions(Platform::Monday, Some("delete_pulse"), &with(json!("5003"))),
+            item("5003", "monday: item deleted")
+        );
+        let by_item = json!({"event": {"type": "delete_pulse", "itemId": 5004}});
+        assert_eq!(
+            deletions(Platform::Monday, Some("delete_pulse"), &by_item),
+            item("5004", "monday: item deleted")
+        );
+        for bad in [
+            with(json!(null)),
+            with(json!("")),
+            with(json!([1])),
+            json!({"event": 1}),
+        ] {
+            assert!(
+                deletions(Platform::Monday, Some("delete_pulse"), &bad).is_empty(),
+                "{bad}"
+            );
+        }
+        let created = json!({"event": {"type": "create_pulse", "pulseId": 5003}});
+        assert!(deletions(Platform::Monday, Some("create_pulse"), &created).is_empty());
+    }
+
+    #[test]
+    fn outlook_deleted_notifications() {
+        let v = json!({"value": [
+            {"subscriptionId": "s", "changeType": "deleted", "resource": "Users/u/Messages/AAMk1",
+             "resourceData": {"@odata.type": "#Microsoft.Graph.Message", "id": "AAMk1"}},
+            {"subscriptionId": "s", "changeType": "created", "resourceData": {"id": "AAMk2"}},
+            {"subscriptionId": "s", "changeType": "deleted"},
+            {"subscriptionId": "s", "changeType": "deleted", "resourceData": {"id": 4}},
+            {"subscriptionId": "s", "changeType": "deleted", "resourceData": {"id": "AAMk3"}},
+        ]});
+        let reason = "outlook: message deleted";
+        let mut want = item("AAMk1", reason);
+        want.extend(item("AAMk3", reason));
+        assert_eq!(deletions(Platform::Outlook, None, &v), want);
+        for bad in [json!({}), json!({"value": {}}), json!({"value": [1, "x"]})] {
+            assert!(deletions(Platform::Outlook, None, &bad).is_empty(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_deletion_event_type_is_listed() {
+        let cases = [
+            (Platform::Slack, "message"),
+            (Platform::Slack, "channel_deleted"),
+            (Platform::Notion, "page.deleted"),
+            (Platform::Zoom, "recording.deleted"),
+            (Platform::Zoom, "recording.trashed"),
+            (Platform::Zoom, "meeting.deleted"),
+            (Platform::Monday, "delete_pulse"),
+        ];
+        for (_, t) in cases {
+            assert!(DELETION_EVENT_TYPES.contains(&t), "{t}");
+        }
+        assert_eq!(cases.len(), DELETION_EVENT_TYPES.len());
+    }
+
+    #[test]
+    fn other_platforms_report_nothing() {
+        let v = json!({"event": {"type": "message", "subtype": "message_deleted", "channel": "C1",
+            "deleted_ts": "1.2"}, "type": "page.deleted", "entity": {"id": "x", "type": "page"}});
+        for p in [
+            Platform::Discord,
+            Platform::Gmail,
+            Platform::Fireflies,
+            Platform::Otter,
+            Platform::ZeroVoice,
+        ] {
+            for t in DELETION_EVENT_TYPES {
+                assert!(deletions(p, Some(t), &v).is_empty(), "{p} {t}");
+            }
+            assert!(deletions(p, None, &v).is_empty(), "{p}");
+        }
+        // A deletion event type of another platform.
+        assert!(deletions(Platform::Slack, Some("page.deleted"), &v).is_empty());
+    }
+}

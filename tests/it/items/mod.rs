@@ -1,0 +1,122 @@
+//! Deletions and the change feed: tombstones from events, listings and reconciles, and
+//! `mcp.changes` read as its users read it (plain SQL, a cursor, LISTEN).
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub(super) use crate::common::TestDb;
+pub(super) use mcp_testkit::integrations::{bare_active, workspace};
+
+mod changes;
+mod deletions;
+mod reconcile;
+
+/// One row of `mcp.changes`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub(super) struct Change {
+    pub cursor: String,
+    pub op: String,
+    pub integration_id: Uuid,
+    pub external_id: String,
+    pub kind: Option<String>,
+    pub item: Option<serde_json::Value>,
+}
+
+pub(super) const CHANGES_SQL: &str =
+    "SELECT cursor, op, integration_id, external_id, kind, item FROM mcp.changes($1, $2, $3)";
+
+/// One call of the feed.
+pub(super) async fn page(
+    pool: &PgPool,
+    ws: Uuid,
+    after: Option<&str>,
+    max: i32,
+) -> Result<Vec<Change>, sqlx::Error> {
+    sqlx::query_as(CHANGES_SQL)
+        .bind(ws)
+        .bind(after)
+        .bind(max)
+        .fetch_all(pool)
+        .await
+}
+
+/// Everything the feed holds now for `ws` after `after`, `max` rows per call; and the last cursor.
+pub(super) async fn read_all(
+    pool: &PgPool,
+    ws: Uuid,
+    mut after: Option<String>,
+    max: i32,
+) -> (Vec<Change>, Option<String>) {
+    let mut all = Vec::new();
+    loop {
+        let got = page(pool, ws, after.as_deref(), max)
+            .await
+            .expect("changes");
+        if got.is_empty() {
+            return (all, after);
+        }
+        after = got.last().map(|c| c.cursor.clone());
+        all.extend(got);
+    }
+}
+
+/// The feed's (op, external id) of `ws` from the start, once every change below has settled
+/// (the feed shows a change only when every older transaction on the server has ended).
+pub(super) async fn ops_of(db: &TestDb, ws: Uuid, want: usize) -> Vec<(String, String)> {
+    let start = std::time::Instant::now();
+    loop {
+        let (all, _) = read_all(&db.pool, ws, None, 1000).await;
+        if all.len() >= want || start.elapsed() > std::time::Duration::from_secs(30) {
+            return all.into_iter().map(|c| (c.op, c.external_id)).collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// An item written by plain SQL, as another service would.
+pub(super) async fn insert_item(pool: &PgPool, integration: Uuid, external_id: &str) {
+    sqlx::query(
+        "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, \
+         kind, raw) SELECT id, $2, workspace_id, platform, 'message', jsonb_build_object('id', $2) \
+         FROM core.integrations WHERE id = $1",
+    )
+    .bind(integration)
+    .bind(external_id)
+    .execute(pool)
+    .await
+    .expect("insert item");
+}
+
+/// (deleted, reason) of an item.
+pub(super) async fn tombstone_of(
+    pool: &PgPool,
+    integration: Uuid,
+    id: &str,
+) -> (bool, Option<String>) {
+    sqlx::query_as(
+        "SELECT deleted_at IS NOT NULL, deleted_reason FROM mcp.synced_items \
+         WHERE integration_id = $1 AND external_id = $2",
+    )
+    .bind(integration)
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .expect("item")
+}
+
+/// Removes (`remove`) or restores (`restore`) items of a sandbox account's listings.
+pub(super) async fn sandbox_items(
+    sb: &mcp_sandbox::Sandbox,
+    action: &str,
+    platform: &str,
+    account: &str,
+    indexes: &[u64],
+) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/_sandbox/items/{action}", sb.base_url()))
+        .json(&serde_json::json!({"platform": platform, "account": account, "indexes": indexes}))
+        .send()
+        .await
+        .expect("sandbox");
+    assert!(r.status().is_success(), "sandbox {action}: {}", r.status());
+}

@@ -1,0 +1,245 @@
+//! Reconcile against the sandbox: a complete listing tombstones what the platform removed (and
+//! brings back what it restored); a listing that fails tombstones nothing and resumes from its
+//! checkpoint; the guard stops a listing that saw too few items; the sweep picks who is due.
+
+use std::time::Duration;
+
+use mcp_daemon::config::{Config, KindOverride};
+use mcp_platforms::connectors::Platform;
+use mcp_sandbox::{self as sandbox, FaultKind, FaultSpec, Sandbox};
+
+use super::*;
+use crate::common::start_configured_worker;
+use crate::sync::{config as sync_config, rows, sync_now, wait_done, FAST};
+
+fn config(db: &TestDb, sb: &Sandbox) -> Config {
+    let mut c = sync_config(db, sb, FAST);
+    c.kinds.insert(
+        "reconcile".into(),
+        KindOverride {
+            max_attempts: Some(2),
+            backoff_base: Some(Duration::from_millis(10)),
+            backoff_max: Some(Duration::from_millis(20)),
+            timeout: None,
+            concurrency: None,
+        },
+    );
+    c
+}
+
+async fn reconcile_now(db: &TestDb, id: Uuid) -> i64 {
+    sqlx::query_scalar(
+        "SELECT mcp.enqueue_job('reconcile', jsonb_build_object('integration_id', $1::uuid), \
+         unique_key => 'reconcile:' || $1::text)",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await
+    .expect("enqueue reconcile")
+}
+
+async fn wait_finished(db: &TestDb, job: i64) -> String {
+    db.wait_until(
+        &format!("SELECT state IN ('completed', 'discarded') FROM mcp.sync_jobs WHERE id = {job}"),
+        Duration::from_secs(30),
+    )
+    .await;
+    sqlx::query_scalar("SELECT state::text FROM mcp.sync_jobs WHERE id = $1")
+        .bind(job)
+        .fetch_one(&db.pool)
+        .await
+        .expect("state")
+}
+
+/// (outcome, listed, tombstoned, pages) of the integration's run.
+async fn run_of(db: &TestDb, id: Uuid) -> (Option<String>, i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT outcome, listed, tombstoned, pages FROM mcp.reconcile_runs WHERE integration_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await
+    .expect("run")
+}
+
+async fn tombstones(db: &TestDb, id: Uuid) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT deleted_reason FROM mcp.synced_items \
+         WHERE integration_id = $1 AND deleted_at IS NOT NULL ORDER BY external_id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await
+    .expect("tombstones")
+}
+
+async fn synced(db: &TestDb, sb: &Sandbox, p: Platform, items: u64) -> (Uuid, Uuid) {
+    sb.set_items_per_account(items);
+    let ws = workspace(db, "acme").await;
+    let id = mcp_testkit::integrations::active(db, sb, ws, p, "acme").await;
+    let job = sync_now(db, id).await;
+    wait_done(db, &[job]).await;
+    assert_eq!(rows(db, id).await, items as i64);
+    (ws, id)
+}
+
+#[tokio::test]
+async fn a_complete_listing_tombstones_what_the_platform_removed() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let worker = start_configured_worker(&db, config(&db, &sb)).await;
+    let (ws, id) = synced(&db, &sb, Platform::Notion, 40).await;
+    sandbox_items(&sb, "remove", "notion", "acme", &[1, 2, 3]).await;
+    // An item written after the run starts is never its victim: only what existed before.
+    let job = reconcile_now(&db, id).await;
+    assert_eq!(wait_finished(&db, job).await, "completed");
+    let gone = tombstones(&db, id).await;
+    assert_eq!(gone.len(), 3, "{gone:?}");
+    assert!(gone
+        .iter()
+        .all(|r| r == "notion: not in a complete listing (reconcile)"));
+    let (outcome, listed, tombstoned, _) = run_of(&db, id).await;
+    assert_eq!(
+        (outcome.as_deref(), listed, tombstoned),
+        (Some("completed"), 37, 3)
+    );
+    let ops = ops_of(&db, ws, 43).await;
+    assert_eq!(ops.iter().filter(|(op, _)| op == "DELETED").count(), 3);
+    let seen_left = db
+        .scalar_i64("SELECT count(*) FROM mcp.reconcile_seen")
+        .await;
+    assert_eq!(seen_left, 0, "a finished run leaves no seen ids behind");
+
+    // Restored at the platform: the next reconcile brings them back.
+    sandbox_items(&sb, "restore", "notion", "acme", &[1, 2, 3]).await;
+    let job = reconcile_now(&db, id).await;
+    assert_eq!(wait_finished(&db, job).await, "completed");
+    assert!(tombstones(&db, id).await.is_empty());
+    let ops = ops_of(&db, ws, 46).await;
+    assert_eq!(ops.iter().filter(|(op, _)| op == "UPDATED").count(), 3);
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_failing_listing_tombstones_nothing_and_resumes_from_its_checkpoint() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let worker = start_configured_worker(&db, config(&db, &sb)).await;
+    // 250 items: Notion pages by 100, three pages.
+    let (_, id) = synced(&db, &sb, Platform::Notion, 250).await;
+    sandbox_items(&sb, "remove", "notion", "acme", &[10, 200]).await;
+    sb.set_fault(FaultSpec {
+        platform: "notion".into(),
+        token: None,
+        fault: FaultKind::ServerError,
+        count: None,
+        retry_after_secs: None,
+        after: Some(1),
+    });
+    let job = reconcile_now(&db, id).await;
+    assert_eq!(wait_finished(&db, job).await, "discarded");
+    assert!(
+        tombstones(&db, id).await.is_empty(),
+        "a failed listing tombstones nothing"
+    );
+    let (outcome, listed, _, pages) = run_of(&db, id).await;
+    assert_eq!(
+        (outcome, pages),
+        (None, 1),
+        "unfinished, checkpointed after its first page"
+    );
+    assert!(listed > 0);
+    let errors = db
+        .scalar_i64("SELECT count(*) FROM mcp.integration_errors WHERE context = 'sync'")
+        .await;
+    assert!(errors >= 1, "the failure is recorded");
+
+    sb.clear_faults(None);
+    let job = reconcile_now(&db, id).await;
+    assert_eq!(wait_finished(&db, job).await, "completed");
+    let (outcome, listed, tombstoned, pages) = run_of(&db, id).await;
+    assert_eq!(outcome.as_deref(), Some("completed"));
+    assert_eq!(
+        (listed, tombstoned, pages),
+        (248, 2, 3),
+        "resumed at page 2"
+    );
+    assert_eq!(tombstones(&db, id).await.len(), 2);
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_guard_stops_a_listing_that_saw_too_few_items() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let worker = start_configured_worker(&db, config(&db, &sb)).await;
+    let (_, id) = synced(&db, &sb, Platform::Slack, 20).await;
+    sandbox_items(&sb, "remove", "slack", "acme", &(0..15).collect::<Vec<_>>()).await;
+    let job = reconcile_now(&db, id).await;
+    assert_eq!(wait_finished(&db, job).await, "completed");
+    let (outcome, listed, tombstoned, _) = run_of(&db, id).await;
+    assert_eq!(
+        (outcome.as_deref(), listed, tombstoned),
+        (Some("guard_stopped"), 5, 0)
+    );
+    assert!(tombstones(&db, id).await.is_empty());
+    worker.shutdown().await;
+
+    // With a lower share, the same listing is trusted.
+    let mut cfg = config(&db, &sb);
+    cfg.reconcile.min_share = 0.2;
+    let worker = start_configured_worker(&db, cfg).await;
+    let job = reconcile_now(&db, id).await;
+    assert_eq!(wait_finished(&db, job).await, "completed");
+    assert_eq!(run_of(&db, id).await.0.as_deref(), Some("completed"));
+    assert_eq!(tombstones(&db, id).await.len(), 15);
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_sweep_enqueues_the_integrations_due() {
+    let db = TestDb::new().await;
+    let ws = workspace(&db, "a").await;
+    let synced = bare_active(&db.pool, ws, Platform::Notion).await;
+    let never_synced = bare_active(&db.pool, ws, Platform::Notion).await;
+    let off = bare_active(&db.pool, ws, Platform::Zoom).await;
+    let recent = bare_active(&db.pool, ws, Platform::Slack).await;
+    db.exec(
+        "UPDATE core.integrations SET last_synced_at = now(), created_at = now() - interval '8 days'",
+    )
+    .await;
+    db.exec(&format!(
+        "UPDATE core.integrations SET last_synced_at = NULL WHERE id = '{never_synced}'"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO mcp.reconcile_runs (integration_id, workspace_id, platform, live_before, \
+         finished_at, outcome) VALUES ('{recent}', '{ws}', 'slack', 0, now() - interval '1 day', \
+         'completed')"
+    ))
+    .await;
+    let mut cfg = mcp_daemon::items::reconcile::ReconcileConfig::default();
+    cfg.intervals.insert(
+        "zoom".into(),
+        mcp_daemon::sync::config::Every(Duration::ZERO),
+    );
+    let n = mcp_daemon::items::reconcile::sweep(&db.pool, &cfg, Duration::ZERO)
+        .await
+        .expect("sweep");
+    assert_eq!(n, 1);
+    let due: Vec<Uuid> =
+        sqlx::query_scalar("SELECT integration_id FROM mcp.sync_jobs WHERE kind = 'reconcile'")
+            .fetch_all(&db.pool)
+            .await
+            .expect("jobs");
+    assert_eq!(due, vec![synced], "not {never_synced}, {off} or {recent}");
+    // Once enqueued, a second sweep adds nothing.
+    let n = mcp_daemon::items::reconcile::sweep(&db.pool, &cfg, Duration::ZERO)
+        .await
+        .expect("sweep");
+    assert_eq!(n, 0);
+    db.drop_db().await;
+}
