@@ -114,6 +114,7 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
         vec![
             "health_sweep",
             "prune",
+            "reconcile_sweep",
             "sync_sweep",
             "token_refresh_sweep",
             "webhook_renew_sweep"

@@ -289,6 +289,8 @@ async fn job_catalogue_sql_examples_run_as_written() {
             "noop",
             "notify_deliver",
             "prune",
+            "reconcile",
+            "reconcile_sweep",
             "sync",
             "sync_sweep",
             "token_refresh",

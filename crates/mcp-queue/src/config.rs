@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 pub use crate::catalog::KindOverride;
 pub use crate::scheduler::ScheduleConfig;
 
+/// A duration written as humantime text (`"5m"`), usable as a map value (per-platform or
+/// per-kind intervals).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Every(#[serde(with = "humantime_serde")] pub Duration);
+
 #[derive(Clone, Deserialize, Serialize, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use mcp_daemon::items::SAVE_ITEMS_SQL;
 use mcp_daemon::items::WRITER_BEGIN;
-use mcp_daemon::sync::store::SAVE_ITEMS_SQL;
 use mcp_platforms::connectors::Platform;
 use mcp_sandbox as sandbox;
 use mcp_testkit::webhooks::{content_type, env, now, secret_of, sign};

@@ -215,7 +215,7 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
     let m = h
         .check(
             "sync: page of items (100)",
-            sync::store::SAVE_ITEMS_SQL,
+            mcp_daemon::items::SAVE_ITEMS_SQL,
             args!(id, workspace, &platform, &ids, &kinds, &times, &raws),
             5 * PAGE as i64 + SMALL,
             true,

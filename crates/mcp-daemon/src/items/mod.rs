@@ -6,13 +6,16 @@
 
 pub mod reconcile;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::mpsc;
 use uuid::Uuid;
+
+use crate::integrations::Integration;
+use mcp_platforms::connectors::SyncItem;
 
 pub use mcp_platforms::webhooks::deletions::Gone;
 
@@ -50,6 +53,100 @@ pub struct Tombstone {
     pub integration_id: Uuid,
     pub gone: Gone,
     pub reason: String,
+}
+
+/// A page's items upserted (exposed for the plan tests): new or changed ones, and tombstones
+/// seen again, with their change rows (`A` new, `U` changed or back) in the same statement.
+pub const SAVE_ITEMS_SQL: &str = "\
+WITH up AS ( \
+  INSERT INTO mcp.synced_items AS s \
+    (integration_id, external_id, workspace_id, platform, kind, occurred_at, raw) \
+  SELECT $1, e, $2, $3, k, o, r::jsonb \
+  FROM unnest($4::text[], $5::text[], $6::timestamptz[], $7::text[]) AS t(e, k, o, r) \
+  ON CONFLICT (integration_id, external_id) DO UPDATE \
+  SET kind = EXCLUDED.kind, occurred_at = EXCLUDED.occurred_at, raw = EXCLUDED.raw, \
+      updated_at = now(), deleted_at = NULL, deleted_reason = NULL \
+  WHERE (s.kind, s.occurred_at, s.raw) IS DISTINCT FROM \
+        (EXCLUDED.kind, EXCLUDED.occurred_at, EXCLUDED.raw) OR s.deleted_at IS NOT NULL \
+  RETURNING s.external_id, s.xmax = 0 AS added), \
+ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
+       SELECT $2, $1, CASE WHEN added THEN 'A' ELSE 'U' END, array_agg(external_id) \
+       FROM up GROUP BY added) \
+SELECT count(*) FROM up";
+
+/// What writing a page did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    /// Items new, changed or back from a tombstone.
+    pub written: u64,
+    /// Items the page said were deleted that were live here.
+    pub tombstoned: u64,
+}
+
+/// The page's items, ready to bind: one per id (the last one wins, or the upsert would touch a
+/// row twice).
+struct Rows<'a> {
+    ids: Vec<&'a str>,
+    kinds: Vec<&'a str>,
+    times: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    raws: Vec<String>,
+}
+
+fn rows(items: &[SyncItem]) -> Rows<'_> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(items.len());
+    for (i, it) in items.iter().enumerate() {
+        last.insert(it.external_id.as_str(), i);
+    }
+    let mut idx: Vec<usize> = last.into_values().collect();
+    idx.sort_unstable();
+    Rows {
+        ids: idx.iter().map(|&i| items[i].external_id.as_str()).collect(),
+        kinds: idx.iter().map(|&i| items[i].kind.as_str()).collect(),
+        times: idx.iter().map(|&i| items[i].occurred_at).collect(),
+        raws: idx.iter().map(|&i| items[i].raw.to_string()).collect(),
+    }
+}
+
+/// Upserts a page's items (and their change rows) and tombstones what it says was deleted, in
+/// the caller's item-writer transaction ([`crate::items::begin`]).
+pub async fn write_items(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    integration: &Integration,
+    items: &[SyncItem],
+    deleted: &[String],
+) -> Result<Saved, sqlx::Error> {
+    let r = rows(items);
+    let mut saved = Saved::default();
+    if !r.ids.is_empty() {
+        let n: i64 = sqlx::query_scalar(SAVE_ITEMS_SQL)
+            .bind(integration.id)
+            .bind(integration.workspace_id)
+            .bind(integration.platform.as_str())
+            .bind(&r.ids)
+            .bind(&r.kinds)
+            .bind(&r.times)
+            .bind(&r.raws)
+            .fetch_one(&mut **tx)
+            .await?;
+        saved.written = u64::try_from(n).unwrap_or(0);
+    }
+    if !deleted.is_empty() {
+        let reason = format!("{}: deleted at the platform", integration.platform.as_str());
+        let stones: Vec<Tombstone> = deleted
+            .iter()
+            .filter(|id| !r.ids.contains(&id.as_str()))
+            .map(|id| Tombstone {
+                integration_id: integration.id,
+                gone: Gone::Item(id.clone()),
+                reason: reason.clone(),
+            })
+            .collect();
+        saved.tombstoned = tombstone(tx, &stones).await?.items;
+        metrics::counter!(TOMBSTONED, "platform" => integration.platform.as_str(),
+            "source" => "listing")
+        .increment(saved.tombstoned);
+    }
+    Ok(saved)
 }
 
 /// Tombstones by exact id (exposed for the plan tests): `$1` integrations, `$2` ids, `$3`

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use super::FeedWake;
+use super::Saved;
 use crate::integrations::Integration;
-use crate::sync::config::Every;
-use crate::sync::store::{self, Saved};
 use mcp_platforms::connectors::{Page, Platform};
+use mcp_queue::config::Every;
 
 /// Reconcile runs by platform and outcome.
 pub const RUNS: &str = "mcp_reconcile_runs_total";
@@ -211,7 +211,7 @@ pub async fn save_page(
 ) -> Result<Saved, sqlx::Error> {
     let ids: Vec<&str> = page.items.iter().map(|i| i.external_id.as_str()).collect();
     let mut tx = super::begin(pool).await?;
-    let saved = store::write_items(&mut tx, integration, &page.items, &page.deleted).await?;
+    let saved = super::write_items(&mut tx, integration, &page.items, &page.deleted).await?;
     if !ids.is_empty() {
         sqlx::query(SAVE_SEEN_SQL)
             .bind(integration.id)

@@ -9,10 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use mcp_platforms::connectors::Platform;
 
-/// A duration written as humantime text (`"5m"`), usable as a map value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(transparent)]
-pub struct Every(#[serde(with = "humantime_serde")] pub Duration);
+pub use mcp_queue::config::Every;
 
 /// A token bucket: `capacity` tokens (the burst), refilled at `per_sec`.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]

@@ -3,7 +3,6 @@
 //! (a page written twice leaves one row per item and its `first_seen_at` untouched); nothing
 //! here calls a platform.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -11,29 +10,12 @@ use sqlx::PgPool;
 use super::config::SyncConfig;
 use crate::integrations::Integration;
 use crate::items;
-use mcp_platforms::connectors::{Page, Platform, SyncItem};
+use mcp_platforms::connectors::{Page, Platform};
 
 /// The statements of a sync page (exposed for the plan tests): the cursor and settings it
-/// starts from, the page's items upserted (new or changed ones, and tombstones seen again, with
-/// their change rows: `A` new, `U` changed or back), and the checkpoint written with them.
+/// starts from, and the checkpoint written with its items (`items::SAVE_ITEMS_SQL`).
 pub const CURSOR_SQL: &str = "SELECT sync_cursor FROM core.integrations WHERE id = $1";
 pub const SETTINGS_SQL: &str = "SELECT settings FROM core.integrations WHERE id = $1";
-pub const SAVE_ITEMS_SQL: &str = "\
-WITH up AS ( \
-  INSERT INTO mcp.synced_items AS s \
-    (integration_id, external_id, workspace_id, platform, kind, occurred_at, raw) \
-  SELECT $1, e, $2, $3, k, o, r::jsonb \
-  FROM unnest($4::text[], $5::text[], $6::timestamptz[], $7::text[]) AS t(e, k, o, r) \
-  ON CONFLICT (integration_id, external_id) DO UPDATE \
-  SET kind = EXCLUDED.kind, occurred_at = EXCLUDED.occurred_at, raw = EXCLUDED.raw, \
-      updated_at = now(), deleted_at = NULL, deleted_reason = NULL \
-  WHERE (s.kind, s.occurred_at, s.raw) IS DISTINCT FROM \
-        (EXCLUDED.kind, EXCLUDED.occurred_at, EXCLUDED.raw) OR s.deleted_at IS NOT NULL \
-  RETURNING s.external_id, s.xmax = 0 AS added), \
-ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
-       SELECT $2, $1, CASE WHEN added THEN 'A' ELSE 'U' END, array_agg(external_id) \
-       FROM up GROUP BY added) \
-SELECT count(*) FROM up";
 pub const CHECKPOINT_SQL: &str = "\
 UPDATE core.integrations SET sync_cursor = $2, \
 last_synced_at = CASE WHEN $3 THEN now() ELSE last_synced_at END WHERE id = $1";
@@ -56,82 +38,7 @@ pub async fn settings(pool: &PgPool, id: uuid::Uuid) -> Result<serde_json::Value
         .unwrap_or_else(|| serde_json::json!({})))
 }
 
-/// What writing a page did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Saved {
-    /// Items new, changed or back from a tombstone.
-    pub written: u64,
-    /// Items the page said were deleted that were live here.
-    pub tombstoned: u64,
-}
-
-/// The page's items, ready to bind: one per id (the last one wins, or the upsert would touch a
-/// row twice).
-struct Rows<'a> {
-    ids: Vec<&'a str>,
-    kinds: Vec<&'a str>,
-    times: Vec<Option<chrono::DateTime<chrono::Utc>>>,
-    raws: Vec<String>,
-}
-
-fn rows(items: &[SyncItem]) -> Rows<'_> {
-    let mut last: HashMap<&str, usize> = HashMap::with_capacity(items.len());
-    for (i, it) in items.iter().enumerate() {
-        last.insert(it.external_id.as_str(), i);
-    }
-    let mut idx: Vec<usize> = last.into_values().collect();
-    idx.sort_unstable();
-    Rows {
-        ids: idx.iter().map(|&i| items[i].external_id.as_str()).collect(),
-        kinds: idx.iter().map(|&i| items[i].kind.as_str()).collect(),
-        times: idx.iter().map(|&i| items[i].occurred_at).collect(),
-        raws: idx.iter().map(|&i| items[i].raw.to_string()).collect(),
-    }
-}
-
-/// Upserts a page's items (and their change rows) and tombstones what it says was deleted, in
-/// the caller's item-writer transaction ([`crate::items::begin`]).
-pub async fn write_items(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    integration: &Integration,
-    items: &[SyncItem],
-    deleted: &[String],
-) -> Result<Saved, sqlx::Error> {
-    let r = rows(items);
-    let mut saved = Saved::default();
-    if !r.ids.is_empty() {
-        let n: i64 = sqlx::query_scalar(SAVE_ITEMS_SQL)
-            .bind(integration.id)
-            .bind(integration.workspace_id)
-            .bind(integration.platform.as_str())
-            .bind(&r.ids)
-            .bind(&r.kinds)
-            .bind(&r.times)
-            .bind(&r.raws)
-            .fetch_one(&mut **tx)
-            .await?;
-        saved.written = u64::try_from(n).unwrap_or(0);
-    }
-    if !deleted.is_empty() {
-        let reason = format!("{}: deleted at the platform", integration.platform.as_str());
-        let stones: Vec<items::Tombstone> = deleted
-            .iter()
-            .filter(|id| !r.ids.contains(&id.as_str()))
-            .map(|id| items::Tombstone {
-                integration_id: integration.id,
-                gone: items::Gone::Item(id.clone()),
-                reason: reason.clone(),
-            })
-            .collect();
-        saved.tombstoned = items::tombstone(tx, &stones).await?.items;
-        metrics::counter!(items::TOMBSTONED, "platform" => integration.platform.as_str(),
-            "source" => "listing")
-        .increment(saved.tombstoned);
-    }
-    Ok(saved)
-}
-
-/// Writes a page ([`write_items`]) and checkpoints `next_cursor` in one transaction; `done`
+/// Writes a page ([`items::write_items`]) and checkpoints `next_cursor` in one transaction; `done`
 /// also records the sync's time. Wakes the change feed's readers when something changed.
 pub async fn save_page(
     pool: &PgPool,
@@ -139,9 +46,9 @@ pub async fn save_page(
     integration: &Integration,
     page: &Page,
     done: bool,
-) -> Result<Saved, sqlx::Error> {
+) -> Result<items::Saved, sqlx::Error> {
     let mut tx = items::begin(pool).await?;
-    let saved = write_items(&mut tx, integration, &page.items, &page.deleted).await?;
+    let saved = items::write_items(&mut tx, integration, &page.items, &page.deleted).await?;
     sqlx::query(CHECKPOINT_SQL)
         .bind(integration.id)
         .bind(page.next_cursor.as_deref())
