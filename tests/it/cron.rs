@@ -136,6 +136,7 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
         names,
         vec![
             "health_sweep",
+            "reconcile_sweep",
             "sync_sweep",
             "token_refresh_sweep",
             "webhook_renew_sweep"

@@ -276,7 +276,8 @@ pub const FEED_WAKE_GAP: Duration = Duration::from_millis(50);
 
 async fn notify_loop(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Uuid>) {
     let mut got = Vec::with_capacity(256);
-    let mut last = tokio::time::Instant::now() - FEED_WAKE_GAP;
+    let now = tokio::time::Instant::now();
+    let mut last = now.checked_sub(FEED_WAKE_GAP).unwrap_or(now);
     while rx.recv_many(&mut got, 4096).await > 0 {
         // Whatever else commits until the gap has passed goes in the same round.
         tokio::time::sleep_until(last + FEED_WAKE_GAP).await;
