@@ -192,6 +192,11 @@ pub fn fault_response(p: Platform, kind: FaultKind, retry_after_secs: Option<u64
         FaultKind::Revoked => auth_failure(p, AuthFailure::Revoked),
         FaultKind::Unauthorized => auth_failure(p, AuthFailure::Expired),
         FaultKind::ServerError => server_error(p, 500),
+        FaultKind::Gone => json_response(
+            410,
+            json!({"error": {"code": "resyncRequired", "message": "The link has expired."}}),
+            &[],
+        ),
         FaultKind::Unavailable | FaultKind::Timeout => server_error(p, 503),
     }
 }

@@ -75,6 +75,8 @@ pub enum FaultKind {
     Revoked,
     Unauthorized,
     Quota,
+    /// HTTP 410 (Graph: a delta or page link the platform no longer takes).
+    Gone,
 }
 
 pub struct State {

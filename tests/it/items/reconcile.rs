@@ -243,3 +243,44 @@ async fn the_sweep_enqueues_the_integrations_due() {
     assert_eq!(n, 0);
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_listing_whose_cursor_expired_starts_over() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let worker = start_configured_worker(&db, config(&db, &sb)).await;
+    // Outlook pages by 10: 25 items are three pages; the second page's link expires once.
+    let (_, id) = synced(&db, &sb, Platform::Outlook, 25).await;
+    sandbox_items(&sb, "remove", "outlook", "acme", &[7]).await;
+    sb.set_fault(FaultSpec {
+        platform: "outlook".into(),
+        token: None,
+        fault: FaultKind::Gone,
+        count: Some(1),
+        retry_after_secs: None,
+        after: Some(1),
+    });
+    let calls = sb.calls(Platform::Outlook);
+    let job = reconcile_now(&db, id).await;
+    assert_eq!(wait_finished(&db, job).await, "completed");
+    assert_eq!(
+        sb.calls(Platform::Outlook) - calls,
+        5,
+        "page 1, the expired page 2, then three pages from the start"
+    );
+    let attempts: i64 = db
+        .scalar_i64(&format!(
+            "SELECT attempt::int8 FROM mcp.sync_jobs WHERE id = {job}"
+        ))
+        .await;
+    assert_eq!(attempts, 1, "started over within the attempt");
+    let (outcome, listed, _, pages) = run_of(&db, id).await;
+    assert_eq!(
+        (outcome.as_deref(), listed, pages),
+        (Some("completed"), 24, 3),
+        "the fresh listing's three pages"
+    );
+    assert_eq!(tombstones(&db, id).await.len(), 1);
+    worker.shutdown().await;
+    db.drop_db().await;
+}

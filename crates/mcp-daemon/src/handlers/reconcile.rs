@@ -71,7 +71,7 @@ impl Job<Services> for Reconcile {
                 "reconcile: an unfinished run older than its interval was started over");
         }
         let mut cursor = run.cursor;
-        let (mut pages, mut listed) = (run.pages, run.listed);
+        let (mut pages, mut listed, mut restarted) = (run.pages, run.listed, false);
         let started = Instant::now();
         loop {
             match sync::take_token(
@@ -95,6 +95,17 @@ impl Job<Services> for Reconcile {
                 .await
             {
                 Ok(page) => page,
+                Err(e) if e.is_cursor_expired() && cursor.is_some() && !restarted => {
+                    // The platform no longer takes the run's page cursor: list from the start.
+                    tracing::warn!(integration_id = %integration.id, platform,
+                        "reconcile cursor expired: the listing starts over");
+                    let run = reconcile::start(pool, &integration, true)
+                        .await
+                        .map_err(db)?;
+                    count(platform, "restarted");
+                    (cursor, pages, listed, restarted) = (None, run.pages, run.listed, true);
+                    continue;
+                }
                 Err(e) => {
                     tracing::info!(job_id = ctx.id, integration_id = %integration.id, platform,
                         error = %e, pages, listed, "reconcile listing stopped: nothing tombstoned");

@@ -177,6 +177,15 @@ pub async fn start_or_resume(
         Some(_) => true,
         None => false,
     };
+    start(pool, integration, restarted).await
+}
+
+/// Starts the integration's run afresh (forgetting what an unfinished one saw).
+pub async fn start(
+    pool: &PgPool,
+    integration: &Integration,
+    restarted: bool,
+) -> Result<Run, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("DELETE FROM mcp.reconcile_seen WHERE integration_id = $1")
         .bind(integration.id)
