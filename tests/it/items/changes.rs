@@ -249,6 +249,42 @@ async fn a_reader_listening_is_woken_by_a_committed_change() {
     db.drop_db().await;
 }
 
+/// One item written (`raw`): by the daemon's page statement, or by plain SQL.
+async fn write(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    daemon: bool,
+    (ws, integration, platform): (Uuid, Uuid, Platform),
+    id: &str,
+    raw: &str,
+) {
+    if daemon {
+        sqlx::query(mcp_daemon::items::SAVE_ITEMS_SQL)
+            .bind(integration)
+            .bind(ws)
+            .bind(platform.as_str())
+            .bind(vec![id])
+            .bind(vec!["x"])
+            .bind(vec![None::<chrono::DateTime<chrono::Utc>>])
+            .bind(vec![raw])
+            .execute(&mut **tx)
+            .await
+            .expect("page statement");
+    } else {
+        sqlx::query(
+            "INSERT INTO mcp.synced_items AS s (integration_id, external_id, workspace_id, \
+             platform, kind, raw) SELECT id, $2, workspace_id, platform, 'x', $3::jsonb \
+             FROM core.integrations WHERE id = $1 \
+             ON CONFLICT (integration_id, external_id) DO UPDATE SET raw = EXCLUDED.raw",
+        )
+        .bind(integration)
+        .bind(id)
+        .bind(raw)
+        .execute(&mut **tx)
+        .await
+        .expect("plain write");
+    }
+}
+
 /// Four writers, each committing transactions of a few items in an order the scheduler and
 /// random pauses choose (a writer that took its transaction id first often commits last), and
 /// a reader paging the feed all the while with small pages: at the end the reader has seen
@@ -257,7 +293,7 @@ async fn a_reader_listening_is_woken_by_a_committed_change() {
 async fn four_writers_out_of_order_are_read_exactly_once() {
     let db = TestDb::new().await;
     let ws = workspace(&db, "a").await;
-    let integrations: Vec<Uuid> = {
+    let integrations: Vec<(Uuid, Uuid, Platform)> = {
         let mut v = Vec::new();
         for p in [
             Platform::Slack,
@@ -265,7 +301,7 @@ async fn four_writers_out_of_order_are_read_exactly_once() {
             Platform::Zoom,
             Platform::Gmail,
         ] {
-            v.push(bare_active(&db.pool, ws, p).await);
+            v.push((ws, bare_active(&db.pool, ws, p).await, p));
         }
         v
     };
@@ -282,33 +318,24 @@ async fn four_writers_out_of_order_are_read_exactly_once() {
                 let mut rng = rand::rngs::StdRng::seed_from_u64(round * 31 + w as u64);
                 gate.wait().await;
                 let mut written = Vec::new();
+                // Writers 0 and 2 write as the daemon does (the page statement, which writes
+                // its own change rows); 1 and 3 by plain SQL (the capture trigger).
+                let daemon = w % 2 == 0;
                 for t in 0..TXS {
-                    let mut tx = pool.begin().await.expect("tx");
+                    let mut tx = if daemon {
+                        pool.begin_with(mcp_daemon::items::WRITER_BEGIN).await
+                    } else {
+                        pool.begin().await
+                    }
+                    .expect("tx");
                     let n = rng.random_range(1..4);
                     for k in 0..n {
                         let id = format!("r{round}-w{w}-t{t}-{k}");
-                        sqlx::query(
-                            "INSERT INTO mcp.synced_items (integration_id, external_id, \
-                             workspace_id, platform, kind, raw) SELECT id, $2, workspace_id, \
-                             platform, 'x', '{}' FROM core.integrations WHERE id = $1",
-                        )
-                        .bind(integration)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await
-                        .expect("insert");
+                        write(&mut tx, daemon, integration, &id, "{}").await;
                         written.push(("ADDED".to_string(), id.clone()));
-                        // Some items change again in the same transaction or are deleted.
+                        // Some items change again in the same transaction.
                         if rng.random_bool(0.3) {
-                            sqlx::query(
-                                "UPDATE mcp.synced_items SET raw = '{\"v\": 2}' \
-                                 WHERE integration_id = $1 AND external_id = $2",
-                            )
-                            .bind(integration)
-                            .bind(&id)
-                            .execute(&mut *tx)
-                            .await
-                            .expect("update");
+                            write(&mut tx, daemon, integration, &id, "{\"v\": 2}").await;
                             written.push(("UPDATED".to_string(), id));
                         }
                         // Hold the transaction open a while: later ids commit first.
