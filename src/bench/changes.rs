@@ -65,15 +65,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<ChangesRe
     } = crate::bench::health::setup(db_url, 1, &[p], None).await?;
     let id = *ids.first().context("no integration seeded")?;
     sandbox.set_items_per_account(per);
-    let mut limits = String::new();
-    limits.push_str(&format!(
-        "[sync.rate_limits.{}]\ncapacity = 1000.0\nper_sec = 100000.0\n\n",
-        p.as_str()
-    ));
-    let overrides = mcp_sandbox::overrides_toml(&sandbox);
-    let daemon =
-        crate::bench::health::daemon_with(&keys, &format!("{limits}{overrides}"), args, db_url)
-            .await?;
+    let daemon = crate::bench::sync::daemon_unlimited(&keys, &sandbox, args, db_url).await?;
     let mut conn = PgConnection::connect(db_url).await?;
     let ws: uuid::Uuid =
         sqlx::query_scalar("SELECT workspace_id FROM core.integrations WHERE id = $1")

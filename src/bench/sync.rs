@@ -44,18 +44,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SyncRepor
     crate::bench::health::discord_channels(&pool).await?;
     println!("seeded {n} integrations over 13 platforms, {per} items each in the sandbox");
 
-    // The platforms' published rates would make this a bench of the rate limits: raise them.
-    let mut limits = String::new();
-    for p in Platform::ALL {
-        limits.push_str(&format!(
-            "[sync.rate_limits.{}]\ncapacity = 1000.0\nper_sec = 100000.0\n\n",
-            p.as_str()
-        ));
-    }
-    let overrides = mcp_sandbox::overrides_toml(&sandbox);
-    let daemon =
-        crate::bench::health::daemon_with(&keys, &format!("{limits}{overrides}"), args, db_url)
-            .await?;
+    let daemon = daemon_unlimited(&keys, &sandbox, args, db_url).await?;
 
     let mut conn = PgConnection::connect(db_url).await?;
     let start: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
@@ -96,4 +85,23 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SyncRepor
     report.daemon_peak_rss_mb = daemon.stop().await;
     pool.close().await;
     Ok(report)
+}
+
+/// The daemon against the sandbox with every platform's rate limit raised: the platforms'
+/// published rates would make a sync bench a bench of the rate limits.
+pub(crate) async fn daemon_unlimited(
+    keys: &crate::bench::health::BenchKeys,
+    sandbox: &mcp_sandbox::Sandbox,
+    args: &BenchArgs,
+    db_url: &str,
+) -> anyhow::Result<crate::bench::BenchDaemon> {
+    let mut limits = String::new();
+    for p in Platform::ALL {
+        limits.push_str(&format!(
+            "[sync.rate_limits.{}]\ncapacity = 1000.0\nper_sec = 100000.0\n\n",
+            p.as_str()
+        ));
+    }
+    let overrides = mcp_sandbox::overrides_toml(sandbox);
+    crate::bench::health::daemon_with(keys, &format!("{limits}{overrides}"), args, db_url).await
 }

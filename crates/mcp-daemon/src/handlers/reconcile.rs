@@ -11,10 +11,10 @@ use metrics::counter;
 use serde::Deserialize;
 
 use super::gate::Gate;
-use super::sync::{db, listing_failed};
+use super::sync::{bucket_token, db, listing_failed};
 use super::{Job, JobContext, JobError, Services};
 use crate::items::reconcile::{self, Finish, RUNS};
-use crate::sync::{self, Token};
+use crate::sync;
 use mcp_platforms::connectors::watermark;
 
 pub struct Reconcile;
@@ -61,7 +61,6 @@ impl Job<Services> for Reconcile {
             return Ok(());
         }
         let connector = s.connectors.get(integration.platform);
-        let limit = cfg.sync.rate_limit(integration.platform);
         let run = reconcile::start_or_resume(pool, &integration, interval)
             .await
             .map_err(db)?;
@@ -74,21 +73,9 @@ impl Job<Services> for Reconcile {
         let (mut pages, mut listed, mut restarted) = (run.pages, run.listed, false);
         let started = Instant::now();
         loop {
-            match sync::take_token(
-                pool,
-                integration.platform,
-                integration.id,
-                limit,
-                cfg.sync.max_inline_wait,
-            )
-            .await
-            .map_err(db)?
-            {
-                Token::Taken => {}
-                Token::WaitLonger(wait) => {
-                    count(platform, "rate_limited");
-                    return Err(JobError::Snooze(wait));
-                }
+            if let Some(wait) = bucket_token(s, &integration).await? {
+                count(platform, "rate_limited");
+                return Err(JobError::Snooze(wait));
             }
             let page = match connector
                 .list_page(&creds, cursor.as_deref(), &settings)

@@ -37,7 +37,6 @@ impl Job<Services> for Sync {
     async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
         let s = &ctx.services;
         let pool = s.queue.pool();
-        let cfg = &s.config.sync;
         let count = |platform: &str, outcome: &'static str| {
             counter!(SYNC_RUNS, "platform" => platform.to_string(), "outcome" => outcome)
                 .increment(1)
@@ -57,7 +56,6 @@ impl Job<Services> for Sync {
         let platform = integration.platform.as_str();
         let run = |outcome: &'static str| count(platform, outcome);
         let connector = s.connectors.get(integration.platform);
-        let limit = cfg.rate_limit(integration.platform);
         let settings = store::settings(pool, integration.id).await.map_err(db)?;
         if let Some(reason) = watermark::not_configured(integration.platform, &settings) {
             // Nothing to read until the settings name what to read: not an error to retry.
@@ -70,21 +68,9 @@ impl Job<Services> for Sync {
         let (mut pages, mut items, mut resynced) = (0u64, 0u64, false);
         let started = Instant::now();
         loop {
-            match sync::take_token(
-                pool,
-                integration.platform,
-                integration.id,
-                limit,
-                cfg.max_inline_wait,
-            )
-            .await
-            .map_err(db)?
-            {
-                Token::Taken => {}
-                Token::WaitLonger(wait) => {
-                    run("rate_limited");
-                    return Err(JobError::Snooze(wait));
-                }
+            if let Some(wait) = bucket_token(s, &integration).await? {
+                run("rate_limited");
+                return Err(JobError::Snooze(wait));
             }
             let page = match connector
                 .list_page(&creds, cursor.as_deref(), &settings)
@@ -170,4 +156,26 @@ pub(super) async fn listing_failed(
         }
         Action::Fail => ("failed", Err(JobError::Discard(e.to_string()))),
     })
+}
+
+/// Takes a token from the integration's shared bucket before a list call (sleeping for a short
+/// wait): `Some(wait)` when the wait is longer than a job sleeps, and the job should snooze.
+pub(super) async fn bucket_token(
+    s: &Services,
+    integration: &Integration,
+) -> Result<Option<std::time::Duration>, JobError> {
+    let cfg = &s.config.sync;
+    match sync::take_token(
+        s.queue.pool(),
+        integration.platform,
+        integration.id,
+        cfg.rate_limit(integration.platform),
+        cfg.max_inline_wait,
+    )
+    .await
+    .map_err(db)?
+    {
+        Token::Taken => Ok(None),
+        Token::WaitLonger(wait) => Ok(Some(wait)),
+    }
 }

@@ -75,12 +75,19 @@ ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_
 SELECT count(*) FROM up";
 
 /// What writing a page did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Saved {
     /// Items new, changed or back from a tombstone.
     pub written: u64,
     /// Items the page said were deleted that were live here.
-    pub tombstoned: u64,
+    pub tombstoned: Tombstoned,
+}
+
+impl Saved {
+    /// Whether the feed has something new.
+    pub fn changed(&self) -> bool {
+        self.written + self.tombstoned.items > 0
+    }
 }
 
 /// The page's items, ready to bind: one per id (the last one wins, or the upsert would touch a
@@ -134,63 +141,67 @@ pub async fn write_items(
         let reason = format!("{}: deleted at the platform", integration.platform.as_str());
         let stones: Vec<Tombstone> = deleted
             .iter()
-            .filter(|id| !r.ids.contains(&id.as_str()))
             .map(|id| Tombstone {
                 integration_id: integration.id,
                 gone: Gone::Item(id.clone()),
                 reason: reason.clone(),
             })
             .collect();
-        saved.tombstoned = tombstone(tx, &stones).await?.items;
-        metrics::counter!(TOMBSTONED, "platform" => integration.platform.as_str(),
-            "source" => "listing")
-        .increment(saved.tombstoned);
+        saved.tombstoned = tombstone(tx, &stones).await?;
     }
     Ok(saved)
 }
 
-/// Tombstones by exact id (exposed for the plan tests): `$1` integrations, `$2` ids, `$3`
-/// reasons. Returns one row per integration: its workspace, and the items tombstoned.
-pub const TOMBSTONE_SQL: &str = "\
-WITH d AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(i, e, reason)), \
-gone AS (UPDATE mcp.synced_items s SET deleted_at = now(), deleted_reason = d.reason \
-         FROM d WHERE s.integration_id = d.i AND s.external_id = d.e AND s.deleted_at IS NULL \
-         RETURNING s.workspace_id, s.integration_id, s.external_id), \
-ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
-       SELECT workspace_id, integration_id, 'D', array_agg(external_id) FROM gone GROUP BY 1, 2 \
-       RETURNING workspace_id, integration_id, cardinality(external_ids) AS n) \
-SELECT workspace_id, integration_id, n::int8 FROM ch";
+// A tombstoning statement: `$1` integrations, `$2` ids (or id prefixes), `$3` reasons, matched
+// by the given condition on `s` (the item) and `d` (a row of those arrays). Returns the items
+// tombstoned by workspace and platform; change rows name at most 1,000 items each.
+macro_rules! tombstone_sql {
+    ($matches:literal) => {
+        concat!(
+            "WITH d AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(i, e, reason)), \
+             gone AS (UPDATE mcp.synced_items s SET deleted_at = now(), deleted_reason = d.reason \
+                      FROM d WHERE s.integration_id = d.i AND ",
+            $matches,
+            " AND s.deleted_at IS NULL \
+                      RETURNING s.workspace_id, s.integration_id, s.platform, s.external_id), \
+             n AS (SELECT *, (row_number() OVER (PARTITION BY integration_id) - 1) / 1000 AS chunk \
+                   FROM gone), \
+             ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
+                    SELECT workspace_id, integration_id, 'D', array_agg(external_id) FROM n \
+                    GROUP BY workspace_id, integration_id, chunk) \
+             SELECT workspace_id, platform, count(*) FROM gone GROUP BY 1, 2"
+        )
+    };
+}
 
-/// Tombstones by id prefix (a deleted Slack channel's messages): as [`TOMBSTONE_SQL`], with
-/// change rows of at most 1,000 items each.
-pub const TOMBSTONE_PREFIX_SQL: &str = "\
-WITH d AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(i, e, reason)), \
-gone AS (UPDATE mcp.synced_items s SET deleted_at = now(), deleted_reason = d.reason \
-         FROM d WHERE s.integration_id = d.i AND starts_with(s.external_id, d.e) \
-           AND s.deleted_at IS NULL \
-         RETURNING s.workspace_id, s.integration_id, s.external_id), \
-n AS (SELECT *, (row_number() OVER (PARTITION BY integration_id) - 1) / 1000 AS chunk FROM gone), \
-ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
-       SELECT workspace_id, integration_id, 'D', array_agg(external_id) FROM n \
-       GROUP BY workspace_id, integration_id, chunk \
-       RETURNING workspace_id, integration_id, cardinality(external_ids) AS n) \
-SELECT workspace_id, integration_id, n::int8 FROM ch";
+/// Tombstones by exact id (exposed for the plan tests; see `tombstone_sql!`).
+pub const TOMBSTONE_SQL: &str = tombstone_sql!("s.external_id = d.e");
+/// Tombstones by id prefix (a deleted Slack channel's messages).
+pub const TOMBSTONE_PREFIX_SQL: &str = tombstone_sql!("starts_with(s.external_id, d.e)");
 
 /// What a tombstoning statement did: the items tombstoned and their workspaces.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Tombstoned {
     pub items: u64,
     pub workspaces: Vec<Uuid>,
-    /// Items tombstoned by integration.
-    pub by_integration: Vec<(Uuid, u64)>,
+    /// Items tombstoned by platform.
+    pub by_platform: Vec<(String, u64)>,
 }
 
 impl Tombstoned {
-    fn add(&mut self, rows: Vec<(Uuid, Uuid, i64)>) {
-        for (ws, integration, n) in rows {
+    /// Counts them in `mcp_items_tombstoned_total` (once committed).
+    pub fn count(&self, source: &'static str) {
+        for (platform, n) in &self.by_platform {
+            metrics::counter!(TOMBSTONED, "platform" => platform.clone(), "source" => source)
+                .increment(*n);
+        }
+    }
+
+    fn add(&mut self, rows: Vec<(Uuid, String, i64)>) {
+        for (ws, platform, n) in rows {
             let n = u64::try_from(n).unwrap_or(0);
             self.items += n;
-            self.by_integration.push((integration, n));
+            self.by_platform.push((platform, n));
             if !self.workspaces.contains(&ws) {
                 self.workspaces.push(ws);
             }
@@ -224,7 +235,7 @@ pub async fn tombstone(
         } else {
             TOMBSTONE_SQL
         };
-        let rows: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(sql)
+        let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(sql)
             .bind(&ids)
             .bind(&keys)
             .bind(&reasons)

@@ -235,7 +235,8 @@ pub async fn save_page(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    if saved.written + saved.tombstoned > 0 {
+    saved.tombstoned.count("listing");
+    if saved.changed() {
         feed.wake(pool, &[integration.workspace_id]);
     }
     Ok(saved)
@@ -342,11 +343,7 @@ pub async fn sweep(
     cfg: &ReconcileConfig,
     spread: Duration,
 ) -> Result<u64, sqlx::Error> {
-    let names: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
-    let secs: Vec<f64> = Platform::ALL
-        .iter()
-        .map(|p| cfg.interval(*p).as_secs_f64())
-        .collect();
+    let (names, secs) = Platform::columns(|p| cfg.interval(p).as_secs_f64());
     let n: i64 = sqlx::query_scalar(SWEEP_SQL)
         .bind(&names)
         .bind(&secs)

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use crate::items::{self, FeedWake};
 use mcp_platforms::connectors::Platform;
 use mcp_platforms::webhooks::deletions::{self, DELETION_EVENT_TYPES};
-use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
 /// The most attempts one group holds (each may bring many events).
 const MAX_GROUP: usize = 256;
@@ -163,7 +163,6 @@ async fn process_group(
         .fetch_all(pool)
         .await?;
     let mut stones = Vec::new();
-    let mut integration_platform: HashMap<Uuid, String> = HashMap::new();
     let mut out = HashMap::with_capacity(rows.len());
     let mut changed_ids = Vec::new();
     let mut changed_integrations = Vec::new();
@@ -185,7 +184,6 @@ async fn process_group(
                 for d in p.map_or_else(Vec::new, |p| {
                     deletions::deletions(p, event_type.as_deref(), &payload)
                 }) {
-                    integration_platform.insert(integration, platform.clone());
                     stones.push(items::Tombstone {
                         integration_id: integration,
                         gone: d.gone,
@@ -225,14 +223,7 @@ async fn process_group(
         for ws in &done.workspaces {
             let _ = feed.send(*ws);
         }
-        for (integration, n) in &done.by_integration {
-            let platform = integration_platform
-                .get(integration)
-                .map_or("", |p| p.as_str());
-            metrics::counter!(items::TOMBSTONED, "platform" => platform.to_string(),
-                "source" => "event")
-            .increment(*n);
-        }
+        done.count("event");
         waited
     };
     for (id, secs) in waited {

@@ -73,6 +73,15 @@ impl Platform {
         Platform::ZeroVoice,
     ];
 
+    /// Every platform's name beside a value of it: two arrays to bind for SQL's
+    /// `unnest($1::text[], $2::…[])`.
+    pub fn columns<T>(value: impl Fn(Platform) -> T) -> (Vec<&'static str>, Vec<T>) {
+        Platform::ALL
+            .iter()
+            .map(|p| (p.as_str(), value(*p)))
+            .unzip()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Gmail => "gmail",
