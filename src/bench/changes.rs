@@ -92,16 +92,8 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<ChangesRe
 
     // 1% removed at the platform, spread over the listing.
     let removed: Vec<u64> = (0..per).step_by(100).collect();
-    let r = reqwest::Client::new()
-        .post(format!("{}/_sandbox/items/remove", sandbox.base_url()))
-        .json(
-            &serde_json::json!({"platform": p.as_str(), "account": account,
-                                  "indexes": removed}),
-        )
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("sandbox refused the removal: {}", r.status());
+    if sandbox.remove_items(p, &account, &removed) != removed.len() as u64 {
+        bail!("the sandbox did not remove the {} items", removed.len());
     }
     let t = Instant::now();
     sqlx::query(

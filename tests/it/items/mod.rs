@@ -103,20 +103,3 @@ pub(super) async fn tombstone_of(
     .await
     .expect("item")
 }
-
-/// Removes (`remove`) or restores (`restore`) items of a sandbox account's listings.
-pub(super) async fn sandbox_items(
-    sb: &mcp_sandbox::Sandbox,
-    action: &str,
-    platform: &str,
-    account: &str,
-    indexes: &[u64],
-) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/_sandbox/items/{action}", sb.base_url()))
-        .json(&serde_json::json!({"platform": platform, "account": account, "indexes": indexes}))
-        .send()
-        .await
-        .expect("sandbox");
-    assert!(r.status().is_success(), "sandbox {action}: {}", r.status());
-}

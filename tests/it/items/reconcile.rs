@@ -89,7 +89,7 @@ async fn a_complete_listing_tombstones_what_the_platform_removed() {
     let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
     let worker = start_configured_worker(&db, config(&db, &sb)).await;
     let (ws, id) = synced(&db, &sb, Platform::Notion, 40).await;
-    sandbox_items(&sb, "remove", "notion", "acme", &[1, 2, 3]).await;
+    assert_eq!(sb.remove_items(Platform::Notion, "acme", &[1, 2, 3]), 3);
     // An item written after the run starts is never its victim: only what existed before.
     let job = reconcile_now(&db, id).await;
     assert_eq!(wait_finished(&db, job).await, "completed");
@@ -111,7 +111,10 @@ async fn a_complete_listing_tombstones_what_the_platform_removed() {
     assert_eq!(seen_left, 0, "a finished run leaves no seen ids behind");
 
     // Restored at the platform: the next reconcile brings them back.
-    sandbox_items(&sb, "restore", "notion", "acme", &[1, 2, 3]).await;
+    assert_eq!(
+        sb.restore_items(Platform::Notion, "acme", Some(&[1, 2, 3])),
+        3
+    );
     let job = reconcile_now(&db, id).await;
     assert_eq!(wait_finished(&db, job).await, "completed");
     assert!(tombstones(&db, id).await.is_empty());
@@ -128,7 +131,7 @@ async fn a_failing_listing_tombstones_nothing_and_resumes_from_its_checkpoint() 
     let worker = start_configured_worker(&db, config(&db, &sb)).await;
     // 250 items: Notion pages by 100, three pages.
     let (_, id) = synced(&db, &sb, Platform::Notion, 250).await;
-    sandbox_items(&sb, "remove", "notion", "acme", &[10, 200]).await;
+    assert_eq!(sb.remove_items(Platform::Notion, "acme", &[10, 200]), 2);
     sb.set_fault(FaultSpec {
         platform: "notion".into(),
         token: None,
@@ -176,7 +179,10 @@ async fn the_guard_stops_a_listing_that_saw_too_few_items() {
     let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
     let worker = start_configured_worker(&db, config(&db, &sb)).await;
     let (_, id) = synced(&db, &sb, Platform::Slack, 20).await;
-    sandbox_items(&sb, "remove", "slack", "acme", &(0..15).collect::<Vec<_>>()).await;
+    assert_eq!(
+        sb.remove_items(Platform::Slack, "acme", &(0..15).collect::<Vec<_>>()),
+        15
+    );
     let job = reconcile_now(&db, id).await;
     assert_eq!(wait_finished(&db, job).await, "completed");
     let (outcome, listed, tombstoned, _) = run_of(&db, id).await;
@@ -251,7 +257,7 @@ async fn a_listing_whose_cursor_expired_starts_over() {
     let worker = start_configured_worker(&db, config(&db, &sb)).await;
     // Outlook pages by 10: 25 items are three pages; the second page's link expires once.
     let (_, id) = synced(&db, &sb, Platform::Outlook, 25).await;
-    sandbox_items(&sb, "remove", "outlook", "acme", &[7]).await;
+    assert_eq!(sb.remove_items(Platform::Outlook, "acme", &[7]), 1);
     sb.set_fault(FaultSpec {
         platform: "outlook".into(),
         token: None,
