@@ -48,40 +48,49 @@ CREATE POLICY workspace_isolation ON mcp.item_changes TO mcp_workspace_member
 
 -- Every writer that is not the daemon's: one change row per changed item.
 CREATE FUNCTION mcp.capture_item_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_ws uuid;  -- the workspace of a change written, if any
 BEGIN
     IF TG_OP = 'INSERT' THEN
         IF NEW.deleted_at IS NULL THEN
             INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids)
             VALUES (NEW.workspace_id, NEW.integration_id, 'A', ARRAY[NEW.external_id]);
+            v_ws := NEW.workspace_id;
         END IF;
     ELSIF TG_OP = 'DELETE' THEN
         IF OLD.deleted_at IS NULL THEN
             INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids)
             VALUES (OLD.workspace_id, OLD.integration_id, 'D', ARRAY[OLD.external_id]);
+            v_ws := OLD.workspace_id;
         END IF;
     ELSIF (OLD.integration_id, OLD.external_id) IS DISTINCT FROM (NEW.integration_id, NEW.external_id) THEN
         IF OLD.deleted_at IS NULL THEN
             INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids)
             VALUES (OLD.workspace_id, OLD.integration_id, 'D', ARRAY[OLD.external_id]);
+            v_ws := OLD.workspace_id;
         END IF;
         IF NEW.deleted_at IS NULL THEN
             INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids)
             VALUES (NEW.workspace_id, NEW.integration_id, 'A', ARRAY[NEW.external_id]);
+            v_ws := NEW.workspace_id;
         END IF;
     ELSIF NEW.deleted_at IS NOT NULL THEN
         IF OLD.deleted_at IS NULL THEN
             INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids)
             VALUES (NEW.workspace_id, NEW.integration_id, 'D', ARRAY[NEW.external_id]);
+            v_ws := NEW.workspace_id;
         END IF;
     ELSIF OLD.deleted_at IS NOT NULL OR
           (OLD.kind, OLD.occurred_at, OLD.raw) IS DISTINCT FROM (NEW.kind, NEW.occurred_at, NEW.raw) THEN
         INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids)
         VALUES (NEW.workspace_id, NEW.integration_id, 'U', ARRAY[NEW.external_id]);
+        v_ws := NEW.workspace_id;
     END IF;
     -- Readers LISTEN on mcp_item_changes (payload: the workspace id); Postgres sends one
     -- notification per distinct payload per transaction, at its commit.
-    PERFORM pg_notify('mcp_item_changes',
-                      (CASE WHEN TG_OP = 'DELETE' THEN OLD.workspace_id ELSE NEW.workspace_id END)::text);
+    IF v_ws IS NOT NULL THEN
+        PERFORM pg_notify('mcp_item_changes', v_ws::text);
+    END IF;
     RETURN NULL;
 END $$;
 
@@ -172,7 +181,7 @@ CREATE TABLE mcp.reconcile_runs (
     listed         bigint NOT NULL DEFAULT 0,
     live_before    bigint NOT NULL,
     finished_at    timestamptz,
-    outcome        text CHECK (outcome IN ('completed', 'guard_stopped', 'abandoned')),
+    outcome        text CHECK (outcome IN ('completed', 'guard_stopped')),
     tombstoned     bigint NOT NULL DEFAULT 0
 );
 CREATE TABLE mcp.reconcile_seen (
