@@ -21,5 +21,6 @@ mod plans;
 mod prometheus;
 mod sql;
 mod sync;
+mod tokens;
 mod vault_keys;
 mod webhooks;

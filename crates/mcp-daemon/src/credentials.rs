@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use crate::integrations::IntegrationState;
 use crate::vault::{Binding, Vault, VaultError};
-use mcp_platforms::connectors::{ConnectorError, Connectors, Platform};
+use mcp_platforms::connectors::{ConnectorError, Connectors, Credentials, Platform};
 use mcp_platforms::oauth::TokenSet;
 use mcp_platforms::secret::Secret;
 
@@ -65,6 +65,86 @@ SELECT t.access_token_ct, t.refresh_token_ct, t.key_id, i.platform, i.state \
 FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
 WHERE t.integration_id = $1 FOR UPDATE OF t SKIP LOCKED";
 
+/// The same row, waited for rather than skipped: a job whose call was refused waits for a
+/// refresh under way elsewhere and then uses its result.
+const REFRESH_WAIT_SQL: &str = "\
+SELECT t.access_token_ct, t.refresh_token_ct, t.key_id, i.platform, i.state \
+FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
+WHERE t.integration_id = $1 FOR UPDATE OF t";
+
+/// What a refresh after a refused call came to.
+#[derive(Debug)]
+pub enum Renewed {
+    /// An access token to call with again: refreshed now, or by another job or daemon since
+    /// the refused call read its credentials.
+    Fresh(Credentials),
+    /// Nothing could be refreshed (no refresh token, not in service, no OAuth).
+    Unavailable(&'static str),
+    /// The platform refused or failed the refresh; nothing was stored.
+    Failed(ConnectorError),
+    /// The platform issued new tokens but they could not be stored.
+    StoreFailed(String),
+}
+
+/// After the platform refused the access token `used` (401 and its platform forms): refresh it
+/// once, coalesced with every other job and daemon. The token row is locked and waited for
+/// (`FOR UPDATE`): when another holder refreshed it meanwhile, its new access token is
+/// returned without a second refresh; else this one refreshes under the lock, as
+/// `refresh_token` does.
+pub async fn refresh_refused(
+    pool: &PgPool,
+    vault: &Vault,
+    connectors: &Connectors,
+    id: uuid::Uuid,
+    used: &Credentials,
+    store_retry_for: Duration,
+) -> Result<Renewed, CredentialError> {
+    let mut tx = pool.begin().await?;
+    // A holder is in a platform call bounded by the HTTP client's timeout; never wait forever.
+    sqlx::query("SET LOCAL lock_timeout = '60s'")
+        .execute(&mut *tx)
+        .await?;
+    let row: Option<LockedRow> = sqlx::query_as(REFRESH_WAIT_SQL)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some((access_ct, refresh_ct, key_id, platform, state)) = row else {
+        return Ok(Renewed::Unavailable("no stored token"));
+    };
+    let record = id.to_string();
+    if let (Some(ct), Some(key)) = (&access_ct, &key_id) {
+        let current = vault
+            .open(key, ct, binding(&record, "access_token"))
+            .map_err(|source| CredentialError::Vault {
+                id,
+                field: "access_token",
+                source,
+            })?;
+        let same = matches!(used, Credentials::Bearer(t) if t.expose() == current.expose());
+        if !same {
+            tx.rollback().await?;
+            return Ok(Renewed::Fresh(Credentials::Bearer(current)));
+        }
+    }
+    let (outcome, access) = refresh_locked(
+        tx,
+        pool,
+        vault,
+        connectors,
+        id,
+        (refresh_ct, key_id, platform, state),
+        store_retry_for,
+    )
+    .await?;
+    Ok(match (outcome, access) {
+        (RefreshOutcome::Refreshed { .. }, Some(a)) => Renewed::Fresh(Credentials::Bearer(a)),
+        (RefreshOutcome::Failed { error, .. }, _) => Renewed::Failed(error),
+        (RefreshOutcome::StoreFailed { error, .. }, _) => Renewed::StoreFailed(error),
+        (RefreshOutcome::Skipped(why), _) => Renewed::Unavailable(why),
+        _ => Renewed::Unavailable("not refreshed"),
+    })
+}
+
 /// Refreshes one integration's token. The token row is locked (`FOR UPDATE SKIP LOCKED`) before
 /// the platform call and stays locked until the new tokens are stored in the same transaction.
 pub async fn refresh_token(
@@ -92,21 +172,48 @@ pub async fn refresh_token(
             RefreshOutcome::Skipped("no stored token")
         });
     };
+    let (outcome, _) = refresh_locked(
+        tx,
+        pool,
+        vault,
+        connectors,
+        id,
+        (refresh_ct, key_id, platform, state),
+        store_retry_for,
+    )
+    .await?;
+    Ok(outcome)
+}
+
+/// The token row's refresh token, its key, the platform and the integration's state.
+type Refreshable = (Option<Vec<u8>>, Option<String>, String, String);
+
+/// The refresh itself, with the token row locked by `tx`: the new access token comes back
+/// beside the outcome when one was stored.
+async fn refresh_locked(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    pool: &PgPool,
+    vault: &Vault,
+    connectors: &Connectors,
+    id: uuid::Uuid,
+    (refresh_ct, key_id, platform, state): Refreshable,
+    store_retry_for: Duration,
+) -> Result<(RefreshOutcome, Option<Secret>), CredentialError> {
     let platform = Platform::parse(&platform).ok_or(CredentialError::UnknownPlatform(id))?;
     // Every early return releases the row lock at once (a dropped transaction's rollback is
     // only sent when the pool next touches its connection).
     if !crate::integrations::IntegrationState::parse(&state).is_some_and(|s| s.in_service()) {
         tx.rollback().await?;
-        return Ok(RefreshOutcome::Skipped("integration not in service"));
+        return Ok((RefreshOutcome::Skipped("integration not in service"), None));
     }
     let (Some(refresh_ct), Some(key_id)) = (refresh_ct, key_id) else {
         tx.rollback().await?;
-        return Ok(RefreshOutcome::Skipped("no refresh token"));
+        return Ok((RefreshOutcome::Skipped("no refresh token"), None));
     };
     let connector = connectors.get(platform);
     let Some(spec) = connector.oauth() else {
         tx.rollback().await?;
-        return Ok(RefreshOutcome::Skipped("platform has no OAuth"));
+        return Ok((RefreshOutcome::Skipped("platform has no OAuth"), None));
     };
     let record = id.to_string();
     let old_refresh = vault
@@ -126,8 +233,9 @@ pub async fn refresh_token(
     {
         Ok(t) => t,
         Err(error) => {
-            drop(tx);
-            return Ok(RefreshOutcome::Failed { platform, error });
+            // Release the row now: jobs waiting on it (`refresh_refused`) go on at once.
+            let _ = tx.rollback().await;
+            return Ok((RefreshOutcome::Failed { platform, error }, None));
         }
     };
     // From here on the old refresh token may be dead: store, or retry the store from memory.
@@ -154,10 +262,13 @@ pub async fn refresh_token(
                 Ok(()) => break,
                 Err(e) if started.elapsed() >= store_retry_for => {
                     tracing::error!(integration_id = %id, %platform, error = %e, "refreshed tokens could not be stored");
-                    return Ok(RefreshOutcome::StoreFailed {
-                        platform,
-                        error: e.to_string(),
-                    });
+                    return Ok((
+                        RefreshOutcome::StoreFailed {
+                            platform,
+                            error: e.to_string(),
+                        },
+                        None,
+                    ));
                 }
                 Err(_) => {
                     tokio::time::sleep(pause).await;
@@ -166,11 +277,14 @@ pub async fn refresh_token(
             }
         }
     }
-    Ok(RefreshOutcome::Refreshed {
-        platform,
-        rotated,
-        expires_in: tokens.expires_in,
-    })
+    Ok((
+        RefreshOutcome::Refreshed {
+            platform,
+            rotated,
+            expires_in: tokens.expires_in,
+        },
+        Some(tokens.access_token),
+    ))
 }
 
 fn binding<'a>(record: &'a str, field: &'a str) -> Binding<'a> {

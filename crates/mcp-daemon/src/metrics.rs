@@ -54,7 +54,7 @@ pub const WEBHOOK_OUTCOMES: &[&str] = &[
 ];
 
 /// Outcomes of `mcp_token_refreshes_total` besides the 13 error types.
-pub const REFRESH_OUTCOMES: &[&str] = &["refreshed", "rotated", "store_failed"];
+pub const REFRESH_OUTCOMES: &[&str] = &["refreshed", "rotated", "store_failed", "after_refusal"];
 pub const OAUTH_CONNECTS: &str = "mcp_oauth_connects_total";
 
 /// Outcomes of `mcp_oauth_connects_total`: a connect started (redirected to the platform), a
@@ -161,7 +161,7 @@ fn describe_all() {
     describe_gauge!(INTEGRATIONS, "Integrations by platform and state.");
     describe_counter!(
         TOKEN_REFRESHES,
-        "Token refreshes by platform and outcome (refreshed, rotated, store_failed, or an error type)."
+        "Token refreshes by platform and outcome (refreshed, rotated, store_failed, after_refusal: a call's refused access token refreshed and the call made again, or an error type)."
     );
     describe_histogram!(
         TOKEN_REFRESH_DURATION,

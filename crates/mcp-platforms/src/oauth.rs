@@ -134,7 +134,7 @@ pub fn authorize_url(
             .append_pair("redirect_uri", redirect_uri)
             .append_pair("state", state.secret());
         if !spec.scopes.is_empty() {
-            q.append_pair("scope", &spec.scopes.join(" "));
+            q.append_pair("scope", &spec.scopes.join(spec.scope_separator));
         }
         for (k, v) in &spec.extra_authorize_params {
             q.append_pair(k, v);
@@ -302,9 +302,20 @@ pub fn classify_token_error(platform: Platform, resp: &RawResponse) -> Connector
         "token_expired",
         "expired_token",
     ];
+    // Microsoft identity platform: the person must sign in or consent again (MFA, Conditional
+    // Access, a new permission), which only an interactive authorize can do
+    // (https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#error-codes-for-token-endpoint-errors).
+    let interactive = ["interaction_required", "consent_required"];
     let revoked = ["token_revoked", "account_inactive", "app_uninstalled"];
     match code.as_deref() {
-        Some(c) if reauth.contains(&c) => http::coded(platform, ErrorType::AuthInvalid, resp, c),
+        Some(c) if reauth.contains(&c) || interactive.contains(&c) => {
+            http::coded(platform, ErrorType::AuthInvalid, resp, c)
+        }
+        // The same table: a passing failure of the token service; try again shortly.
+        Some(c @ ("temporarily_unavailable" | "server_error")) => {
+            http::coded(platform, ErrorType::ServiceUnavailable, resp, c)
+                .with_retry_after(resp.header_retry_after())
+        }
         Some(c) if revoked.contains(&c) => http::coded(platform, ErrorType::AuthRevoked, resp, c),
         Some(c @ ("invalid_client" | "unauthorized_client")) => {
             http::coded(platform, ErrorType::BadRequest, resp, c)
@@ -321,6 +332,82 @@ pub fn classify_token_error(platform: Platform, resp: &RawResponse) -> Connector
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connectors::{registry, PlatformOverride};
+
+    fn resp(status: u16, body: &str) -> RawResponse {
+        RawResponse {
+            status,
+            headers: Default::default(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// Microsoft's token endpoint errors, in the shape of the documented error response
+    /// (https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#error-codes-for-token-endpoint-errors):
+    /// `interaction_required` and `consent_required` send the person back to `/authorize`,
+    /// `temporarily_unavailable` is retried after a small delay.
+    #[test]
+    fn microsoft_token_errors_are_classified_as_the_docs_advise() {
+        let body = |code: &str, aadsts: &str| {
+            format!(
+                r#"{{"error": "{code}", "error_description": "{aadsts}: The request requires user interaction.\r\nTrace ID: 0000aaaa-11bb-cccc-dd22-eeeeee333333\r\nCorrelation ID: aaaa0000-bb11-2222-33cc-444444dddddd\r\nTimestamp: 2016-01-09 02:02:12Z",
+                "error_codes": [50076], "timestamp": "2016-01-09 02:02:12Z",
+                "trace_id": "0000aaaa-11bb-cccc-dd22-eeeeee333333",
+                "correlation_id": "aaaa0000-bb11-2222-33cc-444444dddddd"}}"#
+            )
+        };
+        for code in ["interaction_required", "consent_required", "invalid_grant"] {
+            let e = classify_token_error(Platform::Outlook, &resp(400, &body(code, "AADSTS50076")));
+            assert_eq!(e.error_type, ErrorType::AuthInvalid, "{code}");
+            assert_eq!(e.action(), crate::connectors::Action::Reauth, "{code}");
+            assert_eq!(e.code.as_deref(), Some(code));
+        }
+        let e = classify_token_error(
+            Platform::Outlook,
+            &resp(503, &body("temporarily_unavailable", "AADSTS90033")),
+        );
+        assert_eq!(e.action(), crate::connectors::Action::Retry);
+        // The documented example itself: a bad scope is our bug, not the person's.
+        let e = classify_token_error(
+            Platform::Outlook,
+            &resp(400, &body("invalid_scope", "AADSTS70011")),
+        );
+        assert_ne!(e.action(), crate::connectors::Action::Reauth);
+    }
+
+    /// Slack's v2 authorize takes `scope` comma-separated
+    /// (https://docs.slack.dev/authentication/installing-with-oauth); the others follow
+    /// RFC 6749 §3.3 (space-delimited).
+    #[test]
+    fn authorize_urls_join_scopes_with_the_platforms_separator() {
+        let spec = |p: Platform| {
+            let mut o = PlatformOverride::default();
+            o.client_id = Some("client".into());
+            crate::connectors::base::Base::new(p, reqwest::Client::new(), &registry::defaults(p), &o)
+                .oauth
+                .expect("oauth")
+        };
+        let scope = |p: Platform| {
+            let start = authorize_url(p, &spec(p), "https://gw.example/cb").expect("url");
+            let u = url::Url::parse(&start.url).expect("parse");
+            u.query_pairs()
+                .find(|(k, _)| k == "scope")
+                .map(|(_, v)| v.into_owned())
+        };
+        assert_eq!(
+            scope(Platform::Slack).as_deref(),
+            Some("channels:history,channels:read,users:read")
+        );
+        assert_eq!(
+            scope(Platform::Gmail).as_deref(),
+            Some("https://www.googleapis.com/auth/gmail.readonly")
+        );
+        assert_eq!(
+            scope(Platform::Outlook).as_deref(),
+            Some("offline_access User.Read Mail.Read")
+        );
+        assert_eq!(scope(Platform::Discord).as_deref(), Some("identify bot"));
+    }
 
     #[test]
     fn token_answers_are_read_with_their_platform_shapes() {

@@ -124,6 +124,10 @@ pub async fn handle(
         }
         return forms::fault_response(p, f.fault, f.retry_after_secs);
     }
+    if p == Platform::Discord && lists::discord_bot_path(&r.path) {
+        // Guilds and channels are read as the app's bot, never with a person's token.
+        return lists::discord_bot(&st, &r);
+    }
     let account = match authenticate(&st, &r) {
         Ok(a) => a,
         Err(why) => return forms::auth_failure(p, why),

@@ -118,8 +118,15 @@ fn rate_limit_body(p: Platform, secs: u64) -> (u16, Value) {
             "message": "You have been rate limited. Please try again in a few minutes."}),
         Platform::Monday => json!({"errors": [{"message": "Complexity budget exhausted",
             "extensions": {"code": "COMPLEXITY_BUDGET_EXHAUSTED", "retry_in_seconds": secs}}]}),
+        // The error schema of https://docs.fireflies.ai/miscellaneous/error-codes; the wait
+        // is in `extensions.metadata.retryAfter` (here the reset time in epoch milliseconds).
         Platform::Fireflies => {
-            json!({"errors": [{"message": "Too many requests", "code": "too_many_requests"}]})
+            let reset = chrono::Utc::now().timestamp_millis() + 1000 * secs as i64;
+            json!({"data": {}, "errors": [{"message": "Too many requests", "friendly": true,
+                "code": "too_many_requests",
+                "extensions": {"code": "too_many_requests", "status": 429,
+                    "helpUrls": ["https://docs.fireflies.ai/miscellaneous/error-codes#too_many_requests"],
+                    "metadata": {"retryAfter": reset}}}]})
         }
         Platform::ZeroVoice => json!({"code": 20429, "message": "Too Many Requests", "status": 429,
             "more_info": "https://www.twilio.com/docs/errors/20429"}),
@@ -139,7 +146,12 @@ pub fn fault_response(p: Platform, kind: FaultKind, retry_after_secs: Option<u64
             } else {
                 httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(secs))
             };
-            let mut headers = vec![("retry-after", value)];
+            // Fireflies names its wait only in the body.
+            let mut headers = if p == Platform::Fireflies {
+                vec![]
+            } else {
+                vec![("retry-after", value)]
+            };
             if p == Platform::Discord {
                 headers.extend([
                     ("x-ratelimit-limit", "5".to_string()),
@@ -184,6 +196,24 @@ pub fn fault_response(p: Platform, kind: FaultKind, retry_after_secs: Option<u64
                     "extensions": {"code": "DAILY_LIMIT_EXCEEDED"}}]}),
                 &[],
             ),
+            // The daily limit's example headers of https://developers.zoom.us/docs/api/rate-limits/:
+            // the quota resets at the next midnight UTC, named in ISO 8601.
+            Platform::Zoom => {
+                let midnight = (chrono::Utc::now().date_naive() + chrono::Duration::days(1))
+                    .and_time(chrono::NaiveTime::MIN)
+                    .and_utc();
+                json_response(
+                    429,
+                    json!({"code": 429, "message": "You have reached the maximum daily rate limit for this API."}),
+                    &[
+                        ("x-ratelimit-category", "Medium".into()),
+                        ("x-ratelimit-type", "Daily-limit".into()),
+                        ("x-ratelimit-limit", "60000".into()),
+                        ("x-ratelimit-remaining", "0".into()),
+                        ("retry-after", midnight.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                    ],
+                )
+            }
             _ => {
                 let (status, body) = rate_limit_body(p, secs);
                 json_response(status, body, &[])
@@ -198,6 +228,8 @@ pub fn fault_response(p: Platform, kind: FaultKind, retry_after_secs: Option<u64
             &[],
         ),
         FaultKind::Unavailable | FaultKind::Timeout => server_error(p, 503),
+        // A token endpoint's error, met on an API call: a malformed request.
+        FaultKind::OauthError => json_response(400, json!({"error": "invalid_request"}), &[]),
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod api;
 pub mod demo;
+pub mod facts;
 mod forms;
 mod lists;
 mod oauth;
@@ -25,11 +26,12 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use mcp_platforms::connectors::{registry, Platform, PlatformOverride};
+use mcp_platforms::connectors::{Platform, PlatformOverride};
 use mcp_platforms::secret::Secret;
 use state::State;
 
 pub use api::account_of;
+pub use lists::DISCORD_BOT_TOKEN;
 pub use lists::{SLACK_CHANNEL, ZOOM_RECORDINGS_PER_DAY};
 pub use oauth::{client_id, client_secret, pkce_s256};
 pub use state::{FaultKind, FaultSpec};
@@ -176,7 +178,7 @@ impl Sandbox {
             .into_iter()
             .map(|p| {
                 let b = self.platform_base(p);
-                let oauth = registry::uses_oauth(p);
+                let oauth = facts::oauth(p).is_some();
                 let o = PlatformOverride {
                     api_base: Some(b.clone()),
                     authorize_url: oauth.then(|| format!("{b}/oauth/authorize")),
@@ -189,6 +191,9 @@ impl Sandbox {
                     api_version: None,
                     signing_secret: None,
                     public_key: None,
+                    bot_token: (p == Platform::Discord)
+                        .then(|| Secret::new(DISCORD_BOT_TOKEN)),
+                    non_marketplace_app: None,
                 };
                 (p.as_str().to_string(), o)
             })
@@ -220,8 +225,9 @@ impl Sandbox {
                 secret: Secret::new(b),
             };
             (basic, None)
-        } else if mcp_platforms::connectors::registry::uses_oauth(p) {
-            (Credentials::Bearer(Secret::new(a)), Some(Secret::new(b)))
+        } else if facts::oauth(p).is_some() {
+            let refresh = (!b.is_empty()).then(|| Secret::new(b));
+            (Credentials::Bearer(Secret::new(a)), refresh)
         } else {
             (Credentials::ApiKey(Secret::new(a)), None)
         }
@@ -230,6 +236,22 @@ impl Sandbox {
     /// Revokes a token (and its grant) as the user or an admin would.
     pub fn revoke_token(&self, token: &str) -> bool {
         self.state.revoke(token)
+    }
+
+    /// Makes an access token expire now, as time would; its refresh token stays good.
+    pub fn expire_token(&self, token: &str) -> bool {
+        self.state.expire(token)
+    }
+
+    /// `refresh_token` grants of `p` answered with new tokens.
+    pub fn refreshes(&self, p: Platform) -> u64 {
+        self.state.refreshes(p)
+    }
+
+    /// Adds the sandbox's Discord bot to the guild of `login`, as a bot install does (minted
+    /// Discord credentials come with it); returns the guild id.
+    pub fn install_discord_bot(&self, login: &str) -> String {
+        self.state.install_bot(login)
     }
 
     /// Arms a fault.
@@ -252,6 +274,7 @@ impl Sandbox {
             count,
             retry_after_secs,
             after: None,
+            code: None,
         });
     }
 
@@ -281,9 +304,22 @@ impl Sandbox {
         self.state.served(p)
     }
 
-    /// Lifetime of access tokens issued from now on.
+    /// Lifetime of access tokens issued from now on, for the platforms whose tokens expire
+    /// (0: each platform's documented lifetime, the default).
     pub fn set_expires_in(&self, secs: u64) {
         self.state.expires_in.store(secs, Ordering::Relaxed);
+    }
+
+    /// Holds Slack's app to the non-Marketplace limits on `conversations.history` (1 request a
+    /// minute per installation, 15 messages a page), as Slack does for commercially
+    /// distributed apps outside the Marketplace installed since 29 May 2025.
+    pub fn set_slack_non_marketplace(&self, on: bool) {
+        self.state.set_slack_non_marketplace(on);
+    }
+
+    /// `conversations.history` calls refused (429) by those limits.
+    pub fn slack_limited(&self) -> u64 {
+        self.state.slack_limited()
     }
 
     /// Synthetic list items per account.

@@ -39,6 +39,8 @@ pub struct Code {
     pub account: String,
     pub redirect_uri: Option<String>,
     pub challenge: Option<String>,
+    /// The scopes the authorize request asked for.
+    pub scopes: Vec<String>,
     pub used: bool,
 }
 
@@ -59,6 +61,9 @@ pub struct FaultSpec {
     /// Let this many matching requests through first, then fire; at once when absent.
     #[serde(default)]
     pub after: Option<u64>,
+    /// For `oauth_error`: the token endpoint's error code (`interaction_required`, …).
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -77,17 +82,23 @@ pub enum FaultKind {
     Quota,
     /// HTTP 410 (Graph: a delta or page link the platform no longer takes).
     Gone,
+    /// The token endpoint answers the error `code` in the platform's form (Microsoft's
+    /// `interaction_required`, `consent_required`, `temporarily_unavailable`, …).
+    OauthError,
 }
 
 pub struct State {
     inner: Mutex<Inner>,
     calls: [AtomicU64; 13],
+    /// `refresh_token` grants answered with new tokens, per platform.
+    refreshes: [AtomicU64; 13],
     /// List items served per platform.
     served: [AtomicU64; 13],
     /// The day Zoom's synthetic recordings start (90 days before the sandbox started: Zoom
     /// lists recordings by date windows reaching about six months back).
     pub zoom_day0: chrono::NaiveDate,
-    /// Lifetime of issued access tokens, seconds.
+    /// Lifetime of issued access tokens in seconds, where the platform's tokens expire; 0: the
+    /// platform's documented lifetime (`facts::oauth`).
     pub expires_in: AtomicU64,
     /// Synthetic list items per account.
     pub items_per_account: AtomicU64,
@@ -99,6 +110,12 @@ pub struct State {
     removed: Mutex<HashMap<(Platform, String), Arc<Removed>>>,
     /// Whether `removed` has any entry: listings skip the lock while it is false.
     any_removed: AtomicBool,
+    /// Slack's app is held to the non-Marketplace limits on history methods.
+    slack_non_marketplace: AtomicBool,
+    /// When each Slack installation (team) last called `conversations.history`.
+    slack_history_at: Mutex<HashMap<String, Instant>>,
+    /// `conversations.history` calls refused by those limits.
+    slack_limited: AtomicU64,
 }
 
 /// The items removed from one login's listings on one platform.
@@ -124,6 +141,8 @@ struct Inner {
     codes: HashMap<String, Code>,
     faults: Vec<FaultSpec>,
     subscriptions: Vec<Subscription>,
+    /// Discord guilds the bot was installed in → the login that installed it.
+    guilds: HashMap<String, String>,
 }
 
 /// A webhook subscription made through the platform's API (Gmail watch, Graph subscription,
@@ -155,15 +174,48 @@ impl State {
         State {
             inner: Mutex::new(Inner::default()),
             calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            refreshes: std::array::from_fn(|_| AtomicU64::new(0)),
             served: std::array::from_fn(|_| AtomicU64::new(0)),
             zoom_day0: chrono::Utc::now().date_naive() - chrono::Duration::days(90),
-            expires_in: AtomicU64::new(3600),
+            expires_in: AtomicU64::new(0),
             items_per_account: AtomicU64::new(25),
             hang: Mutex::new(Duration::from_secs(30)),
             base_url,
             removed: Mutex::new(HashMap::new()),
             any_removed: AtomicBool::new(false),
+            slack_non_marketplace: AtomicBool::new(false),
+            slack_history_at: Mutex::new(HashMap::new()),
+            slack_limited: AtomicU64::new(0),
         }
+    }
+
+    pub fn set_slack_non_marketplace(&self, on: bool) {
+        self.slack_non_marketplace.store(on, Ordering::Relaxed);
+    }
+
+    pub fn slack_non_marketplace(&self) -> bool {
+        self.slack_non_marketplace.load(Ordering::Relaxed)
+    }
+
+    /// A `conversations.history` call of `login`'s installation under the non-Marketplace
+    /// limits: `None` when it may go ahead (and is recorded), else the seconds to wait.
+    pub fn slack_history_wait(&self, login: &str) -> Option<u64> {
+        let team = crate::api::account_of(Platform::Slack, login);
+        let mut g = self.slack_history_at.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if let Some(at) = g.get(&team) {
+            let since = now.duration_since(*at);
+            if since < Duration::from_secs(60) {
+                self.slack_limited.fetch_add(1, Ordering::Relaxed);
+                return Some((Duration::from_secs(60) - since).as_secs().max(1));
+            }
+        }
+        g.insert(team, now);
+        None
+    }
+
+    pub fn slack_limited(&self) -> u64 {
+        self.slack_limited.load(Ordering::Relaxed)
     }
 
     /// The items removed from `login`'s listings on `p`; `None` (without locking) when no
@@ -261,6 +313,33 @@ impl State {
         self.calls[idx(p)].load(Ordering::Relaxed)
     }
 
+    pub fn count_refresh(&self, p: Platform) {
+        self.refreshes[idx(p)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refreshes(&self, p: Platform) -> u64 {
+        self.refreshes[idx(p)].load(Ordering::Relaxed)
+    }
+
+    /// Adds the sandbox's Discord bot to the guild of `login` (a bot install); returns the
+    /// guild's id.
+    pub fn install_bot(&self, login: &str) -> String {
+        let guild = crate::api::account_of(Platform::Discord, login);
+        self.lock().guilds.insert(guild.clone(), login.to_string());
+        guild
+    }
+
+    /// The login whose guild `guild` is, if the bot was installed there.
+    pub fn bot_guild(&self, guild: &str) -> Option<String> {
+        self.lock().guilds.get(guild).cloned()
+    }
+
+    /// The guilds the bot is in, with their logins.
+    pub fn bot_guilds(&self) -> Vec<(String, String)> {
+        let g = self.lock();
+        g.guilds.iter().map(|(a, b)| (a.clone(), b.clone())).collect()
+    }
+
     pub fn count_served(&self, p: Platform, n: u64) {
         self.served[idx(p)].fetch_add(n, Ordering::Relaxed);
     }
@@ -300,14 +379,39 @@ impl State {
         )
     }
 
-    /// An access + refresh pair (OAuth platforms), an API key (twice), or a Twilio
-    /// (AccountSid, AuthToken) pair.
+    /// How long an access token of `p` issued now lives (`None`: it does not expire).
+    pub fn access_ttl(&self, facts: &crate::facts::OAuthFacts) -> Option<u64> {
+        let set = self.expires_in.load(Ordering::Relaxed);
+        facts.access_ttl.map(|d| if set > 0 { set } else { d })
+    }
+
+    /// An access + refresh pair (OAuth platforms; the refresh token empty where the platform
+    /// issues none), an API key (twice), or a Twilio (AccountSid, AuthToken) pair.
     pub fn mint(&self, p: Platform, account: &str) -> (String, String) {
-        match mcp_platforms::connectors::registry::defaults(p).oauth {
-            Some(_) => {
-                let ttl = Duration::from_secs(self.expires_in.load(Ordering::Relaxed));
-                let access = self.token(p, account, TokenKind::Access, Some(ttl));
-                let refresh = self.token(p, account, TokenKind::Refresh, None);
+        if p == Platform::Discord {
+            // Discord integrations are bot installs: the bot is in the login's guild.
+            self.install_bot(account);
+        }
+        self.mint_as(p, account, None)
+    }
+
+    /// `mint` with the facts of the OAuth flow that issues the tokens (`None`: the
+    /// platform's usual flow).
+    pub fn mint_as(
+        &self,
+        p: Platform,
+        account: &str,
+        flow: Option<crate::facts::OAuthFacts>,
+    ) -> (String, String) {
+        match flow.or_else(|| crate::facts::oauth(p)) {
+            Some(f) => {
+                let ttl = self.access_ttl(&f).map(Duration::from_secs);
+                let access = self.token(p, account, TokenKind::Access, ttl);
+                let refresh = if f.refresh == crate::facts::Refresh::None {
+                    String::new()
+                } else {
+                    self.token(p, account, TokenKind::Refresh, None)
+                };
                 (access, refresh)
             }
             None if p == Platform::ZeroVoice => {
@@ -360,6 +464,18 @@ impl State {
         self.lock().tokens.remove(value);
     }
 
+    /// Makes an access token expire now, as time would (its grant stays good).
+    pub fn expire(&self, value: &str) -> bool {
+        let mut g = self.lock();
+        match g.tokens.get_mut(value) {
+            Some(t) if t.kind == TokenKind::Access => {
+                t.expires_at = Some(Instant::now());
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn mark_used(&self, value: &str) {
         if let Some(t) = self.lock().tokens.get_mut(value) {
             t.used = true;
@@ -402,11 +518,23 @@ impl State {
     /// The first fault that applies to this request and lets none through any more; counts
     /// it down. Every applying fault that still lets requests through counts this one.
     pub fn take_fault(&self, p: Platform, presented: Option<&str>) -> Option<FaultSpec> {
+        self.take_fault_at(p, presented, false)
+    }
+
+    /// `take_fault` at the token endpoint (`token_endpoint`) or an API call: an `oauth_error`
+    /// fault fires only at the token endpoint.
+    pub fn take_fault_at(
+        &self,
+        p: Platform,
+        presented: Option<&str>,
+        token_endpoint: bool,
+    ) -> Option<FaultSpec> {
         let mut g = self.lock();
         let mut fire = None;
         for (i, f) in g.faults.iter_mut().enumerate() {
             let applies = (f.platform == "*" || f.platform == p.as_str())
-                && f.token.as_deref().is_none_or(|t| Some(t) == presented);
+                && f.token.as_deref().is_none_or(|t| Some(t) == presented)
+                && (token_endpoint || f.fault != FaultKind::OauthError);
             if !applies {
                 continue;
             }

@@ -11,7 +11,7 @@ use mcp_platforms::connectors::{
 };
 
 use super::state::{FaultKind, FaultSpec, State};
-use super::{start, Sandbox};
+use super::{account_of, start, Sandbox};
 
 const LOGIN: &str = "acme";
 
@@ -20,25 +20,39 @@ fn connectors(sb: &Sandbox) -> Connectors {
         .expect("connectors")
 }
 
-fn settings(p: Platform) -> Value {
+/// One channel for the channel platforms (Discord: the first text channel of the login's
+/// guild, whose id follows the guild's).
+fn settings(p: Platform, login: &str) -> Value {
     match p {
         Platform::Slack => json!({"channels": [super::SLACK_CHANNEL]}),
-        Platform::Discord => json!({"channels": ["900"]}),
+        Platform::Discord => {
+            let guild: u64 = account_of(p, login).parse().unwrap_or_default();
+            json!({"channels": [(guild + 1).to_string()]})
+        }
         _ => json!({}),
     }
 }
 
-/// A listing from `cursor` to its end: its pages.
+/// A listing of `LOGIN`'s from `cursor` to its end: its pages.
 async fn list(
     c: &Arc<dyn Connector>,
     creds: &Credentials,
+    cursor: Option<String>,
+) -> (Vec<Page>, Option<String>) {
+    list_as(c, creds, LOGIN, cursor).await
+}
+
+async fn list_as(
+    c: &Arc<dyn Connector>,
+    creds: &Credentials,
+    login: &str,
     mut cursor: Option<String>,
 ) -> (Vec<Page>, Option<String>) {
     let p = c.platform();
     let mut pages = Vec::new();
     for _ in 0..100 {
         let page = c
-            .list_page(creds, cursor.as_deref(), &settings(p))
+            .list_page(creds, cursor.as_deref(), &settings(p, login), Some(&account_of(p, login)))
             .await
             .unwrap_or_else(|e| panic!("{p}: {e}"));
         cursor = page.next_cursor.clone();
@@ -101,7 +115,7 @@ async fn every_listing_skips_removed_items_until_restored() {
         assert!(left.iter().all(|id| all.contains(id)), "{p}");
         // Another login of the same platform keeps its items.
         let (other, _) = sb.mint_credentials(p, "other");
-        assert_eq!(ids(&list(&c, &other, None).await.0).len(), 25, "{p}");
+        assert_eq!(ids(&list_as(&c, &other, "other", None).await.0).len(), 25, "{p}");
         assert_eq!(sb.restore_items(p, LOGIN, None), 2, "{p}");
         let mut back = ids(&list(&c, &creds, None).await.0);
         let mut want = all.clone();
@@ -206,7 +220,7 @@ async fn gmail_history_reports_removed_messages() {
     assert_eq!(deleted(&pages).len(), 2);
     // A new full listing starts at the latest id and lists the messages left.
     let first = c
-        .list_page(&creds, None, &json!({}))
+        .list_page(&creds, None, &json!({}), None)
         .await
         .expect("first page");
     assert_eq!(first.next_cursor.as_deref(), Some("list:10002:"));
@@ -261,7 +275,7 @@ async fn outlook_delta_reports_removed_messages_once() {
     assert!(deleted(&pages).is_empty(), "reported once");
     // A removal during a full listing is in the delta round after it.
     let first = c
-        .list_page(&creds, None, &json!({}))
+        .list_page(&creds, None, &json!({}), None)
         .await
         .expect("first page");
     sb.remove_items(Platform::Outlook, LOGIN, &[5]);
@@ -289,19 +303,19 @@ async fn a_fault_after_two_requests_fails_the_third_page() {
     let mut cursor = None;
     for _ in 0..2 {
         let page = c
-            .list_page(&creds, cursor.as_deref(), &json!({}))
+            .list_page(&creds, cursor.as_deref(), &json!({}), None)
             .await
             .expect("let through");
         cursor = page.next_cursor;
     }
     let e = c
-        .list_page(&creds, cursor.as_deref(), &json!({}))
+        .list_page(&creds, cursor.as_deref(), &json!({}), None)
         .await
         .expect_err("the third page fails");
     assert_eq!(e.status, Some(500));
     // Fired once: the same page again succeeds.
     assert!(c
-        .list_page(&creds, cursor.as_deref(), &json!({}))
+        .list_page(&creds, cursor.as_deref(), &json!({}), None)
         .await
         .is_ok());
 }
@@ -316,6 +330,7 @@ fn faults_count_the_requests_they_let_through() {
         count,
         retry_after_secs: None,
         after,
+        code: None,
     };
     st.add_fault(spec("slack", Some(2), Some(2)));
     let fired = |p| st.take_fault(p, None).is_some();

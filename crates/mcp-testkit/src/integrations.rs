@@ -41,11 +41,23 @@ pub async fn bare_active(pool: &sqlx::PgPool, ws: Uuid, p: Platform) -> Uuid {
 
 /// An ACTIVE integration of `p` in `ws` for the sandbox account `account`, its credentials
 /// sealed in the test vault.
+/// A Discord integration is a bot install: its guild (where the sandbox's bot now is) is
+/// recorded as its account, as the connect's token answer would.
 pub async fn active(db: &TestDb, sb: &Sandbox, ws: Uuid, p: Platform, account: &str) -> Uuid {
     let (creds, _refresh) = sb.mint_credentials(p, account);
-    integrations::create_active(&db.pool, &test_vault(), ws, p, &creds)
+    let id = integrations::create_active(&db.pool, &test_vault(), ws, p, &creds)
         .await
-        .expect("seed integration")
+        .expect("seed integration");
+    if p == Platform::Discord {
+        let guild = sb.install_discord_bot(account);
+        let mut tx = db.pool.begin().await.expect("begin");
+        use mcp_daemon::connections::account::{claim, Claim};
+        // Another live integration of this guild keeps it (the sync then waits for it).
+        if claim(&mut tx, id, p, &guild, Claim::Backfill).await.is_ok() {
+            tx.commit().await.expect("commit");
+        }
+    }
+    id
 }
 
 /// An ACTIVE integration of `p` in a workspace of its own, with an access token that expires in

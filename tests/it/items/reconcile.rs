@@ -139,6 +139,7 @@ async fn a_failing_listing_tombstones_nothing_and_resumes_from_its_checkpoint() 
         count: None,
         retry_after_secs: None,
         after: Some(1),
+        code: None,
     });
     let job = reconcile_now(&db, id).await;
     assert_eq!(wait_finished(&db, job).await, "discarded");
@@ -265,6 +266,7 @@ async fn a_listing_whose_cursor_expired_starts_over() {
         count: Some(1),
         retry_after_secs: None,
         after: Some(1),
+        code: None,
     });
     let calls = sb.calls(Platform::Outlook);
     let job = reconcile_now(&db, id).await;

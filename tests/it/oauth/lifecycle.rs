@@ -257,3 +257,53 @@ async fn api_key_platforms_connect_with_a_post_and_a_refused_key_expires() {
     assert_eq!(e.digest().await, before);
     e.finish().await;
 }
+
+/// monday's OAuth 2.0 flow (the `/oauth2/token` code grant without PKCE) issues a token that
+/// does not expire and no refresh token (https://developer.monday.com/apps/docs/oauth-2-0):
+/// it is stored without either, the refresh sweep never picks it, a refresh has nothing to
+/// do, and the token keeps working.
+#[tokio::test]
+async fn monday_tokens_without_expiry_or_refresh_token_are_kept_and_never_refreshed() {
+    let e = env().await;
+    let ws = e.workspace().await;
+    let (id, _) = e.connect(Platform::Monday, ws).await;
+    let (no_refresh, no_expiry): (bool, bool) = sqlx::query_as(
+        "SELECT refresh_token_ct IS NULL, expires_at IS NULL FROM mcp.oauth_tokens \
+         WHERE integration_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&e.db.pool)
+    .await
+    .expect("token row");
+    assert!(no_refresh && no_expiry, "{no_refresh} {no_expiry}");
+    let swept = mcp_daemon::credentials::enqueue_refresh_sweep(
+        &e.db.pool,
+        std::time::Duration::from_secs(400 * 86_400),
+    )
+    .await
+    .expect("sweep");
+    assert_eq!(swept, 0);
+    let connectors = e.config.connectors().expect("connectors");
+    let out = mcp_daemon::credentials::refresh_token(
+        &e.db.pool,
+        &crate::common::test_vault(),
+        &connectors,
+        id,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .expect("refresh");
+    assert!(
+        matches!(out, mcp_daemon::credentials::RefreshOutcome::Skipped(_)),
+        "{out:?}"
+    );
+    let creds = mcp_daemon::integrations::credentials(&e.db.pool, &crate::common::test_vault(), id)
+        .await
+        .expect("credentials");
+    connectors
+        .get(Platform::Monday)
+        .health_check(&creds)
+        .await
+        .expect("the token still works");
+    e.finish().await;
+}

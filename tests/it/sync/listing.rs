@@ -118,7 +118,7 @@ async fn each_connector_lists_every_item_once() {
         for n in 0.. {
             assert!(n < 100, "{p}: no end after 100 pages (cursor {cursor:?})");
             let page = c
-                .list_page(&creds, cursor.as_deref(), &settings_for(p))
+                .list_page(&creds, cursor.as_deref(), &settings_for(p), Some(&sandbox::account_of(p, "acme")))
                 .await
                 .unwrap_or_else(|e| panic!("{p}: {e}"));
             for it in &page.items {
@@ -203,9 +203,10 @@ async fn each_incremental_platform_reads_only_new_items_on_the_next_sync() {
         };
         assert_eq!(served, want, "{p}: items read on the second sync");
         // Notion (pages of 100) and everyone else: one list call now, where the first sync
-        // needed several; Slack also lists its channels, Zoom walks its date windows.
+        // needed several; Slack also lists its channels, Discord reads its guild's channels,
+        // Zoom walks its date windows.
         let most = match p {
-            Platform::Slack => 2,
+            Platform::Slack | Platform::Discord => 2,
             Platform::Zoom => 4,
             _ => 1,
         };
@@ -267,10 +268,12 @@ async fn slack_reads_each_configured_channel_from_its_own_watermark() {
     db.drop_db().await;
 }
 
-/// Discord without channels in its settings: the sync completes at once without calling the
-/// platform, recording an error or retrying; once channels are set, it reads them.
+/// Discord as a bot install: without channels in its settings, the sync reads every text
+/// channel of the integration's guild (not its voice channel) as the app's bot; a configured
+/// channel of another guild (where the bot also is) is refused before any message is read,
+/// and the job fails without retries.
 #[tokio::test]
-async fn discord_without_channels_is_skipped_without_calls_or_retries() {
+async fn discord_reads_only_its_own_guilds_text_channels_as_the_bot() {
     let db = TestDb::new().await;
     let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
     sb.set_items_per_account(30);
@@ -279,36 +282,35 @@ async fn discord_without_channels_is_skipped_without_calls_or_retries() {
         .await
         .expect("ws");
     let id = seed(&db, &sb, ws, Platform::Discord, "acme").await;
+    let other_guild = sb.install_discord_bot("globex");
     let worker = start_configured_worker(&db, cfg).await;
     let job = sync_now(&db, id).await;
     wait_done(&db, &[job]).await;
-    let attempt: i16 = sqlx::query_scalar("SELECT attempt FROM mcp.sync_jobs WHERE id = $1")
-        .bind(job)
-        .fetch_one(&db.pool)
-        .await
-        .expect("job");
-    assert_eq!(attempt, 1, "no retry");
-    assert_eq!(sb.calls(Platform::Discord), 0, "no platform call");
-    let errors = db
-        .scalar_i64(&format!(
-            "SELECT count(*) FROM mcp.integration_errors WHERE integration_id = '{id}'"
-        ))
-        .await;
-    assert_eq!(errors, 0);
-    let (state, synced): (String, bool) = sqlx::query_as(
-        "SELECT state, last_synced_at IS NOT NULL FROM core.integrations WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_one(&db.pool)
-    .await
-    .expect("integration");
-    assert_eq!((state.as_str(), synced), ("ACTIVE", false));
-    set_settings(&db, id, serde_json::json!({"channels": ["1100", "1200"]})).await;
+    assert_eq!(rows(&db, id).await, 60, "both text channels of the guild");
+    assert_eq!(sb.served(Platform::Discord), 60);
+    let foreign = other_guild.parse::<u64>().expect("guild id") + 1;
+    set_settings(&db, id, serde_json::json!({"channels": [foreign.to_string()]})).await;
     let job = sync_now(&db, id).await;
-    wait_done(&db, &[job]).await;
-    // Snowflakes are unique across channels: the sandbox's two channels hold the same ids.
-    assert_eq!(rows(&db, id).await, 30);
-    assert_eq!(sb.served(Platform::Discord), 60, "both channels read");
+    let (state, error): (String, Option<String>) = loop {
+        let row: (String, Option<String>) =
+            sqlx::query_as("SELECT state, last_error FROM mcp.sync_jobs WHERE id = $1")
+                .bind(job)
+                .fetch_one(&db.pool)
+                .await
+                .expect("job");
+        if !matches!(row.0.as_str(), "available" | "running" | "scheduled" | "retryable") {
+            break row;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(state, "discarded");
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("not a text channel of the integration's guild")),
+        "{error:?}"
+    );
+    assert_eq!(sb.served(Platform::Discord), 60, "nothing read from the other guild");
     worker.shutdown().await;
     db.drop_db().await;
 }
@@ -333,7 +335,7 @@ async fn an_interrupted_listing_resumes_from_its_checkpoint_without_loss() {
         let settings = settings_for(p);
         let mut seen = std::collections::HashSet::new();
         let first = c
-            .list_page(&creds, None, &settings)
+            .list_page(&creds, None, &settings, Some(&sandbox::account_of(p, "acme")))
             .await
             .unwrap_or_else(|e| panic!("{p}: {e}"));
         assert!(!first.done, "{p}: more than one page");
@@ -345,7 +347,7 @@ async fn an_interrupted_listing_resumes_from_its_checkpoint_without_loss() {
             for n in 0.. {
                 assert!(n < 100, "{p}: no end after 100 pages");
                 let page = c
-                    .list_page(&creds, cursor.as_deref(), &settings)
+                    .list_page(&creds, cursor.as_deref(), &settings, Some(&sandbox::account_of(p, "acme")))
                     .await
                     .unwrap_or_else(|e| panic!("{p}: {e}"));
                 seen.extend(page.items.iter().map(|i| i.external_id.clone()));

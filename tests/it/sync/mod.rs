@@ -42,10 +42,15 @@ pub(super) const FAST: RateLimit = RateLimit {
     per_sec: 1000.0,
 };
 
-/// What an integration of `p` needs in its settings to be synced (Discord: its channels).
+/// What an integration of `p` (of the login `acme`) has in its settings for these tests: one
+/// channel for Discord (the first text channel of acme's guild, whose id follows the
+/// guild's; without one it reads every text channel of the guild), nothing elsewhere.
 pub(super) fn settings_for(p: Platform) -> serde_json::Value {
     match p {
-        Platform::Discord => serde_json::json!({"channels": ["1100"]}),
+        Platform::Discord => {
+            let guild: u64 = sandbox::account_of(p, "acme").parse().expect("guild id");
+            serde_json::json!({"channels": [(guild + 1).to_string()]})
+        }
         _ => serde_json::json!({}),
     }
 }

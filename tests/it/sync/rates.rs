@@ -162,3 +162,113 @@ async fn two_workers_stay_under_the_platforms_rate() {
     w2.shutdown().await;
     db.drop_db().await;
 }
+
+/// Zoom's daily limit (a 429 with `X-RateLimit-Type: Daily-limit` and `Retry-After` as an
+/// ISO-8601 time) and Fireflies' `too_many_requests` (its wait in the GraphQL error's
+/// `extensions.metadata.retryAfter`, no header): the sync waits until the time the platform
+/// names, not the default minute, and the integration's bucket stays closed until then.
+#[tokio::test]
+async fn quotas_wait_until_the_time_the_platform_names() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let cfg = config(&db, &sb, FAST);
+    let ws = integrations::create_workspace(&db.pool, "acme")
+        .await
+        .expect("ws");
+    let zoom = seed(&db, &sb, ws, Platform::Zoom, "acme").await;
+    let fireflies = seed(&db, &sb, ws, Platform::Fireflies, "acme").await;
+    sb.fault(Platform::Zoom, FaultKind::Quota, Some(1), None);
+    sb.fault(Platform::Fireflies, FaultKind::RateLimitSeconds, Some(1), Some(3 * 3600));
+    let worker = start_configured_worker(&db, cfg).await;
+    sync_now(&db, zoom).await;
+    sync_now(&db, fireflies).await;
+    db.wait_until(
+        "SELECT count(*) = 2 FROM mcp.sync_jobs WHERE kind = 'sync' AND state = 'scheduled'",
+        Duration::from_secs(20),
+    )
+    .await;
+    let wait = |id: Uuid| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, f64>(
+                "SELECT EXTRACT(EPOCH FROM run_at - now())::float8 FROM mcp.sync_jobs \
+                 WHERE kind = 'sync' AND payload->>'integration_id' = $1::text",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("job")
+        }
+    };
+    // Zoom's quota resets at the next midnight UTC.
+    let now = chrono::Utc::now();
+    let midnight = (now.date_naive() + chrono::Duration::days(1))
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    let to_midnight = (midnight - now).num_seconds() as f64;
+    let zoom_wait = wait(zoom).await;
+    assert!(
+        (zoom_wait - to_midnight).abs() < 30.0,
+        "zoom snoozed {zoom_wait} s, midnight UTC is {to_midnight} s away"
+    );
+    let ff_wait = wait(fireflies).await;
+    assert!(
+        (3.0 * 3600.0 - 30.0..=3.0 * 3600.0).contains(&ff_wait),
+        "fireflies snoozed {ff_wait} s"
+    );
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT error_type FROM mcp.integration_errors WHERE integration_id = $1",
+    )
+    .bind(zoom)
+    .fetch_all(&db.pool)
+    .await
+    .expect("errors");
+    assert_eq!(kinds, ["quota_exceeded"]);
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+/// A Slack app held to the non-Marketplace limits (`[platforms.slack] non_marketplace_app`):
+/// the sync asks 15 messages a page and takes `conversations.history` calls from a bucket of
+/// one a minute, so it snoozes for the next page instead of meeting Slack's 429.
+#[tokio::test]
+async fn a_non_marketplace_slack_app_reads_history_within_its_limits() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    sb.set_items_per_account(40);
+    sb.set_slack_non_marketplace(true);
+    let mut cfg = config(&db, &sb, FAST);
+    if let Some(o) = cfg.platforms.get_mut("slack") {
+        o.non_marketplace_app = Some(true);
+    }
+    let ws = integrations::create_workspace(&db.pool, "acme")
+        .await
+        .expect("ws");
+    let id = seed(&db, &sb, ws, Platform::Slack, "acme").await;
+    set_settings(
+        &db,
+        id,
+        serde_json::json!({"channels": [sandbox::SLACK_CHANNEL]}),
+    )
+    .await;
+    let worker = start_configured_worker(&db, cfg).await;
+    let job = sync_now(&db, id).await;
+    db.wait_until(
+        &format!(
+            "SELECT state = 'scheduled' AND run_at > now() + interval '30 seconds' \
+             FROM mcp.sync_jobs WHERE id = {job}"
+        ),
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(rows(&db, id).await, 15, "one page of 15");
+    assert_eq!(sb.slack_limited(), 0, "never refused by Slack");
+    let errors = db
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM mcp.integration_errors WHERE integration_id = '{id}'"
+        ))
+        .await;
+    assert_eq!(errors, 0);
+    worker.shutdown().await;
+    db.drop_db().await;
+}

@@ -1,11 +1,18 @@
 //! What every job that calls a platform does first, the same way: load the integration, skip it
 //! when it is not in service or its circuit breaker says no, and open its credentials — a
 //! credential that cannot be opened (missing, tampered, unknown key) moves the integration to
-//! ERROR with the reason, since no call can succeed until it is reconnected.
+//! ERROR with the reason, since no call can succeed until it is reconnected. And what every
+//! call does when the platform refuses its access token (`with_fresh_token`): access tokens
+//! live an hour or so, so a refusal is refreshed once and the call made again; only a refused
+//! refresh means the person must reconnect.
+
+use metrics::counter;
 
 use super::{JobError, Services};
+use crate::credentials::{self, Renewed};
 use crate::integrations::{self, Integration, IntegrationError};
-use mcp_platforms::connectors::Credentials;
+use crate::metrics as m;
+use mcp_platforms::connectors::{Action, ConnectorError, Credentials};
 
 /// The gate's answer.
 pub enum Gate {
@@ -49,3 +56,100 @@ pub async fn gate(s: &Services, id: uuid::Uuid) -> Result<Gate, JobError> {
         Err(e) => Err(retry(e)),
     }
 }
+
+/// What to do after a platform call failed (`after_refusal`).
+pub enum Refused {
+    /// The access token was refreshed (here or by another job or daemon): call again with it.
+    Retry(Credentials),
+    /// The refresh was refused or failed: this is the call's error now.
+    Replace(ConnectorError),
+    /// Not a refused access token, or nothing to refresh it with: keep the call's error.
+    Keep,
+}
+
+/// After a call failed with `error`: when the platform refused the access token (an error
+/// whose action is `Reauth`: Outlook's `InvalidAuthenticationToken`, Zoom's 124, Slack's
+/// `token_expired`, Gmail's `authError`, a bare 401), refreshes it once — coalesced with every
+/// other job and daemon (`credentials::refresh_refused`) — for the caller to call again. A
+/// refresh the platform refuses is recorded as `token_refresh` records it (EXPIRED or
+/// REVOKED, with the reconnect event) and becomes the call's error.
+pub async fn after_refusal(
+    s: &Services,
+    integration: &Integration,
+    creds: &Credentials,
+    error: &ConnectorError,
+    job_id: i64,
+) -> Refused {
+    if error.action() != Action::Reauth
+        || !matches!(creds, Credentials::Bearer(_))
+        || s.connectors.get(integration.platform).oauth().is_none()
+    {
+        return Refused::Keep;
+    }
+    let platform = integration.platform.as_str();
+    let pool = s.queue.pool();
+    let renewed = credentials::refresh_refused(
+        pool,
+        &s.vault,
+        &s.connectors,
+        integration.id,
+        creds,
+        s.config.refresh.store_retry_for,
+    )
+    .await;
+    match renewed {
+        Ok(Renewed::Fresh(new)) => {
+            tracing::info!(job_id, integration_id = %integration.id, platform,
+                refused = %error.error_type, "access token refused: refreshed, calling again");
+            counter!(m::TOKEN_REFRESHES, "platform" => platform, "outcome" => "after_refusal")
+                .increment(1);
+            Refused::Retry(new)
+        }
+        Ok(Renewed::Failed(refusal)) => {
+            counter!(m::TOKEN_REFRESHES, "platform" => platform, "outcome" => refusal.error_type.as_str())
+                .increment(1);
+            if let Err(e) =
+                credentials::record_refresh_failure(pool, integration.id, &refusal, job_id).await
+            {
+                tracing::warn!(job_id, integration_id = %integration.id, platform, error = %e,
+                    "cannot record the refused refresh");
+            }
+            Refused::Replace(refusal)
+        }
+        Ok(Renewed::Unavailable(why)) => {
+            tracing::info!(job_id, integration_id = %integration.id, platform, why,
+                "access token refused and cannot be refreshed");
+            Refused::Keep
+        }
+        Ok(Renewed::StoreFailed(e)) => {
+            tracing::error!(job_id, integration_id = %integration.id, platform, error = %e,
+                "refreshed tokens could not be stored");
+            Refused::Keep
+        }
+        Err(e) => {
+            tracing::warn!(job_id, integration_id = %integration.id, platform, error = %e,
+                "refresh after a refused access token failed");
+            Refused::Keep
+        }
+    }
+}
+
+/// `$call` (an expression using `$creds`, a `Credentials` variable) made once, and once more
+/// with a refreshed access token when the platform refused the first (`after_refusal`).
+macro_rules! with_fresh_token {
+    ($s:expr, $integration:expr, $creds:ident, $job_id:expr, $call:expr) => {{
+        let mut result = $call;
+        if let Err(e) = &result {
+            match super::gate::after_refusal($s, $integration, &$creds, e, $job_id).await {
+                super::gate::Refused::Retry(new) => {
+                    $creds = new;
+                    result = $call;
+                }
+                super::gate::Refused::Replace(err) => result = Err(err),
+                super::gate::Refused::Keep => {}
+            }
+        }
+        result
+    }};
+}
+pub(crate) use with_fresh_token;

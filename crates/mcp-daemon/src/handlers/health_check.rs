@@ -37,7 +37,7 @@ impl Job<Services> for HealthCheck {
             counter!(m::HEALTH_CHECKS, "platform" => platform.to_string(), "outcome" => outcome)
                 .increment(1);
         };
-        let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
+        let (integration, mut creds) = match super::gate::gate(s, p.integration_id).await? {
             Gate::Call(i, c) => (i, c),
             Gate::Skip(i, outcome) => {
                 skipped(i.platform.as_str(), outcome);
@@ -52,7 +52,13 @@ impl Job<Services> for HealthCheck {
         let platform = integration.platform.as_str();
         let connector = s.connectors.get(integration.platform);
         let started = Instant::now();
-        let result = connector.health_check(&creds).await;
+        let result = super::gate::with_fresh_token!(
+            s,
+            &integration,
+            creds,
+            ctx.id,
+            connector.health_check(&creds).await
+        );
         let latency = started.elapsed();
         histogram!(m::HEALTH_CHECK_DURATION, "platform" => platform).record(latency.as_secs_f64());
         let recorded = integrations::record_health_check(

@@ -35,7 +35,7 @@ impl Job<Services> for Reconcile {
         let count = |platform: &str, outcome: &'static str| {
             counter!(RUNS, "platform" => platform.to_string(), "outcome" => outcome).increment(1)
         };
-        let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
+        let (integration, mut creds) = match super::gate::gate(s, p.integration_id).await? {
             Gate::Call(i, c) => (i, c),
             Gate::Skip(i, outcome) => {
                 count(i.platform.as_str(), "skipped");
@@ -54,8 +54,10 @@ impl Job<Services> for Reconcile {
         let settings = sync::store::settings(pool, integration.id)
             .await
             .map_err(db)?;
+        let account = integration.external_account_id.clone();
         if interval.is_zero()
-            || watermark::not_configured(integration.platform, &settings).is_some()
+            || watermark::not_configured(integration.platform, &settings, account.as_deref())
+                .is_some()
         {
             count(platform, "skipped");
             return Ok(());
@@ -73,14 +75,21 @@ impl Job<Services> for Reconcile {
         let (mut pages, mut listed, mut restarted) = (run.pages, run.listed, false);
         let started = Instant::now();
         loop {
-            if let Some(wait) = bucket_token(s, &integration).await? {
+            let method = connector.method_limit(cursor.as_deref(), &settings);
+            if let Some(wait) = bucket_token(s, &integration, method).await? {
                 count(platform, "rate_limited");
                 return Err(JobError::Snooze(wait));
             }
-            let page = match connector
-                .list_page(&creds, cursor.as_deref(), &settings)
-                .await
-            {
+            let result = super::gate::with_fresh_token!(
+                s,
+                &integration,
+                creds,
+                ctx.id,
+                connector
+                    .list_page(&creds, cursor.as_deref(), &settings, account.as_deref())
+                    .await
+            );
+            let page = match result {
                 Ok(page) => page,
                 Err(e) if e.is_cursor_expired() && cursor.is_some() && !restarted => {
                     // The platform no longer takes the run's page cursor: list from the start.

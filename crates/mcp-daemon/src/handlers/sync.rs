@@ -16,7 +16,8 @@ use super::gate::Gate;
 use super::{Job, JobContext, JobError, Services};
 use crate::integrations::{self, Integration};
 use crate::sync::{self, store, Token, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
-use mcp_platforms::connectors::{watermark, Action, ConnectorError};
+use crate::sync::config::RateLimit;
+use mcp_platforms::connectors::{watermark, Action, ConnectorError, MethodLimit};
 
 pub struct Sync;
 
@@ -41,7 +42,7 @@ impl Job<Services> for Sync {
             counter!(SYNC_RUNS, "platform" => platform.to_string(), "outcome" => outcome)
                 .increment(1)
         };
-        let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
+        let (integration, mut creds) = match super::gate::gate(s, p.integration_id).await? {
             Gate::Call(i, c) => (i, c),
             Gate::Skip(i, outcome) => {
                 count(i.platform.as_str(), outcome);
@@ -57,7 +58,10 @@ impl Job<Services> for Sync {
         let run = |outcome: &'static str| count(platform, outcome);
         let connector = s.connectors.get(integration.platform);
         let settings = store::settings(pool, integration.id).await.map_err(db)?;
-        if let Some(reason) = watermark::not_configured(integration.platform, &settings) {
+        let account = integration.external_account_id.clone();
+        if let Some(reason) =
+            watermark::not_configured(integration.platform, &settings, account.as_deref())
+        {
             // Nothing to read until the settings name what to read: not an error to retry.
             run("skipped_not_configured");
             tracing::warn!(job_id = ctx.id, integration_id = %integration.id, platform,
@@ -68,14 +72,21 @@ impl Job<Services> for Sync {
         let (mut pages, mut items, mut resynced) = (0u64, 0u64, false);
         let started = Instant::now();
         loop {
-            if let Some(wait) = bucket_token(s, &integration).await? {
+            let method = connector.method_limit(cursor.as_deref(), &settings);
+            if let Some(wait) = bucket_token(s, &integration, method).await? {
                 run("rate_limited");
                 return Err(JobError::Snooze(wait));
             }
-            let page = match connector
-                .list_page(&creds, cursor.as_deref(), &settings)
-                .await
-            {
+            let listed = super::gate::with_fresh_token!(
+                s,
+                &integration,
+                creds,
+                ctx.id,
+                connector
+                    .list_page(&creds, cursor.as_deref(), &settings, account.as_deref())
+                    .await
+            );
+            let page = match listed {
                 Ok(page) => page,
                 Err(e) if e.is_cursor_expired() && cursor.is_some() && !resynced => {
                     tracing::warn!(integration_id = %integration.id, platform,
@@ -158,22 +169,33 @@ pub(super) async fn listing_failed(
     })
 }
 
-/// Takes a token from the integration's shared bucket before a list call (sleeping for a short
-/// wait): `Some(wait)` when the wait is longer than a job sleeps, and the job should snooze.
+/// Takes a token from the integration's shared bucket before a list call, and from the bucket
+/// of the method the call is (`method`, where the platform limits it on its own), sleeping for
+/// a short wait: `Some(wait)` when a wait is longer than a job sleeps, and the job should
+/// snooze. The method's bucket is asked first, so a snoozed call spends no token of the other.
 pub(super) async fn bucket_token(
     s: &Services,
     integration: &Integration,
+    method: Option<MethodLimit>,
 ) -> Result<Option<std::time::Duration>, JobError> {
     let cfg = &s.config.sync;
-    match sync::take_token(
-        s.queue.pool(),
-        integration.platform,
-        integration.id,
-        cfg.rate_limit(integration.platform),
-        cfg.max_inline_wait,
-    )
-    .await
-    .map_err(db)?
+    let pool = s.queue.pool();
+    let (p, id) = (integration.platform, integration.id);
+    if let Some(m) = method {
+        let limit = RateLimit {
+            capacity: m.capacity,
+            per_sec: m.per_sec,
+        };
+        let taken = sync::take_token_in(pool, p, id, m.bucket, limit, cfg.max_inline_wait)
+            .await
+            .map_err(db)?;
+        if let Token::WaitLonger(wait) = taken {
+            return Ok(Some(wait));
+        }
+    }
+    match sync::take_token(pool, p, id, cfg.rate_limit(p), cfg.max_inline_wait)
+        .await
+        .map_err(db)?
     {
         Token::Taken => Ok(None),
         Token::WaitLonger(wait) => Ok(Some(wait)),

@@ -74,9 +74,19 @@ pub async fn try_take_token(
     integration_id: uuid::Uuid,
     limit: RateLimit,
 ) -> Result<Duration, sqlx::Error> {
+    try_take_token_in(pool, integration_id, BUCKET, limit).await
+}
+
+/// `try_take_token` from the integration's bucket named `bucket` (a method's own limit).
+pub async fn try_take_token_in(
+    pool: &PgPool,
+    integration_id: uuid::Uuid,
+    bucket: &str,
+    limit: RateLimit,
+) -> Result<Duration, sqlx::Error> {
     let secs: f64 = sqlx::query_scalar(TAKE_TOKEN_SQL)
         .bind(integration_id)
-        .bind(BUCKET)
+        .bind(bucket)
         .bind(limit.capacity)
         .bind(limit.per_sec)
         .fetch_one(pool)
@@ -100,8 +110,20 @@ pub async fn take_token(
     limit: RateLimit,
     max_inline_wait: Duration,
 ) -> Result<Token, sqlx::Error> {
+    take_token_in(pool, platform, integration_id, BUCKET, limit, max_inline_wait).await
+}
+
+/// `take_token` from the integration's bucket named `bucket`.
+pub async fn take_token_in(
+    pool: &PgPool,
+    platform: Platform,
+    integration_id: uuid::Uuid,
+    bucket: &str,
+    limit: RateLimit,
+    max_inline_wait: Duration,
+) -> Result<Token, sqlx::Error> {
     loop {
-        let wait = try_take_token(pool, integration_id, limit).await?;
+        let wait = try_take_token_in(pool, integration_id, bucket, limit).await?;
         if wait.is_zero() {
             return Ok(Token::Taken);
         }

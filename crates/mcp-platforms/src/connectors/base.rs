@@ -31,6 +31,9 @@ pub struct OAuthSpec {
     /// Whether the platform supports PKCE (S256) on the authorization code flow.
     pub pkce: bool,
     pub scopes: Vec<String>,
+    /// What joins the scopes in the authorize URL's `scope` parameter: a space (RFC 6749
+    /// §3.3), or the platform's own (Slack's v2 authorize: a comma).
+    pub scope_separator: &'static str,
     /// Extra authorize query parameters (`access_type=offline`, `owner=user`, …).
     pub extra_authorize_params: Vec<(String, String)>,
 }
@@ -53,6 +56,7 @@ pub struct OAuthDefaults {
     pub rotates_refresh_tokens: bool,
     pub pkce: bool,
     pub scopes: &'static [&'static str],
+    pub scope_separator: &'static str,
     pub extra_authorize_params: &'static [(&'static str, &'static str)],
 }
 
@@ -65,6 +69,10 @@ pub struct Base {
     pub identity_path: String,
     pub api_version: Option<String>,
     pub oauth: Option<OAuthSpec>,
+    /// The app's bot token, where the platform reads as a bot (Discord).
+    pub bot_token: Option<Secret>,
+    /// Slack: the non-Marketplace limits on history methods apply (`non_marketplace_app`).
+    pub limited_history: bool,
 }
 
 impl Base {
@@ -90,6 +98,7 @@ impl Base {
             client_auth: od.client_auth,
             rotates_refresh_tokens: od.rotates_refresh_tokens,
             pkce: od.pkce,
+            scope_separator: od.scope_separator,
             scopes: o
                 .scopes
                 .clone()
@@ -113,6 +122,8 @@ impl Base {
                 .clone()
                 .or_else(|| d.api_version.map(String::from)),
             oauth,
+            bot_token: o.bot_token.clone(),
+            limited_history: o.non_marketplace_app.unwrap_or(false),
         }
     }
 
@@ -171,9 +182,25 @@ impl Base {
 }
 
 /// Implements `Connector` for a platform struct `$t(Base)` with an inherent
-/// `async fn check(&self, &Credentials) -> Result<Identity, ConnectorError>`.
+/// `async fn check(&self, &Credentials) -> Result<Identity, ConnectorError>` (and, with a third
+/// argument, a module function `method_limit(&Base, cursor, settings)` for the per-method
+/// limit of the next list call).
 macro_rules! connector_impl {
+    ($t:ty, $auth:expr, $limit:path) => {
+        connector_impl!(@impl $t, $auth,
+            fn method_limit(
+                &self,
+                cursor: Option<&str>,
+                settings: &serde_json::Value,
+            ) -> Option<$crate::connectors::MethodLimit> {
+                $limit(&self.0, cursor, settings)
+            }
+        );
+    };
     ($t:ty, $auth:expr) => {
+        connector_impl!(@impl $t, $auth,);
+    };
+    (@impl $t:ty, $auth:expr, $($extra:tt)*) => {
         impl $crate::connectors::Connector for $t {
             fn platform(&self) -> $crate::connectors::Platform {
                 self.0.platform
@@ -201,6 +228,7 @@ macro_rules! connector_impl {
                 creds: &'a $crate::connectors::Credentials,
                 cursor: Option<&'a str>,
                 settings: &'a serde_json::Value,
+                account: Option<&'a str>,
             ) -> futures::future::BoxFuture<
                 'a,
                 Result<$crate::connectors::Page, $crate::connectors::ConnectorError>,
@@ -209,9 +237,11 @@ macro_rules! connector_impl {
                     creds,
                     cursor,
                     settings,
+                    account,
                 };
                 Box::pin(page(&self.0, req))
             }
+            $($extra)*
         }
     };
 }

@@ -49,7 +49,8 @@ pub struct PlatformOverride {
     /// OAuth client credentials of our app at this platform.
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
-    /// Scopes requested at connect time (space-joined as the platform expects).
+    /// Scopes requested at connect time (joined as the platform expects: commas for Slack,
+    /// spaces elsewhere).
     pub scopes: Option<Vec<String>>,
     /// Path of the identity call the health check makes (for the platforms whose API is not
     /// publicly documented: Otter, Loom, Granola, ZeroDB).
@@ -64,6 +65,16 @@ pub struct PlatformOverride {
     /// Discord's application public key (64 hex digits): its app-level deliveries are signed
     /// with the matching Ed25519 key.
     pub public_key: Option<String>,
+    /// Discord's bot token (`Authorization: Bot …`): channel messages are read as the app's
+    /// bot, which a bot install added to the customer's guild. Also read from the systemd
+    /// credential `bot-token-discord`.
+    pub bot_token: Option<Secret>,
+    /// Slack: the app is distributed to other organisations outside the Slack Marketplace and
+    /// was installed since 29 May 2025, so `conversations.history` and
+    /// `conversations.replies` allow it 1 request a minute and 15 messages a page
+    /// (https://docs.slack.dev/changelog/2025/05/29/rate-limit-changes-for-non-marketplace-apps).
+    /// Internal (customer-built) and Marketplace apps keep the method's tier (the default).
+    pub non_marketplace_app: Option<bool>,
 }
 
 /// Checks `[platforms.*]` and `[http_client]`; the error is (key, message), naming the key.
@@ -111,6 +122,24 @@ pub fn check(
                     "only Discord has one: 32 bytes as 64 lowercase hex digits".into(),
                 ));
             }
+        }
+        if p.bot_token.is_some() && name != "discord" {
+            return Err((
+                format!("platforms.{name}.bot_token"),
+                "only Discord has one".into(),
+            ));
+        }
+        if p.bot_token.as_ref().is_some_and(|s| s.is_empty()) {
+            return Err((
+                format!("platforms.{name}.bot_token"),
+                "must not be empty (leave it out instead)".into(),
+            ));
+        }
+        if p.non_marketplace_app.is_some() && name != "slack" {
+            return Err((
+                format!("platforms.{name}.non_marketplace_app"),
+                "only Slack has one".into(),
+            ));
         }
         if p.signing_secret.as_ref().is_some_and(|s| s.is_empty()) {
             return Err((

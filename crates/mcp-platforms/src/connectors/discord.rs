@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
-use super::lists::{bad_settings, call, items, no_error, query, PAGE_SIZE};
+use super::lists::{bad_settings, call, items, no_error, PAGE_SIZE};
 use super::page::{Page, PageRequest};
 use super::watermark::{self, Channels};
 use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
@@ -24,8 +24,16 @@ pub fn defaults() -> Defaults {
             // A refresh returns a new refresh token; keep the newest.
             rotates_refresh_tokens: true,
             pkce: true,
-            scopes: &["identify", "guilds"],
-            extra_authorize_params: &[],
+            // A bot install through the code grant: `bot` adds the app's bot to the guild the
+            // person picks and makes the token answer name that guild; `identify` lets the
+            // health check read the person (`/users/@me`)
+            // (https://discord.com/developers/docs/topics/oauth2#advanced-bot-authorization).
+            scopes: &["identify", "bot"],
+            scope_separator: " ",
+            // The bot's permissions in that guild: VIEW_CHANNEL (1 << 10) and
+            // READ_MESSAGE_HISTORY (1 << 16), without which a channel's messages read empty
+            // (https://discord.com/developers/docs/topics/permissions#permissions-bitwise-permission-flags).
+            extra_authorize_params: &[("permissions", "66560")],
         }),
     }
 }
@@ -61,20 +69,78 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
     e
 }
 
-/// Discord: the messages of each channel in `settings.channels` `after` the channel's newest
-/// snowflake seen (its watermark, moved on every page); a short page ends the channel. No
-/// channel configured: nothing to read (the sync handler says so before calling).
+/// Guild channel types whose messages are read: GUILD_TEXT (0) and GUILD_ANNOUNCEMENT (5)
+/// (https://discord.com/developers/docs/resources/channel#channel-object-channel-types).
+const TEXT_CHANNELS: [u64; 2] = [0, 5];
+
+/// `Authorization: Bot <token>`: the app's bot reads the guilds it was installed in
+/// (https://discord.com/developers/docs/reference#authentication).
+fn as_bot(base: &Base, req: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, ConnectorError> {
+    let token = base.bot_token.as_ref().ok_or_else(|| {
+        bad_settings(
+            base,
+            "platforms.discord.bot_token is not set: channel messages are read as the app's bot".into(),
+        )
+    })?;
+    Ok(req.header(reqwest::header::AUTHORIZATION, format!("Bot {}", token.expose())))
+}
+
+/// The text channels of the integration's guild (`GET /guilds/{guild.id}/channels`, as the
+/// bot): the configured ones, which must all be the guild's, or every one of them when none is
+/// configured.
+async fn guild_channels(
+    base: &Base,
+    guild: &str,
+    configured: &[String],
+) -> Result<Vec<String>, ConnectorError> {
+    if guild.is_empty() || !guild.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad_settings(base, "the integration's guild is not known yet".into()));
+    }
+    let req = as_bot(
+        base,
+        base.request(reqwest::Method::GET, &format!("/api/v10/guilds/{guild}/channels")),
+    )?;
+    let v = call(classify, base, req, no_error).await?;
+    let text: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|ch| {
+            ch.get("type")
+                .and_then(Value::as_u64)
+                .is_some_and(|t| TEXT_CHANNELS.contains(&t))
+        })
+        .filter_map(|ch| http::json_id(ch, "/id"))
+        .collect();
+    if configured.is_empty() {
+        return Ok(text);
+    }
+    if let Some(foreign) = configured.iter().find(|c| !text.contains(c)) {
+        return Err(bad_settings(
+            base,
+            format!("channel {foreign} is not a text channel of the integration's guild"),
+        ));
+    }
+    Ok(configured.to_vec())
+}
+
+/// Discord: as the app's bot, the messages of each text channel of the integration's guild
+/// (those in `settings.channels`, or all of them) `after` the channel's newest snowflake seen
+/// (its watermark, moved on every page); a short page ends the channel. The guild's channels
+/// are read once at the start of each listing, so a channel of another guild is never read.
 pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
     let PageRequest {
-        creds,
         cursor,
         settings,
+        account,
+        ..
     } = req;
     let configured =
         watermark::channels(base.platform, settings).map_err(|e| bad_settings(base, e))?;
     let mut c = Channels::parse(cursor);
     if !c.active {
-        c.start(&configured, false);
+        let channels = guild_channels(base, account.unwrap_or(""), &configured).await?;
+        c.start(&channels, false);
     }
     let Some(channel) = c.current().map(String::from) else {
         c.finish(&configured);
@@ -90,7 +156,8 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         ("after", c.mark().unwrap_or("0").to_string()),
         ("limit", PAGE_SIZE.to_string()),
     ];
-    let v = call(classify, base, query(base, &path, creds, &q), no_error).await?;
+    let req = as_bot(base, base.request(reqwest::Method::GET, &path).query(&q))?;
+    let v = call(classify, base, req, no_error).await?;
     let items = items(&v, "", "message", "/id", Some("/timestamp"));
     for it in &items {
         c.see(Some(it.external_id.clone()), watermark::snowflake_newer);

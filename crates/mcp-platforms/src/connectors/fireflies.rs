@@ -9,7 +9,7 @@ use super::http::{self, RawResponse};
 use super::lists::{call, graphql_errors, items};
 use super::page::{Page, PageRequest};
 use super::watermark::{self, Listing};
-use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
+use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
     Defaults {
@@ -69,9 +69,10 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         _ => None,
     };
     match (t, code) {
-        (Some(t), Some(c)) => {
-            http::coded(base.platform, t, resp, c).with_retry_after(resp.header_retry_after())
-        }
+        (Some(t), Some(c)) => http::coded(base.platform, t, resp, c).with_retry_after(
+            ratelimit::fireflies_retry_after(&body, std::time::SystemTime::now())
+                .or_else(|| resp.header_retry_after()),
+        ),
         _ if resp.is_success() => http::coded(
             base.platform,
             ErrorType::BadRequest,
@@ -105,4 +106,40 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         done,
         deleted: vec![],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::{Platform, PlatformOverride};
+
+    /// Fireflies' error codes page (https://docs.fireflies.ai/miscellaneous/error-codes):
+    /// `too_many_requests` carries its wait in `extensions.metadata.retryAfter`, in the error
+    /// schema the page shows (`code` beside `message`, and again in `extensions`). The page does
+    /// not give the unit: an epoch time in milliseconds (the quota's reset) is read as such.
+    #[test]
+    fn too_many_requests_waits_for_the_retry_after_in_the_error() {
+        let base = Base::new(
+            Platform::Fireflies,
+            reqwest::Client::new(),
+            &defaults(),
+            &PlatformOverride::default(),
+        );
+        let reset = chrono::Utc::now().timestamp_millis() + 3_600_000;
+        let body = format!(
+            r#"{{"data": {{}}, "errors": [{{"message": "Too many requests", "friendly": true,
+            "code": "too_many_requests", "extensions": {{"code": "too_many_requests",
+            "status": 429, "helpUrls": ["https://docs.fireflies.ai/miscellaneous/error-codes#too_many_requests"],
+            "metadata": {{"retryAfter": {reset}}}}}}}]}}"#
+        );
+        let r = RawResponse {
+            status: 200,
+            headers: Default::default(),
+            body: body.into_bytes(),
+        };
+        let e = classify(&base, &r);
+        assert_eq!(e.error_type, ErrorType::RateLimited);
+        let wait = e.retry_after.expect("the wait in the error").as_secs();
+        assert!((3590..=3600).contains(&wait), "{wait}");
+    }
 }

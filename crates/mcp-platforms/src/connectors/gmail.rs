@@ -25,6 +25,7 @@ pub fn defaults() -> Defaults {
             rotates_refresh_tokens: false,
             pkce: true,
             scopes: &["https://www.googleapis.com/auth/gmail.readonly"],
+            scope_separator: " ",
             extra_authorize_params: &[("access_type", "offline"), ("prompt", "consent")],
         }),
     }

@@ -184,11 +184,33 @@ pub trait Connector: Send + Sync + 'static {
     /// One page of the platform's incremental listing, from `cursor` (the beginning when
     /// `None`). A cursor the platform refuses as too old is an error for which
     /// `is_cursor_expired()` holds: start again with `None`. `settings` are the integration's
-    /// (`core.integrations.settings`; Slack and Discord read their channels from it).
+    /// (`core.integrations.settings`; Slack and Discord read their channels from it);
+    /// `account` is the one it is connected to (Discord reads only that guild).
     fn list_page<'a>(
         &'a self,
         creds: &'a Credentials,
         cursor: Option<&'a str>,
         settings: &'a serde_json::Value,
+        account: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Page, ConnectorError>>;
+    /// The limit of the method the next `list_page` from `cursor` calls, where the platform
+    /// limits that method on its own, tighter than the connection's overall rate (Slack's
+    /// history methods for non-Marketplace apps). The caller takes a token from that bucket
+    /// too before the call.
+    fn method_limit(
+        &self,
+        _cursor: Option<&str>,
+        _settings: &serde_json::Value,
+    ) -> Option<MethodLimit> {
+        None
+    }
+}
+
+/// A platform's limit on one method, per connection: a token bucket of `capacity` refilled at
+/// `per_sec`, shared by every daemon under the name `bucket`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MethodLimit {
+    pub bucket: &'static str,
+    pub capacity: f64,
+    pub per_sec: f64,
 }

@@ -27,6 +27,7 @@ pub fn defaults() -> Defaults {
             rotates_refresh_tokens: false,
             pkce: false,
             scopes: &["me:read", "boards:read"],
+            scope_separator: " ",
             extra_authorize_params: &[],
         }),
     }

@@ -24,9 +24,12 @@ pub fn defaults() -> Defaults {
             token_url: "https://api.notion.com/v1/oauth/token",
             revoke_url: Some("https://api.notion.com/v1/oauth/revoke"),
             client_auth: ClientAuth::Basic,
-            rotates_refresh_tokens: false,
+            // https://developers.notion.com/reference/refresh-a-token: a refresh answers a new
+            // access and refresh token pair; keep the newest.
+            rotates_refresh_tokens: true,
             pkce: false,
             scopes: &[],
+            scope_separator: " ",
             extra_authorize_params: &[("owner", "user")],
         }),
     }

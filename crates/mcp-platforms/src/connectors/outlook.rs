@@ -25,6 +25,7 @@ pub fn defaults() -> Defaults {
             rotates_refresh_tokens: true,
             pkce: true,
             scopes: &["offline_access", "User.Read", "Mail.Read"],
+            scope_separator: " ",
             extra_authorize_params: &[("response_mode", "query")],
         }),
     }

@@ -45,6 +45,9 @@ pub struct PageRequest<'a> {
     pub creds: &'a super::Credentials,
     pub cursor: Option<&'a str>,
     pub settings: &'a serde_json::Value,
+    /// The account the integration is connected to (`core.integrations.external_account_id`;
+    /// Discord: the guild its bot was installed in).
+    pub account: Option<&'a str>,
 }
 
 impl ConnectorError {

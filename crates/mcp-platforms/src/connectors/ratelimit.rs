@@ -21,8 +21,9 @@ fn float_secs(f: f64) -> Option<Duration> {
         .then(|| clamp(Duration::from_secs_f64(f.min(MAX_WAIT.as_secs_f64()))))
 }
 
-/// A `Retry-After` value: delta-seconds (`120`, also `1.5` as some platforms send) or an
-/// HTTP-date, which is taken relative to `now` (a date in the past means "now": zero).
+/// A `Retry-After` value: delta-seconds (`120`, also `1.5` as some platforms send), an
+/// HTTP-date, or an ISO-8601 time (`2024-01-27T00:00:00Z`, Zoom's daily limit), a time being
+/// taken relative to `now` (a time in the past means "now": zero).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if v.is_empty() {
@@ -34,8 +35,59 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     if let Ok(f) = v.parse::<f64>() {
         return float_secs(f);
     }
-    let when = httpdate::parse_http_date(v).ok()?;
+    let when = httpdate::parse_http_date(v)
+        .ok()
+        .or_else(|| iso_time(v))?;
     Some(clamp(when.duration_since(now).unwrap_or(Duration::ZERO)))
+}
+
+/// An ISO-8601 / RFC 3339 time with an offset (`Z` or `±hh:mm`).
+fn iso_time(v: &str) -> Option<SystemTime> {
+    let t = chrono::DateTime::parse_from_rfc3339(v).ok()?;
+    let ms = u64::try_from(t.timestamp_millis()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+/// Zoom's daily limit: a 429 with `X-RateLimit-Type: Daily-limit` is a quota spent until the
+/// time its `Retry-After` names (https://developers.zoom.us/docs/api/rate-limits/), not a
+/// per-second limit.
+pub fn is_zoom_daily_limit(h: &HeaderMap) -> bool {
+    header(h, "x-ratelimit-type").is_some_and(|t| t.trim().eq_ignore_ascii_case("daily-limit"))
+}
+
+/// Fireflies puts its wait in the GraphQL error, not a header:
+/// `errors[].extensions.metadata.retryAfter`.
+pub fn fireflies_retry_after(body: &Value, now: SystemTime) -> Option<Duration> {
+    let errors = body.get("errors")?.as_array()?;
+    errors.iter().find_map(|e| {
+        let v = e.pointer("/extensions/metadata/retryAfter")?;
+        match v {
+            Value::Number(n) => fireflies_number(n.as_f64()?, now),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|f| fireflies_number(f, now))
+                .or_else(|| parse_retry_after(s, now)),
+            _ => None,
+        }
+    })
+}
+
+/// A Fireflies `retryAfter` number. Its unit is not documented: an epoch time (milliseconds or
+/// seconds) is the moment to wait for, anything smaller a number of seconds.
+fn fireflies_number(f: f64, now: SystemTime) -> Option<Duration> {
+    if f > 1e12 {
+        // Epoch milliseconds: the time the quota resets.
+        let now_ms = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_millis() as f64;
+        return float_secs(((f - now_ms) / 1000.0).max(0.0));
+    }
+    if f > 1e9 {
+        // Epoch seconds.
+        let now_s = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs_f64();
+        return float_secs((f - now_s).max(0.0));
+    }
+    float_secs(f)
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -164,6 +216,39 @@ mod tests {
         );
         let earlier = httpdate::fmt_http_date(now() - Duration::from_secs(90));
         assert_eq!(parse_retry_after(&earlier, now()), Some(Duration::ZERO));
+    }
+
+    /// Zoom's daily limit example: `Retry-After: 2020-05-31T00:00:00Z`
+    /// (https://developers.zoom.us/docs/api/rate-limits/).
+    #[test]
+    fn retry_after_iso_8601_time() {
+        let at = chrono::DateTime::parse_from_rfc3339("2020-05-31T00:00:00Z").expect("time");
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(at.timestamp() as u64 - 7200);
+        assert_eq!(
+            parse_retry_after("2020-05-31T00:00:00Z", now),
+            Some(Duration::from_secs(7200))
+        );
+        let later = SystemTime::UNIX_EPOCH + Duration::from_secs(at.timestamp() as u64 + 5);
+        assert_eq!(
+            parse_retry_after("2020-05-31T00:00:00Z", later),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn fireflies_retry_after_forms() {
+        let e = |v: Value| json!({"errors": [{"code": "too_many_requests",
+            "extensions": {"code": "too_many_requests", "status": 429, "metadata": {"retryAfter": v}}}]});
+        let now_ms = now().duration_since(SystemTime::UNIX_EPOCH).expect("epoch").as_millis() as u64;
+        assert_eq!(
+            fireflies_retry_after(&e(json!(now_ms + 90_000)), now()),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            fireflies_retry_after(&e(json!(30)), now()),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(fireflies_retry_after(&json!({"errors": [{}]}), now()), None);
     }
 
     #[test]

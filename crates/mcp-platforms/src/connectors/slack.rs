@@ -9,7 +9,7 @@ use super::http::{self, RawResponse};
 use super::lists::{bad_settings, call, items, query, text, PAGE_SIZE};
 use super::page::{Page, PageRequest};
 use super::watermark::{self, Channels};
-use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
+use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity, MethodLimit};
 
 pub fn defaults() -> Defaults {
     Defaults {
@@ -25,6 +25,9 @@ pub fn defaults() -> Defaults {
             rotates_refresh_tokens: true,
             pkce: false,
             scopes: &["channels:history", "channels:read", "users:read"],
+            // https://docs.slack.dev/authentication/installing-with-oauth: `scope` is a
+            // comma-separated list (a space is refused as `invalid_scope`).
+            scope_separator: ",",
             extra_authorize_params: &[],
         }),
     }
@@ -56,7 +59,34 @@ impl Slack {
     }
 }
 
-connector_impl!(Slack, AuthKind::OAuth2);
+connector_impl!(Slack, AuthKind::OAuth2, method_limit);
+
+/// Messages a page of `conversations.history` asks for under the non-Marketplace limits (the
+/// method's maximum and default there).
+pub const LIMITED_PAGE: u32 = 15;
+
+/// `conversations.history` under the non-Marketplace limits: 1 request a minute per
+/// installation (https://docs.slack.dev/changelog/2025/05/29/rate-limit-changes-for-non-marketplace-apps).
+pub const LIMITED_HISTORY: MethodLimit = MethodLimit {
+    bucket: "slack:conversations.history",
+    capacity: 1.0,
+    per_sec: 1.0 / 60.0,
+};
+
+/// The limit of the next call when it is `conversations.history` and the app is held to the
+/// non-Marketplace limits; `None` otherwise (`conversations.list` keeps its tier).
+pub fn method_limit(base: &Base, cursor: Option<&str>, settings: &Value) -> Option<MethodLimit> {
+    if !base.limited_history {
+        return None;
+    }
+    let c = Channels::parse(cursor);
+    let history_next = if c.active {
+        c.current().is_some()
+    } else {
+        watermark::channels(base.platform, settings).is_ok_and(|ch| !ch.is_empty())
+    };
+    history_next.then_some(LIMITED_HISTORY)
+}
 
 /// The type of a Slack `error` code.
 pub fn error_type(code: &str) -> ErrorType {
@@ -112,6 +142,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         creds,
         cursor,
         settings,
+        ..
     } = req;
     let configured =
         watermark::channels(base.platform, settings).map_err(|e| bad_settings(base, e))?;
@@ -161,10 +192,12 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
             deleted: vec![],
         });
     };
-    let mut q = vec![
-        ("channel", channel.clone()),
-        ("limit", PAGE_SIZE.to_string()),
-    ];
+    let limit = if base.limited_history {
+        LIMITED_PAGE
+    } else {
+        PAGE_SIZE
+    };
+    let mut q = vec![("channel", channel.clone()), ("limit", limit.to_string())];
     if let Some(m) = c.mark() {
         q.push(("oldest", m.to_string()));
     }

@@ -245,11 +245,11 @@ pub fn newest_time(items: &[SyncItem]) -> Option<DateTime<Utc>> {
 }
 
 /// Why a channel platform cannot sync with these settings (`None`: it can).
-pub fn not_configured(p: Platform, settings: &Value) -> Option<String> {
+pub fn not_configured(p: Platform, settings: &Value, account: Option<&str>) -> Option<String> {
     match (p, channels(p, settings)) {
         (_, Err(e)) => Some(e),
-        (Platform::Discord, Ok(c)) if c.is_empty() => {
-            Some("no Discord channel in settings.channels".into())
+        (Platform::Discord, Ok(_)) if account.is_none_or(str::is_empty) => {
+            Some("the Discord guild the bot was installed in is not known yet".into())
         }
         _ => None,
     }
@@ -388,8 +388,9 @@ mod tests {
             Ok(vec!["1234".into(), "5678".into()])
         );
         assert!(channels(Platform::Slack, &json!({"channels": ["../x"]})).is_err());
-        assert!(not_configured(Platform::Discord, &json!({})).is_some());
-        assert!(not_configured(Platform::Slack, &json!({})).is_none());
-        assert!(not_configured(Platform::Notion, &json!({"channels": 3})).is_none());
+        assert!(not_configured(Platform::Discord, &json!({}), None).is_some());
+        assert!(not_configured(Platform::Discord, &json!({}), Some("81384788765712384")).is_none());
+        assert!(not_configured(Platform::Slack, &json!({}), None).is_none());
+        assert!(not_configured(Platform::Notion, &json!({"channels": 3}), None).is_none());
     }
 }

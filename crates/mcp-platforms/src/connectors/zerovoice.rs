@@ -70,8 +70,9 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
     e
 }
 
-/// Twilio: the account's recordings created on or after the newest recording's day
-/// (`DateCreated>=YYYY-MM-DD`, day granularity) with `next_page_uri` (a path on the API host,
+/// Twilio: the account's recordings created on or after the newest recording's day (the
+/// parameter `DateCreated>` with the day as its value, so the URL reads
+/// `DateCreated%3E=YYYY-MM-DD`; day granularity) with `next_page_uri` (a path on the API host,
 /// carrying the filter) as the page cursor.
 pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
     let PageRequest { creds, cursor, .. } = req;
@@ -99,18 +100,12 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
                 "next_page_uri is not an account resource",
             ))
         }
-        None => {
-            let mut q = vec![("PageSize", PAGE_SIZE.to_string())];
-            if let Some(day) = c.since.as_deref().and_then(watermark::parse_day) {
-                q.push(("DateCreated>=", day.to_string()));
-            }
-            query(
-                base,
-                &format!("/2010-04-01/Accounts/{user}/Recordings.json"),
-                creds,
-                &q,
-            )
-        }
+        None => recordings(
+            base,
+            user,
+            creds,
+            c.since.as_deref().and_then(watermark::parse_day),
+        ),
     };
     let v = call(classify, base, req, no_error).await?;
     let items = items(
@@ -128,4 +123,59 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         done,
         deleted: vec![],
     })
+}
+
+/// The first request of a listing: the account's recordings, created on or after `since`.
+fn recordings(
+    base: &Base,
+    user: &str,
+    creds: &Credentials,
+    since: Option<chrono::NaiveDate>,
+) -> reqwest::RequestBuilder {
+    let mut q = vec![("PageSize", PAGE_SIZE.to_string())];
+    if let Some(day) = since {
+        q.push(("DateCreated>", day.to_string()));
+    }
+    query(
+        base,
+        &format!("/2010-04-01/Accounts/{user}/Recordings.json"),
+        creds,
+        &q,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::Platform;
+    use crate::secret::Secret;
+
+    /// Twilio's OpenAPI description of List Recordings (twilio/twilio-oai,
+    /// spec/json/twilio_api_v2010.json, `ListRecording`;
+    /// https://www.twilio.com/docs/voice/api/recording#read-multiple-recording-resources)
+    /// names the query parameters `DateCreated`, `DateCreated<` and `DateCreated>`: in
+    /// `DateCreated>=2009-07-06` the `=` is the query string's.
+    #[test]
+    fn the_date_filter_is_the_parameter_named_date_created_greater_than() {
+        let base = Base::new(
+            Platform::ZeroVoice,
+            reqwest::Client::new(),
+            &defaults(),
+            &Default::default(),
+        );
+        let creds = Credentials::Basic {
+            user: "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+            secret: Secret::new("t"),
+        };
+        let day = chrono::NaiveDate::from_ymd_opt(2009, 7, 6);
+        let req = recordings(&base, "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &creds, day)
+            .build()
+            .expect("request");
+        let pairs: Vec<(String, String)> = req.url().query_pairs().into_owned().collect();
+        assert!(
+            pairs.contains(&("DateCreated>".into(), "2009-07-06".into())),
+            "{pairs:?}"
+        );
+        assert!(req.url().query().is_some_and(|q| q.contains("DateCreated%3E=2009-07-06")));
+    }
 }

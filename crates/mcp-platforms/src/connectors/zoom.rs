@@ -9,7 +9,7 @@ use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, query, text};
 use super::page::{Page, PageRequest};
 use super::watermark::{self, Listing};
-use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
+use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
     Defaults {
@@ -24,6 +24,7 @@ pub fn defaults() -> Defaults {
             rotates_refresh_tokens: true,
             pkce: true,
             scopes: &[],
+            scope_separator: " ",
             extra_authorize_params: &[],
         }),
     }
@@ -63,8 +64,27 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
         (_, Some(429)) => e.error_type = ErrorType::RateLimited,
         _ => {}
     }
+    let daily_text = body
+        .get("message")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.contains("daily rate limit"));
+    if resp.status == 429 && (ratelimit::is_zoom_daily_limit(&resp.headers) || daily_text) {
+        // The day's quota is spent: wait until the time in `Retry-After` (ISO 8601).
+        e.error_type = ErrorType::QuotaExceeded;
+        e.code = Some("daily_limit".into());
+        // Its headers are not always sent: without one, the quota resets at midnight UTC.
+        e.retry_after = resp
+            .header_retry_after()
+            .or_else(|| Some(until_utc_midnight(chrono::Utc::now())));
+    }
     e
 }
+/// The wait until the next midnight UTC.
+fn until_utc_midnight(now: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
+    let next = (now.date_naive() + chrono::Duration::days(1)).and_time(chrono::NaiveTime::MIN);
+    (next.and_utc() - now).to_std().unwrap_or_default()
+}
+
 /// How far back Zoom's first listing reaches, and its date window (Zoom lists at most a month
 /// of recordings per request).
 const HISTORY_DAYS: i64 = 180;
@@ -141,4 +161,81 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         done: true,
         deleted: vec![],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::{Platform, PlatformOverride};
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn base() -> Base {
+        Base::new(
+            Platform::Zoom,
+            reqwest::Client::new(),
+            &defaults(),
+            &PlatformOverride::default(),
+        )
+    }
+
+    fn resp(status: u16, headers: &[(&'static str, &str)], body: &str) -> RawResponse {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(*k, HeaderValue::from_str(v).expect("header"));
+        }
+        RawResponse {
+            status,
+            headers: h,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// The daily limit's example response headers of Zoom's rate-limit page
+    /// (https://marketplace.zoom.us/docs/api-reference/rate-limits#best-practices-for-handling-errors,
+    /// now https://developers.zoom.us/docs/api/rate-limits/): `Retry-After` is the time the
+    /// quota resets, in ISO 8601.
+    #[test]
+    fn the_daily_limit_is_a_quota_until_the_time_in_retry_after() {
+        let later = chrono::Utc::now() + chrono::Duration::hours(5);
+        let at = later.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let r = resp(
+            429,
+            &[
+                ("x-ratelimit-category", "Heavy"),
+                ("x-ratelimit-type", "Daily-limit"),
+                ("x-ratelimit-limit", "30000"),
+                ("x-ratelimit-remaining", "0"),
+                ("retry-after", &at),
+            ],
+            r#"{"code": 429, "message": "You have reached the maximum daily rate limit for this API."}"#,
+        );
+        let e = classify(&base(), &r);
+        assert_eq!(e.error_type, ErrorType::QuotaExceeded);
+        let wait = e.retry_after.expect("a wait").as_secs();
+        assert!((4 * 3600..=5 * 3600).contains(&wait), "{wait}");
+    }
+
+    /// A daily limit answered without those headers (seen on Zoom's developer forum, thread
+    /// 18928): the message names the daily limit, and the quota resets at midnight GMT.
+    #[test]
+    fn a_daily_limit_without_headers_waits_for_midnight_utc() {
+        let r = resp(
+            429,
+            &[],
+            r#"{"code": 429, "message": "You have exceeded the daily rate limit (100) of Meeting Create/Update API requests permitted for this particular user. You may resume these requests at GMT 00:00:00."}"#,
+        );
+        let e = classify(&base(), &r);
+        assert_eq!(e.error_type, ErrorType::QuotaExceeded);
+        let wait = e.retry_after.expect("a wait");
+        assert!(wait <= std::time::Duration::from_secs(86_400));
+        let per_second = resp(429, &[("retry-after", "1")], r#"{"code": 429, "message": "Too many requests."}"#);
+        assert_eq!(classify(&base(), &per_second).error_type, ErrorType::RateLimited);
+    }
+
+    /// Zoom's 124 "Invalid access token", what an expired token gets (401).
+    #[test]
+    fn an_invalid_access_token_is_auth_expired() {
+        let r = resp(401, &[], r#"{"code": 124, "message": "Invalid access token."}"#);
+        assert_eq!(classify(&base(), &r).error_type, ErrorType::AuthExpired);
+    }
 }

@@ -1,6 +1,6 @@
 //! Synthetic, deterministic list endpoints with each platform's own cursor form and its
 //! incremental filter (Slack `oldest` and channels, Zoom `from`/`to`, Notion's sort direction,
-//! Fireflies `fromDate`, Twilio `DateCreated>=`, the generic `updated_since`), plus the two
+//! Fireflies `fromDate`, Twilio `DateCreated>`, the generic `updated_since`), plus the two
 //! GraphQL endpoints (Monday, Fireflies) and Twilio's account resources. Item `i` of a listing
 //! is the `i`-th oldest; raising `items_per_account` adds newer items. Items removed from a
 //! login's listings (`State::remove_items`) are skipped everywhere, page sizes counting the
@@ -17,7 +17,9 @@ use super::forms::json_response;
 use super::state::{Removed, State};
 use mcp_platforms::connectors::Platform;
 
+mod discord;
 mod graphql;
+pub use discord::{discord_bot, discord_bot_path, DISCORD_BOT_TOKEN};
 pub use graphql::{fireflies, monday};
 
 /// Gmail history ids run from `GMAIL_OLDEST` (older is "too old": 404) to this.
@@ -174,6 +176,20 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
             let Some(channel) = r.q("channel").filter(|c| !c.is_empty()) else {
                 return Some(ok(json!({"ok": false, "error": "channel_not_found"})));
             };
+            let mut limit = num(r.q("limit"), 100);
+            if st.slack_non_marketplace() {
+                // A non-Marketplace app installed since 29 May 2025: 1 request a minute per
+                // installation, at most (and by default) 15 messages a page
+                // (https://docs.slack.dev/changelog/2025/05/29/rate-limit-changes-for-non-marketplace-apps).
+                if let Some(wait) = st.slack_history_wait(account) {
+                    return Some(json_response(
+                        429,
+                        json!({"ok": false, "error": "ratelimited"}),
+                        &[("retry-after", wait.to_string())],
+                    ));
+                }
+                limit = num(r.q("limit"), 15).min(15);
+            }
             // Newest first; `oldest` is exclusive.
             let oldest = r.q("oldest").map(ts_key);
             let all: Vec<u64> = (0..n)
@@ -184,7 +200,7 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
                 .q("cursor")
                 .and_then(|c| c.strip_prefix("c"))
                 .map_or(0, |c| num(Some(c), 0));
-            let (got, next) = slice(&all, off, num(r.q("limit"), 100));
+            let (got, next) = slice(&all, off, limit);
             st.count_served(r.platform, got.len() as u64);
             ok(json!({"ok": true, "has_more": next.is_some(),
                 "messages": got.iter().map(|&i| json!({"type": "message", "user": id,
@@ -256,32 +272,6 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
                 "results": got.iter().map(|&i| json!({"object": "page", "id": format!("{:08x}-0000-4000-8000-{:012x}", i, i),
                     "last_edited_time": rfc3339(TS0 + 60 * i)})).collect::<Vec<_>>()}),
             )
-        }
-        (Platform::Discord, path)
-            if path.starts_with("/api/v10/channels/") && path.ends_with("/messages") =>
-        {
-            const BASE: u64 = 1_100_000_000_000_000_000;
-            let after = num(r.q("after"), 0);
-            let off = after.saturating_sub(BASE).min(n);
-            let off = if after >= BASE { off + 1 } else { 0 };
-            let limit = num(r.q("limit"), 50).min(100);
-            let items: Vec<u64> = match rm {
-                None => page(off, limit, n).0.collect(),
-                Some(rm) => (off..n)
-                    .filter(|&i| rm.keeps(i))
-                    .take(limit.max(1) as usize)
-                    .collect(),
-            };
-            st.count_served(r.platform, items.len() as u64);
-            ok(Value::Array(
-                items
-                    .into_iter()
-                    .map(|i| {
-                        json!({"id": (BASE + i).to_string(), "type": 0,
-                "content": format!("message {i}"), "author": {"id": id}})
-                    })
-                    .collect(),
-            ))
         }
         (Platform::Zoom, "/v2/users/me/recordings") => {
             // `from` and `to` (inclusive days) default to today, as Zoom's do.
@@ -381,8 +371,11 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
     Some(resp)
 }
 
-/// Twilio: `Accounts/{Sid}.json` and `Accounts/{Sid}/Recordings.json` (PageToken paging,
-/// `DateCreated>=YYYY-MM-DD`).
+/// Twilio: `Accounts/{Sid}.json` and `Accounts/{Sid}/Recordings.json` (PageToken paging; the
+/// filters `DateCreated`, `DateCreated<` and `DateCreated>`, whose `=` is the query string's:
+/// `DateCreated>=2024-01-01` reads "created on or after that day", per Twilio's OpenAPI
+/// description, https://www.twilio.com/docs/voice/api/recording#read-multiple-recording-resources).
+/// Like Twilio, it ignores parameters it does not know (a `DateCreated>=` key filters nothing).
 pub fn twilio(st: &State, r: &Req, account: &str) -> Response {
     let sid = presented(r.platform, &r.headers)
         .map(|(v, _)| v)
@@ -412,15 +405,20 @@ pub fn twilio(st: &State, r: &Req, account: &str) -> Response {
             let (y, m, d) = TWILIO_DAY0;
             let day0 = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
             let on = |i: u64| day0 + chrono::Duration::days(i as i64);
-            let since = day(r.q("DateCreated>="));
+            let since = day(r.q("DateCreated>"));
+            let until = day(r.q("DateCreated<"));
+            let on_day = day(r.q("DateCreated"));
             let rm = st.removed(r.platform, account);
             let all: Vec<u64> = (0..total(st))
                 .filter(|&i| since.is_none_or(|s| on(i) >= s))
+                .filter(|&i| until.is_none_or(|u| on(i) <= u))
+                .filter(|&i| on_day.is_none_or(|d| on(i) == d))
                 .filter(|&i| rm.as_deref().is_none_or(|rm| rm.keeps(i)))
                 .collect();
-            let filter = since
-                .map(|s| format!("&DateCreated%3E%3D={s}"))
-                .unwrap_or_default();
+            let filter = [("DateCreated%3E", since), ("DateCreated%3C", until), ("DateCreated", on_day)]
+                .iter()
+                .filter_map(|(k, d)| d.map(|d| format!("&{k}={d}")))
+                .collect::<String>();
             let (got, next) = slice(&all, off, size);
             st.count_served(r.platform, got.len() as u64);
             let page_no = num(r.q("Page"), 0);
