@@ -346,15 +346,18 @@ impl Config {
     }
 }
 
-/// `signing-secret-<platform>` files of a systemd credentials directory, as the environment
-/// variables that set `[platforms.<platform>] signing_secret`.
+/// `signing-secret-<platform>` and `bot-token-<platform>` files of a systemd credentials
+/// directory, as the environment variables that set `[platforms.<platform>] signing_secret`
+/// and `bot_token`.
 fn credential_secrets(dir: &Path) -> Vec<(String, String)> {
+    let fields = [("signing-secret", "SIGNING_SECRET"), ("bot-token", "BOT_TOKEN")];
     mcp_platforms::connectors::Platform::ALL
         .iter()
-        .filter_map(|p| {
-            let secret = std::fs::read_to_string(dir.join(format!("signing-secret-{p}"))).ok()?;
+        .flat_map(|p| fields.iter().map(move |f| (p, f)))
+        .filter_map(|(p, (file, field))| {
+            let secret = std::fs::read_to_string(dir.join(format!("{file}-{p}"))).ok()?;
             let key = format!(
-                "{ENV_PREFIX}PLATFORMS__{}__SIGNING_SECRET",
+                "{ENV_PREFIX}PLATFORMS__{}__{field}",
                 p.as_str().to_ascii_uppercase()
             );
             Some((key, secret.trim().to_string()))

@@ -7,6 +7,7 @@ use uuid::Uuid;
 pub(super) use crate::common::TestDb;
 pub(super) use mcp_testkit::integrations::{bare_active, workspace};
 
+mod carried;
 mod changes;
 mod deletions;
 mod reconcile;

@@ -207,6 +207,8 @@ async fn app_secrets_come_from_systemd_credentials() {
         "slack-cred-secret-31\n",
     )
     .expect("write");
+    std::fs::write(dir.path().join("bot-token-discord"), "discord-bot-token-77\n")
+        .expect("write");
     let check = |env: Vec<(&'static str, String)>| {
         let dir = dir.path().to_path_buf();
         async move {
@@ -230,6 +232,9 @@ async fn app_secrets_come_from_systemd_credentials() {
     let slack = out.split("[platforms.slack]").nth(1).unwrap_or("");
     assert!(slack.contains("signing_secret = \"[redacted]\""), "{out}");
     assert!(!out.contains("slack-cred-secret-31"));
+    let discord = out.split("[platforms.discord]").nth(1).unwrap_or("");
+    assert!(discord.contains("bot_token = \"[redacted]\""), "{out}");
+    assert!(!out.contains("discord-bot-token-77"));
     // An empty secret is a config error naming the key.
     let mut cmd = tokio::process::Command::new(bin());
     let out = cmd

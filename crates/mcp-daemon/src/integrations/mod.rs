@@ -62,6 +62,25 @@ pub async fn load(pool: &PgPool, id: uuid::Uuid) -> Result<Integration, Integrat
         .bind(id)
         .fetch_optional(pool)
         .await?;
+    integration(id, row)
+}
+
+/// `load` in the caller's transaction; `None` when the integration is gone or unreadable.
+pub async fn load_in(
+    tx: &mut sqlx::PgConnection,
+    id: uuid::Uuid,
+) -> Result<Option<Integration>, sqlx::Error> {
+    let row: Option<(uuid::Uuid, String, String, Option<String>)> = sqlx::query_as(LOAD_SQL)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(integration(id, row).ok())
+}
+
+fn integration(
+    id: uuid::Uuid,
+    row: Option<(uuid::Uuid, String, String, Option<String>)>,
+) -> Result<Integration, IntegrationError> {
     let (workspace_id, platform, state, external_account_id) =
         row.ok_or(IntegrationError::NotFound(id))?;
     let platform =

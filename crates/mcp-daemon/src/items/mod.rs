@@ -152,6 +152,29 @@ pub async fn write_items(
     Ok(saved)
 }
 
+/// Items that events carried whole (`(integration, item)`), written as a page's are
+/// (`write_items`), in the caller's item-writer transaction. Returns the workspaces whose feed
+/// has something new. An integration no longer there is skipped.
+pub async fn write_carried(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    carried: &[(Uuid, SyncItem)],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut by: HashMap<Uuid, Vec<SyncItem>> = HashMap::new();
+    for (id, it) in carried {
+        by.entry(*id).or_default().push(it.clone());
+    }
+    let mut woke = Vec::new();
+    for (id, list) in by {
+        let Some(integration) = crate::integrations::load_in(&mut **tx, id).await? else {
+            continue;
+        };
+        if write_items(tx, &integration, &list, &[]).await?.changed() {
+            woke.push(integration.workspace_id);
+        }
+    }
+    Ok(woke)
+}
+
 // A tombstoning statement: `$1` integrations, `$2` ids (or id prefixes), `$3` reasons, matched
 // by the given condition on `s` (the item) and `d` (a row of those arrays). Returns the items
 // tombstoned by workspace and platform; change rows name at most 1,000 items each.

@@ -2,7 +2,8 @@
 //! events' ids to one task, which reads those events in one query and, for every event that is
 //! news to fetch, asks for the integration's coalesced `sync` and marks the event processed in
 //! one statement (one transaction, one commit for the whole group). An event that says items
-//! were deleted at the platform tombstones them in that same transaction. Revocations are handed back
+//! were deleted at the platform tombstones them in that same transaction; one that carries its
+//! item whole (a Slack message) stores it there instead of asking for a sync. Revocations are handed back
 //! to their attempt, which moves the integration to REVOKED in a transaction of its own.
 //! Under load, groups form by themselves (whatever arrived while the previous group ran); when
 //! idle, an event is processed at once. Every step is idempotent, so a retried attempt is safe.
@@ -19,6 +20,7 @@ use uuid::Uuid;
 use crate::items::{self, FeedWake};
 use mcp_platforms::connectors::Platform;
 use mcp_platforms::webhooks::deletions::{self, DELETION_EVENT_TYPES};
+use mcp_platforms::webhooks::messages;
 
 /// The most attempts one group holds (each may bring many events).
 const MAX_GROUP: usize = 256;
@@ -119,12 +121,10 @@ type EventRow = (i64, Uuid, String, Option<String>, Value);
 
 /// The group's read of its events (exposed for the plan tests): `$1` the event ids, `$2` the
 /// platforms whose payload is read ([`PAYLOAD_READ`]), `$3` the event types whose payload may
-/// name deleted items ([`DELETION_EVENT_TYPES`]; of Slack's `message` events, only deletions).
+/// name deleted items ([`DELETION_EVENT_TYPES`]) or carry one whole (Slack's `message`).
 pub const READ_EVENTS_SQL: &str = "\
 SELECT id, integration_id, platform, event_type, \
-       CASE WHEN platform = ANY($2) THEN payload \
-            WHEN event_type = ANY($3) AND (event_type <> 'message' \
-                 OR payload #>> '{event,subtype}' = 'message_deleted') THEN payload \
+       CASE WHEN platform = ANY($2) OR event_type = ANY($3) THEN payload \
             ELSE 'null'::jsonb END \
 FROM mcp.webhook_events WHERE id = ANY($1)";
 
@@ -163,6 +163,7 @@ async fn process_group(
         .fetch_all(pool)
         .await?;
     let mut stones = Vec::new();
+    let mut carried = Vec::new();
     let mut out = HashMap::with_capacity(rows.len());
     let mut changed_ids = Vec::new();
     let mut changed_integrations = Vec::new();
@@ -190,8 +191,13 @@ async fn process_group(
                         reason: d.reason.to_string(),
                     });
                 }
+                // An event that carries its item whole stores it; the others ask for a sync.
+                let whole = p.map_or_else(Vec::new, |p| messages::items(p, &payload));
+                if whole.is_empty() {
+                    changed_integrations.push(integration);
+                }
+                carried.extend(whole.into_iter().map(|it| (integration, it)));
                 changed_ids.push(id);
-                changed_integrations.push(integration);
                 platforms.insert(id, platform);
             }
         }
@@ -212,15 +218,17 @@ async fn process_group(
         .bind(&changed_integrations)
         .bind(SYNC_DEBOUNCE.as_millis() as i64)
         .bind(&changed_ids);
-    let waited: Vec<(i64, f64)> = if stones.is_empty() {
+    let waited: Vec<(i64, f64)> = if stones.is_empty() && carried.is_empty() {
         mark.fetch_all(pool).await?
     } else {
-        // Deleted items become tombstones in the transaction that marks their events processed.
+        // Deleted items become tombstones, and carried ones items, in the transaction that
+        // marks their events processed.
         let mut tx = items::begin(pool).await?;
         let done = items::tombstone(&mut tx, &stones).await?;
+        let written = items::write_carried(&mut tx, &carried).await?;
         let waited = mark.fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        for ws in &done.workspaces {
+        for ws in done.workspaces.iter().chain(&written) {
             let _ = feed.send(*ws);
         }
         done.count("event");

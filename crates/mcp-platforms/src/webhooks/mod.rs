@@ -1,6 +1,7 @@
 //! Webhook verification: checks that a delivery comes from the platform (one file per scheme),
 //! recognises handshakes and derives the key that deduplicates repeated deliveries; reads the
-//! deletions a verified event reports (`deletions`). Storing verified events is the daemon's
+//! deletions a verified event reports (`deletions`) and the items it carries whole
+//! (`messages`). Storing verified events is the daemon's
 //! (`mcp_daemon::webhooks`).
 //! It must never parse a body before its signature is verified, compare signatures in anything
 //! but constant time, or put a secret, signature or body into a log line, error or metric.
@@ -11,6 +12,7 @@ pub mod deletions;
 mod ed25519;
 mod events;
 mod jwt;
+pub mod messages;
 mod twilio;
 mod v0_hmac;
 

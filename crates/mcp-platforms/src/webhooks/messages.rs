@@ -1,0 +1,107 @@
+//! Items a verified event carries whole, to be stored as they are without a call back to the
+//! platform: Slack's `message` events. Slack allows commercially distributed apps outside its
+//! Marketplace one `conversations.history` request a minute, so new messages come from the
+//! events and the history listing is the backfill. Pure functions of the payload; runs only
+//! after verification.
+
+use serde_json::Value;
+
+use crate::connectors::page::{item, SyncItem};
+use crate::connectors::Platform;
+
+/// The `message` subtypes that are a new message as a person reads it
+/// (https://docs.slack.dev/reference/events/message#subtypes); edits, deletions and channel
+/// notices are not items of their own.
+const NEW_MESSAGE_SUBTYPES: [&str; 4] = ["thread_broadcast", "file_share", "bot_message", "me_message"];
+
+/// Fields of a `message` event that a `conversations.history` message does not carry
+/// (https://docs.slack.dev/reference/events/message): removed so that the item is the same
+/// whether an event or the listing brought it.
+const EVENT_ONLY: [&str; 3] = ["channel", "event_ts", "channel_type"];
+
+/// The items a verified event carries whole (none for most events: those ask for a sync).
+pub fn items(p: Platform, payload: &Value) -> Vec<SyncItem> {
+    match p {
+        Platform::Slack => slack_message(payload).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A Slack `event_callback` whose event is a new message in a channel: the message, with the
+/// external id `<channel>:<ts>` that the history listing gives it.
+fn slack_message(payload: &Value) -> Option<SyncItem> {
+    let event = payload.get("event")?;
+    if event.get("type").and_then(Value::as_str) != Some("message") {
+        return None;
+    }
+    if let Some(sub) = event.get("subtype") {
+        let sub = sub.as_str()?;
+        if !NEW_MESSAGE_SUBTYPES.contains(&sub) {
+            return None;
+        }
+    }
+    let channel = event.get("channel").and_then(Value::as_str)?;
+    if channel.is_empty() || !channel.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let mut message = event.clone();
+    if let Some(m) = message.as_object_mut() {
+        for k in EVENT_ONLY {
+            m.remove(k);
+        }
+    }
+    let mut it = item(&message, "message", "/ts", Some("/ts"))?;
+    it.external_id = format!("{channel}:{}", it.external_id);
+    Some(it)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The `message` event example of https://docs.slack.dev/reference/events/message, in the
+    /// Events API envelope (https://docs.slack.dev/apis/events-api/#callback-field).
+    fn envelope(event: Value) -> Value {
+        json!({"token": "XXYYZZ", "team_id": "T123ABC456", "api_app_id": "A123ABC456",
+            "event": event, "type": "event_callback", "event_id": "Ev123ABC456",
+            "event_time": 1_355_517_523_u64,
+            "authorizations": [{"enterprise_id": "E123ABC456", "team_id": "T123ABC456",
+                "user_id": "U123ABC456", "is_bot": false, "is_enterprise_install": false}]})
+    }
+
+    #[test]
+    fn a_new_channel_message_is_an_item_as_the_listing_gives_it() {
+        let e = envelope(json!({"type": "message", "channel": "C123ABC456",
+            "user": "U123ABC456", "text": "Hello world", "ts": "1355517523.000005",
+            "event_ts": "1355517523.000005", "channel_type": "channel"}));
+        let got = items(Platform::Slack, &e);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].external_id, "C123ABC456:1355517523.000005");
+        assert_eq!(got[0].kind, "message");
+        assert_eq!(
+            got[0].raw,
+            json!({"type": "message", "user": "U123ABC456", "text": "Hello world",
+                "ts": "1355517523.000005"})
+        );
+        assert_eq!(
+            got[0].occurred_at.map(|t| t.timestamp()),
+            Some(1_355_517_523)
+        );
+    }
+
+    #[test]
+    fn edits_deletions_and_notices_are_not_items() {
+        for sub in ["message_changed", "message_deleted", "channel_join"] {
+            let e = envelope(json!({"type": "message", "subtype": sub, "channel": "C1",
+                "ts": "1355517523.000005"}));
+            assert!(items(Platform::Slack, &e).is_empty(), "{sub}");
+        }
+        let no_ts = envelope(json!({"type": "message", "channel": "C1", "text": "hi"}));
+        assert!(items(Platform::Slack, &no_ts).is_empty());
+        let broadcast = envelope(json!({"type": "message", "subtype": "thread_broadcast",
+            "channel": "C1", "ts": "1355517524.000001", "thread_ts": "1355517523.000005"}));
+        assert_eq!(items(Platform::Slack, &broadcast).len(), 1);
+        assert!(items(Platform::Zoom, &broadcast).is_empty());
+    }
+}
