@@ -177,12 +177,26 @@ pub(crate) async fn setup(
     })
 }
 
-/// Discord reads only the channels its settings name: give every Discord integration one.
+/// Discord integrations are bot installs: each gets the guild of its sandbox login (`seed`
+/// mints with the integration's id as the login) as its account, and that guild's first text
+/// channel (whose id follows the guild's) in its settings, one channel each.
 pub(crate) async fn discord_channels(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let ids: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM core.integrations WHERE platform = 'discord'")
+            .fetch_all(pool)
+            .await?;
+    let guilds: Vec<String> = ids
+        .iter()
+        .map(|id| mcp_sandbox::account_of(Platform::Discord, &id.to_string()))
+        .collect();
     sqlx::query(
-        "UPDATE core.integrations SET settings = settings || '{\"channels\": [\"1100\"]}'::jsonb \
-         WHERE platform = 'discord'",
+        "UPDATE core.integrations i SET external_account_id = g.guild, \
+             settings = i.settings || jsonb_build_object('channels', \
+                 jsonb_build_array(((g.guild)::numeric + 1)::text)) \
+         FROM unnest($1::uuid[], $2::text[]) AS g(id, guild) WHERE i.id = g.id",
     )
+    .bind(&ids)
+    .bind(&guilds)
     .execute(pool)
     .await?;
     Ok(())

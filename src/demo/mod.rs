@@ -182,12 +182,14 @@ impl Demo {
                 .await?;
             }
         }
-        // Discord syncs only the channels its settings name.
+        // Discord is a bot install: its account is the guild the sandbox's bot is in (the
+        // demo login's), and it reads that guild's text channels.
         sqlx::query(
-            "UPDATE core.integrations SET settings = settings || '{\"channels\": [\"1100\"]}'::jsonb \
+            "UPDATE core.integrations SET external_account_id = $2 \
              WHERE workspace_id = $1 AND platform = 'discord'",
         )
         .bind(ws)
+        .bind(mcp_sandbox::account_of(Platform::Discord, "demo"))
         .execute(&pool)
         .await?;
         let sb = &self.sandbox;

@@ -343,8 +343,8 @@ impl Sandbox {
     }
 }
 
-/// The sandbox's `[platforms.*]` overrides as TOML, with its (fake) client secrets written
-/// out so the text can be pasted into a config file.
+/// The sandbox's `[platforms.*]` overrides as TOML, with its (fake) client secrets and bot
+/// token written out so the text can be pasted into a config file.
 pub fn overrides_toml(sb: &Sandbox) -> String {
     let mut root = toml::Table::new();
     let mut platforms = toml::Table::new();
@@ -360,6 +360,7 @@ pub fn overrides_toml(sb: &Sandbox) -> String {
                 "client_secret",
                 o.client_secret.map(|s| s.expose().to_string()),
             ),
+            ("bot_token", o.bot_token.map(|s| s.expose().to_string())),
         ];
         for (k, v) in fields {
             if let Some(v) = v {
