@@ -364,7 +364,7 @@ mod tests {
         }
         let e = classify_token_error(
             Platform::Outlook,
-            &resp(503, &body("temporarily_unavailable", "AADSTS90033")),
+            &resp(400, &body("temporarily_unavailable", "AADSTS90033")),
         );
         assert_eq!(e.action(), crate::connectors::Action::Retry);
         // The documented example itself: a bad scope is our bug, not the person's.

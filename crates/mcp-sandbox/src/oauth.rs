@@ -55,8 +55,8 @@ pub async fn handle(st: &State, r: &Req) -> Response {
                     }
                     FaultKind::OauthError => {
                         let code = f.code.as_deref().unwrap_or("invalid_request");
-                        let status = if code == "temporarily_unavailable" { 503 } else { 400 };
-                        return oauth_error(p, status, code);
+                        // RFC 6749 §5.2: token endpoint errors are 400 unless said otherwise.
+                        return oauth_error(p, 400, code);
                     }
                     FaultKind::Timeout => tokio::time::sleep(st.hang()).await,
                     _ => {}
