@@ -214,7 +214,11 @@ fn connector_oauth_settings_agree_with_the_documented_oauth_servers() {
         let (Some(c), Some(f)) = (code, facts) else {
             continue;
         };
-        assert_eq!(c.scope_separator, f.scope_separator.to_string(), "{p}: scope separator");
+        assert_eq!(
+            c.scope_separator,
+            f.scope_separator.to_string(),
+            "{p}: scope separator"
+        );
         assert_eq!(c.pkce, f.pkce, "{p}: PKCE");
         assert_eq!(
             c.rotates_refresh_tokens,
@@ -442,7 +446,11 @@ async fn the_sandbox_refuses_scopes_joined_with_the_wrong_separator() {
         .build()
         .expect("client");
     let cases = [
-        (Platform::Slack, "channels:history,users:read", "channels:history users:read"),
+        (
+            Platform::Slack,
+            "channels:history,users:read",
+            "channels:history users:read",
+        ),
         (Platform::Gmail, "openid email", "openid,email"),
     ];
     for (p, good, bad) in cases {
@@ -451,7 +459,10 @@ async fn the_sandbox_refuses_scopes_joined_with_the_wrong_separator() {
             let r = http
                 .get(&spec.authorize_url)
                 .query(&[
-                    ("client_id", spec.client_id.clone().unwrap_or_default().as_str()),
+                    (
+                        "client_id",
+                        spec.client_id.clone().unwrap_or_default().as_str(),
+                    ),
                     ("redirect_uri", "http://127.0.0.1:1/cb"),
                     ("state", "st"),
                     ("scope", scope),
@@ -460,13 +471,17 @@ async fn the_sandbox_refuses_scopes_joined_with_the_wrong_separator() {
                 .await
                 .expect("authorize");
             assert_eq!(r.status(), 302, "{p} {scope}");
-            let to = url::Url::parse(r.headers()["location"].to_str().expect("location"))
-                .expect("url");
+            let to =
+                url::Url::parse(r.headers()["location"].to_str().expect("location")).expect("url");
             let q: std::collections::HashMap<_, _> = to.query_pairs().into_owned().collect();
             if accepted {
                 assert!(q.contains_key("code"), "{p} {scope}: {q:?}");
             } else {
-                assert_eq!(q.get("error").map(String::as_str), Some("invalid_scope"), "{p} {scope}");
+                assert_eq!(
+                    q.get("error").map(String::as_str),
+                    Some("invalid_scope"),
+                    "{p} {scope}"
+                );
             }
         }
     }

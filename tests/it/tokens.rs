@@ -56,7 +56,11 @@ async fn enqueue(db: &TestDb, kind: &str, id: Uuid) -> i64 {
 }
 
 async fn finished(db: &TestDb, jobs: &[i64]) {
-    let list = jobs.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let list = jobs
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     db.wait_until(
         &format!(
             "SELECT bool_and(state IN ('completed', 'discarded', 'cancelled')) \
@@ -91,7 +95,10 @@ async fn a_token_expired_between_sweeps_is_refreshed_once_and_the_integration_st
     // Stored as valid for another 50 minutes: no sweep would touch it before the next hour.
     let id = seed(&db, &sb, &vault, Platform::Zoom, 3000).await;
     let old = access_token(&db, &vault, id).await;
-    assert!(sb.expire_token(&old), "the platform's clock passes the token's lifetime");
+    assert!(
+        sb.expire_token(&old),
+        "the platform's clock passes the token's lifetime"
+    );
     let worker = start_configured_worker(&db, config(&db, &sb)).await;
     let jobs = [
         enqueue(&db, "health_check", id).await,

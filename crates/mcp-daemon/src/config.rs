@@ -350,7 +350,10 @@ impl Config {
 /// directory, as the environment variables that set `[platforms.<platform>] signing_secret`
 /// and `bot_token`.
 fn credential_secrets(dir: &Path) -> Vec<(String, String)> {
-    let fields = [("signing-secret", "SIGNING_SECRET"), ("bot-token", "BOT_TOKEN")];
+    let fields = [
+        ("signing-secret", "SIGNING_SECRET"),
+        ("bot-token", "BOT_TOKEN"),
+    ];
     mcp_platforms::connectors::Platform::ALL
         .iter()
         .flat_map(|p| fields.iter().map(move |f| (p, f)))

@@ -381,11 +381,18 @@ mod tests {
     #[test]
     fn authorize_urls_join_scopes_with_the_platforms_separator() {
         let spec = |p: Platform| {
-            let mut o = PlatformOverride::default();
-            o.client_id = Some("client".into());
-            crate::connectors::base::Base::new(p, reqwest::Client::new(), &registry::defaults(p), &o)
-                .oauth
-                .expect("oauth")
+            let o = PlatformOverride {
+                client_id: Some("client".into()),
+                ..Default::default()
+            };
+            crate::connectors::base::Base::new(
+                p,
+                reqwest::Client::new(),
+                &registry::defaults(p),
+                &o,
+            )
+            .oauth
+            .expect("oauth")
         };
         let scope = |p: Platform| {
             let start = authorize_url(p, &spec(p), "https://gw.example/cb").expect("url");

@@ -210,7 +210,10 @@ pub fn fault_response(p: Platform, kind: FaultKind, retry_after_secs: Option<u64
                         ("x-ratelimit-type", "Daily-limit".into()),
                         ("x-ratelimit-limit", "60000".into()),
                         ("x-ratelimit-remaining", "0".into()),
-                        ("retry-after", midnight.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                        (
+                            "retry-after",
+                            midnight.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                        ),
                     ],
                 )
             }

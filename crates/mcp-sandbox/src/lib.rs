@@ -191,8 +191,7 @@ impl Sandbox {
                     api_version: None,
                     signing_secret: None,
                     public_key: None,
-                    bot_token: (p == Platform::Discord)
-                        .then(|| Secret::new(DISCORD_BOT_TOKEN)),
+                    bot_token: (p == Platform::Discord).then(|| Secret::new(DISCORD_BOT_TOKEN)),
                     non_marketplace_app: None,
                 };
                 (p.as_str().to_string(), o)

@@ -91,7 +91,11 @@ pub async fn handle(st: &State, r: &Req) -> Response {
 /// to a platform that splits on spaces): the platform refuses it as `invalid_scope`.
 fn scopes(facts: &OAuthFacts, scope: Option<&str>) -> Option<Vec<String>> {
     let scope = scope.unwrap_or("");
-    let other = if facts.scope_separator == ',' { ' ' } else { ',' };
+    let other = if facts.scope_separator == ',' {
+        ' '
+    } else {
+        ','
+    };
     if scope.contains(other) {
         return None;
     }

@@ -201,7 +201,10 @@ impl State {
     /// limits: `None` when it may go ahead (and is recorded), else the seconds to wait.
     pub fn slack_history_wait(&self, login: &str) -> Option<u64> {
         let team = crate::api::account_of(Platform::Slack, login);
-        let mut g = self.slack_history_at.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self
+            .slack_history_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         if let Some(at) = g.get(&team) {
             let since = now.duration_since(*at);
@@ -337,7 +340,10 @@ impl State {
     /// The guilds the bot is in, with their logins.
     pub fn bot_guilds(&self) -> Vec<(String, String)> {
         let g = self.lock();
-        g.guilds.iter().map(|(a, b)| (a.clone(), b.clone())).collect()
+        g.guilds
+            .iter()
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect()
     }
 
     pub fn count_served(&self, p: Platform, n: u64) {

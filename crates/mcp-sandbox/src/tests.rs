@@ -52,7 +52,12 @@ async fn list_as(
     let mut pages = Vec::new();
     for _ in 0..100 {
         let page = c
-            .list_page(creds, cursor.as_deref(), &settings(p, login), Some(&account_of(p, login)))
+            .list_page(
+                creds,
+                cursor.as_deref(),
+                &settings(p, login),
+                Some(&account_of(p, login)),
+            )
             .await
             .unwrap_or_else(|e| panic!("{p}: {e}"));
         cursor = page.next_cursor.clone();
@@ -115,7 +120,11 @@ async fn every_listing_skips_removed_items_until_restored() {
         assert!(left.iter().all(|id| all.contains(id)), "{p}");
         // Another login of the same platform keeps its items.
         let (other, _) = sb.mint_credentials(p, "other");
-        assert_eq!(ids(&list_as(&c, &other, "other", None).await.0).len(), 25, "{p}");
+        assert_eq!(
+            ids(&list_as(&c, &other, "other", None).await.0).len(),
+            25,
+            "{p}"
+        );
         assert_eq!(sb.restore_items(p, LOGIN, None), 2, "{p}");
         let mut back = ids(&list(&c, &creds, None).await.0);
         let mut want = all.clone();

@@ -24,7 +24,13 @@ async fn a_slack_message_event_stores_its_message_and_asks_for_no_sync() {
             "event_id": id, "event_time": 1_700_000_050_u64, "event": event})
         .to_string()
         .into_bytes();
-        let headers = sign(Platform::Slack, &secret_of(Platform::Slack), &body, now(), &path);
+        let headers = sign(
+            Platform::Slack,
+            &secret_of(Platform::Slack),
+            &body,
+            now(),
+            &path,
+        );
         let env = &env;
         let path = path.clone();
         async move {

@@ -118,7 +118,12 @@ async fn each_connector_lists_every_item_once() {
         for n in 0.. {
             assert!(n < 100, "{p}: no end after 100 pages (cursor {cursor:?})");
             let page = c
-                .list_page(&creds, cursor.as_deref(), &settings_for(p), Some(&sandbox::account_of(p, "acme")))
+                .list_page(
+                    &creds,
+                    cursor.as_deref(),
+                    &settings_for(p),
+                    Some(&sandbox::account_of(p, "acme")),
+                )
                 .await
                 .unwrap_or_else(|e| panic!("{p}: {e}"));
             for it in &page.items {
@@ -289,7 +294,12 @@ async fn discord_reads_only_its_own_guilds_text_channels_as_the_bot() {
     assert_eq!(rows(&db, id).await, 60, "both text channels of the guild");
     assert_eq!(sb.served(Platform::Discord), 60);
     let foreign = other_guild.parse::<u64>().expect("guild id") + 1;
-    set_settings(&db, id, serde_json::json!({"channels": [foreign.to_string()]})).await;
+    set_settings(
+        &db,
+        id,
+        serde_json::json!({"channels": [foreign.to_string()]}),
+    )
+    .await;
     let job = sync_now(&db, id).await;
     let (state, error): (String, Option<String>) = loop {
         let row: (String, Option<String>) =
@@ -298,7 +308,10 @@ async fn discord_reads_only_its_own_guilds_text_channels_as_the_bot() {
                 .fetch_one(&db.pool)
                 .await
                 .expect("job");
-        if !matches!(row.0.as_str(), "available" | "running" | "scheduled" | "retryable") {
+        if !matches!(
+            row.0.as_str(),
+            "available" | "running" | "scheduled" | "retryable"
+        ) {
             break row;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -310,7 +323,11 @@ async fn discord_reads_only_its_own_guilds_text_channels_as_the_bot() {
             .is_some_and(|e| e.contains("not a text channel of the integration's guild")),
         "{error:?}"
     );
-    assert_eq!(sb.served(Platform::Discord), 60, "nothing read from the other guild");
+    assert_eq!(
+        sb.served(Platform::Discord),
+        60,
+        "nothing read from the other guild"
+    );
     worker.shutdown().await;
     db.drop_db().await;
 }
@@ -335,7 +352,12 @@ async fn an_interrupted_listing_resumes_from_its_checkpoint_without_loss() {
         let settings = settings_for(p);
         let mut seen = std::collections::HashSet::new();
         let first = c
-            .list_page(&creds, None, &settings, Some(&sandbox::account_of(p, "acme")))
+            .list_page(
+                &creds,
+                None,
+                &settings,
+                Some(&sandbox::account_of(p, "acme")),
+            )
             .await
             .unwrap_or_else(|e| panic!("{p}: {e}"));
         assert!(!first.done, "{p}: more than one page");
@@ -347,7 +369,12 @@ async fn an_interrupted_listing_resumes_from_its_checkpoint_without_loss() {
             for n in 0.. {
                 assert!(n < 100, "{p}: no end after 100 pages");
                 let page = c
-                    .list_page(&creds, cursor.as_deref(), &settings, Some(&sandbox::account_of(p, "acme")))
+                    .list_page(
+                        &creds,
+                        cursor.as_deref(),
+                        &settings,
+                        Some(&sandbox::account_of(p, "acme")),
+                    )
                     .await
                     .unwrap_or_else(|e| panic!("{p}: {e}"));
                 seen.extend(page.items.iter().map(|i| i.external_id.clone()));

@@ -178,7 +178,12 @@ async fn quotas_wait_until_the_time_the_platform_names() {
     let zoom = seed(&db, &sb, ws, Platform::Zoom, "acme").await;
     let fireflies = seed(&db, &sb, ws, Platform::Fireflies, "acme").await;
     sb.fault(Platform::Zoom, FaultKind::Quota, Some(1), None);
-    sb.fault(Platform::Fireflies, FaultKind::RateLimitSeconds, Some(1), Some(3 * 3600));
+    sb.fault(
+        Platform::Fireflies,
+        FaultKind::RateLimitSeconds,
+        Some(1),
+        Some(3 * 3600),
+    );
     let worker = start_configured_worker(&db, cfg).await;
     sync_now(&db, zoom).await;
     sync_now(&db, fireflies).await;

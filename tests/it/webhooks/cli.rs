@@ -207,8 +207,11 @@ async fn app_secrets_come_from_systemd_credentials() {
         "slack-cred-secret-31\n",
     )
     .expect("write");
-    std::fs::write(dir.path().join("bot-token-discord"), "discord-bot-token-77\n")
-        .expect("write");
+    std::fs::write(
+        dir.path().join("bot-token-discord"),
+        "discord-bot-token-77\n",
+    )
+    .expect("write");
     let check = |env: Vec<(&'static str, String)>| {
         let dir = dir.path().to_path_buf();
         async move {

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use super::gate::Gate;
 use super::{Job, JobContext, JobError, Services};
 use crate::integrations::{self, Integration};
-use crate::sync::{self, store, Token, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
 use crate::sync::config::RateLimit;
+use crate::sync::{self, store, Token, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
 use mcp_platforms::connectors::{watermark, Action, ConnectorError, MethodLimit};
 
 pub struct Sync;

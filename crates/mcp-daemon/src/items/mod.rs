@@ -165,7 +165,7 @@ pub async fn write_carried(
     }
     let mut woke = Vec::new();
     for (id, list) in by {
-        let Some(integration) = crate::integrations::load_in(&mut **tx, id).await? else {
+        let Some(integration) = crate::integrations::load_in(tx, id).await? else {
             continue;
         };
         if write_items(tx, &integration, &list, &[]).await?.changed() {

@@ -110,7 +110,15 @@ pub async fn take_token(
     limit: RateLimit,
     max_inline_wait: Duration,
 ) -> Result<Token, sqlx::Error> {
-    take_token_in(pool, platform, integration_id, BUCKET, limit, max_inline_wait).await
+    take_token_in(
+        pool,
+        platform,
+        integration_id,
+        BUCKET,
+        limit,
+        max_inline_wait,
+    )
+    .await
 }
 
 /// `take_token` from the integration's bucket named `bucket`.

@@ -75,14 +75,21 @@ const TEXT_CHANNELS: [u64; 2] = [0, 5];
 
 /// `Authorization: Bot <token>`: the app's bot reads the guilds it was installed in
 /// (https://discord.com/developers/docs/reference#authentication).
-fn as_bot(base: &Base, req: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, ConnectorError> {
+fn as_bot(
+    base: &Base,
+    req: reqwest::RequestBuilder,
+) -> Result<reqwest::RequestBuilder, ConnectorError> {
     let token = base.bot_token.as_ref().ok_or_else(|| {
         bad_settings(
             base,
-            "platforms.discord.bot_token is not set: channel messages are read as the app's bot".into(),
+            "platforms.discord.bot_token is not set: channel messages are read as the app's bot"
+                .into(),
         )
     })?;
-    Ok(req.header(reqwest::header::AUTHORIZATION, format!("Bot {}", token.expose())))
+    Ok(req.header(
+        reqwest::header::AUTHORIZATION,
+        format!("Bot {}", token.expose()),
+    ))
 }
 
 /// The text channels of the integration's guild (`GET /guilds/{guild.id}/channels`, as the
@@ -94,11 +101,17 @@ async fn guild_channels(
     configured: &[String],
 ) -> Result<Vec<String>, ConnectorError> {
     if guild.is_empty() || !guild.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad_settings(base, "the integration's guild is not known yet".into()));
+        return Err(bad_settings(
+            base,
+            "the integration's guild is not known yet".into(),
+        ));
     }
     let req = as_bot(
         base,
-        base.request(reqwest::Method::GET, &format!("/api/v10/guilds/{guild}/channels")),
+        base.request(
+            reqwest::Method::GET,
+            &format!("/api/v10/guilds/{guild}/channels"),
+        ),
     )?;
     let v = call(classify, base, req, no_error).await?;
     let text: Vec<String> = v

@@ -35,9 +35,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     if let Ok(f) = v.parse::<f64>() {
         return float_secs(f);
     }
-    let when = httpdate::parse_http_date(v)
-        .ok()
-        .or_else(|| iso_time(v))?;
+    let when = httpdate::parse_http_date(v).ok().or_else(|| iso_time(v))?;
     Some(clamp(when.duration_since(now).unwrap_or(Duration::ZERO)))
 }
 
@@ -84,7 +82,10 @@ fn fireflies_number(f: f64, now: SystemTime) -> Option<Duration> {
     }
     if f > 1e9 {
         // Epoch seconds.
-        let now_s = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs_f64();
+        let now_s = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()?
+            .as_secs_f64();
         return float_secs((f - now_s).max(0.0));
     }
     float_secs(f)
@@ -237,9 +238,14 @@ mod tests {
 
     #[test]
     fn fireflies_retry_after_forms() {
-        let e = |v: Value| json!({"errors": [{"code": "too_many_requests",
-            "extensions": {"code": "too_many_requests", "status": 429, "metadata": {"retryAfter": v}}}]});
-        let now_ms = now().duration_since(SystemTime::UNIX_EPOCH).expect("epoch").as_millis() as u64;
+        let e = |v: Value| {
+            json!({"errors": [{"code": "too_many_requests",
+            "extensions": {"code": "too_many_requests", "status": 429, "metadata": {"retryAfter": v}}}]})
+        };
+        let now_ms = now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("epoch")
+            .as_millis() as u64;
         assert_eq!(
             fireflies_retry_after(&e(json!(now_ms + 90_000)), now()),
             Some(Duration::from_secs(90))

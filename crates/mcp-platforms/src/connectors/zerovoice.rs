@@ -176,6 +176,9 @@ mod tests {
             pairs.contains(&("DateCreated>".into(), "2009-07-06".into())),
             "{pairs:?}"
         );
-        assert!(req.url().query().is_some_and(|q| q.contains("DateCreated%3E=2009-07-06")));
+        assert!(req
+            .url()
+            .query()
+            .is_some_and(|q| q.contains("DateCreated%3E=2009-07-06")));
     }
 }

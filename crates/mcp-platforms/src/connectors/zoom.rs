@@ -228,14 +228,25 @@ mod tests {
         assert_eq!(e.error_type, ErrorType::QuotaExceeded);
         let wait = e.retry_after.expect("a wait");
         assert!(wait <= std::time::Duration::from_secs(86_400));
-        let per_second = resp(429, &[("retry-after", "1")], r#"{"code": 429, "message": "Too many requests."}"#);
-        assert_eq!(classify(&base(), &per_second).error_type, ErrorType::RateLimited);
+        let per_second = resp(
+            429,
+            &[("retry-after", "1")],
+            r#"{"code": 429, "message": "Too many requests."}"#,
+        );
+        assert_eq!(
+            classify(&base(), &per_second).error_type,
+            ErrorType::RateLimited
+        );
     }
 
     /// Zoom's 124 "Invalid access token", what an expired token gets (401).
     #[test]
     fn an_invalid_access_token_is_auth_expired() {
-        let r = resp(401, &[], r#"{"code": 124, "message": "Invalid access token."}"#);
+        let r = resp(
+            401,
+            &[],
+            r#"{"code": 124, "message": "Invalid access token."}"#,
+        );
         assert_eq!(classify(&base(), &r).error_type, ErrorType::AuthExpired);
     }
 }

@@ -12,7 +12,12 @@ use crate::connectors::Platform;
 /// The `message` subtypes that are a new message as a person reads it
 /// (https://docs.slack.dev/reference/events/message#subtypes); edits, deletions and channel
 /// notices are not items of their own.
-const NEW_MESSAGE_SUBTYPES: [&str; 4] = ["thread_broadcast", "file_share", "bot_message", "me_message"];
+const NEW_MESSAGE_SUBTYPES: [&str; 4] = [
+    "thread_broadcast",
+    "file_share",
+    "bot_message",
+    "me_message",
+];
 
 /// Fields of a `message` event that a `conversations.history` message does not carry
 /// (https://docs.slack.dev/reference/events/message): removed so that the item is the same

@@ -6,7 +6,7 @@
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{num, page, total, ok};
+use super::{num, ok, page, total};
 use crate::api::{account_id, Req};
 use crate::forms::json_response;
 use crate::state::State;
@@ -100,7 +100,10 @@ fn messages(st: &State, r: &Req, login: &str, first: u64) -> Response {
     let limit = num(r.q("limit"), 50).clamp(1, 100);
     let mut items: Vec<u64> = match rm.as_deref() {
         None => page(off, limit, n).0.collect(),
-        Some(rm) => (off..n).filter(|&i| rm.keeps(i)).take(limit as usize).collect(),
+        Some(rm) => (off..n)
+            .filter(|&i| rm.keeps(i))
+            .take(limit as usize)
+            .collect(),
     };
     items.reverse();
     st.count_served(r.platform, items.len() as u64);

@@ -415,10 +415,14 @@ pub fn twilio(st: &State, r: &Req, account: &str) -> Response {
                 .filter(|&i| on_day.is_none_or(|d| on(i) == d))
                 .filter(|&i| rm.as_deref().is_none_or(|rm| rm.keeps(i)))
                 .collect();
-            let filter = [("DateCreated%3E", since), ("DateCreated%3C", until), ("DateCreated", on_day)]
-                .iter()
-                .filter_map(|(k, d)| d.map(|d| format!("&{k}={d}")))
-                .collect::<String>();
+            let filter = [
+                ("DateCreated%3E", since),
+                ("DateCreated%3C", until),
+                ("DateCreated", on_day),
+            ]
+            .iter()
+            .filter_map(|(k, d)| d.map(|d| format!("&{k}={d}")))
+            .collect::<String>();
             let (got, next) = slice(&all, off, size);
             st.count_served(r.platform, got.len() as u64);
             let page_no = num(r.q("Page"), 0);
