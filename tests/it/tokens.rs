@@ -24,23 +24,29 @@ fn config(db: &TestDb, sb: &Sandbox) -> Config {
 
 /// The integration's stored access token.
 async fn access_token(db: &TestDb, vault: &Vault, id: Uuid) -> String {
-    let (ct, key): (Vec<u8>, String) = sqlx::query_as(
-        "SELECT access_token_ct, key_id FROM mcp.oauth_tokens WHERE integration_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&db.pool)
-    .await
-    .expect("token row");
+    stored(db, vault, id, "access_token").await
+}
+
+/// The integration's stored refresh token.
+async fn refresh_token_of(db: &TestDb, vault: &Vault, id: Uuid) -> String {
+    stored(db, vault, id, "refresh_token").await
+}
+
+/// A stored token, opened: `field` is `access_token` or `refresh_token`.
+async fn stored(db: &TestDb, vault: &Vault, id: Uuid, field: &'static str) -> String {
+    let sql = format!("SELECT {field}_ct, key_id FROM mcp.oauth_tokens WHERE integration_id = $1");
+    let (ct, key): (Vec<u8>, String) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("token row");
     let record = id.to_string();
+    let binding = mcp_daemon::vault::Binding {
+        record: &record,
+        field,
+    };
     vault
-        .open(
-            &key,
-            &ct,
-            mcp_daemon::vault::Binding {
-                record: &record,
-                field: "access_token",
-            },
-        )
+        .open(&key, &ct, binding)
         .expect("open")
         .expose()
         .to_string()
@@ -81,6 +87,18 @@ async fn state(db: &TestDb, id: Uuid) -> String {
 
 async fn count(db: &TestDb, sql: &str) -> i64 {
     db.scalar_i64(sql).await
+}
+
+/// The integration's `integration.reconnect_required` events.
+async fn reconnect_events(db: &TestDb, id: Uuid) -> i64 {
+    count(
+        db,
+        &format!(
+            "SELECT count(*) FROM ops.events WHERE integration_id = '{id}' \
+             AND event_type = 'integration.reconnect_required'"
+        ),
+    )
+    .await
 }
 
 /// Zoom rotates its refresh token on every refresh, so a second refresh with the spent one
@@ -166,17 +184,7 @@ async fn a_refused_token_whose_refresh_is_refused_expires_the_integration() {
     let job = enqueue(&db, "health_check", id).await;
     finished(&db, &[job]).await;
     assert_eq!(state(&db, id).await, "EXPIRED");
-    assert_eq!(
-        count(
-            &db,
-            &format!(
-                "SELECT count(*) FROM ops.events WHERE integration_id = '{id}' \
-                 AND event_type = 'integration.reconnect_required'"
-            )
-        )
-        .await,
-        1
-    );
+    assert_eq!(reconnect_events(&db, id).await, 1);
     worker.shutdown().await;
     db.drop_db().await;
 }
@@ -222,18 +230,7 @@ async fn microsoft_interaction_required_on_refresh_asks_the_person_to_sign_in_ag
     for code in ["interaction_required", "consent_required"] {
         let (db, id, job) = outlook_refresh_answered(code).await;
         assert_eq!(state(&db, id).await, "EXPIRED", "{code}");
-        assert_eq!(
-            count(
-                &db,
-                &format!(
-                    "SELECT count(*) FROM ops.events WHERE integration_id = '{id}' \
-                     AND event_type = 'integration.reconnect_required'"
-                )
-            )
-            .await,
-            1,
-            "{code}"
-        );
+        assert_eq!(reconnect_events(&db, id).await, 1, "{code}");
         assert_eq!(
             count(
                 &db,
@@ -307,27 +304,4 @@ async fn notion_refresh_stores_the_new_pair_and_the_spent_refresh_token_is_refus
     .expect_err("the spent refresh token");
     assert_eq!(again.code.as_deref(), Some("invalid_grant"));
     db.drop_db().await;
-}
-
-async fn refresh_token_of(db: &TestDb, vault: &Vault, id: Uuid) -> String {
-    let (ct, key): (Vec<u8>, String) = sqlx::query_as(
-        "SELECT refresh_token_ct, key_id FROM mcp.oauth_tokens WHERE integration_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&db.pool)
-    .await
-    .expect("token row");
-    let record = id.to_string();
-    vault
-        .open(
-            &key,
-            &ct,
-            mcp_daemon::vault::Binding {
-                record: &record,
-                field: "refresh_token",
-            },
-        )
-        .expect("open")
-        .expose()
-        .to_string()
 }

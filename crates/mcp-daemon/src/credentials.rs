@@ -126,16 +126,9 @@ pub async fn refresh_refused(
             return Ok(Renewed::Fresh(Credentials::Bearer(current)));
         }
     }
-    let (outcome, access) = refresh_locked(
-        tx,
-        pool,
-        vault,
-        connectors,
-        id,
-        (refresh_ct, key_id, platform, state),
-        store_retry_for,
-    )
-    .await?;
+    let with = Refresher::new(pool, vault, connectors, store_retry_for);
+    let row = (refresh_ct, key_id, platform, state);
+    let (outcome, access) = refresh_locked(tx, with, id, row).await?;
     Ok(match (outcome, access) {
         (RefreshOutcome::Refreshed { .. }, Some(a)) => Renewed::Fresh(Credentials::Bearer(a)),
         (RefreshOutcome::Failed { error, .. }, _) => Renewed::Failed(error),
@@ -172,33 +165,53 @@ pub async fn refresh_token(
             RefreshOutcome::Skipped("no stored token")
         });
     };
-    let (outcome, _) = refresh_locked(
-        tx,
-        pool,
-        vault,
-        connectors,
-        id,
-        (refresh_ct, key_id, platform, state),
-        store_retry_for,
-    )
-    .await?;
-    Ok(outcome)
+    let with = Refresher::new(pool, vault, connectors, store_retry_for);
+    let row = (refresh_ct, key_id, platform, state);
+    Ok(refresh_locked(tx, with, id, row).await?.0)
 }
 
 /// The token row's refresh token, its key, the platform and the integration's state.
 type Refreshable = (Option<Vec<u8>>, Option<String>, String, String);
 
+/// What a refresh is made with.
+#[derive(Clone, Copy)]
+struct Refresher<'a> {
+    pool: &'a PgPool,
+    vault: &'a Vault,
+    connectors: &'a Connectors,
+    store_retry_for: Duration,
+}
+
+impl<'a> Refresher<'a> {
+    fn new(
+        pool: &'a PgPool,
+        vault: &'a Vault,
+        connectors: &'a Connectors,
+        store_retry_for: Duration,
+    ) -> Self {
+        Refresher {
+            pool,
+            vault,
+            connectors,
+            store_retry_for,
+        }
+    }
+}
+
 /// The refresh itself, with the token row locked by `tx`: the new access token comes back
 /// beside the outcome when one was stored.
 async fn refresh_locked(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
-    pool: &PgPool,
-    vault: &Vault,
-    connectors: &Connectors,
+    with: Refresher<'_>,
     id: uuid::Uuid,
     (refresh_ct, key_id, platform, state): Refreshable,
-    store_retry_for: Duration,
 ) -> Result<(RefreshOutcome, Option<Secret>), CredentialError> {
+    let Refresher {
+        pool,
+        vault,
+        connectors,
+        store_retry_for,
+    } = with;
     let platform = Platform::parse(&platform).ok_or(CredentialError::UnknownPlatform(id))?;
     // Every early return releases the row lock at once (a dropped transaction's rollback is
     // only sent when the pool next touches its connection).

@@ -134,10 +134,10 @@ pub async fn after_refusal(
     }
 }
 
-/// `$call` (an expression using `$creds`, a `Credentials` variable) made once, and once more
-/// with a refreshed access token when the platform refused the first (`after_refusal`).
+/// `$call` (an expression using `$creds`, a `Credentials` place) made once, and once more with
+/// a refreshed access token when the platform refused the first (`after_refusal`).
 macro_rules! with_fresh_token {
-    ($s:expr, $integration:expr, $creds:ident, $job_id:expr, $call:expr) => {{
+    ($s:expr, $integration:expr, $creds:expr, $job_id:expr, $call:expr) => {{
         let mut result = $call;
         if let Err(e) = &result {
             match super::gate::after_refusal($s, $integration, &$creds, e, $job_id).await {

@@ -11,7 +11,7 @@ use metrics::counter;
 use serde::Deserialize;
 
 use super::gate::Gate;
-use super::sync::{bucket_token, db, listing_failed};
+use super::sync::{db, listing_failed, Lister, Next};
 use super::{Job, JobContext, JobError, Services};
 use crate::items::reconcile::{self, Finish, RUNS};
 use crate::sync;
@@ -35,7 +35,7 @@ impl Job<Services> for Reconcile {
         let count = |platform: &str, outcome: &'static str| {
             counter!(RUNS, "platform" => platform.to_string(), "outcome" => outcome).increment(1)
         };
-        let (integration, mut creds) = match super::gate::gate(s, p.integration_id).await? {
+        let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
             Gate::Call(i, c) => (i, c),
             Gate::Skip(i, outcome) => {
                 count(i.platform.as_str(), "skipped");
@@ -72,23 +72,17 @@ impl Job<Services> for Reconcile {
                 "reconcile: an unfinished run older than its interval was started over");
         }
         let mut cursor = run.cursor;
+        let mut lister = Lister::new(s, &ctx, &integration, connector.as_ref(), &settings, creds);
         let (mut pages, mut listed, mut restarted) = (run.pages, run.listed, false);
         let started = Instant::now();
         loop {
-            let method = connector.method_limit(cursor.as_deref(), &settings);
-            if let Some(wait) = bucket_token(s, &integration, method).await? {
-                count(platform, "rate_limited");
-                return Err(JobError::Snooze(wait));
-            }
-            let result = super::gate::with_fresh_token!(
-                s,
-                &integration,
-                creds,
-                ctx.id,
-                connector
-                    .list_page(&creds, cursor.as_deref(), &settings, account.as_deref())
-                    .await
-            );
+            let result = match lister.next(cursor.as_deref()).await? {
+                Next::Snooze(wait) => {
+                    count(platform, "rate_limited");
+                    return Err(JobError::Snooze(wait));
+                }
+                Next::Page(result) => result,
+            };
             let page = match result {
                 Ok(page) => page,
                 Err(e) if e.is_cursor_expired() && cursor.is_some() && !restarted => {

@@ -17,7 +17,9 @@ use super::{Job, JobContext, JobError, Services};
 use crate::integrations::{self, Integration};
 use crate::sync::config::RateLimit;
 use crate::sync::{self, store, Token, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
-use mcp_platforms::connectors::{watermark, Action, ConnectorError, MethodLimit};
+use mcp_platforms::connectors::{
+    watermark, Action, Connector, ConnectorError, Credentials, MethodLimit, Page,
+};
 
 pub struct Sync;
 
@@ -42,7 +44,7 @@ impl Job<Services> for Sync {
             counter!(SYNC_RUNS, "platform" => platform.to_string(), "outcome" => outcome)
                 .increment(1)
         };
-        let (integration, mut creds) = match super::gate::gate(s, p.integration_id).await? {
+        let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
             Gate::Call(i, c) => (i, c),
             Gate::Skip(i, outcome) => {
                 count(i.platform.as_str(), outcome);
@@ -69,23 +71,17 @@ impl Job<Services> for Sync {
             return Ok(());
         }
         let mut cursor = store::cursor(pool, integration.id).await.map_err(db)?;
+        let mut lister = Lister::new(s, &ctx, &integration, connector.as_ref(), &settings, creds);
         let (mut pages, mut items, mut resynced) = (0u64, 0u64, false);
         let started = Instant::now();
         loop {
-            let method = connector.method_limit(cursor.as_deref(), &settings);
-            if let Some(wait) = bucket_token(s, &integration, method).await? {
-                run("rate_limited");
-                return Err(JobError::Snooze(wait));
-            }
-            let listed = super::gate::with_fresh_token!(
-                s,
-                &integration,
-                creds,
-                ctx.id,
-                connector
-                    .list_page(&creds, cursor.as_deref(), &settings, account.as_deref())
-                    .await
-            );
+            let listed = match lister.next(cursor.as_deref()).await? {
+                Next::Snooze(wait) => {
+                    run("rate_limited");
+                    return Err(JobError::Snooze(wait));
+                }
+                Next::Page(listed) => listed,
+            };
             let page = match listed {
                 Ok(page) => page,
                 Err(e) if e.is_cursor_expired() && cursor.is_some() && !resynced => {
@@ -167,6 +163,63 @@ pub(super) async fn listing_failed(
         }
         Action::Fail => ("failed", Err(JobError::Discard(e.to_string()))),
     })
+}
+
+/// One listing job's calls (sync, reconcile): the bucket tokens first, then the page, made
+/// again once with a refreshed access token when the platform refused the first.
+pub(super) struct Lister<'a> {
+    pub s: &'a Services,
+    pub job_id: i64,
+    pub integration: &'a Integration,
+    pub connector: &'a dyn Connector,
+    pub settings: &'a serde_json::Value,
+    pub account: Option<&'a str>,
+    pub creds: Credentials,
+}
+
+/// What the next call of a listing came to.
+pub(super) enum Next {
+    /// A bucket's wait is longer than a job sleeps: snooze this long.
+    Snooze(std::time::Duration),
+    Page(Result<Page, ConnectorError>),
+}
+
+impl<'a> Lister<'a> {
+    pub(super) fn new(
+        s: &'a Services,
+        ctx: &JobContext,
+        integration: &'a Integration,
+        connector: &'a dyn Connector,
+        settings: &'a serde_json::Value,
+        creds: Credentials,
+    ) -> Self {
+        Lister {
+            s,
+            job_id: ctx.id,
+            integration,
+            connector,
+            settings,
+            account: integration.external_account_id.as_deref(),
+            creds,
+        }
+    }
+
+    pub(super) async fn next(&mut self, cursor: Option<&str>) -> Result<Next, JobError> {
+        let method = self.connector.method_limit(cursor, self.settings);
+        if let Some(wait) = bucket_token(self.s, self.integration, method).await? {
+            return Ok(Next::Snooze(wait));
+        }
+        let listed = super::gate::with_fresh_token!(
+            self.s,
+            self.integration,
+            self.creds,
+            self.job_id,
+            self.connector
+                .list_page(&self.creds, cursor, self.settings, self.account)
+                .await
+        );
+        Ok(Next::Page(listed))
+    }
 }
 
 /// Takes a token from the integration's shared bucket before a list call, and from the bucket
