@@ -8,6 +8,7 @@ mod api;
 pub mod demo;
 pub mod facts;
 mod forms;
+mod installs;
 mod lists;
 mod oauth;
 mod state;
@@ -250,7 +251,7 @@ impl Sandbox {
     /// Adds the sandbox's Discord bot to the guild of `login`, as a bot install does (minted
     /// Discord credentials come with it); returns the guild id.
     pub fn install_discord_bot(&self, login: &str) -> String {
-        self.state.install_bot(login)
+        self.state.installs.install_bot(login)
     }
 
     /// Arms a fault.
@@ -313,12 +314,12 @@ impl Sandbox {
     /// minute per installation, 15 messages a page), as Slack does for commercially
     /// distributed apps outside the Marketplace installed since 29 May 2025.
     pub fn set_slack_non_marketplace(&self, on: bool) {
-        self.state.set_slack_non_marketplace(on);
+        self.state.installs.set_slack_non_marketplace(on);
     }
 
     /// `conversations.history` calls refused (429) by those limits.
     pub fn slack_limited(&self) -> u64 {
-        self.state.slack_limited()
+        self.state.installs.slack_limited()
     }
 
     /// Synthetic list items per account.

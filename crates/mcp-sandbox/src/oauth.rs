@@ -267,7 +267,7 @@ fn token(st: &State, r: &Req, facts: OAuthFacts) -> Response {
         // Only a bot install (`bot` through the code grant) names the guild:
         // https://discord.com/developers/docs/topics/oauth2#advanced-bot-authorization
         Platform::Discord if scopes.iter().any(|s| s == "bot") => {
-            let guild = st.install_bot(&account);
+            let guild = st.installs.install_bot(&account);
             v["guild"] = json!({"id": guild, "name": "Sandbox"});
         }
         _ => {}

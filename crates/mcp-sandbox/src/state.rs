@@ -110,12 +110,8 @@ pub struct State {
     removed: Mutex<HashMap<(Platform, String), Arc<Removed>>>,
     /// Whether `removed` has any entry: listings skip the lock while it is false.
     any_removed: AtomicBool,
-    /// Slack's app is held to the non-Marketplace limits on history methods.
-    slack_non_marketplace: AtomicBool,
-    /// When each Slack installation (team) last called `conversations.history`.
-    slack_history_at: Mutex<HashMap<String, Instant>>,
-    /// `conversations.history` calls refused by those limits.
-    slack_limited: AtomicU64,
+    /// The installations: Discord's bot in guilds, Slack's limits.
+    pub installs: crate::installs::Installs,
 }
 
 /// The items removed from one login's listings on one platform.
@@ -141,8 +137,6 @@ struct Inner {
     codes: HashMap<String, Code>,
     faults: Vec<FaultSpec>,
     subscriptions: Vec<Subscription>,
-    /// Discord guilds the bot was installed in → the login that installed it.
-    guilds: HashMap<String, String>,
 }
 
 /// A webhook subscription made through the platform's API (Gmail watch, Graph subscription,
@@ -183,42 +177,8 @@ impl State {
             base_url,
             removed: Mutex::new(HashMap::new()),
             any_removed: AtomicBool::new(false),
-            slack_non_marketplace: AtomicBool::new(false),
-            slack_history_at: Mutex::new(HashMap::new()),
-            slack_limited: AtomicU64::new(0),
+            installs: Default::default(),
         }
-    }
-
-    pub fn set_slack_non_marketplace(&self, on: bool) {
-        self.slack_non_marketplace.store(on, Ordering::Relaxed);
-    }
-
-    pub fn slack_non_marketplace(&self) -> bool {
-        self.slack_non_marketplace.load(Ordering::Relaxed)
-    }
-
-    /// A `conversations.history` call of `login`'s installation under the non-Marketplace
-    /// limits: `None` when it may go ahead (and is recorded), else the seconds to wait.
-    pub fn slack_history_wait(&self, login: &str) -> Option<u64> {
-        let team = crate::api::account_of(Platform::Slack, login);
-        let mut g = self
-            .slack_history_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if let Some(at) = g.get(&team) {
-            let since = now.duration_since(*at);
-            if since < Duration::from_secs(60) {
-                self.slack_limited.fetch_add(1, Ordering::Relaxed);
-                return Some((Duration::from_secs(60) - since).as_secs().max(1));
-            }
-        }
-        g.insert(team, now);
-        None
-    }
-
-    pub fn slack_limited(&self) -> u64 {
-        self.slack_limited.load(Ordering::Relaxed)
     }
 
     /// The items removed from `login`'s listings on `p`; `None` (without locking) when no
@@ -324,28 +284,6 @@ impl State {
         self.refreshes[idx(p)].load(Ordering::Relaxed)
     }
 
-    /// Adds the sandbox's Discord bot to the guild of `login` (a bot install); returns the
-    /// guild's id.
-    pub fn install_bot(&self, login: &str) -> String {
-        let guild = crate::api::account_of(Platform::Discord, login);
-        self.lock().guilds.insert(guild.clone(), login.to_string());
-        guild
-    }
-
-    /// The login whose guild `guild` is, if the bot was installed there.
-    pub fn bot_guild(&self, guild: &str) -> Option<String> {
-        self.lock().guilds.get(guild).cloned()
-    }
-
-    /// The guilds the bot is in, with their logins.
-    pub fn bot_guilds(&self) -> Vec<(String, String)> {
-        let g = self.lock();
-        g.guilds
-            .iter()
-            .map(|(a, b)| (a.clone(), b.clone()))
-            .collect()
-    }
-
     pub fn count_served(&self, p: Platform, n: u64) {
         self.served[idx(p)].fetch_add(n, Ordering::Relaxed);
     }
@@ -396,7 +334,7 @@ impl State {
     pub fn mint(&self, p: Platform, account: &str) -> (String, String) {
         if p == Platform::Discord {
             // Discord integrations are bot installs: the bot is in the login's guild.
-            self.install_bot(account);
+            self.installs.install_bot(account);
         }
         self.mint_as(p, account, None)
     }

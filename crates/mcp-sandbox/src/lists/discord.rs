@@ -38,7 +38,7 @@ fn error(status: u16, message: &str, code: u64) -> Response {
 /// The guild (and the login that installed the bot there) a channel belongs to.
 /// (the login that installed the bot there, the channel's index and type).
 fn guild_of(st: &State, channel: &str) -> Option<(String, u64, u64)> {
-    st.bot_guilds().into_iter().find_map(|(g, login)| {
+    st.installs.bot_guilds().into_iter().find_map(|(g, login)| {
         CHANNELS
             .iter()
             .find(|(k, ..)| channel_id(&g, *k).as_deref() == Some(channel))
@@ -58,7 +58,7 @@ pub fn discord_bot(st: &State, r: &Req) -> Response {
     let parts: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         ["api", "v10", "guilds", guild, "channels"] => {
-            if st.bot_guild(guild).is_none() {
+            if st.installs.bot_guild(guild).is_none() {
                 return error(403, "Missing Access", 50001);
             }
             let list: Vec<Value> = CHANNELS

@@ -177,11 +177,11 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
                 return Some(ok(json!({"ok": false, "error": "channel_not_found"})));
             };
             let mut limit = num(r.q("limit"), 100);
-            if st.slack_non_marketplace() {
+            if st.installs.slack_non_marketplace() {
                 // A non-Marketplace app installed since 29 May 2025: 1 request a minute per
                 // installation, at most (and by default) 15 messages a page
                 // (https://docs.slack.dev/changelog/2025/05/29/rate-limit-changes-for-non-marketplace-apps).
-                if let Some(wait) = st.slack_history_wait(account) {
+                if let Some(wait) = st.installs.slack_history_wait(account) {
                     return Some(json_response(
                         429,
                         json!({"ok": false, "error": "ratelimited"}),
