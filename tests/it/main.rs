@@ -18,6 +18,7 @@ mod oauth;
 mod ops;
 mod outage;
 mod plans;
+mod platform_docs;
 mod prometheus;
 mod sql;
 mod sync;
