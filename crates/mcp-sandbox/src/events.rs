@@ -142,10 +142,11 @@ pub fn fireflies_v2(event: &str, meeting_id: &str, timestamp_ms: i64) -> Value {
     json!({"event": event, "timestamp": timestamp_ms, "meeting_id": meeting_id})
 }
 
-/// A Zoom recording event (`recording.trashed`, `recording.deleted`, `recording.recovered`, …)
+/// A Zoom recording event (`recording.trashed`, `recording.deleted`, `recording.recovered`)
 /// for the meeting instance `uuid` of account `account_id`, naming the recording files
-/// `file_ids`: the fields of the Meetings webhooks' recording events,
-/// https://developers.zoom.us/docs/api/meetings/events/
+/// `file_ids`: the fields of the Meetings webhooks' recording events
+/// (https://developers.zoom.us/docs/api/meetings/events/ — `payload.operator`, `operator_id`,
+/// `object` the meeting's recording with its `recording_files`).
 pub fn zoom_recording_event(
     event: &str,
     account_id: &str,
@@ -155,12 +156,7 @@ pub fn zoom_recording_event(
 ) -> Value {
     let files: Vec<Value> = file_ids
         .iter()
-        .map(|id| {
-            json!({"id": id, "meeting_id": uuid, "recording_start": "2021-03-23T22:14:57Z",
-                "recording_end": "2021-03-23T23:15:41Z", "file_type": "MP4",
-                "file_size": 246560, "file_extension": "MP4", "recording_type": "shared_screen_with_speaker_view",
-                "status": "completed"})
-        })
+        .map(|id| zoom_recording_file(id, uuid))
         .collect();
     json!({
         "event": event,
@@ -176,12 +172,46 @@ pub fn zoom_recording_event(
                 "host_id": "z8yCxjabcdEFGHfp8uQ",
                 "topic": "My Personal Meeting",
                 "type": 4,
-                "start_time": "2021-03-23T22:14:57Z",
-                "timezone": "America/Los_Angeles",
-                "duration": 60,
-                "total_size": 246560,
+                "start_time": "2021-03-18T05:41:36Z",
+                "duration": 20,
+                "share_url": "https://example.com/rec/share/sandbox",
+                "total_size": 7220 * file_ids.len(),
                 "recording_count": file_ids.len(),
                 "recording_files": files,
+            },
+        },
+    })
+}
+
+/// One of a meeting's recording files, with the fields of the List all recordings response
+/// (https://developers.zoom.us/docs/api/meetings/#tag/cloud-recording/GET/users/{userId}/recordings);
+/// its `meeting_id` is the meeting instance's `uuid`.
+pub fn zoom_recording_file(id: &str, meeting_uuid: &str) -> Value {
+    json!({"id": id, "meeting_id": meeting_uuid, "recording_start": "2021-03-18T05:41:36Z",
+        "recording_end": "2021-03-18T05:41:36Z", "file_type": "MP4", "file_extension": "MP4",
+        "file_size": 7220, "download_url": "https://example.com/rec/download/sandbox",
+        "status": "completed", "recording_type": "shared_screen_with_speaker_view"})
+}
+
+/// Zoom's `meeting.deleted` (a meeting's schedule deleted: `payload.object` names the meeting,
+/// no recording): https://developers.zoom.us/docs/api/meetings/events/
+pub fn zoom_meeting_deleted(account_id: &str, uuid: &str, meeting_id: i64) -> Value {
+    json!({
+        "event": "meeting.deleted",
+        "event_ts": 1_626_230_691_572_i64,
+        "payload": {
+            "account_id": account_id,
+            "operator": "admin@example.com",
+            "operator_id": "z8yCxjabcdEFGHfp8uQ",
+            "object": {
+                "uuid": uuid,
+                "id": meeting_id,
+                "host_id": "z8yCxjabcdEFGHfp8uQ",
+                "topic": "My Meeting",
+                "type": 2,
+                "start_time": "2021-03-18T05:41:36Z",
+                "duration": 60,
+                "timezone": "America/Los_Angeles",
             },
         },
     })

@@ -59,22 +59,43 @@ fn cases() -> Vec<Case> {
             gone: &["59833787-2cf9-4fdf-8782-e53db20768a5"],
             reason: "notion",
         },
+        // Zoom: every recording file of a meeting deleted, and one of two trashed (the meeting
+        // keeps its recording); a deleted meeting (its schedule) names no recording.
         Case {
             platform: Platform::Zoom,
-            event: json!({"event": "recording.deleted", "event_ts": 1700000000123u64,
-                "payload": {"account_id": "z1", "object": {"uuid": "4444AAAiAAAAAiAiAiiAii==",
-                "id": 123}}}),
+            event: sandbox::events::zoom_recording_event(
+                "recording.deleted",
+                "z1",
+                "4444AAAiAAAAAiAiAiiAii==",
+                6840331990,
+                &["f4a", "f4b"],
+            ),
             items: &["4444AAAiAAAAAiAiAiiAii==", "5555BBBiBBBBBiBiBiiBii=="],
             gone: &["4444AAAiAAAAAiAiAiiAii=="],
             reason: "zoom",
         },
         Case {
             platform: Platform::Zoom,
-            event: json!({"event": "meeting.deleted", "event_ts": 1700000000456u64,
-                "payload": {"account_id": "z1", "object": {"uuid": "5555BBBiBBBBBiBiBiiBii==",
-                "id": 456}}}),
-            items: &["5555BBBiBBBBBiBiBiiBii==", "6666CCCiCCCCCiCiCiiCii=="],
-            gone: &["5555BBBiBBBBBiBiBiiBii=="],
+            event: sandbox::events::zoom_recording_event(
+                "recording.trashed",
+                "z1",
+                "6666CCCiCCCCCiCiCiiCii==",
+                6840331991,
+                &["f6a"],
+            ),
+            items: &["6666CCCiCCCCCiCiCiiCii=="],
+            gone: &[],
+            reason: "zoom",
+        },
+        Case {
+            platform: Platform::Zoom,
+            event: sandbox::events::zoom_meeting_deleted(
+                "z1",
+                "7777DDDiDDDDDiDiDiiDii==",
+                6840331992,
+            ),
+            items: &["7777DDDiDDDDDiDiDiiDii=="],
+            gone: &[],
             reason: "zoom",
         },
         Case {
@@ -108,6 +129,19 @@ async fn deletion_events_tombstone_the_items_they_name() {
         let integration = env.activate(&path).await;
         for id in case.items {
             insert_item(&env.db.pool, integration, id).await;
+        }
+        if p == Platform::Zoom {
+            // Each meeting's recording holds two files, as the listing gives them.
+            sqlx::query(
+                "UPDATE mcp.synced_items SET raw = raw || jsonb_build_object('recording_files', \
+                 jsonb_build_array(jsonb_build_object('id', 'f' || left(external_id, 1) || 'a'), \
+                 jsonb_build_object('id', 'f' || left(external_id, 1) || 'b'))) \
+                 WHERE integration_id = $1",
+            )
+            .bind(integration)
+            .execute(&env.db.pool)
+            .await
+            .expect("files");
         }
         let body = case.event.to_string().into_bytes();
         let headers = sign(p, &secret_of(p), &body, now(), &path);
