@@ -118,6 +118,24 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// A Zoom meeting's recording holding two files (`f<first letter>a`, `f<first letter>b`), as
+/// the recordings listing gives them.
+async fn insert_zoom_recording(pool: &sqlx::PgPool, integration: uuid::Uuid, uuid: &str) {
+    sqlx::query(
+        "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, \
+         kind, raw) SELECT id, $2, workspace_id, platform, 'recording', jsonb_build_object( \
+         'uuid', $2, 'recording_files', jsonb_build_array( \
+         jsonb_build_object('id', 'f' || left($2, 1) || 'a'), \
+         jsonb_build_object('id', 'f' || left($2, 1) || 'b'))) \
+         FROM core.integrations WHERE id = $1",
+    )
+    .bind(integration)
+    .bind(uuid)
+    .execute(pool)
+    .await
+    .expect("insert recording");
+}
+
 #[tokio::test]
 async fn deletion_events_tombstone_the_items_they_name() {
     let env = env().await;
@@ -128,20 +146,11 @@ async fn deletion_events_tombstone_the_items_they_name() {
         let path = env.hook(p).await;
         let integration = env.activate(&path).await;
         for id in case.items {
-            insert_item(&env.db.pool, integration, id).await;
-        }
-        if p == Platform::Zoom {
-            // Each meeting's recording holds two files, as the listing gives them.
-            sqlx::query(
-                "UPDATE mcp.synced_items SET raw = raw || jsonb_build_object('recording_files', \
-                 jsonb_build_array(jsonb_build_object('id', 'f' || left(external_id, 1) || 'a'), \
-                 jsonb_build_object('id', 'f' || left(external_id, 1) || 'b'))) \
-                 WHERE integration_id = $1",
-            )
-            .bind(integration)
-            .execute(&env.db.pool)
-            .await
-            .expect("files");
+            if p == Platform::Zoom {
+                insert_zoom_recording(&env.db.pool, integration, id).await;
+            } else {
+                insert_item(&env.db.pool, integration, id).await;
+            }
         }
         let body = case.event.to_string().into_bytes();
         let headers = sign(p, &secret_of(p), &body, now(), &path);
