@@ -4,8 +4,8 @@
 //! (received → processed p99), then a backlog of events replayed by concurrent clients as fast
 //! as the intake takes them, and the daemon's peak RSS. The three phases run twice: on one
 //! integration's own URL (`/webhooks/slack/{id}`), then on the app-level URL (`/webhooks/slack`,
-//! the app's secret, each event routed by its `team_id` to one of `--webhook-app-accounts`
-//! integrations, in turn).
+//! the app's secret, each event routed by the workspace it is delivered for to one of
+//! `--webhook-app-accounts` integrations, in turn).
 //! Prints; asserts nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +18,7 @@ use sqlx::{Connection, PgConnection};
 use crate::bench::{machine, BenchArgs};
 use mcp_platforms::connectors::Platform;
 use mcp_platforms::secret::Secret;
+use mcp_sandbox::events::{slack_event, slack_message, SlackInstallation};
 
 #[derive(Debug, Default, serde::Serialize)]
 pub struct WebhooksReport {
@@ -69,7 +70,7 @@ pub(crate) struct Target {
     pub next: Arc<AtomicU64>,
     /// The secret the deliveries are signed with.
     pub secret: &'static str,
-    /// The `team_id`s the events name, in turn.
+    /// The workspaces the events are delivered for, in turn.
     pub accounts: Vec<String>,
 }
 
@@ -84,9 +85,13 @@ impl Target {
                     0 => "T0BENCH",
                     k => self.accounts[n as usize % k].as_str(),
                 };
-                let body = format!(
-                    r#"{{"type":"event_callback","team_id":"{team}","event_id":"EvBench{n}","event":{{"type":"message","text":"hello"}}}}"#
-                );
+                let body = slack_event(
+                    &format!("EvBench{n}"),
+                    team,
+                    &SlackInstallation::workspace(team),
+                    slack_message("C0BENCH", "1700000000.000100", "hello"),
+                )
+                .to_string();
                 let headers = mcp_sandbox::sign_webhook(
                     Platform::Slack,
                     self.secret.as_bytes(),
@@ -281,7 +286,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
                     accounts: accounts.clone(),
                 });
                 println!(
-                    "── on the app-level URL, /webhooks/slack: the app's secret, events routed by team_id to {n_accounts} integrations"
+                    "── on the app-level URL, /webhooks/slack: the app's secret, events routed by installation to {n_accounts} integrations"
                 );
                 report.app = phases(&target, &mut conn, args).await?;
             }

@@ -131,12 +131,13 @@ impl Actions {
     /// Posts a Slack `event_callback` signed with `key`; the answer's status, if any.
     async fn post_slack(&self, event_id: &str, key: &[u8]) -> Option<reqwest::StatusCode> {
         let path = format!("/webhooks/slack/{DEMO_SLACK_WEBHOOK}");
-        let body = serde_json::json!({
-            "type": "event_callback",
-            "team_id": "T0SANDBOX",
-            "event_id": event_id,
-            "event": {"type": "message", "channel": "C0DEMO", "text": "hello from the demo"},
-        })
+        use mcp_sandbox::events::{slack_event, slack_message, SlackInstallation};
+        let body = slack_event(
+            event_id,
+            "T0SANDBOX",
+            &SlackInstallation::workspace("T0SANDBOX"),
+            slack_message("C0DEMO", "1700000000.000100", "hello from the demo"),
+        )
         .to_string();
         let headers = mcp_sandbox::sign_webhook(
             Platform::Slack,

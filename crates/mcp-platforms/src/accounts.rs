@@ -41,14 +41,18 @@ pub fn from_token_answer(p: Platform, answer: &Value) -> Option<String> {
     }
 }
 
-/// The accounts a verified event names, most specific first: Slack's `team_id` then
-/// `enterprise_id` (an org-wide install is connected to the enterprise), Zoom's
-/// `payload.account_id`, Discord's `guild_id` (interactions) or `event.data.guild.id` (webhook
-/// events), Notion's `workspace_id`, Gmail's `emailAddress` in the base64 JSON of the Pub/Sub
-/// `message.data`. Empty when the event names none: it cannot be routed.
+/// The accounts a verified event names, most specific first: Slack's installation the event is
+/// delivered for (`slack_installation`), Zoom's `payload.account_id`, Discord's `guild_id`
+/// (interactions) or `event.data.guild.id` (webhook events), Notion's `workspace_id`, Gmail's
+/// `emailAddress` in the base64 JSON of the Pub/Sub `message.data`. Empty when the event names
+/// none: it cannot be routed.
 pub fn from_event(p: Platform, payload: &Value) -> Vec<String> {
     let pointers: &[&str] = match p {
-        Platform::Slack => &["/team_id", "/enterprise_id", "/authorizations/0/team_id"],
+        Platform::Slack => match slack_installation(payload) {
+            Some(installation) => return installation.into_iter().collect(),
+            // No `authorizations` (an older envelope): where the event occurred.
+            None => &["/team_id", "/enterprise_id"],
+        },
         Platform::Zoom => &["/payload/account_id"],
         Platform::Discord => &["/guild_id", "/event/data/guild/id", "/event/data/guild_id"],
         Platform::Notion => &["/workspace_id"],
@@ -76,6 +80,23 @@ pub fn normalise(p: Platform, account: &str) -> String {
     }
 }
 
+/// The Slack installation an Events API envelope is delivered for: `authorizations[0]`, its
+/// `enterprise_id` for an org-wide install (`is_enterprise_install: true`, connected to the
+/// enterprise), else its `team_id` — as Slack's own Bolt reads it. The outer `team_id` is the
+/// workspace where the event occurred, which in a Slack Connect channel shared by two
+/// organisations may be the other one. `None` when the envelope has no `authorizations` (or an
+/// empty list); `Some(None)` when the installation names no account (unroutable, never the
+/// outer fields).
+fn slack_installation(payload: &Value) -> Option<Option<String>> {
+    let first = payload.get("authorizations")?.as_array()?.first()?;
+    let enterprise = first.get("is_enterprise_install").and_then(Value::as_bool) == Some(true);
+    Some(if enterprise {
+        text(first, "/enterprise_id")
+    } else {
+        text(first, "/team_id")
+    })
+}
+
 /// Gmail's Pub/Sub push: `message.data` is base64 of `{"emailAddress": …, "historyId": …}`.
 fn gmail_account(payload: &Value) -> Option<String> {
     let data = payload.pointer("/message/data")?.as_str()?;
@@ -93,10 +114,76 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Slack's documented envelope of a `message` event (subtype `channel_topic`), verbatim
+    /// but for the trailing comma after `"is_enterprise_install": false` that the page has
+    /// (not JSON): https://docs.slack.dev/reference/events/message/channel_topic
+    const SLACK_CHANNEL_TOPIC: &str = r#"{
+        "token": "XXYYZZ",
+        "team_id": "T123ABC456",
+        "api_app_id": "A123ABC456",
+        "event": {
+            "type": "message",
+            "subtype": "channel_topic",
+            "ts": "1358877455.000010",
+            "user": "U2147483828",
+            "topic": "hello world",
+            "text": "<@U2147483828|cal> set the channel topic: hello world"
+        },
+        "type": "event_callback",
+        "authorizations": [
+            {
+                "team_id": "T123ABC456",
+                "user_id": "U123ABC456",
+                "is_bot": false,
+                "is_enterprise_install": false
+            }
+        ],
+        "event_id": "Ev123ABC456",
+        "event_time": 123456789
+    }"#;
+
+    fn slack_envelope() -> Value {
+        serde_json::from_str(SLACK_CHANNEL_TOPIC).expect("documented example")
+    }
+
     #[test]
-    fn slack_names_the_team_then_the_enterprise() {
-        let e = json!({"team_id": "T1", "enterprise_id": "E1", "event": {"type": "message"}});
-        assert_eq!(from_event(Platform::Slack, &e), vec!["T1", "E1"]);
+    fn slack_routes_by_the_installation_the_event_is_for() {
+        assert_eq!(
+            from_event(Platform::Slack, &slack_envelope()),
+            vec!["T123ABC456"]
+        );
+        // A Slack Connect channel: the event occurred in the other organisation's workspace
+        // (outer `team_id`, https://api.slack.com/types/event "the workspace where the event
+        // occurred"); it is delivered for our customer's installation (`authorizations`,
+        // https://docs.slack.dev/reference/methods/apps.event.authorizations.list "Each
+        // authorization represents an app installation that the event is visible to").
+        let mut shared = slack_envelope();
+        shared["team_id"] = json!("T0OTHERORG");
+        shared["enterprise_id"] = json!("E0OTHERORG");
+        assert_eq!(from_event(Platform::Slack, &shared), vec!["T123ABC456"]);
+        // An org-wide install (`is_enterprise_install`, fields of apps.event.authorizations.list)
+        // is connected to its enterprise.
+        let mut org = slack_envelope();
+        org["authorizations"][0]["enterprise_id"] = json!("E123ABC456");
+        org["authorizations"][0]["is_enterprise_install"] = json!(true);
+        assert_eq!(from_event(Platform::Slack, &org), vec!["E123ABC456"]);
+        // A workspace install inside an enterprise is connected to its workspace.
+        org["authorizations"][0]["is_enterprise_install"] = json!(false);
+        assert_eq!(from_event(Platform::Slack, &org), vec!["T123ABC456"]);
+        // An installation that names no account is not routed by the outer fields.
+        org["authorizations"][0]["is_enterprise_install"] = json!(true);
+        org["authorizations"][0]["enterprise_id"] = Value::Null;
+        assert!(from_event(Platform::Slack, &org).is_empty());
+    }
+
+    #[test]
+    fn slack_without_authorizations_falls_back_to_where_it_occurred() {
+        let mut e = slack_envelope();
+        e.as_object_mut().expect("object").remove("authorizations");
+        e["enterprise_id"] = json!("E1");
+        assert_eq!(from_event(Platform::Slack, &e), vec!["T123ABC456", "E1"]);
+        e["authorizations"] = json!([]);
+        assert_eq!(from_event(Platform::Slack, &e), vec!["T123ABC456", "E1"]);
         let t = json!({"ok": true, "team": null, "enterprise": {"id": "E9"}});
         assert_eq!(
             from_token_answer(Platform::Slack, &t).as_deref(),

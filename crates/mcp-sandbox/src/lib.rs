@@ -6,6 +6,7 @@
 
 mod api;
 pub mod demo;
+pub mod events;
 pub mod facts;
 mod forms;
 mod installs;
@@ -37,7 +38,8 @@ pub use lists::{SLACK_CHANNEL, ZOOM_RECORDINGS_PER_DAY};
 pub use oauth::{client_id, client_secret, pkce_s256};
 pub use state::{FaultKind, FaultSpec};
 pub use webhook::{
-    discord_public_key, sign_webhook, twilio_payload, GMAIL_TEST_ISSUER, GMAIL_TEST_JWKS,
+    discord_public_key, fireflies_signature, sign_webhook, twilio_payload, FirefliesSignature,
+    GMAIL_TEST_ISSUER, GMAIL_TEST_JWKS,
 };
 
 #[derive(Debug, thiserror::Error)]

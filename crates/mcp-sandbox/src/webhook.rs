@@ -102,10 +102,7 @@ pub fn sign_webhook(
             "X-Notion-Signature".into(),
             format!("sha256={}", hex::encode(hmac256(secret, &[body]))),
         )],
-        Platform::Fireflies => vec![(
-            "x-hub-signature".into(),
-            hex::encode(hmac256(secret, &[body])),
-        )],
+        Platform::Fireflies => vec![fireflies_signature(secret, body, FirefliesSignature::Hex)],
         // UNCONFIRMED schemes: HMAC-SHA256 of the body, hex, in a configurable header; the
         // sandbox uses `X-Signature` with a `X-Timestamp` beside it.
         Platform::Otter | Platform::Loom | Platform::Granola => vec![
@@ -161,6 +158,30 @@ pub fn sign_webhook(
         }
         Platform::Outlook | Platform::ZeroDb => Vec::new(),
     }
+}
+
+/// The forms of Fireflies' `x-hub-signature`, the HMAC-SHA256 of the body: bare hex (the V1
+/// page, https://docs.fireflies.ai/graphql-api/webhooks, names no prefix) and `sha256=<hex>`
+/// (the form reported for Webhooks V2, https://docs.fireflies.ai/graphql-api/webhooks-v2,
+/// whose format line could not be read): a verifier must take both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirefliesSignature {
+    Hex,
+    Prefixed,
+}
+
+/// Fireflies' signature header for `body` in `form`.
+pub fn fireflies_signature(
+    secret: &[u8],
+    body: &[u8],
+    form: FirefliesSignature,
+) -> (String, String) {
+    let mac = hex::encode(hmac256(secret, &[body]));
+    let value = match form {
+        FirefliesSignature::Hex => mac,
+        FirefliesSignature::Prefixed => format!("sha256={mac}"),
+    };
+    ("x-hub-signature".into(), value)
 }
 
 #[cfg(test)]

@@ -237,21 +237,25 @@ impl Env {
     }
 }
 
-/// A typical event body of `p`, unique by `n` (Outlook's carries `client_state`).
+/// A typical event body of `p`, unique by `n` (Outlook's carries `client_state`). Slack's,
+/// Discord's and Fireflies' come from the sandbox's builders (`mcp_sandbox::events`).
 pub fn event_body(p: Platform, n: u64, client_state: &str) -> Vec<u8> {
+    use mcp_sandbox::events;
     let s = match p {
-        Platform::Slack => format!(
-            r#"{{"type":"event_callback","event_id":"Ev{n}","event":{{"type":"message"}}}}"#
-        ),
+        Platform::Slack => events::slack_event(
+            &format!("Ev{n}"),
+            "T0SANDBOX",
+            &events::SlackInstallation::workspace("T0SANDBOX"),
+            events::slack_message("C0SANDBOX1", &format!("1700000000.{n:06}"), "hello"),
+        )
+        .to_string(),
         Platform::Zoom => {
             format!(r#"{{"event":"recording.completed","event_ts":{n},"payload":{{}}}}"#)
         }
         Platform::Notion => format!(r#"{{"id":"evt-{n}","type":"page.created"}}"#),
-        Platform::Fireflies => {
-            format!(r#"{{"meetingId":"m{n}","eventType":"Transcription completed"}}"#)
-        }
+        Platform::Fireflies => events::fireflies_v1(&format!("m{n}")).to_string(),
         Platform::ZeroVoice => format!("MessageSid=SM{n}&MessageStatus=delivered&From=%2B15550001"),
-        Platform::Discord => format!(r#"{{"type":2,"id":"{n}","data":{{}}}}"#),
+        Platform::Discord => events::discord_interaction(&n.to_string(), 2, None).to_string(),
         Platform::Outlook => format!(
             r#"{{"value":[{{"subscriptionId":"sub-1","clientState":"{client_state}","changeType":"created","resource":"me/messages/{n}"}}]}}"#
         ),
@@ -264,17 +268,17 @@ pub fn event_body(p: Platform, n: u64, client_state: &str) -> Vec<u8> {
     s.into_bytes()
 }
 
-/// An event of app-level platform `p` naming `account` as the platform names it, unique by `n`.
+/// An event of app-level platform `p` naming `account` as the platform names it, unique by `n`
+/// (Slack's occurred in and delivered for workspace `account`; Discord's is an interaction from
+/// guild `account`).
 pub fn event_for_account(p: Platform, n: u64, account: &str) -> Vec<u8> {
     use base64::Engine;
+    use mcp_sandbox::events;
     let v = match p {
-        Platform::Slack => serde_json::json!({"type": "event_callback", "team_id": account,
-            "api_app_id": "A0APP", "event_id": format!("Ev{n}"),
-            "event": {"type": "message", "channel": "C1", "text": "hi"}}),
+        Platform::Slack => slack_event_in(n, account, account),
         Platform::Zoom => serde_json::json!({"event": "meeting.started", "event_ts": n,
             "payload": {"account_id": account, "object": {"id": n}}}),
-        Platform::Discord => serde_json::json!({"type": 2, "id": n.to_string(),
-            "guild_id": account, "data": {}}),
+        Platform::Discord => events::discord_interaction(&n.to_string(), 2, Some(account)),
         Platform::Notion => serde_json::json!({"id": format!("evt-{n}"), "type": "page.created",
             "workspace_id": account}),
         Platform::Gmail => {
@@ -288,6 +292,18 @@ pub fn event_for_account(p: Platform, n: u64, account: &str) -> Vec<u8> {
         _ => serde_json::json!({"id": format!("e{n}"), "account": account}),
     };
     v.to_string().into_bytes()
+}
+
+/// A Slack message event `n` that occurred in workspace `occurred_in` and is delivered for the
+/// installation in workspace `installed_in` (they differ in a Slack Connect channel).
+pub fn slack_event_in(n: u64, occurred_in: &str, installed_in: &str) -> serde_json::Value {
+    use mcp_sandbox::events;
+    events::slack_event(
+        &format!("Ev{n}"),
+        occurred_in,
+        &events::SlackInstallation::workspace(installed_in),
+        events::slack_message("C0SHARED1", &format!("1700000000.{n:06}"), "hi"),
+    )
 }
 
 impl Env {

@@ -59,22 +59,43 @@ fn cases() -> Vec<Case> {
             gone: &["59833787-2cf9-4fdf-8782-e53db20768a5"],
             reason: "notion",
         },
+        // Zoom: every recording file of a meeting deleted, and one of two trashed (the meeting
+        // keeps its recording); a deleted meeting (its schedule) names no recording.
         Case {
             platform: Platform::Zoom,
-            event: json!({"event": "recording.deleted", "event_ts": 1700000000123u64,
-                "payload": {"account_id": "z1", "object": {"uuid": "4444AAAiAAAAAiAiAiiAii==",
-                "id": 123}}}),
+            event: sandbox::events::zoom_recording_event(
+                "recording.deleted",
+                "z1",
+                "4444AAAiAAAAAiAiAiiAii==",
+                6840331990,
+                &["f4a", "f4b"],
+            ),
             items: &["4444AAAiAAAAAiAiAiiAii==", "5555BBBiBBBBBiBiBiiBii=="],
             gone: &["4444AAAiAAAAAiAiAiiAii=="],
             reason: "zoom",
         },
         Case {
             platform: Platform::Zoom,
-            event: json!({"event": "meeting.deleted", "event_ts": 1700000000456u64,
-                "payload": {"account_id": "z1", "object": {"uuid": "5555BBBiBBBBBiBiBiiBii==",
-                "id": 456}}}),
-            items: &["5555BBBiBBBBBiBiBiiBii==", "6666CCCiCCCCCiCiCiiCii=="],
-            gone: &["5555BBBiBBBBBiBiBiiBii=="],
+            event: sandbox::events::zoom_recording_event(
+                "recording.trashed",
+                "z1",
+                "6666CCCiCCCCCiCiCiiCii==",
+                6840331991,
+                &["f6a"],
+            ),
+            items: &["6666CCCiCCCCCiCiCiiCii=="],
+            gone: &[],
+            reason: "zoom",
+        },
+        Case {
+            platform: Platform::Zoom,
+            event: sandbox::events::zoom_meeting_deleted(
+                "z1",
+                "7777DDDiDDDDDiDiDiiDii==",
+                6840331992,
+            ),
+            items: &["7777DDDiDDDDDiDiDiiDii=="],
+            gone: &[],
             reason: "zoom",
         },
         Case {
@@ -97,6 +118,24 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// A Zoom meeting's recording holding two files (`f<first letter>a`, `f<first letter>b`), as
+/// the recordings listing gives them.
+async fn insert_zoom_recording(pool: &sqlx::PgPool, integration: uuid::Uuid, uuid: &str) {
+    sqlx::query(
+        "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, \
+         kind, raw) SELECT id, $2, workspace_id, platform, 'recording', jsonb_build_object( \
+         'uuid', $2, 'recording_files', jsonb_build_array( \
+         jsonb_build_object('id', 'f' || left($2, 1) || 'a'), \
+         jsonb_build_object('id', 'f' || left($2, 1) || 'b'))) \
+         FROM core.integrations WHERE id = $1",
+    )
+    .bind(integration)
+    .bind(uuid)
+    .execute(pool)
+    .await
+    .expect("insert recording");
+}
+
 #[tokio::test]
 async fn deletion_events_tombstone_the_items_they_name() {
     let env = env().await;
@@ -107,7 +146,11 @@ async fn deletion_events_tombstone_the_items_they_name() {
         let path = env.hook(p).await;
         let integration = env.activate(&path).await;
         for id in case.items {
-            insert_item(&env.db.pool, integration, id).await;
+            if p == Platform::Zoom {
+                insert_zoom_recording(&env.db.pool, integration, id).await;
+            } else {
+                insert_item(&env.db.pool, integration, id).await;
+            }
         }
         let body = case.event.to_string().into_bytes();
         let headers = sign(p, &secret_of(p), &body, now(), &path);

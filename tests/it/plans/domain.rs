@@ -241,6 +241,24 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
         )
         .await;
     assert_eq!(m.of("mcp.synced_items").updated, 25, "{}", m.describe());
+    // Tombstones of items once every part they hold is named (Zoom recordings): the same
+    // lookups by id; these items hold no such parts, so none goes.
+    let emptied: Vec<String> = ids
+        .iter()
+        .map(|i| {
+            serde_json::json!({"item": i, "list": "recording_files", "parts": ["f1"]}).to_string()
+        })
+        .collect();
+    let m = h
+        .check(
+            "tombstones of emptied items (100)",
+            mcp_daemon::items::TOMBSTONE_EMPTIED_SQL,
+            args!(vec![id; PAGE], &emptied, vec!["gone"; PAGE]),
+            5 * PAGE as i64 + SMALL,
+            true,
+        )
+        .await;
+    assert_eq!(m.of("mcp.synced_items").updated, 0, "{}", m.describe());
     // The feed: a page of 1,000 changes reads its change rows by index, not the history of
     // 50,000 changes (nor the 50,000 items beyond the ones it shows).
     let feed_ws: Uuid = sqlx::query_scalar(

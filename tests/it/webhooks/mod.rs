@@ -5,6 +5,7 @@ pub use mcp_testkit::webhooks::*;
 
 mod app_level;
 mod cli;
+mod documented;
 mod handshakes;
 mod intake;
 mod signed;

@@ -377,11 +377,7 @@ async fn handle(
         Parsed::Handshake(h) => {
             return Answer {
                 outcome: "handshake",
-                response: (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, h.content_type)],
-                    h.body,
-                )
+                response: (h.status, [(header::CONTENT_TYPE, h.content_type)], h.body)
                     .into_response(),
             }
         }

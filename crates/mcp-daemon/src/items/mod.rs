@@ -46,8 +46,9 @@ pub fn register_metrics() {
     }
 }
 
-/// One item (or, for [`Gone::Prefix`], every item whose id starts with it) of one integration
-/// that the platform says is gone.
+/// One item (or, for [`Gone::Prefix`], every item whose id starts with it; for
+/// [`Gone::Emptied`], the item once all its parts are named) of one integration that the
+/// platform says is gone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tombstone {
     pub integration_id: Uuid,
@@ -201,6 +202,14 @@ macro_rules! tombstone_sql {
 pub const TOMBSTONE_SQL: &str = tombstone_sql!("s.external_id = d.e");
 /// Tombstones by id prefix (a deleted Slack channel's messages).
 pub const TOMBSTONE_PREFIX_SQL: &str = tombstone_sql!("starts_with(s.external_id, d.e)");
+/// Tombstones an item once every part it holds is named ([`Gone::Emptied`], `d.e` the JSON
+/// `{"item", "list", "parts"}`): a Zoom meeting whose every recording file was trashed.
+pub const TOMBSTONE_EMPTIED_SQL: &str = tombstone_sql!(
+    "s.external_id = (d.e::jsonb ->> 'item') \
+     AND jsonb_typeof(s.raw -> (d.e::jsonb ->> 'list')) = 'array' \
+     AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(s.raw -> (d.e::jsonb ->> 'list')) f \
+                     WHERE NOT coalesce((d.e::jsonb -> 'parts') ? (f ->> 'id'), false))"
+);
 
 /// What a tombstoning statement did: the items tombstoned and their workspaces.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -239,25 +248,24 @@ pub async fn tombstone(
     stones: &[Tombstone],
 ) -> Result<Tombstoned, sqlx::Error> {
     let mut out = Tombstoned::default();
-    for prefix in [false, true] {
+    for sql in [TOMBSTONE_SQL, TOMBSTONE_PREFIX_SQL, TOMBSTONE_EMPTIED_SQL] {
         let (mut ids, mut keys, mut reasons) = (Vec::new(), Vec::new(), Vec::new());
         for t in stones {
-            let key = match (&t.gone, prefix) {
-                (Gone::Item(e), false) | (Gone::Prefix(e), true) => e,
+            let key = match &t.gone {
+                Gone::Item(e) if sql == TOMBSTONE_SQL => e.clone(),
+                Gone::Prefix(e) if sql == TOMBSTONE_PREFIX_SQL => e.clone(),
+                Gone::Emptied { item, list, parts } if sql == TOMBSTONE_EMPTIED_SQL => {
+                    serde_json::json!({"item": item, "list": list, "parts": parts}).to_string()
+                }
                 _ => continue,
             };
             ids.push(t.integration_id);
-            keys.push(key.as_str());
+            keys.push(key);
             reasons.push(t.reason.as_str());
         }
         if ids.is_empty() {
             continue;
         }
-        let sql = if prefix {
-            TOMBSTONE_PREFIX_SQL
-        } else {
-            TOMBSTONE_SQL
-        };
         let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(sql)
             .bind(&ids)
             .bind(&keys)

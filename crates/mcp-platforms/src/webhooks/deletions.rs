@@ -1,7 +1,9 @@
 //! What a verified event says is gone: the items (by the external ids the connectors give their
-//! `SyncItem`s) or the id prefix of a whole container (a deleted Slack channel). Pure: reads
-//! the payload `events::parse` kept, with the `event_type` it extracted; a payload without the
-//! fields a deletion needs names nothing.
+//! `SyncItem`s), the id prefix of a whole container (a deleted Slack channel), or an item once
+//! every part it holds is gone (a Zoom meeting's recording files). Pure: reads the payload
+//! `events::parse` kept, with the `event_type` it extracted; a payload without the fields a
+//! deletion needs names nothing. It must never infer a deletion the platform's documentation
+//! does not state.
 
 use serde_json::Value;
 
@@ -15,6 +17,14 @@ pub enum Gone {
     Item(String),
     /// Every item whose external id starts with this.
     Prefix(String),
+    /// The item with external id `item`, only if its stored `raw` has an array `list` and every
+    /// element's `id` is one of `parts`: the event names some parts, and the item is gone only
+    /// when they were all it held.
+    Emptied {
+        item: String,
+        list: &'static str,
+        parts: Vec<String>,
+    },
 }
 
 /// One deletion an event reports.
@@ -34,7 +44,6 @@ pub const DELETION_EVENT_TYPES: &[&str] = &[
     "page.deleted",
     "recording.deleted",
     "recording.trashed",
-    "meeting.deleted",
     "delete_pulse",
 ];
 
@@ -65,20 +74,32 @@ pub fn deletions(platform: Platform, event_type: Option<&str>, payload: &Value) 
             let id = str_at(payload, "/entity/id").filter(|_| is_page);
             one(id.map(Gone::Item), "notion: page deleted")
         }
-        (
-            Platform::Zoom,
-            Some(t @ ("recording.deleted" | "recording.trashed" | "meeting.deleted")),
-        ) => {
-            let reason = match t {
-                "recording.deleted" => "zoom: recording deleted",
-                "recording.trashed" => "zoom: recording trashed",
-                _ => "zoom: meeting deleted",
+        (Platform::Zoom, Some(t @ ("recording.deleted" | "recording.trashed"))) => {
+            let reason = if t == "recording.deleted" {
+                "zoom: recording deleted"
+            } else {
+                "zoom: recording trashed"
             };
-            // The Zoom connector's ids are the meetings' `uuid`s.
-            one(
-                str_at(payload, "/payload/object/uuid").map(Gone::Item),
-                reason,
-            )
+            // The Zoom connector's items are the meetings' recordings (`uuid`), each holding its
+            // `recording_files`; the event names the meeting and the files trashed or deleted,
+            // which may be one file of several: the item goes only with its last file.
+            // (`meeting.deleted` is about the meeting's schedule and names no recording.)
+            let item = str_at(payload, "/payload/object/uuid");
+            let parts: Vec<String> = payload
+                .pointer("/payload/object/recording_files")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|f| str_at(f, "/id"))
+                .collect();
+            let gone = item
+                .filter(|_| !parts.is_empty())
+                .map(|item| Gone::Emptied {
+                    item,
+                    list: "recording_files",
+                    parts,
+                });
+            one(gone, reason)
         }
         (Platform::Monday, Some("delete_pulse")) => {
             // Item ids as the Monday connector's GraphQL `id`s: the number as text.
@@ -256,31 +277,61 @@ mod tests {
         );
     }
 
+    /// A Zoom recording event as the sandbox builds it from the Meetings webhooks' fields
+    /// (https://developers.zoom.us/docs/api/meetings/events/ — `payload.object` is the meeting's
+    /// recording with its `recording_files`).
+    fn zoom(t: &str, files: &[&str]) -> Value {
+        let files: Vec<Value> = files
+            .iter()
+            .map(|id| {
+                json!({"id": id, "meeting_id": "4444AAAiAAAAAiAiAiiAii==",
+                "file_type": "MP4", "status": "completed"})
+            })
+            .collect();
+        json!({"event": t, "event_ts": 1_626_230_691_572_i64, "payload": {"account_id": "a",
+            "operator": "admin@example.com", "operator_id": "z8yCxjabcdEFGHfp8uQ",
+            "object": {"uuid": "4444AAAiAAAAAiAiAiiAii==", "id": 6840331990_i64,
+            "recording_count": files.len(), "recording_files": files}}})
+    }
+
     #[test]
-    fn zoom_recordings_and_meetings() {
-        let v = |t: &str| {
-            json!({"event": t, "event_ts": 1, "payload": {"account_id": "a",
-            "object": {"uuid": "4444AAAiAAAAAiAiAiiAii==", "id": 123}}})
-        };
+    fn zoom_recording_files_trashed_or_deleted() {
         for (t, reason) in [
             ("recording.deleted", "zoom: recording deleted"),
             ("recording.trashed", "zoom: recording trashed"),
-            ("meeting.deleted", "zoom: meeting deleted"),
         ] {
             assert_eq!(
-                deletions(Platform::Zoom, Some(t), &v(t)),
-                item("4444AAAiAAAAAiAiAiiAii==", reason)
+                deletions(Platform::Zoom, Some(t), &zoom(t, &["f1", "f2"])),
+                vec![Deletion {
+                    gone: Gone::Emptied {
+                        item: "4444AAAiAAAAAiAiAiiAii==".into(),
+                        list: "recording_files",
+                        parts: vec!["f1".into(), "f2".into()],
+                    },
+                    reason
+                }],
+                "{t}"
+            );
+            // No files named: nothing can be said to be gone.
+            assert!(deletions(Platform::Zoom, Some(t), &zoom(t, &[])).is_empty());
+        }
+        // Recovered, completed, and a deleted meeting (its schedule: no recording named) are no
+        // deletions of recordings.
+        for t in [
+            "recording.recovered",
+            "recording.completed",
+            "meeting.deleted",
+        ] {
+            assert!(
+                deletions(Platform::Zoom, Some(t), &zoom(t, &["f1"])).is_empty(),
+                "{t}"
             );
         }
-        assert!(deletions(
-            Platform::Zoom,
-            Some("recording.completed"),
-            &v("recording.completed")
-        )
-        .is_empty());
         for bad in [
-            json!({"event": "recording.deleted", "payload": {"object": {"id": 123}}}),
-            json!({"event": "recording.deleted", "payload": {"object": {"uuid": 123}}}),
+            json!({"event": "recording.deleted", "payload": {"object": {"recording_files": [{"id": "f1"}]}}}),
+            json!({"event": "recording.deleted", "payload": {"object": {"uuid": 123, "recording_files": [{"id": "f1"}]}}}),
+            json!({"event": "recording.deleted", "payload": {"object": {"uuid": "u", "recording_files": {"id": "f1"}}}}),
+            json!({"event": "recording.deleted", "payload": {"object": {"uuid": "u", "recording_files": [{"id": 1}]}}}),
             json!({"event": "recording.deleted", "payload": "x"}),
             json!({"event": "recording.deleted"}),
         ] {
@@ -349,7 +400,6 @@ mod tests {
             (Platform::Notion, "page.deleted"),
             (Platform::Zoom, "recording.deleted"),
             (Platform::Zoom, "recording.trashed"),
-            (Platform::Zoom, "meeting.deleted"),
             (Platform::Monday, "delete_pulse"),
         ];
         for (_, t) in cases {

@@ -291,9 +291,13 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
                 json!({"from": from.to_string(), "to": to.to_string(), "page_size": size,
                 "total_records": all.len(),
                 "next_page_token": next.map(|o| o.to_string()).unwrap_or_default(),
-                "meetings": got.iter().map(|&i| json!({"uuid": format!("rec{i}=="), "id": 80_000_000 + i,
+                "meetings": got.iter().map(|&i| {
+                    let uuid = format!("rec{i}==");
+                    json!({"uuid": uuid, "id": 80_000_000 + i,
                     "topic": format!("meeting {i}"), "recording_count": 1,
-                    "start_time": format!("{}T{:02}:00:00Z", on(i), i % ZOOM_RECORDINGS_PER_DAY)})).collect::<Vec<_>>()}),
+                    "start_time": format!("{}T{:02}:00:00Z", on(i), i % ZOOM_RECORDINGS_PER_DAY),
+                    "recording_files": [crate::events::zoom_recording_file(&format!("rec{i}-mp4"), &uuid)]})
+                }).collect::<Vec<_>>()}),
             )
         }
         (
