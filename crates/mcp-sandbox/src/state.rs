@@ -99,6 +99,8 @@ pub struct State {
     removed: Mutex<HashMap<(Platform, String), Arc<Removed>>>,
     /// Whether `removed` has any entry: listings skip the lock while it is false.
     any_removed: AtomicBool,
+    /// Google's signing keys: which one signs, JWKS fetches.
+    pub gmail_keys: crate::gmail_keys::GmailKeyState,
 }
 
 /// The items removed from one login's listings on one platform.
@@ -163,6 +165,7 @@ impl State {
             base_url,
             removed: Mutex::new(HashMap::new()),
             any_removed: AtomicBool::new(false),
+            gmail_keys: Default::default(),
         }
     }
 

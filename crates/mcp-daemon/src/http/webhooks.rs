@@ -42,6 +42,7 @@ pub struct WebhookState {
     pub config: Arc<WebhooksConfig>,
     pub gmail: Arc<GmailKeys>,
     apps: Arc<AppSecrets>,
+    notion: Arc<webhooks::notion::NotionToken>,
     batcher: EventBatcher,
     hooks: Arc<RowCache<(Uuid, Platform)>>,
     /// App routes by (platform, the accounts an event names).
@@ -92,7 +93,7 @@ const MAX_BATCH: usize = 256;
 const WRITERS: usize = 4;
 
 impl WebhookState {
-    /// Reads the Gmail JWKS file named by the config. With `wake` (a daemon's own worker), the
+    /// Reads the Gmail JWKS file named by the config, or prepares fetching Google's. With `wake` (a daemon's own worker), the
     /// events' jobs are enqueued without NOTIFY and that worker is woken directly; without, the
     /// usual NOTIFY tells whichever workers listen.
     pub fn new(
@@ -106,13 +107,10 @@ impl WebhookState {
             batcher: EventBatcher::start(pool.clone(), MAX_BATCH, WRITERS, wake),
             pool,
             vault,
-            gmail: Arc::new(GmailKeys::load(
-                &config.gmail_jwks_file,
-                &config.gmail_issuer,
-                &config.gmail_audience,
-            )?),
+            gmail: Arc::new(GmailKeys::load(&config.gmail_keys())?),
             config: Arc::new(config.clone()),
             apps: Arc::new(apps),
+            notion: Default::default(),
             hooks: Arc::new(RowCache::new()),
             routes: Arc::new(RowCache::new()),
         })
@@ -294,7 +292,10 @@ async fn handle(
                 "this platform delivers to a URL per webhook: /webhooks/{platform}/{id}",
             )
         }
-        Target::App if p != Platform::Gmail && s.apps.get(p).is_none() => {
+        // Notion's app URL also works with the token its verification request brought.
+        Target::App
+            if !matches!(p, Platform::Gmail | Platform::Notion) && s.apps.get(p).is_none() =>
+        {
             return refuse(
                 StatusCode::NOT_FOUND,
                 "not_configured",
@@ -334,11 +335,22 @@ async fn handle(
             &format!("expected {expected_type}"),
         );
     }
+    if p == Platform::Notion && matches!(target, Target::App) {
+        if let Some(token) = webhooks::notion::verification_token(&body) {
+            return notion_verification(s, token).await;
+        }
+    }
     // A webhook without a secret of its own (one the daemon made for the app, such as Monday's
-    // board webhooks) is verified with the app's.
+    // board webhooks) is verified with the app's; Notion's app URL without a configured secret
+    // with the stored verification token.
     let app = s.apps.get(p);
+    let stored = match (p, &source, app.and_then(|a| a.secret.as_ref())) {
+        (Platform::Notion, Source::App, None) => s.notion.get(&s.pool, &s.vault).await,
+        _ => None,
+    };
     let app_secret = app
         .and_then(|a| a.secret.as_ref())
+        .or(stored.as_ref())
         .map(|x| x.expose().as_bytes());
     let app_key = app.and_then(|a| a.public_key.as_deref());
     let (secret_bytes, public_key) = match &source {
@@ -366,6 +378,9 @@ async fn handle(
         gmail: &s.gmail,
         signature_header: &s.config.signature_header,
     };
+    if p == Platform::Gmail {
+        s.gmail.refresh_for_delivery(&delivery).await;
+    }
     if let Err(r) = webhooks::verify(&delivery, &keys) {
         return refused(&r);
     }
@@ -441,6 +456,21 @@ async fn handle(
                 .into_response(),
         },
         Err(e) => unavailable(&e.to_string()),
+    }
+}
+
+/// Notion's unsigned subscription verification: the token stored sealed (nothing else of the
+/// request), 200 without it; logged without it.
+async fn notion_verification(s: &WebhookState, token: Secret) -> Answer {
+    if let Err(e) = s.notion.received(&s.pool, &s.vault, token).await {
+        return unavailable(&e.to_string());
+    }
+    tracing::info!(
+        "Notion subscription verification token received and stored;          read it with `mcp-worker webhooks notion-token` and paste it into Notion"
+    );
+    Answer {
+        outcome: "handshake",
+        response: (StatusCode::OK, Json(json!({"ok": true}))).into_response(),
     }
 }
 

@@ -10,12 +10,13 @@ mod client_state;
 pub mod deletions;
 mod ed25519;
 mod events;
+mod jwks;
 mod jwt;
 mod twilio;
 mod v0_hmac;
 
 pub use events::{parse, Handshake, Parsed};
-pub use jwt::{GmailKeys, KeysError};
+pub use jwks::{GmailKeys, GmailKeysConfig, KeysError};
 
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
