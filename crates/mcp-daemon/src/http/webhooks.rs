@@ -6,7 +6,9 @@
 //! event names; an event for no such integration is answered 200 (the platform must neither
 //! retry nor disable the URL), stores nothing and counts as `unrouted`.
 //! Not behind the bearer token (the platforms call it): a delivery is trusted only once its
-//! signature has been verified on the raw body (`crate::webhooks`). Answers 2xx only for an event that is stored
+//! signature has been verified on the raw body (`crate::webhooks`); the one unsigned body taken
+//! is Notion's subscription verification on its app URL (`crate::webhooks::notion`: its token
+//! stored sealed, nothing else). Answers 2xx only for an event that is stored
 //! (or was stored before) or a handshake; a refused delivery writes nothing, counts in
 //! `mcp_webhook_events_total` and is logged without its body; the database unreachable is 503.
 
@@ -93,9 +95,9 @@ const MAX_BATCH: usize = 256;
 const WRITERS: usize = 4;
 
 impl WebhookState {
-    /// Reads the Gmail JWKS file named by the config, or prepares fetching Google's. With `wake` (a daemon's own worker), the
-    /// events' jobs are enqueued without NOTIFY and that worker is woken directly; without, the
-    /// usual NOTIFY tells whichever workers listen.
+    /// Reads the Gmail JWKS file named by the config, or prepares fetching Google's. With
+    /// `wake` (a daemon's own worker), the events' jobs are enqueued without NOTIFY and that
+    /// worker is woken directly; without, the usual NOTIFY tells whichever workers listen.
     pub fn new(
         pool: PgPool,
         vault: Arc<Vault>,
@@ -337,7 +339,13 @@ async fn handle(
     }
     if p == Platform::Notion && matches!(target, Target::App) {
         if let Some(token) = webhooks::notion::verification_token(&body) {
-            return notion_verification(s, token).await;
+            return match s.notion.received(&s.pool, &s.vault, token).await {
+                Ok(()) => Answer {
+                    outcome: "handshake",
+                    response: (StatusCode::OK, Json(json!({"ok": true}))).into_response(),
+                },
+                Err(e) => unavailable(&e.to_string()),
+            };
         }
     }
     // A webhook without a secret of its own (one the daemon made for the app, such as Monday's
@@ -456,21 +464,6 @@ async fn handle(
                 .into_response(),
         },
         Err(e) => unavailable(&e.to_string()),
-    }
-}
-
-/// Notion's unsigned subscription verification: the token stored sealed (nothing else of the
-/// request), 200 without it; logged without it.
-async fn notion_verification(s: &WebhookState, token: Secret) -> Answer {
-    if let Err(e) = s.notion.received(&s.pool, &s.vault, token).await {
-        return unavailable(&e.to_string());
-    }
-    tracing::info!(
-        "Notion subscription verification token received and stored;          read it with `mcp-worker webhooks notion-token` and paste it into Notion"
-    );
-    Answer {
-        outcome: "handshake",
-        response: (StatusCode::OK, Json(json!({"ok": true}))).into_response(),
     }
 }
 

@@ -113,7 +113,8 @@ impl NotionToken {
         token
     }
 
-    /// Stores a verification request's token and uses it from now on.
+    /// Stores a verification request's token and uses it from now on; logs that it came (never
+    /// the token).
     pub async fn received(
         &self,
         pool: &PgPool,
@@ -122,6 +123,10 @@ impl NotionToken {
     ) -> Result<(), WebhookError> {
         store(pool, vault, &token).await?;
         self.set(Some(token));
+        tracing::info!(
+            "Notion subscription verification token received and stored; read it with \
+             `mcp-worker webhooks notion-token` and paste it into Notion"
+        );
         Ok(())
     }
 
