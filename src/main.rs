@@ -76,7 +76,7 @@ enum Command {
         command: JobsCommand,
     },
     /// Webhooks of their own for integrations: register one (printing the URL to give the
-    /// platform), list them, remove one.
+    /// platform), list them, remove one; Notion's subscription verification token.
     Webhooks {
         #[command(subcommand)]
         command: crate::cli::webhooks::WebhooksCommand,

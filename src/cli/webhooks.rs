@@ -33,6 +33,9 @@ pub enum WebhooksCommand {
     },
     /// Disable a webhook and erase its secret (its stored events stay until prune).
     Remove { id: uuid::Uuid },
+    /// Print the token of Notion's subscription verification request (sent to
+    /// /webhooks/notion when the subscription is created), to paste into Notion.
+    NotionToken,
 }
 
 /// The first line of `text`, trimmed, as a secret.
@@ -98,6 +101,20 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> anyhow::Result<()
                         w.integration_id
                     );
                 }
+            }
+        }
+        WebhooksCommand::NotionToken => {
+            let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
+            mcp_daemon::keys::load_data_keys(&pool, &vault).await?;
+            match mcp_daemon::webhooks::notion::load(&pool, &vault).await? {
+                Some((token, at)) => {
+                    eprintln!("received {}", at.to_rfc3339());
+                    println!("{}", token.expose());
+                }
+                None => anyhow::bail!(
+                    "Notion has not sent a verification request to {}/webhooks/notion yet",
+                    base.trim_end_matches('/')
+                ),
             }
         }
         WebhooksCommand::Remove { id } => {

@@ -237,12 +237,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.webhooks.max_body_bytes == 0 {
-            return Err(ConfigError::invalid(
-                "webhooks.max_body_bytes",
-                "must be at least 1",
-            ));
-        }
+        self.webhooks.check()?;
         // Each section's own check names the key at fault.
         mcp_queue::config::check(&self.worker, &self.scheduler, &self.kinds, &self.schedules)?;
         if self.database.max_connections < 3 {

@@ -61,6 +61,7 @@ pub async fn sample_gauges(pool: &PgPool, vault: &Vault) -> Result<(), Credentia
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct RotateReport {
     pub tokens: u64,
+    /// Webhook secrets and Notion's verification token.
     pub webhook_secrets: u64,
     pub notification_secrets: u64,
     pub connect_states: u64,
@@ -154,6 +155,12 @@ pub async fn rotate(
             "pkce_verifier_ct",
             "pkce_verifier",
         ),
+        (
+            "mcp.notion_verification",
+            "id",
+            "token_ct",
+            crate::webhooks::notion::TOKEN_FIELD,
+        ),
     ] {
         while more(&report) {
             let n =
@@ -162,7 +169,7 @@ pub async fn rotate(
                 break;
             }
             report.batches += 1;
-            if table == "mcp.webhooks" {
+            if table == "mcp.webhooks" || table == "mcp.notion_verification" {
                 report.webhook_secrets += n;
             } else if table == "mcp.notification_endpoints" {
                 report.notification_secrets += n;
@@ -175,7 +182,8 @@ pub async fn rotate(
         "SELECT (SELECT count(*) FROM mcp.oauth_tokens WHERE key_id <> $1) \
               + (SELECT count(*) FROM mcp.webhooks WHERE secret_ct IS NOT NULL AND key_id <> $1) \
               + (SELECT count(*) FROM mcp.notification_endpoints WHERE key_id <> $1) \
-              + (SELECT count(*) FROM mcp.oauth_states WHERE pkce_verifier_ct IS NOT NULL AND key_id <> $1)",
+              + (SELECT count(*) FROM mcp.oauth_states WHERE pkce_verifier_ct IS NOT NULL AND key_id <> $1) \
+              + (SELECT count(*) FROM mcp.notion_verification WHERE key_id <> $1)",
     )
     .bind(&newest)
     .fetch_one(pool)
@@ -371,6 +379,7 @@ pub async fn retire_data_keys(
            AND NOT EXISTS (SELECT 1 FROM mcp.oauth_tokens t WHERE t.key_id = d.id) \
            AND NOT EXISTS (SELECT 1 FROM mcp.webhooks w WHERE w.key_id = d.id) \
            AND NOT EXISTS (SELECT 1 FROM mcp.oauth_states s WHERE s.key_id = d.id) \
+           AND NOT EXISTS (SELECT 1 FROM mcp.notion_verification n WHERE n.key_id = d.id) \
            AND NOT EXISTS (SELECT 1 FROM mcp.notification_endpoints e \
                            WHERE e.key_id = d.id OR e.previous_key_id = d.id) \
          RETURNING d.id",

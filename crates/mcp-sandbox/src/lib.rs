@@ -9,6 +9,7 @@ pub mod demo;
 pub mod events;
 pub mod facts;
 mod forms;
+mod gmail_keys;
 mod installs;
 mod lists;
 mod oauth;
@@ -33,13 +34,16 @@ use mcp_platforms::secret::Secret;
 use state::State;
 
 pub use api::account_of;
+pub use gmail_keys::{
+    sign_gmail, GmailTestKey, GMAIL_JWKS_MAX_AGE_S, GMAIL_JWKS_PATH, GMAIL_TEST_ISSUER,
+    GMAIL_TEST_JWKS, GMAIL_TEST_JWKS_2, GMAIL_TEST_SERVICE_ACCOUNT,
+};
 pub use lists::DISCORD_BOT_TOKEN;
 pub use lists::{SLACK_CHANNEL, ZOOM_RECORDINGS_PER_DAY};
 pub use oauth::{client_id, client_secret, pkce_s256};
 pub use state::{FaultKind, FaultSpec};
 pub use webhook::{
     discord_public_key, fireflies_signature, sign_webhook, twilio_payload, FirefliesSignature,
-    GMAIL_TEST_ISSUER, GMAIL_TEST_JWKS,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +110,7 @@ fn app(state: Arc<State>) -> Router {
         .route("/_sandbox/items/remove", post(remove_items))
         .route("/_sandbox/items/restore", post(restore_items))
         .route("/_sandbox/subscriptions", get(subscriptions))
+        .route(GMAIL_JWKS_PATH, get(gmail_keys::certs))
         .route("/{platform}/{*path}", any(api::handle))
         .with_state(state)
 }
@@ -332,6 +337,32 @@ impl Sandbox {
     /// How long the `timeout` fault hangs (30 s by default).
     pub fn set_hang(&self, d: Duration) {
         *self.state.hang.lock().unwrap_or_else(|e| e.into_inner()) = d;
+    }
+
+    /// Google's JWKS URL as the sandbox serves it (`{base}/gmail/oauth2/v3/certs`).
+    pub fn gmail_jwks_url(&self) -> String {
+        format!("{}{GMAIL_JWKS_PATH}", self.base)
+    }
+
+    /// Rotates Google's signing key: the second test key signs from now on and is listed in
+    /// the JWKS beside the first.
+    pub fn rotate_gmail_key(&self) {
+        self.state.gmail_keys.rotate();
+    }
+
+    /// Makes Google's JWKS endpoint answer 503 while `failing`.
+    pub fn fail_gmail_jwks(&self, failing: bool) {
+        self.state.gmail_keys.set_failing(failing);
+    }
+
+    /// How many times the JWKS was fetched (failed answers too).
+    pub fn gmail_jwks_fetches(&self) -> u64 {
+        self.state.gmail_keys.fetches()
+    }
+
+    /// A Pub/Sub push's headers for audience `aud`, signed with the key that signs now.
+    pub fn sign_gmail(&self, timestamp: i64, aud: &str) -> Vec<(String, String)> {
+        sign_gmail(self.state.gmail_keys.current(), None, timestamp, aud)
     }
 
     /// Stops accepting requests.

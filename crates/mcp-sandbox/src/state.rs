@@ -112,6 +112,8 @@ pub struct State {
     any_removed: AtomicBool,
     /// The installations: Discord's bot in guilds, Slack's limits.
     pub installs: crate::installs::Installs,
+    /// Google's signing keys: which one signs, JWKS fetches.
+    pub gmail_keys: crate::gmail_keys::GmailKeyState,
 }
 
 /// The items removed from one login's listings on one platform.
@@ -178,6 +180,7 @@ impl State {
             removed: Mutex::new(HashMap::new()),
             any_removed: AtomicBool::new(false),
             installs: Default::default(),
+            gmail_keys: Default::default(),
         }
     }
 

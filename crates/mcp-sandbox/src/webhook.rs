@@ -1,8 +1,8 @@
 //! Webhook signing as each platform does it, so tests and the demo can send deliveries that a
 //! verifier must accept (or tamper with them to see it refuse): the HMAC schemes, Discord
 //! (Ed25519, with a key derived from the test secret), Monday (an HS256 JWT) and Gmail Pub/Sub
-//! (an RS256 OIDC JWT signed with the test key checked in beside this file, whose public half is
-//! `GMAIL_TEST_JWKS`). It must never be used to sign anything but test traffic.
+//! (an RS256 OIDC JWT signed with the sandbox's first test key, `gmail_keys`). It must never be
+//! used to sign anything but test traffic.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -11,12 +11,7 @@ use sha2::Sha256;
 
 use mcp_platforms::connectors::Platform;
 
-/// The public half of the sandbox's Gmail signing key, as a JWKS file's contents.
-pub const GMAIL_TEST_JWKS: &str = include_str!("gmail_test_jwks.json");
-const GMAIL_TEST_KEY_DER: &[u8] = include_bytes!("gmail_test_key.der");
-const GMAIL_TEST_KID: &str = "sandbox-gmail-test";
-/// The issuer the sandbox's Gmail tokens carry (Google's).
-pub const GMAIL_TEST_ISSUER: &str = "https://accounts.google.com";
+use crate::gmail_keys::{sign_gmail, GmailTestKey};
 
 fn discord_key(secret: &[u8]) -> ed25519_dalek::SigningKey {
     use sha2::Digest;
@@ -66,9 +61,10 @@ pub fn twilio_payload(url: &str, body: &[u8]) -> String {
 }
 
 /// The headers a platform would send with `body`. `url` is the full URL for Twilio and the
-/// audience of Gmail's token; for Discord `secret` seeds the application's key pair
-/// (`discord_public_key`); Gmail ignores `secret` (it signs with the test RSA key). JWTs are
-/// issued at `timestamp` and expire an hour later.
+/// audience of Gmail's and Monday's tokens; for Discord `secret` seeds the application's key
+/// pair (`discord_public_key`); Gmail ignores `secret` (it signs with the first test RSA key;
+/// `Sandbox::sign_gmail` signs with the current one). JWTs are issued at `timestamp` and expire
+/// as the platform's do (Gmail an hour later, Monday five minutes).
 pub fn sign_webhook(
     p: Platform,
     secret: &[u8],
@@ -131,9 +127,13 @@ pub fn sign_webhook(
             ]
         }
         Platform::Monday => {
+            // The documented claim set of the Authorization header
+            // (https://developer.monday.com/apps/docs/authorization-header): `aud` is the
+            // endpoint the request is sent to, `exp` five minutes after `iat` as in its example.
             let claims = serde_json::json!({
-                "iat": timestamp, "exp": timestamp + 3600,
-                "dat": {"client_id": "sandbox", "app_id": 1}
+                "accountId": 1825529, "userId": 4012689, "aud": url,
+                "exp": timestamp + 300, "shortLivedToken": "sandbox-short-lived-token",
+                "iat": timestamp
             });
             let key = jsonwebtoken::EncodingKey::from_secret(secret);
             vec![(
@@ -141,21 +141,7 @@ pub fn sign_webhook(
                 jwt(jsonwebtoken::Algorithm::HS256, None, &key, &claims),
             )]
         }
-        Platform::Gmail => {
-            let claims = serde_json::json!({
-                "iss": GMAIL_TEST_ISSUER, "aud": url,
-                "iat": timestamp, "exp": timestamp + 3600,
-                "email": "gmail-push@sandbox.iam.gserviceaccount.com", "email_verified": true
-            });
-            let key = jsonwebtoken::EncodingKey::from_rsa_der(GMAIL_TEST_KEY_DER);
-            let token = jwt(
-                jsonwebtoken::Algorithm::RS256,
-                Some(GMAIL_TEST_KID),
-                &key,
-                &claims,
-            );
-            vec![("Authorization".into(), format!("Bearer {token}"))]
-        }
+        Platform::Gmail => sign_gmail(GmailTestKey::First, None, timestamp, url),
         Platform::Outlook | Platform::ZeroDb => Vec::new(),
     }
 }

@@ -36,17 +36,24 @@ pub struct Env {
 }
 
 pub async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+/// `env` with the intake's `[webhooks]` changed by `change` (Gmail's keys come from the
+/// sandbox's JWKS file unless `change` sets another source).
+pub async fn env_with(change: impl FnOnce(&mut WebhooksConfig)) -> Env {
     let db = TestDb::new().await;
     let mut jwks = tempfile::NamedTempFile::new().expect("tempfile");
     jwks.write_all(GMAIL_TEST_JWKS.as_bytes())
         .expect("write jwks");
-    let cfg = WebhooksConfig {
+    let mut cfg = WebhooksConfig {
         max_body_bytes: MAX_BODY,
         public_base: PUBLIC_BASE.into(),
         gmail_audience: GMAIL_AUD.into(),
         gmail_jwks_file: jwks.path().to_string_lossy().into_owned(),
         ..WebhooksConfig::default()
     };
+    change(&mut cfg);
     let metrics = mcp_daemon::metrics::install().expect("metrics");
     mcp_daemon::metrics::register_platforms();
     mcp_daemon::sync::register_metrics();

@@ -6,6 +6,8 @@ pub use mcp_testkit::webhooks::*;
 mod app_level;
 mod cli;
 mod documented;
+mod gmail_keys;
 mod handshakes;
 mod intake;
+mod notion_verification;
 mod signed;

@@ -84,6 +84,10 @@ pub fn routes(state: ApiState) -> Option<Router> {
                 "/notifications/endpoints/{id}/test",
                 post(super::notifications::test),
             )
+            .route(
+                "/notion/verification-token",
+                get(super::notion::verification_token),
+            )
             .route("/integrations/{key}", get(status).post(connect_with_key))
             .route_layer(middleware::from_fn(move |req: Request, next: Next| {
                 authorized(expected, req, next)

@@ -2,13 +2,16 @@
 //! and `/readyz` (the database answers, its migrations are current, and the daemon is not
 //! draining; answered from the readiness probe in `ready.rs`, never by waiting on the database),
 //! unauthenticated; and the
-//! integration endpoints (`integrations.rs`), behind a bearer token; and the webhook intake
+//! integration endpoints (`integrations.rs`, with `notifications.rs` and `notion.rs`), behind a
+//! bearer token; and the webhook intake
 //! (`webhooks.rs`), which the platforms call and which trusts only verified signatures.
 //! The unauthenticated handlers only read, except the webhook intake, which writes only events
-//! whose signature it has verified (and their `webhook_process` jobs).
+//! whose signature it has verified (and their `webhook_process` jobs), and Notion's unsigned
+//! subscription verification token (sealed; nothing else of that request).
 
 pub mod integrations;
 pub mod notifications;
+pub mod notion;
 pub mod ready;
 pub mod webhooks;
 

@@ -6,7 +6,9 @@
 //! event names; an event for no such integration is answered 200 (the platform must neither
 //! retry nor disable the URL), stores nothing and counts as `unrouted`.
 //! Not behind the bearer token (the platforms call it): a delivery is trusted only once its
-//! signature has been verified on the raw body (`crate::webhooks`). Answers 2xx only for an event that is stored
+//! signature has been verified on the raw body (`crate::webhooks`); the one unsigned body taken
+//! is Notion's subscription verification on its app URL (`crate::webhooks::notion`: its token
+//! stored sealed, nothing else). Answers 2xx only for an event that is stored
 //! (or was stored before) or a handshake; a refused delivery writes nothing, counts in
 //! `mcp_webhook_events_total` and is logged without its body; the database unreachable is 503.
 
@@ -42,6 +44,7 @@ pub struct WebhookState {
     pub config: Arc<WebhooksConfig>,
     pub gmail: Arc<GmailKeys>,
     apps: Arc<AppSecrets>,
+    notion: Arc<webhooks::notion::NotionToken>,
     batcher: EventBatcher,
     hooks: Arc<RowCache<(Uuid, Platform)>>,
     /// App routes by (platform, the accounts an event names).
@@ -92,9 +95,9 @@ const MAX_BATCH: usize = 256;
 const WRITERS: usize = 4;
 
 impl WebhookState {
-    /// Reads the Gmail JWKS file named by the config. With `wake` (a daemon's own worker), the
-    /// events' jobs are enqueued without NOTIFY and that worker is woken directly; without, the
-    /// usual NOTIFY tells whichever workers listen.
+    /// Reads the Gmail JWKS file named by the config, or prepares fetching Google's. With
+    /// `wake` (a daemon's own worker), the events' jobs are enqueued without NOTIFY and that
+    /// worker is woken directly; without, the usual NOTIFY tells whichever workers listen.
     pub fn new(
         pool: PgPool,
         vault: Arc<Vault>,
@@ -106,13 +109,10 @@ impl WebhookState {
             batcher: EventBatcher::start(pool.clone(), MAX_BATCH, WRITERS, wake),
             pool,
             vault,
-            gmail: Arc::new(GmailKeys::load(
-                &config.gmail_jwks_file,
-                &config.gmail_issuer,
-                &config.gmail_audience,
-            )?),
+            gmail: Arc::new(GmailKeys::load(&config.gmail_keys())?),
             config: Arc::new(config.clone()),
             apps: Arc::new(apps),
+            notion: Default::default(),
             hooks: Arc::new(RowCache::new()),
             routes: Arc::new(RowCache::new()),
         })
@@ -294,7 +294,10 @@ async fn handle(
                 "this platform delivers to a URL per webhook: /webhooks/{platform}/{id}",
             )
         }
-        Target::App if p != Platform::Gmail && s.apps.get(p).is_none() => {
+        // Notion's app URL also works with the token its verification request brought.
+        Target::App
+            if !matches!(p, Platform::Gmail | Platform::Notion) && s.apps.get(p).is_none() =>
+        {
             return refuse(
                 StatusCode::NOT_FOUND,
                 "not_configured",
@@ -334,11 +337,28 @@ async fn handle(
             &format!("expected {expected_type}"),
         );
     }
+    if p == Platform::Notion && matches!(target, Target::App) {
+        if let Some(token) = webhooks::notion::verification_token(&body) {
+            return match s.notion.received(&s.pool, &s.vault, token).await {
+                Ok(()) => Answer {
+                    outcome: "handshake",
+                    response: (StatusCode::OK, Json(json!({"ok": true}))).into_response(),
+                },
+                Err(e) => unavailable(&e.to_string()),
+            };
+        }
+    }
     // A webhook without a secret of its own (one the daemon made for the app, such as Monday's
-    // board webhooks) is verified with the app's.
+    // board webhooks) is verified with the app's; Notion's app URL without a configured secret
+    // with the stored verification token.
     let app = s.apps.get(p);
+    let stored = match (p, &source, app.and_then(|a| a.secret.as_ref())) {
+        (Platform::Notion, Source::App, None) => s.notion.get(&s.pool, &s.vault).await,
+        _ => None,
+    };
     let app_secret = app
         .and_then(|a| a.secret.as_ref())
+        .or(stored.as_ref())
         .map(|x| x.expose().as_bytes());
     let app_key = app.and_then(|a| a.public_key.as_deref());
     let (secret_bytes, public_key) = match &source {
@@ -366,6 +386,9 @@ async fn handle(
         gmail: &s.gmail,
         signature_header: &s.config.signature_header,
     };
+    if p == Platform::Gmail {
+        s.gmail.refresh_for_delivery(&delivery).await;
+    }
     if let Err(r) = webhooks::verify(&delivery, &keys) {
         return refused(&r);
     }

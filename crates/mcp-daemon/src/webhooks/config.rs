@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// Where Google publishes the keys that sign its tokens, Pub/Sub push tokens included
+/// (`jwks_uri` of https://accounts.google.com/.well-known/openid-configuration, documented at
+/// https://developers.google.com/identity/openid-connect/openid-connect#validatinganidtoken).
+pub const GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
+
 #[derive(Clone, Deserialize, Serialize, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhooksConfig {
@@ -23,8 +28,19 @@ pub struct WebhooksConfig {
     /// The issuer Gmail's Pub/Sub push JWTs must carry.
     pub gmail_issuer: String,
     /// A JWKS file (JSON) with the public keys Pub/Sub push JWTs are checked against; read at
-    /// start, never fetched. Empty: Gmail deliveries are refused.
+    /// start, never fetched (the offline option). When set it wins over `gmail_jwks_url`.
     pub gmail_jwks_file: String,
+    /// Google's JWKS URL, fetched when no file is set: cached for its `Cache-Control: max-age`,
+    /// fetched again when a token names an unknown key. Empty (and no file): Gmail deliveries
+    /// are refused.
+    pub gmail_jwks_url: String,
+    /// Fewest time between two JWKS fetches (an unknown key id or an expired set asks for one):
+    /// a flood of forged key ids makes at most one fetch per interval.
+    #[serde(with = "humantime_serde")]
+    pub gmail_jwks_refetch_interval: Duration,
+    /// The service account of the Pub/Sub push subscription: tokens must carry it in `email`,
+    /// with `email_verified`. Empty: not checked.
+    pub gmail_service_account: String,
     /// Subscriptions that expire (Gmail watch, Graph) are renewed this long before they do.
     #[serde(with = "humantime_serde")]
     pub renew_ahead: Duration,
@@ -45,9 +61,56 @@ impl Default for WebhooksConfig {
             gmail_audience: String::new(),
             gmail_issuer: "https://accounts.google.com".into(),
             gmail_jwks_file: String::new(),
+            gmail_jwks_url: GOOGLE_JWKS_URL.into(),
+            gmail_jwks_refetch_interval: Duration::from_secs(30),
+            gmail_service_account: String::new(),
             renew_ahead: Duration::from_secs(24 * 3600),
             gmail_topic: String::new(),
             outlook_subscription_ttl: Duration::from_secs(2 * 86_400 + 12 * 3600),
+        }
+    }
+}
+
+impl WebhooksConfig {
+    /// The checks of `[webhooks]`, naming the key at fault.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        if self.max_body_bytes == 0 {
+            return Err((
+                "webhooks.max_body_bytes".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if !self.gmail_jwks_url.is_empty() {
+            let ok = url::Url::parse(&self.gmail_jwks_url).is_ok_and(|u| {
+                u.scheme() == "https"
+                    || (u.scheme() == "http"
+                        && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")))
+            });
+            if !ok {
+                return Err((
+                    "webhooks.gmail_jwks_url".into(),
+                    "must be an https:// URL (http:// only on the loopback)".into(),
+                ));
+            }
+        }
+        if self.gmail_jwks_refetch_interval > Duration::from_secs(3600) {
+            return Err((
+                "webhooks.gmail_jwks_refetch_interval".into(),
+                "must be at most 1h (a rotated key is picked up only after it)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// What Gmail verification is built from.
+    pub fn gmail_keys(&self) -> mcp_platforms::webhooks::GmailKeysConfig {
+        mcp_platforms::webhooks::GmailKeysConfig {
+            jwks_file: self.gmail_jwks_file.clone(),
+            jwks_url: self.gmail_jwks_url.clone(),
+            refetch_interval: self.gmail_jwks_refetch_interval,
+            issuer: self.gmail_issuer.clone(),
+            audience: self.gmail_audience.clone(),
+            service_account: self.gmail_service_account.clone(),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Webhook intake's storage side: registered webhooks and their secrets (`store.rs`), verified
 //! events grouped into `webhook_process` jobs (`batcher.rs`), their processing (`process.rs`)
-//! and the renewal of expiring subscriptions (`renew.rs`). Verification itself (the platforms'
+//! the renewal of expiring subscriptions (`renew.rs`) and Notion's subscription verification
+//! token (`notion.rs`). Verification itself (the platforms'
 //! signature schemes) is `mcp_platforms::webhooks`; the HTTP side is `crate::http::webhooks`.
 
 mod apps;
 pub mod batcher;
 mod config;
+pub mod notion;
 pub mod process;
 pub mod registration;
 pub mod renew;

@@ -11,13 +11,14 @@ mod client_state;
 pub mod deletions;
 mod ed25519;
 mod events;
+mod jwks;
 mod jwt;
 pub mod messages;
 mod twilio;
 mod v0_hmac;
 
 pub use events::{parse, Handshake, Parsed};
-pub use jwt::{GmailKeys, KeysError};
+pub use jwks::{GmailKeys, GmailKeysConfig, KeysError};
 
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
