@@ -34,8 +34,12 @@ pub enum WebhooksCommand {
     /// Disable a webhook and erase its secret (its stored events stay until prune).
     Remove { id: uuid::Uuid },
     /// Print the token of Notion's subscription verification request (sent to
-    /// /webhooks/notion when the subscription is created), to paste into Notion.
-    NotionToken,
+    /// /webhooks/notion when the subscription is created), to paste into Notion; with --reset,
+    /// forget it so that the next verification request's token is kept.
+    NotionToken {
+        #[arg(long)]
+        reset: bool,
+    },
 }
 
 /// The first line of `text`, trimmed, as a secret.
@@ -103,7 +107,18 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> anyhow::Result<()
                 }
             }
         }
-        WebhooksCommand::NotionToken => {
+        WebhooksCommand::NotionToken { reset: true } => {
+            if mcp_daemon::webhooks::notion::reset(&pool).await? {
+                println!(
+                    "Notion's verification token forgotten: the next verification request to \
+                     {}/webhooks/notion is kept",
+                    base.trim_end_matches('/')
+                );
+            } else {
+                println!("no Notion verification token was stored");
+            }
+        }
+        WebhooksCommand::NotionToken { reset: false } => {
             let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
             mcp_daemon::keys::load_data_keys(&pool, &vault).await?;
             match mcp_daemon::webhooks::notion::load(&pool, &vault).await? {

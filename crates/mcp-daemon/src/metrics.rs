@@ -37,11 +37,13 @@ pub const WEBHOOK_PROCESSING: &str = "mcp_webhook_processing_seconds";
 
 /// Outcomes of `mcp_webhook_events_total`: stored, a repeated delivery, a handshake answered,
 /// an app-level event for no live integration (answered 200, stored nothing), and one per
-/// reason a delivery is refused (`not_configured`: no app secret for the app-level URL).
+/// reason a delivery is refused (`not_configured`: no app secret for the app-level URL;
+/// `handshake_refused`: a Notion verification request while a token is stored).
 pub const WEBHOOK_OUTCOMES: &[&str] = &[
     "accepted",
     "duplicate",
     "handshake",
+    "handshake_refused",
     "unrouted",
     "not_configured",
     "bad_signature",

@@ -168,6 +168,47 @@ async fn notion_verification_through_the_daemon() {
     assert_eq!(status, 401);
     assert_eq!(events().await, 1);
 
+    // A stranger's verification body cannot replace the stored token (the URL is public) …
+    let (status, body) = post(
+        r#"{"verification_token":"secret_strangers_token"}"#.into(),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let cli = |args: &'static [&'static str]| {
+        let (db_url, key_file) = (db.url.clone(), key_file.clone());
+        async move {
+            let out = tokio::process::Command::new(bin())
+                .args(args)
+                .env_remove("MCP_WORKER_CONFIG")
+                .env("DATABASE_URL", &db_url)
+                .env("MCP_WORKER__VAULT__KEY_FILES", format!("[{key_file:?}]"))
+                .output()
+                .await
+                .expect("cli");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        }
+    };
+    assert_eq!(cli(&["webhooks", "notion-token"]).await, TOKEN);
+    // … until an operator resets it (a subscription made again): the next one is kept.
+    cli(&["webhooks", "notion-token", "--reset"]).await;
+    assert_eq!(stored_rows(&db).await, 0);
+    let (status, body) = post(
+        r#"{"verification_token":"secret_the_new_subscription"}"#.into(),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        cli(&["webhooks", "notion-token"]).await,
+        "secret_the_new_subscription"
+    );
+
     // Logged at INFO, without the token.
     daemon.signal(libc::SIGTERM);
     daemon.wait(Duration::from_secs(30)).await.expect("exit");

@@ -340,10 +340,16 @@ async fn handle(
     if p == Platform::Notion && matches!(target, Target::App) {
         if let Some(token) = webhooks::notion::verification_token(&body) {
             return match s.notion.received(&s.pool, &s.vault, token).await {
-                Ok(()) => Answer {
+                Ok(true) => Answer {
                     outcome: "handshake",
                     response: (StatusCode::OK, Json(json!({"ok": true}))).into_response(),
                 },
+                Ok(false) => refuse(
+                    StatusCode::CONFLICT,
+                    "handshake_refused",
+                    "a Notion verification token is stored already; an operator must reset it \
+                     to accept a new one",
+                ),
                 Err(e) => unavailable(&e.to_string()),
             };
         }
@@ -411,6 +417,17 @@ async fn handle(
             body_sha256,
         } => (dedup_key, event_type, payload, body_sha256),
     };
+    // Discord's webhook events are acknowledged with 204 and no body
+    // (https://discord.com/developers/docs/events/webhook-events); everything else with 200 JSON.
+    let empty_ack = p == Platform::Discord && payload.get("event").is_some_and(|e| e.is_object());
+    let ack = |outcome: &'static str, body: serde_json::Value| Answer {
+        outcome,
+        response: if empty_ack {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            (StatusCode::OK, Json(body)).into_response()
+        },
+    };
     let hook = match source {
         Source::Hook(hook, _) => hook,
         Source::App => {
@@ -424,13 +441,9 @@ async fn handle(
                 }
             };
             let Some(hook) = found else {
-                // For no live integration: answered 200 so the platform neither retries nor
+                // For no live integration: acknowledged so the platform neither retries nor
                 // disables the URL; nothing stored.
-                return Answer {
-                    outcome: "unrouted",
-                    response: (StatusCode::OK, Json(json!({"ok": true, "routed": false})))
-                        .into_response(),
-                };
+                return ack("unrouted", json!({"ok": true, "routed": false}));
             };
             hook
         }
@@ -446,19 +459,8 @@ async fn handle(
         body_sha256: sha,
     };
     match s.batcher.store(pending).await {
-        Ok(Stored::New(event_id)) => Answer {
-            outcome: "accepted",
-            response: (
-                StatusCode::OK,
-                Json(json!({"ok": true, "event_id": event_id})),
-            )
-                .into_response(),
-        },
-        Ok(Stored::Duplicate) => Answer {
-            outcome: "duplicate",
-            response: (StatusCode::OK, Json(json!({"ok": true, "duplicate": true})))
-                .into_response(),
-        },
+        Ok(Stored::New(event_id)) => ack("accepted", json!({"ok": true, "event_id": event_id})),
+        Ok(Stored::Duplicate) => ack("duplicate", json!({"ok": true, "duplicate": true})),
         Err(e) => unavailable(&e.to_string()),
     }
 }

@@ -3,7 +3,9 @@
 //! (https://developers.notion.com/reference/webhooks, "Verifying the subscription"); a person
 //! pastes that token into Notion to activate the subscription, and Notion signs every later
 //! delivery with it (`X-Notion-Signature`). This module recognises exactly that body, keeps the
-//! latest token sealed (`mcp.notion_verification`, migration 0013), gives it to the operator
+//! first token sealed (`mcp.notion_verification`, migration 0013) until an operator resets it
+//! (the URL is public: a stranger's later verification body must not replace the secret that
+//! verifies Notion's deliveries), gives it to the operator
 //! (CLI, bearer-protected HTTP) and to the intake as Notion's signing secret when
 //! `[platforms.notion] signing_secret` is not configured (the configured secret wins).
 //! It must never store anything else of the unsigned request, accept any other unsigned body,
@@ -48,20 +50,27 @@ pub fn verification_token(body: &[u8]) -> Option<Secret> {
     sane.then(|| Secret::new(token))
 }
 
-/// Stores `token` sealed, replacing the one before.
-pub async fn store(pool: &PgPool, vault: &Vault, token: &Secret) -> Result<(), WebhookError> {
+/// Stores `token` sealed when none is stored; `false` (nothing written) when one is.
+pub async fn store(pool: &PgPool, vault: &Vault, token: &Secret) -> Result<bool, WebhookError> {
     let (key_id, ct) = vault.seal(token.expose(), binding())?;
-    sqlx::query(
+    let done = sqlx::query(
         "INSERT INTO mcp.notion_verification (id, token_ct, key_id, received_at) \
-         VALUES (1, $1, $2, now()) \
-         ON CONFLICT (id) DO UPDATE SET token_ct = EXCLUDED.token_ct, key_id = EXCLUDED.key_id, \
-         received_at = EXCLUDED.received_at",
+         VALUES (1, $1, $2, now()) ON CONFLICT (id) DO NOTHING",
     )
     .bind(ct)
     .bind(key_id)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
+}
+
+/// Forgets the stored token, so that the next verification request's is kept (a subscription
+/// made again). Returns whether one was stored.
+pub async fn reset(pool: &PgPool) -> Result<bool, WebhookError> {
+    let done = sqlx::query("DELETE FROM mcp.notion_verification WHERE id = 1")
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// The stored token and when it arrived; `None` before Notion has sent one.
@@ -113,21 +122,28 @@ impl NotionToken {
         token
     }
 
-    /// Stores a verification request's token and uses it from now on; logs that it came (never
-    /// the token).
+    /// Stores a verification request's token and uses it from now on, when none is stored;
+    /// logs what it did (never the token). `false` when a token was stored already.
     pub async fn received(
         &self,
         pool: &PgPool,
         vault: &Vault,
         token: Secret,
-    ) -> Result<(), WebhookError> {
-        store(pool, vault, &token).await?;
+    ) -> Result<bool, WebhookError> {
+        if !store(pool, vault, &token).await? {
+            tracing::warn!(
+                "a Notion verification request came while a token is stored: kept the stored \
+                 one; if the subscription was made again, run \
+                 `mcp-worker webhooks notion-token --reset` and resend the token from Notion"
+            );
+            return Ok(false);
+        }
         self.set(Some(token));
         tracing::info!(
             "Notion subscription verification token received and stored; read it with \
              `mcp-worker webhooks notion-token` and paste it into Notion"
         );
-        Ok(())
+        Ok(true)
     }
 
     fn set(&self, token: Option<Secret>) {
