@@ -46,8 +46,6 @@ pub enum KeysError {
     },
     #[error("webhooks.gmail_jwks_file {path} is not a JWKS: {message}")]
     Parse { path: String, message: String },
-    #[error("cannot build the JWKS client: {0}")]
-    Client(String),
 }
 
 /// The cached set and when it was fetched.
@@ -65,7 +63,8 @@ pub struct GmailKeys {
     pub(super) audience: String,
     pub(super) service_account: String,
     url: Option<String>,
-    client: Option<reqwest::Client>,
+    /// Made at the first fetch: a daemon that receives no Gmail push never holds it.
+    client: std::sync::OnceLock<Option<reqwest::Client>>,
     refetch_interval: Duration,
     cached: RwLock<Cached>,
     fetching: tokio::sync::Mutex<()>,
@@ -99,14 +98,6 @@ impl GmailKeys {
             });
         } else if !cfg.jwks_url.is_empty() {
             keys.url = Some(cfg.jwks_url.clone());
-            keys.client = Some(
-                reqwest::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .connect_timeout(Duration::from_secs(5))
-                    .min_tls_version(reqwest::tls::Version::TLS_1_2)
-                    .build()
-                    .map_err(|e| KeysError::Client(e.to_string()))?,
-            );
         }
         Ok(keys)
     }
@@ -130,12 +121,15 @@ impl GmailKeys {
     /// ago. Never fails: a failed fetch keeps the last good set (the token is then checked
     /// against it).
     pub async fn refresh_for(&self, kid: Option<&str>) {
-        let (Some(url), Some(client)) = (&self.url, &self.client) else {
+        let Some(url) = &self.url else {
             return;
         };
         if !self.wants_fetch(kid) {
             return;
         }
+        let Some(client) = self.client.get_or_init(client) else {
+            return;
+        };
         // One fetch at a time; those who waited find the set fetched (or the interval closed).
         let _one = self.fetching.lock().await;
         if !self.wants_fetch(kid) || !self.may_fetch() {
@@ -188,6 +182,17 @@ fn issuers(configured: &str) -> Vec<String> {
     } else {
         vec![configured.to_string()]
     }
+}
+
+/// The client of the JWKS fetches; `None` (logged) when it cannot be built.
+fn client() -> Option<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .min_tls_version(reqwest::tls::Version::TLS_1_2)
+        .build()
+        .map_err(|e| tracing::error!(error = %e, "cannot build the Gmail keys' HTTP client"))
+        .ok()
 }
 
 /// One GET of the JWKS: the set and how long it may be used.
