@@ -1,8 +1,7 @@
 //! Event bodies as the platforms deliver them, shaped after each platform's documented examples
 //! (the address beside each builder), for tests, the demo and the bench to sign with
-//! `sign_webhook`. They are built here, never from the verifiers' code
-//! (`mcp_platforms::webhooks`), so a wrong shape there is not mirrored here; they must never
-//! describe anything but test traffic.
+//! `sign_webhook`. They are built here, never from the platforms crate's event parsing, so a
+//! wrong shape there is not mirrored here; they must never describe anything but test traffic.
 
 use serde_json::{json, Value};
 

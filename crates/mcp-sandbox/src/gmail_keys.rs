@@ -3,16 +3,14 @@
 //! `gmail_test_jwks*.json`), the JWKS endpoint at Google's path (`/gmail/oauth2/v3/certs`,
 //! served with `Cache-Control: public, max-age=…` as Google serves
 //! https://www.googleapis.com/oauth2/v3/certs), a rotation to the second key, and Pub/Sub push
-//! tokens signed with whichever key is current; the endpoint can be made to fail. It signs on its own: it must never use the
-//! verifiers' code (`mcp_platforms::webhooks`), nor sign anything but test traffic.
+//! tokens signed with whichever key is current; the endpoint can be made to fail. It signs on
+//! its own: it must never use the platforms crate's verifiers, nor sign anything but test
+//! traffic.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use axum::extract::State as AxState;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-
-use crate::state::State;
 
 /// The public half of the first key, as a JWKS file's contents.
 pub const GMAIL_TEST_JWKS: &str = include_str!("gmail_test_jwks.json");
@@ -111,9 +109,9 @@ impl GmailKeyState {
 }
 
 /// `GET /gmail/oauth2/v3/certs`: the JWKS with Google's caching header.
-pub async fn certs(AxState(st): AxState<std::sync::Arc<State>>) -> Response {
-    st.gmail_keys.fetches.fetch_add(1, Ordering::AcqRel);
-    if st.gmail_keys.failing.load(Ordering::Acquire) {
+pub fn certs(keys: &GmailKeyState) -> Response {
+    keys.fetches.fetch_add(1, Ordering::AcqRel);
+    if keys.failing.load(Ordering::Acquire) {
         return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     (
@@ -127,7 +125,7 @@ pub async fn certs(AxState(st): AxState<std::sync::Arc<State>>) -> Response {
                 &format!("public, max-age={GMAIL_JWKS_MAX_AGE_S}, must-revalidate, no-transform"),
             ),
         ],
-        st.gmail_keys.jwks().to_string(),
+        keys.jwks().to_string(),
     )
         .into_response()
 }

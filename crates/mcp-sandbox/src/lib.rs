@@ -110,7 +110,12 @@ fn app(state: Arc<State>) -> Router {
         .route("/_sandbox/items/remove", post(remove_items))
         .route("/_sandbox/items/restore", post(restore_items))
         .route("/_sandbox/subscriptions", get(subscriptions))
-        .route(GMAIL_JWKS_PATH, get(gmail_keys::certs))
+        .route(
+            GMAIL_JWKS_PATH,
+            get(
+                |AxState(st): AxState<Arc<State>>| async move { gmail_keys::certs(&st.gmail_keys) },
+            ),
+        )
         .route("/{platform}/{*path}", any(api::handle))
         .with_state(state)
 }

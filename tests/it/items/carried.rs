@@ -79,6 +79,16 @@ async fn a_slack_message_event_stores_its_message_and_asks_for_no_sync() {
         json!({"type": "message", "user": "U1", "text": "Hello world", "ts": "1700000050.000100"})
     );
     assert_eq!(syncs().await, 0, "no sync for a message the event carried");
+    // The feed shows a change once every older transaction has ended (its watermark).
+    env.db
+        .wait_until(
+            &format!(
+                "SELECT count(*) > 0 FROM mcp.changes('{}'::uuid, NULL, 100)",
+                env.ws
+            ),
+            Duration::from_secs(30),
+        )
+        .await;
     let (changes, _) = read_all(&env.db.pool, env.ws, None, 100).await;
     assert_eq!(
         changes
