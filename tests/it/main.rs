@@ -14,6 +14,7 @@ mod health;
 mod integrations;
 mod items;
 mod notify;
+mod notify_proxy;
 mod oauth;
 mod ops;
 mod outage;

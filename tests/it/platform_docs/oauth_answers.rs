@@ -156,3 +156,31 @@ async fn microsoft_answers_a_refresh_token_and_its_lifetime() {
     );
     assert_eq!(t.account, None, "Outlook's account comes from /me");
 }
+
+/// A token endpoint answering 307 or 308 (which would send the request again, body and all, to
+/// the address it names) is not followed: the code, verifier and client secret go nowhere else.
+#[tokio::test]
+async fn a_token_request_is_never_sent_on_by_a_307_or_308() {
+    for status in [307, 308] {
+        let elsewhere = DocServer::start(vec![json("POST", "/steal", "{}")]).await;
+        let server = DocServer::start(vec![super::Answer {
+            method: "POST",
+            path: "/oauth/token",
+            status,
+            headers: vec![("location", format!("{}/steal", elsewhere.base()))],
+            body: String::new(),
+        }])
+        .await;
+        let c = server.connectors(Platform::Zoom, |_| {});
+        let spec = c.get(Platform::Zoom).oauth().cloned().expect("oauth");
+        let refused = mcp_platforms::oauth::refresh(
+            c.client(),
+            Platform::Zoom,
+            &spec,
+            &Secret::new("a-refresh-token"),
+        )
+        .await;
+        assert!(refused.is_err(), "{status}");
+        assert!(elsewhere.seen().is_empty(), "{status}: the request went on");
+    }
+}

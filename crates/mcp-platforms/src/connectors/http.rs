@@ -41,6 +41,7 @@ pub fn build_client(cfg: &HttpClientConfig) -> Result<reqwest::Client, Connector
         builder = builder.add_root_certificate(cert);
     }
     builder
+        .redirect(reqwest::redirect::Policy::custom(redirect))
         .timeout(cfg.timeout)
         .connect_timeout(cfg.connect_timeout)
         .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
@@ -51,6 +52,18 @@ pub fn build_client(cfg: &HttpClientConfig) -> Result<reqwest::Client, Connector
         .build()
         .map_err(|e| ConnectorError::transport_reason(&e))
         .map_err(ConnectorBuildError::Client)
+}
+
+/// Redirects of platform calls: a 307 or 308 sends the request again with its body, so a
+/// token request's code, refresh token or client secret would go to wherever the answer
+/// points: never followed (the answer is then classified as it is). Others (their method
+/// becomes GET without a body; credentials are dropped across hosts) are followed up to 5.
+fn redirect(a: reqwest::redirect::Attempt) -> reqwest::redirect::Action {
+    if matches!(a.status().as_u16(), 307 | 308) || a.previous().len() >= 5 {
+        a.stop()
+    } else {
+        a.follow()
+    }
 }
 
 /// A response read to its end: status, headers and (bounded) body.
