@@ -221,6 +221,13 @@ fn systemd_unit_passes_systemd_analyze_verify() {
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "PrivateTmp=yes",
+        // A core dump would hold keys and tokens.
+        "LimitCORE=0",
+        // The clouds' instance metadata services hand out the host's credentials.
+        "IPAddressDeny=169.254.169.254 fd00:ec2::254 100.100.100.200",
+        // The API token and the OAuth client secrets as credentials, like the database URL.
+        "api-token:",
+        "client-secret-",
     ] {
         assert!(text.contains(needed), "unit lacks {needed}");
     }

@@ -341,25 +341,36 @@ impl Config {
     }
 }
 
-/// `signing-secret-<platform>` and `bot-token-<platform>` files of a systemd credentials
-/// directory, as the environment variables that set `[platforms.<platform>] signing_secret`
-/// and `bot_token`.
+/// The secrets of a systemd credentials directory, as the environment variables that set them:
+/// `api-token` (`[http] api_token`), and per platform `signing-secret-<platform>`,
+/// `bot-token-<platform>` and `client-secret-<platform>` (`[platforms.<platform>]
+/// signing_secret`, `bot_token`, `client_secret`).
 fn credential_secrets(dir: &Path) -> Vec<(String, String)> {
+    let read = |file: &str| {
+        std::fs::read_to_string(dir.join(file))
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
     let fields = [
         ("signing-secret", "SIGNING_SECRET"),
         ("bot-token", "BOT_TOKEN"),
+        ("client-secret", "CLIENT_SECRET"),
     ];
-    mcp_platforms::connectors::Platform::ALL
+    let platforms = mcp_platforms::connectors::Platform::ALL
         .iter()
         .flat_map(|p| fields.iter().map(move |f| (p, f)))
         .filter_map(|(p, (file, field))| {
-            let secret = std::fs::read_to_string(dir.join(format!("{file}-{p}"))).ok()?;
+            let secret = read(&format!("{file}-{p}"))?;
             let key = format!(
                 "{ENV_PREFIX}PLATFORMS__{}__{field}",
                 p.as_str().to_ascii_uppercase()
             );
-            Some((key, secret.trim().to_string()))
-        })
+            Some((key, secret))
+        });
+    read("api-token")
+        .map(|t| (format!("{ENV_PREFIX}HTTP__API_TOKEN"), t))
+        .into_iter()
+        .chain(platforms)
         .collect()
 }
 

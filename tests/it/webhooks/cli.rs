@@ -207,11 +207,13 @@ async fn app_secrets_come_from_systemd_credentials() {
         "slack-cred-secret-31\n",
     )
     .expect("write");
-    std::fs::write(
-        dir.path().join("bot-token-discord"),
-        "discord-bot-token-77\n",
-    )
-    .expect("write");
+    for (file, secret) in [
+        ("bot-token-discord", "discord-bot-token-77\n"),
+        ("client-secret-zoom", "zoom-client-secret-88\n"),
+        ("api-token", "gateway-api-token-0123456789\n"),
+    ] {
+        std::fs::write(dir.path().join(file), secret).expect("write");
+    }
     let check = |env: Vec<(&'static str, String)>| {
         let dir = dir.path().to_path_buf();
         async move {
@@ -230,7 +232,12 @@ async fn app_secrets_come_from_systemd_credentials() {
             )
         }
     };
-    let (ok, out) = check(vec![]).await;
+    // (The API token, now set, wants the OAuth redirect base.)
+    let (ok, out) = check(vec![(
+        "MCP_WORKER__OAUTH__REDIRECT_BASE",
+        "https://gateway.example.test/mcp".into(),
+    )])
+    .await;
     assert!(ok, "{out}");
     let slack = out.split("[platforms.slack]").nth(1).unwrap_or("");
     assert!(slack.contains("signing_secret = \"[redacted]\""), "{out}");
@@ -238,6 +245,13 @@ async fn app_secrets_come_from_systemd_credentials() {
     let discord = out.split("[platforms.discord]").nth(1).unwrap_or("");
     assert!(discord.contains("bot_token = \"[redacted]\""), "{out}");
     assert!(!out.contains("discord-bot-token-77"));
+    let zoom = out.split("[platforms.zoom]").nth(1).unwrap_or("");
+    assert!(zoom.contains("client_secret = \"[redacted]\""), "{out}");
+    let http = out.split("[http]").nth(1).unwrap_or("");
+    assert!(http.contains("api_token = \"[redacted]\""), "{out}");
+    for secret in ["zoom-client-secret-88", "gateway-api-token-0123456789"] {
+        assert!(!out.contains(secret), "{secret} printed");
+    }
     // An empty secret is a config error naming the key.
     let mut cmd = tokio::process::Command::new(bin());
     let out = cmd
