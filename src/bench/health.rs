@@ -295,7 +295,7 @@ pub(crate) struct BenchKeys {
 pub(crate) fn bench_keys() -> anyhow::Result<BenchKeys> {
     let dir = tempfile::tempdir()?;
     let key_file = dir.path().join("bench.key");
-    std::fs::write(&key_file, Vault::generate_key())?;
+    Vault::write_new_key_file(&key_file)?;
     let vault = Vault::from_config(&mcp_daemon::vault::VaultConfig {
         key_files: vec![key_file.clone()],
         ..Default::default()

@@ -42,16 +42,8 @@ pub async fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
                 anyhow::bail!("key id `{id}` must be letters, digits, '-' or '_'");
             }
             let path = dir.join(format!("{id}.key"));
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
+            mcp_daemon::vault::Vault::write_new_key_file(&path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
-            f.write_all(mcp_daemon::vault::Vault::generate_key().as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
             println!("{}", path.display());
         }
         KeysCommand::Rotate { batch, max_batches } => {

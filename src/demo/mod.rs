@@ -102,7 +102,7 @@ pub async fn prepare(config: &mut Config) -> Result<Demo, DemoError> {
         // A throwaway key: the demo re-seeds its credentials on every start.
         let dir = tempfile::tempdir().map_err(DemoError::Key)?;
         let path = dir.path().join("demo.key");
-        std::fs::write(&path, Vault::generate_key()).map_err(DemoError::Key)?;
+        Vault::write_new_key_file(&path).map_err(DemoError::Key)?;
         config.vault.key_files.push(path);
         key_dir = Some(dir);
     }

@@ -497,7 +497,7 @@ async fn endpoints_over_http_and_the_command_line() {
     // The command line: the secret printed once, then never.
     let dir = tempfile::tempdir().expect("tmp");
     let key = dir.path().join("k1.key");
-    std::fs::write(&key, mcp_daemon::vault::Vault::generate_key()).expect("key");
+    mcp_daemon::vault::Vault::write_new_key_file(&key).expect("key");
     let cli = |args: Vec<String>| {
         let (url, key) = (e.db.url.clone(), key.display().to_string());
         async move {

@@ -35,8 +35,10 @@ async fn seed(db: &TestDb, n: usize) -> Vec<Uuid> {
 
 /// The operator key of `test_vault`, as a key file the daemons load.
 fn key_file(dir: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
     let path = dir.join("test-key.key");
     std::fs::write(&path, hex::encode([7u8; 32])).expect("key file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     path.display().to_string()
 }
 
@@ -187,7 +189,7 @@ async fn a_new_operator_key_rewraps_only_the_data_keys() {
     // A second operator key, newer: `keys rotate` wraps the data key under it and leaves every
     // secret as it was.
     let new = dir.path().join("test-key2.key");
-    std::fs::write(&new, mcp_daemon::vault::Vault::generate_key()).expect("key");
+    mcp_daemon::vault::Vault::write_new_key_file(&new).expect("key");
     let out = tokio::process::Command::new(crate::common::bin())
         .args(["keys", "rotate"])
         .env_remove("MCP_WORKER_CONFIG")

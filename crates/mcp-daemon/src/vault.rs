@@ -32,6 +32,11 @@ pub enum VaultError {
     },
     #[error("vault key file {path} must hold 32 bytes as base64 or hex")]
     BadKey { path: String },
+    #[error(
+        "vault key file {path} can be read by group or others (mode {mode:o}): \
+         `chmod 600 {path}` (as ssh refuses such a private key)"
+    )]
+    OpenKeyFile { path: String, mode: u32 },
     #[error("the secret was encrypted with key `{0}`, which is not loaded")]
     UnknownKey(String),
     #[error("stored secret is malformed")]
@@ -239,6 +244,19 @@ impl Vault {
         Ok(out)
     }
 
+    /// Writes a new key file (`generate_key`) readable by its owner only; refuses to replace
+    /// an existing file.
+    pub fn write_new_key_file(path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        f.write_all(Vault::generate_key().as_bytes())
+    }
+
     /// 32 fresh random bytes, base64: the content of a new key file.
     pub fn generate_key() -> String {
         let bytes: Zeroizing<[u8; 32]> = Zeroizing::new(rand::random());
@@ -341,6 +359,18 @@ fn aad(at: Binding<'_>, key_id: &str) -> Vec<u8> {
 }
 
 fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|source| VaultError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(VaultError::OpenKeyFile {
+            path: path.display().to_string(),
+            mode,
+        });
+    }
     let text =
         Zeroizing::new(
             std::fs::read_to_string(path).map_err(|source| VaultError::Read {
@@ -433,15 +463,18 @@ mod tests {
 
     #[test]
     fn key_files_load_from_base64_and_hex_and_name_the_key() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("2026-01.key");
-        std::fs::write(&a, Vault::generate_key()).unwrap();
+        Vault::write_new_key_file(&a).unwrap();
         let b = dir.path().join("2026-02.key");
         std::fs::write(&b, "ab".repeat(32)).unwrap();
+        std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o400)).unwrap();
         let bad = dir.path().join("bad.key");
         std::fs::write(&bad, "short").unwrap();
+        std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
         let v = Vault::from_config(&VaultConfig {
-            key_files: vec![a, b],
+            key_files: vec![a, b.clone()],
             ..VaultConfig::default()
         })
         .unwrap();
@@ -458,6 +491,19 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("bad.key"));
+        // A key file group or others can read is refused, as ssh refuses such a key.
+        for mode in [0o644, 0o640, 0o604] {
+            std::fs::set_permissions(&b, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = Vault::from_config(&VaultConfig {
+                key_files: vec![b.clone()],
+                ..VaultConfig::default()
+            })
+            .unwrap_err();
+            assert!(
+                matches!(&e, VaultError::OpenKeyFile { .. }) && e.to_string().contains("chmod 600"),
+                "{mode:o}: {e}"
+            );
+        }
     }
 
     #[test]

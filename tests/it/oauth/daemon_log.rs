@@ -27,7 +27,7 @@ async fn the_daemon_never_logs_the_access_token_even_at_debug() {
     let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
     let dir = tempfile::tempdir().expect("tmp");
     let key_file = dir.path().join("k1.key");
-    std::fs::write(&key_file, Vault::generate_key()).expect("key");
+    mcp_daemon::vault::Vault::write_new_key_file(&key_file).expect("key");
     let cfg = dir.path().join("daemon.toml");
     std::fs::write(
         &cfg,

@@ -77,7 +77,7 @@ async fn a_killed_daemons_sync_resumes_on_another_daemon_without_loss_or_doublin
     sb.set_items_per_account(ITEMS as u64);
     let dir = tempfile::tempdir().expect("tempdir");
     let key_file = dir.path().join("test.key");
-    std::fs::write(&key_file, mcp_daemon::vault::Vault::generate_key()).expect("key");
+    mcp_daemon::vault::Vault::write_new_key_file(&key_file).expect("key");
     let vault = mcp_daemon::vault::Vault::from_config(&mcp_daemon::vault::VaultConfig {
         key_files: vec![key_file.clone()],
         ..Default::default()

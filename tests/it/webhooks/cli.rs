@@ -46,7 +46,7 @@ async fn register_list_and_remove_from_the_command_line() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().expect("tmp");
     let key_file = dir.path().join("k1.key");
-    std::fs::write(&key_file, mcp_daemon::vault::Vault::generate_key()).expect("key");
+    mcp_daemon::vault::Vault::write_new_key_file(&key_file).expect("key");
     let key_file = key_file.display().to_string();
     let ws = mcp_daemon::integrations::create_workspace(&db.pool, "cli")
         .await

@@ -31,7 +31,7 @@ async fn notion_verification_through_the_daemon() {
     let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
     let dir = tempfile::tempdir().expect("tmp");
     let key_file = dir.path().join("k1.key");
-    std::fs::write(&key_file, mcp_daemon::vault::Vault::generate_key()).expect("key");
+    mcp_daemon::vault::Vault::write_new_key_file(&key_file).expect("key");
     let key_file = key_file.display().to_string();
     // No [platforms.notion] signing_secret: the verification token is the secret.
     let cfg = dir.path().join("daemon.toml");
