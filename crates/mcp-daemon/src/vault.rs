@@ -120,19 +120,22 @@ impl Vault {
     /// Keys from `vault.key_files`, plus `$CREDENTIALS_DIRECTORY/vault-key-*` under systemd.
     /// No key at all is not an error here: the vault then refuses every operation with `NoKey`.
     pub fn from_config(cfg: &VaultConfig) -> Result<Vault, VaultError> {
-        let mut files = cfg.key_files.clone();
+        // (file, whether its mode is checked): systemd's credentials are the service's alone
+        // whatever their mode bits say (it may grant access through an ACL).
+        let mut files: Vec<(PathBuf, bool)> =
+            cfg.key_files.iter().map(|f| (f.clone(), true)).collect();
         if let Ok(dir) = std::env::var("CREDENTIALS_DIRECTORY") {
             if let Ok(rd) = std::fs::read_dir(&dir) {
                 for e in rd.flatten() {
                     if e.file_name().to_string_lossy().starts_with("vault-key-") {
-                        files.push(e.path());
+                        files.push((e.path(), false));
                     }
                 }
             }
         }
         let mut keys = Vec::new();
-        for path in files {
-            let bytes = read_key_file(&path)?;
+        for (path, checked) in files {
+            let bytes = read_key_file(&path, checked)?;
             keys.push((key_id_of(&path), bytes));
         }
         Ok(Vault::from_keys(keys))
@@ -358,14 +361,15 @@ fn aad(at: Binding<'_>, key_id: &str) -> Vec<u8> {
     v
 }
 
-fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+/// Reads a key file; with `check_mode`, refuses one that group or others can read.
+fn read_key_file(path: &Path, check_mode: bool) -> Result<Zeroizing<[u8; 32]>, VaultError> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path).map_err(|source| VaultError::Read {
         path: path.display().to_string(),
         source,
     })?;
     let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
+    if check_mode && mode & 0o077 != 0 {
         return Err(VaultError::OpenKeyFile {
             path: path.display().to_string(),
             mode,
