@@ -5,9 +5,11 @@
 //! real credentials.
 
 mod api;
+mod control;
 pub mod demo;
 pub mod events;
 pub mod facts;
+mod faults;
 mod forms;
 mod gmail_keys;
 mod installs;
@@ -23,11 +25,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State as AxState};
-use axum::response::Response;
-use axum::routing::{any, get, post};
-use axum::{Json, Router};
-use serde_json::json;
+use axum::extract::State as AxState;
+use axum::routing::{any, get};
+use axum::Router;
 
 use mcp_platforms::connectors::{Platform, PlatformOverride};
 use mcp_platforms::secret::Secret;
@@ -101,15 +101,7 @@ pub async fn start(listen: &str) -> Result<Sandbox, SandboxError> {
 }
 
 fn app(state: Arc<State>) -> Router {
-    Router::new()
-        .route(
-            "/_sandbox/faults",
-            post(add_fault).delete(clear_faults).get(list_faults),
-        )
-        .route("/_sandbox/stats", get(stats))
-        .route("/_sandbox/items/remove", post(remove_items))
-        .route("/_sandbox/items/restore", post(restore_items))
-        .route("/_sandbox/subscriptions", get(subscriptions))
+    control::routes()
         .route(
             GMAIL_JWKS_PATH,
             get(
@@ -415,90 +407,4 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-async fn add_fault(AxState(st): AxState<Arc<State>>, Json(f): Json<FaultSpec>) -> Response {
-    if f.platform != "*" && Platform::parse(&f.platform).is_none() {
-        return forms::json_response(400, json!({"error": "no such platform"}), &[]);
-    }
-    st.add_fault(f);
-    forms::json_response(200, json!({"ok": true, "faults": st.faults().len()}), &[])
-}
-
-#[derive(serde::Deserialize)]
-struct ClearQuery {
-    platform: Option<String>,
-}
-
-async fn clear_faults(AxState(st): AxState<Arc<State>>, Query(q): Query<ClearQuery>) -> Response {
-    st.clear_faults(q.platform.as_deref().and_then(Platform::parse));
-    forms::json_response(200, json!({"ok": true}), &[])
-}
-
-async fn list_faults(AxState(st): AxState<Arc<State>>) -> Response {
-    forms::json_response(200, json!({"faults": st.faults()}), &[])
-}
-
-/// `POST /_sandbox/items/remove` and `/restore`: `{"platform", "account": <login>,
-/// "indexes": [i, …]}` (restore without `indexes`: all of the login's).
-#[derive(serde::Deserialize)]
-struct ItemsBody {
-    platform: String,
-    account: String,
-    #[serde(default)]
-    indexes: Option<Vec<u64>>,
-}
-
-impl ItemsBody {
-    /// The platform and the indexes (`None`: not given), or why the body is refused.
-    fn checked(&self) -> Result<(Platform, Option<&[u64]>), &'static str> {
-        if self.account.is_empty() {
-            return Err("account is required");
-        }
-        let p = Platform::parse(&self.platform).ok_or("no such platform")?;
-        Ok((p, self.indexes.as_deref()))
-    }
-}
-
-fn bad_request(why: &str) -> Response {
-    forms::json_response(400, json!({ "error": why }), &[])
-}
-
-/// Answers `{"ok": true, "count": <items changed>, "removed": <items now removed>}`.
-async fn remove_items(AxState(st): AxState<Arc<State>>, Json(b): Json<ItemsBody>) -> Response {
-    match b.checked() {
-        Ok((p, Some(ix))) => {
-            let n = st.remove_items(p, &b.account, ix);
-            items_answer(&st, p, &b.account, n)
-        }
-        Ok((_, None)) => bad_request("indexes are required"),
-        Err(why) => bad_request(why),
-    }
-}
-
-async fn restore_items(AxState(st): AxState<Arc<State>>, Json(b): Json<ItemsBody>) -> Response {
-    match b.checked() {
-        Ok((p, ix)) => {
-            let n = st.restore_items(p, &b.account, ix);
-            items_answer(&st, p, &b.account, n)
-        }
-        Err(why) => bad_request(why),
-    }
-}
-
-fn items_answer(st: &State, p: Platform, login: &str, n: u64) -> Response {
-    let now = st.removed(p, login).map_or(0, |rm| rm.at.len());
-    forms::json_response(200, json!({"ok": true, "count": n, "removed": now}), &[])
-}
-
-async fn subscriptions(AxState(st): AxState<Arc<State>>) -> Response {
-    forms::json_response(200, json!(st.subscriptions()), &[])
-}
-
-async fn stats(AxState(st): AxState<Arc<State>>) -> Response {
-    let calls: BTreeMap<&str, u64> = Platform::ALL
-        .into_iter()
-        .map(|p| (p.as_str(), st.calls(p)))
-        .collect();
-    forms::json_response(200, json!({"calls": calls, "faults": st.faults()}), &[])
 }

@@ -8,9 +8,10 @@
 //! key seals (the layout before data keys). Every loaded key of either kind decrypts.
 //! It never logs, prints or returns key material or plaintext except as `Secret`.
 
-use std::path::{Path, PathBuf};
+mod key_files;
 
-use base64::Engine;
+use std::path::PathBuf;
+
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
@@ -120,24 +121,7 @@ impl Vault {
     /// Keys from `vault.key_files`, plus `$CREDENTIALS_DIRECTORY/vault-key-*` under systemd.
     /// No key at all is not an error here: the vault then refuses every operation with `NoKey`.
     pub fn from_config(cfg: &VaultConfig) -> Result<Vault, VaultError> {
-        // (file, whether its mode is checked): systemd's credentials are the service's alone
-        // whatever their mode bits say (it may grant access through an ACL).
-        let mut files: Vec<(PathBuf, bool)> =
-            cfg.key_files.iter().map(|f| (f.clone(), true)).collect();
-        if let Ok(dir) = std::env::var("CREDENTIALS_DIRECTORY") {
-            if let Ok(rd) = std::fs::read_dir(&dir) {
-                for e in rd.flatten() {
-                    if e.file_name().to_string_lossy().starts_with("vault-key-") {
-                        files.push((e.path(), false));
-                    }
-                }
-            }
-        }
-        let mut keys = Vec::new();
-        for (path, checked) in files {
-            let bytes = read_key_file(&path, checked)?;
-            keys.push((key_id_of(&path), bytes));
-        }
+        let keys = key_files::load(cfg)?;
         Ok(Vault::from_keys(keys))
     }
 
@@ -247,25 +231,6 @@ impl Vault {
         Ok(out)
     }
 
-    /// Writes a new key file (`generate_key`) readable by its owner only; refuses to replace
-    /// an existing file.
-    pub fn write_new_key_file(path: &Path) -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)?;
-        f.write_all(Vault::generate_key().as_bytes())
-    }
-
-    /// 32 fresh random bytes, base64: the content of a new key file.
-    pub fn generate_key() -> String {
-        let bytes: Zeroizing<[u8; 32]> = Zeroizing::new(rand::random());
-        base64::engine::general_purpose::STANDARD.encode(bytes.as_ref())
-    }
-
     /// Loaded key ids, oldest first.
     pub fn key_ids(&self) -> Vec<&str> {
         self.keys.iter().map(|k| k.id.as_str()).collect()
@@ -340,17 +305,6 @@ fn open_with(key: &Key, stored: &[u8], at: Binding<'_>) -> Result<Secret, VaultE
     Ok(Secret::new(text))
 }
 
-/// A key's id from its file name: without the `.key` extension and, for systemd credentials,
-/// without the `vault-key-` prefix, so one key has one id however it is delivered.
-fn key_id_of(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name = name.strip_suffix(".key").unwrap_or(&name);
-    name.strip_prefix("vault-key-").unwrap_or(name).to_string()
-}
-
 fn aad(at: Binding<'_>, key_id: &str) -> Vec<u8> {
     // Length-prefixed so that no two different bindings give the same bytes.
     let mut v = Vec::new();
@@ -359,44 +313,6 @@ fn aad(at: Binding<'_>, key_id: &str) -> Vec<u8> {
         v.extend_from_slice(part.as_bytes());
     }
     v
-}
-
-/// Reads a key file; with `check_mode`, refuses one that group or others can read.
-fn read_key_file(path: &Path, check_mode: bool) -> Result<Zeroizing<[u8; 32]>, VaultError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|source| VaultError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let mode = meta.permissions().mode() & 0o777;
-    if check_mode && mode & 0o077 != 0 {
-        return Err(VaultError::OpenKeyFile {
-            path: path.display().to_string(),
-            mode,
-        });
-    }
-    let text =
-        Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|source| VaultError::Read {
-                path: path.display().to_string(),
-                source,
-            })?,
-        );
-    let t = text.trim();
-    let bad = || VaultError::BadKey {
-        path: path.display().to_string(),
-    };
-    let bytes = Zeroizing::new(
-        base64::engine::general_purpose::STANDARD
-            .decode(t)
-            .ok()
-            .filter(|b| b.len() == 32)
-            .or_else(|| hex::decode(t).ok().filter(|b| b.len() == 32))
-            .ok_or_else(bad)?,
-    );
-    let mut key = Zeroizing::new([0u8; 32]);
-    key.copy_from_slice(&bytes);
-    Ok(key)
 }
 
 #[cfg(test)]
@@ -463,51 +379,6 @@ mod tests {
     fn two_seals_of_one_secret_differ() {
         let v = vault(&["k1"]);
         assert_ne!(v.seal("same", AT).unwrap().1, v.seal("same", AT).unwrap().1);
-    }
-
-    #[test]
-    fn key_files_load_from_base64_and_hex_and_name_the_key() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let a = dir.path().join("2026-01.key");
-        Vault::write_new_key_file(&a).unwrap();
-        let b = dir.path().join("2026-02.key");
-        std::fs::write(&b, "ab".repeat(32)).unwrap();
-        std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o400)).unwrap();
-        let bad = dir.path().join("bad.key");
-        std::fs::write(&bad, "short").unwrap();
-        std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let v = Vault::from_config(&VaultConfig {
-            key_files: vec![a, b.clone()],
-            ..VaultConfig::default()
-        })
-        .unwrap();
-        assert_eq!(v.newest_key_id(), Some("2026-02"));
-        assert_eq!(
-            key_id_of(Path::new("/run/creds/vault-key-2026-02")),
-            "2026-02"
-        );
-        assert_eq!(key_id_of(Path::new("/etc/keys/2026-02.key")), "2026-02");
-        assert!(!format!("{v:?}").contains(&"ab".repeat(4)));
-        let e = Vault::from_config(&VaultConfig {
-            key_files: vec![bad],
-            ..VaultConfig::default()
-        })
-        .unwrap_err();
-        assert!(e.to_string().contains("bad.key"));
-        // A key file group or others can read is refused, as ssh refuses such a key.
-        for mode in [0o644, 0o640, 0o604] {
-            std::fs::set_permissions(&b, std::fs::Permissions::from_mode(mode)).unwrap();
-            let e = Vault::from_config(&VaultConfig {
-                key_files: vec![b.clone()],
-                ..VaultConfig::default()
-            })
-            .unwrap_err();
-            assert!(
-                matches!(&e, VaultError::OpenKeyFile { .. }) && e.to_string().contains("chmod 600"),
-                "{mode:o}: {e}"
-            );
-        }
     }
 
     #[test]
