@@ -59,18 +59,23 @@ type LockedRow = (
     String,
 );
 
-/// The token row a refresh locks, with its integration (exposed for the plan tests).
-pub const REFRESH_LOCK_SQL: &str = "\
-SELECT t.access_token_ct, t.refresh_token_ct, t.key_id, i.platform, i.state \
-FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
-WHERE t.integration_id = $1 FOR UPDATE OF t SKIP LOCKED";
+/// The token row a refresh locks, with its integration, and how the lock waits.
+macro_rules! token_row_sql {
+    ($lock:literal) => {
+        concat!(
+            "SELECT t.access_token_ct, t.refresh_token_ct, t.key_id, i.platform, i.state \
+             FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
+             WHERE t.integration_id = $1 FOR UPDATE OF t",
+            $lock
+        )
+    };
+}
+/// The refresh job's: a row locked elsewhere is left alone (exposed for the plan tests).
+pub const REFRESH_LOCK_SQL: &str = token_row_sql!(" SKIP LOCKED");
 
 /// The same row, waited for rather than skipped: a job whose call was refused waits for a
 /// refresh under way elsewhere and then uses its result.
-const REFRESH_WAIT_SQL: &str = "\
-SELECT t.access_token_ct, t.refresh_token_ct, t.key_id, i.platform, i.state \
-FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
-WHERE t.integration_id = $1 FOR UPDATE OF t";
+const REFRESH_WAIT_SQL: &str = token_row_sql!("");
 
 /// What a refresh after a refused call came to.
 #[derive(Debug)]

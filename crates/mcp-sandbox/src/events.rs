@@ -157,6 +157,28 @@ pub fn zoom_recording_event(
         .iter()
         .map(|id| zoom_recording_file(id, uuid))
         .collect();
+    zoom_event(
+        event,
+        account_id,
+        json!({
+            "uuid": uuid,
+            "id": meeting_id,
+            "account_id": account_id,
+            "host_id": "z8yCxjabcdEFGHfp8uQ",
+            "topic": "My Personal Meeting",
+            "type": 4,
+            "start_time": "2021-03-18T05:41:36Z",
+            "duration": 20,
+            "share_url": "https://example.com/rec/share/sandbox",
+            "total_size": 7220 * file_ids.len(),
+            "recording_count": file_ids.len(),
+            "recording_files": files,
+        }),
+    )
+}
+
+/// A Zoom Meetings webhook event: `payload` names the account, the operator and the `object`.
+fn zoom_event(event: &str, account_id: &str, object: Value) -> Value {
     json!({
         "event": event,
         "event_ts": 1_626_230_691_572_i64,
@@ -164,20 +186,7 @@ pub fn zoom_recording_event(
             "account_id": account_id,
             "operator": "admin@example.com",
             "operator_id": "z8yCxjabcdEFGHfp8uQ",
-            "object": {
-                "uuid": uuid,
-                "id": meeting_id,
-                "account_id": account_id,
-                "host_id": "z8yCxjabcdEFGHfp8uQ",
-                "topic": "My Personal Meeting",
-                "type": 4,
-                "start_time": "2021-03-18T05:41:36Z",
-                "duration": 20,
-                "share_url": "https://example.com/rec/share/sandbox",
-                "total_size": 7220 * file_ids.len(),
-                "recording_count": file_ids.len(),
-                "recording_files": files,
-            },
+            "object": object,
         },
     })
 }
@@ -195,23 +204,18 @@ pub fn zoom_recording_file(id: &str, meeting_uuid: &str) -> Value {
 /// Zoom's `meeting.deleted` (a meeting's schedule deleted: `payload.object` names the meeting,
 /// no recording): https://developers.zoom.us/docs/api/meetings/events/
 pub fn zoom_meeting_deleted(account_id: &str, uuid: &str, meeting_id: i64) -> Value {
-    json!({
-        "event": "meeting.deleted",
-        "event_ts": 1_626_230_691_572_i64,
-        "payload": {
-            "account_id": account_id,
-            "operator": "admin@example.com",
-            "operator_id": "z8yCxjabcdEFGHfp8uQ",
-            "object": {
-                "uuid": uuid,
-                "id": meeting_id,
-                "host_id": "z8yCxjabcdEFGHfp8uQ",
-                "topic": "My Meeting",
-                "type": 2,
-                "start_time": "2021-03-18T05:41:36Z",
-                "duration": 60,
-                "timezone": "America/Los_Angeles",
-            },
-        },
-    })
+    zoom_event(
+        "meeting.deleted",
+        account_id,
+        json!({
+            "uuid": uuid,
+            "id": meeting_id,
+            "host_id": "z8yCxjabcdEFGHfp8uQ",
+            "topic": "My Meeting",
+            "type": 2,
+            "start_time": "2021-03-18T05:41:36Z",
+            "duration": 60,
+            "timezone": "America/Los_Angeles",
+        }),
+    )
 }
