@@ -48,6 +48,8 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<OAuthRepo
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let bearer = format!("Bearer {token}");
+    // The gateway's binding of each connect to its user's session, presented again on the callback.
+    const SESSION: &str = "bench-gateway-session-0001";
 
     let mut samples = Vec::with_capacity(n as usize);
     for i in 0..n {
@@ -55,7 +57,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<OAuthRepo
         let t = Instant::now();
         let start = client
             .get(format!(
-                "{daemon_base}/integrations/connect/{p}?workspace_id={ws}"
+                "{daemon_base}/integrations/connect/{p}?workspace_id={ws}&binding={SESSION}"
             ))
             .header("authorization", &bearer)
             .send()
@@ -68,7 +70,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<OAuthRepo
             .strip_prefix(redirect_base)
             .context("the platform redirected elsewhere than the redirect base")?;
         let done = client
-            .get(format!("{daemon_base}{path}"))
+            .get(format!("{daemon_base}{path}&binding={SESSION}"))
             .header("authorization", &bearer)
             .send()
             .await?;

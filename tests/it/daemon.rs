@@ -235,6 +235,23 @@ async fn invalid_config_exits_nonzero_naming_the_key() {
     let (code, err, _) = run(vec![("MCP_WORKER__VAULT__DATA_KEY_GRACE", "10s")], None).await;
     assert_eq!(code, Some(2));
     assert!(err.contains("vault.data_key_grace"), "{err}");
+    // A platform URL in clear: refused unless plain HTTP is allowed on purpose (the sandbox).
+    let plain = (
+        "MCP_WORKER__PLATFORMS__SLACK__TOKEN_URL",
+        "http://slack.example/api/oauth.v2.access",
+    );
+    let (code, err, _) = run(vec![plain], None).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("platforms.slack.token_url") && err.contains("allow_plain_http"),
+        "{err}"
+    );
+    let (code, err, _) = run(
+        vec![plain, ("MCP_WORKER__HTTP_CLIENT__ALLOW_PLAIN_HTTP", "true")],
+        None,
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
 
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("bad.toml");

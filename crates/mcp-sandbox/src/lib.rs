@@ -374,7 +374,8 @@ impl Sandbox {
 }
 
 /// The sandbox's `[platforms.*]` overrides as TOML, with its (fake) client secrets and bot
-/// token written out so the text can be pasted into a config file.
+/// token written out so the text can be pasted into a config file, and the
+/// `[http_client] allow_plain_http` its `http://` URLs need.
 pub fn overrides_toml(sb: &Sandbox) -> String {
     let mut root = toml::Table::new();
     let mut platforms = toml::Table::new();
@@ -400,6 +401,10 @@ pub fn overrides_toml(sb: &Sandbox) -> String {
         platforms.insert(name, toml::Value::Table(t));
     }
     root.insert("platforms".into(), toml::Value::Table(platforms));
+    // The sandbox speaks plain HTTP on loopback: the one place it is allowed.
+    let mut client = toml::Table::new();
+    client.insert("allow_plain_http".into(), toml::Value::Boolean(true));
+    root.insert("http_client".into(), toml::Value::Table(client));
     toml::to_string(&root).unwrap_or_default()
 }
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::common::TestDb;
 
 mod health;
+mod members;
 mod states;
 
 pub(super) const STATES: [&str; 9] = [

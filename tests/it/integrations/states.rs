@@ -135,12 +135,12 @@ async fn a_workspace_role_sees_and_changes_only_its_own_rows() {
             .await
             .expect("q"),
         0,
-        "without a workspace setting nothing is visible"
+        "a role mapped to no workspace sees nothing"
     );
-    q(format!("SET mcp.workspace_id = '{a}'"))
-        .execute(&mut *conn)
-        .await
-        .expect("set");
+    db.exec(&format!(
+        "INSERT INTO core.workspace_roles (role_name, workspace_id) VALUES ('{role}', '{a}')"
+    ))
+    .await;
     for (sql, want) in [
         ("SELECT count(*) FROM core.integrations", 1),
         ("SELECT count(*) FROM core.workspaces", 1),

@@ -176,12 +176,13 @@ async fn a_workspace_role_reads_only_its_own_feed() {
     assert_eq!(ops_of(&db, b, 1).await.len(), 1);
     let role = format!("{}_reader", db.name);
     db.exec(&format!(
-        "CREATE ROLE {role} NOLOGIN; GRANT mcp_workspace_member TO {role};"
+        "CREATE ROLE {role} NOLOGIN; GRANT mcp_workspace_member TO {role}; \
+         INSERT INTO core.workspace_roles (role_name, workspace_id) VALUES ('{role}', '{a}');"
     ))
     .await;
     let mut conn = db.pool.acquire().await.expect("conn");
     let q = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
-    q(format!("SET ROLE {role}; SET mcp.workspace_id = '{a}'"))
+    q(format!("SET ROLE {role}"))
         .execute(&mut *conn)
         .await
         .expect("role");

@@ -59,10 +59,13 @@ async fn the_daemon_never_logs_the_access_token_even_at_debug() {
         .expect("ws");
     let base = format!("http://127.0.0.1:{port}");
     let bearer = format!("Bearer {TOKEN}");
+    // The gateway binds the connect to its user's session and adds the same value to the
+    // callback it forwards.
+    const SESSION: &str = "gateway-session-0123456789";
     let (_, to_platform, _) = read(
         client
             .get(format!(
-                "{base}/integrations/connect/gmail?workspace_id={ws}"
+                "{base}/integrations/connect/gmail?workspace_id={ws}&binding={SESSION}"
             ))
             .header("authorization", &bearer)
             .send()
@@ -77,7 +80,7 @@ async fn the_daemon_never_logs_the_access_token_even_at_debug() {
         .to_string();
     let (status, _, body) = read(
         client
-            .get(format!("{base}{path}"))
+            .get(format!("{base}{path}&binding={SESSION}"))
             .header("authorization", &bearer)
             .send()
             .await

@@ -22,6 +22,7 @@ use crate::common::{test_config, test_vault, TestDb};
 mod accounts;
 mod daemon_log;
 mod flow;
+mod initiator;
 mod lifecycle;
 
 pub const TOKEN: &str = "gateway-token-0123456789";
@@ -33,6 +34,8 @@ pub struct Env {
     pub base: String,
     pub client: reqwest::Client,
     pub config: Config,
+    /// The browser's cookies (`name=value`), as the connect redirects set them.
+    pub jar: std::sync::Mutex<Vec<String>>,
     stop: CancellationToken,
 }
 
@@ -72,6 +75,7 @@ pub async fn env_with(edit: impl FnOnce(&mut Config)) -> Env {
         base: format!("http://{addr}"),
         client,
         config,
+        jar: Default::default(),
         stop,
     }
 }
@@ -104,6 +108,24 @@ impl Env {
         path: &str,
         body: Option<Value>,
     ) -> (u16, String, String) {
+        read(self.send(auth, method, path, body, true).await).await
+    }
+
+    /// A gateway's request from another browser: the bearer token, none of this browser's
+    /// cookies.
+    pub async fn call_elsewhere(&self, path: &str) -> (u16, String, String) {
+        let auth = format!("Bearer {TOKEN}");
+        read(self.send(Some(&auth), "GET", path, None, false).await).await
+    }
+
+    async fn send(
+        &self,
+        auth: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        cookies: bool,
+    ) -> reqwest::Response {
         let url = format!("{}{path}", self.base);
         let mut req = match method {
             "POST" => self.client.post(url),
@@ -116,8 +138,26 @@ impl Env {
         if let Some(b) = body {
             req = req.json(&b);
         }
+        let jar = self.jar.lock().expect("jar").join("; ");
+        if cookies && !jar.is_empty() {
+            req = req.header("cookie", jar);
+        }
         let resp = req.send().await.expect("request");
-        read(resp).await
+        for set in resp.headers().get_all("set-cookie") {
+            let pair = set
+                .to_str()
+                .expect("ascii")
+                .split(';')
+                .next()
+                .expect("pair");
+            let name = pair.split('=').next().expect("name").to_string();
+            let mut jar = self.jar.lock().expect("jar");
+            jar.retain(|c| !c.starts_with(&format!("{name}=")));
+            if !pair.ends_with('=') {
+                jar.push(pair.to_string());
+            }
+        }
+        resp
     }
 
     /// `GET /integrations/connect/{p}`, then the platform's authorize page: returns the

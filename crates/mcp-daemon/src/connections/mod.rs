@@ -18,7 +18,7 @@ use mcp_platforms::oauth::{self, OAuthConfig, OAuthError};
 pub mod account;
 mod oauth_flow;
 
-pub use oauth_flow::{finish, start, Finished, Started, PKCE_FIELD};
+pub use oauth_flow::{finish, start, state_tag, Finished, Started, PKCE_FIELD};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -42,6 +42,11 @@ pub enum ConnectError {
     AccountTaken(Platform),
     #[error("unknown, used or expired OAuth state")]
     InvalidState,
+    #[error(
+        "this connect was started in another browser or session: its cookie (or the `binding` \
+         the application passed) is missing or different"
+    )]
+    NotInitiator,
     #[error("code exchange failed: {0}")]
     Exchange(ConnectorError),
     #[error("stored secret cannot be used: {0}")]

@@ -2,7 +2,8 @@
 //! AUTHORIZING) and finishing it at the callback (single-use state, code exchange, one
 //! transaction for tokens, expiry, state changes and the first health check).
 //! It must never store a `state` in clear, nor write anything for a state that is unknown,
-//! used, expired or another platform's.
+//! used, expired, another platform's, or presented without the initiator's binding (the value
+//! only the browser or application session that started the connect holds).
 
 use sha2::{Digest, Sha256};
 
@@ -27,25 +28,38 @@ fn oauth_spec(
     c.get(p).oauth().cloned().ok_or(ConnectError::UsesApiKey(p))
 }
 
-/// A started connect: the integration and where to send the user.
+/// A started connect: the integration, where to send the user, and the state's tag (the first
+/// 16 hex digits of its SHA-256: not a secret, it names the connect's cookie).
 #[derive(Debug)]
 pub struct Started {
     pub integration_id: uuid::Uuid,
     pub authorize_url: String,
+    pub state_tag: String,
 }
 
 fn state_hash(state: &str) -> Vec<u8> {
     Sha256::digest(state.as_bytes()).to_vec()
 }
 
+/// The tag of a state (see `Started::state_tag`).
+pub fn state_tag(state: &Secret) -> String {
+    hex::encode(&state_hash(state.expose())[..8])
+}
+
+fn binding_hash(binding: &Secret) -> Vec<u8> {
+    Sha256::digest(binding.expose().as_bytes()).to_vec()
+}
+
 /// Starts a connect: the integration (new, or `reuse` when it may reconnect) goes to
-/// AUTHORIZING, and the state's hash, the encrypted PKCE verifier, the redirect URI and the
-/// expiry are stored. Nothing is written when the platform, workspace or integration is wrong.
+/// AUTHORIZING, and the state's hash, the hash of the initiator's `binding`, the encrypted PKCE
+/// verifier, the redirect URI and the expiry are stored. Nothing is written when the platform,
+/// workspace or integration is wrong.
 pub async fn start(
     f: &Flow<'_>,
     p: Platform,
     ws: uuid::Uuid,
     reuse: Option<uuid::Uuid>,
+    binding: &Secret,
 ) -> Result<Started, ConnectError> {
     let spec = oauth_spec(f.connectors, p)?;
     let redirect_uri = f.oauth.redirect_uri(p);
@@ -97,8 +111,8 @@ pub async fn start(
     };
     sqlx::query(
         "INSERT INTO mcp.oauth_states (state_hash, integration_id, workspace_id, platform, \
-             redirect_uri, pkce_verifier_ct, key_id, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond')",
+             redirect_uri, pkce_verifier_ct, key_id, expires_at, binding_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond', $9)",
     )
     .bind(&hash)
     .bind(id)
@@ -108,12 +122,14 @@ pub async fn start(
     .bind(ct)
     .bind(key_id)
     .bind(f.oauth.state_ttl.as_millis() as i64)
+    .bind(binding_hash(binding))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(Started {
         integration_id: id,
         authorize_url: begun.url,
+        state_tag: hex::encode(&hash[..8]),
     })
 }
 
@@ -125,7 +141,8 @@ pub struct Finished {
 }
 
 /// The callback: takes the state (single use: it is marked used before anything else, and an
-/// unknown, used, expired or other platform's state writes nothing), exchanges the code with the
+/// unknown, used, expired or other platform's state writes nothing; nor does one presented with
+/// another `binding` than the connect's, which leaves the state to its initiator), exchanges the code with the
 /// PKCE verifier, then in one transaction stores the tokens, records their expiry, moves
 /// AUTHORIZING → CONNECTED → ACTIVE and enqueues the first health check. A failed exchange
 /// moves the integration to ERROR with the reason.
@@ -134,20 +151,39 @@ pub async fn finish(
     p: Platform,
     code: &Secret,
     state: &Secret,
+    binding: Option<&Secret>,
 ) -> Result<Finished, ConnectError> {
     let spec = oauth_spec(f.connectors, p)?;
     let hash = state_hash(state.expose());
+    let bound = binding.map(binding_hash);
     type Taken = (uuid::Uuid, String, Option<Vec<u8>>, Option<String>);
     let taken: Option<Taken> = sqlx::query_as(
         "UPDATE mcp.oauth_states SET used_at = now() \
          WHERE state_hash = $1 AND platform = $2 AND used_at IS NULL AND expires_at > now() \
+           AND binding_hash = $3 \
          RETURNING integration_id, redirect_uri, pkce_verifier_ct, key_id",
     )
     .bind(&hash)
     .bind(p.as_str())
+    .bind(&bound)
     .fetch_optional(f.pool)
     .await?;
-    let (id, redirect_uri, ct, key_id) = taken.ok_or(ConnectError::InvalidState)?;
+    let Some((id, redirect_uri, ct, key_id)) = taken else {
+        // Say which: a live state without its initiator's binding is another browser's.
+        let live: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM mcp.oauth_states WHERE state_hash = $1 AND platform = $2 \
+             AND used_at IS NULL AND expires_at > now())",
+        )
+        .bind(&hash)
+        .bind(p.as_str())
+        .fetch_one(f.pool)
+        .await?;
+        return Err(if live {
+            ConnectError::NotInitiator
+        } else {
+            ConnectError::InvalidState
+        });
+    };
     let result = exchange_and_store(f, p, &spec, id, code, &hash, &redirect_uri, ct, key_id).await;
     if let Err(e) = &result {
         // The connect is over; say why on the integration (best effort: it may have moved).

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::initiator;
 use crate::config::Config;
 use crate::connections::{self, ConnectError, Flow};
 use crate::metrics as m;
@@ -164,6 +165,7 @@ fn refused(e: &ConnectError) -> Response {
         E::WrongState { .. } | E::Mismatch(_) => (StatusCode::CONFLICT, "conflict"),
         E::AccountTaken(_) => (StatusCode::CONFLICT, "account_taken"),
         E::InvalidState => (StatusCode::BAD_REQUEST, "invalid_state"),
+        E::NotInitiator => (StatusCode::BAD_REQUEST, "not_initiator"),
         E::Exchange(ce) => {
             return (
                 StatusCode::BAD_GATEWAY,
@@ -220,15 +222,17 @@ async fn connect(
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    match connections::start(&s.flow(), p, ws, reuse).await {
+    let chosen = match initiator::choose(&q) {
+        Ok(c) => c,
+        Err(why) => return bad_request(initiator::FIELD, why),
+    };
+    match connections::start(&s.flow(), p, ws, reuse, &chosen.binding).await {
         Ok(started) => {
             count(p, "started");
             tracing::info!(integration_id = %started.integration_id, platform = %p, "connect started");
-            (
-                StatusCode::FOUND,
-                [(header::LOCATION, started.authorize_url)],
-            )
-                .into_response()
+            let to = [(header::LOCATION, started.authorize_url)];
+            let resp = (StatusCode::FOUND, to).into_response();
+            initiator::with_cookie(resp, &started.state_tag, &chosen, &s.config.oauth)
         }
         Err(e) => refused(&e),
     }
@@ -237,6 +241,7 @@ async fn connect(
 async fn callback(
     State(s): State<Arc<ApiState>>,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     Query(mut q): Query<HashMap<String, String>>,
 ) -> Response {
     let p = match platform(&name) {
@@ -258,15 +263,19 @@ async fn callback(
     let Some(code) = q.remove("code").map(Secret::new) else {
         return bad_request("code", "missing");
     };
-    match connections::finish(&s.flow(), p, &code, &state).await {
+    let tag = connections::state_tag(&state);
+    let binding = initiator::presented(&q, &headers, &tag);
+    match connections::finish(&s.flow(), p, &code, &state, binding.as_ref()).await {
         Ok(done) => {
             count(p, "connected");
             tracing::info!(integration_id = %done.integration_id, platform = %p, "connected");
-            (StatusCode::OK, Json(json!(done))).into_response()
+            let resp = (StatusCode::OK, Json(json!(done))).into_response();
+            initiator::cleared(resp, &tag, &s.config.oauth.redirect_base)
         }
         Err(e) => {
             let outcome = match &e {
                 ConnectError::InvalidState => "invalid_state",
+                ConnectError::NotInitiator => "not_initiator",
                 ConnectError::Exchange(_) => "exchange_failed",
                 ConnectError::AccountTaken(_) => "account_taken",
                 _ => "error",

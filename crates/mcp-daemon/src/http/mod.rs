@@ -9,6 +9,7 @@
 //! whose signature it has verified (and their `webhook_process` jobs), and Notion's unsigned
 //! subscription verification token (sealed; nothing else of that request).
 
+pub mod initiator;
 pub mod integrations;
 pub mod notifications;
 pub mod notion;

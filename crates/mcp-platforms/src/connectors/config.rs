@@ -21,6 +21,10 @@ pub struct HttpClientConfig {
     /// PEM files of extra certificate authorities to trust besides the built-in roots (a
     /// company proxy's CA, or the sandbox's HTTPS mode).
     pub extra_root_certs: Vec<std::path::PathBuf>,
+    /// Allows `http://` platform URLs in `[platforms.*]`. Off: client secrets, codes and
+    /// tokens cross the network only over TLS. Only a local fake of the platforms (the sandbox
+    /// sets it in the overrides it prints) has a reason to turn it on.
+    pub allow_plain_http: bool,
 }
 
 impl Default for HttpClientConfig {
@@ -31,6 +35,7 @@ impl Default for HttpClientConfig {
             pool_max_idle_per_host: 32,
             user_agent: concat!("mcp-worker/", env!("CARGO_PKG_VERSION")).into(),
             extra_root_certs: Vec::new(),
+            allow_plain_http: false,
         }
     }
 }
@@ -109,6 +114,19 @@ pub fn check(
                 return Err((
                     format!("platforms.{name}.{field}"),
                     "must be an http:// or https:// URL".into(),
+                ));
+            }
+            let plain = value
+                .as_deref()
+                .and_then(|v| url::Url::parse(v).ok())
+                .is_some_and(|u| u.scheme() == "http");
+            if plain && !http_client.allow_plain_http {
+                return Err((
+                    format!("platforms.{name}.{field}"),
+                    "is http://: the client secret, codes and tokens would cross the network in \
+                     clear; use https://, or set http_client.allow_plain_http = true for a local \
+                     fake of the platforms such as the sandbox"
+                        .into(),
                 ));
             }
         }
