@@ -128,12 +128,15 @@ pub struct Finished {
 /// unknown, used, expired or other platform's state writes nothing), exchanges the code with the
 /// PKCE verifier, then in one transaction stores the tokens, records their expiry, moves
 /// AUTHORIZING → CONNECTED → ACTIVE and enqueues the first health check. A failed exchange
-/// moves the integration to ERROR with the reason.
+/// moves the integration to ERROR with the reason. `workspace`, when given (a caller confined
+/// to one workspace), must be the state's: another workspace's state is refused like an unknown
+/// one and stays unused.
 pub async fn finish(
     f: &Flow<'_>,
     p: Platform,
     code: &Secret,
     state: &Secret,
+    workspace: Option<uuid::Uuid>,
 ) -> Result<Finished, ConnectError> {
     let spec = oauth_spec(f.connectors, p)?;
     let hash = state_hash(state.expose());
@@ -141,10 +144,12 @@ pub async fn finish(
     let taken: Option<Taken> = sqlx::query_as(
         "UPDATE mcp.oauth_states SET used_at = now() \
          WHERE state_hash = $1 AND platform = $2 AND used_at IS NULL AND expires_at > now() \
+           AND ($3::uuid IS NULL OR workspace_id = $3) \
          RETURNING integration_id, redirect_uri, pkce_verifier_ct, key_id",
     )
     .bind(&hash)
     .bind(p.as_str())
+    .bind(workspace)
     .fetch_optional(f.pool)
     .await?;
     let (id, redirect_uri, ct, key_id) = taken.ok_or(ConnectError::InvalidState)?;
