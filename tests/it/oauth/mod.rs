@@ -24,6 +24,7 @@ mod accounts;
 mod daemon_log;
 mod flow;
 mod lifecycle;
+mod workspace_tokens;
 
 pub const TOKEN: &str = "gateway-token-0123456789";
 pub const REDIRECT_BASE: &str = "https://gateway.example.test/mcp";

@@ -50,13 +50,18 @@ fn unauthorized() -> Response {
         .into_response()
 }
 
-/// 403 for a workspace token that names a workspace other than its own.
-pub fn forbidden_workspace() -> Response {
-    json_error(
-        StatusCode::FORBIDDEN,
-        "forbidden_workspace",
-        "this token acts in its own workspace only",
-    )
+/// A workspace token named a workspace other than its own: 403 `forbidden_workspace`.
+#[derive(Debug, Clone, Copy)]
+pub struct ForbiddenWorkspace;
+
+impl IntoResponse for ForbiddenWorkspace {
+    fn into_response(self) -> Response {
+        json_error(
+            StatusCode::FORBIDDEN,
+            "forbidden_workspace",
+            "this token acts in its own workspace only",
+        )
+    }
 }
 
 /// 403 for what only the gateway's token may do.
@@ -112,11 +117,11 @@ impl Caller {
     /// The workspace a request acts in, given the one it names (`workspace_id` of its query or
     /// body): the gateway must name one (`Ok(None)` then); a workspace token acts in its own,
     /// whether named or not, and naming another is 403.
-    pub fn acting_in(self, named: Option<Uuid>) -> Result<Option<Uuid>, Response> {
+    pub fn acting_in(self, named: Option<Uuid>) -> Result<Option<Uuid>, ForbiddenWorkspace> {
         match self {
             Caller::Gateway => Ok(named),
             Caller::Workspace(ws) if named.is_none_or(|n| n == ws) => Ok(Some(ws)),
-            Caller::Workspace(_) => Err(forbidden_workspace()),
+            Caller::Workspace(_) => Err(ForbiddenWorkspace),
         }
     }
 

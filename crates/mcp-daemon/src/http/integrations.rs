@@ -205,7 +205,7 @@ async fn connect(
     let ws = match uuid_field(&q, "workspace_id").map(|named| caller.acting_in(named)) {
         Ok(Ok(Some(ws))) => ws,
         Ok(Ok(None)) => return bad_request("workspace_id", "missing"),
-        Ok(Err(forbidden)) => return forbidden,
+        Ok(Err(forbidden)) => return forbidden.into_response(),
         Err(r) => return r.into_response(),
     };
     let reuse = match uuid_field(&q, "integration_id") {
@@ -348,7 +348,7 @@ async fn connect_with_key(
     let ws = match caller.acting_in(named) {
         Ok(Some(ws)) => ws,
         Ok(None) => return bad_request("workspace_id", "missing"),
-        Err(forbidden) => return forbidden,
+        Err(forbidden) => return forbidden.into_response(),
     };
     let parsed = (|| {
         let creds = if p == Platform::ZeroVoice {

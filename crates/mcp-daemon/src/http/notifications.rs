@@ -80,7 +80,7 @@ pub async fn add(
     };
     let workspace = match caller.acting_in(workspace) {
         Ok(w) => w,
-        Err(forbidden) => return forbidden,
+        Err(forbidden) => return forbidden.into_response(),
     };
     let types: Vec<String> = match body.get("event_types") {
         None | Some(Value::Null) => Vec::new(),

@@ -167,7 +167,7 @@ pub fn ensure_file_limit(http: &HttpConfig, pool: u32) -> Result<u64, FileLimitE
         return Err(refuse(hard));
     }
     rlimit.current = Some(hard.min(needed.max(65_536)));
-    match setrlimit(Resource::Nofile, rlimit.clone()) {
+    match setrlimit(Resource::Nofile, rlimit) {
         Ok(()) => Ok(rlimit.current.unwrap_or(needed)),
         Err(_) => Err(refuse(soft)),
     }
