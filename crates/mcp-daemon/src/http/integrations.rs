@@ -208,6 +208,15 @@ async fn connect(
         Ok(Err(forbidden)) => return forbidden.into_response(),
         Err(r) => return r.into_response(),
     };
+    if s.config.oauth.redirect_base.is_empty() {
+        // Possible when only workspace tokens are in use (the config requires it with
+        // http.api_token): there is nowhere to send the user back to.
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_configured",
+            "oauth.redirect_base is not set",
+        );
+    }
     let reuse = match uuid_field(&q, "integration_id") {
         Ok(None) => None,
         Ok(Some(id)) => match visible(&s, caller, &id.to_string()).await {
