@@ -208,7 +208,7 @@ async fn connect(
         Ok(Err(forbidden)) => return forbidden.into_response(),
         Err(r) => return r.into_response(),
     };
-    if s.config.oauth.redirect_base.is_empty() {
+    if s.config.oauth.redirect_base.is_empty() && s.connectors.get(p).oauth().is_some() {
         // Possible when only workspace tokens are in use (the config requires it with
         // http.api_token): there is nowhere to send the user back to.
         return error(
