@@ -28,11 +28,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the daemon: migrations, worker, cron scheduler, /metrics /healthz /readyz.
+    /// Run the daemon: migrations, worker, cron scheduler, /metrics /healthz /readyz and the
+    /// webhook intake on http.listen, the management API on http.admin_listen.
     Run {
-        /// Address of the HTTP listener (overrides http.listen).
+        /// Address of the public listener (overrides http.listen).
         #[arg(long)]
         listen: Option<String>,
+        /// Address of the management listener (overrides http.admin_listen).
+        #[arg(long)]
+        admin_listen: Option<String>,
         /// Also start the sandbox of the 13 platforms and a demo workspace with faults armed.
         #[arg(long)]
         demo: bool,
@@ -43,9 +47,12 @@ enum Command {
     /// refreshed with rotation, a signed webhook was accepted and a forged one refused, syncs
     /// paged, and /metrics moved.
     Demo {
-        /// Address of the HTTP listener (overrides http.listen).
+        /// Address of the public listener (overrides http.listen).
         #[arg(long)]
         listen: Option<String>,
+        /// Address of the management listener (overrides http.admin_listen).
+        #[arg(long)]
+        admin_listen: Option<String>,
         /// Stop after this long (e.g. 60s), counted from when the daemon is ready; without it,
         /// run until Ctrl-C or SIGTERM.
         #[arg(long = "for", value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
@@ -85,6 +92,11 @@ enum Command {
     Notify {
         #[command(subcommand)]
         command: crate::cli::notify::NotifyCommand,
+    },
+    /// Workspace API tokens of the management API: make one (printed once), list, revoke.
+    Tokens {
+        #[command(subcommand)]
+        command: crate::cli::tokens::TokensCommand,
     },
     /// Print the effective configuration with secrets redacted.
     CheckConfig,
@@ -159,10 +171,12 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { listen, demo } => {
-            if let Some(l) = listen {
-                config.http.listen = l;
-            }
+        Command::Run {
+            listen,
+            admin_listen,
+            demo,
+        } => {
+            override_listeners(&mut config, listen, admin_listen);
             let mut demo_handle = None;
             if demo {
                 let d = crate::demo::prepare(&mut config)
@@ -171,7 +185,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                 d.seed(&config).await.context("demo: cannot seed")?;
                 eprint!(
                     "{}",
-                    crate::demo::banner(&d, &config.http.listen, &config.database.url)
+                    crate::demo::banner(&d, &config.http, &config.database.url)
                 );
                 demo_handle = Some(d);
             }
@@ -180,10 +194,12 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                 .context("daemon failed")?;
             drop(demo_handle);
         }
-        Command::Demo { listen, run_for } => {
-            if let Some(l) = listen {
-                config.http.listen = l;
-            }
+        Command::Demo {
+            listen,
+            admin_listen,
+            run_for,
+        } => {
+            override_listeners(&mut config, listen, admin_listen);
             let outcome =
                 crate::demo::driver::run(config, crate::demo::driver::Options { run_for })
                     .await
@@ -226,6 +242,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
         Command::Notify { command } => crate::cli::notify::run(command, &config).await?,
         Command::Webhooks { command } => crate::cli::webhooks::run(command, &config).await?,
         Command::Keys { command } => crate::cli::keys::run(command, &config).await?,
+        Command::Tokens { command } => crate::cli::tokens::run(command, &config).await?,
         Command::Jobs { command } => {
             let pool = mcp_daemon::db::connect(&config.database).await?;
             match command {
@@ -290,4 +307,15 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--listen` and `--admin-listen` over `http.listen` and `http.admin_listen` (checked again by
+/// the daemon at start).
+fn override_listeners(config: &mut Config, listen: Option<String>, admin: Option<String>) {
+    if let Some(l) = listen {
+        config.http.listen = l;
+    }
+    if let Some(a) = admin {
+        config.http.admin_listen = a;
+    }
 }

@@ -7,7 +7,10 @@ use anyhow::Context;
 pub struct BenchDaemon {
     inner: mcp_testkit::Daemon,
     pub pid: u32,
+    /// The public listener (webhooks, probes, `/metrics`).
     pub port: u16,
+    /// The management listener (`/integrations/*`, …).
+    pub admin_port: u16,
 }
 
 impl BenchDaemon {
@@ -30,6 +33,7 @@ impl BenchDaemon {
         Ok(BenchDaemon {
             pid: inner.pid,
             port: inner.port,
+            admin_port: inner.admin_port,
             inner,
         })
     }

@@ -171,8 +171,10 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<DayReport
         args.event_rate
     );
 
+    // The clients hold up to MAX_OPEN connections: room above it for those still closing.
     let extra = format!(
-        "[scheduler]\nenabled = true\n\n\
+        "[http]\nmax_connections = {max_conn}\n\n\
+         [scheduler]\nenabled = true\n\n\
          [retention]\ncompleted = \"{keep}s\"\ncancelled = \"{keep}s\"\ndiscarded = \"{keep}s\"\n\
          health_checks = \"{keep}s\"\nintegration_errors = \"{keep}s\"\nwebhook_events = \"{keep}s\"\n\n\
          [sync]\ninterval = \"10m\"\nfallback_interval = \"5m\"\nwebhook_silence = \"1m\"\nspread = \"30s\"\n\n\
@@ -181,7 +183,8 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<DayReport
          [schedules.sync_sweep]\ncron = \"*/30 * * * * *\"\n\n\
          [schedules.webhook_renew_sweep]\ncron = \"20 * * * * *\"\n\n\
          [schedules.prune]\ncron = \"*/20 * * * * *\"\n\n{}",
-        mcp_sandbox::overrides_toml(&sandbox)
+        mcp_sandbox::overrides_toml(&sandbox),
+        max_conn = 2 * MAX_OPEN,
     );
     let cfg_file = keys.dir.path().join("day.toml");
     std::fs::write(

@@ -257,7 +257,11 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
         .await?;
         tx.commit().await?;
     }
-    let extra = format!("[platforms.slack]\nsigning_secret = {APP_SECRET:?}\n");
+    // The clients hold up to MAX_OPEN connections: room above it for those still closing.
+    let extra = format!(
+        "[http]\nmax_connections = {}\n\n[platforms.slack]\nsigning_secret = {APP_SECRET:?}\n",
+        2 * MAX_OPEN
+    );
     let daemon = crate::bench::health::daemon_with(&keys, &extra, args, db_url).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(MAX_OPEN)

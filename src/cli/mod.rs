@@ -3,4 +3,5 @@
 
 pub mod keys;
 pub mod notify;
+pub mod tokens;
 pub mod webhooks;

@@ -45,7 +45,7 @@ pub async fn run(command: NotifyCommand, config: &Config) -> anyhow::Result<()> 
             println!("signing secret (shown once): {}", secret.expose());
         }
         NotifyCommand::List { json } => {
-            for e in ep::list(&pool).await? {
+            for e in ep::list(&pool, None).await? {
                 if json {
                     println!("{}", serde_json::to_string(&e)?);
                 } else {

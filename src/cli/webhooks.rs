@@ -50,7 +50,7 @@ fn secret_line(text: &str) -> Option<mcp_platforms::secret::Secret> {
 
 pub async fn run(command: WebhooksCommand, config: &Config) -> anyhow::Result<()> {
     let pool = mcp_daemon::db::connect(&config.database).await?;
-    let base = mcp_daemon::http::integrations::public_base(config);
+    let base = mcp_daemon::http::integration_webhooks::public_base(config);
     use mcp_daemon::webhooks::registration as reg;
     match command {
         WebhooksCommand::Register {

@@ -47,17 +47,20 @@ impl Outcome {
     }
 }
 
-/// A port 0 in `http.listen` becomes a free port now, so the driver knows where the daemon is.
+/// A port 0 in `http.listen` or `http.admin_listen` becomes a free port now, so the driver
+/// knows where the daemon is (and the OAuth redirect base is a real address).
 fn concrete_listen(config: &mut Config) -> Result<(), DemoError> {
-    let listen = config.http.listen.clone();
-    if let Ok(addr) = listen.parse::<SocketAddr>() {
+    for listen in [&mut config.http.listen, &mut config.http.admin_listen] {
+        let Ok(addr) = listen.parse::<SocketAddr>() else {
+            continue;
+        };
         if addr.port() == 0 {
             let err = |source| DemoError::Listen {
                 listen: listen.clone(),
                 source,
             };
             let probe = std::net::TcpListener::bind(addr).map_err(err)?;
-            config.http.listen = probe.local_addr().map_err(err)?.to_string();
+            *listen = probe.local_addr().map_err(err)?.to_string();
         }
     }
     Ok(())
@@ -342,8 +345,11 @@ mod tests {
     fn port_zero_becomes_a_free_port() {
         let mut c = Config::default();
         c.http.listen = "127.0.0.1:0".into();
+        c.http.admin_listen = "127.0.0.1:0".into();
         concrete_listen(&mut c).expect("free port");
         let a: SocketAddr = c.http.listen.parse().expect("address");
         assert_ne!(a.port(), 0);
+        let b: SocketAddr = c.http.admin_listen.parse().expect("address");
+        assert_ne!(b.port(), 0);
     }
 }

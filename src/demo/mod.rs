@@ -95,7 +95,7 @@ pub async fn prepare(config: &mut Config) -> Result<Demo, DemoError> {
         config.http.api_token = mcp_platforms::secret::Secret::new(DEMO_API_TOKEN);
     }
     if config.oauth.redirect_base.is_empty() {
-        config.oauth.redirect_base = format!("http://{}", config.http.listen);
+        config.oauth.redirect_base = format!("http://{}", config.http.admin_listen);
     }
     let mut key_dir = None;
     if config.vault.key_files.is_empty() {
@@ -247,14 +247,15 @@ pub fn url_without_password(raw: &str) -> String {
 }
 
 /// What to tell the newcomer once the demo runs.
-pub fn banner(demo: &Demo, listen: &str, db_url: &str) -> String {
+pub fn banner(demo: &Demo, http: &mcp_daemon::config::HttpConfig, db_url: &str) -> String {
+    let (listen, admin) = (&http.listen, &http.admin_listen);
     format!(
         "demo: sandbox of the 13 platforms at {sandbox}\n\
          demo: workspace {DEMO_WORKSPACE} with one integration per platform; faults armed on \
          discord (5xx until its breaker opens), zoom (token refused), notion (429), monday (timeouts); \
          {refresh}'s token expires within the hour (refreshed, with rotation)\n\
          demo: health sweep every 15 s; a Slack webhook at http://{listen}/webhooks/slack/{DEMO_SLACK_WEBHOOK} \
-         and the /integrations endpoints (bearer token and signing secret: see docs/WEBHOOKS.md). Watch:\n\
+         and the /integrations endpoints at http://{admin}/integrations/… (bearer token and signing secret: see docs/WEBHOOKS.md). Watch:\n\
          \x20 curl -s http://{listen}/metrics | grep -E 'mcp_(health_checks_total|circuit_breakers|integrations)'\n\
          \x20 psql \"{db}\" -c 'SELECT platform, state, health_status, consecutive_failures, circuit_breaker_state FROM mcp.v_integration_health_summary ORDER BY platform'\n",
         sandbox = demo.sandbox.base_url(),

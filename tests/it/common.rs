@@ -17,7 +17,10 @@ pub fn bin() -> &'static str {
 /// The real daemon binary as a child process, started by the test kit's launcher.
 pub struct Daemon {
     inner: mcp_testkit::Daemon,
+    /// The public listener.
     pub port: u16,
+    /// The management listener.
+    pub admin_port: u16,
 }
 
 impl Daemon {
@@ -36,6 +39,7 @@ impl Daemon {
             .expect("start the daemon");
         Daemon {
             port: inner.port,
+            admin_port: inner.admin_port,
             inner,
         }
     }

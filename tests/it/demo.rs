@@ -92,6 +92,8 @@ async fn demo_session_sees_all_seven_things_and_exits_0() {
     let args = [
         "--listen".to_string(),
         format!("127.0.0.1:{port}"),
+        "--admin-listen".to_string(),
+        "127.0.0.1:0".to_string(),
         "--for".to_string(),
         "30s".to_string(),
     ];
@@ -150,6 +152,8 @@ async fn demo_stopped_at_once_exits_3_naming_what_it_did_not_see() {
     let db = TestDb::empty().await;
     let args = [
         "--listen".to_string(),
+        "127.0.0.1:0".to_string(),
+        "--admin-listen".to_string(),
         "127.0.0.1:0".to_string(),
         "--for".to_string(),
         "0s".to_string(),

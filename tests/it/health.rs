@@ -299,7 +299,7 @@ async fn run_demo_checks_13_platforms_against_the_sandbox_and_metrics_move() {
     let status = client
         .get(format!(
             "http://127.0.0.1:{}/integrations/{slack}",
-            daemon.port
+            daemon.admin_port
         ))
         .bearer_auth(mcp_sandbox::demo::DEMO_API_TOKEN)
         .send()

@@ -13,6 +13,7 @@ mod engine;
 mod health;
 mod integrations;
 mod items;
+mod listener;
 mod notify;
 mod notify_proxy;
 mod oauth;

@@ -223,6 +223,8 @@ fn systemd_unit_passes_systemd_analyze_verify() {
         "PrivateTmp=yes",
         // A core dump would hold keys and tokens.
         "LimitCORE=0",
+        // Room for both listeners' connections and the pool (checked at start).
+        "LimitNOFILE=",
         // The clouds' instance metadata services hand out the host's credentials.
         "IPAddressDeny=169.254.169.254 fd00:ec2::254 100.100.100.200",
         // The API token and the OAuth client secrets as credentials, like the database URL.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::credentials::RefreshConfig;
 pub use crate::db::{redact_url, DatabaseConfig};
 pub use crate::integrations::HealthConfig;
+pub use crate::listener::HttpConfig;
 pub use crate::telemetry::LogConfig;
 pub use mcp_queue::config::{KindOverride, ScheduleConfig, SchedulerConfig, WorkerConfig};
 
@@ -84,17 +85,6 @@ pub struct Config {
 
 #[derive(Clone, Deserialize, Serialize, Debug)]
 #[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
-    /// Address of `/metrics`, `/healthz`, `/readyz` and the integration endpoints.
-    /// `run --listen` overrides it.
-    pub listen: String,
-    /// Bearer token that every `/integrations/*` request must carry (the gateway adds it).
-    /// Empty: the integration endpoints are disabled and answer 404.
-    pub api_token: mcp_platforms::secret::Secret,
-}
-
-#[derive(Clone, Deserialize, Serialize, Debug)]
-#[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// `prune` deletes completed jobs finished longer ago than this.
     #[serde(with = "humantime_serde")]
@@ -124,15 +114,6 @@ pub struct RetentionConfig {
     /// `item_changes`, so that a change the feed still holds can name its item's kind.
     #[serde(with = "humantime_serde")]
     pub tombstones: Duration,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            listen: "127.0.0.1:9464".into(),
-            api_token: mcp_platforms::secret::Secret::default(),
-        }
-    }
 }
 
 impl RetentionConfig {
@@ -255,10 +236,7 @@ impl Config {
                 "must be a postgres:// URL",
             ));
         }
-        self.http
-            .listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|e| ConfigError::invalid("http.listen", e.to_string()))?;
+        self.http.check()?;
         self.oauth.validate(!self.http.api_token.is_empty())?;
         if !matches!(self.log.format.as_str(), "auto" | "json" | "text") {
             return Err(ConfigError::invalid(

@@ -1,5 +1,6 @@
-//! `mcp-worker run`: wires the pool, migrations, catalogue, worker, scheduler, HTTP listener and
-//! systemd notifications together, and takes them down in order on SIGTERM or SIGINT.
+//! `mcp-worker run`: wires the pool, migrations, catalogue, worker, scheduler, the two HTTP
+//! listeners (public and management) and systemd notifications together, and takes them down in
+//! order on SIGTERM or SIGINT.
 
 use std::sync::Arc;
 
@@ -21,7 +22,11 @@ pub enum DaemonError {
     #[error(transparent)]
     Scheduler(#[from] mcp_queue::scheduler::SchedulerError),
     #[error(transparent)]
-    Http(#[from] crate::http::HttpError),
+    Listen(#[from] crate::listener::ListenError),
+    #[error("invalid config key `{0}`: {1}")]
+    Config(String, String),
+    #[error(transparent)]
+    FileLimit(#[from] crate::listener::FileLimitError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
     #[error("migrations are not current and database.migrate_on_start is false: run `mcp-worker migrate`")]
@@ -40,6 +45,13 @@ pub enum DaemonError {
 
 /// Runs until SIGTERM/SIGINT (or `stop` is cancelled), then shuts down gracefully.
 pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonError> {
+    // Checked again: `--listen` and `--admin-listen` may have changed the addresses.
+    config
+        .http
+        .check()
+        .map_err(|(key, message)| DaemonError::Config(key, message))?;
+    let files = crate::listener::ensure_file_limit(&config.http, config.database.max_connections)?;
+    tracing::debug!(files, "open file limit");
     let notifier = Notifier::from_env();
     let metrics = crate::metrics::install()?;
     let catalog = config.catalog();
@@ -115,8 +127,8 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     )?;
 
     let background = CancellationToken::new();
-    // The scheduler stops first; the listener (/metrics, /readyz, webhooks, the integration
-    // endpoints) and the gauges keep serving while running jobs drain.
+    // The scheduler stops first; the listeners (/metrics, /readyz, webhooks; the management
+    // API) and the gauges keep serving while running jobs drain.
     let stop_scheduler = CancellationToken::new();
     let mut scheduler_task = None;
     if config.scheduler.enabled {
@@ -158,11 +170,23 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     let draining = CancellationToken::new();
     let readiness =
         crate::http::ready::Readiness::start(&pool.connect_options(), background.clone());
-    let app = crate::http::router(readiness, metrics, Some(api), draining.clone())
+    let public = crate::http::router(readiness, metrics, draining.clone())
         .merge(crate::http::webhooks::routes(hooks));
-    let (addr, http_task) =
-        crate::http::serve(&config.http.listen, app, background.clone()).await?;
-    tracing::info!(%worker_id, listen = %addr, concurrency = config.worker.concurrency, "mcp-worker running");
+    let (addr, public_task) = crate::listener::serve(
+        &config.http.listen,
+        public,
+        config.http.public(),
+        background.clone(),
+    )
+    .await?;
+    let (admin_addr, admin_task) = crate::listener::serve(
+        &config.http.admin_listen,
+        crate::http::integrations::routes(api),
+        config.http.admin(),
+        background.clone(),
+    )
+    .await?;
+    tracing::info!(%worker_id, listen = %addr, admin_listen = %admin_addr, concurrency = config.worker.concurrency, "mcp-worker running");
     if let Err(e) = notifier.ready(&format!("running as {worker_id}")) {
         tracing::warn!(error = %e, "sd_notify READY failed");
     }
@@ -198,7 +222,8 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     background.cancel();
     let _ = gauges.await;
     let _ = key_upkeep.await;
-    let _ = http_task.await;
+    let _ = public_task.await;
+    let _ = admin_task.await;
     pool.close().await;
     tracing::info!("stopped");
     Ok(())

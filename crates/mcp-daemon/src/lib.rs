@@ -3,6 +3,7 @@
 //! start-up. The queue engine is `mcp_queue`; the platforms are `mcp_platforms`.
 //! See docs/ARCHITECTURE.md for the map of crates and modules and the invariants they keep.
 
+pub mod api_tokens;
 pub mod config;
 pub mod connections;
 pub mod credentials;
@@ -14,6 +15,7 @@ pub mod integration_state;
 pub mod integrations;
 pub mod items;
 pub mod keys;
+pub mod listener;
 pub mod metrics;
 pub mod notify;
 pub mod sdnotify;

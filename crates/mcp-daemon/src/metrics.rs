@@ -34,6 +34,10 @@ pub const NOTIFICATION_LATENCY: &str = "mcp_notification_delivery_seconds";
 /// Notification endpoints that are disabled (a 410, or by hand).
 pub const NOTIFICATION_ENDPOINTS_DISABLED: &str = "mcp_notification_endpoints_disabled";
 pub const WEBHOOK_PROCESSING: &str = "mcp_webhook_processing_seconds";
+/// Open connections of a listener (`listener`: public, admin).
+pub const HTTP_CONNECTIONS: &str = "mcp_http_connections";
+/// Connections a listener closed at once because it held `max_connections` already.
+pub const HTTP_CONNECTIONS_REFUSED: &str = "mcp_http_connections_refused_total";
 
 /// Outcomes of `mcp_webhook_events_total`: stored, a repeated delivery, a handshake answered,
 /// an app-level event for no live integration (answered 200, stored nothing), and one per
@@ -211,6 +215,14 @@ fn describe_all() {
         WEBHOOK_PROCESSING,
         Unit::Seconds,
         "Time from a webhook event's intake to its processing, by platform."
+    );
+    describe_gauge!(
+        HTTP_CONNECTIONS,
+        "Open connections by listener (public, admin)."
+    );
+    describe_counter!(
+        HTTP_CONNECTIONS_REFUSED,
+        "Connections refused by listener (public, admin): it held its max_connections already (answered 503 and closed)."
     );
     describe_gauge!(
         CIRCUIT_BREAKERS,

@@ -1,6 +1,7 @@
 //! The one launcher of the real daemon as a child process (`mcp-worker run`), used by the tests
-//! and by `mcp-worker bench`: it picks a free port, starts the binary with the given arguments
-//! and environment, waits for `/readyz` and hands back the child. Stopping reads the peak RSS.
+//! and by `mcp-worker bench`: it picks two free ports (the public listener's and the management
+//! listener's), starts the binary with the given arguments and environment, waits for `/readyz`
+//! and hands back the child. Stopping reads the peak RSS.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -27,8 +28,9 @@ pub struct Launcher {
 }
 
 impl Launcher {
-    /// `bin run --listen 127.0.0.1:<free port>` on `db_url`, logging at `warn`, with no config
-    /// file and no systemd socket from the caller's environment.
+    /// `bin run --listen 127.0.0.1:<free port> --admin-listen 127.0.0.1:<another>` on
+    /// `db_url`, logging at `warn`, with no config file and no systemd socket from the caller's
+    /// environment.
     pub fn new(bin: impl AsRef<Path>, db_url: &str) -> Launcher {
         Launcher {
             bin: bin.as_ref().to_path_buf(),
@@ -72,10 +74,16 @@ impl Launcher {
     /// Starts the daemon and returns once `/readyz` answers 200 (at most 30 s).
     pub async fn start(self) -> anyhow::Result<Daemon> {
         let port = free_port()?;
+        let mut admin_port = free_port()?;
+        while admin_port == port {
+            admin_port = free_port()?;
+        }
         let mut cmd = tokio::process::Command::new(&self.bin);
         cmd.arg("run")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
+            .arg("--admin-listen")
+            .arg(format!("127.0.0.1:{admin_port}"))
             .args(&self.args)
             .env("DATABASE_URL", &self.db_url)
             .env_remove("MCP_WORKER_CONFIG")
@@ -121,6 +129,7 @@ impl Launcher {
             child,
             pid,
             port,
+            admin_port,
             stderr,
         })
     }
@@ -130,7 +139,10 @@ impl Launcher {
 pub struct Daemon {
     pub child: tokio::process::Child,
     pub pid: u32,
+    /// The public listener: webhooks, probes, `/metrics`.
     pub port: u16,
+    /// The management listener: `/integrations/*`, `/notifications/*`, …
+    pub admin_port: u16,
     /// Its standard error until it exits, when the launcher captured it.
     pub stderr: Option<tokio::task::JoinHandle<String>>,
 }
@@ -138,6 +150,16 @@ pub struct Daemon {
 impl Daemon {
     pub fn pid(&self) -> i32 {
         self.pid as i32
+    }
+
+    /// `http://127.0.0.1:<port>`: the public listener.
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:<admin port>`: the management listener.
+    pub fn admin_base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
     }
 
     /// Sends `sig` to the daemon.

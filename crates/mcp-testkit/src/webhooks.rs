@@ -82,9 +82,10 @@ pub async fn env_with(change: impl FnOnce(&mut WebhooksConfig)) -> Env {
         WebhookState::new(router_pool.clone(), vault.clone(), &cfg, apps, None).expect("state");
     let stop = CancellationToken::new();
     let readiness = Readiness::start(&router_pool.connect_options(), stop.clone());
-    let app = mcp_daemon::http::router(readiness, metrics, None, CancellationToken::new())
-        .merge(routes(state));
-    let (addr, _task) = mcp_daemon::http::serve("127.0.0.1:0", app, stop.clone())
+    let app =
+        mcp_daemon::http::router(readiness, metrics, CancellationToken::new()).merge(routes(state));
+    let limits = mcp_daemon::config::HttpConfig::default().public();
+    let (addr, _task) = mcp_daemon::listener::serve("127.0.0.1:0", app, limits, stop.clone())
         .await
         .expect("serve");
     let ws = mcp_daemon::integrations::create_workspace(&db.pool, "hooks")

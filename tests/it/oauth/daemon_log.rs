@@ -49,7 +49,6 @@ async fn the_daemon_never_logs_the_access_token_even_at_debug() {
         .start()
         .await
         .expect("start the daemon");
-    let port = daemon.port;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -57,7 +56,7 @@ async fn the_daemon_never_logs_the_access_token_even_at_debug() {
     let ws = integrations::create_workspace(&db.pool, "acme")
         .await
         .expect("ws");
-    let base = format!("http://127.0.0.1:{port}");
+    let base = daemon.admin_base();
     let bearer = format!("Bearer {TOKEN}");
     // The gateway binds the connect to its user's session and adds the same value to the
     // callback it forwards.

@@ -214,7 +214,7 @@ async fn reused_expired_forged_and_other_platform_states_are_refused_with_nothin
     assert_eq!(status, 400, "{body}");
     assert_eq!(e.digest().await, before, "an expired state wrote something");
     // Refused callbacks are counted.
-    let (_, _, metrics) = e.call_as(None, "GET", "/metrics", None).await;
+    let (_, _, metrics) = e.get_public("/metrics").await;
     assert!(
         metrics.lines().any(|l| l
             .starts_with("mcp_oauth_connects_total{platform=\"gmail\",outcome=\"invalid_state\"}")),

@@ -46,15 +46,26 @@ async fn requests_without_the_right_bearer_get_401_and_write_nothing() {
     }
     assert_eq!(e.digest().await, before);
     for open in ["/healthz", "/readyz", "/metrics"] {
-        assert_eq!(e.call_as(None, "GET", open, None).await.0, 200, "{open}");
+        assert_eq!(e.get_public(open).await.0, 200, "{open}");
     }
     e.finish().await;
-    // Without an api_token the endpoints do not exist.
+    // Without an api_token no gateway token is accepted (only workspace tokens).
     let e = env_with(|c| c.http.api_token = Secret::default()).await;
-    let (status, _, _) = e
-        .call("GET", "/integrations/connect/gmail?workspace_id=x", None)
-        .await;
-    assert_eq!(status, 404);
+    for auth in [
+        None,
+        Some(format!("Bearer {TOKEN}")),
+        Some("Bearer ".into()),
+    ] {
+        let (status, _, _) = e
+            .call_as(
+                auth.as_deref(),
+                "GET",
+                "/integrations/connect/gmail?workspace_id=x",
+                None,
+            )
+            .await;
+        assert_eq!(status, 401, "{auth:?}");
+    }
     e.finish().await;
 }
 

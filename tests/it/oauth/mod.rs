@@ -1,4 +1,5 @@
-//! The integration endpoints end to end: the real router served on loopback, a real database,
+//! The integration endpoints end to end: the real routers served on loopback (the management
+//! one and, beside it, the public one), a real database,
 //! the sandbox as the platforms (its authorize page, its PKCE-checking token endpoint, its
 //! revocation). The test plays the gateway: it adds the bearer token and forwards the callback
 //! that the platform sends to the public redirect base.
@@ -24,6 +25,7 @@ mod daemon_log;
 mod flow;
 mod initiator;
 mod lifecycle;
+mod workspace_tokens;
 
 pub const TOKEN: &str = "gateway-token-0123456789";
 pub const REDIRECT_BASE: &str = "https://gateway.example.test/mcp";
@@ -31,7 +33,10 @@ pub const REDIRECT_BASE: &str = "https://gateway.example.test/mcp";
 pub struct Env {
     pub db: TestDb,
     pub sb: Sandbox,
+    /// The management listener.
     pub base: String,
+    /// The public listener (probes, `/metrics`; no management route).
+    pub public: String,
     pub client: reqwest::Client,
     pub config: Config,
     /// The browser's cookies (`name=value`), as the connect redirects set them.
@@ -39,7 +44,7 @@ pub struct Env {
     stop: CancellationToken,
 }
 
-/// Serves the real router (with the integration endpoints when `api_token` is set).
+/// Serves the real routers: the management API on one listener, the public routes on another.
 pub async fn env_with(edit: impl FnOnce(&mut Config)) -> Env {
     let db = TestDb::new().await;
     let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
@@ -56,15 +61,20 @@ pub async fn env_with(edit: impl FnOnce(&mut Config)) -> Env {
         config: Arc::new(config.clone()),
     };
     let stop = CancellationToken::new();
-    let app = mcp_daemon::http::router(
+    let public = mcp_daemon::http::router(
         Readiness::start(&db.pool.connect_options(), stop.clone()),
         metrics,
-        Some(api),
         tokio_util::sync::CancellationToken::new(),
     );
-    let (addr, _task) = mcp_daemon::http::serve("127.0.0.1:0", app, stop.clone())
-        .await
-        .expect("serve");
+    let (public_addr, _task) =
+        mcp_daemon::listener::serve("127.0.0.1:0", public, config.http.public(), stop.clone())
+            .await
+            .expect("serve");
+    let admin = mcp_daemon::http::integrations::routes(api);
+    let (addr, _task) =
+        mcp_daemon::listener::serve("127.0.0.1:0", admin, config.http.admin(), stop.clone())
+            .await
+            .expect("serve");
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -73,6 +83,7 @@ pub async fn env_with(edit: impl FnOnce(&mut Config)) -> Env {
         db,
         sb,
         base: format!("http://{addr}"),
+        public: format!("http://{public_addr}"),
         client,
         config,
         jar: Default::default(),
@@ -108,25 +119,43 @@ impl Env {
         path: &str,
         body: Option<Value>,
     ) -> (u16, String, String) {
-        read(self.send(auth, method, path, body, true).await).await
+        read(self.send(&self.base, auth, method, path, body, true).await).await
     }
 
     /// A gateway's request from another browser: the bearer token, none of this browser's
     /// cookies.
     pub async fn call_elsewhere(&self, path: &str) -> (u16, String, String) {
         let auth = format!("Bearer {TOKEN}");
-        read(self.send(Some(&auth), "GET", path, None, false).await).await
+        read(self.send(&self.base, Some(&auth), "GET", path, None, false).await).await
+    }
+
+    /// `GET` on the public listener, without a token.
+    pub async fn get_public(&self, path: &str) -> (u16, String, String) {
+        self.call_at(&self.public, None, "GET", path, None).await
+    }
+
+    /// A request to the listener at `base`.
+    pub async fn call_at(
+        &self,
+        base: &str,
+        auth: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, String, String) {
+        read(self.send(base, auth, method, path, body, true).await).await
     }
 
     async fn send(
         &self,
+        base: &str,
         auth: Option<&str>,
         method: &str,
         path: &str,
         body: Option<Value>,
         cookies: bool,
     ) -> reqwest::Response {
-        let url = format!("{}{path}", self.base);
+        let url = format!("{base}{path}");
         let mut req = match method {
             "POST" => self.client.post(url),
             "DELETE" => self.client.delete(url),

@@ -116,7 +116,7 @@ async fn notion_verification_through_the_daemon() {
     assert_eq!(events().await, 0, "a verification is not an event");
 
     // The operator reads it over HTTP, only with the bearer token …
-    let url = format!("{base}/notion/verification-token");
+    let url = format!("{}/notion/verification-token", daemon.admin_base());
     let r = client.get(&url).send().await.expect("get");
     assert_eq!(r.status().as_u16(), 401);
     let r = client

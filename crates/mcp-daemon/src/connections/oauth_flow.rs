@@ -145,13 +145,16 @@ pub struct Finished {
 /// another `binding` than the connect's, which leaves the state to its initiator), exchanges the code with the
 /// PKCE verifier, then in one transaction stores the tokens, records their expiry, moves
 /// AUTHORIZING → CONNECTED → ACTIVE and enqueues the first health check. A failed exchange
-/// moves the integration to ERROR with the reason.
+/// moves the integration to ERROR with the reason. `workspace`, when given (a caller confined
+/// to one workspace), must be the state's: another workspace's state is refused like an unknown
+/// one and stays unused.
 pub async fn finish(
     f: &Flow<'_>,
     p: Platform,
     code: &Secret,
     state: &Secret,
     binding: Option<&Secret>,
+    workspace: Option<uuid::Uuid>,
 ) -> Result<Finished, ConnectError> {
     let spec = oauth_spec(f.connectors, p)?;
     let hash = state_hash(state.expose());
@@ -160,22 +163,24 @@ pub async fn finish(
     let taken: Option<Taken> = sqlx::query_as(
         "UPDATE mcp.oauth_states SET used_at = now() \
          WHERE state_hash = $1 AND platform = $2 AND used_at IS NULL AND expires_at > now() \
-           AND binding_hash = $3 \
+           AND binding_hash = $3 AND ($4::uuid IS NULL OR workspace_id = $4) \
          RETURNING integration_id, redirect_uri, pkce_verifier_ct, key_id",
     )
     .bind(&hash)
     .bind(p.as_str())
     .bind(&bound)
+    .bind(workspace)
     .fetch_optional(f.pool)
     .await?;
     let Some((id, redirect_uri, ct, key_id)) = taken else {
         // Say which: a live state without its initiator's binding is another browser's.
         let live: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM mcp.oauth_states WHERE state_hash = $1 AND platform = $2 \
-             AND used_at IS NULL AND expires_at > now())",
+             AND used_at IS NULL AND expires_at > now() AND ($3::uuid IS NULL OR workspace_id = $3))",
         )
         .bind(&hash)
         .bind(p.as_str())
+        .bind(workspace)
         .fetch_one(f.pool)
         .await?;
         return Err(if live {

@@ -1,26 +1,29 @@
-//! The integration endpoints on the daemon's listener: connect (OAuth redirect and callback, or
-//! an API key), disconnect and status. Every route requires `Authorization: Bearer
-//! <http.api_token>` (compared in constant time); the company's gateway adds it, including on the
-//! callback it forwards from the user's browser. The work itself is `crate::connections`.
+//! The integration endpoints on the management listener: connect (OAuth redirect and callback,
+//! or an API key), disconnect and status; `routes` also mounts the webhook registrations
+//! (`integration_webhooks.rs`), the notification endpoints (`notifications.rs`) and Notion's
+//! verification token (`notion.rs`). Every route is behind `auth`: the gateway's token (every
+//! workspace; it adds it on the callback it forwards from the user's browser too) or a workspace
+//! token (its workspace only: the workspace of a connect is the token's, another workspace's
+//! integration is 404). The work itself is `crate::connections`.
 //! A response here must never carry a token, key, state, verifier or ciphertext, and a refused
-//! request (401, 400) must write nothing.
+//! request (401, 403, 400, 404) must write nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use metrics::counter;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
+use super::auth::{self, Caller};
 use super::initiator;
+use super::integration_webhooks as hooks;
 use crate::config::Config;
 use crate::connections::{self, ConnectError, Flow};
 use crate::metrics as m;
@@ -48,81 +51,53 @@ impl ApiState {
     }
 }
 
-/// The `/integrations/*` routes, behind the bearer check; `None` when `http.api_token` is empty
-/// (the endpoints are then disabled and answer 404).
-pub fn routes(state: ApiState) -> Option<Router> {
-    if state.config.http.api_token.is_empty() {
-        return None;
-    }
-    let expected: [u8; 32] = Sha256::digest(state.config.http.api_token.expose().as_bytes()).into();
-    let state = Arc::new(state);
-    Some(
-        Router::new()
-            .route("/integrations/connect/{platform}", get(connect))
-            .route("/integrations/callback/{platform}", get(callback))
-            .route("/integrations/{id}/disconnect", post(disconnect))
-            .route(
-                "/integrations/{id}/webhooks",
-                get(list_webhooks).post(add_webhook),
-            )
-            .route(
-                "/integrations/{id}/webhooks/{webhook_id}",
-                axum::routing::delete(remove_webhook),
-            )
-            .route(
-                "/notifications/endpoints",
-                get(super::notifications::list).post(super::notifications::add),
-            )
-            .route(
-                "/notifications/endpoints/{id}",
-                axum::routing::delete(super::notifications::remove),
-            )
-            .route(
-                "/notifications/endpoints/{id}/rotate-secret",
-                post(super::notifications::rotate_secret),
-            )
-            .route(
-                "/notifications/endpoints/{id}/test",
-                post(super::notifications::test),
-            )
-            .route(
-                "/notion/verification-token",
-                get(super::notion::verification_token),
-            )
-            .route("/integrations/{key}", get(status).post(connect_with_key))
-            .route_layer(middleware::from_fn(move |req: Request, next: Next| {
-                authorized(expected, req, next)
-            }))
-            .with_state(state),
-    )
-}
-
-/// Lets the request through only with the right bearer token; 401 otherwise, before any
-/// handler (and so any write) runs.
-async fn authorized(expected: [u8; 32], req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let ok = presented.is_some_and(|t| {
-        let got: [u8; 32] = Sha256::digest(t.as_bytes()).into();
-        bool::from(got.ct_eq(&expected))
+/// The management API: `/integrations/*`, `/notifications/*` and `/notion/verification-token`,
+/// every route behind `auth::authorize`. Served on the management listener only.
+pub fn routes(state: ApiState) -> Router {
+    let token = &state.config.http.api_token;
+    let keys = Arc::new(auth::Keys {
+        gateway: (!token.is_empty()).then(|| crate::api_tokens::hash(token.expose())),
+        pool: state.pool.clone(),
     });
-    if !ok {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(json!({"error": "unauthorized"})),
+    let state = Arc::new(state);
+    Router::new()
+        .route("/integrations/connect/{platform}", get(connect))
+        .route("/integrations/callback/{platform}", get(callback))
+        .route("/integrations/{id}/disconnect", post(disconnect))
+        .route(
+            "/integrations/{id}/webhooks",
+            get(hooks::list).post(hooks::add),
         )
-            .into_response();
-    }
-    next.run(req).await
+        .route(
+            "/integrations/{id}/webhooks/{webhook_id}",
+            axum::routing::delete(hooks::remove),
+        )
+        .route(
+            "/notifications/endpoints",
+            get(super::notifications::list).post(super::notifications::add),
+        )
+        .route(
+            "/notifications/endpoints/{id}",
+            axum::routing::delete(super::notifications::remove),
+        )
+        .route(
+            "/notifications/endpoints/{id}/rotate-secret",
+            post(super::notifications::rotate_secret),
+        )
+        .route(
+            "/notifications/endpoints/{id}/test",
+            post(super::notifications::test),
+        )
+        .route(
+            "/notion/verification-token",
+            get(super::notion::verification_token),
+        )
+        .route("/integrations/{key}", get(status).post(connect_with_key))
+        .route_layer(middleware::from_fn_with_state(keys, auth::authorize))
+        .with_state(state)
 }
 
-fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
     (
         status,
         Json(json!({"error": kind, "message": message.into()})),
@@ -130,7 +105,7 @@ fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response
         .into_response()
 }
 
-fn bad_request(field: &str, message: &str) -> Response {
+pub(super) fn bad_request(field: &str, message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
         Json(json!({"error": "bad_request", "field": field, "message": message})),
@@ -139,7 +114,7 @@ fn bad_request(field: &str, message: &str) -> Response {
 }
 
 /// A request refused before any work: a bad field, or an unknown platform.
-enum Reject {
+pub(super) enum Reject {
     Field(&'static str, &'static str),
     UnknownPlatform(String),
 }
@@ -204,8 +179,24 @@ fn count(p: Platform, outcome: &'static str) {
     counter!(m::OAUTH_CONNECTS, "platform" => p.as_str(), "outcome" => outcome).increment(1);
 }
 
+/// The integration `id` names if the caller may see it; otherwise the answer to give: 400 for
+/// a malformed id, 404 for another workspace's integration (as for one that does not exist).
+async fn visible(s: &ApiState, caller: Caller, id: &str) -> Result<uuid::Uuid, Response> {
+    let Ok(id) = uuid::Uuid::parse_str(id) else {
+        return Err(bad_request("id", "must be a UUID"));
+    };
+    match caller.sees_integration(&s.pool, id).await {
+        Ok(true) => Ok(id),
+        Ok(false) => Err(refused(&ConnectError::UnknownIntegration(id))),
+        Err(e) => Err(auth::unavailable(&e)),
+    }
+}
+
+/// `GET /integrations/connect/{platform}?workspace_id=…[&integration_id=…]`: the gateway names
+/// the workspace; a workspace token connects in its own (naming another is 403).
 async fn connect(
     State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -213,13 +204,27 @@ async fn connect(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
-    let ws = match uuid_field(&q, "workspace_id") {
-        Ok(Some(ws)) => ws,
-        Ok(None) => return bad_request("workspace_id", "missing"),
+    let ws = match uuid_field(&q, "workspace_id").map(|named| caller.acting_in(named)) {
+        Ok(Ok(Some(ws))) => ws,
+        Ok(Ok(None)) => return bad_request("workspace_id", "missing"),
+        Ok(Err(forbidden)) => return forbidden.into_response(),
         Err(r) => return r.into_response(),
     };
+    if s.config.oauth.redirect_base.is_empty() && s.connectors.get(p).oauth().is_some() {
+        // Possible when only workspace tokens are in use (the config requires it with
+        // http.api_token): there is nowhere to send the user back to.
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_configured",
+            "oauth.redirect_base is not set",
+        );
+    }
     let reuse = match uuid_field(&q, "integration_id") {
-        Ok(v) => v,
+        Ok(None) => None,
+        Ok(Some(id)) => match visible(&s, caller, &id.to_string()).await {
+            Ok(id) => Some(id),
+            Err(r) => return r,
+        },
         Err(r) => return r.into_response(),
     };
     let chosen = match initiator::choose(&q) {
@@ -240,6 +245,7 @@ async fn connect(
 
 async fn callback(
     State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     headers: axum::http::HeaderMap,
     Query(mut q): Query<HashMap<String, String>>,
@@ -265,7 +271,8 @@ async fn callback(
     };
     let tag = connections::state_tag(&state);
     let binding = initiator::presented(&q, &headers, &tag);
-    match connections::finish(&s.flow(), p, &code, &state, binding.as_ref()).await {
+    let confined = caller.confined_to();
+    match connections::finish(&s.flow(), p, &code, &state, binding.as_ref(), confined).await {
         Ok(done) => {
             count(p, "connected");
             tracing::info!(integration_id = %done.integration_id, platform = %p, "connected");
@@ -287,9 +294,14 @@ async fn callback(
     }
 }
 
-async fn disconnect(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
-    let Ok(id) = uuid::Uuid::parse_str(&id) else {
-        return bad_request("id", "must be a UUID");
+async fn disconnect(
+    State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let id = match visible(&s, caller, &id).await {
+        Ok(id) => id,
+        Err(r) => return r,
     };
     match connections::disconnect(&s.flow(), id).await {
         Ok(d) => {
@@ -300,9 +312,14 @@ async fn disconnect(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> R
     }
 }
 
-async fn status(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
-    let Ok(id) = uuid::Uuid::parse_str(&id) else {
-        return bad_request("id", "must be a UUID");
+async fn status(
+    State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let id = match visible(&s, caller, &id).await {
+        Ok(id) => id,
+        Err(r) => return r,
     };
     match connections::status(&s.pool, id).await {
         Ok(st) => (StatusCode::OK, Json(json!(st))).into_response(),
@@ -320,9 +337,11 @@ fn text_field(body: &Value, field: &'static str) -> Result<String, Reject> {
 }
 
 /// `POST /integrations/{platform}`: `{workspace_id, api_key}`, or for ZeroVoice
-/// `{workspace_id, account_sid, auth_token}`.
+/// `{workspace_id, account_sid, auth_token}`; a workspace token may leave `workspace_id` out
+/// (naming another is 403).
 async fn connect_with_key(
     State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
@@ -336,10 +355,21 @@ async fn connect_with_key(
     if !body.is_object() {
         return bad_request("body", "must be a JSON object");
     }
+    let named = match body.get("workspace_id") {
+        None => None,
+        Some(_) => match text_field(&body, "workspace_id").and_then(|w| {
+            uuid::Uuid::parse_str(&w).map_err(|_| Reject::Field("workspace_id", "must be a UUID"))
+        }) {
+            Ok(ws) => Some(ws),
+            Err(r) => return r.into_response(),
+        },
+    };
+    let ws = match caller.acting_in(named) {
+        Ok(Some(ws)) => ws,
+        Ok(None) => return bad_request("workspace_id", "missing"),
+        Err(forbidden) => return forbidden.into_response(),
+    };
     let parsed = (|| {
-        let ws = text_field(&body, "workspace_id")?;
-        let ws = uuid::Uuid::parse_str(&ws)
-            .map_err(|_| Reject::Field("workspace_id", "must be a UUID"))?;
         let creds = if p == Platform::ZeroVoice {
             Credentials::Basic {
                 user: text_field(&body, "account_sid")?,
@@ -348,9 +378,9 @@ async fn connect_with_key(
         } else {
             Credentials::ApiKey(Secret::new(text_field(&body, "api_key")?))
         };
-        Ok::<_, Reject>((ws, creds))
+        Ok::<_, Reject>(creds)
     })();
-    let (ws, creds) = match parsed {
+    let creds = match parsed {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
@@ -374,115 +404,5 @@ async fn connect_with_key(
             (status, Json(out)).into_response()
         }
         Err(e) => refused(&e),
-    }
-}
-
-/// The base of the URLs given to the platforms: `webhooks.public_base`, or this listener.
-pub fn public_base(config: &Config) -> String {
-    if config.webhooks.public_base.is_empty() {
-        format!("http://{}", config.http.listen)
-    } else {
-        config.webhooks.public_base.clone()
-    }
-}
-
-fn webhook_refused(e: &crate::webhooks::WebhookError) -> Response {
-    use crate::webhooks::WebhookError as W;
-    match e {
-        W::UnknownIntegration(_) => {
-            error(StatusCode::NOT_FOUND, "unknown_integration", e.to_string())
-        }
-        W::NoWebhooks(_) | W::BadPublicKey | W::Missing(_) => {
-            error(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
-        }
-        W::Db(_) | W::Vault(_) => {
-            tracing::error!(error = %e, "webhook registration failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        }
-    }
-}
-
-fn uuid_path(v: &str, field: &'static str) -> Result<uuid::Uuid, Reject> {
-    uuid::Uuid::parse_str(v).map_err(|_| Reject::Field(field, "must be a UUID"))
-}
-
-/// `POST /integrations/{id}/webhooks`: `{"secret": …}` (Discord: `{"public_key": …}`; Gmail:
-/// `{}`); answers the webhook with the URL to give the platform. The secret is sealed and never
-/// returned.
-async fn add_webhook(
-    State(s): State<Arc<ApiState>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let id = match uuid_path(&id, "id") {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let body: Value = if body.is_empty() {
-        json!({})
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => return bad_request("body", "must be a JSON object"),
-        }
-    };
-    let field = |k: &'static str| match body.get(k) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(v)) if !v.is_empty() => Ok(Some(v.clone())),
-        Some(_) => Err(Reject::Field(k, "must be a non-empty string")),
-    };
-    let (secret, public_key) = match (field("secret"), field("public_key")) {
-        (Ok(a), Ok(b)) => (a.map(Secret::new), b),
-        (Err(r), _) | (_, Err(r)) => return r.into_response(),
-    };
-    let base = public_base(&s.config);
-    match crate::webhooks::registration::add(
-        &s.pool,
-        &s.vault,
-        &base,
-        id,
-        secret.as_ref(),
-        public_key.as_deref(),
-    )
-    .await
-    {
-        Ok(w) => {
-            tracing::info!(integration_id = %id, webhook_id = %w.id, "webhook registered");
-            (StatusCode::CREATED, Json(json!(w))).into_response()
-        }
-        Err(e) => webhook_refused(&e),
-    }
-}
-
-/// `GET /integrations/{id}/webhooks`: its webhooks with their URLs, no secret.
-async fn list_webhooks(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
-    let id = match uuid_path(&id, "id") {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let base = public_base(&s.config);
-    match crate::webhooks::registration::list(&s.pool, &base, Some(id)).await {
-        Ok(all) => (StatusCode::OK, Json(json!({"webhooks": all}))).into_response(),
-        Err(e) => webhook_refused(&e),
-    }
-}
-
-/// `DELETE /integrations/{id}/webhooks/{webhook_id}`: disabled, its secret erased.
-async fn remove_webhook(
-    State(s): State<Arc<ApiState>>,
-    Path((id, webhook_id)): Path<(String, String)>,
-) -> Response {
-    let (id, webhook_id) = match (uuid_path(&id, "id"), uuid_path(&webhook_id, "webhook_id")) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(r), _) | (_, Err(r)) => return r.into_response(),
-    };
-    match crate::webhooks::registration::remove(&s.pool, webhook_id, Some(id)).await {
-        Ok(true) => (StatusCode::OK, Json(json!({"removed": webhook_id}))).into_response(),
-        Ok(false) => error(
-            StatusCode::NOT_FOUND,
-            "unknown_webhook",
-            "no such active webhook",
-        ),
-        Err(e) => webhook_refused(&e),
     }
 }

@@ -1,6 +1,9 @@
-//! `/notifications/endpoints` on the daemon's listener, behind the same bearer token as
+//! `/notifications/endpoints` on the management listener, behind the same `auth` as
 //! `/integrations/*` (routes added by `integrations::routes`): add (answers the secret once),
-//! list, remove, rotate the secret, send a test. The work is `crate::notify::endpoints`.
+//! list, remove, rotate the secret, send a test. The gateway's token sees every endpoint; a
+//! workspace token only its workspace's (it adds endpoints in its own workspace, never one for
+//! every workspace; another's, or one for every workspace, is 404 to it). The work is
+//! `crate::notify::endpoints`.
 
 use std::sync::Arc;
 
@@ -8,9 +11,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::{json, Value};
 
+use super::auth::{self, Caller};
 use super::integrations::ApiState;
 use crate::notify::endpoints::{self as ep, NotifyError};
 
@@ -41,13 +45,25 @@ fn bad(field: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn endpoint_id(v: &str) -> Option<uuid::Uuid> {
-    uuid::Uuid::parse_str(v).ok()
+/// The endpoint the path names if the caller may see it; otherwise the answer to give.
+async fn visible(s: &ApiState, caller: Caller, id: &str) -> Result<uuid::Uuid, Response> {
+    let Ok(id) = uuid::Uuid::parse_str(id) else {
+        return Err(bad("id", "must be a UUID"));
+    };
+    match caller.sees_endpoint(&s.pool, id).await {
+        Ok(true) => Ok(id),
+        Ok(false) => Err(refused(&NotifyError::NotFound(id))),
+        Err(e) => Err(auth::unavailable(&e)),
+    }
 }
 
 /// `POST /notifications/endpoints`: `{"url", "workspace_id"?, "event_types"?}` → 201 with the
 /// endpoint and its `secret` (the only time it is shown).
-pub async fn add(State(s): State<Arc<ApiState>>, body: Bytes) -> Response {
+pub async fn add(
+    State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
         return bad("body", "must be a JSON object");
     };
@@ -61,6 +77,10 @@ pub async fn add(State(s): State<Arc<ApiState>>, body: Bytes) -> Response {
             Err(_) => return bad("workspace_id", "must be a UUID"),
         },
         Some(_) => return bad("workspace_id", "must be a UUID"),
+    };
+    let workspace = match caller.acting_in(workspace) {
+        Ok(w) => w,
+        Err(forbidden) => return forbidden.into_response(),
     };
     let types: Vec<String> = match body.get("event_types") {
         None | Some(Value::Null) => Vec::new(),
@@ -87,17 +107,25 @@ pub async fn add(State(s): State<Arc<ApiState>>, body: Bytes) -> Response {
 }
 
 /// `GET /notifications/endpoints`.
-pub async fn list(State(s): State<Arc<ApiState>>) -> Response {
-    match ep::list(&s.pool).await {
+pub async fn list(
+    State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    match ep::list(&s.pool, caller.confined_to()).await {
         Ok(all) => Json(json!({"endpoints": all})).into_response(),
         Err(e) => refused(&e),
     }
 }
 
 /// `DELETE /notifications/endpoints/{id}`.
-pub async fn remove(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
-    let Some(id) = endpoint_id(&id) else {
-        return bad("id", "must be a UUID");
+pub async fn remove(
+    State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let id = match visible(&s, caller, &id).await {
+        Ok(id) => id,
+        Err(r) => return r,
     };
     match ep::remove(&s.pool, id).await {
         Ok(()) => Json(json!({"removed": id})).into_response(),
@@ -106,9 +134,14 @@ pub async fn remove(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> R
 }
 
 /// `POST /notifications/endpoints/{id}/rotate-secret` → the new `secret`, once.
-pub async fn rotate_secret(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
-    let Some(id) = endpoint_id(&id) else {
-        return bad("id", "must be a UUID");
+pub async fn rotate_secret(
+    State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let id = match visible(&s, caller, &id).await {
+        Ok(id) => id,
+        Err(r) => return r,
     };
     match ep::rotate_secret(&s.pool, &s.vault, &s.config.notify, id).await {
         Ok(secret) => Json(json!({
@@ -122,9 +155,14 @@ pub async fn rotate_secret(State(s): State<Arc<ApiState>>, Path(id): Path<String
 }
 
 /// `POST /notifications/endpoints/{id}/test` → 202 with the notification's id (its webhook-id).
-pub async fn test(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
-    let Some(id) = endpoint_id(&id) else {
-        return bad("id", "must be a UUID");
+pub async fn test(
+    State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let id = match visible(&s, caller, &id).await {
+        Ok(id) => id,
+        Err(r) => return r,
     };
     match ep::test(&s.pool, id).await {
         Ok(n) => (StatusCode::ACCEPTED, Json(json!({"notification_id": n}))).into_response(),

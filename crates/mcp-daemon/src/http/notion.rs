@@ -1,4 +1,5 @@
-//! `GET /notion/verification-token`, behind the bearer token (mounted by `integrations.rs`):
+//! `GET /notion/verification-token`, for the gateway's token only (mounted by `integrations.rs`;
+//! a workspace token is 403: the token is the app's, not a workspace's):
 //! the token Notion's subscription verification request brought, for the operator to paste into
 //! Notion (`crate::webhooks::notion`). The only answer that carries it; never cached, never
 //! logged.
@@ -8,13 +9,20 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::json;
 
+use super::auth::{self, Caller};
 use super::integrations::ApiState;
 use crate::webhooks::notion;
 
-pub async fn verification_token(State(s): State<Arc<ApiState>>) -> Response {
+pub async fn verification_token(
+    State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    if caller != Caller::Gateway {
+        return auth::gateway_only();
+    }
     match notion::load(&s.pool, &s.vault).await {
         Ok(Some((token, received_at))) => (
             StatusCode::OK,

@@ -113,11 +113,14 @@ pub async fn add(
     Ok((e, secret))
 }
 
-pub async fn list(pool: &PgPool) -> Result<Vec<Endpoint>, NotifyError> {
+/// Every endpoint, or only those of `workspace` (not the endpoints of every workspace).
+pub async fn list(pool: &PgPool, workspace: Option<Uuid>) -> Result<Vec<Endpoint>, NotifyError> {
     Ok(sqlx::query_as(
         "SELECT id, workspace_id, url, event_types, enabled, disabled_reason, previous_until, created_at \
-         FROM mcp.notification_endpoints ORDER BY created_at, id",
+         FROM mcp.notification_endpoints WHERE $1::uuid IS NULL OR workspace_id = $1 \
+         ORDER BY created_at, id",
     )
+    .bind(workspace)
     .fetch_all(pool)
     .await?)
 }

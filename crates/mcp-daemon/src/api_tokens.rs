@@ -1,0 +1,146 @@
+//! Workspace API tokens (`mcp.api_tokens`, migration 0016): bearer tokens of the management API
+//! that act in one workspace only. A token is made here, shown once to whoever made it, and
+//! kept only as its SHA-256; a presented token is found by that hash among the unrevoked ones.
+//! This module never stores, logs, returns or puts into an error a token after `create`.
+
+use base64::Engine;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use mcp_platforms::secret::Secret;
+
+/// What every token starts with (so that secret scanners and people recognise one).
+pub const PREFIX: &str = "mcpw_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiTokenError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("workspace {0} not found")]
+    UnknownWorkspace(Uuid),
+    #[error("token {0} not found or already revoked")]
+    NotFound(Uuid),
+    #[error("a token's name must not be empty")]
+    EmptyName,
+}
+
+/// A token as people see it: never the token itself.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The token a presented bearer value was found to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+}
+
+/// SHA-256 of a token: what is stored and looked up.
+pub fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A new token: `mcpw_` and the unpadded base64url of 32 random bytes.
+fn generate() -> Secret {
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    Secret::new(format!(
+        "{PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    ))
+}
+
+/// Makes a token for `workspace`; returns its row and the token (shown once, then only its
+/// hash exists).
+pub async fn create(
+    pool: &PgPool,
+    workspace: Uuid,
+    name: &str,
+) -> Result<(ApiToken, Secret), ApiTokenError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiTokenError::EmptyName);
+    }
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM core.workspaces WHERE id = $1")
+        .bind(workspace)
+        .fetch_optional(pool)
+        .await?;
+    found.ok_or(ApiTokenError::UnknownWorkspace(workspace))?;
+    let token = generate();
+    let row: ApiToken = sqlx::query_as(
+        "INSERT INTO mcp.api_tokens (workspace_id, name, token_sha256) VALUES ($1, $2, $3) \
+         RETURNING id, workspace_id, name, created_at, revoked_at",
+    )
+    .bind(workspace)
+    .bind(name)
+    .bind(hash(token.expose()).as_slice())
+    .fetch_one(pool)
+    .await?;
+    Ok((row, token))
+}
+
+/// Tokens, of one workspace or of all, oldest first; revoked ones only when asked.
+pub async fn list(
+    pool: &PgPool,
+    workspace: Option<Uuid>,
+    with_revoked: bool,
+) -> Result<Vec<ApiToken>, ApiTokenError> {
+    Ok(sqlx::query_as(
+        "SELECT id, workspace_id, name, created_at, revoked_at FROM mcp.api_tokens \
+         WHERE ($1::uuid IS NULL OR workspace_id = $1) AND ($2 OR revoked_at IS NULL) \
+         ORDER BY created_at, id",
+    )
+    .bind(workspace)
+    .bind(with_revoked)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Revokes a token: refused from the next request on.
+pub async fn revoke(pool: &PgPool, id: Uuid) -> Result<ApiToken, ApiTokenError> {
+    sqlx::query_as(
+        "UPDATE mcp.api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL \
+         RETURNING id, workspace_id, name, created_at, revoked_at",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(ApiTokenError::NotFound(id))
+}
+
+/// The unrevoked token whose hash is `sha256`, if any.
+pub async fn find(pool: &PgPool, sha256: &[u8; 32]) -> Result<Option<Found>, ApiTokenError> {
+    let row: Option<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT id, workspace_id FROM mcp.api_tokens \
+         WHERE token_sha256 = $1 AND revoked_at IS NULL",
+    )
+    .bind(sha256.as_slice())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id, workspace_id)| Found { id, workspace_id }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_prefixed_random_and_hashed_as_stored() {
+        let a = generate();
+        let b = generate();
+        assert!(a.expose().starts_with(PREFIX));
+        assert_eq!(a.expose().len(), PREFIX.len() + 43);
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(hash(a.expose()), hash(a.expose()));
+        assert_ne!(hash(a.expose()), hash(b.expose()));
+    }
+}
