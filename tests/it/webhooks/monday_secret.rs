@@ -174,3 +174,57 @@ async fn an_uninstall_signed_with_the_app_secret_only_asks_for_a_token_check() {
     worker.shutdown().await;
     env.finish().await;
 }
+
+#[tokio::test]
+async fn board_webhooks_made_without_a_url_secret_are_replaced() {
+    let env = env().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let mut cfg = test_config(&env.db.url);
+    cfg.platforms = sb.config_overrides();
+    cfg.webhooks.public_base = super::PUBLIC_BASE.into();
+    let connectors = cfg.connectors().expect("connectors");
+    let (id, _) = monday_integration(&env, &sb, "boards").await;
+    mcp_testkit::integrations::set_settings(&env.db, id, json!({"boards": ["101"]})).await;
+    // A board webhook made before URL secrets: no secret of its own.
+    let old: Uuid = sqlx::query_scalar(
+        "INSERT INTO mcp.webhooks (integration_id, workspace_id, platform, created_by, external_id, \
+                                   settings) \
+         VALUES ($1, $2, 'monday', 'daemon', '42', '{\"board_id\": \"101\", \"event\": \"create_item\"}') \
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(env.ws)
+    .fetch_one(&env.db.pool)
+    .await
+    .expect("old row");
+    let subscribe = || {
+        mcp_daemon::webhooks::subscriptions::subscribe(
+            &env.db.pool,
+            &env.vault,
+            &connectors,
+            &cfg.webhooks,
+            id,
+        )
+    };
+    let done = subscribe().await.expect("subscribe");
+    assert_eq!((done.created, done.existing), (3, 0));
+    let rows: Vec<(Uuid, String, bool)> = sqlx::query_as(
+        "SELECT id, status, secret_in_url FROM mcp.webhooks WHERE integration_id = $1 ORDER BY created_at",
+    )
+    .bind(id)
+    .fetch_all(&env.db.pool)
+    .await
+    .expect("rows");
+    assert_eq!(rows.len(), 4);
+    for (row, status, in_url) in rows {
+        if row == old {
+            assert_eq!((status.as_str(), in_url), ("disabled", false));
+        } else {
+            assert_eq!((status.as_str(), in_url), ("active", true));
+        }
+    }
+    // Run again: nothing to make, nothing to replace.
+    let done = subscribe().await.expect("again");
+    assert_eq!((done.created, done.existing), (0, 3));
+    env.finish().await;
+}

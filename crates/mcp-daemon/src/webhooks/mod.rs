@@ -8,6 +8,7 @@
 mod apps;
 pub mod batcher;
 mod config;
+mod made;
 mod monday;
 pub mod notion;
 pub mod process;

@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::made::{record, skipped, Subscribed};
 use super::renew::{bearer, ok_json, RenewError};
-use super::subscriptions::{record, skipped, Subscribed};
 use super::WebhooksConfig;
 use crate::vault::Vault;
 use mcp_platforms::connectors::http;

@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use super::made::Subscribed;
+use super::made::{record, skipped};
 use super::renew::{bearer, ok_json, RenewError};
 use super::WebhooksConfig;
 use crate::vault::Vault;
@@ -25,24 +27,6 @@ pub const SUBSCRIBED_AT_CONNECT: [Platform; 3] =
     [Platform::Gmail, Platform::Outlook, Platform::Monday];
 
 pub use super::monday::MONDAY_EVENTS;
-
-/// What one subscribe run did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Subscribed {
-    /// Subscriptions made now.
-    pub created: usize,
-    /// Already there from an earlier run.
-    pub existing: usize,
-    /// Why nothing could be made, when the config or settings leave nothing to do.
-    pub skipped: Option<&'static str>,
-}
-
-pub(super) fn skipped(why: &'static str) -> Subscribed {
-    Subscribed {
-        skipped: Some(why),
-        ..Subscribed::default()
-    }
-}
 
 /// Makes the integration's subscriptions that do not exist yet (a retry skips those an earlier
 /// run made).
@@ -188,38 +172,6 @@ async fn graph_subscribe(
         created: 1,
         ..Subscribed::default()
     })
-}
-
-/// Records what the platform made for webhook row `webhook` (its id there, its expiry, what
-/// it watches); when it made nothing, deletes the row (a retry makes a fresh one) and returns
-/// the platform's error.
-pub(super) async fn record(
-    pool: &PgPool,
-    webhook: Uuid,
-    made: Result<(String, Option<chrono::DateTime<chrono::Utc>>, Value), RenewError>,
-) -> Result<(), RenewError> {
-    match made {
-        Ok((external_id, expires, settings)) => {
-            sqlx::query(
-                "UPDATE mcp.webhooks SET created_by = 'daemon', external_id = $2, expires_at = $3, \
-                 settings = $4 WHERE id = $1",
-            )
-            .bind(webhook)
-            .bind(external_id)
-            .bind(expires)
-            .bind(settings)
-            .execute(pool)
-            .await?;
-            Ok(())
-        }
-        Err(e) => {
-            sqlx::query("DELETE FROM mcp.webhooks WHERE id = $1")
-                .bind(webhook)
-                .execute(pool)
-                .await?;
-            Err(e)
-        }
-    }
 }
 
 /// Removes at the platform every subscription the daemon made for the integration (best

@@ -16,6 +16,7 @@
 //! `mcp_webhook_events_total` and is logged without its body; the database unreachable is 503.
 
 mod cache;
+mod url_parts;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +32,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use self::cache::RowCache;
+use self::url_parts::{endpoint_keys, public_url, validation_token};
 use crate::vault::Vault;
 use crate::webhooks::batcher::{EventBatcher, PendingEvent};
 use crate::webhooks::{
@@ -271,7 +273,10 @@ async fn handle(
             };
             match endpoint_keys(&hook, secret, url_secret) {
                 Ok(secret) => Source::Hook(hook, secret),
-                Err(refusal) => return refusal,
+                Err(Some(r)) => return refused(&r),
+                Err(None) => {
+                    return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook")
+                }
             }
         }
         Target::App if !APP_LEVEL.contains(&p) => {
@@ -453,34 +458,6 @@ async fn handle(
     }
 }
 
-/// The secret a webhook's deliveries are verified with, once the URL's secret (if the webhook
-/// has one there) matched in constant time; a URL with a secret segment for a webhook without
-/// one is no webhook's. Refused before the body is read further.
-fn endpoint_keys(
-    hook: &WebhookRow,
-    secret: Option<Secret>,
-    url_secret: Option<&str>,
-) -> Result<Option<Secret>, Answer> {
-    if !hook.secret_in_url {
-        return match url_secret {
-            Some(_) => Err(refuse(
-                StatusCode::NOT_FOUND,
-                "unknown_webhook",
-                "no such webhook",
-            )),
-            None => Ok(secret),
-        };
-    }
-    let Some(expected) = secret else {
-        return Err(refused(&Refusal::BadSignature(
-            "no secret for this webhook",
-        )));
-    };
-    webhooks::url_secret(url_secret, expected.expose().as_bytes()).map_err(|r| refused(&r))?;
-    // The platform's signature is the app's from here on.
-    Ok(None)
-}
-
 fn unavailable(error: &str) -> Answer {
     tracing::error!(error, "webhook intake: database unavailable");
     refuse(
@@ -488,24 +465,4 @@ fn unavailable(error: &str) -> Answer {
         "unavailable",
         "cannot store the event now; deliver it again later",
     )
-}
-
-fn validation_token(uri: &Uri) -> Option<String> {
-    url::form_urlencoded::parse(uri.query()?.as_bytes())
-        .find(|(k, _)| k == "validationToken")
-        .map(|(_, v)| v.into_owned())
-}
-
-/// The URL the platform called: `webhooks.public_base` (or `http://` + Host) + path and query.
-fn public_url(cfg: &WebhooksConfig, headers: &HeaderMap, uri: &Uri) -> String {
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    if cfg.public_base.is_empty() {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("localhost");
-        format!("http://{host}{path}")
-    } else {
-        format!("{}{path}", cfg.public_base.trim_end_matches('/'))
-    }
 }
