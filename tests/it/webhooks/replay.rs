@@ -7,7 +7,7 @@ use mcp_platforms::connectors::Platform;
 
 use super::{content_type, env, event_body, now, secret_of, sign, Env};
 
-/// Marks every event processed and received `days` ago, and the seen keys first seen then.
+/// Marks every event processed and received `days` ago.
 async fn age(env: &Env, days: i64) {
     sqlx::query(
         "UPDATE mcp.webhook_events SET processed_at = now(), \
@@ -17,6 +17,10 @@ async fn age(env: &Env, days: i64) {
     .execute(&env.db.pool)
     .await
     .expect("age events");
+}
+
+/// Makes every seen key first seen `days` ago.
+async fn age_keys(env: &Env, days: i64) {
     sqlx::query("UPDATE mcp.webhook_dedup SET first_seen = now() - $1 * interval '1 day'")
         .bind(days)
         .execute(&env.db.pool)
@@ -89,7 +93,7 @@ async fn a_delivery_replayed_after_its_event_was_pruned_is_a_duplicate() {
         (2, 2, 0)
     );
     // The keys go after retention.webhook_dedup (400 days).
-    age(&env, 401).await;
+    age_keys(&env, 401).await;
     prune(&env).await;
     assert_eq!(
         env.db
