@@ -103,6 +103,11 @@ pub struct RetentionConfig {
     pub integration_errors: Duration,
     #[serde(with = "humantime_serde")]
     pub webhook_events: Duration,
+    /// The dedup keys of the events of the platforms whose deliveries carry no signed time
+    /// (`mcp.webhook_dedup`): kept this long, at least `webhook_events`, so that a delivery
+    /// replayed after its event was pruned is still a duplicate.
+    #[serde(with = "humantime_serde")]
+    pub webhook_dedup: Duration,
     /// Notifications (`mcp.notifications`) created longer ago than this.
     #[serde(with = "humantime_serde")]
     pub notifications: Duration,
@@ -123,6 +128,7 @@ impl RetentionConfig {
             health_checks: self.health_checks,
             integration_errors: self.integration_errors,
             webhook_events: self.webhook_events,
+            webhook_dedup: self.webhook_dedup,
             notifications: self.notifications,
         }
     }
@@ -138,6 +144,7 @@ impl Default for RetentionConfig {
             health_checks: Duration::from_secs(30 * 86_400),
             integration_errors: Duration::from_secs(90 * 86_400),
             webhook_events: Duration::from_secs(30 * 86_400),
+            webhook_dedup: Duration::from_secs(400 * 86_400),
             notifications: Duration::from_secs(30 * 86_400),
             item_changes: Duration::from_secs(14 * 86_400),
             tombstones: Duration::from_secs(30 * 86_400),
@@ -259,6 +266,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "retention.tombstones",
                 "must be at least retention.item_changes (a change the feed holds names its item)",
+            ));
+        }
+        if self.retention.webhook_dedup < self.retention.webhook_events {
+            return Err(ConfigError::invalid(
+                "retention.webhook_dedup",
+                "must be at least retention.webhook_events (a replayed delivery must stay a duplicate)",
             ));
         }
         // A data key must not seal before every daemon has reloaded the data keys.

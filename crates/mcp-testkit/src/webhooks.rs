@@ -64,7 +64,11 @@ pub async fn env_with(change: impl FnOnce(&mut WebhooksConfig)) -> Env {
         .expect("router pool");
     let vault = Arc::new(test_vault());
     let mut apps = AppSecrets::default();
-    for p in mcp_platforms::accounts::APP_LEVEL {
+    // Monday: the app's signing secret, for the board webhooks whose URL carries their secret.
+    for p in mcp_platforms::accounts::APP_LEVEL
+        .into_iter()
+        .chain([Platform::Monday])
+    {
         let secret = Secret::new(app_secret_of(p));
         let keys = match p {
             Platform::Discord => AppKeys {

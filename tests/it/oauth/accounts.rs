@@ -188,6 +188,30 @@ async fn subscriptions_are_made_at_connect_and_removed_at_disconnect() {
         Some(true)
     );
     assert!(rows.iter().any(|r| r.1 == "gmail" && r.0 == gmail && r.3));
+    // Each Monday board webhook's URL carries a secret of its own, sealed as its row's secret:
+    // Monday signs them all with the app's one signing secret.
+    let monday_rows: Vec<(Uuid, bool, bool)> = sqlx::query_as(
+        "SELECT id, secret_in_url, secret_ct IS NOT NULL FROM mcp.webhooks \
+         WHERE platform = 'monday' AND created_by = 'daemon'",
+    )
+    .fetch_all(&e.db.pool)
+    .await
+    .expect("monday rows");
+    assert_eq!(monday_rows.len(), 6);
+    let mut secrets = std::collections::HashSet::new();
+    for (id, in_url, sealed) in &monday_rows {
+        assert!(*in_url && *sealed, "{id}");
+        let prefix = format!("https://hooks.example.test/mcp/webhooks/monday/{id}/");
+        let target = subs
+            .iter()
+            .filter_map(|s| s["target"].as_str())
+            .find(|t| t.starts_with(&prefix))
+            .expect("the webhook's URL at Monday");
+        let secret = &target[prefix.len()..];
+        assert!(secret.len() >= 64 && !secret.contains('/'), "{target}");
+        secrets.insert(secret.to_string());
+    }
+    assert_eq!(secrets.len(), 6, "a secret per webhook");
 
     // Disconnect removes them at the platform and disables the rows.
     for id in [gmail, outlook, monday] {

@@ -356,7 +356,8 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
                 &dedup,
                 vec![Some("message"); EVENTS],
                 vec![serde_json::json!({"type": "message"}); EVENTS],
-                vec![vec![7u8; 32]; EVENTS]
+                vec![vec![7u8; 32]; EVENTS],
+                mcp_daemon::webhooks::batcher::untimed()
             ),
             5 * EVENTS as i64 + 10 * WEBHOOKS + SMALL,
             true,
@@ -462,6 +463,10 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
         (
             "prune notifications, none due",
             integ::PRUNE_NOTIFICATIONS_SQL,
+        ),
+        (
+            "prune webhook dedup keys, none due",
+            integ::PRUNE_WEBHOOK_DEDUP_SQL,
         ),
     ] {
         h.check(name, sql, args!(1_000.0 * DAY, HISTORY_BATCH), SMALL, true)

@@ -54,7 +54,7 @@ SELECT unnest(ARRAY['prune', 'health_sweep', 'sync_sweep', 'token_refresh_sweep'
                     'webhook_renew_sweep']), now() - interval '1 day';";
 
 /// The history, one statement per table (run side by side). Integration of row g: g % 2000.
-pub const SEED_HISTORY: [&str; 6] = [
+pub const SEED_HISTORY: [&str; 7] = [
     // 200,000 finished jobs, one every 20 s back to ~46 days ago: 80 % completed, 10 %
     // discarded, 10 % cancelled, over five kinds; the integrations' ones with their unique keys.
     "INSERT INTO mcp.sync_jobs (kind, state, integration_id, payload, unique_key, attempt,
@@ -81,6 +81,13 @@ pub const SEED_HISTORY: [&str; 6] = [
             now() - (200000 - g) * interval '20 seconds',
             CASE WHEN g <= 199700 THEN now() - (200000 - g) * interval '20 seconds'
                                        + interval '1 second' END
+     FROM generate_series(1, 200000) g,
+          (SELECT array_agg(id ORDER BY id) AS ids FROM mcp.webhooks) h,
+          LATERAL (SELECT * FROM mcp.webhooks x WHERE x.id = h.ids[1 + g % cardinality(h.ids)]) w",
+    // 200,000 seen dedup keys over the same ~46 days (migration 0015).
+    "INSERT INTO mcp.webhook_dedup (webhook_id, key_sha256, platform, first_seen)
+     SELECT w.id, sha256(('ev-' || g)::bytea), w.platform,
+            now() - (200000 - g) * interval '20 seconds'
      FROM generate_series(1, 200000) g,
           (SELECT array_agg(id ORDER BY id) AS ids FROM mcp.webhooks) h,
           LATERAL (SELECT * FROM mcp.webhooks x WHERE x.id = h.ids[1 + g % cardinality(h.ids)]) w",

@@ -9,5 +9,8 @@ mod documented;
 mod gmail_keys;
 mod handshakes;
 mod intake;
+mod monday_secret;
 mod notion_verification;
+mod outlook_dedup;
+mod replay;
 mod signed;

@@ -1,6 +1,7 @@
 //! `webhook_process`: stored webhook deliveries of one integration. Reads what the platform says — access
 //! withdrawn (token revoked, app uninstalled, subscription removed) moves the integration to
-//! REVOKED with an event; anything else is news to fetch, so it asks for an incremental `sync`
+//! REVOKED with an event, except where an app-wide secret alone signs that news (Monday's
+//! `uninstall`): then a `health_check` of the integration's token decides; anything else is news to fetch, so it asks for an incremental `sync`
 //! of that integration, coalesced (a burst of events leaves one queued sync). Marks the event
 //! processed and records how long it waited. Idempotent; never logs the event's payload.
 
@@ -60,6 +61,17 @@ impl Job<Services> for WebhookProcess {
                     tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "access withdrawn by the platform");
                     crate::metrics::webhook_processed(platform, waited);
                 }
+                Processed::CheckAccess {
+                    integration,
+                    platform,
+                    reason,
+                } => {
+                    let waited = check_access(pool, *integration, *event_id)
+                        .await
+                        .map_err(|e| JobError::Retry(format!("webhook event {event_id}: {e}")))?;
+                    tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "access withdrawal announced: the token is checked at the platform");
+                    crate::metrics::webhook_processed(platform, waited);
+                }
             }
         }
         if missing.len() == outcomes.len() {
@@ -81,6 +93,28 @@ impl Job<Services> for WebhookProcess {
         }
         Ok(())
     }
+}
+
+/// An event says access was withdrawn, but only an app-wide secret signs it: a `health_check`
+/// of the integration is asked for (keyed: a live one absorbs it) and the event marked
+/// processed, in one transaction. The check calls the platform with the integration's token; a
+/// refusal moves it to EXPIRED or REVOKED through `mcp.record_health_check`, a working token
+/// leaves it as it is. Returns how long the event waited.
+async fn check_access(
+    pool: &sqlx::PgPool,
+    integration: uuid::Uuid,
+    event_id: i64,
+) -> Result<Duration, String> {
+    let e = |e: sqlx::Error| e.to_string();
+    let mut tx = pool.begin().await.map_err(e)?;
+    mcp_queue::enqueue_for_integrations(&mut *tx, "health_check", &[integration])
+        .await
+        .map_err(|e| e.to_string())?;
+    let waited = crate::webhooks::process::mark_processed(&mut *tx, event_id)
+        .await
+        .map_err(e)?;
+    tx.commit().await.map_err(e)?;
+    Ok(Duration::from_secs_f64(waited.unwrap_or(0.0).max(0.0)))
 }
 
 /// The platform withdrew access: the integration → REVOKED and its pending work cancelled (its

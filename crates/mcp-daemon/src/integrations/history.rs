@@ -26,6 +26,13 @@ SELECT id FROM mcp.webhook_events \
 WHERE processed_at IS NOT NULL AND received_at < now() - $1 * interval '1 second' \
 ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
 
+/// Seen dedup keys (migration 0015) first seen before the age: kept far longer than the events.
+pub const PRUNE_WEBHOOK_DEDUP_SQL: &str = "\
+DELETE FROM mcp.webhook_dedup WHERE (webhook_id, key_sha256) IN (\
+SELECT webhook_id, key_sha256 FROM mcp.webhook_dedup \
+WHERE first_seen < now() - $1 * interval '1 second' \
+ORDER BY first_seen LIMIT $2 FOR UPDATE SKIP LOCKED)";
+
 /// Notifications (the outbox's rows) created before the age: their deliveries end within about
 /// a day and a half of the change.
 pub const PRUNE_NOTIFICATIONS_SQL: &str = "\
@@ -65,6 +72,7 @@ pub struct HistoryAges {
     pub health_checks: Duration,
     pub integration_errors: Duration,
     pub webhook_events: Duration,
+    pub webhook_dedup: Duration,
     pub notifications: Duration,
 }
 
@@ -73,7 +81,7 @@ pub async fn prune_history(
     ages: &HistoryAges,
     batch: u32,
 ) -> Result<Vec<(&'static str, u64)>, IntegrationError> {
-    let tables: [(&'static str, &'static str, Duration); 4] = [
+    let tables: [(&'static str, &'static str, Duration); 5] = [
         (
             "mcp.health_checks",
             PRUNE_HEALTH_CHECKS_SQL,
@@ -88,6 +96,11 @@ pub async fn prune_history(
             "mcp.webhook_events",
             PRUNE_WEBHOOK_EVENTS_SQL,
             ages.webhook_events,
+        ),
+        (
+            "mcp.webhook_dedup",
+            PRUNE_WEBHOOK_DEDUP_SQL,
+            ages.webhook_dedup,
         ),
         (
             "mcp.notifications",

@@ -43,7 +43,7 @@ pub use crate::integration_state::IntegrationState;
 pub use history::{
     prune_history, sample_gauges, vacuum_history, HistoryAges, GAUGES_SQL, PRUNE_HEALTH_CHECKS_SQL,
     PRUNE_INTEGRATION_ERRORS_SQL, PRUNE_NOTIFICATIONS_SQL, PRUNE_OAUTH_STATES_SQL,
-    PRUNE_WEBHOOK_EVENTS_SQL,
+    PRUNE_WEBHOOK_DEDUP_SQL, PRUNE_WEBHOOK_EVENTS_SQL,
 };
 pub use transitions::{
     insert, mark_broken, refused_by_platform, revoke, transition, MARK_BROKEN_SQL, REFUSED_SQL,

@@ -123,9 +123,13 @@ type Inserted = (i64, Uuid, String);
 
 /// The intake's statement: the events, one `webhook_process` job per integration for the new
 /// ones, and `last_event_at` (kept to the second; a batch that finds the webhook's row locked by
-/// another batch, which is updating it anyway, skips it rather than wait for that commit). The
-/// argument is a condition on each input row: the quiet form sets `mcp.skip_notify` for the
-/// statement's own transaction (migration 0006), in the same round trip.
+/// another batch, which is updating it anyway, skips it rather than wait for that commit). An
+/// event of a platform in `$9` (`mcp_platforms::webhooks::UNTIMED`: its deliveries carry no
+/// signed time) is stored only when the SHA-256 of its dedup key is new to
+/// `mcp.webhook_dedup` (migration 0015), which keeps those keys long after the events are
+/// pruned: a replay of a pruned event stays a duplicate. The argument is a condition on each
+/// input row: the quiet form sets `mcp.skip_notify` for the statement's own transaction
+/// (migration 0006), in the same round trip.
 macro_rules! intake_sql {
     ($input_filter:literal) => {
         concat!(
@@ -136,10 +140,20 @@ macro_rules! intake_sql {
                             event_type, payload, body_sha256) ",
             $input_filter,
             "), \
+             seen AS ( \
+                INSERT INTO mcp.webhook_dedup (webhook_id, key_sha256, platform) \
+                SELECT webhook_id, sha256(convert_to(dedup_key, 'UTF8')), platform FROM input \
+                WHERE platform = ANY($9::text[]) ORDER BY 1, 2 \
+                ON CONFLICT (webhook_id, key_sha256) DO NOTHING \
+                RETURNING webhook_id, key_sha256), \
              ins AS ( \
                 INSERT INTO mcp.webhook_events (webhook_id, integration_id, workspace_id, platform, \
                                                 dedup_key, event_type, payload, body_sha256) \
-                SELECT * FROM input ORDER BY webhook_id, dedup_key \
+                SELECT * FROM input \
+                WHERE NOT (platform = ANY($9::text[])) \
+                   OR (webhook_id, sha256(convert_to(dedup_key, 'UTF8'))) \
+                      IN (SELECT webhook_id, key_sha256 FROM seen) \
+                ORDER BY webhook_id, dedup_key \
                 ON CONFLICT (webhook_id, dedup_key) DO NOTHING \
                 RETURNING id, webhook_id, dedup_key, integration_id), \
              job AS (",
@@ -152,7 +166,7 @@ macro_rules! intake_sql {
                 unkeyed
             ),
             "), \
-             seen AS ( \
+             seen_at AS ( \
                 UPDATE mcp.webhooks w SET last_event_at = now() \
                 FROM (SELECT id FROM mcp.webhooks \
                       WHERE id IN (SELECT webhook_id FROM ins) \
@@ -167,6 +181,14 @@ macro_rules! intake_sql {
 pub const INTAKE: &str = intake_sql!("");
 pub const INTAKE_QUIET: &str =
     intake_sql!("WHERE set_config('mcp.skip_notify', 'on', true) = 'on'");
+
+/// The names of the platforms whose dedup keys outlive their events (`$9`).
+pub fn untimed() -> Vec<&'static str> {
+    mcp_platforms::webhooks::UNTIMED
+        .iter()
+        .map(|p| p.as_str())
+        .collect()
+}
 
 /// Writes a batch; returns, per job in order, the new event's id or `None` for a duplicate
 /// (of an earlier delivery, or of an earlier job in the same batch).
@@ -206,7 +228,8 @@ async fn write(pool: &PgPool, batch: &[Job], quiet: bool) -> Result<Vec<Option<i
         .bind(&dedup)
         .bind(&kind)
         .bind(&payload)
-        .bind(&sha);
+        .bind(&sha)
+        .bind(untimed());
     let rows = statement.fetch_all(pool).await?;
     // The first job of each (webhook, dedup key) inserted gets the id; any repeat is a duplicate.
     let mut taken: HashSet<(Uuid, &str)> = HashSet::new();

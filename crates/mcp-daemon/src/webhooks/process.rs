@@ -3,8 +3,10 @@
 //! news to fetch, asks for the integration's coalesced `sync` and marks the event processed in
 //! one statement (one transaction, one commit for the whole group). An event that says items
 //! were deleted at the platform tombstones them in that same transaction; one that carries its
-//! item whole (a Slack message) stores it there instead of asking for a sync. Revocations are handed back
-//! to their attempt, which moves the integration to REVOKED in a transaction of its own.
+//! item whole (a Slack message) stores it there instead of asking for a sync. Revocations are
+//! handed back to their attempt, which moves the integration to REVOKED in a transaction of its
+//! own; an access withdrawal that an app-wide secret alone signs (Monday's `uninstall`) is
+//! handed back too, and its attempt asks for a check of the integration's token instead.
 //! Under load, groups form by themselves (whatever arrived while the previous group ran); when
 //! idle, an event is processed at once. Every step is idempotent, so a retried attempt is safe.
 
@@ -37,6 +39,13 @@ pub enum Processed {
     Changed { platform: String, waited: Duration },
     /// The platform says access was withdrawn: the attempt handles it itself.
     Revoked {
+        integration: Uuid,
+        platform: String,
+        reason: &'static str,
+    },
+    /// The event says access was withdrawn, but its signature cannot tell which customer sent it:
+    /// the attempt asks for a check of the integration's token (`health_check`) instead.
+    CheckAccess {
         integration: Uuid,
         platform: String,
         reason: &'static str,
@@ -180,6 +189,16 @@ async fn process_group(
                     },
                 );
             }
+            Meaning::CheckAccess(reason) => {
+                out.insert(
+                    id,
+                    Processed::CheckAccess {
+                        integration,
+                        platform,
+                        reason,
+                    },
+                );
+            }
             Meaning::Changed => {
                 let p = Platform::parse(&platform);
                 for d in p.map_or_else(Vec::new, |p| {
@@ -253,6 +272,10 @@ async fn process_group(
 pub enum Meaning {
     /// The user or an admin withdrew our access.
     Revoked(&'static str),
+    /// The event says access was withdrawn, signed only by a secret every customer's events
+    /// share: the integration's token is checked at the platform, which moves it to
+    /// EXPIRED/REVOKED only if the platform refuses it.
+    CheckAccess(&'static str),
     /// Something changed at the platform: fetch it.
     Changed,
 }
@@ -275,8 +298,12 @@ pub fn meaning(platform: &str, event_type: Option<&str>, payload: &Value) -> Mea
         ("slack", Some("tokens_revoked")) => Meaning::Revoked("slack: tokens revoked"),
         ("slack", Some("app_uninstalled")) => Meaning::Revoked("slack: app uninstalled"),
         ("zoom", Some("app_deauthorized")) => Meaning::Revoked("zoom: app deauthorized"),
+        // An app lifecycle webhook (`uninstall`, https://developer.monday.com/apps/docs/webhooks)
+        // is signed with an app-wide secret, the same for every customer: whoever holds it could
+        // forge one for any account. It asks for a check of the token (a genuinely uninstalled
+        // app's token is refused), never revokes by itself.
         ("monday", Some("uninstall" | "app_uninstall")) => {
-            Meaning::Revoked("monday: app uninstalled")
+            Meaning::CheckAccess("monday: app uninstalled (token to be checked)")
         }
         ("outlook", _) if first_lifecycle(payload) == Some("subscriptionRemoved") => {
             Meaning::Revoked("outlook: subscription removed")
@@ -347,6 +374,13 @@ mod tests {
             Meaning::Changed
         );
         assert_eq!(meaning("gmail", None, &json!({})), Meaning::Changed);
+        // Monday's uninstall only asks for a check of the token.
+        for t in ["uninstall", "app_uninstall"] {
+            assert!(matches!(
+                meaning("monday", Some(t), &json!({})),
+                Meaning::CheckAccess(_)
+            ));
+        }
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct Listed {
     pub created_by: String,
     pub status: String,
     pub has_secret: bool,
+    /// Its secret is the last segment of its URL (Monday board webhooks the daemon makes): the
+    /// `url` shown ends in `/{secret}`, never the secret itself.
+    pub secret_in_url: bool,
     pub external_id: Option<String>,
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub last_event_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -102,7 +105,7 @@ pub async fn list(
 ) -> Result<Vec<Listed>, WebhookError> {
     let mut rows: Vec<Listed> = sqlx::query_as(
         "SELECT id, integration_id, platform, delivery, created_by, status, has_secret, \
-                external_id, expires_at, last_event_at, external_account_id \
+                secret_in_url, external_id, expires_at, last_event_at, external_account_id \
          FROM mcp.webhook_overview WHERE $1::uuid IS NULL OR integration_id = $1 \
          ORDER BY created_at DESC, id",
     )
@@ -111,6 +114,9 @@ pub async fn list(
     .await?;
     for r in &mut rows {
         r.url = url(base, &r.platform, &r.delivery, r.id);
+        if r.secret_in_url {
+            r.url.push_str("/{secret}");
+        }
     }
     Ok(rows)
 }

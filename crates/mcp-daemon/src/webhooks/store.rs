@@ -40,6 +40,9 @@ pub struct WebhookRow {
     pub secret_ct: Option<Vec<u8>>,
     pub key_id: Option<String>,
     pub public_key: Option<String>,
+    /// The secret is the last segment of the webhook's URL (`/webhooks/{platform}/{id}/{secret}`)
+    /// and the platform's signature is the app's (Monday board webhooks the daemon makes).
+    pub secret_in_url: bool,
 }
 
 impl WebhookRow {
@@ -87,6 +90,30 @@ pub async fn register(
     .await
 }
 
+/// Stores a webhook whose sealed `secret` is the last segment of its URL
+/// (`/webhooks/{platform}/{id}/{secret}`), its deliveries signed with the app's secret: what the
+/// daemon makes for a platform without per-webhook signing secrets (Monday). Returns its id.
+pub async fn register_secret_in_url(
+    pool: &PgPool,
+    vault: &Vault,
+    integration_id: Uuid,
+    platform: Platform,
+    secret: &Secret,
+) -> Result<Uuid, WebhookError> {
+    let id = Uuid::new_v4();
+    insert(
+        pool,
+        vault,
+        id,
+        integration_id,
+        platform,
+        Some(secret),
+        None,
+        true,
+    )
+    .await
+}
+
 /// `register` with a chosen webhook id (the demo's documented one).
 pub async fn register_with_id(
     pool: &PgPool,
@@ -96,6 +123,30 @@ pub async fn register_with_id(
     platform: Platform,
     secret: Option<&Secret>,
     public_key: Option<&str>,
+) -> Result<Uuid, WebhookError> {
+    insert(
+        pool,
+        vault,
+        id,
+        integration_id,
+        platform,
+        secret,
+        public_key,
+        false,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert(
+    pool: &PgPool,
+    vault: &Vault,
+    id: Uuid,
+    integration_id: Uuid,
+    platform: Platform,
+    secret: Option<&Secret>,
+    public_key: Option<&str>,
+    secret_in_url: bool,
 ) -> Result<Uuid, WebhookError> {
     if !super::PLATFORMS.contains(&platform) {
         return Err(WebhookError::NoWebhooks(platform.as_str()));
@@ -123,8 +174,9 @@ pub async fn register_with_id(
     let (key_id, ct) = sealed.unzip();
     let mut tx = pool.begin().await?;
     let n = sqlx::query(
-        "INSERT INTO mcp.webhooks (id, integration_id, workspace_id, platform, secret_ct, key_id, public_key) \
-         SELECT $1, i.id, i.workspace_id, $3, $4, $5, $6 FROM core.integrations i WHERE i.id = $2",
+        "INSERT INTO mcp.webhooks (id, integration_id, workspace_id, platform, secret_ct, key_id, \
+                                   public_key, secret_in_url) \
+         SELECT $1, i.id, i.workspace_id, $3, $4, $5, $6, $7 FROM core.integrations i WHERE i.id = $2",
     )
     .bind(id)
     .bind(integration_id)
@@ -132,6 +184,7 @@ pub async fn register_with_id(
     .bind(ct)
     .bind(key_id)
     .bind(public_key)
+    .bind(secret_in_url)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -149,7 +202,7 @@ pub async fn register_with_id(
 
 /// `lookup`'s statement (exposed for the plan tests).
 pub const LOOKUP_SQL: &str = "\
-SELECT id, integration_id, workspace_id, platform, secret_ct, key_id, public_key \
+SELECT id, integration_id, workspace_id, platform, secret_ct, key_id, public_key, secret_in_url \
 FROM mcp.webhooks WHERE id = $1 AND platform = $2 AND status <> 'disabled'";
 
 /// The active webhook `id` of `platform`; `None` if there is none (or it is disabled).
@@ -169,7 +222,8 @@ pub async fn lookup(
 /// event names, most specific first. The integration must hold a grant
 /// (`core.state_revocable`); at most one does per account (index integrations_live_account).
 pub const ROUTE_SQL: &str = "\
-SELECT w.id, w.integration_id, w.workspace_id, w.platform, w.secret_ct, w.key_id, w.public_key \
+SELECT w.id, w.integration_id, w.workspace_id, w.platform, w.secret_ct, w.key_id, w.public_key, \
+       w.secret_in_url \
 FROM unnest($2::text[]) WITH ORDINALITY AS a(account, n) \
 JOIN core.integrations i ON i.platform = $1 AND i.external_account_id = a.account \
      AND core.state_revocable(i.state) \

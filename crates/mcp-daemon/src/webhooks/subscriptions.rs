@@ -2,8 +2,8 @@
 //! it disconnects: Gmail's `users.watch` (to the Pub/Sub topic of `webhooks.gmail_topic`; its
 //! pushes come to the app-level URL), a Microsoft Graph subscription to the mailbox (its own URL
 //! `/webhooks/outlook/{id}` and a fresh `clientState`, sealed in the vault) and Monday board
-//! webhooks (`create_webhook` for each board in the integration's `settings.boards`, verified
-//! with the app's signing secret). Each is a row of `mcp.webhooks` with `created_by = 'daemon'`,
+//! webhooks (`monday`: `create_webhook` for each board in the integration's `settings.boards`,
+//! each URL with a secret of its own, sealed in the vault; the JWT is the app's). Each is a row of `mcp.webhooks` with `created_by = 'daemon'`,
 //! its platform id in `external_id` and its expiry, renewed by `renew` as before. The
 //! `webhook_subscribe` job runs this, so a failure is retried with backoff while the sync sweep
 //! polls the integration meanwhile.
@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use super::made::Subscribed;
+use super::made::{record, skipped};
 use super::renew::{bearer, ok_json, RenewError};
 use super::WebhooksConfig;
 use crate::vault::Vault;
@@ -24,26 +26,7 @@ use mcp_platforms::secret::Secret;
 pub const SUBSCRIBED_AT_CONNECT: [Platform; 3] =
     [Platform::Gmail, Platform::Outlook, Platform::Monday];
 
-/// The Monday events a board webhook is made for, one webhook each.
-pub const MONDAY_EVENTS: [&str; 3] = ["create_item", "change_column_value", "item_deleted"];
-
-/// What one subscribe run did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Subscribed {
-    /// Subscriptions made now.
-    pub created: usize,
-    /// Already there from an earlier run.
-    pub existing: usize,
-    /// Why nothing could be made, when the config or settings leave nothing to do.
-    pub skipped: Option<&'static str>,
-}
-
-fn skipped(why: &'static str) -> Subscribed {
-    Subscribed {
-        skipped: Some(why),
-        ..Subscribed::default()
-    }
-}
+pub use super::monday::MONDAY_EVENTS;
 
 /// Makes the integration's subscriptions that do not exist yet (a retry skips those an earlier
 /// run made).
@@ -66,7 +49,9 @@ pub async fn subscribe(
     match p {
         Platform::Gmail => gmail_watch(pool, vault, connectors, cfg, integration_id).await,
         Platform::Outlook => graph_subscribe(pool, vault, connectors, cfg, integration_id).await,
-        Platform::Monday => monday_boards(pool, vault, connectors, cfg, integration_id).await,
+        Platform::Monday => {
+            super::monday::subscribe(pool, vault, connectors, cfg, integration_id).await
+        }
         _ => Ok(skipped(
             "the platform has no subscriptions the daemon makes",
         )),
@@ -189,137 +174,6 @@ async fn graph_subscribe(
     })
 }
 
-/// Records what the platform made for webhook row `webhook` (its id there, its expiry, what
-/// it watches); when it made nothing, deletes the row (a retry makes a fresh one) and returns
-/// the platform's error.
-async fn record(
-    pool: &PgPool,
-    webhook: Uuid,
-    made: Result<(String, Option<chrono::DateTime<chrono::Utc>>, Value), RenewError>,
-) -> Result<(), RenewError> {
-    match made {
-        Ok((external_id, expires, settings)) => {
-            sqlx::query(
-                "UPDATE mcp.webhooks SET created_by = 'daemon', external_id = $2, expires_at = $3, \
-                 settings = $4 WHERE id = $1",
-            )
-            .bind(webhook)
-            .bind(external_id)
-            .bind(expires)
-            .bind(settings)
-            .execute(pool)
-            .await?;
-            Ok(())
-        }
-        Err(e) => {
-            sqlx::query("DELETE FROM mcp.webhooks WHERE id = $1")
-                .bind(webhook)
-                .execute(pool)
-                .await?;
-            Err(e)
-        }
-    }
-}
-
-fn boards(settings: &Value) -> Vec<String> {
-    settings
-        .get("boards")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|b| match b {
-                    Value::String(s) if !s.is_empty() => Some(s.clone()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A Monday GraphQL call with the integration's token (Monday takes it without a scheme).
-async fn monday_call(
-    connectors: &Connectors,
-    token: &Secret,
-    query: &str,
-    variables: Value,
-) -> Result<Value, RenewError> {
-    let p = Platform::Monday;
-    let req = connectors
-        .client()
-        .post(http::join(connectors.get(p).api_base(), "/v2"))
-        .header(reqwest::header::AUTHORIZATION, token.expose())
-        .json(&json!({"query": query, "variables": variables}));
-    let resp = http::send(p, req).await?;
-    let v = ok_json(p, &resp)?;
-    if v.get("errors").is_some() || v.get("error_code").is_some() {
-        return Err(mcp_platforms::connectors::monday::classify_response(&resp).into());
-    }
-    Ok(v)
-}
-
-async fn monday_boards(
-    pool: &PgPool,
-    vault: &Vault,
-    connectors: &Connectors,
-    cfg: &WebhooksConfig,
-    id: Uuid,
-) -> Result<Subscribed, RenewError> {
-    let settings: Value =
-        sqlx::query_scalar("SELECT settings FROM core.integrations WHERE id = $1")
-            .bind(id)
-            .fetch_one(pool)
-            .await?;
-    let boards = boards(&settings);
-    if boards.is_empty() {
-        return Ok(skipped("no boards in the integration's settings.boards"));
-    }
-    if cfg.public_base.is_empty() {
-        return Ok(skipped(
-            "webhooks.public_base is not set (Monday needs the URL to call)",
-        ));
-    }
-    let token = bearer(pool, vault, id).await?;
-    let mut done = Subscribed::default();
-    for board in &boards {
-        for event in MONDAY_EVENTS {
-            let have: Option<Uuid> = sqlx::query_scalar(
-                "SELECT id FROM mcp.webhooks WHERE integration_id = $1 AND created_by = 'daemon' \
-                 AND status <> 'disabled' AND external_id IS NOT NULL \
-                 AND settings = jsonb_build_object('board_id', $2::text, 'event', $3::text)",
-            )
-            .bind(id)
-            .bind(board)
-            .bind(event)
-            .fetch_optional(pool)
-            .await?;
-            if have.is_some() {
-                done.existing += 1;
-                continue;
-            }
-            // Verified with the app's signing secret: the row has none of its own.
-            let webhook = super::register(pool, vault, id, Platform::Monday, None, None).await?;
-            let url = super::registration::url(&cfg.public_base, "monday", "endpoint", webhook);
-            let made = monday_call(
-                connectors,
-                &token,
-                "mutation ($board: ID!, $url: String!, $event: WebhookEventType!) { \
-                 create_webhook (board_id: $board, url: $url, event: $event) { id board_id } }",
-                json!({"board": board, "url": url, "event": event}),
-            )
-            .await
-            .and_then(|v| {
-                http::json_id(&v, "/data/create_webhook/id")
-                    .ok_or_else(|| RenewError::Credentials("create_webhook returned no id".into()))
-            })
-            .map(|hook_id| (hook_id, None, json!({"board_id": board, "event": event})));
-            record(pool, webhook, made).await?;
-            done.created += 1;
-        }
-    }
-    Ok(done)
-}
-
 /// Removes at the platform every subscription the daemon made for the integration (best
 /// effort: a failure is returned per subscription, and the row is disabled either way, so no
 /// event of it is accepted any more). Runs at disconnect, before the token is revoked.
@@ -398,15 +252,7 @@ async fn remove_one(
                 return Err(http::classify_status(p, &resp, None).into());
             }
         }
-        (Platform::Monday, Some(id)) => {
-            monday_call(
-                connectors,
-                token,
-                "mutation ($id: ID!) { delete_webhook (id: $id) { id board_id } }",
-                json!({ "id": id }),
-            )
-            .await?;
-        }
+        (Platform::Monday, Some(id)) => super::monday::delete(connectors, token, id).await?,
         _ => {}
     }
     Ok(())

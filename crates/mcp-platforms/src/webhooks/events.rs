@@ -1,12 +1,13 @@
 //! What a verified body is: a handshake to answer (and store nothing), or an event with the key
-//! that deduplicates its repeated deliveries — the platform's event id where there is one, else
-//! the body's SHA-256. Runs only after verification; never logs the body.
+//! that deduplicates its repeated deliveries — the platform's event id where there is one
+//! (Outlook's: its notifications, `client_state::dedup_key`), else the body's SHA-256; Outlook's
+//! stored payload without its clientState. Runs only after verification; never logs the body.
 
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{hmac_sha256, Refusal};
+use super::{client_state, hmac_sha256, Refusal};
 use crate::connectors::Platform;
 
 /// The answer to a handshake, exactly as the platform expects it: its status (200, or 204 with
@@ -61,7 +62,7 @@ fn json_handshake(v: Value) -> Parsed {
 /// Parses a verified body. `secret` is the webhook's (Zoom's validation reply is keyed by it).
 pub fn parse(p: Platform, body: &[u8], secret: Option<&[u8]>) -> Result<Parsed, Refusal> {
     let body_sha256 = Sha256::digest(body).to_vec();
-    let payload: Value = if p == Platform::ZeroVoice {
+    let mut payload: Value = if p == Platform::ZeroVoice {
         let m: Map<String, Value> = url::form_urlencoded::parse(body)
             .into_owned()
             .map(|(k, v)| (k, Value::String(v)))
@@ -110,14 +111,22 @@ pub fn parse(p: Platform, body: &[u8], secret: Option<&[u8]>) -> Result<Parsed, 
             if let Some(c) = payload.get("challenge") {
                 return Ok(json_handshake(json!({ "challenge": c })));
             }
+            // Board webhooks: `{"event": {"type", "triggerUuid", …}}`
+            // (https://developer.monday.com/api-reference/reference/webhooks); app lifecycle
+            // webhooks: `{"type": "install" | "uninstall" | …, "data": {…}}`
+            // (https://developer.monday.com/apps/docs/webhooks).
             (
                 text(&payload, &["event", "triggerUuid"]),
-                s(&payload, &["event", "type"]),
+                s(&payload, &["event", "type"]).or(s(&payload, &["type"])),
             )
         }
         Platform::Notion => (text(&payload, &["id"]), s(&payload, &["type"])),
         Platform::Gmail => (text(&payload, &["message", "messageId"]), None),
-        Platform::Outlook => (outlook_key(&payload), None),
+        Platform::Outlook => {
+            // The clientState (the subscription's secret, verified by now) is not stored.
+            client_state::redact(&mut payload);
+            (client_state::dedup_key(&payload), None)
+        }
         Platform::ZeroVoice => {
             let sid = text(&payload, &["MessageSid"]).or(text(&payload, &["CallSid"]));
             // Status callbacks repeat the Sid with each new status: each status is its own event.
@@ -183,29 +192,6 @@ fn discord(payload: &Value) -> Result<Discord<'_>, Refusal> {
         }))),
         Some(1) => Ok(Discord::Event(None, s(payload, &["event", "type"]))),
         _ => Err(Refusal::Malformed),
-    }
-}
-
-/// Outlook batches notifications: the key names each one's subscription, change and resource.
-fn outlook_key(v: &Value) -> Option<String> {
-    let items = v.get("value")?.as_array()?;
-    let mut parts = Vec::with_capacity(items.len());
-    for n in items {
-        parts.push(format!(
-            "{}|{}|{}|{}",
-            s(n, &["subscriptionId"])?,
-            s(n, &["changeType"]).unwrap_or(""),
-            s(n, &["resource"]).unwrap_or(""),
-            s(n, &["lifecycleEvent"]).unwrap_or("")
-        ));
-    }
-    if parts.len() == 1 {
-        parts.pop()
-    } else {
-        Some(format!(
-            "batch:{}",
-            hex::encode(Sha256::digest(parts.join("\n").as_bytes()))
-        ))
     }
 }
 

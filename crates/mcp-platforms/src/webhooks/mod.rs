@@ -17,6 +17,7 @@ pub mod messages;
 mod twilio;
 mod v0_hmac;
 
+pub use client_state::VERIFIED as OUTLOOK_CLIENT_STATE_STORED;
 pub use events::{parse, Handshake, Parsed};
 pub use jwks::{GmailKeys, GmailKeysConfig, KeysError};
 
@@ -42,6 +43,36 @@ pub const PLATFORMS: [Platform; 12] = [
     Platform::Granola,
     Platform::ZeroVoice,
 ];
+
+/// The platforms whose deliveries carry no signed time, so that a captured delivery verifies
+/// forever: Notion (`X-Notion-Signature` is an HMAC of the body alone,
+/// https://developers.notion.com/reference/webhooks), Fireflies (`x-hub-signature`, of the body,
+/// https://docs.fireflies.ai/graphql-api/webhooks), Twilio (`X-Twilio-Signature`, of the URL
+/// and the form parameters, https://www.twilio.com/docs/usage/webhooks/webhooks-security),
+/// Outlook (a constant `clientState`,
+/// https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks), and Otter,
+/// Loom and Granola (an HMAC of the body, unconfirmed). The intake remembers the dedup keys of
+/// their events far longer than the events themselves (`mcp.webhook_dedup`), so a replay after
+/// the event was pruned is still a duplicate. The others sign a time the verifier bounds (Slack,
+/// Zoom, Discord: the replay window; Monday, Gmail: the token's `exp`).
+pub const UNTIMED: [Platform; 7] = [
+    Platform::Outlook,
+    Platform::Notion,
+    Platform::Fireflies,
+    Platform::Otter,
+    Platform::Loom,
+    Platform::Granola,
+    Platform::ZeroVoice,
+];
+
+/// Checks the secret a webhook URL carries in its last segment (Monday board webhooks the
+/// daemon makes: the platform has no per-webhook signing secret) against the webhook's own, in
+/// constant time.
+pub fn url_secret(presented: Option<&str>, expected: &[u8]) -> Result<(), Refusal> {
+    let presented = presented.ok_or(Refusal::BadSignature("no URL secret"))?;
+    ct_equal(presented.as_bytes(), expected)
+        .map_err(|_| Refusal::BadSignature("URL secret mismatch"))
+}
 
 /// Why a delivery is refused; `outcome()` is its `mcp_webhook_events_total` label.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

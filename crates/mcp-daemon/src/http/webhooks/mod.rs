@@ -1,5 +1,8 @@
 //! Where the platforms deliver events. `POST /webhooks/{platform}/{webhook_id}`: a webhook of
-//! its own, with its own secret (per subscription: Outlook, Monday, Twilio, Fireflies, …).
+//! its own, with its own secret (per subscription: Outlook, Twilio, Fireflies, …);
+//! `POST /webhooks/{platform}/{webhook_id}/{url_secret}`: one whose secret is in its URL and
+//! whose signature is the app's (Monday board webhooks the daemon makes; compared in constant
+//! time, a delivery without it refused).
 //! `POST /webhooks/{platform}`: the app-level URL of the platforms that send every customer's
 //! events to one URL of the app (`mcp_platforms::accounts::APP_LEVEL`), verified with the app's
 //! secret from the config and routed to the live integration connected to the account the
@@ -12,9 +15,11 @@
 //! (or was stored before) or a handshake; a refused delivery writes nothing, counts in
 //! `mcp_webhook_events_total` and is logged without its body; the database unreachable is 503.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod cache;
+mod url_parts;
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -26,6 +31,8 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use self::cache::RowCache;
+use self::url_parts::{endpoint_keys, public_url, validation_token};
 use crate::vault::Vault;
 use crate::webhooks::batcher::{EventBatcher, PendingEvent};
 use crate::webhooks::{
@@ -51,44 +58,6 @@ pub struct WebhookState {
     routes: Arc<RowCache<(Platform, Vec<String>)>>,
 }
 
-/// Webhook rows found in the database, reused for `HOOK_CACHE_TTL`. Only found rows are kept:
-/// an unknown webhook id is not remembered, and an account connected a moment ago is routed at
-/// its first event.
-struct RowCache<K>(Mutex<HashMap<K, (Instant, Arc<WebhookRow>)>>);
-
-impl<K: std::hash::Hash + Eq> RowCache<K> {
-    fn new() -> Self {
-        RowCache(Mutex::new(HashMap::new()))
-    }
-
-    /// The cached row of `key`, else `find`'s (cached when found).
-    async fn get_or_find<F>(&self, key: K, find: F) -> Result<Option<Arc<WebhookRow>>, sqlx::Error>
-    where
-        F: std::future::Future<Output = Result<Option<WebhookRow>, sqlx::Error>>,
-    {
-        let now = Instant::now();
-        if let Ok(cache) = self.0.lock() {
-            if let Some((at, row)) = cache.get(&key) {
-                if now.duration_since(*at) < HOOK_CACHE_TTL {
-                    return Ok(Some(row.clone()));
-                }
-            }
-        }
-        let Some(row) = find.await? else {
-            return Ok(None);
-        };
-        let row = Arc::new(row);
-        if let Ok(mut cache) = self.0.lock() {
-            cache.retain(|_, (at, _)| now.duration_since(*at) < HOOK_CACHE_TTL);
-            cache.insert(key, (now, row.clone()));
-        }
-        Ok(Some(row))
-    }
-}
-
-/// How long a looked-up webhook row is reused: a disabled or re-keyed webhook takes effect
-/// within this time.
-const HOOK_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Most events written by one group commit.
 const MAX_BATCH: usize = 256;
 /// Group commits in flight at once (each holds a pool connection while it writes).
@@ -140,6 +109,10 @@ pub fn routes(state: WebhookState) -> Router {
     Router::new()
         .route("/webhooks/{platform}", post(intake_app))
         .route("/webhooks/{platform}/{webhook_id}", post(intake))
+        .route(
+            "/webhooks/{platform}/{webhook_id}/{url_secret}",
+            post(intake_with_secret),
+        )
         .with_state(Arc::new(state))
 }
 
@@ -167,8 +140,9 @@ fn refused(r: &Refusal) -> Answer {
 /// Which URL a delivery came to.
 #[derive(Clone, Copy)]
 enum Target<'a> {
-    /// `/webhooks/{platform}/{webhook_id}`.
-    Endpoint(&'a str),
+    /// `/webhooks/{platform}/{webhook_id}`, or `…/{url_secret}` (a secret the webhook's URL
+    /// carries: Monday board webhooks made by the daemon).
+    Endpoint(&'a str, Option<&'a str>),
     /// `/webhooks/{platform}`.
     App,
 }
@@ -183,12 +157,23 @@ async fn intake(
     answer(
         &s,
         &platform,
-        Target::Endpoint(&webhook_id),
+        Target::Endpoint(&webhook_id, None),
         &uri,
         &headers,
         body,
     )
     .await
+}
+
+async fn intake_with_secret(
+    State(s): State<Arc<WebhookState>>,
+    Path((platform, webhook_id, url_secret)): Path<(String, String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let target = Target::Endpoint(&webhook_id, Some(&url_secret));
+    answer(&s, &platform, target, &uri, &headers, body).await
 }
 
 async fn intake_app(
@@ -221,7 +206,8 @@ async fn answer(
     let status = answer.response.status();
     if !status.is_success() {
         let webhook_id = match target {
-            Target::Endpoint(id) => id,
+            // Never the URL's secret.
+            Target::Endpoint(id, _) => id,
             Target::App => "app",
         };
         // Never the body, its signature or the secret: what was refused, and why.
@@ -263,7 +249,7 @@ async fn handle(
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body too large");
     };
     let source = match target {
-        Target::Endpoint(webhook_id) => {
+        Target::Endpoint(webhook_id, url_secret) => {
             let Some(id) = Uuid::parse_str(webhook_id).ok() else {
                 return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook");
             };
@@ -285,7 +271,13 @@ async fn handle(
                     );
                 }
             };
-            Source::Hook(hook, secret)
+            match endpoint_keys(&hook, secret, url_secret) {
+                Ok(secret) => Source::Hook(hook, secret),
+                Err(Some(r)) => return refused(&r),
+                Err(None) => {
+                    return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook")
+                }
+            }
         }
         Target::App if !APP_LEVEL.contains(&p) => {
             return refuse(
@@ -354,8 +346,8 @@ async fn handle(
             };
         }
     }
-    // A webhook without a secret of its own (one the daemon made for the app, such as Monday's
-    // board webhooks) is verified with the app's; Notion's app URL without a configured secret
+    // A webhook whose URL carries its secret (Monday's board webhooks) is verified with the
+    // app's secret once that URL secret matched; Notion's app URL without a configured secret
     // with the stored verification token.
     let app = s.apps.get(p);
     let stored = match (p, &source, app.and_then(|a| a.secret.as_ref())) {
@@ -369,10 +361,11 @@ async fn handle(
     let app_key = app.and_then(|a| a.public_key.as_deref());
     let (secret_bytes, public_key) = match &source {
         Source::Hook(hook, secret) => (
-            secret
-                .as_ref()
-                .map(|x| x.expose().as_bytes())
-                .or(app_secret),
+            if hook.secret_in_url {
+                app_secret
+            } else {
+                secret.as_ref().map(|x| x.expose().as_bytes())
+            },
             hook.public_key.as_deref().or(app_key),
         ),
         Source::App => (app_secret, app_key),
@@ -472,24 +465,4 @@ fn unavailable(error: &str) -> Answer {
         "unavailable",
         "cannot store the event now; deliver it again later",
     )
-}
-
-fn validation_token(uri: &Uri) -> Option<String> {
-    url::form_urlencoded::parse(uri.query()?.as_bytes())
-        .find(|(k, _)| k == "validationToken")
-        .map(|(_, v)| v.into_owned())
-}
-
-/// The URL the platform called: `webhooks.public_base` (or `http://` + Host) + path and query.
-fn public_url(cfg: &WebhooksConfig, headers: &HeaderMap, uri: &Uri) -> String {
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    if cfg.public_base.is_empty() {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("localhost");
-        format!("http://{host}{path}")
-    } else {
-        format!("{}{path}", cfg.public_base.trim_end_matches('/'))
-    }
 }

@@ -1,0 +1,190 @@
+//! Monday board webhooks the daemon makes at connect: `create_webhook` for each board of the
+//! integration's `settings.boards` and each of [`MONDAY_EVENTS`], and `delete_webhook` at
+//! disconnect (`subscriptions::unsubscribe_all`).
+//!
+//! Monday signs a board webhook's deliveries with a JWT keyed by the app's signing secret
+//! ("Webhooks created from mutations will be signed by your app's signing_secret",
+//! https://developer.monday.com/apps/docs/integration-authorization), one secret for every
+//! customer of the app, and `create_webhook` takes only `board_id`, `url`, `event` and `config`
+//! (https://developer.monday.com/api-reference/reference/webhooks): there is no per-webhook
+//! signing secret. So each webhook made here gets an unguessable secret of its own in its URL,
+//! `/webhooks/monday/{id}/{secret}`, sealed in the vault like Outlook's clientState
+//! (`mcp.webhooks.secret_in_url`); the intake refuses a delivery without it. A board webhook
+//! made before (no URL secret) is replaced: the new one is made, the old one deleted at Monday
+//! and its row disabled.
+
+use rand::RngCore;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::made::{record, skipped, Subscribed};
+use super::renew::{bearer, ok_json, RenewError};
+use super::WebhooksConfig;
+use crate::vault::Vault;
+use mcp_platforms::connectors::http;
+use mcp_platforms::connectors::{Connectors, Platform};
+use mcp_platforms::secret::Secret;
+
+/// The Monday events a board webhook is made for, one webhook each.
+pub const MONDAY_EVENTS: [&str; 3] = ["create_item", "change_column_value", "item_deleted"];
+
+fn boards(settings: &Value) -> Vec<String> {
+    settings
+        .get("boards")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|b| match b {
+                    Value::String(s) if !s.is_empty() => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A Monday GraphQL call with the integration's token (Monday takes it without a scheme).
+pub(super) async fn call(
+    connectors: &Connectors,
+    token: &Secret,
+    query: &str,
+    variables: Value,
+) -> Result<Value, RenewError> {
+    let p = Platform::Monday;
+    let req = connectors
+        .client()
+        .post(http::join(connectors.get(p).api_base(), "/v2"))
+        .header(reqwest::header::AUTHORIZATION, token.expose())
+        .json(&json!({"query": query, "variables": variables}));
+    let resp = http::send(p, req).await?;
+    let v = ok_json(p, &resp)?;
+    if v.get("errors").is_some() || v.get("error_code").is_some() {
+        return Err(mcp_platforms::connectors::monday::classify_response(&resp).into());
+    }
+    Ok(v)
+}
+
+/// Deletes board webhook `id` at Monday.
+pub(super) async fn delete(
+    connectors: &Connectors,
+    token: &Secret,
+    id: &str,
+) -> Result<(), RenewError> {
+    call(
+        connectors,
+        token,
+        "mutation ($id: ID!) { delete_webhook (id: $id) { id board_id } }",
+        json!({ "id": id }),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// A fresh URL secret: 32 random bytes, hex (URL-safe, 256 bits).
+fn url_secret() -> Secret {
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    Secret::new(hex::encode(raw))
+}
+
+/// Makes the integration's board webhooks that do not exist yet (with their URL secrets), then
+/// replaces those made without one.
+pub(super) async fn subscribe(
+    pool: &PgPool,
+    vault: &Vault,
+    connectors: &Connectors,
+    cfg: &WebhooksConfig,
+    id: Uuid,
+) -> Result<Subscribed, RenewError> {
+    let settings: Value =
+        sqlx::query_scalar("SELECT settings FROM core.integrations WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await?;
+    let boards = boards(&settings);
+    if boards.is_empty() {
+        return Ok(skipped("no boards in the integration's settings.boards"));
+    }
+    if cfg.public_base.is_empty() {
+        return Ok(skipped(
+            "webhooks.public_base is not set (Monday needs the URL to call)",
+        ));
+    }
+    let token = bearer(pool, vault, id).await?;
+    let mut done = Subscribed::default();
+    for board in &boards {
+        for event in MONDAY_EVENTS {
+            let have: Option<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM mcp.webhooks WHERE integration_id = $1 AND created_by = 'daemon' \
+                 AND status <> 'disabled' AND external_id IS NOT NULL AND secret_in_url \
+                 AND settings = jsonb_build_object('board_id', $2::text, 'event', $3::text)",
+            )
+            .bind(id)
+            .bind(board)
+            .bind(event)
+            .fetch_optional(pool)
+            .await?;
+            if have.is_some() {
+                done.existing += 1;
+                continue;
+            }
+            let secret = url_secret();
+            let webhook =
+                super::register_secret_in_url(pool, vault, id, Platform::Monday, &secret).await?;
+            let url = format!(
+                "{}/{}",
+                super::registration::url(&cfg.public_base, "monday", "endpoint", webhook),
+                secret.expose()
+            );
+            let made = call(
+                connectors,
+                &token,
+                "mutation ($board: ID!, $url: String!, $event: WebhookEventType!) { \
+                 create_webhook (board_id: $board, url: $url, event: $event) { id board_id } }",
+                json!({"board": board, "url": url, "event": event}),
+            )
+            .await
+            .and_then(|v| {
+                http::json_id(&v, "/data/create_webhook/id")
+                    .ok_or_else(|| RenewError::Credentials("create_webhook returned no id".into()))
+            })
+            .map(|hook_id| (hook_id, None, json!({"board_id": board, "event": event})));
+            record(pool, webhook, made).await?;
+            done.created += 1;
+        }
+    }
+    replace_unkeyed(pool, connectors, &token, id).await?;
+    Ok(done)
+}
+
+/// Deletes at Monday the integration's board webhooks made without a URL secret (whose
+/// deliveries the intake refuses) and disables their rows. Best effort at Monday (a webhook
+/// gone already, or a failure, is logged): the row is disabled either way, as at disconnect.
+async fn replace_unkeyed(
+    pool: &PgPool,
+    connectors: &Connectors,
+    token: &Secret,
+    id: Uuid,
+) -> Result<(), RenewError> {
+    let old: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, external_id FROM mcp.webhooks WHERE integration_id = $1 \
+         AND created_by = 'daemon' AND platform = 'monday' AND status <> 'disabled' \
+         AND external_id IS NOT NULL AND NOT secret_in_url",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    for (webhook, external_id) in old {
+        if let Err(e) = delete(connectors, token, &external_id).await {
+            tracing::warn!(integration_id = %id, webhook_id = %webhook, error = %e, "cannot delete a Monday board webhook without a URL secret; its row is disabled");
+        }
+        sqlx::query("UPDATE mcp.webhooks SET status = 'disabled', expires_at = NULL WHERE id = $1")
+            .bind(webhook)
+            .execute(pool)
+            .await?;
+        tracing::info!(integration_id = %id, webhook_id = %webhook, "Monday board webhook without a URL secret replaced");
+    }
+    Ok(())
+}
