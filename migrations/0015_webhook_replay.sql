@@ -17,8 +17,8 @@
 --    https://developer.monday.com/api-reference/reference/webhooks): the daemon gives each
 --    board webhook it makes an unguessable URL secret instead, so that the app's secret alone
 --    cannot forge a customer's events. Monday board webhooks made before this migration have
---    none: their deliveries are refused until `webhook_subscribe` replaces them
---    (jobs/webhook_subscribe.sql).
+--    none: their deliveries are refused until `webhook_subscribe` replaces them, which the end
+--    of this migration enqueues for every Monday integration that has one.
 
 CREATE TABLE mcp.webhook_dedup (
     webhook_id uuid        NOT NULL,
@@ -47,3 +47,13 @@ SELECT w.id, w.integration_id, w.workspace_id, w.platform, w.delivery, w.created
        i.external_account_id, i.state AS integration_state,
        w.secret_in_url
 FROM mcp.webhooks w JOIN core.integrations i ON i.id = w.integration_id;
+
+-- The Monday board webhooks made before: their integrations' subscriptions are made again (new
+-- webhooks with URL secrets; the old ones deleted at Monday), by any daemon, once.
+SELECT mcp.enqueue_job('webhook_subscribe', jsonb_build_object('integration_id', i.id),
+                       unique_key => 'webhook_subscribe:' || i.id, integration_id => i.id)
+FROM core.integrations i
+WHERE i.platform = 'monday' AND core.state_subscribed(i.state)
+  AND EXISTS (SELECT 1 FROM mcp.webhooks w
+              WHERE w.integration_id = i.id AND w.created_by = 'daemon' AND w.status <> 'disabled'
+                AND NOT w.secret_in_url);

@@ -25,5 +25,6 @@ mod prometheus;
 mod sql;
 mod sync;
 mod tokens;
+mod upgrade;
 mod vault_keys;
 mod webhooks;

@@ -126,7 +126,11 @@ impl Env {
     /// cookies.
     pub async fn call_elsewhere(&self, path: &str) -> (u16, String, String) {
         let auth = format!("Bearer {TOKEN}");
-        read(self.send(&self.base, Some(&auth), "GET", path, None, false).await).await
+        read(
+            self.send(&self.base, Some(&auth), "GET", path, None, false)
+                .await,
+        )
+        .await
     }
 
     /// `GET` on the public listener, without a token.
