@@ -249,6 +249,7 @@ async fn prune_deletes_old_history_in_batches_and_keeps_recent_rows() {
             ("mcp.health_checks", 10),
             ("mcp.integration_errors", 3),
             ("mcp.webhook_events", 5),
+            ("mcp.webhook_dedup", 0),
             ("mcp.notifications", 4),
             ("mcp.oauth_states", 0),
         ],
