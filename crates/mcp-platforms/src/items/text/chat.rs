@@ -13,17 +13,22 @@ pub fn discord_to_text(content: &str, mentions: &[Value]) -> String {
     while let Some(at) = rest.find('<') {
         out.push_str(&rest[..at]);
         let tail = &rest[at + 1..];
-        match tail
-            .find('>')
-            .and_then(|end| Some((end, token(&tail[..end], mentions)?)))
-        {
-            Some((end, readable)) => {
+        let Some(end) = tail.find('>') else {
+            out.push('<');
+            out.push_str(tail);
+            return out;
+        };
+        match token(&tail[..end], mentions) {
+            Some(readable) => {
                 out.push_str(&readable);
                 rest = &tail[end + 1..];
             }
             None => {
+                // Kept as written up to the last `<` before that `>`: no token holds a `<`.
+                let upto = tail[..end].rfind('<').unwrap_or(end);
                 out.push('<');
-                rest = tail;
+                out.push_str(&tail[..upto]);
+                rest = &tail[upto..];
             }
         }
     }
@@ -93,5 +98,8 @@ mod tests {
     #[test]
     fn other_angle_brackets_stay() {
         assert_eq!(discord_to_text("a <b> <@x> 1 < 2", &[]), "a <b> <@x> 1 < 2");
+        assert_eq!(discord_to_text("<<#1>", &[]), "<#1");
+        let many = "<".repeat(100_000) + ">";
+        assert_eq!(discord_to_text(&many, &[]), many);
     }
 }

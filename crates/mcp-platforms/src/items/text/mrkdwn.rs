@@ -13,16 +13,22 @@ pub fn to_text(text: &str) -> String {
     while let Some(at) = rest.find('<') {
         out.push_str(&unescape(&rest[..at]));
         let tail = &rest[at + 1..];
-        match tail.find('>') {
-            // A `<` of its own (Slack would have escaped it): kept as written.
-            Some(end) if is_control(&tail[..end]) => {
-                out.push_str(&control(&tail[..end]));
-                rest = &tail[end + 1..];
-            }
-            _ => {
-                out.push('<');
-                rest = tail;
-            }
+        let Some(end) = tail.find('>') else {
+            // No `>` left: the rest is text.
+            out.push('<');
+            out.push_str(&unescape(tail));
+            return out;
+        };
+        if is_control(&tail[..end]) {
+            out.push_str(&control(&tail[..end]));
+            rest = &tail[end + 1..];
+        } else {
+            // A `<` of its own (Slack would have escaped it): kept as written, up to the
+            // last `<` before that `>` (each scan moves past what it read).
+            let upto = tail[..end].rfind('<').unwrap_or(end);
+            out.push('<');
+            out.push_str(&unescape(&tail[..upto]));
+            rest = &tail[upto..];
         }
     }
     out.push_str(&unescape(rest));
@@ -126,5 +132,8 @@ mod tests {
         assert_eq!(to_text("a &lt;b&gt; &amp;lt; c"), "a <b> &lt; c");
         assert_eq!(to_text("1 < 2 and 3 > 2"), "1 < 2 and 3 > 2");
         assert_eq!(to_text("x <y <@U1>"), "x <y @U1");
+        assert_eq!(to_text("a <b &amp; c"), "a <b & c");
+        let many = "<".repeat(100_000) + ">";
+        assert_eq!(to_text(&many), many);
     }
 }
