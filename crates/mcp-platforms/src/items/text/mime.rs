@@ -17,6 +17,8 @@
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, Engine};
+use mail_parser::decoders::charsets::map::charset_decoder;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{Message, MessageParser, MimeHeaders};
 use serde_json::Value;
 
@@ -173,9 +175,7 @@ fn decode_body(part: &Value, headers: Option<&Message<'_>>) -> Option<String> {
         .and_then(|h| h.content_transfer_encoding())
         .is_some_and(|c| c.trim().eq_ignore_ascii_case("quoted-printable"));
     if qp && still_quoted_printable(&bytes) {
-        if let Some(decoded) =
-            mail_parser::decoders::quoted_printable::quoted_printable_decode(&bytes)
-        {
+        if let Some(decoded) = quoted_printable_decode(&bytes) {
             bytes = decoded;
         }
     }
@@ -220,21 +220,20 @@ fn still_quoted_printable(bytes: &[u8]) -> bool {
     escapes > 0
 }
 
-/// Bytes in a named charset as text. UTF-8 (or no charset, or one `mail-parser` does not
-/// know) is read as UTF-8, invalid sequences replaced; bytes that already are valid non-ASCII
-/// UTF-8 are kept as UTF-8 whatever the label says.
+/// Bytes in a named charset as text. UTF-8 is read as UTF-8, invalid sequences replaced;
+/// no charset means US-ASCII (RFC 2045). A charset `mail-parser` knows is applied, unless the
+/// bytes already are non-ASCII UTF-8 (a part converted, or mislabelled); US-ASCII with 8-bit
+/// bytes is read as windows-1252 then. An unknown charset is read as UTF-8.
 pub fn to_string(bytes: &[u8], charset: Option<&str>) -> String {
-    let label = charset.map(str::trim).unwrap_or("");
-    let is_utf8 = label.is_empty()
-        || label.eq_ignore_ascii_case("utf-8")
-        || label.eq_ignore_ascii_case("utf8")
-        || label.eq_ignore_ascii_case("us-ascii");
-    if !is_utf8 {
-        let already_utf8 = !bytes.is_ascii() && std::str::from_utf8(bytes).is_ok();
-        if let (false, Some(decode)) = (
-            already_utf8,
-            mail_parser::decoders::charsets::map::charset_decoder(label.as_bytes()),
-        ) {
+    let label = charset
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .unwrap_or("us-ascii");
+    let is_utf8 = label.eq_ignore_ascii_case("utf-8") || label.eq_ignore_ascii_case("utf8");
+    // 7-bit bytes go through the decoder too: ISO-2022-JP and UTF-7 are 7-bit.
+    let decode_it = bytes.is_ascii() || std::str::from_utf8(bytes).is_err();
+    if !is_utf8 && decode_it {
+        if let Some(decode) = charset_decoder(label.as_bytes()) {
             return decode(bytes);
         }
     }

@@ -49,7 +49,17 @@ fn charsets_are_applied_unless_the_bytes_already_are_utf8() {
     );
     assert_eq!(to_string("café".as_bytes(), Some("iso-8859-1")), "café");
     assert_eq!(to_string(b"caf\xe9", Some("x-unknown")), "caf\u{fffd}");
-    assert_eq!(to_string(b"caf\xe9", None), "caf\u{fffd}");
+    assert_eq!(
+        to_string(b"caf\xe9", None),
+        "café",
+        "US-ASCII with 8-bit bytes"
+    );
+    assert_eq!(to_string("café".as_bytes(), None), "café");
+    assert_eq!(to_string(b"caf\xe9", Some("utf-8")), "caf\u{fffd}");
+    assert_eq!(
+        to_string(b"\x1b$B$3$s$K$A$O\x1b(B", Some("ISO-2022-JP")),
+        "こんにちは"
+    );
 }
 
 #[test]
