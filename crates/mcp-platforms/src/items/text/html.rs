@@ -1,10 +1,13 @@
 //! HTML to readable text, by `html2text`: block elements become lines, lists keep their
 //! bullets and numbers, links keep their address as a numbered footnote, `<head>`, `<style>`
-//! and `<script>` are dropped, entities decoded. Lines are not re-wrapped.
+//! and `<script>` are dropped, entities decoded, tables read cell by cell. Lines are not
+//! re-wrapped.
 //!
-//! HTML parsing takes time quadratic in the nesting depth (10,000 nested `<div>`s: seconds;
-//! 100,000: minutes), and a message is anyone's to write: markup nested deeper than
-//! `MAX_DEPTH` is not parsed but has its tags dropped (a block tag a line break).
+//! A message is anyone's to write. HTML parsing takes time quadratic in the nesting depth
+//! (10,000 nested `<div>`s: seconds; 100,000: minutes) and html2text panics on some tables:
+//! markup nested deeper than `MAX_DEPTH`, or that html2text fails or panics on, has its tags
+//! dropped instead (a block tag a line break). Such a panic still reaches the process's panic
+//! hook (a line on stderr); it never unwinds past this module.
 
 use super::super::fields::tidy;
 use super::vtt::decode_references;
@@ -26,12 +29,19 @@ pub fn to_text(html: &str) -> Option<String> {
     if nesting_exceeds(html, MAX_DEPTH) {
         return tidy(&strip_tags(html));
     }
-    let rendered = html2text::config::plain_no_decorate()
-        .link_footnotes(true)
-        .no_table_borders()
-        .allow_width_overflow()
-        .string_from_read(html.as_bytes(), WIDTH)
-        .ok()?;
+    // html2text panics on some tables (a row span past a column span); such markup is read
+    // without parsing, like markup nested too deep.
+    let rendered = std::panic::catch_unwind(|| {
+        html2text::config::plain_no_decorate()
+            .link_footnotes(true)
+            .raw_mode(true)
+            .allow_width_overflow()
+            .string_from_read(html.as_bytes(), WIDTH)
+    });
+    let rendered = match rendered {
+        Ok(Ok(text)) => text,
+        Ok(Err(_)) | Err(_) => strip_tags(html),
+    };
     tidy(&rendered)
 }
 
@@ -85,12 +95,14 @@ fn nesting_exceeds(html: &str, limit: usize) -> bool {
 
 /// Text without its tags: block-level tags become line breaks, character references decoded.
 fn strip_tags(html: &str) -> String {
-    const BLOCK: [&str; 16] = [
+    const BLOCK: [&str; 18] = [
         "br",
         "p",
         "div",
         "li",
         "tr",
+        "td",
+        "th",
         "h1",
         "h2",
         "h3",
@@ -147,6 +159,24 @@ mod tests {
             !text.contains('T') || !text.lines().any(|l| l == "T"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn tables_are_read_cell_by_cell() {
+        let html =
+            "<table><tr><td>Name</td><td>Qty</td></tr><tr><td>Kale</td><td>2</td></tr></table>\
+            <p>after</p>";
+        assert_eq!(
+            to_text(html).as_deref(),
+            Some("Name\nQty\nKale\n2\n\nafter")
+        );
+    }
+
+    #[test]
+    fn a_table_html2text_panics_on_is_read_without_it() {
+        // A row span past a column span: html2text 0.17 unwraps a missing column there.
+        let html = "<table><tr><td colspan=65535>x</td><td rowspan=65535>y</td></tr></table>";
+        assert_eq!(to_text(html).as_deref(), Some("x\n\ny"));
     }
 
     #[test]
