@@ -256,6 +256,34 @@ mod tests {
     }
 
     #[test]
+    fn mistyped_fields_are_left_out_on_every_platform() {
+        let odd = json!({
+            "id": {"x": 1}, "threadId": 7, "payload": {"parts": "x", "headers": 5, "body": []},
+            "snippet": 3, "subject": [], "body": {"content": 9}, "from": "me", "toRecipients": {},
+            "text": {"a": 1}, "ts": [], "files": "f", "user": 1, "thread_ts": false,
+            "content": 12, "mentions": "m", "attachments": [1, "a", null], "author": 3,
+            "topic": 1, "start_time": "not a time", "recording_files": {}, "uuid": null,
+            "sentences": {"speaker_name": "x"}, "summary": "s", "participants": 4,
+            "properties": [], "parent": {"type": "page_id"}, "blocks": "b",
+            "column_values": [{"column": 1, "text": []}], "updates": [7], "board": "b",
+            "transcriptions": "t", "duration": [], "vtt": 5, "date": "yesterday"
+        });
+        let ctx = Context {
+            account: Some("41771983423143937".into()),
+            web_base: Some("https://acme.example".into()),
+            external_id: Some(":".into()),
+        };
+        for p in Platform::ALL {
+            let m = model(p, &odd, Some(&odd), &ctx);
+            assert_eq!(m.occurred_at, None, "{p}");
+            assert!(m
+                .participants
+                .iter()
+                .all(|x| x.name.is_some() || x.address.is_some() || x.id.is_some()));
+        }
+    }
+
+    #[test]
     fn every_platform_maps_an_empty_record_without_failing() {
         for p in Platform::ALL {
             for raw in [json!({}), json!(null), json!([1, 2]), json!("x")] {
