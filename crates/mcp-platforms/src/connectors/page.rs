@@ -80,7 +80,7 @@ pub fn item(v: &Value, kind: &str, id_ptr: &str, time_ptr: Option<&str>) -> Opti
     })
 }
 
-fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
     let secs = match v {
         Value::String(s) => {
             if let Ok(t) = DateTime::parse_from_rfc3339(s) {
