@@ -204,7 +204,34 @@ pub trait Connector: Send + Sync + 'static {
     ) -> Option<MethodLimit> {
         None
     }
+    /// Whether a listed item (`raw`, as `list_page` gave it) needs a content call before its
+    /// model is whole: its body, transcript or blocks are not in the listing (docs/ITEMS.md).
+    fn needs_content(&self, _raw: &serde_json::Value) -> bool {
+        false
+    }
+    /// The content of one listed item: the platform's documented answer to its content call(s),
+    /// in the shape `crate::items::model` reads as `content` (docs/ITEMS.md). `pace` is awaited
+    /// before every HTTP call (a content fetch may take several: pages of Notion blocks, a Zoom
+    /// transcript's download); an error from it ends the fetch with that error. An item the
+    /// platform no longer has is an error of type `NotFound`.
+    fn fetch_content<'a>(
+        &'a self,
+        _creds: &'a Credentials,
+        _raw: &'a serde_json::Value,
+        _settings: &'a serde_json::Value,
+        _pace: &'a Pace,
+    ) -> BoxFuture<'a, Result<serde_json::Value, ConnectorError>> {
+        Box::pin(async { Ok(serde_json::Value::Null) })
+    }
+    /// The limit of the content call's method, where the platform limits it on its own.
+    fn content_limit(&self) -> Option<MethodLimit> {
+        None
+    }
 }
+
+/// Awaited before each HTTP call of a content fetch (the caller takes its rate-limit tokens
+/// there); an error stops the fetch.
+pub type Pace = dyn Fn() -> BoxFuture<'static, Result<(), ConnectorError>> + Send + Sync;
 
 /// A platform's limit on one method, per connection: a token bucket of `capacity` refilled at
 /// `per_sec`, shared by every daemon under the name `bucket`.
