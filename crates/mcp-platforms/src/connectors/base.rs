@@ -65,6 +65,9 @@ pub struct OAuthDefaults {
 pub struct Base {
     pub platform: Platform,
     pub client: reqwest::Client,
+    /// The client of downloads that follow redirects themselves (`http::build_download_client`;
+    /// the registry sets it, `new` starts with the shared client).
+    pub downloads: reqwest::Client,
     pub api_base: String,
     pub identity_path: String,
     pub api_version: Option<String>,
@@ -111,6 +114,7 @@ impl Base {
         });
         Base {
             platform,
+            downloads: client.clone(),
             client,
             api_base: o.api_base.clone().unwrap_or_else(|| d.api_base.into()),
             identity_path: o
@@ -125,6 +129,12 @@ impl Base {
             bot_token: o.bot_token.clone(),
             limited_history: o.non_marketplace_app.unwrap_or(false),
         }
+    }
+
+    /// The same settings with `downloads` as the client of self-following downloads.
+    pub fn with_downloads(mut self, downloads: reqwest::Client) -> Base {
+        self.downloads = downloads;
+        self
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -184,8 +194,38 @@ impl Base {
 /// Implements `Connector` for a platform struct `$t(Base)` with an inherent
 /// `async fn check(&self, &Credentials) -> Result<Identity, ConnectorError>` (and, with a third
 /// argument, a module function `method_limit(&Base, cursor, settings)` for the per-method
-/// limit of the next list call).
+/// limit of the next list call; with `; content`, the module functions
+/// `needs_content(&Base, raw)`, `fetch_content(&Base, ContentRequest)` and
+/// `content_limit(&Base)` of its content call).
 macro_rules! connector_impl {
+    ($t:ty, $auth:expr; content) => {
+        connector_impl!(@impl $t, $auth,
+            fn needs_content(&self, raw: &serde_json::Value) -> bool {
+                needs_content(&self.0, raw)
+            }
+            fn fetch_content<'a>(
+                &'a self,
+                creds: &'a $crate::connectors::Credentials,
+                raw: &'a serde_json::Value,
+                settings: &'a serde_json::Value,
+                pace: &'a $crate::connectors::Pace,
+            ) -> futures::future::BoxFuture<
+                'a,
+                Result<serde_json::Value, $crate::connectors::ConnectorError>,
+            > {
+                let req = $crate::connectors::content::ContentRequest {
+                    creds,
+                    raw,
+                    settings,
+                    pace,
+                };
+                Box::pin(fetch_content(&self.0, req))
+            }
+            fn content_limit(&self) -> Option<$crate::connectors::MethodLimit> {
+                content_limit(&self.0)
+            }
+        );
+    };
     ($t:ty, $auth:expr, $limit:path) => {
         connector_impl!(@impl $t, $auth,
             fn method_limit(

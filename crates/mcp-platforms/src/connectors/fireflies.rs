@@ -1,15 +1,17 @@
 //! Fireflies: API key as a bearer token, GraphQL at `/graphql`, health check
-//! `query { user { user_id } }`, and its GraphQL error codes (`auth_failed`, …).
+//! `query { user { user_id } }`, its GraphQL error codes (`auth_failed`, …), the
+//! `transcripts` listing and the content call `transcript(id:)`.
 //! It must never put the API key or a whole body into an error.
 
 use serde_json::{json, Value};
 
 use super::base::{connector_impl, Base, Defaults};
+use super::content::{self, ContentRequest};
 use super::http::{self, RawResponse};
 use super::lists::{call, graphql_errors, items};
 use super::page::{Page, PageRequest};
 use super::watermark::{self, Listing};
-use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
+use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity, MethodLimit};
 
 pub fn defaults() -> Defaults {
     Defaults {
@@ -45,7 +47,51 @@ impl Fireflies {
     }
 }
 
-connector_impl!(Fireflies, AuthKind::ApiKey);
+connector_impl!(Fireflies, AuthKind::ApiKey; content);
+
+/// The content call's query: the `Transcript` fields the item model reads
+/// (https://docs.fireflies.ai/graphql-api/query/transcript, fields per
+/// https://docs.fireflies.ai/schema/transcript, https://docs.fireflies.ai/schema/sentence,
+/// https://docs.fireflies.ai/schema/summary). Audio and video URLs, analytics and AI filters
+/// are not asked.
+pub const TRANSCRIPT_QUERY: &str = "query Transcript($id: String!) { transcript(id: $id) { \
+    id title date dateString duration host_email organizer_email participants \
+    meeting_attendees { displayName email name } transcript_url speakers { id name } \
+    sentences { index speaker_name text start_time end_time } \
+    summary { overview action_items keywords } } }";
+
+/// A listed transcript (`transcripts { id title date }`) has no sentences or summary.
+fn needs_content(_: &Base, raw: &Value) -> bool {
+    raw.get("sentences").is_none() && http::json_id(raw, "/id").is_some()
+}
+
+/// `transcript(id:)`: one GraphQL call; the content is the `transcript` object. A transcript
+/// deleted meanwhile is the documented `object_not_found` error
+/// (https://docs.fireflies.ai/miscellaneous/error-codes), or a `null` transcript: `NotFound`.
+async fn fetch_content(base: &Base, req: ContentRequest<'_>) -> Result<Value, ConnectorError> {
+    let id = content::id(base, req.raw, "/id")?;
+    let post = base
+        .request(reqwest::Method::POST, &base.identity_path)
+        .json(&json!({"query": TRANSCRIPT_QUERY, "variables": {"id": id}}));
+    let post = http::authorize(post, req.creds);
+    let resp = content::send(base, req.pace, post).await?;
+    let body = resp.json();
+    if !resp.is_success() || body.as_ref().is_some_and(graphql_errors) {
+        return Err(classify(base, &resp));
+    }
+    let body = body.ok_or_else(|| http::invalid_response(base.platform, &resp, "not JSON"))?;
+    match body.pointer("/data/transcript") {
+        Some(t) if t.is_object() => Ok(t.clone()),
+        _ => Err(content::gone(base, resp.status, "object_not_found")),
+    }
+}
+
+/// No bucket of its own: `transcript` is one request like any other, counted by the
+/// integration's bucket (60 a minute on Business plans; the Free and Pro plans' 50 a day
+/// answer `too_many_requests` with their wait, https://docs.fireflies.ai/fundamentals/limits).
+fn content_limit(_: &Base) -> Option<MethodLimit> {
+    None
+}
 
 pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
     let body = resp.json().unwrap_or(Value::Null);

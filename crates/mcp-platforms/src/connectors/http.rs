@@ -10,8 +10,12 @@ use serde_json::Value;
 
 use super::{ratelimit, ConnectorError, Credentials, ErrorType, HttpClientConfig, Platform};
 
-/// At most this much of a response body is read; identity answers are far smaller.
+/// At most this much of a response body is read; identity and list answers are far smaller.
 const MAX_BODY: usize = 1 << 20;
+
+/// At most this much of a content answer is read (a message, a transcript, a page of blocks):
+/// a long transcript or a message with large inline parts runs to a few megabytes.
+pub const MAX_CONTENT_BODY: usize = 32 << 20;
 
 /// Why the connectors could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +32,21 @@ pub enum ConnectorBuildError {
 
 /// Builds the one client all connectors share (connection pool, timeouts, user agent).
 pub fn build_client(cfg: &HttpClientConfig) -> Result<reqwest::Client, ConnectorBuildError> {
+    builder(cfg, reqwest::redirect::Policy::custom(redirect))
+}
+
+/// The client of downloads that follow their redirects themselves (Zoom's recording files,
+/// `zoom_transcript`): the shared client's settings, no redirect followed.
+pub fn build_download_client(
+    cfg: &HttpClientConfig,
+) -> Result<reqwest::Client, ConnectorBuildError> {
+    builder(cfg, reqwest::redirect::Policy::none())
+}
+
+fn builder(
+    cfg: &HttpClientConfig,
+    policy: reqwest::redirect::Policy,
+) -> Result<reqwest::Client, ConnectorBuildError> {
     let mut builder = reqwest::Client::builder();
     for path in &cfg.extra_root_certs {
         let bad = |reason: String| {
@@ -41,7 +60,7 @@ pub fn build_client(cfg: &HttpClientConfig) -> Result<reqwest::Client, Connector
         builder = builder.add_root_certificate(cert);
     }
     builder
-        .redirect(reqwest::redirect::Policy::custom(redirect))
+        .redirect(policy)
         .timeout(cfg.timeout)
         .connect_timeout(cfg.connect_timeout)
         .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
@@ -166,6 +185,15 @@ pub async fn send(
     platform: Platform,
     req: reqwest::RequestBuilder,
 ) -> Result<RawResponse, ConnectorError> {
+    send_bounded(platform, req, MAX_BODY).await
+}
+
+/// `send`, reading at most `max` bytes of the body (a longer one is `InvalidResponse`).
+pub async fn send_bounded(
+    platform: Platform,
+    req: reqwest::RequestBuilder,
+    max: usize,
+) -> Result<RawResponse, ConnectorError> {
     let mut resp = req
         .send()
         .await
@@ -178,7 +206,7 @@ pub async fn send(
         .await
         .map_err(|e| ConnectorError::transport(platform, &e))?
     {
-        if body.len() + chunk.len() > MAX_BODY {
+        if body.len() + chunk.len() > max {
             return Err(ConnectorError::new(
                 platform,
                 ErrorType::InvalidResponse,

@@ -5,6 +5,7 @@
 
 pub mod base;
 pub mod config;
+pub mod content;
 pub mod http;
 pub mod lists;
 pub mod page;
@@ -19,10 +20,12 @@ pub mod fireflies;
 pub mod gmail;
 pub mod monday;
 pub mod notion;
+pub mod notion_blocks;
 pub mod outlook;
 pub mod slack;
 pub mod zerovoice;
 pub mod zoom;
+pub mod zoom_transcript;
 
 use std::time::Duration;
 

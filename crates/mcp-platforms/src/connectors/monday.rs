@@ -121,16 +121,35 @@ pub fn classify_response(resp: &RawResponse) -> ConnectorError {
     }
 }
 
+/// The item fields the item model reads, asked in the listing itself (Monday has no separate
+/// content call; the `Item`, `ColumnValue` and `Update` types of monday's published schema,
+/// github.com/mondaycom/monday-graphql-api `packages/api-types`, and
+/// https://developer.monday.com/api-reference/reference/items,
+/// https://developer.monday.com/api-reference/reference/updates): the item's `url`, board,
+/// creator and times; every column's `text` (and raw `value`) with its title and type (people
+/// columns name participants); the newest 10 updates (`text_body`, and the HTML `body` where
+/// an update has no text). Complexity grows with the nested updates: a query may spend 5M
+/// points and an app token 5M reads a minute
+/// (https://developer.monday.com/api-reference/docs/rate-limits); a ComplexityException names
+/// its own wait. Subitems, assets and update replies are not asked.
+pub const ITEM_FIELDS: &str = "id name url created_at updated_at board { id } \
+creator { id name email } column_values { id type text value column { title } } \
+updates(limit: 10) { id text_body body created_at creator { id name email } }";
+
 /// Monday: `items_page` of the first board, then `next_items_page` with its cursor. Monday
 /// offers no "changed since" filter on `items_page` (and its cursor expires after 60
 /// minutes), so every sync is a full listing; a finished listing stores no cursor.
 pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, ConnectorError> {
     let PageRequest { creds, cursor, .. } = req;
     let (q, ptr) = match cursor {
-        None => ("query ($limit: Int!) { boards(limit: 1) { items_page(limit: $limit) { cursor items { id name updated_at } } } }",
-                 "/data/boards/0/items_page"),
-        Some(_) => ("query ($limit: Int!, $cursor: String!) { next_items_page(limit: $limit, cursor: $cursor) { cursor items { id name updated_at } } }",
-                    "/data/next_items_page"),
+        None => (
+            format!("query ($limit: Int!) {{ boards(limit: 1) {{ items_page(limit: $limit) {{ cursor items {{ {ITEM_FIELDS} }} }} }} }}"),
+            "/data/boards/0/items_page",
+        ),
+        Some(_) => (
+            format!("query ($limit: Int!, $cursor: String!) {{ next_items_page(limit: $limit, cursor: $cursor) {{ cursor items {{ {ITEM_FIELDS} }} }} }}"),
+            "/data/next_items_page",
+        ),
     };
     let version = base.api_version.as_deref().unwrap_or(DEFAULT_VERSION);
     let req = base

@@ -1,5 +1,6 @@
 //! Notion: OAuth 2.0 with HTTP Basic client auth, `Notion-Version` on every call, health check
-//! `GET /v1/users/me`, and Notion's error form `{"object": "error", "status", "code"}`.
+//! `GET /v1/users/me`, Notion's error form `{"object": "error", "status", "code"}`, and the
+//! search listing (the content call, a page's blocks, is `notion_blocks`).
 //! It must never put a token or a whole body into an error.
 
 use serde_json::{json, Value};
@@ -7,6 +8,7 @@ use serde_json::{json, Value};
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, text, PAGE_SIZE};
+use super::notion_blocks::{content_limit, fetch_content, needs_content};
 use super::page::{Page, PageRequest};
 use super::watermark::{self, Listing};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
@@ -54,7 +56,7 @@ impl Notion {
     }
 }
 
-connector_impl!(Notion, AuthKind::OAuth2);
+connector_impl!(Notion, AuthKind::OAuth2; content);
 
 pub fn error_type(code: &str) -> Option<ErrorType> {
     Some(match code {

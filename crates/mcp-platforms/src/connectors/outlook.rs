@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
-use super::lists::{query, text};
+use super::lists::text;
 use super::page::{item, Page, PageRequest, SyncItem};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
@@ -70,6 +70,15 @@ pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
     http::coded_or_status(p, resp, t, code)
 }
 
+/// The message properties the item model reads, asked in the first delta request: Graph keeps
+/// them in its `@odata.nextLink` and `@odata.deltaLink` ("you only need to specify any desired
+/// query parameters once upfront"; delta supports `$select` "as in any GET request", `id` is
+/// always returned: https://learn.microsoft.com/en-us/graph/api/message-delta). `body` comes
+/// as Graph stores it (`contentType` `html` or `text`); no `Prefer:
+/// outlook.body-content-type` asks for text, the model turns HTML into text itself.
+pub const SELECT: &str = "subject,from,sender,toRecipients,ccRecipients,receivedDateTime,\
+sentDateTime,body,bodyPreview,conversationId,webLink";
+
 /// Outlook: the inbox delta query; the cursor is the `@odata.nextLink` (more now) or the
 /// `@odata.deltaLink` (caught up). An expired delta link (410, `syncStateNotFound`,
 /// `resyncRequired`) is too old. Entries with `@removed` are deleted ids, never items.
@@ -77,12 +86,13 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
     let PageRequest { creds, cursor, .. } = req;
     let p = base.platform;
     let req = match cursor {
-        None => query(
-            base,
-            "/v1.0/me/mailFolders/inbox/messages/delta",
-            creds,
-            &[],
-        ),
+        None => {
+            let first = format!(
+                "{}?$select={SELECT}",
+                base.url("/v1.0/me/mailFolders/inbox/messages/delta")
+            );
+            http::authorize(base.client.get(first), creds)
+        }
         Some(link) => {
             let prefix = format!("{}/", base.api_base.trim_end_matches('/'));
             if !link.starts_with(&prefix) {

@@ -116,12 +116,15 @@ impl Connectors {
             check_url(name, "revoke_url", &o.revoke_url)?;
         }
         let client = http::build_client(http_client)?;
+        let downloads = http::build_download_client(http_client)?;
         let none = PlatformOverride::default();
         let by_platform = Platform::ALL
             .into_iter()
             .map(|p| {
                 let o = platforms.get(p.as_str()).unwrap_or(&none);
-                (p, build(Base::new(p, client.clone(), &defaults(p), o)))
+                let base =
+                    Base::new(p, client.clone(), &defaults(p), o).with_downloads(downloads.clone());
+                (p, build(base))
             })
             .collect();
         Ok(Connectors {

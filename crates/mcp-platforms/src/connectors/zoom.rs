@@ -1,6 +1,7 @@
 //! Zoom: OAuth 2.0 with HTTP Basic client auth and a refresh token that rotates on every
-//! refresh, health check `GET /v2/users/me`, and Zoom's error form `{"code", "message"}`
-//! (401 code 124: invalid or expired access token). Never puts a token or body in an error.
+//! refresh, health check `GET /v2/users/me`, Zoom's error form `{"code", "message"}` (401
+//! code 124: invalid or expired access token) and the recordings listing (the content call, a
+//! transcript's download, is `zoom_transcript`). Never puts a token or body in an error.
 
 use serde_json::Value;
 
@@ -9,6 +10,7 @@ use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, query, text};
 use super::page::{Page, PageRequest};
 use super::watermark::{self, Listing};
+use super::zoom_transcript::{content_limit, fetch_content, needs_content};
 use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -47,7 +49,7 @@ impl Zoom {
     }
 }
 
-connector_impl!(Zoom, AuthKind::OAuth2);
+connector_impl!(Zoom, AuthKind::OAuth2; content);
 
 pub fn classify(base: &Base, resp: &RawResponse) -> ConnectorError {
     let body = resp.json().unwrap_or(Value::Null);
