@@ -1,6 +1,6 @@
 //! The sandbox's platform endpoints: one handler for `/{platform}/{*path}` that counts the
 //! call, applies armed faults, checks the credential in the platform's own way and answers
-//! the identity call or a list page. Test double only: it must never call out anywhere.
+//! the identity call, a list page or a content call (`content`). Test double only: it must never call out anywhere.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -117,6 +117,10 @@ pub async fn handle(
     if r.path.starts_with("/oauth/") {
         return oauth::handle(&st, &r).await;
     }
+    if p == Platform::Zoom && r.path.starts_with(crate::content::zoom::STORAGE_PREFIX) {
+        // The storage host a download redirects to: not Zoom's API, no token, no API faults.
+        return crate::content::zoom::storage(&st, &r);
+    }
     let shown = presented(p, &r.headers).map(|(v, _)| v);
     if let Some(f) = st.take_fault(p, shown.as_deref()) {
         if f.fault == FaultKind::Timeout {
@@ -132,6 +136,9 @@ pub async fn handle(
         Ok(a) => a,
         Err(why) => return forms::auth_failure(p, why),
     };
+    if let Some(resp) = crate::content::route(&st, &r, &account).await {
+        return resp;
+    }
     route(&st, &r, &account)
 }
 

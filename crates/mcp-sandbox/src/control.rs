@@ -1,5 +1,6 @@
-//! The sandbox's own control endpoints under `/_sandbox/`: arm, list and clear faults, remove and
-//! restore items from a login's listings, list the subscriptions made, read the counters. Test
+//! The sandbox's own control endpoints under `/_sandbox/`: arm, list and clear faults (and
+//! faults of content calls only), remove and restore items from a login's listings, make
+//! items' content large, list the subscriptions made, read the counters. Test
 //! double only: nothing here is a platform's API.
 
 use std::collections::BTreeMap;
@@ -22,10 +23,42 @@ pub fn routes() -> Router<Arc<State>> {
             "/_sandbox/faults",
             post(add_fault).delete(clear_faults).get(list_faults),
         )
+        .route("/_sandbox/faults/content", post(add_content_fault))
+        .route("/_sandbox/items/enlarge", post(enlarge_items))
         .route("/_sandbox/stats", get(stats))
         .route("/_sandbox/items/remove", post(remove_items))
         .route("/_sandbox/items/restore", post(restore_items))
         .route("/_sandbox/subscriptions", get(subscriptions))
+}
+
+/// `POST /_sandbox/faults/content`: a fault that counts and fires on content calls only.
+async fn add_content_fault(AxState(st): AxState<Arc<State>>, Json(f): Json<FaultSpec>) -> Response {
+    if f.platform != "*" && Platform::parse(&f.platform).is_none() {
+        return bad_request("no such platform");
+    }
+    st.content.add_fault(f);
+    let n = st.content.faults().len();
+    forms::json_response(200, json!({"ok": true, "content_faults": n}), &[])
+}
+
+/// `POST /_sandbox/items/enlarge`: `{"platform", "account": <login>, "indexes": [i, …],
+/// "bytes": n}`: those items' content becomes about `n` bytes long.
+#[derive(serde::Deserialize)]
+struct EnlargeBody {
+    #[serde(flatten)]
+    items: ItemsBody,
+    bytes: usize,
+}
+
+async fn enlarge_items(AxState(st): AxState<Arc<State>>, Json(b): Json<EnlargeBody>) -> Response {
+    match b.items.checked() {
+        Ok((p, Some(ix))) => {
+            st.content.enlarge(p, &b.items.account, ix, b.bytes);
+            forms::json_response(200, json!({"ok": true, "count": ix.len()}), &[])
+        }
+        Ok((_, None)) => bad_request("indexes are required"),
+        Err(why) => bad_request(why),
+    }
 }
 
 async fn add_fault(AxState(st): AxState<Arc<State>>, Json(f): Json<FaultSpec>) -> Response {
@@ -42,12 +75,18 @@ struct ClearQuery {
 }
 
 async fn clear_faults(AxState(st): AxState<Arc<State>>, Query(q): Query<ClearQuery>) -> Response {
-    st.clear_faults(q.platform.as_deref().and_then(Platform::parse));
+    let p = q.platform.as_deref().and_then(Platform::parse);
+    st.clear_faults(p);
+    st.content.clear_faults(p);
     forms::json_response(200, json!({"ok": true}), &[])
 }
 
 async fn list_faults(AxState(st): AxState<Arc<State>>) -> Response {
-    forms::json_response(200, json!({"faults": st.faults()}), &[])
+    forms::json_response(
+        200,
+        json!({"faults": st.faults(), "content_faults": st.content.faults()}),
+        &[],
+    )
 }
 
 /// `POST /_sandbox/items/remove` and `/restore`: `{"platform", "account": <login>,
@@ -111,5 +150,11 @@ async fn stats(AxState(st): AxState<Arc<State>>) -> Response {
         .into_iter()
         .map(|p| (p.as_str(), st.calls(p)))
         .collect();
-    forms::json_response(200, json!({"calls": calls, "faults": st.faults()}), &[])
+    let (served, with_auth) = st.content.downloads();
+    forms::json_response(
+        200,
+        json!({"calls": calls, "faults": st.faults(), "content_faults": st.content.faults(),
+            "zoom_storage": {"downloads": served, "with_authorization": with_auth}}),
+        &[],
+    )
 }

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use mcp_platforms::connectors::Platform;
+
 /// A fault armed on a platform (or all), optionally only for one credential.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FaultSpec {
@@ -45,4 +47,39 @@ pub enum FaultKind {
     /// The token endpoint answers the error `code` in the platform's form (Microsoft's
     /// `interaction_required`, `consent_required`, `temporarily_unavailable`, …).
     OauthError,
+}
+
+/// The first fault of `faults` that applies to this request and lets none through any more;
+/// counts it down (removed once spent). Every applying fault that still lets requests through
+/// counts this one. An `oauth_error` fault fires only at the token endpoint (`token_endpoint`).
+pub fn take(
+    faults: &mut Vec<FaultSpec>,
+    p: Platform,
+    presented: Option<&str>,
+    token_endpoint: bool,
+) -> Option<FaultSpec> {
+    let mut fire = None;
+    for (i, f) in faults.iter_mut().enumerate() {
+        let applies = (f.platform == "*" || f.platform == p.as_str())
+            && f.token.as_deref().is_none_or(|t| Some(t) == presented)
+            && (token_endpoint || f.fault != FaultKind::OauthError);
+        if !applies {
+            continue;
+        }
+        match f.after.as_mut() {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => {
+                fire.get_or_insert(i);
+            }
+        }
+    }
+    let i = fire?;
+    let f = faults[i].clone();
+    if let Some(n) = faults[i].count.as_mut() {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            faults.remove(i);
+        }
+    }
+    Some(f)
 }

@@ -5,6 +5,7 @@
 //! real credentials.
 
 mod api;
+pub mod content;
 mod control;
 pub mod demo;
 pub mod events;
@@ -121,7 +122,8 @@ pub async fn start_https(listen: &str) -> Result<(Sandbox, String), SandboxError
         source,
     };
     let certified =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).map_err(|e| tls(&e))?;
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .map_err(|e| tls(&e))?;
     let cert_pem = certified.cert.pem();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -282,6 +284,26 @@ impl Sandbox {
         });
     }
 
+    /// Arms a fault that counts and fires on content calls only (Gmail `messages.get`, Zoom
+    /// transcript downloads, Fireflies `transcript(id:)`, Notion block children): with
+    /// `after: Some(n)`, the content call after `n` others fails, whatever listing calls come
+    /// between.
+    pub fn set_content_fault(&self, f: FaultSpec) {
+        self.state.content.add_fault(f);
+    }
+
+    /// Makes the content of items (by index) of `login`'s on `p` about `bytes` long: a Gmail
+    /// message's text part, a Zoom transcript.
+    pub fn enlarge_items(&self, p: Platform, login: &str, indexes: &[u64], bytes: usize) {
+        self.state.content.enlarge(p, login, indexes, bytes);
+    }
+
+    /// (files Zoom's storage host served, requests of those that carried an `Authorization`
+    /// header): a download's token must stay with Zoom.
+    pub fn zoom_storage_downloads(&self) -> (u64, u64) {
+        self.state.content.downloads()
+    }
+
     /// Removes items (by index, as the listings number them) from `login`'s listings on `p`;
     /// returns how many were listed until now.
     pub fn remove_items(&self, p: Platform, login: &str, indexes: &[u64]) -> u64 {
@@ -293,9 +315,10 @@ impl Sandbox {
         self.state.restore_items(p, login, indexes)
     }
 
-    /// Clears the faults of one platform, or all with `None`.
+    /// Clears the faults of one platform, or all with `None` (content faults too).
     pub fn clear_faults(&self, p: Option<Platform>) {
         self.state.clear_faults(p);
+        self.state.content.clear_faults(p);
     }
 
     /// Requests received per platform.

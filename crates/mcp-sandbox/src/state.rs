@@ -73,6 +73,8 @@ pub struct State {
     pub installs: crate::installs::Installs,
     /// Google's signing keys: which one signs, JWKS fetches.
     pub gmail_keys: crate::gmail_keys::GmailKeyState,
+    /// The content calls' faults, large items and storage downloads.
+    pub content: crate::content::ContentState,
 }
 
 /// The items removed from one login's listings on one platform.
@@ -140,6 +142,7 @@ impl State {
             any_removed: AtomicBool::new(false),
             installs: Default::default(),
             gmail_keys: Default::default(),
+            content: Default::default(),
         }
     }
 
@@ -435,30 +438,6 @@ impl State {
         presented: Option<&str>,
         token_endpoint: bool,
     ) -> Option<FaultSpec> {
-        let mut g = self.lock();
-        let mut fire = None;
-        for (i, f) in g.faults.iter_mut().enumerate() {
-            let applies = (f.platform == "*" || f.platform == p.as_str())
-                && f.token.as_deref().is_none_or(|t| Some(t) == presented)
-                && (token_endpoint || f.fault != FaultKind::OauthError);
-            if !applies {
-                continue;
-            }
-            match f.after.as_mut() {
-                Some(n) if *n > 0 => *n -= 1,
-                _ => {
-                    fire.get_or_insert(i);
-                }
-            }
-        }
-        let i = fire?;
-        let f = g.faults[i].clone();
-        if let Some(n) = g.faults[i].count.as_mut() {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                g.faults.remove(i);
-            }
-        }
-        Some(f)
+        crate::faults::take(&mut self.lock().faults, p, presented, token_endpoint)
     }
 }

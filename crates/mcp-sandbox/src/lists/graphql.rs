@@ -56,7 +56,7 @@ pub fn monday(r: &Req, id: &str, login: &str, account: &str, st: &State) -> Resp
         let (items, next) = page_kept(off, limit.min(500), total(st), rm.as_deref());
         st.count_served(r.platform, items.len() as u64);
         let items_page = json!({"cursor": next.map(|o| o.to_string()),
-            "items": items.iter().map(|i| json!({"id": (5_000 + i).to_string(), "name": format!("item {i}")})).collect::<Vec<_>>()});
+            "items": items.iter().map(|&i| crate::content::monday::item(i, q.contains("column_values"))).collect::<Vec<_>>()});
         return ok(if q.contains("next_items_page") {
             json!({"data": {"next_items_page": items_page}})
         } else {

@@ -24,8 +24,8 @@ pub use graphql::{fireflies, monday};
 
 /// Gmail history ids run from `GMAIL_OLDEST` (older is "too old": 404) to this.
 pub const GMAIL_LATEST: u64 = 10_000;
-const GMAIL_OLDEST: u64 = 9_000;
-const TS0: u64 = 1_700_000_000;
+pub(crate) const GMAIL_OLDEST: u64 = 9_000;
+pub(crate) const TS0: u64 = 1_700_000_000;
 /// The one public channel `conversations.list` names.
 pub const SLACK_CHANNEL: &str = "C0SANDBOX1";
 /// Zoom recordings start an hour apart from `State::zoom_day0`.
@@ -270,7 +270,10 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
                 json!({"object": "list", "type": "page_or_database", "has_more": next.is_some(),
                 "next_cursor": next.map(|o| o.to_string()),
                 "results": got.iter().map(|&i| json!({"object": "page", "id": format!("{:08x}-0000-4000-8000-{:012x}", i, i),
-                    "last_edited_time": rfc3339(TS0 + 60 * i)})).collect::<Vec<_>>()}),
+                    "last_edited_time": rfc3339(TS0 + 60 * i),
+                    "url": format!("https://www.notion.so/Page-{i}-{i:032x}"),
+                    "properties": {"title": {"id": "title", "type": "title",
+                        "title": [{"type": "text", "plain_text": format!("Page {i}")}]}}})).collect::<Vec<_>>()}),
             )
         }
         (Platform::Zoom, "/v2/users/me/recordings") => {
@@ -296,7 +299,7 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
                     json!({"uuid": uuid, "id": 80_000_000 + i,
                     "topic": format!("meeting {i}"), "recording_count": 1,
                     "start_time": format!("{}T{:02}:00:00Z", on(i), i % ZOOM_RECORDINGS_PER_DAY),
-                    "recording_files": [crate::events::zoom_recording_file(&format!("rec{i}-mp4"), &uuid)]})
+                    "recording_files": crate::content::zoom::recording_files(st, i, &uuid)})
                 }).collect::<Vec<_>>()}),
             )
         }
@@ -306,18 +309,28 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
         ) => {
             // Removals: a listing's links carry the removal `seq` at its start (`.{seq}`, none
             // while 0); a delta round answers the items removed after its token's `seq` as
-            // `@removed` entries, once, as Graph reports deletions once.
+            // `@removed` entries, once, as Graph reports deletions once. The first request's
+            // `$select` travels in the tokens (`~{properties}`), as Graph encodes it in them.
             let link = format!("{}/outlook{}", st.base_url, r.path);
+            let token = r.q("$deltatoken").or(r.q("$skiptoken"));
+            let (token, select) = match token.and_then(|t| t.split_once('~')) {
+                Some((t, sel)) => (Some(t), Some(sel.to_string())),
+                None => (token, r.q("$select").map(String::from)),
+            };
+            let fields: Option<Vec<String>> = select
+                .as_deref()
+                .map(|s| s.split(',').map(|f| f.trim().to_string()).collect());
+            let carried = select.map_or(String::new(), |s| format!("~{s}"));
             let tag = |seq: u64| {
                 if seq == 0 {
-                    String::new()
+                    carried.clone()
                 } else {
-                    format!(".{seq}")
+                    format!(".{seq}{carried}")
                 }
             };
             let now = rm.map_or(0, |rm| rm.seq);
             let since = |t: &str| t.split_once('.').map_or(0, |(_, q)| num(Some(q), 0));
-            if let Some(t) = r.q("$deltatoken") {
+            if let (Some(t), true) = (token, r.q("$deltatoken").is_some()) {
                 let after = since(t);
                 let removed: Vec<Value> = rm
                     .into_iter()
@@ -329,15 +342,16 @@ pub fn route(st: &State, r: &Req, account: &str) -> Option<Response> {
                     json!({"value": removed, "@odata.deltaLink": format!("{link}?$deltatoken=d{n}{}", tag(now))}),
                 ));
             }
-            let skip = r.q("$skiptoken").and_then(|s| s.strip_prefix("s"));
+            let skip = token.and_then(|s| s.strip_prefix("s"));
             let (off, start) = skip.map_or((0, now), |s| {
                 let o = s.split_once('.').map_or(s, |(o, _)| o);
                 (num(Some(o), 0), since(s))
             });
             let (items, next) = page_kept(off, 10, n, rm);
             st.count_served(r.platform, items.len() as u64);
-            let mut v = json!({"value": items.iter().map(|i| json!({"id": format!("AAMk{i:08}"),
-                "subject": format!("mail {i}"), "receivedDateTime": "2025-01-01T00:00:00Z"})).collect::<Vec<_>>()});
+            let mut v = json!({"value": items.iter()
+                .map(|&i| crate::content::outlook::message(i, account, fields.as_deref()))
+                .collect::<Vec<_>>()});
             match next {
                 Some(o) => {
                     v["@odata.nextLink"] = json!(format!("{link}?$skiptoken=s{o}{}", tag(start)))
