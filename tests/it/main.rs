@@ -5,6 +5,7 @@ mod architecture;
 mod common;
 mod concurrency;
 mod connectors;
+mod content;
 mod credentials;
 mod cron;
 mod daemon;

@@ -13,6 +13,8 @@ pub mod gmail;
 pub mod monday;
 pub mod notion;
 pub mod outlook;
+#[cfg(test)]
+mod tests;
 pub mod zoom;
 
 use std::collections::HashMap;

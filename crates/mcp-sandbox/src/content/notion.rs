@@ -5,8 +5,9 @@
 //! Block objects as https://developers.notion.com/reference/block shows them. Each page holds
 //! twelve blocks, nested four levels deep in places: a bulleted item with children whose
 //! first child has children whose first child has one more; a toggle with a child; a child
-//! page (a page of its own, with a block inside). An id that is no block of a listed page is
-//! Notion's 404 `object_not_found`.
+//! page (a page of its own, with a block inside); a page made large has filler paragraphs after
+//! those (about one per 40 bytes asked). An id that is no block of a listed page is Notion's
+//! 404 `object_not_found`.
 //!
 //! Ids: page `i` is `{i:08x}-0000-4000-8000-{i:012x}` (the listing's id); the block at
 //! positions `a`, `b`, `c`, `d` (1-based, 0 when absent) of its levels is
@@ -70,28 +71,39 @@ fn rich(text: &str) -> Value {
         "plain_text": text, "href": null}])
 }
 
-/// (type, text, has children) of the blocks under `path` of page `i`, in order.
-fn tree(i: u64, path: &[u64]) -> Option<Vec<(&'static str, String, bool)>> {
+/// (type, text, has children) of the blocks under `path` of page `i`, in order; a page made
+/// large has `filler` more paragraphs at its end.
+fn tree(i: u64, path: &[u64], filler: usize) -> Option<Vec<(&'static str, String, bool)>> {
     let b = |t: &'static str, s: &str, kids: bool| (t, s.to_string(), kids);
     Some(match path {
-        [] => vec![
-            b("heading_1", &format!("Plan of page {i}"), false),
-            b(
-                "paragraph",
-                &format!("This page describes project {i}."),
-                false,
-            ),
-            b("bulleted_list_item", "Goals", true),
-            b("to_do", "Book the review room", false),
-            b("toggle", "Details", true),
-            b("numbered_list_item", "First step", false),
-            b("numbered_list_item", "Second step", false),
-            b("quote", "Simple things should be simple.", false),
-            b("code", "cargo test", false),
-            b("divider", "", false),
-            b("child_page", &format!("Notes {i}"), true),
-            b("paragraph", &format!("The end of page {i}."), false),
-        ],
+        [] => {
+            let mut page = vec![
+                b("heading_1", &format!("Plan of page {i}"), false),
+                b(
+                    "paragraph",
+                    &format!("This page describes project {i}."),
+                    false,
+                ),
+                b("bulleted_list_item", "Goals", true),
+                b("to_do", "Book the review room", false),
+                b("toggle", "Details", true),
+                b("numbered_list_item", "First step", false),
+                b("numbered_list_item", "Second step", false),
+                b("quote", "Simple things should be simple.", false),
+                b("code", "cargo test", false),
+                b("divider", "", false),
+                b("child_page", &format!("Notes {i}"), true),
+                b("paragraph", &format!("The end of page {i}."), false),
+            ];
+            page.extend((1..=filler).map(|j| {
+                b(
+                    "paragraph",
+                    &format!("Filler paragraph {j} of page {i}."),
+                    false,
+                )
+            }));
+            page
+        }
         [3] => vec![
             b("bulleted_list_item", "Ship the beta", true),
             b("bulleted_list_item", "Hire two engineers", false),
@@ -114,7 +126,7 @@ fn tree(i: u64, path: &[u64]) -> Option<Vec<(&'static str, String, bool)>> {
         _ => {
             // A block without children answers an empty list; a position past the end is no block.
             let (last, parent) = path.split_last()?;
-            let siblings = tree(i, parent)?;
+            let siblings = tree(i, parent, filler)?;
             let (_, _, kids) = siblings.get(usize::try_from(*last).ok()?.checked_sub(1)?)?;
             if *kids {
                 return None;
@@ -163,7 +175,12 @@ pub fn children(st: &State, r: &Req, login: &str) -> Response {
     }
     let id = block_of(&r.path).unwrap_or_default();
     let found = decode(id).filter(|(i, _)| listed(st, Platform::Notion, login, *i));
-    let Some((i, path, kids)) = found.and_then(|(i, p)| Some((i, p.clone(), tree(i, &p)?))) else {
+    let filler = |i: u64| {
+        let large = st.content.large(Platform::Notion, login, i);
+        large.map_or(0, |bytes| bytes / 40)
+    };
+    let kids = |(i, p): (u64, Vec<u64>)| Some((i, p.clone(), tree(i, &p, filler(i))?));
+    let Some((i, path, kids)) = found.and_then(kids) else {
         return error(
             404,
             "object_not_found",
@@ -219,10 +236,11 @@ mod tests {
 
     #[test]
     fn blocks_without_children_have_an_empty_list_and_no_more() {
-        assert_eq!(tree(1, &[1]), Some(vec![]));
-        assert_eq!(tree(1, &[3, 2]), Some(vec![]));
-        assert_eq!(tree(1, &[13]), None);
-        assert_eq!(tree(1, &[3, 1, 1, 1]), Some(vec![]));
-        assert_eq!(tree(1, &[3, 1, 1, 2]), None);
+        assert_eq!(tree(1, &[1], 0), Some(vec![]));
+        assert_eq!(tree(1, &[3, 2], 0), Some(vec![]));
+        assert_eq!(tree(1, &[13], 0), None);
+        assert_eq!(tree(1, &[13], 5), Some(vec![]));
+        assert_eq!(tree(1, &[3, 1, 1, 1], 0), Some(vec![]));
+        assert_eq!(tree(1, &[3, 1, 1, 2], 0), None);
     }
 }
