@@ -14,6 +14,7 @@ use mcp_daemon::config::Config;
 use mcp_platforms::connectors::{Connectors, Platform, PlatformOverride};
 use mcp_platforms::secret::Secret;
 
+mod content;
 mod discord;
 mod gmail;
 mod notion;
