@@ -35,7 +35,7 @@ fn history_id(id: &str) -> Option<u64> {
 /// Whether message `id` holds its text only in its HTML part (`HTML_ONLY_WORD` among it), a
 /// text/plain stub beside it.
 pub fn html_only(id: &str) -> bool {
-    history_id(id).is_some_and(|h| h % 3 == 0)
+    history_id(id).is_some_and(|h| h.is_multiple_of(3))
 }
 
 /// The listing index of the message added at history id `h`, if it is one of the login's.
@@ -122,7 +122,7 @@ fn texts(h: u64, login: &str, large: Option<usize>) -> (String, String, String) 
         let html = "<html><body><p>Voir le texte.</p></body></html>".to_string();
         return (plain, html, format!("La longue lettre {h}"));
     }
-    if h % 3 == 0 {
+    if h.is_multiple_of(3) {
         let plain = "Ce message se lit en HTML.\r\n".to_string();
         let html = format!(
             "<html><head><style>p {{ margin: 0 }}</style></head><body><h1>La lettre {h}</h1>\
@@ -149,7 +149,7 @@ pub fn message(h: u64, login: &str, large: Option<usize>) -> Value {
     let date = chrono::DateTime::from_timestamp(secs as i64, 0)
         .map(|t| t.to_rfc2822())
         .unwrap_or_default();
-    let snippet: String = if h % 3 == 0 && large.is_none() {
+    let snippet: String = if h.is_multiple_of(3) && large.is_none() {
         format!("La lettre {h} Cette semaine, la confiture de {HTML_ONLY_WORD} maison")
     } else {
         plain.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -39,7 +39,7 @@ pub fn item(i: u64, rich: bool) -> Value {
         "board": {"id": BOARD.to_string()},
         "creator": person,
         "column_values": [
-            col("status", "status", "Status", if i % 2 == 0 { "Working on it" } else { "Done" },
+            col("status", "status", "Status", if i.is_multiple_of(2) { "Working on it" } else { "Done" },
                 json!({"index": i % 2})),
             col("person", "people", "Owner", "Maya Chen, Omar Haddad",
                 json!({"personsAndTeams": [{"id": 77, "kind": "person"}, {"id": 78, "kind": "person"}]})),

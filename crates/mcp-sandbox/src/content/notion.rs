@@ -40,8 +40,8 @@ fn decode(id: &str) -> Option<(u64, Vec<u64>)> {
         return None;
     }
     let levels = [
-        hex(&ab[..2])?,
-        hex(&ab[2..])?,
+        hex(ab.get(..2)?)?,
+        hex(ab.get(2..)?)?,
         hex(c.strip_prefix('4')?)?,
         hex(d.strip_prefix('8')?)?,
     ];
@@ -232,6 +232,7 @@ mod tests {
         assert_eq!(decode("00000005-0001-4000-8000-000000000006"), None);
         assert_eq!(decode("00000005-0001-4000-8001-000000000005"), None);
         assert_eq!(decode("nope"), None);
+        assert_eq!(decode("00000005-a€-4000-8000-000000000005"), None);
     }
 
     #[test]

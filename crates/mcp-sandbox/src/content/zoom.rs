@@ -25,7 +25,7 @@ pub const STORAGE_PREFIX: &str = "/_storage/";
 
 /// Whether meeting `i` has a transcript file.
 pub fn has_transcript(i: u64) -> bool {
-    i % 2 == 0
+    i.is_multiple_of(2)
 }
 
 /// Meeting `i`'s recording files: its video, and its transcript where it has one.
