@@ -286,6 +286,7 @@ async fn job_catalogue_sql_examples_run_as_written() {
         [
             "health_check",
             "health_sweep",
+            "items_backfill",
             "noop",
             "notify_deliver",
             "prune",

@@ -212,11 +212,36 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
     let kinds = vec!["message"; PAGE];
     let times = vec![Some(Utc::now()); PAGE];
     let raws = vec![r#"{"changed": true}"#.to_string(); PAGE];
+    let titles = vec![Some("A title"); PAGE];
+    let texts = vec![Some("Some text of the item"); PAGE];
+    let cut = vec![false; PAGE];
+    let authors = vec![Some(r#"{"name": "Ann"}"#.to_string()); PAGE];
+    let people = vec!["[]".to_string(); PAGE];
+    let urls = vec![Some("https://example.com/x"); PAGE];
+    let threads = vec![Some("t1"); PAGE];
+    let states = vec!["listed"; PAGE];
     let m = h
         .check(
             "sync: page of items (100)",
             mcp_daemon::items::SAVE_ITEMS_SQL,
-            args!(id, workspace, &platform, &ids, &kinds, &times, &raws),
+            args!(
+                id,
+                workspace,
+                &platform,
+                &ids,
+                &kinds,
+                &times,
+                &raws,
+                &titles,
+                &texts,
+                &cut,
+                &authors,
+                &people,
+                &urls,
+                &threads,
+                &states,
+                mcp_platforms::items::MODEL_VERSION
+            ),
             5 * PAGE as i64 + SMALL,
             true,
         )
