@@ -132,7 +132,9 @@ async fn items_stored_before_the_model_get_it_from_the_backfill() {
     backfill::start(&db.pool, false, 0).await.expect("start");
     let rows = backfill::batch(&db.pool, None, 3).await.expect("batch");
     let plans = backfill::plan(&m, &rows, false);
-    let last = rows.last().map(|r| (r.integration_id, r.external_id.clone()));
+    let last = rows
+        .last()
+        .map(|r| (r.integration_id, r.external_id.clone()));
     backfill::write(&db.pool, &rows, &plans, last.as_ref(), false)
         .await
         .expect("first batch");
@@ -141,7 +143,11 @@ async fn items_stored_before_the_model_get_it_from_the_backfill() {
         "UPDATE mcp.synced_items SET model_version = 0, title = 'before the kill' \
          WHERE external_id = ANY($1)",
     )
-    .bind(rows.iter().map(|r| r.external_id.clone()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.external_id.clone())
+            .collect::<Vec<_>>(),
+    )
     .execute(&db.pool)
     .await
     .expect("made old");
@@ -185,7 +191,15 @@ async fn items_stored_before_the_model_get_it_from_the_backfill() {
     )
     .await;
     worker.shutdown().await;
-    type Row = (String, String, serde_json::Value, String, i16, Option<String>, Option<String>);
+    type Row = (
+        String,
+        String,
+        serde_json::Value,
+        String,
+        i16,
+        Option<String>,
+        Option<String>,
+    );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT platform, kind, raw, content_state, model_version, title, text \
          FROM mcp.synced_items ORDER BY platform, external_id",

@@ -39,12 +39,9 @@ impl Env {
         tweak(&mut cfg, &mut fake);
         let ws = workspace(&db, "acme").await;
         let id = seed(&db, &sb, ws, Platform::Otter, "acme").await;
-        let worker = mcp_testkit::worker::start_configured_worker_with(
-            &db,
-            cfg,
-            fake.install(connectors),
-        )
-        .await;
+        let worker =
+            mcp_testkit::worker::start_configured_worker_with(&db, cfg, fake.install(connectors))
+                .await;
         Env {
             db,
             _sb: sb,
@@ -96,7 +93,12 @@ fn fetched(n: i64) -> Vec<(String, i64)> {
 
 #[tokio::test]
 async fn fetched_content_is_the_items_text_and_an_unchanged_listing_fetches_nothing_again() {
-    let env = Env::new(30, "The whole transcript of {id}, zebra crossing.", |_, _| {}).await;
+    let env = Env::new(
+        30,
+        "The whole transcript of {id}, zebra crossing.",
+        |_, _| {},
+    )
+    .await;
     assert_eq!(env.sync().await, 1);
     assert_eq!(env.states().await, fetched(30));
     assert_eq!(env.fake.calls(), 30, "one content call per item");
@@ -120,13 +122,12 @@ async fn fetched_content_is_the_items_text_and_an_unchanged_listing_fetches_noth
     );
     assert_eq!(version, mcp_platforms::items::MODEL_VERSION);
     // Search finds the fetched words.
-    let found: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM mcp.search_items($1, 'zebra', '{}', NULL, 100)",
-    )
-    .bind(env.ws)
-    .fetch_one(&env.db.pool)
-    .await
-    .expect("search");
+    let found: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM mcp.search_items($1, 'zebra', '{}', NULL, 100)")
+            .bind(env.ws)
+            .fetch_one(&env.db.pool)
+            .await
+            .expect("search");
     assert_eq!(found, 30);
     // The whole listing again, every record as it was: nothing fetched again, nothing lost.
     env.forget_cursor().await;
@@ -166,7 +167,11 @@ async fn an_abandoned_sync_resumes_its_content_calls_without_fetching_again() {
     .await;
     assert_eq!(env.sync().await, 2, "the first attempt was abandoned");
     assert_eq!(env.states().await, fetched(30));
-    assert_eq!(env.fake.calls(), 31, "each item once, the one in flight twice");
+    assert_eq!(
+        env.fake.calls(),
+        31,
+        "each item once, the one in flight twice"
+    );
     assert_eq!(env.fake.asked_twice().len(), 1);
     env.finish().await;
 }
@@ -179,7 +184,10 @@ async fn a_429_on_a_content_call_blocks_the_bucket_and_snoozes_without_spending_
     .await;
     let started = Instant::now();
     assert_eq!(env.sync().await, 1, "a snooze gives its attempt back");
-    assert!(started.elapsed() >= Duration::from_secs(1), "waited the 429 out");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited the 429 out"
+    );
     assert_eq!(env.states().await, fetched(20));
     assert_eq!(env.fake.calls(), 21);
     let recorded: i64 = sqlx::query_scalar(
@@ -228,7 +236,11 @@ async fn content_calls_take_tokens_from_the_shared_bucket_and_long_waits_snooze(
 #[tokio::test]
 async fn an_item_whose_content_is_gone_becomes_a_tombstone_with_its_change() {
     let env = Env::new(10, "text of {id}", |_, fake| {
-        fake.script.lock().expect("script").gone.insert("otter-3".into());
+        fake.script
+            .lock()
+            .expect("script")
+            .gone
+            .insert("otter-3".into());
     })
     .await;
     env.sync().await;
@@ -238,27 +250,37 @@ async fn an_item_whose_content_is_gone_becomes_a_tombstone_with_its_change() {
         (true, Some("otter: content_gone".into()))
     );
     let ops = ops_of(&env.db, env.ws, 10 + 9 + 1).await;
-    assert!(ops.contains(&("DELETED".into(), "otter-3".into())), "{ops:?}");
+    assert!(
+        ops.contains(&("DELETED".into(), "otter-3".into())),
+        "{ops:?}"
+    );
     env.finish().await;
 }
 
 #[tokio::test]
 async fn an_item_whose_content_call_fails_for_good_keeps_its_listings_model() {
     let env = Env::new(10, "text of {id}", |_, fake| {
-        fake.script.lock().expect("script").broken.insert("otter-4".into());
+        fake.script
+            .lock()
+            .expect("script")
+            .broken
+            .insert("otter-4".into());
     })
     .await;
-    assert_eq!(env.sync().await, 1, "one item's failure does not fail the sync");
+    assert_eq!(
+        env.sync().await,
+        1,
+        "one item's failure does not fail the sync"
+    );
     assert_eq!(
         env.states().await,
         vec![("fetched".to_string(), 9), ("listed".to_string(), 1)]
     );
-    let (title, text): (Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT title, text FROM mcp.synced_items WHERE external_id = 'otter-4'",
-    )
-    .fetch_one(&env.db.pool)
-    .await
-    .expect("item");
+    let (title, text): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT title, text FROM mcp.synced_items WHERE external_id = 'otter-4'")
+            .fetch_one(&env.db.pool)
+            .await
+            .expect("item");
     assert_eq!((title.as_deref(), text), (Some("item 4"), None));
     // Not asked again while its listing stays the same.
     env.forget_cursor().await;
@@ -285,7 +307,10 @@ async fn text_above_max_text_bytes_is_cut_at_a_character_boundary_and_flagged() 
         let text = text.expect("text");
         assert!(cut);
         assert!(text.len() <= 101, "{}", text.len());
-        assert!(text.ends_with('é'), "cut between characters, never inside one");
+        assert!(
+            text.ends_with('é'),
+            "cut between characters, never inside one"
+        );
     }
     env.finish().await;
 }

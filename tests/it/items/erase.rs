@@ -65,12 +65,23 @@ async fn deleting_an_integration_erases_its_items_and_the_feed_says_so() {
     fill(&db.pool, kept, 3).await;
     let before = ops_of(&db, ws, 2505).await.len();
     to_state(&db.pool, gone, "DELETED").await;
-    assert_eq!(items_of(&db.pool, gone).await, 0, "items, text and content erased");
-    assert_eq!(items_of(&db.pool, kept).await, 3, "another integration's stay");
+    assert_eq!(
+        items_of(&db.pool, gone).await,
+        0,
+        "items, text and content erased"
+    );
+    assert_eq!(
+        items_of(&db.pool, kept).await,
+        3,
+        "another integration's stay"
+    );
     // One DELETED change per live item (the tombstone was announced when it was made), written
     // as one change row per 1,000 items.
     let ops = ops_of(&db, ws, before + 2499).await;
-    let deleted = ops[before..].iter().filter(|(op, _)| op == "DELETED").count();
+    let deleted = ops[before..]
+        .iter()
+        .filter(|(op, _)| op == "DELETED")
+        .count();
     assert_eq!((ops.len() - before, deleted), (2499, 2499));
     let rows: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM mcp.item_changes WHERE integration_id = $1 AND op = 'D'",
@@ -79,7 +90,11 @@ async fn deleting_an_integration_erases_its_items_and_the_feed_says_so() {
     .fetch_one(&db.pool)
     .await
     .expect("rows");
-    assert_eq!(rows, 1 + 3, "the tombstone's own, then one per 1,000 erased");
+    assert_eq!(
+        rows,
+        1 + 3,
+        "the tombstone's own, then one per 1,000 erased"
+    );
     // Search and the feed keep nothing of the text.
     let found: i64 = sqlx::query_scalar("SELECT count(*) FROM mcp.search_items($1, 'private')")
         .bind(ws)
@@ -113,7 +128,8 @@ async fn a_members_deletion_erases_too() {
     .expect("member deletes");
     drop(conn);
     assert_eq!(items_of(&db.pool, i).await, 0);
-    db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).await;
+    db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
+        .await;
     db.drop_db().await;
 }
 
@@ -125,9 +141,14 @@ async fn a_disconnect_keeps_the_items() {
     let ws = workspace(&db, "a").await;
     let i = bare_active(&db.pool, ws, Platform::Gmail).await;
     fill(&db.pool, i, 4).await;
-    integrations::transition(&db.pool, i, integrations::IntegrationState::Revoked, "disconnected")
-        .await
-        .expect("disconnect");
+    integrations::transition(
+        &db.pool,
+        i,
+        integrations::IntegrationState::Revoked,
+        "disconnected",
+    )
+    .await
+    .expect("disconnect");
     assert_eq!(items_of(&db.pool, i).await, 4);
     let (texts, contents): (i64, i64) = sqlx::query_as(
         "SELECT count(text), count(content) FROM mcp.synced_items WHERE integration_id = $1",
@@ -183,7 +204,10 @@ async fn a_page_written_during_the_deletion_leaves_no_item() {
     let pool = db.pool.clone();
     let deletion = tokio::spawn(async move { to_state(&pool, i, "DELETED").await });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!deletion.is_finished(), "the deletion waits for the page's transaction");
+    assert!(
+        !deletion.is_finished(),
+        "the deletion waits for the page's transaction"
+    );
     tx.commit().await.expect("commit");
     deletion.await.expect("deletion");
     assert_eq!(items_of(&db.pool, i).await, 0);
@@ -207,7 +231,10 @@ async fn a_page_written_during_the_deletion_leaves_no_item() {
         saved
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!writer.is_finished(), "the page waits for the deletion's transaction");
+    assert!(
+        !writer.is_finished(),
+        "the page waits for the deletion's transaction"
+    );
     del.commit().await.expect("commit");
     let saved = writer.await.expect("writer");
     assert!(saved.refused && saved.written == 0, "{saved:?}");

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use mcp_platforms::connectors::{
-    AuthKind, Connector, ConnectorError, Connectors, Credentials, ErrorType, Identity, Page,
-    Pace, Platform,
+    AuthKind, Connector, ConnectorError, Connectors, Credentials, ErrorType, Identity, Pace, Page,
+    Platform,
 };
 use serde_json::{json, Value};
 
@@ -84,7 +84,13 @@ impl Fake {
 }
 
 fn error(t: ErrorType, status: u16, wait: Option<u64>) -> ConnectorError {
-    let mut e = ConnectorError::new(Platform::Otter, t, Some(status), None, format!("HTTP {status}"));
+    let mut e = ConnectorError::new(
+        Platform::Otter,
+        t,
+        Some(status),
+        None,
+        format!("HTTP {status}"),
+    );
     e.retry_after = wait.map(std::time::Duration::from_secs);
     e
 }
@@ -125,8 +131,17 @@ impl Connector for Fake {
         pace: &'a Pace,
     ) -> BoxFuture<'a, Result<Value, ConnectorError>> {
         Box::pin(async move {
-            let id = raw.get("id").and_then(Value::as_str).unwrap_or("").to_string();
-            *self.asked.lock().expect("asked").entry(id.clone()).or_default() += 1;
+            let id = raw
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            *self
+                .asked
+                .lock()
+                .expect("asked")
+                .entry(id.clone())
+                .or_default() += 1;
             for _ in 0..self.calls_per_item {
                 pace().await?;
                 let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;

@@ -113,7 +113,10 @@ async fn a_killed_daemons_content_calls_resume_without_fetching_again() {
         if n >= 30 {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "no content stored");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no content stored"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     first.signal(libc::SIGKILL);
@@ -127,18 +130,21 @@ async fn a_killed_daemons_content_calls_resume_without_fetching_again() {
     .fetch_all(&db.pool)
     .await
     .expect("before");
-    let listed_at_kill: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM mcp.synced_items WHERE integration_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&db.pool)
-    .await
-    .expect("listed");
+    let listed_at_kill: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM mcp.synced_items WHERE integration_id = $1")
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await
+            .expect("listed");
     assert!((before.len() as i64) < ITEMS, "killed in the middle");
 
     let second = Daemon::start_with(&db.url, &["--config", &cfg], &[]).await;
     wait_done(&db, &[job]).await;
-    assert_eq!(fetched(&db.pool, id).await, ITEMS, "every item's content, once");
+    assert_eq!(
+        fetched(&db.pool, id).await,
+        ITEMS,
+        "every item's content, once"
+    );
     let after: Vec<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
         "SELECT external_id, updated_at FROM mcp.synced_items WHERE integration_id = $1 \
          AND external_id = ANY($2) ORDER BY 1",
@@ -148,7 +154,10 @@ async fn a_killed_daemons_content_calls_resume_without_fetching_again() {
     .fetch_all(&db.pool)
     .await
     .expect("after");
-    assert_eq!(before, after, "what was stored before the kill is not written again");
+    assert_eq!(
+        before, after,
+        "what was stored before the kill is not written again"
+    );
     // The rescuer's calls: a content call per item not yet stored (and the one in flight),
     // the listing's remaining pages (100 a page) and its identity calls, never one per item
     // stored before the kill.

@@ -74,7 +74,10 @@ async fn items_written_by_a_sync_carry_the_model() {
             assert_eq!(kind, kind_of(*p).as_str(), "{p} {ext}");
             assert_eq!(version, MODEL_VERSION, "{p} {ext}");
             if connectors.get(*p).needs_content(&raw) {
-                assert_eq!(state, "fetched", "{p} {ext}: its content is fetched by the sync");
+                assert_eq!(
+                    state, "fetched",
+                    "{p} {ext}: its content is fetched by the sync"
+                );
                 assert!(has_content, "{p} {ext}");
                 fetching.push(*p);
             } else {
@@ -86,7 +89,9 @@ async fn items_written_by_a_sync_carry_the_model() {
                     let said = raw.get("text").and_then(|t| t.as_str()).map(str::to_string);
                     assert_eq!(text, said, "a Slack message's text is its own");
                 }
-                Platform::Outlook => assert!(title.is_some_and(|t| t.starts_with("mail ")), "{ext}"),
+                Platform::Outlook => {
+                    assert!(title.is_some_and(|t| t.starts_with("mail ")), "{ext}")
+                }
                 Platform::Otter | Platform::Loom | Platform::Granola | Platform::ZeroDb => {
                     assert!(title.is_some_and(|t| t.starts_with("item ")), "{p} {ext}")
                 }
@@ -110,7 +115,12 @@ async fn the_change_feed_carries_the_model() {
     let cfg = config(&db, &sb, FAST);
     let ws = workspace(&db, "acme").await;
     let id = seed(&db, &sb, ws, Platform::Slack, "acme").await;
-    set_settings(&db, id, serde_json::json!({"web_base": "https://acme.slack.com/"})).await;
+    set_settings(
+        &db,
+        id,
+        serde_json::json!({"web_base": "https://acme.slack.com/"}),
+    )
+    .await;
     let worker = start_configured_worker(&db, cfg).await;
     let job = sync_now(&db, id).await;
     wait_done(&db, &[job]).await;
@@ -149,13 +159,12 @@ async fn the_change_feed_carries_the_model() {
     // Deleted by plain SQL: the change names the item, and carries none of its fields.
     db.exec("DELETE FROM mcp.synced_items").await;
     assert_eq!(ops_of(&db, ws, 6).await.len(), 6);
-    let gone: Vec<(Option<String>, Option<serde_json::Value>)> = sqlx::query_as(
-        "SELECT text, item FROM mcp.changes($1, NULL, 100) WHERE op = 'DELETED'",
-    )
-    .bind(ws)
-    .fetch_all(&db.pool)
-    .await
-    .expect("feed");
+    let gone: Vec<(Option<String>, Option<serde_json::Value>)> =
+        sqlx::query_as("SELECT text, item FROM mcp.changes($1, NULL, 100) WHERE op = 'DELETED'")
+            .bind(ws)
+            .fetch_all(&db.pool)
+            .await
+            .expect("feed");
     assert_eq!(gone, vec![(None, None); 3]);
     worker.shutdown().await;
     db.drop_db().await;

@@ -96,29 +96,75 @@ async fn search_finds_words_in_titles_and_texts_and_ranks_title_matches_first() 
     let i = bare_active(&db.pool, ws, Platform::Gmail).await;
     let now = Utc::now();
     let items = [
-        ("in-text", Some("Lunch"), Some("the budget is fine: budget, budget and budget")),
+        (
+            "in-text",
+            Some("Lunch"),
+            Some("the budget is fine: budget, budget and budget"),
+        ),
         ("in-title", Some("Quarterly budget"), Some("numbers")),
         ("elsewhere", Some("Holidays"), Some("nothing to see")),
-        ("french", Some("Menu"), Some("Le menu du vendredi à midi: café crème")),
+        (
+            "french",
+            Some("Menu"),
+            Some("Le menu du vendredi à midi: café crème"),
+        ),
     ];
     for (k, (ext, title, text)) in items.into_iter().enumerate() {
         let at = Some(now - Duration::hours(k as i64));
-        put(&db.pool, i, Put { ext, kind: "email", title, text, at, ..Default::default() }).await;
+        put(
+            &db.pool,
+            i,
+            Put {
+                ext,
+                kind: "email",
+                title,
+                text,
+                at,
+                ..Default::default()
+            },
+        )
+        .await;
     }
     let hits = search(&db.pool, ws, "budget", json!({}), None, 10)
         .await
         .expect("search");
     let order: Vec<&str> = hits.iter().map(|h| h.1.as_str()).collect();
-    assert_eq!(order, ["in-title", "in-text"], "a title match first, however often the text says it");
+    assert_eq!(
+        order,
+        ["in-title", "in-text"],
+        "a title match first, however often the text says it"
+    );
     assert!(hits[0].4 > hits[1].4);
-    assert!(hits[0].3.as_deref().is_some_and(|s| s.contains("«budget»")), "{:?}", hits[0].3);
-    assert!(hits[1].3.as_deref().is_some_and(|s| s.contains("«budget»")), "{:?}", hits[1].3);
+    assert!(
+        hits[0].3.as_deref().is_some_and(|s| s.contains("«budget»")),
+        "{:?}",
+        hits[0].3
+    );
+    assert!(
+        hits[1].3.as_deref().is_some_and(|s| s.contains("«budget»")),
+        "{:?}",
+        hits[1].3
+    );
     // Websearch syntax: a phrase, a word left out, either of two.
-    assert_eq!(ids(&db.pool, ws, "\"budget is fine\"", json!({})).await, ["in-text"]);
-    assert_eq!(ids(&db.pool, ws, "budget -lunch", json!({})).await, ["in-title"]);
-    assert_eq!(ids(&db.pool, ws, "holidays or numbers", json!({})).await.len(), 2);
+    assert_eq!(
+        ids(&db.pool, ws, "\"budget is fine\"", json!({})).await,
+        ["in-text"]
+    );
+    assert_eq!(
+        ids(&db.pool, ws, "budget -lunch", json!({})).await,
+        ["in-title"]
+    );
+    assert_eq!(
+        ids(&db.pool, ws, "holidays or numbers", json!({}))
+            .await
+            .len(),
+        2
+    );
     // Any language, as written (no stemming, no stop words dropped).
-    assert_eq!(ids(&db.pool, ws, "vendredi midi", json!({})).await, ["french"]);
+    assert_eq!(
+        ids(&db.pool, ws, "vendredi midi", json!({})).await,
+        ["french"]
+    );
     assert_eq!(ids(&db.pool, ws, "Café", json!({})).await, ["french"]);
     assert!(ids(&db.pool, ws, "budgets", json!({})).await.is_empty());
     // No words: every item, newest first.
@@ -140,13 +186,27 @@ async fn pages_read_with_the_cursor_have_no_repeats_or_gaps() {
     let t0 = Utc::now();
     for k in 0..57 {
         let ext = format!("C1:{k}");
-        let text = if k % 3 == 0 { "budget budget" } else { "a budget" };
+        let text = if k % 3 == 0 {
+            "budget budget"
+        } else {
+            "a budget"
+        };
         // Groups of seven share a time; every tenth has none.
         let at = (k % 10 != 0).then(|| t0 - Duration::minutes(k / 7));
         let title = (k % 5 == 0).then_some("budget");
         let integration = if k % 2 == 0 { a } else { b };
-        put(&db.pool, integration, Put { ext: &ext, title, text: Some(text), at, ..Default::default() })
-            .await;
+        put(
+            &db.pool,
+            integration,
+            Put {
+                ext: &ext,
+                title,
+                text: Some(text),
+                at,
+                ..Default::default()
+            },
+        )
+        .await;
     }
     for q in ["budget", ""] {
         let whole = ids(&db.pool, ws, q, json!({})).await;
@@ -180,12 +240,25 @@ async fn filters_narrow_a_search_by_platform_kind_integration_author_and_time() 
     let bob = json!({"name": "Bob", "address": "bob@example.com"});
     let rows = [
         (slack, "s1", "message", ann.clone(), now - Duration::days(1)),
-        (slack, "s2", "message", bob.clone(), now - Duration::days(10)),
+        (
+            slack,
+            "s2",
+            "message",
+            bob.clone(),
+            now - Duration::days(10),
+        ),
         (gmail, "g1", "email", ann.clone(), now - Duration::days(2)),
         (gmail, "g2", "email", bob.clone(), now - Duration::days(20)),
     ];
     for (i, ext, kind, author, at) in rows {
-        let p = Put { ext, kind, text: Some("plan"), at: Some(at), author, ..Default::default() };
+        let p = Put {
+            ext,
+            kind,
+            text: Some("plan"),
+            at: Some(at),
+            author,
+            ..Default::default()
+        };
         put(&db.pool, i, p).await;
     }
     let sorted = |mut v: Vec<String>| {
@@ -193,21 +266,60 @@ async fn filters_narrow_a_search_by_platform_kind_integration_author_and_time() 
         v
     };
     let f = |v: serde_json::Value| v;
-    assert_eq!(ids(&db.pool, ws, "plan", f(json!({"platforms": ["slack"]}))).await, ["s1", "s2"]);
-    assert_eq!(ids(&db.pool, ws, "plan", f(json!({"kinds": "email"}))).await, ["g1", "g2"]);
     assert_eq!(
-        ids(&db.pool, ws, "", f(json!({"integration_id": gmail.to_string()}))).await,
+        ids(&db.pool, ws, "plan", f(json!({"platforms": ["slack"]}))).await,
+        ["s1", "s2"]
+    );
+    assert_eq!(
+        ids(&db.pool, ws, "plan", f(json!({"kinds": "email"}))).await,
         ["g1", "g2"]
     );
-    assert_eq!(sorted(ids(&db.pool, ws, "plan", json!({"author": "ann"})).await), ["g1", "s1"]);
-    assert_eq!(sorted(ids(&db.pool, ws, "plan", json!({"author": "BOB@EXAMPLE"})).await), ["g2", "s2"]);
-    assert_eq!(ids(&db.pool, ws, "plan", json!({"author": "U1", "kinds": ["message"]})).await, ["s1"]);
+    assert_eq!(
+        ids(
+            &db.pool,
+            ws,
+            "",
+            f(json!({"integration_id": gmail.to_string()}))
+        )
+        .await,
+        ["g1", "g2"]
+    );
+    assert_eq!(
+        sorted(ids(&db.pool, ws, "plan", json!({"author": "ann"})).await),
+        ["g1", "s1"]
+    );
+    assert_eq!(
+        sorted(ids(&db.pool, ws, "plan", json!({"author": "BOB@EXAMPLE"})).await),
+        ["g2", "s2"]
+    );
+    assert_eq!(
+        ids(
+            &db.pool,
+            ws,
+            "plan",
+            json!({"author": "U1", "kinds": ["message"]})
+        )
+        .await,
+        ["s1"]
+    );
     let since = (now - Duration::days(5)).to_rfc3339();
     let until = (now - Duration::days(3)).to_rfc3339();
-    assert_eq!(ids(&db.pool, ws, "plan", json!({"since": since})).await, ["s1", "g1"]);
-    assert_eq!(ids(&db.pool, ws, "plan", json!({"until": until})).await, ["s2", "g2"]);
     assert_eq!(
-        ids(&db.pool, ws, "", json!({"since": since, "until": until, "platforms": ["gmail"]})).await,
+        ids(&db.pool, ws, "plan", json!({"since": since})).await,
+        ["s1", "g1"]
+    );
+    assert_eq!(
+        ids(&db.pool, ws, "plan", json!({"until": until})).await,
+        ["s2", "g2"]
+    );
+    assert_eq!(
+        ids(
+            &db.pool,
+            ws,
+            "",
+            json!({"since": since, "until": until, "platforms": ["gmail"]})
+        )
+        .await,
         Vec::<String>::new()
     );
     db.drop_db().await;
@@ -218,30 +330,98 @@ async fn unknown_filters_and_bad_cursors_are_clear_errors() {
     let db = TestDb::new().await;
     let ws = workspace(&db, "a").await;
     let i = bare_active(&db.pool, ws, Platform::Slack).await;
-    put(&db.pool, i, Put { ext: "x", text: Some("word"), ..Default::default() }).await;
+    put(
+        &db.pool,
+        i,
+        Put {
+            ext: "x",
+            text: Some("word"),
+            ..Default::default()
+        },
+    )
+    .await;
     let word_cursor = search(&db.pool, ws, "word", json!({}), None, 1)
         .await
         .expect("search")[0]
         .0
         .clone();
     let cases = [
-        ("word", json!({"platform": ["slack"]}), None, 20, "unknown filter 'platform'"),
-        ("word", json!({"kinds": ["page"]}), None, 20, "unknown 'page'"),
-        ("word", json!({"platforms": [1]}), None, 20, "platforms must be a string or an array"),
-        ("word", json!({"integration_id": "nope"}), None, 20, "integration_id must be a uuid"),
-        ("word", json!({"since": "last week"}), None, 20, "since must be a time"),
-        ("word", json!({"author": ""}), None, 20, "author must be a non-empty string"),
+        (
+            "word",
+            json!({"platform": ["slack"]}),
+            None,
+            20,
+            "unknown filter 'platform'",
+        ),
+        (
+            "word",
+            json!({"kinds": ["page"]}),
+            None,
+            20,
+            "unknown 'page'",
+        ),
+        (
+            "word",
+            json!({"platforms": [1]}),
+            None,
+            20,
+            "platforms must be a string or an array",
+        ),
+        (
+            "word",
+            json!({"integration_id": "nope"}),
+            None,
+            20,
+            "integration_id must be a uuid",
+        ),
+        (
+            "word",
+            json!({"since": "last week"}),
+            None,
+            20,
+            "since must be a time",
+        ),
+        (
+            "word",
+            json!({"author": ""}),
+            None,
+            20,
+            "author must be a non-empty string",
+        ),
         ("word", json!([]), None, 20, "filters must be a JSON object"),
-        ("word", json!({}), Some("s1:garbage"), 20, "is not a cursor of this search"),
-        ("", json!({}), Some(word_cursor.as_str()), 20, "is not a cursor of this search"),
-        ("word", json!({}), None, 0, "max_rows must be between 1 and 100"),
+        (
+            "word",
+            json!({}),
+            Some("s1:garbage"),
+            20,
+            "is not a cursor of this search",
+        ),
+        (
+            "",
+            json!({}),
+            Some(word_cursor.as_str()),
+            20,
+            "is not a cursor of this search",
+        ),
+        (
+            "word",
+            json!({}),
+            None,
+            0,
+            "max_rows must be between 1 and 100",
+        ),
     ];
     for (q, filters, after, max, says) in cases {
         let e = search(&db.pool, ws, q, filters.clone(), after, max)
             .await
             .expect_err("refused");
         let pg = e.as_database_error().expect("database error");
-        assert_eq!(pg.code().as_deref(), Some("22023"), "{filters} {after:?}: {}", pg.message());
+        assert_eq!(
+            pg.code().as_deref(),
+            Some("22023"),
+            "{filters} {after:?}: {}",
+            pg.message()
+        );
         assert!(pg.message().contains(says), "{}", pg.message());
     }
     db.drop_db().await;
@@ -275,7 +455,13 @@ async fn a_thread_is_read_in_order() {
         ("C1:4", 4, "T1"),
     ] {
         let at = Some(t0 + Duration::minutes(minutes));
-        let p = Put { ext, text: Some(ext), at, thread: Some(thread), ..Default::default() };
+        let p = Put {
+            ext,
+            text: Some(ext),
+            at,
+            thread: Some(thread),
+            ..Default::default()
+        };
         put(&db.pool, i, p).await;
     }
     db.exec("UPDATE mcp.synced_items SET deleted_at = now() WHERE external_id = 'C1:4'")
@@ -287,7 +473,11 @@ async fn a_thread_is_read_in_order() {
             .await
             .expect("thread");
     let order: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
-    assert_eq!(order, ["C1:1", "C1:2", "C1:3"], "oldest first, the deleted one left out");
+    assert_eq!(
+        order,
+        ["C1:1", "C1:2", "C1:3"],
+        "oldest first, the deleted one left out"
+    );
     db.drop_db().await;
 }
 
@@ -301,7 +491,12 @@ async fn a_workspace_never_sees_anothers_items_through_search_threads_or_the_fee
     let ia = bare_active(&db.pool, a, Platform::Slack).await;
     let ib = bare_active(&db.pool, b, Platform::Slack).await;
     for (i, ext) in [(ia, "C1:1"), (ib, "C9:1")] {
-        let p = Put { ext, text: Some("secret plan"), thread: Some("T"), ..Default::default() };
+        let p = Put {
+            ext,
+            text: Some("secret plan"),
+            thread: Some("T"),
+            ..Default::default()
+        };
         put(&db.pool, i, p).await;
     }
     // Settled in the feed first (it shows a change once older transactions have ended).
@@ -318,9 +513,8 @@ async fn a_workspace_never_sees_anothers_items_through_search_threads_or_the_fee
         .execute(&mut *conn)
         .await
         .expect("role");
-    let count = |sql: &'static str, ws: Uuid, i: Uuid| {
-        sqlx::query_scalar::<_, i64>(sql).bind(ws).bind(i)
-    };
+    let count =
+        |sql: &'static str, ws: Uuid, i: Uuid| sqlx::query_scalar::<_, i64>(sql).bind(ws).bind(i);
     let search = "SELECT count(*) FROM mcp.search_items($1, 'plan', \
                   jsonb_build_object('integration_id', $2::text))";
     let thread = "SELECT count(*) FROM mcp.thread_items($2, 'T') WHERE $1 IS NOT NULL";
@@ -341,6 +535,7 @@ async fn a_workspace_never_sees_anothers_items_through_search_threads_or_the_fee
         .await
         .expect("reset");
     drop(conn);
-    db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).await;
+    db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
+        .await;
     db.drop_db().await;
 }

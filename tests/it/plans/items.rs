@@ -15,6 +15,34 @@ const SMALL: i64 = 25;
 const CONTENT_BATCH: i64 = 50;
 const BACKFILL_BATCH: i64 = 500;
 
+/// A sync page of `ids` (changed or new) with its models, as `SAVE_ITEMS_SQL` binds it.
+pub fn page_args(
+    id: Uuid,
+    workspace: Uuid,
+    platform: &str,
+    ids: &[String],
+) -> sqlx::postgres::PgArguments {
+    let n = ids.len();
+    args!(
+        id,
+        workspace,
+        platform,
+        ids,
+        vec!["message"; n],
+        vec![Some(Utc::now()); n],
+        vec![r#"{"changed": true}"#; n],
+        vec![Some("A title"); n],
+        vec![Some("Some text of the item"); n],
+        vec![false; n],
+        vec![Some(r#"{"name": "Ann"}"#); n],
+        vec!["[]"; n],
+        vec![Some("https://example.com/x"); n],
+        vec![Some("t1"); n],
+        vec!["listed"; n],
+        MODEL_VERSION
+    )
+}
+
 pub async fn check(h: &mut Harness, db: &TestDb) {
     let id = integration(5);
     let ws: Uuid = sqlx::query_scalar("SELECT workspace_id FROM core.integrations WHERE id = $1")

@@ -22,9 +22,7 @@ use crate::items::content::{self as store, Pending, CONTENT_CALLS, CONTENT_FETCH
 use crate::items::model::Source;
 use crate::items::{self, Gone, Modeller, Tombstone};
 use crate::sync;
-use mcp_platforms::connectors::{
-    Action, Connector, ConnectorError, Credentials, ErrorType, Pace,
-};
+use mcp_platforms::connectors::{Action, Connector, ConnectorError, Credentials, ErrorType, Pace};
 
 /// Transient failures in a row after which a round stops (the platform is likely down: the
 /// listing that follows meets it too and retries the job).
@@ -114,7 +112,9 @@ impl Fetcher<'_> {
         );
         let why = stopped.lock().map(|mut g| g.take()).unwrap_or(None);
         match why {
-            Some(Stopped::Wait(wait)) => return Ok(One::Stop("rate_limited", Err(JobError::Snooze(wait)))),
+            Some(Stopped::Wait(wait)) => {
+                return Ok(One::Stop("rate_limited", Err(JobError::Snooze(wait))))
+            }
             Some(Stopped::Db(e)) => return Err(JobError::Retry(format!("database error: {e}"))),
             None => {}
         }

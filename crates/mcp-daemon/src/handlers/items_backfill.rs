@@ -41,7 +41,11 @@ impl Job<Services> for ItemsBackfill {
             Some(pass) if p.all && pass.job_id != Some(ctx.id) => None,
             Some(pass) if pass.version < MODEL_VERSION => None,
             Some(pass) if pass.finished => {
-                tracing::info!(job_id = ctx.id, version = pass.version, "items backfill: nothing to do");
+                tracing::info!(
+                    job_id = ctx.id,
+                    version = pass.version,
+                    "items backfill: nothing to do"
+                );
                 return Ok(());
             }
             other => other,
@@ -78,8 +82,13 @@ impl Job<Services> for ItemsBackfill {
             modelled += n;
             after = last;
             if done {
-                tracing::info!(job_id = ctx.id, version = MODEL_VERSION, all = pass.all_rows,
-                    modelled = pass.modelled.saturating_add(modelled as i64), "items backfill: done");
+                tracing::info!(
+                    job_id = ctx.id,
+                    version = MODEL_VERSION,
+                    all = pass.all_rows,
+                    modelled = pass.modelled.saturating_add(modelled as i64),
+                    "items backfill: done"
+                );
                 return Ok(());
             }
             if Instant::now() >= until {

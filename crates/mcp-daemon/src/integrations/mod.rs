@@ -83,10 +83,7 @@ pub async fn load_in(
     Ok(integration(id, row).ok())
 }
 
-fn integration(
-    id: uuid::Uuid,
-    row: Option<Row>,
-) -> Result<Integration, IntegrationError> {
+fn integration(id: uuid::Uuid, row: Option<Row>) -> Result<Integration, IntegrationError> {
     let (workspace_id, platform, state, external_account_id, web_base) =
         row.ok_or(IntegrationError::NotFound(id))?;
     let web_base = web_base.filter(|u| u.starts_with("https://") || u.starts_with("http://"));

@@ -104,16 +104,26 @@ SELECT NOT EXISTS (SELECT 1 FROM mcp.items_backfill WHERE version >= $1 AND fini
 
 /// The pass in progress or the last one.
 pub async fn pass(pool: &PgPool) -> Result<Option<Pass>, sqlx::Error> {
-    type Row = (i16, bool, Option<i64>, Option<Uuid>, Option<String>, i64, bool);
+    type Row = (
+        i16,
+        bool,
+        Option<i64>,
+        Option<Uuid>,
+        Option<String>,
+        i64,
+        bool,
+    );
     let row: Option<Row> = sqlx::query_as(STATE_SQL).fetch_optional(pool).await?;
-    Ok(row.map(|(version, all_rows, job_id, i, e, modelled, finished)| Pass {
-        version,
-        all_rows,
-        job_id,
-        after: i.zip(e),
-        modelled,
-        finished,
-    }))
+    Ok(row.map(
+        |(version, all_rows, job_id, i, e, modelled, finished)| Pass {
+            version,
+            all_rows,
+            job_id,
+            after: i.zip(e),
+            modelled,
+            finished,
+        },
+    ))
 }
 
 /// Starts a pass of the current model from the first row: of the rows below it, or of `all`
@@ -203,7 +213,9 @@ pub async fn batch(
             updated_at: r.7,
             model_version: r.8,
             account: r.9,
-            web_base: r.10.filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+            web_base: r
+                .10
+                .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
             keeps: r.11,
         })
         .collect())

@@ -155,8 +155,10 @@ mod tests {
 
     fn parse(text: &str) -> Result<ItemsConfig, String> {
         let v: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
-        let cfg: ItemsConfig = serde_path_to_error::deserialize(v)
-            .map_err(|e| format!("{}: {}", e.path(), e.into_inner()))?;
+        let cfg: ItemsConfig = serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            format!("{path}: {}", e.into_inner())
+        })?;
         cfg.check().map_err(|(k, m)| format!("{k}: {m}"))?;
         Ok(cfg)
     }
@@ -182,5 +184,16 @@ mod tests {
         assert!(e.contains("items.max_text_bytes"), "{e}");
         let e = parse("max_txt_bytes = 5\n").expect_err("unknown scalar");
         assert!(e.contains("max_txt_bytes"), "{e}");
+        // Through the whole config, as `check-config` reads it.
+        for (text, names) in [
+            ("[items.gmial]\ntext = false\n", "gmial"),
+            ("[items.gmail]\ntext = \"no\"\n", "items.gmail.text"),
+            ("[items]\nbackfill_batch = 0\n", "items.backfill_batch"),
+        ] {
+            let e = crate::config::Config::from_parts(Some(text), "t.toml", &[])
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains(names), "{e}");
+        }
     }
 }

@@ -86,10 +86,7 @@ fn last_of_each(items: &[SyncItem]) -> Vec<&SyncItem> {
 }
 
 /// Locks the integration's row for the transaction (see [`LOCK_SQL`]); whether it keeps items.
-pub async fn lock(
-    tx: &mut sqlx::PgConnection,
-    integration_id: Uuid,
-) -> Result<bool, sqlx::Error> {
+pub async fn lock(tx: &mut sqlx::PgConnection, integration_id: Uuid) -> Result<bool, sqlx::Error> {
     let keeps: Option<bool> = sqlx::query_scalar(LOCK_SQL)
         .bind(integration_id)
         .fetch_optional(&mut *tx)

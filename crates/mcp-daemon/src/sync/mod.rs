@@ -160,8 +160,15 @@ pub async fn take_tokens(
             capacity: m.capacity,
             per_sec: m.per_sec,
         };
-        let taken =
-            take_token_in(pool, platform, integration_id, m.bucket, own, max_inline_wait).await?;
+        let taken = take_token_in(
+            pool,
+            platform,
+            integration_id,
+            m.bucket,
+            own,
+            max_inline_wait,
+        )
+        .await?;
         if let Token::WaitLonger(wait) = taken {
             return Ok(Some(wait));
         }

@@ -1,5 +1,5 @@
 -- no-transaction
--- The search index of mcp.search_items: the workspace and the words in one GIN index
+-- The search index of mcp.search_items (0018): the workspace and the words in one GIN index
 -- (btree_gin, migration 0017), so that a workspace's matches are found inside the index rather
 -- than among every workspace's. Built without blocking writes; one statement, since a
 -- concurrent build cannot share a transaction with anything (sqlx runs this file outside one).
