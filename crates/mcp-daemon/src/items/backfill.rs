@@ -287,7 +287,12 @@ pub async fn write(
             }
         }
     }
+    // The integrations' rows first, in id order, as every item writer takes them: a sync page
+    // writing the same items waits for this batch or this batch for it, never both.
+    let mut integrations: Vec<Uuid> = rows.iter().map(|r| r.integration_id).collect();
+    integrations.dedup();
     let mut tx = super::begin(pool).await?;
+    super::write::lock_many(&mut tx, &integrations).await?;
     let mut n = 0i64;
     if !ids.is_empty() {
         n = sqlx::query_scalar(WRITE_SQL)
