@@ -18,6 +18,7 @@ mod kill;
 mod model;
 mod reconcile;
 mod search;
+mod threads;
 
 /// One row of `mcp.changes`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
