@@ -213,6 +213,9 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
         Command::Migrate => {
             let pool = mcp_daemon::db::connect(&config.database).await?;
             mcp_daemon::db::migrate(&pool, &config.catalog()).await?;
+            if let Some(job) = mcp_daemon::items::backfill::enqueue_if_needed(&pool).await? {
+                println!("items backfill enqueued (job {job})");
+            }
             println!("migrations applied; job catalogue written");
         }
         Command::Enqueue {

@@ -243,6 +243,7 @@ async fn docs_sql_examples_run_as_written() {
         "docs/WEBHOOKS.md",
         "docs/NOTIFICATIONS.md",
         "docs/CHANGES.md",
+        "docs/ITEMS.md",
     ] {
         let db = TestDb::new().await;
         let text = std::fs::read_to_string(format!("{}/{page}", env!("CARGO_MANIFEST_DIR")))
@@ -286,6 +287,7 @@ async fn job_catalogue_sql_examples_run_as_written() {
         [
             "health_check",
             "health_sweep",
+            "items_backfill",
             "noop",
             "notify_deliver",
             "prune",

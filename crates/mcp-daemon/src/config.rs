@@ -81,6 +81,8 @@ pub struct Config {
     pub notify: crate::notify::NotifyConfig,
     /// Reconcile: the periodic full listing that finds what was deleted without an event.
     pub reconcile: crate::items::reconcile::ReconcileConfig,
+    /// Items: the text they keep, per platform, and the content step's and backfill's batches.
+    pub items: crate::items::config::ItemsConfig,
 }
 
 #[derive(Clone, Deserialize, Serialize, Debug)]
@@ -262,6 +264,7 @@ impl Config {
         mcp_platforms::connectors::config::check(&self.http_client, &self.platforms)?;
         self.sync.check()?;
         self.reconcile.check()?;
+        self.items.check()?;
         if self.retention.tombstones < self.retention.item_changes {
             return Err(ConfigError::invalid(
                 "retention.tombstones",

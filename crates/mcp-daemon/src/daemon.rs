@@ -41,6 +41,8 @@ pub enum DaemonError {
     Connectors(mcp_platforms::connectors::ConnectorBuildError),
     #[error(transparent)]
     WebhookKeys(#[from] crate::webhooks::KeysError),
+    #[error("cannot enqueue the items backfill: {0}")]
+    Backfill(#[from] mcp_queue::QueueError),
 }
 
 /// Runs until SIGTERM/SIGINT (or `stop` is cancelled), then shuts down gracefully.
@@ -68,6 +70,10 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
             .map_err(crate::db::DbError::from)?;
     }
     crate::metrics::register_kinds(catalog.iter().map(|k| k.kind.as_str()));
+    // Rows stored before the current item model get it in the background.
+    if let Some(job) = crate::items::backfill::enqueue_if_needed(&pool).await? {
+        tracing::info!(job_id = job, "items backfill enqueued");
+    }
 
     let worker_id = new_worker_id();
     let queue = Queue::new(

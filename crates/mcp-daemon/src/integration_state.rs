@@ -75,6 +75,12 @@ impl IntegrationState {
         matches!(self, Active | Degraded | Error)
     }
 
+    /// Its synced items are kept (`core.state_keeps_items`, migration 0017): every state but
+    /// DELETED, whose move erases them.
+    pub fn keeps_items(self) -> bool {
+        self != IntegrationState::Deleted
+    }
+
     /// The platform can still withdraw its access (`core.state_revocable`).
     pub fn revocable(self) -> bool {
         use IntegrationState::*;

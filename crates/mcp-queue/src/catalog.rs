@@ -62,6 +62,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         include_str!("../../../jobs/reconcile.toml"),
     ),
     (
+        "items_backfill.toml",
+        include_str!("../../../jobs/items_backfill.toml"),
+    ),
+    (
         "reconcile_sweep.toml",
         include_str!("../../../jobs/reconcile_sweep.toml"),
     ),

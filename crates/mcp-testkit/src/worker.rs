@@ -44,6 +44,29 @@ pub async fn start_worker(
     catalog: &Catalog,
     registry: &Registry<Services>,
 ) -> RunningWorker {
+    let connectors = config.connectors().expect("connectors");
+    start_worker_with_connectors(db, config, catalog, registry, connectors).await
+}
+
+/// A worker with `config`, its catalogue and every built-in job, calling the platforms through
+/// `connectors` (the config's, some replaced by a test's own: `Connectors::with_connector`).
+pub async fn start_configured_worker_with(
+    db: &TestDb,
+    config: Config,
+    connectors: mcp_platforms::connectors::Connectors,
+) -> RunningWorker {
+    let catalog = config.catalog();
+    let registry = mcp_daemon::handlers::registry();
+    start_worker_with_connectors(db, config, &catalog, &registry, connectors).await
+}
+
+async fn start_worker_with_connectors(
+    db: &TestDb,
+    config: Config,
+    catalog: &Catalog,
+    registry: &Registry<Services>,
+    connectors: mcp_platforms::connectors::Connectors,
+) -> RunningWorker {
     mcp_daemon::metrics::install().expect("metrics");
     let queue = Queue::new(
         db.pool.clone(),
@@ -54,7 +77,7 @@ pub async fn start_worker(
     );
     let services = Arc::new(Services {
         queue: queue.clone(),
-        connectors: Arc::new(config.connectors().expect("connectors")),
+        connectors: Arc::new(connectors),
         vault: Arc::new(test_vault()),
         config: Arc::new(config.clone()),
         webhook_events: Default::default(),

@@ -200,17 +200,18 @@ async fn a_workspace_role_sees_and_changes_only_its_own_rows() {
 }
 
 /// Each named state predicate of migration 0008 says what the daemon's `IntegrationState` says,
-/// for every state: one meaning of "in service", "callable", "synced", "subscribed" and
-/// "revocable", whether a statement or the daemon's code asks.
+/// for every state: one meaning of "in service", "callable", "synced", "subscribed",
+/// "revocable" and "keeps items", whether a statement or the daemon's code asks.
 #[tokio::test]
 async fn the_state_predicates_agree_with_the_daemons_state_type() {
     use mcp_daemon::integrations::IntegrationState;
     let db = TestDb::new().await;
     assert_eq!(IntegrationState::ALL.map(IntegrationState::as_str), STATES);
     for st in IntegrationState::ALL {
-        let sql: (bool, bool, bool, bool, bool) = sqlx::query_as(
+        let sql: (bool, bool, bool, bool, bool, bool) = sqlx::query_as(
             "SELECT core.state_in_service($1), core.state_callable($1), core.state_synced($1), \
-                    core.state_subscribed($1), core.state_revocable($1)",
+                    core.state_subscribed($1), core.state_revocable($1), \
+                    core.state_keeps_items($1)",
         )
         .bind(st.as_str())
         .fetch_one(&db.pool)
@@ -222,6 +223,7 @@ async fn the_state_predicates_agree_with_the_daemons_state_type() {
             st.synced(),
             st.subscribed(),
             st.revocable(),
+            st.keeps_items(),
         );
         assert_eq!(sql, rust, "{st}");
     }

@@ -259,17 +259,13 @@ async fn write(
     raw: &str,
 ) {
     if daemon {
-        sqlx::query(mcp_daemon::items::SAVE_ITEMS_SQL)
-            .bind(integration)
-            .bind(ws)
-            .bind(platform.as_str())
-            .bind(vec![id])
-            .bind(vec!["x"])
-            .bind(vec![None::<chrono::DateTime<chrono::Utc>>])
-            .bind(vec![raw])
-            .execute(&mut **tx)
-            .await
-            .expect("page statement");
+        super::save_page(
+            tx,
+            (ws, integration, platform.as_str()),
+            &[id],
+            &[raw.to_string()],
+        )
+        .await;
     } else {
         sqlx::query(
             "INSERT INTO mcp.synced_items AS s (integration_id, external_id, workspace_id, \

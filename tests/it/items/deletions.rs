@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use mcp_daemon::items::SAVE_ITEMS_SQL;
 use mcp_daemon::items::WRITER_BEGIN;
 use mcp_platforms::connectors::Platform;
 use mcp_sandbox as sandbox;
@@ -216,17 +215,13 @@ async fn deletion_events_tombstone_the_items_they_name() {
     // Seen again by a sync page: live again, an UPDATED change.
     let gone_id = first.gone[0];
     let mut tx = env.db.pool.begin_with(WRITER_BEGIN).await.expect("tx");
-    let n: i64 = sqlx::query_scalar(SAVE_ITEMS_SQL)
-        .bind(integration)
-        .bind(env.ws)
-        .bind("slack")
-        .bind(vec![gone_id])
-        .bind(vec!["message"])
-        .bind(vec![None::<chrono::DateTime<chrono::Utc>>])
-        .bind(vec![json!({"id": gone_id}).to_string()])
-        .fetch_one(&mut *tx)
-        .await
-        .expect("save");
+    let n = super::save_page(
+        &mut tx,
+        (env.ws, *integration, "slack"),
+        &[gone_id],
+        &[json!({"id": gone_id}).to_string()],
+    )
+    .await;
     tx.commit().await.expect("commit");
     assert_eq!(n, 1);
     assert_eq!(

@@ -1,5 +1,6 @@
-//! Deletions and the change feed: tombstones from events, listings and reconciles, and
-//! `mcp.changes` read as its users read it (plain SQL, a cursor, LISTEN).
+//! Items: their model and content, search and threads, erasure, deletions and the change feed
+//! (tombstones from events, listings and reconciles, and `mcp.changes` read as its users read
+//! it: plain SQL, a cursor, LISTEN).
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -9,8 +10,15 @@ pub(super) use mcp_testkit::integrations::{bare_active, workspace};
 
 mod carried;
 mod changes;
+mod content;
 mod deletions;
+mod erase;
+mod fake;
+mod kill;
+mod model;
 mod reconcile;
+mod search;
+mod threads;
 
 /// One row of `mcp.changes`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -72,6 +80,37 @@ pub(super) async fn ops_of(db: &TestDb, ws: Uuid, want: usize) -> Vec<(String, S
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// A page of items written by the daemon's page statement (`SAVE_ITEMS_SQL`) in the caller's
+/// item-writer transaction, each with a bare model (kind `message`, no text); how many it wrote.
+pub(super) async fn save_page(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    (ws, integration, platform): (Uuid, Uuid, &str),
+    ids: &[&str],
+    raws: &[String],
+) -> i64 {
+    let n = ids.len();
+    sqlx::query_scalar(mcp_daemon::items::SAVE_ITEMS_SQL)
+        .bind(integration)
+        .bind(ws)
+        .bind(platform)
+        .bind(ids)
+        .bind(vec!["message"; n])
+        .bind(vec![None::<chrono::DateTime<chrono::Utc>>; n])
+        .bind(raws)
+        .bind(vec![None::<String>; n])
+        .bind(vec![None::<String>; n])
+        .bind(vec![false; n])
+        .bind(vec![None::<String>; n])
+        .bind(vec!["[]"; n])
+        .bind(vec![None::<String>; n])
+        .bind(vec![None::<String>; n])
+        .bind(vec!["listed"; n])
+        .bind(mcp_platforms::items::MODEL_VERSION)
+        .fetch_one(&mut **tx)
+        .await
+        .expect("page statement")
 }
 
 /// An item written by plain SQL, as another service would.

@@ -1,7 +1,6 @@
 //! The integrations' hot statements: the sweeps and gauges, what every health check and sync
 //! job reads and writes, webhook intake and processing, and history retention.
 
-use chrono::Utc;
 use mcp_daemon::config::Config;
 use mcp_daemon::webhooks::batcher::INTAKE_QUIET;
 use mcp_daemon::webhooks::process::{MARK_PROCESSED_SQL, PAYLOAD_READ, READ_EVENTS_SQL};
@@ -209,14 +208,11 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
     let ids: Vec<String> = (0..PAGE as u32)
         .map(|k| format!("item-{}", 5 + 2_000 * k))
         .collect();
-    let kinds = vec!["message"; PAGE];
-    let times = vec![Some(Utc::now()); PAGE];
-    let raws = vec![r#"{"changed": true}"#.to_string(); PAGE];
     let m = h
         .check(
             "sync: page of items (100)",
             mcp_daemon::items::SAVE_ITEMS_SQL,
-            args!(id, workspace, &platform, &ids, &kinds, &times, &raws),
+            super::items::page_args(id, workspace, &platform, &ids),
             5 * PAGE as i64 + SMALL,
             true,
         )

@@ -107,11 +107,15 @@ pub const SEED_HISTORY: [&str; 7] = [
      FROM generate_series(1, 50000) g
      JOIN core.integrations i
        ON i.id = ('00000000-0000-4000-8000-' || lpad(to_hex(g % 2000), 12, '0'))::uuid",
-    // 50,000 synced items (25 per integration: item-<g> of integration g % 2000).
+    // 50,000 synced items (25 per integration: item-<g> of integration g % 2000), modelled:
+    // a title, a text with one of 500 tags, one of 5,000 threads, a seventh waiting for content.
     "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, kind,
-                                   occurred_at, raw)
+                                   occurred_at, raw, title, text, thread, content_state,
+                                   model_version)
      SELECT i.id, 'item-' || g, i.workspace_id, i.platform, 'message',
-            now() - g * interval '1 minute', '{}'::jsonb
+            now() - g * interval '1 minute', '{}'::jsonb, 'item ' || g,
+            'a note about tag' || (g % 500) || ' and other words', 't' || (g % 5000),
+            CASE WHEN g % 7 = 0 THEN 'pending' ELSE 'listed' END, 1
      FROM generate_series(1, 50000) g
      JOIN core.integrations i
        ON i.id = ('00000000-0000-4000-8000-' || lpad(to_hex(g % 2000), 12, '0'))::uuid",

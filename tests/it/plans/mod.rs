@@ -20,6 +20,7 @@
 
 mod domain;
 mod fixture;
+mod items;
 mod queue;
 
 use std::collections::BTreeMap;
@@ -399,6 +400,7 @@ async fn hot_statements_touch_rows_bounded_by_their_batch_not_by_history() {
     let mut h = Harness::connect(&db.url).await;
     queue::check(&mut h, &db).await;
     domain::check(&mut h, &db).await;
+    items::check(&mut h, &db).await;
     h.finish();
     db.drop_db().await;
 }

@@ -3,9 +3,11 @@
 //! `JobContext` and its decoded payload and returns `Ok(())` or a `JobError` saying what should
 //! happen next; it never writes to `mcp.sync_jobs` itself (the engine records the outcome).
 
+mod content;
 mod gate;
 mod health_check;
 mod health_sweep;
+mod items_backfill;
 mod noop;
 mod notify_deliver;
 mod prune;
@@ -40,6 +42,11 @@ pub struct Services {
     pub feed: crate::items::FeedWake,
 }
 
+/// The item modeller of the daemon's connectors and `[items]`.
+pub fn modeller(s: &Services) -> crate::items::Modeller {
+    crate::items::Modeller::new(s.connectors.clone(), s.config.items.clone())
+}
+
 /// One claimed attempt of one job, with the daemon's services.
 pub type JobContext = mcp_queue::JobContext<Services>;
 pub use mcp_queue::{Job, JobError};
@@ -57,6 +64,7 @@ pub fn registry() -> Registry<Services> {
     r.register(sync_sweep::SyncSweep);
     r.register(reconcile::Reconcile);
     r.register(reconcile_sweep::ReconcileSweep);
+    r.register(items_backfill::ItemsBackfill);
     r.register(token_refresh_sweep::TokenRefreshSweep);
     r.register(webhook_process::WebhookProcess);
     r.register(webhook_renew::WebhookRenew);

@@ -63,6 +63,7 @@ impl Job<Services> for Reconcile {
             return Ok(());
         }
         let connector = s.connectors.get(integration.platform);
+        let modeller = super::modeller(s);
         let run = reconcile::start_or_resume(pool, &integration, interval)
             .await
             .map_err(db)?;
@@ -105,7 +106,7 @@ impl Job<Services> for Reconcile {
                 }
             };
             let done = page.done || page.next_cursor.is_none();
-            reconcile::save_page(pool, &s.feed, &integration, &page)
+            reconcile::save_page(pool, &s.feed, &modeller, &integration, &page)
                 .await
                 .map_err(db)?;
             pages += 1;

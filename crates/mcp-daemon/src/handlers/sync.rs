@@ -4,19 +4,21 @@
 //! transaction (a killed sync resumes at the last page, nothing lost or doubled). A too-old
 //! cursor starts a full resync; a 429 blocks the bucket and snoozes the job (no attempt spent);
 //! transient failures retry; auth failures are recorded as the health check does. Settings
-//! that name nothing to read (Discord without channels) end the run without calling. It never
-//! logs a credential or an item's content.
+//! that name nothing to read (Discord without channels) end the run without calling. After each
+//! page, and first of all when a run starts (what a killed run left), the items whose listing
+//! lacks their content get it (`super::content`). It never logs a credential or an item's
+//! content.
 
 use std::time::Instant;
 
 use metrics::counter;
 use serde::Deserialize;
 
+use super::content::{Fetcher, Step};
 use super::gate::Gate;
 use super::{Job, JobContext, JobError, Services};
 use crate::integrations::{self, Integration};
-use crate::sync::config::RateLimit;
-use crate::sync::{self, store, Token, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
+use crate::sync::{self, store, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
 use mcp_platforms::connectors::{
     watermark, Action, Connector, ConnectorError, Credentials, MethodLimit, Page,
 };
@@ -71,9 +73,26 @@ impl Job<Services> for Sync {
             return Ok(());
         }
         let mut cursor = store::cursor(pool, integration.id).await.map_err(db)?;
+        let modeller = super::modeller(s);
         let mut lister = Lister::new(s, &ctx, &integration, connector.as_ref(), &settings, creds);
         let (mut pages, mut items, mut resynced) = (0u64, 0u64, false);
         let started = Instant::now();
+        let fetcher = Fetcher {
+            ctx: &ctx,
+            integration: &integration,
+            connector: connector.as_ref(),
+            settings: &settings,
+            modeller: &modeller,
+            started,
+        };
+        // What a killed or snoozed run left to fetch, first.
+        let mut fetched = match fetcher.run(&mut lister.creds).await? {
+            Step::Done(n) => n,
+            Step::Stop(outcome, result) => {
+                run(outcome);
+                return result;
+            }
+        };
         loop {
             let listed = match lister.next(cursor.as_deref()).await? {
                 Next::Snooze(wait) => {
@@ -106,13 +125,21 @@ impl Job<Services> for Sync {
             // A page that names no way on is the end, whatever it says.
             let done = page.done || page.next_cursor.is_none();
             let n = page.items.len() as u64;
-            store::save_page(pool, &s.feed, &integration, &page, done)
+            store::save_page(pool, &s.feed, &modeller, &integration, &page, done)
                 .await
                 .map_err(db)?;
             pages += 1;
             items += n;
             counter!(SYNC_PAGES, "platform" => platform).increment(1);
             counter!(SYNC_ITEMS, "platform" => platform).increment(n);
+            // The page's items whose listing lacks their content, before the next page.
+            match fetcher.run(&mut lister.creds).await? {
+                Step::Done(n) => fetched += n,
+                Step::Stop(outcome, result) => {
+                    run(outcome);
+                    return result;
+                }
+            }
             if done {
                 break;
             }
@@ -120,7 +147,7 @@ impl Job<Services> for Sync {
         }
         run("completed");
         tracing::info!(job_id = ctx.id, integration_id = %integration.id, platform, pages,
-                items, resynced, elapsed_ms = started.elapsed().as_millis() as u64, "sync");
+                items, fetched, resynced, elapsed_ms = started.elapsed().as_millis() as u64, "sync");
         s.notifier
             .sync_completed(pool, &integration, pages, items, resynced)
             .await;
@@ -225,32 +252,22 @@ impl<'a> Lister<'a> {
 /// Takes a token from the integration's shared bucket before a list call, and from the bucket
 /// of the method the call is (`method`, where the platform limits it on its own), sleeping for
 /// a short wait: `Some(wait)` when a wait is longer than a job sleeps, and the job should
-/// snooze. The method's bucket is asked first, so a snoozed call spends no token of the other.
+/// snooze (`sync::take_tokens`).
 pub(super) async fn bucket_token(
     s: &Services,
     integration: &Integration,
     method: Option<MethodLimit>,
 ) -> Result<Option<std::time::Duration>, JobError> {
     let cfg = &s.config.sync;
-    let pool = s.queue.pool();
     let (p, id) = (integration.platform, integration.id);
-    if let Some(m) = method {
-        let limit = RateLimit {
-            capacity: m.capacity,
-            per_sec: m.per_sec,
-        };
-        let taken = sync::take_token_in(pool, p, id, m.bucket, limit, cfg.max_inline_wait)
-            .await
-            .map_err(db)?;
-        if let Token::WaitLonger(wait) = taken {
-            return Ok(Some(wait));
-        }
-    }
-    match sync::take_token(pool, p, id, cfg.rate_limit(p), cfg.max_inline_wait)
-        .await
-        .map_err(db)?
-    {
-        Token::Taken => Ok(None),
-        Token::WaitLonger(wait) => Ok(Some(wait)),
-    }
+    sync::take_tokens(
+        s.queue.pool(),
+        p,
+        id,
+        method,
+        cfg.rate_limit(p),
+        cfg.max_inline_wait,
+    )
+    .await
+    .map_err(db)
 }

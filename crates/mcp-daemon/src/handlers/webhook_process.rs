@@ -40,7 +40,12 @@ impl Job<Services> for WebhookProcess {
         let outcomes = ctx
             .services
             .webhook_events
-            .process(pool, &ctx.services.feed, ids)
+            .process(
+                pool,
+                &ctx.services.feed,
+                &super::modeller(&ctx.services),
+                ids,
+            )
             .await
             .map_err(|e| JobError::Retry(format!("webhook events: {e}")))?;
         let mut missing = Vec::new();

@@ -37,6 +37,10 @@ pub struct Integration {
     pub state: IntegrationState,
     /// The platform's account it is connected to (`crate::connections::account`).
     pub external_account_id: Option<String>,
+    /// The workspace's web address at the platform, where its items' links need one and its
+    /// records do not carry it (`settings.web_base`, an http(s) URL: Slack's `auth.test` `url`,
+    /// `https://<slug>.monday.com`; see `mcp_platforms::items::Context`).
+    pub web_base: Option<String>,
 }
 
 pub use crate::integration_state::IntegrationState;
@@ -54,11 +58,13 @@ mod history;
 mod transitions;
 
 /// `load`'s statement (exposed for the plan tests).
-pub const LOAD_SQL: &str =
-    "SELECT workspace_id, platform, state, external_account_id FROM core.integrations WHERE id = $1";
+pub const LOAD_SQL: &str = "SELECT workspace_id, platform, state, external_account_id, \
+     settings ->> 'web_base' FROM core.integrations WHERE id = $1";
+
+type Row = (uuid::Uuid, String, String, Option<String>, Option<String>);
 
 pub async fn load(pool: &PgPool, id: uuid::Uuid) -> Result<Integration, IntegrationError> {
-    let row: Option<(uuid::Uuid, String, String, Option<String>)> = sqlx::query_as(LOAD_SQL)
+    let row: Option<Row> = sqlx::query_as(LOAD_SQL)
         .bind(id)
         .fetch_optional(pool)
         .await?;
@@ -70,19 +76,17 @@ pub async fn load_in(
     tx: &mut sqlx::PgConnection,
     id: uuid::Uuid,
 ) -> Result<Option<Integration>, sqlx::Error> {
-    let row: Option<(uuid::Uuid, String, String, Option<String>)> = sqlx::query_as(LOAD_SQL)
+    let row: Option<Row> = sqlx::query_as(LOAD_SQL)
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
     Ok(integration(id, row).ok())
 }
 
-fn integration(
-    id: uuid::Uuid,
-    row: Option<(uuid::Uuid, String, String, Option<String>)>,
-) -> Result<Integration, IntegrationError> {
-    let (workspace_id, platform, state, external_account_id) =
+fn integration(id: uuid::Uuid, row: Option<Row>) -> Result<Integration, IntegrationError> {
+    let (workspace_id, platform, state, external_account_id, web_base) =
         row.ok_or(IntegrationError::NotFound(id))?;
+    let web_base = web_base.filter(|u| u.starts_with("https://") || u.starts_with("http://"));
     let platform =
         Platform::parse(&platform).ok_or(IntegrationError::UnknownPlatform { id, platform })?;
     let state =
@@ -93,6 +97,7 @@ fn integration(
         platform,
         state,
         external_account_id,
+        web_base,
     })
 }
 

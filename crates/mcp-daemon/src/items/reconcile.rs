@@ -12,8 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use super::FeedWake;
-use super::Saved;
+use super::{FeedWake, Modeller, Saved};
 use crate::integrations::Integration;
 use mcp_platforms::connectors::{Page, Platform};
 use mcp_queue::config::Every;
@@ -215,12 +214,14 @@ pub async fn start(
 pub async fn save_page(
     pool: &PgPool,
     feed: &FeedWake,
+    modeller: &Modeller,
     integration: &Integration,
     page: &Page,
 ) -> Result<Saved, sqlx::Error> {
     let ids: Vec<&str> = page.items.iter().map(|i| i.external_id.as_str()).collect();
     let mut tx = super::begin(pool).await?;
-    let saved = super::write_items(&mut tx, integration, &page.items, &page.deleted).await?;
+    let saved =
+        super::write_items(&mut tx, modeller, integration, &page.items, &page.deleted).await?;
     if !ids.is_empty() {
         sqlx::query(SAVE_SEEN_SQL)
             .bind(integration.id)

@@ -143,6 +143,42 @@ pub async fn take_token_in(
     }
 }
 
+/// Takes a token from the integration's bucket named by `method` (a method's own limit, where
+/// the platform has one) and then from its shared bucket, sleeping for short waits: `Some(wait)`
+/// when a wait is longer than `max_inline_wait` (the job should snooze). The method's bucket is
+/// asked first, so a snoozed call spends no token of the other.
+pub async fn take_tokens(
+    pool: &PgPool,
+    platform: Platform,
+    integration_id: uuid::Uuid,
+    method: Option<mcp_platforms::connectors::MethodLimit>,
+    limit: RateLimit,
+    max_inline_wait: Duration,
+) -> Result<Option<Duration>, sqlx::Error> {
+    if let Some(m) = method {
+        let own = RateLimit {
+            capacity: m.capacity,
+            per_sec: m.per_sec,
+        };
+        let taken = take_token_in(
+            pool,
+            platform,
+            integration_id,
+            m.bucket,
+            own,
+            max_inline_wait,
+        )
+        .await?;
+        if let Token::WaitLonger(wait) = taken {
+            return Ok(Some(wait));
+        }
+    }
+    match take_token(pool, platform, integration_id, limit, max_inline_wait).await? {
+        Token::Taken => Ok(None),
+        Token::WaitLonger(wait) => Ok(Some(wait)),
+    }
+}
+
 /// A 429: the integration's bucket gives no token to any daemon for `wait`.
 pub async fn block(
     pool: &PgPool,

@@ -39,22 +39,26 @@ pub async fn settings(pool: &PgPool, id: uuid::Uuid) -> Result<serde_json::Value
 }
 
 /// Writes a page ([`items::write_items`]) and checkpoints `next_cursor` in one transaction; `done`
-/// also records the sync's time. Wakes the change feed's readers when something changed.
+/// also records the sync's time. Wakes the change feed's readers when something changed. The
+/// checkpoint comes first: it takes the integration's row before any item's (the order every
+/// item writer keeps, see `items::write`).
 pub async fn save_page(
     pool: &PgPool,
     feed: &items::FeedWake,
+    modeller: &items::Modeller,
     integration: &Integration,
     page: &Page,
     done: bool,
 ) -> Result<items::Saved, sqlx::Error> {
     let mut tx = items::begin(pool).await?;
-    let saved = items::write_items(&mut tx, integration, &page.items, &page.deleted).await?;
     sqlx::query(CHECKPOINT_SQL)
         .bind(integration.id)
         .bind(page.next_cursor.as_deref())
         .bind(done)
         .execute(&mut *tx)
         .await?;
+    let saved =
+        items::write_items(&mut tx, modeller, integration, &page.items, &page.deleted).await?;
     tx.commit().await?;
     saved.tombstoned.count("listing");
     if saved.changed() {

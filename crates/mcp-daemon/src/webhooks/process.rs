@@ -19,7 +19,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::items::{self, FeedWake};
+use crate::items::{self, FeedWake, Modeller};
 use mcp_platforms::connectors::Platform;
 use mcp_platforms::webhooks::deletions::{self, DELETION_EVENT_TYPES};
 use mcp_platforms::webhooks::messages;
@@ -78,11 +78,12 @@ impl EventProcessor {
         &self,
         pool: &PgPool,
         feed: &FeedWake,
+        modeller: &Modeller,
         event_ids: Vec<i64>,
     ) -> Result<Vec<(i64, Processed)>, ProcessError> {
         let tx = self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::channel(MAX_GROUP * 4);
-            tokio::spawn(run(pool.clone(), feed.sender(pool), rx));
+            tokio::spawn(run(pool.clone(), feed.sender(pool), modeller.clone(), rx));
             tx
         });
         let (reply, answer) = oneshot::channel();
@@ -96,14 +97,19 @@ impl EventProcessor {
     }
 }
 
-async fn run(pool: PgPool, feed: mpsc::UnboundedSender<Uuid>, mut rx: mpsc::Receiver<Request>) {
+async fn run(
+    pool: PgPool,
+    feed: mpsc::UnboundedSender<Uuid>,
+    modeller: Modeller,
+    mut rx: mpsc::Receiver<Request>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let ids: Vec<i64> = group
             .iter()
             .flat_map(|r| r.event_ids.iter().copied())
             .collect();
-        match process_group(&pool, &feed, &ids).await {
+        match process_group(&pool, &feed, &modeller, &ids).await {
             Ok(done) => {
                 // Two attempts may name the same event (a retry, a job enqueued by hand): each
                 // hears what became of it.
@@ -162,6 +168,7 @@ pub const MARK_PROCESSED_SQL: &str = concat!(
 async fn process_group(
     pool: &PgPool,
     feed: &mpsc::UnboundedSender<Uuid>,
+    modeller: &Modeller,
     ids: &[i64],
 ) -> Result<HashMap<i64, Processed>, sqlx::Error> {
     // The payload travels only for the platforms and events whose meaning is read from it.
@@ -242,9 +249,15 @@ async fn process_group(
     } else {
         // Deleted items become tombstones, and carried ones items, in the transaction that
         // marks their events processed.
+        // The integrations' rows first, in id order, as every item writer takes them.
+        let mut ids: Vec<Uuid> = stones.iter().map(|t| t.integration_id).collect();
+        ids.extend(carried.iter().map(|(i, _)| *i));
+        ids.sort_unstable();
+        ids.dedup();
         let mut tx = items::begin(pool).await?;
+        items::lock_many(&mut tx, &ids).await?;
         let done = items::tombstone(&mut tx, &stones).await?;
-        let written = items::write_carried(&mut tx, &carried).await?;
+        let written = items::write_carried(&mut tx, modeller, &carried).await?;
         let waited = mark.fetch_all(&mut *tx).await?;
         tx.commit().await?;
         for ws in done.workspaces.iter().chain(&written) {

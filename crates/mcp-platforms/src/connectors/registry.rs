@@ -148,6 +148,14 @@ impl Connectors {
         }
     }
 
+    /// These connectors with `connector` in place of its platform's: a platform served by code
+    /// of the embedder's own (a test's connector that wraps the built one, a platform reached
+    /// through a proxy of its own). Makes no call.
+    pub fn with_connector(mut self, connector: Arc<dyn Connector>) -> Connectors {
+        self.by_platform.insert(connector.platform(), connector);
+        self
+    }
+
     /// The shared HTTP client (for OAuth and sync calls made outside the connectors).
     pub fn client(&self) -> &reqwest::Client {
         &self.client

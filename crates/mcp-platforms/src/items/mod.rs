@@ -26,6 +26,12 @@ use serde_json::Value;
 
 use crate::connectors::Platform;
 
+/// The version of the model the mappings produce. A change to what `model` makes of a record
+/// that is already stored (a field read from elsewhere, a conversion's rule) bumps it, and the
+/// daemon's backfill models again every stored row of an older version
+/// (`mcp.synced_items.model_version`).
+pub const MODEL_VERSION: i16 = 1;
+
 /// What an item is, one set for every platform. `as_str()` is its name in JSON and SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
