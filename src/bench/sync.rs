@@ -87,8 +87,8 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SyncRepor
     Ok(report)
 }
 
-/// The daemon against the sandbox with every platform's rate limit raised: the platforms'
-/// published rates would make a sync bench a bench of the rate limits.
+/// The daemon against the sandbox with every platform's rate limit (and method limit) raised:
+/// the platforms' published rates would make a sync bench a bench of the rate limits.
 pub(crate) async fn daemon_unlimited(
     keys: &crate::bench::health::BenchKeys,
     sandbox: &mcp_sandbox::Sandbox,
@@ -102,6 +102,10 @@ pub(crate) async fn daemon_unlimited(
             p.as_str()
         ));
     }
+    // And the methods a platform limits on their own (Notion's block calls).
+    limits.push_str(
+        "[sync.method_limits.\"notion:blocks.children\"]\ncapacity = 1000.0\nper_sec = 100000.0\n\n",
+    );
     let overrides = mcp_sandbox::overrides_toml(sandbox);
     crate::bench::health::daemon_with(keys, &format!("{limits}{overrides}"), args, db_url).await
 }

@@ -326,6 +326,17 @@ impl Sandbox {
         self.state.calls(p)
     }
 
+    /// Requests of content fetches received per platform (Gmail `messages.get`, Zoom
+    /// transcript downloads and the storage host's files they redirect to, Fireflies
+    /// `transcript(id:)`, Notion block children), part of `calls`.
+    pub fn content_calls(&self, p: Platform) -> u64 {
+        let storage = match p {
+            Platform::Zoom => self.state.content.downloads().0,
+            _ => 0,
+        };
+        self.state.content.calls(p) + storage
+    }
+
     /// List items served per platform (every list endpoint, filters applied).
     pub fn served(&self, p: Platform) -> u64 {
         self.state.served(p)

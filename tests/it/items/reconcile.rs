@@ -103,8 +103,11 @@ async fn a_complete_listing_tombstones_what_the_platform_removed() {
         (outcome.as_deref(), listed, tombstoned),
         (Some("completed"), 37, 3)
     );
-    let ops = ops_of(&db, ws, 43).await;
+    // 40 added, 40 updated by their content (Notion's blocks), 3 deleted.
+    let ops = ops_of(&db, ws, 83).await;
     assert_eq!(ops.iter().filter(|(op, _)| op == "DELETED").count(), 3);
+    let updated = |ops: &[(String, String)]| ops.iter().filter(|(op, _)| op == "UPDATED").count();
+    let updated_before = updated(&ops);
     let seen_left = db
         .scalar_i64("SELECT count(*) FROM mcp.reconcile_seen")
         .await;
@@ -118,8 +121,12 @@ async fn a_complete_listing_tombstones_what_the_platform_removed() {
     let job = reconcile_now(&db, id).await;
     assert_eq!(wait_finished(&db, job).await, "completed");
     assert!(tombstones(&db, id).await.is_empty());
-    let ops = ops_of(&db, ws, 46).await;
-    assert_eq!(ops.iter().filter(|(op, _)| op == "UPDATED").count(), 3);
+    let ops = ops_of(&db, ws, 86).await;
+    assert_eq!(
+        updated(&ops) - updated_before,
+        3,
+        "the three restored items, once each"
+    );
     worker.shutdown().await;
     db.drop_db().await;
 }

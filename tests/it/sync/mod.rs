@@ -24,6 +24,10 @@ pub(super) fn config(db: &TestDb, sb: &Sandbox, limit: RateLimit) -> Config {
     for p in Platform::ALL {
         c.sync.rate_limits.insert(p.as_str().into(), limit);
     }
+    // Notion's block calls have a bucket of their own (3/s, as documented).
+    c.sync
+        .method_limits
+        .insert("notion:blocks.children".into(), limit);
     c.kinds.insert(
         "sync".into(),
         KindOverride {

@@ -191,7 +191,7 @@ impl Fetcher<'_> {
         let pool = s.queue.pool().clone();
         let p = self.integration.platform;
         let id = self.integration.id;
-        let method = self.connector.content_limit();
+        let method = s.config.sync.method_limit(self.connector.content_limit());
         let limit = s.config.sync.rate_limit(p);
         let max_wait = s.config.sync.max_inline_wait;
         Box::new(move || -> BoxFuture<'static, Result<(), ConnectorError>> {

@@ -232,7 +232,8 @@ impl<'a> Lister<'a> {
     }
 
     pub(super) async fn next(&mut self, cursor: Option<&str>) -> Result<Next, JobError> {
-        let method = self.connector.method_limit(cursor, self.settings);
+        let method =
+            (self.s.config.sync).method_limit(self.connector.method_limit(cursor, self.settings));
         if let Some(wait) = bucket_token(self.s, self.integration, method).await? {
             return Ok(Next::Snooze(wait));
         }

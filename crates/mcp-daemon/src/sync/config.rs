@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use mcp_platforms::connectors::Platform;
+use mcp_platforms::connectors::{MethodLimit, Platform};
 
 pub use mcp_queue::config::Every;
 
@@ -44,6 +44,10 @@ pub struct SyncConfig {
     pub max_inline_wait: Duration,
     /// Request rate per integration, by platform (the platforms' published limits).
     pub rate_limits: BTreeMap<String, RateLimit>,
+    /// Overrides of the limits a platform puts on one method of its own, by bucket name
+    /// (`notion:blocks.children`, `slack:conversations.history`): a plan with higher limits,
+    /// or a local fake of the platforms. Unset: the documented limit the connector knows.
+    pub method_limits: BTreeMap<String, RateLimit>,
 }
 
 /// Published (or, for the unconfirmed platforms, cautious) request rates per connection: a
@@ -100,6 +104,7 @@ impl Default for SyncConfig {
                 .into_iter()
                 .map(|p| (p.as_str().to_string(), default_rate_limit(p)))
                 .collect(),
+            method_limits: BTreeMap::new(),
         }
     }
 }
@@ -110,6 +115,18 @@ impl SyncConfig {
             .get(p.as_str())
             .copied()
             .unwrap_or_else(|| default_rate_limit(p))
+    }
+
+    /// A method's limit, with `method_limits`' override of its bucket.
+    pub fn method_limit(&self, m: Option<MethodLimit>) -> Option<MethodLimit> {
+        m.map(|m| match self.method_limits.get(m.bucket) {
+            Some(r) => MethodLimit {
+                capacity: r.capacity,
+                per_sec: r.per_sec,
+                ..m
+            },
+            None => m,
+        })
     }
 
     pub fn interval(&self, p: Platform) -> Duration {
@@ -130,6 +147,14 @@ impl SyncConfig {
             if !(r.capacity >= 1.0 && r.per_sec > 0.0) {
                 return Err((
                     format!("sync.rate_limits.{name}"),
+                    "capacity must be at least 1 and per_sec positive".into(),
+                ));
+            }
+        }
+        for (name, r) in &self.method_limits {
+            if !(r.capacity >= 1.0 && r.per_sec > 0.0) {
+                return Err((
+                    format!("sync.method_limits.{name}"),
                     "capacity must be at least 1 and per_sec positive".into(),
                 ));
             }

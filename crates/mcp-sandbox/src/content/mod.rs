@@ -42,6 +42,8 @@ pub struct ContentState {
     /// `Authorization` header (a token that should have stayed with Zoom's API host).
     downloads: AtomicU64,
     downloads_with_auth: AtomicU64,
+    /// Content calls received, by platform (answered or faulted).
+    calls: Mutex<HashMap<Platform, u64>>,
 }
 
 impl ContentState {
@@ -102,6 +104,17 @@ impl ContentState {
         }
     }
 
+    /// Content calls received on `p` (a subset of the sandbox's calls of `p`).
+    pub fn calls(&self, p: Platform) -> u64 {
+        let g = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        g.get(&p).copied().unwrap_or(0)
+    }
+
+    fn count_call(&self, p: Platform) {
+        let mut g = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        *g.entry(p).or_insert(0) += 1;
+    }
+
     /// (files served by Zoom's storage host, requests of those that carried a token).
     pub fn downloads(&self) -> (u64, u64) {
         (
@@ -126,6 +139,7 @@ pub async fn route(st: &State, r: &Req, login: &str) -> Option<Response> {
     if !is_content {
         return None;
     }
+    st.content.count_call(p);
     let shown = presented(p, &r.headers).map(|(v, _)| v);
     if let Some(f) = st.content.take_fault(p, shown.as_deref()) {
         if f.fault == FaultKind::Timeout {
