@@ -19,6 +19,7 @@ mod history;
 mod notify;
 mod oauth;
 mod refresh;
+mod search;
 mod sync;
 mod webhooks;
 
@@ -102,6 +103,12 @@ pub struct BenchArgs {
     /// Items the changes suite's integration lists (synced, then reconciled).
     #[arg(long, default_value_t = 100_000)]
     pub reconcile_items: u64,
+    /// Items the search suite stores (over 100 workspaces) before it searches them.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub search_items: u64,
+    /// Queries the search suite's 8 clients make in all.
+    #[arg(long, default_value_t = 4_000)]
+    pub search_queries: u64,
     /// How long the day suite runs (a compressed day is 10 minutes).
     #[arg(long = "for", value_name = "DURATION", default_value = "10m",
           value_parser = humantime_serde::re::humantime::parse_duration)]
@@ -121,6 +128,7 @@ pub enum Suite {
     Sync,
     Notify,
     Changes,
+    Search,
     Day,
 }
 
@@ -185,6 +193,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Changes => crate::bench::changes::measure(&args, &db_url)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
+        Suite::Search => crate::bench::search::measure(&args, &db_url)
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Day => crate::bench::day::measure(&args, &db_url)

@@ -28,7 +28,7 @@ impl Installs {
     /// Adds the sandbox's Discord bot to the guild of `login` (a bot install); returns the
     /// guild's id.
     pub fn install_bot(&self, login: &str) -> String {
-        let guild = crate::api::account_of(Platform::Discord, login);
+        let guild = crate::req::account_of(Platform::Discord, login);
         let mut g = self.guilds.lock().unwrap_or_else(|e| e.into_inner());
         g.insert(guild.clone(), login.to_string());
         guild
@@ -57,7 +57,7 @@ impl Installs {
     /// A `conversations.history` call of `login`'s installation under the non-Marketplace
     /// limits: `None` when it may go ahead (and is recorded), else the seconds to wait.
     pub fn slack_history_wait(&self, login: &str) -> Option<u64> {
-        let team = crate::api::account_of(Platform::Slack, login);
+        let team = crate::req::account_of(Platform::Slack, login);
         let mut g = self
             .slack_history_at
             .lock()

@@ -6,6 +6,7 @@
 
 mod api;
 pub mod content;
+mod content_state;
 mod control;
 pub mod demo;
 pub mod events;
@@ -16,9 +17,11 @@ mod gmail_keys;
 mod installs;
 mod lists;
 mod oauth;
+mod req;
 mod state;
 #[cfg(test)]
 mod tests;
+mod timeline;
 mod webhook;
 
 use std::collections::BTreeMap;
@@ -34,7 +37,6 @@ use mcp_platforms::connectors::{Platform, PlatformOverride};
 use mcp_platforms::secret::Secret;
 use state::State;
 
-pub use api::account_of;
 pub use gmail_keys::{
     sign_gmail, GmailTestKey, GMAIL_JWKS_MAX_AGE_S, GMAIL_JWKS_PATH, GMAIL_TEST_ISSUER,
     GMAIL_TEST_JWKS, GMAIL_TEST_JWKS_2, GMAIL_TEST_SERVICE_ACCOUNT,
@@ -42,6 +44,7 @@ pub use gmail_keys::{
 pub use lists::DISCORD_BOT_TOKEN;
 pub use lists::{SLACK_CHANNEL, ZOOM_RECORDINGS_PER_DAY};
 pub use oauth::{client_id, client_secret, pkce_s256};
+pub use req::account_of;
 pub use state::{FaultKind, FaultSpec};
 pub use webhook::{
     discord_public_key, fireflies_signature, sign_webhook, twilio_payload, FirefliesSignature,

@@ -8,8 +8,8 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::api::{parse_query, presented, Req};
 use super::forms::{self, json_response};
+use super::req::{parse_query, presented, Req};
 use super::state::{Code, FaultKind, State, TokenKind};
 use crate::facts::{ClientForm, OAuthFacts, Refresh};
 use mcp_platforms::connectors::Platform;
@@ -252,7 +252,7 @@ fn token(st: &State, r: &Req, facts: OAuthFacts) -> Response {
         v["scope"] = json!(scopes.join(&sep));
     }
     // Where the platform names the account in its token answer.
-    let of = super::api::account_of(p, &account);
+    let of = super::req::account_of(p, &account);
     match p {
         Platform::Slack => {
             v["ok"] = json!(true);
@@ -262,7 +262,7 @@ fn token(st: &State, r: &Req, facts: OAuthFacts) -> Response {
         }
         Platform::Notion => {
             v["workspace_id"] = json!(of);
-            v["bot_id"] = json!(super::api::account_id(p, &account));
+            v["bot_id"] = json!(super::req::account_id(p, &account));
         }
         // Only a bot install (`bot` through the code grant) names the guild:
         // https://discord.com/developers/docs/topics/oauth2#advanced-bot-authorization

@@ -74,7 +74,7 @@ pub struct State {
     /// Google's signing keys: which one signs, JWKS fetches.
     pub gmail_keys: crate::gmail_keys::GmailKeyState,
     /// The content calls' faults, large items and storage downloads.
-    pub content: crate::content::ContentState,
+    pub content: crate::content_state::ContentState,
 }
 
 /// The items removed from one login's listings on one platform.

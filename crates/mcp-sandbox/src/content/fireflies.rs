@@ -9,10 +9,10 @@
 use serde_json::{json, Value};
 
 use super::listed;
-use crate::api::Req;
 use crate::forms::json_response;
-use crate::lists::TS0;
+use crate::req::Req;
 use crate::state::State;
+use crate::timeline::TS0;
 use axum::response::Response;
 use mcp_platforms::connectors::Platform;
 

@@ -12,10 +12,10 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::listed;
-use crate::api::Req;
 use crate::forms::json_response;
-use crate::lists::{GMAIL_LATEST, GMAIL_OLDEST, TS0};
+use crate::req::Req;
 use crate::state::State;
+use crate::timeline::{GMAIL_LATEST, GMAIL_OLDEST, TS0};
 use axum::response::Response;
 use mcp_platforms::connectors::Platform;
 

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use crate::lists::TS0;
+use crate::timeline::TS0;
 
 /// The board the sandbox's items are on.
 pub const BOARD: u64 = 4_000_000_001;

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::listed;
-use crate::api::Req;
 use crate::forms::json_response;
+use crate::req::Req;
 use crate::state::State;
 use mcp_platforms::connectors::Platform;
 

@@ -7,8 +7,8 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::{num, ok, page, total};
-use crate::api::{account_id, Req};
 use crate::forms::json_response;
+use crate::req::{account_id, Req};
 use crate::state::State;
 use mcp_platforms::connectors::Platform;
 

@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::api::{account_id, presented, Req};
 use super::forms::json_response;
+use super::req::{account_id, presented, Req};
 use super::state::{Removed, State};
 use mcp_platforms::connectors::Platform;
 
@@ -22,10 +22,8 @@ mod graphql;
 pub use discord::{discord_bot, discord_bot_path, DISCORD_BOT_TOKEN};
 pub use graphql::{fireflies, monday};
 
-/// Gmail history ids run from `GMAIL_OLDEST` (older is "too old": 404) to this.
-pub const GMAIL_LATEST: u64 = 10_000;
-pub(crate) const GMAIL_OLDEST: u64 = 9_000;
-pub(crate) const TS0: u64 = 1_700_000_000;
+pub use crate::timeline::GMAIL_LATEST;
+pub(crate) use crate::timeline::{GMAIL_OLDEST, TS0};
 /// The one public channel `conversations.list` names.
 pub const SLACK_CHANNEL: &str = "C0SANDBOX1";
 /// Zoom recordings start an hour apart from `State::zoom_day0`.
