@@ -36,6 +36,17 @@ ALTER TABLE mcp.synced_items
     ADD COLUMN model_version  smallint NOT NULL DEFAULT 0,
     ADD COLUMN search         tsvector;
 
+-- Ranking reads each hit's search vector: kept in the row itself (compressed with lz4 where the
+-- server has it) rather than out of line in TOAST, whose lookups cost more than the ranking.
+-- Catalog changes only: they apply to the values written from now on.
+ALTER TABLE mcp.synced_items ALTER COLUMN search SET STORAGE MAIN;
+DO $$
+BEGIN
+    ALTER TABLE mcp.synced_items ALTER COLUMN search SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;  -- a server built without lz4: pglz, the default
+END $$;
+
 ALTER TABLE mcp.synced_items ADD CONSTRAINT synced_items_content_state_is_known
     CHECK (content_state IN ('listed', 'pending', 'fetched', 'withheld')) NOT VALID;
 

@@ -75,6 +75,8 @@ CREATE FUNCTION mcp.search_items(
 ) LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
     v_q         tsquery;
+    v_qa        tsquery;  -- v_q over the title's words only (weight A)
+    v_qb        tsquery;  -- v_q over the text's words only (weight B)
     v_f         jsonb := coalesce(p_filters, '{}'::jsonb);
     v_key       text;
     v_where     text := '';
@@ -157,6 +159,11 @@ BEGIN
         v_q := websearch_to_tsquery('simple'::regconfig, p_query);
         IF numnode(v_q) = 0 THEN
             v_q := NULL;  -- no word in it (only punctuation): every item
+        ELSE
+            -- The same query with each word restricted to a weight: matching it costs no copy
+            -- of the vector (ts_filter would make one per hit).
+            v_qa := regexp_replace(v_q::text, '''((?:[^'']|'''')*)''', '''\1'':A', 'g')::tsquery;
+            v_qb := regexp_replace(v_q::text, '''((?:[^'']|'''')*)''', '''\1'':B', 'g')::tsquery;
         END IF;
     END IF;
     -- The cursor: s1:<rank or n>:<occurred_at in UTC to the microsecond, or n>:<integration>:<id>.
@@ -185,7 +192,7 @@ BEGIN
         v_page := format($q$
             WITH hits AS (
                 SELECT s.integration_id, s.external_id,
-                       (CASE WHEN ts_filter(s.search, '{a}') @@ $2 THEN 1000000 ELSE 0 END
+                       (CASE WHEN s.search @@ $17 THEN 1000000 ELSE 0 END
                         + floor(ts_rank_cd(s.search, $2, 32) * 999999))::int AS r,
                        coalesce(s.occurred_at, '-infinity'::timestamptz) AS at_key
                 FROM mcp.synced_items s
@@ -216,7 +223,7 @@ BEGIN
                    || ':' || s.integration_id::text || ':' || s.external_id,
                s.integration_id, s.external_id, s.platform, s.kind, s.title,
                CASE WHEN $2 IS NULL THEN left(s.text, 200)
-                    WHEN s.text IS NOT NULL AND ts_filter(s.search, '{b}') @@ $2
+                    WHEN s.text IS NOT NULL AND s.search @@ $18
                     THEN ts_headline('simple'::regconfig, left(s.text, 20000), $2, $16)
                     ELSE ts_headline('simple'::regconfig, coalesce(s.title, ''), $2, $16) END,
                s.text, s.text_truncated, s.author, s.participants, s.occurred_at, s.url, s.thread,
@@ -227,6 +234,7 @@ BEGIN
         $q$, v_page)
     USING p_workspace_id, v_q, v_platforms, v_kinds, v_int_f, v_author, v_since, v_until,
           p_after IS NOT NULL, v_f, v_rank, v_at, v_int, v_ext, p_max_rows,
-          'StartSel=«, StopSel=», MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'::text;
+          'StartSel=«, StopSel=», MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'::text,
+          v_qa, v_qb;
 END $fn$;
 GRANT EXECUTE ON FUNCTION mcp.search_items(uuid, text, jsonb, text, int) TO mcp_workspace_member;

@@ -65,7 +65,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<ChangesRe
     } = crate::bench::health::setup(db_url, 1, &[p], None).await?;
     let id = *ids.first().context("no integration seeded")?;
     sandbox.set_items_per_account(per);
-    let daemon = crate::bench::sync::daemon_unlimited(&keys, &sandbox, args, db_url).await?;
+    let daemon = crate::bench::sync::daemon_unlimited(&keys, &sandbox, args, db_url, "").await?;
     let mut conn = PgConnection::connect(db_url).await?;
     let ws: uuid::Uuid =
         sqlx::query_scalar("SELECT workspace_id FROM core.integrations WHERE id = $1")

@@ -100,12 +100,19 @@ pub struct BenchArgs {
     /// Items each integration lists in the sync suite.
     #[arg(long, default_value_t = 1000)]
     pub sync_items: u64,
+    /// The sync suite makes the content calls of items whose listing lacks their content
+    /// (false: `[items.<platform>] content = false` everywhere, the listings' model alone).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub sync_content: bool,
     /// Items the changes suite's integration lists (synced, then reconciled).
     #[arg(long, default_value_t = 100_000)]
     pub reconcile_items: u64,
     /// Items the search suite stores (over 100 workspaces) before it searches them.
     #[arg(long, default_value_t = 1_000_000)]
     pub search_items: u64,
+    /// Workspaces the search suite's items are spread over.
+    #[arg(long, default_value_t = 100)]
+    pub search_workspaces: usize,
     /// Queries the search suite's 8 clients make in all.
     #[arg(long, default_value_t = 4_000)]
     pub search_queries: u64,

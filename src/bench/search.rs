@@ -1,5 +1,5 @@
 //! `mcp-worker bench --suite search`: `--search-items` items (1,000,000 by default) of about
-//! 1 KB of text each over 100 workspaces, stored as an older daemon stored them (the platform's
+//! 1 KB of text each over `--search-workspaces` (100), stored as an older daemon stored them (the platform's
 //! record only, no model), then modelled by a full `items_backfill` pass of the real daemon
 //! (items/s), then searched by 8 concurrent clients with typical queries of 1–3 words, a quarter
 //! of them with a filter (latency p50/p99, the search index's size). Half the items are Slack
@@ -17,7 +17,6 @@ use sqlx::{Connection, PgConnection};
 
 use crate::bench::{machine, BenchArgs};
 
-const WORKSPACES: usize = 100;
 const VOCABULARY: usize = 40_000;
 const WORDS_PER_ITEM: usize = 150;
 const CLIENTS: usize = 8;
@@ -131,13 +130,13 @@ fn record(i: u64, rng: &mut StdRng, z: &Zipf, words: &[String], at: i64) -> (Str
     }
 }
 
-async fn seed(pool: &sqlx::PgPool, items: u64) -> anyhow::Result<()> {
+async fn seed(pool: &sqlx::PgPool, items: u64, workspaces: usize) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO core.workspaces (id, name) \
          SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'bench ' || g \
          FROM generate_series(1, $1) g",
     )
-    .bind(WORKSPACES as i32)
+    .bind(workspaces as i32)
     .execute(pool)
     .await?;
     // Two integrations a workspace: Slack (even items) and Outlook (odd ones).
@@ -148,7 +147,7 @@ async fn seed(pool: &sqlx::PgPool, items: u64) -> anyhow::Result<()> {
                 CASE WHEN g % 2 = 1 THEN 'slack' ELSE 'outlook' END, 'bench-' || g \
          FROM generate_series(1, $1) g",
     )
-    .bind((WORKSPACES * 2) as i32)
+    .bind((workspaces * 2) as i32)
     .execute(pool)
     .await?;
     let words = vocabulary();
@@ -162,7 +161,7 @@ async fn seed(pool: &sqlx::PgPool, items: u64) -> anyhow::Result<()> {
             (vec![], vec![], vec![], vec![], vec![], vec![]);
         for k in 0..n as u64 {
             let item = i + k;
-            let w = (item % WORKSPACES as u64) as usize + 1;
+            let w = (item % workspaces as u64) as usize + 1;
             let slack = item.is_multiple_of(2);
             let integration = if slack { 2 * w - 1 } else { 2 * w };
             let when = now - (item as i64 % 200_000) * 60;
@@ -214,7 +213,8 @@ fn query(rng: &mut StdRng, z: &Zipf, words: &[String]) -> (String, serde_json::V
 }
 
 pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SearchReport> {
-    let items = args.search_items.max(WORKSPACES as u64);
+    let workspaces = args.search_workspaces.max(1);
+    let items = args.search_items.max(workspaces as u64);
     let mut report = SearchReport {
         machine: machine(),
         items,
@@ -224,10 +224,10 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SearchRep
     let pool = sqlx::PgPool::connect(db_url).await?;
     mcp_daemon::db::migrate(&pool, mcp_queue::catalog::Catalog::builtin()).await?;
     let t = Instant::now();
-    seed(&pool, items).await?;
+    seed(&pool, items, workspaces).await?;
     report.seed_s = t.elapsed().as_secs_f64();
     println!(
-        "seeded {items} items over {WORKSPACES} workspaces (Slack and Outlook records, ~1 KB of text each, no model) in {:.1} s",
+        "seeded {items} items over {workspaces} workspaces (Slack and Outlook records, ~1 KB of text each, no model) in {:.1} s",
         report.seed_s
     );
 
@@ -302,7 +302,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SearchRep
             let mut out = Vec::with_capacity(per_client as usize);
             for _ in 0..per_client {
                 let (q, f) = query(&mut rng, &z, &words);
-                let w = rng.random_range(1..=WORKSPACES);
+                let w = rng.random_range(1..=workspaces);
                 let ws: uuid::Uuid = format!("00000000-0000-4000-8000-{w:012x}").parse()?;
                 let started = Instant::now();
                 let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(

@@ -21,6 +21,11 @@ pub struct SyncReport {
     pub items: i64,
     pub wall_s: f64,
     pub items_per_s: f64,
+    /// Requests the sandbox received per item stored (listing and content calls).
+    pub calls_per_item: f64,
+    /// Of those, the content calls per item.
+    pub content_calls_per_item: f64,
+    pub content: bool,
     pub daemon_peak_rss_mb: f64,
 }
 
@@ -44,7 +49,22 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SyncRepor
     crate::bench::health::discord_channels(&pool).await?;
     println!("seeded {n} integrations over 13 platforms, {per} items each in the sandbox");
 
-    let daemon = daemon_unlimited(&keys, &sandbox, args, db_url).await?;
+    // With `--sync-content false`, no content call: the listings' model alone.
+    let extra = if args.sync_content {
+        String::new()
+    } else {
+        Platform::ALL
+            .iter()
+            .map(|p| format!("[items.{}]\ncontent = false\n\n", p.as_str()))
+            .collect()
+    };
+    report.content = args.sync_content;
+    let daemon = daemon_unlimited(&keys, &sandbox, args, db_url, &extra).await?;
+    let calls0: u64 = Platform::ALL.iter().map(|p| sandbox.calls(*p)).sum();
+    let content0: u64 = Platform::ALL
+        .iter()
+        .map(|p| sandbox.content_calls(*p))
+        .sum();
 
     let mut conn = PgConnection::connect(db_url).await?;
     let start: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
@@ -77,10 +97,23 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SyncRepor
         .map(|l| (l - start).num_microseconds().unwrap_or(0) as f64 / 1e6)
         .unwrap_or(waited);
     report.items_per_s = items as f64 / report.wall_s.max(1e-6);
+    let calls: u64 = Platform::ALL.iter().map(|p| sandbox.calls(*p)).sum::<u64>() - calls0;
+    let content: u64 = Platform::ALL
+        .iter()
+        .map(|p| sandbox.content_calls(*p))
+        .sum::<u64>()
+        - content0;
+    report.calls_per_item = calls as f64 / items.max(1) as f64;
+    report.content_calls_per_item = content as f64 / items.max(1) as f64;
     println!(
         "full sync: {synced} of {n} integrations, {items} items stored in {:.2} s \
-         (sweep enqueued → last sync completed) = {:.0} items/s",
-        report.wall_s, report.items_per_s
+         (sweep enqueued → last sync completed) = {:.0} items/s; {:.3} platform calls per item \
+         ({:.3} of them content calls; content calls {})",
+        report.wall_s,
+        report.items_per_s,
+        report.calls_per_item,
+        report.content_calls_per_item,
+        if args.sync_content { "on" } else { "off" }
     );
     report.daemon_peak_rss_mb = daemon.stop().await;
     pool.close().await;
@@ -94,8 +127,9 @@ pub(crate) async fn daemon_unlimited(
     sandbox: &mcp_sandbox::Sandbox,
     args: &BenchArgs,
     db_url: &str,
+    extra: &str,
 ) -> anyhow::Result<crate::bench::BenchDaemon> {
-    let mut limits = String::new();
+    let mut limits = extra.to_string();
     for p in Platform::ALL {
         limits.push_str(&format!(
             "[sync.rate_limits.{}]\ncapacity = 1000.0\nper_sec = 100000.0\n\n",

@@ -318,9 +318,13 @@ async fn text_above_max_text_bytes_is_cut_at_a_character_boundary_and_flagged() 
 #[tokio::test]
 async fn a_platform_that_keeps_no_text_stores_neither_text_nor_content_and_makes_no_call() {
     let env = Env::new(5, "secret words of {id}", |cfg, _| {
-        cfg.items
-            .platforms
-            .insert("otter".into(), PlatformItems { text: false });
+        cfg.items.platforms.insert(
+            "otter".into(),
+            PlatformItems {
+                text: false,
+                content: true,
+            },
+        );
     })
     .await;
     env.sync().await;
@@ -336,6 +340,34 @@ async fn a_platform_that_keeps_no_text_stores_neither_text_nor_content_and_makes
         assert_eq!(state, "withheld");
         assert!(title.is_some_and(|t| t.starts_with("item ")));
         assert!(no_text && no_content);
+    }
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_platform_without_content_calls_keeps_its_listings_model_and_makes_no_call() {
+    let env = Env::new(5, "secret words of {id}", |cfg, _| {
+        cfg.items.platforms.insert(
+            "otter".into(),
+            PlatformItems {
+                text: true,
+                content: false,
+            },
+        );
+    })
+    .await;
+    env.sync().await;
+    assert_eq!(env.fake.calls(), 0, "no content call");
+    let rows: Vec<(String, Option<String>, bool)> =
+        sqlx::query_as("SELECT content_state, title, content IS NULL FROM mcp.synced_items")
+            .fetch_all(&env.db.pool)
+            .await
+            .expect("items");
+    assert_eq!(rows.len(), 5);
+    for (state, title, no_content) in rows {
+        assert_eq!(state, "listed", "the listing's model");
+        assert!(title.is_some_and(|t| t.starts_with("item ")));
+        assert!(no_content);
     }
     env.finish().await;
 }

@@ -62,7 +62,7 @@ impl Fetcher<'_> {
         let s = &self.ctx.services;
         let pool = s.queue.pool();
         let platform = self.integration.platform;
-        if !self.modeller.config().keeps_text(platform) {
+        if !self.modeller.config().fetches_content(platform) {
             return Ok(Step::Done(0));
         }
         let batch = self.modeller.config().content_batch;

@@ -16,11 +16,18 @@ pub struct PlatformItems {
     /// Keep the items' text and fetched content (false: the model's other fields only, and no
     /// content call is made; `content_state` is `withheld`).
     pub text: bool,
+    /// Make the content calls of items whose listing lacks their content (false: the model of
+    /// the listing alone, text included where the listing has it; no content call, which
+    /// spends no quota: Fireflies' Free and Pro plans allow 50 requests a day).
+    pub content: bool,
 }
 
 impl Default for PlatformItems {
     fn default() -> Self {
-        PlatformItems { text: true }
+        PlatformItems {
+            text: true,
+            content: true,
+        }
     }
 }
 
@@ -76,6 +83,13 @@ impl ItemsConfig {
     /// Whether `p`'s items keep their text and content.
     pub fn keeps_text(&self, p: Platform) -> bool {
         self.platforms.get(p.as_str()).is_none_or(|c| c.text)
+    }
+
+    /// Whether `p`'s items get their content calls: they keep text and `content` is on.
+    pub fn fetches_content(&self, p: Platform) -> bool {
+        self.platforms
+            .get(p.as_str())
+            .is_none_or(|c| c.text && c.content)
     }
 
     /// Whether the values make sense: a message naming the key, if not.
@@ -168,7 +182,11 @@ mod tests {
         let cfg = parse("max_text_bytes = 1000\n[gmail]\ntext = false\n").expect("config");
         assert_eq!(cfg.max_text_bytes, 1000);
         assert!(!cfg.keeps_text(Platform::Gmail));
+        assert!(!cfg.fetches_content(Platform::Gmail));
         assert!(cfg.keeps_text(Platform::Slack));
+        let cfg = parse("[fireflies]\ncontent = false\n").expect("config");
+        assert!(cfg.keeps_text(Platform::Fireflies) && !cfg.fetches_content(Platform::Fireflies));
+        assert!(cfg.fetches_content(Platform::Zoom));
         let back: toml::Value = toml::Value::try_from(&cfg).expect("serialize");
         let again: ItemsConfig = back.try_into().expect("read back");
         assert_eq!(again, cfg);

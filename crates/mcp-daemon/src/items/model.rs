@@ -102,9 +102,9 @@ impl Modeller {
     }
 
     /// Whether a listed record of `p` waits for its content call: the connector says its
-    /// listing lacks it, and the platform keeps text.
+    /// listing lacks it, and the platform keeps text and makes content calls.
     pub fn needs_content(&self, p: Platform, raw: &Value) -> bool {
-        self.config.keeps_text(p) && self.connectors.get(p).needs_content(raw)
+        self.config.fetches_content(p) && self.connectors.get(p).needs_content(raw)
     }
 
     /// An item as a listing (or an event) gave it: pending when its content call is still to
@@ -144,7 +144,7 @@ impl Modeller {
             ContentState::Withheld
         } else if fetched {
             ContentState::Fetched
-        } else if self.connectors.get(src.platform).needs_content(src.raw) {
+        } else if self.needs_content(src.platform, src.raw) {
             ContentState::Pending
         } else {
             ContentState::Listed
