@@ -36,8 +36,8 @@ type Row = (
 
 /// Every platform synced once: each item's kind is the model's, its version the current one,
 /// and its content state says what its connector said of its listing (`needs_content`): fetched
-/// where the listing lacks the content (today's connectors fetch none; once they do, this test
-/// checks their content arrived), listed elsewhere.
+/// where the listing lacks the content (Gmail, Zoom meetings with a transcript, Fireflies,
+/// Notion: their content arrived), listed elsewhere.
 #[tokio::test]
 async fn items_written_by_a_sync_carry_the_model() {
     let db = TestDb::new().await;
@@ -100,7 +100,16 @@ async fn items_written_by_a_sync_carry_the_model() {
         }
     }
     fetching.dedup();
-    eprintln!("platforms whose listing lacks content (fetched by the sync): {fetching:?}");
+    assert_eq!(
+        fetching,
+        vec![
+            Platform::Gmail,
+            Platform::Zoom,
+            Platform::Fireflies,
+            Platform::Notion
+        ],
+        "the platforms whose listing lacks content (docs/ITEMS.md)"
+    );
     worker.shutdown().await;
     db.drop_db().await;
 }
