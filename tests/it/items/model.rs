@@ -99,6 +99,24 @@ async fn items_written_by_a_sync_carry_the_model() {
             }
         }
     }
+    // Slack's links are made from the workspace's address, which the sync asked `auth.test`
+    // for before writing the first items.
+    let slack = ids
+        .iter()
+        .find(|(p, _)| *p == Platform::Slack)
+        .expect("slack")
+        .1;
+    let (web_base, linked): (Option<String>, i64) = sqlx::query_as(
+        "SELECT (SELECT settings ->> 'web_base' FROM core.integrations WHERE id = $1), \
+                (SELECT count(*) FROM mcp.synced_items WHERE integration_id = $1 \
+                 AND url LIKE 'https://sandbox.slack.test/archives/%')",
+    )
+    .bind(slack)
+    .fetch_one(&db.pool)
+    .await
+    .expect("slack links");
+    assert_eq!(web_base.as_deref(), Some("https://sandbox.slack.test/"));
+    assert_eq!(linked, 12, "every message has its permalink");
     fetching.dedup();
     assert_eq!(
         fetching,

@@ -65,6 +65,11 @@ async fn the_identity_names_the_team() {
         .expect("identity");
     assert_eq!(id.account.as_deref(), Some("T0G9PQBBK"));
     assert_eq!(id.account_id.as_deref(), Some("W23456789"));
+    // The workspace's address, which a message's permalink is made from.
+    assert_eq!(
+        id.web_base.as_deref(),
+        Some("https://subarachnoid.slack.com/")
+    );
 }
 
 /// Without configured channels the listing asks `conversations.list` for the public channels

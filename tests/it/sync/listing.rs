@@ -245,8 +245,9 @@ async fn slack_reads_each_configured_channel_from_its_own_watermark() {
     let job = sync_now(&db, id).await;
     wait_done(&db, &[job]).await;
     assert_eq!(rows(&db, id).await, 2 * N as i64, "both channels");
-    // Two pages per channel; no conversations.list with channels configured.
-    assert_eq!(sb.calls(Platform::Slack), 4);
+    // Two pages per channel; no conversations.list with channels configured; one `auth.test`
+    // for the workspace's address (its messages' links), once.
+    assert_eq!(sb.calls(Platform::Slack), 5);
     let per_channel = db
         .scalar_i64(&format!(
             "SELECT count(DISTINCT split_part(external_id, ':', 1)) FROM mcp.synced_items \
@@ -269,7 +270,11 @@ async fn slack_reads_each_configured_channel_from_its_own_watermark() {
         2 * N + 6,
         "only the new messages"
     );
-    assert_eq!(sb.calls(Platform::Slack), 6);
+    assert_eq!(
+        sb.calls(Platform::Slack),
+        7,
+        "one list call per channel; the address is known"
+    );
     worker.shutdown().await;
     db.drop_db().await;
 }

@@ -14,7 +14,7 @@ use super::gate::Gate;
 use super::{Job, JobContext, JobError, Services};
 use crate::integrations::{self, IntegrationError};
 use crate::metrics as m;
-use mcp_platforms::connectors::Action;
+use mcp_platforms::connectors::{Action, Identity};
 
 pub struct HealthCheck;
 
@@ -77,6 +77,14 @@ impl Job<Services> for HealthCheck {
                 fill_account(pool, integration.id, integration.platform, a).await;
             }
         }
+        if let Ok(Identity {
+            web_base: Some(w), ..
+        }) = &result
+        {
+            if integration.web_base.as_deref() != Some(w.as_str()) {
+                record_web_base(pool, integration.id, w).await;
+            }
+        }
         let outcome = match &result {
             Ok(_) => "healthy",
             Err(e) => e.error_type.as_str(),
@@ -108,6 +116,23 @@ impl Job<Services> for HealthCheck {
                 _ => Ok(()),
             },
         }
+    }
+}
+
+/// Records the workspace's web address a health check learned (`settings.web_base`: Slack's
+/// message links need it); items written from then on carry their links. Best effort: a
+/// failure is logged.
+pub(super) async fn record_web_base(pool: &sqlx::PgPool, id: uuid::Uuid, web_base: &str) {
+    let done = sqlx::query(
+        "UPDATE core.integrations SET settings = jsonb_set(settings, '{web_base}', to_jsonb($2::text)) \
+         WHERE id = $1 AND settings ->> 'web_base' IS DISTINCT FROM $2",
+    )
+    .bind(id)
+    .bind(web_base)
+    .execute(pool)
+    .await;
+    if let Err(e) = done {
+        tracing::warn!(integration_id = %id, error = %e, "cannot record the workspace's web address");
     }
 }
 

@@ -20,7 +20,7 @@ use super::{Job, JobContext, JobError, Services};
 use crate::integrations::{self, Integration};
 use crate::sync::{self, store, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
 use mcp_platforms::connectors::{
-    watermark, Action, Connector, ConnectorError, Credentials, MethodLimit, Page,
+    watermark, Action, Connector, ConnectorError, Credentials, Identity, MethodLimit, Page,
 };
 
 pub struct Sync;
@@ -71,6 +71,20 @@ impl Job<Services> for Sync {
             tracing::warn!(job_id = ctx.id, integration_id = %integration.id, platform,
                     reason = %reason, "sync skipped: not configured");
             return Ok(());
+        }
+        let mut integration = integration;
+        if integration.web_base.is_none()
+            && mcp_platforms::items::WEB_BASE_FROM_IDENTITY.contains(&integration.platform)
+        {
+            // Its items' links need the workspace's web address, which the identity call names:
+            // asked once, before the first items are written (a failure leaves the links out).
+            if let Ok(Identity {
+                web_base: Some(w), ..
+            }) = connector.health_check(&creds).await
+            {
+                super::health_check::record_web_base(pool, integration.id, &w).await;
+                integration.web_base = Some(w);
+            }
         }
         let mut cursor = store::cursor(pool, integration.id).await.map_err(db)?;
         let modeller = super::modeller(s);

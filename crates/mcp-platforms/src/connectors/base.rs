@@ -177,6 +177,7 @@ impl Base {
             .map(|id| super::Identity {
                 account: account.and_then(|a| http::json_id(&v, a)),
                 account_id: Some(id),
+                web_base: None,
             })
             .ok_or_else(|| http::invalid_response(self.platform, &resp, "no account id"))
     }

@@ -42,6 +42,7 @@ impl Fireflies {
             .map(|id| Identity {
                 account: Some(id.clone()),
                 account_id: Some(id),
+                web_base: None,
             })
             .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "no user_id"))
     }

@@ -145,6 +145,10 @@ pub struct Identity {
     /// (Zoom's `account_id`, Gmail's address, Slack's team, …): what routes app-level
     /// deliveries (`crate::accounts`). `None` where only the token answer names it.
     pub account: Option<String>,
+    /// The workspace's own web address, where the identity call gives it and the records'
+    /// links need it (Slack's `auth.test` `url`, https://docs.slack.dev/reference/methods/auth.test):
+    /// what `crate::items::Context::web_base` reads, kept in the integration's settings.
+    pub web_base: Option<String>,
 }
 
 /// A failed platform call, classified. `message` is safe to store and show: it carries the

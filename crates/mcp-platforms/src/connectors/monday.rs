@@ -65,6 +65,7 @@ impl Monday {
             .map(|id| Identity {
                 account_id: Some(id),
                 account: http::json_id(&v, "/data/me/account/id"),
+                web_base: None,
             })
             .ok_or_else(|| http::invalid_response(self.0.platform, &resp, "no data.me.id"))
     }

@@ -52,9 +52,15 @@ impl Slack {
             return Err(classify(&self.0, &resp));
         }
         let team = http::json_id(&v, "/team_id");
+        let web_base = v
+            .get("url")
+            .and_then(Value::as_str)
+            .filter(|u| u.starts_with("https://"))
+            .map(str::to_string);
         Ok(Identity {
             account_id: http::json_id(&v, "/user_id").or_else(|| team.clone()),
             account: team.or_else(|| http::json_id(&v, "/enterprise_id")),
+            web_base,
         })
     }
 }

@@ -86,6 +86,7 @@ pub async fn check(base: &Base, creds: &Credentials) -> Result<Identity, Connect
     Ok(Identity {
         account: id.clone(),
         account_id: id,
+        web_base: None,
     })
 }
 

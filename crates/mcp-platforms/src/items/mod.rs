@@ -168,6 +168,10 @@ impl Model {
     }
 }
 
+/// The platforms whose records' links need the workspace's web address (`Context::web_base`)
+/// and whose identity call names it (`Identity::web_base`): Slack's `auth.test` `url`.
+pub const WEB_BASE_FROM_IDENTITY: &[Platform] = &[Platform::Slack];
+
 /// What a mapping needs beyond the record itself, from the integration that synced it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
