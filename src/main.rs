@@ -1,8 +1,6 @@
 //! The command line: parse, load config, call into the library. Nothing else lives here.
 
-mod bench;
 mod cli;
-mod demo;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,26 +35,6 @@ enum Command {
         /// Address of the management listener (overrides http.admin_listen).
         #[arg(long)]
         admin_listen: Option<String>,
-        /// Also start the sandbox of the 13 platforms and a demo workspace with faults armed.
-        #[arg(long)]
-        demo: bool,
-    },
-    /// The demo in one command: the sandbox, 13 integrations with faults, the daemon, a live checklist.
-    ///
-    /// Exits 3 unless health checks passed and failed, a breaker opened and closed, a token was
-    /// refreshed with rotation, a signed webhook was accepted and a forged one refused, syncs
-    /// paged, and /metrics moved.
-    Demo {
-        /// Address of the public listener (overrides http.listen).
-        #[arg(long)]
-        listen: Option<String>,
-        /// Address of the management listener (overrides http.admin_listen).
-        #[arg(long)]
-        admin_listen: Option<String>,
-        /// Stop after this long (e.g. 60s), counted from when the daemon is ready; without it,
-        /// run until Ctrl-C or SIGTERM.
-        #[arg(long = "for", value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
-        run_for: Option<std::time::Duration>,
     },
     /// Apply migrations and write the job catalogue, then exit.
     Migrate,
@@ -105,13 +83,6 @@ enum Command {
         #[command(subcommand)]
         command: crate::cli::keys::KeysCommand,
     },
-    /// Run the local fake of the 13 platforms in the foreground (tests, demo, benchmarks).
-    Sandbox {
-        #[arg(long, default_value = "127.0.0.1:8765")]
-        listen: String,
-    },
-    /// Measure drain throughput, enqueue latency, bulk enqueue and daemon RSS.
-    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -135,20 +106,13 @@ enum JobsCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut config = match Config::load(cli.config.as_deref()) {
+    let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("mcp-worker: {e}");
             return ExitCode::from(2);
         }
     };
-    if matches!(cli.command, Command::Demo { .. })
-        && std::env::var_os("RUST_LOG").is_none()
-        && config.log.level == mcp_daemon::config::LogConfig::default().level
-    {
-        // The demo's own summary is the output; the daemon's logs would scroll it away.
-        config.log.level = "error".into();
-    }
     mcp_daemon::telemetry::init(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -174,41 +138,11 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
         Command::Run {
             listen,
             admin_listen,
-            demo,
         } => {
             override_listeners(&mut config, listen, admin_listen);
-            let mut demo_handle = None;
-            if demo {
-                let d = crate::demo::prepare(&mut config)
-                    .await
-                    .context("demo: cannot start the sandbox")?;
-                d.seed(&config).await.context("demo: cannot seed")?;
-                eprint!(
-                    "{}",
-                    crate::demo::banner(&d, &config.http, &config.database.url)
-                );
-                demo_handle = Some(d);
-            }
             mcp_daemon::daemon::run(config, tokio_util::sync::CancellationToken::new())
                 .await
                 .context("daemon failed")?;
-            drop(demo_handle);
-        }
-        Command::Demo {
-            listen,
-            admin_listen,
-            run_for,
-        } => {
-            override_listeners(&mut config, listen, admin_listen);
-            let outcome =
-                crate::demo::driver::run(config, crate::demo::driver::Options { run_for })
-                    .await
-                    .context("demo failed")?;
-            let missing = outcome.missing();
-            if !missing.is_empty() {
-                eprintln!("mcp-worker demo: not seen: {}", missing.join("; "));
-                return Ok(ExitCode::from(3));
-            }
         }
         Command::Migrate => {
             let pool = mcp_daemon::db::connect(&config.database).await?;
@@ -295,18 +229,6 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
         }
         Command::CheckConfig => {
             print!("{}", config.redacted());
-        }
-        Command::Sandbox { listen } => {
-            let sb = mcp_sandbox::start(&listen).await?;
-            println!("sandbox listening on {}", sb.base_url());
-            println!("# config overrides pointing every connector at it:");
-            print!("{}", mcp_sandbox::overrides_toml(&sb));
-            tokio::signal::ctrl_c()
-                .await
-                .context("cannot wait for Ctrl-C")?;
-        }
-        Command::Bench(args) => {
-            crate::bench::run(&config, args).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

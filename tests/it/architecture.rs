@@ -65,6 +65,8 @@ fn each_crate_depends_only_on_what_its_layer_allows() {
     );
     assert_none("mcp-sandbox", &["sqlx", "mcp-queue", "mcp-daemon"]);
     assert_none("mcp-daemon", &["mcp-sandbox", "mcp-testkit"]);
+    // The shipped binary carries no fake platform and no test key: those are mcp-worker-lab's.
+    assert_none("mcp-worker", &["mcp-sandbox", "mcp-testkit"]);
 }
 
 /// Top-level module of a file under `src/` (`lib.rs`/`main.rs` is the crate root, `""`).

@@ -14,6 +14,19 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_mcp-worker")
 }
 
+/// `mcp-worker-lab` (crates/mcp-lab: the demo, the sandbox, the benchmarks), built beside the
+/// daemon by `cargo test --workspace` (scripts/test).
+pub fn lab_bin() -> String {
+    let exe = std::path::Path::new(bin())
+        .with_file_name(format!("mcp-worker-lab{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        exe.exists(),
+        "{} not built: run the tests with --workspace (scripts/test) or cargo build -p mcp-lab",
+        exe.display()
+    );
+    exe.display().to_string()
+}
+
 /// The real daemon binary as a child process, started by the test kit's launcher.
 pub struct Daemon {
     inner: mcp_testkit::Daemon,
@@ -28,9 +41,18 @@ impl Daemon {
         Self::start_with(url, &[], env).await
     }
 
-    /// `run` with extra arguments (e.g. `--demo`).
+    /// `run` with extra arguments.
     pub async fn start_with(url: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let inner = mcp_testkit::Launcher::new(bin(), url)
+        Self::launch(bin(), url, args, env).await
+    }
+
+    /// `mcp-worker-lab run`: the daemon with the sandbox and the demo workspace.
+    pub async fn start_demo(url: &str, env: &[(&str, &str)]) -> Daemon {
+        Self::launch(&lab_bin(), url, &[], env).await
+    }
+
+    async fn launch(exe: &str, url: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let inner = mcp_testkit::Launcher::new(exe, url)
             .quick()
             .args(args)
             .envs(env)

@@ -144,7 +144,11 @@ async fn sigterm_returns_unfinished_jobs_without_spending_an_attempt() {
 }
 
 async fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(bin())
+    run_exe(bin(), url, args).await
+}
+
+async fn run_exe(exe: &str, url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(exe)
         .args(args)
         .env("DATABASE_URL", url)
         .env("MCP_WORKER__LOG__LEVEL", "warn")
@@ -306,7 +310,8 @@ async fn example_config_is_valid_and_matches_the_defaults() {
 #[tokio::test]
 async fn bench_subcommand_runs_small_and_reports_json() {
     let db = TestDb::empty().await;
-    let (ok, out, err) = cli(
+    let (ok, out, err) = run_exe(
+        &crate::common::lab_bin(),
         &db.url,
         &[
             "bench",

@@ -1,11 +1,11 @@
-//! `mcp-worker demo`: a terminal session of the demo (under a pseudo-terminal when `script` from
+//! `mcp-worker-lab demo`: a terminal session of the demo (under a pseudo-terminal when `script` from
 //! util-linux is there) must see all seven things, name the /metrics URL, print no secret and
 //! exit 0; a demo stopped at once must exit 3 naming what it did not see, in plain lines.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{bin, TestDb};
+use crate::common::{lab_bin, TestDb};
 
 const LABELS: [&str; 7] = [
     "health checks pass and fail",
@@ -26,12 +26,12 @@ fn has_script() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Runs `mcp-worker demo ARGS` against `db`, under a pseudo-terminal when `tty` (and `script` is
+/// Runs `mcp-worker-lab demo ARGS` against `db`, under a pseudo-terminal when `tty` (and `script` is
 /// installed); returns the exit code, stdout + stderr, and whether a terminal was used.
 async fn run_demo(db: &TestDb, args: &[String], tty: bool) -> (Option<i32>, String, bool) {
     let tty = tty && has_script();
     let mut cmd = if tty {
-        let line = std::iter::once(bin().to_string())
+        let line = std::iter::once(lab_bin())
             .chain(std::iter::once("demo".to_string()))
             .chain(args.iter().cloned())
             .map(|a| format!("'{a}'"))
@@ -41,7 +41,7 @@ async fn run_demo(db: &TestDb, args: &[String], tty: bool) -> (Option<i32>, Stri
         c.args(["-qec", &line, "/dev/null"]);
         c
     } else {
-        let mut c = tokio::process::Command::new(bin());
+        let mut c = tokio::process::Command::new(lab_bin());
         c.arg("demo").args(args);
         c
     };
@@ -64,10 +64,10 @@ async fn run_demo(db: &TestDb, args: &[String], tty: bool) -> (Option<i32>, Stri
     (out.status.code(), text, tty)
 }
 
-/// The final checklist: the lines after "mcp-worker demo: … seen".
+/// The final checklist: the lines after "mcp-worker-lab demo: … seen".
 fn checklist(out: &str) -> &str {
     let at = out
-        .rfind("mcp-worker demo: ")
+        .rfind("mcp-worker-lab demo: ")
         .unwrap_or_else(|| panic!("no final checklist in:\n{out}"));
     &out[at..]
 }

@@ -237,7 +237,7 @@ async fn a_tampered_credential_moves_the_integration_to_error_without_a_call() {
 #[tokio::test]
 async fn run_demo_checks_13_platforms_against_the_sandbox_and_metrics_move() {
     let db = TestDb::empty().await;
-    let daemon = Daemon::start_with(&db.url, &["--demo"], &[]).await;
+    let daemon = Daemon::start_demo(&db.url, &[]).await;
     db.wait_until(
         "SELECT count(*) = 13 FROM mcp.v_integration_health_summary WHERE checks_24h > 0",
         Duration::from_secs(20),

@@ -288,7 +288,7 @@ async fn dashboard_and_alert_queries_run_against_a_real_prometheus() {
     let alerts = alerts.exists().then_some(alerts);
 
     let db = TestDb::new().await;
-    let daemon = Daemon::start_with(&db.url, &["--demo"], &[]).await;
+    let daemon = Daemon::start_demo(&db.url, &[]).await;
 
     // The first scrape already has every series the dashboard reads.
     let (status, first) = http_get(daemon.port, "/metrics").await.expect("metrics");

@@ -1,4 +1,4 @@
-//! The demo's fixed values in the sandbox world (`mcp-worker demo`, `run --demo`): ids and
+//! The demo's fixed values in the sandbox world (`mcp-worker-lab demo`, `mcp-worker-lab run`): ids and
 //! secrets that docs' examples and the tests can name. Sandbox values, never real credentials.
 
 /// The demo workspace's fixed id.

@@ -1,5 +1,5 @@
 //! The one launcher of the real daemon as a child process (`mcp-worker run`), used by the tests
-//! and by `mcp-worker bench`: it picks two free ports (the public listener's and the management
+//! and by `mcp-worker-lab bench`: it picks two free ports (the public listener's and the management
 //! listener's), starts the binary with the given arguments and environment, waits for `/readyz`
 //! and hands back the child. Stopping reads the peak RSS.
 

@@ -1,4 +1,4 @@
-//! `mcp-worker bench --suite notify`: notifications through the real daemon (a child process) to
+//! `mcp-worker-lab bench --suite notify`: notifications through the real daemon (a child process) to
 //! a receiver on loopback in this process. First single critical changes on an idle daemon,
 //! change → delivered (the receiver's clock against the notification's timestamp); then a burst
 //! of `--notifications` changes in one statement, until the receiver has them all. Prints;

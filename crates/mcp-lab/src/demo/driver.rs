@@ -1,4 +1,4 @@
-//! `mcp-worker demo`: the daemon in-process against the sandbox and the demo workspace (see the
+//! `mcp-worker-lab demo`: the daemon in-process against the sandbox and the demo workspace (see the
 //! parent module), plus a driver that makes the rest of the story happen — a signed Slack event
 //! and a forged one posted to the daemon's own webhook listener, sync sweeps once the first
 //! health checks are in and again once a breaker has closed — and every 2 s reads what the
@@ -203,7 +203,7 @@ pub async fn run(mut config: Config, opts: Options) -> Result<Outcome, DemoError
     let h = &config.health;
     display.header(&[
         format!(
-            "mcp-worker demo: the sandbox of the 13 platforms at {}, a demo workspace with one \
+            "mcp-worker-lab demo: the sandbox of the 13 platforms at {}, a demo workspace with one \
              integration per platform",
             demo.sandbox.base_url()
         ),

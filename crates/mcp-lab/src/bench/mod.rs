@@ -1,4 +1,4 @@
-//! `mcp-worker bench`: measures the engine the way an operator would see it. It makes a fresh
+//! `mcp-worker-lab bench`: measures the engine the way an operator would see it. It makes a fresh
 //! database, starts the real daemon as a child process against it, and prints figures:
 //! bulk enqueue (jobs/s), drain (jobs/s, completed rows kept), enqueue→start latency of an idle
 //! daemon (p50/p99), and the daemon's peak RSS. It prints numbers; it asserts nothing.

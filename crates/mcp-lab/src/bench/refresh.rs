@@ -1,4 +1,4 @@
-//! `mcp-worker bench --suite refresh`: token refresh against the sandbox. First single refreshes
+//! `mcp-worker-lab bench --suite refresh`: token refresh against the sandbox. First single refreshes
 //! one after another in this process (lock, decrypt, platform call, store; median and p99), then
 //! the real daemon as a child process refreshing every seeded token in one hourly tick (the
 //! sweep enqueued once, all refreshes worked to completion). Prints figures; asserts nothing.

@@ -155,7 +155,7 @@ impl Display {
             None => format!("{} (Ctrl-C to stop)", secs(elapsed)),
         };
         let mut lines = vec![format!(
-            "\x1b[1mmcp-worker demo\x1b[0m {} {time}  {done}/{} seen",
+            "\x1b[1mmcp-worker-lab demo\x1b[0m {} {time}  {done}/{} seen",
             SPINNER[self.frame],
             items.len()
         )];
@@ -233,7 +233,7 @@ impl Display {
         let items = t.checklist();
         let done = items.iter().filter(|i| i.done).count();
         let mut s = format!(
-            "\nmcp-worker demo: {why} after {}: {done} of {} seen\n",
+            "\nmcp-worker-lab demo: {why} after {}: {done} of {} seen\n",
             secs(elapsed),
             items.len()
         );
@@ -293,7 +293,7 @@ pub fn where_next(metrics_url: &str, db_url: &str) -> String {
     let q = |sql: &str| format!("    psql \"{db}\" -c \"{sql}\"\n");
     let mut s = String::from("where to look next:\n");
     s.push_str(&format!(
-        "  metrics (while a daemon runs; `mcp-worker run --demo` keeps one running): {metrics_url}\n\
+        "  metrics (while a daemon runs; `mcp-worker-lab run` keeps one running): {metrics_url}\n\
          \x20   curl -s {metrics_url} | grep -E '^mcp_(health_checks|token_refreshes|webhook_events|sync_pages)_total'\n"
     ));
     s.push_str("  the database (the demo workspace stays until the next demo):\n");

@@ -1,4 +1,4 @@
-//! `mcp-worker bench --suite health`: a full health-check cycle of many integrations (spread over
+//! `mcp-worker-lab bench --suite health`: a full health-check cycle of many integrations (spread over
 //! the 13 platforms) against the sandbox on loopback, run by the real daemon as a child process.
 //! Prints: the cycle's wall time (sweep enqueued → last check recorded), the daemon's own time per
 //! check (job run time minus the platform call), state transitions through the SQL function

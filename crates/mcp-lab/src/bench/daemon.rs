@@ -3,6 +3,19 @@
 
 use anyhow::Context;
 
+/// The shipped daemon, `mcp-worker`, built beside this binary (`cargo build --release --workspace`
+/// builds both).
+fn daemon_exe() -> anyhow::Result<std::path::PathBuf> {
+    let me = std::env::current_exe()?;
+    let exe = me.with_file_name(format!("mcp-worker{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(
+        exe.exists(),
+        "{} not found: build the daemon too (cargo build --release --workspace)",
+        exe.display()
+    );
+    Ok(exe)
+}
+
 /// The real daemon as a child process, for the benchmarks.
 pub struct BenchDaemon {
     inner: mcp_testkit::Daemon,
@@ -22,7 +35,7 @@ impl BenchDaemon {
         env: &[(&str, &str)],
         daemon_env: &[String],
     ) -> anyhow::Result<BenchDaemon> {
-        let mut launcher = mcp_testkit::Launcher::new(std::env::current_exe()?, db_url)
+        let mut launcher = mcp_testkit::Launcher::new(daemon_exe()?, db_url)
             .args(args)
             .envs(env);
         for kv in daemon_env {

@@ -1,4 +1,4 @@
-//! `mcp-worker bench --suite webhooks`: the webhook intake of the real daemon (a child process).
+//! `mcp-worker-lab bench --suite webhooks`: the webhook intake of the real daemon (a child process).
 //! Signed Slack events offered at a fixed rate for a while (open loop: the events/s answered and
 //! the intake p50/p99 counted from each event's due time), then single events on an idle daemon
 //! (received → processed p99), then a backlog of events replayed by concurrent clients as fast

@@ -1,4 +1,4 @@
-//! `mcp-worker bench --suite search`: `--search-items` items (1,000,000 by default) of about
+//! `mcp-worker-lab bench --suite search`: `--search-items` items (1,000,000 by default) of about
 //! 1 KB of text each over `--search-workspaces` (100), stored as an older daemon stored them (the platform's
 //! record only, no model), then modelled by a full `items_backfill` pass of the real daemon
 //! (items/s), then searched by 8 concurrent clients with typical queries of 1–3 words, a quarter

@@ -1,4 +1,4 @@
-//! `mcp-worker bench --suite changes`: the deletions and the change feed. One integration lists
+//! `mcp-worker-lab bench --suite changes`: the deletions and the change feed. One integration lists
 //! `--reconcile-items` items in the sandbox; the real daemon (a child process, rate limits
 //! raised) syncs them, the sandbox then removes 1% of them, and a `reconcile` lists everything
 //! again and tombstones what is gone: its wall time and items/s are printed. Then the feed is

@@ -1,8 +1,8 @@
-//! `run --demo`: the daemon against the sandbox, with a demo workspace of 13 integrations (one per
+//! `mcp-worker-lab run`: the daemon against the sandbox, with a demo workspace of 13 integrations (one per
 //! platform) and faults switched on, so that within a minute a newcomer sees health checks pass
 //! and fail, an integration expire, one degrade on a rate limit, a circuit breaker open and close,
 //! a token refreshed with rotation, and `/metrics` move. It never touches workspaces other than
-//! its own. `mcp-worker demo` (`driver`) runs the same story in-process, drives the rest of it
+//! its own. `mcp-worker-lab demo` (`driver`) runs the same story in-process, drives the rest of it
 //! (webhooks, syncs) and reports what the database and the metrics show.
 
 mod display;
@@ -66,7 +66,7 @@ pub struct Demo {
 
 /// Starts the sandbox, points the config at it and makes the health monitor brisk:
 /// a sweep every 15 s, quick retries, breakers that half-open after 20 s.
-/// (`quicken` makes it brisker still for `mcp-worker demo`.)
+/// (`quicken` makes it brisker still for `mcp-worker-lab demo`.)
 pub async fn prepare(config: &mut Config) -> Result<Demo, DemoError> {
     let sandbox = mcp_sandbox::start("127.0.0.1:0").await?;
     config.platforms = sandbox.config_overrides();
@@ -112,7 +112,7 @@ pub async fn prepare(config: &mut Config) -> Result<Demo, DemoError> {
     })
 }
 
-/// `mcp-worker demo`: the same story within about 20 s: a health sweep every 3 s, retries after
+/// `mcp-worker-lab demo`: the same story within about 20 s: a health sweep every 3 s, retries after
 /// 1–2 s, breakers that open after 3 failed checks in a row and half-open after 10 s.
 pub fn quicken(config: &mut Config) {
     config.health.breaker_threshold = 3;

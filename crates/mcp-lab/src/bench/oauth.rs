@@ -1,4 +1,4 @@
-//! `mcp-worker bench --suite oauth`: OAuth connects end to end through the real daemon (a child
+//! `mcp-worker-lab bench --suite oauth`: OAuth connects end to end through the real daemon (a child
 //! process) against the sandbox on loopback. Each round trip is what the gateway and the user's
 //! browser do: `GET /integrations/connect/{platform}` (302 to the platform), the platform's
 //! authorize page (302 back with code and state), then the callback forwarded to the daemon,

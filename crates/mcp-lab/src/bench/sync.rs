@@ -1,4 +1,4 @@
-//! `mcp-worker bench --suite sync`: a full sync of many integrations (spread over the 13
+//! `mcp-worker-lab bench --suite sync`: a full sync of many integrations (spread over the 13
 //! platforms) with many items each against the sandbox on loopback, run by the real daemon as a
 //! child process with the rate limits raised for the bench. One `sync_sweep` enqueues a sync
 //! for every integration; prints the wall time until the last sync completed, items/s, pages/s

@@ -1,4 +1,4 @@
-//! `mcp-worker bench --suite day [--for 10m]`: a compressed day of a 10,000-integration
+//! `mcp-worker-lab bench --suite day [--for 10m]`: a compressed day of a 10,000-integration
 //! deployment. The real daemon (a child process) runs against a fresh database with the
 //! integrations spread over the 13 platforms and pointing at the sandbox; its cron schedules are
 //! compressed (a day in about 10 minutes) through the config: health sweeps, token refresh

@@ -1,0 +1,164 @@
+//! `mcp-worker-lab`: what the shipped `mcp-worker` must not carry — the demo (the sandbox, a
+//! demo workspace and the daemon in one process), the sandbox of the 13 platforms on its own,
+//! and the benchmarks (which start the `mcp-worker` binary beside this one as their daemon).
+//! Parse, load the config, call into the library; nothing else lives here.
+
+mod bench;
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mcp_daemon::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "mcp-worker-lab",
+    version,
+    about = "The demo, the sandbox and the benchmarks of mcp-worker"
+)]
+struct Cli {
+    /// TOML config file (see config/mcp-worker.example.toml).
+    #[arg(long, global = true, env = "MCP_WORKER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The daemon with the sandbox of the 13 platforms and a demo workspace with faults armed.
+    Run {
+        /// Address of the public listener (overrides http.listen).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Address of the management listener (overrides http.admin_listen).
+        #[arg(long)]
+        admin_listen: Option<String>,
+    },
+    /// The demo in one command: the sandbox, 13 integrations with faults, the daemon, a live checklist.
+    ///
+    /// Exits 3 unless health checks passed and failed, a breaker opened and closed, a token was
+    /// refreshed with rotation, a signed webhook was accepted and a forged one refused, syncs
+    /// paged, and /metrics moved.
+    Demo {
+        /// Address of the public listener (overrides http.listen).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Address of the management listener (overrides http.admin_listen).
+        #[arg(long)]
+        admin_listen: Option<String>,
+        /// Stop after this long (e.g. 60s), counted from when the daemon is ready; without it,
+        /// run until Ctrl-C or SIGTERM.
+        #[arg(long = "for", value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
+        run_for: Option<std::time::Duration>,
+    },
+    /// Run the local fake of the 13 platforms in the foreground (tests, demo, benchmarks).
+    Sandbox {
+        #[arg(long, default_value = "127.0.0.1:8765")]
+        listen: String,
+    },
+    /// Measure drain throughput, enqueue latency, bulk enqueue and daemon RSS.
+    Bench(crate::bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mcp-worker-lab: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if matches!(cli.command, Command::Demo { .. })
+        && std::env::var_os("RUST_LOG").is_none()
+        && config.log.level == mcp_daemon::config::LogConfig::default().level
+    {
+        // The demo's own summary is the output; the daemon's logs would scroll it away.
+        config.log.level = "error".into();
+    }
+    mcp_daemon::telemetry::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mcp-worker-lab: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mcp-worker-lab: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run {
+            listen,
+            admin_listen,
+        } => {
+            override_listeners(&mut config, listen, admin_listen);
+            let d = crate::demo::prepare(&mut config)
+                .await
+                .context("demo: cannot start the sandbox")?;
+            d.seed(&config).await.context("demo: cannot seed")?;
+            eprint!(
+                "{}",
+                crate::demo::banner(&d, &config.http, &config.database.url)
+            );
+            mcp_daemon::daemon::run(config, tokio_util::sync::CancellationToken::new())
+                .await
+                .context("daemon failed")?;
+            drop(d);
+        }
+        Command::Demo {
+            listen,
+            admin_listen,
+            run_for,
+        } => {
+            override_listeners(&mut config, listen, admin_listen);
+            let outcome =
+                crate::demo::driver::run(config, crate::demo::driver::Options { run_for })
+                    .await
+                    .context("demo failed")?;
+            let missing = outcome.missing();
+            if !missing.is_empty() {
+                eprintln!("mcp-worker-lab demo: not seen: {}", missing.join("; "));
+                return Ok(ExitCode::from(3));
+            }
+        }
+        Command::Sandbox { listen } => {
+            let sb = mcp_sandbox::start(&listen).await?;
+            println!("sandbox listening on {}", sb.base_url());
+            println!("# config overrides pointing every connector at it:");
+            print!("{}", mcp_sandbox::overrides_toml(&sb));
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot wait for Ctrl-C")?;
+        }
+        Command::Bench(args) => {
+            crate::bench::run(&config, args).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--listen` and `--admin-listen` over `http.listen` and `http.admin_listen` (checked again by
+/// the daemon at start).
+fn override_listeners(config: &mut Config, listen: Option<String>, admin: Option<String>) {
+    if let Some(l) = listen {
+        config.http.listen = l;
+    }
+    if let Some(a) = admin {
+        config.http.admin_listen = a;
+    }
+}
