@@ -61,14 +61,20 @@ CREATE EXTENSION IF NOT EXISTS btree_gin;
 -- written, so a word is found in whatever language it was written, at the price of no stemming
 -- (`meeting` does not find `meetings`: write both, or `meeting | meetings`). The text indexed is
 -- capped at 200,000 characters so that one huge item stays within what a tsvector holds (1 MB).
+-- NULL when the item has neither.
 CREATE FUNCTION mcp.item_search_vector(p_title text, p_text text) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT setweight(to_tsvector('simple'::regconfig, coalesce(p_title, '')), 'A')
+    SELECT CASE WHEN p_title IS NULL AND p_text IS NULL THEN NULL ELSE
+        setweight(to_tsvector('simple'::regconfig, coalesce(p_title, '')), 'A')
         || setweight(to_tsvector('simple'::regconfig, left(coalesce(p_text, ''), 200000)), 'B')
+    END
 $$;
 
--- Recomputed only when the title or the text changed (a content fetch, a backfill that leaves
--- them as they were, a tombstone: no work).
+-- The vector of every other writer's rows (plain SQL), recomputed only when the title or the
+-- text changed (a tombstone, a content state: no work). The daemon's item writers (the
+-- transactions that set `mcp.item_changes` to 'written', as for the change feed) compute it in
+-- their own statements, `search = mcp.item_search_vector(title, text)`: a row trigger costs a
+-- sync page a fifth of its rate (docs/PERFORMANCE.md).
 CREATE FUNCTION mcp.item_search_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE' AND NEW.title IS NOT DISTINCT FROM OLD.title
@@ -76,13 +82,14 @@ BEGIN
         NEW.search := OLD.search;
         RETURN NEW;
     END IF;
-    NEW.search := CASE WHEN NEW.title IS NULL AND NEW.text IS NULL THEN NULL
-                       ELSE mcp.item_search_vector(NEW.title, NEW.text) END;
+    NEW.search := mcp.item_search_vector(NEW.title, NEW.text);
     RETURN NEW;
 END $$;
 CREATE TRIGGER synced_items_search
     BEFORE INSERT OR UPDATE OF title, text ON mcp.synced_items
-    FOR EACH ROW EXECUTE FUNCTION mcp.item_search_refresh();
+    FOR EACH ROW
+    WHEN (current_setting('mcp.item_changes', true) IS DISTINCT FROM 'written')
+    EXECUTE FUNCTION mcp.item_search_refresh();
 
 -- The capture trigger of 0012 (every writer but the daemon's): a change of the model (content
 -- fetched, text erased) is a change of the item too.

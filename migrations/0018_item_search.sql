@@ -64,7 +64,7 @@ CREATE FUNCTION mcp.search_items(
     kind           text,
     title          text,
     snippet        text,
-    text           text,
+    text_bytes     integer,  -- the length of the item's text (read it whole from mcp.synced_items)
     text_truncated boolean,
     author         jsonb,
     participants   jsonb,
@@ -226,7 +226,7 @@ BEGIN
                     WHEN s.text IS NOT NULL AND s.search @@ $18
                     THEN ts_headline('simple'::regconfig, left(s.text, 20000), $2, $16)
                     ELSE ts_headline('simple'::regconfig, coalesce(s.title, ''), $2, $16) END,
-               s.text, s.text_truncated, s.author, s.participants, s.occurred_at, s.url, s.thread,
+               octet_length(s.text), s.text_truncated, s.author, s.participants, s.occurred_at, s.url, s.thread,
                (p.r / 1000000.0)::real
         FROM page p
         JOIN mcp.synced_items s ON s.integration_id = p.integration_id AND s.external_id = p.external_id

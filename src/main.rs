@@ -76,6 +76,12 @@ enum Command {
         #[command(subcommand)]
         command: crate::cli::tokens::TokensCommand,
     },
+    /// The MCP server for assistants: its tokens (`mcp token create|list|revoke`), and the
+    /// server over stdio for one workspace (`mcp stdio --workspace ID`; docs/MCP.md).
+    Mcp {
+        #[command(subcommand)]
+        command: crate::cli::mcp::McpCommand,
+    },
     /// Print the effective configuration with secrets redacted.
     CheckConfig,
     /// Vault keys: make one, or re-encrypt every stored secret under the newest.
@@ -180,6 +186,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
         Command::Webhooks { command } => crate::cli::webhooks::run(command, &config).await?,
         Command::Keys { command } => crate::cli::keys::run(command, &config).await?,
         Command::Tokens { command } => crate::cli::tokens::run(command, &config).await?,
+        Command::Mcp { command } => crate::cli::mcp::run(command, &config).await?,
         Command::Jobs { command } => {
             let pool = mcp_daemon::db::connect(&config.database).await?;
             match command {

@@ -2,6 +2,7 @@
 //! what it prints.
 
 pub mod keys;
+pub mod mcp;
 pub mod notify;
 pub mod tokens;
 pub mod webhooks;

@@ -49,14 +49,19 @@ pub fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// A new token: `mcpw_` and the unpadded base64url of 32 random bytes.
-fn generate() -> Secret {
+/// A new token: `prefix` and the unpadded base64url of 32 random bytes.
+pub fn generate_with(prefix: &str) -> Secret {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     Secret::new(format!(
-        "{PREFIX}{}",
+        "{prefix}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     ))
+}
+
+/// A new workspace API token (`mcpw_…`).
+fn generate() -> Secret {
+    generate_with(PREFIX)
 }
 
 /// Makes a token for `workspace`; returns its row and the token (shown once, then only its

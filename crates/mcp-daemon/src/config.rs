@@ -83,6 +83,8 @@ pub struct Config {
     pub reconcile: crate::items::reconcile::ReconcileConfig,
     /// Items: the text they keep, per platform, and the content step's and backfill's batches.
     pub items: crate::items::config::ItemsConfig,
+    /// The MCP server for assistants (`POST /mcp`, `mcp-worker mcp stdio`).
+    pub mcp: crate::assistant::McpConfig,
 }
 
 #[derive(Clone, Deserialize, Serialize, Debug)]
@@ -265,6 +267,7 @@ impl Config {
         self.sync.check()?;
         self.reconcile.check()?;
         self.items.check()?;
+        self.mcp.check()?;
         if self.retention.tombstones < self.retention.item_changes {
             return Err(ConfigError::invalid(
                 "retention.tombstones",

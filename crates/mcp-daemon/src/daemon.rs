@@ -41,6 +41,8 @@ pub enum DaemonError {
     Connectors(mcp_platforms::connectors::ConnectorBuildError),
     #[error(transparent)]
     WebhookKeys(#[from] crate::webhooks::KeysError),
+    #[error("mcp: {0}")]
+    Mcp(String),
     #[error("cannot enqueue the items backfill: {0}")]
     Backfill(#[from] mcp_queue::QueueError),
 }
@@ -176,8 +178,20 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     let draining = CancellationToken::new();
     let readiness =
         crate::http::ready::Readiness::start(&pool.connect_options(), background.clone());
-    let public = crate::http::router(readiness, metrics, draining.clone())
+    let mut public = crate::http::router(readiness, metrics, draining.clone())
         .merge(crate::http::webhooks::routes(hooks));
+    if config.mcp.enabled {
+        crate::assistant::register_metrics();
+        public = public.merge(
+            crate::assistant::routes(
+                pool.clone(),
+                &config.mcp,
+                &config.webhooks.public_base,
+                background.clone(),
+            )
+            .map_err(|e| DaemonError::Mcp(e.to_string()))?,
+        );
+    }
     let (addr, public_task) = crate::listener::serve(
         &config.http.listen,
         public,

@@ -53,6 +53,10 @@ pub async fn handle(
         return json_response(404, json!({"error": "no such platform"}), &[]);
     };
     st.count_call(p);
+    let latency = st.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let r = Req {
         platform: p,
         method,

@@ -368,6 +368,12 @@ impl Sandbox {
         self.state.items_per_account.store(n, Ordering::Relaxed);
     }
 
+    /// Every platform request (listings, content, tokens, downloads) waits this long before it
+    /// is answered, as a platform's round trip does (none by default).
+    pub fn set_latency(&self, d: Duration) {
+        *self.state.latency.lock().unwrap_or_else(|e| e.into_inner()) = d;
+    }
+
     /// How long the `timeout` fault hangs (30 s by default).
     pub fn set_hang(&self, d: Duration) {
         *self.state.hang.lock().unwrap_or_else(|e| e.into_inner()) = d;

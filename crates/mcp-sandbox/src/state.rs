@@ -63,6 +63,8 @@ pub struct State {
     pub items_per_account: AtomicU64,
     /// How long the `timeout` fault hangs.
     pub hang: Mutex<Duration>,
+    /// How long every platform request waits before it is answered (a platform's round trip).
+    pub latency: Mutex<Duration>,
     /// `http://127.0.0.1:PORT`, for absolute links in list pages.
     pub base_url: String,
     /// Items removed from listings, per platform and login.
@@ -137,6 +139,7 @@ impl State {
             expires_in: AtomicU64::new(0),
             items_per_account: AtomicU64::new(25),
             hang: Mutex::new(Duration::from_secs(30)),
+            latency: Mutex::new(Duration::ZERO),
             base_url,
             removed: Mutex::new(HashMap::new()),
             any_removed: AtomicBool::new(false),
@@ -259,6 +262,10 @@ impl State {
 
     pub fn hang(&self) -> Duration {
         *self.hang.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn latency(&self) -> Duration {
+        *self.latency.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn insert(&self, value: String, t: Token) -> String {

@@ -128,6 +128,18 @@ async fn items_written_by_a_sync_carry_the_model() {
         ],
         "the platforms whose listing lacks content (docs/ITEMS.md)"
     );
+    // The sync's own statements computed each row's search vector (the trigger that computes
+    // it for other writers skips the daemon's): the same vector, for listings and contents.
+    let (vectors, stale): (i64, i64) = sqlx::query_as(
+        "SELECT count(search), \
+                count(*) FILTER (WHERE search IS DISTINCT FROM mcp.item_search_vector(title, text)) \
+         FROM mcp.synced_items",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("vectors");
+    assert_eq!(stale, 0, "every vector is its title's and text's");
+    assert!(vectors >= 12 * 13, "{vectors} items have a vector");
     worker.shutdown().await;
     db.drop_db().await;
 }

@@ -77,7 +77,8 @@ WITH u AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::t
 up AS (UPDATE mcp.synced_items s \
        SET kind = u.k, title = u.ti, text = u.tx, text_truncated = u.tt, author = u.au::jsonb, \
            participants = u.pa::jsonb, occurred_at = coalesce(u.o, s.occurred_at), url = u.ur, \
-           thread = u.th, content_state = u.cs, content = u.co::jsonb, model_version = $15 \
+           thread = u.th, content_state = u.cs, content = u.co::jsonb, model_version = $15, \
+           search = mcp.item_search_vector(u.ti, u.tx) \
        FROM u WHERE s.integration_id = u.i AND s.external_id = u.e AND s.updated_at = u.seen \
        RETURNING s.workspace_id, s.integration_id, s.external_id, s.deleted_at), \
 ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \

@@ -52,7 +52,8 @@ WITH up AS ( \
   UPDATE mcp.synced_items s \
   SET content = $4::jsonb, kind = $5, title = $6, text = $7, text_truncated = $8, \
       author = $9::jsonb, participants = $10::jsonb, occurred_at = coalesce($11, s.occurred_at), \
-      url = $12, thread = $13, content_state = $14, model_version = $15, updated_at = now() \
+      url = $12, thread = $13, content_state = $14, model_version = $15, updated_at = now(), \
+      search = mcp.item_search_vector($6, $7) \
   WHERE s.integration_id = $1 AND s.external_id = $2 AND s.updated_at = $3 \
     AND s.content_state = 'pending' AND s.deleted_at IS NULL \
   RETURNING s.workspace_id, s.external_id), \

@@ -31,13 +31,15 @@ pub const LOCK_MANY_SQL: &str =
 /// change rows (`A` new, `U` changed or back) in the same statement. An item listed again as it
 /// was is left alone: its fetched content and its model stay (a row of an older model waits for
 /// the backfill). A changed one takes the listing's model and loses its old content
-/// (`content_state` says whether the content step fetches it again).
+/// (`content_state` says whether the content step fetches it again). The search vector is
+/// computed here, as the writer's transaction skips the trigger that computes it for others.
 pub const SAVE_ITEMS_SQL: &str = "\
 WITH up AS ( \
   INSERT INTO mcp.synced_items AS s \
     (integration_id, external_id, workspace_id, platform, kind, occurred_at, raw, title, text, \
-     text_truncated, author, participants, url, thread, content_state, model_version) \
-  SELECT $1, e, $2, $3, k, o, r::jsonb, ti, tx, tt, au::jsonb, pa::jsonb, u, th, cs, $16 \
+     text_truncated, author, participants, url, thread, content_state, model_version, search) \
+  SELECT $1, e, $2, $3, k, o, r::jsonb, ti, tx, tt, au::jsonb, pa::jsonb, u, th, cs, $16, \
+         mcp.item_search_vector(ti, tx) \
   FROM unnest($4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], \
               $10::bool[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]) \
        AS t(e, k, o, r, ti, tx, tt, au, pa, u, th, cs) \
@@ -46,7 +48,7 @@ WITH up AS ( \
       title = EXCLUDED.title, text = EXCLUDED.text, text_truncated = EXCLUDED.text_truncated, \
       author = EXCLUDED.author, participants = EXCLUDED.participants, url = EXCLUDED.url, \
       thread = EXCLUDED.thread, content = NULL, content_state = EXCLUDED.content_state, \
-      model_version = EXCLUDED.model_version, \
+      model_version = EXCLUDED.model_version, search = EXCLUDED.search, \
       updated_at = now(), deleted_at = NULL, deleted_reason = NULL \
   WHERE s.raw IS DISTINCT FROM EXCLUDED.raw OR s.deleted_at IS NOT NULL \
   RETURNING s.external_id, s.xmax = 0 AS added), \

@@ -104,6 +104,10 @@ pub struct BenchArgs {
     /// (false: `[items.<platform>] content = false` everywhere, the listings' model alone).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub sync_content: bool,
+    /// The sync suite's sandbox answers every request after this many milliseconds (a
+    /// platform's round trip; 0: at once).
+    #[arg(long, default_value_t = 0)]
+    pub sync_latency_ms: u64,
     /// Items the changes suite's integration lists (synced, then reconciled).
     #[arg(long, default_value_t = 100_000)]
     pub reconcile_items: u64,

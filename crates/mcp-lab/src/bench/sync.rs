@@ -26,6 +26,8 @@ pub struct SyncReport {
     /// Of those, the content calls per item.
     pub content_calls_per_item: f64,
     pub content: bool,
+    /// The sandbox's answer time for every request.
+    pub latency_ms: u64,
     pub daemon_peak_rss_mb: f64,
 }
 
@@ -46,6 +48,8 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SyncRepor
         ..
     } = crate::bench::health::setup(db_url, n, &Platform::ALL, None).await?;
     sandbox.set_items_per_account(per);
+    sandbox.set_latency(std::time::Duration::from_millis(args.sync_latency_ms));
+    report.latency_ms = args.sync_latency_ms;
     crate::bench::health::discord_channels(&pool).await?;
     println!("seeded {n} integrations over 13 platforms, {per} items each in the sandbox");
 
@@ -108,12 +112,13 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SyncRepor
     println!(
         "full sync: {synced} of {n} integrations, {items} items stored in {:.2} s \
          (sweep enqueued → last sync completed) = {:.0} items/s; {:.3} platform calls per item \
-         ({:.3} of them content calls; content calls {})",
+         ({:.3} of them content calls; content calls {}; sandbox latency {} ms)",
         report.wall_s,
         report.items_per_s,
         report.calls_per_item,
         report.content_calls_per_item,
-        if args.sync_content { "on" } else { "off" }
+        if args.sync_content { "on" } else { "off" },
+        args.sync_latency_ms
     );
     report.daemon_peak_rss_mb = daemon.stop().await;
     pool.close().await;

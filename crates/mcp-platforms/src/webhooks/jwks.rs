@@ -103,7 +103,7 @@ impl GmailKeys {
     }
 
     /// The key set in use now.
-    pub(super) fn set(&self) -> Option<Arc<JwkSet>> {
+    pub fn set(&self) -> Option<Arc<JwkSet>> {
         self.cached
             .read()
             .unwrap_or_else(|e| e.into_inner())

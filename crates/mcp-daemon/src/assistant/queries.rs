@@ -1,0 +1,547 @@
+//! What each tool reads or asks, in SQL, inside the caller's transaction: `begin` sets the role
+//! `mcp_assistant` and the caller's workspace for that transaction only (migration 0024), so
+//! row-level security decides what every statement here sees; a bug in a tool cannot show
+//! another workspace's rows. Results are cut to whole items within the character budget
+//! (`fit`), never inside one.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use super::types::*;
+use super::Failure;
+
+/// A transaction acting for `workspace` under row-level security; read-only unless `write`.
+pub async fn begin(
+    pool: &PgPool,
+    workspace: Uuid,
+    write: bool,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let start = if write {
+        "BEGIN; SET LOCAL ROLE mcp_assistant"
+    } else {
+        "BEGIN READ ONLY; SET LOCAL ROLE mcp_assistant"
+    };
+    let mut tx = pool.begin_with(start).await?;
+    sqlx::query("SELECT set_config('mcp.workspace_id', $1, true)")
+        .bind(workspace.to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+fn time(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+fn uuid_arg(name: &str, v: &str) -> Result<Uuid, Failure> {
+    Uuid::parse_str(v.trim()).map_err(|_| {
+        Failure::invalid(format!(
+            "{name} `{v}` is not an id: use an integration_id from list_integrations or search_items"
+        ))
+    })
+}
+
+/// How many of `items` fit in `budget` characters of JSON beside `overhead`; at least one when
+/// `at_least_one` (a page always moves on).
+pub fn fit<T: Serialize>(items: &[T], budget: usize, overhead: usize) -> usize {
+    let mut used = overhead;
+    for (i, it) in items.iter().enumerate() {
+        let n = serde_json::to_string(it).map(|s| s.len()).unwrap_or(0) + 1;
+        if used + n > budget {
+            return i;
+        }
+        used += n;
+    }
+    items.len()
+}
+
+fn next_step(state: &str, breaker: &str) -> Option<String> {
+    let s = match state {
+        "PENDING" | "AUTHORIZING" => "finish connecting it: its authorization was not completed",
+        "EXPIRED" => "reconnect it: its authorization expired and cannot be refreshed",
+        "REVOKED" => "reconnect it: access was withdrawn at the platform",
+        "ERROR" => "nothing yet: it retries by itself; if it persists, read last_error",
+        "DEGRADED" => "nothing: it works within the platform's limits (rate or quota)",
+        _ if breaker == "open" => {
+            "nothing yet: calls are paused after repeated failures and are retried by a probe"
+        }
+        _ => return None,
+    };
+    Some(s.to_string())
+}
+
+type IntegrationRow = (
+    Uuid,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    Option<DateTime<Utc>>,
+    String,
+    i32,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    (
+        Option<String>,
+        Option<String>,
+        Option<i32>,
+        Option<DateTime<Utc>>,
+    ),
+);
+
+pub async fn list_integrations(
+    tx: &mut PgConnection,
+    budget: usize,
+) -> Result<Integrations, Failure> {
+    let rows: Vec<IntegrationRow> = sqlx::query_as(
+        "SELECT integration_id, platform, account, display_name, state, state_reason, \
+                health_status, last_health_check, circuit_breaker_state, consecutive_failures, \
+                last_synced_at, token_expires_at, \
+                ROW(last_error_type, last_error_message, last_error_http_status, last_error_at) \
+         FROM mcp.assistant_integrations ORDER BY platform, integration_id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let all: Vec<Integration> = rows
+        .into_iter()
+        .map(|r| {
+            let (kind, message, status, at) = r.12;
+            let last_error = kind.map(|k| {
+                let mut s = k.replace('_', " ");
+                if let Some(code) = status {
+                    s.push_str(&format!(" (HTTP {code})"));
+                }
+                if let Some(at) = time(at) {
+                    s.push_str(&format!(" at {at}"));
+                }
+                if let Some(m) = message.filter(|m| !m.is_empty()) {
+                    s.push_str(&format!(": {m}"));
+                }
+                s
+            });
+            Integration {
+                integration_id: r.0.to_string(),
+                platform: r.1,
+                account: r.2,
+                display_name: r.3,
+                next_step: next_step(&r.4, &r.8),
+                state: r.4,
+                state_reason: r.5,
+                health: r.6,
+                last_health_check: time(r.7),
+                breaker: r.8,
+                consecutive_failures: r.9,
+                last_synced_at: time(r.10),
+                token_expires_at: time(r.11),
+                last_error,
+            }
+        })
+        .collect();
+    let mut all = all;
+    let n = fit(&all, budget, 40);
+    all.truncate(n);
+    Ok(Integrations { integrations: all })
+}
+
+type HitRow = (
+    String,
+    Uuid,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<Value>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+);
+
+pub async fn search(
+    tx: &mut PgConnection,
+    workspace: Uuid,
+    a: SearchArgs,
+    budget: usize,
+) -> Result<SearchResult, Failure> {
+    let limit = a.limit.unwrap_or(20);
+    if !(1..=50).contains(&limit) {
+        return Err(Failure::invalid(format!(
+            "limit must be between 1 and 50, not {limit}"
+        )));
+    }
+    let mut filters = serde_json::Map::new();
+    if let Some(p) = a.platforms.filter(|p| !p.is_empty()) {
+        filters.insert("platforms".into(), json!(p));
+    }
+    if let Some(k) = a.kinds.filter(|k| !k.is_empty()) {
+        filters.insert("kinds".into(), json!(k));
+    }
+    if let Some(i) = a.integration_id.as_deref() {
+        filters.insert(
+            "integration_id".into(),
+            json!(uuid_arg("integration_id", i)?),
+        );
+    }
+    for (key, v) in [("since", &a.since), ("until", &a.until)] {
+        if let Some(v) = v {
+            DateTime::parse_from_rfc3339(v).map_err(|_| {
+                Failure::invalid(format!(
+                    "{key} `{v}` is not a time: write it as 2026-12-01T09:00:00Z"
+                ))
+            })?;
+            filters.insert(key.into(), json!(v));
+        }
+    }
+    let rows: Vec<HitRow> = sqlx::query_as(
+        "SELECT cursor, integration_id, external_id, platform, kind, title, snippet, author, \
+                occurred_at, url, thread, text_bytes \
+         FROM mcp.search_items($1, $2, $3, $4, $5)",
+    )
+    .bind(workspace)
+    .bind(a.query.as_deref().unwrap_or(""))
+    .bind(Value::Object(filters))
+    .bind(a.cursor.as_deref().filter(|c| !c.is_empty()))
+    .bind(limit as i32 + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    let more = rows.len() > limit as usize;
+    let (cursors, hits): (Vec<String>, Vec<Hit>) = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|r| {
+            (
+                r.0,
+                Hit {
+                    integration_id: r.1.to_string(),
+                    external_id: r.2,
+                    platform: r.3,
+                    kind: r.4,
+                    title: r.5,
+                    snippet: r.6,
+                    author: r.7,
+                    occurred_at: time(r.8),
+                    url: r.9,
+                    thread: r.10,
+                    text_bytes: r.11,
+                },
+            )
+        })
+        .unzip();
+    let mut hits = hits;
+    let n = fit(&hits, budget, 200).max(1).min(hits.len());
+    let cut = n < hits.len();
+    hits.truncate(n);
+    let next_cursor = if (more || cut) && n > 0 {
+        cursors.get(n - 1).cloned()
+    } else {
+        None
+    };
+    Ok(SearchResult { hits, next_cursor })
+}
+
+type ItemRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<Value>,
+    Value,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<String>,
+    String,
+    bool,
+    Option<DateTime<Utc>>,
+);
+
+pub async fn get_item(
+    tx: &mut PgConnection,
+    a: GetItemArgs,
+    budget: usize,
+) -> Result<ItemPage, Failure> {
+    let integration = uuid_arg("integration_id", &a.integration_id)?;
+    let row: Option<ItemRow> = sqlx::query_as(
+        "SELECT platform, kind, title, text, author, participants, occurred_at, url, thread, \
+                content_state, text_truncated, deleted_at \
+         FROM mcp.synced_items WHERE integration_id = $1 AND external_id = $2",
+    )
+    .bind(integration)
+    .bind(&a.external_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(r) = row else {
+        return Err(Failure::not_found(
+            "no such item in this workspace: take integration_id and external_id from search_items",
+        ));
+    };
+    if let Some(at) = time(r.11) {
+        return Err(Failure::not_found(format!(
+            "this item was deleted at its platform ({at}); search again for what replaced it"
+        )));
+    }
+    let text = r.3.unwrap_or_default();
+    let chars = text.chars().count() as u64;
+    let offset = a.offset.unwrap_or(0);
+    if offset > chars {
+        return Err(Failure::invalid(format!(
+            "offset {offset} is past the text's end ({chars} characters)"
+        )));
+    }
+    let item = Item {
+        integration_id: integration.to_string(),
+        external_id: a.external_id,
+        platform: r.0,
+        kind: r.1,
+        title: r.2,
+        author: r.4,
+        participants: r.5,
+        occurred_at: time(r.6),
+        url: r.7,
+        thread: r.8,
+        content_state: r.9,
+        text_truncated: r.10,
+    };
+    // The page: what the budget leaves beside the item's fields (JSON escapes counted as the
+    // characters they become), at most `max_chars`.
+    let used = serde_json::to_string(&item).map(|s| s.len()).unwrap_or(0) + 200;
+    let room = budget.saturating_sub(used).max(500) as u64;
+    let want = a.max_chars.unwrap_or(room).clamp(1, room);
+    let mut page = String::new();
+    let mut taken = 0u64;
+    let mut size = 0usize;
+    for c in text.chars().skip(offset as usize) {
+        if taken >= want {
+            break;
+        }
+        let mut buf = [0u8; 4];
+        let esc = serde_json::to_string(c.encode_utf8(&mut buf))
+            .map(|s| s.len() - 2)
+            .unwrap_or(1);
+        if size + esc > room as usize {
+            break;
+        }
+        size += esc;
+        taken += 1;
+        page.push(c);
+    }
+    let end = offset + taken;
+    Ok(ItemPage {
+        item,
+        text: (chars > 0).then_some(page),
+        text_offset: offset,
+        text_chars: chars,
+        next_offset: (end < chars).then_some(end),
+    })
+}
+
+type ThreadRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<Value>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+);
+
+pub async fn get_thread(
+    tx: &mut PgConnection,
+    a: GetThreadArgs,
+    budget: usize,
+) -> Result<Thread, Failure> {
+    let integration = uuid_arg("integration_id", &a.integration_id)?;
+    let from: usize = match a.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(c) => c
+            .strip_prefix("t:")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                Failure::invalid("cursor is not one of get_thread's: start the thread again")
+            })?,
+    };
+    let rows: Vec<ThreadRow> = sqlx::query_as(
+        "SELECT external_id, kind, title, text, author, occurred_at, url \
+         FROM mcp.thread_items($1, $2) OFFSET $3",
+    )
+    .bind(integration)
+    .bind(&a.thread)
+    .bind(from as i64)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() && from == 0 {
+        return Err(Failure::not_found(
+            "no such thread in this workspace: take integration_id and thread from search_items",
+        ));
+    }
+    let mut used = 200 + a.thread.len();
+    let mut messages = Vec::new();
+    let total = rows.len();
+    for r in rows {
+        let chars =
+            r.3.as_deref()
+                .map(|t| t.chars().count() as u64)
+                .unwrap_or(0);
+        let mut m = ThreadMessage {
+            external_id: r.0,
+            kind: r.1,
+            title: r.2,
+            text: r.3,
+            text_chars: chars,
+            author: r.4,
+            occurred_at: time(r.5),
+            url: r.6,
+        };
+        let mut n = serde_json::to_string(&m).map(|s| s.len()).unwrap_or(0) + 1;
+        if used + n > budget && messages.is_empty() {
+            // One message longer than a whole result: its text is left out (get_item pages it).
+            m.text = None;
+            n = serde_json::to_string(&m).map(|s| s.len()).unwrap_or(0) + 1;
+        }
+        if used + n > budget {
+            break;
+        }
+        used += n;
+        messages.push(m);
+    }
+    let next = from + messages.len();
+    Ok(Thread {
+        integration_id: integration.to_string(),
+        thread: a.thread,
+        next_cursor: (messages.len() < total).then(|| format!("t:{next}")),
+        messages,
+    })
+}
+
+type ChangeRow = (
+    String,
+    String,
+    Uuid,
+    String,
+    String,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+pub async fn get_changes(
+    tx: &mut PgConnection,
+    workspace: Uuid,
+    a: GetChangesArgs,
+    budget: usize,
+) -> Result<Changes, Failure> {
+    let max = a.max_rows.unwrap_or(100);
+    if !(1..=500).contains(&max) {
+        return Err(Failure::invalid(format!(
+            "max_rows must be between 1 and 500, not {max}"
+        )));
+    }
+    let cursor = a.cursor.filter(|c| !c.is_empty());
+    let rows: Vec<ChangeRow> = sqlx::query_as(
+        "SELECT cursor, op, integration_id, external_id, platform, kind, occurred_at, \
+                changed_at, title, left(text, 200), url, thread \
+         FROM mcp.changes($1, $2, $3)",
+    )
+    .bind(workspace)
+    .bind(cursor.as_deref())
+    .bind(max as i32 + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    let more_rows = rows.len() > max as usize;
+    let (cursors, changes): (Vec<String>, Vec<Change>) = rows
+        .into_iter()
+        .take(max as usize)
+        .map(|r| {
+            (
+                r.0,
+                Change {
+                    op: r.1,
+                    integration_id: r.2.to_string(),
+                    external_id: r.3,
+                    platform: r.4,
+                    kind: r.5,
+                    occurred_at: time(r.6),
+                    changed_at: time(Some(r.7)).unwrap_or_default(),
+                    title: r.8,
+                    preview: r.9,
+                    url: r.10,
+                    thread: r.11,
+                },
+            )
+        })
+        .unzip();
+    let mut changes = changes;
+    let n = fit(&changes, budget, 200).max(1).min(changes.len());
+    let cut = n < changes.len();
+    changes.truncate(n);
+    let next_cursor = if n > 0 {
+        cursors.get(n - 1).cloned()
+    } else {
+        cursor
+    };
+    Ok(Changes {
+        changes,
+        next_cursor,
+        more: more_rows || cut,
+    })
+}
+
+pub async fn request_sync(
+    tx: &mut PgConnection,
+    a: RequestSyncArgs,
+) -> Result<SyncRequested, Failure> {
+    let integration = uuid_arg("integration_id", &a.integration_id)?;
+    // Seen under row-level security first: another workspace's integration does not exist.
+    let state: Option<(String, bool)> = sqlx::query_as(
+        "SELECT state, core.state_synced(state) FROM core.integrations WHERE id = $1",
+    )
+    .bind(integration)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((state, synced)) = state else {
+        return Err(Failure::not_found(
+            "no such integration in this workspace: take its id from list_integrations",
+        ));
+    };
+    if !synced {
+        return Err(Failure::invalid(format!(
+            "this integration is {state} and is not synced: {}",
+            next_step(&state, "closed").unwrap_or_else(|| "see list_integrations".into())
+        )));
+    }
+    // The job itself is the daemon's to write (members may not enqueue): the same unique key as
+    // the sweep's (`sync:<id>`), so a sync already waiting or running is the answer.
+    sqlx::query("RESET ROLE").execute(&mut *tx).await?;
+    let made: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM mcp.enqueue_many('sync', ARRAY[$1]::uuid[]) AS id")
+            .bind(integration)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(job_id) = made {
+        return Ok(SyncRequested {
+            job_id,
+            coalesced: false,
+        });
+    }
+    let existing: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM mcp.sync_jobs_live WHERE kind = 'sync' AND unique_key = $1",
+    )
+    .bind(format!("sync:{integration}"))
+    .fetch_optional(&mut *tx)
+    .await?;
+    existing
+        .map(|job_id| SyncRequested {
+            job_id,
+            coalesced: true,
+        })
+        .ok_or_else(|| Failure::unavailable("the sync could not be enqueued; try again"))
+}
