@@ -15,6 +15,7 @@ mod health;
 mod integrations;
 mod items;
 mod listener;
+mod mcp;
 mod notify;
 mod notify_proxy;
 mod oauth;

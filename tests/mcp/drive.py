@@ -4,8 +4,9 @@ Reads a plan (JSON) on stdin and prints, as one JSON document, what each step an
   {"transport": "http", "url": …, "headers": {…}, "mode": "auto" | "legacy", "steps": [...]}
   {"transport": "stdio", "command": …, "args": […], "env": {…}, "mode": …, "steps": [...]}
 Steps: {"op": "list_tools"}, {"op": "call", "tool": …, "args": {…}},
-{"op": "pages", "tool": …, "args": {…}, "cursor_arg": "cursor", "max": N} (calls again with
-the answer's next_cursor until there is none). A failure to connect is reported, not raised.
+{"op": "pages", "tool": …, "args": {…}, "cursor_arg": "cursor", "next": "next_cursor",
+"while": …, "max": N} (calls again with the answer's `next` passed as `cursor_arg` while the
+answer's `while` field, by default `next`, is set). A failure to connect is reported, not raised.
 """
 
 import asyncio
@@ -40,8 +41,9 @@ async def run_steps(client, steps):
             for _ in range(s.get("max", 100)):
                 r = result_of(await client.call_tool(s["tool"], args))
                 pages.append(r)
-                nxt = (r["structured"] or {}).get("next_cursor")
-                if r["is_error"] or not nxt or not (r["structured"] or {}).get(s.get("while", "next_cursor")):
+                got = r["structured"] or {}
+                nxt = got.get(s.get("next", "next_cursor"))
+                if r["is_error"] or nxt is None or not got.get(s.get("while", s.get("next", "next_cursor"))):
                     break
                 args[s.get("cursor_arg", "cursor")] = nxt
             out.append({"pages": pages})

@@ -156,3 +156,12 @@ pub fn sign_gmail(
     let token = jsonwebtoken::encode(&header, &claims, &enc).unwrap_or_default();
     vec![("Authorization".into(), format!("Bearer {token}"))]
 }
+
+/// A JWT of any claims signed (RS256) with one of the test keys, naming its key id: the
+/// identity provider a test plays for the MCP server's JWTs (its JWKS: `GMAIL_TEST_JWKS`).
+pub fn sign_test_jwt(key: GmailTestKey, claims: &Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(key.kid().to_string());
+    let enc = jsonwebtoken::EncodingKey::from_rsa_der(key.der());
+    jsonwebtoken::encode(&header, claims, &enc).unwrap_or_default()
+}

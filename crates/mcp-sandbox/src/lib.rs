@@ -38,8 +38,8 @@ use mcp_platforms::secret::Secret;
 use state::State;
 
 pub use gmail_keys::{
-    sign_gmail, GmailTestKey, GMAIL_JWKS_MAX_AGE_S, GMAIL_JWKS_PATH, GMAIL_TEST_ISSUER,
-    GMAIL_TEST_JWKS, GMAIL_TEST_JWKS_2, GMAIL_TEST_SERVICE_ACCOUNT,
+    sign_gmail, sign_test_jwt, GmailTestKey, GMAIL_JWKS_MAX_AGE_S, GMAIL_JWKS_PATH,
+    GMAIL_TEST_ISSUER, GMAIL_TEST_JWKS, GMAIL_TEST_JWKS_2, GMAIL_TEST_SERVICE_ACCOUNT,
 };
 pub use lists::DISCORD_BOT_TOKEN;
 pub use lists::{SLACK_CHANNEL, ZOOM_RECORDINGS_PER_DAY};

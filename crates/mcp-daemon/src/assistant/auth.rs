@@ -66,9 +66,12 @@ pub struct AuthState {
     audience: String,
     claim: String,
     keys: Option<Keys>,
-    /// The RFC 9728 document's URL (in `WWW-Authenticate`) and body.
+    /// The RFC 9728 document's URL (in `WWW-Authenticate`; relative when no public base is
+    /// configured: then made absolute from the request's allowed `Host`) and body.
     metadata_url: String,
     metadata: Value,
+    hosts: Vec<String>,
+    origins: Vec<String>,
 }
 
 impl AuthState {
@@ -119,6 +122,8 @@ impl AuthState {
             keys,
             metadata_url: metadata_url(&resource),
             metadata,
+            hosts: cfg.hosts(public_base),
+            origins: cfg.origins(public_base),
         })
     }
 
@@ -126,8 +131,14 @@ impl AuthState {
         &self.metadata
     }
 
-    fn unauthorized(&self, presented: bool) -> Response {
-        let mut challenge = format!("Bearer resource_metadata=\"{}\"", self.metadata_url);
+    fn unauthorized(&self, presented: bool, host: Option<&str>) -> Response {
+        let url = match host {
+            Some(h) if self.metadata_url.starts_with('/') => {
+                format!("http://{h}{}", self.metadata_url)
+            }
+            _ => self.metadata_url.clone(),
+        };
+        let mut challenge = format!("Bearer resource_metadata=\"{url}\"");
         if presented {
             challenge.push_str(", error=\"invalid_token\"");
         }
@@ -235,9 +246,64 @@ pub fn metadata_url(resource: &str) -> String {
     }
 }
 
-/// Lets the request through with its `Access`, or answers 401 (503 when the database cannot
-/// say whether a token is valid) before the MCP server reads the body.
+/// Whether a `Host` value is one of `allowed` (`name`, or `name:port` exactly).
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    allowed
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(host) || a.eq_ignore_ascii_case(name))
+}
+
+/// Whether an `Origin` is one of `allowed` (exactly, or `scheme://host:*` for any port).
+pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+    let parsed = url::Url::parse(origin).ok();
+    allowed.iter().any(|a| {
+        if a == origin {
+            return true;
+        }
+        match (a.strip_suffix(":*"), &parsed) {
+            (Some(prefix), Some(u)) => {
+                let bare = format!("{}://{}", u.scheme(), u.host_str().unwrap_or(""));
+                prefix.eq_ignore_ascii_case(&bare)
+            }
+            _ => false,
+        }
+    })
+}
+
+fn forbidden(what: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(json!({"error": "forbidden", "message": what})),
+    )
+        .into_response()
+}
+
+/// Refuses a foreign `Host` or `Origin` (403, DNS rebinding and cross-site calls), then lets
+/// the request through with its `Access`, or answers 401 (503 when the database cannot say
+/// whether a token is valid), before the MCP server reads the body.
 pub async fn authorize(State(st): State<Arc<AuthState>>, mut req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if !host.as_deref().is_some_and(|h| host_allowed(h, &st.hosts)) {
+        metrics::counter!(REFUSED, "reason" => "host").increment(1);
+        return forbidden("this Host is not one the MCP server answers ([mcp] allowed_hosts)");
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let ok = origin
+            .to_str()
+            .is_ok_and(|o| origin_allowed(o, &st.origins));
+        if !ok {
+            metrics::counter!(REFUSED, "reason" => "origin").increment(1);
+            return forbidden("this Origin may not call the MCP server ([mcp] allowed_origins)");
+        }
+    }
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -251,7 +317,7 @@ pub async fn authorize(State(st): State<Arc<AuthState>>, mut req: Request, next:
         .map(str::to_string);
     let Some(bearer) = bearer else {
         metrics::counter!(REFUSED, "reason" => "missing").increment(1);
-        return st.unauthorized(false);
+        return st.unauthorized(false, host.as_deref());
     };
     match st.access(&bearer).await {
         Ok(Some(access)) => {
@@ -266,7 +332,7 @@ pub async fn authorize(State(st): State<Arc<AuthState>>, mut req: Request, next:
             };
             metrics::counter!(REFUSED, "reason" => reason).increment(1);
             tracing::info!(reason, "MCP credentials refused");
-            st.unauthorized(true)
+            st.unauthorized(true, host.as_deref())
         }
         Err(e) => {
             tracing::warn!(error = %e, "MCP token lookup failed");
@@ -282,6 +348,32 @@ pub async fn authorize(State(st): State<Arc<AuthState>>, mut req: Request, next:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_and_origins_match_as_configured() {
+        let hosts: Vec<String> = vec![
+            "localhost".into(),
+            "::1".into(),
+            "mcp.example.com:8443".into(),
+        ];
+        assert!(host_allowed("localhost:9464", &hosts));
+        assert!(host_allowed("[::1]:9464", &hosts));
+        assert!(host_allowed("mcp.example.com:8443", &hosts));
+        assert!(!host_allowed("mcp.example.com:9999", &hosts));
+        assert!(!host_allowed("evil.example", &hosts));
+        let origins: Vec<String> = vec![
+            "https://app.example.com".into(),
+            "http://localhost:*".into(),
+        ];
+        assert!(origin_allowed("https://app.example.com", &origins));
+        assert!(origin_allowed("http://localhost:6274", &origins));
+        assert!(!origin_allowed("https://evil.example", &origins));
+        assert!(!origin_allowed(
+            "http://localhost.evil.example:80",
+            &origins
+        ));
+        assert!(!origin_allowed("null", &origins));
+    }
 
     #[test]
     fn the_metadata_lives_beside_the_resource_path() {

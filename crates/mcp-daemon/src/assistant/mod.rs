@@ -46,7 +46,7 @@ pub fn register_metrics() {
     );
     metrics::describe_counter!(
         auth::REFUSED,
-        "MCP requests refused for their credentials, by reason (missing, unknown, jwt)."
+        "MCP requests refused, by reason (missing, unknown, jwt: credentials; host, origin: where it came from)."
     );
 }
 

@@ -109,7 +109,7 @@ impl Assistant {
         &self,
         Parameters(_): Parameters<NoArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> Answer<Integrations> {
+    ) -> Result<Json<Integrations>, CallToolResult> {
         self.call(
             "list_integrations",
             &ctx,
@@ -131,7 +131,7 @@ impl Assistant {
         &self,
         Parameters(args): Parameters<SearchArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> Answer<SearchResult> {
+    ) -> Result<Json<SearchResult>, CallToolResult> {
         self.call(
             "search_items",
             &ctx,
@@ -153,7 +153,7 @@ impl Assistant {
         &self,
         Parameters(args): Parameters<GetItemArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> Answer<ItemPage> {
+    ) -> Result<Json<ItemPage>, CallToolResult> {
         self.call(
             "get_item",
             &ctx,
@@ -175,7 +175,7 @@ impl Assistant {
         &self,
         Parameters(args): Parameters<GetThreadArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> Answer<Thread> {
+    ) -> Result<Json<Thread>, CallToolResult> {
         self.call(
             "get_thread",
             &ctx,
@@ -197,7 +197,7 @@ impl Assistant {
         &self,
         Parameters(args): Parameters<GetChangesArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> Answer<Changes> {
+    ) -> Result<Json<Changes>, CallToolResult> {
         self.call(
             "get_changes",
             &ctx,
@@ -224,7 +224,7 @@ impl Assistant {
         &self,
         Parameters(args): Parameters<RequestSyncArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> Answer<SyncRequested> {
+    ) -> Result<Json<SyncRequested>, CallToolResult> {
         self.call(
             "request_sync",
             &ctx,

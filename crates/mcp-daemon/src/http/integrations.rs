@@ -89,6 +89,14 @@ pub fn routes(state: ApiState) -> Router {
             post(super::notifications::test),
         )
         .route(
+            "/mcp/tokens",
+            get(super::mcp_tokens::list).post(super::mcp_tokens::create),
+        )
+        .route(
+            "/mcp/tokens/{id}",
+            axum::routing::delete(super::mcp_tokens::revoke),
+        )
+        .route(
             "/notion/verification-token",
             get(super::notion::verification_token),
         )

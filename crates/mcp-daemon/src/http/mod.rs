@@ -14,6 +14,7 @@ pub mod auth;
 pub mod initiator;
 pub mod integration_webhooks;
 pub mod integrations;
+pub mod mcp_tokens;
 pub mod notifications;
 pub mod notion;
 pub mod ready;
