@@ -407,6 +407,29 @@ def rows():
             [(f"max(mcp_notification_endpoints_disabled{{{D}}})", "disabled")],
         ),
     ]
+    yield "Assistant (MCP)", [
+        ts(
+            "MCP tool calls by tool and outcome",
+            "Tool calls on POST /mcp and over stdio per second: ok, tool_error (bad arguments, an expired cursor), not_found, denied (scope), rate_limited (the token's rate), unavailable (the database did not answer).",
+            [(rate("mcp_mcp_calls_total", D, "tool, outcome"), "{{tool}} {{outcome}}")],
+            unit="ops",
+        ),
+        ts(
+            "MCP tool call duration",
+            "Time to answer a tool call, p50 and p99 by tool (the query under row-level security and the answer's serialization; not the network).",
+            [
+                (quantile(0.5, "mcp_mcp_call_duration_seconds", D, "tool"), "p50 {{tool}}"),
+                (quantile(0.99, "mcp_mcp_call_duration_seconds", D, "tool"), "p99 {{tool}}"),
+            ],
+            unit="s",
+        ),
+        ts(
+            "MCP requests refused",
+            "Requests to POST /mcp refused per second: missing (no credentials), unknown (a token unknown, revoked or expired), jwt (a JWT of the wrong issuer, audience, key or age), host and origin (a Host or Origin not allowed); see the alert MCPWorkerMcpCredentialsRefused.",
+            [(rate("mcp_mcp_auth_refused_total", D, "reason"), "{{reason}}")],
+            unit="ops",
+        ),
+    ]
     yield "Deletions", [
         ts(
             "Items tombstoned by source",

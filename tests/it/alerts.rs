@@ -62,6 +62,7 @@ async fn exported(pool: &sqlx::PgPool) -> BTreeMap<String, Vec<BTreeMap<String, 
         mcp_daemon::sync::register_metrics();
         mcp_daemon::items::register_metrics();
         mcp_daemon::items::reconcile::register_metrics();
+        mcp_daemon::assistant::register_metrics();
         mcp_daemon::metrics::register_kinds(Catalog::builtin().iter().map(|k| k.kind.as_str()));
         mcp_daemon::integrations::sample_gauges(pool)
             .await

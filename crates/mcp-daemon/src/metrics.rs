@@ -122,6 +122,12 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
         .and_then(|b| {
             b.set_buckets_for_metric(Matcher::Full(NOTIFICATION_LATENCY.into()), HTTP_BUCKETS)
         })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(crate::assistant::DURATION.into()),
+                HTTP_BUCKETS,
+            )
+        })
         .map_err(|e| MetricsError::Build(e.to_string()))?
         .build_recorder();
     let handle = recorder.handle();

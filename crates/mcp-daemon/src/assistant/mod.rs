@@ -37,7 +37,37 @@ pub const CALLS: &str = "mcp_mcp_calls_total";
 /// Tool call durations in seconds, by tool.
 pub const DURATION: &str = "mcp_mcp_call_duration_seconds";
 
+/// The tools, as `tools/list` names them.
+pub const TOOLS: [&str; 6] = [
+    "get_changes",
+    "get_item",
+    "get_thread",
+    "list_integrations",
+    "request_sync",
+    "search_items",
+];
+const OUTCOMES: [&str; 6] = [
+    "ok",
+    "tool_error",
+    "not_found",
+    "denied",
+    "rate_limited",
+    "unavailable",
+];
+const REFUSALS: [&str; 5] = ["missing", "unknown", "jwt", "host", "origin"];
+
+/// Describes the server's series and exports each at zero (so that dashboards and alerts see
+/// them before the first call).
 pub fn register_metrics() {
+    for t in TOOLS {
+        for o in OUTCOMES {
+            metrics::counter!(CALLS, "tool" => t, "outcome" => o).increment(0);
+        }
+        let _ = metrics::histogram!(DURATION, "tool" => t);
+    }
+    for r in REFUSALS {
+        metrics::counter!(auth::REFUSED, "reason" => r).increment(0);
+    }
     metrics::describe_counter!(CALLS, "MCP tool calls, by tool and outcome.");
     metrics::describe_histogram!(
         DURATION,

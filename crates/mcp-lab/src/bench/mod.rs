@@ -16,6 +16,7 @@ mod day;
 mod day_probe;
 mod health;
 mod history;
+mod mcp;
 mod notify;
 mod oauth;
 mod refresh;
@@ -140,6 +141,8 @@ pub enum Suite {
     Notify,
     Changes,
     Search,
+    /// The MCP server through HTTP on the search suite's items (docs/PERFORMANCE.md#mcp).
+    Mcp,
     Day,
 }
 
@@ -207,6 +210,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Search => crate::bench::search::measure(&args, &db_url)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
+        Suite::Mcp => crate::bench::mcp::measure(&args, &db_url)
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Day => crate::bench::day::measure(&args, &db_url)

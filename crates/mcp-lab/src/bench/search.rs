@@ -40,7 +40,7 @@ pub struct SearchReport {
 }
 
 /// Made-up words from syllables, the same every run.
-fn vocabulary() -> Vec<String> {
+pub(crate) fn vocabulary() -> Vec<String> {
     const ON: [&str; 16] = [
         "b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br",
     ];
@@ -67,13 +67,13 @@ fn vocabulary() -> Vec<String> {
 }
 
 /// Zipf sampling over ranks `lo..hi` (exponent 1) by inverse cumulative weights.
-struct Zipf {
+pub(crate) struct Zipf {
     cumulative: Vec<f64>,
     lo: usize,
 }
 
 impl Zipf {
-    fn new(lo: usize, hi: usize) -> Zipf {
+    pub(crate) fn new(lo: usize, hi: usize) -> Zipf {
         let mut acc = 0.0;
         let cumulative = (lo..hi)
             .map(|r| {
@@ -84,7 +84,7 @@ impl Zipf {
         Zipf { cumulative, lo }
     }
 
-    fn sample(&self, rng: &mut StdRng) -> usize {
+    pub(crate) fn sample(&self, rng: &mut StdRng) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(1.0);
         let x = rng.random::<f64>() * total;
         self.lo + self.cumulative.partition_point(|c| *c < x)
@@ -195,7 +195,7 @@ async fn seed(pool: &sqlx::PgPool, items: u64, workspaces: usize) -> anyhow::Res
 }
 
 /// A typical query: 1–3 content words, a quarter of them with a filter.
-fn query(rng: &mut StdRng, z: &Zipf, words: &[String]) -> (String, serde_json::Value) {
+pub(crate) fn query(rng: &mut StdRng, z: &Zipf, words: &[String]) -> (String, serde_json::Value) {
     let n = match rng.random_range(0..100) {
         0..50 => 1,
         50..85 => 2,
@@ -212,15 +212,16 @@ fn query(rng: &mut StdRng, z: &Zipf, words: &[String]) -> (String, serde_json::V
     (q.join(" "), filters)
 }
 
-pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SearchReport> {
+/// The search suite's data set, stored, modelled by the daemon's backfill and vacuumed (the
+/// mcp suite searches the same one); fills the report's seed, backfill and size figures.
+pub(crate) async fn prepare(
+    args: &BenchArgs,
+    db_url: &str,
+    report: &mut SearchReport,
+) -> anyhow::Result<()> {
     let workspaces = args.search_workspaces.max(1);
     let items = args.search_items.max(workspaces as u64);
-    let mut report = SearchReport {
-        machine: machine(),
-        items,
-        ..SearchReport::default()
-    };
-    println!("machine: {}", report.machine);
+    report.items = items;
     let pool = sqlx::PgPool::connect(db_url).await?;
     mcp_daemon::db::migrate(&pool, mcp_queue::catalog::Catalog::builtin()).await?;
     let t = Instant::now();
@@ -286,6 +287,18 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SearchRep
         "search index {:.0} MB; table with its TOAST {:.0} MB",
         report.index_mb, report.table_mb
     );
+    pool.close().await;
+    Ok(())
+}
+
+pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SearchReport> {
+    let workspaces = args.search_workspaces.max(1);
+    let mut report = SearchReport {
+        machine: machine(),
+        ..SearchReport::default()
+    };
+    println!("machine: {}", report.machine);
+    prepare(args, db_url, &mut report).await?;
 
     // 8 clients, each with its connection, back to back.
     let words = std::sync::Arc::new(vocabulary());
@@ -337,6 +350,5 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<SearchRep
         "search, {CLIENTS} clients, {} queries of 1-3 words (a quarter filtered): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {:.0} queries/s; {:.1} rows a query",
         report.queries, report.p50_ms, report.p99_ms, report.max_ms, report.queries_per_s, report.mean_rows
     );
-    pool.close().await;
     Ok(report)
 }
