@@ -78,7 +78,7 @@ async fn bad_credentials_origins_and_hosts_are_refused_and_jwts_of_the_provider_
     // No credentials: 401 naming the protected-resource document, which names the issuer.
     let (status, www, _) = post(d.port, &[]).await;
     assert_eq!(status, 401);
-    let meta_url = format!("https://mcp.example.test/.well-known/oauth-protected-resource/mcp");
+    let meta_url = "https://mcp.example.test/.well-known/oauth-protected-resource/mcp";
     assert_eq!(www, format!("Bearer resource_metadata=\"{meta_url}\""));
     let (code, doc) = crate::common::http_get(d.port, "/.well-known/oauth-protected-resource/mcp")
         .await

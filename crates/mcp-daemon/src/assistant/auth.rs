@@ -56,7 +56,7 @@ pub enum AuthSetupError {
 /// The identity provider's keys: a file's set, or the URL's cache.
 enum Keys {
     File(Arc<JwkSet>),
-    Url(GmailKeys),
+    Url(Box<GmailKeys>),
 }
 
 /// What `authorize` checks against.
@@ -103,7 +103,7 @@ impl AuthState {
                 ..GmailKeysConfig::default()
             })
             .ok()
-            .map(Keys::Url)
+            .map(|k| Keys::Url(Box::new(k)))
         };
         let mut metadata = json!({
             "resource": resource,

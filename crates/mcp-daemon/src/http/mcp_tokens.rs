@@ -43,10 +43,14 @@ fn bad(field: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// The workspace a request acts in: its token's, or the one the gateway names.
-fn workspace_of(caller: Caller, named: Option<uuid::Uuid>) -> Result<Option<uuid::Uuid>, Response> {
+/// The workspace a request acts in: its token's, or the one the gateway names (naming another
+/// than its own is `ForbiddenWorkspace` for a workspace token).
+fn workspace_of(
+    caller: Caller,
+    named: Option<uuid::Uuid>,
+) -> Result<Option<uuid::Uuid>, ForbiddenWorkspace> {
     match (caller, named) {
-        (Caller::Workspace(w), Some(n)) if n != w => Err(ForbiddenWorkspace.into_response()),
+        (Caller::Workspace(w), Some(n)) if n != w => Err(ForbiddenWorkspace),
         (Caller::Workspace(w), _) => Ok(Some(w)),
         (Caller::Gateway, n) => Ok(n),
     }
@@ -72,7 +76,7 @@ pub async fn create(
     let workspace = match workspace_of(caller, named) {
         Ok(Some(w)) => w,
         Ok(None) => return bad("workspace_id", "missing"),
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let name = body
         .get("name")
@@ -118,7 +122,7 @@ pub async fn list(
 ) -> Response {
     let workspace = match workspace_of(caller, q.workspace_id) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     match tokens::list(&s.pool, workspace, q.all).await {
         Ok(rows) => Json(json!({"tokens": rows})).into_response(),
