@@ -225,6 +225,36 @@ async fn two_workspaces_never_see_each_others_items_integrations_or_changes() {
         .all(|c| c["integration_id"] == json!(a.gmail.to_string())
             || c["integration_id"] == json!(a.slack.to_string())));
     assert_eq!(ok_step(&out, 7)["hits"], json!([]));
+    // Once `prune` has deleted changes past a reader's cursor, the cursor is refused with what
+    // to do next.
+    let cursor = ok_step(&out, 5)["next_cursor"]
+        .as_str()
+        .expect("a cursor")
+        .to_string();
+    sqlx::query(
+        "INSERT INTO mcp.item_changes_pruned (txid, seq) \
+         SELECT txid, seq FROM mcp.item_changes ORDER BY txid DESC, seq DESC LIMIT 1",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("prune past the cursor");
+    let late = drive(http_plan(
+        d.port,
+        &ta,
+        "auto",
+        json!([{"op": "call", "tool": "get_changes", "args": {"cursor": cursor}}]),
+    ))
+    .await;
+    let expired = &late["steps"][0];
+    assert_eq!(expired["is_error"], true, "{late}");
+    assert_eq!(expired["structured"]["error"], "cursor_expired");
+    assert!(
+        expired["structured"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("start again from a fresh search"),
+        "{expired}"
+    );
     let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'sync'")
         .fetch_one(&db.pool)
         .await
@@ -245,22 +275,24 @@ async fn over_stdio_an_assistant_reads_its_workspace() {
     let db = TestDb::new().await;
     let a = seed(&db, "a", "kestrel", 100).await;
     let _b = seed(&db, "b", "osprey", 100).await;
-    let plan = json!({
-        "transport": "stdio",
-        "command": crate::common::bin(),
-        "args": ["mcp", "stdio", "--workspace", a.ws.to_string()],
-        "env": {"DATABASE_URL": db.url, "MCP_WORKER__LOG__LEVEL": "warn"},
-        "mode": "legacy",
-        "steps": [
-            {"op": "list_tools"},
-            {"op": "call", "tool": "search_items", "args": {"query": "kestrel"}},
-            {"op": "call", "tool": "search_items", "args": {"query": "osprey"}}
-        ]
-    });
-    let out = drive(plan).await;
-    assert_eq!(out["ok"], true, "{out}");
-    check_tools(&out["steps"][0]["tools"]);
-    assert_eq!(ok_step(&out, 1)["hits"].as_array().map(Vec::len), Some(5));
-    assert_eq!(ok_step(&out, 2)["hits"], json!([]));
+    for mode in ["auto", "legacy"] {
+        let plan = json!({
+            "transport": "stdio",
+            "command": crate::common::bin(),
+            "args": ["mcp", "stdio", "--workspace", a.ws.to_string()],
+            "env": {"DATABASE_URL": db.url, "MCP_WORKER__LOG__LEVEL": "warn"},
+            "mode": mode,
+            "steps": [
+                {"op": "list_tools"},
+                {"op": "call", "tool": "search_items", "args": {"query": "kestrel"}},
+                {"op": "call", "tool": "search_items", "args": {"query": "osprey"}}
+            ]
+        });
+        let out = drive(plan).await;
+        assert_eq!(out["ok"], true, "{mode}: {out}");
+        check_tools(&out["steps"][0]["tools"]);
+        assert_eq!(ok_step(&out, 1)["hits"].as_array().map(Vec::len), Some(5));
+        assert_eq!(ok_step(&out, 2)["hits"], json!([]), "{mode}");
+    }
     db.drop_db().await;
 }

@@ -13,23 +13,47 @@ use uuid::Uuid;
 use super::types::*;
 use super::Failure;
 
-/// A transaction acting for `workspace` under row-level security; read-only unless `write`.
+/// How a tool's transaction starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Acting for the caller's workspace under row-level security, read-only.
+    Read,
+    /// The same, and it may write.
+    Write,
+    /// Read-only as the daemon: the tool finds what it needs in the caller's workspace, then
+    /// acts for it (`act_for`) before it reads what it answers.
+    Daemon,
+}
+
+/// The statements that make a transaction act for `workspace` under row-level security (the
+/// id is a parsed UUID, so it is written into them as is).
+fn acting_as(workspace: Uuid) -> String {
+    format!(
+        "SET LOCAL ROLE mcp_assistant; SELECT set_config('mcp.workspace_id', '{workspace}', true)"
+    )
+}
+
+/// A tool's transaction (`Start`; acting for `workspace` is sent with its BEGIN, one round
+/// trip).
 pub async fn begin(
     pool: &PgPool,
     workspace: Uuid,
-    write: bool,
+    start: Start,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let start = if write {
-        "BEGIN; SET LOCAL ROLE mcp_assistant"
-    } else {
-        "BEGIN READ ONLY; SET LOCAL ROLE mcp_assistant"
+    let sql = match start {
+        Start::Read => format!("BEGIN READ ONLY; {}", acting_as(workspace)),
+        Start::Write => format!("BEGIN; {}", acting_as(workspace)),
+        Start::Daemon => "BEGIN READ ONLY".to_string(),
     };
-    let mut tx = pool.begin_with(start).await?;
-    sqlx::query("SELECT set_config('mcp.workspace_id', $1, true)")
-        .bind(workspace.to_string())
+    pool.begin_with(sqlx::AssertSqlSafe(sql)).await
+}
+
+/// Makes a `Start::Daemon` transaction act for `workspace` from here on.
+async fn act_for(tx: &mut PgConnection, workspace: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(acting_as(workspace)))
         .execute(&mut *tx)
         .await?;
-    Ok(tx)
+    Ok(())
 }
 
 fn time(t: Option<DateTime<Utc>>) -> Option<String> {
@@ -198,6 +222,10 @@ pub async fn search(
             filters.insert(key.into(), json!(v));
         }
     }
+    // The page is found as the daemon (`Start::Daemon`), in the caller's workspace only: under
+    // row-level security PostgreSQL may not use the words (`@@`, not leakproof) as a condition
+    // of the search index, and a search takes several times as long. Then only what the
+    // caller's workspace sees under row-level security is answered.
     let rows: Vec<HitRow> = sqlx::query_as(
         "SELECT cursor, integration_id, external_id, platform, kind, title, snippet, author, \
                 occurred_at, url, thread, text_bytes \
@@ -210,6 +238,22 @@ pub async fn search(
     .bind(limit as i32 + 1)
     .fetch_all(&mut *tx)
     .await?;
+    act_for(&mut *tx, workspace).await?;
+    let (ints, exts): (Vec<Uuid>, Vec<String>) = rows.iter().map(|r| (r.1, r.2.clone())).unzip();
+    let seen: std::collections::HashSet<(Uuid, String)> = sqlx::query_as(
+        "SELECT integration_id, external_id FROM mcp.synced_items \
+         WHERE (integration_id, external_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))",
+    )
+    .bind(&ints)
+    .bind(&exts)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let rows: Vec<HitRow> = rows
+        .into_iter()
+        .filter(|r| seen.contains(&(r.1, r.2.clone())))
+        .collect();
     let more = rows.len() > limit as usize;
     let (cursors, hits): (Vec<String>, Vec<Hit>) = rows
         .into_iter()

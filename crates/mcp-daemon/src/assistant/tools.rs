@@ -50,7 +50,7 @@ impl Assistant {
         tool: &'static str,
         ctx: &RequestContext<RoleServer>,
         scope: &'static str,
-        write: bool,
+        start: queries::Start,
         body: F,
     ) -> Answer<T>
     where
@@ -72,7 +72,7 @@ impl Assistant {
             if let Some(wait) = self.inner.limiter.take(&access.caller) {
                 return Err(Failure::rate_limited(wait));
             }
-            let tx = queries::begin(&self.inner.pool, access.workspace, write).await?;
+            let tx = queries::begin(&self.inner.pool, access.workspace, start).await?;
             let (out, tx) = body(tx, access.clone(), self.inner.max_result_chars).await?;
             tx.commit().await?;
             Ok((out, access))
@@ -114,7 +114,7 @@ impl Assistant {
             "list_integrations",
             &ctx,
             "read",
-            false,
+            queries::Start::Read,
             |mut tx, _, budget| async move {
                 let out = queries::list_integrations(&mut tx, budget).await?;
                 Ok((out, tx))
@@ -136,7 +136,7 @@ impl Assistant {
             "search_items",
             &ctx,
             "read",
-            false,
+            queries::Start::Daemon,
             |mut tx, a, budget| async move {
                 let out = queries::search(&mut tx, a.workspace, args, budget).await?;
                 Ok((out, tx))
@@ -158,7 +158,7 @@ impl Assistant {
             "get_item",
             &ctx,
             "read",
-            false,
+            queries::Start::Read,
             |mut tx, _, budget| async move {
                 let out = queries::get_item(&mut tx, args, budget).await?;
                 Ok((out, tx))
@@ -180,7 +180,7 @@ impl Assistant {
             "get_thread",
             &ctx,
             "read",
-            false,
+            queries::Start::Read,
             |mut tx, _, budget| async move {
                 let out = queries::get_thread(&mut tx, args, budget).await?;
                 Ok((out, tx))
@@ -202,7 +202,7 @@ impl Assistant {
             "get_changes",
             &ctx,
             "read",
-            false,
+            queries::Start::Read,
             |mut tx, a, budget| async move {
                 let out = queries::get_changes(&mut tx, a.workspace, args, budget).await?;
                 Ok((out, tx))
@@ -229,7 +229,7 @@ impl Assistant {
             "request_sync",
             &ctx,
             "sync",
-            true,
+            queries::Start::Write,
             |mut tx, _, _| async move {
                 let out = queries::request_sync(&mut tx, args).await?;
                 Ok((out, tx))

@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// Keep the bench database afterwards.
     #[arg(long)]
     pub keep: bool,
+    /// Run in this existing database (one a `--keep` run left) instead of a fresh one, and
+    /// keep it: the search and mcp suites then skip storing and modelling their items.
+    #[arg(long)]
+    pub db: Option<String>,
     /// Also print the figures as one JSON line.
     #[arg(long)]
     pub json: bool,
@@ -170,16 +174,26 @@ pub struct BenchReport {
 
 pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let admin_url = config.database.url.clone();
-    let db = format!("mcp_bench_{}", std::process::id());
+    let reuse = args.db.is_some();
+    let db = args
+        .db
+        .clone()
+        .unwrap_or_else(|| format!("mcp_bench_{}", std::process::id()));
+    anyhow::ensure!(
+        db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "--db takes a database name of letters, digits and _"
+    );
     let mut admin = PgConnection::connect(&admin_url)
         .await
         .context("bench: cannot connect with database.url / DATABASE_URL")?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
-        .execute(&mut admin)
-        .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&mut admin)
-        .await?;
+    if !reuse {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
+            .execute(&mut admin)
+            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .execute(&mut admin)
+            .await?;
+    }
     let mut url = url::Url::parse(&admin_url)?;
     url.set_path(&format!("/{db}"));
     let db_url = url.to_string();
@@ -219,7 +233,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
     };
-    if !args.keep {
+    if !args.keep && !reuse {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
         )))

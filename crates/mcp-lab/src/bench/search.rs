@@ -224,6 +224,16 @@ pub(crate) async fn prepare(
     report.items = items;
     let pool = sqlx::PgPool::connect(db_url).await?;
     mcp_daemon::db::migrate(&pool, mcp_queue::catalog::Catalog::builtin()).await?;
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mcp.synced_items WHERE model_version > 0 AND search IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await?;
+    if stored >= items as i64 {
+        println!("{stored} modelled items found (--db): not stored again");
+        pool.close().await;
+        return Ok(());
+    }
     let t = Instant::now();
     seed(&pool, items, workspaces).await?;
     report.seed_s = t.elapsed().as_secs_f64();
