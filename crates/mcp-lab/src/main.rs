@@ -61,7 +61,7 @@ enum Command {
         listen: String,
     },
     /// Measure drain throughput, enqueue latency, bulk enqueue and daemon RSS.
-    Bench(crate::bench::BenchArgs),
+    Bench(Box<crate::bench::BenchArgs>),
 }
 
 fn main() -> ExitCode {
@@ -146,7 +146,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                 .context("cannot wait for Ctrl-C")?;
         }
         Command::Bench(args) => {
-            crate::bench::run(&config, args).await?;
+            crate::bench::run(&config, *args).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
