@@ -110,8 +110,35 @@ enum JobsCommand {
     Cancel { id: i64 },
 }
 
+/// Whether a write to a closed pipe ends the process quietly (`SIGPIPE`'s default, as other
+/// command-line tools do: `mcp-worker jobs list | head -1`) or is an error to handle (ignored,
+/// Rust's default, kept by the daemon and the stdio server, whose peers may go away).
+fn sigpipe(quiet_exit: bool) {
+    let action = if quiet_exit {
+        libc::SIG_DFL
+    } else {
+        libc::SIG_IGN
+    };
+    // SAFETY: setting a signal's disposition to a default or to ignore, before any thread is
+    // started, runs no code of ours in a handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, action);
+    }
+}
+
 fn main() -> ExitCode {
+    // Before clap, so that `--help | head -1` ends quietly too.
+    sigpipe(true);
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Run { .. }
+            | Command::Mcp {
+                command: crate::cli::mcp::McpCommand::Stdio { .. }
+            }
+    ) {
+        sigpipe(false);
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {

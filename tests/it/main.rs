@@ -21,6 +21,7 @@ mod notify_proxy;
 mod oauth;
 mod ops;
 mod outage;
+mod pipes;
 mod plans;
 mod platform_docs;
 mod prometheus;
