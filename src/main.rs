@@ -262,6 +262,11 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             }
         }
         Command::CheckConfig => {
+            // What `run` would fail on at start, before it prints the configuration as valid.
+            if let Err(e) = mcp_daemon::preflight::check(&config) {
+                eprintln!("mcp-worker: {e}");
+                return Ok(ExitCode::from(2));
+            }
             print!("{}", config.redacted());
         }
     }

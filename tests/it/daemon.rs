@@ -346,3 +346,56 @@ async fn bench_subcommand_runs_small_and_reports_json() {
     assert_eq!(report["pruned_rows"].as_i64(), Some(2000));
     db.drop_db().await;
 }
+
+/// `check-config` checks what `run` will need at start: a key file that is missing, or an
+/// identity provider's JWKS file that is not one, makes it exit 2 naming the key (as `run`
+/// would fail), where it used to print the configuration as valid.
+#[tokio::test]
+async fn check_config_refuses_files_run_could_not_read() {
+    let dir = tempfile::tempdir().expect("dir");
+    let not_jwks = dir.path().join("jwks.json");
+    std::fs::write(&not_jwks, "{ not json").expect("write");
+    let not_jwks = not_jwks.display().to_string();
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![(
+                "MCP_WORKER__VAULT__KEY_FILES",
+                "[\"/nonexistent/vault.key\"]",
+            )],
+            "vault.key_files",
+        ),
+        (
+            vec![
+                ("MCP_WORKER__MCP__JWT_ISSUER", "https://idp.example/"),
+                ("MCP_WORKER__MCP__JWKS_FILE", &not_jwks),
+            ],
+            "mcp.jwks_file",
+        ),
+    ];
+    for (env, key) in cases {
+        let out = tokio::process::Command::new(bin())
+            .arg("check-config")
+            .env_remove("MCP_WORKER_CONFIG")
+            .env_remove("DATABASE_URL")
+            .envs(env.iter().copied())
+            .output()
+            .await
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}: {err}");
+        assert!(err.contains(key), "{key}: {err}");
+        assert!(out.stdout.is_empty(), "nothing printed as valid");
+    }
+    let ok = tokio::process::Command::new(bin())
+        .arg("check-config")
+        .env_remove("MCP_WORKER_CONFIG")
+        .env_remove("DATABASE_URL")
+        .output()
+        .await
+        .expect("run");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}

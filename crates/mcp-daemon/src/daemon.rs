@@ -43,6 +43,8 @@ pub enum DaemonError {
     WebhookKeys(#[from] crate::webhooks::KeysError),
     #[error("mcp: {0}")]
     Mcp(String),
+    #[error(transparent)]
+    Preflight(#[from] crate::preflight::PreflightError),
     #[error("cannot enqueue the items backfill: {0}")]
     Backfill(#[from] mcp_queue::QueueError),
 }
@@ -54,6 +56,8 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         .http
         .check()
         .map_err(|(key, message)| DaemonError::Config(key, message))?;
+    // What `check-config` checks: a configuration it passes gets this far.
+    crate::preflight::check(&config)?;
     let files = crate::listener::ensure_file_limit(&config.http, config.database.max_connections)?;
     tracing::debug!(files, "open file limit");
     let notifier = Notifier::from_env();

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod listener;
 pub mod metrics;
 pub mod notify;
+pub mod preflight;
 pub mod sdnotify;
 pub mod sync;
 pub mod telemetry;

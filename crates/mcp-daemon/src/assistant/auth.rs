@@ -83,16 +83,7 @@ impl AuthState {
         let resource = cfg.resource(public_base);
         let keys = if cfg.jwt_issuer.is_empty() {
             None
-        } else if !cfg.jwks_file.is_empty() {
-            let path = cfg.jwks_file.clone();
-            let text = std::fs::read_to_string(&path).map_err(|source| AuthSetupError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let set: JwkSet = serde_json::from_str(&text).map_err(|e| AuthSetupError::Parse {
-                path,
-                message: e.to_string(),
-            })?;
+        } else if let Some(set) = check_keys(cfg)? {
             Some(Keys::File(Arc::new(set)))
         } else {
             // The JWKS cache of Gmail's push verification: fetched on demand, an unknown key
@@ -229,6 +220,24 @@ impl AuthState {
             scopes,
         })
     }
+}
+
+/// The identity provider's JWKS file, read and parsed, when `[mcp] jwks_file` names one.
+pub fn check_keys(cfg: &McpConfig) -> Result<Option<JwkSet>, AuthSetupError> {
+    if cfg.jwks_file.is_empty() {
+        return Ok(None);
+    }
+    let path = cfg.jwks_file.clone();
+    let text = std::fs::read_to_string(&path).map_err(|source| AuthSetupError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| AuthSetupError::Parse {
+            path,
+            message: e.to_string(),
+        })
 }
 
 /// RFC 9728 §3.1: the metadata of `https://h/p` is at `https://h/.well-known/oauth-protected-resource/p`.
