@@ -399,3 +399,48 @@ async fn check_config_refuses_files_run_could_not_read() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+/// A database that cannot be reached is said once, in one line: what failed (refused, no such
+/// database, no such role), the URL with its password masked, and the likely fix.
+#[tokio::test]
+async fn an_unreachable_database_is_one_line_saying_what_to_do() {
+    let port = crate::common::free_port();
+    let admin = url::Url::parse(&mcp_testkit::admin_url()).expect("url");
+    let host = format!(
+        "{}:{}",
+        admin.host_str().unwrap_or("127.0.0.1"),
+        admin.port().unwrap_or(5432)
+    );
+    let cases = [
+        (
+            format!("postgres://someone:hunter2@127.0.0.1:{port}/db"),
+            "connection refused",
+        ),
+        (
+            format!("postgres://postgres:hunter2@{host}/mcp_no_such_database"),
+            "createdb mcp_no_such_database",
+        ),
+        (
+            format!("postgres://mcp_no_such_role:hunter2@{host}/postgres"),
+            "createuser mcp_no_such_role",
+        ),
+    ];
+    for (url, says) in cases {
+        let out = tokio::process::Command::new(bin())
+            .args(["jobs", "list"])
+            .env("DATABASE_URL", &url)
+            .env_remove("MCP_WORKER_CONFIG")
+            .output()
+            .await
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(says), "{url}: {err}");
+        assert!(
+            !err.contains("hunter2") && err.contains("***"),
+            "masked: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(!err.contains("timed out"), "{err}");
+    }
+}

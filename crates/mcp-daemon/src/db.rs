@@ -19,6 +19,9 @@ pub enum DbError {
     Url { url: String, source: sqlx::Error },
     #[error("cannot connect to {url}: {source}")]
     Connect { url: String, source: sqlx::Error },
+    /// The first connection failed: what failed and the likely fix, in one sentence.
+    #[error("cannot connect to {url}: {why}")]
+    Unreachable { url: String, why: String },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
@@ -35,6 +38,30 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool, DbError> {
             source,
         })?
         .application_name("mcp-worker");
+    // One connection first, on its own: the pool would retry until its timeout and then say
+    // only that it timed out, hiding a refused connection or a missing database.
+    use sqlx::Connection;
+    match tokio::time::timeout(cfg.connect_timeout, sqlx::PgConnection::connect_with(&opts)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+        }
+        Ok(Err(e)) => {
+            return Err(DbError::Unreachable {
+                url: shown,
+                why: explain(&e, &opts),
+            })
+        }
+        Err(_) => {
+            return Err(DbError::Unreachable {
+                url: shown,
+                why: format!(
+                    "no answer within database.connect_timeout ({:?}): is the host right, and \
+                     reachable from here?",
+                    cfg.connect_timeout
+                ),
+            })
+        }
+    }
     PgPoolOptions::new()
         .max_connections(cfg.max_connections)
         .acquire_timeout(cfg.connect_timeout)
@@ -45,6 +72,45 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool, DbError> {
         .connect_with(opts)
         .await
         .map_err(|source| DbError::Connect { url: shown, source })
+}
+
+/// A failed first connection in one sentence: what PostgreSQL (or the network) said, and what
+/// usually fixes it.
+fn explain(e: &sqlx::Error, opts: &PgConnectOptions) -> String {
+    let at = format!("{}:{}", opts.get_host(), opts.get_port());
+    if let sqlx::Error::Io(io) = e {
+        return match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => format!(
+                "nothing is listening at {at} (connection refused): start PostgreSQL there, or \
+                 point DATABASE_URL at a running one (scripts/run and scripts/test start their \
+                 own cluster on 127.0.0.1:54329 when DATABASE_URL is not set)"
+            ),
+            std::io::ErrorKind::NotFound => {
+                format!("no PostgreSQL socket at {at} ({io}): start PostgreSQL, or check the host")
+            }
+            _ => format!("{io} (at {at})"),
+        };
+    }
+    if let Some(db) = e.as_database_error() {
+        let user = opts.get_username();
+        let database = opts.get_database().unwrap_or(user);
+        return match db.code().as_deref() {
+            Some("3D000") => format!(
+                "database \"{database}\" does not exist: create it (createdb {database}, or \
+                 CREATE DATABASE {database}) or name another in DATABASE_URL"
+            ),
+            Some("28000") => format!(
+                "{} (create the role: createuser {user}, or connect as another in DATABASE_URL)",
+                db.message()
+            ),
+            Some("28P01") => format!(
+                "password authentication failed for user \"{user}\": check the password in \
+                 DATABASE_URL (or database.url)"
+            ),
+            _ => db.message().to_string(),
+        };
+    }
+    e.to_string()
 }
 
 /// Applies pending migrations, then rewrites the job catalogue.
