@@ -444,3 +444,34 @@ async fn an_unreachable_database_is_one_line_saying_what_to_do() {
         assert!(!err.contains("timed out"), "{err}");
     }
 }
+
+/// A port in use is the first thing `run` says, before it touches the database, naming the
+/// process that holds it and what to do.
+#[tokio::test]
+async fn a_port_in_use_is_said_first_naming_its_holder() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let admin = format!("127.0.0.1:{}", crate::common::free_port());
+    // A database nothing listens on: had the daemon tried it first, it would say so instead.
+    let db = format!("postgres://x@127.0.0.1:{}/x", crate::common::free_port());
+    let out = tokio::process::Command::new(bin())
+        .args(["run", "--listen", &addr, "--admin-listen", &admin])
+        .env("DATABASE_URL", &db)
+        .env_remove("MCP_WORKER_CONFIG")
+        .output()
+        .await
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(
+        err.contains(&format!("process {}", std::process::id())),
+        "the holder is named: {err}"
+    );
+    assert!(err.contains("--listen"), "what to do: {err}");
+    assert!(
+        !err.contains("connection refused"),
+        "the port comes first: {err}"
+    );
+    drop(taken);
+}

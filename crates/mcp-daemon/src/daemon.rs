@@ -45,6 +45,8 @@ pub enum DaemonError {
     Mcp(String),
     #[error(transparent)]
     Preflight(#[from] crate::preflight::PreflightError),
+    #[error(transparent)]
+    PortTaken(#[from] crate::preflight::PortTaken),
     #[error("cannot enqueue the items backfill: {0}")]
     Backfill(#[from] mcp_queue::QueueError),
 }
@@ -56,7 +58,8 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         .http
         .check()
         .map_err(|(key, message)| DaemonError::Config(key, message))?;
-    // What `check-config` checks: a configuration it passes gets this far.
+    // A port in use first, then what `check-config` checks.
+    crate::preflight::listen_ports(&config)?;
     crate::preflight::check(&config)?;
     let files = crate::listener::ensure_file_limit(&config.http, config.database.max_connections)?;
     tracing::debug!(files, "open file limit");
