@@ -107,6 +107,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             admin_listen,
         } => {
             override_listeners(&mut config, listen, admin_listen);
+            mcp_daemon::preflight::listen_ports(&config)?;
             let d = crate::demo::prepare(&mut config)
                 .await
                 .context("demo: cannot start the sandbox")?;

@@ -180,6 +180,7 @@ async fn scrape(client: &reqwest::Client, url: &str) -> Option<String> {
 pub async fn run(mut config: Config, opts: Options) -> Result<Outcome, DemoError> {
     use tokio::signal::unix::{signal, SignalKind};
     concrete_listen(&mut config)?;
+    mcp_daemon::preflight::listen_ports(&config)?;
     let demo = super::prepare(&mut config).await?;
     super::quicken(&mut config);
     demo.seed(&config).await?;

@@ -27,6 +27,9 @@ pub const DEMO_ITEMS_PER_ACCOUNT: u64 = 150;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
+    /// A listen address in use: said before anything else starts.
+    #[error(transparent)]
+    Port(#[from] mcp_daemon::preflight::PortTaken),
     #[error("sandbox: {0}")]
     Sandbox(#[from] mcp_sandbox::SandboxError),
     #[error(transparent)]
