@@ -234,3 +234,28 @@ async fn a_new_operator_key_rewraps_only_the_data_keys() {
     }
     db.drop_db().await;
 }
+
+/// A daemon without a vault key says so once at start; its key upkeep, with nothing to do,
+/// does not log a warning every round (a fresh `scripts/run` used to, every 30 s).
+#[tokio::test]
+async fn without_a_vault_key_the_upkeep_stays_quiet() {
+    let db = TestDb::new().await;
+    let mut d = mcp_testkit::Launcher::new(crate::common::bin(), &db.url)
+        .quick()
+        .env("MCP_WORKER__VAULT__UPKEEP_INTERVAL", "100ms")
+        .capture_stderr()
+        .start()
+        .await
+        .expect("start");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    d.signal(libc::SIGTERM);
+    d.wait(Duration::from_secs(30)).await.expect("exit");
+    let log = d.stderr_log().await;
+    assert_eq!(
+        log.matches("no vault key configured").count(),
+        1,
+        "said once at start: {log}"
+    );
+    assert!(!log.contains("vault key upkeep failed"), "{log}");
+    db.drop_db().await;
+}

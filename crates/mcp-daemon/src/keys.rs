@@ -397,6 +397,11 @@ pub async fn upkeep(
     vault: &Vault,
     cfg: &crate::vault::VaultConfig,
 ) -> Result<bool, CredentialError> {
+    // Without an operator key there is nothing to make, wrap or re-encrypt: said once at
+    // start ("no vault key configured"), not at every round.
+    if vault.newest_key_id().is_none() {
+        return Ok(false);
+    }
     load_data_keys(pool, vault).await?;
     if ensure_data_key(pool, vault, cfg).await?.is_some() {
         load_data_keys(pool, vault).await?;
