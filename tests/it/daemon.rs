@@ -475,3 +475,28 @@ async fn a_port_in_use_is_said_first_naming_its_holder() {
     );
     drop(taken);
 }
+
+/// Starting on a database already migrated logs nothing about it: PostgreSQL's NOTICE that the
+/// migrations table exists is not an operator's business.
+#[tokio::test]
+async fn a_second_migrate_logs_no_notice() {
+    let db = TestDb::empty().await;
+    for round in 0..2 {
+        let out = tokio::process::Command::new(bin())
+            .arg("migrate")
+            .env("DATABASE_URL", &db.url)
+            .env("MCP_WORKER__LOG__LEVEL", "info")
+            .env_remove("MCP_WORKER_CONFIG")
+            .env_remove("RUST_LOG")
+            .output()
+            .await
+            .expect("migrate");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            !err.contains("already exists, skipping"),
+            "round {round}: {err}"
+        );
+    }
+    db.drop_db().await;
+}

@@ -7,11 +7,19 @@ use tracing_subscriber::EnvFilter;
 
 use serde::{Deserialize, Serialize};
 
+/// Below this, sqlx's relays of the server's notices are not logged.
+const QUIET_NOTICES: &str = "sqlx::postgres::notice=warn";
+
 pub fn init(cfg: &LogConfig) {
-    let filter = std::env::var("RUST_LOG")
+    let mut filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
         .unwrap_or_else(|| EnvFilter::new(&cfg.level));
+    // PostgreSQL's NOTICEs (`relation "_sqlx_migrations" already exists, skipping` at every
+    // start) are for whoever wrote the statement, not for an operator; its warnings stay.
+    if let Ok(quiet) = QUIET_NOTICES.parse() {
+        filter = filter.add_directive(quiet);
+    }
     let json = match cfg.format.as_str() {
         "json" => true,
         "text" => false,
