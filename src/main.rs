@@ -194,9 +194,13 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             unique_key,
             queue: q,
         } => {
-            let payload: serde_json::Value =
-                serde_json::from_str(&payload).context("--payload is not valid JSON")?;
-            let pool = mcp_daemon::db::connect(&config.database).await?;
+            let payload: serde_json::Value = match serde_json::from_str(&payload) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("mcp-worker: --payload is not valid JSON: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
             let req = EnqueueRequest {
                 kind,
                 payload,
@@ -206,6 +210,11 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                 unique_key,
                 queue: q,
             };
+            if let Err(why) = crate::cli::enqueue::check(&config.catalog(), &req) {
+                eprintln!("mcp-worker: {why}");
+                return Ok(ExitCode::from(2));
+            }
+            let pool = mcp_daemon::db::connect(&config.database).await?;
             let id = mcp_queue::admin_enqueue(&pool, &req).await?;
             println!("{id}");
         }
@@ -218,6 +227,10 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             let pool = mcp_daemon::db::connect(&config.database).await?;
             match command {
                 JobsCommand::List { state, kind, limit } => {
+                    if let Some(Err(why)) = state.as_deref().map(crate::cli::enqueue::check_state) {
+                        eprintln!("mcp-worker: {why}");
+                        return Ok(ExitCode::from(2));
+                    }
                     let rows =
                         mcp_queue::admin_list(&pool, state.as_deref(), kind.as_deref(), limit)
                             .await?;

@@ -500,3 +500,51 @@ async fn a_second_migrate_logs_no_notice() {
     }
     db.drop_db().await;
 }
+
+/// `enqueue` checks its input before the database: each mistake exits 2 naming the valid
+/// values, and no job enters the queue; `jobs list --state` names the states.
+#[tokio::test]
+async fn bad_enqueues_are_usage_errors_naming_what_is_valid() {
+    let db = TestDb::new().await;
+    let cases: [(&[&str], &str); 6] = [
+        (&["enqueue", "nope"], "the kinds are health_check"),
+        (
+            &["enqueue", "noop", "--payload", "[1,2]"],
+            "expected object",
+        ),
+        (
+            &["enqueue", "noop", "--payload", "{\"sleep_ms\": \"soon\"}"],
+            "payload.sleep_ms",
+        ),
+        (
+            &["enqueue", "noop", "--priority", "99999"],
+            "between -32768 and 32767",
+        ),
+        (
+            &["enqueue", "noop", "--max-attempts", "0"],
+            "between 1 and 32767",
+        ),
+        (
+            &["jobs", "list", "--state", "done"],
+            "the states are available",
+        ),
+    ];
+    for (args, says) in cases {
+        let out = tokio::process::Command::new(bin())
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env_remove("MCP_WORKER_CONFIG")
+            .output()
+            .await
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM mcp.sync_jobs")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert_eq!(jobs, 0, "nothing entered the queue");
+    db.drop_db().await;
+}
