@@ -297,3 +297,48 @@ async fn daemon_speaks_the_sd_notify_protocol() {
     assert!(d.wait(Duration::from_secs(20)).await.success());
     db.drop_db().await;
 }
+
+/// What the Grafana docs say of the dashboard holds: an import asks for nothing because every
+/// panel reads the `datasource` variable (a Prometheus data-source variable, and no
+/// `__inputs` that a file provider could not fill), and the rows the docs list are the
+/// dashboard's rows, in order.
+#[test]
+fn the_dashboards_import_shape_and_rows_are_as_documented() {
+    let read = |p: &str| {
+        std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).expect(p)
+    };
+    let dash: serde_json::Value =
+        serde_json::from_str(&read("grafana/dashboards/mcp-worker.json")).expect("json");
+    assert!(dash.get("__inputs").is_none());
+    let vars = dash["templating"]["list"].as_array().expect("variables");
+    let ds = vars
+        .iter()
+        .find(|v| v["name"] == "datasource")
+        .expect("a datasource variable");
+    assert_eq!(ds["type"], "datasource");
+    assert_eq!(ds["query"], "prometheus");
+    let panels = dash["panels"].as_array().expect("panels");
+    for p in panels {
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{}", p["title"]);
+    }
+    let rows: Vec<String> = panels
+        .iter()
+        .filter(|p| p["type"] == "row")
+        .map(|p| p["title"].as_str().unwrap_or("").to_string())
+        .collect();
+    let readme = read("grafana/README.md");
+    let section = readme.split("## Rows").nth(1).expect("a Rows section");
+    let listed: Vec<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .map(|l| l.split(" |").next().unwrap_or("").trim().to_string())
+        .filter(|n| n != "row" && !n.starts_with("---"))
+        .collect();
+    assert_eq!(listed, rows, "grafana/README.md's rows");
+    let running = read("docs/RUNNING.md").replace('\n', " ").to_lowercase();
+    let lower: Vec<String> = rows.iter().map(|r| r.to_lowercase()).collect();
+    assert!(
+        running.contains(&format!("rows: {}", lower.join(", "))),
+        "docs/RUNNING.md lists the rows {lower:?}"
+    );
+}
