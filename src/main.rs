@@ -250,7 +250,13 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                             r.state,
                             format!("{}/{}", r.attempt, max),
                             r.run_at.format("%Y-%m-%d %H:%M:%S%.3f"),
-                            r.last_error.unwrap_or_default()
+                            // A completed job's earlier failures are history (`jobs show`
+                            // has every attempt's error), not its state.
+                            if r.state == "completed" {
+                                String::new()
+                            } else {
+                                r.last_error.unwrap_or_default()
+                            }
                         );
                     }
                 }

@@ -548,3 +548,32 @@ async fn bad_enqueues_are_usage_errors_naming_what_is_valid() {
     assert_eq!(jobs, 0, "nothing entered the queue");
     db.drop_db().await;
 }
+
+/// `jobs list` shows a completed job without the error of an attempt before the one that
+/// succeeded (`jobs show` keeps every attempt's error).
+#[tokio::test]
+async fn a_completed_job_is_listed_without_an_old_error() {
+    let db = TestDb::new().await;
+    let id: i64 = sqlx::query_scalar("SELECT mcp.enqueue_job('noop', '{}')")
+        .fetch_one(&db.pool)
+        .await
+        .expect("job");
+    sqlx::query(
+        "UPDATE mcp.sync_jobs SET state = 'completed', attempt = 2, attempted_at = now(), \
+                finished_at = now(), last_error = 'attempt 1: the earlier failure' \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&db.pool)
+    .await
+    .expect("completed after a failure");
+    let (ok, out, err) = cli(&db.url, &["jobs", "list"]).await;
+    assert!(ok, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with(&id.to_string()))
+        .expect("the job is listed");
+    assert!(line.contains("completed"), "{line}");
+    assert!(!line.contains("earlier failure"), "{line}");
+    db.drop_db().await;
+}

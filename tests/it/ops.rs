@@ -304,9 +304,8 @@ async fn daemon_speaks_the_sd_notify_protocol() {
 /// dashboard's rows, in order.
 #[test]
 fn the_dashboards_import_shape_and_rows_are_as_documented() {
-    let read = |p: &str| {
-        std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).expect(p)
-    };
+    let read =
+        |p: &str| std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).expect(p);
     let dash: serde_json::Value =
         serde_json::from_str(&read("grafana/dashboards/mcp-worker.json")).expect("json");
     assert!(dash.get("__inputs").is_none());
