@@ -96,6 +96,8 @@ async fn demo_session_sees_all_seven_things_and_exits_0() {
         "127.0.0.1:0".to_string(),
         "--for".to_string(),
         "30s".to_string(),
+        // The facts are read from its database afterwards.
+        "--keep".to_string(),
     ];
     let started = Instant::now();
     let (code, out, tty) = run_demo(&db, &args, true).await;
@@ -168,5 +170,43 @@ async fn demo_stopped_at_once_exits_3_naming_what_it_did_not_see() {
     assert!(!out.contains("\x1b["), "{out}");
     assert!(out.contains("where to look next"), "{out}");
     assert_no_secrets(&out);
+    // Without --keep it leaves nothing behind: its database is empty again, and marked as
+    // the demo's, so that the next demo takes it.
+    let left = db
+        .scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname IN ('core', 'mcp', 'ops')")
+        .await;
+    assert_eq!(left, 0, "{out}");
+    assert!(out.contains("the demo cleared what it wrote"), "{out}");
+    let (code, out, _) = run_demo(&db, &args, false).await;
+    assert_eq!(code, Some(3), "a marked database is taken again: {out}");
+    db.drop_db().await;
+}
+
+/// The demo never writes into a database that holds anything but its own data: pointed at
+/// one with the product's tables and a workspace, it refuses with a sentence saying why and
+/// what to do, and the database is as it was.
+#[tokio::test]
+async fn the_demo_refuses_a_database_that_is_not_its_own() {
+    let db = TestDb::new().await;
+    mcp_testkit::integrations::workspace(&db, "a customer").await;
+    let args = [
+        "--listen".to_string(),
+        "127.0.0.1:0".to_string(),
+        "--admin-listen".to_string(),
+        "127.0.0.1:0".to_string(),
+        "--for".to_string(),
+        "5s".to_string(),
+    ];
+    let (code, out, _) = run_demo(&db, &args, false).await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("database of its own"), "{out}");
+    assert!(out.contains("1 workspace(s)"), "{out}");
+    assert!(out.contains("createdb mcp_demo"), "what to do: {out}");
+    let (workspaces, integrations) = (
+        db.scalar_i64("SELECT count(*) FROM core.workspaces").await,
+        db.scalar_i64("SELECT count(*) FROM core.integrations")
+            .await,
+    );
+    assert_eq!((workspaces, integrations), (1, 0), "untouched");
     db.drop_db().await;
 }

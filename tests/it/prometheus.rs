@@ -287,7 +287,8 @@ async fn dashboard_and_alert_queries_run_against_a_real_prometheus() {
     let alerts = Path::new(ALERTS);
     let alerts = alerts.exists().then_some(alerts);
 
-    let db = TestDb::new().await;
+    // The demo's daemon runs only in an empty database (or one marked as the demo's).
+    let db = TestDb::empty().await;
     let daemon = Daemon::start_demo(&db.url, &[]).await;
 
     // The first scrape already has every series the dashboard reads.

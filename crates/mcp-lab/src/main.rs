@@ -54,6 +54,9 @@ enum Command {
         /// run until Ctrl-C or SIGTERM.
         #[arg(long = "for", value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
         run_for: Option<std::time::Duration>,
+        /// Keep what the demo wrote in its database (cleared at the end otherwise).
+        #[arg(long)]
+        keep: bool,
     },
     /// Run the local fake of the 13 platforms in the foreground (tests, demo, benchmarks).
     Sandbox {
@@ -108,6 +111,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
         } => {
             override_listeners(&mut config, listen, admin_listen);
             mcp_daemon::preflight::listen_ports(&config)?;
+            crate::demo::database::claim(&config.database.url).await?;
             let d = crate::demo::prepare(&mut config)
                 .await
                 .context("demo: cannot start the sandbox")?;
@@ -125,10 +129,11 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             listen,
             admin_listen,
             run_for,
+            keep,
         } => {
             override_listeners(&mut config, listen, admin_listen);
             let outcome =
-                crate::demo::driver::run(config, crate::demo::driver::Options { run_for })
+                crate::demo::driver::run(config, crate::demo::driver::Options { run_for, keep })
                     .await
                     .context("demo failed")?;
             let missing = outcome.missing();

@@ -29,6 +29,8 @@ const POST_TRIES: u32 = 5;
 pub struct Options {
     /// Stop after this long (counted from the daemon's readiness); `None`: until a signal.
     pub run_for: Option<Duration>,
+    /// Keep what the demo wrote in its database (cleared at the end otherwise).
+    pub keep: bool,
 }
 
 /// What the demo showed.
@@ -181,6 +183,7 @@ pub async fn run(mut config: Config, opts: Options) -> Result<Outcome, DemoError
     use tokio::signal::unix::{signal, SignalKind};
     concrete_listen(&mut config)?;
     mcp_daemon::preflight::listen_ports(&config)?;
+    super::database::claim(&config.database.url).await?;
     let demo = super::prepare(&mut config).await?;
     super::quicken(&mut config);
     demo.seed(&config).await?;
@@ -321,6 +324,13 @@ pub async fn run(mut config: Config, opts: Options) -> Result<Outcome, DemoError
     display.finish();
     display.summary(&tracker, elapsed, why, &metrics_url, &db_url);
     drop(demo);
+    if !opts.keep {
+        super::database::clear(&db_url).await?;
+        println!(
+            "the demo cleared what it wrote in its database; run it with --keep to look at it with \
+             the queries above"
+        );
+    }
     match daemon_result {
         Some(Ok(Err(e))) => Err(e.into()),
         Some(Err(_)) => Err(DemoError::DaemonGone),

@@ -5,6 +5,7 @@
 //! its own. `mcp-worker-lab demo` (`driver`) runs the same story in-process, drives the rest of it
 //! (webhooks, syncs) and reports what the database and the metrics show.
 
+pub mod database;
 mod display;
 pub mod driver;
 pub mod facts;
@@ -27,6 +28,8 @@ pub const DEMO_ITEMS_PER_ACCOUNT: u64 = 150;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
+    #[error(transparent)]
+    Database(#[from] database::DemoDbError),
     /// A listen address in use: said before anything else starts.
     #[error(transparent)]
     Port(#[from] mcp_daemon::preflight::PortTaken),
