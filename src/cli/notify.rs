@@ -38,6 +38,7 @@ pub async fn run(command: NotifyCommand, config: &Config) -> anyhow::Result<()> 
             workspace,
             events,
         } => {
+            ep::check_destination(&url, config.notify.allow_private).await?;
             let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
             mcp_daemon::keys::load_data_keys(&pool, &vault).await?;
             let (e, secret) = ep::add(&pool, &vault, &url, workspace, &events).await?;

@@ -59,6 +59,14 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> anyhow::Result<()
             secret_stdin,
             public_key,
         } => {
+            if config.webhooks.public_base.is_empty() {
+                anyhow::bail!(
+                    "webhooks.public_base is not set: the URL to give the platform would be this \
+                     daemon's listen address ({base}), which the platform cannot reach. Set \
+                     [webhooks] public_base to the public URL that reaches http.listen \
+                     (e.g. \"https://hooks.example.com/mcp\") and register again"
+                );
+            }
             let secret = if let Some(f) = &secret_file {
                 let text = std::fs::read_to_string(f)
                     .with_context(|| format!("cannot read {}", f.display()))?;

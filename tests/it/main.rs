@@ -25,6 +25,7 @@ mod pipes;
 mod plans;
 mod platform_docs;
 mod prometheus;
+mod settings;
 mod sql;
 mod sync;
 mod tokens;

@@ -22,7 +22,7 @@ fn refused(e: &NotifyError) -> Response {
     let (status, kind) = match e {
         NotifyError::NotFound(_) => (StatusCode::NOT_FOUND, "unknown_endpoint"),
         NotifyError::UnknownWorkspace(_) => (StatusCode::NOT_FOUND, "unknown_workspace"),
-        NotifyError::BadUrl | NotifyError::UnknownType(_) => {
+        NotifyError::BadUrl | NotifyError::UnknownType(_) | NotifyError::PrivateDestination(_) => {
             (StatusCode::BAD_REQUEST, "bad_request")
         }
         NotifyError::Db(_) | NotifyError::Vault(_) => {
@@ -96,6 +96,9 @@ pub async fn add(
         }
         Some(_) => return bad("event_types", "must be an array of strings"),
     };
+    if let Err(e) = ep::check_destination(url, s.config.notify.allow_private).await {
+        return refused(&e);
+    }
     match ep::add(&s.pool, &s.vault, url, workspace, &types).await {
         Ok((e, secret)) => {
             let mut v = json!(e);

@@ -28,6 +28,36 @@ pub enum NotifyError {
     UnknownType(String),
     #[error("workspace {0} not found")]
     UnknownWorkspace(Uuid),
+    #[error(
+        "{0} is a private or loopback address, where deliveries are refused while [notify] \
+         allow_private is off: give a public URL, or set [notify] allow_private = true for an \
+         endpoint inside your network"
+    )]
+    PrivateDestination(String),
+}
+
+/// Refuses, when the endpoint is added, a URL whose host is (or resolves only to) a private,
+/// loopback or special address while `allow_private` is off: every delivery to it would be
+/// refused. A name that does not resolve now is taken (it is checked again at each delivery).
+pub async fn check_destination(url: &str, allow_private: bool) -> Result<(), NotifyError> {
+    if allow_private {
+        return Ok(());
+    }
+    let parsed = url::Url::parse(url).map_err(|_| NotifyError::BadUrl)?;
+    let host = parsed.host_str().ok_or(NotifyError::BadUrl)?.to_string();
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<std::net::IpAddr> = match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::net::lookup_host((bare, port))
+            .await
+            .map(|a| a.map(|s| s.ip()).collect())
+            .unwrap_or_default(),
+    };
+    if !addrs.is_empty() && addrs.iter().all(|ip| super::deliver::is_private(*ip)) {
+        return Err(NotifyError::PrivateDestination(host));
+    }
+    Ok(())
 }
 
 fn known_types() -> String {
