@@ -11,6 +11,7 @@ mod cron;
 mod daemon;
 mod demo;
 mod engine;
+mod first_hour;
 mod health;
 mod integrations;
 mod items;

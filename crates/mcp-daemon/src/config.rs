@@ -201,7 +201,17 @@ impl Config {
         let mut root: toml::Table = match text {
             Some(t) => toml::from_str(t).map_err(|e| ConfigError::Syntax {
                 path: path_name.to_string(),
-                message: e.message().to_string(),
+                message: match e.span() {
+                    // Where, as an editor counts: line and column from 1.
+                    Some(span) => {
+                        let before = &t[..span.start.min(t.len())];
+                        let line = before.matches('\n').count() + 1;
+                        let column =
+                            before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                        format!("line {line}, column {column}: {}", e.message())
+                    }
+                    None => e.message().to_string(),
+                },
             })?,
             None => toml::Table::new(),
         };
@@ -334,7 +344,51 @@ impl Config {
     pub fn redacted(&self) -> String {
         let mut shown = self.clone();
         shown.database.url = redact_url(&self.database.url);
-        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+        match toml::Value::try_from(&shown) {
+            Ok(mut v) => {
+                exact_durations(&mut v);
+                toml::to_string_pretty(&v).unwrap_or_else(|e| format!("# cannot render: {e}"))
+            }
+            Err(e) => format!("# cannot render: {e}"),
+        }
+    }
+}
+
+/// Durations as a person writes them (`90d`, `6h`, `30s`, `250ms`), not as humantime renders
+/// them (`2months 29days 2h 52m 48s` for 90 days, its months being 30.44 days): every string
+/// that is humantime's rendering of a duration is rewritten in the largest unit that holds it
+/// exactly.
+fn exact_durations(v: &mut toml::Value) {
+    use humantime_serde::re::humantime::{format_duration, parse_duration};
+    match v {
+        toml::Value::String(s) => {
+            if let Ok(d) = parse_duration(s) {
+                if format_duration(d).to_string() == *s {
+                    *s = exact(d);
+                }
+            }
+        }
+        toml::Value::Array(a) => a.iter_mut().for_each(exact_durations),
+        toml::Value::Table(t) => t.iter_mut().for_each(|(_, v)| exact_durations(v)),
+        _ => {}
+    }
+}
+
+fn exact(d: Duration) -> String {
+    let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+    if nanos != 0 {
+        return if nanos % 1_000_000 == 0 {
+            format!("{}ms", d.as_millis())
+        } else {
+            format!("{}ns", d.as_nanos())
+        };
+    }
+    match secs {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 
