@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod feed;
 pub mod queries;
 pub mod tokens;
 pub mod tools;

@@ -182,7 +182,7 @@ impl Assistant {
             "read",
             queries::Start::Read,
             |mut tx, _, budget| async move {
-                let out = queries::get_thread(&mut tx, args, budget).await?;
+                let out = super::feed::get_thread(&mut tx, args, budget).await?;
                 Ok((out, tx))
             },
         )
@@ -204,7 +204,7 @@ impl Assistant {
             "read",
             queries::Start::Read,
             |mut tx, a, budget| async move {
-                let out = queries::get_changes(&mut tx, a.workspace, args, budget).await?;
+                let out = super::feed::get_changes(&mut tx, a.workspace, args, budget).await?;
                 Ok((out, tx))
             },
         )
