@@ -22,6 +22,10 @@ pub enum WebhooksCommand {
         /// Discord: the application's public key (64 hex digits; not a secret).
         #[arg(long)]
         public_key: Option<String>,
+        /// The platform delivers to one app-level URL (Slack, Zoom, Discord, Notion, Gmail), but
+        /// this integration's app is its own, made for this one customer with its own secret.
+        #[arg(long)]
+        own_app: bool,
     },
     /// The webhooks (of one integration), with the URL each is delivered to; no secret.
     List {
@@ -58,15 +62,10 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> anyhow::Result<()
             secret_file,
             secret_stdin,
             public_key,
+            own_app,
         } => {
-            if config.webhooks.public_base.is_empty() {
-                anyhow::bail!(
-                    "webhooks.public_base is not set: the URL to give the platform would be this \
-                     daemon's listen address ({base}), which the platform cannot reach. Set \
-                     [webhooks] public_base to the public URL that reaches http.listen \
-                     (e.g. \"https://hooks.example.com/mcp\") and register again"
-                );
-            }
+            let listen = config.http.listen.to_string();
+            reg::reachable(&config.webhooks.public_base, &listen)?;
             let secret = if let Some(f) = &secret_file {
                 let text = std::fs::read_to_string(f)
                     .with_context(|| format!("cannot read {}", f.display()))?;
@@ -84,13 +83,18 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> anyhow::Result<()
             };
             let vault = mcp_daemon::vault::Vault::from_config(&config.vault)?;
             mcp_daemon::keys::load_data_keys(&pool, &vault).await?;
+            let req = reg::Request {
+                secret: secret.as_ref(),
+                public_key: public_key.as_deref(),
+                own_app,
+            };
             let w = reg::add(
                 &pool,
                 &vault,
-                &base,
+                &config.webhooks.public_base,
+                &listen,
                 integration,
-                secret.as_ref(),
-                public_key.as_deref(),
+                req,
             )
             .await?;
             println!("webhook {} for integration {integration}", w.id);

@@ -93,9 +93,16 @@ async fn malformed_payload_discards_that_job_and_the_worker_goes_on() {
     let catalog = test_catalog();
     let db = TestDb::with_catalog(&catalog).await;
     let w = start_worker(&db, test_config(&db.url), &catalog, &test_registry()).await;
+    // The INSERT refuses such a payload (tests/it/sql_checks.rs); one changed after it was
+    // enqueued, or made under another catalogue, meets the daemon's own check when claimed.
     let bad = db
-        .scalar_i64("SELECT mcp.enqueue_job('noop', '{\"sleep_ms\": \"soon\"}')")
+        .scalar_i64("SELECT mcp.enqueue_job('noop', run_at => now() + interval '1 hour')")
         .await;
+    db.exec(&format!(
+        "UPDATE mcp.sync_jobs SET payload = '{{\"sleep_ms\": \"soon\"}}', run_at = now() \
+         WHERE id = {bad}; SELECT pg_notify('mcp_sync_jobs', '')"
+    ))
+    .await;
     let good = db
         .scalar_i64("SELECT mcp.enqueue_job('noop', '{\"sleep_ms\": 1}')")
         .await;

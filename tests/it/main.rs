@@ -28,6 +28,7 @@ mod platform_docs;
 mod prometheus;
 mod settings;
 mod sql;
+mod sql_checks;
 mod sync;
 mod tokens;
 mod upgrade;

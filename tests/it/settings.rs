@@ -4,8 +4,9 @@ use mcp_testkit::TestDb;
 
 /// Settings that cannot work are refused when made: a notification endpoint on a loopback or
 /// private address while `[notify] allow_private` is off (every delivery to it would be
-/// refused), and a webhook registration while `webhooks.public_base` is empty (the URL printed
-/// for the platform would be a loopback one). Nothing is written.
+/// refused), a webhook registration while `webhooks.public_base` is empty (the URL printed for
+/// the platform would be a loopback one) or for an app-level platform (whose app URL serves
+/// every integration). Nothing is written.
 #[tokio::test]
 async fn settings_that_cannot_work_are_refused_when_made() {
     let db = TestDb::new().await;
@@ -81,5 +82,50 @@ async fn settings_that_cannot_work_are_refused_when_made() {
         "{err}"
     );
     assert_eq!(db.scalar_i64("SELECT count(*) FROM mcp.webhooks").await, 0);
+    // A platform that delivers every customer's events to its app-level URL: refused, the
+    // sentence names that URL and what to configure; allowed for an app of its own.
+    let slack: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, 'slack') RETURNING id",
+    )
+    .bind(ws)
+    .fetch_one(&db.pool)
+    .await
+    .expect("integration");
+    let secret_file = dir.path().join("slack.secret");
+    std::fs::write(&secret_file, "slack-own-app-secret\n").expect("secret");
+    let register = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "webhooks",
+            "register",
+            "--integration",
+            &slack.to_string(),
+            "--secret-file",
+            &secret_file.display().to_string(),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    let public = (
+        "MCP_WORKER__WEBHOOKS__PUBLIC_BASE",
+        "https://hooks.example.test",
+    );
+    let (ok, err) = cli(register(&[]), vec![public]).await;
+    assert!(
+        !ok && err.contains("app-level URL https://hooks.example.test/webhooks/slack")
+            && err.contains("[platforms.slack] signing_secret")
+            && err.contains("--own-app"),
+        "{err}"
+    );
+    assert_eq!(db.scalar_i64("SELECT count(*) FROM mcp.webhooks").await, 0);
+    let (ok, err) = cli(register(&["--own-app"]), vec![public]).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM mcp.webhooks WHERE delivery = 'endpoint'")
+            .await,
+        1
+    );
     db.drop_db().await;
 }

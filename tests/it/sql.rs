@@ -45,18 +45,21 @@ async fn unknown_kind_is_refused_at_insert_naming_it() {
         .execute(&db.pool)
         .await
         .expect_err("must be refused");
-    let pg = err.as_database_error().expect("database error");
-    let detail = pg
-        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-        .and_then(|e| e.detail())
-        .unwrap_or_default()
-        .to_string();
+    let pg = err
+        .as_database_error()
+        .and_then(|e| e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+        .expect("database error");
+    assert_eq!(pg.code(), "23503", "a foreign-key violation, as before");
     assert!(
-        pg.message().contains("sync_jobs_kind_must_be_in_job_kinds"),
+        pg.message().contains("unknown job kind 'no_such_kind'"),
         "{}",
         pg.message()
     );
-    assert!(detail.contains("no_such_kind"), "{detail}");
+    assert!(
+        pg.hint().unwrap_or_default().contains("noop"),
+        "{:?}",
+        pg.hint()
+    );
     assert_eq!(db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs").await, 0);
     db.drop_db().await;
 }

@@ -1,6 +1,8 @@
 //! A small JSON Schema subset used to check job payloads against the schemas in `jobs/`:
 //! `type` (object, integer, number, string, boolean, array, null), `properties`, `required`,
-//! `additionalProperties: false`, `minimum`, `maximum`, `enum`, `items`, `description`.
+//! `additionalProperties: false`, `minimum`, `maximum`, `enum`, `items`, `format: "uuid"`,
+//! `description`. Migration 0025's `mcp.payload_problem` makes the same checks in SQL when a job
+//! is inserted; `tests/it/sql_checks.rs` holds the two to the same answers.
 //! Anything else in a schema is refused when the catalogue loads, so a schema never promises a
 //! check that is not made. Errors name the path of the offending value (`payload.sleep_ms`).
 
@@ -16,6 +18,7 @@ pub struct Schema {
     maximum: Option<f64>,
     one_of_values: Option<Vec<Value>>,
     items: Option<Box<Schema>>,
+    uuid: bool,
 }
 
 const TYPES: &[&str] = &[
@@ -63,6 +66,10 @@ impl Schema {
                     s.one_of_values = Some(val.as_array().ok_or("`enum` must be an array")?.clone())
                 }
                 "items" => s.items = Some(Box::new(Schema::compile(val)?)),
+                "format" => match val.as_str() {
+                    Some("uuid") => s.uuid = true,
+                    _ => return Err("the only `format` is \"uuid\"".into()),
+                },
                 "description" | "title" | "default" => {}
                 other => return Err(format!("unsupported schema keyword `{other}`")),
             }
@@ -106,6 +113,12 @@ impl Schema {
                 return Err(format!("{path}: {v} is more than the maximum {max}"));
             }
         }
+        if let (true, Some(text)) = (self.uuid, v.as_str()) {
+            // The hyphenated form only (36 characters), as the SQL check has it.
+            if text.len() != 36 || uuid::Uuid::try_parse(text).is_err() {
+                return Err(format!("{path}: {v} is not a UUID"));
+            }
+        }
         if let Some(obj) = v.as_object() {
             for r in &self.required {
                 if !obj.contains_key(r) {
@@ -116,8 +129,9 @@ impl Schema {
                 match self.properties.iter().find(|(name, _)| name == key) {
                     Some((_, sub)) => sub.check(val, &format!("{path}.{key}"))?,
                     None if !self.additional => {
-                        let known: Vec<&str> =
+                        let mut known: Vec<&str> =
                             self.properties.iter().map(|(n, _)| n.as_str()).collect();
+                        known.sort_unstable();
                         return Err(format!(
                             "{path}: unknown field `{key}` (expected one of: {})",
                             known.join(", ")
@@ -189,6 +203,19 @@ mod tests {
     fn non_object_payload_is_refused() {
         let e = noop().validate(&json!([1])).unwrap_err();
         assert_eq!(e, "payload: expected object, got array");
+    }
+
+    #[test]
+    fn a_uuid_field_takes_the_hyphenated_form_only() {
+        let s = Schema::compile(&json!({"type": "string", "format": "uuid"})).expect("compiles");
+        assert!(s
+            .validate(&json!("67e55044-10b1-426f-9247-bb680e5fe0c8"))
+            .is_ok());
+        for bad in ["nope", "67e5504410b1426f9247bb680e5fe0c8", ""] {
+            let e = s.validate(&json!(bad)).unwrap_err();
+            assert!(e.ends_with("is not a UUID"), "{e}");
+        }
+        assert!(Schema::compile(&json!({"format": "email"})).is_err());
     }
 
     #[test]

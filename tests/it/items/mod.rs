@@ -20,6 +20,7 @@ mod model;
 mod reconcile;
 mod search;
 mod threads;
+mod written;
 
 /// One row of `mcp.changes`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

@@ -268,6 +268,20 @@ async fn people_register_list_and_remove_webhooks_over_http() {
     // Without the bearer token: refused.
     let (status, _, _) = e.call_as(None, "GET", &path, None).await;
     assert_eq!(status, 401);
+    // Slack's events come to its app-level URL: a webhook of its own only for its own app.
+    let (slack, _) = e.connect_as(Platform::Slack, ws, Some("reg-slack")).await;
+    let slack_path = format!("/integrations/{slack}/webhooks");
+    let own = json!({"secret": "slack-own-app-secret"});
+    let (status, _, body) = e.call("POST", &slack_path, Some(own.clone())).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("/webhooks/slack") && body.contains("own_app"),
+        "{body}"
+    );
+    let mut own = own;
+    own["own_app"] = json!(true);
+    let (status, _, body) = e.call("POST", &slack_path, Some(own)).await;
+    assert_eq!(status, 201, "{body}");
     let (status, _, body) = e.call("DELETE", &format!("{path}/{hook}"), None).await;
     assert_eq!(status, 200, "{body}");
     let (status, _, _) = e.call("DELETE", &format!("{path}/{hook}"), None).await;

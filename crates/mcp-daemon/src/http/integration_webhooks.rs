@@ -33,9 +33,11 @@ fn webhook_refused(e: &crate::webhooks::WebhookError) -> Response {
         W::UnknownIntegration(_) => {
             error(StatusCode::NOT_FOUND, "unknown_integration", e.to_string())
         }
-        W::NoWebhooks(_) | W::BadPublicKey | W::Missing(_) => {
-            error(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
-        }
+        W::NoWebhooks(_)
+        | W::BadPublicKey
+        | W::Missing(_)
+        | W::NoPublicBase(_)
+        | W::AppLevel { .. } => error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
         W::Db(_) | W::Vault(_) => {
             tracing::error!(error = %e, "webhook registration failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
@@ -61,8 +63,8 @@ async fn visible(s: &ApiState, caller: Caller, id: &str) -> Result<uuid::Uuid, R
 }
 
 /// `POST /integrations/{id}/webhooks`: `{"secret": …}` (Discord: `{"public_key": …}`; Gmail:
-/// `{}`); answers the webhook with the URL to give the platform. The secret is sealed and never
-/// returned.
+/// `{}`; an app-level platform's own app adds `"own_app": true`); answers the webhook with the
+/// URL to give the platform. The secret is sealed and never returned.
 pub async fn add(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
@@ -90,14 +92,24 @@ pub async fn add(
         (Ok(a), Ok(b)) => (a.map(Secret::new), b),
         (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
-    let base = public_base(&s.config);
+    let own_app = match body.get("own_app") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Reject::Field("own_app", "must be true or false").into_response(),
+    };
+    let req = crate::webhooks::registration::Request {
+        secret: secret.as_ref(),
+        public_key: public_key.as_deref(),
+        own_app,
+    };
+    let listen = s.config.http.listen.to_string();
     match crate::webhooks::registration::add(
         &s.pool,
         &s.vault,
-        &base,
+        &s.config.webhooks.public_base,
+        &listen,
         id,
-        secret.as_ref(),
-        public_key.as_deref(),
+        req,
     )
     .await
     {

@@ -71,16 +71,51 @@ fn check(
     }
 }
 
+/// Where an app-level platform's events are checked: what to configure instead of a webhook.
+fn app_level_setting(p: Platform) -> &'static str {
+    match p {
+        Platform::Slack => "[platforms.slack] signing_secret",
+        Platform::Zoom => "[platforms.zoom] signing_secret",
+        Platform::Discord => "[platforms.discord] public_key",
+        Platform::Notion => {
+            "the verification token Notion posts there (`mcp-worker webhooks notion-token`) or \
+             [platforms.notion] signing_secret"
+        }
+        _ => "[webhooks] gmail_topic and the gmail_* JWKS settings",
+    }
+}
+
+/// Refuses while `webhooks.public_base` is empty: the URL printed for the platform would be
+/// the daemon's own listen address (`listen`), which no platform reaches.
+pub fn reachable(public_base: &str, listen: &str) -> Result<(), WebhookError> {
+    if public_base.is_empty() {
+        return Err(WebhookError::NoPublicBase(format!("http://{listen}")));
+    }
+    Ok(())
+}
+
+/// What a registration asks for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    pub secret: Option<&'a Secret>,
+    pub public_key: Option<&'a str>,
+    /// The platform is app-level but this integration's app is its own (made for this one
+    /// customer, its own secret): register it anyway.
+    pub own_app: bool,
+}
+
 /// Registers a webhook of its own for an integration; returns it with the URL to give the
-/// platform. For app-level platforms the app URL serves every integration (no registration is
-/// needed); a webhook of its own still works for a platform app made for one customer.
+/// platform. Refused before anything is written while `public_base` (`webhooks.public_base`)
+/// is empty, and for an app-level platform, whose app URL serves every integration, unless the
+/// request says the integration's app is its own. `listen` is the daemon's own address, named
+/// in the refusal.
 pub async fn add(
     pool: &PgPool,
     vault: &Vault,
-    base: &str,
+    public_base: &str,
+    listen: &str,
     integration_id: Uuid,
-    secret: Option<&Secret>,
-    public_key: Option<&str>,
+    req: Request<'_>,
 ) -> Result<Listed, WebhookError> {
     let platform: Option<String> =
         sqlx::query_scalar("SELECT platform FROM core.integrations WHERE id = $1")
@@ -89,9 +124,17 @@ pub async fn add(
             .await?;
     let platform = platform.ok_or(WebhookError::UnknownIntegration(integration_id))?;
     let p = Platform::parse(&platform).ok_or(WebhookError::UnknownIntegration(integration_id))?;
-    check(p, secret, public_key)?;
-    let id = register(pool, vault, integration_id, p, secret, public_key).await?;
-    let mut all = list(pool, base, Some(integration_id)).await?;
+    reachable(public_base, listen)?;
+    if app_level(p) && !req.own_app {
+        return Err(WebhookError::AppLevel {
+            platform: p.as_str(),
+            url: url(public_base, p.as_str(), "app", integration_id),
+            setting: app_level_setting(p),
+        });
+    }
+    check(p, req.secret, req.public_key)?;
+    let id = register(pool, vault, integration_id, p, req.secret, req.public_key).await?;
+    let mut all = list(pool, public_base, Some(integration_id)).await?;
     all.retain(|w| w.id == id);
     all.pop()
         .ok_or(WebhookError::UnknownIntegration(integration_id))

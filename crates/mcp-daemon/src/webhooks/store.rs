@@ -28,6 +28,24 @@ pub enum WebhookError {
     BadPublicKey,
     #[error("{0}")]
     Missing(&'static str),
+    #[error(
+        "webhooks.public_base is not set: the URL to give the platform would be this daemon's \
+         listen address ({0}), which the platform cannot reach. Set [webhooks] public_base to \
+         the public URL that reaches http.listen (e.g. \"https://hooks.example.com/mcp\") and \
+         register again"
+    )]
+    NoPublicBase(String),
+    #[error(
+        "{platform} delivers every customer's events to the app-level URL {url}, checked with \
+         {setting}: set that, no registration is needed (docs/WEBHOOKS.md). Only a {platform} \
+         app made for this one customer, with a secret of its own, is registered here: say so \
+         with --own-app (\"own_app\": true)"
+    )]
+    AppLevel {
+        platform: &'static str,
+        url: String,
+        setting: &'static str,
+    },
 }
 
 /// A webhook as the intake needs it.
