@@ -54,6 +54,7 @@ impl Daemon {
     async fn launch(exe: &str, url: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let inner = mcp_testkit::Launcher::new(exe, url)
             .quick()
+            .hold_stderr()
             .args(args)
             .envs(env)
             .start()

@@ -143,7 +143,9 @@ pub async fn cancel_integration_jobs(
 /// `integration_id`, `payload`, `run_at` (NULL: now) and `unique_key` (NULL: none)); a live job
 /// with the same key is left alone. With `unkeyed`, `$rows` has only `integration_id` and
 /// `payload`, every row becomes a job due now, and no conflict is looked for (a plain insert).
-/// The text is the engine's; callers only compose it.
+/// The text is the engine's; callers only compose it. Its payloads are built from typed values,
+/// so it sets `mcp.enqueue_typed` for its transaction and the INSERT's per-statement SQL check
+/// (migration 0025) is skipped; the claim still checks each payload.
 #[macro_export]
 macro_rules! enqueue_rows_sql {
     ($kind:literal, $rows:literal, unkeyed) => {
@@ -152,7 +154,7 @@ macro_rules! enqueue_rows_sql {
             $kind,
             "', r.integration_id, r.payload FROM ",
             $rows,
-            " AS r"
+            " AS r WHERE set_config('mcp.enqueue_typed', 'on', true) = 'on'"
         )
     };
     ($kind:literal, $rows:literal) => {
@@ -162,7 +164,8 @@ macro_rules! enqueue_rows_sql {
             $kind,
             "', r.integration_id, r.payload, COALESCE(r.run_at, now()), r.unique_key FROM ",
             $rows,
-            " AS r ORDER BY r.integration_id ON CONFLICT DO NOTHING"
+            " AS r WHERE set_config('mcp.enqueue_typed', 'on', true) = 'on' \
+             ORDER BY r.integration_id ON CONFLICT DO NOTHING"
         )
     };
 }

@@ -18,13 +18,24 @@ pub const QUICK_UPKEEP: &[(&str, &str)] = &[
     ("MCP_WORKER__WORKER__STATS_INTERVAL", "200ms"),
 ];
 
+/// Where the daemon's standard error goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stderr {
+    /// Passed through (the benches: whoever runs them reads the daemon's warnings).
+    Inherit,
+    /// Collected for `Daemon::stderr_log`.
+    Capture,
+    /// Kept in a file, shown only when the test holding the daemon fails.
+    Held,
+}
+
 /// How to start one daemon.
 pub struct Launcher {
     bin: PathBuf,
     db_url: String,
     args: Vec<String>,
     env: Vec<(String, String)>,
-    capture_stderr: bool,
+    stderr: Stderr,
 }
 
 impl Launcher {
@@ -37,7 +48,7 @@ impl Launcher {
             db_url: db_url.to_string(),
             args: Vec::new(),
             env: vec![("MCP_WORKER__LOG__LEVEL".into(), "warn".into())],
-            capture_stderr: false,
+            stderr: Stderr::Inherit,
         }
     }
 
@@ -67,7 +78,15 @@ impl Launcher {
     /// Collects the daemon's standard error (read from the start, so a chatty log never blocks
     /// it) for `Daemon::stderr_log` instead of passing it through.
     pub fn capture_stderr(mut self) -> Launcher {
-        self.capture_stderr = true;
+        self.stderr = Stderr::Capture;
+        self
+    }
+
+    /// Keeps the daemon's standard error in a file and prints it only if the thread holding the
+    /// `Daemon` panics (a failing test): a passing test's expected warnings (forged webhooks,
+    /// refused tokens) stay out of the test run's output.
+    pub fn hold_stderr(mut self) -> Launcher {
+        self.stderr = Stderr::Held;
         self
     }
 
@@ -91,12 +110,22 @@ impl Launcher {
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(if self.capture_stderr {
-                Stdio::piped()
-            } else {
-                Stdio::inherit()
-            })
             .kill_on_drop(true);
+        let held = match self.stderr {
+            Stderr::Inherit => {
+                cmd.stderr(Stdio::inherit());
+                None
+            }
+            Stderr::Capture => {
+                cmd.stderr(Stdio::piped());
+                None
+            }
+            Stderr::Held => {
+                let file = tempfile::NamedTempFile::new().context("daemon log file")?;
+                cmd.stderr(Stdio::from(file.reopen().context("daemon log file")?));
+                Some(file)
+            }
+        };
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -131,6 +160,7 @@ impl Launcher {
             port,
             admin_port,
             stderr,
+            held,
         })
     }
 }
@@ -145,6 +175,20 @@ pub struct Daemon {
     pub admin_port: u16,
     /// Its standard error until it exits, when the launcher captured it.
     pub stderr: Option<tokio::task::JoinHandle<String>>,
+    /// The file its standard error goes to, when the launcher holds it.
+    held: Option<tempfile::NamedTempFile>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let (true, Some(file)) = (std::thread::panicking(), &self.held) {
+            let log = std::fs::read_to_string(file.path()).unwrap_or_default();
+            eprintln!(
+                "--- daemon {} standard error ---\n{log}--- end ---",
+                self.pid
+            );
+        }
+    }
 }
 
 impl Daemon {
@@ -171,11 +215,12 @@ impl Daemon {
     }
 
     /// What it wrote to standard error until it exited (call after `wait`); empty when the
-    /// launcher did not capture it.
+    /// launcher passed it through.
     pub async fn stderr_log(&mut self) -> String {
-        match self.stderr.take() {
-            Some(task) => task.await.unwrap_or_default(),
-            None => String::new(),
+        match (self.stderr.take(), &self.held) {
+            (Some(task), _) => task.await.unwrap_or_default(),
+            (None, Some(file)) => std::fs::read_to_string(file.path()).unwrap_or_default(),
+            (None, None) => String::new(),
         }
     }
 

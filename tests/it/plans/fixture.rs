@@ -136,7 +136,9 @@ pub const SEED_HISTORY: [&str; 7] = [
 /// under `plans-worker`: 1,000 with an expired lease, 100 with a lease of an hour.
 const SEED_LIVE: &str = "\
 INSERT INTO mcp.sync_jobs (kind, integration_id, payload, unique_key, run_at)
-SELECT k.kind, k.iid, jsonb_build_object('integration_id', k.iid),
+SELECT k.kind, k.iid,
+       CASE WHEN k.kind = 'webhook_process' THEN jsonb_build_object('event_ids', jsonb_build_array(g))
+            ELSE jsonb_build_object('integration_id', k.iid) END,
        CASE WHEN k.kind IN ('health_check', 'sync') THEN k.kind || ':' || k.iid END,
        now() - (g % 60) * interval '1 second'
 FROM generate_series(0, 599) g,
