@@ -152,12 +152,27 @@ async fn a_killed_daemons_sync_resumes_on_another_daemon_without_loss_or_doublin
     let second = Daemon::start_with(&db.url, &["--config", &cfg], &[]).await;
     wait_done(&db, &[job]).await;
     assert_eq!(rows(&db, id).await, ITEMS, "every item, each once");
-    let distinct = db
-        .scalar_i64(&format!(
-            "SELECT count(DISTINCT external_id) FROM mcp.synced_items WHERE integration_id = '{id}'"
-        ))
-        .await;
-    assert_eq!(distinct, ITEMS);
+    // The resumed sync wrote nothing twice: in the change feed each item was added once and
+    // never rewritten or removed (a page written again with other content, or items deleted and
+    // stored anew, would show here; the primary key alone would hide both).
+    let feed = format!(
+        "SELECT count(*) FILTER (WHERE op = 'ADDED'), \
+                count(DISTINCT external_id) FILTER (WHERE op = 'ADDED'), \
+                count(*) FILTER (WHERE op <> 'ADDED') \
+         FROM mcp.changes((SELECT workspace_id FROM core.integrations WHERE id = '{id}'), \
+                          NULL, 100000)"
+    );
+    // The feed shows a change once every older transaction on the server has ended.
+    db.wait_until(
+        &format!("SELECT added >= {ITEMS} FROM ({feed}) f(added, distinct_added, other)"),
+        Duration::from_secs(30),
+    )
+    .await;
+    let (added, distinct_added, other): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(feed))
+        .fetch_one(&db.pool)
+        .await
+        .expect("feed");
+    assert_eq!((added, distinct_added, other), (ITEMS, ITEMS, 0));
     let after: Vec<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
         "SELECT external_id, first_seen_at FROM mcp.synced_items \
          WHERE integration_id = $1 AND external_id = ANY($2) ORDER BY 1",
