@@ -322,7 +322,9 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
     )
     .await;
     let hooks: Vec<(Uuid, Uuid, Uuid, String)> = sqlx::query_as(
-        "SELECT id, integration_id, workspace_id, platform FROM mcp.webhooks ORDER BY id LIMIT $1",
+        "SELECT w.id, w.integration_id, w.workspace_id, w.platform FROM mcp.webhooks w \
+         JOIN core.integrations i ON i.id = w.integration_id \
+         WHERE i.state NOT IN ('REVOKED', 'DELETED') ORDER BY w.id LIMIT $1",
     )
     .bind(WEBHOOKS)
     .fetch_all(&db.pool)
@@ -355,7 +357,8 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
                 vec![vec![7u8; 32]; EVENTS],
                 mcp_daemon::webhooks::batcher::untimed()
             ),
-            5 * EVENTS as i64 + 10 * WEBHOOKS + SMALL,
+            // Per event also its integration's state (entry + row: the revoked are dropped).
+            7 * EVENTS as i64 + 10 * WEBHOOKS + SMALL,
             true,
         )
         .await;

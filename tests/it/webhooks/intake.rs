@@ -418,3 +418,54 @@ async fn a_revocation_stated_in_the_payload_revokes() {
     worker.shutdown().await;
     env.finish().await;
 }
+
+/// A revoked integration's own webhook URL stores nothing any more, whether the intake had the
+/// webhook cached or not: a delivery to a webhook looked up a moment before the revocation is
+/// answered 200 and dropped by the statement that stores; one looked up afresh is refused 404,
+/// as for a disabled webhook, so that the platform stops sending. Its earlier events stay.
+#[tokio::test]
+async fn a_revoked_integrations_own_url_stores_nothing() {
+    let env = env().await;
+    let path = env.hook(Platform::Fireflies).await;
+    let integration = env.activate(&path).await;
+    let s = secret_of(Platform::Fireflies);
+    // A second webhook of the same integration, which the intake has not looked up yet.
+    let other = mcp_daemon::webhooks::register(
+        &env.db.pool,
+        &env.vault,
+        integration,
+        Platform::Fireflies,
+        Some(&mcp_platforms::secret::Secret::new(s.clone())),
+        None,
+    )
+    .await
+    .expect("second webhook");
+    let other = format!("/webhooks/fireflies/{other}");
+    let deliver = |path: &str, n: u64| {
+        let body = event_body(Platform::Fireflies, n, "");
+        let headers = sign(Platform::Fireflies, &s, &body, now(), path);
+        (body, headers)
+    };
+    let (body, headers) = deliver(&path, 1);
+    let r = env.post(&path, "application/json", &headers, &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(env.counts().await, (1, 1));
+    sqlx::query("SELECT mcp.transition_integration_state($1, 'REVOKED', 'by the test')")
+        .bind(integration)
+        .execute(&env.db.pool)
+        .await
+        .expect("revoke");
+    let (body, headers) = deliver(&path, 2);
+    let r = env.post(&path, "application/json", &headers, &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        env.counts().await,
+        (1, 1),
+        "nothing stored after the revocation"
+    );
+    let (body, headers) = deliver(&other, 3);
+    let r = env.post(&other, "application/json", &headers, &body).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(env.counts().await, (1, 1));
+    env.finish().await;
+}

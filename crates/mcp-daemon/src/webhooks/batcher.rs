@@ -127,9 +127,11 @@ type Inserted = (i64, Uuid, String);
 /// event of a platform in `$9` (`mcp_platforms::webhooks::UNTIMED`: its deliveries carry no
 /// signed time) is stored only when the SHA-256 of its dedup key is new to
 /// `mcp.webhook_dedup` (migration 0015), which keeps those keys long after the events are
-/// pruned: a replay of a pruned event stays a duplicate. The argument is a condition on each
-/// input row: the quiet form sets `mcp.skip_notify` for the statement's own transaction
-/// (migration 0006), in the same round trip.
+/// pruned: a replay of a pruned event stays a duplicate. An event of an integration that was
+/// revoked or deleted since its webhook was looked up (the intake caches rows for seconds) is
+/// dropped here, as a duplicate is. The argument adds a condition on each input row: the quiet
+/// form sets `mcp.skip_notify` for the statement's own transaction (migration 0006), in the same
+/// round trip.
 macro_rules! intake_sql {
     ($input_filter:literal) => {
         concat!(
@@ -137,7 +139,10 @@ macro_rules! intake_sql {
                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], \
                                      $6::text[], $7::jsonb[], $8::bytea[]) \
                        AS t(webhook_id, integration_id, workspace_id, platform, dedup_key, \
-                            event_type, payload, body_sha256) ",
+                            event_type, payload, body_sha256) \
+                WHERE EXISTS (SELECT 1 FROM core.integrations i \
+                              WHERE i.id = t.integration_id \
+                                AND i.state NOT IN ('REVOKED', 'DELETED')) ",
             $input_filter,
             "), \
              seen AS ( \
@@ -179,8 +184,7 @@ macro_rules! intake_sql {
 }
 /// The intake's statement, notifying and quiet (both exposed for the plan tests).
 pub const INTAKE: &str = intake_sql!("");
-pub const INTAKE_QUIET: &str =
-    intake_sql!("WHERE set_config('mcp.skip_notify', 'on', true) = 'on'");
+pub const INTAKE_QUIET: &str = intake_sql!("AND set_config('mcp.skip_notify', 'on', true) = 'on'");
 
 /// The names of the platforms whose dedup keys outlive their events (`$9`).
 pub fn untimed() -> Vec<&'static str> {

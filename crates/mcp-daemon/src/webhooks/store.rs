@@ -220,10 +220,14 @@ async fn insert(
 
 /// `lookup`'s statement (exposed for the plan tests).
 pub const LOOKUP_SQL: &str = "\
-SELECT id, integration_id, workspace_id, platform, secret_ct, key_id, public_key, secret_in_url \
-FROM mcp.webhooks WHERE id = $1 AND platform = $2 AND status <> 'disabled'";
+SELECT w.id, w.integration_id, w.workspace_id, w.platform, w.secret_ct, w.key_id, w.public_key, \
+       w.secret_in_url \
+FROM mcp.webhooks w JOIN core.integrations i ON i.id = w.integration_id \
+WHERE w.id = $1 AND w.platform = $2 AND w.status <> 'disabled' \
+  AND i.state NOT IN ('REVOKED', 'DELETED')";
 
-/// The active webhook `id` of `platform`; `None` if there is none (or it is disabled).
+/// The active webhook `id` of `platform`; `None` if there is none, it is disabled, or its
+/// integration was revoked or deleted.
 pub async fn lookup(
     pool: &PgPool,
     id: Uuid,
