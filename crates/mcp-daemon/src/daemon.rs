@@ -268,7 +268,7 @@ async fn wait_for_signal(stop: &CancellationToken) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Samples the integration and credential gauges every `every` until `stop`.
+/// Samples the integration, credential and change-feed gauges every `every` until `stop`.
 async fn gauges_loop(
     pool: sqlx::PgPool,
     vault: std::sync::Arc<crate::vault::Vault>,
@@ -281,6 +281,9 @@ async fn gauges_loop(
         }
         if let Err(e) = crate::keys::sample_gauges(&pool, &vault).await {
             tracing::warn!(error = %e, "sampling credential gauges failed");
+        }
+        if let Err(e) = crate::items::feed_lag::sample_gauges(&pool).await {
+            tracing::warn!(error = %e, "sampling the change feed's lag failed");
         }
     })
     .await

@@ -14,6 +14,7 @@ mod content;
 mod deletions;
 mod erase;
 mod fake;
+mod feed_lag;
 mod found;
 mod kill;
 mod model;

@@ -9,6 +9,7 @@
 pub mod backfill;
 pub mod config;
 pub mod content;
+pub mod feed_lag;
 pub mod model;
 pub mod reconcile;
 pub mod tombstone;
@@ -57,6 +58,7 @@ pub fn register_metrics() {
         }
     }
     content::register_metrics();
+    feed_lag::register_metrics();
     backfill::register_metrics();
 }
 
