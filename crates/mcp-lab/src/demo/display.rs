@@ -296,7 +296,10 @@ pub fn where_next(metrics_url: &str, db_url: &str) -> String {
         "  metrics (while a daemon runs; `mcp-worker-lab run` keeps one running): {metrics_url}\n\
          \x20   curl -s {metrics_url} | grep -E '^mcp_(health_checks|token_refreshes|webhook_events|sync_pages)_total'\n"
     ));
-    s.push_str("  the database (the demo workspace stays until the next demo):\n");
+    s.push_str(
+        "  the database (after `demo --keep`, or while `mcp-worker-lab run` runs, the demo \
+         workspace is there to read):\n",
+    );
     s.push_str(&q(
         "SELECT kind, state, count(*) FROM mcp.sync_jobs GROUP BY 1, 2 ORDER BY 1, 2",
     ));
