@@ -90,7 +90,6 @@ async fn a_complete_listing_tombstones_what_the_platform_removed() {
     let worker = start_configured_worker(&db, config(&db, &sb)).await;
     let (ws, id) = synced(&db, &sb, Platform::Notion, 40).await;
     assert_eq!(sb.remove_items(Platform::Notion, "acme", &[1, 2, 3]), 3);
-    // An item written after the run starts is never its victim: only what existed before.
     let job = reconcile_now(&db, id).await;
     assert_eq!(wait_finished(&db, job).await, "completed");
     let gone = tombstones(&db, id).await;
@@ -177,6 +176,85 @@ async fn a_failing_listing_tombstones_nothing_and_resumes_from_its_checkpoint() 
         "resumed at page 2"
     );
     assert_eq!(tombstones(&db, id).await.len(), 2);
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+/// What is written while a run is under way is not its to judge: an item first stored after the
+/// run started, and one changed after it started, are left live by that run though its listing
+/// does not show them; one stored before and left alone is tombstoned with what the platform
+/// removed.
+#[tokio::test]
+async fn items_written_during_a_run_are_never_its_victims() {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let worker = start_configured_worker(&db, config(&db, &sb)).await;
+    let (_, id) = synced(&db, &sb, Platform::Notion, 250).await;
+    assert_eq!(sb.remove_items(Platform::Notion, "acme", &[10, 200]), 2);
+    // Two items no listing shows, stored by another writer before the run.
+    let store = |external_id: &str| {
+        format!(
+            "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, \
+                                           kind, raw) \
+             SELECT id, '{external_id}', workspace_id, platform, 'document', '{{}}' \
+             FROM core.integrations WHERE id = '{id}'"
+        )
+    };
+    db.exec(&store("stored-before-untouched")).await;
+    db.exec(&store("stored-before-edited-during")).await;
+    // The run stops after its first page and stays under way (checkpointed) until resumed.
+    sb.set_fault(FaultSpec {
+        platform: "notion".into(),
+        token: None,
+        fault: FaultKind::ServerError,
+        count: None,
+        retry_after_secs: None,
+        after: Some(1),
+        code: None,
+    });
+    let job = reconcile_now(&db, id).await;
+    assert_eq!(wait_finished(&db, job).await, "discarded");
+    // During the run: one of them changed (as docs/CHANGES.md says a writer does, `updated_at`
+    // with it), and a third stored.
+    db.exec(&format!(
+        "UPDATE mcp.synced_items SET raw = '{{\"note\": \"edited\"}}', updated_at = now() \
+         WHERE integration_id = '{id}' AND external_id = 'stored-before-edited-during'"
+    ))
+    .await;
+    db.exec(&store("stored-during")).await;
+    let during = db
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM mcp.synced_items s \
+             JOIN mcp.reconcile_runs r USING (integration_id) \
+             WHERE s.integration_id = '{id}' AND s.updated_at > r.started_at \
+               AND r.finished_at IS NULL"
+        ))
+        .await;
+    assert_eq!(during, 2, "both writes came while the run was under way");
+
+    sb.clear_faults(None);
+    let job = reconcile_now(&db, id).await;
+    assert_eq!(wait_finished(&db, job).await, "completed");
+    let (outcome, _, tombstoned, pages) = run_of(&db, id).await;
+    assert_eq!(
+        (outcome.as_deref(), pages),
+        (Some("completed"), 3),
+        "the same run, resumed"
+    );
+    assert_eq!(
+        tombstoned, 3,
+        "the platform's two removed items and the untouched one"
+    );
+    let live: Vec<String> = sqlx::query_scalar(
+        "SELECT external_id FROM mcp.synced_items \
+         WHERE integration_id = $1 AND external_id LIKE 'stored-%' AND deleted_at IS NULL \
+         ORDER BY external_id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await
+    .expect("live");
+    assert_eq!(live, vec!["stored-before-edited-during", "stored-during"]);
     worker.shutdown().await;
     db.drop_db().await;
 }
