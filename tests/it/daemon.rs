@@ -29,6 +29,7 @@ async fn concurrent_daemons_never_share_a_job() {
     );
     // Each daemon's own count of started attempts adds up to exactly one per job.
     let mut total = 0.0;
+    let mut shares = Vec::new();
     for d in [&a, &b, &c] {
         let (_, text) = crate::common::http_get(d.port, "/metrics")
             .await
@@ -39,8 +40,14 @@ async fn concurrent_daemons_never_share_a_job() {
             .copied()
             .unwrap_or(0.0);
         total += started;
+        shares.push(started);
     }
     assert_eq!(total, 20000.0);
+    // They contended: every daemon claimed a share of the one queue.
+    assert!(
+        shares.iter().all(|n| *n > 0.0),
+        "each daemon claimed jobs: {shares:?}"
+    );
     for d in [a, b, c] {
         d.signal(libc::SIGTERM);
         assert!(d.wait(Duration::from_secs(20)).await.success());
@@ -90,6 +97,61 @@ async fn sigkilled_daemon_jobs_are_rescued_and_completed() {
         10,
         "each job ran again once, its lost attempt counted and explained"
     );
+    rescuer.signal(libc::SIGTERM);
+    rescuer.wait(Duration::from_secs(20)).await;
+    db.drop_db().await;
+}
+
+/// A daemon stalled past its jobs' leases (SIGSTOP) loses them to the rescue; when it wakes, the
+/// outcomes of its old attempts (each fails on purpose) are refused: the rescuer's completions
+/// stand, with only the lost attempt's error recorded.
+#[tokio::test]
+async fn a_stalled_daemons_late_outcomes_are_refused_after_the_rescue() {
+    let db = TestDb::new().await;
+    let env = [
+        ("MCP_WORKER__KINDS__NOOP__TIMEOUT", "4s"),
+        ("MCP_WORKER__WORKER__LEASE_GRACE", "200ms"),
+    ];
+    let stalled = Daemon::start(&db.url, &env).await;
+    // Attempt 1 of each fails (after its sleep); attempt 2 succeeds.
+    db.exec(
+        "INSERT INTO mcp.sync_jobs (kind, payload) \
+         SELECT 'noop', '{\"sleep_ms\": 1500, \"fail_times\": 1}' FROM generate_series(1, 10)",
+    )
+    .await;
+    db.wait_until(
+        "SELECT count(*) = 10 FROM mcp.v_active_sync_jobs",
+        Duration::from_secs(10),
+    )
+    .await;
+    stalled.signal(libc::SIGSTOP);
+    let rescuer = Daemon::start(&db.url, &env).await;
+    db.wait_until(
+        "SELECT count(*) = 10 FROM mcp.sync_jobs WHERE state = 'completed'",
+        Duration::from_secs(30),
+    )
+    .await;
+    // Awake: its attempts end (failing, or past their timeout) and their outcomes are written;
+    // a clean exit means every outcome it held was sent.
+    stalled.signal(libc::SIGCONT);
+    stalled.signal(libc::SIGTERM);
+    assert!(stalled.wait(Duration::from_secs(20)).await.success());
+    let rows: Vec<(String, i16, i64, String)> = sqlx::query_as(
+        "SELECT state, attempt, jsonb_array_length(errors)::bigint, errors->0->>'error' \
+         FROM mcp.sync_jobs ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("rows");
+    assert_eq!(rows.len(), 10);
+    for (state, attempt, errors, first) in rows {
+        assert_eq!(
+            (state.as_str(), attempt, errors),
+            ("completed", 2, 1),
+            "{first}"
+        );
+        assert!(first.starts_with("lease expired"), "{first}");
+    }
     rescuer.signal(libc::SIGTERM);
     rescuer.wait(Duration::from_secs(20)).await;
     db.drop_db().await;
