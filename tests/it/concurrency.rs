@@ -65,10 +65,11 @@ async fn a_kind_never_runs_more_jobs_at_once_than_its_concurrency() {
 async fn a_kind_at_its_limit_leaves_slots_to_other_kinds() {
     let db = TestDb::new().await;
     let cfg = limited(&db.url, "noop", 2);
-    // 40 jobs of 300 ms, two at a time: six seconds of work queued ahead of the prune.
+    // 40 jobs of 30 s, two at a time: ten minutes of work queued ahead of the prune, so none
+    // can finish before it unless the prune waited for them.
     db.exec(
         "INSERT INTO mcp.sync_jobs (kind, payload, priority) \
-         SELECT 'noop', '{\"sleep_ms\": 300}', -1 FROM generate_series(1, 40)",
+         SELECT 'noop', '{\"sleep_ms\": 30000}', -1 FROM generate_series(1, 40)",
     )
     .await;
     let worker = start_configured_worker(&db, cfg).await;
@@ -89,9 +90,9 @@ async fn a_kind_at_its_limit_leaves_slots_to_other_kinds() {
             "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'noop' AND state <> 'completed'",
         )
         .await;
-    assert!(
-        noop_left >= 20,
-        "the prune ran beside the saturated kind, not after it ({noop_left} noop jobs left)"
+    assert_eq!(
+        noop_left, 40,
+        "the prune ran beside the saturated kind, not after any of it"
     );
     worker.shutdown().await;
     assert!(max_overlap(&db, "noop").await <= 2);

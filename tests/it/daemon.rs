@@ -173,16 +173,31 @@ async fn sigterm_returns_unfinished_jobs_without_spending_an_attempt() {
     )
     .await;
     d.signal(libc::SIGTERM);
-    // While running jobs drain, the listener still serves (the scheduler is on by default).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // While running jobs drain, the listener still serves (the scheduler is on by default):
+    // /readyz turns 503 once the signal is taken, and /metrics still answers.
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = crate::common::http_get(d.port, "/readyz")
+            .await
+            .expect("/readyz answers while draining");
+        if status == 503 {
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still ready: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (status, _) = crate::common::http_get(d.port, "/metrics")
         .await
         .expect("/metrics answers while draining");
     assert_eq!(status, 200);
-    let (status, body) = crate::common::http_get(d.port, "/readyz")
-        .await
-        .expect("/readyz answers while draining");
-    assert_eq!(status, 503, "not ready while draining: {body}");
+    let running = db
+        .scalar_i64("SELECT count(*) FROM mcp.v_active_sync_jobs WHERE id <> (SELECT min(id) FROM mcp.sync_jobs)")
+        .await;
+    assert_eq!(running, 5, "the long jobs were still running then");
     let status = d.wait(Duration::from_secs(10)).await;
     assert!(status.success(), "clean exit after SIGTERM: {status}");
     let state: String = sqlx::query_scalar("SELECT state FROM mcp.sync_jobs WHERE id = $1")

@@ -131,15 +131,14 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_nothing_is_written() {
     assert!(took >= Duration::from_millis(500), "408 after {took:?}");
     // The rest, too late: the connection is gone and nothing is stored.
     let _ = s.write_all(&body.as_bytes()[20..]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let stored = || async {
         db.scalar_i64("SELECT count(*) FROM mcp.notion_verification")
             .await
             + db.scalar_i64("SELECT count(*) FROM mcp.webhook_events")
                 .await
     };
-    assert_eq!(stored().await, 0);
-    // The same request sent promptly is stored: the handler would have written.
+    // The same request sent promptly, after it, is stored and answered 200: had the late one
+    // been kept, this one would find a token there and be answered 409.
     let mut s = TcpStream::connect(("127.0.0.1", daemon.port))
         .await
         .expect("connect");

@@ -203,7 +203,7 @@ async fn a_page_written_during_the_deletion_leaves_no_item() {
     assert_eq!(saved.written, 5);
     let pool = db.pool.clone();
     let deletion = tokio::spawn(async move { to_state(&pool, i, "DELETED").await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    waiting_on_a_lock(&db).await;
     assert!(
         !deletion.is_finished(),
         "the deletion waits for the page's transaction"
@@ -230,7 +230,7 @@ async fn a_page_written_during_the_deletion_leaves_no_item() {
         tx.commit().await.expect("commit");
         saved
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    waiting_on_a_lock(&db).await;
     assert!(
         !writer.is_finished(),
         "the page waits for the deletion's transaction"
@@ -240,4 +240,14 @@ async fn a_page_written_during_the_deletion_leaves_no_item() {
     assert!(saved.refused && saved.written == 0, "{saved:?}");
     assert_eq!(items_of(&db.pool, j).await, 0);
     db.drop_db().await;
+}
+
+/// Returns once a session of this test's database waits for a lock (the write that must wait).
+async fn waiting_on_a_lock(db: &TestDb) {
+    db.wait_until(
+        "SELECT count(*) > 0 FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        Duration::from_secs(20),
+    )
+    .await;
 }
