@@ -243,10 +243,11 @@ async fn cancelled_running_job_keeps_its_cancelled_state() {
         .await;
     wait_state(&db, id, "running").await;
     db.exec(&format!("SELECT mcp.cancel_job({id})")).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The shutdown waits for the running attempt (400 ms, within the grace) and writes its
+    // outcome, which finds the job cancelled and is dropped.
+    w.shutdown().await;
     let (state, attempt, _) = state_of(&db, id).await;
     assert_eq!((state.as_str(), attempt), ("cancelled", 1));
-    w.shutdown().await;
     db.drop_db().await;
 }
 

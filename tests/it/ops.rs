@@ -86,7 +86,15 @@ async fn prune_job_runs_through_the_daemon() {
 #[tokio::test]
 async fn metrics_health_and_readiness_are_served() {
     let db = TestDb::new().await;
-    let d = Daemon::start(&db.url, &[]).await;
+    // The failed attempt's retry waits an hour: it stays retryable while this test reads.
+    let d = Daemon::start(
+        &db.url,
+        &[
+            ("MCP_WORKER__KINDS__NOOP__BACKOFF_BASE", "1h"),
+            ("MCP_WORKER__KINDS__NOOP__BACKOFF_MAX", "2h"),
+        ],
+    )
+    .await;
     db.exec("INSERT INTO mcp.sync_jobs (kind, payload) VALUES ('noop', '{}'), ('noop', '{\"fail_times\": 1}')")
         .await;
     db.exec("INSERT INTO mcp.sync_jobs (kind, run_at) VALUES ('noop', now() + interval '1 hour')")
@@ -96,12 +104,23 @@ async fn metrics_health_and_readiness_are_served() {
         Duration::from_secs(10),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await; // one stats interval
     assert_eq!(http_get(d.port, "/healthz").await.expect("healthz").0, 200);
     assert_eq!(http_get(d.port, "/readyz").await.expect("readyz").0, 200);
-    let (status, text) = http_get(d.port, "/metrics").await.expect("metrics");
-    assert_eq!(status, 200);
-    let m = parse_metrics(&text);
+    // The depth gauges are sampled: read until a sample has seen the retryable job.
+    let started = std::time::Instant::now();
+    let (text, m) = loop {
+        let (status, text) = http_get(d.port, "/metrics").await.expect("metrics");
+        assert_eq!(status, 200);
+        let m = parse_metrics(&text);
+        if m.get("mcp_queue_depth{kind=\"noop\",state=\"retryable\"}") == Some(&1.0) {
+            break (text, m);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no sample: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let get = |k: &str| {
         m.get(k)
             .copied()
