@@ -15,6 +15,7 @@ mod deletions;
 mod erase;
 mod fake;
 mod feed_lag;
+mod feed_property;
 mod found;
 mod kill;
 mod model;

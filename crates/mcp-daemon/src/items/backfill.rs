@@ -78,21 +78,24 @@ up AS (UPDATE mcp.synced_items s \
        SET kind = u.k, title = u.ti, text = u.tx, text_truncated = u.tt, author = u.au::jsonb, \
            participants = u.pa::jsonb, occurred_at = coalesce(u.o, s.occurred_at), url = u.ur, \
            thread = u.th, content_state = u.cs, content = u.co::jsonb, model_version = $15, \
-           search = mcp.item_search_vector(u.ti, u.tx) \
+           search = mcp.item_search_vector(u.ti, u.tx), \
+           change_txid = greatest(s.change_txid, pg_current_xact_id()) \
        FROM u WHERE s.integration_id = u.i AND s.external_id = u.e AND s.updated_at = u.seen \
-       RETURNING s.workspace_id, s.integration_id, s.external_id, s.deleted_at), \
-ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
-       SELECT workspace_id, integration_id, 'U', array_agg(external_id) FROM up \
-       WHERE deleted_at IS NULL GROUP BY workspace_id, integration_id) \
+       RETURNING s.workspace_id, s.integration_id, s.external_id, s.deleted_at, s.change_txid), \
+ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, txid) \
+       SELECT workspace_id, integration_id, 'U', array_agg(external_id), max(change_txid) \
+       FROM up WHERE deleted_at IS NULL GROUP BY workspace_id, integration_id) \
 SELECT count(*) FROM up";
 /// Rows of integrations that keep no items, erased with their change rows.
 pub const ERASE_SQL: &str = "\
 WITH gone AS (DELETE FROM mcp.synced_items s \
               USING unnest($1::uuid[], $2::text[]) AS t(i, e) \
               WHERE s.integration_id = t.i AND s.external_id = t.e \
-              RETURNING s.workspace_id, s.integration_id, s.external_id, s.deleted_at), \
-ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
-       SELECT workspace_id, integration_id, 'D', array_agg(external_id) FROM gone \
+              RETURNING s.workspace_id, s.integration_id, s.external_id, s.deleted_at, \
+                        s.change_txid), \
+ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, txid) \
+       SELECT workspace_id, integration_id, 'D', array_agg(external_id), \
+              greatest(max(change_txid), pg_current_xact_id()) FROM gone \
        WHERE deleted_at IS NULL GROUP BY workspace_id, integration_id) \
 SELECT count(*) FROM gone";
 pub const ADVANCE_SQL: &str = "\

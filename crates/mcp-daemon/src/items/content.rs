@@ -53,12 +53,13 @@ WITH up AS ( \
   SET content = $4::jsonb, kind = $5, title = $6, text = $7, text_truncated = $8, \
       author = $9::jsonb, participants = $10::jsonb, occurred_at = coalesce($11, s.occurred_at), \
       url = $12, thread = $13, content_state = $14, model_version = $15, updated_at = now(), \
-      search = mcp.item_search_vector($6, $7) \
+      search = mcp.item_search_vector($6, $7), \
+      change_txid = greatest(s.change_txid, pg_current_xact_id()) \
   WHERE s.integration_id = $1 AND s.external_id = $2 AND s.updated_at = $3 \
     AND s.content_state = 'pending' AND s.deleted_at IS NULL \
-  RETURNING s.workspace_id, s.external_id), \
-ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
-       SELECT workspace_id, $1, 'U', ARRAY[external_id] FROM up) \
+  RETURNING s.workspace_id, s.external_id, s.change_txid), \
+ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, txid) \
+       SELECT workspace_id, $1, 'U', ARRAY[external_id], change_txid FROM up) \
 SELECT count(*) FROM up";
 
 /// An item whose content call failed for good: modelled from its listing, not asked again until

@@ -137,15 +137,18 @@ WHERE integration_id = $1";
 /// Change rows name at most 1,000 items each.
 pub const TOMBSTONE_UNSEEN_SQL: &str = "\
 WITH r AS (SELECT started_at FROM mcp.reconcile_runs WHERE integration_id = $1), \
-gone AS (UPDATE mcp.synced_items s SET deleted_at = now(), deleted_reason = $2 \
+gone AS (UPDATE mcp.synced_items s SET deleted_at = now(), deleted_reason = $2, \
+           change_txid = greatest(s.change_txid, pg_current_xact_id()) \
          FROM r WHERE s.integration_id = $1 AND s.deleted_at IS NULL \
            AND s.first_seen_at < r.started_at AND s.updated_at < r.started_at \
            AND NOT EXISTS (SELECT 1 FROM mcp.reconcile_seen x \
                            WHERE x.integration_id = $1 AND x.external_id = s.external_id) \
-         RETURNING s.workspace_id, s.external_id), \
-n AS (SELECT workspace_id, external_id, (row_number() OVER () - 1) / 1000 AS chunk FROM gone), \
-ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
-       SELECT workspace_id, $1, 'D', array_agg(external_id) FROM n GROUP BY workspace_id, chunk) \
+         RETURNING s.workspace_id, s.external_id, s.change_txid), \
+n AS (SELECT workspace_id, external_id, change_txid, (row_number() OVER () - 1) / 1000 AS chunk \
+      FROM gone), \
+ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, txid) \
+       SELECT workspace_id, $1, 'D', array_agg(external_id), max(change_txid) FROM n \
+       GROUP BY workspace_id, chunk) \
 SELECT count(*) FROM gone";
 
 /// Resumes the integration's unfinished run, or starts one (counting its live items for the

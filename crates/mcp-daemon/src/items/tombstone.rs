@@ -24,15 +24,19 @@ macro_rules! tombstone_sql {
     ($matches:literal) => {
         concat!(
             "WITH d AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(i, e, reason)), \
-             gone AS (UPDATE mcp.synced_items s SET deleted_at = now(), deleted_reason = d.reason \
+             gone AS (UPDATE mcp.synced_items s SET deleted_at = now(), deleted_reason = d.reason, \
+                        change_txid = greatest(s.change_txid, pg_current_xact_id()) \
                       FROM d WHERE s.integration_id = d.i AND ",
             $matches,
             " AND s.deleted_at IS NULL \
-                      RETURNING s.workspace_id, s.integration_id, s.platform, s.external_id), \
+                      RETURNING s.workspace_id, s.integration_id, s.platform, s.external_id, \
+                                s.change_txid), \
              n AS (SELECT *, (row_number() OVER (PARTITION BY integration_id) - 1) / 1000 AS chunk \
                    FROM gone), \
-             ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
-                    SELECT workspace_id, integration_id, 'D', array_agg(external_id) FROM n \
+             ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, \
+                                                  txid) \
+                    SELECT workspace_id, integration_id, 'D', array_agg(external_id), \
+                           max(change_txid) FROM n \
                     GROUP BY workspace_id, integration_id, chunk) \
              SELECT workspace_id, platform, count(*) FROM gone GROUP BY 1, 2"
         )

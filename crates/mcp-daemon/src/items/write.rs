@@ -32,14 +32,17 @@ pub const LOCK_MANY_SQL: &str =
 /// was is left alone: its fetched content and its model stay (a row of an older model waits for
 /// the backfill). A changed one takes the listing's model and loses its old content
 /// (`content_state` says whether the content step fetches it again). The search vector is
-/// computed here, as the writer's transaction skips the trigger that computes it for others.
+/// computed here, as the writer's transaction skips the trigger that computes it for others, and
+/// so is each item's feed position (migration 0026): a change row sorts at the greatest of this
+/// transaction's id and its items' last positions.
 pub const SAVE_ITEMS_SQL: &str = "\
 WITH up AS ( \
   INSERT INTO mcp.synced_items AS s \
     (integration_id, external_id, workspace_id, platform, kind, occurred_at, raw, title, text, \
-     text_truncated, author, participants, url, thread, content_state, model_version, search) \
+     text_truncated, author, participants, url, thread, content_state, model_version, search, \
+     change_txid) \
   SELECT $1, e, $2, $3, k, o, r::jsonb, ti, tx, tt, au::jsonb, pa::jsonb, u, th, cs, $16, \
-         mcp.item_search_vector(ti, tx) \
+         mcp.item_search_vector(ti, tx), pg_current_xact_id() \
   FROM unnest($4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], \
               $10::bool[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]) \
        AS t(e, k, o, r, ti, tx, tt, au, pa, u, th, cs) \
@@ -49,11 +52,13 @@ WITH up AS ( \
       author = EXCLUDED.author, participants = EXCLUDED.participants, url = EXCLUDED.url, \
       thread = EXCLUDED.thread, content = NULL, content_state = EXCLUDED.content_state, \
       model_version = EXCLUDED.model_version, search = EXCLUDED.search, \
-      updated_at = now(), deleted_at = NULL, deleted_reason = NULL \
+      updated_at = now(), deleted_at = NULL, deleted_reason = NULL, \
+      change_txid = greatest(s.change_txid, pg_current_xact_id()) \
   WHERE s.raw IS DISTINCT FROM EXCLUDED.raw OR s.deleted_at IS NOT NULL \
-  RETURNING s.external_id, s.xmax = 0 AS added), \
-ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids) \
-       SELECT $2, $1, CASE WHEN added THEN 'A' ELSE 'U' END, array_agg(external_id) \
+  RETURNING s.external_id, s.xmax = 0 AS added, s.change_txid), \
+ch AS (INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, txid) \
+       SELECT $2, $1, CASE WHEN added THEN 'A' ELSE 'U' END, array_agg(external_id), \
+              max(change_txid) \
        FROM up GROUP BY added) \
 SELECT count(*) FROM up";
 
