@@ -33,4 +33,5 @@ mod sync;
 mod tokens;
 mod upgrade;
 mod vault_keys;
+mod vault_rotation;
 mod webhooks;

@@ -34,7 +34,7 @@ async fn seed(db: &TestDb, n: usize) -> Vec<Uuid> {
 }
 
 /// The operator key of `test_vault`, as a key file the daemons load.
-fn key_file(dir: &std::path::Path) -> String {
+pub(crate) fn key_file(dir: &std::path::Path) -> String {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("test-key.key");
     std::fs::write(&path, hex::encode([7u8; 32])).expect("key file");
@@ -42,7 +42,7 @@ fn key_file(dir: &std::path::Path) -> String {
     path.display().to_string()
 }
 
-fn env(key: &str, batch: &str) -> Vec<(String, String)> {
+pub(crate) fn env(key: &str, batch: &str) -> Vec<(String, String)> {
     vec![
         ("MCP_WORKER__VAULT__KEY_FILES".into(), format!("[{key:?}]")),
         ("MCP_WORKER__VAULT__DATA_KEY_GRACE".into(), "1s".into()),
@@ -52,7 +52,7 @@ fn env(key: &str, batch: &str) -> Vec<(String, String)> {
     ]
 }
 
-async fn start(db: &TestDb, env: &[(String, String)]) -> Daemon {
+pub(crate) async fn start(db: &TestDb, env: &[(String, String)]) -> Daemon {
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     Daemon::start(&db.url, &pairs).await
 }
@@ -68,7 +68,7 @@ async fn split(db: &TestDb) -> (i64, i64) {
     .expect("split")
 }
 
-async fn stop(d: Daemon) {
+pub(crate) async fn stop(d: Daemon) {
     d.signal(libc::SIGTERM);
     let _ = d.wait(Duration::from_secs(20)).await;
 }

@@ -141,30 +141,54 @@ pub async fn rotate(
         report.batches += 1;
     }
     // Webhook secrets and pending connect states (PKCE verifiers).
-    for (table, key_col, ct_col, field) in [
-        ("mcp.webhooks", "id", "secret_ct", "webhook_secret"),
+    // (table, record column, ciphertext column, its key id column, binding field); an
+    // endpoint's previous secret (still signing during the overlap) moves as its current one.
+    for (table, key_col, ct_col, kid_col, field) in [
+        (
+            "mcp.webhooks",
+            "id",
+            "secret_ct",
+            "key_id",
+            "webhook_secret",
+        ),
         (
             "mcp.notification_endpoints",
             "id",
             "secret_ct",
+            "key_id",
+            crate::notify::endpoints::SECRET_FIELD,
+        ),
+        (
+            "mcp.notification_endpoints",
+            "id",
+            "previous_secret_ct",
+            "previous_key_id",
             crate::notify::endpoints::SECRET_FIELD,
         ),
         (
             "mcp.oauth_states",
             "state_hash",
             "pkce_verifier_ct",
+            "key_id",
             "pkce_verifier",
         ),
         (
             "mcp.notion_verification",
             "id",
             "token_ct",
+            "key_id",
             crate::webhooks::notion::TOKEN_FIELD,
         ),
     ] {
+        let cols = Columns {
+            table,
+            key_col,
+            ct_col,
+            kid_col,
+            field,
+        };
         while more(&report) {
-            let n =
-                rotate_simple(pool, vault, &newest, batch, table, key_col, ct_col, field).await?;
+            let n = rotate_simple(pool, vault, &newest, batch, &cols).await?;
             if n == 0 {
                 break;
             }
@@ -182,6 +206,8 @@ pub async fn rotate(
         "SELECT (SELECT count(*) FROM mcp.oauth_tokens WHERE key_id <> $1) \
               + (SELECT count(*) FROM mcp.webhooks WHERE secret_ct IS NOT NULL AND key_id <> $1) \
               + (SELECT count(*) FROM mcp.notification_endpoints WHERE key_id <> $1) \
+              + (SELECT count(*) FROM mcp.notification_endpoints \
+                 WHERE previous_secret_ct IS NOT NULL AND previous_key_id <> $1) \
               + (SELECT count(*) FROM mcp.oauth_states WHERE pkce_verifier_ct IS NOT NULL AND key_id <> $1) \
               + (SELECT count(*) FROM mcp.notion_verification WHERE key_id <> $1)",
     )
@@ -191,19 +217,32 @@ pub async fn rotate(
     Ok(report)
 }
 
-/// One batch of a one-secret-per-row table; the binding's record is the row key as text (hex
-/// for byte keys).
-#[allow(clippy::too_many_arguments)]
+/// Where one kind of secret is stored, one per row.
+struct Columns {
+    table: &'static str,
+    /// The row's key: the binding's record (as text; hex for byte keys).
+    key_col: &'static str,
+    ct_col: &'static str,
+    /// The column naming the key the ciphertext is sealed with.
+    kid_col: &'static str,
+    field: &'static str,
+}
+
+/// One batch of a one-secret-per-row table.
 async fn rotate_simple(
     pool: &PgPool,
     vault: &Vault,
     newest: &str,
     batch: i64,
-    table: &str,
-    key_col: &str,
-    ct_col: &str,
-    field: &'static str,
+    c: &Columns,
 ) -> Result<u64, CredentialError> {
+    let Columns {
+        table,
+        key_col,
+        ct_col,
+        kid_col,
+        field,
+    } = *c;
     let mut tx = pool.begin().await?;
     let record_expr = if key_col == "state_hash" {
         "encode(state_hash, 'hex')"
@@ -211,8 +250,8 @@ async fn rotate_simple(
         "id::text"
     };
     let rows: Vec<(String, Vec<u8>, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {record_expr}, {ct_col}, key_id FROM {table} \
-         WHERE {ct_col} IS NOT NULL AND key_id <> $1 LIMIT $2 FOR UPDATE SKIP LOCKED"
+        "SELECT {record_expr}, {ct_col}, {kid_col} FROM {table} \
+         WHERE {ct_col} IS NOT NULL AND {kid_col} <> $1 LIMIT $2 FOR UPDATE SKIP LOCKED"
     )))
     .bind(newest)
     .bind(batch)
@@ -229,7 +268,7 @@ async fn rotate_simple(
             .seal(plain.expose(), binding(record, field))
             .map_err(err)?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE {table} SET {ct_col} = $2, key_id = $3 WHERE {record_expr} = $1"
+            "UPDATE {table} SET {ct_col} = $2, {kid_col} = $3 WHERE {record_expr} = $1"
         )))
         .bind(record)
         .bind(new_ct)

@@ -231,8 +231,9 @@ pub async fn test(pool: &PgPool, id: Uuid) -> Result<Uuid, NotifyError> {
     Ok(n)
 }
 
-/// The endpoint's current secret and, within the overlap, the previous one.
-pub(super) async fn secrets(
+/// The endpoint's current secret and, within the overlap, the previous one (with its URL and
+/// whether it is enabled).
+pub async fn secrets(
     pool: &PgPool,
     vault: &Vault,
     id: Uuid,
