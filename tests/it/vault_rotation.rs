@@ -1,6 +1,6 @@
 //! Rotation to a newer data key, the one step that deletes key material, under the worst
 //! conditions: every kind of sealed secret stored (tokens, webhook secrets, notification
-//! secrets with a previous one), the rotating daemon killed halfway, and new secrets of each
+//! secrets with a previous one, connect states' PKCE verifiers), the rotating daemon killed halfway, and new secrets of each
 //! kind written all the while. At the end the old data key is gone and every secret, old and
 //! new, opens in full.
 
@@ -14,12 +14,14 @@ use uuid::Uuid;
 
 use crate::common::{test_vault, TestDb};
 
-/// What was sealed, to open again: tokens, webhooks and endpoints with their plaintexts.
+/// What was sealed, to open again: tokens, webhooks, endpoints and connect states (their PKCE
+/// verifiers, by state hash) with their plaintexts.
 #[derive(Default)]
 struct Sealed {
     tokens: Vec<(Uuid, String)>,
     webhooks: Vec<(Uuid, String)>,
     endpoints: Vec<(Uuid, Vec<String>)>,
+    states: Vec<(String, String)>,
 }
 
 /// One of each kind, sealed with `vault` as it is now.
@@ -69,6 +71,33 @@ async fn write_one(
         e.id,
         vec![second.expose().to_string(), first.expose().to_string()],
     ));
+    // A connect under way: its PKCE verifier sealed as the OAuth flow seals it.
+    let record = format!("{:064x}", n);
+    let verifier = format!("pkce-verifier-{n}");
+    let (key_id, ct) = vault
+        .seal(
+            &verifier,
+            mcp_daemon::vault::Binding {
+                record: &record,
+                field: mcp_daemon::connections::PKCE_FIELD,
+            },
+        )
+        .expect("seal verifier");
+    sqlx::query(
+        "INSERT INTO mcp.oauth_states (state_hash, integration_id, workspace_id, platform, \
+                                       redirect_uri, pkce_verifier_ct, key_id, expires_at) \
+         VALUES (decode($1, 'hex'), $2, $3, 'gmail', 'https://x.test/cb', $4, $5, \
+                 now() + interval '1 hour')",
+    )
+    .bind(&record)
+    .bind(id)
+    .bind(ws)
+    .bind(ct)
+    .bind(key_id)
+    .execute(db)
+    .await
+    .expect("connect state");
+    out.states.push((record, verifier));
 }
 
 /// Opens every secret in `sealed` in full with the database's keys.
@@ -99,6 +128,30 @@ async fn open_all(db: &TestDb, sealed: &Sealed) {
         let got: Vec<String> = got.iter().map(|s| s.expose().to_string()).collect();
         assert_eq!(&got, want, "endpoint {id}: its secret and the previous one");
     }
+    open_states(db, &vault, &sealed.states).await;
+}
+
+async fn open_states(db: &TestDb, vault: &mcp_daemon::vault::Vault, states: &[(String, String)]) {
+    for (record, want) in states {
+        let (key_id, ct): (String, Vec<u8>) = sqlx::query_as(
+            "SELECT key_id, pkce_verifier_ct FROM mcp.oauth_states WHERE state_hash = decode($1, 'hex')",
+        )
+        .bind(record)
+        .fetch_one(&db.pool)
+        .await
+        .expect("state");
+        let got = vault
+            .open(
+                &key_id,
+                &ct,
+                mcp_daemon::vault::Binding {
+                    record,
+                    field: mcp_daemon::connections::PKCE_FIELD,
+                },
+            )
+            .expect("verifier opens");
+        assert_eq!(got.expose(), want);
+    }
 }
 
 /// Rows of every sealed kind not under `key`.
@@ -107,7 +160,8 @@ fn not_under(key: &str) -> String {
         "SELECT (SELECT count(*) FROM mcp.oauth_tokens WHERE key_id <> '{key}') \
               + (SELECT count(*) FROM mcp.webhooks WHERE secret_ct IS NOT NULL AND key_id <> '{key}') \
               + (SELECT count(*) FROM mcp.notification_endpoints \
-                 WHERE key_id <> '{key}' OR previous_key_id <> '{key}')"
+                 WHERE key_id <> '{key}' OR previous_key_id <> '{key}') \
+              + (SELECT count(*) FROM mcp.oauth_states WHERE key_id <> '{key}')"
     )
 }
 
