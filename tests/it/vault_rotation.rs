@@ -177,7 +177,7 @@ async fn rotating_to_a_newer_data_key_killed_midway_while_secrets_are_written_lo
     // Every kind sealed under the operator key, as before data keys.
     let mut sealed = Sealed::default();
     let vault = test_vault();
-    for n in 0..150 {
+    for n in 0..80 {
         write_one(&db.pool, &vault, ws, n, &mut sealed).await;
     }
     let first = crate::vault_keys::start(&db, &env).await;

@@ -50,8 +50,8 @@ async fn pages_deletions_and_contended_items_are_read_once_and_end_as_stored() {
     }
     // The items every daemon-style writer changes and tombstones, of one integration.
     let (_, shared_of, shared_platform) = integrations[0];
-    const ROUNDS: u64 = 6;
-    const TXS: usize = 10;
+    const ROUNDS: u64 = 4;
+    const TXS: usize = 8;
     let mut cursor: Option<String> = None;
     let mut seen: Vec<(String, String)> = Vec::new();
     for round in 0..ROUNDS {
