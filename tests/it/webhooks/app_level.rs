@@ -91,16 +91,15 @@ async fn check(p: Platform) {
     assert_eq!(status, 401, "{p} forged: {body}");
     assert_eq!(env.counts().await, before, "{p}: forged stored nothing");
 
-    // A revoked integration's account is not routed any more.
+    // A revoked integration's account stores nothing any more, at once: the intake may still
+    // hold its route for a few seconds, but the statement that stores drops the event.
     sqlx::query("SELECT mcp.transition_integration_state($1, 'REVOKED', 'test')")
         .bind(i1)
         .execute(&env.db.pool)
         .await
         .expect("revoke");
-    tokio::time::sleep(std::time::Duration::from_millis(5_100)).await; // the route cache's TTL
     let (status, body) = post_app(&env, p, 6, &a1, false).await;
     assert_eq!(status, 200, "{p} revoked: {body}");
-    assert!(body.contains("\"routed\":false"), "{p}: {body}");
     assert_eq!(env.counts().await, before, "{p}: revoked stored nothing");
     env.finish().await;
 }
