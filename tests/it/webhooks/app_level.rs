@@ -236,3 +236,49 @@ async fn one_live_integration_per_account() {
     assert!(dup.is_err(), "a second live integration of one account");
     env.finish().await;
 }
+
+/// An account set by SQL (an import, not a connect) is routed as a connected one is: the route
+/// is made wherever `external_account_id` is set, for exactly the app-level platforms.
+#[tokio::test]
+async fn an_account_imported_by_sql_is_routed() {
+    let env = env().await;
+    for p in Platform::ALL {
+        let id: uuid::Uuid = sqlx::query_scalar(
+            "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(env.ws)
+        .bind(p.as_str())
+        .fetch_one(&env.db.pool)
+        .await
+        .expect("integration");
+        for to in ["CONNECTED", "ACTIVE"] {
+            sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
+                .bind(id)
+                .bind(to)
+                .execute(&env.db.pool)
+                .await
+                .expect("transition");
+        }
+        sqlx::query("UPDATE core.integrations SET external_account_id = $2 WHERE id = $1")
+            .bind(id)
+            .bind(&accounts(p)[0])
+            .execute(&env.db.pool)
+            .await
+            .expect("import the account");
+        let routes = env
+            .db
+            .scalar_i64(&format!(
+                "SELECT count(*) FROM mcp.webhooks WHERE integration_id = '{id}' AND delivery = 'app'"
+            ))
+            .await;
+        assert_eq!(routes, i64::from(APP_LEVEL.contains(&p)), "{p}");
+        if APP_LEVEL.contains(&p) {
+            let before = env.counts().await;
+            let (status, body) = post_app(&env, p, 1, &accounts(p)[0], false).await;
+            assert_eq!(status, 200, "{p}: {body}");
+            assert!(!body.contains("\"routed\":false"), "{p}: {body}");
+            assert_eq!(env.counts().await.0, before.0 + 1, "{p}: stored");
+        }
+    }
+    env.finish().await;
+}
