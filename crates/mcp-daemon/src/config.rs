@@ -394,8 +394,9 @@ fn exact(d: Duration) -> String {
 
 /// The secrets of a systemd credentials directory, as the environment variables that set them:
 /// `api-token` (`[http] api_token`), and per platform `signing-secret-<platform>`,
-/// `bot-token-<platform>` and `client-secret-<platform>` (`[platforms.<platform>]
-/// signing_secret`, `bot_token`, `client_secret`).
+/// `previous-signing-secret-<platform>`, `bot-token-<platform>` and `client-secret-<platform>`
+/// (`[platforms.<platform>] signing_secret`, `previous_signing_secret`, `bot_token`,
+/// `client_secret`).
 fn credential_secrets(dir: &Path) -> Vec<(String, String)> {
     let read = |file: &str| {
         std::fs::read_to_string(dir.join(file))
@@ -404,6 +405,7 @@ fn credential_secrets(dir: &Path) -> Vec<(String, String)> {
     };
     let fields = [
         ("signing-secret", "SIGNING_SECRET"),
+        ("previous-signing-secret", "PREVIOUS_SIGNING_SECRET"),
         ("bot-token", "BOT_TOKEN"),
         ("client-secret", "CLIENT_SECRET"),
     ];

@@ -200,6 +200,7 @@ impl Sandbox {
                     identity_path: None,
                     api_version: None,
                     signing_secret: None,
+                    previous_signing_secret: None,
                     public_key: None,
                     bot_token: (p == Platform::Discord).then(|| Secret::new(DISCORD_BOT_TOKEN)),
                     non_marketplace_app: None,

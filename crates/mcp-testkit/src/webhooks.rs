@@ -73,10 +73,12 @@ pub async fn env_with(change: impl FnOnce(&mut WebhooksConfig)) -> Env {
         let keys = match p {
             Platform::Discord => AppKeys {
                 secret: None,
+                previous: None,
                 public_key: Some(discord_public_key(secret.expose().as_bytes())),
             },
             _ => AppKeys {
                 secret: Some(secret),
+                previous: Some(Secret::new(previous_app_secret_of(p))),
                 public_key: None,
             },
         };
@@ -105,6 +107,11 @@ pub async fn env_with(change: impl FnOnce(&mut WebhooksConfig)) -> Env {
         stop,
         _jwks: jwks,
     }
+}
+
+/// The app-level secret before a rotation, still taken by the test intake for `p`.
+pub fn previous_app_secret_of(p: Platform) -> String {
+    format!("{}-previous-app-secret-1357", p.as_str())
 }
 
 /// The secret each test webhook of `p` is registered with.

@@ -282,3 +282,33 @@ async fn an_account_imported_by_sql_is_routed() {
     }
     env.finish().await;
 }
+
+/// An app secret rotated at the platform: while `previous_signing_secret` is set, deliveries
+/// signed with the secret before the rotation are still taken beside the new one's; one signed
+/// with neither is refused and stores nothing. (The test intake has both configured.)
+#[tokio::test]
+async fn an_app_secret_rotation_takes_the_previous_secret_meanwhile() {
+    let env = env().await;
+    for p in [Platform::Slack, Platform::Zoom, Platform::Notion] {
+        let account = &accounts(p)[0];
+        env.connected(env.ws, p, account).await;
+        let path = format!("/webhooks/{}", p.as_str());
+        let post = |n: u64, secret: String| {
+            let body = event_for_account(p, n, account);
+            let headers = sign(p, &secret, &body, now(), &path);
+            let path = path.clone();
+            let env = &env;
+            async move { env.post(&path, content_type(p), &headers, &body).await }
+        };
+        let before = env.counts().await;
+        let r = post(1, app_secret_of(p)).await;
+        assert_eq!(r.status, 200, "{p} new: {}", r.body);
+        let r = post(2, super::previous_app_secret_of(p)).await;
+        assert_eq!(r.status, 200, "{p} previous: {}", r.body);
+        assert_eq!(env.counts().await.0, before.0 + 2, "{p}: both stored");
+        let r = post(3, "neither-of-them".into()).await;
+        assert_eq!(r.status, 401, "{p} other: {}", r.body);
+        assert_eq!(env.counts().await.0, before.0 + 2, "{p}: nothing more");
+    }
+    env.finish().await;
+}

@@ -11,6 +11,8 @@ use mcp_platforms::secret::Secret;
 #[derive(Debug, Default, Clone)]
 pub struct AppKeys {
     pub secret: Option<Secret>,
+    /// The secret before a rotation, taken beside `secret` while configured.
+    pub previous: Option<Secret>,
     /// Discord's application public key, hex.
     pub public_key: Option<String>,
 }
@@ -30,6 +32,7 @@ impl AppSecrets {
                         p,
                         AppKeys {
                             secret: o.signing_secret.clone(),
+                            previous: o.previous_signing_secret.clone(),
                             public_key: o.public_key.clone(),
                         },
                     );

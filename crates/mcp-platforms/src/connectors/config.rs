@@ -67,6 +67,12 @@ pub struct PlatformOverride {
     /// Notion's verification token; Monday's signing secret for the board webhooks the daemon
     /// creates. Also read from the systemd credential `signing-secret-<platform>`.
     pub signing_secret: Option<Secret>,
+    /// The app's secret before its last rotation: while it is set, deliveries signed with it are
+    /// taken beside those signed with `signing_secret`, so that the secret can be changed at the
+    /// platform without refusing what is still in flight. Remove it once the platform signs
+    /// with the new one. Also read from the systemd credential
+    /// `previous-signing-secret-<platform>`.
+    pub previous_signing_secret: Option<Secret>,
     /// Discord's application public key (64 hex digits): its app-level deliveries are signed
     /// with the matching Ed25519 key.
     pub public_key: Option<String>,
@@ -129,6 +135,12 @@ pub fn check(
                         .into(),
                 ));
             }
+        }
+        if p.previous_signing_secret.is_some() && p.signing_secret.is_none() {
+            return Err((
+                format!("platforms.{name}.previous_signing_secret"),
+                "is the secret before a rotation: set signing_secret (the new one) too".into(),
+            ));
         }
         if let Some(k) = &p.public_key {
             let hex64 = k.len() == 64

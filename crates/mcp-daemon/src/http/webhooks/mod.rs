@@ -359,16 +359,22 @@ async fn handle(
         .or(stored.as_ref())
         .map(|x| x.expose().as_bytes());
     let app_key = app.and_then(|a| a.public_key.as_deref());
-    let (secret_bytes, public_key) = match &source {
-        Source::Hook(hook, secret) => (
-            if hook.secret_in_url {
-                app_secret
-            } else {
-                secret.as_ref().map(|x| x.expose().as_bytes())
-            },
+    // The app's secret before a rotation, taken beside the current one while configured.
+    let app_previous = app
+        .and_then(|a| a.previous.as_ref())
+        .map(|x| x.expose().as_bytes());
+    let (secret_bytes, previous_bytes, public_key) = match &source {
+        Source::Hook(hook, secret) if hook.secret_in_url => (
+            app_secret,
+            app_previous,
             hook.public_key.as_deref().or(app_key),
         ),
-        Source::App => (app_secret, app_key),
+        Source::Hook(hook, secret) => (
+            secret.as_ref().map(|x| x.expose().as_bytes()),
+            None,
+            hook.public_key.as_deref().or(app_key),
+        ),
+        Source::App => (app_secret, app_previous, app_key),
     };
     let url = public_url(&s.config, headers, uri);
     let delivery = Delivery {
@@ -388,10 +394,21 @@ async fn handle(
     if p == Platform::Gmail {
         s.gmail.refresh_for_delivery(&delivery).await;
     }
+    let mut verified_with = secret_bytes;
     if let Err(r) = webhooks::verify(&delivery, &keys) {
-        return refused(&r);
+        let previous = Keys {
+            secret: previous_bytes,
+            ..keys
+        };
+        let by_previous = matches!(r, Refusal::BadSignature(_))
+            && previous_bytes.is_some()
+            && webhooks::verify(&delivery, &previous).is_ok();
+        if !by_previous {
+            return refused(&r);
+        }
+        verified_with = previous_bytes;
     }
-    let parsed = match webhooks::parse(p, &body, secret_bytes) {
+    let parsed = match webhooks::parse(p, &body, verified_with) {
         Ok(x) => x,
         Err(r) => return refused(&r),
     };
