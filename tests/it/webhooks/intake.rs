@@ -389,18 +389,30 @@ async fn concurrent_deliveries_share_jobs_and_every_event_is_processed() {
     env.finish().await;
 }
 
-/// A revocation the platform states in the payload (Graph's subscriptionRemoved) is read from
-/// the stored event and revokes the integration.
+/// Graph's `subscriptionRemoved` (a lifecycle notification, read from the stored payload) is no
+/// revocation: the integration stays as it was, the subscription the event came by is disabled,
+/// and a new one and a sync are asked for
+/// (https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events).
 #[tokio::test]
-async fn a_revocation_stated_in_the_payload_revokes() {
+async fn a_removed_graph_subscription_is_made_again() {
     let env = env().await;
     let path = env.hook(Platform::Outlook).await;
     let integration = env.activate(&path).await;
+    // The webhook is a subscription the daemon made.
+    sqlx::query(
+        "UPDATE mcp.webhooks SET created_by = 'daemon', external_id = 'graph-sub-1' \
+         WHERE integration_id = $1",
+    )
+    .bind(integration)
+    .execute(&env.db.pool)
+    .await
+    .expect("daemon-made");
     sqlx::query(
         "WITH e AS (INSERT INTO mcp.webhook_events \
                       (webhook_id, integration_id, workspace_id, platform, dedup_key, payload) \
                     SELECT w.id, w.integration_id, w.workspace_id, 'outlook', 'lifecycle-1', \
-                           '{\"value\": [{\"lifecycleEvent\": \"subscriptionRemoved\"}]}' \
+                           '{\"value\": [{\"lifecycleEvent\": \"subscriptionRemoved\", \
+                             \"subscriptionId\": \"graph-sub-1\"}]}' \
                     FROM mcp.webhooks w WHERE w.integration_id = $1 RETURNING id) \
          SELECT mcp.enqueue_job('webhook_process', jsonb_build_object('event_ids', jsonb_build_array(e.id))) FROM e",
     )
@@ -408,14 +420,47 @@ async fn a_revocation_stated_in_the_payload_revokes() {
     .execute(&env.db.pool)
     .await
     .expect("event and job");
-    let worker = start_builtin_worker(&env.db).await;
+    let mut cfg = crate::common::test_config(&env.db.url);
+    // Only the processing runs here: the jobs it asks for are read, not run.
+    for kind in ["webhook_subscribe", "sync"] {
+        cfg.kinds.insert(
+            kind.into(),
+            mcp_daemon::config::KindOverride {
+                concurrency: Some(0),
+                ..Default::default()
+            },
+        );
+    }
+    let worker = crate::common::start_configured_worker(&env.db, cfg).await;
     env.db
         .wait_until(
-            &format!("SELECT state = 'REVOKED' FROM core.integrations WHERE id = '{integration}'"),
+            "SELECT count(*) = 1 FROM mcp.sync_jobs WHERE kind = 'webhook_process' AND state = 'completed'",
             Duration::from_secs(20),
         )
         .await;
     worker.shutdown().await;
+    let state: String = sqlx::query_scalar("SELECT state FROM core.integrations WHERE id = $1")
+        .bind(integration)
+        .fetch_one(&env.db.pool)
+        .await
+        .expect("state");
+    assert_eq!(state, "ACTIVE", "not a revocation");
+    let (status, has_secret): (String, bool) = sqlx::query_as(
+        "SELECT status, secret_ct IS NOT NULL FROM mcp.webhooks WHERE external_id = 'graph-sub-1'",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .expect("webhook");
+    assert_eq!((status.as_str(), has_secret), ("disabled", false));
+    let asked: Vec<String> = sqlx::query_scalar(
+        "SELECT kind FROM mcp.sync_jobs WHERE integration_id = $1 \
+         AND kind IN ('webhook_subscribe', 'sync') ORDER BY kind",
+    )
+    .bind(integration)
+    .fetch_all(&env.db.pool)
+    .await
+    .expect("jobs");
+    assert_eq!(asked, vec!["sync", "webhook_subscribe"]);
     env.finish().await;
 }
 

@@ -77,6 +77,17 @@ impl Job<Services> for WebhookProcess {
                     tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "access withdrawal announced: the token is checked at the platform");
                     crate::metrics::webhook_processed(platform, waited);
                 }
+                Processed::Resubscribe {
+                    integration,
+                    platform,
+                    reason,
+                } => {
+                    let waited = resubscribe(pool, *integration, *event_id)
+                        .await
+                        .map_err(|e| JobError::Retry(format!("webhook event {event_id}: {e}")))?;
+                    tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "subscription removed by the platform: made again, and a sync asked for");
+                    crate::metrics::webhook_processed(platform, waited);
+                }
             }
         }
         if missing.len() == outcomes.len() {
@@ -115,6 +126,37 @@ async fn check_access(
     mcp_queue::enqueue_for_integrations(&mut *tx, "health_check", &[integration])
         .await
         .map_err(|e| e.to_string())?;
+    let waited = crate::webhooks::process::mark_processed(&mut *tx, event_id)
+        .await
+        .map_err(e)?;
+    tx.commit().await.map_err(e)?;
+    Ok(Duration::from_secs_f64(waited.unwrap_or(0.0).max(0.0)))
+}
+
+/// The platform removed a subscription: the daemon-made webhook the event came by is disabled
+/// (its secret erased), and `webhook_subscribe` (which makes one when none is live) and `sync`
+/// (for what was missed) asked for, with the event marked processed, in one transaction.
+async fn resubscribe(
+    pool: &sqlx::PgPool,
+    integration: uuid::Uuid,
+    event_id: i64,
+) -> Result<Duration, String> {
+    let e = |e: sqlx::Error| e.to_string();
+    let mut tx = pool.begin().await.map_err(e)?;
+    sqlx::query(
+        "UPDATE mcp.webhooks w SET status = 'disabled', secret_ct = NULL, key_id = NULL \
+         FROM mcp.webhook_events ev \
+         WHERE ev.id = $1 AND w.id = ev.webhook_id AND w.created_by = 'daemon'",
+    )
+    .bind(event_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
+    for kind in ["webhook_subscribe", "sync"] {
+        mcp_queue::enqueue_for_integrations(&mut *tx, kind, &[integration])
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let waited = crate::webhooks::process::mark_processed(&mut *tx, event_id)
         .await
         .map_err(e)?;

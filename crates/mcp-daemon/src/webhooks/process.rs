@@ -50,6 +50,12 @@ pub enum Processed {
         platform: String,
         reason: &'static str,
     },
+    /// The platform removed the subscription: the attempt makes it again and asks for a sync.
+    Resubscribe {
+        integration: Uuid,
+        platform: String,
+        reason: &'static str,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +212,16 @@ async fn process_group(
                     },
                 );
             }
+            Meaning::Resubscribe(reason) => {
+                out.insert(
+                    id,
+                    Processed::Resubscribe {
+                        integration,
+                        platform,
+                        reason,
+                    },
+                );
+            }
             Meaning::Changed => {
                 let p = Platform::parse(&platform);
                 for d in p.map_or_else(Vec::new, |p| {
@@ -289,6 +305,11 @@ pub enum Meaning {
     /// share: the integration's token is checked at the platform, which moves it to
     /// EXPIRED/REVOKED only if the platform refuses it.
     CheckAccess(&'static str),
+    /// The platform removed the subscription the event came by (Graph's `subscriptionRemoved`:
+    /// "create a new subscription", and resync what may have been missed,
+    /// https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events): made again
+    /// and a sync asked for. Access was not withdrawn.
+    Resubscribe(&'static str),
     /// Something changed at the platform: fetch it.
     Changed,
 }
@@ -319,7 +340,7 @@ pub fn meaning(platform: &str, event_type: Option<&str>, payload: &Value) -> Mea
             Meaning::CheckAccess("monday: app uninstalled (token to be checked)")
         }
         ("outlook", _) if first_lifecycle(payload) == Some("subscriptionRemoved") => {
-            Meaning::Revoked("outlook: subscription removed")
+            Meaning::Resubscribe("outlook: subscription removed")
         }
         ("discord", _) if s(&["event", "type"]) == Some("APPLICATION_DEAUTHORIZED") => {
             Meaning::Revoked("discord: application deauthorized")
@@ -366,13 +387,14 @@ mod tests {
             meaning("zoom", Some("app_deauthorized"), &json!({})),
             Meaning::Revoked("zoom: app deauthorized")
         );
+        // Graph removed a subscription: made again, not a revocation.
         assert_eq!(
             meaning(
                 "outlook",
                 None,
                 &json!({"value": [{"lifecycleEvent": "subscriptionRemoved"}]})
             ),
-            Meaning::Revoked("outlook: subscription removed")
+            Meaning::Resubscribe("outlook: subscription removed")
         );
         assert_eq!(
             meaning(
@@ -397,7 +419,7 @@ mod tests {
     }
 
     #[test]
-    fn payload_revocations_are_on_platforms_whose_payload_is_read() {
+    fn payload_meanings_are_on_platforms_whose_payload_is_read() {
         for (p, payload) in [
             (
                 "outlook",
@@ -408,7 +430,10 @@ mod tests {
                 json!({"event": {"type": "APPLICATION_DEAUTHORIZED"}}),
             ),
         ] {
-            assert!(matches!(meaning(p, None, &payload), Meaning::Revoked(_)));
+            assert!(matches!(
+                meaning(p, None, &payload),
+                Meaning::Revoked(_) | Meaning::Resubscribe(_)
+            ));
             assert_eq!(meaning(p, None, &Value::Null), Meaning::Changed);
             assert!(PAYLOAD_READ.contains(&p), "{p} must bring its payload");
         }
