@@ -18,7 +18,13 @@ use mcp_platforms::secret::Secret;
 pub const PKCE_FIELD: &str = "pkce_verifier";
 
 /// States from which a connect may (re)start on an existing integration.
-const RECONNECTABLE: &[&str] = &["PENDING", "AUTHORIZING", "REVOKED", "EXPIRED", "ERROR"];
+const RECONNECTABLE: [IntegrationState; 5] = [
+    IntegrationState::Pending,
+    IntegrationState::Authorizing,
+    IntegrationState::Revoked,
+    IntegrationState::Expired,
+    IntegrationState::Error,
+];
 
 /// An OAuth platform's spec, or why it has none.
 fn oauth_spec(
@@ -91,7 +97,7 @@ pub async fn start(
             if row_ws != ws || row_platform != p.as_str() {
                 return Err(ConnectError::Mismatch(id));
             }
-            if !RECONNECTABLE.contains(&state.as_str()) {
+            if !IntegrationState::parse(&state).is_some_and(|st| RECONNECTABLE.contains(&st)) {
                 return Err(ConnectError::WrongState { id, state });
             }
             id
@@ -288,6 +294,6 @@ async fn exchange_and_store(
     tx.commit().await?;
     Ok(Finished {
         integration_id: id,
-        state: "ACTIVE".into(),
+        state: IntegrationState::Active.as_str().into(),
     })
 }

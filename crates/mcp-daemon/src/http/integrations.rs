@@ -402,7 +402,8 @@ async fn connect_with_key(
                 (Some(e), st) => {
                     out["error_type"] = json!(e.error_type.as_str());
                     out["message"] = json!(e.to_string());
-                    if matches!(st, "EXPIRED" | "REVOKED") {
+                    use crate::integrations::IntegrationState as S;
+                    if matches!(S::parse(st), Some(S::Expired | S::Revoked)) {
                         StatusCode::UNPROCESSABLE_ENTITY
                     } else {
                         StatusCode::BAD_GATEWAY

@@ -158,7 +158,7 @@ pub async fn sample_gauges(pool: &PgPool) -> Result<(), IntegrationError> {
         for b in m::BREAKER_STATES {
             let n: i64 = rows
                 .iter()
-                .filter(|r| r.0 == p && r.2 == *b && r.1 != "DELETED")
+                .filter(|r| r.0 == p && r.2 == *b && r.1 != IntegrationState::Deleted.as_str())
                 .map(|r| r.3)
                 .sum();
             metrics::gauge!(m::CIRCUIT_BREAKERS, "platform" => p, "state" => *b).set(n as f64);
