@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
 
-use crate::bench::day_probe::{self as probe, mb, thousands, PoolWait, Sizes};
+use crate::bench::day_probe::{self as probe, mb, thousands, DayReport, Minute};
 use crate::bench::webhooks::{pct, Target, MAX_OPEN, SECRET};
 use crate::bench::{http_get, machine, BenchArgs, BenchDaemon};
 use mcp_platforms::connectors::Platform;
@@ -30,55 +30,6 @@ const BURST_EVERY: f64 = 120.0;
 const STEP: Duration = Duration::from_secs(5);
 /// A window of job waits is read this long after it closes, so that the claims in it committed.
 const LAG: Duration = Duration::from_secs(2);
-
-#[derive(Debug, Default, serde::Serialize)]
-pub struct DayReport {
-    pub machine: String,
-    pub postgres: String,
-    pub integrations: i64,
-    pub webhooks: usize,
-    pub event_rate: u64,
-    pub run_s: f64,
-    pub retention_s: u64,
-    pub warmup_s: f64,
-    pub minutes: Vec<Minute>,
-    pub rss_mean_mb: f64,
-    pub rss_min_mb: f64,
-    pub rss_max_mb: f64,
-    pub rss_flat: bool,
-    pub p99_slope_ms_per_min: Option<f64>,
-    pub p99_no_upward_trend: Option<bool>,
-    pub table_first_third_max_mb: f64,
-    pub table_last_third_max_mb: f64,
-    pub table_bounded: bool,
-    pub rows_bounded: bool,
-    /// The cluster's `autovacuum` setting (the table's bytes stay bounded only with it on).
-    pub autovacuum: String,
-    pub daemon_peak_rss_mb: f64,
-}
-
-#[derive(Debug, Default, serde::Serialize)]
-pub struct Minute {
-    /// Seconds since the start at the block's end.
-    pub end_s: f64,
-    pub started: usize,
-    pub jobs_per_s: f64,
-    pub wait_p50_ms: f64,
-    pub wait_p99_ms: f64,
-    /// (kind, started, p50 ms, p99 ms).
-    pub kinds: Vec<(String, usize, f64, f64)>,
-    pub sizes: Sizes,
-    pub pool_wait: Option<PoolWait>,
-    pub rss_mb: f64,
-    pub cpu_pct: f64,
-    /// This process: the sandbox (the 13 platforms) and the webhook load generator.
-    pub bench_cpu_pct: f64,
-    pub host_load: f64,
-    pub events_offered: u64,
-    pub events_ok: u64,
-    pub events_failed: u64,
-    pub events_shed: u64,
-}
 
 /// The webhook load generator's tally since the last block.
 #[derive(Default)]

@@ -7,8 +7,57 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use crate::bench::day::DayReport;
 use crate::bench::webhooks::pct;
+
+/// What the day suite prints as JSON: its settings, a block per minute, the verdict.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct DayReport {
+    pub machine: String,
+    pub postgres: String,
+    pub integrations: i64,
+    pub webhooks: usize,
+    pub event_rate: u64,
+    pub run_s: f64,
+    pub retention_s: u64,
+    pub warmup_s: f64,
+    pub minutes: Vec<Minute>,
+    pub rss_mean_mb: f64,
+    pub rss_min_mb: f64,
+    pub rss_max_mb: f64,
+    pub rss_flat: bool,
+    pub p99_slope_ms_per_min: Option<f64>,
+    pub p99_no_upward_trend: Option<bool>,
+    pub table_first_third_max_mb: f64,
+    pub table_last_third_max_mb: f64,
+    pub table_bounded: bool,
+    pub rows_bounded: bool,
+    /// The cluster's `autovacuum` setting (the table's bytes stay bounded only with it on).
+    pub autovacuum: String,
+    pub daemon_peak_rss_mb: f64,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Minute {
+    /// Seconds since the start at the block's end.
+    pub end_s: f64,
+    pub started: usize,
+    pub jobs_per_s: f64,
+    pub wait_p50_ms: f64,
+    pub wait_p99_ms: f64,
+    /// (kind, started, p50 ms, p99 ms).
+    pub kinds: Vec<(String, usize, f64, f64)>,
+    pub sizes: Sizes,
+    pub pool_wait: Option<PoolWait>,
+    pub rss_mb: f64,
+    pub cpu_pct: f64,
+    /// This process: the sandbox (the 13 platforms) and the webhook load generator.
+    pub bench_cpu_pct: f64,
+    pub host_load: f64,
+    pub events_offered: u64,
+    pub events_ok: u64,
+    pub events_failed: u64,
+    pub events_shed: u64,
+}
 
 /// The queue's relations: the table and, when it is partitioned, its partitions
 /// (`pg_partition_tree` lists nothing for a plain table).
