@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Job, JobContext, JobError, Services};
-use crate::webhooks::process::Processed;
+use crate::webhooks::process::{HandBack, Processed};
 
 pub struct WebhookProcess;
 
@@ -55,37 +55,16 @@ impl Job<Services> for WebhookProcess {
                 Processed::Changed { platform, waited } => {
                     crate::metrics::webhook_processed(platform, *waited)
                 }
-                Processed::Revoked {
+                Processed::HandedBack {
                     integration,
                     platform,
                     reason,
+                    action,
                 } => {
-                    let waited = revoke(pool, *integration, reason, *event_id)
+                    let waited = hand_back(pool, *integration, reason, *action, *event_id)
                         .await
                         .map_err(|e| JobError::Retry(format!("webhook event {event_id}: {e}")))?;
-                    tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "access withdrawn by the platform");
-                    crate::metrics::webhook_processed(platform, waited);
-                }
-                Processed::CheckAccess {
-                    integration,
-                    platform,
-                    reason,
-                } => {
-                    let waited = check_access(pool, *integration, *event_id)
-                        .await
-                        .map_err(|e| JobError::Retry(format!("webhook event {event_id}: {e}")))?;
-                    tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "access withdrawal announced: the token is checked at the platform");
-                    crate::metrics::webhook_processed(platform, waited);
-                }
-                Processed::Resubscribe {
-                    integration,
-                    platform,
-                    reason,
-                } => {
-                    let waited = resubscribe(pool, *integration, *event_id)
-                        .await
-                        .map_err(|e| JobError::Retry(format!("webhook event {event_id}: {e}")))?;
-                    tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, "subscription removed by the platform: made again, and a sync asked for");
+                    tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, ?action, "webhook event acted on by its attempt");
                     crate::metrics::webhook_processed(platform, waited);
                 }
             }
@@ -115,72 +94,53 @@ impl Job<Services> for WebhookProcess {
 /// of the integration is asked for (keyed: a live one absorbs it) and the event marked
 /// processed, in one transaction. The check calls the platform with the integration's token; a
 /// refusal moves it to EXPIRED or REVOKED through `mcp.record_health_check`, a working token
-/// leaves it as it is. Returns how long the event waited.
-async fn check_access(
-    pool: &sqlx::PgPool,
-    integration: uuid::Uuid,
-    event_id: i64,
-) -> Result<Duration, String> {
-    let e = |e: sqlx::Error| e.to_string();
-    let mut tx = pool.begin().await.map_err(e)?;
-    mcp_queue::enqueue_for_integrations(&mut *tx, "health_check", &[integration])
-        .await
-        .map_err(|e| e.to_string())?;
-    let waited = crate::webhooks::process::mark_processed(&mut *tx, event_id)
-        .await
-        .map_err(e)?;
-    tx.commit().await.map_err(e)?;
-    Ok(Duration::from_secs_f64(waited.unwrap_or(0.0).max(0.0)))
-}
-
-/// The platform removed a subscription: the daemon-made webhook the event came by is disabled
-/// (its secret erased), and `webhook_subscribe` (which makes one when none is live) and `sync`
-/// (for what was missed) asked for, with the event marked processed, in one transaction.
-async fn resubscribe(
-    pool: &sqlx::PgPool,
-    integration: uuid::Uuid,
-    event_id: i64,
-) -> Result<Duration, String> {
-    let e = |e: sqlx::Error| e.to_string();
-    let mut tx = pool.begin().await.map_err(e)?;
-    sqlx::query(
-        "UPDATE mcp.webhooks w SET status = 'disabled', secret_ct = NULL, key_id = NULL \
-         FROM mcp.webhook_events ev \
-         WHERE ev.id = $1 AND w.id = ev.webhook_id AND w.created_by = 'daemon'",
-    )
-    .bind(event_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(e)?;
-    for kind in ["webhook_subscribe", "sync"] {
-        mcp_queue::enqueue_for_integrations(&mut *tx, kind, &[integration])
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let waited = crate::webhooks::process::mark_processed(&mut *tx, event_id)
-        .await
-        .map_err(e)?;
-    tx.commit().await.map_err(e)?;
-    Ok(Duration::from_secs_f64(waited.unwrap_or(0.0).max(0.0)))
-}
-
-/// The platform withdrew access: the integration → REVOKED and its pending work cancelled (its
-/// pending webhook events are still processed), the event marked processed, in one transaction.
-/// Returns how long the event waited.
-async fn revoke(
+/// What an event handed back asks for, done for its integration with the event marked processed,
+/// in one transaction: a revocation (REVOKED, its pending work but webhook processing
+/// cancelled), a check of its token (`health_check`), or a removed subscription made again (the
+/// daemon-made webhook the event came by disabled and its secret erased; `webhook_subscribe`,
+/// which makes one when none is live, and a `sync` for what was missed). Returns how long the
+/// event waited.
+async fn hand_back(
     pool: &sqlx::PgPool,
     integration: uuid::Uuid,
     reason: &str,
+    action: HandBack,
     event_id: i64,
 ) -> Result<Duration, String> {
     let e = |e: sqlx::Error| e.to_string();
+    let q = |e: mcp_queue::QueueError| e.to_string();
     let mut tx = pool.begin().await.map_err(e)?;
-    crate::integrations::revoke(&mut *tx, integration, reason)
-        .await
-        .map_err(e)?;
-    mcp_queue::cancel_integration_jobs(&mut *tx, integration, Some("webhook_process"))
-        .await
-        .map_err(|e| e.to_string())?;
+    match action {
+        HandBack::Revoke => {
+            crate::integrations::revoke(&mut *tx, integration, reason)
+                .await
+                .map_err(e)?;
+            mcp_queue::cancel_integration_jobs(&mut *tx, integration, Some("webhook_process"))
+                .await
+                .map_err(q)?;
+        }
+        HandBack::CheckAccess => {
+            mcp_queue::enqueue_for_integrations(&mut *tx, "health_check", &[integration])
+                .await
+                .map_err(q)?;
+        }
+        HandBack::Resubscribe => {
+            sqlx::query(
+                "UPDATE mcp.webhooks w SET status = 'disabled', secret_ct = NULL, key_id = NULL \
+                 FROM mcp.webhook_events ev \
+                 WHERE ev.id = $1 AND w.id = ev.webhook_id AND w.created_by = 'daemon'",
+            )
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+            for kind in ["webhook_subscribe", "sync"] {
+                mcp_queue::enqueue_for_integrations(&mut *tx, kind, &[integration])
+                    .await
+                    .map_err(q)?;
+            }
+        }
+    }
     let waited = crate::webhooks::process::mark_processed(&mut *tx, event_id)
         .await
         .map_err(e)?;

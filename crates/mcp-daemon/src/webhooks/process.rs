@@ -37,25 +37,27 @@ pub enum Processed {
     Missing,
     /// Marked processed, with its integration's sync asked for; how long it waited.
     Changed { platform: String, waited: Duration },
-    /// The platform says access was withdrawn: the attempt handles it itself.
-    Revoked {
+    /// Handed back to the attempt, which acts on its integration in a transaction of its own
+    /// with the event marked processed.
+    HandedBack {
         integration: Uuid,
         platform: String,
         reason: &'static str,
+        action: HandBack,
     },
-    /// The event says access was withdrawn, but its signature cannot tell which customer sent it:
-    /// the attempt asks for a check of the integration's token (`health_check`) instead.
-    CheckAccess {
-        integration: Uuid,
-        platform: String,
-        reason: &'static str,
-    },
-    /// The platform removed the subscription: the attempt makes it again and asks for a sync.
-    Resubscribe {
-        integration: Uuid,
-        platform: String,
-        reason: &'static str,
-    },
+}
+
+/// What the attempt does for an event handed back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandBack {
+    /// The platform says access was withdrawn: REVOKED, its pending work cancelled.
+    Revoke,
+    /// The event says access was withdrawn, but its signature cannot tell which customer sent
+    /// it: a check of the integration's token (`health_check`) is asked for instead.
+    CheckAccess,
+    /// The platform removed the subscription the event came by: it is made again
+    /// (`webhook_subscribe`) and a `sync` is asked for what was missed.
+    Resubscribe,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -191,38 +193,20 @@ async fn process_group(
     let mut changed_integrations = Vec::new();
     let mut platforms = HashMap::new();
     for (id, integration, platform, event_type, payload) in rows {
-        match meaning(&platform, event_type.as_deref(), &payload) {
-            Meaning::Revoked(reason) => {
+        let m = meaning(&platform, event_type.as_deref(), &payload);
+        match m.handed_back() {
+            Some((reason, action)) => {
                 out.insert(
                     id,
-                    Processed::Revoked {
+                    Processed::HandedBack {
                         integration,
                         platform,
                         reason,
+                        action,
                     },
                 );
             }
-            Meaning::CheckAccess(reason) => {
-                out.insert(
-                    id,
-                    Processed::CheckAccess {
-                        integration,
-                        platform,
-                        reason,
-                    },
-                );
-            }
-            Meaning::Resubscribe(reason) => {
-                out.insert(
-                    id,
-                    Processed::Resubscribe {
-                        integration,
-                        platform,
-                        reason,
-                    },
-                );
-            }
-            Meaning::Changed => {
+            None => {
                 let p = Platform::parse(&platform);
                 for d in p.map_or_else(Vec::new, |p| {
                     deletions::deletions(p, event_type.as_deref(), &payload)
@@ -312,6 +296,18 @@ pub enum Meaning {
     Resubscribe(&'static str),
     /// Something changed at the platform: fetch it.
     Changed,
+}
+
+impl Meaning {
+    /// The reason and what the attempt does, for an event it is handed back (all but a change).
+    fn handed_back(&self) -> Option<(&'static str, HandBack)> {
+        match *self {
+            Meaning::Revoked(r) => Some((r, HandBack::Revoke)),
+            Meaning::CheckAccess(r) => Some((r, HandBack::CheckAccess)),
+            Meaning::Resubscribe(r) => Some((r, HandBack::Resubscribe)),
+            Meaning::Changed => None,
+        }
+    }
 }
 
 /// The platforms whose revocations `meaning` reads from the payload (the others' from the event
