@@ -33,54 +33,47 @@ CREATE TRIGGER synced_items_change_position
     WHEN (current_setting('mcp.item_changes', true) IS DISTINCT FROM 'written')
     EXECUTE FUNCTION mcp.item_change_position();
 
+-- One change row of one item, at its feed position; returns the item's workspace.
+CREATE FUNCTION mcp.record_item_change(p_workspace_id uuid, p_integration_id uuid, p_op "char",
+                                       p_external_id text, p_position xid8)
+RETURNS uuid LANGUAGE sql AS $$
+    INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, txid)
+    VALUES (p_workspace_id, p_integration_id, p_op, ARRAY[p_external_id], p_position)
+    RETURNING workspace_id
+$$;
+
+-- The capture trigger of 0017, each change placed at its item's position: what the old row
+-- was (removed, or moved to another key) and what the new one is (added, tombstoned, changed).
 CREATE OR REPLACE FUNCTION mcp.capture_item_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    v_ws uuid;  -- the workspace of a change written, if any
+    v_ws  uuid;  -- the workspace of a change written, if any
+    moved boolean := TG_OP = 'UPDATE'
+        AND (OLD.integration_id, OLD.external_id) IS DISTINCT FROM (NEW.integration_id, NEW.external_id);
 BEGIN
-    IF TG_OP = 'INSERT' THEN
+    IF (TG_OP = 'DELETE' OR moved) AND OLD.deleted_at IS NULL THEN
+        v_ws := mcp.record_item_change(OLD.workspace_id, OLD.integration_id, 'D', OLD.external_id,
+                                       greatest(OLD.change_txid, pg_current_xact_id()));
+    END IF;
+    IF TG_OP = 'INSERT' OR moved THEN
         IF NEW.deleted_at IS NULL THEN
-            INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, txid)
-            VALUES (NEW.workspace_id, NEW.integration_id, 'A', ARRAY[NEW.external_id],
-                    NEW.change_txid);
-            v_ws := NEW.workspace_id;
+            v_ws := mcp.record_item_change(NEW.workspace_id, NEW.integration_id, 'A',
+                                           NEW.external_id, NEW.change_txid);
         END IF;
-    ELSIF TG_OP = 'DELETE' THEN
-        IF OLD.deleted_at IS NULL THEN
-            INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, txid)
-            VALUES (OLD.workspace_id, OLD.integration_id, 'D', ARRAY[OLD.external_id],
-                    greatest(OLD.change_txid, pg_current_xact_id()));
-            v_ws := OLD.workspace_id;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NEW.deleted_at IS NOT NULL THEN
+            IF OLD.deleted_at IS NULL THEN
+                v_ws := mcp.record_item_change(NEW.workspace_id, NEW.integration_id, 'D',
+                                               NEW.external_id, NEW.change_txid);
+            END IF;
+        ELSIF OLD.deleted_at IS NOT NULL OR
+              (OLD.kind, OLD.occurred_at, OLD.raw, OLD.title, OLD.text, OLD.author,
+               OLD.participants, OLD.url, OLD.thread)
+              IS DISTINCT FROM
+              (NEW.kind, NEW.occurred_at, NEW.raw, NEW.title, NEW.text, NEW.author,
+               NEW.participants, NEW.url, NEW.thread) THEN
+            v_ws := mcp.record_item_change(NEW.workspace_id, NEW.integration_id, 'U',
+                                           NEW.external_id, NEW.change_txid);
         END IF;
-    ELSIF (OLD.integration_id, OLD.external_id) IS DISTINCT FROM (NEW.integration_id, NEW.external_id) THEN
-        IF OLD.deleted_at IS NULL THEN
-            INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, txid)
-            VALUES (OLD.workspace_id, OLD.integration_id, 'D', ARRAY[OLD.external_id],
-                    greatest(OLD.change_txid, pg_current_xact_id()));
-            v_ws := OLD.workspace_id;
-        END IF;
-        IF NEW.deleted_at IS NULL THEN
-            INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, txid)
-            VALUES (NEW.workspace_id, NEW.integration_id, 'A', ARRAY[NEW.external_id],
-                    NEW.change_txid);
-            v_ws := NEW.workspace_id;
-        END IF;
-    ELSIF NEW.deleted_at IS NOT NULL THEN
-        IF OLD.deleted_at IS NULL THEN
-            INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, txid)
-            VALUES (NEW.workspace_id, NEW.integration_id, 'D', ARRAY[NEW.external_id],
-                    NEW.change_txid);
-            v_ws := NEW.workspace_id;
-        END IF;
-    ELSIF OLD.deleted_at IS NOT NULL OR
-          (OLD.kind, OLD.occurred_at, OLD.raw, OLD.title, OLD.text, OLD.author, OLD.participants,
-           OLD.url, OLD.thread)
-          IS DISTINCT FROM
-          (NEW.kind, NEW.occurred_at, NEW.raw, NEW.title, NEW.text, NEW.author, NEW.participants,
-           NEW.url, NEW.thread) THEN
-        INSERT INTO mcp.item_changes (workspace_id, integration_id, op, external_ids, txid)
-        VALUES (NEW.workspace_id, NEW.integration_id, 'U', ARRAY[NEW.external_id],
-                NEW.change_txid);
-        v_ws := NEW.workspace_id;
     END IF;
     IF v_ws IS NOT NULL THEN
         PERFORM pg_notify('mcp_item_changes', v_ws::text);
