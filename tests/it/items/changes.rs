@@ -255,38 +255,6 @@ async fn a_reader_listening_is_woken_by_a_committed_change() {
     db.drop_db().await;
 }
 
-/// One item written (`raw`): by the daemon's page statement, or by plain SQL.
-async fn write(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    daemon: bool,
-    (ws, integration, platform): (Uuid, Uuid, Platform),
-    id: &str,
-    raw: &str,
-) {
-    if daemon {
-        super::save_page(
-            tx,
-            (ws, integration, platform.as_str()),
-            &[id],
-            &[raw.to_string()],
-        )
-        .await;
-    } else {
-        sqlx::query(
-            "INSERT INTO mcp.synced_items AS s (integration_id, external_id, workspace_id, \
-             platform, kind, raw) SELECT id, $2, workspace_id, platform, 'x', $3::jsonb \
-             FROM core.integrations WHERE id = $1 \
-             ON CONFLICT (integration_id, external_id) DO UPDATE SET raw = EXCLUDED.raw",
-        )
-        .bind(integration)
-        .bind(id)
-        .bind(raw)
-        .execute(&mut **tx)
-        .await
-        .expect("plain write");
-    }
-}
-
 /// Four writers, each committing transactions of a few items in an order the scheduler and
 /// random pauses choose (a writer that took its transaction id first often commits last), and
 /// a reader paging the feed all the while with small pages: at the end the reader has seen

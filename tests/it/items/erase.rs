@@ -3,7 +3,6 @@
 //! the same moment as the deletion never brings items back.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use mcp_daemon::config::Config;
 use mcp_daemon::integrations;
@@ -240,14 +239,4 @@ async fn a_page_written_during_the_deletion_leaves_no_item() {
     assert!(saved.refused && saved.written == 0, "{saved:?}");
     assert_eq!(items_of(&db.pool, j).await, 0);
     db.drop_db().await;
-}
-
-/// Returns once a session of this test's database waits for a lock (the write that must wait).
-async fn waiting_on_a_lock(db: &TestDb) {
-    db.wait_until(
-        "SELECT count(*) > 0 FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        Duration::from_secs(20),
-    )
-    .await;
 }

@@ -112,7 +112,7 @@ async fn pages_deletions_and_contended_items_are_read_once_and_end_as_stored() {
                         save_page(&mut tx, (ws, iid, platform.as_str()), &refs, &vec!["{}".to_string(); n]).await;
                     } else {
                         for id in &ids {
-                            insert_plain(&mut tx, iid, id).await;
+                            write(&mut tx, false, integration, id, "{}").await;
                         }
                     }
                     written.extend(ids.iter().map(|id| ("ADDED".to_string(), id.clone())));
@@ -237,22 +237,6 @@ async fn pages_deletions_and_contended_items_are_read_once_and_end_as_stored() {
     db.drop_db().await;
 }
 
-async fn insert_plain(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    integration: Uuid,
-    id: &str,
-) {
-    sqlx::query(
-        "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, kind, raw) \
-         SELECT id, $2, workspace_id, platform, 'x', '{}' FROM core.integrations WHERE id = $1",
-    )
-    .bind(integration)
-    .bind(id)
-    .execute(&mut **tx)
-    .await
-    .expect("plain write");
-}
-
 /// The case the random writers above rarely meet, made to happen: a transaction that took its id
 /// first waits for a younger one that tombstones an item, then brings the item back. The feed
 /// must end with the item live.
@@ -294,12 +278,7 @@ async fn an_older_transaction_that_waited_is_read_after_the_one_it_waited_for() 
         .await;
         older
     });
-    db.wait_until(
-        "SELECT count(*) > 0 FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        Duration::from_secs(20),
-    )
-    .await;
+    waiting_on_a_lock(&db).await;
     younger.commit().await.expect("commit");
     let older = revive.await.expect("revive");
     older.commit().await.expect("commit");

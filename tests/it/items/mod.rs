@@ -117,6 +117,38 @@ pub(super) async fn save_page(
         .expect("page statement")
 }
 
+/// One item written (`raw`): by the daemon's page statement, or by plain SQL.
+pub(super) async fn write(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    daemon: bool,
+    (ws, integration, platform): (Uuid, Uuid, mcp_platforms::connectors::Platform),
+    id: &str,
+    raw: &str,
+) {
+    if daemon {
+        save_page(
+            tx,
+            (ws, integration, platform.as_str()),
+            &[id],
+            &[raw.to_string()],
+        )
+        .await;
+    } else {
+        sqlx::query(
+            "INSERT INTO mcp.synced_items AS s (integration_id, external_id, workspace_id, \
+             platform, kind, raw) SELECT id, $2, workspace_id, platform, 'x', $3::jsonb \
+             FROM core.integrations WHERE id = $1 \
+             ON CONFLICT (integration_id, external_id) DO UPDATE SET raw = EXCLUDED.raw",
+        )
+        .bind(integration)
+        .bind(id)
+        .bind(raw)
+        .execute(&mut **tx)
+        .await
+        .expect("plain write");
+    }
+}
+
 /// An item written by plain SQL, as another service would.
 pub(super) async fn insert_item(pool: &PgPool, integration: Uuid, external_id: &str) {
     sqlx::query(
@@ -146,4 +178,14 @@ pub(super) async fn tombstone_of(
     .fetch_one(pool)
     .await
     .expect("item")
+}
+
+/// Returns once a session of this test's database waits for a lock (the write that must wait).
+pub(super) async fn waiting_on_a_lock(db: &TestDb) {
+    db.wait_until(
+        "SELECT count(*) > 0 FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        std::time::Duration::from_secs(20),
+    )
+    .await;
 }

@@ -27,6 +27,19 @@ fn config(db: &TestDb, sb: &Sandbox) -> Config {
     c
 }
 
+/// Notion answers 500 to every call after the first: a listing stops after its first page.
+fn fail_after_first_page(sb: &Sandbox) {
+    sb.set_fault(FaultSpec {
+        platform: "notion".into(),
+        token: None,
+        fault: FaultKind::ServerError,
+        count: None,
+        retry_after_secs: None,
+        after: Some(1),
+        code: None,
+    });
+}
+
 async fn reconcile_now(db: &TestDb, id: Uuid) -> i64 {
     sqlx::query_scalar(
         "SELECT mcp.enqueue_job('reconcile', jsonb_build_object('integration_id', $1::uuid), \
@@ -138,15 +151,7 @@ async fn a_failing_listing_tombstones_nothing_and_resumes_from_its_checkpoint() 
     // 250 items: Notion pages by 100, three pages.
     let (_, id) = synced(&db, &sb, Platform::Notion, 250).await;
     assert_eq!(sb.remove_items(Platform::Notion, "acme", &[10, 200]), 2);
-    sb.set_fault(FaultSpec {
-        platform: "notion".into(),
-        token: None,
-        fault: FaultKind::ServerError,
-        count: None,
-        retry_after_secs: None,
-        after: Some(1),
-        code: None,
-    });
+    fail_after_first_page(&sb);
     let job = reconcile_now(&db, id).await;
     assert_eq!(wait_finished(&db, job).await, "discarded");
     assert!(
@@ -203,15 +208,7 @@ async fn items_written_during_a_run_are_never_its_victims() {
     db.exec(&store("stored-before-untouched")).await;
     db.exec(&store("stored-before-edited-during")).await;
     // The run stops after its first page and stays under way (checkpointed) until resumed.
-    sb.set_fault(FaultSpec {
-        platform: "notion".into(),
-        token: None,
-        fault: FaultKind::ServerError,
-        count: None,
-        retry_after_secs: None,
-        after: Some(1),
-        code: None,
-    });
+    fail_after_first_page(&sb);
     let job = reconcile_now(&db, id).await;
     assert_eq!(wait_finished(&db, job).await, "discarded");
     // During the run: one of them changed (as docs/CHANGES.md says a writer does, `updated_at`
