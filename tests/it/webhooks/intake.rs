@@ -407,16 +407,25 @@ async fn a_removed_graph_subscription_is_made_again() {
     .execute(&env.db.pool)
     .await
     .expect("daemon-made");
+    // The lifecycle notification as Graph documents it
+    // (https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events, "Subscription
+    // removed notifications"), with this subscription's id.
+    let notification = serde_json::json!({"value": [{
+        "subscriptionId": "graph-sub-1",
+        "subscriptionExpirationDateTime": "2019-03-20T11:00:00.0000000Z",
+        "tenantId": "<tenant_guid>",
+        "clientState": "<secretClientState>",
+        "lifecycleEvent": "subscriptionRemoved"
+    }]});
     sqlx::query(
         "WITH e AS (INSERT INTO mcp.webhook_events \
                       (webhook_id, integration_id, workspace_id, platform, dedup_key, payload) \
-                    SELECT w.id, w.integration_id, w.workspace_id, 'outlook', 'lifecycle-1', \
-                           '{\"value\": [{\"lifecycleEvent\": \"subscriptionRemoved\", \
-                             \"subscriptionId\": \"graph-sub-1\"}]}' \
+                    SELECT w.id, w.integration_id, w.workspace_id, 'outlook', 'lifecycle-1', $2 \
                     FROM mcp.webhooks w WHERE w.integration_id = $1 RETURNING id) \
          SELECT mcp.enqueue_job('webhook_process', jsonb_build_object('event_ids', jsonb_build_array(e.id))) FROM e",
     )
     .bind(integration)
+    .bind(&notification)
     .execute(&env.db.pool)
     .await
     .expect("event and job");
