@@ -303,7 +303,8 @@ async fn job_catalogue_sql_examples_run_as_written() {
             "webhook_process",
             "webhook_renew",
             "webhook_renew_sweep",
-            "webhook_subscribe"
+            "webhook_subscribe",
+            "webhook_unsubscribe"
         ]
     );
     db.drop_db().await;

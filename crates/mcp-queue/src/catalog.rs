@@ -52,6 +52,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "webhook_subscribe.toml",
         include_str!("../../../jobs/webhook_subscribe.toml"),
     ),
+    (
+        "webhook_unsubscribe.toml",
+        include_str!("../../../jobs/webhook_unsubscribe.toml"),
+    ),
     ("sync.toml", include_str!("../../../jobs/sync.toml")),
     (
         "sync_sweep.toml",

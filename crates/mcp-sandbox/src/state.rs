@@ -219,15 +219,13 @@ impl State {
     }
 
     /// Removes a subscription of `p` by id (Gmail: the login's watch); whether one was there.
+    /// Only the account that made a subscription removes it: to another, it is not found (Graph
+    /// answers 404 for a subscription the caller cannot see).
     pub fn unsubscribe(&self, p: Platform, account: &str, id: Option<&str>) -> bool {
         let mut g = self.lock();
         let before = g.subscriptions.len();
         g.subscriptions.retain(|s| {
-            !(s.platform == p.as_str()
-                && match id {
-                    Some(id) => s.id == id,
-                    None => s.account == account,
-                })
+            !(s.platform == p.as_str() && s.account == account && id.is_none_or(|id| s.id == id))
         });
         g.subscriptions.len() < before
     }

@@ -237,6 +237,90 @@ async fn subscriptions_are_made_at_connect_and_removed_at_disconnect() {
     e.finish().await;
 }
 
+/// A takeover removes the old integration's Graph subscription and Monday board webhooks at the
+/// platform with the old token, then deletes that token; the old Gmail watch is the mailbox's one
+/// watch, which the new integration's watch replaces, so Gmail is not told to stop.
+#[tokio::test]
+async fn a_takeover_removes_the_old_integrations_subscriptions_at_the_platform() {
+    let e = env_with(|c| {
+        c.webhooks.gmail_topic = "projects/acme/topics/mail".into();
+        c.webhooks.public_base = "https://hooks.example.test/mcp".into();
+    })
+    .await;
+    let ws = e.workspace().await;
+    let mut old = Vec::new();
+    for p in [Platform::Outlook, Platform::Monday, Platform::Gmail] {
+        old.push(e.connect_as(p, ws, Some("ann")).await.0);
+    }
+    sqlx::query("UPDATE core.integrations SET settings = '{\"boards\": [\"101\"]}' WHERE id = $1")
+        .bind(old[1])
+        .execute(&e.db.pool)
+        .await
+        .expect("boards");
+    let worker = start_configured_worker(&e.db, e.config.clone()).await;
+    wait_jobs_done(&e, "webhook_subscribe", 3).await;
+    let count = |subs: &[Value], p: &str| subs.iter().filter(|s| s["platform"] == p).count();
+    let before = sandbox_subscriptions(&e).await;
+    assert_eq!(
+        (
+            count(&before, "outlook"),
+            count(&before, "monday"),
+            count(&before, "gmail")
+        ),
+        (1, 3, 1),
+        "{before:#?}"
+    );
+    // The same mailbox and the same Monday account connected again in the same workspace.
+    let mut new = Vec::new();
+    for p in [Platform::Outlook, Platform::Monday, Platform::Gmail] {
+        new.push(e.connect_as(p, ws, Some("ann")).await.0);
+    }
+    for id in &old {
+        assert_eq!(e.state_of(*id).await.0, "REVOKED");
+    }
+    wait_jobs_done(&e, "webhook_unsubscribe", 2).await;
+    wait_jobs_done(&e, "webhook_subscribe", 6).await;
+    let after = sandbox_subscriptions(&e).await;
+    assert_eq!(
+        (
+            count(&after, "outlook"),
+            count(&after, "monday"),
+            count(&after, "gmail")
+        ),
+        (1, 0, 1),
+        "{after:#?}"
+    );
+    // The Graph subscription left is the new integration's.
+    let new_hook: Uuid = sqlx::query_scalar(
+        "SELECT id FROM mcp.webhooks WHERE integration_id = $1 AND created_by = 'daemon' \
+           AND status = 'active'",
+    )
+    .bind(new[0])
+    .fetch_one(&e.db.pool)
+    .await
+    .expect("new graph row");
+    let target = after
+        .iter()
+        .find(|s| s["platform"] == "outlook")
+        .and_then(|s| s["target"].as_str())
+        .unwrap_or_default();
+    assert!(target.ends_with(&new_hook.to_string()), "{target}");
+    // The old tokens are gone, the old rows disabled, and nothing failed.
+    let (tokens, live_rows, errors): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM mcp.oauth_tokens WHERE integration_id = ANY($1)), \
+                (SELECT count(*) FROM mcp.webhooks WHERE integration_id = ANY($1) \
+                   AND created_by = 'daemon' AND status <> 'disabled' AND platform <> 'gmail'), \
+                (SELECT count(*) FROM mcp.integration_errors WHERE integration_id = ANY($1))",
+    )
+    .bind(&old)
+    .fetch_one(&e.db.pool)
+    .await
+    .expect("old");
+    assert_eq!((tokens, live_rows, errors), (0, 0, 0));
+    worker.shutdown().await;
+    e.finish().await;
+}
+
 #[tokio::test]
 async fn people_register_list_and_remove_webhooks_over_http() {
     let e = env_with(|c| c.webhooks.public_base = "https://hooks.example.test/mcp".into()).await;

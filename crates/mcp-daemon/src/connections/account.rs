@@ -4,7 +4,9 @@
 //!
 //! A second connect of an account already connected decides by workspace:
 //! - in the same workspace, the new integration takes over: the old one is REVOKED ("superseded
-//!   by …"), its tokens deleted and its jobs cancelled, so the account's events go to the new one;
+//!   by …") and its jobs cancelled, so the account's events go to the new one; its Graph and
+//!   Monday subscriptions are removed at the platform with its token (`webhook_unsubscribe`),
+//!   which is deleted then (at once when there are none);
 //! - in another workspace, the connect is refused (`AccountTaken`): one customer's connect must
 //!   never move another customer's events, and nothing is stored.
 
@@ -104,14 +106,27 @@ pub async fn claim(
     Ok(())
 }
 
-/// The old integration of a re-connected account: REVOKED, its tokens gone, its jobs cancelled.
+/// The old integration of a re-connected account: REVOKED and its jobs cancelled. Its token is
+/// kept only while subscriptions the daemon made at the platform remain: `webhook_unsubscribe`
+/// removes them with it, then deletes it; with none, it is deleted here.
 async fn supersede(tx: &mut PgConnection, old: Uuid, new: Uuid) -> Result<(), ConnectError> {
-    sqlx::query("DELETE FROM mcp.oauth_tokens WHERE integration_id = $1")
-        .bind(old)
-        .execute(&mut *tx)
-        .await?;
     let reason = format!("superseded by integration {new}: the same account was connected again");
     integrations::transition(&mut *tx, old, IntegrationState::Revoked, &reason).await?;
     mcp_queue::cancel_integration_jobs(&mut *tx, old, None).await?;
+    let subscribed: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM mcp.webhooks WHERE integration_id = $1 \
+           AND created_by = 'daemon' AND status <> 'disabled' AND external_id IS NOT NULL)",
+    )
+    .bind(old)
+    .fetch_one(&mut *tx)
+    .await?;
+    if subscribed {
+        mcp_queue::enqueue_for_integrations(&mut *tx, "webhook_unsubscribe", &[old]).await?;
+    } else {
+        sqlx::query("DELETE FROM mcp.oauth_tokens WHERE integration_id = $1")
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(())
 }

@@ -80,7 +80,7 @@ async fn workspace_exists(
 }
 
 /// Records a failed platform call in `mcp.integration_errors` (best effort).
-async fn record_error(pool: &PgPool, id: uuid::Uuid, e: &ConnectorError, context: &str) {
+pub(crate) async fn record_error(pool: &PgPool, id: uuid::Uuid, e: &ConnectorError, context: &str) {
     let r = sqlx::query(
         "INSERT INTO mcp.integration_errors (integration_id, workspace_id, platform, error_type, \
              message, http_status, context) \
@@ -131,9 +131,10 @@ pub async fn disconnect(f: &Flow<'_>, id: uuid::Uuid) -> Result<Disconnected, Co
     let target = IntegrationState::Revoked;
     let p = integration.platform;
     // The subscriptions the daemon made go first, while the token still works.
-    let (unsubscribed, failures) =
-        crate::webhooks::subscriptions::unsubscribe_all(f.pool, f.vault, f.connectors, id).await?;
-    for e in &failures {
+    use crate::webhooks::subscriptions::{unsubscribe_all, Removal};
+    let unsubscribed =
+        unsubscribe_all(f.pool, f.vault, f.connectors, id, Removal::Disconnect).await?;
+    for e in &unsubscribed.failures {
         if let crate::webhooks::renew::RenewError::Platform(ce) = e {
             record_error(f.pool, id, ce, "disconnect: remove webhook subscription").await;
         } else {
@@ -169,7 +170,7 @@ pub async fn disconnect(f: &Flow<'_>, id: uuid::Uuid) -> Result<Disconnected, Co
         state: target.to_string(),
         revoked_at_platform: revoked,
         cancelled_jobs: cancelled,
-        subscriptions_removed: unsubscribed,
+        subscriptions_removed: unsubscribed.removed,
     })
 }
 

@@ -20,6 +20,7 @@ mod token_refresh_sweep;
 mod webhook_process;
 mod webhook_renew;
 mod webhook_subscribe;
+mod webhook_unsubscribe;
 
 use std::sync::Arc;
 
@@ -70,5 +71,6 @@ pub fn registry() -> Registry<Services> {
     r.register(webhook_renew::WebhookRenew);
     r.register(webhook_renew::WebhookRenewSweep);
     r.register(webhook_subscribe::WebhookSubscribe);
+    r.register(webhook_unsubscribe::WebhookUnsubscribe);
     r
 }

@@ -174,15 +174,40 @@ async fn graph_subscribe(
     })
 }
 
-/// Removes at the platform every subscription the daemon made for the integration (best
-/// effort: a failure is returned per subscription, and the row is disabled either way, so no
-/// event of it is accepted any more). Runs at disconnect, before the token is revoked.
+/// Why an integration's subscriptions are removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// A disconnect: best effort, every row disabled whatever the platform answered.
+    Disconnect,
+    /// A takeover (the account connected again in the same workspace): the new integration
+    /// makes its own. A Gmail watch is left alone at the platform (Gmail keeps one watch per
+    /// mailbox and app, which the new integration's watch now is) and only its row disabled; a
+    /// subscription whose removal may succeed later stays active for the next attempt.
+    Takeover,
+}
+
+/// What `unsubscribe_all` did.
+#[derive(Debug, Default)]
+pub struct Unsubscribed {
+    /// Subscriptions the platform confirmed removed.
+    pub removed: usize,
+    /// Failures, one per subscription (or one for the credentials).
+    pub failures: Vec<RenewError>,
+    /// Subscriptions left active because another attempt may remove them (takeover only).
+    pub pending: usize,
+}
+
+/// Removes at the platform every subscription the daemon made for the integration, with the
+/// integration's own token, and disables the rows removed (for a disconnect, every row: no
+/// event of them is accepted any more). Runs at disconnect before the token is revoked, and
+/// for a superseded integration before its token is deleted (`webhook_unsubscribe`).
 pub async fn unsubscribe_all(
     pool: &PgPool,
     vault: &Vault,
     connectors: &Connectors,
     integration_id: Uuid,
-) -> Result<(usize, Vec<RenewError>), sqlx::Error> {
+    why: Removal,
+) -> Result<Unsubscribed, sqlx::Error> {
     let rows: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
         "SELECT id, platform, external_id FROM mcp.webhooks \
          WHERE integration_id = $1 AND created_by = 'daemon' AND status <> 'disabled' \
@@ -191,29 +216,50 @@ pub async fn unsubscribe_all(
     .bind(integration_id)
     .fetch_all(pool)
     .await?;
-    let mut failures = Vec::new();
-    let mut removed = 0;
-    if !rows.is_empty() {
+    let mut done = Unsubscribed::default();
+    let mut kept: Vec<Uuid> = Vec::new();
+    let remote: Vec<_> = rows
+        .iter()
+        .filter(|r| !(why == Removal::Takeover && r.1 == Platform::Gmail.as_str()))
+        .collect();
+    if !remote.is_empty() {
         match bearer(pool, vault, integration_id).await {
             Ok(token) => {
-                for (_, platform, external_id) in &rows {
+                for (id, platform, external_id) in remote {
                     match remove_one(connectors, &token, platform, external_id.as_deref()).await {
-                        Ok(()) => removed += 1,
-                        Err(e) => failures.push(e),
+                        Ok(()) => done.removed += 1,
+                        Err(e) => {
+                            if why == Removal::Takeover && may_succeed_later(&e) {
+                                kept.push(*id);
+                            }
+                            done.failures.push(e);
+                        }
                     }
                 }
             }
-            Err(e) => failures.push(e),
+            Err(e) => done.failures.push(e),
         }
     }
+    done.pending = kept.len();
     sqlx::query(
         "UPDATE mcp.webhooks SET status = 'disabled', expires_at = NULL \
-         WHERE integration_id = $1 AND created_by = 'daemon'",
+         WHERE integration_id = $1 AND created_by = 'daemon' AND id <> ALL($2)",
     )
     .bind(integration_id)
+    .bind(&kept)
     .execute(pool)
     .await?;
-    Ok((removed, failures))
+    Ok(done)
+}
+
+/// Whether a failed removal is worth another attempt (a transient fault or a rate limit).
+pub fn may_succeed_later(e: &RenewError) -> bool {
+    use mcp_platforms::connectors::Action;
+    match e {
+        RenewError::Platform(ce) => matches!(ce.action(), Action::Retry | Action::Wait),
+        RenewError::Db(_) => true,
+        _ => false,
+    }
 }
 
 async fn remove_one(
