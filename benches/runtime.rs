@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use mcp_daemon::config::Config;
 use mcp_daemon::handlers::{JobError, Services};
-use mcp_queue::catalog::Catalog;
 use mcp_queue::job::Attempt;
 use mcp_queue::worker::Worker;
 use mcp_queue::Registry;
@@ -103,7 +102,7 @@ async fn fresh_db(server: &str, tag: &str) -> Res<Db> {
     url.set_path(&format!("/{name}"));
     let url = url.to_string();
     let pool = PgPool::connect(&url).await?;
-    mcp_daemon::db::migrate(&pool, Catalog::builtin()).await?;
+    mcp_daemon::db::migrate(&pool, mcp_daemon::handlers::builtin_catalog()).await?;
     pool.close().await;
     Ok(Db { name, url })
 }
@@ -124,7 +123,7 @@ async fn setup(db: &Db) -> Res<(Config, Queue, Arc<Services>)> {
     let mut config = Config::default();
     config.database.url = db.url.clone();
     let pool = mcp_daemon::db::connect(&config.database).await?;
-    let catalog = Catalog::builtin();
+    let catalog = mcp_daemon::handlers::builtin_catalog();
     let queue = Queue::new(
         pool,
         mcp_queue::new_worker_id(),
@@ -177,7 +176,7 @@ async fn drain_engine(db: &Db, jobs: i64) -> Res<f64> {
     let start = Instant::now();
     let worker = Worker::new(
         queue.clone(),
-        Catalog::builtin(),
+        mcp_daemon::handlers::builtin_catalog(),
         &mcp_daemon::handlers::registry(),
         services,
         config.worker.clone(),
@@ -275,7 +274,6 @@ async fn run_job(
                 kind: job.kind,
                 attempt,
                 max_attempts,
-                integration_id: job.integration_id,
             };
             match run(a, job.payload).await {
                 Ok(()) => Outcome::Completed,

@@ -179,7 +179,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
         }
         Command::Migrate => {
             let pool = mcp_daemon::db::connect(&config.database).await?;
-            mcp_daemon::db::migrate(&pool, &config.catalog()).await?;
+            mcp_daemon::db::migrate(&pool, &mcp_daemon::handlers::catalog(&config)?).await?;
             if let Some(job) = mcp_daemon::items::backfill::enqueue_if_needed(&pool).await? {
                 println!("items backfill enqueued (job {job})");
             }
@@ -210,7 +210,9 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                 unique_key,
                 queue: q,
             };
-            if let Err(why) = crate::cli::enqueue::check(&config.catalog(), &req) {
+            if let Err(why) =
+                crate::cli::enqueue::check(&mcp_daemon::handlers::catalog(&config)?, &req)
+            {
                 eprintln!("mcp-worker: {why}");
                 return Ok(ExitCode::from(2));
             }

@@ -6,8 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output};
 
-use mcp_queue::catalog::Catalog;
-
 use crate::common::TestDb;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -63,7 +61,11 @@ async fn exported(pool: &sqlx::PgPool) -> BTreeMap<String, Vec<BTreeMap<String, 
         mcp_daemon::items::register_metrics();
         mcp_daemon::items::reconcile::register_metrics();
         mcp_daemon::assistant::register_metrics();
-        mcp_daemon::metrics::register_kinds(Catalog::builtin().iter().map(|k| k.kind.as_str()));
+        mcp_daemon::metrics::register_kinds(
+            mcp_daemon::handlers::builtin_catalog()
+                .iter()
+                .map(|k| k.kind.as_str()),
+        );
         mcp_daemon::integrations::sample_gauges(pool)
             .await
             .expect("integration gauges");

@@ -1,6 +1,6 @@
 //! The layers hold: the engine's dependency tree has no HTTP, OAuth, cipher or JWT crate, the
 //! platforms have no database, the daemon's library pulls in no test code, and no crate's
-//! top-level modules import each other in a cycle.
+//! top-level modules or files import each other in a cycle, and only a kind's type names it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -250,6 +250,200 @@ fn states_have_one_owner() {
                 !text.contains(list),
                 "{file} spells out integration states ({list}…) instead of a named predicate"
             );
+        }
+    }
+}
+
+/// A source file's module path below `src` (`a/b.rs` and `a/b/mod.rs` are `[a, b]`).
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file
+        .strip_prefix(src)
+        .expect("under src")
+        .with_extension("");
+    let mut segs: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if segs
+        .last()
+        .is_some_and(|l| matches!(l.as_str(), "mod" | "lib" | "main"))
+    {
+        segs.pop();
+    }
+    segs
+}
+
+/// The file that holds module path `segs`, or its deepest ancestor that exists (an item's path
+/// ends at the file that declares it).
+fn file_of(src: &Path, segs: &[String]) -> Option<std::path::PathBuf> {
+    for n in (0..=segs.len()).rev() {
+        let base: std::path::PathBuf = segs[..n].iter().collect();
+        let candidates = if n == 0 {
+            vec![src.join("lib.rs"), src.join("main.rs")]
+        } else {
+            vec![
+                src.join(&base).with_extension("rs"),
+                src.join(&base).join("mod.rs"),
+            ]
+        };
+        if let Some(f) = candidates.into_iter().find(|c| c.exists()) {
+            return Some(f);
+        }
+    }
+    None
+}
+
+/// The `crate::`, `super::` and `self::` paths a text names (one level of braces expanded);
+/// `$crate::` in a macro body is the caller's, not the file's.
+fn named_paths(text: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    for start in ["crate::", "super::", "self::"] {
+        for (i, _) in text.match_indices(start) {
+            let before = if i == 0 { b' ' } else { bytes[i - 1] };
+            if before == b'$' || before.is_ascii_alphanumeric() || before == b'_' || before == b':'
+            {
+                continue;
+            }
+            let rest = &text[i..];
+            let path: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let base: Vec<String> = path
+                .split("::")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            let after = &rest[path.len()..];
+            match after.strip_prefix('{') {
+                Some(inner) if path.ends_with("::") => {
+                    for part in inner.split('}').next().unwrap_or("").split(',') {
+                        let part = part.split_whitespace().next().unwrap_or("");
+                        let mut p = base.clone();
+                        p.extend(
+                            part.split("::")
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_string),
+                        );
+                        out.push(p);
+                    }
+                }
+                _ => out.push(base),
+            }
+        }
+    }
+    out
+}
+
+/// Which files each file of `src` names, leaving out comments, tests and a module's own
+/// descendants (a parent declaring and re-exporting its children is its structure).
+fn file_graph(src: &Path) -> BTreeMap<std::path::PathBuf, BTreeSet<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut graph = BTreeMap::new();
+    for f in files {
+        let me = module_path(src, &f);
+        let is_mod = f
+            .file_name()
+            .is_some_and(|n| n == "mod.rs" || n == "lib.rs" || n == "main.rs");
+        let text = std::fs::read_to_string(&f).expect("read");
+        let text = text.split("#[cfg(test)]").next().unwrap_or("");
+        let text: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut deps = BTreeSet::new();
+        for segs in named_paths(&text) {
+            let mut at = me.clone();
+            let mut rest = segs.as_slice();
+            if rest.first().is_some_and(|s| s == "crate") {
+                at.clear();
+                rest = &rest[1..];
+            } else {
+                while let Some(s) = rest.first() {
+                    match s.as_str() {
+                        "super" => {
+                            at.pop();
+                        }
+                        "self" => {}
+                        _ => break,
+                    }
+                    rest = &rest[1..];
+                }
+            }
+            at.extend(rest.iter().cloned());
+            let Some(target) = file_of(src, &at) else {
+                continue;
+            };
+            let them = module_path(src, &target);
+            let descendant = is_mod && them.len() > me.len() && them.starts_with(&me);
+            if target != f && !descendant {
+                deps.insert(target);
+            }
+        }
+        graph.insert(f, deps);
+    }
+    graph
+}
+
+#[test]
+fn no_crate_has_a_cycle_between_its_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut srcs = vec![root.join("src")];
+    for e in std::fs::read_dir(root.join("crates"))
+        .expect("crates")
+        .flatten()
+    {
+        srcs.push(e.path().join("src"));
+    }
+    let mut cycles = Vec::new();
+    for src in srcs {
+        let graph: BTreeMap<String, BTreeSet<String>> = file_graph(&src)
+            .into_iter()
+            .map(|(f, deps)| {
+                let name = |p: &Path| p.strip_prefix(&src).unwrap_or(p).display().to_string();
+                (name(&f), deps.iter().map(|d| name(d)).collect())
+            })
+            .collect();
+        if let Some(c) = find_cycle(&graph) {
+            cycles.push(format!("{}: {}", src.display(), c.join(" → ")));
+        }
+    }
+    assert!(cycles.is_empty(), "file cycles:\n{}", cycles.join("\n"));
+}
+
+/// Only a kind's type names the kind: no statement of the daemon or the engine spells a kind
+/// as an SQL string (`'sync'`) or enqueues one by a literal; they take the type's `KIND`.
+#[test]
+fn only_the_kinds_type_names_the_kind() {
+    let kinds: Vec<String> = mcp_daemon::handlers::builtin_catalog()
+        .iter()
+        .map(|k| k.kind.clone())
+        .collect();
+    assert!(kinds.len() >= 17);
+    for (file, text) in source_files(
+        &["crates/mcp-daemon/src", "crates/mcp-queue/src", "src"],
+        &["rs"],
+    ) {
+        if file.contains("/kinds/") {
+            continue;
+        }
+        let text = text.split("#[cfg(test)]").next().unwrap_or("");
+        for k in &kinds {
+            for spelled in [
+                format!("'{k}'"),
+                format!("'{k}:"),
+                format!("enqueue_job(\"{k}\""),
+                format!("enqueue_rows_sql!(\"{k}\""),
+                format!("const KIND: &'static str = \"{k}\""),
+            ] {
+                assert!(
+                    !text.contains(&spelled),
+                    "{file} spells the kind {k} ({spelled}): take its type's KIND"
+                );
+            }
         }
     }
 }

@@ -2,7 +2,6 @@
 
 use chrono::{TimeZone, Utc};
 use mcp_daemon::config::{Config, ScheduleConfig};
-use mcp_queue::catalog::Catalog;
 use mcp_queue::scheduler::Scheduler;
 
 use crate::common::TestDb;
@@ -19,7 +18,7 @@ fn config_every_minute() -> Config {
         },
     );
     // Only the probe: the kinds' default schedules are switched off here.
-    for spec in Catalog::builtin().iter() {
+    for spec in mcp_daemon::handlers::builtin_catalog().iter() {
         if spec.default_schedule.is_some() {
             c.schedules.insert(
                 spec.kind.clone(),
@@ -44,7 +43,12 @@ async fn each_tick_is_enqueued_once_across_three_schedulers() {
         // Each scheduler has its own pool, as separate daemons would.
         let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
         schedulers.push(
-            Scheduler::from_config(pool, &cfg.schedules, Catalog::builtin()).expect("scheduler"),
+            Scheduler::from_config(
+                pool,
+                &cfg.schedules,
+                mcp_daemon::handlers::builtin_catalog(),
+            )
+            .expect("scheduler"),
         );
     }
     let t0 = Utc
@@ -78,8 +82,12 @@ async fn each_tick_is_enqueued_once_across_three_schedulers() {
 async fn missed_ticks_after_downtime_run_once() {
     let db = TestDb::new().await;
     let pool = db.pool.clone();
-    let s = Scheduler::from_config(pool, &config_every_minute().schedules, Catalog::builtin())
-        .expect("scheduler");
+    let s = Scheduler::from_config(
+        pool,
+        &config_every_minute().schedules,
+        mcp_daemon::handlers::builtin_catalog(),
+    )
+    .expect("scheduler");
     let t0 = Utc
         .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
         .single()
@@ -105,7 +113,7 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
     let s = Scheduler::from_config(
         db.pool.clone(),
         &Config::default().schedules,
-        Catalog::builtin(),
+        mcp_daemon::handlers::builtin_catalog(),
     )
     .expect("s");
     let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
@@ -130,7 +138,12 @@ async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
             enabled: false,
         },
     );
-    let s = Scheduler::from_config(db.pool.clone(), &off.schedules, Catalog::builtin()).expect("s");
+    let s = Scheduler::from_config(
+        db.pool.clone(),
+        &off.schedules,
+        mcp_daemon::handlers::builtin_catalog(),
+    )
+    .expect("s");
     let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,

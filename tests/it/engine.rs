@@ -2,73 +2,86 @@
 
 use std::time::Duration;
 
-use mcp_daemon::handlers::{Job, JobContext, JobError, Services};
-use mcp_queue::catalog::{Catalog, BUILTIN_FILES};
+use mcp_daemon::handlers::{Job, JobContext, JobError, Kind, Services};
+use mcp_queue::catalog::{Catalog, RetryPolicy};
 use mcp_queue::Registry;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::common::{start_worker, test_config, TestDb};
 
-const TEST_KINDS: &[(&str, &str)] = &[
-    (
-        "boom.toml",
-        "kind = \"boom\"\ndescription = \"panics\"\nmax_attempts = 2\ntimeout = \"5s\"\n\
-         backoff_base = \"1s\"\nbackoff_max = \"1m\"\n[payload_schema]\ntype = \"object\"\n",
-    ),
-    (
-        "snoozy.toml",
-        "kind = \"snoozy\"\ndescription = \"snoozes its first attempt\"\nmax_attempts = 1\n\
-         timeout = \"5s\"\nbackoff_base = \"1s\"\nbackoff_max = \"1m\"\n[payload_schema]\ntype = \"object\"\n",
-    ),
-    (
-        "slow.toml",
-        "kind = \"slow\"\ndescription = \"outlives its timeout\"\nmax_attempts = 3\n\
-         timeout = \"100ms\"\nbackoff_base = \"1s\"\nbackoff_max = \"1m\"\n[payload_schema]\ntype = \"object\"\n",
-    ),
-];
-
-struct Boom;
-impl Job<Services> for Boom {
+/// Panics.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Boom {}
+impl Kind for Boom {
     const KIND: &'static str = "boom";
-    type Payload = serde_json::Value;
-    async fn run(&self, _ctx: JobContext, _p: Self::Payload) -> Result<(), JobError> {
+    const DESCRIPTION: &'static str = "panics";
+    const POLICY: RetryPolicy = RetryPolicy {
+        max_attempts: 2,
+        timeout: Duration::from_secs(5),
+        ..SLOW_POLICY
+    };
+}
+impl Job<Services> for Boom {
+    async fn run(self, _ctx: JobContext) -> Result<(), JobError> {
         panic!("kaboom in handler")
     }
 }
 
-struct Snoozy;
-impl Job<Services> for Snoozy {
+/// Snoozes its first attempt; the payload marks the second.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Snoozy {
+    again: Option<bool>,
+}
+impl Kind for Snoozy {
     const KIND: &'static str = "snoozy";
-    type Payload = serde_json::Value;
-    async fn run(&self, _ctx: JobContext, p: Self::Payload) -> Result<(), JobError> {
-        // The first run snoozes; the payload marks the second.
-        if p.get("again").is_none() {
+    const DESCRIPTION: &'static str = "snoozes its first attempt";
+    const POLICY: RetryPolicy = RetryPolicy {
+        max_attempts: 1,
+        timeout: Duration::from_secs(5),
+        ..SLOW_POLICY
+    };
+}
+impl Job<Services> for Snoozy {
+    async fn run(self, _ctx: JobContext) -> Result<(), JobError> {
+        if self.again.is_none() {
             return Err(JobError::Snooze(Duration::from_secs(3600)));
         }
         Ok(())
     }
 }
 
-struct Slow;
-impl Job<Services> for Slow {
+const SLOW_POLICY: RetryPolicy = RetryPolicy {
+    max_attempts: 3,
+    timeout: Duration::from_millis(100),
+    backoff_base: Duration::from_secs(1),
+    backoff_max: Duration::from_secs(60),
+};
+
+/// Outlives its timeout.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Slow {}
+impl Kind for Slow {
     const KIND: &'static str = "slow";
-    type Payload = serde_json::Value;
-    async fn run(&self, _ctx: JobContext, _p: Self::Payload) -> Result<(), JobError> {
+    const DESCRIPTION: &'static str = "outlives its timeout";
+    const POLICY: RetryPolicy = SLOW_POLICY;
+}
+impl Job<Services> for Slow {
+    async fn run(self, _ctx: JobContext) -> Result<(), JobError> {
         tokio::time::sleep(Duration::from_secs(30)).await;
         Ok(())
     }
 }
 
 fn test_catalog() -> Catalog {
-    let mut files: Vec<(&str, &str)> = BUILTIN_FILES.to_vec();
-    files.extend_from_slice(TEST_KINDS);
-    Catalog::parse(&files).expect("test catalogue")
+    test_registry().catalog().expect("test catalogue")
 }
 
 fn test_registry() -> Registry<Services> {
     let mut r = mcp_daemon::handlers::registry();
-    r.register(Boom);
-    r.register(Snoozy);
-    r.register(Slow);
+    r.register::<Boom>();
+    r.register::<Snoozy>();
+    r.register::<Slow>();
     r
 }
 

@@ -366,7 +366,9 @@ async fn sync_completed_is_opt_in() {
     let mut c = config(&db);
     c.platforms = sb.config_overrides();
     let sync_once = || async {
-        mcp_queue::enqueue_for_integrations(&db.pool, "sync", &[id])
+        use mcp_daemon::kinds::{Kind, Sync};
+        Sync { integration_id: id }
+            .enqueue(&db.pool)
             .await
             .expect("enqueue");
     };

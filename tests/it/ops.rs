@@ -3,7 +3,6 @@
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use mcp_queue::catalog::Catalog;
 use mcp_queue::{PruneAges, Queue};
 
 use crate::common::{http_get, parse_metrics, Daemon, TestDb};
@@ -23,7 +22,7 @@ async fn prune_deletes_old_finished_jobs_in_batches_and_keeps_the_rest() {
     let q = Queue::new(
         db.pool.clone(),
         "test".into(),
-        Catalog::builtin(),
+        mcp_daemon::handlers::builtin_catalog(),
         Duration::ZERO,
         vec![],
     );

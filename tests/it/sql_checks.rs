@@ -2,7 +2,6 @@
 //! `mcp.enqueue_job`, is refused with an error that names the field and what is valid, and the
 //! SQL check of a payload answers what the daemon's own check (`mcp_queue::schema`) answers.
 
-use mcp_queue::catalog::Catalog;
 use mcp_queue::schema::Schema;
 use serde_json::{json, Value};
 use sqlx::postgres::PgDatabaseError;
@@ -169,7 +168,7 @@ async fn the_sql_check_answers_what_the_daemons_check_answers() {
     let db = TestDb::new().await;
     let mut tried = 0;
     let mut refused = 0;
-    for spec in Catalog::builtin().iter() {
+    for spec in mcp_daemon::handlers::builtin_catalog().iter() {
         let schema = Schema::compile(&spec.payload_schema).expect("catalogue schema");
         let props = spec.payload_schema["properties"]
             .as_object()

@@ -3,7 +3,6 @@
 
 use mcp_daemon::config::Config;
 use mcp_daemon::db::MIGRATOR;
-use mcp_queue::catalog::Catalog;
 
 use crate::common::TestDb;
 
@@ -14,7 +13,7 @@ async fn at_version(version: i64) -> TestDb {
         .run_to(version, &db.pool)
         .await
         .expect("migrate to the older release");
-    Catalog::builtin()
+    mcp_daemon::handlers::builtin_catalog()
         .sync_to_db(&db.pool)
         .await
         .expect("catalogue");
@@ -106,7 +105,7 @@ async fn items_stored_before_the_model_get_it_from_the_backfill() {
     )
     .await;
     // The upgrade, as a daemon's start makes it.
-    mcp_daemon::db::migrate(&db.pool, Catalog::builtin())
+    mcp_daemon::db::migrate(&db.pool, mcp_daemon::handlers::builtin_catalog())
         .await
         .expect("upgrade");
     let unmodelled = db

@@ -57,9 +57,9 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     pub retention: RetentionConfig,
     pub log: LogConfig,
-    /// Per-kind overrides of the policies in `jobs/`.
+    /// Per-kind overrides of the kinds' own policies.
     pub kinds: BTreeMap<String, KindOverride>,
-    /// Cron schedules by name; they are added to the defaults that `jobs/` declares.
+    /// Cron schedules by name; they are added to the kinds' own default schedules.
     pub schedules: BTreeMap<String, ScheduleConfig>,
     /// The shared HTTP client that every connector uses.
     pub http_client: mcp_platforms::connectors::HttpClientConfig,
@@ -241,7 +241,7 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.webhooks.check()?;
         // Each section's own check names the key at fault.
-        mcp_queue::config::check(&self.worker, &self.scheduler, &self.kinds, &self.schedules)?;
+        mcp_queue::config::check(&self.worker, &self.scheduler)?;
         if self.database.max_connections < 3 {
             return Err(ConfigError::invalid(
                 "database.max_connections",
@@ -325,11 +325,6 @@ impl Config {
             ));
         }
         Ok(())
-    }
-
-    /// The job catalogue with this config's `[kinds.*]` overrides.
-    pub fn catalog(&self) -> mcp_queue::catalog::Catalog {
-        mcp_queue::catalog::Catalog::effective(&self.kinds)
     }
 
     /// The 13 connectors with this config's `[http_client]` and `[platforms.*]`.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::integrations::IntegrationState;
+use crate::kinds::{Kind, TokenRefresh};
 use crate::vault::{Binding, Vault, VaultError};
 use mcp_platforms::connectors::{ConnectorError, Connectors, Credentials, Platform};
 use mcp_platforms::oauth::TokenSet;
@@ -365,12 +366,13 @@ pub async fn record_refresh_failure(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query(const_format::concatcp!(
         "INSERT INTO mcp.integration_errors (integration_id, workspace_id, platform, error_type, \
              message, http_status, context, job_id) \
-         SELECT id, workspace_id, platform, $2, $3, $4, 'token_refresh', $5 \
-         FROM core.integrations WHERE id = $1",
-    )
+         SELECT id, workspace_id, platform, $2, $3, $4, '",
+        TokenRefresh::KIND,
+        "', $5 FROM core.integrations WHERE id = $1"
+    ))
     .bind(id)
     .bind(error.error_type.as_str())
     .bind(error.to_string())
@@ -402,14 +404,18 @@ pub async fn record_refresh_failure(
 }
 
 /// The refresh sweep's statement (exposed for the plan tests).
-pub const REFRESH_SWEEP_SQL: &str = "\
+pub const REFRESH_SWEEP_SQL: &str = const_format::concatcp!(
+    "\
 SELECT count(*) FROM ( \
   SELECT array_agg(t.integration_id) AS ids \
   FROM mcp.oauth_tokens t JOIN core.integrations i ON i.id = t.integration_id \
   WHERE t.refresh_token_ct IS NOT NULL \
     AND t.expires_at < now() + $1 * interval '1 millisecond' \
     AND core.state_in_service(i.state)) s, \
-  LATERAL mcp.enqueue_many('token_refresh', s.ids)";
+  LATERAL mcp.enqueue_many('",
+    TokenRefresh::KIND,
+    "', s.ids)"
+);
 
 /// Enqueues one `token_refresh` per refreshable token that expires within `ahead`, once (a
 /// refresh still queued for the same integration is left alone). Returns how many.

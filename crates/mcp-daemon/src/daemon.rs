@@ -26,6 +26,8 @@ pub enum DaemonError {
     #[error("invalid config key `{0}`: {1}")]
     Config(String, String),
     #[error(transparent)]
+    Settings(#[from] crate::config::ConfigError),
+    #[error(transparent)]
     FileLimit(#[from] crate::listener::FileLimitError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
@@ -65,7 +67,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     tracing::debug!(files, "open file limit");
     let notifier = Notifier::from_env();
     let metrics = crate::metrics::install()?;
-    let catalog = config.catalog();
+    let catalog = crate::handlers::catalog(&config)?;
     let registry = crate::handlers::registry();
     let pool = crate::db::connect(&config.database).await?;
     if config.database.migrate_on_start {
@@ -109,7 +111,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     crate::items::register_metrics();
     crate::items::reconcile::register_metrics();
     let config = Arc::new(config);
-    let api = crate::http::integrations::ApiState {
+    let api = crate::http::api::ApiState {
         pool: pool.clone(),
         vault: vault.clone(),
         connectors: connectors.clone(),
@@ -208,7 +210,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     .await?;
     let (admin_addr, admin_task) = crate::listener::serve(
         &config.http.admin_listen,
-        crate::http::integrations::routes(api),
+        crate::http::management(api),
         config.http.admin(),
         background.clone(),
     )

@@ -16,6 +16,7 @@ pub mod integration_state;
 pub mod integrations;
 pub mod items;
 pub mod keys;
+pub mod kinds;
 pub mod listener;
 pub mod metrics;
 pub mod notify;

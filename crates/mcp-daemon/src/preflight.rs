@@ -11,6 +11,8 @@ use crate::config::Config;
 /// The first thing `run` would fail on, naming the key to change.
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("vault.key_files: {0}")]
     Vault(#[from] crate::vault::VaultError),
     #[error("platforms: {0}")]
@@ -31,6 +33,7 @@ pub enum PreflightError {
 
 /// Runs every check; the first failure.
 pub fn check(config: &Config) -> Result<(), PreflightError> {
+    crate::handlers::catalog(config)?;
     crate::vault::Vault::from_config(&config.vault)?;
     config.connectors().map_err(PreflightError::Connectors)?;
     mcp_platforms::webhooks::GmailKeys::load(&config.webhooks.gmail_keys())?;

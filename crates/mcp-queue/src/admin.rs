@@ -113,33 +113,10 @@ pub async fn retry(pool: &PgPool, id: i64) -> Result<bool, QueueError> {
         .await?)
 }
 
-/// `cancel_integration_jobs`' statement (exposed for the plan tests).
-pub const CANCEL_INTEGRATION_JOBS_SQL: &str = "\
-UPDATE mcp.sync_jobs SET state = 'cancelled', finished_at = now() \
-WHERE integration_id = $1 AND state IN ('available', 'scheduled', 'retryable') \
-  AND ($2::text IS NULL OR kind <> $2)";
-
-/// Cancels an integration's jobs that have not started (available, scheduled, retryable);
-/// running ones finish (their handlers see the integration out of service). Returns how many
-/// were cancelled; jobs of `keep_kind` are left alone. Takes a pool or a transaction's
-/// connection.
-pub async fn cancel_integration_jobs(
-    db: impl sqlx::PgExecutor<'_>,
-    integration_id: uuid::Uuid,
-    keep_kind: Option<&str>,
-) -> Result<u64, QueueError> {
-    Ok(sqlx::query(CANCEL_INTEGRATION_JOBS_SQL)
-        .bind(integration_id)
-        .bind(keep_kind)
-        .execute(db)
-        .await?
-        .rows_affected())
-}
-
 /// The engine's enqueue as SQL text, for a caller that must add jobs inside one statement of
 /// its own, next to its other writes (a data-modifying CTE: the webhook intake, the processing of
 /// webhook events), where a function call per statement would cost a tenth of the intake's
-/// throughput. One job of `$kind` per row of `$rows` (a parenthesised query with the columns
+/// throughput. One job of `$kind` (a kind type's `KIND`) per row of `$rows` (a parenthesised query with the columns
 /// `integration_id`, `payload`, `run_at` (NULL: now) and `unique_key` (NULL: none)); a live job
 /// with the same key is left alone. With `unkeyed`, `$rows` has only `integration_id` and
 /// `payload`, every row becomes a job due now, and no conflict is looked for (a plain insert).
@@ -148,8 +125,8 @@ pub async fn cancel_integration_jobs(
 /// (migration 0025) is skipped; the claim still checks each payload.
 #[macro_export]
 macro_rules! enqueue_rows_sql {
-    ($kind:literal, $rows:literal, unkeyed) => {
-        concat!(
+    ($kind:expr, $rows:expr, unkeyed) => {
+        $crate::const_format::concatcp!(
             "INSERT INTO mcp.sync_jobs (kind, integration_id, payload) SELECT '",
             $kind,
             "', r.integration_id, r.payload FROM ",
@@ -157,8 +134,8 @@ macro_rules! enqueue_rows_sql {
             " AS r WHERE set_config('mcp.enqueue_typed', 'on', true) = 'on'"
         )
     };
-    ($kind:literal, $rows:literal) => {
-        concat!(
+    ($kind:expr, $rows:expr) => {
+        $crate::const_format::concatcp!(
             "INSERT INTO mcp.sync_jobs (kind, integration_id, payload, run_at, unique_key) \
              SELECT '",
             $kind,
@@ -168,28 +145,6 @@ macro_rules! enqueue_rows_sql {
              ORDER BY r.integration_id ON CONFLICT DO NOTHING"
         )
     };
-}
-
-/// `enqueue_for_integrations`' statement (exposed for the plan tests).
-pub const ENQUEUE_FOR_INTEGRATIONS_SQL: &str =
-    "SELECT count(*) FROM mcp.enqueue_many($1, $2::uuid[])";
-
-/// Enqueues one job of `kind` per integration (payload `{"integration_id": …}`, unique key
-/// `<kind>:<id>`), each once: an integration whose job of that kind is still live is left
-/// alone. Takes any executor, so a caller's transaction enqueues with its other writes. Returns
-/// how many were enqueued.
-pub async fn enqueue_for_integrations(
-    db: impl sqlx::PgExecutor<'_>,
-    kind: &str,
-    integration_ids: &[uuid::Uuid],
-) -> Result<u64, QueueError> {
-    let n: i64 = sqlx::query_scalar(ENQUEUE_FOR_INTEGRATIONS_SQL)
-        .bind(kind)
-        .bind(integration_ids)
-        .fetch_one(db)
-        .await
-        .map_err(refusal)?;
-    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Turns the database's refusal of a row (unknown kind, bad value) into a readable error.

@@ -1,107 +1,24 @@
-//! The catalogue of job kinds: the files in `jobs/`, embedded at build time, merged with the
-//! config's per-kind overrides, and written to `mcp.job_kinds` so SQL users (and the foreign key
-//! on `mcp.sync_jobs.kind`) see exactly the kinds a daemon can run.
+//! The catalogue of job kinds: each kind's spec, made from its type (`Kind`), merged with the
+//! config's per-kind overrides (`[kinds.<kind>]`), and written to `mcp.job_kinds` so SQL users
+//! (and the enqueue check of migration 0025) see exactly the kinds a daemon can run.
 //! This module never runs a job; it only describes them.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde::Deserialize;
 use sqlx::PgPool;
 
 use crate::schema::Schema;
 
-/// The `jobs/*.toml` files this binary knows, as (file name, text).
-pub const BUILTIN_FILES: &[(&str, &str)] = &[
-    ("noop.toml", include_str!("../../../jobs/noop.toml")),
-    ("prune.toml", include_str!("../../../jobs/prune.toml")),
-    (
-        "health_check.toml",
-        include_str!("../../../jobs/health_check.toml"),
-    ),
-    (
-        "health_sweep.toml",
-        include_str!("../../../jobs/health_sweep.toml"),
-    ),
-    (
-        "token_refresh.toml",
-        include_str!("../../../jobs/token_refresh.toml"),
-    ),
-    (
-        "token_refresh_sweep.toml",
-        include_str!("../../../jobs/token_refresh_sweep.toml"),
-    ),
-    (
-        "webhook_process.toml",
-        include_str!("../../../jobs/webhook_process.toml"),
-    ),
-    (
-        "webhook_renew.toml",
-        include_str!("../../../jobs/webhook_renew.toml"),
-    ),
-    (
-        "webhook_renew_sweep.toml",
-        include_str!("../../../jobs/webhook_renew_sweep.toml"),
-    ),
-    (
-        "notify_deliver.toml",
-        include_str!("../../../jobs/notify_deliver.toml"),
-    ),
-    (
-        "webhook_subscribe.toml",
-        include_str!("../../../jobs/webhook_subscribe.toml"),
-    ),
-    (
-        "webhook_unsubscribe.toml",
-        include_str!("../../../jobs/webhook_unsubscribe.toml"),
-    ),
-    ("sync.toml", include_str!("../../../jobs/sync.toml")),
-    (
-        "sync_sweep.toml",
-        include_str!("../../../jobs/sync_sweep.toml"),
-    ),
-    (
-        "reconcile.toml",
-        include_str!("../../../jobs/reconcile.toml"),
-    ),
-    (
-        "items_backfill.toml",
-        include_str!("../../../jobs/items_backfill.toml"),
-    ),
-    (
-        "reconcile_sweep.toml",
-        include_str!("../../../jobs/reconcile_sweep.toml"),
-    ),
-];
-
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("jobs/{file}: {message}")]
-    File { file: String, message: String },
+    #[error("job kind {kind}: {message}")]
+    Kind { kind: String, message: String },
     #[error("cannot write the job catalogue to the database: {0}")]
     Db(#[from] sqlx::Error),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KindFile {
-    kind: String,
-    description: String,
-    max_attempts: u16,
-    #[serde(with = "humantime_serde")]
-    timeout: Duration,
-    #[serde(with = "humantime_serde")]
-    backoff_base: Duration,
-    #[serde(with = "humantime_serde")]
-    backoff_max: Duration,
-    default_schedule: Option<String>,
-    /// Most jobs of this kind one daemon runs at once; none: only `worker.concurrency` bounds it.
-    concurrency: Option<usize>,
-    payload_schema: serde_json::Value,
-}
-
-/// `[kinds.<kind>]`: a deployment's changes to a kind's policy in `jobs/`.
+/// `[kinds.<kind>]`: a deployment's changes to a kind's policy.
 #[derive(Clone, serde::Deserialize, serde::Serialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct KindOverride {
@@ -144,66 +61,39 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The kinds shipped in `jobs/`, with their file policies. Panics only if a file shipped in
-    /// this binary is malformed, which the test suite rules out.
-    pub fn builtin() -> &'static Catalog {
-        static BUILTIN: OnceLock<Catalog> = OnceLock::new();
-        BUILTIN.get_or_init(|| match Catalog::parse(BUILTIN_FILES) {
-            Ok(c) => c,
-            Err(e) => panic!("embedded job catalogue is invalid: {e}"),
-        })
-    }
-
-    pub fn parse(files: &[(&str, &str)]) -> Result<Catalog, CatalogError> {
+    /// The catalogue of `specs`, each checked: attempts and concurrency at least 1, a default
+    /// schedule that parses, a payload schema within what `schema` checks.
+    pub fn new(specs: impl IntoIterator<Item = KindSpec>) -> Result<Catalog, CatalogError> {
         let mut kinds = BTreeMap::new();
-        for (file, text) in files {
-            let err = |message: String| CatalogError::File {
-                file: file.to_string(),
+        for mut spec in specs {
+            let err = |message: String| CatalogError::Kind {
+                kind: spec.kind.clone(),
                 message,
             };
-            let f: KindFile = toml::from_str(text).map_err(|e| err(e.message().to_string()))?;
-            if format!("{}.toml", f.kind) != *file {
-                return Err(err(format!(
-                    "kind `{}` must live in {}.toml",
-                    f.kind, f.kind
-                )));
-            }
-            if f.max_attempts == 0 {
+            if spec.policy.max_attempts == 0 {
                 return Err(err("max_attempts must be at least 1".into()));
             }
-            if f.concurrency == Some(0) {
+            if spec.concurrency == Some(0) {
                 return Err(err("concurrency must be at least 1".into()));
             }
-            if let Some(s) = &f.default_schedule {
+            if let Some(s) = &spec.default_schedule {
                 crate::cron_expr::parse_cron(s)
                     .map_err(|m| err(format!("default_schedule: {m}")))?;
             }
-            let schema = Schema::compile(&f.payload_schema)
-                .map_err(|m| err(format!("payload_schema: {m}")))?;
-            kinds.insert(
-                f.kind.clone(),
-                KindSpec {
-                    kind: f.kind,
-                    description: f.description,
-                    policy: RetryPolicy {
-                        max_attempts: f.max_attempts,
-                        timeout: f.timeout,
-                        backoff_base: f.backoff_base,
-                        backoff_max: f.backoff_max,
-                    },
-                    default_schedule: f.default_schedule,
-                    concurrency: f.concurrency,
-                    payload_schema: f.payload_schema,
-                    schema,
-                },
-            );
+            spec.schema = Schema::compile(&spec.payload_schema)
+                .map_err(|m| err(format!("payload schema: {m}")))?;
+            if kinds.contains_key(&spec.kind) {
+                return Err(err("declared twice".into()));
+            }
+            kinds.insert(spec.kind.clone(), spec);
         }
         Ok(Catalog { kinds })
     }
 
-    /// The built-in catalogue with the config's `[kinds.*]` overrides applied.
-    pub fn effective(overrides: &BTreeMap<String, KindOverride>) -> Catalog {
-        let mut cat = Catalog::builtin().clone();
+    /// This catalogue with the config's `[kinds.*]` overrides applied (names checked by
+    /// `config::check_kinds`).
+    pub fn with_overrides(&self, overrides: &BTreeMap<String, KindOverride>) -> Catalog {
+        let mut cat = self.clone();
         for (name, o) in overrides {
             if let Some(spec) = cat.kinds.get_mut(name) {
                 let p = &mut spec.policy;
@@ -231,8 +121,8 @@ impl Catalog {
         self.kinds.keys().cloned().collect()
     }
 
-    /// Upserts every kind into `mcp.job_kinds`. Kinds no longer shipped are left in place so
-    /// that old jobs keep their foreign key; a daemon simply does not claim them.
+    /// Upserts every kind into `mcp.job_kinds`. Kinds no longer shipped are left in place, for
+    /// the jobs that name them; a daemon simply does not claim them.
     pub async fn sync_to_db(&self, pool: &PgPool) -> Result<(), CatalogError> {
         let mut tx = pool.begin().await?;
         for k in self.kinds.values() {

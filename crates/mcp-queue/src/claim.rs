@@ -17,12 +17,11 @@ pub struct ClaimedJob {
     pub payload: serde_json::Value,
     pub attempt: i16,
     pub max_attempts: i16,
-    pub integration_id: Option<String>,
 }
 
 /// The claim statement (exposed for the plan tests).
 pub const CLAIM_SQL: &str = "\
-SELECT id, kind, payload, attempt, max_attempts, integration_id::text \
+SELECT id, kind, payload, attempt, max_attempts \
 FROM mcp.claim_jobs($1, $2, $3, $4, $5, $6, $7)";
 
 impl Queue {
@@ -32,29 +31,25 @@ impl Queue {
         let waited = Instant::now();
         let mut conn = self.pool.acquire().await?;
         histogram!(m::DB_POOL_WAIT, "op" => "claim").record(waited.elapsed().as_secs_f64());
-        let rows: Vec<(i64, String, serde_json::Value, i16, i16, Option<String>)> =
-            sqlx::query_as(CLAIM_SQL)
-                .bind(&self.kinds)
-                .bind(caps)
-                .bind(&self.lease_ms)
-                .bind(&self.max_attempts)
-                .bind(i32::try_from(limit).unwrap_or(i32::MAX))
-                .bind(&self.worker_id)
-                .bind(&self.queues)
-                .fetch_all(&mut *conn)
-                .await?;
+        let rows: Vec<(i64, String, serde_json::Value, i16, i16)> = sqlx::query_as(CLAIM_SQL)
+            .bind(&self.kinds)
+            .bind(caps)
+            .bind(&self.lease_ms)
+            .bind(&self.max_attempts)
+            .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+            .bind(&self.worker_id)
+            .bind(&self.queues)
+            .fetch_all(&mut *conn)
+            .await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(id, kind, payload, attempt, max_attempts, integration_id)| ClaimedJob {
-                    id,
-                    kind,
-                    payload,
-                    attempt,
-                    max_attempts,
-                    integration_id,
-                },
-            )
+            .map(|(id, kind, payload, attempt, max_attempts)| ClaimedJob {
+                id,
+                kind,
+                payload,
+                attempt,
+                max_attempts,
+            })
             .collect())
     }
 }

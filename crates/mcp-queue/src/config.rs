@@ -86,15 +86,7 @@ impl Default for SchedulerConfig {
 }
 
 /// Checks the engine's sections; the error is (key, message).
-pub fn check(
-    worker: &WorkerConfig,
-    scheduler: &SchedulerConfig,
-    kinds: &BTreeMap<String, KindOverride>,
-    schedules: &BTreeMap<String, ScheduleConfig>,
-) -> Result<(), (String, String)> {
-    fn invalid(key: impl Into<String>, message: impl Into<String>) -> (String, String) {
-        (key.into(), message.into())
-    }
+pub fn check(worker: &WorkerConfig, scheduler: &SchedulerConfig) -> Result<(), (String, String)> {
     let w = worker;
     if w.concurrency == 0 {
         return Err(invalid("worker.concurrency", "must be at least 1"));
@@ -116,12 +108,19 @@ pub fn check(
             return Err(invalid(key, "must be longer than zero"));
         }
     }
+    Ok(())
+}
+
+/// Checks the `[kinds.*]` and `[schedules.*]` sections against the catalogue of the kinds this
+/// binary runs, naming the key at fault.
+pub fn check_kinds(
+    kinds: &BTreeMap<String, KindOverride>,
+    schedules: &BTreeMap<String, ScheduleConfig>,
+    catalog: &crate::catalog::Catalog,
+) -> Result<(), (String, String)> {
     for (name, o) in kinds {
-        if crate::catalog::Catalog::builtin().get(name).is_none() {
-            return Err(invalid(
-                format!("kinds.{name}"),
-                "no such job kind in jobs/",
-            ));
+        if catalog.get(name).is_none() {
+            return Err(invalid(format!("kinds.{name}"), "no such job kind"));
         }
         if o.max_attempts == Some(0) {
             return Err(invalid(
@@ -144,9 +143,7 @@ pub fn check(
     }
     for (name, s) in schedules {
         let kind = s.kind.as_deref().unwrap_or(name);
-        let default = crate::catalog::Catalog::builtin()
-            .get(kind)
-            .and_then(|k| k.default_schedule.clone());
+        let default = catalog.get(kind).and_then(|k| k.default_schedule.clone());
         match s.cron.as_ref().or(default.as_ref()) {
             Some(expr) => {
                 crate::cron_expr::parse_cron(expr)
@@ -155,14 +152,14 @@ pub fn check(
             None => {
                 return Err(invalid(
                     format!("schedules.{name}.cron"),
-                    "missing (only schedules that jobs/ declares may leave it out)",
+                    "missing (only a kind's own default schedule may leave it out)",
                 ))
             }
         }
-        if crate::catalog::Catalog::builtin().get(kind).is_none() {
+        if catalog.get(kind).is_none() {
             return Err(invalid(
                 format!("schedules.{name}.kind"),
-                format!("no such job kind `{kind}` in jobs/"),
+                format!("no such job kind `{kind}`"),
             ));
         }
         if !s.payload.is_object() {
@@ -173,4 +170,8 @@ pub fn check(
         }
     }
     Ok(())
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> (String, String) {
+    (key.into(), message.into())
 }

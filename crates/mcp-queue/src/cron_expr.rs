@@ -1,4 +1,4 @@
-//! Cron expressions as the config and `jobs/` write them: 5 fields (minute precision) or 6–7
+//! Cron expressions as the config and the kinds write them: 5 fields (minute precision) or 6–7
 //! with seconds first.
 
 use std::str::FromStr;

@@ -1,7 +1,11 @@
-//! The typed job trait: one kind (`KIND`), one payload type, one `run`. The engine decodes the
-//! payload (a mismatch discards the job with serde's reason) and calls `run` with the services
-//! `S` the daemon gave the worker. A job never writes `mcp.sync_jobs` itself: it returns `Ok(())`
-//! or a `JobError` saying what should happen next, and the engine records the outcome.
+//! One type per job kind. The type is the kind's payload; `Kind` puts on it the kind's name,
+//! description, policy (attempts, timeout, backoff, priority, per-kind concurrency, default
+//! schedule) and unique key, and its payload schema is derived from the type (`schema::of`).
+//! `Kind::enqueue` adds one in the caller's transaction; `Job<S>` is its `run`. The engine
+//! decodes the payload into the type (a mismatch discards the job with serde's reason) and calls
+//! `run` with the services `S` the daemon gave the worker. A job never writes `mcp.sync_jobs`
+//! itself: it returns `Ok(())` or a `JobError` saying what should happen next, and the engine
+//! records the outcome. The registry of jobs makes the catalogue written to `mcp.job_kinds`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,14 +14,18 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-/// One claimed attempt of one job, as its handler sees it; `services` is the daemon's own.
+use crate::catalog::{Catalog, CatalogError, KindSpec, RetryPolicy};
+use crate::QueueError;
+
+/// One claimed attempt of one job, as its handler sees it: the attempt's metadata (what its
+/// payload says is the job type itself); `services` is the daemon's own.
 pub struct JobContext<S> {
     pub id: i64,
     pub kind: String,
     pub attempt: i16,
     pub max_attempts: i16,
-    pub integration_id: Option<String>,
     pub services: Arc<S>,
 }
 
@@ -39,18 +47,74 @@ pub enum JobError {
     RetryAfter(Duration, String),
 }
 
-/// The code of one job kind.
-pub trait Job<S>: Send + Sync + 'static {
-    /// The kind, as in `jobs/<KIND>.toml` and `mcp.sync_jobs.kind`.
+/// A job kind: the type is its payload, the constants its name and policy.
+pub trait Kind:
+    Serialize + DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static
+{
+    /// The kind, as in `mcp.sync_jobs.kind` and `mcp.job_kinds`.
     const KIND: &'static str;
-    /// What `payload` holds; decoded before `run`.
-    type Payload: DeserializeOwned + Send + 'static;
+    /// One sentence for `mcp.job_kinds.description` and `jobs kinds`.
+    const DESCRIPTION: &'static str;
+    /// Attempts, per-attempt timeout and backoff bounds (`[kinds.<kind>]` may override them).
+    const POLICY: RetryPolicy;
+    /// Most jobs of this kind one daemon runs at once; `None`: only `worker.concurrency`.
+    const CONCURRENCY: Option<usize> = None;
+    /// The priority `enqueue` gives (lower runs first).
+    const PRIORITY: i16 = 0;
+    /// The cron schedule the scheduler enqueues it on unless `[schedules.<kind>]` says otherwise.
+    const DEFAULT_SCHEDULE: Option<&'static str> = None;
 
-    fn run(
+    /// The key that keeps one live job of this kind per subject (`None`: any number).
+    fn unique_key(&self) -> Option<String> {
+        None
+    }
+
+    /// Enqueues this job through `mcp.enqueue_job` on `db` (a pool, or the caller's transaction
+    /// so that the job commits with the writes it follows). Returns the new job's id, or the
+    /// live job's with the same unique key.
+    fn enqueue<'e>(
         &self,
-        ctx: JobContext<S>,
-        payload: Self::Payload,
-    ) -> impl Future<Output = Result<(), JobError>> + Send;
+        db: impl sqlx::PgExecutor<'e>,
+    ) -> impl Future<Output = Result<i64, QueueError>> + Send {
+        let payload = serde_json::to_value(self);
+        let key = self.unique_key();
+        async move {
+            let payload =
+                payload.map_err(|e| QueueError::Refused(format!("{}: {e}", Self::KIND)))?;
+            Ok(sqlx::query_scalar(ENQUEUE_KIND_SQL)
+                .bind(Self::KIND)
+                .bind(payload)
+                .bind(Self::PRIORITY)
+                .bind(key)
+                .fetch_one(db)
+                .await?)
+        }
+    }
+}
+
+/// `Kind::enqueue`'s statement.
+pub const ENQUEUE_KIND_SQL: &str =
+    "SELECT mcp.enqueue_job($1, $2, priority => $3, unique_key => $4)";
+
+impl KindSpec {
+    /// The spec the type `K` declares, its payload schema derived from the type.
+    pub fn of<K: Kind>() -> KindSpec {
+        let payload_schema = crate::schema::of::<K>();
+        KindSpec {
+            kind: K::KIND.to_string(),
+            description: K::DESCRIPTION.to_string(),
+            policy: K::POLICY,
+            default_schedule: K::DEFAULT_SCHEDULE.map(str::to_string),
+            concurrency: K::CONCURRENCY,
+            schema: crate::schema::Schema::compile(&payload_schema).unwrap_or_default(),
+            payload_schema,
+        }
+    }
+}
+
+/// The code of one job kind: its `run`, given the attempt and the daemon's services.
+pub trait Job<S>: Kind {
+    fn run(self, ctx: JobContext<S>) -> impl Future<Output = Result<(), JobError>> + Send;
 }
 
 /// A job with its payload type erased, as the worker holds it.
@@ -62,7 +126,7 @@ pub(crate) trait Erased<S>: Send + Sync {
     ) -> BoxFuture<'static, Result<(), JobError>>;
 }
 
-struct Typed<J>(J);
+struct Typed<J>(std::marker::PhantomData<fn() -> J>);
 
 impl<S: Send + Sync + 'static, J: Job<S>> Erased<S> for Typed<J> {
     fn run(
@@ -70,8 +134,8 @@ impl<S: Send + Sync + 'static, J: Job<S>> Erased<S> for Typed<J> {
         ctx: JobContext<S>,
         payload: serde_json::Value,
     ) -> BoxFuture<'static, Result<(), JobError>> {
-        match serde_json::from_value::<J::Payload>(payload) {
-            Ok(p) => Box::pin(async move { self.0.run(ctx, p).await }),
+        match serde_json::from_value::<J>(payload) {
+            Ok(job) => Box::pin(job.run(ctx)),
             Err(e) => {
                 let e = JobError::Discard(format!("invalid payload: {e}"));
                 Box::pin(async move { Err(e) })
@@ -86,7 +150,6 @@ pub struct Attempt {
     pub kind: String,
     pub attempt: i16,
     pub max_attempts: i16,
-    pub integration_id: Option<String>,
 }
 
 /// A job bound to its services: the worker's view, with no type parameter.
@@ -94,9 +157,24 @@ pub type Bound = Arc<
     dyn Fn(Attempt, serde_json::Value) -> BoxFuture<'static, Result<(), JobError>> + Send + Sync,
 >;
 
-/// Jobs by kind.
+/// One registered kind: its job, type-erased, and how to make its spec.
+struct Entry<S> {
+    job: Arc<dyn Erased<S>>,
+    spec: fn() -> KindSpec,
+}
+
+impl<S> Clone for Entry<S> {
+    fn clone(&self) -> Self {
+        Entry {
+            job: self.job.clone(),
+            spec: self.spec,
+        }
+    }
+}
+
+/// Jobs by kind, each with its spec.
 pub struct Registry<S> {
-    jobs: HashMap<&'static str, Arc<dyn Erased<S>>>,
+    jobs: HashMap<&'static str, Entry<S>>,
 }
 
 impl<S> Default for Registry<S> {
@@ -116,21 +194,27 @@ impl<S> Clone for Registry<S> {
 }
 
 impl<S: Send + Sync + 'static> Registry<S> {
-    /// Adds `job` under its kind (a later one of the same kind replaces it).
-    pub fn register<J: Job<S>>(&mut self, job: J) {
-        self.jobs.insert(J::KIND, Arc::new(Typed(job)));
+    /// Adds the job of type `J` under its kind (a later one of the same kind replaces it).
+    pub fn register<J: Job<S>>(&mut self) {
+        let job: Arc<dyn Erased<S>> = Arc::new(Typed::<J>(std::marker::PhantomData));
+        let spec = KindSpec::of::<J>;
+        self.jobs.insert(J::KIND, Entry { job, spec });
+    }
+
+    /// The catalogue of the registered kinds, from their types.
+    pub fn catalog(&self) -> Result<Catalog, CatalogError> {
+        Catalog::new(self.jobs.values().map(|e| (e.spec)()))
     }
 
     /// The job of `kind` bound to `services`, as the worker runs it.
     pub fn bind(&self, kind: &str, services: Arc<S>) -> Option<Bound> {
-        let job = self.jobs.get(kind)?.clone();
+        let job = self.jobs.get(kind)?.job.clone();
         Some(Arc::new(move |a: Attempt, payload| {
             let ctx = JobContext {
                 id: a.id,
                 kind: a.kind,
                 attempt: a.attempt,
                 max_attempts: a.max_attempts,
-                integration_id: a.integration_id,
                 services: services.clone(),
             };
             job.clone().run(ctx, payload)

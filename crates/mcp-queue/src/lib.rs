@@ -1,7 +1,7 @@
 //! mcp-queue: the job queue engine over the Postgres table `mcp.sync_jobs`.
-//! Every SQL statement that writes `mcp.sync_jobs` lives in this crate (claim, complete, rescue,
-//! prune, enqueue, the admin reads and writes), beside the catalogue of kinds (`jobs/*.toml`),
-//! the cron scheduler, the worker runtime and the typed job trait handlers implement.
+//! The statements that run jobs live in this crate (claim, complete, rescue, prune, enqueue, the
+//! admin reads and writes), beside the catalogue of kinds (made from the kinds' types), the cron
+//! scheduler, the worker runtime and the typed traits kinds implement (`Kind`, `Job<S>`).
 //! It knows nothing of integrations, platforms or credentials: handlers get their own services
 //! through `JobContext<S>` and return an outcome; the engine writes it.
 
@@ -23,9 +23,8 @@ pub mod retry;
 mod wake;
 
 pub use admin::{
-    cancel as admin_cancel, cancel_integration_jobs, enqueue as admin_enqueue,
-    enqueue_for_integrations, list as admin_list, retry as admin_retry, show as admin_show,
-    EnqueueRequest, JobRow, CANCEL_INTEGRATION_JOBS_SQL, ENQUEUE_FOR_INTEGRATIONS_SQL, ENQUEUE_SQL,
+    cancel as admin_cancel, enqueue as admin_enqueue, list as admin_list, retry as admin_retry,
+    show as admin_show, EnqueueRequest, JobRow, ENQUEUE_SQL,
 };
 pub use claim::{ClaimedJob, CLAIM_SQL};
 pub use complete::{Outcome, OutcomeRow, COMPLETE_SQL};
@@ -34,12 +33,15 @@ pub use maintenance::{
 };
 pub use wake::QuietWake;
 
+#[doc(hidden)]
+pub use const_format;
+
 use std::time::Duration;
 
 use sqlx::PgPool;
 
 use crate::catalog::Catalog;
-pub use job::{Job, JobContext, JobError, Registry};
+pub use job::{Job, JobContext, JobError, Kind, Registry};
 
 /// Channel that `INSERT`s into `mcp.sync_jobs` (and `mcp.retry_job`) notify.
 pub const NOTIFY_CHANNEL: &str = "mcp_sync_jobs";

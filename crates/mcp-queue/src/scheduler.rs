@@ -25,7 +25,7 @@ pub enum SchedulerError {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
     /// Cron expression: 5 fields (minute precision) or 6 with seconds first. May be left out
-    /// for a schedule that `jobs/` declares (its default is then kept).
+    /// for a schedule that a kind declares (its default is then kept).
     pub cron: Option<String>,
     /// Job kind to enqueue; defaults to the schedule's name.
     pub kind: Option<String>,

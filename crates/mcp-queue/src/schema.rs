@@ -1,4 +1,5 @@
-//! A small JSON Schema subset used to check job payloads against the schemas in `jobs/`:
+//! A small JSON Schema subset used to check job payloads against their kinds' schemas, which are
+//! derived from the kinds' types (`of`):
 //! `type` (object, integer, number, string, boolean, array, null), `properties`, `required`,
 //! `additionalProperties: false`, `minimum`, `maximum`, `enum`, `items`, `format: "uuid"`,
 //! `description`. Migration 0025's `mcp.payload_problem` makes the same checks in SQL when a job
@@ -7,6 +8,42 @@
 //! check that is not made. Errors name the path of the offending value (`payload.sleep_ms`).
 
 use serde_json::Value;
+
+/// The payload schema of the type `T`, derived from it (serde's names and defaults, the doc
+/// comments as descriptions, `#[schemars(range(..))]` bounds) and brought to this subset: an
+/// optional field's `null` alternative, integer widths and defaults are left out, a UUID keeps
+/// `format: "uuid"`.
+pub fn of<T: schemars::JsonSchema>() -> Value {
+    let mut v = schemars::SchemaGenerator::default()
+        .into_root_schema_for::<T>()
+        .to_value();
+    fit(&mut v);
+    v
+}
+
+fn fit(v: &mut Value) {
+    let Some(o) = v.as_object_mut() else {
+        return;
+    };
+    for key in ["$schema", "title", "default"] {
+        o.remove(key);
+    }
+    if let Some(Value::Array(types)) = o.get("type") {
+        let one = types.iter().find(|t| t.as_str() != Some("null")).cloned();
+        if let Some(t) = one {
+            o.insert("type".into(), t);
+        }
+    }
+    if o.get("format").and_then(Value::as_str) != Some("uuid") {
+        o.remove("format");
+    }
+    if let Some(Value::Object(props)) = o.get_mut("properties") {
+        props.values_mut().for_each(fit);
+    }
+    if let Some(items) = o.get_mut("items") {
+        fit(items);
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Schema {

@@ -33,7 +33,7 @@ pub async fn start_builtin_worker(db: &TestDb) -> RunningWorker {
 /// A worker with `config`, the catalogue `config` makes (its `[kinds.*]` overrides applied) and
 /// every built-in job.
 pub async fn start_configured_worker(db: &TestDb, config: Config) -> RunningWorker {
-    let catalog = config.catalog();
+    let catalog = mcp_daemon::handlers::catalog(&config).expect("catalogue");
     start_worker(db, config, &catalog, &mcp_daemon::handlers::registry()).await
 }
 
@@ -55,7 +55,7 @@ pub async fn start_configured_worker_with(
     config: Config,
     connectors: mcp_platforms::connectors::Connectors,
 ) -> RunningWorker {
-    let catalog = config.catalog();
+    let catalog = mcp_daemon::handlers::catalog(&config).expect("catalogue");
     let registry = mcp_daemon::handlers::registry();
     start_worker_with_connectors(db, config, &catalog, &registry, connectors).await
 }

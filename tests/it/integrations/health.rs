@@ -171,7 +171,12 @@ async fn the_six_hourly_sweep_is_enqueued_once_across_three_schedulers_and_check
     for _ in 0..3 {
         let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
         schedulers.push(
-            Scheduler::from_config(pool, &cfg.schedules, Catalog::builtin()).expect("scheduler"),
+            Scheduler::from_config(
+                pool,
+                &cfg.schedules,
+                mcp_daemon::handlers::builtin_catalog(),
+            )
+            .expect("scheduler"),
         );
     }
     let t0 = chrono::Utc

@@ -5,7 +5,6 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use chrono::TimeZone;
 use mcp_daemon::config::{Config, ScheduleConfig};
-use mcp_queue::catalog::Catalog;
 use mcp_queue::scheduler::Scheduler;
 use sqlx::PgPool;
 use uuid::Uuid;

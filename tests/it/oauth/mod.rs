@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use mcp_daemon::config::Config;
-use mcp_daemon::http::integrations::ApiState;
+use mcp_daemon::http::api::ApiState;
 use mcp_daemon::http::ready::Readiness;
 use mcp_daemon::integrations;
 use mcp_daemon::vault::Binding;
@@ -70,7 +70,7 @@ pub async fn env_with(edit: impl FnOnce(&mut Config)) -> Env {
         mcp_daemon::listener::serve("127.0.0.1:0", public, config.http.public(), stop.clone())
             .await
             .expect("serve");
-    let admin = mcp_daemon::http::integrations::routes(api);
+    let admin = mcp_daemon::http::management(api);
     let (addr, _task) =
         mcp_daemon::listener::serve("127.0.0.1:0", admin, config.http.admin(), stop.clone())
             .await

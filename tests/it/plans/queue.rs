@@ -3,14 +3,10 @@
 //! tick's statements.
 
 use chrono::{DateTime, Utc};
-use mcp_queue::catalog::Catalog;
 use mcp_queue::scheduler::{
     CRON_ADVANCE_SQL, CRON_ENQUEUE_SQL, CRON_FIRST_SIGHT_SQL, CRON_TAKE_SQL,
 };
-use mcp_queue::{
-    CANCEL_INTEGRATION_JOBS_SQL, CLAIM_SQL, COMPLETE_SQL, DEPTH_SQL, ENQUEUE_SQL, PRUNE_SQL,
-    RESCUE_SQL,
-};
+use mcp_queue::{CLAIM_SQL, COMPLETE_SQL, DEPTH_SQL, ENQUEUE_SQL, PRUNE_SQL, RESCUE_SQL};
 
 use super::{args, integration, Harness};
 use crate::common::TestDb;
@@ -36,7 +32,10 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
     // (entry + row: 2 each; 500 here, five kinds have due jobs); the picked batch is updated
     // through the primary key (entry, row, new version: 3 each). Measured: exactly that.
     // Bound: one more per locked and per claimed job.
-    let kinds: Vec<String> = Catalog::builtin().iter().map(|s| s.kind.clone()).collect();
+    let kinds: Vec<String> = mcp_daemon::handlers::builtin_catalog()
+        .iter()
+        .map(|s| s.kind.clone())
+        .collect();
     let n = kinds.len();
     let locked = db
         .scalar_i64(&format!(
@@ -212,8 +211,8 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
     // (deleted, inserted, its kind checked: entry + row): 6 each; bound 8 each.
     let m = h
         .check(
-            "cancel_integration_jobs",
-            CANCEL_INTEGRATION_JOBS_SQL,
+            "cancel an integration's jobs",
+            mcp_daemon::integrations::CANCEL_JOBS_SQL,
             args!(integration(6), Some("webhook_process")),
             8 * 2 + SMALL,
             true,

@@ -4,6 +4,7 @@
 //! another workspace's rows. Results are cut to whole items within the character budget
 //! (`fit`), never inside one.
 
+use crate::kinds::{Kind, Sync};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -409,9 +410,13 @@ pub async fn request_sync(
     // The job itself is the daemon's to write (members may not enqueue): the same unique key as
     // the sweep's (`sync:<id>`), so a sync already waiting or running is the answer.
     sqlx::query("RESET ROLE").execute(&mut *tx).await?;
+    let job = Sync {
+        integration_id: integration,
+    };
     let made: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM mcp.enqueue_many('sync', ARRAY[$1]::uuid[]) AS id")
+        sqlx::query_scalar("SELECT id FROM mcp.enqueue_many($2, ARRAY[$1]::uuid[]) AS id")
             .bind(integration)
+            .bind(Sync::KIND)
             .fetch_optional(&mut *tx)
             .await?;
     if let Some(job_id) = made {
@@ -420,12 +425,12 @@ pub async fn request_sync(
             coalesced: false,
         });
     }
-    let existing: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM mcp.sync_jobs_live WHERE kind = 'sync' AND unique_key = $1",
-    )
-    .bind(format!("sync:{integration}"))
-    .fetch_optional(&mut *tx)
-    .await?;
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM mcp.sync_jobs_live WHERE kind = $2 AND unique_key = $1")
+            .bind(job.unique_key())
+            .bind(Sync::KIND)
+            .fetch_optional(&mut *tx)
+            .await?;
     existing
         .map(|job_id| SyncRequested {
             job_id,

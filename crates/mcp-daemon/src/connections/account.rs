@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::ConnectError;
 use crate::integrations::{self, IntegrationState};
+use crate::kinds::{Kind, WebhookUnsubscribe};
 use mcp_platforms::accounts;
 use mcp_platforms::connectors::{Connectors, Credentials, Platform};
 use mcp_platforms::oauth::TokenSet;
@@ -112,7 +113,7 @@ pub async fn claim(
 async fn supersede(tx: &mut PgConnection, old: Uuid, new: Uuid) -> Result<(), ConnectError> {
     let reason = format!("superseded by integration {new}: the same account was connected again");
     integrations::transition(&mut *tx, old, IntegrationState::Revoked, &reason).await?;
-    mcp_queue::cancel_integration_jobs(&mut *tx, old, None).await?;
+    integrations::cancel_jobs(&mut *tx, old, None).await?;
     let subscribed: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM mcp.webhooks WHERE integration_id = $1 \
            AND created_by = 'daemon' AND status <> 'disabled' AND external_id IS NOT NULL)",
@@ -121,7 +122,11 @@ async fn supersede(tx: &mut PgConnection, old: Uuid, new: Uuid) -> Result<(), Co
     .fetch_one(&mut *tx)
     .await?;
     if subscribed {
-        mcp_queue::enqueue_for_integrations(&mut *tx, "webhook_unsubscribe", &[old]).await?;
+        WebhookUnsubscribe {
+            integration_id: old,
+        }
+        .enqueue(&mut *tx)
+        .await?;
     } else {
         sqlx::query("DELETE FROM mcp.oauth_tokens WHERE integration_id = $1")
             .bind(old)

@@ -163,7 +163,7 @@ pub async fn disconnect(f: &Flow<'_>, id: uuid::Uuid) -> Result<Disconnected, Co
     .execute(&mut *tx)
     .await?;
     integrations::transition(&mut *tx, id, target, "disconnected").await?;
-    let cancelled = mcp_queue::cancel_integration_jobs(&mut *tx, id, None).await?;
+    let cancelled = integrations::cancel_jobs(&mut *tx, id, None).await?;
     tx.commit().await?;
     Ok(Disconnected {
         integration_id: id,

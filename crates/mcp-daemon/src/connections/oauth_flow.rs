@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::{record_error, workspace_exists, ConnectError, Flow};
 use crate::integrations::{self, IntegrationState};
+use crate::kinds::{HealthCheck, Kind, Sync, WebhookSubscribe};
 use crate::vault::Binding;
 use mcp_platforms::connectors::{Connectors, Credentials, Platform};
 use mcp_platforms::oauth;
@@ -285,11 +286,14 @@ async fn exchange_and_store(
     .await?;
     // The first health check proves the token; the first sync fetches everything so far.
     // Its first health check and its first (full) sync, with the connect's other writes.
-    mcp_queue::enqueue_for_integrations(&mut *tx, "health_check", &[id]).await?;
-    mcp_queue::enqueue_for_integrations(&mut *tx, "sync", &[id]).await?;
+    let integration_id = id;
+    HealthCheck { integration_id }.enqueue(&mut *tx).await?;
+    Sync { integration_id }.enqueue(&mut *tx).await?;
     // Its webhook subscriptions, where the daemon makes them (retried as a job).
     if crate::webhooks::subscriptions::SUBSCRIBED_AT_CONNECT.contains(&p) {
-        mcp_queue::enqueue_for_integrations(&mut *tx, "webhook_subscribe", &[id]).await?;
+        WebhookSubscribe { integration_id }
+            .enqueue(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(Finished {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use metrics::counter;
 
-use super::sync::{db, listing_failed};
+use super::listing::{db, listing_failed};
 use super::{JobContext, JobError};
 use crate::integrations::Integration;
 use crate::items::content::{self as store, Pending, CONTENT_CALLS, CONTENT_FETCHED};

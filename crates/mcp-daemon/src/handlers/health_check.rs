@@ -8,27 +8,17 @@
 use std::time::Instant;
 
 use metrics::{counter, histogram};
-use serde::Deserialize;
 
 use super::gate::Gate;
 use super::{Job, JobContext, JobError, Services};
 use crate::integrations::{self, IntegrationError};
+use crate::kinds::HealthCheck;
 use crate::metrics as m;
 use mcp_platforms::connectors::{Action, Identity};
 
-pub struct HealthCheck;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    integration_id: uuid::Uuid,
-}
-
 impl Job<Services> for HealthCheck {
-    const KIND: &'static str = "health_check";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let s = &ctx.services;
         let pool = s.queue.pool();
         let health = &s.config.health;

@@ -4,23 +4,12 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::{Job, JobContext, JobError, Services};
-
-pub struct HealthSweep;
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    spread_s: Option<u64>,
-}
+use crate::kinds::HealthSweep;
 
 impl Job<Services> for HealthSweep {
-    const KIND: &'static str = "health_sweep";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let spread = p
             .spread_s
             .map(Duration::from_secs)

@@ -8,11 +8,11 @@
 use std::time::{Duration, Instant};
 
 use metrics::counter;
-use serde::Deserialize;
 
-use super::sync::db;
+use super::listing::db;
 use super::{Job, JobContext, JobError, Services};
 use crate::items::backfill::{self, BACKFILLED};
+use crate::kinds::ItemsBackfill;
 use mcp_platforms::items::MODEL_VERSION;
 
 /// How long one run works before it snoozes.
@@ -20,21 +20,9 @@ const RUN_FOR: Duration = Duration::from_secs(10);
 /// The snooze between two runs of a pass.
 const BETWEEN_RUNS: Duration = Duration::from_millis(200);
 
-pub struct ItemsBackfill;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    /// Model every row again, whatever its version.
-    #[serde(default)]
-    all: bool,
-}
-
 impl Job<Services> for ItemsBackfill {
-    const KIND: &'static str = backfill::KIND;
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let s = &ctx.services;
         let pool = s.queue.pool();
         let pass = match backfill::pass(pool).await.map_err(db)? {

@@ -1,13 +1,15 @@
-//! Job handlers: one file per job kind, each the code that does that kind's work.
-//! Each implements `mcp_queue::Job` (its kind, its payload type, one `run`): it gets a
-//! `JobContext` and its decoded payload and returns `Ok(())` or a `JobError` saying what should
-//! happen next; it never writes to `mcp.sync_jobs` itself (the engine records the outcome).
+//! Job handlers: one file per job kind, each the `run` of that kind's type (`crate::kinds`).
+//! Each implements `mcp_queue::Job`: it gets a `JobContext` and its decoded payload (the type
+//! itself) and returns `Ok(())` or a `JobError` saying what should happen next; it never writes
+//! to `mcp.sync_jobs` itself (the engine records the outcome). The registry of them makes the
+//! catalogue (`builtin_catalog`, `catalog`).
 
 mod content;
 mod gate;
 mod health_check;
 mod health_sweep;
 mod items_backfill;
+mod listing;
 mod noop;
 mod notify_deliver;
 mod prune;
@@ -22,11 +24,13 @@ mod webhook_renew;
 mod webhook_subscribe;
 mod webhook_unsubscribe;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use crate::kinds;
+use mcp_queue::catalog::Catalog;
 use mcp_queue::Registry;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use mcp_queue::Queue;
 
 /// Shared things a handler may use.
@@ -50,27 +54,45 @@ pub fn modeller(s: &Services) -> crate::items::Modeller {
 
 /// One claimed attempt of one job, with the daemon's services.
 pub type JobContext = mcp_queue::JobContext<Services>;
-pub use mcp_queue::{Job, JobError};
+pub use mcp_queue::{Job, JobError, Kind};
+
+/// The catalogue of every kind this binary ships, with their own policies. Panics only if a
+/// kind's declaration is invalid, which the test suite rules out.
+pub fn builtin_catalog() -> &'static Catalog {
+    static BUILTIN: OnceLock<Catalog> = OnceLock::new();
+    BUILTIN.get_or_init(|| match registry().catalog() {
+        Ok(c) => c,
+        Err(e) => panic!("the built-in job catalogue is invalid: {e}"),
+    })
+}
+
+/// The catalogue `config` makes: its `[kinds.*]` and `[schedules.*]` checked against the kinds
+/// this binary runs (naming the key at fault), its overrides applied.
+pub fn catalog(config: &Config) -> Result<Catalog, ConfigError> {
+    let builtin = builtin_catalog();
+    mcp_queue::config::check_kinds(&config.kinds, &config.schedules, builtin)?;
+    Ok(builtin.with_overrides(&config.kinds))
+}
 
 /// Every job this binary ships, by kind.
 pub fn registry() -> Registry<Services> {
     let mut r = Registry::default();
-    r.register(noop::Noop);
-    r.register(notify_deliver::NotifyDeliver);
-    r.register(prune::Prune);
-    r.register(health_check::HealthCheck);
-    r.register(health_sweep::HealthSweep);
-    r.register(token_refresh::TokenRefresh);
-    r.register(sync::Sync);
-    r.register(sync_sweep::SyncSweep);
-    r.register(reconcile::Reconcile);
-    r.register(reconcile_sweep::ReconcileSweep);
-    r.register(items_backfill::ItemsBackfill);
-    r.register(token_refresh_sweep::TokenRefreshSweep);
-    r.register(webhook_process::WebhookProcess);
-    r.register(webhook_renew::WebhookRenew);
-    r.register(webhook_renew::WebhookRenewSweep);
-    r.register(webhook_subscribe::WebhookSubscribe);
-    r.register(webhook_unsubscribe::WebhookUnsubscribe);
+    r.register::<kinds::Noop>();
+    r.register::<kinds::NotifyDeliver>();
+    r.register::<kinds::Prune>();
+    r.register::<kinds::HealthCheck>();
+    r.register::<kinds::HealthSweep>();
+    r.register::<kinds::TokenRefresh>();
+    r.register::<kinds::Sync>();
+    r.register::<kinds::SyncSweep>();
+    r.register::<kinds::Reconcile>();
+    r.register::<kinds::ReconcileSweep>();
+    r.register::<kinds::ItemsBackfill>();
+    r.register::<kinds::TokenRefreshSweep>();
+    r.register::<kinds::WebhookProcess>();
+    r.register::<kinds::WebhookRenew>();
+    r.register::<kinds::WebhookRenewSweep>();
+    r.register::<kinds::WebhookSubscribe>();
+    r.register::<kinds::WebhookUnsubscribe>();
     r
 }

@@ -2,25 +2,12 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::{Job, JobContext, JobError, Services};
-
-pub struct Noop;
-
-#[derive(Deserialize, Default)]
-pub struct Payload {
-    #[serde(default)]
-    sleep_ms: u64,
-    #[serde(default)]
-    fail_times: u32,
-}
+use crate::kinds::Noop;
 
 impl Job<Services> for Noop {
-    const KIND: &'static str = "noop";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         if p.sleep_ms > 0 {
             tokio::time::sleep(Duration::from_millis(p.sleep_ms)).await;
         }

@@ -4,26 +4,15 @@
 //! after the endpoint's Retry-After, every attempt's error kept on the job.
 
 use metrics::{counter, histogram};
-use serde::Deserialize;
 
 use super::{Job, JobContext, JobError, Services};
+use crate::kinds::NotifyDeliver;
 use crate::metrics as m;
 use crate::notify::{deliver, Delivery};
 
-pub struct NotifyDeliver;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    notification_id: uuid::Uuid,
-    endpoint_id: uuid::Uuid,
-}
-
 impl Job<Services> for NotifyDeliver {
-    const KIND: &'static str = "notify_deliver";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let s = &ctx.services;
         let deliverer = s
             .notifier

@@ -3,26 +3,13 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::{Job, JobContext, JobError, Services};
+use crate::kinds::Prune;
 use mcp_queue::PruneAges;
 
-pub struct Prune;
-
-#[derive(Deserialize, Default)]
-pub struct Payload {
-    completed_older_than_s: Option<u64>,
-    cancelled_older_than_s: Option<u64>,
-    discarded_older_than_s: Option<u64>,
-    batch_size: Option<u32>,
-}
-
 impl Job<Services> for Prune {
-    const KIND: &'static str = "prune";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let r = &ctx.services.config.retention;
         let secs = |o: Option<u64>, d: Duration| o.map(Duration::from_secs).unwrap_or(d);
         let ages = PruneAges {

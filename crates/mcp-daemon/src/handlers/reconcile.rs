@@ -8,28 +8,18 @@
 use std::time::Instant;
 
 use metrics::counter;
-use serde::Deserialize;
 
 use super::gate::Gate;
-use super::sync::{db, listing_failed, Lister, Next};
+use super::listing::{db, listing_failed, Lister, Next};
 use super::{Job, JobContext, JobError, Services};
 use crate::items::reconcile::{self, Finish, RUNS};
+use crate::kinds::Reconcile;
 use crate::sync;
 use mcp_platforms::connectors::watermark;
 
-pub struct Reconcile;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    integration_id: uuid::Uuid,
-}
-
 impl Job<Services> for Reconcile {
-    const KIND: &'static str = "reconcile";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let s = &ctx.services;
         let pool = s.queue.pool();
         let count = |platform: &str, outcome: &'static str| {

@@ -4,24 +4,13 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::{Job, JobContext, JobError, Services};
 use crate::items::reconcile;
-
-pub struct ReconcileSweep;
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    spread_s: Option<u64>,
-}
+use crate::kinds::ReconcileSweep;
 
 impl Job<Services> for ReconcileSweep {
-    const KIND: &'static str = "reconcile_sweep";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let cfg = &ctx.services.config.reconcile;
         let spread = p.spread_s.map(Duration::from_secs).unwrap_or(cfg.spread);
         let enqueued = reconcile::sweep(ctx.services.queue.pool(), cfg, spread)

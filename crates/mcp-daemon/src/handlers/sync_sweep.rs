@@ -6,25 +6,15 @@
 use std::time::Duration;
 
 use metrics::gauge;
-use serde::Deserialize;
 
 use super::{Job, JobContext, JobError, Services};
+use crate::kinds::SyncSweep;
 use crate::sync::{store, POLLING_FALLBACK};
 use mcp_platforms::connectors::Platform;
 
-pub struct SyncSweep;
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    spread_s: Option<u64>,
-}
-
 impl Job<Services> for SyncSweep {
-    const KIND: &'static str = "sync_sweep";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let cfg = &ctx.services.config.sync;
         let spread = p.spread_s.map(Duration::from_secs).unwrap_or(cfg.spread);
         let done = store::sweep(ctx.services.queue.pool(), cfg, spread)

@@ -6,26 +6,16 @@
 use std::time::Instant;
 
 use metrics::{counter, histogram};
-use serde::Deserialize;
 
 use super::{Job, JobContext, JobError, Services};
 use crate::credentials::{self, RefreshOutcome};
+use crate::kinds::TokenRefresh;
 use crate::metrics as m;
 use mcp_platforms::connectors::Action;
 
-pub struct TokenRefresh;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    integration_id: uuid::Uuid,
-}
-
 impl Job<Services> for TokenRefresh {
-    const KIND: &'static str = "token_refresh";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let s = &ctx.services;
         let pool = s.queue.pool();
         let id = p.integration_id;

@@ -3,23 +3,12 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::{Job, JobContext, JobError, Services};
-
-pub struct TokenRefreshSweep;
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    ahead_s: Option<u64>,
-}
+use crate::kinds::TokenRefreshSweep;
 
 impl Job<Services> for TokenRefreshSweep {
-    const KIND: &'static str = "token_refresh_sweep";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let ahead = p
             .ahead_s
             .map(Duration::from_secs)

@@ -7,26 +7,13 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::{Job, JobContext, JobError, Services};
+use crate::kinds::{HealthCheck, Kind, Sync, WebhookProcess, WebhookSubscribe};
 use crate::webhooks::process::{HandBack, Processed};
 
-pub struct WebhookProcess;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    event_id: Option<i64>,
-    #[serde(default)]
-    event_ids: Vec<i64>,
-}
-
 impl Job<Services> for WebhookProcess {
-    const KIND: &'static str = "webhook_process";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let mut ids = p.event_ids;
         ids.extend(p.event_id);
         ids.sort_unstable();
@@ -107,6 +94,7 @@ async fn hand_back(
     action: HandBack,
     event_id: i64,
 ) -> Result<Duration, String> {
+    let integration_id = integration;
     let e = |e: sqlx::Error| e.to_string();
     let q = |e: mcp_queue::QueueError| e.to_string();
     let mut tx = pool.begin().await.map_err(e)?;
@@ -115,12 +103,13 @@ async fn hand_back(
             crate::integrations::revoke(&mut *tx, integration, reason)
                 .await
                 .map_err(e)?;
-            mcp_queue::cancel_integration_jobs(&mut *tx, integration, Some("webhook_process"))
+            crate::integrations::cancel_jobs(&mut *tx, integration, Some(WebhookProcess::KIND))
                 .await
-                .map_err(q)?;
+                .map_err(e)?;
         }
         HandBack::CheckAccess => {
-            mcp_queue::enqueue_for_integrations(&mut *tx, "health_check", &[integration])
+            HealthCheck { integration_id }
+                .enqueue(&mut *tx)
                 .await
                 .map_err(q)?;
         }
@@ -134,11 +123,11 @@ async fn hand_back(
             .execute(&mut *tx)
             .await
             .map_err(e)?;
-            for kind in ["webhook_subscribe", "sync"] {
-                mcp_queue::enqueue_for_integrations(&mut *tx, kind, &[integration])
-                    .await
-                    .map_err(q)?;
-            }
+            WebhookSubscribe { integration_id }
+                .enqueue(&mut *tx)
+                .await
+                .map_err(q)?;
+            Sync { integration_id }.enqueue(&mut *tx).await.map_err(q)?;
         }
     }
     let waited = crate::webhooks::process::mark_processed(&mut *tx, event_id)

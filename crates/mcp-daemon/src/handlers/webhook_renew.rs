@@ -4,32 +4,14 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::{Job, JobContext, JobError, Services};
+use crate::kinds::{WebhookRenew, WebhookRenewSweep};
 use crate::webhooks::renew::{self, RenewError};
 use mcp_platforms::connectors::Action;
 
-pub struct WebhookRenew;
-pub struct WebhookRenewSweep;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    webhook_id: uuid::Uuid,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SweepPayload {
-    ahead_s: Option<u64>,
-}
-
 impl Job<Services> for WebhookRenew {
-    const KIND: &'static str = "webhook_renew";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let s = &ctx.services;
         match renew::renew(
             s.queue.pool(),
@@ -65,10 +47,8 @@ pub(super) fn outcome_of(e: RenewError) -> JobError {
 }
 
 impl Job<Services> for WebhookRenewSweep {
-    const KIND: &'static str = "webhook_renew_sweep";
-    type Payload = SweepPayload;
-
-    async fn run(&self, ctx: JobContext, p: SweepPayload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let ahead = p
             .ahead_s
             .map(Duration::from_secs)

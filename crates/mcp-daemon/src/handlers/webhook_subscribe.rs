@@ -2,24 +2,13 @@
 //! `webhooks::subscriptions`). Transient failures and rate limits retry; a refusal of an auth
 //! kind is recorded and not retried (the integration's own checks move it to EXPIRED).
 
-use serde::Deserialize;
-
 use super::{Job, JobContext, JobError, Services};
+use crate::kinds::WebhookSubscribe;
 use crate::webhooks::subscriptions;
 
-pub struct WebhookSubscribe;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    integration_id: uuid::Uuid,
-}
-
 impl Job<Services> for WebhookSubscribe {
-    const KIND: &'static str = "webhook_subscribe";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let s = &ctx.services;
         let id = p.integration_id;
         match subscriptions::subscribe(

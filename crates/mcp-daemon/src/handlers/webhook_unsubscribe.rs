@@ -5,26 +5,15 @@
 //! that may pass retries with backoff; on the last attempt, or when the platform refuses the
 //! token, the failure is recorded in `mcp.integration_errors` and the token deleted anyway.
 
-use serde::Deserialize;
-
 use super::{Job, JobContext, JobError, Services};
 use crate::integrations::{self, IntegrationState};
+use crate::kinds::WebhookUnsubscribe;
 use crate::webhooks::renew::RenewError;
 use crate::webhooks::subscriptions::{unsubscribe_all, Removal};
 
-pub struct WebhookUnsubscribe;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    integration_id: uuid::Uuid,
-}
-
 impl Job<Services> for WebhookUnsubscribe {
-    const KIND: &'static str = "webhook_unsubscribe";
-    type Payload = Payload;
-
-    async fn run(&self, ctx: JobContext, p: Payload) -> Result<(), JobError> {
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let p = self;
         let s = &ctx.services;
         let pool = s.queue.pool();
         let id = p.integration_id;

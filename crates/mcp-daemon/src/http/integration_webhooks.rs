@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
+use super::api::{bad_request, error, ApiState, Reject};
 use super::auth::{self, Caller};
-use super::integrations::{bad_request, error, ApiState, Reject};
 use crate::config::Config;
 use mcp_platforms::secret::Secret;
 

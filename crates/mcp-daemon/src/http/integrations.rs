@@ -14,158 +14,18 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use metrics::counter;
 use serde_json::{json, Value};
 
+use super::api::{bad_request, error, refused, ApiState, Reject};
 use super::auth::{self, Caller};
 use super::initiator;
-use super::integration_webhooks as hooks;
-use crate::config::Config;
-use crate::connections::{self, ConnectError, Flow};
+use crate::connections::{self, ConnectError};
 use crate::metrics as m;
-use crate::vault::Vault;
-use mcp_platforms::connectors::{Connectors, Credentials, Platform};
+use mcp_platforms::connectors::{Credentials, Platform};
 use mcp_platforms::secret::Secret;
-
-/// What the integration endpoints need.
-#[derive(Clone)]
-pub struct ApiState {
-    pub pool: sqlx::PgPool,
-    pub vault: Arc<Vault>,
-    pub connectors: Arc<Connectors>,
-    pub config: Arc<Config>,
-}
-
-impl ApiState {
-    fn flow(&self) -> Flow<'_> {
-        Flow {
-            pool: &self.pool,
-            vault: &self.vault,
-            connectors: &self.connectors,
-            oauth: &self.config.oauth,
-        }
-    }
-}
-
-/// The management API: `/integrations/*`, `/notifications/*` and `/notion/verification-token`,
-/// every route behind `auth::authorize`. Served on the management listener only.
-pub fn routes(state: ApiState) -> Router {
-    let token = &state.config.http.api_token;
-    let keys = Arc::new(auth::Keys {
-        gateway: (!token.is_empty()).then(|| crate::api_tokens::hash(token.expose())),
-        pool: state.pool.clone(),
-    });
-    let state = Arc::new(state);
-    Router::new()
-        .route("/integrations/connect/{platform}", get(connect))
-        .route("/integrations/callback/{platform}", get(callback))
-        .route("/integrations/{id}/disconnect", post(disconnect))
-        .route(
-            "/integrations/{id}/webhooks",
-            get(hooks::list).post(hooks::add),
-        )
-        .route(
-            "/integrations/{id}/webhooks/{webhook_id}",
-            axum::routing::delete(hooks::remove),
-        )
-        .route(
-            "/notifications/endpoints",
-            get(super::notifications::list).post(super::notifications::add),
-        )
-        .route(
-            "/notifications/endpoints/{id}",
-            axum::routing::delete(super::notifications::remove),
-        )
-        .route(
-            "/notifications/endpoints/{id}/rotate-secret",
-            post(super::notifications::rotate_secret),
-        )
-        .route(
-            "/notifications/endpoints/{id}/test",
-            post(super::notifications::test),
-        )
-        .route(
-            "/mcp/tokens",
-            get(super::mcp_tokens::list).post(super::mcp_tokens::create),
-        )
-        .route(
-            "/mcp/tokens/{id}",
-            axum::routing::delete(super::mcp_tokens::revoke),
-        )
-        .route(
-            "/notion/verification-token",
-            get(super::notion::verification_token),
-        )
-        .route("/integrations/{key}", get(status).post(connect_with_key))
-        .route_layer(middleware::from_fn_with_state(keys, auth::authorize))
-        .with_state(state)
-}
-
-pub(super) fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"error": kind, "message": message.into()})),
-    )
-        .into_response()
-}
-
-pub(super) fn bad_request(field: &str, message: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": "bad_request", "field": field, "message": message})),
-    )
-        .into_response()
-}
-
-/// A request refused before any work: a bad field, or an unknown platform.
-pub(super) enum Reject {
-    Field(&'static str, &'static str),
-    UnknownPlatform(String),
-}
-
-impl IntoResponse for Reject {
-    fn into_response(self) -> Response {
-        match self {
-            Reject::Field(field, message) => bad_request(field, message),
-            Reject::UnknownPlatform(name) => refused(&ConnectError::UnknownPlatform(name)),
-        }
-    }
-}
-
-/// A `ConnectError` as a response: its status, a stable `error` and a message safe to show.
-fn refused(e: &ConnectError) -> Response {
-    use ConnectError as E;
-    let (status, kind) = match e {
-        E::UnknownPlatform(_) => (StatusCode::NOT_FOUND, "unknown_platform"),
-        E::UsesOAuth(_) | E::UsesApiKey(_) => (StatusCode::BAD_REQUEST, "wrong_connect_method"),
-        E::NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
-        E::UnknownWorkspace(_) => (StatusCode::NOT_FOUND, "unknown_workspace"),
-        E::UnknownIntegration(_) => (StatusCode::NOT_FOUND, "unknown_integration"),
-        E::WrongState { .. } | E::Mismatch(_) => (StatusCode::CONFLICT, "conflict"),
-        E::AccountTaken(_) => (StatusCode::CONFLICT, "account_taken"),
-        E::InvalidState => (StatusCode::BAD_REQUEST, "invalid_state"),
-        E::NotInitiator => (StatusCode::BAD_REQUEST, "not_initiator"),
-        E::Exchange(ce) => {
-            return (
-                StatusCode::BAD_GATEWAY,
-                Json(
-                    json!({"error": "exchange_failed", "error_type": ce.error_type.as_str(),
-                            "message": e.to_string()}),
-                ),
-            )
-                .into_response()
-        }
-        E::Vault(_) | E::Integration(_) | E::Queue(_) | E::Db(_) => {
-            tracing::error!(error = %e, "integration endpoint failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-        }
-    };
-    error(status, kind, e.to_string())
-}
 
 fn platform(name: &str) -> Result<Platform, Reject> {
     Platform::parse(name).ok_or_else(|| Reject::UnknownPlatform(name.into()))
@@ -202,7 +62,7 @@ async fn visible(s: &ApiState, caller: Caller, id: &str) -> Result<uuid::Uuid, R
 
 /// `GET /integrations/connect/{platform}?workspace_id=…[&integration_id=…]`: the gateway names
 /// the workspace; a workspace token connects in its own (naming another is 403).
-async fn connect(
+pub(super) async fn connect(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
@@ -251,7 +111,7 @@ async fn connect(
     }
 }
 
-async fn callback(
+pub(super) async fn callback(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
@@ -302,7 +162,7 @@ async fn callback(
     }
 }
 
-async fn disconnect(
+pub(super) async fn disconnect(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -320,7 +180,7 @@ async fn disconnect(
     }
 }
 
-async fn status(
+pub(super) async fn status(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -347,7 +207,7 @@ fn text_field(body: &Value, field: &'static str) -> Result<String, Reject> {
 /// `POST /integrations/{platform}`: `{workspace_id, api_key}`, or for ZeroVoice
 /// `{workspace_id, account_sid, auth_token}`; a workspace token may leave `workspace_id` out
 /// (naming another is 403).
-async fn connect_with_key(
+pub(super) async fn connect_with_key(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
+use super::api::ApiState;
 use super::auth::{Caller, ForbiddenWorkspace};
-use super::integrations::ApiState;
 use crate::assistant::tokens::{self, TokenError};
 
 fn answer(e: TokenError) -> Response {

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
+use super::api::ApiState;
 use super::auth::{self, Caller};
-use super::integrations::ApiState;
 use crate::notify::endpoints::{self as ep, NotifyError};
 
 fn refused(e: &NotifyError) -> Response {
@@ -25,7 +25,7 @@ fn refused(e: &NotifyError) -> Response {
         NotifyError::BadUrl | NotifyError::UnknownType(_) | NotifyError::PrivateDestination(_) => {
             (StatusCode::BAD_REQUEST, "bad_request")
         }
-        NotifyError::Db(_) | NotifyError::Vault(_) => {
+        NotifyError::Db(_) | NotifyError::Queue(_) | NotifyError::Vault(_) => {
             tracing::error!(error = %e, "notification endpoint request failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::json;
 
+use super::api::ApiState;
 use super::auth::{self, Caller};
-use super::integrations::ApiState;
 use crate::webhooks::notion;
 
 pub async fn verification_token(

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
+use crate::kinds::{HealthCheck, Kind};
 use crate::vault::{Binding, Vault, VaultError};
 use mcp_platforms::connectors::{ConnectorError, Credentials, Platform};
 use mcp_platforms::secret::Secret;
@@ -50,8 +51,8 @@ pub use history::{
     PRUNE_WEBHOOK_DEDUP_SQL, PRUNE_WEBHOOK_EVENTS_SQL,
 };
 pub use transitions::{
-    insert, mark_broken, refused_by_platform, revoke, transition, MARK_BROKEN_SQL, REFUSED_SQL,
-    REVOKE_SQL, TRANSITION_SQL,
+    cancel_jobs, insert, mark_broken, refused_by_platform, revoke, transition, CANCEL_JOBS_SQL,
+    MARK_BROKEN_SQL, REFUSED_SQL, REVOKE_SQL, TRANSITION_SQL,
 };
 
 mod history;
@@ -258,13 +259,17 @@ pub async fn record_health_check(
 }
 
 /// The health sweep's statement (exposed for the plan tests).
-pub const HEALTH_SWEEP_SQL: &str = "\
+pub const HEALTH_SWEEP_SQL: &str = const_format::concatcp!(
+    "\
 SELECT count(*) FROM ( \
   SELECT array_agg(i.id) AS ids, \
          array_agg(now() + ((abs(hashtext(i.id::text)::bigint) % 1000000) / 1000000.0) \
                            * ($1 * interval '1 millisecond')) AS run_ats \
   FROM core.integrations i WHERE core.state_in_service(i.state)) s, \
-  LATERAL mcp.enqueue_many('health_check', s.ids, run_ats => s.run_ats)";
+  LATERAL mcp.enqueue_many('",
+    HealthCheck::KIND,
+    "', s.ids, run_ats => s.run_ats)"
+);
 
 /// Enqueues one `health_check` per in-service integration, spread evenly over `spread` by a
 /// stable hash of its id, each once (a live check of the same integration is left alone).

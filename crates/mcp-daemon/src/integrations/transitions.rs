@@ -92,3 +92,26 @@ pub async fn refused_by_platform(
 ) -> Result<(), sqlx::Error> {
     transition_if(db, REFUSED_SQL, id, to, reason).await
 }
+
+/// `cancel_jobs`' statement (exposed for the plan tests).
+pub const CANCEL_JOBS_SQL: &str = "\
+UPDATE mcp.sync_jobs SET state = 'cancelled', finished_at = now() \
+WHERE integration_id = $1 AND state IN ('available', 'scheduled', 'retryable') \
+  AND ($2::text IS NULL OR kind <> $2)";
+
+/// Cancels an integration's jobs that have not started (available, scheduled, retryable), as an
+/// integration that ends does; running ones finish (their handlers see the integration out of
+/// service). Returns how many were cancelled; jobs of `keep_kind` are left alone. Takes a pool or
+/// a transaction's connection.
+pub async fn cancel_jobs(
+    db: impl sqlx::PgExecutor<'_>,
+    integration_id: uuid::Uuid,
+    keep_kind: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(CANCEL_JOBS_SQL)
+        .bind(integration_id)
+        .bind(keep_kind)
+        .execute(db)
+        .await?
+        .rows_affected())
+}

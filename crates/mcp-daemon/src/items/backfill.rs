@@ -13,11 +13,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::model::{Columns, ModelRow, Modeller, Source};
+use crate::kinds::{ItemsBackfill, Kind};
 use mcp_platforms::connectors::Platform;
 use mcp_platforms::items::MODEL_VERSION;
 
-/// The job's kind and the unique key of its one live job.
-pub const KIND: &str = "items_backfill";
 /// Rows modelled by the backfill.
 pub const BACKFILLED: &str = "mcp_items_backfilled_total";
 
@@ -348,15 +347,6 @@ pub async fn enqueue_if_needed(pool: &PgPool) -> Result<Option<i64>, mcp_queue::
     if !needed {
         return Ok(None);
     }
-    let id = mcp_queue::admin_enqueue(
-        pool,
-        &mcp_queue::EnqueueRequest {
-            kind: KIND.into(),
-            payload: serde_json::json!({}),
-            unique_key: Some(KIND.into()),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let id = ItemsBackfill { all: false }.enqueue(pool).await?;
     Ok(Some(id))
 }

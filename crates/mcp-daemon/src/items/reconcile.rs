@@ -14,6 +14,7 @@ use sqlx::PgPool;
 
 use super::{FeedWake, Modeller, Saved};
 use crate::integrations::Integration;
+use crate::kinds::{Kind, Reconcile};
 use mcp_platforms::connectors::{Page, Platform};
 use mcp_queue::config::Every;
 
@@ -327,7 +328,8 @@ pub async fn finish(
 /// seconds (0: off), `$3` the spread in seconds. An integration in service that has synced once
 /// is due when its last run finished (or, unfinished, started; or, never run, it was created)
 /// longer ago than its interval.
-pub const SWEEP_SQL: &str = "\
+pub const SWEEP_SQL: &str = const_format::concatcp!(
+    "\
 WITH iv AS (SELECT * FROM unnest($1::text[], $2::float8[]) AS t(platform, secs) WHERE secs > 0), \
 d AS (SELECT i.id FROM core.integrations i JOIN iv ON iv.platform = i.platform \
       LEFT JOIN mcp.reconcile_runs r ON r.integration_id = i.id \
@@ -338,7 +340,10 @@ SELECT count(*) FROM ( \
   SELECT array_agg(id) AS ids, \
          array_agg(now() + ((abs(hashtext(id::text)::bigint) % 1000000) / 1000000.0) \
                            * $3 * interval '1 second') AS run_ats FROM d) s, \
-  LATERAL mcp.enqueue_many('reconcile', s.ids, run_ats => s.run_ats)";
+  LATERAL mcp.enqueue_many('",
+    Reconcile::KIND,
+    "', s.ids, run_ats => s.run_ats)"
+);
 
 /// Enqueues a `reconcile` (unique key `reconcile:<id>`) for every integration due, each at a
 /// stable point within `spread`. Returns how many were enqueued.

@@ -1,6 +1,7 @@
 //! Notification endpoints: add (a fresh `whsec_` secret, sealed; shown once), list, remove,
 //! rotate the secret (the old one keeps signing for `secret_overlap`), and a test notification.
 
+use crate::kinds::{Kind, NotifyDeliver};
 use base64::Engine;
 use rand::RngCore;
 use serde::Serialize;
@@ -18,6 +19,8 @@ pub const SECRET_FIELD: &str = "notify_secret";
 pub enum NotifyError {
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Queue(#[from] mcp_queue::QueueError),
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error("endpoint {0} not found")]
@@ -54,7 +57,7 @@ pub async fn check_destination(url: &str, allow_private: bool) -> Result<(), Not
             .map(|a| a.map(|s| s.ip()).collect())
             .unwrap_or_default(),
     };
-    if !addrs.is_empty() && addrs.iter().all(|ip| super::deliver::is_private(*ip)) {
+    if !addrs.is_empty() && addrs.iter().all(|ip| super::address::is_private(*ip)) {
         return Err(NotifyError::PrivateDestination(host));
     }
     Ok(())
@@ -218,14 +221,11 @@ pub async fn test(pool: &PgPool, id: Uuid) -> Result<Uuid, NotifyError> {
     .bind(ws)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query(
-        "SELECT mcp.enqueue_many('notify_deliver', ARRAY[NULL::uuid], \
-             ARRAY[jsonb_build_object('notification_id', $1::uuid, 'endpoint_id', $2::uuid)], \
-             unique_keys => ARRAY['notify_deliver:' || $1 || ':' || $2])",
-    )
-    .bind(n)
-    .bind(id)
-    .execute(&mut *tx)
+    NotifyDeliver {
+        notification_id: n,
+        endpoint_id: id,
+    }
+    .enqueue(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(n)

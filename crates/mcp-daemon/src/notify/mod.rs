@@ -4,6 +4,7 @@
 //! their sealed secrets (`endpoints`), and delivers one notification to one endpoint, signed as
 //! the Standard Webhooks specification says (`deliver`). It never logs a secret or a body.
 
+mod address;
 pub mod deliver;
 pub mod endpoints;
 

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use super::config::SyncConfig;
 use crate::integrations::Integration;
 use crate::items;
+use crate::kinds::{Kind, Sync};
 use mcp_platforms::connectors::{Page, Platform};
 
 /// The statements of a sync page (exposed for the plan tests): the cursor and settings it
@@ -83,10 +84,12 @@ pub async fn record_error(
     e: &mcp_platforms::connectors::ConnectorError,
     job_id: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query(const_format::concatcp!(
         "INSERT INTO mcp.integration_errors (integration_id, workspace_id, platform, error_type, \
-         message, http_status, context, job_id) VALUES ($1, $2, $3, $4, $5, $6, 'sync', $7)",
-    )
+         message, http_status, context, job_id) VALUES ($1, $2, $3, $4, $5, $6, '",
+        Sync::KIND,
+        "', $7)"
+    ))
     .bind(integration.id)
     .bind(integration.workspace_id)
     .bind(integration.platform.as_str())
@@ -130,7 +133,7 @@ pub const SWEEP_FALLBACK_SQL: &str = concat!(
     sweep_cte!(),
     " SELECT platform, count(*) FILTER (WHERE fallback) FROM d GROUP BY platform"
 );
-pub const SWEEP_ENQUEUE_SQL: &str = concat!(
+pub const SWEEP_ENQUEUE_SQL: &str = const_format::concatcp!(
     sweep_cte!(),
     " SELECT count(*) FROM ( \
         SELECT array_agg(id) AS ids, \
@@ -138,7 +141,9 @@ pub const SWEEP_ENQUEUE_SQL: &str = concat!(
                                  * least($5, eff) * interval '1 second') AS run_ats \
         FROM d WHERE last_synced_at IS NULL \
                   OR last_synced_at < now() - eff * interval '1 second') s, \
-       LATERAL mcp.enqueue_many('sync', s.ids, run_ats => s.run_ats)"
+       LATERAL mcp.enqueue_many('",
+    Sync::KIND,
+    "', s.ids, run_ats => s.run_ats)"
 );
 
 /// Enqueues a `sync` (unique key `sync:<id>`) for every ACTIVE/DEGRADED integration whose last

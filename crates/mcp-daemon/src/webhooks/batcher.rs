@@ -17,6 +17,7 @@ use uuid::Uuid;
 use mcp_queue::QuietWake;
 
 use super::Stored;
+use crate::kinds::{Kind, WebhookProcess};
 
 /// One verified event waiting to be stored.
 pub struct PendingEvent {
@@ -134,7 +135,7 @@ type Inserted = (i64, Uuid, String);
 /// round trip.
 macro_rules! intake_sql {
     ($input_filter:literal) => {
-        concat!(
+        const_format::concatcp!(
             "WITH input AS ( \
                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], \
                                      $6::text[], $7::jsonb[], $8::bytea[]) \
@@ -163,7 +164,7 @@ macro_rules! intake_sql {
                 RETURNING id, webhook_id, dedup_key, integration_id), \
              job AS (",
             mcp_queue::enqueue_rows_sql!(
-                "webhook_process",
+                WebhookProcess::KIND,
                 "(SELECT ins.integration_id, \
                          jsonb_build_object('event_ids', jsonb_agg(ins.id ORDER BY ins.id)) \
                            AS payload \

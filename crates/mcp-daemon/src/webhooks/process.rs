@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::items::{self, FeedWake, Modeller};
+use crate::kinds::{Kind, Sync};
 use mcp_platforms::connectors::Platform;
 use mcp_platforms::webhooks::deletions::{self, DELETION_EVENT_TYPES};
 use mcp_platforms::webhooks::messages;
@@ -153,15 +154,21 @@ FROM mcp.webhook_events WHERE id = ANY($1)";
 
 /// The group's write (exposed for the plan tests): one coalesced `sync` per integration (`$1`)
 /// due after the debounce (`$2`, milliseconds), and the events (`$3`) marked processed.
-pub const MARK_PROCESSED_SQL: &str = concat!(
+pub const MARK_PROCESSED_SQL: &str = const_format::concatcp!(
     "WITH wanted AS (",
     mcp_queue::enqueue_rows_sql!(
-        "sync",
-        "(SELECT i.id AS integration_id, jsonb_build_object('integration_id', i.id) AS payload, \
-                 now() + $2 * interval '1 millisecond' AS run_at, 'sync:' || i.id AS unique_key \
-          FROM core.integrations i \
-          WHERE i.id = ANY($1) AND core.state_synced(i.state) \
-            AND EXISTS (SELECT 1 FROM mcp.job_kinds WHERE kind = 'sync'))"
+        Sync::KIND,
+        const_format::concatcp!(
+            "(SELECT i.id AS integration_id, jsonb_build_object('integration_id', i.id) AS payload, \
+                     now() + $2 * interval '1 millisecond' AS run_at, '",
+            Sync::KIND,
+            ":' || i.id AS unique_key \
+              FROM core.integrations i \
+              WHERE i.id = ANY($1) AND core.state_synced(i.state) \
+                AND EXISTS (SELECT 1 FROM mcp.job_kinds WHERE kind = '",
+            Sync::KIND,
+            "'))"
+        )
     ),
     ") \
      UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \

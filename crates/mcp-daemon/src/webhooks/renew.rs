@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::kinds::{Kind, WebhookRenew};
 use mcp_platforms::connectors::http::{self, RawResponse};
 use mcp_platforms::connectors::{ConnectorError, Connectors, Credentials, ErrorType, Platform};
 
@@ -32,16 +33,22 @@ pub enum RenewError {
 
 /// The renew sweep's statement (exposed for the plan tests): `$1` the renewable platforms,
 /// `$2` how far ahead in milliseconds.
-pub const RENEW_SWEEP_SQL: &str = "\
+pub const RENEW_SWEEP_SQL: &str = const_format::concatcp!(
+    "\
 SELECT count(*) FROM ( \
   SELECT array_agg(w.integration_id) AS ids, \
          array_agg(jsonb_build_object('webhook_id', w.id)) AS payloads, \
-         array_agg('webhook_renew:' || w.id) AS keys \
+         array_agg('",
+    WebhookRenew::KIND,
+    ":' || w.id) AS keys \
   FROM mcp.webhooks w JOIN core.integrations i ON i.id = w.integration_id \
   WHERE w.platform = ANY($1) AND w.status <> 'disabled' AND w.expires_at IS NOT NULL \
     AND w.expires_at < now() + $2 * interval '1 millisecond' \
     AND core.state_subscribed(i.state)) s, \
-  LATERAL mcp.enqueue_many('webhook_renew', s.ids, s.payloads, unique_keys => s.keys)";
+  LATERAL mcp.enqueue_many('",
+    WebhookRenew::KIND,
+    "', s.ids, s.payloads, unique_keys => s.keys)"
+);
 
 /// Enqueues a renewal for every renewable subscription expiring within `ahead`.
 pub async fn enqueue_renew_sweep(pool: &PgPool, ahead: Duration) -> Result<u64, sqlx::Error> {

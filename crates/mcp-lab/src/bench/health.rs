@@ -155,7 +155,7 @@ pub(crate) async fn setup(
     expires_in: Option<Duration>,
 ) -> anyhow::Result<Seeded> {
     let pool = sqlx::PgPool::connect(db_url).await?;
-    mcp_daemon::db::migrate(&pool, mcp_queue::catalog::Catalog::builtin()).await?;
+    mcp_daemon::db::migrate(&pool, mcp_daemon::handlers::builtin_catalog()).await?;
     let sandbox = mcp_sandbox::start("127.0.0.1:0").await?;
     let keys = bench_keys()?;
     let t = Instant::now();

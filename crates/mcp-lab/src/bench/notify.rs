@@ -64,7 +64,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<NotifyRep
     };
     println!("machine: {}", report.machine);
     let pool = sqlx::PgPool::connect(db_url).await?;
-    mcp_daemon::db::migrate(&pool, mcp_queue::catalog::Catalog::builtin()).await?;
+    mcp_daemon::db::migrate(&pool, mcp_daemon::handlers::builtin_catalog()).await?;
     let keys = crate::bench::health::bench_keys()?;
     let ws = mcp_daemon::integrations::create_workspace(&pool, "bench").await?;
     let integration: uuid::Uuid = sqlx::query_scalar(

@@ -212,7 +212,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
     };
     println!("machine: {}", report.machine);
     let pool = sqlx::PgPool::connect(db_url).await?;
-    mcp_daemon::db::migrate(&pool, mcp_queue::catalog::Catalog::builtin()).await?;
+    mcp_daemon::db::migrate(&pool, mcp_daemon::handlers::builtin_catalog()).await?;
     let keys = crate::bench::health::bench_keys()?;
     let vault = &keys.vault;
     let ws = mcp_daemon::integrations::create_workspace(&pool, "bench").await?;

@@ -30,6 +30,8 @@ pub const DEMO_ITEMS_PER_ACCOUNT: u64 = 150;
 pub enum DemoError {
     #[error(transparent)]
     Database(#[from] database::DemoDbError),
+    #[error(transparent)]
+    Config(#[from] mcp_daemon::config::ConfigError),
     /// A listen address in use: said before anything else starts.
     #[error(transparent)]
     Port(#[from] mcp_daemon::preflight::PortTaken),
@@ -148,7 +150,7 @@ impl Demo {
     /// Migrates, replaces the demo workspace with 13 fresh integrations, and arms the faults.
     pub async fn seed(&self, config: &Config) -> Result<(), DemoError> {
         let pool = mcp_daemon::db::connect(&config.database).await?;
-        mcp_daemon::db::migrate(&pool, &config.catalog()).await?;
+        mcp_daemon::db::migrate(&pool, &mcp_daemon::handlers::catalog(config)?).await?;
         let vault = Vault::from_config(&config.vault)?;
         let ws = DEMO_WORKSPACE;
         sqlx::query("DELETE FROM core.workspaces WHERE id = $1")

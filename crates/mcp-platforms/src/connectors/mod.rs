@@ -20,12 +20,10 @@ pub mod fireflies;
 pub mod gmail;
 pub mod monday;
 pub mod notion;
-pub mod notion_blocks;
 pub mod outlook;
 pub mod slack;
 pub mod zerovoice;
 pub mod zoom;
-pub mod zoom_transcript;
 
 use std::time::Duration;
 

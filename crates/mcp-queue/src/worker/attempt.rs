@@ -54,7 +54,6 @@ pub(super) fn start_attempt(rt: &Runtime, c: Claimed) -> Option<JoinHandle<()>> 
                     kind: kind.to_string(),
                     attempt,
                     max_attempts,
-                    integration_id: job.integration_id,
                 };
                 let run = AssertUnwindSafe(job_fn(a, job.payload)).catch_unwind();
                 tokio::select! {

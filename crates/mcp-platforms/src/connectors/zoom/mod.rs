@@ -10,8 +10,10 @@ use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, query, text};
 use super::page::{Page, PageRequest};
 use super::watermark::{self, Listing};
-use super::zoom_transcript::{content_limit, fetch_content, needs_content};
 use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
+use transcript::{content_limit, fetch_content, needs_content};
+
+mod transcript;
 
 pub fn defaults() -> Defaults {
     Defaults {

@@ -16,11 +16,11 @@
 use serde_json::{json, Value};
 use url::Url;
 
-use super::base::Base;
-use super::content::{self, ContentRequest};
-use super::http::{self, RawResponse};
-use super::zoom::classify;
-use super::{ConnectorError, ErrorType, MethodLimit};
+use super::super::base::Base;
+use super::super::content::{self, ContentRequest};
+use super::super::http::{self, RawResponse};
+use super::super::{ConnectorError, ErrorType, MethodLimit};
+use super::classify;
 
 /// Redirects followed at most from one download.
 pub const MAX_REDIRECTS: usize = 5;

@@ -9,12 +9,12 @@ use std::collections::VecDeque;
 
 use serde_json::{json, Value};
 
-use super::base::Base;
-use super::content::{self, ContentRequest};
-use super::http;
-use super::lists::{bad_settings, no_error, query};
-use super::notion::{classify, DEFAULT_VERSION};
-use super::{ConnectorError, ErrorType, MethodLimit};
+use super::super::base::Base;
+use super::super::content::{self, ContentRequest};
+use super::super::http;
+use super::super::lists::{bad_settings, no_error, query};
+use super::super::{ConnectorError, ErrorType, MethodLimit};
+use super::{classify, DEFAULT_VERSION};
 
 /// Levels of blocks read when `settings.content_depth` is not set: the page's blocks, their
 /// children and grandchildren.
@@ -157,7 +157,7 @@ mod tests {
         Base::new(
             Platform::Notion,
             reqwest::Client::new(),
-            &super::super::notion::defaults(),
+            &super::super::defaults(),
             &PlatformOverride::default(),
         )
     }

@@ -8,10 +8,12 @@ use serde_json::{json, Value};
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, text, PAGE_SIZE};
-use super::notion_blocks::{content_limit, fetch_content, needs_content};
 use super::page::{Page, PageRequest};
 use super::watermark::{self, Listing};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
+use blocks::{content_limit, fetch_content, needs_content};
+
+mod blocks;
 
 /// The `Notion-Version` sent when the config sets none.
 pub const DEFAULT_VERSION: &str = "2022-06-28";

@@ -1,0 +1,97 @@
+//! What every management endpoint shares: the state they are given (`ApiState`), the error
+//! answers (`error`, `bad_request`, `Reject`) and a `ConnectError` as a response (`refused`).
+//! The routes that use them are in `http/mod.rs` (`management`).
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::connections::{ConnectError, Flow};
+use crate::vault::Vault;
+use mcp_platforms::connectors::Connectors;
+
+/// What the integration endpoints need.
+#[derive(Clone)]
+pub struct ApiState {
+    pub pool: sqlx::PgPool,
+    pub vault: Arc<Vault>,
+    pub connectors: Arc<Connectors>,
+    pub config: Arc<Config>,
+}
+
+impl ApiState {
+    pub(super) fn flow(&self) -> Flow<'_> {
+        Flow {
+            pool: &self.pool,
+            vault: &self.vault,
+            connectors: &self.connectors,
+            oauth: &self.config.oauth,
+        }
+    }
+}
+
+pub(super) fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"error": kind, "message": message.into()})),
+    )
+        .into_response()
+}
+
+pub(super) fn bad_request(field: &str, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": "bad_request", "field": field, "message": message})),
+    )
+        .into_response()
+}
+
+/// A request refused before any work: a bad field, or an unknown platform.
+pub(super) enum Reject {
+    Field(&'static str, &'static str),
+    UnknownPlatform(String),
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        match self {
+            Reject::Field(field, message) => bad_request(field, message),
+            Reject::UnknownPlatform(name) => refused(&ConnectError::UnknownPlatform(name)),
+        }
+    }
+}
+
+/// A `ConnectError` as a response: its status, a stable `error` and a message safe to show.
+pub(super) fn refused(e: &ConnectError) -> Response {
+    use ConnectError as E;
+    let (status, kind) = match e {
+        E::UnknownPlatform(_) => (StatusCode::NOT_FOUND, "unknown_platform"),
+        E::UsesOAuth(_) | E::UsesApiKey(_) => (StatusCode::BAD_REQUEST, "wrong_connect_method"),
+        E::NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
+        E::UnknownWorkspace(_) => (StatusCode::NOT_FOUND, "unknown_workspace"),
+        E::UnknownIntegration(_) => (StatusCode::NOT_FOUND, "unknown_integration"),
+        E::WrongState { .. } | E::Mismatch(_) => (StatusCode::CONFLICT, "conflict"),
+        E::AccountTaken(_) => (StatusCode::CONFLICT, "account_taken"),
+        E::InvalidState => (StatusCode::BAD_REQUEST, "invalid_state"),
+        E::NotInitiator => (StatusCode::BAD_REQUEST, "not_initiator"),
+        E::Exchange(ce) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                Json(
+                    json!({"error": "exchange_failed", "error_type": ce.error_type.as_str(),
+                            "message": e.to_string()}),
+                ),
+            )
+                .into_response()
+        }
+        E::Vault(_) | E::Integration(_) | E::Queue(_) | E::Db(_) => {
+            tracing::error!(error = %e, "integration endpoint failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
+    };
+    error(status, kind, e.to_string())
+}
