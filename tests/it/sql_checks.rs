@@ -245,3 +245,72 @@ async fn a_kind_that_jobs_name_stays_in_the_catalogue() {
     );
     db.drop_db().await;
 }
+
+/// A kind's type is its one definition: its schema, derived from the type, accepts what the type
+/// writes and refuses a field it does not have, in Rust and in SQL alike; `enqueue` in a
+/// transaction commits with it, keys the job, names its integration, and answers a second
+/// enqueue of the same key with the live job.
+#[tokio::test]
+async fn a_kinds_type_is_its_schema_and_its_enqueue() {
+    use mcp_daemon::kinds::{HealthCheck, Kind, NotifyDeliver};
+    let db = TestDb::new().await;
+    let catalog = mcp_daemon::handlers::builtin_catalog();
+    let integration_id = uuid::Uuid::new_v4();
+    let check = HealthCheck { integration_id };
+    let spec = catalog.get(HealthCheck::KIND).expect("spec");
+    let written = serde_json::to_value(&check).expect("json");
+    assert_eq!(spec.schema.validate(&written), Ok(()));
+    let mut extra = written.clone();
+    extra["nope"] = json!(1);
+    assert!(spec.schema.validate(&extra).is_err());
+    assert!(serde_json::from_value::<HealthCheck>(extra).is_err());
+    assert_eq!(spec.description, HealthCheck::DESCRIPTION);
+    assert_eq!(spec.policy, HealthCheck::POLICY);
+
+    let mut tx = db.pool.begin().await.expect("tx");
+    let first = check.enqueue(&mut *tx).await.expect("enqueue");
+    let again = HealthCheck { integration_id }
+        .enqueue(&mut *tx)
+        .await
+        .expect("again");
+    assert_eq!(first, again, "the live job answers");
+    tx.rollback().await.expect("rollback");
+    let none: i64 = db
+        .scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'health_check'")
+        .await;
+    assert_eq!(none, 0, "rolled back with its transaction");
+
+    let id = check.enqueue(&db.pool).await.expect("enqueue");
+    let row: (Option<uuid::Uuid>, Option<String>, Value) = sqlx::query_as(
+        "SELECT integration_id, unique_key, payload FROM mcp.sync_jobs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await
+    .expect("row");
+    assert_eq!(
+        row,
+        (
+            Some(integration_id),
+            Some(format!("health_check:{integration_id}")),
+            json!({"integration_id": integration_id})
+        )
+    );
+    // A kind about no one integration names none.
+    let (n, e) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let id = NotifyDeliver {
+        notification_id: n,
+        endpoint_id: e,
+    }
+    .enqueue(&db.pool)
+    .await
+    .expect("notify");
+    let row: (Option<uuid::Uuid>, Option<String>) =
+        sqlx::query_as("SELECT integration_id, unique_key FROM mcp.sync_jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await
+            .expect("row");
+    assert_eq!(row, (None, Some(format!("notify_deliver:{n}:{e}"))));
+    db.drop_db().await;
+}

@@ -42,6 +42,23 @@ pub struct RetryPolicy {
     pub backoff_max: Duration,
 }
 
+impl RetryPolicy {
+    /// A policy in whole seconds: attempts, per-attempt timeout, backoff base and maximum.
+    pub const fn secs(
+        max_attempts: u16,
+        timeout: u64,
+        backoff_base: u64,
+        backoff_max: u64,
+    ) -> Self {
+        RetryPolicy {
+            max_attempts,
+            timeout: Duration::from_secs(timeout),
+            backoff_base: Duration::from_secs(backoff_base),
+            backoff_max: Duration::from_secs(backoff_max),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct KindSpec {
     pub kind: String,

@@ -69,32 +69,54 @@ pub trait Kind:
         None
     }
 
-    /// Enqueues this job through `mcp.enqueue_job` on `db` (a pool, or the caller's transaction
-    /// so that the job commits with the writes it follows). Returns the new job's id, or the
-    /// live job's with the same unique key.
-    fn enqueue<'e>(
-        &self,
-        db: impl sqlx::PgExecutor<'e>,
-    ) -> impl Future<Output = Result<i64, QueueError>> + Send {
+    /// The row's `integration_id` column: the integration the job is about, which is how an
+    /// integration's waiting jobs are found (`None`: no one integration).
+    fn integration_id(&self) -> Option<uuid::Uuid> {
+        None
+    }
+
+    /// Enqueues this job on `db` (a pool, or the caller's transaction so that the job commits
+    /// with the writes it follows). Returns the new job's id, or the live job's with the same
+    /// unique key.
+    fn enqueue<'e, E>(&self, db: E) -> impl Future<Output = Result<i64, QueueError>> + Send
+    where
+        E: sqlx::PgExecutor<'e>,
+    {
         let payload = serde_json::to_value(self);
-        let key = self.unique_key();
+        let (key, integration) = (self.unique_key(), self.integration_id());
         async move {
             let payload =
                 payload.map_err(|e| QueueError::Refused(format!("{}: {e}", Self::KIND)))?;
-            Ok(sqlx::query_scalar(ENQUEUE_KIND_SQL)
+            let id: Option<i64> = sqlx::query_scalar(ENQUEUE_KIND_SQL)
                 .bind(Self::KIND)
+                .bind(integration)
                 .bind(payload)
                 .bind(Self::PRIORITY)
-                .bind(key)
-                .fetch_one(db)
-                .await?)
+                .bind(&key)
+                .fetch_optional(db)
+                .await?;
+            // None: a live job with the key committed after this statement's snapshot.
+            id.ok_or_else(|| {
+                QueueError::Refused(format!(
+                    "{}: a job with unique key {} was being enqueued at the same time",
+                    Self::KIND,
+                    key.unwrap_or_default()
+                ))
+            })
         }
     }
 }
 
-/// `Kind::enqueue`'s statement.
-pub const ENQUEUE_KIND_SQL: &str =
-    "SELECT mcp.enqueue_job($1, $2, priority => $3, unique_key => $4)";
+/// `Kind::enqueue`'s statement: the job, or the live one with its unique key.
+pub const ENQUEUE_KIND_SQL: &str = "\
+WITH made AS ( \
+    INSERT INTO mcp.sync_jobs (kind, integration_id, payload, priority, unique_key) \
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id) \
+SELECT id FROM made \
+UNION ALL \
+SELECT id FROM mcp.sync_jobs_live \
+WHERE $5::text IS NOT NULL AND unique_key = $5 AND NOT EXISTS (SELECT 1 FROM made) \
+LIMIT 1";
 
 impl KindSpec {
     /// The spec the type `K` declares, its payload schema derived from the type.

@@ -33,7 +33,8 @@ pub async fn start_builtin_worker(db: &TestDb) -> RunningWorker {
 /// A worker with `config`, the catalogue `config` makes (its `[kinds.*]` overrides applied) and
 /// every built-in job.
 pub async fn start_configured_worker(db: &TestDb, config: Config) -> RunningWorker {
-    let catalog = mcp_daemon::handlers::catalog(&config).expect("catalogue");
+    // Unchecked, unlike the daemon's: a test may hold a kind back with `concurrency = 0`.
+    let catalog = mcp_daemon::handlers::builtin_catalog().with_overrides(&config.kinds);
     start_worker(db, config, &catalog, &mcp_daemon::handlers::registry()).await
 }
 
@@ -55,7 +56,8 @@ pub async fn start_configured_worker_with(
     config: Config,
     connectors: mcp_platforms::connectors::Connectors,
 ) -> RunningWorker {
-    let catalog = mcp_daemon::handlers::catalog(&config).expect("catalogue");
+    // Unchecked, unlike the daemon's: a test may hold a kind back with `concurrency = 0`.
+    let catalog = mcp_daemon::handlers::builtin_catalog().with_overrides(&config.kinds);
     let registry = mcp_daemon::handlers::registry();
     start_worker_with_connectors(db, config, &catalog, &registry, connectors).await
 }
