@@ -197,15 +197,13 @@ async fn board_webhooks_made_without_a_url_secret_are_replaced() {
     .fetch_one(&env.db.pool)
     .await
     .expect("old row");
-    let subscribe = || {
-        mcp_daemon::webhooks::subscriptions::subscribe(
-            &env.db.pool,
-            &env.vault,
-            &connectors,
-            &cfg.webhooks,
-            id,
-        )
+    let maker = mcp_daemon::webhooks::subscriptions::Maker {
+        pool: &env.db.pool,
+        vault: &env.vault,
+        connectors: &connectors,
+        cfg: &cfg.webhooks,
     };
+    let subscribe = || mcp_daemon::webhooks::subscriptions::subscribe(&maker, id);
     let done = subscribe().await.expect("subscribe");
     assert_eq!((done.created, done.existing), (3, 0));
     let rows: Vec<(Uuid, String, bool)> = sqlx::query_as(

@@ -11,15 +11,13 @@ impl Job<Services> for WebhookSubscribe {
         let p = self;
         let s = &ctx.services;
         let id = p.integration_id;
-        match subscriptions::subscribe(
-            s.queue.pool(),
-            &s.vault,
-            &s.connectors,
-            &s.config.webhooks,
-            id,
-        )
-        .await
-        {
+        let maker = subscriptions::Maker {
+            pool: s.queue.pool(),
+            vault: &s.vault,
+            connectors: &s.connectors,
+            cfg: &s.config.webhooks,
+        };
+        match subscriptions::subscribe(&maker, id).await {
             Ok(done) => {
                 tracing::info!(
                     job_id = ctx.id,

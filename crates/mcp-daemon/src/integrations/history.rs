@@ -8,23 +8,52 @@ use sqlx::PgPool;
 use super::{IntegrationError, IntegrationState};
 use mcp_platforms::connectors::Platform;
 
-pub const PRUNE_HEALTH_CHECKS_SQL: &str = "\
-DELETE FROM mcp.health_checks WHERE id = ANY (ARRAY(\
-SELECT id FROM mcp.health_checks WHERE checked_at < now() - $1 * interval '1 second' \
-ORDER BY checked_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
+/// The oldest `$2` rows of a table whose `$cond` holds (`$1`: an age in seconds), locked and
+/// deleted by id in one statement, skipping rows another pruner holds.
+macro_rules! prune_oldest {
+    ($table:literal, $order:literal, $cond:literal) => {
+        concat!(
+            "DELETE FROM ",
+            $table,
+            " WHERE id = ANY (ARRAY(SELECT id FROM ",
+            $table,
+            " WHERE ",
+            $cond,
+            " ORDER BY ",
+            $order,
+            " LIMIT $2 FOR UPDATE SKIP LOCKED))"
+        )
+    };
+}
+
+/// Health checks older than the age.
+pub const PRUNE_HEALTH_CHECKS_SQL: &str = prune_oldest!(
+    "mcp.health_checks",
+    "checked_at",
+    "checked_at < now() - $1 * interval '1 second'"
+);
 
 /// Integration errors older than the age.
-pub const PRUNE_INTEGRATION_ERRORS_SQL: &str = "\
-DELETE FROM mcp.integration_errors WHERE id = ANY (ARRAY(\
-SELECT id FROM mcp.integration_errors WHERE occurred_at < now() - $1 * interval '1 second' \
-ORDER BY occurred_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
+pub const PRUNE_INTEGRATION_ERRORS_SQL: &str = prune_oldest!(
+    "mcp.integration_errors",
+    "occurred_at",
+    "occurred_at < now() - $1 * interval '1 second'"
+);
 
 /// Processed webhook events received before the age.
-pub const PRUNE_WEBHOOK_EVENTS_SQL: &str = "\
-DELETE FROM mcp.webhook_events WHERE id = ANY (ARRAY(\
-SELECT id FROM mcp.webhook_events \
-WHERE processed_at IS NOT NULL AND received_at < now() - $1 * interval '1 second' \
-ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
+pub const PRUNE_WEBHOOK_EVENTS_SQL: &str = prune_oldest!(
+    "mcp.webhook_events",
+    "received_at",
+    "processed_at IS NOT NULL AND received_at < now() - $1 * interval '1 second'"
+);
+
+/// Notifications (the outbox's rows) created before the age: their deliveries end within about
+/// a day and a half of the change.
+pub const PRUNE_NOTIFICATIONS_SQL: &str = prune_oldest!(
+    "mcp.notifications",
+    "created_at",
+    "created_at < now() - $1 * interval '1 second'"
+);
 
 /// Seen dedup keys (migration 0015) first seen before the age: kept far longer than the events.
 pub const PRUNE_WEBHOOK_DEDUP_SQL: &str = "\
@@ -32,13 +61,6 @@ DELETE FROM mcp.webhook_dedup WHERE (webhook_id, key_sha256) IN (\
 SELECT webhook_id, key_sha256 FROM mcp.webhook_dedup \
 WHERE first_seen < now() - $1 * interval '1 second' \
 ORDER BY first_seen LIMIT $2 FOR UPDATE SKIP LOCKED)";
-
-/// Notifications (the outbox's rows) created before the age: their deliveries end within about
-/// a day and a half of the change.
-pub const PRUNE_NOTIFICATIONS_SQL: &str = "\
-DELETE FROM mcp.notifications WHERE id = ANY (ARRAY(\
-SELECT id FROM mcp.notifications WHERE created_at < now() - $1 * interval '1 second' \
-ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
 
 /// Connect states expired for more than a day (`$1` is the batch).
 pub const PRUNE_OAUTH_STATES_SQL: &str = "\

@@ -20,8 +20,6 @@ use uuid::Uuid;
 
 use super::made::{record, skipped, Subscribed};
 use super::renew::{bearer, ok_json, RenewError};
-use super::WebhooksConfig;
-use crate::vault::Vault;
 use mcp_platforms::connectors::http;
 use mcp_platforms::connectors::{Connectors, Platform};
 use mcp_platforms::secret::Secret;
@@ -92,12 +90,15 @@ fn url_secret() -> Secret {
 /// Makes the integration's board webhooks that do not exist yet (with their URL secrets), then
 /// replaces those made without one.
 pub(super) async fn subscribe(
-    pool: &PgPool,
-    vault: &Vault,
-    connectors: &Connectors,
-    cfg: &WebhooksConfig,
+    m: &super::subscriptions::Maker<'_>,
     id: Uuid,
 ) -> Result<Subscribed, RenewError> {
+    let super::subscriptions::Maker {
+        pool,
+        vault,
+        connectors,
+        cfg,
+    } = *m;
     let settings: Value =
         sqlx::query_scalar("SELECT settings FROM core.integrations WHERE id = $1")
             .bind(id)

@@ -28,16 +28,20 @@ pub const SUBSCRIBED_AT_CONNECT: [Platform; 3] =
 
 pub use super::monday::MONDAY_EVENTS;
 
+/// What making subscriptions needs: the pool, the vault (their secrets), the connectors (the
+/// calls) and `[webhooks]`.
+#[derive(Clone, Copy)]
+pub struct Maker<'a> {
+    pub pool: &'a PgPool,
+    pub vault: &'a Vault,
+    pub connectors: &'a Connectors,
+    pub cfg: &'a WebhooksConfig,
+}
+
 /// Makes the integration's subscriptions that do not exist yet (a retry skips those an earlier
 /// run made).
-pub async fn subscribe(
-    pool: &PgPool,
-    vault: &Vault,
-    connectors: &Connectors,
-    cfg: &WebhooksConfig,
-    integration_id: Uuid,
-) -> Result<Subscribed, RenewError> {
-    let integration = crate::integrations::load(pool, integration_id)
+pub async fn subscribe(m: &Maker<'_>, integration_id: Uuid) -> Result<Subscribed, RenewError> {
+    let integration = crate::integrations::load(m.pool, integration_id)
         .await
         .map_err(|e| RenewError::Credentials(e.to_string()))?;
     let p = integration.platform;
@@ -47,24 +51,22 @@ pub async fn subscribe(
         ));
     }
     match p {
-        Platform::Gmail => gmail_watch(pool, vault, connectors, cfg, integration_id).await,
-        Platform::Outlook => graph_subscribe(pool, vault, connectors, cfg, integration_id).await,
-        Platform::Monday => {
-            super::monday::subscribe(pool, vault, connectors, cfg, integration_id).await
-        }
+        Platform::Gmail => gmail_watch(m, integration_id).await,
+        Platform::Outlook => graph_subscribe(m, integration_id).await,
+        Platform::Monday => super::monday::subscribe(m, integration_id).await,
         _ => Ok(skipped(
             "the platform has no subscriptions the daemon makes",
         )),
     }
 }
 
-async fn gmail_watch(
-    pool: &PgPool,
-    vault: &Vault,
-    connectors: &Connectors,
-    cfg: &WebhooksConfig,
-    id: Uuid,
-) -> Result<Subscribed, RenewError> {
+async fn gmail_watch(m: &Maker<'_>, id: Uuid) -> Result<Subscribed, RenewError> {
+    let Maker {
+        pool,
+        vault,
+        connectors,
+        cfg,
+    } = *m;
     if cfg.gmail_topic.is_empty() {
         return Ok(skipped("webhooks.gmail_topic is not set"));
     }
@@ -86,13 +88,13 @@ async fn gmail_watch(
     })
 }
 
-async fn graph_subscribe(
-    pool: &PgPool,
-    vault: &Vault,
-    connectors: &Connectors,
-    cfg: &WebhooksConfig,
-    id: Uuid,
-) -> Result<Subscribed, RenewError> {
+async fn graph_subscribe(m: &Maker<'_>, id: Uuid) -> Result<Subscribed, RenewError> {
+    let Maker {
+        pool,
+        vault,
+        connectors,
+        cfg,
+    } = *m;
     if cfg.public_base.is_empty() {
         return Ok(skipped(
             "webhooks.public_base is not set (Graph needs the URL to call)",

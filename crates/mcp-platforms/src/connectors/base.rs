@@ -155,6 +155,19 @@ impl Base {
         http::send(self.platform, req).await
     }
 
+    /// The identity call at the platform's identity path with no extra header: the user id at
+    /// JSON pointer `pointer`, the account at `account`.
+    pub async fn identity(
+        &self,
+        creds: &Credentials,
+        pointer: &str,
+        account: Option<&str>,
+        classify: fn(&Base, &RawResponse) -> ConnectorError,
+    ) -> Result<super::Identity, ConnectorError> {
+        self.get_identity(&self.identity_path, creds, &[], pointer, account, classify)
+            .await
+    }
+
     /// The shape most identity calls share: `GET path`; a failure classified by the platform's
     /// `classify`; the account id read from the JSON answer at `pointer`.
     pub async fn get_identity(

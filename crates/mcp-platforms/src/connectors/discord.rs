@@ -42,9 +42,7 @@ pub struct Discord(pub Base);
 
 impl Discord {
     async fn check(&self, creds: &Credentials) -> Result<Identity, ConnectorError> {
-        self.0
-            .get_identity(&self.0.identity_path, creds, &[], "/id", None, classify)
-            .await
+        self.0.identity(creds, "/id", None, classify).await
     }
 }
 

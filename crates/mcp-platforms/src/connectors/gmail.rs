@@ -38,14 +38,7 @@ pub struct Gmail(pub Base);
 impl Gmail {
     async fn check(&self, creds: &Credentials) -> Result<Identity, ConnectorError> {
         self.0
-            .get_identity(
-                &self.0.identity_path,
-                creds,
-                &[],
-                "/emailAddress",
-                Some("/emailAddress"),
-                classify,
-            )
+            .identity(creds, "/emailAddress", Some("/emailAddress"), classify)
             .await
     }
 }

@@ -35,16 +35,7 @@ pub struct Outlook(pub Base);
 
 impl Outlook {
     async fn check(&self, creds: &Credentials) -> Result<Identity, ConnectorError> {
-        self.0
-            .get_identity(
-                &self.0.identity_path,
-                creds,
-                &[],
-                "/id",
-                Some("/id"),
-                classify,
-            )
-            .await
+        self.0.identity(creds, "/id", Some("/id"), classify).await
     }
 }
 

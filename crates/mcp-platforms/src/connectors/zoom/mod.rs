@@ -39,14 +39,7 @@ pub struct Zoom(pub Base);
 impl Zoom {
     async fn check(&self, creds: &Credentials) -> Result<Identity, ConnectorError> {
         self.0
-            .get_identity(
-                &self.0.identity_path,
-                creds,
-                &[],
-                "/id",
-                Some("/account_id"),
-                classify,
-            )
+            .identity(creds, "/id", Some("/account_id"), classify)
             .await
     }
 }
