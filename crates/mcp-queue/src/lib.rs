@@ -29,7 +29,7 @@ pub use admin::{
 pub use claim::{ClaimedJob, CLAIM_SQL};
 pub use complete::{Outcome, OutcomeRow, COMPLETE_SQL};
 pub use maintenance::{
-    DepthRow, PruneAges, PruneReport, Rescued, DEPTH_SQL, PRUNE_SQL, RESCUE_SQL,
+    DepthRow, KindSlots, PruneAges, PruneReport, Rescued, DEPTH_SQL, PRUNE_SQL, RESCUE_SQL,
 };
 pub use wake::QuietWake;
 

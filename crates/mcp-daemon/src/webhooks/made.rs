@@ -6,6 +6,19 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::renew::RenewError;
+use super::WebhooksConfig;
+use crate::vault::Vault;
+use mcp_platforms::connectors::Connectors;
+
+/// What making subscriptions needs: the pool, the vault (their secrets), the connectors (the
+/// calls) and `[webhooks]`.
+#[derive(Clone, Copy)]
+pub struct Maker<'a> {
+    pub pool: &'a PgPool,
+    pub vault: &'a Vault,
+    pub connectors: &'a Connectors,
+    pub cfg: &'a WebhooksConfig,
+}
 
 /// What one subscribe run did.
 #[derive(Debug, Default, PartialEq, Eq)]

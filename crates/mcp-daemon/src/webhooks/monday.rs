@@ -90,10 +90,10 @@ fn url_secret() -> Secret {
 /// Makes the integration's board webhooks that do not exist yet (with their URL secrets), then
 /// replaces those made without one.
 pub(super) async fn subscribe(
-    m: &super::subscriptions::Maker<'_>,
+    m: &super::made::Maker<'_>,
     id: Uuid,
 ) -> Result<Subscribed, RenewError> {
-    let super::subscriptions::Maker {
+    let super::made::Maker {
         pool,
         vault,
         connectors,

@@ -13,10 +13,9 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub use super::made::Subscribed;
 use super::made::{record, skipped};
+pub use super::made::{Maker, Subscribed};
 use super::renew::{bearer, ok_json, RenewError};
-use super::WebhooksConfig;
 use crate::vault::Vault;
 use mcp_platforms::connectors::http;
 use mcp_platforms::connectors::{Connectors, Platform};
@@ -27,16 +26,6 @@ pub const SUBSCRIBED_AT_CONNECT: [Platform; 3] =
     [Platform::Gmail, Platform::Outlook, Platform::Monday];
 
 pub use super::monday::MONDAY_EVENTS;
-
-/// What making subscriptions needs: the pool, the vault (their secrets), the connectors (the
-/// calls) and `[webhooks]`.
-#[derive(Clone, Copy)]
-pub struct Maker<'a> {
-    pub pool: &'a PgPool,
-    pub vault: &'a Vault,
-    pub connectors: &'a Connectors,
-    pub cfg: &'a WebhooksConfig,
-}
 
 /// Makes the integration's subscriptions that do not exist yet (a retry skips those an earlier
 /// run made).

@@ -44,10 +44,11 @@ mod completer;
 mod fetcher;
 mod upkeep;
 
+use crate::maintenance::{rescue_loop, sample_loop, vacuum_loop, KindSlots};
 use attempt::{run_attempt, Runtime};
 use completer::complete_loop;
 use fetcher::{Claimed, Fetcher};
-use upkeep::{listen_loop, rescue_loop, stats_loop, vacuum_loop};
+use upkeep::listen_loop;
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     #[error("job kind `{0}` is in the catalogue but has no handler")]
@@ -192,9 +193,16 @@ impl Worker {
                 wake.clone(),
                 stop_claiming.clone(),
             )),
-            tokio::spawn(stats_loop(
+            tokio::spawn(sample_loop(
                 self.queue.clone(),
-                self.kinds.clone(),
+                self.kinds
+                    .iter()
+                    .map(|(kind, kr)| KindSlots {
+                        kind: kind.clone(),
+                        limit: kr.limit,
+                        slots: kr.slots.clone(),
+                    })
+                    .collect(),
                 self.cfg.stats_interval,
                 stop_claiming.clone(),
             )),
