@@ -251,3 +251,24 @@ async fn items_stored_before_the_model_get_it_from_the_backfill() {
     );
     db.drop_db().await;
 }
+
+/// The engine's migrations and the daemon's are one history: every number once, none missing,
+/// each file where its owner keeps it (the engine's table and functions in `mcp-queue`).
+#[test]
+fn the_engines_and_the_daemons_migrations_are_one_numbering() {
+    let engine: Vec<i64> = mcp_queue::migrations::ENGINE
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    let all: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+    let expected: Vec<i64> = (1..=all.len() as i64).collect();
+    assert_eq!(all, expected, "one version each, in order");
+    assert_eq!(engine, [1, 6, 7, 25]);
+    for m in mcp_queue::migrations::ENGINE.iter() {
+        assert!(
+            m.sql.as_str().contains("mcp.sync_jobs") || m.sql.as_str().contains("mcp.job_kinds"),
+            "{}",
+            m.description
+        );
+    }
+}

@@ -1,7 +1,9 @@
-//! The database pool and migrations. Migrations are embedded (`migrations/`), applied by
+//! The database pool and migrations. Migrations are embedded (the engine's from
+//! `crates/mcp-queue/migrations/`, the daemon's from `migrations/`, one numbering), applied by
 //! `mcp-worker migrate` or at start, and never edited once released.
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -11,7 +13,11 @@ use mcp_queue::catalog::{Catalog, CatalogError};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+/// The daemon's own migrations (top-level `migrations/`).
+static DOMAIN: Migrator = sqlx::migrate!("../../migrations");
+
+/// Every migration: the engine's (`mcp_queue::migrations`) and the daemon's, in one order.
+pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| mcp_queue::migrations::with(&DOMAIN));
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod cron_expr;
 pub mod job;
 pub mod metrics;
+pub mod migrations;
 pub mod periodic;
 pub mod scheduler;
 pub mod schema;
