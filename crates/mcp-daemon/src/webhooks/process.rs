@@ -23,6 +23,7 @@ use crate::items::{self, FeedWake, Modeller};
 use crate::kinds::{Kind, Sync};
 use mcp_platforms::connectors::Platform;
 use mcp_platforms::webhooks::deletions::{self, DELETION_EVENT_TYPES};
+use mcp_platforms::webhooks::meaning::{meaning, Meaning, PAYLOAD_READ as PAYLOAD_READ_PLATFORMS};
 use mcp_platforms::webhooks::messages;
 
 /// The most attempts one group holds (each may bring many events).
@@ -200,8 +201,10 @@ async fn process_group(
     let mut changed_integrations = Vec::new();
     let mut platforms = HashMap::new();
     for (id, integration, platform, event_type, payload) in rows {
-        let m = meaning(&platform, event_type.as_deref(), &payload);
-        match m.handed_back() {
+        let m = Platform::parse(&platform)
+            .map(|p| meaning(p, event_type.as_deref(), &payload))
+            .unwrap_or(Meaning::Changed);
+        match handed_back(&m) {
             Some((reason, action)) => {
                 out.insert(
                     id,
@@ -287,79 +290,20 @@ async fn process_group(
     Ok(out)
 }
 
-/// What an event means for its integration.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Meaning {
-    /// The user or an admin withdrew our access.
-    Revoked(&'static str),
-    /// The event says access was withdrawn, signed only by a secret every customer's events
-    /// share: the integration's token is checked at the platform, which moves it to
-    /// EXPIRED/REVOKED only if the platform refuses it.
-    CheckAccess(&'static str),
-    /// The platform removed the subscription the event came by (Graph's `subscriptionRemoved`:
-    /// "create a new subscription", and resync what may have been missed,
-    /// https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events): made again
-    /// and a sync asked for. Access was not withdrawn.
-    Resubscribe(&'static str),
-    /// Something changed at the platform: fetch it.
-    Changed,
-}
-
-impl Meaning {
-    /// The reason and what the attempt does, for an event it is handed back (all but a change).
-    fn handed_back(&self) -> Option<(&'static str, HandBack)> {
-        match *self {
-            Meaning::Revoked(r) => Some((r, HandBack::Revoke)),
-            Meaning::CheckAccess(r) => Some((r, HandBack::CheckAccess)),
-            Meaning::Resubscribe(r) => Some((r, HandBack::Resubscribe)),
-            Meaning::Changed => None,
-        }
+/// The reason and what the attempt does, for an event it is handed back (all but a change).
+fn handed_back(m: &Meaning) -> Option<(&'static str, HandBack)> {
+    match *m {
+        Meaning::Revoked(r) => Some((r, HandBack::Revoke)),
+        Meaning::CheckAccess(r) => Some((r, HandBack::CheckAccess)),
+        Meaning::Resubscribe(r) => Some((r, HandBack::Resubscribe)),
+        Meaning::Changed => None,
     }
 }
 
-/// The platforms whose revocations `meaning` reads from the payload (the others' from the event
-/// type alone).
-pub const PAYLOAD_READ: [&str; 2] = ["outlook", "discord"];
-
-/// Classifies an event by platform, event type and payload (`null` for the platforms not in
-/// `PAYLOAD_READ`).
-pub fn meaning(platform: &str, event_type: Option<&str>, payload: &Value) -> Meaning {
-    let s = |path: &[&str]| {
-        let mut v = payload;
-        for k in path {
-            v = v.get(*k)?;
-        }
-        v.as_str()
-    };
-    match (platform, event_type) {
-        ("slack", Some("tokens_revoked")) => Meaning::Revoked("slack: tokens revoked"),
-        ("slack", Some("app_uninstalled")) => Meaning::Revoked("slack: app uninstalled"),
-        ("zoom", Some("app_deauthorized")) => Meaning::Revoked("zoom: app deauthorized"),
-        // An app lifecycle webhook (`uninstall`, https://developer.monday.com/apps/docs/webhooks)
-        // is signed with an app-wide secret, the same for every customer: whoever holds it could
-        // forge one for any account. It asks for a check of the token (a genuinely uninstalled
-        // app's token is refused), never revokes by itself.
-        ("monday", Some("uninstall" | "app_uninstall")) => {
-            Meaning::CheckAccess("monday: app uninstalled (token to be checked)")
-        }
-        ("outlook", _) if first_lifecycle(payload) == Some("subscriptionRemoved") => {
-            Meaning::Resubscribe("outlook: subscription removed")
-        }
-        ("discord", _) if s(&["event", "type"]) == Some("APPLICATION_DEAUTHORIZED") => {
-            Meaning::Revoked("discord: application deauthorized")
-        }
-        _ => Meaning::Changed,
-    }
-}
-
-fn first_lifecycle(payload: &Value) -> Option<&str> {
-    payload
-        .get("value")?
-        .as_array()?
-        .first()?
-        .get("lifecycleEvent")?
-        .as_str()
-}
+/// The platforms whose events' meaning is read from the payload (`mcp_platforms::webhooks::
+/// meaning::PAYLOAD_READ`), by name, as the event rows hold them.
+pub static PAYLOAD_READ: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| PAYLOAD_READ_PLATFORMS.iter().map(|p| p.as_str()).collect());
 
 /// Sets `processed_at` (once) and returns how long the event waited for it.
 pub async fn mark_processed(
@@ -373,72 +317,4 @@ pub async fn mark_processed(
     .bind(event_id)
     .fetch_optional(db)
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn revocations_are_told_apart_from_changes() {
-        assert_eq!(
-            meaning("slack", Some("tokens_revoked"), &json!({})),
-            Meaning::Revoked("slack: tokens revoked")
-        );
-        assert_eq!(
-            meaning("zoom", Some("app_deauthorized"), &json!({})),
-            Meaning::Revoked("zoom: app deauthorized")
-        );
-        // Graph removed a subscription: made again, not a revocation.
-        assert_eq!(
-            meaning(
-                "outlook",
-                None,
-                &json!({"value": [{"lifecycleEvent": "subscriptionRemoved"}]})
-            ),
-            Meaning::Resubscribe("outlook: subscription removed")
-        );
-        assert_eq!(
-            meaning(
-                "discord",
-                None,
-                &json!({"event": {"type": "APPLICATION_DEAUTHORIZED"}})
-            ),
-            Meaning::Revoked("discord: application deauthorized")
-        );
-        assert_eq!(
-            meaning("slack", Some("message"), &json!({})),
-            Meaning::Changed
-        );
-        assert_eq!(meaning("gmail", None, &json!({})), Meaning::Changed);
-        // Monday's uninstall only asks for a check of the token.
-        for t in ["uninstall", "app_uninstall"] {
-            assert!(matches!(
-                meaning("monday", Some(t), &json!({})),
-                Meaning::CheckAccess(_)
-            ));
-        }
-    }
-
-    #[test]
-    fn payload_meanings_are_on_platforms_whose_payload_is_read() {
-        for (p, payload) in [
-            (
-                "outlook",
-                json!({"value": [{"lifecycleEvent": "subscriptionRemoved"}]}),
-            ),
-            (
-                "discord",
-                json!({"event": {"type": "APPLICATION_DEAUTHORIZED"}}),
-            ),
-        ] {
-            assert!(matches!(
-                meaning(p, None, &payload),
-                Meaning::Revoked(_) | Meaning::Resubscribe(_)
-            ));
-            assert_eq!(meaning(p, None, &Value::Null), Meaning::Changed);
-            assert!(PAYLOAD_READ.contains(&p), "{p} must bring its payload");
-        }
-    }
 }

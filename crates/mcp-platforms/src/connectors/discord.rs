@@ -2,6 +2,7 @@
 //! (429 with JSON `retry_after` in float seconds and `X-RateLimit-*` headers).
 //! It must never put a token or a whole body into an error.
 
+use super::meaning::Meaning;
 use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
@@ -190,4 +191,17 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         done,
         deleted: vec![],
     })
+}
+
+/// What a Discord webhook event means: `APPLICATION_DEAUTHORIZED` withdraws our access
+/// (https://discord.com/developers/docs/events/webhook-events#application-deauthorized).
+pub fn event_meaning(payload: &Value) -> Meaning {
+    let kind = payload
+        .get("event")
+        .and_then(|e| e.get("type"))
+        .and_then(Value::as_str);
+    match kind {
+        Some("APPLICATION_DEAUTHORIZED") => Meaning::Revoked("discord: application deauthorized"),
+        _ => Meaning::Changed,
+    }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod content;
 pub mod http;
 pub mod lists;
+pub mod meaning;
 pub mod page;
 pub mod ratelimit;
 pub mod registry;

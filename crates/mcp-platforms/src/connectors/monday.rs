@@ -3,6 +3,7 @@
 //! with HTTP 200), the complexity budget error with its retry seconds, 401 and 429.
 //! It must never put a token or a whole body into an error.
 
+use super::meaning::Meaning;
 use serde_json::{json, Value};
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
@@ -178,4 +179,17 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         next_cursor: next,
         deleted: vec![],
     })
+}
+
+/// What a Monday event means. An app lifecycle webhook (`uninstall`,
+/// https://developer.monday.com/apps/docs/webhooks) is signed with an app-wide secret, the same
+/// for every customer: whoever holds it could forge one for any account. It asks for a check of
+/// the token (a genuinely uninstalled app's token is refused), never revokes by itself.
+pub fn event_meaning(event_type: Option<&str>) -> Meaning {
+    match event_type {
+        Some("uninstall" | "app_uninstall") => {
+            Meaning::CheckAccess("monday: app uninstalled (token to be checked)")
+        }
+        _ => Meaning::Changed,
+    }
 }

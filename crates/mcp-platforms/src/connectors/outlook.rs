@@ -2,6 +2,7 @@
 //! Graph, and Graph's error form (`{"error": {"code": …}}`; 401 `InvalidAuthenticationToken`
 //! means the access token expired). It must never put a token or a body into an error.
 
+use super::meaning::Meaning;
 use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
@@ -152,6 +153,22 @@ fn delta_changes(v: &Value) -> (Vec<SyncItem>, Vec<String>) {
         }
     }
     (items, deleted)
+}
+
+/// What a Graph notification means: a `subscriptionRemoved` lifecycle notification asks for a
+/// new subscription and a resync of what may have been missed
+/// (https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events).
+pub fn event_meaning(payload: &Value) -> Meaning {
+    let lifecycle = payload
+        .get("value")
+        .and_then(Value::as_array)
+        .and_then(|v| v.first())
+        .and_then(|n| n.get("lifecycleEvent"))
+        .and_then(Value::as_str);
+    match lifecycle {
+        Some("subscriptionRemoved") => Meaning::Resubscribe("outlook: subscription removed"),
+        _ => Meaning::Changed,
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! and Slack's error form: HTTP 200 with `{"ok": false, "error": "<code>"}`, 429 +
 //! `Retry-After`. It must never put a token or a whole body into an error.
 
+use super::meaning::Meaning;
 use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
@@ -236,4 +237,14 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         done,
         deleted: vec![],
     })
+}
+
+/// What a Slack event means: `tokens_revoked` and `app_uninstalled` withdraw our access
+/// (https://api.slack.com/events/tokens_revoked, https://api.slack.com/events/app_uninstalled).
+pub fn event_meaning(event_type: Option<&str>) -> Meaning {
+    match event_type {
+        Some("tokens_revoked") => Meaning::Revoked("slack: tokens revoked"),
+        Some("app_uninstalled") => Meaning::Revoked("slack: app uninstalled"),
+        _ => Meaning::Changed,
+    }
 }

@@ -13,6 +13,7 @@ mod ed25519;
 mod events;
 mod jwks;
 mod jwt;
+pub mod meaning;
 pub mod messages;
 mod twilio;
 mod v0_hmac;

@@ -3,6 +3,7 @@
 //! code 124: invalid or expired access token) and the recordings listing (the content call, a
 //! transcript's download, is `zoom_transcript`). Never puts a token or body in an error.
 
+use super::meaning::Meaning;
 use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
@@ -158,6 +159,14 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         done: true,
         deleted: vec![],
     })
+}
+
+/// What a Zoom event means: `app_deauthorized` withdraws our access.
+pub fn event_meaning(event_type: Option<&str>) -> Meaning {
+    match event_type {
+        Some("app_deauthorized") => Meaning::Revoked("zoom: app deauthorized"),
+        _ => Meaning::Changed,
+    }
 }
 
 #[cfg(test)]
