@@ -19,9 +19,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::made::{record, skipped, Subscribed};
-use super::renew::{bearer, ok_json, RenewError};
-use mcp_platforms::connectors::http;
-use mcp_platforms::connectors::{Connectors, Platform};
+use super::renew::{bearer, RenewError};
+use mcp_platforms::connectors::{self, Connectors, Platform};
 use mcp_platforms::secret::Secret;
 
 /// The Monday events a board webhook is made for, one webhook each.
@@ -41,43 +40,6 @@ fn boards(settings: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// A Monday GraphQL call with the integration's token (Monday takes it without a scheme).
-pub(super) async fn call(
-    connectors: &Connectors,
-    token: &Secret,
-    query: &str,
-    variables: Value,
-) -> Result<Value, RenewError> {
-    let p = Platform::Monday;
-    let req = connectors
-        .client()
-        .post(http::join(connectors.get(p).api_base(), "/v2"))
-        .header(reqwest::header::AUTHORIZATION, token.expose())
-        .json(&json!({"query": query, "variables": variables}));
-    let resp = http::send(p, req).await?;
-    let v = ok_json(p, &resp)?;
-    if v.get("errors").is_some() || v.get("error_code").is_some() {
-        return Err(mcp_platforms::connectors::monday::classify_response(&resp).into());
-    }
-    Ok(v)
-}
-
-/// Deletes board webhook `id` at Monday.
-pub(super) async fn delete(
-    connectors: &Connectors,
-    token: &Secret,
-    id: &str,
-) -> Result<(), RenewError> {
-    call(
-        connectors,
-        token,
-        "mutation ($id: ID!) { delete_webhook (id: $id) { id board_id } }",
-        json!({ "id": id }),
-    )
-    .await
-    .map(|_| ())
 }
 
 /// A fresh URL secret: 32 random bytes, hex (URL-safe, 256 bits).
@@ -139,19 +101,11 @@ pub(super) async fn subscribe(
                 super::registration::url(&cfg.public_base, "monday", "endpoint", webhook),
                 secret.expose()
             );
-            let made = call(
-                connectors,
-                &token,
-                "mutation ($board: ID!, $url: String!, $event: WebhookEventType!) { \
-                 create_webhook (board_id: $board, url: $url, event: $event) { id board_id } }",
-                json!({"board": board, "url": url, "event": event}),
-            )
-            .await
-            .and_then(|v| {
-                http::json_id(&v, "/data/create_webhook/id")
-                    .ok_or_else(|| RenewError::Credentials("create_webhook returned no id".into()))
-            })
-            .map(|hook_id| (hook_id, None, json!({"board_id": board, "event": event})));
+            let api = connectors.api(Platform::Monday, &token);
+            let made = connectors::monday::create_webhook(&api, board, &url, event)
+                .await
+                .map_err(RenewError::from)
+                .map(|hook_id| (hook_id, None, json!({"board_id": board, "event": event})));
             record(pool, webhook, made).await?;
             done.created += 1;
         }
@@ -178,7 +132,8 @@ async fn replace_unkeyed(
     .fetch_all(pool)
     .await?;
     for (webhook, external_id) in old {
-        if let Err(e) = delete(connectors, token, &external_id).await {
+        let api = connectors.api(Platform::Monday, token);
+        if let Err(e) = connectors::monday::delete_webhook(&api, &external_id).await {
             tracing::warn!(integration_id = %id, webhook_id = %webhook, error = %e, "cannot delete a Monday board webhook without a URL secret; its row is disabled");
         }
         sqlx::query("UPDATE mcp.webhooks SET status = 'disabled', expires_at = NULL WHERE id = $1")

@@ -6,13 +6,13 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::kinds::{Kind, WebhookRenew};
-use mcp_platforms::connectors::http::{self, RawResponse};
-use mcp_platforms::connectors::{ConnectorError, Connectors, Credentials, ErrorType, Platform};
+use mcp_platforms::connectors::{
+    self, ConnectorError, Connectors, Credentials, ErrorType, Platform,
+};
 
 /// Platforms whose subscriptions expire and are renewed through their API.
 pub const RENEWABLE: &[Platform] = &[Platform::Gmail, Platform::Outlook];
@@ -78,50 +78,16 @@ pub async fn renew(
     let (integration, platform, external_id) = row.ok_or(RenewError::NotFound(webhook_id))?;
     let p = Platform::parse(&platform).ok_or(RenewError::NotFound(webhook_id))?;
     let token = bearer(pool, vault, integration).await?;
-    let client = connectors.client();
+    let api = connectors.api(p, &token);
     let expires = match p {
-        Platform::Gmail => {
-            let req = client
-                .post(http::join(
-                    connectors.get(p).api_base(),
-                    "/gmail/v1/users/me/watch",
-                ))
-                .bearer_auth(token.expose())
-                .json(&json!({"topicName": cfg.gmail_topic, "labelIds": ["INBOX"]}));
-            let resp = http::send(p, req).await?;
-            let v = ok_json(p, &resp)?;
-            // `expiration` is epoch milliseconds, as a string.
-            let ms = v
-                .get("expiration")
-                .and_then(|e| {
-                    e.as_str()
-                        .and_then(|s| s.parse::<i64>().ok())
-                        .or(e.as_i64())
-                })
-                .ok_or_else(|| http::invalid_response(p, &resp, "no expiration"))?;
-            chrono::DateTime::from_timestamp_millis(ms)
-                .ok_or_else(|| http::invalid_response(p, &resp, "bad expiration"))?
-        }
+        Platform::Gmail => connectors::gmail::watch(&api, &cfg.gmail_topic).await?,
         Platform::Outlook => {
             let id = external_id
                 .ok_or_else(|| RenewError::Credentials("subscription id unknown".into()))?;
             let want = chrono::Utc::now()
                 + chrono::Duration::from_std(cfg.outlook_subscription_ttl)
                     .unwrap_or(chrono::Duration::days(2));
-            let req = client
-                .patch(http::join(
-                    connectors.get(p).api_base(),
-                    &format!("/v1.0/subscriptions/{id}"),
-                ))
-                .bearer_auth(token.expose())
-                .json(&json!({"expirationDateTime": want.to_rfc3339()}));
-            let resp = http::send(p, req).await?;
-            let v = ok_json(p, &resp)?;
-            v.get("expirationDateTime")
-                .and_then(Value::as_str)
-                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                .map(|d| d.with_timezone(&chrono::Utc))
-                .ok_or_else(|| http::invalid_response(p, &resp, "no expirationDateTime"))?
+            connectors::outlook::renew(&api, &id, want).await?
         }
         _ => {
             return Err(ConnectorError::new(
@@ -153,12 +119,4 @@ pub(super) async fn bearer(
         Ok(_) => Err(RenewError::Credentials("not an OAuth integration".into())),
         Err(e) => Err(RenewError::Credentials(e.to_string())),
     }
-}
-
-pub(super) fn ok_json(p: Platform, resp: &RawResponse) -> Result<Value, ConnectorError> {
-    if !resp.is_success() {
-        return Err(http::classify_status(p, resp, None));
-    }
-    resp.json()
-        .ok_or_else(|| http::invalid_response(p, resp, "not JSON"))
 }

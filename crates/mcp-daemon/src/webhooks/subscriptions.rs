@@ -9,15 +9,15 @@
 //! polls the integration meanwhile.
 
 use rand::RngCore;
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::made::{record, skipped};
 pub use super::made::{Maker, Subscribed};
-use super::renew::{bearer, ok_json, RenewError};
+use super::renew::{bearer, RenewError};
 use crate::vault::Vault;
-use mcp_platforms::connectors::http;
+use mcp_platforms::connectors::{gmail, monday, outlook};
 use mcp_platforms::connectors::{Connectors, Platform};
 use mcp_platforms::secret::Secret;
 
@@ -121,40 +121,15 @@ async fn graph_subscribe(m: &Maker<'_>, id: Uuid) -> Result<Subscribed, RenewErr
             .unwrap_or(chrono::Duration::days(2));
     let url = super::registration::url(&cfg.public_base, "outlook", "endpoint", webhook);
     let p = Platform::Outlook;
-    let req = connectors
-        .client()
-        .post(http::join(
-            connectors.get(p).api_base(),
-            "/v1.0/subscriptions",
-        ))
-        .bearer_auth(token.expose())
-        .json(&json!({
-            "changeType": "created,updated,deleted",
-            "notificationUrl": url,
-            "resource": resource,
-            "expirationDateTime": until.to_rfc3339(),
-            "clientState": client_state.expose(),
-        }));
-    let made = async {
-        let resp = http::send(p, req).await?;
-        let v = ok_json(p, &resp)?;
-        let sub_id = v.get("id").and_then(Value::as_str).map(str::to_string);
-        let expires = v
-            .get("expirationDateTime")
-            .and_then(Value::as_str)
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .map(|d| d.with_timezone(&chrono::Utc));
-        match (sub_id, expires) {
-            (Some(s), Some(e)) => Ok((s, e)),
-            _ => Err(http::invalid_response(
-                p,
-                &resp,
-                "no id or expirationDateTime",
-            )),
-        }
-    }
-    .await;
-    let made = made
+    let api = connectors.api(p, &token);
+    let wanted = outlook::NewSubscription {
+        notification_url: &url,
+        resource,
+        until,
+        client_state: &client_state,
+    };
+    let made = outlook::subscribe(&api, &wanted)
+        .await
         .map(|(sub_id, expires)| (sub_id, Some(expires), json!({ "resource": resource })))
         .map_err(RenewError::from);
     // Not made: the row goes, and the job retries with a fresh clientState.
@@ -262,34 +237,11 @@ async fn remove_one(
     let Some(p) = Platform::parse(platform) else {
         return Ok(());
     };
-    let client = connectors.client();
+    let api = connectors.api(p, token);
     match (p, external_id) {
-        (Platform::Gmail, _) => {
-            let req = client
-                .post(http::join(
-                    connectors.get(p).api_base(),
-                    "/gmail/v1/users/me/stop",
-                ))
-                .bearer_auth(token.expose());
-            let resp = http::send(p, req).await?;
-            if !resp.is_success() {
-                return Err(http::classify_status(p, &resp, None).into());
-            }
-        }
-        (Platform::Outlook, Some(id)) => {
-            let req = client
-                .delete(http::join(
-                    connectors.get(p).api_base(),
-                    &format!("/v1.0/subscriptions/{id}"),
-                ))
-                .bearer_auth(token.expose());
-            let resp = http::send(p, req).await?;
-            // Gone already is removed.
-            if !resp.is_success() && resp.status != 404 {
-                return Err(http::classify_status(p, &resp, None).into());
-            }
-        }
-        (Platform::Monday, Some(id)) => super::monday::delete(connectors, token, id).await?,
+        (Platform::Gmail, _) => gmail::stop(&api).await?,
+        (Platform::Outlook, Some(id)) => outlook::unsubscribe(&api, id).await?,
+        (Platform::Monday, Some(id)) => monday::delete_webhook(&api, id).await?,
         _ => {}
     }
     Ok(())

@@ -3,6 +3,9 @@
 //! listing and the content call `users.messages.get?format=full`.
 //! It must never put the access token or a whole response body into an error.
 
+use super::http::Api;
+use super::Platform;
+use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
 use serde_json::Value;
@@ -216,6 +219,42 @@ fn history_changes(v: &Value) -> (Vec<SyncItem>, Vec<String>) {
         .filter(|it| !gone.contains(&it.external_id))
         .collect();
     (items, deleted)
+}
+
+/// `users.watch` (https://developers.google.com/workspace/gmail/api/reference/rest/v1/users/watch):
+/// pushes of the mailbox's INBOX changes to the Pub/Sub `topic`; returns when the watch
+/// expires (`expiration`, epoch milliseconds as a string). Calling it again renews the watch.
+pub async fn watch(api: &Api<'_>, topic: &str) -> Result<DateTime<Utc>, ConnectorError> {
+    let p = Platform::Gmail;
+    let req = api
+        .request(reqwest::Method::POST, "/gmail/v1/users/me/watch")
+        .json(&serde_json::json!({"topicName": topic, "labelIds": ["INBOX"]}));
+    let resp = http::send(p, req).await?;
+    let v = http::ok_json(p, &resp)?;
+    let ms = v
+        .get("expiration")
+        .and_then(|e| {
+            e.as_str()
+                .and_then(|s| s.parse::<i64>().ok())
+                .or(e.as_i64())
+        })
+        .ok_or_else(|| http::invalid_response(p, &resp, "no expiration"))?;
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| http::invalid_response(p, &resp, "bad expiration"))
+}
+
+/// `users.stop`: no more pushes for the mailbox (Gmail keeps one watch per mailbox and app).
+pub async fn stop(api: &Api<'_>) -> Result<(), ConnectorError> {
+    let p = Platform::Gmail;
+    let resp = http::send(
+        p,
+        api.request(reqwest::Method::POST, "/gmail/v1/users/me/stop"),
+    )
+    .await?;
+    if !resp.is_success() {
+        return Err(http::classify_status(p, &resp, None));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -322,3 +322,30 @@ pub fn join(base: &str, path: &str) -> String {
         path.trim_start_matches('/')
     )
 }
+
+/// One platform API's calls with an integration's bearer token: the shared client, the
+/// platform's API base and the token (the subscription calls take it).
+pub struct Api<'a> {
+    pub platform: Platform,
+    pub client: &'a reqwest::Client,
+    pub api_base: String,
+    pub token: &'a crate::secret::Secret,
+}
+
+impl Api<'_> {
+    /// A request to `path` under the API base, with the bearer token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, join(&self.api_base, path))
+            .bearer_auth(self.token.expose())
+    }
+}
+
+/// A successful answer's JSON; a failure classified by status, a body that is not JSON invalid.
+pub fn ok_json(p: Platform, resp: &RawResponse) -> Result<Value, ConnectorError> {
+    if !resp.is_success() {
+        return Err(classify_status(p, resp, None));
+    }
+    resp.json()
+        .ok_or_else(|| invalid_response(p, resp, "not JSON"))
+}

@@ -3,6 +3,7 @@
 //! with HTTP 200), the complexity budget error with its retry seconds, 401 and 429.
 //! It must never put a token or a whole body into an error.
 
+use super::http::Api;
 use super::meaning::Meaning;
 use serde_json::{json, Value};
 
@@ -192,4 +193,63 @@ pub fn event_meaning(event_type: Option<&str>) -> Meaning {
         }
         _ => Meaning::Changed,
     }
+}
+
+/// A GraphQL call with the integration's token (Monday takes it without a scheme,
+/// https://developer.monday.com/api-reference/docs/authentication); an answer with `errors`
+/// or `error_code` is classified as Monday's listing classifies it.
+pub async fn graphql(
+    api: &Api<'_>,
+    query: &str,
+    variables: Value,
+) -> Result<Value, ConnectorError> {
+    let p = Platform::Monday;
+    let req = api
+        .client
+        .post(http::join(&api.api_base, "/v2"))
+        .header(reqwest::header::AUTHORIZATION, api.token.expose())
+        .json(&json!({"query": query, "variables": variables}));
+    let resp = http::send(p, req).await?;
+    let v = http::ok_json(p, &resp)?;
+    if v.get("errors").is_some() || v.get("error_code").is_some() {
+        return Err(classify_response(&resp));
+    }
+    Ok(v)
+}
+
+/// `create_webhook` (https://developer.monday.com/api-reference/reference/webhooks): a board
+/// webhook of `event` to `url`; returns its id.
+pub async fn create_webhook(
+    api: &Api<'_>,
+    board: &str,
+    url: &str,
+    event: &str,
+) -> Result<String, ConnectorError> {
+    let v = graphql(
+        api,
+        "mutation ($board: ID!, $url: String!, $event: WebhookEventType!) { \
+         create_webhook (board_id: $board, url: $url, event: $event) { id board_id } }",
+        json!({"board": board, "url": url, "event": event}),
+    )
+    .await?;
+    http::json_id(&v, "/data/create_webhook/id").ok_or_else(|| {
+        ConnectorError::new(
+            Platform::Monday,
+            ErrorType::InvalidResponse,
+            None,
+            None,
+            "create_webhook returned no id",
+        )
+    })
+}
+
+/// `delete_webhook`: removes board webhook `id`.
+pub async fn delete_webhook(api: &Api<'_>, id: &str) -> Result<(), ConnectorError> {
+    graphql(
+        api,
+        "mutation ($id: ID!) { delete_webhook (id: $id) { id board_id } }",
+        json!({ "id": id }),
+    )
+    .await
+    .map(|_| ())
 }

@@ -2,7 +2,10 @@
 //! Graph, and Graph's error form (`{"error": {"code": …}}`; 401 `InvalidAuthenticationToken`
 //! means the access token expired). It must never put a token or a body into an error.
 
+use super::http::Api;
 use super::meaning::Meaning;
+use super::Platform;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
@@ -169,6 +172,80 @@ pub fn event_meaning(payload: &Value) -> Meaning {
         Some("subscriptionRemoved") => Meaning::Resubscribe("outlook: subscription removed"),
         _ => Meaning::Changed,
     }
+}
+
+/// A Graph subscription to make (https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions).
+pub struct NewSubscription<'a> {
+    pub notification_url: &'a str,
+    pub resource: &'a str,
+    pub until: DateTime<Utc>,
+    pub client_state: &'a crate::secret::Secret,
+}
+
+/// Makes a subscription to created, updated and deleted messages; returns its id and expiry.
+pub async fn subscribe(
+    api: &Api<'_>,
+    s: &NewSubscription<'_>,
+) -> Result<(String, DateTime<Utc>), ConnectorError> {
+    let p = Platform::Outlook;
+    let req = api
+        .request(reqwest::Method::POST, "/v1.0/subscriptions")
+        .json(&serde_json::json!({
+            "changeType": "created,updated,deleted",
+            "notificationUrl": s.notification_url,
+            "resource": s.resource,
+            "expirationDateTime": s.until.to_rfc3339(),
+            "clientState": s.client_state.expose(),
+        }));
+    let resp = http::send(p, req).await?;
+    let v = http::ok_json(p, &resp)?;
+    match (v.get("id").and_then(Value::as_str), expiry(&v)) {
+        (Some(id), Some(e)) => Ok((id.to_string(), e)),
+        _ => Err(http::invalid_response(
+            p,
+            &resp,
+            "no id or expirationDateTime",
+        )),
+    }
+}
+
+/// Moves subscription `id`'s expiry to `until` (PATCH); returns the expiry Graph granted.
+pub async fn renew(
+    api: &Api<'_>,
+    id: &str,
+    until: DateTime<Utc>,
+) -> Result<DateTime<Utc>, ConnectorError> {
+    let p = Platform::Outlook;
+    let req = api
+        .request(reqwest::Method::PATCH, &format!("/v1.0/subscriptions/{id}"))
+        .json(&serde_json::json!({"expirationDateTime": until.to_rfc3339()}));
+    let resp = http::send(p, req).await?;
+    let v = http::ok_json(p, &resp)?;
+    expiry(&v).ok_or_else(|| http::invalid_response(p, &resp, "no expirationDateTime"))
+}
+
+/// Deletes subscription `id`; one already gone (404) is deleted.
+pub async fn unsubscribe(api: &Api<'_>, id: &str) -> Result<(), ConnectorError> {
+    let p = Platform::Outlook;
+    let resp = http::send(
+        p,
+        api.request(
+            reqwest::Method::DELETE,
+            &format!("/v1.0/subscriptions/{id}"),
+        ),
+    )
+    .await?;
+    if !resp.is_success() && resp.status != 404 {
+        return Err(http::classify_status(p, &resp, None));
+    }
+    Ok(())
+}
+
+fn expiry(v: &Value) -> Option<DateTime<Utc>> {
+    v.get("expirationDateTime")
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc))
 }
 
 #[cfg(test)]

@@ -157,6 +157,20 @@ impl Connectors {
     }
 
     /// The shared HTTP client (for OAuth and sync calls made outside the connectors).
+    /// Platform `p`'s API with an integration's bearer `token` (the subscription calls).
+    pub fn api<'a>(
+        &'a self,
+        p: Platform,
+        token: &'a crate::secret::Secret,
+    ) -> super::http::Api<'a> {
+        super::http::Api {
+            platform: p,
+            client: self.client(),
+            api_base: self.get(p).api_base().to_string(),
+            token,
+        }
+    }
+
     pub fn client(&self) -> &reqwest::Client {
         &self.client
     }
