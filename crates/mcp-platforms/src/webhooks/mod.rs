@@ -11,6 +11,7 @@ mod client_state;
 pub mod deletions;
 mod ed25519;
 mod events;
+pub mod intake;
 mod jwks;
 mod jwt;
 pub mod meaning;

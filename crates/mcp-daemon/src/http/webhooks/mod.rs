@@ -16,6 +16,7 @@
 //! `mcp_webhook_events_total` and is logged without its body; the database unreachable is 503.
 
 mod cache;
+mod pipeline;
 mod url_parts;
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -32,14 +33,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use self::cache::RowCache;
-use self::url_parts::{endpoint_keys, public_url, validation_token};
 use crate::vault::Vault;
-use crate::webhooks::batcher::{EventBatcher, PendingEvent};
-use crate::webhooks::{
-    self, AppSecrets, Delivery, GmailKeys, Keys, Parsed, Refusal, Stored, WebhookRow,
-    WebhooksConfig,
-};
-use mcp_platforms::accounts::{self, APP_LEVEL};
+use crate::webhooks::batcher::EventBatcher;
+use crate::webhooks::{self, AppSecrets, GmailKeys, Refusal, WebhookRow, WebhooksConfig};
 use mcp_platforms::connectors::Platform;
 use mcp_platforms::secret::Secret;
 
@@ -237,241 +233,8 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Answer {
-    let limit = s.config.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body too large");
-    }
-    let Ok(body) = axum::body::to_bytes(body, limit).await else {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body too large");
-    };
-    let source = match target {
-        Target::Endpoint(webhook_id, url_secret) => {
-            let Some(id) = Uuid::parse_str(webhook_id).ok() else {
-                return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook");
-            };
-            let hook = match s.lookup(id, p).await {
-                Ok(Some(h)) => h,
-                Ok(None) => {
-                    return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook")
-                }
-                Err(e) => return unavailable(&e.to_string()),
-            };
-            let secret = match hook.secret(&s.vault) {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::error!(webhook_id = %id, error = %e, "cannot open the webhook's secret");
-                    return refuse(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        "webhook secret unavailable",
-                    );
-                }
-            };
-            match endpoint_keys(&hook, secret, url_secret) {
-                Ok(secret) => Source::Hook(hook, secret),
-                Err(Some(r)) => return refused(&r),
-                Err(None) => {
-                    return refuse(StatusCode::NOT_FOUND, "unknown_webhook", "no such webhook")
-                }
-            }
-        }
-        Target::App if !APP_LEVEL.contains(&p) => {
-            return refuse(
-                StatusCode::NOT_FOUND,
-                "unknown_webhook",
-                "this platform delivers to a URL per webhook: /webhooks/{platform}/{id}",
-            )
-        }
-        // Notion's app URL also works with the token its verification request brought.
-        Target::App
-            if !matches!(p, Platform::Gmail | Platform::Notion) && s.apps.get(p).is_none() =>
-        {
-            return refuse(
-                StatusCode::NOT_FOUND,
-                "not_configured",
-                "no app secret configured for this platform",
-            )
-        }
-        Target::App => Source::App,
-    };
-    // Outlook's subscription validation: a POST with `?validationToken=`, echoed as text.
-    if p == Platform::Outlook {
-        if let Some(token) = validation_token(uri) {
-            return Answer {
-                outcome: "handshake",
-                response: (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, "text/plain")],
-                    token,
-                )
-                    .into_response(),
-            };
-        }
-    }
-    let expected_type = if p == Platform::ZeroVoice {
-        "application/x-www-form-urlencoded"
-    } else {
-        "application/json"
-    };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::trim);
-    if !content_type.is_some_and(|c| c.eq_ignore_ascii_case(expected_type)) {
-        return refuse(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "bad_content_type",
-            &format!("expected {expected_type}"),
-        );
-    }
-    if p == Platform::Notion && matches!(target, Target::App) {
-        if let Some(token) = webhooks::notion::verification_token(&body) {
-            return match s.notion.received(&s.pool, &s.vault, token).await {
-                Ok(true) => Answer {
-                    outcome: "handshake",
-                    response: (StatusCode::OK, Json(json!({"ok": true}))).into_response(),
-                },
-                Ok(false) => refuse(
-                    StatusCode::CONFLICT,
-                    "handshake_refused",
-                    "a Notion verification token is stored already; an operator must reset it \
-                     to accept a new one",
-                ),
-                Err(e) => unavailable(&e.to_string()),
-            };
-        }
-    }
-    // A webhook whose URL carries its secret (Monday's board webhooks) is verified with the
-    // app's secret once that URL secret matched; Notion's app URL without a configured secret
-    // with the stored verification token.
-    let app = s.apps.get(p);
-    let stored = match (p, &source, app.and_then(|a| a.secret.as_ref())) {
-        (Platform::Notion, Source::App, None) => s.notion.get(&s.pool, &s.vault).await,
-        _ => None,
-    };
-    let app_secret = app
-        .and_then(|a| a.secret.as_ref())
-        .or(stored.as_ref())
-        .map(|x| x.expose().as_bytes());
-    let app_key = app.and_then(|a| a.public_key.as_deref());
-    // The app's secret before a rotation, taken beside the current one while configured.
-    let app_previous = app
-        .and_then(|a| a.previous.as_ref())
-        .map(|x| x.expose().as_bytes());
-    let (secret_bytes, previous_bytes, public_key) = match &source {
-        Source::Hook(hook, secret) if hook.secret_in_url => (
-            app_secret,
-            app_previous,
-            hook.public_key.as_deref().or(app_key),
-        ),
-        Source::Hook(hook, secret) => (
-            secret.as_ref().map(|x| x.expose().as_bytes()),
-            None,
-            hook.public_key.as_deref().or(app_key),
-        ),
-        Source::App => (app_secret, app_previous, app_key),
-    };
-    let url = public_url(&s.config, headers, uri);
-    let delivery = Delivery {
-        platform: p,
-        headers,
-        body: &body,
-        url: &url,
-        now: chrono::Utc::now().timestamp(),
-        replay_window_s: s.config.replay_window.as_secs() as i64,
-    };
-    let keys = Keys {
-        secret: secret_bytes,
-        public_key,
-        gmail: &s.gmail,
-        signature_header: &s.config.signature_header,
-    };
-    if p == Platform::Gmail {
-        s.gmail.refresh_for_delivery(&delivery).await;
-    }
-    let mut verified_with = secret_bytes;
-    if let Err(r) = webhooks::verify(&delivery, &keys) {
-        let previous = Keys {
-            secret: previous_bytes,
-            ..keys
-        };
-        let by_previous = matches!(r, Refusal::BadSignature(_))
-            && previous_bytes.is_some()
-            && webhooks::verify(&delivery, &previous).is_ok();
-        if !by_previous {
-            return refused(&r);
-        }
-        verified_with = previous_bytes;
-    }
-    let parsed = match webhooks::parse(p, &body, verified_with) {
-        Ok(x) => x,
-        Err(r) => return refused(&r),
-    };
-    let (dedup_key, event_type, payload, sha) = match parsed {
-        Parsed::Handshake(h) => {
-            return Answer {
-                outcome: "handshake",
-                response: (h.status, [(header::CONTENT_TYPE, h.content_type)], h.body)
-                    .into_response(),
-            }
-        }
-        Parsed::Event {
-            dedup_key,
-            event_type,
-            payload,
-            body_sha256,
-        } => (dedup_key, event_type, payload, body_sha256),
-    };
-    // Discord's webhook events are acknowledged with 204 and no body
-    // (https://discord.com/developers/docs/events/webhook-events); everything else with 200 JSON.
-    let empty_ack = p == Platform::Discord && payload.get("event").is_some_and(|e| e.is_object());
-    let ack = |outcome: &'static str, body: serde_json::Value| Answer {
-        outcome,
-        response: if empty_ack {
-            StatusCode::NO_CONTENT.into_response()
-        } else {
-            (StatusCode::OK, Json(body)).into_response()
-        },
-    };
-    let hook = match source {
-        Source::Hook(hook, _) => hook,
-        Source::App => {
-            let names = accounts::from_event(p, &payload);
-            let found = if names.is_empty() {
-                None
-            } else {
-                match s.route(p, names).await {
-                    Ok(r) => r,
-                    Err(e) => return unavailable(&e.to_string()),
-                }
-            };
-            let Some(hook) = found else {
-                // For no live integration: acknowledged so the platform neither retries nor
-                // disables the URL; nothing stored.
-                return ack("unrouted", json!({"ok": true, "routed": false}));
-            };
-            hook
-        }
-    };
-    let pending = PendingEvent {
-        webhook_id: hook.id,
-        integration_id: hook.integration_id,
-        workspace_id: hook.workspace_id,
-        platform: hook.platform.clone(),
-        dedup_key,
-        event_type,
-        payload,
-        body_sha256: sha,
-    };
-    match s.batcher.store(pending).await {
-        Ok(Stored::New(event_id)) => ack("accepted", json!({"ok": true, "event_id": event_id})),
-        Ok(Stored::Duplicate) => ack("duplicate", json!({"ok": true, "duplicate": true})),
-        Err(e) => unavailable(&e.to_string()),
+    match pipeline::run(s, p, target, uri, headers, body).await {
+        Ok(answer) | Err(answer) => answer,
     }
 }
 

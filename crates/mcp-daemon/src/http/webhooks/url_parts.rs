@@ -1,5 +1,5 @@
-//! What a delivery's URL tells: a secret in its last segment (checked against the webhook's),
-//! Outlook's `validationToken`, and the public URL the platform called (what Twilio signs and
+//! What a delivery's URL tells: a secret in its last segment (checked against the webhook's)
+//! and the public URL the platform called (what Twilio signs and
 //! Monday's token names as its audience).
 
 use axum::http::{header, HeaderMap, Uri};
@@ -26,12 +26,6 @@ pub(super) fn endpoint_keys(
     webhooks::url_secret(url_secret, expected.expose().as_bytes()).map_err(Some)?;
     // The platform's signature is the app's from here on.
     Ok(None)
-}
-
-pub(super) fn validation_token(uri: &Uri) -> Option<String> {
-    url::form_urlencoded::parse(uri.query()?.as_bytes())
-        .find(|(k, _)| k == "validationToken")
-        .map(|(_, v)| v.into_owned())
 }
 
 /// The URL the platform called: `webhooks.public_base` (or `http://` + Host) + path and query.
