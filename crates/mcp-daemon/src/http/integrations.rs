@@ -166,33 +166,27 @@ pub(super) async fn disconnect(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Response {
-    let id = match visible(&s, caller, &id).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    match connections::disconnect(&s.flow(), id).await {
+) -> Result<Response, Response> {
+    let id = visible(&s, caller, &id).await?;
+    Ok(match connections::disconnect(&s.flow(), id).await {
         Ok(d) => {
             tracing::info!(integration_id = %id, revoked = d.revoked_at_platform, cancelled = d.cancelled_jobs, "disconnected");
             (StatusCode::OK, Json(json!(d))).into_response()
         }
         Err(e) => refused(&e),
-    }
+    })
 }
 
 pub(super) async fn status(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Response {
-    let id = match visible(&s, caller, &id).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    match connections::status(&s.pool, id).await {
+) -> Result<Response, Response> {
+    let id = visible(&s, caller, &id).await?;
+    Ok(match connections::status(&s.pool, id).await {
         Ok(st) => (StatusCode::OK, Json(json!(st))).into_response(),
         Err(e) => refused(&e),
-    }
+    })
 }
 
 /// A string field of a JSON body, or the 400 that names it.

@@ -125,15 +125,12 @@ pub async fn remove(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Response {
-    let id = match visible(&s, caller, &id).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    match ep::remove(&s.pool, id).await {
+) -> Result<Response, Response> {
+    let id = visible(&s, caller, &id).await?;
+    Ok(match ep::remove(&s.pool, id).await {
         Ok(()) => Json(json!({"removed": id})).into_response(),
         Err(e) => refused(&e),
-    }
+    })
 }
 
 /// `POST /notifications/endpoints/{id}/rotate-secret` → the new `secret`, once.
@@ -141,20 +138,19 @@ pub async fn rotate_secret(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Response {
-    let id = match visible(&s, caller, &id).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    match ep::rotate_secret(&s.pool, &s.vault, &s.config.notify, id).await {
-        Ok(secret) => Json(json!({
-            "id": id,
-            "secret": secret.expose(),
-            "previous_signs_for_s": s.config.notify.secret_overlap.as_secs(),
-        }))
-        .into_response(),
-        Err(e) => refused(&e),
-    }
+) -> Result<Response, Response> {
+    let id = visible(&s, caller, &id).await?;
+    Ok(
+        match ep::rotate_secret(&s.pool, &s.vault, &s.config.notify, id).await {
+            Ok(secret) => Json(json!({
+                "id": id,
+                "secret": secret.expose(),
+                "previous_signs_for_s": s.config.notify.secret_overlap.as_secs(),
+            }))
+            .into_response(),
+            Err(e) => refused(&e),
+        },
+    )
 }
 
 /// `POST /notifications/endpoints/{id}/test` → 202 with the notification's id (its webhook-id).
@@ -162,13 +158,10 @@ pub async fn test(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Response {
-    let id = match visible(&s, caller, &id).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    match ep::test(&s.pool, id).await {
+) -> Result<Response, Response> {
+    let id = visible(&s, caller, &id).await?;
+    Ok(match ep::test(&s.pool, id).await {
         Ok(n) => (StatusCode::ACCEPTED, Json(json!({"notification_id": n}))).into_response(),
         Err(e) => refused(&e),
-    }
+    })
 }

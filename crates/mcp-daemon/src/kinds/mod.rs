@@ -11,6 +11,40 @@
 /// default cron schedule, unique key (`unique [f, …]`: `<kind>:<f>:…`, one live job each) and
 /// the integration it is about (`about f`: the row's `integration_id`).
 macro_rules! kind {
+    // A kind about one integration: its one field, `integration_id`, keyed per integration.
+    (
+        $name:ident = $kind:literal: $desc:literal,
+        policy($attempts:literal, $timeout:literal, $base:literal, $max:literal)
+        $(, concurrency $c:literal)?;
+        integration $doc:literal
+    ) => {
+        kind! {
+            $name = $kind: $desc,
+            policy($attempts, $timeout, $base, $max) $(, concurrency $c)?,
+            unique [integration_id], about integration_id;
+            {
+                #[doc = $doc]
+                pub integration_id: uuid::Uuid,
+            }
+        }
+    };
+    // A sweep: on its schedule, with one optional override in seconds.
+    (
+        $name:ident = $kind:literal: $desc:literal,
+        policy($attempts:literal, $timeout:literal, $base:literal, $max:literal),
+        schedule $s:literal;
+        seconds $field:ident $doc:literal
+    ) => {
+        kind! {
+            #[derive(Default)]
+            $name = $kind: $desc,
+            policy($attempts, $timeout, $base, $max), schedule $s;
+            {
+                #[doc = $doc]
+                pub $field: Option<u64>,
+            }
+        }
+    };
     (
         $(#[derive($($derive:ident),*)])?
         $name:ident = $kind:literal: $desc:literal,

@@ -55,12 +55,7 @@ pub(super) async fn subscribe(
     m: &super::made::Maker<'_>,
     id: Uuid,
 ) -> Result<Subscribed, RenewError> {
-    let super::made::Maker {
-        pool,
-        vault,
-        connectors,
-        cfg,
-    } = *m;
+    let (pool, vault, connectors, cfg) = (m.pool, m.vault, m.connectors, m.cfg);
     let settings: Value =
         sqlx::query_scalar("SELECT settings FROM core.integrations WHERE id = $1")
             .bind(id)

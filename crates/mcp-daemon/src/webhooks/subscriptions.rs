@@ -50,12 +50,7 @@ pub async fn subscribe(m: &Maker<'_>, integration_id: Uuid) -> Result<Subscribed
 }
 
 async fn gmail_watch(m: &Maker<'_>, id: Uuid) -> Result<Subscribed, RenewError> {
-    let Maker {
-        pool,
-        vault,
-        connectors,
-        cfg,
-    } = *m;
+    let (pool, vault, connectors, cfg) = (m.pool, m.vault, m.connectors, m.cfg);
     if cfg.gmail_topic.is_empty() {
         return Ok(skipped("webhooks.gmail_topic is not set"));
     }
@@ -78,12 +73,7 @@ async fn gmail_watch(m: &Maker<'_>, id: Uuid) -> Result<Subscribed, RenewError> 
 }
 
 async fn graph_subscribe(m: &Maker<'_>, id: Uuid) -> Result<Subscribed, RenewError> {
-    let Maker {
-        pool,
-        vault,
-        connectors,
-        cfg,
-    } = *m;
+    let (pool, vault, connectors, cfg) = (m.pool, m.vault, m.connectors, m.cfg);
     if cfg.public_base.is_empty() {
         return Ok(skipped(
             "webhooks.public_base is not set (Graph needs the URL to call)",
