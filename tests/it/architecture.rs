@@ -171,8 +171,8 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
     None
 }
 
-#[test]
-fn no_crate_has_a_cycle_between_its_modules() {
+/// Every crate's `src` folder: the root package's and each of `crates/*`.
+fn crate_srcs() -> Vec<std::path::PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut srcs = vec![root.join("src")];
     for e in std::fs::read_dir(root.join("crates"))
@@ -181,6 +181,12 @@ fn no_crate_has_a_cycle_between_its_modules() {
     {
         srcs.push(e.path().join("src"));
     }
+    srcs
+}
+
+#[test]
+fn no_crate_has_a_cycle_between_its_modules() {
+    let srcs = crate_srcs();
     let mut cycles = Vec::new();
     for src in srcs {
         let graph = module_graph(&src);
@@ -217,8 +223,8 @@ fn collect(dir: &Path, exts: &[&str], out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// One owner per state: only the engine writes `mcp.sync_jobs` (the daemon enqueues through
-/// `mcp.enqueue_many` / `mcp_queue`), the sandbox never borrows the verifiers' code, and no
+/// One owner per state: only the engine inserts into `mcp.sync_jobs` (the daemon enqueues
+/// through its kinds' types and the engine's statements), the sandbox never borrows the verifiers' code, and no
 /// statement of the daemon or example in `jobs/` spells out a list of integration states
 /// instead of naming it (`core.state_in_service(…)`).
 #[test]
@@ -390,14 +396,7 @@ fn file_graph(src: &Path) -> BTreeMap<std::path::PathBuf, BTreeSet<std::path::Pa
 
 #[test]
 fn no_crate_has_a_cycle_between_its_files() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut srcs = vec![root.join("src")];
-    for e in std::fs::read_dir(root.join("crates"))
-        .expect("crates")
-        .flatten()
-    {
-        srcs.push(e.path().join("src"));
-    }
+    let srcs = crate_srcs();
     let mut cycles = Vec::new();
     for src in srcs {
         let graph: BTreeMap<String, BTreeSet<String>> = file_graph(&src)

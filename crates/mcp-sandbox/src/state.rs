@@ -219,8 +219,11 @@ impl State {
     }
 
     /// Removes a subscription of `p` by id (Gmail: the login's watch); whether one was there.
-    /// Only the account that made a subscription removes it: to another, it is not found (Graph
-    /// answers 404 for a subscription the caller cannot see).
+    /// Only the account that made a subscription removes it: to another, it is not found. Graph
+    /// deletes a subscription only for a caller with the permission it was made with
+    /// (https://learn.microsoft.com/en-us/graph/api/subscription-delete); Monday's
+    /// `delete_webhook` needs access to the webhook's board
+    /// (https://developer.monday.com/api-reference/reference/webhooks).
     pub fn unsubscribe(&self, p: Platform, account: &str, id: Option<&str>) -> bool {
         let mut g = self.lock();
         let before = g.subscriptions.len();

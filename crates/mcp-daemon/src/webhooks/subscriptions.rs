@@ -136,8 +136,9 @@ pub enum Removal {
     /// A disconnect: best effort, every row disabled whatever the platform answered.
     Disconnect,
     /// A takeover (the account connected again in the same workspace): the new integration
-    /// makes its own. A Gmail watch is left alone at the platform (Gmail keeps one watch per
-    /// mailbox and app, which the new integration's watch now is) and only its row disabled; a
+    /// makes its own. A Gmail watch is left alone at the platform (`users.stop` ends the
+    /// mailbox's pushes to the app, the new integration's watch included,
+    /// https://developers.google.com/workspace/gmail/api/guides/push) and only its row disabled; a
     /// subscription whose removal may succeed later stays active for the next attempt.
     Takeover,
 }
