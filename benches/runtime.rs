@@ -198,12 +198,13 @@ async fn drain_direct(db: &Db, jobs: i64) -> Res<f64> {
     let registry = Arc::new(mcp_daemon::handlers::registry());
     let (tx, mut rx) = mpsc::unbounded_channel::<(OutcomeRow, OwnedSemaphorePermit)>();
     let completer_queue = queue.clone();
+    let hooks = registry.discard_hooks();
     let complete_batch = config.worker.complete_batch;
     let completer = tokio::spawn(async move {
         let mut buf = Vec::with_capacity(complete_batch);
         while rx.recv_many(&mut buf, complete_batch).await > 0 {
             let rows: Vec<OutcomeRow> = buf.iter().map(|(r, _)| r.clone()).collect();
-            if let Err(e) = completer_queue.complete(&rows).await {
+            if let Err(e) = completer_queue.complete(&rows, &hooks).await {
                 eprintln!("complete failed: {e}");
             }
             buf.clear();

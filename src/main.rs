@@ -2,13 +2,11 @@
 
 mod cli;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mcp_daemon::config::Config;
-use mcp_queue::EnqueueRequest;
 
 #[derive(Parser)]
 #[command(
@@ -17,9 +15,8 @@ use mcp_queue::EnqueueRequest;
     about = "Runs jobs from the Postgres table mcp.sync_jobs"
 )]
 struct Cli {
-    /// TOML config file (see config/mcp-worker.example.toml).
-    #[arg(long, global = true, env = "MCP_WORKER_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    global: mcp_daemon::args::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,33 +25,11 @@ struct Cli {
 enum Command {
     /// Run the daemon: migrations, worker, cron scheduler, /metrics /healthz /readyz and the
     /// webhook intake on http.listen, the management API on http.admin_listen.
-    Run {
-        /// Address of the public listener (overrides http.listen).
-        #[arg(long)]
-        listen: Option<String>,
-        /// Address of the management listener (overrides http.admin_listen).
-        #[arg(long)]
-        admin_listen: Option<String>,
-    },
+    Run(mcp_daemon::args::Listeners),
     /// Apply migrations and write the job catalogue, then exit.
     Migrate,
     /// Enqueue one job through mcp.enqueue_job and print its id.
-    Enqueue {
-        kind: String,
-        #[arg(long, default_value = "{}")]
-        payload: String,
-        /// When to run it (RFC 3339); now by default.
-        #[arg(long)]
-        run_at: Option<chrono::DateTime<chrono::Utc>>,
-        #[arg(long)]
-        priority: Option<i32>,
-        #[arg(long)]
-        max_attempts: Option<i32>,
-        #[arg(long)]
-        unique_key: Option<String>,
-        #[arg(long)]
-        queue: Option<String>,
-    },
+    Enqueue(crate::cli::enqueue::EnqueueArgs),
     /// Read and act on jobs.
     Jobs {
         #[command(subcommand)]
@@ -132,47 +107,28 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Run { .. }
+        Command::Run(_)
             | Command::Mcp {
                 command: crate::cli::mcp::McpCommand::Stdio { .. }
             }
     ) {
         sigpipe(false);
     }
-    let config = match Config::load(cli.config.as_deref()) {
+    let config = match Config::load(cli.global.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("mcp-worker: {e}");
             return ExitCode::from(2);
         }
     };
-    mcp_daemon::telemetry::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("mcp-worker: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(dispatch(cli.command, config)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("mcp-worker: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let log = config.log.clone();
+    mcp_daemon::telemetry::main_on_runtime("mcp-worker", &log, dispatch(cli.command, config))
 }
 
 async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run {
-            listen,
-            admin_listen,
-        } => {
-            override_listeners(&mut config, listen, admin_listen);
+        Command::Run(listeners) => {
+            listeners.apply(&mut config);
             mcp_daemon::daemon::run(config, tokio_util::sync::CancellationToken::new())
                 .await
                 .context("daemon failed")?;
@@ -185,30 +141,13 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             }
             println!("migrations applied; job catalogue written");
         }
-        Command::Enqueue {
-            kind,
-            payload,
-            run_at,
-            priority,
-            max_attempts,
-            unique_key,
-            queue: q,
-        } => {
-            let payload: serde_json::Value = match serde_json::from_str(&payload) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("mcp-worker: --payload is not valid JSON: {e}");
+        Command::Enqueue(args) => {
+            let req = match args.request() {
+                Ok(req) => req,
+                Err(why) => {
+                    eprintln!("mcp-worker: {why}");
                     return Ok(ExitCode::from(2));
                 }
-            };
-            let req = EnqueueRequest {
-                kind,
-                payload,
-                run_at,
-                priority,
-                max_attempts,
-                unique_key,
-                queue: q,
             };
             if let Err(why) =
                 crate::cli::enqueue::check(&mcp_daemon::handlers::catalog(&config)?, &req)
@@ -292,15 +231,4 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--listen` and `--admin-listen` over `http.listen` and `http.admin_listen` (checked again by
-/// the daemon at start).
-fn override_listeners(config: &mut Config, listen: Option<String>, admin: Option<String>) {
-    if let Some(l) = listen {
-        config.http.listen = l;
-    }
-    if let Some(a) = admin {
-        config.http.admin_listen = a;
-    }
 }

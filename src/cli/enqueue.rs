@@ -4,18 +4,43 @@
 //! attempt count the table holds.
 
 use mcp_queue::catalog::Catalog;
-use mcp_queue::EnqueueRequest;
+use mcp_queue::{EnqueueRequest, JobState};
 
-/// The states a job can be in (`mcp.sync_jobs.state`).
-pub const STATES: [&str; 7] = [
-    "available",
-    "scheduled",
-    "running",
-    "retryable",
-    "completed",
-    "discarded",
-    "cancelled",
-];
+/// `mcp-worker enqueue`'s arguments.
+#[derive(clap::Args)]
+pub struct EnqueueArgs {
+    kind: String,
+    #[arg(long, default_value = "{}")]
+    payload: String,
+    /// When to run it (RFC 3339); now by default.
+    #[arg(long)]
+    run_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[arg(long)]
+    priority: Option<i32>,
+    #[arg(long)]
+    max_attempts: Option<i32>,
+    #[arg(long)]
+    unique_key: Option<String>,
+    #[arg(long)]
+    queue: Option<String>,
+}
+
+impl EnqueueArgs {
+    /// The request, or why `--payload` is not JSON.
+    pub fn request(self) -> Result<EnqueueRequest, String> {
+        let payload = serde_json::from_str(&self.payload)
+            .map_err(|e| format!("--payload is not valid JSON: {e}"))?;
+        Ok(EnqueueRequest {
+            kind: self.kind,
+            payload,
+            run_at: self.run_at,
+            priority: self.priority,
+            max_attempts: self.max_attempts,
+            unique_key: self.unique_key,
+            queue: self.queue,
+        })
+    }
+}
 
 /// Why `req` cannot be enqueued, in a sentence naming the valid values.
 pub fn check(catalog: &Catalog, req: &EnqueueRequest) -> Result<(), String> {
@@ -49,12 +74,13 @@ pub fn check(catalog: &Catalog, req: &EnqueueRequest) -> Result<(), String> {
 
 /// Why `state` is not a job state.
 pub fn check_state(state: &str) -> Result<(), String> {
-    if STATES.contains(&state) {
+    let states = JobState::ALL.map(JobState::as_str);
+    if states.contains(&state) {
         Ok(())
     } else {
         Err(format!(
             "unknown state `{state}`: the states are {}",
-            STATES.join(", ")
+            states.join(", ")
         ))
     }
 }

@@ -8,6 +8,8 @@ use clap::Subcommand;
 use mcp_daemon::assistant::tokens;
 use mcp_daemon::config::Config;
 
+use super::tokens::ListArgs;
+
 #[derive(Subcommand)]
 pub enum McpCommand {
     /// Tokens of the MCP server (POST /mcp): one workspace each.
@@ -41,16 +43,7 @@ pub enum TokenCommand {
         expires: Option<std::time::Duration>,
     },
     /// The tokens (never the tokens themselves).
-    List {
-        /// Only this workspace's.
-        #[arg(long)]
-        workspace: Option<uuid::Uuid>,
-        /// Revoked ones too.
-        #[arg(long)]
-        all: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
     /// Revoke a token: refused (401) from the next request on.
     Revoke { id: uuid::Uuid },
 }
@@ -91,11 +84,11 @@ pub async fn run(command: McpCommand, config: &Config) -> anyhow::Result<()> {
         }
         McpCommand::Token {
             command:
-                TokenCommand::List {
+                TokenCommand::List(ListArgs {
                     workspace,
                     all,
                     json,
-                },
+                }),
         } => {
             for t in tokens::list(&pool, workspace, all).await? {
                 if json {

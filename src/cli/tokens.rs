@@ -17,18 +17,22 @@ pub enum TokensCommand {
         name: String,
     },
     /// The tokens (never the tokens themselves): id, workspace, name, created, revoked.
-    List {
-        /// Only this workspace's.
-        #[arg(long)]
-        workspace: Option<uuid::Uuid>,
-        /// Revoked ones too.
-        #[arg(long)]
-        all: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
     /// Revoke a token: refused (401) from the next request on.
     Revoke { id: uuid::Uuid },
+}
+
+/// Which tokens a `list` shows, and how.
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Only this workspace's.
+    #[arg(long)]
+    pub workspace: Option<uuid::Uuid>,
+    /// Revoked ones too.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(command: TokensCommand, config: &Config) -> anyhow::Result<()> {
@@ -39,11 +43,11 @@ pub async fn run(command: TokensCommand, config: &Config) -> anyhow::Result<()> 
             println!("token {} for workspace {}", t.id, t.workspace_id);
             println!("bearer token (shown once): {}", token.expose());
         }
-        TokensCommand::List {
+        TokensCommand::List(ListArgs {
             workspace,
             all,
             json,
-        } => {
+        }) => {
             for t in api_tokens::list(&pool, workspace, all).await? {
                 if json {
                     println!("{}", serde_json::to_string(&t)?);

@@ -75,11 +75,9 @@ pub async fn create(
     if name.is_empty() {
         return Err(ApiTokenError::EmptyName);
     }
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM core.workspaces WHERE id = $1")
-        .bind(workspace)
-        .fetch_optional(pool)
-        .await?;
-    found.ok_or(ApiTokenError::UnknownWorkspace(workspace))?;
+    if !workspace_exists(pool, workspace).await? {
+        return Err(ApiTokenError::UnknownWorkspace(workspace));
+    }
     let token = generate();
     let row: ApiToken = sqlx::query_as(
         "INSERT INTO mcp.api_tokens (workspace_id, name, token_sha256) VALUES ($1, $2, $3) \
@@ -99,15 +97,41 @@ pub async fn list(
     workspace: Option<Uuid>,
     with_revoked: bool,
 ) -> Result<Vec<ApiToken>, ApiTokenError> {
-    Ok(sqlx::query_as(
-        "SELECT id, workspace_id, name, created_at, revoked_at FROM mcp.api_tokens \
-         WHERE ($1::uuid IS NULL OR workspace_id = $1) AND ($2 OR revoked_at IS NULL) \
-         ORDER BY created_at, id",
-    )
-    .bind(workspace)
-    .bind(with_revoked)
-    .fetch_all(pool)
-    .await?)
+    const SQL: &str = const_format::concatcp!(
+        "SELECT id, workspace_id, name, created_at, revoked_at FROM mcp.api_tokens",
+        LISTED
+    );
+    Ok(listed(pool, SQL, workspace, with_revoked).await?)
+}
+
+/// Whether `workspace` exists (a token is made for an existing one only).
+pub(crate) async fn workspace_exists(pool: &PgPool, workspace: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM core.workspaces WHERE id = $1)")
+        .bind(workspace)
+        .fetch_one(pool)
+        .await
+}
+
+/// How a token table is listed: of workspace `$1` (all when NULL), revoked ones when `$2`,
+/// oldest first.
+pub(crate) const LISTED: &str = " WHERE ($1::uuid IS NULL OR workspace_id = $1) \
+    AND ($2 OR revoked_at IS NULL) ORDER BY created_at, id";
+
+/// The rows of a token table's listing `sql` (its columns and table, then `LISTED`).
+pub(crate) async fn listed<T>(
+    pool: &PgPool,
+    sql: &'static str,
+    workspace: Option<Uuid>,
+    with_revoked: bool,
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    sqlx::query_as(sql)
+        .bind(workspace)
+        .bind(with_revoked)
+        .fetch_all(pool)
+        .await
 }
 
 /// Revokes a token: refused from the next request on.

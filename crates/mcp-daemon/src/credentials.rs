@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use crate::integrations::IntegrationState;
 use crate::kinds::{Kind, TokenRefresh};
-use crate::vault::{Binding, Vault, VaultError};
+use crate::vault::{Binding, Vault, VaultError, ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD};
 use mcp_platforms::connectors::{ConnectorError, Connectors, Credentials, Platform};
 use mcp_platforms::oauth::TokenSet;
 use mcp_platforms::secret::Secret;
@@ -120,10 +120,10 @@ pub async fn refresh_refused(
     let record = id.to_string();
     if let (Some(ct), Some(key)) = (&access_ct, &key_id) {
         let current = vault
-            .open(key, ct, binding(&record, "access_token"))
+            .open(key, ct, Binding::new(&record, ACCESS_TOKEN_FIELD))
             .map_err(|source| CredentialError::Vault {
                 id,
-                field: "access_token",
+                field: ACCESS_TOKEN_FIELD,
                 source,
             })?;
         let same = matches!(used, Credentials::Bearer(t) if t.expose() == current.expose());
@@ -236,10 +236,14 @@ async fn refresh_locked(
     };
     let record = id.to_string();
     let old_refresh = vault
-        .open(&key_id, &refresh_ct, binding(&record, "refresh_token"))
+        .open(
+            &key_id,
+            &refresh_ct,
+            Binding::new(&record, REFRESH_TOKEN_FIELD),
+        )
         .map_err(|source| CredentialError::Vault {
             id,
-            field: "refresh_token",
+            field: REFRESH_TOKEN_FIELD,
             source,
         })?;
     let tokens = match mcp_platforms::oauth::refresh(
@@ -306,10 +310,6 @@ async fn refresh_locked(
     ))
 }
 
-fn binding<'a>(record: &'a str, field: &'a str) -> Binding<'a> {
-    Binding { record, field }
-}
-
 async fn store(
     tx: &mut sqlx::PgConnection,
     vault: &Vault,
@@ -322,12 +322,12 @@ async fn store(
     let (key_id, access_ct) = vault
         .seal(
             tokens.access_token.expose(),
-            binding(&record, "access_token"),
+            Binding::new(&record, ACCESS_TOKEN_FIELD),
         )
-        .map_err(|e| err("access_token", e))?;
+        .map_err(|e| err(ACCESS_TOKEN_FIELD, e))?;
     let (_, refresh_ct) = vault
-        .seal(refresh.expose(), binding(&record, "refresh_token"))
-        .map_err(|e| err("refresh_token", e))?;
+        .seal(refresh.expose(), Binding::new(&record, REFRESH_TOKEN_FIELD))
+        .map_err(|e| err(REFRESH_TOKEN_FIELD, e))?;
     sqlx::query(
         "UPDATE mcp.oauth_tokens SET access_token_ct = $2, refresh_token_ct = $3, key_id = $4, \
          updated_at = now() WHERE integration_id = $1",

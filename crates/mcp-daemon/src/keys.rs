@@ -6,11 +6,7 @@
 use sqlx::PgPool;
 
 use crate::credentials::CredentialError;
-use crate::vault::{Binding, Vault, VaultError};
-
-fn binding<'a>(record: &'a str, field: &'a str) -> Binding<'a> {
-    Binding { record, field }
-}
+use crate::vault::{Binding, Vault, VaultError, ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD};
 
 /// Records the vault's key ids (first sight) so that every daemon and SQL user knows key ages.
 pub async fn register_keys(pool: &PgPool, vault: &Vault) -> Result<(), CredentialError> {
@@ -116,15 +112,20 @@ pub async fn rotate(
                     field,
                     source,
                 };
-                let plain = vault.open(old, ct, binding(&record, field)).map_err(err)?;
+                let plain = vault
+                    .open(old, ct, Binding::new(&record, field))
+                    .map_err(err)?;
                 Ok(Some(
                     vault
-                        .seal(plain.expose(), binding(&record, field))
+                        .seal(plain.expose(), Binding::new(&record, field))
                         .map_err(err)?
                         .1,
                 ))
             };
-            let (a, r) = (re(access, "access_token")?, re(refresh, "refresh_token")?);
+            let (a, r) = (
+                re(access, ACCESS_TOKEN_FIELD)?,
+                re(refresh, REFRESH_TOKEN_FIELD)?,
+            );
             sqlx::query(
                 "UPDATE mcp.oauth_tokens SET access_token_ct = $2, refresh_token_ct = $3, key_id = $4 \
                  WHERE integration_id = $1",
@@ -263,9 +264,11 @@ async fn rotate_simple(
             field,
             source,
         };
-        let plain = vault.open(old, ct, binding(record, field)).map_err(err)?;
+        let plain = vault
+            .open(old, ct, Binding::new(record, field))
+            .map_err(err)?;
         let (_, new_ct) = vault
-            .seal(plain.expose(), binding(record, field))
+            .seal(plain.expose(), Binding::new(record, field))
             .map_err(err)?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE {table} SET {ct_col} = $2, {kid_col} = $3 WHERE {record_expr} = $1"

@@ -4,6 +4,7 @@
 //! See docs/ARCHITECTURE.md for the map of crates and modules and the invariants they keep.
 
 pub mod api_tokens;
+pub mod args;
 pub mod assistant;
 pub mod config;
 pub mod connections;

@@ -56,3 +56,29 @@ impl Default for LogConfig {
         }
     }
 }
+
+/// A command-line program's main: logging set up from `log`, then `work` on a multi-threaded
+/// runtime; its exit code, or failure (1) with the error and its causes after `program: `.
+pub fn main_on_runtime<F>(program: &str, log: &LogConfig, work: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<std::process::ExitCode>>,
+{
+    init(log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{program}: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{program}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

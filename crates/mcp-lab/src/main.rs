@@ -6,7 +6,6 @@
 mod bench;
 mod demo;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -20,9 +19,8 @@ use mcp_daemon::config::Config;
     about = "The demo, the sandbox and the benchmarks of mcp-worker"
 )]
 struct Cli {
-    /// TOML config file (see config/mcp-worker.example.toml).
-    #[arg(long, global = true, env = "MCP_WORKER_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    global: mcp_daemon::args::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,26 +28,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The daemon with the sandbox of the 13 platforms and a demo workspace with faults armed.
-    Run {
-        /// Address of the public listener (overrides http.listen).
-        #[arg(long)]
-        listen: Option<String>,
-        /// Address of the management listener (overrides http.admin_listen).
-        #[arg(long)]
-        admin_listen: Option<String>,
-    },
+    Run(mcp_daemon::args::Listeners),
     /// The demo in one command: the sandbox, 13 integrations with faults, the daemon, a live checklist.
     ///
     /// Exits 3 unless health checks passed and failed, a breaker opened and closed, a token was
     /// refreshed with rotation, a signed webhook was accepted and a forged one refused, syncs
     /// paged, and /metrics moved.
     Demo {
-        /// Address of the public listener (overrides http.listen).
-        #[arg(long)]
-        listen: Option<String>,
-        /// Address of the management listener (overrides http.admin_listen).
-        #[arg(long)]
-        admin_listen: Option<String>,
+        #[command(flatten)]
+        listeners: mcp_daemon::args::Listeners,
         /// Stop after this long (e.g. 60s), counted from when the daemon is ready; without it,
         /// run until Ctrl-C or SIGTERM.
         #[arg(long = "for", value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
@@ -69,7 +56,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut config = match Config::load(cli.config.as_deref()) {
+    let mut config = match Config::load(cli.global.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("mcp-worker-lab: {e}");
@@ -83,33 +70,14 @@ fn main() -> ExitCode {
         // The demo's own summary is the output; the daemon's logs would scroll it away.
         config.log.level = "error".into();
     }
-    mcp_daemon::telemetry::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("mcp-worker-lab: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(dispatch(cli.command, config)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("mcp-worker-lab: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let log = config.log.clone();
+    mcp_daemon::telemetry::main_on_runtime("mcp-worker-lab", &log, dispatch(cli.command, config))
 }
 
 async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run {
-            listen,
-            admin_listen,
-        } => {
-            override_listeners(&mut config, listen, admin_listen);
+        Command::Run(listeners) => {
+            listeners.apply(&mut config);
             mcp_daemon::preflight::listen_ports(&config)?;
             crate::demo::database::claim(&config.database.url).await?;
             let d = crate::demo::prepare(&mut config)
@@ -126,12 +94,11 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
             drop(d);
         }
         Command::Demo {
-            listen,
-            admin_listen,
+            listeners,
             run_for,
             keep,
         } => {
-            override_listeners(&mut config, listen, admin_listen);
+            listeners.apply(&mut config);
             let outcome =
                 crate::demo::driver::run(config, crate::demo::driver::Options { run_for, keep })
                     .await
@@ -156,15 +123,4 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--listen` and `--admin-listen` over `http.listen` and `http.admin_listen` (checked again by
-/// the daemon at start).
-fn override_listeners(config: &mut Config, listen: Option<String>, admin: Option<String>) {
-    if let Some(l) = listen {
-        config.http.listen = l;
-    }
-    if let Some(a) = admin {
-        config.http.admin_listen = a;
-    }
 }

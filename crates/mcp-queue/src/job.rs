@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, CatalogError, KindSpec, RetryPolicy};
+use crate::hooks::{DiscardHook, DiscardHooks};
 use crate::QueueError;
 
 /// One claimed attempt of one job, as its handler sees it: the attempt's metadata (what its
@@ -137,6 +138,17 @@ impl KindSpec {
 /// The code of one job kind: its `run`, given the attempt and the daemon's services.
 pub trait Job<S>: Kind {
     fn run(self, ctx: JobContext<S>) -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// The hook on the final outcome: what the kind does about its jobs that failed for good,
+    /// given their ids, in the transaction that records them `discarded` (their rows are in
+    /// `mcp.sync_jobs_done` by then). Called for a batch at a time; by default nothing.
+    fn discarded<'c>(
+        conn: &'c mut sqlx::PgConnection,
+        ids: &'c [i64],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c {
+        let _ = (conn, ids);
+        async { Ok(()) }
+    }
 }
 
 /// A job with its payload type erased, as the worker holds it.
@@ -149,6 +161,19 @@ pub(crate) trait Erased<S>: Send + Sync {
 }
 
 struct Typed<J>(std::marker::PhantomData<fn() -> J>);
+
+/// A kind's discard hook, with the services' type erased too.
+struct Hook<J, S>(std::marker::PhantomData<fn() -> (J, S)>);
+
+impl<S: Send + Sync + 'static, J: Job<S>> DiscardHook for Hook<J, S> {
+    fn discarded<'c>(
+        &self,
+        conn: &'c mut sqlx::PgConnection,
+        ids: &'c [i64],
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(J::discarded(conn, ids))
+    }
+}
 
 impl<S: Send + Sync + 'static, J: Job<S>> Erased<S> for Typed<J> {
     fn run(
@@ -182,6 +207,7 @@ pub type Bound = Arc<
 /// One registered kind: its job, type-erased, and how to make its spec.
 struct Entry<S> {
     job: Arc<dyn Erased<S>>,
+    hook: Arc<dyn DiscardHook>,
     spec: fn() -> KindSpec,
 }
 
@@ -189,6 +215,7 @@ impl<S> Clone for Entry<S> {
     fn clone(&self) -> Self {
         Entry {
             job: self.job.clone(),
+            hook: self.hook.clone(),
             spec: self.spec,
         }
     }
@@ -219,8 +246,19 @@ impl<S: Send + Sync + 'static> Registry<S> {
     /// Adds the job of type `J` under its kind (a later one of the same kind replaces it).
     pub fn register<J: Job<S>>(&mut self) {
         let job: Arc<dyn Erased<S>> = Arc::new(Typed::<J>(std::marker::PhantomData));
+        let hook: Arc<dyn DiscardHook> = Arc::new(Hook::<J, S>(std::marker::PhantomData));
         let spec = KindSpec::of::<J>;
-        self.jobs.insert(J::KIND, Entry { job, spec });
+        self.jobs.insert(J::KIND, Entry { job, hook, spec });
+    }
+
+    /// The registered kinds' hooks on their jobs' final outcome.
+    pub fn discard_hooks(&self) -> DiscardHooks {
+        DiscardHooks::new(
+            self.jobs
+                .iter()
+                .map(|(kind, e)| (*kind, e.hook.clone()))
+                .collect(),
+        )
     }
 
     /// The catalogue of the registered kinds, from their types.

@@ -19,6 +19,7 @@ pub mod worker;
 mod admin;
 mod claim;
 mod complete;
+mod hooks;
 mod maintenance;
 pub mod retry;
 mod wake;
@@ -42,6 +43,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use crate::catalog::Catalog;
+pub use hooks::DiscardHooks;
 pub use job::{Job, JobContext, JobError, Kind, Registry};
 
 /// Channel that `INSERT`s into `mcp.sync_jobs` (and `mcp.retry_job`) notify.

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::queries::{fit, time, uuid_arg};
+use super::queries::{bounded, fit_page, time, uuid_arg};
 use super::types::*;
 use super::Failure;
 
@@ -89,6 +89,52 @@ pub async fn get_thread(
     })
 }
 
+pub async fn get_changes(
+    tx: &mut PgConnection,
+    workspace: Uuid,
+    a: GetChangesArgs,
+    budget: usize,
+) -> Result<Changes, Failure> {
+    let max = bounded("max_rows", a.max_rows, 100, 1..=500)?;
+    let cursor = a.cursor.filter(|c| !c.is_empty());
+    let rows: Vec<ChangeRow> = sqlx::query_as(
+        "SELECT cursor, op, integration_id, external_id, platform, kind, occurred_at, \
+                changed_at, title, left(text, 200), url, thread \
+         FROM mcp.changes($1, $2, $3)",
+    )
+    .bind(workspace)
+    .bind(cursor.as_deref())
+    .bind(max as i32 + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    let more_rows = rows.len() > max as usize;
+    let rows = rows.into_iter().take(max as usize).map(|r| {
+        (
+            r.0,
+            Change {
+                op: r.1,
+                integration_id: r.2.to_string(),
+                external_id: r.3,
+                platform: r.4,
+                kind: r.5,
+                occurred_at: time(r.6),
+                changed_at: time(Some(r.7)).unwrap_or_default(),
+                title: r.8,
+                preview: r.9,
+                url: r.10,
+                thread: r.11,
+            },
+        )
+    });
+    let (changes, last, cut) = fit_page(rows, budget);
+    let next_cursor = last.or(cursor);
+    Ok(Changes {
+        changes,
+        next_cursor,
+        more: more_rows || cut,
+    })
+}
+
 type ChangeRow = (
     String,
     String,
@@ -103,65 +149,3 @@ type ChangeRow = (
     Option<String>,
     Option<String>,
 );
-
-pub async fn get_changes(
-    tx: &mut PgConnection,
-    workspace: Uuid,
-    a: GetChangesArgs,
-    budget: usize,
-) -> Result<Changes, Failure> {
-    let max = a.max_rows.unwrap_or(100);
-    if !(1..=500).contains(&max) {
-        return Err(Failure::invalid(format!(
-            "max_rows must be between 1 and 500, not {max}"
-        )));
-    }
-    let cursor = a.cursor.filter(|c| !c.is_empty());
-    let rows: Vec<ChangeRow> = sqlx::query_as(
-        "SELECT cursor, op, integration_id, external_id, platform, kind, occurred_at, \
-                changed_at, title, left(text, 200), url, thread \
-         FROM mcp.changes($1, $2, $3)",
-    )
-    .bind(workspace)
-    .bind(cursor.as_deref())
-    .bind(max as i32 + 1)
-    .fetch_all(&mut *tx)
-    .await?;
-    let more_rows = rows.len() > max as usize;
-    let (cursors, changes): (Vec<String>, Vec<Change>) = rows
-        .into_iter()
-        .take(max as usize)
-        .map(|r| {
-            (
-                r.0,
-                Change {
-                    op: r.1,
-                    integration_id: r.2.to_string(),
-                    external_id: r.3,
-                    platform: r.4,
-                    kind: r.5,
-                    occurred_at: time(r.6),
-                    changed_at: time(Some(r.7)).unwrap_or_default(),
-                    title: r.8,
-                    preview: r.9,
-                    url: r.10,
-                    thread: r.11,
-                },
-            )
-        })
-        .unzip();
-    let mut changes = changes;
-    let n = fit(&changes, budget, 200).max(1).min(changes.len());
-    let cut = n < changes.len();
-    changes.truncate(n);
-    let next_cursor = if n > 0 {
-        cursors.get(n - 1).cloned()
-    } else {
-        cursor
-    };
-    Ok(Changes {
-        changes,
-        next_cursor,
-        more: more_rows || cut,
-    })
-}

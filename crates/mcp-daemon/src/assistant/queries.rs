@@ -69,6 +69,25 @@ pub(super) fn uuid_arg(name: &str, v: &str) -> Result<Uuid, Failure> {
     })
 }
 
+/// `value` (`default` when not given) if within `range`; otherwise a failure naming `name`.
+pub(super) fn bounded(
+    name: &str,
+    value: Option<u32>,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, Failure> {
+    let v = value.unwrap_or(default);
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(Failure::invalid(format!(
+            "{name} must be between {} and {}, not {v}",
+            range.start(),
+            range.end()
+        )))
+    }
+}
+
 /// How many of `items` fit in `budget` characters of JSON beside `overhead`.
 pub fn fit<T: Serialize>(items: &[T], budget: usize, overhead: usize) -> usize {
     let mut used = overhead;
@@ -80,6 +99,20 @@ pub fn fit<T: Serialize>(items: &[T], budget: usize, overhead: usize) -> usize {
         used += n;
     }
     items.len()
+}
+
+/// Of `rows` (each item after its cursor), those that fit `budget` (at least one): the items,
+/// the cursor of the last one kept, and whether the budget left any out.
+pub fn fit_page<T: Serialize>(
+    rows: impl IntoIterator<Item = (String, T)>,
+    budget: usize,
+) -> (Vec<T>, Option<String>, bool) {
+    let (cursors, mut items): (Vec<String>, Vec<T>) = rows.into_iter().unzip();
+    let n = fit(&items, budget, 200).max(1).min(items.len());
+    let cut = n < items.len();
+    items.truncate(n);
+    let last = n.checked_sub(1).and_then(|i| cursors.get(i).cloned());
+    (items, last, cut)
 }
 
 fn next_step(state: &str, breaker: &str) -> Option<String> {
@@ -172,33 +205,13 @@ pub async fn list_integrations(
     Ok(Integrations { integrations: all })
 }
 
-type HitRow = (
-    String,
-    Uuid,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<Value>,
-    Option<DateTime<Utc>>,
-    Option<String>,
-    Option<String>,
-    Option<i32>,
-);
-
 pub async fn search(
     tx: &mut PgConnection,
     workspace: Uuid,
     a: SearchArgs,
     budget: usize,
 ) -> Result<SearchResult, Failure> {
-    let limit = a.limit.unwrap_or(20);
-    if !(1..=50).contains(&limit) {
-        return Err(Failure::invalid(format!(
-            "limit must be between 1 and 50, not {limit}"
-        )));
-    }
+    let limit = bounded("limit", a.limit, 20, 1..=50)?;
     let mut filters = serde_json::Map::new();
     if let Some(p) = a.platforms.filter(|p| !p.is_empty()) {
         filters.insert("platforms".into(), json!(p));
@@ -255,39 +268,43 @@ pub async fn search(
         .filter(|r| seen.contains(&(r.1, r.2.clone())))
         .collect();
     let more = rows.len() > limit as usize;
-    let (cursors, hits): (Vec<String>, Vec<Hit>) = rows
-        .into_iter()
-        .take(limit as usize)
-        .map(|r| {
-            (
-                r.0,
-                Hit {
-                    integration_id: r.1.to_string(),
-                    external_id: r.2,
-                    platform: r.3,
-                    kind: r.4,
-                    title: r.5,
-                    snippet: r.6,
-                    author: r.7,
-                    occurred_at: time(r.8),
-                    url: r.9,
-                    thread: r.10,
-                    text_bytes: r.11,
-                },
-            )
-        })
-        .unzip();
-    let mut hits = hits;
-    let n = fit(&hits, budget, 200).max(1).min(hits.len());
-    let cut = n < hits.len();
-    hits.truncate(n);
-    let next_cursor = if (more || cut) && n > 0 {
-        cursors.get(n - 1).cloned()
-    } else {
-        None
-    };
+    let rows = rows.into_iter().take(limit as usize).map(|r| {
+        (
+            r.0,
+            Hit {
+                integration_id: r.1.to_string(),
+                external_id: r.2,
+                platform: r.3,
+                kind: r.4,
+                title: r.5,
+                snippet: r.6,
+                author: r.7,
+                occurred_at: time(r.8),
+                url: r.9,
+                thread: r.10,
+                text_bytes: r.11,
+            },
+        )
+    });
+    let (hits, last, cut) = fit_page(rows, budget);
+    let next_cursor = if more || cut { last } else { None };
     Ok(SearchResult { hits, next_cursor })
 }
+
+type HitRow = (
+    String,
+    Uuid,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<Value>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+);
 
 type ItemRow = (
     String,

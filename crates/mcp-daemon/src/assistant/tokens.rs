@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::api_tokens::{generate_with, hash};
+use crate::api_tokens::{generate_with, hash, listed, workspace_exists, LISTED};
 use mcp_platforms::secret::Secret;
 
 /// What every MCP token starts with.
@@ -97,11 +97,9 @@ pub async fn create(
         return Err(TokenError::PastExpiry);
     }
     let scopes = parse_scopes(scopes)?;
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM core.workspaces WHERE id = $1")
-        .bind(workspace)
-        .fetch_optional(pool)
-        .await?;
-    found.ok_or(TokenError::UnknownWorkspace(workspace))?;
+    if !workspace_exists(pool, workspace).await? {
+        return Err(TokenError::UnknownWorkspace(workspace));
+    }
     let token = generate_with(PREFIX);
     let row: McpToken = sqlx::query_as(concat!(
         "INSERT INTO mcp.mcp_tokens (workspace_id, name, token_sha256, scopes, expires_at) \
@@ -116,25 +114,6 @@ pub async fn create(
     .fetch_one(pool)
     .await?;
     Ok((row, token))
-}
-
-/// Tokens, of one workspace or of all, oldest first; revoked ones only when asked.
-pub async fn list(
-    pool: &PgPool,
-    workspace: Option<Uuid>,
-    with_revoked: bool,
-) -> Result<Vec<McpToken>, TokenError> {
-    Ok(sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM mcp.mcp_tokens \
-         WHERE ($1::uuid IS NULL OR workspace_id = $1) AND ($2 OR revoked_at IS NULL) \
-         ORDER BY created_at, id"
-    ))
-    .bind(workspace)
-    .bind(with_revoked)
-    .fetch_all(pool)
-    .await?)
 }
 
 /// Revokes a token (of `workspace` only, when given): refused from the next request on.
@@ -154,6 +133,17 @@ pub async fn revoke(
     .fetch_optional(pool)
     .await?
     .ok_or(TokenError::NotFound(id))
+}
+
+/// Tokens, of one workspace or of all, oldest first; revoked ones only when asked.
+pub async fn list(
+    pool: &PgPool,
+    workspace: Option<Uuid>,
+    with_revoked: bool,
+) -> Result<Vec<McpToken>, TokenError> {
+    const SQL: &str =
+        const_format::concatcp!("SELECT ", columns!(), " FROM mcp.mcp_tokens", LISTED);
+    Ok(listed(pool, SQL, workspace, with_revoked).await?)
 }
 
 /// The live token whose hash is that of `presented`, if any; notes its use (at most once a

@@ -22,6 +22,11 @@ use crate::sync::{store, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
 use mcp_platforms::connectors::{watermark, Identity};
 
 impl Job<Services> for Sync {
+    /// Failing for good is told to the product (`sync.failing`).
+    async fn discarded(conn: &mut sqlx::PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+        crate::notify::failed_for_good(conn, ids, crate::notify::SYNC_FAILING).await
+    }
+
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {
         let p = self;
         let s = &ctx.services;

@@ -14,6 +14,11 @@ use crate::metrics as m;
 use mcp_platforms::connectors::Action;
 
 impl Job<Services> for TokenRefresh {
+    /// Failing for good is told to the product (`token.refresh_failed`).
+    async fn discarded(conn: &mut sqlx::PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+        crate::notify::failed_for_good(conn, ids, crate::notify::TOKEN_REFRESH_FAILED).await
+    }
+
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {
         let p = self;
         let s = &ctx.services;

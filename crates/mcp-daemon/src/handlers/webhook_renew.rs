@@ -10,6 +10,11 @@ use crate::webhooks::renew::{self, RenewError};
 use mcp_platforms::connectors::Action;
 
 impl Job<Services> for WebhookRenew {
+    /// Failing for good is told to the product (`webhook.subscription_lost`).
+    async fn discarded(conn: &mut sqlx::PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+        crate::notify::failed_for_good(conn, ids, crate::notify::SUBSCRIPTION_LOST).await
+    }
+
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {
         let p = self;
         let s = &ctx.services;

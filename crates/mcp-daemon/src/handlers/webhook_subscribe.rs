@@ -7,6 +7,11 @@ use crate::kinds::WebhookSubscribe;
 use crate::webhooks::subscriptions;
 
 impl Job<Services> for WebhookSubscribe {
+    /// Failing for good is told to the product (`webhook.subscription_lost`).
+    async fn discarded(conn: &mut sqlx::PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+        crate::notify::failed_for_good(conn, ids, crate::notify::SUBSCRIPTION_LOST).await
+    }
+
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {
         let p = self;
         let s = &ctx.services;

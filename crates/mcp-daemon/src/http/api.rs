@@ -1,5 +1,6 @@
 //! What every management endpoint shares: the state they are given (`ApiState`), the error
-//! answers (`error`, `bad_request`, `Reject`) and a `ConnectError` as a response (`refused`).
+//! answers (`error`, `bad_request`, `Reject`), a `ConnectError` as a response (`refused`) and
+//! the reading of a JSON object body (`Fields`).
 //! The routes that use them are in `http/mod.rs` (`management`).
 
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use crate::config::Config;
 use crate::connections::{ConnectError, Flow};
@@ -94,4 +95,51 @@ pub(super) fn refused(e: &ConnectError) -> Response {
         }
     };
     error(status, kind, e.to_string())
+}
+
+/// A request body that must be a JSON object, read field by field; a field of the wrong type is
+/// a 400 naming it.
+pub(super) struct Fields(Map<String, Value>);
+
+// The error is the answer itself, given once per request: boxing it would gain nothing.
+#[allow(clippy::result_large_err)]
+impl Fields {
+    pub(super) fn parse(body: &[u8]) -> Result<Fields, Response> {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(o)) => Ok(Fields(o)),
+            _ => Err(bad_request("body", "must be a JSON object")),
+        }
+    }
+
+    /// The field's value, `None` when absent or null.
+    pub(super) fn get(&self, field: &str) -> Option<&Value> {
+        self.0.get(field).filter(|v| !v.is_null())
+    }
+
+    /// A UUID field, if given.
+    pub(super) fn uuid(&self, field: &'static str) -> Result<Option<uuid::Uuid>, Response> {
+        self.get(field)
+            .map(|v| {
+                v.as_str()
+                    .and_then(|w| uuid::Uuid::parse_str(w).ok())
+                    .ok_or_else(|| bad_request(field, "must be a UUID"))
+            })
+            .transpose()
+    }
+
+    /// An array of strings (none when not given); otherwise `wrong` is the answer's message.
+    pub(super) fn strings(
+        &self,
+        field: &'static str,
+        wrong: &str,
+    ) -> Result<Vec<String>, Response> {
+        match self.get(field) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => Ok(a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()),
+            Some(_) => Err(bad_request(field, wrong)),
+        }
+    }
 }

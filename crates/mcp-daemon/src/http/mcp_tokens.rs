@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
-use super::api::ApiState;
+use super::api::{self, bad_request, ApiState, Fields};
 use super::auth::{Caller, ForbiddenWorkspace};
 use crate::assistant::tokens::{self, TokenError};
 
@@ -28,19 +28,7 @@ fn answer(e: TokenError) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }
     };
-    (
-        status,
-        Json(json!({"error": kind, "message": e.to_string()})),
-    )
-        .into_response()
-}
-
-fn bad(field: &str, message: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": "bad_request", "field": field, "message": message})),
-    )
-        .into_response()
+    api::error(status, kind, e.to_string())
 }
 
 /// The workspace a request acts in: its token's, or the one the gateway names (naming another
@@ -62,49 +50,36 @@ pub async fn create(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Response {
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return bad("body", "must be a JSON object");
-    };
-    let named = match body.get("workspace_id") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_str().and_then(|w| uuid::Uuid::parse_str(w).ok()) {
-            Some(w) => Some(w),
-            None => return bad("workspace_id", "must be a UUID"),
-        },
-    };
-    let workspace = match workspace_of(caller, named) {
+) -> Result<Response, Response> {
+    let body = Fields::parse(&body)?;
+    let workspace = match workspace_of(caller, body.uuid("workspace_id")?) {
         Ok(Some(w)) => w,
-        Ok(None) => return bad("workspace_id", "missing"),
-        Err(f) => return f.into_response(),
+        Ok(None) => return Err(bad_request("workspace_id", "missing")),
+        Err(f) => return Err(f.into_response()),
     };
     let name = body
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or("assistant");
-    let scopes: Vec<String> = match body.get("scopes") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        Some(_) => return bad("scopes", "must be an array of \"read\" and \"sync\""),
-    };
+    let scopes = body.strings("scopes", "must be an array of \"read\" and \"sync\"")?;
     let expires_at = match body.get("expires_in_s") {
-        None | Some(Value::Null) => None,
+        None => None,
         Some(v) => match v.as_u64().filter(|&s| s > 0 && s < 10 * 365 * 86_400) {
             Some(secs) => Some(chrono::Utc::now() + chrono::Duration::seconds(secs as i64)),
-            None => return bad("expires_in_s", "must be a number of seconds above 0"),
+            None => {
+                return Err(bad_request(
+                    "expires_in_s",
+                    "must be a number of seconds above 0",
+                ))
+            }
         },
     };
-    match tokens::create(&s.pool, workspace, name, &scopes, expires_at).await {
-        Ok((row, token)) => {
-            let mut v = serde_json::to_value(&row).unwrap_or_else(|_| json!({}));
-            v["token"] = json!(token.expose());
-            (StatusCode::CREATED, Json(v)).into_response()
-        }
-        Err(e) => answer(e),
-    }
+    let (row, token) = tokens::create(&s.pool, workspace, name, &scopes, expires_at)
+        .await
+        .map_err(answer)?;
+    let mut v = serde_json::to_value(&row).unwrap_or_else(|_| json!({}));
+    v["token"] = json!(token.expose());
+    Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -137,7 +112,7 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Response {
     let Ok(id) = uuid::Uuid::parse_str(&id) else {
-        return bad("id", "must be a UUID");
+        return bad_request("id", "must be a UUID");
     };
     let workspace = match caller {
         Caller::Workspace(w) => Some(w),

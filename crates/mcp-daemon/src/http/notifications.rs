@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
-use super::api::ApiState;
+use super::api::{self, bad_request, ApiState, Fields};
 use super::auth::{self, Caller};
 use crate::notify::endpoints::{self as ep, NotifyError};
 
@@ -30,25 +30,13 @@ fn refused(e: &NotifyError) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }
     };
-    (
-        status,
-        Json(json!({"error": kind, "message": e.to_string()})),
-    )
-        .into_response()
-}
-
-fn bad(field: &str, message: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": "bad_request", "field": field, "message": message})),
-    )
-        .into_response()
+    api::error(status, kind, e.to_string())
 }
 
 /// The endpoint the path names if the caller may see it; otherwise the answer to give.
 async fn visible(s: &ApiState, caller: Caller, id: &str) -> Result<uuid::Uuid, Response> {
     let Ok(id) = uuid::Uuid::parse_str(id) else {
-        return Err(bad("id", "must be a UUID"));
+        return Err(bad_request("id", "must be a UUID"));
     };
     match caller.sees_endpoint(&s.pool, id).await {
         Ok(true) => Ok(id),
@@ -63,50 +51,24 @@ pub async fn add(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Response {
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return bad("body", "must be a JSON object");
-    };
+) -> Result<Response, Response> {
+    let body = Fields::parse(&body)?;
     let Some(url) = body.get("url").and_then(Value::as_str) else {
-        return bad("url", "missing");
+        return Err(bad_request("url", "missing"));
     };
-    let workspace = match body.get("workspace_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(w)) => match uuid::Uuid::parse_str(w) {
-            Ok(w) => Some(w),
-            Err(_) => return bad("workspace_id", "must be a UUID"),
-        },
-        Some(_) => return bad("workspace_id", "must be a UUID"),
-    };
-    let workspace = match caller.acting_in(workspace) {
-        Ok(w) => w,
-        Err(forbidden) => return forbidden.into_response(),
-    };
-    let types: Vec<String> = match body.get("event_types") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => {
-            let t: Vec<String> = a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect();
-            if t.len() != a.len() {
-                return bad("event_types", "must be an array of strings");
-            }
-            t
-        }
-        Some(_) => return bad("event_types", "must be an array of strings"),
-    };
-    if let Err(e) = ep::check_destination(url, s.config.notify.allow_private).await {
-        return refused(&e);
-    }
-    match ep::add(&s.pool, &s.vault, url, workspace, &types).await {
-        Ok((e, secret)) => {
-            let mut v = json!(e);
-            v["secret"] = json!(secret.expose());
-            (StatusCode::CREATED, Json(v)).into_response()
-        }
-        Err(e) => refused(&e),
-    }
+    let workspace = caller
+        .acting_in(body.uuid("workspace_id")?)
+        .map_err(IntoResponse::into_response)?;
+    let types = body.strings("event_types", "must be an array of strings")?;
+    ep::check_destination(url, s.config.notify.allow_private)
+        .await
+        .map_err(|e| refused(&e))?;
+    let (e, secret) = ep::add(&s.pool, &s.vault, url, workspace, &types)
+        .await
+        .map_err(|e| refused(&e))?;
+    let mut v = json!(e);
+    v["secret"] = json!(secret.expose());
+    Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
 /// `GET /notifications/endpoints`.

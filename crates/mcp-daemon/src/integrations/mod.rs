@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::kinds::{HealthCheck, Kind};
-use crate::vault::{Binding, Vault, VaultError};
+use crate::vault::{Binding, Vault, VaultError, ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD};
 use mcp_platforms::connectors::{ConnectorError, Credentials, Platform};
 use mcp_platforms::secret::Secret;
 
@@ -102,11 +102,6 @@ fn integration(id: uuid::Uuid, row: Option<Row>) -> Result<Integration, Integrat
     })
 }
 
-/// The binding of a stored secret: its integration and field.
-fn binding<'a>(record: &'a str, field: &'a str) -> Binding<'a> {
-    Binding { record, field }
-}
-
 /// `credentials`' statement (exposed for the plan tests).
 pub const CREDENTIALS_SQL: &str = "SELECT token_type, access_token_ct, key_id, basic_user \
      FROM mcp.oauth_tokens WHERE integration_id = $1";
@@ -128,7 +123,7 @@ pub async fn credentials(
     };
     let record = id.to_string();
     let secret = vault
-        .open(&key_id, &ct, binding(&record, "access_token"))
+        .open(&key_id, &ct, Binding::new(&record, ACCESS_TOKEN_FIELD))
         .map_err(|source| IntegrationError::Vault { id, source })?;
     Ok(match kind.as_str() {
         "api_key" => Credentials::ApiKey(secret),
@@ -158,12 +153,12 @@ pub async fn store_credentials(
     };
     let vault_err = |source| IntegrationError::Vault { id, source };
     let (key_id, access_ct) = vault
-        .seal(secret.expose(), binding(&record, "access_token"))
+        .seal(secret.expose(), Binding::new(&record, ACCESS_TOKEN_FIELD))
         .map_err(vault_err)?;
     let refresh_ct = match refresh_token {
         Some(r) => Some(
             vault
-                .seal(r.expose(), binding(&record, "refresh_token"))
+                .seal(r.expose(), Binding::new(&record, REFRESH_TOKEN_FIELD))
                 .map_err(vault_err)?
                 .1,
         ),

@@ -122,10 +122,40 @@ pub const CRITICAL_TYPES: &[&str] = &[
     "integration.reconnect_required",
     "integration.breaker_opened",
     "integration.breaker_closed",
-    "token.refresh_failed",
-    "webhook.subscription_lost",
-    "sync.failing",
+    TOKEN_REFRESH_FAILED,
+    SUBSCRIPTION_LOST,
+    SYNC_FAILING,
 ];
+/// A `token_refresh` job failed for good.
+pub const TOKEN_REFRESH_FAILED: &str = "token.refresh_failed";
+/// A `webhook_renew` or `webhook_subscribe` job failed for good.
+pub const SUBSCRIPTION_LOST: &str = "webhook.subscription_lost";
+/// A `sync` job failed for good.
+pub const SYNC_FAILING: &str = "sync.failing";
+
+/// Records `event_type` in `ops.events` (so it notifies) for each of the jobs `ids`, just
+/// discarded in this transaction (a kind's discard hook): its integration, attempts and error.
+pub async fn failed_for_good(
+    conn: &mut sqlx::PgConnection,
+    ids: &[i64],
+    event_type: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(FAILED_FOR_GOOD_SQL)
+        .bind(ids)
+        .bind(event_type)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+const FAILED_FOR_GOOD_SQL: &str = "\
+    INSERT INTO ops.events (workspace_id, integration_id, event_type, payload) \
+    SELECT i.workspace_id, j.integration_id, $2, \
+           jsonb_build_object('platform', i.platform, 'job_id', j.id, 'kind', j.kind, \
+                              'attempts', j.attempt, 'error', j.last_error) \
+    FROM mcp.sync_jobs_done j JOIN core.integrations i ON i.id = j.integration_id \
+    WHERE j.id = ANY ($1) AND j.state = 'discarded' \
+    ORDER BY j.id";
 pub const OPT_IN_TYPES: &[&str] = &["sync.completed"];
 /// What `notify test` sends.
 pub const TEST_TYPE: &str = "notification.test";

@@ -89,6 +89,17 @@ pub struct Binding<'a> {
     pub field: &'a str,
 }
 
+impl<'a> Binding<'a> {
+    pub fn new(record: &'a str, field: &'a str) -> Self {
+        Binding { record, field }
+    }
+}
+
+/// The field a stored token's access token is sealed under (`mcp.oauth_tokens.access_token_ct`).
+pub const ACCESS_TOKEN_FIELD: &str = "access_token";
+/// The field a stored token's refresh token is sealed under (`mcp.oauth_tokens.refresh_token_ct`).
+pub const REFRESH_TOKEN_FIELD: &str = "refresh_token";
+
 struct Key {
     id: String,
     cipher: XChaCha20Poly1305,

@@ -96,16 +96,8 @@ pub async fn register(
     secret: Option<&Secret>,
     public_key: Option<&str>,
 ) -> Result<Uuid, WebhookError> {
-    register_with_id(
-        pool,
-        vault,
-        Uuid::new_v4(),
-        integration_id,
-        platform,
-        secret,
-        public_key,
-    )
-    .await
+    let new = New::of(integration_id, platform, secret, public_key);
+    insert(pool, vault, new).await
 }
 
 /// Stores a webhook whose sealed `secret` is the last segment of its URL
@@ -118,18 +110,11 @@ pub async fn register_secret_in_url(
     platform: Platform,
     secret: &Secret,
 ) -> Result<Uuid, WebhookError> {
-    let id = Uuid::new_v4();
-    insert(
-        pool,
-        vault,
-        id,
-        integration_id,
-        platform,
-        Some(secret),
-        None,
-        true,
-    )
-    .await
+    let new = New {
+        secret_in_url: true,
+        ..New::of(integration_id, platform, Some(secret), None)
+    };
+    insert(pool, vault, new).await
 }
 
 /// `register` with a chosen webhook id (the demo's documented one).
@@ -142,30 +127,51 @@ pub async fn register_with_id(
     secret: Option<&Secret>,
     public_key: Option<&str>,
 ) -> Result<Uuid, WebhookError> {
-    insert(
-        pool,
-        vault,
+    let new = New {
+        id,
+        ..New::of(integration_id, platform, secret, public_key)
+    };
+    insert(pool, vault, new).await
+}
+
+/// A webhook to store.
+struct New<'a> {
+    id: Uuid,
+    integration_id: Uuid,
+    platform: Platform,
+    secret: Option<&'a Secret>,
+    public_key: Option<&'a str>,
+    secret_in_url: bool,
+}
+
+impl<'a> New<'a> {
+    /// A new id, its secret (if any) not in its URL.
+    fn of(
+        integration_id: Uuid,
+        platform: Platform,
+        secret: Option<&'a Secret>,
+        public_key: Option<&'a str>,
+    ) -> Self {
+        New {
+            id: Uuid::new_v4(),
+            integration_id,
+            platform,
+            secret,
+            public_key,
+            secret_in_url: false,
+        }
+    }
+}
+
+async fn insert(pool: &PgPool, vault: &Vault, new: New<'_>) -> Result<Uuid, WebhookError> {
+    let New {
         id,
         integration_id,
         platform,
         secret,
         public_key,
-        false,
-    )
-    .await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn insert(
-    pool: &PgPool,
-    vault: &Vault,
-    id: Uuid,
-    integration_id: Uuid,
-    platform: Platform,
-    secret: Option<&Secret>,
-    public_key: Option<&str>,
-    secret_in_url: bool,
-) -> Result<Uuid, WebhookError> {
+        secret_in_url,
+    } = new;
     if !super::PLATFORMS.contains(&platform) {
         return Err(WebhookError::NoWebhooks(platform.as_str()));
     }

@@ -292,6 +292,24 @@ pub(crate) struct BenchKeys {
     pub vault: Vault,
 }
 
+/// A migrated bench database with the bench's keys, one workspace and one Slack integration in
+/// it (their ids).
+pub(crate) async fn bench_slack_integration(
+    db_url: &str,
+) -> anyhow::Result<(sqlx::PgPool, BenchKeys, uuid::Uuid, uuid::Uuid)> {
+    let pool = sqlx::PgPool::connect(db_url).await?;
+    mcp_daemon::db::migrate(&pool, mcp_daemon::handlers::builtin_catalog()).await?;
+    let keys = bench_keys()?;
+    let ws = mcp_daemon::integrations::create_workspace(&pool, "bench").await?;
+    let integration: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, 'slack') RETURNING id",
+    )
+    .bind(ws)
+    .fetch_one(&pool)
+    .await?;
+    Ok((pool, keys, ws, integration))
+}
+
 pub(crate) fn bench_keys() -> anyhow::Result<BenchKeys> {
     let dir = tempfile::tempdir()?;
     let key_file = dir.path().join("bench.key");

@@ -63,16 +63,8 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<NotifyRep
         ..NotifyReport::default()
     };
     println!("machine: {}", report.machine);
-    let pool = sqlx::PgPool::connect(db_url).await?;
-    mcp_daemon::db::migrate(&pool, mcp_daemon::handlers::builtin_catalog()).await?;
-    let keys = crate::bench::health::bench_keys()?;
-    let ws = mcp_daemon::integrations::create_workspace(&pool, "bench").await?;
-    let integration: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, 'slack') RETURNING id",
-    )
-    .bind(ws)
-    .fetch_one(&pool)
-    .await?;
+    let (pool, keys, ws, integration) =
+        crate::bench::health::bench_slack_integration(db_url).await?;
 
     let seen: Arrivals = Arc::default();
     let app = axum::Router::new()

@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
-use super::lists::{bad_settings, call, items, no_error, PAGE_SIZE};
+use super::lists::{bad_settings, call, channels_from, items, no_error, PAGE_SIZE};
 use super::page::{Page, PageRequest};
-use super::watermark::{self, Channels};
+use super::watermark;
 use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
 pub fn defaults() -> Defaults {
@@ -147,21 +147,13 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         account,
         ..
     } = req;
-    let configured =
-        watermark::channels(base.platform, settings).map_err(|e| bad_settings(base, e))?;
-    let mut c = Channels::parse(cursor);
+    let (configured, mut c) = channels_from(base, settings, cursor)?;
     if !c.active {
         let channels = guild_channels(base, account.unwrap_or(""), &configured).await?;
         c.start(&channels, false);
     }
     let Some(channel) = c.current().map(String::from) else {
-        c.finish(&configured);
-        return Ok(Page {
-            items: vec![],
-            next_cursor: Some(c.text()),
-            done: true,
-            deleted: vec![],
-        });
+        return Ok(c.page(vec![], &configured));
     };
     let path = format!("/api/v10/channels/{channel}/messages");
     let q = [
@@ -181,16 +173,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
     if items.len() < PAGE_SIZE as usize {
         c.channel_done(watermark::snowflake_newer);
     }
-    let done = c.is_done();
-    if done {
-        c.finish(&configured);
-    }
-    Ok(Page {
-        items,
-        next_cursor: Some(c.text()),
-        done,
-        deleted: vec![],
-    })
+    Ok(c.page(items, &configured))
 }
 
 /// What a Discord webhook event means: `APPLICATION_DEAUTHORIZED` withdraws our access

@@ -168,12 +168,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
     if resp.status == 404 {
         return Err(ConnectorError::cursor_expired(p, &resp));
     }
-    if !resp.is_success() {
-        return Err(classify(base, &resp));
-    }
-    let v = resp
-        .json()
-        .ok_or_else(|| http::invalid_response(p, &resp, "not JSON"))?;
+    let v = http::json_or(p, &resp, |r| classify(base, r))?;
     let (items, deleted) = history_changes(&v);
     Ok(match text(&v, "/nextPageToken") {
         Some(t) => Page {

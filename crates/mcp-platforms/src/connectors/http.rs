@@ -343,8 +343,18 @@ impl Api<'_> {
 
 /// A successful answer's JSON; a failure classified by status, a body that is not JSON invalid.
 pub fn ok_json(p: Platform, resp: &RawResponse) -> Result<Value, ConnectorError> {
+    json_or(p, resp, |r| classify_status(p, r, None))
+}
+
+/// A successful answer's JSON; a failure as the platform's `classify` reads it, a body that is
+/// not JSON invalid.
+pub fn json_or(
+    p: Platform,
+    resp: &RawResponse,
+    classify: impl FnOnce(&RawResponse) -> ConnectorError,
+) -> Result<Value, ConnectorError> {
     if !resp.is_success() {
-        return Err(classify_status(p, resp, None));
+        return Err(classify(resp));
     }
     resp.json()
         .ok_or_else(|| invalid_response(p, resp, "not JSON"))

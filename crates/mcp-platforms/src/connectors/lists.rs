@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::base::Base;
 use super::http::{self, RawResponse};
 use super::page::{item, SyncItem};
+use super::watermark::{self, Channels};
 use super::{ConnectorError, Credentials, ErrorType};
 
 /// Items asked per page (each platform caps it at its own maximum).
@@ -63,6 +64,18 @@ pub(super) fn query(
     q: &[(&str, String)],
 ) -> reqwest::RequestBuilder {
     http::authorize(base.request(reqwest::Method::GET, path).query(q), creds)
+}
+
+/// A channel listing's configured channels (`settings.channels`; a bad list refused naming it)
+/// and where it stands (its stored cursor).
+pub(super) fn channels_from(
+    base: &Base,
+    settings: &Value,
+    cursor: Option<&str>,
+) -> Result<(Vec<String>, Channels), ConnectorError> {
+    let configured =
+        watermark::channels(base.platform, settings).map_err(|e| bad_settings(base, e))?;
+    Ok((configured, Channels::parse(cursor)))
 }
 
 pub(super) fn bad_settings(base: &Base, e: String) -> ConnectorError {

@@ -113,12 +113,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
     {
         return Err(ConnectorError::cursor_expired(p, &resp));
     }
-    if !resp.is_success() {
-        return Err(classify(base, &resp));
-    }
-    let v = resp
-        .json()
-        .ok_or_else(|| http::invalid_response(p, &resp, "not JSON"))?;
+    let v = http::json_or(p, &resp, |r| classify(base, r))?;
     let (items, deleted) = delta_changes(&v);
     Ok(
         match (text(&v, "/@odata.nextLink"), text(&v, "/@odata.deltaLink")) {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
-use super::lists::{bad_settings, call, items, query, text, PAGE_SIZE};
+use super::lists::{call, channels_from, items, query, text, PAGE_SIZE};
 use super::page::{Page, PageRequest};
 use super::watermark::{self, Channels};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity, MethodLimit};
@@ -151,10 +151,8 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         settings,
         ..
     } = req;
-    let configured =
-        watermark::channels(base.platform, settings).map_err(|e| bad_settings(base, e))?;
+    let (configured, mut c) = channels_from(base, settings, cursor)?;
     let not_ok = |v: &Value| v.get("ok").and_then(Value::as_bool) != Some(true);
-    let mut c = Channels::parse(cursor);
     if !c.active {
         c.start(&configured, true);
     }
@@ -188,16 +186,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
                 .collect();
             c.discover = text(&v, "/response_metadata/next_cursor");
         }
-        let done = c.is_done();
-        if done {
-            c.finish(&configured);
-        }
-        return Ok(Page {
-            items: vec![],
-            next_cursor: Some(c.text()),
-            done,
-            deleted: vec![],
-        });
+        return Ok(c.page(vec![], &configured));
     };
     let limit = if base.limited_history {
         LIMITED_PAGE
@@ -227,16 +216,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         Some(next) => c.page = Some(next),
         None => c.channel_done(watermark::ts_newer),
     }
-    let done = c.is_done();
-    if done {
-        c.finish(&configured);
-    }
-    Ok(Page {
-        items,
-        next_cursor: Some(c.text()),
-        done,
-        deleted: vec![],
-    })
+    Ok(c.page(items, &configured))
 }
 
 /// What a Slack event means: `tokens_revoked` and `app_uninstalled` withdraw our access

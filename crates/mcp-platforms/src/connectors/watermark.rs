@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::page::SyncItem;
+use super::page::{Page, SyncItem};
 use super::Platform;
 
 /// One listing with a watermark (Zoom, Notion, Fireflies, Twilio, the generic platforms).
@@ -190,6 +190,21 @@ impl Channels {
     /// Whether nothing is left to read in this listing.
     pub fn is_done(&self) -> bool {
         self.queue.is_empty() && self.discover.is_none()
+    }
+
+    /// The page that ends this call with `items`: done, and the listing finished, when no
+    /// channel is left to read.
+    pub fn page(mut self, items: Vec<SyncItem>, configured: &[String]) -> Page {
+        let done = self.is_done();
+        if done {
+            self.finish(configured);
+        }
+        Page {
+            items,
+            next_cursor: Some(self.text()),
+            done,
+            deleted: vec![],
+        }
     }
 
     /// Ends the listing; with configured channels, forgets the watermarks of the others.

@@ -47,28 +47,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    // https://www.twilio.com/docs/voice/api/recording#read-multiple-recording-resources: one
-    // recording of the example answer (its `encryption_details` and `subresource_uris` left
-    // out), as the connector lists it.
-    const RECORDING: &str = r#"{
-        "account_sid": "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        "api_version": "2010-04-01",
-        "call_sid": "CAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        "conference_sid": "CFaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        "channels": 1,
-        "date_created": "Fri, 14 Oct 2016 21:56:34 +0000",
-        "date_updated": "Fri, 14 Oct 2016 21:56:38 +0000",
-        "start_time": "Fri, 14 Oct 2016 21:56:34 +0000",
-        "price": "0.04",
-        "price_unit": "USD",
-        "duration": "4",
-        "sid": "REaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        "source": "StartConferenceRecordingAPI",
-        "status": "completed",
-        "error_code": null,
-        "uri": "/2010-04-01/Accounts/ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/Recordings/REaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.json",
-        "media_url": "http://api.twilio.com/2010-04-01/Accounts/ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/Recordings/REaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-    }"#;
+    // https://www.twilio.com/docs/voice/api/recording#read-multiple-recording-resources: the
+    // example answer (its `encryption_details` and `subresource_uris` left out); its one
+    // recording is what the connector lists.
+    const RECORDINGS: &str = include_str!("../../fixtures/twilio-recordings-page.json");
+
+    fn recording() -> Value {
+        let page: Value = serde_json::from_str(RECORDINGS).expect("fixture");
+        page["recordings"][0].clone()
+    }
 
     // https://www.twilio.com/docs/voice/api/recording-transcription#read-multiple-transcription-resources-belonging-to-a-recording
     // (the shape of its example answer; the text is ours).
@@ -88,7 +75,7 @@ mod tests {
 
     #[test]
     fn a_listed_recording_has_its_call_time_and_media_link() {
-        let raw: Value = serde_json::from_str(RECORDING).expect("fixture");
+        let raw = recording();
         let m = model(&raw, None);
         assert_eq!(m.kind, Kind::Recording);
         assert_eq!(m.title.as_deref(), Some("Call recording (4 s)"));
@@ -110,7 +97,7 @@ mod tests {
 
     #[test]
     fn completed_transcriptions_are_the_text() {
-        let raw: Value = serde_json::from_str(RECORDING).expect("fixture");
+        let raw = recording();
         let list: Value = serde_json::from_str(TRANSCRIPTIONS).expect("fixture");
         let m = model(&raw, Some(&list));
         assert_eq!(

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::counter;
+use sqlx::Connection;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::hooks::DiscardHooks;
 use crate::metrics as m;
 use crate::periodic::{self, Schedule, Step};
 use crate::{Queue, QueueError};
@@ -24,12 +26,26 @@ pub const RESCUE_SQL: &str = "SELECT id, kind, state FROM mcp.rescue_jobs($1)";
 
 impl Queue {
     /// Takes back up to `limit` running jobs whose lease has run out: `available` again with the
-    /// attempt counted, or `discarded` when that was the last attempt.
-    pub async fn rescue(&self, limit: i64) -> Result<Vec<Rescued>, QueueError> {
+    /// attempt counted, or `discarded` when that was the last attempt; the discarded get their
+    /// kinds' `hooks` in the same transaction.
+    pub async fn rescue(
+        &self,
+        limit: i64,
+        hooks: &DiscardHooks,
+    ) -> Result<Vec<Rescued>, QueueError> {
+        let mut conn = self.pool().acquire().await?;
+        let mut tx = conn.begin().await?;
         let rows: Vec<(i64, String, String)> = sqlx::query_as(RESCUE_SQL)
             .bind(i32::try_from(limit).unwrap_or(i32::MAX))
-            .fetch_all(self.pool())
+            .fetch_all(&mut *tx)
             .await?;
+        let discarded: Vec<(i64, String)> = rows
+            .iter()
+            .filter(|(_, _, state)| state == crate::JobState::Discarded.as_str())
+            .map(|(id, kind, _)| (*id, kind.clone()))
+            .collect();
+        hooks.run(&mut tx, &discarded).await?;
+        tx.commit().await?;
         Ok(rows
             .into_iter()
             .map(|(id, kind, state)| Rescued { id, kind, state })
@@ -39,6 +55,7 @@ impl Queue {
 
 pub(crate) async fn rescue_loop(
     queue: Queue,
+    hooks: DiscardHooks,
     every: Duration,
     wake: Arc<Notify>,
     stop: CancellationToken,
@@ -48,7 +65,7 @@ pub(crate) async fn rescue_loop(
         // A full batch says more is waiting: the driver runs the next one after a short rest,
         // so a daemon that died with thousands of jobs is taken back within seconds, not a
         // thousand per period, without starving the claims.
-        match queue.rescue(RESCUE_BATCH).await {
+        match queue.rescue(RESCUE_BATCH, &hooks).await {
             Ok(rescued) => {
                 for r in &rescued {
                     counter!(m::JOBS_RESCUED, "kind" => r.kind.clone()).increment(1);

@@ -6,6 +6,7 @@ use super::*;
 pub(super) async fn complete_loop(
     _alive: AliveGuard,
     queue: Queue,
+    hooks: DiscardHooks,
     mut rx: mpsc::UnboundedReceiver<Done>,
     max_batch: usize,
 ) {
@@ -26,7 +27,7 @@ pub(super) async fn complete_loop(
         rows.extend(batch.iter().map(|d| d.row.clone()));
         let mut failures: u32 = 0;
         loop {
-            match queue.complete(&rows).await {
+            match queue.complete(&rows, &hooks).await {
                 Ok(written) => {
                     histogram!(m::COMPLETE_BATCH).record(rows.len() as f64);
                     if (written as usize) < rows.len() {

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, RetryPolicy};
 use crate::config::WorkerConfig;
+use crate::hooks::DiscardHooks;
 use crate::job::{Attempt, Bound, JobError, Registry};
 use crate::metrics as m;
 use crate::{retry, ClaimedJob, Outcome, OutcomeRow, Queue, NOTIFY_CHANNEL};
@@ -91,6 +92,7 @@ struct KindRuntime {
 
 pub struct Worker {
     queue: Queue,
+    hooks: DiscardHooks,
     kinds: Arc<std::collections::HashMap<String, KindRuntime>>,
     cfg: WorkerConfig,
 }
@@ -164,6 +166,7 @@ impl Worker {
         }
         Ok(Worker {
             queue,
+            hooks: registry.discard_hooks(),
             kinds: Arc::new(kinds),
             cfg,
         })
@@ -189,6 +192,7 @@ impl Worker {
             tokio::spawn(listen_loop(listener, wake.clone(), stop_claiming.clone())),
             tokio::spawn(rescue_loop(
                 self.queue.clone(),
+                self.hooks.clone(),
                 self.cfg.rescue_interval,
                 wake.clone(),
                 stop_claiming.clone(),
@@ -220,6 +224,7 @@ impl Worker {
         let completer = tokio::spawn(complete_loop(
             completer_guard,
             self.queue.clone(),
+            self.hooks.clone(),
             rx,
             self.cfg.complete_batch,
         ));

@@ -198,7 +198,8 @@ async fn answer(
         )
             .into_response();
     };
-    let answer = handle(s, p, target, uri, headers, body).await;
+    // The pipeline's early answers (refusals, handshakes) and its last are answered alike.
+    let (Ok(answer) | Err(answer)) = pipeline::run(s, p, target, uri, headers, body).await;
     let status = answer.response.status();
     if !status.is_success() {
         let webhook_id = match target {
@@ -223,19 +224,6 @@ async fn answer(
 enum Source {
     Hook(Arc<WebhookRow>, Option<Secret>),
     App,
-}
-
-async fn handle(
-    s: &WebhookState,
-    p: Platform,
-    target: Target<'_>,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Body,
-) -> Answer {
-    match pipeline::run(s, p, target, uri, headers, body).await {
-        Ok(answer) | Err(answer) => answer,
-    }
 }
 
 fn unavailable(error: &str) -> Answer {
