@@ -134,7 +134,8 @@ pub const SUBSCRIPTION_LOST: &str = "webhook.subscription_lost";
 pub const SYNC_FAILING: &str = "sync.failing";
 
 /// Records `event_type` in `ops.events` (so it notifies) for each of the jobs `ids`, just
-/// discarded in this transaction (a kind's discard hook): its integration, attempts and error.
+/// discarded in this transaction (a kind's discard hook): its integration (the row's, or the
+/// payload's for a job enqueued by SQL without one), attempts and error.
 pub async fn failed_for_good(
     conn: &mut sqlx::PgConnection,
     ids: &[i64],
@@ -150,10 +151,14 @@ pub async fn failed_for_good(
 
 const FAILED_FOR_GOOD_SQL: &str = "\
     INSERT INTO ops.events (workspace_id, integration_id, event_type, payload) \
-    SELECT i.workspace_id, j.integration_id, $2, \
+    SELECT i.workspace_id, i.id, $2, \
            jsonb_build_object('platform', i.platform, 'job_id', j.id, 'kind', j.kind, \
                               'attempts', j.attempt, 'error', j.last_error) \
-    FROM mcp.sync_jobs_done j JOIN core.integrations i ON i.id = j.integration_id \
+    FROM mcp.sync_jobs_done j \
+    JOIN core.integrations i ON i.id = COALESCE(j.integration_id, \
+        CASE WHEN j.payload ->> 'integration_id' ~* \
+                  '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' \
+             THEN (j.payload ->> 'integration_id')::uuid END) \
     WHERE j.id = ANY ($1) AND j.state = 'discarded' \
     ORDER BY j.id";
 pub const OPT_IN_TYPES: &[&str] = &["sync.completed"];

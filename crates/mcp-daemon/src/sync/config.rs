@@ -50,43 +50,10 @@ pub struct SyncConfig {
     pub method_limits: BTreeMap<String, RateLimit>,
 }
 
-/// Published (or, for the unconfirmed platforms, cautious) request rates per connection: a
-/// sync takes one token per list call, so `per_sec` stays under the platform's rate for the
-/// list method it calls, and `capacity` under its tolerated burst.
+/// A platform's request rate per connection, as its module publishes it (`Defaults::rate`): a
+/// sync takes one token per list call.
 pub fn default_rate_limit(p: Platform) -> RateLimit {
-    let (capacity, per_sec) = match p {
-        // Gmail: 250 quota units per user per second; messages.list costs 5 units and
-        // history.list 2, so 10 calls/s spend at most 50 units/s.
-        Platform::Gmail => (20.0, 10.0),
-        // Graph (Outlook): 10,000 requests per 10 minutes per app and mailbox (16.7/s).
-        Platform::Outlook => (20.0, 10.0),
-        // Slack: conversations.history is Tier 3 (50+ per minute per workspace) for
-        // Marketplace and internal apps: 0.8/s = 48/min. conversations.list (Tier 2, 20+ per
-        // minute) takes from the same bucket but is called once per 200 channels. Commercially
-        // distributed apps outside the Marketplace get 1 request per minute for
-        // conversations.history since 2025: set `[sync.rate_limits.slack]` for those.
-        Platform::Slack => (3.0, 0.8),
-        // Discord: 50 requests/s per bot globally; per-route buckets are announced only in
-        // the X-RateLimit-* headers (about 5 per 5 s on channel messages in practice).
-        Platform::Discord => (5.0, 1.0),
-        // Zoom: GET /users/{id}/recordings is a "Medium" API, 20 requests/s on Pro accounts
-        // (60/s on Business and up): half of the lowest.
-        Platform::Zoom => (10.0, 10.0),
-        // Fireflies: 60 requests per minute on Business/Enterprise (Free/Pro plans get 50 per
-        // day, which no bucket rate can express: their 429s snooze the sync).
-        Platform::Fireflies => (5.0, 1.0),
-        // Monday: a complexity budget per minute (and a per-minute request cap by plan); one
-        // items_page query of 100 items at 5/s (300 per minute) stays inside it, and a
-        // ComplexityException names its own wait.
-        Platform::Monday => (5.0, 5.0),
-        // Notion: an average of 3 requests per second per integration, some bursts allowed.
-        Platform::Notion => (3.0, 3.0),
-        // Twilio: no per-second figure for list resources, 100 concurrent requests per
-        // account; a 429 (error 20429) snoozes the sync. Stay modest.
-        Platform::ZeroVoice => (10.0, 10.0),
-        // Otter, Loom, Granola, ZeroDB: no published limits (UNCONFIRMED APIs): cautious.
-        Platform::Otter | Platform::Loom | Platform::Granola | Platform::ZeroDb => (5.0, 5.0),
-    };
+    let (capacity, per_sec) = mcp_platforms::connectors::registry::defaults(p).rate;
     RateLimit { capacity, per_sec }
 }
 

@@ -45,6 +45,9 @@ pub struct Defaults {
     pub identity_path: &'static str,
     /// Version header value (`Notion-Version`, `API-Version`), where the platform has one.
     pub api_version: Option<&'static str>,
+    /// The published request rate per connection for the list calls a sync makes, as a token
+    /// bucket: (burst, per second); where none is published, a cautious one.
+    pub rate: (f64, f64),
     pub oauth: Option<OAuthDefaults>,
 }
 

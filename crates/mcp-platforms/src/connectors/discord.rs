@@ -17,6 +17,9 @@ pub fn defaults() -> Defaults {
         api_base: "https://discord.com",
         identity_path: "/api/v10/users/@me",
         api_version: None,
+        // 50 requests/s per bot globally; per-route buckets are announced only in the
+        // X-RateLimit-* headers (about 5 per 5 s on channel messages in practice).
+        rate: (5.0, 1.0),
         oauth: Some(OAuthDefaults {
             authorize_url: "https://discord.com/oauth2/authorize",
             token_url: "https://discord.com/api/oauth2/token",

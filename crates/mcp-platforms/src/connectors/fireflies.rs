@@ -18,6 +18,9 @@ pub fn defaults() -> Defaults {
         api_base: "https://api.fireflies.ai",
         identity_path: "/graphql",
         api_version: None,
+        // 60 requests per minute on Business/Enterprise (Free/Pro plans get 50 per day, which
+        // no bucket rate can express: their 429s snooze the sync).
+        rate: (5.0, 1.0),
         oauth: None,
     }
 }

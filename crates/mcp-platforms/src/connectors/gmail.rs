@@ -22,6 +22,9 @@ pub fn defaults() -> Defaults {
         api_base: "https://gmail.googleapis.com",
         identity_path: "/gmail/v1/users/me/profile",
         api_version: None,
+        // Gmail: 250 quota units per user per second; messages.list costs 5 units and
+        // history.list 2, so 10 calls/s spend at most 50 units/s.
+        rate: (20.0, 10.0),
         oauth: Some(OAuthDefaults {
             authorize_url: "https://accounts.google.com/o/oauth2/v2/auth",
             token_url: "https://oauth2.googleapis.com/token",

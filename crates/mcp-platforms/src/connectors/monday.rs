@@ -21,6 +21,10 @@ pub fn defaults() -> Defaults {
         api_base: "https://api.monday.com",
         identity_path: "/v2",
         api_version: Some(DEFAULT_VERSION),
+        // A complexity budget per minute (and a per-minute request cap by plan); one
+        // items_page query of 100 items at 5/s (300 per minute) stays inside it, and a
+        // ComplexityException names its own wait.
+        rate: (5.0, 5.0),
         oauth: Some(OAuthDefaults {
             authorize_url: "https://auth.monday.com/oauth2/authorize",
             token_url: "https://auth.monday.com/oauth2/token",

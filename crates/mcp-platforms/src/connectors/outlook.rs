@@ -19,6 +19,8 @@ pub fn defaults() -> Defaults {
         api_base: "https://graph.microsoft.com",
         identity_path: "/v1.0/me",
         api_version: None,
+        // Graph: 10,000 requests per 10 minutes per app and mailbox (16.7/s).
+        rate: (20.0, 10.0),
         oauth: Some(OAuthDefaults {
             authorize_url: "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
             token_url: "https://login.microsoftonline.com/common/oauth2/v2.0/token",

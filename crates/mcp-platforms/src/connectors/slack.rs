@@ -17,6 +17,12 @@ pub fn defaults() -> Defaults {
         api_base: "https://slack.com",
         identity_path: "/api/auth.test",
         api_version: None,
+        // conversations.history is Tier 3 (50+ per minute per workspace) for Marketplace and
+        // internal apps: 0.8/s = 48/min. conversations.list (Tier 2, 20+ per minute) takes from
+        // the same bucket but is called once per 200 channels. Commercially distributed apps
+        // outside the Marketplace get 1 request per minute for conversations.history since
+        // 2025: set `[sync.rate_limits.slack]` for those.
+        rate: (3.0, 0.8),
         oauth: Some(OAuthDefaults {
             authorize_url: "https://slack.com/oauth/v2/authorize",
             token_url: "https://slack.com/api/oauth.v2.access",

@@ -55,6 +55,8 @@ pub fn defaults(p: Platform) -> Defaults {
             .map_or("", |s| s.api_base),
         identity_path: "/v1/me",
         api_version: None,
+        // No published limits (UNCONFIRMED APIs): cautious.
+        rate: (5.0, 5.0),
         oauth: None,
     }
 }

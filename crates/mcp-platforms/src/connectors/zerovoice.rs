@@ -16,6 +16,9 @@ pub fn defaults() -> Defaults {
         api_base: "https://api.twilio.com",
         identity_path: "/2010-04-01/Accounts/{AccountSid}.json",
         api_version: None,
+        // Twilio: no per-second figure for list resources, 100 concurrent requests per
+        // account; a 429 (error 20429) snoozes the sync. Stay modest.
+        rate: (10.0, 10.0),
         oauth: None,
     }
 }

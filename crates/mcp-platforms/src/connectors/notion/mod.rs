@@ -23,6 +23,8 @@ pub fn defaults() -> Defaults {
         api_base: "https://api.notion.com",
         identity_path: "/v1/users/me",
         api_version: Some(DEFAULT_VERSION),
+        // An average of 3 requests per second per integration, some bursts allowed.
+        rate: (3.0, 3.0),
         oauth: Some(OAuthDefaults {
             authorize_url: "https://api.notion.com/v1/oauth/authorize",
             token_url: "https://api.notion.com/v1/oauth/token",

@@ -21,6 +21,9 @@ pub fn defaults() -> Defaults {
         api_base: "https://api.zoom.us",
         identity_path: "/v2/users/me",
         api_version: None,
+        // GET /users/{id}/recordings is a "Medium" API, 20 requests/s on Pro accounts (60/s on
+        // Business and up): half of the lowest.
+        rate: (10.0, 10.0),
         oauth: Some(OAuthDefaults {
             authorize_url: "https://zoom.us/oauth/authorize",
             token_url: "https://zoom.us/oauth/token",
