@@ -10,6 +10,7 @@ mod credentials;
 mod cron;
 mod daemon;
 mod demo;
+mod discard_hooks;
 mod engine;
 mod first_hour;
 mod health;

@@ -15,8 +15,10 @@ use mcp_platforms::secret::Secret;
 /// What every token starts with (so that secret scanners and people recognise one).
 pub const PREFIX: &str = "mcpw_";
 
+/// Why a token of the management API or of the MCP server (`assistant::tokens`) was not made,
+/// listed or revoked.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiTokenError {
+pub enum TokenError {
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("workspace {0} not found")]
@@ -25,6 +27,12 @@ pub enum ApiTokenError {
     NotFound(Uuid),
     #[error("a token's name must not be empty")]
     EmptyName,
+    /// MCP tokens only.
+    #[error("unknown scope `{0}` (scopes: read, sync)")]
+    UnknownScope(String),
+    /// MCP tokens only.
+    #[error("an expiry must be in the future")]
+    PastExpiry,
 }
 
 /// A token as people see it: never the token itself.
@@ -70,13 +78,13 @@ pub async fn create(
     pool: &PgPool,
     workspace: Uuid,
     name: &str,
-) -> Result<(ApiToken, Secret), ApiTokenError> {
+) -> Result<(ApiToken, Secret), TokenError> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(ApiTokenError::EmptyName);
+        return Err(TokenError::EmptyName);
     }
     if !workspace_exists(pool, workspace).await? {
-        return Err(ApiTokenError::UnknownWorkspace(workspace));
+        return Err(TokenError::UnknownWorkspace(workspace));
     }
     let token = generate();
     let row: ApiToken = sqlx::query_as(
@@ -96,7 +104,7 @@ pub async fn list(
     pool: &PgPool,
     workspace: Option<Uuid>,
     with_revoked: bool,
-) -> Result<Vec<ApiToken>, ApiTokenError> {
+) -> Result<Vec<ApiToken>, TokenError> {
     const SQL: &str = const_format::concatcp!(
         "SELECT id, workspace_id, name, created_at, revoked_at FROM mcp.api_tokens",
         LISTED
@@ -135,7 +143,7 @@ where
 }
 
 /// Revokes a token: refused from the next request on.
-pub async fn revoke(pool: &PgPool, id: Uuid) -> Result<ApiToken, ApiTokenError> {
+pub async fn revoke(pool: &PgPool, id: Uuid) -> Result<ApiToken, TokenError> {
     sqlx::query_as(
         "UPDATE mcp.api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL \
          RETURNING id, workspace_id, name, created_at, revoked_at",
@@ -143,11 +151,11 @@ pub async fn revoke(pool: &PgPool, id: Uuid) -> Result<ApiToken, ApiTokenError> 
     .bind(id)
     .fetch_optional(pool)
     .await?
-    .ok_or(ApiTokenError::NotFound(id))
+    .ok_or(TokenError::NotFound(id))
 }
 
 /// The unrevoked token whose hash is `sha256`, if any.
-pub async fn find(pool: &PgPool, sha256: &[u8; 32]) -> Result<Option<Found>, ApiTokenError> {
+pub async fn find(pool: &PgPool, sha256: &[u8; 32]) -> Result<Option<Found>, TokenError> {
     let row: Option<(Uuid, Uuid)> = sqlx::query_as(
         "SELECT id, workspace_id FROM mcp.api_tokens \
          WHERE token_sha256 = $1 AND revoked_at IS NULL",

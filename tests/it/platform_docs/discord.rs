@@ -57,25 +57,11 @@ const CHANNELS: &str = r#"[{
 
 /// https://discord.com/developers/docs/resources/message#message-object-example-message, as
 /// Get Channel Messages returns it (a list).
-const MESSAGES: &str = r#"[{
-  "reactions": [{"count": 1, "count_details": {"burst": 0, "normal": 1}, "me": false,
-    "me_burst": false, "emoji": {"id": null, "name": "🔥"}, "burst_colors": []}],
-  "attachments": [],
-  "tts": false,
-  "embeds": [],
-  "timestamp": "2017-07-11T17:27:07.299000+00:00",
-  "mention_everyone": false,
-  "id": "334385199974967042",
-  "pinned": false,
-  "edited_timestamp": null,
-  "author": {"username": "Mason", "discriminator": "9999", "id": "53908099506183680",
-    "avatar": "a_bab14f271d565501444b2ca3be944b25"},
-  "mention_roles": [],
-  "content": "Supa Hot",
-  "channel_id": "290926798999357250",
-  "mentions": [],
-  "type": 0
-}]"#;
+const MESSAGES: &str = concat!(
+    "[",
+    include_str!("../../../crates/mcp-platforms/fixtures/discord-message.json"),
+    "]"
+);
 
 const GUILD: &str = "41771983423143937";
 

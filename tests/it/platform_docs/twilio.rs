@@ -26,35 +26,8 @@ const ACCOUNT: &str = r#"{
 
 /// https://www.twilio.com/docs/voice/api/recording#read-multiple-recording-resources (the
 /// spec's `readFull` example, its `encryption_details` and `subresource_uris` left out).
-const RECORDINGS: &str = r#"{
-  "end": 0,
-  "first_page_uri": "/2010-04-01/Accounts/ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/Recordings.json?PageSize=1&Page=0",
-  "next_page_uri": null,
-  "page": 0,
-  "page_size": 1,
-  "previous_page_uri": null,
-  "recordings": [{
-    "account_sid": "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-    "api_version": "2010-04-01",
-    "call_sid": "CAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-    "conference_sid": "CFaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-    "channels": 1,
-    "date_created": "Fri, 14 Oct 2016 21:56:34 +0000",
-    "date_updated": "Fri, 14 Oct 2016 21:56:38 +0000",
-    "start_time": "Fri, 14 Oct 2016 21:56:34 +0000",
-    "price": "0.04",
-    "price_unit": "USD",
-    "duration": "4",
-    "sid": "REaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-    "source": "StartConferenceRecordingAPI",
-    "status": "completed",
-    "error_code": null,
-    "uri": "/2010-04-01/Accounts/ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/Recordings/REaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.json",
-    "media_url": "http://api.twilio.com/2010-04-01/Accounts/ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/Recordings/REaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-  }],
-  "start": 0,
-  "uri": "/2010-04-01/Accounts/ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/Recordings.json?PageSize=1&Page=0"
-}"#;
+const RECORDINGS: &str =
+    include_str!("../../../crates/mcp-platforms/fixtures/twilio-recordings-page.json");
 
 fn basic() -> Credentials {
     Credentials::Basic {

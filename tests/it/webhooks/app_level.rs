@@ -243,22 +243,7 @@ async fn one_live_integration_per_account() {
 async fn an_account_imported_by_sql_is_routed() {
     let env = env().await;
     for p in Platform::ALL {
-        let id: uuid::Uuid = sqlx::query_scalar(
-            "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
-        )
-        .bind(env.ws)
-        .bind(p.as_str())
-        .fetch_one(&env.db.pool)
-        .await
-        .expect("integration");
-        for to in ["CONNECTED", "ACTIVE"] {
-            sqlx::query("SELECT mcp.transition_integration_state($1, $2)")
-                .bind(id)
-                .bind(to)
-                .execute(&env.db.pool)
-                .await
-                .expect("transition");
-        }
+        let id = mcp_testkit::integrations::bare_active(&env.db.pool, env.ws, p).await;
         sqlx::query("UPDATE core.integrations SET external_account_id = $2 WHERE id = $1")
             .bind(id)
             .bind(&accounts(p)[0])

@@ -9,6 +9,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use crate::api_tokens::TokenError;
 use crate::api_tokens::{generate_with, hash, listed, workspace_exists, LISTED};
 use mcp_platforms::secret::Secret;
 
@@ -17,22 +18,6 @@ pub const PREFIX: &str = "mcpt_";
 
 /// The scopes a token may carry.
 pub const SCOPES: [&str; 2] = ["read", "sync"];
-
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("workspace {0} not found")]
-    UnknownWorkspace(Uuid),
-    #[error("token {0} not found or already revoked")]
-    NotFound(Uuid),
-    #[error("a token's name must not be empty")]
-    EmptyName,
-    #[error("unknown scope `{0}` (scopes: read, sync)")]
-    UnknownScope(String),
-    #[error("an expiry must be in the future")]
-    PastExpiry,
-}
 
 /// A token as people see it: never the token itself.
 #[derive(Debug, Serialize, sqlx::FromRow)]
