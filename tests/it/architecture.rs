@@ -91,6 +91,16 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// A source file's text before its tests (`#[cfg(test)]` onward), without its comment lines.
+fn code_of(f: &Path) -> String {
+    let text = std::fs::read_to_string(f).expect("read");
+    let text = text.split("#[cfg(test)]").next().unwrap_or("");
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `crate::m` references by top-level module, leaving out comments and tests (`#[cfg(test)]`
 /// onward).
 fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
@@ -102,13 +112,7 @@ fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         if matches!(from.as_str(), "lib" | "main") {
             continue;
         }
-        let text = std::fs::read_to_string(&f).expect("read");
-        let text = text.split("#[cfg(test)]").next().unwrap_or("");
-        let text: String = text
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = code_of(&f);
         let mut uses: Vec<String> = Vec::new();
         for (i, _) in text.match_indices("crate::") {
             let rest = &text[i + "crate::".len()..];
@@ -184,17 +188,24 @@ fn crate_srcs() -> Vec<std::path::PathBuf> {
     srcs
 }
 
-#[test]
-fn no_crate_has_a_cycle_between_its_modules() {
-    let srcs = crate_srcs();
+/// The cycle (if any) of each crate's graph that `graph_of` makes of its `src` folder.
+fn cycles_in(graph_of: impl Fn(&Path) -> BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
     let mut cycles = Vec::new();
-    for src in srcs {
-        let graph = module_graph(&src);
-        assert!(!graph.is_empty(), "{} has no modules", src.display());
-        if let Some(c) = find_cycle(&graph) {
+    for src in crate_srcs() {
+        if let Some(c) = find_cycle(&graph_of(&src)) {
             cycles.push(format!("{}: {}", src.display(), c.join(" → ")));
         }
     }
+    cycles
+}
+
+#[test]
+fn no_crate_has_a_cycle_between_its_modules() {
+    let cycles = cycles_in(|src| {
+        let graph = module_graph(src);
+        assert!(!graph.is_empty(), "{} has no modules", src.display());
+        graph
+    });
     assert!(cycles.is_empty(), "module cycles:\n{}", cycles.join("\n"));
 }
 
@@ -353,13 +364,7 @@ fn file_graph(src: &Path) -> BTreeMap<std::path::PathBuf, BTreeSet<std::path::Pa
         let is_mod = f
             .file_name()
             .is_some_and(|n| n == "mod.rs" || n == "lib.rs" || n == "main.rs");
-        let text = std::fs::read_to_string(&f).expect("read");
-        let text = text.split("#[cfg(test)]").next().unwrap_or("");
-        let text: String = text
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = code_of(&f);
         let mut deps = BTreeSet::new();
         for segs in named_paths(&text) {
             let mut at = me.clone();
@@ -396,20 +401,15 @@ fn file_graph(src: &Path) -> BTreeMap<std::path::PathBuf, BTreeSet<std::path::Pa
 
 #[test]
 fn no_crate_has_a_cycle_between_its_files() {
-    let srcs = crate_srcs();
-    let mut cycles = Vec::new();
-    for src in srcs {
-        let graph: BTreeMap<String, BTreeSet<String>> = file_graph(&src)
+    let cycles = cycles_in(|src| {
+        file_graph(src)
             .into_iter()
             .map(|(f, deps)| {
-                let name = |p: &Path| p.strip_prefix(&src).unwrap_or(p).display().to_string();
+                let name = |p: &Path| p.strip_prefix(src).unwrap_or(p).display().to_string();
                 (name(&f), deps.iter().map(|d| name(d)).collect())
             })
-            .collect();
-        if let Some(c) = find_cycle(&graph) {
-            cycles.push(format!("{}: {}", src.display(), c.join(" → ")));
-        }
-    }
+            .collect()
+    });
     assert!(cycles.is_empty(), "file cycles:\n{}", cycles.join("\n"));
 }
 

@@ -89,3 +89,100 @@ pub async fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
 pub fn free_port() -> u16 {
     mcp_testkit::free_port().expect("free port")
 }
+
+/// Checks each `(sql, expected, what)`: the count `sql` answers is `expected`.
+pub async fn assert_counts(db: &TestDb, checks: &[(&str, i64, &str)]) {
+    for (sql, expected, what) in checks {
+        assert_eq!(db.scalar_i64(sql).await, *expected, "{what}: {sql}");
+    }
+}
+
+/// Moves the integration to `to` with `reason` by plain SQL, as any client of the database may.
+pub async fn transition<'e>(ex: impl sqlx::PgExecutor<'e>, id: uuid::Uuid, to: &str, reason: &str) {
+    sqlx::query("SELECT mcp.transition_integration_state($1, $2, $3)")
+        .bind(id)
+        .bind(to)
+        .bind(reason)
+        .execute(ex)
+        .await
+        .expect("transition");
+}
+
+/// Stops the worker, then drops the test database.
+pub async fn finish(db: TestDb, worker: mcp_queue::worker::RunningWorker) {
+    worker.shutdown().await;
+    db.drop_db().await;
+}
+
+/// The binary under test run with `args` and the variables `set`, without `MCP_WORKER_CONFIG`
+/// nor the variables `unset`: its output.
+pub async fn run_bin(args: &[&str], set: &[(&str, &str)], unset: &[&str]) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.args(args)
+        .envs(set.iter().copied())
+        .env_remove("MCP_WORKER_CONFIG");
+    for name in unset {
+        cmd.env_remove(name);
+    }
+    cmd.output().await.expect("run")
+}
+
+/// The binary under test run with `args` on the database `url` (warnings only in its log): did
+/// it succeed, its stdout, its stderr.
+pub async fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
+    run_exe(bin(), url, args).await
+}
+
+/// [`cli`] for the program `exe`.
+pub async fn run_exe(exe: &str, url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(exe)
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("MCP_WORKER__LOG__LEVEL", "warn")
+        .env_remove("MCP_WORKER_CONFIG")
+        .output()
+        .await
+        .expect("run cli");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A schedule switched off.
+pub fn schedule_off() -> mcp_daemon::config::ScheduleConfig {
+    mcp_daemon::config::ScheduleConfig {
+        cron: None,
+        kind: None,
+        payload: serde_json::json!({}),
+        enabled: false,
+    }
+}
+
+/// A scheduler of `schedules` over the built-in kinds, on `pool`.
+pub fn scheduler(
+    pool: sqlx::PgPool,
+    schedules: &std::collections::BTreeMap<String, mcp_daemon::config::ScheduleConfig>,
+) -> mcp_queue::scheduler::Scheduler {
+    mcp_queue::scheduler::Scheduler::from_config(
+        pool,
+        schedules,
+        mcp_daemon::handlers::builtin_catalog(),
+    )
+    .expect("scheduler")
+}
+
+/// `n` schedulers of `schedules`, each on a pool of its own as separate daemons would be.
+pub async fn schedulers(
+    url: &str,
+    schedules: &std::collections::BTreeMap<String, mcp_daemon::config::ScheduleConfig>,
+    n: usize,
+) -> Vec<mcp_queue::scheduler::Scheduler> {
+    let mut all = Vec::new();
+    for _ in 0..n {
+        let pool = sqlx::PgPool::connect(url).await.expect("pool");
+        all.push(scheduler(pool, schedules));
+    }
+    all
+}

@@ -20,6 +20,34 @@ fn config(db: &TestDb, sb: &Sandbox) -> Config {
     c
 }
 
+/// A test database, the sandbox, the connectors aimed at it and the test vault.
+async fn setup() -> (TestDb, Sandbox, Connectors, Vault) {
+    let (db, sb, cfg, vault) = setup_with_config().await;
+    let connectors = cfg.connectors().expect("connectors");
+    (db, sb, connectors, vault)
+}
+
+/// A test database, the sandbox, a worker config aimed at it and the test vault.
+async fn setup_with_config() -> (TestDb, Sandbox, Config, Vault) {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let cfg = config(&db, &sb);
+    (db, sb, cfg, test_vault())
+}
+
+/// One refresh of the integration's tokens, waiting at most `secs` for its lock.
+async fn refresh_now(
+    db: &TestDb,
+    vault: &Vault,
+    connectors: &Connectors,
+    id: Uuid,
+    secs: u64,
+) -> RefreshOutcome {
+    credentials::refresh_token(&db.pool, vault, connectors, id, Duration::from_secs(secs))
+        .await
+        .expect("refresh")
+}
+
 /// An ACTIVE OAuth integration with tokens minted by the sandbox, expiring in `expires_in_s`.
 use mcp_testkit::integrations::with_tokens as seed;
 
@@ -61,17 +89,11 @@ async fn healthy_with(connectors: &Connectors, p: Platform, access: &str) -> boo
 
 #[tokio::test]
 async fn refresh_with_rotation_stores_both_new_tokens_and_the_old_refresh_token_is_dead() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    let cfg = config(&db, &sb);
-    let vault = test_vault();
-    let connectors = cfg.connectors().expect("connectors");
+    let (db, sb, connectors, vault) = setup().await;
     let id = seed(&db, &sb, &vault, Platform::Zoom, 600).await;
     let (old_access, old_refresh) = tokens(&db, &vault, id).await;
 
-    let out = credentials::refresh_token(&db.pool, &vault, &connectors, id, Duration::from_secs(5))
-        .await
-        .expect("refresh");
+    let out = refresh_now(&db, &vault, &connectors, id, 5).await;
     assert!(
         matches!(out, RefreshOutcome::Refreshed { rotated: true, .. }),
         "{out:?}"
@@ -87,10 +109,7 @@ async fn refresh_with_rotation_stores_both_new_tokens_and_the_old_refresh_token_
         .await;
     assert_eq!(later, 1, "the new expiry was recorded");
     // The stored (new) refresh token works again; the old one is refused by the platform.
-    let again =
-        credentials::refresh_token(&db.pool, &vault, &connectors, id, Duration::from_secs(5))
-            .await
-            .expect("refresh again");
+    let again = refresh_now(&db, &vault, &connectors, id, 5).await;
     assert!(
         matches!(again, RefreshOutcome::Refreshed { .. }),
         "{again:?}"
@@ -114,11 +133,7 @@ async fn refresh_with_rotation_stores_both_new_tokens_and_the_old_refresh_token_
 
 #[tokio::test]
 async fn a_failed_store_after_a_rotating_refresh_keeps_the_new_tokens() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    let cfg = config(&db, &sb);
-    let vault = test_vault();
-    let connectors = cfg.connectors().expect("connectors");
+    let (db, sb, connectors, vault) = setup().await;
     let id = seed(&db, &sb, &vault, Platform::Zoom, 600).await;
     let (_, old_refresh) = tokens(&db, &vault, id).await;
     // The first two writes of new tokens fail, as a lost connection or a failover would. (A
@@ -138,10 +153,7 @@ async fn a_failed_store_after_a_rotating_refresh_keeps_the_new_tokens() {
     )
     .await;
     let calls_before = sb.calls(Platform::Zoom);
-    let out =
-        credentials::refresh_token(&db.pool, &vault, &connectors, id, Duration::from_secs(10))
-            .await
-            .expect("refresh");
+    let out = refresh_now(&db, &vault, &connectors, id, 10).await;
     assert!(
         matches!(out, RefreshOutcome::Refreshed { rotated: true, .. }),
         "{out:?}"
@@ -161,21 +173,14 @@ async fn a_failed_store_after_a_rotating_refresh_keeps_the_new_tokens() {
     assert!(healthy_with(&connectors, Platform::Zoom, &access).await);
     // The stored refresh token is the live one: the next refresh succeeds.
     db.exec("DROP TRIGGER fail_store ON mcp.oauth_tokens").await;
-    let next =
-        credentials::refresh_token(&db.pool, &vault, &connectors, id, Duration::from_secs(5))
-            .await
-            .expect("refresh");
+    let next = refresh_now(&db, &vault, &connectors, id, 5).await;
     assert!(matches!(next, RefreshOutcome::Refreshed { .. }), "{next:?}");
     db.drop_db().await;
 }
 
 #[tokio::test]
 async fn two_daemons_never_spend_the_same_refresh_token() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    let cfg = config(&db, &sb);
-    let vault = test_vault();
-    let connectors = cfg.connectors().expect("connectors");
+    let (db, sb, connectors, vault) = setup().await;
     let id = seed(&db, &sb, &vault, Platform::Zoom, 600).await;
     let before = sb.calls(Platform::Zoom);
     let pools: Vec<sqlx::PgPool> =
@@ -213,10 +218,7 @@ async fn two_daemons_never_spend_the_same_refresh_token() {
 
 #[tokio::test]
 async fn invalid_grant_expires_the_integration_asks_to_reconnect_and_is_not_retried() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    let cfg = config(&db, &sb);
-    let vault = test_vault();
+    let (db, sb, cfg, vault) = setup_with_config().await;
     let id = seed(&db, &sb, &vault, Platform::Gmail, 600).await;
     let (_, refresh) = tokens(&db, &vault, id).await;
     assert!(sb.revoke_token(&refresh), "sandbox revokes the grant");

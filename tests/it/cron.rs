@@ -2,9 +2,8 @@
 
 use chrono::{TimeZone, Utc};
 use mcp_daemon::config::{Config, ScheduleConfig};
-use mcp_queue::scheduler::Scheduler;
 
-use crate::common::TestDb;
+use crate::common::{schedule_off, scheduler, schedulers, TestDb};
 
 fn config_every_minute() -> Config {
     let mut c = Config::default();
@@ -20,15 +19,7 @@ fn config_every_minute() -> Config {
     // Only the probe: the kinds' default schedules are switched off here.
     for spec in mcp_daemon::handlers::builtin_catalog().iter() {
         if spec.default_schedule.is_some() {
-            c.schedules.insert(
-                spec.kind.clone(),
-                ScheduleConfig {
-                    cron: None,
-                    kind: None,
-                    payload: serde_json::json!({}),
-                    enabled: false,
-                },
-            );
+            c.schedules.insert(spec.kind.clone(), schedule_off());
         }
     }
     c
@@ -38,19 +29,8 @@ fn config_every_minute() -> Config {
 async fn each_tick_is_enqueued_once_across_three_schedulers() {
     let db = TestDb::new().await;
     let cfg = config_every_minute();
-    let mut schedulers = Vec::new();
-    for _ in 0..3 {
-        // Each scheduler has its own pool, as separate daemons would.
-        let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
-        schedulers.push(
-            Scheduler::from_config(
-                pool,
-                &cfg.schedules,
-                mcp_daemon::handlers::builtin_catalog(),
-            )
-            .expect("scheduler"),
-        );
-    }
+    // Each scheduler has its own pool, as separate daemons would.
+    let schedulers = schedulers(&db.url, &cfg.schedules, 3).await;
     let t0 = Utc
         .with_ymd_and_hms(2026, 3, 1, 12, 0, 30)
         .single()
@@ -81,13 +61,7 @@ async fn each_tick_is_enqueued_once_across_three_schedulers() {
 #[tokio::test]
 async fn missed_ticks_after_downtime_run_once() {
     let db = TestDb::new().await;
-    let pool = db.pool.clone();
-    let s = Scheduler::from_config(
-        pool,
-        &config_every_minute().schedules,
-        mcp_daemon::handlers::builtin_catalog(),
-    )
-    .expect("scheduler");
+    let s = scheduler(db.pool.clone(), &config_every_minute().schedules);
     let t0 = Utc
         .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
         .single()
@@ -110,51 +84,22 @@ async fn missed_ticks_after_downtime_run_once() {
 #[tokio::test]
 async fn prune_is_scheduled_daily_by_default_and_can_be_disabled() {
     let db = TestDb::new().await;
-    let s = Scheduler::from_config(
-        db.pool.clone(),
-        &Config::default().schedules,
-        mcp_daemon::handlers::builtin_catalog(),
-    )
-    .expect("s");
-    let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(
-        names,
-        vec![
-            "health_sweep",
-            "prune",
-            "reconcile_sweep",
-            "sync_sweep",
-            "token_refresh_sweep",
-            "webhook_renew_sweep"
-        ]
-    );
+    let names_of = |c: &Config| -> Vec<String> {
+        let s = scheduler(db.pool.clone(), &c.schedules);
+        s.schedules().iter().map(|s| s.name.clone()).collect()
+    };
+    let sweeps = [
+        "health_sweep",
+        "reconcile_sweep",
+        "sync_sweep",
+        "token_refresh_sweep",
+        "webhook_renew_sweep",
+    ];
+    let mut with_prune = sweeps.to_vec();
+    with_prune.insert(1, "prune");
+    assert_eq!(names_of(&Config::default()), with_prune);
     let mut off = Config::default();
-    off.schedules.insert(
-        "prune".into(),
-        ScheduleConfig {
-            cron: None,
-            kind: None,
-            payload: serde_json::json!({}),
-            enabled: false,
-        },
-    );
-    let s = Scheduler::from_config(
-        db.pool.clone(),
-        &off.schedules,
-        mcp_daemon::handlers::builtin_catalog(),
-    )
-    .expect("s");
-    let names: Vec<&str> = s.schedules().iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(
-        names,
-        vec![
-            "health_sweep",
-            "reconcile_sweep",
-            "sync_sweep",
-            "token_refresh_sweep",
-            "webhook_renew_sweep"
-        ],
-        "prune is off, the sweeps stay"
-    );
+    off.schedules.insert("prune".into(), schedule_off());
+    assert_eq!(names_of(&off), sweeps, "prune is off, the sweeps stay");
     db.drop_db().await;
 }

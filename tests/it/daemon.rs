@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::common::{bin, Daemon, TestDb};
+use crate::common::{bin, cli, run_exe, Daemon, TestDb};
 
 #[tokio::test]
 async fn concurrent_daemons_never_share_a_job() {
@@ -218,26 +218,6 @@ async fn sigterm_returns_unfinished_jobs_without_spending_an_attempt() {
         5
     );
     db.drop_db().await;
-}
-
-async fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
-    run_exe(bin(), url, args).await
-}
-
-async fn run_exe(exe: &str, url: &str, args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(exe)
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env("MCP_WORKER__LOG__LEVEL", "warn")
-        .env_remove("MCP_WORKER_CONFIG")
-        .output()
-        .await
-        .expect("run cli");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[tokio::test]

@@ -28,6 +28,21 @@ fn has_script() -> bool {
 
 /// Runs `mcp-worker-lab demo ARGS` against `db`, under a pseudo-terminal when `tty` (and `script` is
 /// installed); returns the exit code, stdout + stderr, and whether a terminal was used.
+/// The demo's arguments: its public listener at `listen`, the management one on any port, and
+/// how long it runs.
+fn demo_args(listen: &str, runs_for: &str) -> Vec<String> {
+    [
+        "--listen",
+        listen,
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--for",
+        runs_for,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 async fn run_demo(db: &TestDb, args: &[String], tty: bool) -> (Option<i32>, String, bool) {
     let tty = tty && has_script();
     let mut cmd = if tty {
@@ -89,16 +104,9 @@ fn assert_no_secrets(out: &str) {
 async fn demo_session_sees_all_seven_things_and_exits_0() {
     let db = TestDb::empty().await;
     let port = crate::common::free_port();
-    let args = [
-        "--listen".to_string(),
-        format!("127.0.0.1:{port}"),
-        "--admin-listen".to_string(),
-        "127.0.0.1:0".to_string(),
-        "--for".to_string(),
-        "30s".to_string(),
-        // The facts are read from its database afterwards.
-        "--keep".to_string(),
-    ];
+    let mut args = demo_args(&format!("127.0.0.1:{port}"), "30s");
+    // The facts are read from its database afterwards.
+    args.push("--keep".to_string());
     let started = Instant::now();
     let (code, out, tty) = run_demo(&db, &args, true).await;
     let took = started.elapsed();
@@ -153,14 +161,7 @@ async fn demo_session_sees_all_seven_things_and_exits_0() {
 #[tokio::test]
 async fn demo_stopped_at_once_exits_3_naming_what_it_did_not_see() {
     let db = TestDb::empty().await;
-    let args = [
-        "--listen".to_string(),
-        "127.0.0.1:0".to_string(),
-        "--admin-listen".to_string(),
-        "127.0.0.1:0".to_string(),
-        "--for".to_string(),
-        "0s".to_string(),
-    ];
+    let args = demo_args("127.0.0.1:0", "0s");
     let (code, out, tty) = run_demo(&db, &args, false).await;
     assert!(!tty);
     assert_eq!(code, Some(3), "{out}");
@@ -190,14 +191,7 @@ async fn demo_stopped_at_once_exits_3_naming_what_it_did_not_see() {
 async fn the_demo_refuses_a_database_that_is_not_its_own() {
     let db = TestDb::new().await;
     mcp_testkit::integrations::workspace(&db, "a customer").await;
-    let args = [
-        "--listen".to_string(),
-        "127.0.0.1:0".to_string(),
-        "--admin-listen".to_string(),
-        "127.0.0.1:0".to_string(),
-        "--for".to_string(),
-        "5s".to_string(),
-    ];
+    let args = demo_args("127.0.0.1:0", "5s");
     let (code, out, _) = run_demo(&db, &args, false).await;
     assert_ne!(code, Some(0), "{out}");
     assert!(out.contains("database of its own"), "{out}");

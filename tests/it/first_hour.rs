@@ -2,23 +2,7 @@
 //! `check-config` checks, an unreachable database, a port in use, bad enqueues, quiet logs and
 //! listings that say what is.
 
-use crate::common::{bin, TestDb};
-
-async fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(bin())
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env("MCP_WORKER__LOG__LEVEL", "warn")
-        .env_remove("MCP_WORKER_CONFIG")
-        .output()
-        .await
-        .expect("run cli");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::common::{cli, run_bin, TestDb};
 
 /// `check-config` checks what `run` will need at start: a key file that is missing, or an
 /// identity provider's JWKS file that is not one, makes it exit 2 naming the key (as `run`
@@ -46,26 +30,13 @@ async fn check_config_refuses_files_run_could_not_read() {
         ),
     ];
     for (env, key) in cases {
-        let out = tokio::process::Command::new(bin())
-            .arg("check-config")
-            .env_remove("MCP_WORKER_CONFIG")
-            .env_remove("DATABASE_URL")
-            .envs(env.iter().copied())
-            .output()
-            .await
-            .expect("run");
+        let out = run_bin(&["check-config"], &env, &["DATABASE_URL"]).await;
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{key}: {err}");
         assert!(err.contains(key), "{key}: {err}");
         assert!(out.stdout.is_empty(), "nothing printed as valid");
     }
-    let ok = tokio::process::Command::new(bin())
-        .arg("check-config")
-        .env_remove("MCP_WORKER_CONFIG")
-        .env_remove("DATABASE_URL")
-        .output()
-        .await
-        .expect("run");
+    let ok = run_bin(&["check-config"], &[], &["DATABASE_URL"]).await;
     assert!(
         ok.status.success(),
         "{}",
@@ -99,13 +70,7 @@ async fn an_unreachable_database_is_one_line_saying_what_to_do() {
         ),
     ];
     for (url, says) in cases {
-        let out = tokio::process::Command::new(bin())
-            .args(["jobs", "list"])
-            .env("DATABASE_URL", &url)
-            .env_remove("MCP_WORKER_CONFIG")
-            .output()
-            .await
-            .expect("run");
+        let out = run_bin(&["jobs", "list"], &[("DATABASE_URL", &url)], &[]).await;
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(err.contains(says), "{url}: {err}");
@@ -127,13 +92,14 @@ async fn a_port_in_use_is_said_first_naming_its_holder() {
     let admin = format!("127.0.0.1:{}", crate::common::free_port());
     // A database nothing listens on: had the daemon tried it first, it would say so instead.
     let db = format!("postgres://x@127.0.0.1:{}/x", crate::common::free_port());
-    let out = tokio::process::Command::new(bin())
-        .args(["run", "--listen", &addr, "--admin-listen", &admin])
-        .env("DATABASE_URL", &db)
-        .env_remove("MCP_WORKER_CONFIG")
-        .output()
-        .await
-        .expect("run");
+    let args = [
+        "run",
+        "--listen",
+        addr.as_str(),
+        "--admin-listen",
+        admin.as_str(),
+    ];
+    let out = run_bin(&args, &[("DATABASE_URL", &db)], &[]).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
@@ -155,15 +121,11 @@ async fn a_port_in_use_is_said_first_naming_its_holder() {
 async fn a_second_migrate_logs_no_notice() {
     let db = TestDb::empty().await;
     for round in 0..2 {
-        let out = tokio::process::Command::new(bin())
-            .arg("migrate")
-            .env("DATABASE_URL", &db.url)
-            .env("MCP_WORKER__LOG__LEVEL", "info")
-            .env_remove("MCP_WORKER_CONFIG")
-            .env_remove("RUST_LOG")
-            .output()
-            .await
-            .expect("migrate");
+        let set = [
+            ("DATABASE_URL", db.url.as_str()),
+            ("MCP_WORKER__LOG__LEVEL", "info"),
+        ];
+        let out = run_bin(&["migrate"], &set, &["RUST_LOG"]).await;
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{err}");
         assert!(
@@ -203,13 +165,7 @@ async fn bad_enqueues_are_usage_errors_naming_what_is_valid() {
         ),
     ];
     for (args, says) in cases {
-        let out = tokio::process::Command::new(bin())
-            .args(args)
-            .env("DATABASE_URL", &db.url)
-            .env_remove("MCP_WORKER_CONFIG")
-            .output()
-            .await
-            .expect("run");
+        let out = run_bin(args, &[("DATABASE_URL", &db.url)], &[]).await;
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
@@ -255,14 +211,8 @@ async fn a_completed_job_is_listed_without_an_old_error() {
 /// `2months 29days 2h 52m 48s`), and a TOML mistake by its line and column.
 #[tokio::test]
 async fn check_config_prints_durations_exactly_and_places_toml_errors() {
-    let out = tokio::process::Command::new(bin())
-        .arg("check-config")
-        .env("MCP_WORKER__RETENTION__COMPLETED", "90days")
-        .env_remove("MCP_WORKER_CONFIG")
-        .env_remove("DATABASE_URL")
-        .output()
-        .await
-        .expect("run");
+    let days = [("MCP_WORKER__RETENTION__COMPLETED", "90days")];
+    let out = run_bin(&["check-config"], &days, &["DATABASE_URL"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("completed = \"90d\""), "{text}");
@@ -270,13 +220,8 @@ async fn check_config_prints_durations_exactly_and_places_toml_errors() {
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[worker]\nconcurrency = 4\nlease = \n").expect("write");
-    let out = tokio::process::Command::new(bin())
-        .args(["--config", &file.display().to_string(), "check-config"])
-        .env_remove("MCP_WORKER_CONFIG")
-        .env_remove("DATABASE_URL")
-        .output()
-        .await
-        .expect("run");
+    let file = file.display().to_string();
+    let out = run_bin(&["--config", &file, "check-config"], &[], &["DATABASE_URL"]).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("line 3, column 9"), "{err}");

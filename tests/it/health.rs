@@ -9,7 +9,7 @@ use mcp_sandbox::{self as sandbox, FaultKind};
 use uuid::Uuid;
 
 use crate::common::{
-    http_get, parse_metrics, start_configured_worker, test_config, Daemon, TestDb,
+    finish, http_get, parse_metrics, start_configured_worker, test_config, Daemon, TestDb,
 };
 
 fn config(db: &TestDb, sb: &sandbox::Sandbox) -> Config {
@@ -42,6 +42,24 @@ async fn state_of(db: &TestDb, id: Uuid) -> (String, String, i32) {
     .expect("state")
 }
 
+/// A test database, the sandbox, a worker config aimed at it, and the workspace `acme`.
+async fn setup() -> (TestDb, sandbox::Sandbox, Config, Uuid) {
+    let db = TestDb::new().await;
+    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let cfg = config(&db, &sb);
+    let ws = integrations::create_workspace(&db.pool, "acme")
+        .await
+        .expect("ws");
+    (db, sb, cfg, ws)
+}
+
+/// A health check of `id` asked for now and waited for until it is done; the job.
+async fn check_done(db: &TestDb, id: Uuid) -> i64 {
+    let job = check_now(db, id).await;
+    wait_job_done(db, job).await;
+    job
+}
+
 async fn check_now(db: &TestDb, id: Uuid) -> i64 {
     sqlx::query_scalar(
         "SELECT mcp.enqueue_job('health_check', jsonb_build_object('integration_id', $1::uuid))",
@@ -62,12 +80,7 @@ async fn wait_job_done(db: &TestDb, job: i64) {
 
 #[tokio::test]
 async fn sweep_checks_all_13_platforms_and_applies_each_outcome() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    let cfg = config(&db, &sb);
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
+    let (db, sb, cfg, ws) = setup().await;
     let mut ids = Vec::new();
     for p in Platform::ALL {
         ids.push((p, seed(&db, &sb, ws, p, "acme").await));
@@ -142,24 +155,17 @@ async fn sweep_checks_all_13_platforms_and_applies_each_outcome() {
         .scalar_i64("SELECT count(*) FROM mcp.health_checks")
         .await;
     assert_eq!(checks, 14, "13 checks and one retry");
-    worker.shutdown().await;
-    db.drop_db().await;
+    finish(db, worker).await;
 }
 
 #[tokio::test]
 async fn breaker_stops_calls_after_five_failures_and_a_probe_closes_it() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    let cfg = config(&db, &sb);
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
+    let (db, sb, cfg, ws) = setup().await;
     let id = seed(&db, &sb, ws, Platform::Discord, "acme").await;
     sb.fault(Platform::Discord, FaultKind::ServerError, None, None);
     let worker = start_configured_worker(&db, cfg.clone()).await;
 
-    let job = check_now(&db, id).await;
-    wait_job_done(&db, job).await;
+    let job = check_done(&db, id).await;
     assert_eq!(state_of(&db, id).await, ("ERROR".into(), "open".into(), 5));
     assert_eq!(
         sb.calls(Platform::Discord),
@@ -175,8 +181,7 @@ async fn breaker_stops_calls_after_five_failures_and_a_probe_closes_it() {
     assert_eq!((state.as_str(), attempt), ("completed", 5));
 
     // Open: a new check makes no call.
-    let job = check_now(&db, id).await;
-    wait_job_done(&db, job).await;
+    check_done(&db, id).await;
     assert_eq!(sb.calls(Platform::Discord), 5);
 
     // Five minutes later (the clock moved by data), the platform is back: one probe closes it.
@@ -185,25 +190,18 @@ async fn breaker_stops_calls_after_five_failures_and_a_probe_closes_it() {
         "UPDATE core.integrations SET circuit_breaker_opened_at = now() - interval '6 minutes' WHERE id = '{id}'"
     ))
     .await;
-    let job = check_now(&db, id).await;
-    wait_job_done(&db, job).await;
+    check_done(&db, id).await;
     assert_eq!(sb.calls(Platform::Discord), 6);
     assert_eq!(
         state_of(&db, id).await,
         ("ACTIVE".into(), "closed".into(), 0)
     );
-    worker.shutdown().await;
-    db.drop_db().await;
+    finish(db, worker).await;
 }
 
 #[tokio::test]
 async fn a_tampered_credential_moves_the_integration_to_error_without_a_call() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    let cfg = config(&db, &sb);
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
+    let (db, sb, cfg, ws) = setup().await;
     let a = seed(&db, &sb, ws, Platform::Gmail, "a").await;
     let b = seed(&db, &sb, ws, Platform::Gmail, "b").await;
     // Copy b's ciphertext into a's row: bound to b, it must not decrypt for a.
@@ -212,8 +210,7 @@ async fn a_tampered_credential_moves_the_integration_to_error_without_a_call() {
     ))
     .await;
     let worker = start_configured_worker(&db, cfg.clone()).await;
-    let job = check_now(&db, a).await;
-    wait_job_done(&db, job).await;
+    let job = check_done(&db, a).await;
     let (state, reason): (String, String) =
         sqlx::query_as("SELECT state, state_reason FROM core.integrations WHERE id = $1")
             .bind(a)
@@ -230,8 +227,7 @@ async fn a_tampered_credential_moves_the_integration_to_error_without_a_call() {
             .await
             .expect("job");
     assert!(last_error.contains("failed authentication"), "{last_error}");
-    worker.shutdown().await;
-    db.drop_db().await;
+    finish(db, worker).await;
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use serde_json::Value;
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::common::{start_configured_worker, test_config, test_vault, TestDb};
+use crate::common::{finish, start_configured_worker, test_config, test_vault, transition, TestDb};
 use mcp_daemon::notify::endpoints as ep;
 
 /// One request as the receiver saw it.
@@ -104,9 +104,42 @@ async fn wait_seen(r: &Receiver, n: usize, within: Duration) -> Vec<Seen> {
     }
 }
 
+/// A test database with the workspace `n` and an ACTIVE Slack integration in it.
+async fn setup() -> (TestDb, Uuid, Uuid) {
+    let db = TestDb::new().await;
+    let ws = mcp_daemon::integrations::create_workspace(&db.pool, "n")
+        .await
+        .expect("ws");
+    let id = active_integration(&db, ws).await;
+    (db, ws, id)
+}
+
 async fn active_integration(db: &TestDb, ws: Uuid) -> Uuid {
     mcp_testkit::integrations::bare_active(&db.pool, ws, mcp_platforms::connectors::Platform::Slack)
         .await
+}
+
+/// How many notifications have been recorded.
+const NOTIFICATIONS: &str = "SELECT count(*) FROM mcp.notifications";
+
+/// How many deliveries have been queued.
+const DELIVERIES: &str = "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'notify_deliver'";
+
+/// A notification endpoint at `url` (of `ws`, or of every workspace) for the critical types and
+/// `extra`.
+async fn add_endpoint(db: &TestDb, url: &str, ws: Option<Uuid>, extra: &[String]) {
+    ep::add(&db.pool, &test_vault(), url, ws, extra)
+        .await
+        .expect("add");
+}
+
+/// The data of the (one) notification of type `t`.
+async fn data_of(db: &TestDb, t: &str) -> Value {
+    sqlx::query_scalar("SELECT data FROM mcp.notifications WHERE type = $1")
+        .bind(t)
+        .fetch_one(&db.pool)
+        .await
+        .expect("notification")
 }
 
 fn config(db: &TestDb) -> mcp_daemon::config::Config {
@@ -117,39 +150,19 @@ fn config(db: &TestDb) -> mcp_daemon::config::Config {
 
 #[tokio::test]
 async fn a_change_made_by_sql_is_delivered_once_with_one_id_across_a_retry() {
-    let db = TestDb::new().await;
-    let ws = mcp_daemon::integrations::create_workspace(&db.pool, "n")
-        .await
-        .expect("ws");
-    let id = active_integration(&db, ws).await;
+    let (db, ws, id) = setup().await;
     let (url, r) = receiver(vec![500]).await;
     let (_, secret) = ep::add(&db.pool, &test_vault(), &url, Some(ws), &[])
         .await
         .expect("add");
     // A change that rolls back notifies nobody.
     let mut tx = db.pool.begin().await.expect("tx");
-    sqlx::query("SELECT mcp.transition_integration_state($1, 'ERROR', 'rolled back')")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .expect("transition");
+    transition(&mut *tx, id, "ERROR", "rolled back").await;
     tx.rollback().await.expect("rollback");
-    assert_eq!(
-        db.scalar_i64("SELECT count(*) FROM mcp.notifications")
-            .await,
-        0
-    );
+    assert_eq!(db.scalar_i64(NOTIFICATIONS).await, 0);
     // A critical change by plain SQL: one notification, one job, in its transaction.
-    sqlx::query("SELECT mcp.transition_integration_state($1, 'ERROR', 'the platform is down')")
-        .bind(id)
-        .execute(&db.pool)
-        .await
-        .expect("transition");
-    assert_eq!(
-        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'notify_deliver'")
-            .await,
-        1
-    );
+    transition(&db.pool, id, "ERROR", "the platform is down").await;
+    assert_eq!(db.scalar_i64(DELIVERIES).await, 1);
     let worker = start_configured_worker(&db, config(&db)).await;
     // The 500, then (about 5 s later) the 200.
     let seen = wait_seen(&r, 2, Duration::from_secs(20)).await;
@@ -186,37 +199,20 @@ async fn a_change_made_by_sql_is_delivered_once_with_one_id_across_a_retry() {
         .await
         .expect("ws");
     let id2 = active_integration(&db, other).await;
-    sqlx::query("SELECT mcp.transition_integration_state($1, 'EXPIRED', 'x')")
-        .bind(id2)
-        .execute(&db.pool)
-        .await
-        .expect("transition");
-    assert_eq!(
-        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'notify_deliver'")
-            .await,
-        1
-    );
-    worker.shutdown().await;
-    db.drop_db().await;
+    transition(&db.pool, id2, "EXPIRED", "x").await;
+    assert_eq!(db.scalar_i64(DELIVERIES).await, 1);
+    finish(db, worker).await;
 }
 
 #[tokio::test]
 async fn a_410_disables_the_endpoint() {
-    let db = TestDb::new().await;
-    let ws = mcp_daemon::integrations::create_workspace(&db.pool, "n")
-        .await
-        .expect("ws");
-    let id = active_integration(&db, ws).await;
+    let (db, _, id) = setup().await;
     let (url, r) = receiver(vec![410]).await;
     let (endpoint, _) = ep::add(&db.pool, &test_vault(), &url, None, &[])
         .await
         .expect("add");
     let worker = start_configured_worker(&db, config(&db)).await;
-    sqlx::query("SELECT mcp.transition_integration_state($1, 'DEGRADED', 'slow')")
-        .bind(id)
-        .execute(&db.pool)
-        .await
-        .expect("transition");
+    transition(&db.pool, id, "DEGRADED", "slow").await;
     wait_seen(&r, 1, Duration::from_secs(10)).await;
     db.wait_until(
         &format!(
@@ -228,18 +224,9 @@ async fn a_410_disables_the_endpoint() {
     )
     .await;
     // Disabled: the next change makes no delivery.
-    sqlx::query("SELECT mcp.transition_integration_state($1, 'ERROR', 'down')")
-        .bind(id)
-        .execute(&db.pool)
-        .await
-        .expect("transition");
-    assert_eq!(
-        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'notify_deliver'")
-            .await,
-        1
-    );
-    worker.shutdown().await;
-    db.drop_db().await;
+    transition(&db.pool, id, "ERROR", "down").await;
+    assert_eq!(db.scalar_i64(DELIVERIES).await, 1);
+    finish(db, worker).await;
 }
 
 #[tokio::test]
@@ -284,20 +271,8 @@ async fn after_a_rotation_both_secrets_sign_and_private_destinations_are_refused
 
 #[tokio::test]
 async fn breakers_and_jobs_that_fail_for_good_are_critical_events() {
-    let db = TestDb::new().await;
-    let ws = mcp_daemon::integrations::create_workspace(&db.pool, "n")
-        .await
-        .expect("ws");
-    let id = active_integration(&db, ws).await;
-    ep::add(
-        &db.pool,
-        &test_vault(),
-        "https://receiver.example.test/hook",
-        None,
-        &[],
-    )
-    .await
-    .expect("add");
+    let (db, _, id) = setup().await;
+    add_endpoint(&db, "https://receiver.example.test/hook", None, &[]).await;
     sqlx::query("UPDATE core.integrations SET circuit_breaker_state = 'open' WHERE id = $1")
         .bind(id)
         .execute(&db.pool)
@@ -315,15 +290,12 @@ async fn breakers_and_jobs_that_fail_for_good_are_critical_events() {
     .fetch_one(&db.pool)
     .await
     .expect("job");
-    sqlx::query(
-        "UPDATE mcp.sync_jobs SET integration_id = $2, state = 'discarded', finished_at = now(), \
-         last_error = 'invalid_grant' WHERE id = $1",
-    )
-    .bind(job)
-    .bind(id)
-    .execute(&db.pool)
-    .await
-    .expect("discard");
+    // Its last attempt's lease runs out: the rescuer discards it, and token_refresh's hook on
+    // that outcome records the event in the same transaction.
+    let catalog = mcp_daemon::handlers::builtin_catalog();
+    let queue = crate::discard_hooks::queue(&db, catalog);
+    let hooks = mcp_daemon::handlers::registry().discard_hooks();
+    crate::discard_hooks::discard_by_rescue(&db, &queue, &hooks, job).await;
     let types: Vec<String> =
         sqlx::query_scalar("SELECT type FROM mcp.notifications ORDER BY created_at, type")
             .fetch_all(&db.pool)
@@ -337,13 +309,12 @@ async fn breakers_and_jobs_that_fail_for_good_are_critical_events() {
             "token.refresh_failed"
         ]
     );
-    let data: Value = sqlx::query_scalar(
-        "SELECT data FROM mcp.notifications WHERE type = 'token.refresh_failed'",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .expect("data");
-    assert_eq!(data["error"], "invalid_grant");
+    let data = data_of(&db, "token.refresh_failed").await;
+    assert_eq!(
+        data["error"],
+        "lease expired: worker a-worker-that-died did not finish attempt 1"
+    );
+    assert_eq!(data["job_id"], job);
     assert_eq!(data["platform"], "slack");
     db.drop_db().await;
 }
@@ -378,56 +349,33 @@ async fn sync_completed_is_opt_in() {
         )
     };
     // An endpoint of the critical types only: a sync records nothing.
-    ep::add(
-        &db.pool,
-        &test_vault(),
-        "https://receiver.example.test/a",
-        None,
-        &[],
-    )
-    .await
-    .expect("add");
+    add_endpoint(&db, "https://receiver.example.test/a", None, &[]).await;
     let worker = start_configured_worker(&db, c.clone()).await;
     sync_once().await;
     db.wait_until(&syncs_done(1), Duration::from_secs(20)).await;
-    assert_eq!(
-        db.scalar_i64("SELECT count(*) FROM mcp.notifications")
-            .await,
-        0
-    );
+    assert_eq!(db.scalar_i64(NOTIFICATIONS).await, 0);
     // One that asks for it: the next sync is a notification with its counts. (A daemon reuses
     // "does anyone want it" for 5 s; a fresh one asks at once.)
-    ep::add(
-        &db.pool,
-        &test_vault(),
+    add_endpoint(
+        &db,
         "https://receiver.example.test/b",
         Some(ws),
         &["sync.completed".to_string()],
     )
-    .await
-    .expect("add");
+    .await;
     worker.shutdown().await;
     let worker = start_configured_worker(&db, c).await;
     sync_once().await;
     db.wait_until(&syncs_done(2), Duration::from_secs(20)).await;
-    let data: Value =
-        sqlx::query_scalar("SELECT data FROM mcp.notifications WHERE type = 'sync.completed'")
-            .fetch_one(&db.pool)
-            .await
-            .expect("notification");
+    let data = data_of(&db, "sync.completed").await;
     assert_eq!(data["platform"], "outlook");
     assert!(
         data["items"].as_i64().is_some() && data["pages"].as_i64().is_some(),
         "{data}"
     );
     // Only the endpoint that asked gets it.
-    assert_eq!(
-        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'notify_deliver'")
-            .await,
-        1
-    );
-    worker.shutdown().await;
-    db.drop_db().await;
+    assert_eq!(db.scalar_i64(DELIVERIES).await, 1);
+    finish(db, worker).await;
 }
 
 #[tokio::test]
@@ -479,11 +427,7 @@ async fn endpoints_over_http_and_the_command_line() {
         .call("POST", &format!("/notifications/endpoints/{id}/test"), None)
         .await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(
-        e.db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'notify_deliver'")
-            .await,
-        1
-    );
+    assert_eq!(e.db.scalar_i64(DELIVERIES).await, 1);
     let (status, _, _) = e
         .call_as(None, "GET", "/notifications/endpoints", None)
         .await;

@@ -130,21 +130,25 @@ async fn an_item_deleted_meanwhile_is_not_found() {
     }
 }
 
+/// The first of `p`'s items that needs a content call, made `bytes` large in the sandbox, and
+/// then fetched: the item, its listing index, and the fetch.
+async fn fetch_enlarged(
+    sb: &Sandbox,
+    c: &Connectors,
+    p: Platform,
+    bytes: usize,
+) -> (SyncItem, u64, Fetched) {
+    let (it, i) = needing_content(sb, c, p).await;
+    sb.enlarge_items(p, LOGIN, &[i], bytes);
+    let got = fetch(sb, &*c.get(p), &creds(sb, p), &it.raw, &json!({})).await;
+    (it, i, got)
+}
+
 /// A transcript and a message body of several megabytes come whole.
 #[tokio::test]
 async fn a_very_large_item_comes_whole() {
     let (sb, c) = setup().await;
-    let (meeting, i) = needing_content(&sb, &c, Platform::Zoom).await;
-    sb.enlarge_items(Platform::Zoom, LOGIN, &[i], 5_000_000);
-    let conn = c.get(Platform::Zoom);
-    let got = fetch(
-        &sb,
-        &*conn,
-        &creds(&sb, Platform::Zoom),
-        &meeting.raw,
-        &json!({}),
-    )
-    .await;
+    let (meeting, i, got) = fetch_enlarged(&sb, &c, Platform::Zoom, 5_000_000).await;
     let content = got.result.expect("transcript");
     assert!(content["vtt"].as_str().map_or(0, str::len) >= 5_000_000);
     let text = text_of(&model(Platform::Zoom, &meeting.raw, &content));
@@ -154,17 +158,7 @@ async fn a_very_large_item_comes_whole() {
         &text[text.len().saturating_sub(200)..]
     );
 
-    let (message, k) = needing_content(&sb, &c, Platform::Gmail).await;
-    sb.enlarge_items(Platform::Gmail, LOGIN, &[k], 4_000_000);
-    let conn = c.get(Platform::Gmail);
-    let got = fetch(
-        &sb,
-        &*conn,
-        &creds(&sb, Platform::Gmail),
-        &message.raw,
-        &json!({}),
-    )
-    .await;
+    let (message, _, got) = fetch_enlarged(&sb, &c, Platform::Gmail, 4_000_000).await;
     let content = got.result.expect("message");
     let text = text_of(&model(Platform::Gmail, &message.raw, &content));
     // (Line ends become "\n": a little shorter than the part.)
@@ -176,17 +170,7 @@ async fn a_very_large_item_comes_whole() {
 #[tokio::test]
 async fn content_past_the_bound_is_refused() {
     let (sb, c) = setup().await;
-    let (meeting, i) = needing_content(&sb, &c, Platform::Zoom).await;
-    sb.enlarge_items(Platform::Zoom, LOGIN, &[i], 33 << 20);
-    let conn = c.get(Platform::Zoom);
-    let got = fetch(
-        &sb,
-        &*conn,
-        &creds(&sb, Platform::Zoom),
-        &meeting.raw,
-        &json!({}),
-    )
-    .await;
+    let (_, _, got) = fetch_enlarged(&sb, &c, Platform::Zoom, 33 << 20).await;
     let e = got.result.expect_err("too large");
     assert_eq!(e.error_type, ErrorType::InvalidResponse, "{e}");
 }

@@ -157,28 +157,10 @@ async fn the_six_hourly_sweep_is_enqueued_once_across_three_schedulers_and_check
         "token_refresh_sweep",
         "webhook_renew_sweep",
     ] {
-        cfg.schedules.insert(
-            other.into(),
-            ScheduleConfig {
-                cron: None,
-                kind: None,
-                payload: serde_json::json!({}),
-                enabled: false,
-            },
-        );
+        cfg.schedules
+            .insert(other.into(), crate::common::schedule_off());
     }
-    let mut schedulers = Vec::new();
-    for _ in 0..3 {
-        let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
-        schedulers.push(
-            Scheduler::from_config(
-                pool,
-                &cfg.schedules,
-                mcp_daemon::handlers::builtin_catalog(),
-            )
-            .expect("scheduler"),
-        );
-    }
+    let schedulers = crate::common::schedulers(&db.url, &cfg.schedules, 3).await;
     let t0 = chrono::Utc
         .with_ymd_and_hms(2026, 3, 1, 5, 59, 0)
         .single()

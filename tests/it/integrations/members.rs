@@ -4,32 +4,6 @@
 
 use super::*;
 
-/// A NOLOGIN role granted `mcp_workspace_member`, mapped to `ws` when given.
-async fn member(db: &TestDb, suffix: &str, ws: Option<Uuid>) -> String {
-    let role = format!("{}_{suffix}", db.name);
-    db.exec(&format!(
-        "CREATE ROLE {role} NOLOGIN; GRANT mcp_workspace_member TO {role};"
-    ))
-    .await;
-    if let Some(ws) = ws {
-        db.exec(&format!(
-            "INSERT INTO core.workspace_roles (role_name, workspace_id) VALUES ('{role}', '{ws}')"
-        ))
-        .await;
-    }
-    role
-}
-
-async fn drop_roles(db: &TestDb, roles: &[&str]) {
-    for r in roles {
-        db.exec(&format!("DROP OWNED BY {r}; DROP ROLE {r};")).await;
-    }
-}
-
-fn q(sql: String) -> sqlx::RawSql {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-}
-
 async fn count(conn: &mut sqlx::PgConnection, sql: &str) -> i64 {
     sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
         .fetch_one(&mut *conn)
@@ -56,10 +30,7 @@ const READABLE: [&str; 12] = [
 #[tokio::test]
 async fn a_member_that_sets_another_workspace_sees_nothing_and_changes_nothing() {
     let db = TestDb::new().await;
-    let a = workspace(&db.pool, "a").await;
-    let b = workspace(&db.pool, "b").await;
-    let ia = active(&db.pool, a, "slack").await;
-    let ib = active(&db.pool, b, "zoom").await;
+    let (a, b, ia, ib) = two_workspaces(&db.pool).await;
     // B's rows in every table a member reads: a check, an error, a token row, an event, an item.
     db.exec(&format!(
         "SELECT mcp.record_health_check('{ib}', 'unhealthy', 5, 'server_error', 'boom'); \
@@ -76,19 +47,14 @@ async fn a_member_that_sets_another_workspace_sees_nothing_and_changes_nothing()
     .await;
     let role = member(&db, "member_a", Some(a)).await;
     let mut conn = db.pool.acquire().await.expect("conn");
-    q(format!("SET ROLE {role}"))
-        .execute(&mut *conn)
-        .await
-        .expect("role");
+    run_on(&mut conn, &format!("SET ROLE {role}")).await;
     // The attack: the old binding was this setting; it now means nothing.
     for set in [
         format!("SET mcp.workspace_id = '{b}'"),
         format!("SELECT set_config('mcp.workspace_id', '{b}', false)"),
     ] {
-        q(set)
-            .execute(&mut *conn)
-            .await
-            .expect("any session may set it");
+        // Any session may set it.
+        run_on(&mut conn, &set).await;
         for table in READABLE {
             let sql = format!(
                 "SELECT count(*) FROM {table} WHERE {} = '{b}'",
@@ -105,29 +71,18 @@ async fn a_member_that_sets_another_workspace_sees_nothing_and_changes_nothing()
             1,
             "its own integration only"
         );
-        let changed = q(format!(
-            "UPDATE core.integrations SET display_name = 'x' WHERE id = '{ib}'"
-        ))
-        .execute(&mut *conn)
-        .await
-        .expect("update")
-        .rows_affected();
+        let update = format!("UPDATE core.integrations SET display_name = 'x' WHERE id = '{ib}'");
+        let changed = run_on(&mut conn, &update).await.rows_affected();
         assert_eq!(changed, 0, "B's integration is not changed");
-        let e = q(format!(
+        // No integration in B.
+        let insert = format!(
             "INSERT INTO core.integrations (workspace_id, platform) VALUES ('{b}', 'gmail')"
-        ))
-        .execute(&mut *conn)
-        .await
-        .expect_err("no integration in B")
-        .to_string();
+        );
+        let e = refused_on(&mut conn, &insert).await;
         assert!(e.contains("row-level security"), "{e}");
-        let e = q(format!(
-            "SELECT mcp.transition_integration_state('{ib}', 'DELETED')"
-        ))
-        .execute(&mut *conn)
-        .await
-        .expect_err("B's integration is invisible")
-        .to_string();
+        // B's integration is invisible.
+        let delete = format!("SELECT mcp.transition_integration_state('{ib}', 'DELETED')");
+        let e = refused_on(&mut conn, &delete).await;
         assert!(e.contains("not found"), "{e}");
     }
     // Nor can it map itself elsewhere, or read who is mapped where.
@@ -138,21 +93,15 @@ async fn a_member_that_sets_another_workspace_sees_nothing_and_changes_nothing()
         format!("UPDATE core.workspace_roles SET workspace_id = '{b}'"),
         "SELECT count(*) FROM core.workspace_roles".to_string(),
     ] {
-        let e = q(sql.clone())
-            .execute(&mut *conn)
-            .await
-            .expect_err(&sql)
-            .to_string();
+        let e = refused_on(&mut conn, &sql).await;
         assert!(e.contains("permission denied"), "{sql}: {e}");
     }
     // Its own integration: the name and settings are its to change; the account id, the health
     // and the cursor are not (a squatted account id would take another customer's events).
-    q(format!(
+    run_on(&mut conn, &format!(
         "UPDATE core.integrations SET display_name = 'Sales', settings = '{{\"channels\": [\"C1\"]}}' WHERE id = '{ia}'"
     ))
-    .execute(&mut *conn)
-    .await
-    .expect("name and settings");
+    .await;
     for set in [
         "external_account_id = 'acct-b'",
         "health_status = 'healthy'",
@@ -162,34 +111,23 @@ async fn a_member_that_sets_another_workspace_sees_nothing_and_changes_nothing()
         "workspace_id = workspace_id",
     ] {
         let sql = format!("UPDATE core.integrations SET {set} WHERE id = '{ia}'");
-        let e = q(sql.clone())
-            .execute(&mut *conn)
-            .await
-            .expect_err(&sql)
-            .to_string();
+        let e = refused_on(&mut conn, &sql).await;
         assert!(e.contains("permission denied"), "{sql}: {e}");
     }
-    let e = q(format!(
+    // No account id on insert.
+    let insert = format!(
         "INSERT INTO core.integrations (workspace_id, platform, external_account_id) \
          VALUES ('{a}', 'zoom', 'acct-b')"
-    ))
-    .execute(&mut *conn)
-    .await
-    .expect_err("no account id on insert")
-    .to_string();
+    );
+    let e = refused_on(&mut conn, &insert).await;
     assert!(e.contains("permission denied"), "{e}");
-    q(format!(
+    // A new integration in its own workspace.
+    run_on(&mut conn, &format!(
         "INSERT INTO core.integrations (workspace_id, platform, display_name) VALUES ('{a}', 'gmail', 'Mail')"
     ))
-    .execute(&mut *conn)
-    .await
-    .expect("a new integration in its own workspace");
+    .await;
     transition_on(&mut conn, ia, "DEGRADED").await;
-    q("RESET ROLE".into())
-        .execute(&mut *conn)
-        .await
-        .expect("reset");
-    drop(conn);
+    release(conn).await;
     let (name, account): (Option<String>, Option<String>) = sqlx::query_as(
         "SELECT display_name, external_account_id FROM core.integrations WHERE id = $1",
     )
@@ -205,10 +143,7 @@ async fn a_member_that_sets_another_workspace_sees_nothing_and_changes_nothing()
 #[tokio::test]
 async fn a_role_holding_two_workspaces_sees_one_only_after_set_role() {
     let db = TestDb::new().await;
-    let a = workspace(&db.pool, "a").await;
-    let b = workspace(&db.pool, "b").await;
-    active(&db.pool, a, "slack").await;
-    active(&db.pool, b, "zoom").await;
+    let (a, b, _, _) = two_workspaces(&db.pool).await;
     let ra = member(&db, "ws_a", Some(a)).await;
     let rb = member(&db, "ws_b", Some(b)).await;
     // An application's login role that serves both workspaces, and one mapped to none.
@@ -217,32 +152,23 @@ async fn a_role_holding_two_workspaces_sees_one_only_after_set_role() {
     db.exec(&format!("GRANT {ra}, {rb} TO {app};")).await;
     let mut conn = db.pool.acquire().await.expect("conn");
     let all = "SELECT count(*) FROM core.integrations";
-    q(format!("SET ROLE {stranger}; SET mcp.workspace_id = '{a}'"))
-        .execute(&mut *conn)
-        .await
-        .expect("stranger");
+    run_on(
+        &mut conn,
+        &format!("SET ROLE {stranger}; SET mcp.workspace_id = '{a}'"),
+    )
+    .await;
     assert_eq!(count(&mut conn, all).await, 0, "an unmapped member");
-    q(format!("RESET ROLE; SET ROLE {app}"))
-        .execute(&mut *conn)
-        .await
-        .expect("app");
+    run_on(&mut conn, &format!("RESET ROLE; SET ROLE {app}")).await;
     assert_eq!(count(&mut conn, all).await, 0, "two workspaces: ambiguous");
     for (role, ws) in [(&ra, a), (&rb, b)] {
-        q(format!("SET ROLE {role}"))
-            .execute(&mut *conn)
-            .await
-            .expect("set role");
+        run_on(&mut conn, &format!("SET ROLE {role}")).await;
         let seen: Vec<Uuid> = sqlx::query_scalar("SELECT workspace_id FROM core.integrations")
             .fetch_all(&mut *conn)
             .await
             .expect("q");
         assert_eq!(seen, vec![ws], "as {role}");
     }
-    q("RESET ROLE".into())
-        .execute(&mut *conn)
-        .await
-        .expect("reset");
-    drop(conn);
+    release(conn).await;
     drop_roles(&db, &[&app, &stranger, &ra, &rb]).await;
     db.drop_db().await;
 }

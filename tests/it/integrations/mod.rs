@@ -4,8 +4,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use chrono::TimeZone;
-use mcp_daemon::config::{Config, ScheduleConfig};
-use mcp_queue::scheduler::Scheduler;
+use mcp_daemon::config::Config;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -135,6 +134,64 @@ pub(super) async fn transition_on(conn: &mut sqlx::PgConnection, id: Uuid, to: &
         .execute(&mut *conn)
         .await
         .expect("member transition");
+}
+
+/// Workspaces `a` and `b` with an ACTIVE integration each (Slack in `a`, Zoom in `b`): their ids
+/// and their integrations' ids.
+pub(super) async fn two_workspaces(pool: &PgPool) -> (Uuid, Uuid, Uuid, Uuid) {
+    let a = workspace(pool, "a").await;
+    let b = workspace(pool, "b").await;
+    let ia = active(pool, a, "slack").await;
+    let ib = active(pool, b, "zoom").await;
+    (a, b, ia, ib)
+}
+
+/// A NOLOGIN role granted `mcp_workspace_member`, mapped to `ws` when given.
+pub(super) async fn member(db: &TestDb, suffix: &str, ws: Option<Uuid>) -> String {
+    let role = format!("{}_{suffix}", db.name);
+    db.exec(&format!(
+        "CREATE ROLE {role} NOLOGIN; GRANT mcp_workspace_member TO {role};"
+    ))
+    .await;
+    if let Some(ws) = ws {
+        db.exec(&format!(
+            "INSERT INTO core.workspace_roles (role_name, workspace_id) VALUES ('{role}', '{ws}')"
+        ))
+        .await;
+    }
+    role
+}
+
+/// Drops the roles and what they own.
+pub(super) async fn drop_roles(db: &TestDb, roles: &[&str]) {
+    for r in roles {
+        db.exec(&format!("DROP OWNED BY {r}; DROP ROLE {r};")).await;
+    }
+}
+
+/// Runs `sql` (one statement or more) in the session; it must succeed.
+pub(super) async fn run_on(
+    conn: &mut sqlx::PgConnection,
+    sql: &str,
+) -> sqlx::postgres::PgQueryResult {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The error `sql` fails with in the session; it must fail.
+pub(super) async fn refused_on(conn: &mut sqlx::PgConnection, sql: &str) -> String {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(conn)
+        .await
+        .expect_err(sql)
+        .to_string()
+}
+
+/// Resets the session's role and gives the connection back to the pool.
+pub(super) async fn release(mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>) {
+    run_on(&mut conn, "RESET ROLE").await;
 }
 
 pub(super) async fn record(

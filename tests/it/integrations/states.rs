@@ -106,10 +106,7 @@ async fn state_changes_are_logged_to_an_append_only_event_log() {
 #[tokio::test]
 async fn a_workspace_role_sees_and_changes_only_its_own_rows() {
     let db = TestDb::new().await;
-    let a = workspace(&db.pool, "a").await;
-    let b = workspace(&db.pool, "b").await;
-    let ia = active(&db.pool, a, "slack").await;
-    let ib = active(&db.pool, b, "zoom").await;
+    let (a, b, ia, ib) = two_workspaces(&db.pool).await;
     for id in [ia, ib] {
         sqlx::query("SELECT mcp.record_health_check($1, 'unhealthy', 5, 'server_error', 'boom')")
             .bind(id)
@@ -117,17 +114,9 @@ async fn a_workspace_role_sees_and_changes_only_its_own_rows() {
             .await
             .expect("check");
     }
-    let role = format!("{}_member", db.name);
-    db.exec(&format!(
-        "CREATE ROLE {role} NOLOGIN; GRANT mcp_workspace_member TO {role};"
-    ))
-    .await;
+    let role = member(&db, "member", None).await;
     let mut conn = db.pool.acquire().await.expect("conn");
-    let q = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
-    q(format!("SET ROLE {role}"))
-        .execute(&mut *conn)
-        .await
-        .expect("set role");
+    run_on(&mut conn, &format!("SET ROLE {role}")).await;
     let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
     assert_eq!(
         count("SELECT count(*) FROM core.integrations")
@@ -189,13 +178,8 @@ async fn a_workspace_role_sees_and_changes_only_its_own_rows() {
     assert!(e.contains("row-level security"), "{e}");
     // Its own integration it may move, and the move is logged.
     transition_on(&mut conn, ia, "DEGRADED").await;
-    q("RESET ROLE".into())
-        .execute(&mut *conn)
-        .await
-        .expect("reset");
-    drop(conn);
-    db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
-        .await;
+    release(conn).await;
+    drop_roles(&db, &[&role]).await;
     db.drop_db().await;
 }
 

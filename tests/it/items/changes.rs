@@ -90,9 +90,7 @@ async fn plain_sql_writes_are_changes_paged_in_order() {
 
 #[tokio::test]
 async fn bad_arguments_and_pruned_cursors_are_clear_errors() {
-    let db = TestDb::new().await;
-    let ws = workspace(&db, "a").await;
-    let i = bare_active(&db.pool, ws, Platform::Slack).await;
+    let (db, ws, i) = setup(Platform::Slack).await;
     for n in 0..5 {
         insert_item(&db.pool, i, &format!("m{n}")).await;
     }
@@ -214,9 +212,7 @@ async fn a_workspace_role_reads_only_its_own_feed() {
 
 #[tokio::test]
 async fn a_reader_listening_is_woken_by_a_committed_change() {
-    let db = TestDb::new().await;
-    let ws = workspace(&db, "a").await;
-    let i = bare_active(&db.pool, ws, Platform::Monday).await;
+    let (db, ws, i) = setup(Platform::Monday).await;
     let mut listener = PgListener::connect(&db.url).await.expect("listener");
     listener.listen("mcp_item_changes").await.expect("listen");
     // A rolled-back write wakes nobody.
@@ -263,18 +259,7 @@ async fn a_reader_listening_is_woken_by_a_committed_change() {
 async fn four_writers_out_of_order_are_read_exactly_once() {
     let db = TestDb::new().await;
     let ws = workspace(&db, "a").await;
-    let integrations: Vec<(Uuid, Uuid, Platform)> = {
-        let mut v = Vec::new();
-        for p in [
-            Platform::Slack,
-            Platform::Notion,
-            Platform::Zoom,
-            Platform::Gmail,
-        ] {
-            v.push((ws, bare_active(&db.pool, ws, p).await, p));
-        }
-        v
-    };
+    let integrations = four_integrations(&db, ws).await;
     const ROUNDS: u64 = 8;
     const TXS: usize = 12;
     let mut cursor: Option<String> = None;
@@ -292,12 +277,7 @@ async fn four_writers_out_of_order_are_read_exactly_once() {
                 // its own change rows); 1 and 3 by plain SQL (the capture trigger).
                 let daemon = w % 2 == 0;
                 for t in 0..TXS {
-                    let mut tx = if daemon {
-                        pool.begin_with(mcp_daemon::items::WRITER_BEGIN).await
-                    } else {
-                        pool.begin().await
-                    }
-                    .expect("tx");
+                    let mut tx = begin_writer(&pool, daemon).await;
                     let n = rng.random_range(1..4);
                     for k in 0..n {
                         let id = format!("r{round}-w{w}-t{t}-{k}");
@@ -322,13 +302,7 @@ async fn four_writers_out_of_order_are_read_exactly_once() {
         let mut expected: Vec<(String, String)> = Vec::new();
         let start = Instant::now();
         loop {
-            let got = page(&db.pool, ws, cursor.as_deref(), 3)
-                .await
-                .expect("page");
-            if let Some(last) = got.last() {
-                cursor = Some(last.cursor.clone());
-            }
-            seen.extend(got.into_iter().map(|c| (c.op, c.external_id)));
+            read_into(&db.pool, ws, &mut cursor, 3, &mut seen).await;
             if !writers_done && writers.iter().all(|h| h.is_finished()) {
                 writers_done = true;
                 for h in writers.drain(..) {
@@ -379,9 +353,7 @@ async fn four_writers_out_of_order_are_read_exactly_once() {
 /// restarts, and stops with status 3 when its place was pruned.
 #[tokio::test]
 async fn the_documented_reader_resumes_where_it_stopped() {
-    let db = TestDb::new().await;
-    let ws = workspace(&db, "a").await;
-    let i = bare_active(&db.pool, ws, Platform::Notion).await;
+    let (db, ws, i) = setup(Platform::Notion).await;
     for n in 0..700 {
         insert_item(&db.pool, i, &format!("n{n:03}")).await;
     }

@@ -23,116 +23,82 @@ struct Case {
     reason: &'static str,
 }
 
+/// A case: `platform`'s `event`, the `items` stored before it, the ones it tombstones (`gone`),
+/// and what their tombstones' reason starts with.
+fn case(
+    platform: Platform,
+    reason: &'static str,
+    event: serde_json::Value,
+    items: &'static [&'static str],
+    gone: &'static [&'static str],
+) -> Case {
+    Case {
+        platform,
+        event,
+        items,
+        gone,
+        reason,
+    }
+}
+
+#[rustfmt::skip]
 fn cases() -> Vec<Case> {
     let outlook_state = secret_of(Platform::Outlook);
     vec![
-        Case {
-            platform: Platform::Slack,
-            event: json!({"type": "event_callback", "event_id": "EvDel1", "team_id": "T1",
+        case(Platform::Slack, "slack",
+            json!({"type": "event_callback", "event_id": "EvDel1", "team_id": "T1",
                 "event": {"type": "message", "subtype": "message_deleted", "channel": "C1",
                           "deleted_ts": "1700000001.000001", "hidden": true}}),
-            items: &["C1:1700000001.000001", "C1:1700000002.000002"],
-            gone: &["C1:1700000001.000001"],
-            reason: "slack",
-        },
-        Case {
-            platform: Platform::Slack,
-            event: json!({"type": "event_callback", "event_id": "EvDel2", "team_id": "T1",
+            &["C1:1700000001.000001", "C1:1700000002.000002"], &["C1:1700000001.000001"]),
+        case(Platform::Slack, "slack",
+            json!({"type": "event_callback", "event_id": "EvDel2", "team_id": "T1",
                 "event": {"type": "channel_deleted", "channel": "C2"}}),
-            items: &[
-                "C2:1700000001.000001",
-                "C2:1700000003.000003",
-                "C3:1700000001.000001",
-            ],
-            gone: &["C2:1700000001.000001", "C2:1700000003.000003"],
-            reason: "slack",
-        },
-        Case {
-            platform: Platform::Notion,
-            event: json!({"id": "evt-del-1", "type": "page.deleted", "workspace_id": "w1",
+            &["C2:1700000001.000001", "C2:1700000003.000003", "C3:1700000001.000001"],
+            &["C2:1700000001.000001", "C2:1700000003.000003"]),
+        case(Platform::Notion, "notion",
+            json!({"id": "evt-del-1", "type": "page.deleted", "workspace_id": "w1",
                 "entity": {"id": "59833787-2cf9-4fdf-8782-e53db20768a5", "type": "page"}}),
-            items: &[
-                "59833787-2cf9-4fdf-8782-e53db20768a5",
-                "6a1f0a43-6d0a-4b8e-9d0d-3a3c2b1e0f11",
-            ],
-            gone: &["59833787-2cf9-4fdf-8782-e53db20768a5"],
-            reason: "notion",
-        },
+            &["59833787-2cf9-4fdf-8782-e53db20768a5", "6a1f0a43-6d0a-4b8e-9d0d-3a3c2b1e0f11"],
+            &["59833787-2cf9-4fdf-8782-e53db20768a5"]),
         // Zoom: every recording file of a meeting deleted, and one of two trashed (the meeting
         // keeps its recording); a deleted meeting (its schedule) names no recording.
-        Case {
-            platform: Platform::Zoom,
-            event: sandbox::events::zoom_recording_event(
-                "recording.deleted",
-                "z1",
-                "4444AAAiAAAAAiAiAiiAii==",
-                6840331990,
-                &["f4a", "f4b"],
-            ),
-            items: &["4444AAAiAAAAAiAiAiiAii==", "5555BBBiBBBBBiBiBiiBii=="],
-            gone: &["4444AAAiAAAAAiAiAiiAii=="],
-            reason: "zoom",
-        },
-        Case {
-            platform: Platform::Zoom,
-            event: sandbox::events::zoom_recording_event(
-                "recording.trashed",
-                "z1",
-                "6666CCCiCCCCCiCiCiiCii==",
-                6840331991,
-                &["f6a"],
-            ),
-            items: &["6666CCCiCCCCCiCiCiiCii=="],
-            gone: &[],
-            reason: "zoom",
-        },
-        Case {
-            platform: Platform::Zoom,
-            event: sandbox::events::zoom_meeting_deleted(
-                "z1",
-                "7777DDDiDDDDDiDiDiiDii==",
-                6840331992,
-            ),
-            items: &["7777DDDiDDDDDiDiDiiDii=="],
-            gone: &[],
-            reason: "zoom",
-        },
-        Case {
-            platform: Platform::Monday,
-            event: json!({"event": {"type": "delete_pulse", "triggerUuid": "tdel1",
+        case(Platform::Zoom, "zoom",
+            sandbox::events::zoom_recording_event(
+                "recording.deleted", "z1", "4444AAAiAAAAAiAiAiiAii==", 6840331990, &["f4a", "f4b"]),
+            &["4444AAAiAAAAAiAiAiiAii==", "5555BBBiBBBBBiBiBiiBii=="],
+            &["4444AAAiAAAAAiAiAiiAii=="]),
+        case(Platform::Zoom, "zoom",
+            sandbox::events::zoom_recording_event(
+                "recording.trashed", "z1", "6666CCCiCCCCCiCiCiiCii==", 6840331991, &["f6a"]),
+            &["6666CCCiCCCCCiCiCiiCii=="], &[]),
+        case(Platform::Zoom, "zoom",
+            sandbox::events::zoom_meeting_deleted("z1", "7777DDDiDDDDDiDiDiiDii==", 6840331992),
+            &["7777DDDiDDDDDiDiDiiDii=="], &[]),
+        case(Platform::Monday, "monday",
+            json!({"event": {"type": "delete_pulse", "triggerUuid": "tdel1",
                 "boardId": 77, "pulseId": 1234567}}),
-            items: &["1234567", "7654321"],
-            gone: &["1234567"],
-            reason: "monday",
-        },
-        Case {
-            platform: Platform::Outlook,
-            event: json!({"value": [{"subscriptionId": "sub-1", "clientState": outlook_state,
+            &["1234567", "7654321"], &["1234567"]),
+        case(Platform::Outlook, "outlook",
+            json!({"value": [{"subscriptionId": "sub-1", "clientState": outlook_state,
                 "changeType": "deleted", "resource": "me/messages/AAMkAD1",
                 "resourceData": {"id": "AAMkAD1"}}]}),
-            items: &["AAMkAD1", "AAMkAD2"],
-            gone: &["AAMkAD1"],
-            reason: "outlook",
-        },
+            &["AAMkAD1", "AAMkAD2"], &["AAMkAD1"]),
     ]
 }
 
 /// A Zoom meeting's recording holding two files (`f<first letter>a`, `f<first letter>b`), as
 /// the recordings listing gives them.
 async fn insert_zoom_recording(pool: &sqlx::PgPool, integration: uuid::Uuid, uuid: &str) {
-    sqlx::query(
-        "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, \
-         kind, raw) SELECT id, $2, workspace_id, platform, 'recording', jsonb_build_object( \
-         'uuid', $2, 'recording_files', jsonb_build_array( \
+    insert_item_as(
+        pool,
+        integration,
+        uuid,
+        "recording",
+        "jsonb_build_object('uuid', $2, 'recording_files', jsonb_build_array( \
          jsonb_build_object('id', 'f' || left($2, 1) || 'a'), \
-         jsonb_build_object('id', 'f' || left($2, 1) || 'b'))) \
-         FROM core.integrations WHERE id = $1",
+         jsonb_build_object('id', 'f' || left($2, 1) || 'b')))",
     )
-    .bind(integration)
-    .bind(uuid)
-    .execute(pool)
-    .await
-    .expect("insert recording");
+    .await;
 }
 
 #[tokio::test]

@@ -39,15 +39,7 @@ async fn tombstone(
 async fn pages_deletions_and_contended_items_are_read_once_and_end_as_stored() {
     let db = TestDb::new().await;
     let ws = workspace(&db, "a").await;
-    let mut integrations = Vec::new();
-    for p in [
-        Platform::Slack,
-        Platform::Notion,
-        Platform::Zoom,
-        Platform::Gmail,
-    ] {
-        integrations.push((ws, bare_active(&db.pool, ws, p).await, p));
-    }
+    let integrations = four_integrations(&db, ws).await;
     // The items every daemon-style writer changes and tombstones, of one integration.
     let (_, shared_of, shared_platform) = integrations[0];
     const ROUNDS: u64 = 4;
@@ -59,11 +51,7 @@ async fn pages_deletions_and_contended_items_are_read_once_and_end_as_stored() {
             .map(|k| format!("shared-r{round}-{k}"))
             .collect();
         {
-            let mut tx = db
-                .pool
-                .begin_with(mcp_daemon::items::WRITER_BEGIN)
-                .await
-                .expect("tx");
+            let mut tx = begin_writer(&db.pool, true).await;
             let raws = vec!["{}".to_string(); SHARED];
             let refs: Vec<&str> = shared.iter().map(String::as_str).collect();
             save_page(
@@ -93,17 +81,9 @@ async fn pages_deletions_and_contended_items_are_read_once_and_end_as_stored() {
                 let mut written = Vec::new();
                 gate.wait().await;
                 for t in 0..TXS {
-                    let mut tx = if daemon {
-                        pool.begin_with(mcp_daemon::items::WRITER_BEGIN).await
-                    } else {
-                        pool.begin().await
-                    }
-                    .expect("tx");
+                    let mut tx = begin_writer(&pool, daemon).await;
                     // Take a transaction id first, so that it is older than what it waits for.
-                    sqlx::query("SELECT pg_current_xact_id()")
-                        .execute(&mut *tx)
-                        .await
-                        .expect("xid");
+                    take_xid(&mut tx).await;
                     let n = rng.random_range(1..=7);
                     let ids: Vec<String> = (0..n).map(|k| format!("r{round}-w{w}-t{t}-{k}")).collect();
                     if daemon {
@@ -158,13 +138,7 @@ async fn pages_deletions_and_contended_items_are_read_once_and_end_as_stored() {
         let before = seen.len();
         let start = Instant::now();
         loop {
-            let got = page(&db.pool, ws, cursor.as_deref(), 3)
-                .await
-                .expect("page");
-            if let Some(last) = got.last() {
-                cursor = Some(last.cursor.clone());
-            }
-            seen.extend(got.into_iter().map(|c| (c.op, c.external_id)));
+            read_into(&db.pool, ws, &mut cursor, 3, &mut seen).await;
             if seen.len() - before >= expected.len() {
                 break;
             }
@@ -200,24 +174,18 @@ async fn pages_deletions_and_contended_items_are_read_once_and_end_as_stored() {
         for (op, id) in &seen[before..] {
             last.insert(id.as_str(), op.as_str());
         }
-        let deleted: Vec<String> = sqlx::query_scalar(
-            "SELECT external_id FROM mcp.synced_items WHERE workspace_id = $1 AND deleted_at IS NOT NULL \
-             AND external_id LIKE $2",
-        )
-        .bind(ws)
-        .bind(format!("%r{round}-%"))
-        .fetch_all(&db.pool)
-        .await
-        .expect("deleted");
-        let present: Vec<String> = sqlx::query_scalar(
-            "SELECT external_id FROM mcp.synced_items WHERE workspace_id = $1 AND deleted_at IS NULL \
-             AND external_id LIKE $2",
-        )
-        .bind(ws)
-        .bind(format!("%r{round}-%"))
-        .fetch_all(&db.pool)
-        .await
-        .expect("present");
+        let of_round = |tombstoned: bool| {
+            sqlx::query_scalar::<_, String>(
+                "SELECT external_id FROM mcp.synced_items WHERE workspace_id = $1 \
+                 AND (deleted_at IS NOT NULL) = $3 AND external_id LIKE $2",
+            )
+            .bind(ws)
+            .bind(format!("%r{round}-%"))
+            .bind(tombstoned)
+            .fetch_all(&db.pool)
+        };
+        let deleted = of_round(true).await.expect("deleted");
+        let present = of_round(false).await.expect("present");
         for (id, op) in &last {
             let is_gone = !present.iter().any(|p| p == id);
             assert_eq!(
@@ -242,31 +210,14 @@ async fn pages_deletions_and_contended_items_are_read_once_and_end_as_stored() {
 /// must end with the item live.
 #[tokio::test]
 async fn an_older_transaction_that_waited_is_read_after_the_one_it_waited_for() {
-    let db = TestDb::new().await;
-    let ws = workspace(&db, "a").await;
-    let i = bare_active(&db.pool, ws, Platform::Slack).await;
-    let mut setup = db
-        .pool
-        .begin_with(mcp_daemon::items::WRITER_BEGIN)
-        .await
-        .expect("tx");
-    save_page(&mut setup, (ws, i, "slack"), &["x"], &["{}".to_string()]).await;
-    setup.commit().await.expect("commit");
+    let (db, ws, i) = setup(Platform::Slack).await;
+    let mut first = begin_writer(&db.pool, true).await;
+    save_page(&mut first, (ws, i, "slack"), &["x"], &["{}".to_string()]).await;
+    first.commit().await.expect("commit");
 
-    let mut older = db
-        .pool
-        .begin_with(mcp_daemon::items::WRITER_BEGIN)
-        .await
-        .expect("tx");
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut *older)
-        .await
-        .expect("xid");
-    let mut younger = db
-        .pool
-        .begin_with(mcp_daemon::items::WRITER_BEGIN)
-        .await
-        .expect("tx");
+    let mut older = begin_writer(&db.pool, true).await;
+    take_xid(&mut older).await;
+    let mut younger = begin_writer(&db.pool, true).await;
     assert_eq!(tombstone(&mut younger, i, &["x".to_string()]).await, 1);
     let revive = tokio::spawn(async move {
         save_page(

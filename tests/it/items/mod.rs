@@ -151,16 +151,99 @@ pub(super) async fn write(
 
 /// An item written by plain SQL, as another service would.
 pub(super) async fn insert_item(pool: &PgPool, integration: Uuid, external_id: &str) {
-    sqlx::query(
-        "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, \
-         kind, raw) SELECT id, $2, workspace_id, platform, 'message', jsonb_build_object('id', $2) \
-         FROM core.integrations WHERE id = $1",
+    insert_item_as(
+        pool,
+        integration,
+        external_id,
+        "message",
+        "jsonb_build_object('id', $2)",
     )
+    .await;
+}
+
+/// An item of `kind` written by plain SQL, its raw record the SQL expression `raw` (in which
+/// `$2` is the item's external id).
+pub(super) async fn insert_item_as(
+    pool: &PgPool,
+    integration: Uuid,
+    external_id: &str,
+    kind: &str,
+    raw: &str,
+) {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, \
+         kind, raw) SELECT id, $2, workspace_id, platform, '{kind}', {raw} \
+         FROM core.integrations WHERE id = $1"
+    )))
     .bind(integration)
     .bind(external_id)
     .execute(pool)
     .await
     .expect("insert item");
+}
+
+/// A test database with the workspace `a` and an ACTIVE integration of `p` in it.
+pub(super) async fn setup(p: mcp_platforms::connectors::Platform) -> (TestDb, Uuid, Uuid) {
+    let db = TestDb::new().await;
+    let ws = workspace(&db, "a").await;
+    let i = bare_active(&db.pool, ws, p).await;
+    (db, ws, i)
+}
+
+/// An ACTIVE integration of each of Slack, Notion, Zoom and Gmail in `ws`: (workspace,
+/// integration, platform).
+pub(super) async fn four_integrations(
+    db: &TestDb,
+    ws: Uuid,
+) -> Vec<(Uuid, Uuid, mcp_platforms::connectors::Platform)> {
+    use mcp_platforms::connectors::Platform;
+    let mut v = Vec::new();
+    for p in [
+        Platform::Slack,
+        Platform::Notion,
+        Platform::Zoom,
+        Platform::Gmail,
+    ] {
+        v.push((ws, bare_active(&db.pool, ws, p).await, p));
+    }
+    v
+}
+
+/// A transaction opened as the daemon's item writer opens it, or (not `daemon`) a plain one.
+pub(super) async fn begin_writer(
+    pool: &PgPool,
+    daemon: bool,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    if daemon {
+        pool.begin_with(mcp_daemon::items::WRITER_BEGIN).await
+    } else {
+        pool.begin().await
+    }
+    .expect("tx")
+}
+
+/// Takes the transaction's id now, so that it is older than what it waits for later.
+pub(super) async fn take_xid(tx: &mut sqlx::Transaction<'static, sqlx::Postgres>) {
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut **tx)
+        .await
+        .expect("xid");
+}
+
+/// One call of the feed (`max` rows after `cursor`), its (op, external id) added to `seen` and
+/// `cursor` moved to its last row.
+pub(super) async fn read_into(
+    pool: &PgPool,
+    ws: Uuid,
+    cursor: &mut Option<String>,
+    max: i32,
+    seen: &mut Vec<(String, String)>,
+) {
+    let got = page(pool, ws, cursor.as_deref(), max).await.expect("page");
+    if let Some(last) = got.last() {
+        *cursor = Some(last.cursor.clone());
+    }
+    seen.extend(got.into_iter().map(|c| (c.op, c.external_id)));
 }
 
 /// (deleted, reason) of an item.

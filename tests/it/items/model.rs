@@ -4,11 +4,10 @@
 
 use mcp_platforms::connectors::Platform;
 use mcp_platforms::items::{Kind, MODEL_VERSION};
-use mcp_sandbox as sandbox;
 
 use super::*;
 use crate::common::start_configured_worker;
-use crate::sync::{config, seed, set_settings, settings_for, sync_now, wait_done, FAST};
+use crate::sync::{seed, seed_all, set_settings, setup, sync_all, sync_once, FAST};
 
 /// The model's kind of each platform's records (docs/ITEMS.md, "Kinds").
 fn kind_of(p: Platform) -> Kind {
@@ -40,24 +39,11 @@ type Row = (
 /// Notion: their content arrived), listed elsewhere.
 #[tokio::test]
 async fn items_written_by_a_sync_carry_the_model() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    sb.set_items_per_account(12);
-    let cfg = config(&db, &sb, FAST);
+    let (db, sb, cfg, ws) = setup(Some(12), FAST).await;
     let connectors = cfg.connectors().expect("connectors");
-    let ws = workspace(&db, "acme").await;
-    let mut ids = Vec::new();
-    for p in Platform::ALL {
-        let id = seed(&db, &sb, ws, p, "acme").await;
-        set_settings(&db, id, settings_for(p)).await;
-        ids.push((p, id));
-    }
+    let ids = seed_all(&db, &sb, ws, Platform::ALL).await;
     let worker = start_configured_worker(&db, cfg).await;
-    let mut jobs = Vec::new();
-    for (_, id) in &ids {
-        jobs.push(sync_now(&db, *id).await);
-    }
-    wait_done(&db, &jobs).await;
+    sync_all(&db, &ids).await;
     let mut fetching = Vec::new();
     for (p, id) in &ids {
         let rows: Vec<Row> = sqlx::query_as(
@@ -148,11 +134,7 @@ async fn items_written_by_a_sync_carry_the_model() {
 /// author, link, thread; once deleted, none of it.
 #[tokio::test]
 async fn the_change_feed_carries_the_model() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    sb.set_items_per_account(3);
-    let cfg = config(&db, &sb, FAST);
-    let ws = workspace(&db, "acme").await;
+    let (db, sb, cfg, ws) = setup(Some(3), FAST).await;
     let id = seed(&db, &sb, ws, Platform::Slack, "acme").await;
     set_settings(
         &db,
@@ -161,8 +143,7 @@ async fn the_change_feed_carries_the_model() {
     )
     .await;
     let worker = start_configured_worker(&db, cfg).await;
-    let job = sync_now(&db, id).await;
-    wait_done(&db, &[job]).await;
+    sync_once(&db, id).await;
     ops_of(&db, ws, 3).await;
     type Feed = (
         String,

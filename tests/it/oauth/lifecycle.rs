@@ -5,13 +5,11 @@ use mcp_platforms::secret::Secret;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{env, env_with, TOKEN};
+use super::{connected, env, env_with, TOKEN};
 
 #[tokio::test]
 async fn requests_without_the_right_bearer_get_401_and_write_nothing() {
-    let e = env().await;
-    let ws = e.workspace().await;
-    let (id, _) = e.connect(Platform::Notion, ws).await;
+    let (e, ws, id) = connected(Platform::Notion).await;
     let before = e.digest().await;
     let body = json!({"workspace_id": ws, "api_key": "k"});
     let calls = [
@@ -71,20 +69,14 @@ async fn requests_without_the_right_bearer_get_401_and_write_nothing() {
 
 #[tokio::test]
 async fn disconnect_revokes_at_the_platform_cancels_pending_jobs_and_allows_a_reconnect() {
-    let e = env().await;
-    let ws = e.workspace().await;
-    let (id, _) = e.connect(Platform::Slack, ws).await;
+    let (e, ws, id) = connected(Platform::Slack).await;
     let (access, _) = e.tokens(id).await;
     e.db.exec(&format!(
         "INSERT INTO mcp.sync_jobs (kind, integration_id, run_at) VALUES ('noop', '{id}', now() + interval '1 hour'); \
          INSERT INTO mcp.sync_jobs (kind, integration_id, state, finished_at) VALUES ('noop', '{id}', 'completed', now())"
     ))
     .await;
-    let (status, _, body) = e
-        .call("POST", &format!("/integrations/{id}/disconnect"), None)
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let v: Value = serde_json::from_str(&body).expect("json");
+    let v = e.disconnect(id).await;
     // The connect's first health check and first sync, and the scheduled noop.
     assert_eq!(
         v,
@@ -132,11 +124,7 @@ async fn a_failed_revocation_is_recorded_and_does_not_block_the_disconnect() {
     .await;
     let ws = e.workspace().await;
     let (id, _) = e.connect(Platform::Gmail, ws).await;
-    let (status, _, body) = e
-        .call("POST", &format!("/integrations/{id}/disconnect"), None)
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let v: Value = serde_json::from_str(&body).expect("json");
+    let v = e.disconnect(id).await;
     assert_eq!(
         (v["state"].as_str(), v["revoked_at_platform"].as_bool()),
         (Some("REVOKED"), Some(false))
@@ -275,9 +263,7 @@ async fn api_key_platforms_connect_with_a_post_and_a_refused_key_expires() {
 /// do, and the token keeps working.
 #[tokio::test]
 async fn monday_tokens_without_expiry_or_refresh_token_are_kept_and_never_refreshed() {
-    let e = env().await;
-    let ws = e.workspace().await;
-    let (id, _) = e.connect(Platform::Monday, ws).await;
+    let (e, _, id) = connected(Platform::Monday).await;
     let (no_refresh, no_expiry): (bool, bool) = sqlx::query_as(
         "SELECT refresh_token_ct IS NULL, expires_at IS NULL FROM mcp.oauth_tokens \
          WHERE integration_id = $1",

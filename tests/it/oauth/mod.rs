@@ -95,7 +95,23 @@ pub async fn env() -> Env {
     env_with(|_| {}).await
 }
 
+/// A fresh daemon, a workspace, and an integration of `p` connected in it.
+pub async fn connected(p: Platform) -> (Env, Uuid, Uuid) {
+    let e = env().await;
+    let ws = e.workspace().await;
+    let (id, _) = e.connect(p, ws).await;
+    (e, ws, id)
+}
+
 impl Env {
+    /// `POST /integrations/{id}/disconnect`, which must answer 200: its answer.
+    pub async fn disconnect(&self, id: Uuid) -> Value {
+        let path = format!("/integrations/{id}/disconnect");
+        let (status, _, body) = self.call("POST", &path, None).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("json")
+    }
+
     pub async fn finish(self) {
         self.stop.cancel();
         self.db.drop_db().await;
@@ -135,19 +151,7 @@ impl Env {
 
     /// `GET` on the public listener, without a token.
     pub async fn get_public(&self, path: &str) -> (u16, String, String) {
-        self.call_at(&self.public, None, "GET", path, None).await
-    }
-
-    /// A request to the listener at `base`.
-    pub async fn call_at(
-        &self,
-        base: &str,
-        auth: Option<&str>,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, String, String) {
-        read(self.send(base, auth, method, path, body, true).await).await
+        read(self.send(&self.public, None, "GET", path, None, true).await).await
     }
 
     async fn send(

@@ -8,7 +8,7 @@ use mcp_queue::scheduler::{
 };
 use mcp_queue::{CLAIM_SQL, COMPLETE_SQL, DEPTH_SQL, ENQUEUE_SQL, PRUNE_SQL, RESCUE_SQL};
 
-use super::{args, integration, Harness};
+use super::{args, integration, Harness, Measured};
 use crate::common::TestDb;
 
 /// Batches as the daemon runs them (claim and complete at a daemon's usual fill, the rescuer's
@@ -23,6 +23,25 @@ const PRUNE_BATCH: i64 = 1_000;
 const SMALL: i64 = 25;
 
 const WORKER: &str = "plans-worker";
+
+/// One prune batch of completed jobs finished before `before`, from the start of the walk or
+/// after `after` (finish time, id), measured and held to `bound` rows touched.
+async fn prune(
+    h: &mut Harness,
+    name: &'static str,
+    before: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, i64)>,
+    bound: i64,
+) -> Measured {
+    let args = args!(
+        "completed",
+        before,
+        after.map(|a| a.0),
+        after.map(|a| a.1),
+        PRUNE_BATCH as i32
+    );
+    h.check(name, PRUNE_SQL, args, bound, false).await
+}
 
 pub async fn check(h: &mut Harness, db: &TestDb) {
     let days = |d: i64| Utc::now() - chrono::Duration::days(d);
@@ -122,21 +141,8 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
     // Prune: a batch of finished jobs in finish order (index entry + row), deleted through
     // the primary key (entry, row, deletion): 5 each, as measured; bound 6. From the start,
     // from the middle of the walk, and a batch that finds nothing due (it reads nothing).
-    let m = h
-        .check(
-            "prune batch, first (1000)",
-            PRUNE_SQL,
-            args!(
-                "completed",
-                days(7),
-                None::<DateTime<Utc>>,
-                None::<i64>,
-                PRUNE_BATCH as i32
-            ),
-            6 * PRUNE_BATCH + SMALL,
-            false,
-        )
-        .await;
+    let full = 6 * PRUNE_BATCH + SMALL;
+    let m = prune(h, "prune batch, first (1000)", days(7), None, full).await;
     assert_eq!(
         m.of("mcp.sync_jobs_done").deleted,
         PRUNE_BATCH,
@@ -149,40 +155,14 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
     .fetch_one(&db.pool)
     .await
     .expect("a point in the walk");
-    let m = h
-        .check(
-            "prune batch, mid-walk (1000)",
-            PRUNE_SQL,
-            args!(
-                "completed",
-                days(7),
-                Some(after_at),
-                Some(after_id),
-                PRUNE_BATCH as i32
-            ),
-            6 * PRUNE_BATCH + SMALL,
-            false,
-        )
-        .await;
+    let mid = Some((after_at, after_id));
+    let m = prune(h, "prune batch, mid-walk (1000)", days(7), mid, full).await;
     assert_eq!(
         m.of("mcp.sync_jobs_done").deleted,
         PRUNE_BATCH,
         "a full batch"
     );
-    h.check(
-        "prune batch, nothing due",
-        PRUNE_SQL,
-        args!(
-            "completed",
-            days(60),
-            None::<DateTime<Utc>>,
-            None::<i64>,
-            PRUNE_BATCH as i32
-        ),
-        SMALL,
-        false,
-    )
-    .await;
+    prune(h, "prune batch, nothing due", days(60), None, SMALL).await;
 
     // Enqueue of a key a live job holds: the insert's conflict (and its kind's foreign-key
     // check), then the holder's id through the unique index: a handful.

@@ -5,26 +5,11 @@ use super::*;
 
 #[tokio::test]
 async fn every_platform_pages_to_the_end_and_counts_each_item_once() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
     // 250 items: several pages on every platform (Outlook pages by 10, Fireflies by 50).
-    sb.set_items_per_account(250);
-    let cfg = config(&db, &sb, FAST);
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
-    let mut ids = Vec::new();
-    for p in Platform::ALL {
-        let id = seed(&db, &sb, ws, p, "acme").await;
-        set_settings(&db, id, settings_for(p)).await;
-        ids.push((p, id));
-    }
+    let (db, sb, cfg, ws) = setup(Some(250), FAST).await;
+    let ids = seed_all(&db, &sb, ws, Platform::ALL).await;
     let worker = start_configured_worker(&db, cfg).await;
-    let mut jobs = Vec::new();
-    for (_, id) in &ids {
-        jobs.push(sync_now(&db, *id).await);
-    }
-    wait_done(&db, &jobs).await;
+    sync_all(&db, &ids).await;
     for (p, id) in &ids {
         assert_eq!(rows(&db, *id).await, 250, "{p}");
         let synced: bool = sqlx::query_scalar(
@@ -46,11 +31,7 @@ async fn every_platform_pages_to_the_end_and_counts_each_item_once() {
             .fetch_all(&db.pool)
             .await
             .expect("before");
-    let mut jobs = Vec::new();
-    for (_, id) in &ids {
-        jobs.push(sync_now(&db, *id).await);
-    }
-    wait_done(&db, &jobs).await;
+    sync_all(&db, &ids).await;
     let after: Vec<(String, chrono::DateTime<chrono::Utc>)> =
         sqlx::query_as("SELECT external_id, first_seen_at FROM mcp.synced_items ORDER BY 1")
             .fetch_all(&db.pool)
@@ -63,13 +44,7 @@ async fn every_platform_pages_to_the_end_and_counts_each_item_once() {
 
 #[tokio::test]
 async fn a_too_old_gmail_cursor_starts_a_full_resync() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    sb.set_items_per_account(120);
-    let cfg = config(&db, &sb, FAST);
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
+    let (db, sb, cfg, ws) = setup(Some(120), FAST).await;
     let id = seed(&db, &sb, ws, Platform::Gmail, "acme").await;
     // History ids below the sandbox's oldest answer 404, as Gmail does for an old id.
     sqlx::query("UPDATE core.integrations SET sync_cursor = '100' WHERE id = $1")
@@ -78,23 +53,16 @@ async fn a_too_old_gmail_cursor_starts_a_full_resync() {
         .await
         .expect("old cursor");
     let worker = start_configured_worker(&db, cfg).await;
-    let job = sync_now(&db, id).await;
-    wait_done(&db, &[job]).await;
+    sync_once(&db, id).await;
     assert_eq!(rows(&db, id).await, 120, "the full listing");
-    let cursor: Option<String> =
-        sqlx::query_scalar("SELECT sync_cursor FROM core.integrations WHERE id = $1")
-            .bind(id)
-            .fetch_one(&db.pool)
-            .await
-            .expect("cursor");
+    let cursor = cursor_of(&db, id).await;
     assert_eq!(
         cursor.as_deref(),
         Some("10000"),
         "the history id to continue from"
     );
     // Incremental from there: nothing new, nothing doubled.
-    let job = sync_now(&db, id).await;
-    wait_done(&db, &[job]).await;
+    sync_once(&db, id).await;
     assert_eq!(rows(&db, id).await, 120);
     worker.shutdown().await;
     db.drop_db().await;
@@ -103,13 +71,7 @@ async fn a_too_old_gmail_cursor_starts_a_full_resync() {
 /// Each connector's listing, page by page to the end: every item once, the cursor moving on.
 #[tokio::test]
 async fn each_connector_lists_every_item_once() {
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    sb.set_items_per_account(230);
-    let cfg = Config {
-        platforms: sb.config_overrides(),
-        ..Config::default()
-    };
-    let connectors = cfg.connectors().expect("connectors");
+    let (sb, connectors) = sandbox_connectors(230).await;
     for p in Platform::ALL {
         let (creds, _) = sb.mint_credentials(p, "acme");
         let c = connectors.get(p);
@@ -117,15 +79,7 @@ async fn each_connector_lists_every_item_once() {
         let mut seen = std::collections::HashSet::new();
         for n in 0.. {
             assert!(n < 100, "{p}: no end after 100 pages (cursor {cursor:?})");
-            let page = c
-                .list_page(
-                    &creds,
-                    cursor.as_deref(),
-                    &settings_for(p),
-                    Some(&sandbox::account_of(p, "acme")),
-                )
-                .await
-                .unwrap_or_else(|e| panic!("{p}: {e}"));
+            let page = list_page(&*c, &creds, cursor.as_deref(), &settings_for(p), p).await;
             for it in &page.items {
                 assert!(
                     seen.insert(it.external_id.clone()),
@@ -150,25 +104,10 @@ async fn each_connector_lists_every_item_once() {
 async fn each_incremental_platform_reads_only_new_items_on_the_next_sync() {
     const N: u64 = 150;
     const K: u64 = 5;
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    sb.set_items_per_account(N);
-    let cfg = config(&db, &sb, FAST);
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
-    let mut ids = Vec::new();
-    for p in INCREMENTAL {
-        let id = seed(&db, &sb, ws, p, "acme").await;
-        set_settings(&db, id, settings_for(p)).await;
-        ids.push((p, id));
-    }
+    let (db, sb, cfg, ws) = setup(Some(N), FAST).await;
+    let ids = seed_all(&db, &sb, ws, INCREMENTAL).await;
     let worker = start_configured_worker(&db, cfg).await;
-    let mut jobs = Vec::new();
-    for (_, id) in &ids {
-        jobs.push(sync_now(&db, *id).await);
-    }
-    wait_done(&db, &jobs).await;
+    sync_all(&db, &ids).await;
     let mut before = Vec::new();
     for (p, id) in &ids {
         assert_eq!(rows(&db, *id).await, N as i64, "{p}: first sync");
@@ -183,11 +122,7 @@ async fn each_incremental_platform_reads_only_new_items_on_the_next_sync() {
     }
 
     sb.set_items_per_account(N + K);
-    let mut jobs = Vec::new();
-    for (_, id) in &ids {
-        jobs.push(sync_now(&db, *id).await);
-    }
-    wait_done(&db, &jobs).await;
+    sync_all(&db, &ids).await;
     for ((p, id), (served0, calls0, content0)) in ids.iter().zip(before) {
         assert_eq!(rows(&db, *id).await, (N + K) as i64, "{p}: every item once");
         let served = sb.served(*p) - served0;
@@ -232,18 +167,11 @@ async fn each_incremental_platform_reads_only_new_items_on_the_next_sync() {
 #[tokio::test]
 async fn slack_reads_each_configured_channel_from_its_own_watermark() {
     const N: u64 = 120;
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    sb.set_items_per_account(N);
-    let cfg = config(&db, &sb, FAST);
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
+    let (db, sb, cfg, ws) = setup(Some(N), FAST).await;
     let id = seed(&db, &sb, ws, Platform::Slack, "acme").await;
     set_settings(&db, id, serde_json::json!({"channels": ["C123", "C456"]})).await;
     let worker = start_configured_worker(&db, cfg).await;
-    let job = sync_now(&db, id).await;
-    wait_done(&db, &[job]).await;
+    sync_once(&db, id).await;
     assert_eq!(rows(&db, id).await, 2 * N as i64, "both channels");
     // Two pages per channel; no conversations.list with channels configured; one `auth.test`
     // for the workspace's address (its messages' links), once.
@@ -262,8 +190,7 @@ async fn slack_reads_each_configured_channel_from_its_own_watermark() {
         "{cursor}"
     );
     sb.set_items_per_account(N + 3);
-    let job = sync_now(&db, id).await;
-    wait_done(&db, &[job]).await;
+    sync_once(&db, id).await;
     assert_eq!(rows(&db, id).await, 2 * (N + 3) as i64);
     assert_eq!(
         sb.served(Platform::Slack),
@@ -285,18 +212,11 @@ async fn slack_reads_each_configured_channel_from_its_own_watermark() {
 /// and the job fails without retries.
 #[tokio::test]
 async fn discord_reads_only_its_own_guilds_text_channels_as_the_bot() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    sb.set_items_per_account(30);
-    let cfg = config(&db, &sb, FAST);
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
+    let (db, sb, cfg, ws) = setup(Some(30), FAST).await;
     let id = seed(&db, &sb, ws, Platform::Discord, "acme").await;
     let other_guild = sb.install_discord_bot("globex");
     let worker = start_configured_worker(&db, cfg).await;
-    let job = sync_now(&db, id).await;
-    wait_done(&db, &[job]).await;
+    sync_once(&db, id).await;
     assert_eq!(rows(&db, id).await, 60, "both text channels of the guild");
     assert_eq!(sb.served(Platform::Discord), 60);
     let foreign = other_guild.parse::<u64>().expect("guild id") + 1;
@@ -345,27 +265,14 @@ async fn discord_reads_only_its_own_guilds_text_channels_as_the_bot() {
 async fn an_interrupted_listing_resumes_from_its_checkpoint_without_loss() {
     const N: u64 = 230;
     const K: u64 = 7;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    let cfg = Config {
-        platforms: sb.config_overrides(),
-        ..Config::default()
-    };
-    let connectors = cfg.connectors().expect("connectors");
+    let (sb, connectors) = sandbox_connectors(N).await;
     for p in INCREMENTAL {
         sb.set_items_per_account(N);
         let (creds, _) = sb.mint_credentials(p, "acme");
         let c = connectors.get(p);
         let settings = settings_for(p);
         let mut seen = std::collections::HashSet::new();
-        let first = c
-            .list_page(
-                &creds,
-                None,
-                &settings,
-                Some(&sandbox::account_of(p, "acme")),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{p}: {e}"));
+        let first = list_page(&*c, &creds, None, &settings, p).await;
         assert!(!first.done, "{p}: more than one page");
         seen.extend(first.items.iter().map(|i| i.external_id.clone()));
         // The daemon dies here; new items arrive; another daemon resumes from the checkpoint.
@@ -374,15 +281,7 @@ async fn an_interrupted_listing_resumes_from_its_checkpoint_without_loss() {
         for round in 0..2 {
             for n in 0.. {
                 assert!(n < 100, "{p}: no end after 100 pages");
-                let page = c
-                    .list_page(
-                        &creds,
-                        cursor.as_deref(),
-                        &settings,
-                        Some(&sandbox::account_of(p, "acme")),
-                    )
-                    .await
-                    .unwrap_or_else(|e| panic!("{p}: {e}"));
+                let page = list_page(&*c, &creds, cursor.as_deref(), &settings, p).await;
                 seen.extend(page.items.iter().map(|i| i.external_id.clone()));
                 cursor = page.next_cursor;
                 if page.done {

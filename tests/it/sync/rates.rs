@@ -5,22 +5,14 @@ use super::*;
 
 #[tokio::test]
 async fn a_429_in_each_form_snoozes_without_spending_an_attempt_and_blocks_the_bucket() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    let cfg = config(&db, &sb, FAST);
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
+    let (db, sb, cfg, ws) = setup(None, FAST).await;
     let cases = [
         (Platform::Notion, FaultKind::RateLimitSeconds),
         (Platform::Zoom, FaultKind::RateLimitDate),
         (Platform::Discord, FaultKind::RateLimitSeconds),
     ];
-    let mut ids = Vec::new();
+    let ids = seed_all(&db, &sb, ws, cases.map(|(p, _)| p)).await;
     for (p, kind) in cases {
-        let id = seed(&db, &sb, ws, p, "acme").await;
-        set_settings(&db, id, settings_for(p)).await;
-        ids.push((p, id));
         sb.fault(p, kind, Some(1), Some(120));
     }
     let worker = start_configured_worker(&db, cfg).await;
@@ -65,11 +57,7 @@ async fn a_429_in_each_form_snoozes_without_spending_an_attempt_and_blocks_the_b
 /// Two pools (as two daemons) hammer one bucket: grants never exceed capacity + rate × time.
 #[tokio::test]
 async fn the_token_bucket_is_shared_by_every_caller() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
+    let (db, sb, _, ws) = setup(None, FAST).await;
     let id = seed(&db, &sb, ws, Platform::Notion, "acme").await;
     let limit = RateLimit {
         capacity: 3.0,
@@ -132,18 +120,12 @@ async fn the_token_bucket_is_shared_by_every_caller() {
 /// Two workers syncing integrations of one platform stay under its buckets (per integration).
 #[tokio::test]
 async fn two_workers_stay_under_the_platforms_rate() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    // Outlook pages by 10: 60 items = 6 calls per integration (the last with the delta link).
-    sb.set_items_per_account(60);
     let limit = RateLimit {
         capacity: 2.0,
         per_sec: 5.0,
     };
-    let cfg = config(&db, &sb, limit);
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
+    // Outlook pages by 10: 60 items = 6 calls per integration (the last with the delta link).
+    let (db, sb, cfg, ws) = setup(Some(60), limit).await;
     let a = seed(&db, &sb, ws, Platform::Outlook, "a").await;
     let b = seed(&db, &sb, ws, Platform::Outlook, "b").await;
     let w1 = start_configured_worker(&db, cfg.clone()).await;
@@ -187,12 +169,7 @@ async fn two_workers_stay_under_the_platforms_rate() {
 /// names, not the default minute, and the integration's bucket stays closed until then.
 #[tokio::test]
 async fn quotas_wait_until_the_time_the_platform_names() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    let cfg = config(&db, &sb, FAST);
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
+    let (db, sb, cfg, ws) = setup(None, FAST).await;
     let zoom = seed(&db, &sb, ws, Platform::Zoom, "acme").await;
     let fireflies = seed(&db, &sb, ws, Platform::Fireflies, "acme").await;
     sb.fault(Platform::Zoom, FaultKind::Quota, Some(1), None);
@@ -256,17 +233,11 @@ async fn quotas_wait_until_the_time_the_platform_names() {
 /// one a minute, so it snoozes for the next page instead of meeting Slack's 429.
 #[tokio::test]
 async fn a_non_marketplace_slack_app_reads_history_within_its_limits() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    sb.set_items_per_account(40);
+    let (db, sb, mut cfg, ws) = setup(Some(40), FAST).await;
     sb.set_slack_non_marketplace(true);
-    let mut cfg = config(&db, &sb, FAST);
     if let Some(o) = cfg.platforms.get_mut("slack") {
         o.non_marketplace_app = Some(true);
     }
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
     let id = seed(&db, &sb, ws, Platform::Slack, "acme").await;
     set_settings(
         &db,

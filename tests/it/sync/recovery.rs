@@ -5,12 +5,8 @@ use super::*;
 
 #[tokio::test]
 async fn a_silent_webhook_puts_the_integration_on_the_fallback_interval() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
+    let (db, sb, _, ws) = setup(None, FAST).await;
     let cfg = Config::default().sync;
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
     let id = seed(&db, &sb, ws, Platform::Slack, "acme").await;
     // Synced 10 minutes ago: due on the 5-minute fallback, not on the 1-hour interval.
     sqlx::query(
@@ -75,81 +71,29 @@ async fn a_killed_daemons_sync_resumes_on_another_daemon_without_loss_or_doublin
     let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
     // Outlook pages by 10: 150 pages, at most 100 a second through the bucket below.
     sb.set_items_per_account(ITEMS as u64);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let key_file = dir.path().join("test.key");
-    mcp_daemon::vault::Vault::write_new_key_file(&key_file).expect("key");
-    let vault = mcp_daemon::vault::Vault::from_config(&mcp_daemon::vault::VaultConfig {
-        key_files: vec![key_file.clone()],
-        ..Default::default()
-    })
-    .expect("vault");
-    let cfg_file = dir.path().join("daemon.toml");
-    std::fs::write(
-        &cfg_file,
-        format!(
-            "[vault]\nkey_files = [{:?}]\n\n[scheduler]\nenabled = false\n\n\
-             [sync.rate_limits.outlook]\ncapacity = 1.0\nper_sec = 100.0\n\n{}",
-            key_file.display().to_string(),
-            sandbox::overrides_toml(&sb)
-        ),
-    )
-    .expect("config");
-    let cfg = cfg_file.display().to_string();
-    let ws = integrations::create_workspace(&db.pool, "acme")
-        .await
-        .expect("ws");
-    let (creds, _) = sb.mint_credentials(Platform::Outlook, "acme");
-    let id = integrations::create_active(&db.pool, &vault, ws, Platform::Outlook, &creds)
-        .await
-        .expect("seed");
+    let k = killable(&db, &sb, Platform::Outlook).await;
+    let id = k.id;
 
     // The first daemon claims with a short lease (timeout 2 s + grace 200 ms).
-    let first = Daemon::start_with(
-        &db.url,
-        &["--config", &cfg],
-        &[
-            ("MCP_WORKER__KINDS__SYNC__TIMEOUT", "2s"),
-            ("MCP_WORKER__WORKER__LEASE_GRACE", "200ms"),
-        ],
-    )
-    .await;
+    let first = k.short_lease_daemon(&db).await;
     let job = sync_now(&db, id).await;
     let start = Instant::now();
-    let stored = loop {
+    let stored = poll(start, "no pages checkpointed", || async {
         let n = rows(&db, id).await;
-        if n >= 30 {
-            break n;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no pages checkpointed"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    first.signal(libc::SIGKILL);
-    first.wait(Duration::from_secs(10)).await;
-    let before: Vec<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-        "SELECT external_id, first_seen_at FROM mcp.synced_items WHERE integration_id = $1 \
-         ORDER BY 1",
-    )
-    .bind(id)
-    .fetch_all(&db.pool)
-    .await
-    .expect("before");
+        (n >= 30).then_some(n)
+    })
+    .await;
+    stop(first, libc::SIGKILL).await;
+    let before = stamps(&db, id, "first_seen_at", "", None).await;
     assert!(
         before.len() as i64 >= stored && (before.len() as i64) < ITEMS,
         "killed mid-sync: {} of {ITEMS} stored",
         before.len()
     );
-    let cursor: Option<String> =
-        sqlx::query_scalar("SELECT sync_cursor FROM core.integrations WHERE id = $1")
-            .bind(id)
-            .fetch_one(&db.pool)
-            .await
-            .expect("cursor");
+    let cursor = cursor_of(&db, id).await;
     assert!(cursor.is_some(), "a checkpoint was written with the pages");
 
-    let second = Daemon::start_with(&db.url, &["--config", &cfg], &[]).await;
+    let second = k.daemon(&db).await;
     wait_done(&db, &[job]).await;
     assert_eq!(rows(&db, id).await, ITEMS, "every item, each once");
     // The resumed sync wrote nothing twice: in the change feed each item was added once and
@@ -173,15 +117,7 @@ async fn a_killed_daemons_sync_resumes_on_another_daemon_without_loss_or_doublin
         .await
         .expect("feed");
     assert_eq!((added, distinct_added, other), (ITEMS, ITEMS, 0));
-    let after: Vec<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-        "SELECT external_id, first_seen_at FROM mcp.synced_items \
-         WHERE integration_id = $1 AND external_id = ANY($2) ORDER BY 1",
-    )
-    .bind(id)
-    .bind(before.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>())
-    .fetch_all(&db.pool)
-    .await
-    .expect("after");
+    let after = stamps(&db, id, "first_seen_at", "", Some(&before)).await;
     assert_eq!(
         before, after,
         "items stored before the kill keep first_seen_at"
@@ -202,8 +138,7 @@ async fn a_killed_daemons_sync_resumes_on_another_daemon_without_loss_or_doublin
         (150..=152).contains(&calls),
         "{calls} list calls: resumed at the checkpoint"
     );
-    second.signal(libc::SIGTERM);
-    second.wait(Duration::from_secs(10)).await;
+    stop(second, libc::SIGTERM).await;
     db.drop_db().await;
 }
 
@@ -212,10 +147,7 @@ async fn a_killed_daemons_sync_resumes_on_another_daemon_without_loss_or_doublin
 /// listings fail completes on its third attempt within seconds.
 #[tokio::test]
 async fn the_workers_policies_come_from_its_own_config() {
-    let db = TestDb::new().await;
-    let sb = sandbox::start("127.0.0.1:0").await.expect("sandbox");
-    let cfg = config(&db, &sb, FAST);
-    let ws = mcp_testkit::integrations::workspace(&db, "acme").await;
+    let (db, sb, cfg, ws) = setup(None, FAST).await;
     let id = seed(&db, &sb, ws, Platform::Notion, "acme").await;
     sb.fault(Platform::Notion, FaultKind::ServerError, Some(2), None);
     let worker = start_configured_worker(&db, cfg).await;

@@ -41,6 +41,22 @@ async fn run(db: &TestDb, key_file: &str, args: &[&str], stdin: Option<&str>) ->
     }
 }
 
+/// The command line on one test database with one key file.
+#[derive(Clone, Copy)]
+struct Cli<'a> {
+    db: &'a TestDb,
+    key_file: &'a str,
+}
+
+impl Cli<'_> {
+    /// `webhooks <args>`, with `stdin` written to its input.
+    async fn webhooks(self, args: &[String], stdin: Option<&str>) -> Out {
+        let mut all = vec!["webhooks"];
+        all.extend(args.iter().map(String::as_str));
+        run(self.db, self.key_file, &all, stdin).await
+    }
+}
+
 #[tokio::test]
 async fn register_list_and_remove_from_the_command_line() {
     let db = TestDb::new().await;
@@ -60,47 +76,30 @@ async fn register_list_and_remove_from_the_command_line() {
     .expect("integration");
     let integration = id.to_string();
     let secret = "fireflies-webhook-secret-4242";
+    let cli = Cli {
+        db: &db,
+        key_file: &key_file,
+    };
+    let register = |extra: &'static str, value: Option<String>, stdin: Option<String>| {
+        let mut args = vec![
+            "register".to_string(),
+            "--integration".into(),
+            integration.clone(),
+        ];
+        args.extend((!extra.is_empty()).then(|| extra.to_string()));
+        args.extend(value);
+        async move { cli.webhooks(&args, stdin.as_deref()).await }
+    };
 
     // No secret for a platform that signs with one: refused, nothing written.
-    let o = run(
-        &db,
-        &key_file,
-        &["webhooks", "register", "--integration", &integration],
-        None,
-    )
-    .await;
+    let o = register("", None, None).await;
     assert!(!o.ok && o.stderr.contains("shared secret"), "{}", o.stderr);
     // The secret is not an argument at all.
-    let o = run(
-        &db,
-        &key_file,
-        &[
-            "webhooks",
-            "register",
-            "--integration",
-            &integration,
-            "--secret",
-            secret,
-        ],
-        None,
-    )
-    .await;
+    let o = register("--secret", Some(secret.into()), None).await;
     assert!(!o.ok, "a secret on the command line must be refused");
     assert_eq!(db.scalar_i64("SELECT count(*) FROM mcp.webhooks").await, 0);
 
-    let o = run(
-        &db,
-        &key_file,
-        &[
-            "webhooks",
-            "register",
-            "--integration",
-            &integration,
-            "--secret-stdin",
-        ],
-        Some(&format!("{secret}\n")),
-    )
-    .await;
+    let o = register("--secret-stdin", None, Some(format!("{secret}\n"))).await;
     assert!(o.ok, "{}", o.stderr);
     assert!(!o.stdout.contains(secret) && !o.stderr.contains(secret));
     let hook: Uuid = sqlx::query_scalar("SELECT id FROM mcp.webhooks")
@@ -134,29 +133,11 @@ async fn register_list_and_remove_from_the_command_line() {
     // From a file too.
     let file = dir.path().join("second.secret");
     std::fs::write(&file, "another-secret-77\n").expect("write");
-    let o = run(
-        &db,
-        &key_file,
-        &[
-            "webhooks",
-            "register",
-            "--integration",
-            &integration,
-            "--secret-file",
-            &file.display().to_string(),
-        ],
-        None,
-    )
-    .await;
+    let o = register("--secret-file", Some(file.display().to_string()), None).await;
     assert!(o.ok, "{}", o.stderr);
 
-    let o = run(
-        &db,
-        &key_file,
-        &["webhooks", "list", "--integration", &integration, "--json"],
-        None,
-    )
-    .await;
+    let list = ["list", "--integration", integration.as_str(), "--json"].map(String::from);
+    let o = cli.webhooks(&list, None).await;
     assert!(o.ok, "{}", o.stderr);
     let rows: Vec<serde_json::Value> = o
         .stdout
@@ -169,21 +150,10 @@ async fn register_list_and_remove_from_the_command_line() {
         .all(|r| r["has_secret"] == true && r["status"] == "active"));
     assert!(!o.stdout.contains(secret));
 
-    let o = run(
-        &db,
-        &key_file,
-        &["webhooks", "remove", &hook.to_string()],
-        None,
-    )
-    .await;
+    let remove = ["remove".to_string(), hook.to_string()];
+    let o = cli.webhooks(&remove, None).await;
     assert!(o.ok, "{}", o.stderr);
-    let o = run(
-        &db,
-        &key_file,
-        &["webhooks", "remove", &hook.to_string()],
-        None,
-    )
-    .await;
+    let o = cli.webhooks(&remove, None).await;
     assert!(
         !o.ok && o.stderr.contains("no active webhook"),
         "{}",

@@ -1,18 +1,29 @@
 //! The intake's limits and failure modes: size, content type, the database down, metrics; and
 //! a stored event processed by a worker.
 
-use std::time::Duration;
-
 use mcp_platforms::connectors::Platform;
 
-use super::{env, event_body, now, secret_of, sign, MAX_BODY};
-use crate::common::{parse_metrics, start_builtin_worker};
+use super::{
+    assert_stored, deliver, env, event_body, finish_with, hooked, hooked_active, now, secret_of,
+    settle, sign, MAX_BODY,
+};
+use crate::common::{assert_counts, parse_metrics, start_builtin_worker};
+
+/// True once one `webhook_process` job has completed.
+const ONE_PROCESSED: &str =
+    "SELECT count(*) = 1 FROM mcp.sync_jobs WHERE kind = 'webhook_process' AND state = 'completed'";
+
+/// How many stored events are not processed yet.
+const UNPROCESSED: &str = "SELECT count(*) FROM mcp.webhook_events WHERE processed_at IS NULL";
+
+/// A query for how many syncs the integration has.
+fn syncs_of(integration: uuid::Uuid) -> String {
+    format!("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'sync' AND integration_id = '{integration}'")
+}
 
 #[tokio::test]
 async fn too_large_and_wrong_content_type_are_refused() {
-    let env = env().await;
-    let path = env.hook(Platform::Slack).await;
-    let s = secret_of(Platform::Slack);
+    let (env, path, s) = hooked(Platform::Slack).await;
     let big = format!(
         r#"{{"type":"event_callback","event_id":"Ev1","pad":"{}"}}"#,
         "x".repeat(MAX_BODY)
@@ -35,30 +46,23 @@ async fn too_large_and_wrong_content_type_are_refused() {
     let r = env
         .post(&path, "application/json; charset=utf-8", &headers, &body)
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(env.counts().await, (1, 1));
+    assert_stored(&env, &r, 200, (1, 1), "the right type").await;
     env.finish().await;
 }
 
 #[tokio::test]
 async fn database_down_answers_503_and_stores_nothing() {
-    let env = env().await;
-    let path = env.hook(Platform::Notion).await;
-    let s = secret_of(Platform::Notion);
+    let (env, path, s) = hooked(Platform::Notion).await;
     let body = event_body(Platform::Notion, 7, "");
-    let headers = sign(Platform::Notion, &s, &body, now(), &path);
     env.router_pool.close().await;
-    let r = env.post(&path, "application/json", &headers, &body).await;
-    assert_eq!(r.status, 503, "{}", r.body);
-    assert_eq!(env.counts().await, (0, 0));
+    let r = deliver(&env, Platform::Notion, &s, &path, &body).await;
+    assert_stored(&env, &r, 503, (0, 0), "the database down").await;
     env.finish().await;
 }
 
 #[tokio::test]
 async fn refusals_and_acceptances_are_counted() {
-    let env = env().await;
-    let path = env.hook(Platform::Fireflies).await;
-    let s = secret_of(Platform::Fireflies);
+    let (env, path, s) = hooked(Platform::Fireflies).await;
     let series = |outcome: &str| {
         format!(r#"mcp_webhook_events_total{{platform="fireflies",outcome="{outcome}"}}"#)
     };
@@ -79,20 +83,10 @@ async fn refusals_and_acceptances_are_counted() {
     };
     let before = read().await;
     let body = event_body(Platform::Fireflies, 3, "");
-    let headers = sign(Platform::Fireflies, &s, &body, now(), &path);
-    assert_eq!(
-        env.post(&path, "application/json", &headers, &body)
-            .await
-            .status,
-        200
-    );
-    let bad = sign(Platform::Fireflies, "wrong", &body, now(), &path);
-    assert_eq!(
-        env.post(&path, "application/json", &bad, &body)
-            .await
-            .status,
-        401
-    );
+    let r = deliver(&env, Platform::Fireflies, &s, &path, &body).await;
+    assert_eq!(r.status, 200);
+    let r = deliver(&env, Platform::Fireflies, "wrong", &path, &body).await;
+    assert_eq!(r.status, 401);
     let after = read().await;
     for outcome in ["accepted", "bad_signature"] {
         let b = before
@@ -111,45 +105,26 @@ async fn refusals_and_acceptances_are_counted() {
 
 #[tokio::test]
 async fn a_stored_event_is_processed_by_a_worker() {
-    let env = env().await;
-    let path = env.hook(Platform::Slack).await;
-    let s = secret_of(Platform::Slack);
+    let (env, path, s) = hooked(Platform::Slack).await;
     let body = event_body(Platform::Slack, 42, "");
-    let headers = sign(Platform::Slack, &s, &body, now(), &path);
-    assert_eq!(
-        env.post(&path, "application/json", &headers, &body)
-            .await
-            .status,
-        200
-    );
+    let r = deliver(&env, Platform::Slack, &s, &path, &body).await;
+    assert_eq!(r.status, 200);
     let worker = start_builtin_worker(&env.db).await;
-    env.db
-        .wait_until(
-            "SELECT count(*) = 1 FROM mcp.sync_jobs WHERE kind = 'webhook_process' AND state = 'completed'",
-            Duration::from_secs(20),
-        )
-        .await;
-    assert_eq!(
-        env.db
-            .scalar_i64("SELECT count(*) FROM mcp.webhook_events WHERE processed_at IS NOT NULL")
-            .await,
-        1
-    );
+    settle(&env, ONE_PROCESSED).await;
+    let processed = "SELECT count(*) FROM mcp.webhook_events WHERE processed_at IS NOT NULL";
+    assert_counts(&env.db, &[(processed, 1, "the event is processed")]).await;
     let payload_id: i64 = env
         .db
         .scalar_i64("SELECT (payload->'event_ids'->>0)::bigint FROM mcp.sync_jobs WHERE kind = 'webhook_process'")
         .await;
     let event_id = env.db.scalar_i64("SELECT id FROM mcp.webhook_events").await;
     assert_eq!(payload_id, event_id);
-    worker.shutdown().await;
-    env.finish().await;
+    finish_with(env, worker).await;
 }
 
 #[tokio::test]
 async fn a_revocation_event_revokes_the_integration_and_cancels_its_jobs() {
-    let env = env().await;
-    let path = env.hook(Platform::Slack).await;
-    let integration = env.activate(&path).await;
+    let (env, path, s, integration) = hooked_active(Platform::Slack).await;
     let pending: i64 = sqlx::query_scalar(
         "SELECT mcp.enqueue_job('health_check', jsonb_build_object('integration_id', $1::uuid), \
                                 run_at => now() + interval '1 hour', integration_id => $1)",
@@ -158,73 +133,45 @@ async fn a_revocation_event_revokes_the_integration_and_cancels_its_jobs() {
     .fetch_one(&env.db.pool)
     .await
     .expect("a pending job");
-    let s = secret_of(Platform::Slack);
     let body = serde_json::to_vec(&serde_json::json!({
         "type": "event_callback", "event_id": "Ev-revoke-1",
         "event": {"type": "tokens_revoked", "tokens": {"oauth": ["U1"]}}
     }))
     .expect("json");
-    let headers = sign(Platform::Slack, &s, &body, now(), &path);
-    assert_eq!(
-        env.post(&path, "application/json", &headers, &body)
-            .await
-            .status,
-        200
-    );
+    let r = deliver(&env, Platform::Slack, &s, &path, &body).await;
+    assert_eq!(r.status, 200);
     let worker = start_builtin_worker(&env.db).await;
-    env.db
-        .wait_until(
-            &format!("SELECT state = 'REVOKED' FROM core.integrations WHERE id = '{integration}'"),
-            Duration::from_secs(20),
-        )
-        .await;
-    assert_eq!(
-        env.db
-            .scalar_i64(&format!(
-                "SELECT count(*) FROM mcp.sync_jobs WHERE id = {pending} AND state = 'cancelled'"
-            ))
-            .await,
-        1
-    );
-    worker.shutdown().await;
-    env.finish().await;
+    let revoked =
+        format!("SELECT state = 'REVOKED' FROM core.integrations WHERE id = '{integration}'");
+    settle(&env, &revoked).await;
+    let cancelled =
+        format!("SELECT count(*) FROM mcp.sync_jobs WHERE id = {pending} AND state = 'cancelled'");
+    assert_counts(
+        &env.db,
+        &[(cancelled.as_str(), 1, "its pending job is cancelled")],
+    )
+    .await;
+    finish_with(env, worker).await;
 }
 
 #[tokio::test]
 async fn a_burst_of_events_asks_for_one_incremental_sync() {
-    let env = env().await;
-    let path = env.hook(Platform::Notion).await;
-    let integration = env.activate(&path).await;
-    let s = secret_of(Platform::Notion);
+    let (env, path, s, integration) = hooked_active(Platform::Notion).await;
     for n in 0..5 {
         let body = event_body(Platform::Notion, 100 + n, "");
-        let headers = sign(Platform::Notion, &s, &body, now(), &path);
-        assert_eq!(
-            env.post(&path, "application/json", &headers, &body)
-                .await
-                .status,
-            200
-        );
+        let r = deliver(&env, Platform::Notion, &s, &path, &body).await;
+        assert_eq!(r.status, 200);
     }
     // The sync asked for waits a short debounce, so all five events land on the one queued.
     let worker = start_builtin_worker(&env.db).await;
-    env.db
-        .wait_until(
-            "SELECT count(*) = 5 FROM mcp.sync_jobs WHERE kind = 'webhook_process' AND state = 'completed'",
-            Duration::from_secs(20),
-        )
-        .await;
-    assert_eq!(
-        env.db
-            .scalar_i64(&format!(
-                "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'sync' AND integration_id = '{integration}'"
-            ))
-            .await,
-        1,
-        "five events, one sync"
-    );
-    worker.shutdown().await;
-    env.finish().await;
+    settle(
+        &env,
+        "SELECT count(*) = 5 FROM mcp.sync_jobs WHERE kind = 'webhook_process' AND state = 'completed'",
+    )
+    .await;
+    let syncs = syncs_of(integration);
+    assert_counts(&env.db, &[(syncs.as_str(), 1, "five events, one sync")]).await;
+    finish_with(env, worker).await;
 }
 
 /// Events of two integrations delivered together and worked at once, one of them a revocation,
@@ -260,78 +207,59 @@ async fn events_worked_together_are_each_processed_once() {
         let r = env.post(path, "application/json", headers, body).await;
         assert_eq!(r.status, 200, "{}", r.body);
     }
-    let bad: i64 = sqlx::query_scalar(
-        "SELECT mcp.enqueue_job('webhook_process', '{\"event_id\": 987654321}')",
-    )
-    .fetch_one(&env.db.pool)
-    .await
-    .expect("enqueue");
-    let worker = start_builtin_worker(&env.db).await;
-    env.db
-        .wait_until(
-            "SELECT count(*) = 0 FROM mcp.sync_jobs WHERE kind = 'webhook_process' \
-             AND state IN ('available', 'running', 'retryable', 'scheduled')",
-            Duration::from_secs(20),
-        )
+    let bad = env
+        .db
+        .scalar_i64("SELECT mcp.enqueue_job('webhook_process', '{\"event_id\": 987654321}')")
         .await;
-    assert_eq!(
-        env.db
-            .scalar_i64("SELECT count(*) FROM mcp.webhook_events WHERE processed_at IS NULL")
-            .await,
-        0,
-        "every stored event processed"
+    let worker = start_builtin_worker(&env.db).await;
+    settle(
+        &env,
+        "SELECT count(*) = 0 FROM mcp.sync_jobs WHERE kind = 'webhook_process' \
+         AND state IN ('available', 'running', 'retryable', 'scheduled')",
+    )
+    .await;
+    let discarded = format!(
+        "SELECT count(*) FROM mcp.sync_jobs WHERE id = {bad} AND state = 'discarded' \
+         AND errors::text LIKE '%does not exist%'"
     );
-    assert_eq!(
-        env.db
-            .scalar_i64(&format!(
-                "SELECT count(*) FROM mcp.sync_jobs WHERE id = {bad} AND state = 'discarded' \
-                 AND errors::text LIKE '%does not exist%'"
-            ))
-            .await,
-        1,
-        "the job naming no event is discarded with its reason"
+    let revoked = format!(
+        "SELECT count(*) FROM core.integrations WHERE id = '{}' AND state = 'REVOKED'",
+        ids[0]
     );
-    // Jobs of the revoked integration still pending at revocation time are cancelled (their
-    // events are processed regardless); all others completed.
-    assert_eq!(
-        env.db
-            .scalar_i64(
+    assert_counts(
+        &env.db,
+        &[
+            (UNPROCESSED, 0, "every stored event processed"),
+            (
+                discarded.as_str(),
+                1,
+                "the job naming no event is discarded with its reason",
+            ),
+            // Jobs of the revoked integration still pending at revocation time are cancelled
+            // (their events are processed regardless); all others completed.
+            (
                 "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'webhook_process' \
-                 AND state NOT IN ('completed', 'cancelled')"
-            )
-            .await,
-        1
-    );
-    assert_eq!(
-        env.db
-            .scalar_i64(&format!(
-                "SELECT count(*) FROM core.integrations WHERE id = '{}' AND state = 'REVOKED'",
-                ids[0]
-            ))
-            .await,
-        1
-    );
-    assert_eq!(
-        env.db
-            .scalar_i64(&format!(
-                "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'sync' AND integration_id = '{}'",
-                ids[1]
-            ))
-            .await,
-        1,
-        "twenty Notion events, one sync"
-    );
-    worker.shutdown().await;
-    env.finish().await;
+                 AND state NOT IN ('completed', 'cancelled')",
+                1,
+                "one job neither completed nor cancelled",
+            ),
+            (revoked.as_str(), 1, "the revoked integration"),
+            (
+                syncs_of(ids[1]).as_str(),
+                1,
+                "twenty Notion events, one sync",
+            ),
+        ],
+    )
+    .await;
+    finish_with(env, worker).await;
 }
 
 /// Deliveries written by one group commit share one `webhook_process` job per integration
 /// (`event_ids`); a job naming events of which some are gone processes the others and completes.
 #[tokio::test]
 async fn concurrent_deliveries_share_jobs_and_every_event_is_processed() {
-    let env = env().await;
-    let path = env.hook(Platform::Notion).await;
-    let s = secret_of(Platform::Notion);
+    let (env, path, s) = hooked(Platform::Notion).await;
     let posts: Vec<_> = (0..60u64)
         .map(|n| {
             let body = event_body(Platform::Notion, 5_000 + n, "");
@@ -347,46 +275,36 @@ async fn concurrent_deliveries_share_jobs_and_every_event_is_processed() {
     .await;
     assert!(replies.iter().all(|r| r.status == 200));
     assert_eq!(env.counts().await.0, 60);
-    assert_eq!(
-        env.db
-            .scalar_i64(
-                "SELECT count(*) FROM mcp.sync_jobs j, jsonb_array_elements(j.payload->'event_ids') e \
-                 WHERE j.kind = 'webhook_process'"
-            )
-            .await,
-        60,
-        "every event named by exactly one job"
-    );
-    let gone: i64 = sqlx::query_scalar(
-        "SELECT mcp.enqueue_job('webhook_process', jsonb_build_object('event_ids', \
-             jsonb_build_array((SELECT min(id) FROM mcp.webhook_events), 987654321)))",
+    let named =
+        "SELECT count(*) FROM mcp.sync_jobs j, jsonb_array_elements(j.payload->'event_ids') e \
+                 WHERE j.kind = 'webhook_process'";
+    assert_counts(
+        &env.db,
+        &[(named, 60, "every event named by exactly one job")],
     )
-    .fetch_one(&env.db.pool)
-    .await
-    .expect("enqueue");
+    .await;
+    let gone = env
+        .db
+        .scalar_i64(
+            "SELECT mcp.enqueue_job('webhook_process', jsonb_build_object('event_ids', \
+             jsonb_build_array((SELECT min(id) FROM mcp.webhook_events), 987654321)))",
+        )
+        .await;
     let worker = start_builtin_worker(&env.db).await;
-    env.db
-        .wait_until(
-            "SELECT count(*) = 0 FROM mcp.webhook_events WHERE processed_at IS NULL",
-            Duration::from_secs(20),
-        )
-        .await;
-    env.db
-        .wait_until(
-            &format!("SELECT state = 'completed' FROM mcp.sync_jobs WHERE id = {gone}"),
-            Duration::from_secs(20),
-        )
-        .await;
-    assert_eq!(
-        env.db
-            .scalar_i64(
-                "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'webhook_process' AND state <> 'completed'"
-            )
-            .await,
-        0
-    );
-    worker.shutdown().await;
-    env.finish().await;
+    settle(
+        &env,
+        "SELECT count(*) = 0 FROM mcp.webhook_events WHERE processed_at IS NULL",
+    )
+    .await;
+    settle(
+        &env,
+        &format!("SELECT state = 'completed' FROM mcp.sync_jobs WHERE id = {gone}"),
+    )
+    .await;
+    let open = "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'webhook_process' \
+                AND state <> 'completed'";
+    assert_counts(&env.db, &[(open, 0, "every processing job completed")]).await;
+    finish_with(env, worker).await;
 }
 
 /// Graph's `subscriptionRemoved` (a lifecycle notification, read from the stored payload) is no
@@ -395,9 +313,7 @@ async fn concurrent_deliveries_share_jobs_and_every_event_is_processed() {
 /// (https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events).
 #[tokio::test]
 async fn a_removed_graph_subscription_is_made_again() {
-    let env = env().await;
-    let path = env.hook(Platform::Outlook).await;
-    let integration = env.activate(&path).await;
+    let (env, _, _, integration) = hooked_active(Platform::Outlook).await;
     // The webhook is a subscription the daemon made.
     sqlx::query(
         "UPDATE mcp.webhooks SET created_by = 'daemon', external_id = 'graph-sub-1' \
@@ -441,12 +357,7 @@ async fn a_removed_graph_subscription_is_made_again() {
         );
     }
     let worker = crate::common::start_configured_worker(&env.db, cfg).await;
-    env.db
-        .wait_until(
-            "SELECT count(*) = 1 FROM mcp.sync_jobs WHERE kind = 'webhook_process' AND state = 'completed'",
-            Duration::from_secs(20),
-        )
-        .await;
+    settle(&env, ONE_PROCESSED).await;
     worker.shutdown().await;
     let state: String = sqlx::query_scalar("SELECT state FROM core.integrations WHERE id = $1")
         .bind(integration)
@@ -479,10 +390,7 @@ async fn a_removed_graph_subscription_is_made_again() {
 /// as for a disabled webhook, so that the platform stops sending. Its earlier events stay.
 #[tokio::test]
 async fn a_revoked_integrations_own_url_stores_nothing() {
-    let env = env().await;
-    let path = env.hook(Platform::Fireflies).await;
-    let integration = env.activate(&path).await;
-    let s = secret_of(Platform::Fireflies);
+    let (env, path, s, integration) = hooked_active(Platform::Fireflies).await;
     // A second webhook of the same integration, which the intake has not looked up yet.
     let other = mcp_daemon::webhooks::register(
         &env.db.pool,
@@ -495,31 +403,21 @@ async fn a_revoked_integrations_own_url_stores_nothing() {
     .await
     .expect("second webhook");
     let other = format!("/webhooks/fireflies/{other}");
-    let deliver = |path: &str, n: u64| {
+    let post = |path: &str, n: u64| {
         let body = event_body(Platform::Fireflies, n, "");
-        let headers = sign(Platform::Fireflies, &s, &body, now(), path);
-        (body, headers)
+        let (env, s, path) = (&env, &s, path.to_string());
+        async move { deliver(env, Platform::Fireflies, s, &path, &body).await }
     };
-    let (body, headers) = deliver(&path, 1);
-    let r = env.post(&path, "application/json", &headers, &body).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(env.counts().await, (1, 1));
+    let r = post(&path, 1).await;
+    assert_stored(&env, &r, 200, (1, 1), "before the revocation").await;
     sqlx::query("SELECT mcp.transition_integration_state($1, 'REVOKED', 'by the test')")
         .bind(integration)
         .execute(&env.db.pool)
         .await
         .expect("revoke");
-    let (body, headers) = deliver(&path, 2);
-    let r = env.post(&path, "application/json", &headers, &body).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(
-        env.counts().await,
-        (1, 1),
-        "nothing stored after the revocation"
-    );
-    let (body, headers) = deliver(&other, 3);
-    let r = env.post(&other, "application/json", &headers, &body).await;
-    assert_eq!(r.status, 404, "{}", r.body);
-    assert_eq!(env.counts().await, (1, 1));
+    let r = post(&path, 2).await;
+    assert_stored(&env, &r, 200, (1, 1), "nothing stored after the revocation").await;
+    let r = post(&other, 3).await;
+    assert_stored(&env, &r, 404, (1, 1), "a webhook looked up afresh").await;
     env.finish().await;
 }

@@ -135,21 +135,27 @@ async fn notion_verification_through_the_daemon() {
     assert_eq!(r.status().as_u16(), 200);
     let v: serde_json::Value = r.json().await.expect("json");
     assert_eq!(v["verification_token"], TOKEN);
-    // … and from the command line.
-    let out = tokio::process::Command::new(bin())
-        .args(["webhooks", "notion-token"])
-        .env_remove("MCP_WORKER_CONFIG")
-        .env("DATABASE_URL", &db.url)
-        .env("MCP_WORKER__VAULT__KEY_FILES", format!("[{key_file:?}]"))
-        .output()
-        .await
-        .expect("cli");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), TOKEN);
+    // … and from the command line (which must succeed; its output, trimmed).
+    let cli = |args: &'static [&'static str]| {
+        let (db_url, key_file) = (db.url.clone(), key_file.clone());
+        async move {
+            let out = tokio::process::Command::new(bin())
+                .args(args)
+                .env_remove("MCP_WORKER_CONFIG")
+                .env("DATABASE_URL", &db_url)
+                .env("MCP_WORKER__VAULT__KEY_FILES", format!("[{key_file:?}]"))
+                .output()
+                .await
+                .expect("cli");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        }
+    };
+    assert_eq!(cli(&["webhooks", "notion-token"]).await, TOKEN);
 
     // Notion's next deliveries are signed with that token, and verify.
     let body = event_for_account(Platform::Notion, 2, "ws-1");
@@ -175,25 +181,6 @@ async fn notion_verification_through_the_daemon() {
     )
     .await;
     assert_eq!(status, 409, "{body}");
-    let cli = |args: &'static [&'static str]| {
-        let (db_url, key_file) = (db.url.clone(), key_file.clone());
-        async move {
-            let out = tokio::process::Command::new(bin())
-                .args(args)
-                .env_remove("MCP_WORKER_CONFIG")
-                .env("DATABASE_URL", &db_url)
-                .env("MCP_WORKER__VAULT__KEY_FILES", format!("[{key_file:?}]"))
-                .output()
-                .await
-                .expect("cli");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
-        }
-    };
     assert_eq!(cli(&["webhooks", "notion-token"]).await, TOKEN);
     // … until an operator resets it (a subscription made again): the next one is kept.
     cli(&["webhooks", "notion-token", "--reset"]).await;
