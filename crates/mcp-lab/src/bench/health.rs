@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use sqlx::{Connection, PgConnection};
 
 use crate::bench::{http_get, machine, BenchArgs, BenchDaemon};
-use mcp_daemon::vault::{Binding, Vault};
+use mcp_daemon::vault::{Binding, Vault, ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD};
 use mcp_platforms::connectors::{Credentials, Platform};
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -251,9 +251,9 @@ pub(crate) async fn seed(
             record: &record,
             field,
         };
-        let (k, ct) = vault.seal(secret.expose(), at("access_token"))?;
+        let (k, ct) = vault.seal(secret.expose(), at(ACCESS_TOKEN_FIELD))?;
         let rct = match (&refresh, expires_in) {
-            (Some(r), Some(_)) => Some(vault.seal(r.expose(), at("refresh_token"))?.1),
+            (Some(r), Some(_)) => Some(vault.seal(r.expose(), at(REFRESH_TOKEN_FIELD))?.1),
             _ => None,
         };
         key_id = k;

@@ -29,7 +29,15 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<RefreshRe
         ..RefreshReport::default()
     };
     println!("machine: {}", report.machine);
-    let oauth = mcp_platforms::connectors::registry::oauth_platforms();
+    // The OAuth platforms whose tokens can be refreshed: monday's (without PKCE) never expire
+    // and come with no refresh token.
+    let oauth: Vec<_> = mcp_platforms::connectors::registry::oauth_platforms()
+        .into_iter()
+        .filter(|p| {
+            mcp_sandbox::facts::oauth(*p)
+                .is_some_and(|f| !matches!(f.refresh, mcp_sandbox::facts::Refresh::None))
+        })
+        .collect();
     let crate::bench::health::Seeded {
         pool,
         sandbox,
