@@ -60,24 +60,21 @@ impl Default for ItemsConfig {
 pub const MAX_TEXT_BYTES_LIMIT: usize = 64 << 20;
 
 const SCALARS: [&str; 3] = ["max_text_bytes", "content_batch", "backfill_batch"];
-const FIELDS: [&str; 16] = [
-    "max_text_bytes",
-    "content_batch",
-    "backfill_batch",
-    "gmail",
-    "outlook",
-    "slack",
-    "discord",
-    "zoom",
-    "fireflies",
-    "otter",
-    "loom",
-    "monday",
-    "notion",
-    "granola",
-    "zerodb",
-    "zerovoice",
-];
+/// The keys of `[items]`: its scalars, then a table for each platform, as `Platform` names it.
+const FIELDS: [&str; SCALARS.len() + Platform::ALL.len()] = {
+    let mut keys = [""; SCALARS.len() + Platform::ALL.len()];
+    let mut i = 0;
+    while i < SCALARS.len() {
+        keys[i] = SCALARS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < Platform::ALL.len() {
+        keys[SCALARS.len() + j] = Platform::ALL[j].as_str();
+        j += 1;
+    }
+    keys
+};
 
 impl ItemsConfig {
     /// Whether `p`'s items keep their text and content.

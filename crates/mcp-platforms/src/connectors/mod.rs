@@ -84,7 +84,7 @@ impl Platform {
             .unzip()
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Platform::Gmail => "gmail",
             Platform::Outlook => "outlook",
