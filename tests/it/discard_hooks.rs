@@ -94,9 +94,14 @@ async fn seen(db: &TestDb) -> Vec<(i64, bool)> {
 
 /// A queue of `catalog` for calling the engine's statements directly, as one worker.
 pub fn queue(db: &TestDb, catalog: &Catalog) -> Queue {
+    queue_as(db, catalog, "hook-test-worker")
+}
+
+/// `queue` as the worker `worker`.
+fn queue_as(db: &TestDb, catalog: &Catalog, worker: &str) -> Queue {
     Queue::new(
         db.pool.clone(),
-        "hook-test-worker".into(),
+        worker.into(),
         catalog,
         Duration::from_secs(1),
         vec!["default".into()],
@@ -178,13 +183,7 @@ async fn a_job_the_rescuer_discards_gets_its_hook_once_even_when_its_worker_answ
         "UPDATE mcp.sync_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = {id}"
     ))
     .await;
-    let other = Queue::new(
-        db.pool.clone(),
-        "another-worker".into(),
-        &catalog,
-        Duration::from_secs(1),
-        vec!["default".into()],
-    );
+    let other = queue_as(&db, &catalog, "another-worker");
     let rescued = other.rescue(100, &hooks).await.expect("rescue");
     assert_eq!(rescued.len(), 1);
     assert_eq!(seen(&db).await, [(id, true)]);

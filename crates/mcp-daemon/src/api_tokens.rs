@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::db::workspace_exists;
 use mcp_platforms::secret::Secret;
 
 /// What every token starts with (so that secret scanners and people recognise one).
@@ -110,14 +111,6 @@ pub async fn list(
         LISTED
     );
     Ok(listed(pool, SQL, workspace, with_revoked).await?)
-}
-
-/// Whether `workspace` exists (a token is made for an existing one only).
-pub(crate) async fn workspace_exists(pool: &PgPool, workspace: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM core.workspaces WHERE id = $1)")
-        .bind(workspace)
-        .fetch_one(pool)
-        .await
 }
 
 /// How a token table is listed: of workspace `$1` (all when NULL), revoked ones when `$2`,

@@ -199,3 +199,15 @@ pub fn redact_url(raw: &str) -> String {
         Err(_) => "<unparseable url>".into(),
     }
 }
+
+/// Whether workspace `ws` exists: the one check of a workspace id a caller names (tokens,
+/// notification endpoints, connects). A leaf, so any module may ask.
+pub async fn workspace_exists(
+    db: impl sqlx::PgExecutor<'_>,
+    ws: uuid::Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM core.workspaces WHERE id = $1)")
+        .bind(ws)
+        .fetch_one(db)
+        .await
+}

@@ -10,7 +10,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 pub use crate::api_tokens::TokenError;
-use crate::api_tokens::{generate_with, hash, listed, workspace_exists, LISTED};
+use crate::api_tokens::{generate_with, hash, listed, LISTED};
+use crate::db::workspace_exists;
 use mcp_platforms::secret::Secret;
 
 /// What every MCP token starts with.

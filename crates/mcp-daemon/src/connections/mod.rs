@@ -72,11 +72,10 @@ async fn workspace_exists(
     db: impl sqlx::PgExecutor<'_>,
     ws: uuid::Uuid,
 ) -> Result<(), ConnectError> {
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM core.workspaces WHERE id = $1")
-        .bind(ws)
-        .fetch_optional(db)
-        .await?;
-    found.map(|_| ()).ok_or(ConnectError::UnknownWorkspace(ws))
+    match crate::db::workspace_exists(db, ws).await? {
+        true => Ok(()),
+        false => Err(ConnectError::UnknownWorkspace(ws)),
+    }
 }
 
 /// Records a failed platform call in `mcp.integration_errors` (best effort).

@@ -120,11 +120,9 @@ pub async fn add(
         }
     }
     if let Some(ws) = workspace {
-        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM core.workspaces WHERE id = $1")
-            .bind(ws)
-            .fetch_optional(pool)
-            .await?;
-        found.ok_or(NotifyError::UnknownWorkspace(ws))?;
+        if !crate::db::workspace_exists(pool, ws).await? {
+            return Err(NotifyError::UnknownWorkspace(ws));
+        }
     }
     let id = Uuid::new_v4();
     let secret = new_secret();
