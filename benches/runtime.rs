@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mcp_daemon::config::Config;
-use mcp_daemon::handlers::{JobError, Services};
+use mcp_handlers::{JobError, Services};
 use mcp_queue::job::Attempt;
 use mcp_queue::worker::Worker;
 use mcp_queue::Registry;
@@ -102,7 +102,7 @@ async fn fresh_db(server: &str, tag: &str) -> Res<Db> {
     url.set_path(&format!("/{name}"));
     let url = url.to_string();
     let pool = PgPool::connect(&url).await?;
-    mcp_daemon::db::migrate(&pool, mcp_daemon::handlers::builtin_catalog()).await?;
+    mcp_daemon::db::migrate(&pool, mcp_handlers::builtin_catalog()).await?;
     pool.close().await;
     Ok(Db { name, url })
 }
@@ -123,7 +123,7 @@ async fn setup(db: &Db) -> Res<(Config, Queue, Arc<Services>)> {
     let mut config = Config::default();
     config.database.url = db.url.clone();
     let pool = mcp_daemon::db::connect(&config.database).await?;
-    let catalog = mcp_daemon::handlers::builtin_catalog();
+    let catalog = mcp_handlers::builtin_catalog();
     let queue = Queue::new(
         pool,
         mcp_queue::new_worker_id(),
@@ -176,8 +176,8 @@ async fn drain_engine(db: &Db, jobs: i64) -> Res<f64> {
     let start = Instant::now();
     let worker = Worker::new(
         queue.clone(),
-        mcp_daemon::handlers::builtin_catalog(),
-        &mcp_daemon::handlers::registry(),
+        mcp_handlers::builtin_catalog(),
+        &mcp_handlers::registry(),
         services,
         config.worker.clone(),
     )?
@@ -195,7 +195,7 @@ async fn drain_direct(db: &Db, jobs: i64) -> Res<f64> {
     let (config, queue, services) = setup(db).await?;
     insert(&queue, jobs).await?;
     let start = Instant::now();
-    let registry = Arc::new(mcp_daemon::handlers::registry());
+    let registry = Arc::new(mcp_handlers::registry());
     let (tx, mut rx) = mpsc::unbounded_channel::<(OutcomeRow, OwnedSemaphorePermit)>();
     let completer_queue = queue.clone();
     let hooks = registry.discard_hooks();

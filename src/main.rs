@@ -129,13 +129,13 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
     match command {
         Command::Run(listeners) => {
             listeners.apply(&mut config);
-            mcp_daemon::daemon::run(config, tokio_util::sync::CancellationToken::new())
+            mcp_handlers::daemon::run(config, tokio_util::sync::CancellationToken::new())
                 .await
                 .context("daemon failed")?;
         }
         Command::Migrate => {
             let pool = mcp_daemon::db::connect(&config.database).await?;
-            mcp_daemon::db::migrate(&pool, &mcp_daemon::handlers::catalog(&config)?).await?;
+            mcp_daemon::db::migrate(&pool, &mcp_handlers::catalog(&config)?).await?;
             if let Some(job) = mcp_daemon::items::backfill::enqueue_if_needed(&pool).await? {
                 println!("items backfill enqueued (job {job})");
             }
@@ -149,9 +149,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                     return Ok(ExitCode::from(2));
                 }
             };
-            if let Err(why) =
-                crate::cli::enqueue::check(&mcp_daemon::handlers::catalog(&config)?, &req)
-            {
+            if let Err(why) = crate::cli::enqueue::check(&mcp_handlers::catalog(&config)?, &req) {
                 eprintln!("mcp-worker: {why}");
                 return Ok(ExitCode::from(2));
             }
@@ -223,7 +221,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
         }
         Command::CheckConfig => {
             // What `run` would fail on at start, before it prints the configuration as valid.
-            if let Err(e) = mcp_daemon::preflight::check(&config) {
+            if let Err(e) = mcp_handlers::preflight::check(&config) {
                 eprintln!("mcp-worker: {e}");
                 return Ok(ExitCode::from(2));
             }

@@ -62,7 +62,7 @@ async fn exported(pool: &sqlx::PgPool) -> BTreeMap<String, Vec<BTreeMap<String, 
         mcp_daemon::items::reconcile::register_metrics();
         mcp_daemon::assistant::register_metrics();
         mcp_daemon::metrics::register_kinds(
-            mcp_daemon::handlers::builtin_catalog()
+            mcp_handlers::builtin_catalog()
                 .iter()
                 .map(|k| k.kind.as_str()),
         );

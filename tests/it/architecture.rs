@@ -57,14 +57,28 @@ fn each_crate_depends_only_on_what_its_layer_allows() {
             "rustls",
             "mcp-platforms",
             "mcp-daemon",
+            "mcp-handlers",
         ],
     );
     assert_none(
         "mcp-platforms",
-        &["sqlx", "axum", "mcp-queue", "mcp-daemon", "mcp-sandbox"],
+        &[
+            "sqlx",
+            "axum",
+            "mcp-queue",
+            "mcp-daemon",
+            "mcp-handlers",
+            "mcp-sandbox",
+        ],
     );
     assert_none("mcp-sandbox", &["sqlx", "mcp-queue", "mcp-daemon"]);
-    assert_none("mcp-daemon", &["mcp-sandbox", "mcp-testkit"]);
+    // The domain never depends on what runs it: a handler's change rebuilds only mcp-handlers
+    // and the binaries.
+    assert_none(
+        "mcp-daemon",
+        &["mcp-sandbox", "mcp-testkit", "mcp-handlers"],
+    );
+    assert_none("mcp-handlers", &["mcp-sandbox", "mcp-testkit"]);
     // The shipped binary carries no fake platform and no test key: those are mcp-worker-lab's.
     assert_none("mcp-worker", &["mcp-sandbox", "mcp-testkit"]);
 }
@@ -241,7 +255,11 @@ fn collect(dir: &Path, exts: &[&str], out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn states_have_one_owner() {
     for (file, text) in source_files(
-        &["crates/mcp-daemon/src", "crates/mcp-platforms/src"],
+        &[
+            "crates/mcp-daemon/src",
+            "crates/mcp-handlers/src",
+            "crates/mcp-platforms/src",
+        ],
         &["rs"],
     ) {
         assert!(
@@ -417,13 +435,18 @@ fn no_crate_has_a_cycle_between_its_files() {
 /// as an SQL string (`'sync'`) or enqueues one by a literal; they take the type's `KIND`.
 #[test]
 fn only_the_kinds_type_names_the_kind() {
-    let kinds: Vec<String> = mcp_daemon::handlers::builtin_catalog()
+    let kinds: Vec<String> = mcp_handlers::builtin_catalog()
         .iter()
         .map(|k| k.kind.clone())
         .collect();
     assert!(kinds.len() >= 17);
     for (file, text) in source_files(
-        &["crates/mcp-daemon/src", "crates/mcp-queue/src", "src"],
+        &[
+            "crates/mcp-daemon/src",
+            "crates/mcp-handlers/src",
+            "crates/mcp-queue/src",
+            "src",
+        ],
         &["rs"],
     ) {
         if file.contains("/kinds/") {

@@ -165,12 +165,8 @@ pub fn scheduler(
     pool: sqlx::PgPool,
     schedules: &std::collections::BTreeMap<String, mcp_daemon::config::ScheduleConfig>,
 ) -> mcp_queue::scheduler::Scheduler {
-    mcp_queue::scheduler::Scheduler::from_config(
-        pool,
-        schedules,
-        mcp_daemon::handlers::builtin_catalog(),
-    )
-    .expect("scheduler")
+    mcp_queue::scheduler::Scheduler::from_config(pool, schedules, mcp_handlers::builtin_catalog())
+        .expect("scheduler")
 }
 
 /// `n` schedulers of `schedules`, each on a pool of its own as separate daemons would be.

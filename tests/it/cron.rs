@@ -17,7 +17,7 @@ fn config_every_minute() -> Config {
         },
     );
     // Only the probe: the kinds' default schedules are switched off here.
-    for spec in mcp_daemon::handlers::builtin_catalog().iter() {
+    for spec in mcp_handlers::builtin_catalog().iter() {
         if spec.default_schedule.is_some() {
             c.schedules.insert(spec.kind.clone(), schedule_off());
         }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use mcp_daemon::handlers::{Job, JobContext, JobError, Kind, Services};
+use mcp_handlers::{Job, JobContext, JobError, Kind, Services};
 use mcp_queue::catalog::{Catalog, RetryPolicy};
 use mcp_queue::{DiscardHooks, Outcome, OutcomeRow, Queue, Registry};
 use schemars::JsonSchema;
@@ -67,7 +67,7 @@ impl Job<Services> for Cursed {
 }
 
 fn registry() -> Registry<Services> {
-    let mut r = mcp_daemon::handlers::registry();
+    let mut r = mcp_handlers::registry();
     r.register::<Doomed>();
     r.register::<Cursed>();
     r

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mcp_daemon::handlers::{Job, JobContext, JobError, Kind, Services};
+use mcp_handlers::{Job, JobContext, JobError, Kind, Services};
 use mcp_queue::catalog::{Catalog, RetryPolicy};
 use mcp_queue::Registry;
 use schemars::JsonSchema;
@@ -78,7 +78,7 @@ fn test_catalog() -> Catalog {
 }
 
 fn test_registry() -> Registry<Services> {
-    let mut r = mcp_daemon::handlers::registry();
+    let mut r = mcp_handlers::registry();
     r.register::<Boom>();
     r.register::<Snoozy>();
     r.register::<Slow>();

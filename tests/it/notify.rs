@@ -292,9 +292,9 @@ async fn breakers_and_jobs_that_fail_for_good_are_critical_events() {
     .expect("job");
     // Its last attempt's lease runs out: the rescuer discards it, and token_refresh's hook on
     // that outcome records the event in the same transaction.
-    let catalog = mcp_daemon::handlers::builtin_catalog();
+    let catalog = mcp_handlers::builtin_catalog();
     let queue = crate::discard_hooks::queue(&db, catalog);
-    let hooks = mcp_daemon::handlers::registry().discard_hooks();
+    let hooks = mcp_handlers::registry().discard_hooks();
     crate::discard_hooks::discard_by_rescue(&db, &queue, &hooks, job).await;
     let types: Vec<String> =
         sqlx::query_scalar("SELECT type FROM mcp.notifications ORDER BY created_at, type")

@@ -22,7 +22,7 @@ async fn prune_deletes_old_finished_jobs_in_batches_and_keeps_the_rest() {
     let q = Queue::new(
         db.pool.clone(),
         "test".into(),
-        mcp_daemon::handlers::builtin_catalog(),
+        mcp_handlers::builtin_catalog(),
         Duration::ZERO,
         vec![],
     );

@@ -168,7 +168,7 @@ async fn the_sql_check_answers_what_the_daemons_check_answers() {
     let db = TestDb::new().await;
     let mut tried = 0;
     let mut refused = 0;
-    for spec in mcp_daemon::handlers::builtin_catalog().iter() {
+    for spec in mcp_handlers::builtin_catalog().iter() {
         let schema = Schema::compile(&spec.payload_schema).expect("catalogue schema");
         let props = spec.payload_schema["properties"]
             .as_object()
@@ -254,7 +254,7 @@ async fn a_kind_that_jobs_name_stays_in_the_catalogue() {
 async fn a_kinds_type_is_its_schema_and_its_enqueue() {
     use mcp_daemon::kinds::{HealthCheck, Kind, NotifyDeliver};
     let db = TestDb::new().await;
-    let catalog = mcp_daemon::handlers::builtin_catalog();
+    let catalog = mcp_handlers::builtin_catalog();
     let integration_id = uuid::Uuid::new_v4();
     let check = HealthCheck { integration_id };
     let spec = catalog.get(HealthCheck::KIND).expect("spec");

@@ -13,7 +13,7 @@ async fn at_version(version: i64) -> TestDb {
         .run_to(version, &db.pool)
         .await
         .expect("migrate to the older release");
-    mcp_daemon::handlers::builtin_catalog()
+    mcp_handlers::builtin_catalog()
         .sync_to_db(&db.pool)
         .await
         .expect("catalogue");
@@ -105,7 +105,7 @@ async fn items_stored_before_the_model_get_it_from_the_backfill() {
     )
     .await;
     // The upgrade, as a daemon's start makes it.
-    mcp_daemon::db::migrate(&db.pool, mcp_daemon::handlers::builtin_catalog())
+    mcp_daemon::db::migrate(&db.pool, mcp_handlers::builtin_catalog())
         .await
         .expect("upgrade");
     let unmodelled = db

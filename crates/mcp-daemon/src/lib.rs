@@ -1,6 +1,7 @@
 //! mcp-daemon: the daemon's library. Integrations and their states, credentials and the vault,
-//! the job handlers, the HTTP surface (metrics, probes, integrations, webhook intake), config and
-//! start-up. The queue engine is `mcp_queue`; the platforms are `mcp_platforms`.
+//! the job kinds' types, the HTTP surface (metrics, probes, integrations, webhook intake), config.
+//! The queue engine is `mcp_queue`; the platforms are `mcp_platforms`; the handlers and the
+//! daemon's run are `mcp_handlers`.
 //! See docs/ARCHITECTURE.md for the map of crates and modules and the invariants they keep.
 
 pub mod api_tokens;
@@ -9,9 +10,7 @@ pub mod assistant;
 pub mod config;
 pub mod connections;
 pub mod credentials;
-pub mod daemon;
 pub mod db;
-pub mod handlers;
 pub mod http;
 pub mod integration_state;
 pub mod integrations;
@@ -21,7 +20,6 @@ pub mod kinds;
 pub mod listener;
 pub mod metrics;
 pub mod notify;
-pub mod preflight;
 pub mod sdnotify;
 pub mod sync;
 pub mod telemetry;

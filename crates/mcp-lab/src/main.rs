@@ -78,7 +78,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
     match command {
         Command::Run(listeners) => {
             listeners.apply(&mut config);
-            mcp_daemon::preflight::listen_ports(&config)?;
+            mcp_handlers::preflight::listen_ports(&config)?;
             crate::demo::database::claim(&config.database.url).await?;
             let d = crate::demo::prepare(&mut config)
                 .await
@@ -88,7 +88,7 @@ async fn dispatch(command: Command, mut config: Config) -> anyhow::Result<ExitCo
                 "{}",
                 crate::demo::banner(&d, &config.http, &config.database.url)
             );
-            mcp_daemon::daemon::run(config, tokio_util::sync::CancellationToken::new())
+            mcp_handlers::daemon::run(config, tokio_util::sync::CancellationToken::new())
                 .await
                 .context("daemon failed")?;
             drop(d);

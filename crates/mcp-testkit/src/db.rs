@@ -25,7 +25,7 @@ pub struct TestDb {
 impl TestDb {
     /// A new database with migrations applied and the built-in catalogue written.
     pub async fn new() -> TestDb {
-        Self::with_catalog(mcp_daemon::handlers::builtin_catalog()).await
+        Self::with_catalog(mcp_handlers::builtin_catalog()).await
     }
 
     pub async fn with_catalog(catalog: &Catalog) -> TestDb {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_daemon::config::Config;
-use mcp_daemon::handlers::Services;
+use mcp_handlers::Services;
 use mcp_queue::catalog::Catalog;
 use mcp_queue::worker::{RunningWorker, Worker};
 use mcp_queue::{Queue, Registry};
@@ -34,8 +34,8 @@ pub async fn start_builtin_worker(db: &TestDb) -> RunningWorker {
 /// every built-in job.
 pub async fn start_configured_worker(db: &TestDb, config: Config) -> RunningWorker {
     // Unchecked, unlike the daemon's: a test may hold a kind back with `concurrency = 0`.
-    let catalog = mcp_daemon::handlers::builtin_catalog().with_overrides(&config.kinds);
-    start_worker(db, config, &catalog, &mcp_daemon::handlers::registry()).await
+    let catalog = mcp_handlers::builtin_catalog().with_overrides(&config.kinds);
+    start_worker(db, config, &catalog, &mcp_handlers::registry()).await
 }
 
 /// A worker with `config`, the given catalogue (e.g. test kinds) and jobs.
@@ -57,8 +57,8 @@ pub async fn start_configured_worker_with(
     connectors: mcp_platforms::connectors::Connectors,
 ) -> RunningWorker {
     // Unchecked, unlike the daemon's: a test may hold a kind back with `concurrency = 0`.
-    let catalog = mcp_daemon::handlers::builtin_catalog().with_overrides(&config.kinds);
-    let registry = mcp_daemon::handlers::registry();
+    let catalog = mcp_handlers::builtin_catalog().with_overrides(&config.kinds);
+    let registry = mcp_handlers::registry();
     start_worker_with_connectors(db, config, &catalog, &registry, connectors).await
 }
 

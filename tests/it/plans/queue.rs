@@ -51,7 +51,7 @@ pub async fn check(h: &mut Harness, db: &TestDb) {
     // (entry + row: 2 each; 500 here, five kinds have due jobs); the picked batch is updated
     // through the primary key (entry, row, new version: 3 each). Measured: exactly that.
     // Bound: one more per locked and per claimed job.
-    let kinds: Vec<String> = mcp_daemon::handlers::builtin_catalog()
+    let kinds: Vec<String> = mcp_handlers::builtin_catalog()
         .iter()
         .map(|s| s.kind.clone())
         .collect();

@@ -79,7 +79,7 @@ async fn workspace_exists(
 }
 
 /// Records a failed platform call in `mcp.integration_errors` (best effort).
-pub(crate) async fn record_error(pool: &PgPool, id: uuid::Uuid, e: &ConnectorError, context: &str) {
+pub async fn record_error(pool: &PgPool, id: uuid::Uuid, e: &ConnectorError, context: &str) {
     let r = sqlx::query(
         "INSERT INTO mcp.integration_errors (integration_id, workspace_id, platform, error_type, \
              message, http_status, context) \

@@ -155,7 +155,7 @@ pub(crate) async fn setup(
     expires_in: Option<Duration>,
 ) -> anyhow::Result<Seeded> {
     let pool = sqlx::PgPool::connect(db_url).await?;
-    mcp_daemon::db::migrate(&pool, mcp_daemon::handlers::builtin_catalog()).await?;
+    mcp_daemon::db::migrate(&pool, mcp_handlers::builtin_catalog()).await?;
     let sandbox = mcp_sandbox::start("127.0.0.1:0").await?;
     let keys = bench_keys()?;
     let t = Instant::now();
@@ -298,7 +298,7 @@ pub(crate) async fn bench_slack_integration(
     db_url: &str,
 ) -> anyhow::Result<(sqlx::PgPool, BenchKeys, uuid::Uuid, uuid::Uuid)> {
     let pool = sqlx::PgPool::connect(db_url).await?;
-    mcp_daemon::db::migrate(&pool, mcp_daemon::handlers::builtin_catalog()).await?;
+    mcp_daemon::db::migrate(&pool, mcp_handlers::builtin_catalog()).await?;
     let keys = bench_keys()?;
     let ws = mcp_daemon::integrations::create_workspace(&pool, "bench").await?;
     let integration: uuid::Uuid = sqlx::query_scalar(

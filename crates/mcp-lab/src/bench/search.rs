@@ -223,7 +223,7 @@ pub(crate) async fn prepare(
     let items = args.search_items.max(workspaces as u64);
     report.items = items;
     let pool = sqlx::PgPool::connect(db_url).await?;
-    mcp_daemon::db::migrate(&pool, mcp_daemon::handlers::builtin_catalog()).await?;
+    mcp_daemon::db::migrate(&pool, mcp_handlers::builtin_catalog()).await?;
     let stored: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM mcp.synced_items WHERE model_version > 0 AND search IS NOT NULL",
     )

@@ -182,7 +182,7 @@ async fn scrape(client: &reqwest::Client, url: &str) -> Option<String> {
 pub async fn run(mut config: Config, opts: Options) -> Result<Outcome, DemoError> {
     use tokio::signal::unix::{signal, SignalKind};
     concrete_listen(&mut config)?;
-    mcp_daemon::preflight::listen_ports(&config)?;
+    mcp_handlers::preflight::listen_ports(&config)?;
     super::database::claim(&config.database.url).await?;
     let demo = super::prepare(&mut config).await?;
     super::quicken(&mut config);
@@ -236,7 +236,7 @@ pub async fn run(mut config: Config, opts: Options) -> Result<Outcome, DemoError
     ]);
 
     let stop = CancellationToken::new();
-    let mut daemon = tokio::spawn(mcp_daemon::daemon::run(config, stop.clone()));
+    let mut daemon = tokio::spawn(mcp_handlers::daemon::run(config, stop.clone()));
     let ready_by = Instant::now() + READY_WITHIN;
     loop {
         if daemon.is_finished() {

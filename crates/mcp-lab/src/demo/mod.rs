@@ -34,7 +34,7 @@ pub enum DemoError {
     Config(#[from] mcp_daemon::config::ConfigError),
     /// A listen address in use: said before anything else starts.
     #[error(transparent)]
-    Port(#[from] mcp_daemon::preflight::PortTaken),
+    Port(#[from] mcp_handlers::preflight::PortTaken),
     #[error("sandbox: {0}")]
     Sandbox(#[from] mcp_sandbox::SandboxError),
     #[error(transparent)]
@@ -50,7 +50,7 @@ pub enum DemoError {
     #[error("demo webhook: {0}")]
     Webhook(#[from] mcp_daemon::webhooks::WebhookError),
     #[error(transparent)]
-    Daemon(#[from] mcp_daemon::daemon::DaemonError),
+    Daemon(#[from] mcp_handlers::daemon::DaemonError),
     #[error("the daemon stopped before it was ready")]
     DaemonGone,
     #[error("the daemon did not answer /readyz at {url} within {secs} s")]
@@ -150,7 +150,7 @@ impl Demo {
     /// Migrates, replaces the demo workspace with 13 fresh integrations, and arms the faults.
     pub async fn seed(&self, config: &Config) -> Result<(), DemoError> {
         let pool = mcp_daemon::db::connect(&config.database).await?;
-        mcp_daemon::db::migrate(&pool, &mcp_daemon::handlers::catalog(config)?).await?;
+        mcp_daemon::db::migrate(&pool, &mcp_handlers::catalog(config)?).await?;
         let vault = Vault::from_config(&config.vault)?;
         let ws = DEMO_WORKSPACE;
         sqlx::query("DELETE FROM core.workspaces WHERE id = $1")

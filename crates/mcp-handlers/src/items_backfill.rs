@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use metrics::counter;
 
-use super::listing::db;
-use super::{Job, JobContext, JobError, Services};
-use crate::items::backfill::{self, BACKFILLED};
-use crate::kinds::ItemsBackfill;
+use crate::listing::db;
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::items::backfill::{self, BACKFILLED};
+use mcp_daemon::kinds::ItemsBackfill;
 use mcp_platforms::items::MODEL_VERSION;
 
 /// How long one run works before it snoozes.
@@ -42,7 +42,7 @@ impl Job<Services> for ItemsBackfill {
             Some(pass) => pass,
             None => backfill::start(pool, p.all, ctx.id).await.map_err(db)?,
         };
-        let modeller = super::modeller(s);
+        let modeller = crate::modeller(s);
         let size = s.config.items.backfill_batch;
         let until = Instant::now() + RUN_FOR;
         let mut after = pass.after.clone();

@@ -4,15 +4,15 @@
 
 use std::time::Duration;
 
-use super::{Job, JobContext, JobError, Services};
-use crate::kinds::{WebhookRenew, WebhookRenewSweep};
-use crate::webhooks::renew::{self, RenewError};
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::kinds::{WebhookRenew, WebhookRenewSweep};
+use mcp_daemon::webhooks::renew::{self, RenewError};
 use mcp_platforms::connectors::Action;
 
 impl Job<Services> for WebhookRenew {
     /// Failing for good is told to the product (`webhook.subscription_lost`).
     async fn discarded(conn: &mut sqlx::PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
-        crate::notify::failed_for_good(conn, ids, crate::notify::SUBSCRIPTION_LOST).await
+        mcp_daemon::notify::failed_for_good(conn, ids, mcp_daemon::notify::SUBSCRIPTION_LOST).await
     }
 
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::{Job, JobContext, JobError, Services};
-use crate::kinds::Noop;
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::kinds::Noop;
 
 impl Job<Services> for Noop {
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {

@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use metrics::counter;
 
-use super::gate::Gate;
-use super::listing::{db, listing_failed, Lister, Next};
-use super::{Job, JobContext, JobError, Services};
-use crate::items::reconcile::{self, Finish, RUNS};
-use crate::kinds::Reconcile;
-use crate::sync;
+use crate::gate::Gate;
+use crate::listing::{db, listing_failed, Lister, Next};
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::items::reconcile::{self, Finish, RUNS};
+use mcp_daemon::kinds::Reconcile;
+use mcp_daemon::sync;
 use mcp_platforms::connectors::watermark;
 
 impl Job<Services> for Reconcile {
@@ -25,7 +25,7 @@ impl Job<Services> for Reconcile {
         let count = |platform: &str, outcome: &'static str| {
             counter!(RUNS, "platform" => platform.to_string(), "outcome" => outcome).increment(1)
         };
-        let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
+        let (integration, creds) = match crate::gate::gate(s, p.integration_id).await? {
             Gate::Call(i, c) => (i, c),
             Gate::Skip(i, outcome) => {
                 count(i.platform.as_str(), "skipped");
@@ -53,7 +53,7 @@ impl Job<Services> for Reconcile {
             return Ok(());
         }
         let connector = s.connectors.get(integration.platform);
-        let modeller = super::modeller(s);
+        let modeller = crate::modeller(s);
         let run = reconcile::start_or_resume(pool, &integration, interval)
             .await
             .map_err(db)?;

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use super::{Job, JobContext, JobError, Services};
-use crate::items::reconcile;
-use crate::kinds::ReconcileSweep;
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::items::reconcile;
+use mcp_daemon::kinds::ReconcileSweep;
 
 impl Job<Services> for ReconcileSweep {
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {

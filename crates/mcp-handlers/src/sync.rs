@@ -6,25 +6,25 @@
 //! transient failures retry; auth failures are recorded as the health check does. Settings
 //! that name nothing to read (Discord without channels) end the run without calling. After each
 //! page, and first of all when a run starts (what a killed run left), the items whose listing
-//! lacks their content get it (`super::content`). It never logs a credential or an item's
+//! lacks their content get it (`crate::content`). It never logs a credential or an item's
 //! content.
 
 use std::time::Instant;
 
 use metrics::counter;
 
-use super::content::{Fetcher, Step};
-use super::gate::Gate;
-use super::listing::{db, listing_failed, Lister, Next};
-use super::{Job, JobContext, JobError, Services};
-use crate::kinds::Sync;
-use crate::sync::{store, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
+use crate::content::{Fetcher, Step};
+use crate::gate::Gate;
+use crate::listing::{db, listing_failed, Lister, Next};
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::kinds::Sync;
+use mcp_daemon::sync::{store, SYNC_ITEMS, SYNC_PAGES, SYNC_RUNS};
 use mcp_platforms::connectors::{watermark, Identity};
 
 impl Job<Services> for Sync {
     /// Failing for good is told to the product (`sync.failing`).
     async fn discarded(conn: &mut sqlx::PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
-        crate::notify::failed_for_good(conn, ids, crate::notify::SYNC_FAILING).await
+        mcp_daemon::notify::failed_for_good(conn, ids, mcp_daemon::notify::SYNC_FAILING).await
     }
 
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {
@@ -35,7 +35,7 @@ impl Job<Services> for Sync {
             counter!(SYNC_RUNS, "platform" => platform.to_string(), "outcome" => outcome)
                 .increment(1)
         };
-        let (integration, creds) = match super::gate::gate(s, p.integration_id).await? {
+        let (integration, creds) = match crate::gate::gate(s, p.integration_id).await? {
             Gate::Call(i, c) => (i, c),
             Gate::Skip(i, outcome) => {
                 count(i.platform.as_str(), outcome);
@@ -71,12 +71,12 @@ impl Job<Services> for Sync {
                 web_base: Some(w), ..
             }) = connector.health_check(&creds).await
             {
-                super::health_check::record_web_base(pool, integration.id, &w).await;
+                crate::health_check::record_web_base(pool, integration.id, &w).await;
                 integration.web_base = Some(w);
             }
         }
         let mut cursor = store::cursor(pool, integration.id).await.map_err(db)?;
-        let modeller = super::modeller(s);
+        let modeller = crate::modeller(s);
         let mut lister = Lister::new(s, &ctx, &integration, connector.as_ref(), &settings, creds);
         let (mut pages, mut items, mut resynced) = (0u64, 0u64, false);
         let started = Instant::now();

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use metrics::gauge;
 
-use super::{Job, JobContext, JobError, Services};
-use crate::kinds::SyncSweep;
-use crate::sync::{store, POLLING_FALLBACK};
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::kinds::SyncSweep;
+use mcp_daemon::sync::{store, POLLING_FALLBACK};
 use mcp_platforms::connectors::Platform;
 
 impl Job<Services> for SyncSweep {

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use metrics::counter;
 
-use super::listing::{db, listing_failed};
-use super::{JobContext, JobError};
-use crate::integrations::Integration;
-use crate::items::content::{self as store, Pending, CONTENT_CALLS, CONTENT_FETCHED};
-use crate::items::model::Source;
-use crate::items::{self, Gone, Modeller, Tombstone};
-use crate::sync;
+use crate::listing::{db, listing_failed};
+use crate::{JobContext, JobError};
+use mcp_daemon::integrations::Integration;
+use mcp_daemon::items::content::{self as store, Pending, CONTENT_CALLS, CONTENT_FETCHED};
+use mcp_daemon::items::model::Source;
+use mcp_daemon::items::{self, Gone, Modeller, Tombstone};
+use mcp_daemon::sync;
 use mcp_platforms::connectors::{Action, Connector, ConnectorError, Credentials, ErrorType, Pace};
 
 /// Transient failures in a row after which a round stops (the platform is likely down: the
@@ -101,7 +101,7 @@ impl Fetcher<'_> {
         let p = integration.platform;
         let stopped: Arc<Mutex<Option<Stopped>>> = Arc::default();
         let pace = self.pace(stopped.clone());
-        let fetched = super::gate::with_fresh_token!(
+        let fetched = crate::gate::with_fresh_token!(
             s,
             integration,
             *creds,

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use super::{Job, JobContext, JobError, Services};
-use crate::kinds::Prune;
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::kinds::Prune;
 use mcp_queue::PruneAges;
 
 impl Job<Services> for Prune {
@@ -29,7 +29,7 @@ impl Job<Services> for Prune {
             batches = report.batches,
             "pruned finished jobs"
         );
-        let history = crate::integrations::prune_history(
+        let history = mcp_daemon::integrations::prune_history(
             ctx.services.queue.pool(),
             &r.history(),
             p.batch_size.unwrap_or(r.batch_size),
@@ -39,7 +39,7 @@ impl Job<Services> for Prune {
         for (table, deleted) in &history {
             tracing::info!(job_id = ctx.id, table, deleted, "pruned history");
         }
-        let (changes, tombstones) = crate::items::prune(
+        let (changes, tombstones) = mcp_daemon::items::prune(
             ctx.services.queue.pool(),
             r.item_changes,
             r.tombstones,
@@ -61,7 +61,7 @@ impl Job<Services> for Prune {
             }
         }
         if let Err(e) =
-            crate::integrations::vacuum_history(ctx.services.queue.pool(), &history).await
+            mcp_daemon::integrations::vacuum_history(ctx.services.queue.pool(), &history).await
         {
             tracing::warn!(job_id = ctx.id, error = %e, "vacuum after prune failed");
         }

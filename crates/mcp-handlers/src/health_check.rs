@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use metrics::{counter, histogram};
 
-use super::gate::Gate;
-use super::{Job, JobContext, JobError, Services};
-use crate::integrations::{self, IntegrationError};
-use crate::kinds::HealthCheck;
-use crate::metrics as m;
+use crate::gate::Gate;
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::integrations::{self, IntegrationError};
+use mcp_daemon::kinds::HealthCheck;
+use mcp_daemon::metrics as m;
 use mcp_platforms::connectors::{Action, Identity};
 
 impl Job<Services> for HealthCheck {
@@ -27,7 +27,7 @@ impl Job<Services> for HealthCheck {
             counter!(m::HEALTH_CHECKS, "platform" => platform.to_string(), "outcome" => outcome)
                 .increment(1);
         };
-        let (integration, mut creds) = match super::gate::gate(s, p.integration_id).await? {
+        let (integration, mut creds) = match crate::gate::gate(s, p.integration_id).await? {
             Gate::Call(i, c) => (i, c),
             Gate::Skip(i, outcome) => {
                 skipped(i.platform.as_str(), outcome);
@@ -42,7 +42,7 @@ impl Job<Services> for HealthCheck {
         let platform = integration.platform.as_str();
         let connector = s.connectors.get(integration.platform);
         let started = Instant::now();
-        let result = super::gate::with_fresh_token!(
+        let result = crate::gate::with_fresh_token!(
             s,
             &integration,
             creds,
@@ -137,10 +137,10 @@ async fn fill_account(
     let account = mcp_platforms::accounts::normalise(p, account);
     let done = async {
         let mut tx = pool.begin().await?;
-        use crate::connections::account::{claim, Claim};
+        use mcp_daemon::connections::account::{claim, Claim};
         claim(&mut tx, id, p, &account, Claim::Backfill).await?;
         tx.commit().await?;
-        Ok::<_, crate::connections::ConnectError>(())
+        Ok::<_, mcp_daemon::connections::ConnectError>(())
     };
     if let Err(e) = done.await {
         tracing::warn!(integration_id = %id, platform = %p, error = %e, "cannot record the connected account");

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use super::{Job, JobContext, JobError, Services};
-use crate::kinds::TokenRefreshSweep;
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::kinds::TokenRefreshSweep;
 
 impl Job<Services> for TokenRefreshSweep {
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {
@@ -13,7 +13,7 @@ impl Job<Services> for TokenRefreshSweep {
             .ahead_s
             .map(Duration::from_secs)
             .unwrap_or(ctx.services.config.refresh.ahead);
-        let n = crate::credentials::enqueue_refresh_sweep(ctx.services.queue.pool(), ahead)
+        let n = mcp_daemon::credentials::enqueue_refresh_sweep(ctx.services.queue.pool(), ahead)
             .await
             .map_err(|e| JobError::Retry(format!("refresh sweep failed: {e}")))?;
         tracing::info!(

@@ -5,10 +5,10 @@
 
 use metrics::{counter, histogram};
 
-use super::{Job, JobContext, JobError, Services};
-use crate::kinds::NotifyDeliver;
-use crate::metrics as m;
-use crate::notify::{deliver, Delivery};
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::kinds::NotifyDeliver;
+use mcp_daemon::metrics as m;
+use mcp_daemon::notify::{deliver, Delivery};
 
 impl Job<Services> for NotifyDeliver {
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {

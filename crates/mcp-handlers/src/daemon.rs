@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::handlers::Services;
-use crate::sdnotify::{watchdog_interval, Notifier};
+use crate::Services;
+use mcp_daemon::config::Config;
+use mcp_daemon::sdnotify::{watchdog_interval, Notifier};
 use mcp_queue::scheduler::Scheduler;
 use mcp_queue::worker::Worker;
 use mcp_queue::{new_worker_id, Queue};
@@ -16,33 +16,33 @@ use mcp_queue::{new_worker_id, Queue};
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(transparent)]
-    Db(#[from] crate::db::DbError),
+    Db(#[from] mcp_daemon::db::DbError),
     #[error(transparent)]
     Worker(#[from] mcp_queue::worker::WorkerError),
     #[error(transparent)]
     Scheduler(#[from] mcp_queue::scheduler::SchedulerError),
     #[error(transparent)]
-    Listen(#[from] crate::listener::ListenError),
+    Listen(#[from] mcp_daemon::listener::ListenError),
     #[error("invalid config key `{0}`: {1}")]
     Config(String, String),
     #[error(transparent)]
-    Settings(#[from] crate::config::ConfigError),
+    Settings(#[from] mcp_daemon::config::ConfigError),
     #[error(transparent)]
-    FileLimit(#[from] crate::listener::FileLimitError),
+    FileLimit(#[from] mcp_daemon::listener::FileLimitError),
     #[error(transparent)]
-    Metrics(#[from] crate::metrics::MetricsError),
+    Metrics(#[from] mcp_daemon::metrics::MetricsError),
     #[error("migrations are not current and database.migrate_on_start is false: run `mcp-worker migrate`")]
     NotMigrated,
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
     #[error(transparent)]
-    Vault(#[from] crate::vault::VaultError),
+    Vault(#[from] mcp_daemon::vault::VaultError),
     #[error("vault keys: {0}")]
     Credentials(String),
     #[error("connectors: {0}")]
     Connectors(mcp_platforms::connectors::ConnectorBuildError),
     #[error(transparent)]
-    WebhookKeys(#[from] crate::webhooks::KeysError),
+    WebhookKeys(#[from] mcp_daemon::webhooks::KeysError),
     #[error("mcp: {0}")]
     Mcp(String),
     #[error(transparent)]
@@ -63,26 +63,27 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     // A port in use first, then what `check-config` checks.
     crate::preflight::listen_ports(&config)?;
     crate::preflight::check(&config)?;
-    let files = crate::listener::ensure_file_limit(&config.http, config.database.max_connections)?;
+    let files =
+        mcp_daemon::listener::ensure_file_limit(&config.http, config.database.max_connections)?;
     tracing::debug!(files, "open file limit");
     let notifier = Notifier::from_env();
-    let metrics = crate::metrics::install()?;
-    let catalog = crate::handlers::catalog(&config)?;
-    let registry = crate::handlers::registry();
-    let pool = crate::db::connect(&config.database).await?;
+    let metrics = mcp_daemon::metrics::install()?;
+    let catalog = crate::catalog(&config)?;
+    let registry = crate::registry();
+    let pool = mcp_daemon::db::connect(&config.database).await?;
     if config.database.migrate_on_start {
-        crate::db::migrate(&pool, &catalog).await?;
-    } else if !crate::db::migrations_current(&pool).await? {
+        mcp_daemon::db::migrate(&pool, &catalog).await?;
+    } else if !mcp_daemon::db::migrations_current(&pool).await? {
         return Err(DaemonError::NotMigrated);
     } else {
         catalog
             .sync_to_db(&pool)
             .await
-            .map_err(crate::db::DbError::from)?;
+            .map_err(mcp_daemon::db::DbError::from)?;
     }
-    crate::metrics::register_kinds(catalog.iter().map(|k| k.kind.as_str()));
+    mcp_daemon::metrics::register_kinds(catalog.iter().map(|k| k.kind.as_str()));
     // Rows stored before the current item model get it in the background.
-    if let Some(job) = crate::items::backfill::enqueue_if_needed(&pool).await? {
+    if let Some(job) = mcp_daemon::items::backfill::enqueue_if_needed(&pool).await? {
         tracing::info!(job_id = job, "items backfill enqueued");
     }
 
@@ -95,23 +96,23 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
         config.worker.queues.clone(),
     );
     let connectors = Arc::new(config.connectors().map_err(DaemonError::Connectors)?);
-    let vault = Arc::new(crate::vault::Vault::from_config(&config.vault)?);
+    let vault = Arc::new(mcp_daemon::vault::Vault::from_config(&config.vault)?);
     if vault.newest_key_id().is_none() {
         tracing::warn!("no vault key configured: stored credentials cannot be read or written");
     }
-    crate::keys::register_keys(&pool, &vault)
+    mcp_daemon::keys::register_keys(&pool, &vault)
         .await
         .map_err(|e| DaemonError::Credentials(e.to_string()))?;
     // The data keys made so far, before any secret is read.
-    crate::keys::load_data_keys(&pool, &vault)
+    mcp_daemon::keys::load_data_keys(&pool, &vault)
         .await
         .map_err(|e| DaemonError::Credentials(e.to_string()))?;
-    crate::metrics::register_platforms();
-    crate::sync::register_metrics();
-    crate::items::register_metrics();
-    crate::items::reconcile::register_metrics();
+    mcp_daemon::metrics::register_platforms();
+    mcp_daemon::sync::register_metrics();
+    mcp_daemon::items::register_metrics();
+    mcp_daemon::items::reconcile::register_metrics();
     let config = Arc::new(config);
-    let api = crate::http::api::ApiState {
+    let api = mcp_daemon::http::api::ApiState {
         pool: pool.clone(),
         vault: vault.clone(),
         connectors: connectors.clone(),
@@ -135,11 +136,11 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     )?
     .start()
     .await?;
-    let hooks = crate::http::webhooks::WebhookState::new(
+    let hooks = mcp_daemon::http::webhooks::WebhookState::new(
         pool.clone(),
         services.vault.clone(),
         &config.webhooks,
-        crate::webhooks::AppSecrets::from_platforms(&config.platforms),
+        mcp_daemon::webhooks::AppSecrets::from_platforms(&config.platforms),
         Some(mcp_queue::QuietWake::start(pool.clone(), worker.waker())),
     )?;
 
@@ -150,7 +151,9 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     let mut scheduler_task = None;
     if config.scheduler.enabled {
         let scheduler = Scheduler::from_config(pool.clone(), &config.schedules, &catalog)?;
-        crate::metrics::register_schedules(scheduler.schedules().iter().map(|s| s.name.as_str()));
+        mcp_daemon::metrics::register_schedules(
+            scheduler.schedules().iter().map(|s| s.name.as_str()),
+        );
         scheduler_task = Some(tokio::spawn(
             scheduler.run(config.scheduler.interval, stop_scheduler.clone()),
         ));
@@ -166,7 +169,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
             move || {
                 let (pool, vault, cfg) = (pool.clone(), vault.clone(), cfg.clone());
                 async move {
-                    match crate::keys::upkeep(&pool, &vault, &cfg).await {
+                    match mcp_daemon::keys::upkeep(&pool, &vault, &cfg).await {
                         Ok(true) => mcp_queue::periodic::Step::More,
                         Ok(false) => mcp_queue::periodic::Step::Done,
                         Err(e) => {
@@ -186,13 +189,13 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
     ));
     let draining = CancellationToken::new();
     let readiness =
-        crate::http::ready::Readiness::start(&pool.connect_options(), background.clone());
-    let mut public = crate::http::router(readiness, metrics, draining.clone())
-        .merge(crate::http::webhooks::routes(hooks));
+        mcp_daemon::http::ready::Readiness::start(&pool.connect_options(), background.clone());
+    let mut public = mcp_daemon::http::router(readiness, metrics, draining.clone())
+        .merge(mcp_daemon::http::webhooks::routes(hooks));
     if config.mcp.enabled {
-        crate::assistant::register_metrics();
+        mcp_daemon::assistant::register_metrics();
         public = public.merge(
-            crate::assistant::routes(
+            mcp_daemon::assistant::routes(
                 pool.clone(),
                 &config.mcp,
                 &config.webhooks.public_base,
@@ -201,16 +204,16 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonEr
             .map_err(|e| DaemonError::Mcp(e.to_string()))?,
         );
     }
-    let (addr, public_task) = crate::listener::serve(
+    let (addr, public_task) = mcp_daemon::listener::serve(
         &config.http.listen,
         public,
         config.http.public(),
         background.clone(),
     )
     .await?;
-    let (admin_addr, admin_task) = crate::listener::serve(
+    let (admin_addr, admin_task) = mcp_daemon::listener::serve(
         &config.http.admin_listen,
-        crate::http::management(api),
+        mcp_daemon::http::management(api),
         config.http.admin(),
         background.clone(),
     )
@@ -273,18 +276,18 @@ async fn wait_for_signal(stop: &CancellationToken) -> Result<(), DaemonError> {
 /// Samples the integration, credential and change-feed gauges every `every` until `stop`.
 async fn gauges_loop(
     pool: sqlx::PgPool,
-    vault: std::sync::Arc<crate::vault::Vault>,
+    vault: std::sync::Arc<mcp_daemon::vault::Vault>,
     every: std::time::Duration,
     stop: tokio_util::sync::CancellationToken,
 ) {
     mcp_queue::periodic::every(every, stop, || async {
-        if let Err(e) = crate::integrations::sample_gauges(&pool).await {
+        if let Err(e) = mcp_daemon::integrations::sample_gauges(&pool).await {
             tracing::warn!(error = %e, "sampling integration gauges failed");
         }
-        if let Err(e) = crate::keys::sample_gauges(&pool, &vault).await {
+        if let Err(e) = mcp_daemon::keys::sample_gauges(&pool, &vault).await {
             tracing::warn!(error = %e, "sampling credential gauges failed");
         }
-        if let Err(e) = crate::items::feed_lag::sample_gauges(&pool).await {
+        if let Err(e) = mcp_daemon::items::feed_lag::sample_gauges(&pool).await {
             tracing::warn!(error = %e, "sampling the change feed's lag failed");
         }
     })

@@ -4,9 +4,9 @@
 
 use std::time::Instant;
 
-use super::{JobContext, JobError, Services};
-use crate::integrations::{self, Integration};
-use crate::sync::{self, store};
+use crate::{JobContext, JobError, Services};
+use mcp_daemon::integrations::{self, Integration};
+use mcp_daemon::sync::{self, store};
 use mcp_platforms::connectors::{
     Action, Connector, ConnectorError, Credentials, MethodLimit, Page,
 };
@@ -98,7 +98,7 @@ impl<'a> Lister<'a> {
         if let Some(wait) = bucket_token(self.s, self.integration, method).await? {
             return Ok(Next::Snooze(wait));
         }
-        let listed = super::gate::with_fresh_token!(
+        let listed = crate::gate::with_fresh_token!(
             self.s,
             self.integration,
             self.creds,

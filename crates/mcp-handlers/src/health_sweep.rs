@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use super::{Job, JobContext, JobError, Services};
-use crate::kinds::HealthSweep;
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::kinds::HealthSweep;
 
 impl Job<Services> for HealthSweep {
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {
@@ -14,7 +14,7 @@ impl Job<Services> for HealthSweep {
             .spread_s
             .map(Duration::from_secs)
             .unwrap_or(ctx.services.config.health.spread);
-        let n = crate::integrations::enqueue_health_sweep(ctx.services.queue.pool(), spread)
+        let n = mcp_daemon::integrations::enqueue_health_sweep(ctx.services.queue.pool(), spread)
             .await
             .map_err(|e| JobError::Retry(format!("health sweep failed: {e}")))?;
         tracing::info!(

@@ -8,10 +8,10 @@
 
 use metrics::counter;
 
-use super::{JobError, Services};
-use crate::credentials::{self, Renewed};
-use crate::integrations::{self, Integration, IntegrationError};
-use crate::metrics as m;
+use crate::{JobError, Services};
+use mcp_daemon::credentials::{self, Renewed};
+use mcp_daemon::integrations::{self, Integration, IntegrationError};
+use mcp_daemon::metrics as m;
 use mcp_platforms::connectors::{Action, ConnectorError, Credentials};
 
 /// The gate's answer.
@@ -140,13 +140,13 @@ macro_rules! with_fresh_token {
     ($s:expr, $integration:expr, $creds:expr, $job_id:expr, $call:expr) => {{
         let mut result = $call;
         if let Err(e) = &result {
-            match super::gate::after_refusal($s, $integration, &$creds, e, $job_id).await {
-                super::gate::Refused::Retry(new) => {
+            match crate::gate::after_refusal($s, $integration, &$creds, e, $job_id).await {
+                crate::gate::Refused::Retry(new) => {
                     $creds = new;
                     result = $call;
                 }
-                super::gate::Refused::Replace(err) => result = Err(err),
-                super::gate::Refused::Keep => {}
+                crate::gate::Refused::Replace(err) => result = Err(err),
+                crate::gate::Refused::Keep => {}
             }
         }
         result

@@ -1,8 +1,16 @@
-//! Job handlers: one file per job kind, each the `run` of that kind's type (`crate::kinds`).
-//! Each implements `mcp_queue::Job`: it gets a `JobContext` and its decoded payload (the type
-//! itself) and returns `Ok(())` or a `JobError` saying what should happen next; it never writes
-//! to `mcp.sync_jobs` itself (the engine records the outcome). The registry of them makes the
-//! catalogue (`builtin_catalog`, `catalog`).
+//! mcp-handlers: what runs. One file per job kind, each the `run` of that kind's type
+//! (`mcp_daemon::kinds`), the registry of them that makes the catalogue (`builtin_catalog`,
+//! `catalog`), the start-up checks (`preflight`) and the daemon's run (`daemon::run`), which wires
+//! the engine, the HTTP listeners and these handlers together.
+//!
+//! Each handler implements `mcp_queue::Job`: it gets a `JobContext` and its decoded payload (the
+//! type itself) and returns `Ok(())` or a `JobError` saying what should happen next; it never
+//! writes to `mcp.sync_jobs` itself (the engine records the outcome). The domain they act on
+//! (integrations, credentials, items, webhooks, HTTP) is `mcp_daemon`'s; this crate is kept
+//! small so that a change to a handler rebuilds only it and the binaries.
+
+pub mod daemon;
+pub mod preflight;
 
 mod content;
 mod gate;
@@ -26,11 +34,11 @@ mod webhook_unsubscribe;
 
 use std::sync::{Arc, OnceLock};
 
-use crate::kinds;
+use mcp_daemon::kinds;
 use mcp_queue::catalog::Catalog;
 use mcp_queue::Registry;
 
-use crate::config::{Config, ConfigError};
+use mcp_daemon::config::{Config, ConfigError};
 use mcp_queue::Queue;
 
 /// Shared things a handler may use.
@@ -38,18 +46,18 @@ pub struct Services {
     pub queue: Queue,
     pub config: Arc<Config>,
     pub connectors: Arc<mcp_platforms::connectors::Connectors>,
-    pub vault: Arc<crate::vault::Vault>,
+    pub vault: Arc<mcp_daemon::vault::Vault>,
     /// Groups the `webhook_process` attempts running at once into one statement.
-    pub webhook_events: crate::webhooks::process::EventProcessor,
+    pub webhook_events: mcp_daemon::webhooks::process::EventProcessor,
     /// The notification deliveries' HTTP client.
-    pub notifier: crate::notify::Notifier,
+    pub notifier: mcp_daemon::notify::Notifier,
     /// Wakes the change feed's readers after the item writers' commits.
-    pub feed: crate::items::FeedWake,
+    pub feed: mcp_daemon::items::FeedWake,
 }
 
 /// The item modeller of the daemon's connectors and `[items]`.
-pub fn modeller(s: &Services) -> crate::items::Modeller {
-    crate::items::Modeller::new(s.connectors.clone(), s.config.items.clone())
+pub fn modeller(s: &Services) -> mcp_daemon::items::Modeller {
+    mcp_daemon::items::Modeller::new(s.connectors.clone(), s.config.items.clone())
 }
 
 /// One claimed attempt of one job, with the daemon's services.

@@ -6,21 +6,21 @@
 
 use std::net::ToSocketAddrs;
 
-use crate::config::Config;
+use mcp_daemon::config::Config;
 
 /// The first thing `run` would fail on, naming the key to change.
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] mcp_daemon::config::ConfigError),
     #[error("vault.key_files: {0}")]
-    Vault(#[from] crate::vault::VaultError),
+    Vault(#[from] mcp_daemon::vault::VaultError),
     #[error("platforms: {0}")]
     Connectors(mcp_platforms::connectors::ConnectorBuildError),
     #[error("webhooks.gmail_jwks_file: {0}")]
-    GmailKeys(#[from] crate::webhooks::KeysError),
+    GmailKeys(#[from] mcp_daemon::webhooks::KeysError),
     #[error(transparent)]
-    McpKeys(#[from] crate::assistant::auth::AuthSetupError),
+    McpKeys(#[from] mcp_daemon::assistant::auth::AuthSetupError),
     #[error("{key} = {addr:?} is not an address this machine can listen on ({why})")]
     Listen {
         key: &'static str,
@@ -28,17 +28,17 @@ pub enum PreflightError {
         why: String,
     },
     #[error(transparent)]
-    FileLimit(#[from] crate::listener::FileLimitError),
+    FileLimit(#[from] mcp_daemon::listener::FileLimitError),
 }
 
 /// Runs every check; the first failure.
 pub fn check(config: &Config) -> Result<(), PreflightError> {
-    crate::handlers::catalog(config)?;
-    crate::vault::Vault::from_config(&config.vault)?;
+    crate::catalog(config)?;
+    mcp_daemon::vault::Vault::from_config(&config.vault)?;
     config.connectors().map_err(PreflightError::Connectors)?;
     mcp_platforms::webhooks::GmailKeys::load(&config.webhooks.gmail_keys())?;
     if config.mcp.enabled {
-        crate::assistant::auth::check_keys(&config.mcp)?;
+        mcp_daemon::assistant::auth::check_keys(&config.mcp)?;
     }
     for (key, addr) in [
         ("http.listen", &config.http.listen),
@@ -55,7 +55,7 @@ pub fn check(config: &Config) -> Result<(), PreflightError> {
             });
         }
     }
-    crate::listener::ensure_file_limit(&config.http, config.database.max_connections)?;
+    mcp_daemon::listener::ensure_file_limit(&config.http, config.database.max_connections)?;
     Ok(())
 }
 

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use super::{Job, JobContext, JobError, Services};
-use crate::kinds::{HealthCheck, Kind, Sync, WebhookProcess, WebhookSubscribe};
-use crate::webhooks::process::{HandBack, Processed};
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::kinds::{HealthCheck, Kind, Sync, WebhookProcess, WebhookSubscribe};
+use mcp_daemon::webhooks::process::{HandBack, Processed};
 
 impl Job<Services> for WebhookProcess {
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {
@@ -30,7 +30,7 @@ impl Job<Services> for WebhookProcess {
             .process(
                 pool,
                 &ctx.services.feed,
-                &super::modeller(&ctx.services),
+                &crate::modeller(&ctx.services),
                 ids,
             )
             .await
@@ -40,7 +40,7 @@ impl Job<Services> for WebhookProcess {
             match outcome {
                 Processed::Missing => missing.push(*event_id),
                 Processed::Changed { platform, waited } => {
-                    crate::metrics::webhook_processed(platform, *waited)
+                    mcp_daemon::metrics::webhook_processed(platform, *waited)
                 }
                 Processed::HandedBack {
                     integration,
@@ -52,7 +52,7 @@ impl Job<Services> for WebhookProcess {
                         .await
                         .map_err(|e| JobError::Retry(format!("webhook event {event_id}: {e}")))?;
                     tracing::info!(job_id = ctx.id, integration_id = %integration, platform, reason, ?action, "webhook event acted on by its attempt");
-                    crate::metrics::webhook_processed(platform, waited);
+                    mcp_daemon::metrics::webhook_processed(platform, waited);
                 }
             }
         }
@@ -100,12 +100,16 @@ async fn hand_back(
     let mut tx = pool.begin().await.map_err(e)?;
     match action {
         HandBack::Revoke => {
-            crate::integrations::revoke(&mut *tx, integration, reason)
+            mcp_daemon::integrations::revoke(&mut *tx, integration, reason)
                 .await
                 .map_err(e)?;
-            crate::integrations::cancel_jobs(&mut *tx, integration, Some(WebhookProcess::KIND))
-                .await
-                .map_err(e)?;
+            mcp_daemon::integrations::cancel_jobs(
+                &mut *tx,
+                integration,
+                Some(WebhookProcess::KIND),
+            )
+            .await
+            .map_err(e)?;
         }
         HandBack::CheckAccess => {
             HealthCheck { integration_id }
@@ -130,7 +134,7 @@ async fn hand_back(
             Sync { integration_id }.enqueue(&mut *tx).await.map_err(q)?;
         }
     }
-    let waited = crate::webhooks::process::mark_processed(&mut *tx, event_id)
+    let waited = mcp_daemon::webhooks::process::mark_processed(&mut *tx, event_id)
         .await
         .map_err(e)?;
     tx.commit().await.map_err(e)?;

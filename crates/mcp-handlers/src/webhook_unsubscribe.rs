@@ -5,11 +5,11 @@
 //! that may pass retries with backoff; on the last attempt, or when the platform refuses the
 //! token, the failure is recorded in `mcp.integration_errors` and the token deleted anyway.
 
-use super::{Job, JobContext, JobError, Services};
-use crate::integrations::{self, IntegrationState};
-use crate::kinds::WebhookUnsubscribe;
-use crate::webhooks::renew::RenewError;
-use crate::webhooks::subscriptions::{unsubscribe_all, Removal};
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::integrations::{self, IntegrationState};
+use mcp_daemon::kinds::WebhookUnsubscribe;
+use mcp_daemon::webhooks::renew::RenewError;
+use mcp_daemon::webhooks::subscriptions::{unsubscribe_all, Removal};
 
 impl Job<Services> for WebhookUnsubscribe {
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {
@@ -41,8 +41,13 @@ impl Job<Services> for WebhookUnsubscribe {
         for e in &done.failures {
             match e {
                 RenewError::Platform(ce) => {
-                    crate::connections::record_error(pool, id, ce, "takeover: remove subscription")
-                        .await
+                    mcp_daemon::connections::record_error(
+                        pool,
+                        id,
+                        ce,
+                        "takeover: remove subscription",
+                    )
+                    .await
                 }
                 e => tracing::warn!(integration_id = %id, error = %e,
                     "cannot remove a superseded integration's subscription"),

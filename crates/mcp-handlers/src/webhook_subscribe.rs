@@ -2,14 +2,14 @@
 //! `webhooks::subscriptions`). Transient failures and rate limits retry; a refusal of an auth
 //! kind is recorded and not retried (the integration's own checks move it to EXPIRED).
 
-use super::{Job, JobContext, JobError, Services};
-use crate::kinds::WebhookSubscribe;
-use crate::webhooks::subscriptions;
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::kinds::WebhookSubscribe;
+use mcp_daemon::webhooks::subscriptions;
 
 impl Job<Services> for WebhookSubscribe {
     /// Failing for good is told to the product (`webhook.subscription_lost`).
     async fn discarded(conn: &mut sqlx::PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
-        crate::notify::failed_for_good(conn, ids, crate::notify::SUBSCRIPTION_LOST).await
+        mcp_daemon::notify::failed_for_good(conn, ids, mcp_daemon::notify::SUBSCRIPTION_LOST).await
     }
 
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {
@@ -34,7 +34,7 @@ impl Job<Services> for WebhookSubscribe {
                 );
                 Ok(())
             }
-            Err(e) => Err(super::webhook_renew::outcome_of(e)),
+            Err(e) => Err(crate::webhook_renew::outcome_of(e)),
         }
     }
 }

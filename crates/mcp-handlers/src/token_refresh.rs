@@ -7,16 +7,17 @@ use std::time::Instant;
 
 use metrics::{counter, histogram};
 
-use super::{Job, JobContext, JobError, Services};
-use crate::credentials::{self, RefreshOutcome};
-use crate::kinds::TokenRefresh;
-use crate::metrics as m;
+use crate::{Job, JobContext, JobError, Services};
+use mcp_daemon::credentials::{self, RefreshOutcome};
+use mcp_daemon::kinds::TokenRefresh;
+use mcp_daemon::metrics as m;
 use mcp_platforms::connectors::Action;
 
 impl Job<Services> for TokenRefresh {
     /// Failing for good is told to the product (`token.refresh_failed`).
     async fn discarded(conn: &mut sqlx::PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
-        crate::notify::failed_for_good(conn, ids, crate::notify::TOKEN_REFRESH_FAILED).await
+        mcp_daemon::notify::failed_for_good(conn, ids, mcp_daemon::notify::TOKEN_REFRESH_FAILED)
+            .await
     }
 
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {
@@ -37,7 +38,7 @@ impl Job<Services> for TokenRefresh {
             Ok(o) => o,
             Err(e @ credentials::CredentialError::Vault { .. }) => {
                 let reason = e.to_string();
-                let _ = crate::integrations::mark_broken(pool, id, &reason).await;
+                let _ = mcp_daemon::integrations::mark_broken(pool, id, &reason).await;
                 return Err(JobError::Discard(reason));
             }
             Err(e) => return Err(JobError::Retry(e.to_string())),
