@@ -53,8 +53,19 @@ pub enum DaemonError {
     Backfill(#[from] mcp_queue::QueueError),
 }
 
-/// Runs until SIGTERM/SIGINT (or `stop` is cancelled), then shuts down gracefully.
-pub async fn run(config: Config, stop: CancellationToken) -> Result<(), DaemonError> {
+/// Runs until SIGTERM/SIGINT (or `stop` is cancelled), then shuts down gracefully. Boxed, so
+/// that the binaries poll it through a pointer instead of compiling the whole daemon again
+/// (rustc builds an async function's body, and every body it awaits, in each crate that awaits
+/// it): a change to a handler then rebuilds this crate and relinks, no more.
+#[inline(never)]
+pub fn run(
+    config: Config,
+    stop: CancellationToken,
+) -> futures::future::BoxFuture<'static, Result<(), DaemonError>> {
+    Box::pin(run_unboxed(config, stop))
+}
+
+async fn run_unboxed(config: Config, stop: CancellationToken) -> Result<(), DaemonError> {
     // Checked again: `--listen` and `--admin-listen` may have changed the addresses.
     config
         .http

@@ -263,15 +263,26 @@ pub fn routes(
     Ok(mcp.merge(well_known))
 }
 
-/// Serves the tools over stdin/stdout for one workspace until the client closes them.
-pub async fn serve_stdio(pool: PgPool, cfg: &McpConfig, workspace: Uuid) -> anyhow::Result<()> {
+/// Serves the tools over stdin/stdout for one workspace until the client closes them. Boxed,
+/// so that the command line polls it through a pointer instead of compiling the MCP SDK's
+/// server again (rustc builds an async function's body in each crate that awaits it).
+#[inline(never)]
+pub fn serve_stdio(
+    pool: PgPool,
+    cfg: &McpConfig,
+    workspace: Uuid,
+) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
+    Box::pin(serve_stdio_unboxed(pool, cfg.clone(), workspace))
+}
+
+async fn serve_stdio_unboxed(pool: PgPool, cfg: McpConfig, workspace: Uuid) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
     let access = auth::Access {
         workspace,
         caller: format!("stdio:{workspace}"),
         scopes: tokens::SCOPES.iter().map(|s| s.to_string()).collect(),
     };
-    let server = Assistant::new(Inner::new(pool, cfg, Some(access)));
+    let server = Assistant::new(Inner::new(pool, &cfg, Some(access)));
     let running = server.serve(rmcp::transport::stdio()).await?;
     running.waiting().await?;
     Ok(())
