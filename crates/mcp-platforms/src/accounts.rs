@@ -3,29 +3,16 @@
 //! integration connected to that account (`core.integrations.external_account_id`). Facts from
 //! each platform's documentation; docs/WEBHOOKS.md has the table.
 
-use base64::Engine;
 use serde_json::Value;
 
 use crate::connectors::Platform;
 
-/// The platforms that deliver every customer's events to one URL of the app, signed with the
-/// app's secret (`POST /webhooks/{platform}`): Slack's Events API Request URL, a Zoom Marketplace
-/// app's event subscription, a Discord application's webhook events, a Notion public
-/// integration's subscription, and Gmail's one Pub/Sub push subscription.
-pub const APP_LEVEL: [Platform; 5] = [
-    Platform::Slack,
-    Platform::Zoom,
-    Platform::Discord,
-    Platform::Notion,
-    Platform::Gmail,
-];
-
-fn text(v: &Value, pointer: &str) -> Option<String> {
-    match v.pointer(pointer)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+crate::connectors::platforms_where! {
+    /// The platforms that deliver every customer's events to one URL of the app, signed with the
+    /// app's secret (`POST /webhooks/{platform}`): Slack's Events API Request URL, a Zoom
+    /// Marketplace app's event subscription, a Discord application's webhook events, a Notion
+    /// public integration's subscription, and Gmail's one Pub/Sub push subscription.
+    pub const APP_LEVEL = |s| s.accounts.app_level;
 }
 
 /// The account in an OAuth token answer, where the platform puts it there: Slack's
@@ -33,85 +20,32 @@ fn text(v: &Value, pointer: &str) -> Option<String> {
 /// `workspace_id`, Discord's `guild.id` (a bot install). The others name it only through an
 /// identity call (`Identity::account`).
 pub fn from_token_answer(p: Platform, answer: &Value) -> Option<String> {
-    match p {
-        Platform::Slack => text(answer, "/team/id").or_else(|| text(answer, "/enterprise/id")),
-        Platform::Notion => text(answer, "/workspace_id"),
-        Platform::Discord => text(answer, "/guild/id"),
-        _ => None,
-    }
+    (p.spec().accounts.from_token_answer)(answer)
 }
 
 /// The accounts a verified event names, most specific first: Slack's installation the event is
-/// delivered for (`slack_installation`), Zoom's `payload.account_id`, Discord's `guild_id`
-/// (interactions) or `event.data.guild.id` (webhook events), Notion's `workspace_id`, Gmail's
-/// `emailAddress` in the base64 JSON of the Pub/Sub `message.data`. Empty when the event names
-/// none: it cannot be routed.
+/// delivered for, Zoom's `payload.account_id`, Discord's `guild_id` (interactions) or
+/// `event.data.guild.id` (webhook events), Notion's `workspace_id`, Gmail's `emailAddress` in
+/// the base64 JSON of the Pub/Sub `message.data`. Empty when the event names none: it cannot be
+/// routed.
 pub fn from_event(p: Platform, payload: &Value) -> Vec<String> {
-    let pointers: &[&str] = match p {
-        Platform::Slack => match slack_installation(payload) {
-            Some(installation) => return installation.into_iter().collect(),
-            // No `authorizations` (an older envelope): where the event occurred.
-            None => &["/team_id", "/enterprise_id"],
-        },
-        Platform::Zoom => &["/payload/account_id"],
-        Platform::Discord => &["/guild_id", "/event/data/guild/id", "/event/data/guild_id"],
-        Platform::Notion => &["/workspace_id"],
-        Platform::Gmail => return gmail_account(payload).into_iter().collect(),
-        _ => &[],
-    };
-    let mut found: Vec<String> = Vec::with_capacity(2);
-    for ptr in pointers {
-        if let Some(a) = text(payload, ptr) {
-            if !found.contains(&a) {
-                found.push(a);
-            }
-        }
-    }
-    found
+    (p.spec().accounts.from_event)(payload)
 }
 
 /// The account as stored and compared: Gmail addresses in lower case (the event and the
 /// profile may differ in case); every other platform's ids as given.
 pub fn normalise(p: Platform, account: &str) -> String {
-    if p == Platform::Gmail {
+    if p.spec().accounts.case_insensitive {
         account.to_ascii_lowercase()
     } else {
         account.to_string()
     }
 }
 
-/// The Slack installation an Events API envelope is delivered for: `authorizations[0]`, its
-/// `enterprise_id` for an org-wide install (`is_enterprise_install: true`, connected to the
-/// enterprise), else its `team_id` — as Slack's own Bolt reads it. The outer `team_id` is the
-/// workspace where the event occurred, which in a Slack Connect channel shared by two
-/// organisations may be the other one. `None` when the envelope has no `authorizations` (or an
-/// empty list); `Some(None)` when the installation names no account (unroutable, never the
-/// outer fields).
-fn slack_installation(payload: &Value) -> Option<Option<String>> {
-    let first = payload.get("authorizations")?.as_array()?.first()?;
-    let enterprise = first.get("is_enterprise_install").and_then(Value::as_bool) == Some(true);
-    Some(if enterprise {
-        text(first, "/enterprise_id")
-    } else {
-        text(first, "/team_id")
-    })
-}
-
-/// Gmail's Pub/Sub push: `message.data` is base64 of `{"emailAddress": …, "historyId": …}`.
-fn gmail_account(payload: &Value) -> Option<String> {
-    let data = payload.pointer("/message/data")?.as_str()?;
-    let engines = [
-        base64::engine::general_purpose::STANDARD,
-        base64::engine::general_purpose::URL_SAFE,
-    ];
-    let bytes = engines.iter().find_map(|e| e.decode(data).ok())?;
-    let inner: Value = serde_json::from_slice(&bytes).ok()?;
-    text(&inner, "/emailAddress").map(|a| normalise(Platform::Gmail, &a))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use serde_json::json;
 
     /// Slack's documented envelope of a `message` event (subtype `channel_topic`), verbatim

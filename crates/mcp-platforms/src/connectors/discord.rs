@@ -2,8 +2,11 @@
 //! (429 with JSON `retry_after` in float seconds and `X-RateLimit-*` headers).
 //! It must never put a token or a whole body into an error.
 
+use super::event::{ids_at, json_handshake, str_of, Handshake, Read, Refusal};
 use super::meaning::Meaning;
+use super::spec::{self, Accounts, Scheme, Spec, Webhooks};
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
@@ -181,7 +184,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
 
 /// What a Discord webhook event means: `APPLICATION_DEAUTHORIZED` withdraws our access
 /// (https://discord.com/developers/docs/events/webhook-events#application-deauthorized).
-pub fn event_meaning(payload: &Value) -> Meaning {
+pub fn event_meaning(_event_type: Option<&str>, payload: &Value) -> Meaning {
     let kind = payload
         .get("event")
         .and_then(|e| e.get("type"))
@@ -190,4 +193,78 @@ pub fn event_meaning(payload: &Value) -> Meaning {
         Some("APPLICATION_DEAUTHORIZED") => Meaning::Revoked("discord: application deauthorized"),
         _ => Meaning::Changed,
     }
+}
+
+/// Discord: its connector (reading only the guild the bot was installed in, and the channels
+/// of `settings.channels`), and the application's Interactions and Webhook Events, signed with
+/// Ed25519 by the application's key and delivered for every guild to one URL.
+pub const SPEC: Spec = Spec {
+    webhooks: Some(Webhooks {
+        read: read_event,
+        meaning: event_meaning,
+        meaning_reads_payload: true,
+        empty_ack,
+        ..Webhooks::signed(Scheme::Ed25519)
+    }),
+    accounts: Accounts {
+        app_level: true,
+        from_token_answer: token_account,
+        from_event: event_accounts,
+        case_insensitive: false,
+    },
+    channels: Some(spec::ChannelIds::Snowflake),
+    account_required: Some("the Discord guild the bot was installed in is not known yet"),
+    ..Spec::new(defaults, |b| Arc::new(Discord(b)))
+};
+
+/// What a Discord body is. The application's two URLs may both be this one: Interactions
+/// (they carry the interaction's `id` and `token`; `type` 1 is the PING, answered 200 with
+/// `{"type": 1}`) and Webhook Events (`version`, `application_id`, `type`: 0 is the PING,
+/// answered 204 with an empty body; 1 is an event, `event: {type, timestamp, data}`). Any other
+/// webhook-events `type` is not what Discord sends. An interaction is keyed by its `id`;
+/// webhook events have none.
+fn read_event(payload: &Value, _secret: Option<&[u8]>) -> Result<Read, Refusal> {
+    let kind = payload.get("type").and_then(Value::as_i64);
+    let interaction = payload.get("id").is_some() || payload.get("token").is_some();
+    if interaction {
+        if kind == Some(1) {
+            return Ok(Read::Answer(json_handshake(serde_json::json!({"type": 1}))));
+        }
+        return Ok(Read::Event {
+            id: http::json_id(payload, "/id"),
+            event_type: None,
+        });
+    }
+    match kind {
+        Some(0) => Ok(Read::Answer(Handshake {
+            status: ::http::StatusCode::NO_CONTENT,
+            // Discord asks for a valid content type on PING answers, even an empty one.
+            content_type: "application/json",
+            body: String::new(),
+        })),
+        Some(1) => Ok(Read::Event {
+            id: None,
+            event_type: str_of(payload, "/event/type").map(String::from),
+        }),
+        _ => Err(Refusal::Malformed),
+    }
+}
+
+/// Webhook events are acknowledged with 204 and no body
+/// (https://discord.com/developers/docs/events/webhook-events).
+fn empty_ack(payload: &Value) -> bool {
+    payload.get("event").is_some_and(Value::is_object)
+}
+
+/// A bot install's token answer names its `guild.id`.
+fn token_account(answer: &Value) -> Option<String> {
+    http::json_id(answer, "/guild/id")
+}
+
+/// `guild_id` (interactions) or `event.data.guild.id` (webhook events).
+fn event_accounts(payload: &Value) -> Vec<String> {
+    ids_at(
+        payload,
+        &["/guild_id", "/event/data/guild/id", "/event/data/guild_id"],
+    )
 }

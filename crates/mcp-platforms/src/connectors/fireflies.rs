@@ -4,12 +4,15 @@
 //! It must never put the API key or a whole body into an error.
 
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 use super::base::{connector_impl, Base, Defaults};
 use super::content::{self, ContentRequest};
+use super::event::{first_str, Read, Refusal};
 use super::http::{self, RawResponse};
 use super::lists::{call, graphql_errors, items};
 use super::page::{Page, PageRequest};
+use super::spec::{Scheme, Spec, Webhooks};
 use super::watermark::{self, Listing};
 use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity, MethodLimit};
 
@@ -155,6 +158,31 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         next_cursor: Some(next),
         done,
         deleted: vec![],
+    })
+}
+
+/// Fireflies: its connector, and its webhooks, an HMAC of the body alone in `x-hub-signature`
+/// (no signed time, https://docs.fireflies.ai/graphql-api/webhooks).
+pub const SPEC: Spec = Spec {
+    webhooks: Some(Webhooks {
+        untimed: true,
+        read: read_event,
+        ..Webhooks::signed(Scheme::BodyHmac {
+            header: Some("x-hub-signature"),
+        })
+    }),
+    ..Spec::new(defaults, |b| Arc::new(Fireflies(b)))
+};
+
+/// Webhooks V2 (`meeting_id`, `event`: `meeting.transcribed`, …) and the legacy V1
+/// (`meetingId`, `eventType`: `Transcription completed`), both still delivered: keyed by the
+/// meeting and the event.
+fn read_event(payload: &Value, _secret: Option<&[u8]>) -> Result<Read, Refusal> {
+    let meeting = http::json_id(payload, "/meeting_id").or(http::json_id(payload, "/meetingId"));
+    let event = first_str(payload, &["/event", "/eventType"]);
+    Ok(Read::Event {
+        id: meeting.map(|m| format!("{m}:{}", event.as_deref().unwrap_or(""))),
+        event_type: event,
     })
 }
 

@@ -3,10 +3,14 @@
 //! listing and the content call `users.messages.get?format=full`.
 //! It must never put the access token or a whole response body into an error.
 
+use super::event::{Read, Refusal};
 use super::http::Api;
+use super::spec::{Accounts, Scheme, Spec, Webhooks};
 use super::Platform;
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -253,6 +257,46 @@ pub async fn stop(api: &Api<'_>) -> Result<(), ConnectorError> {
         return Err(http::classify_status(p, &resp, None));
     }
     Ok(())
+}
+
+/// Gmail: its connector, and its mailbox watch's pushes through Pub/Sub, verified by Google's
+/// OIDC token and delivered for every mailbox to one URL.
+pub const SPEC: Spec = Spec {
+    webhooks: Some(Webhooks {
+        read: read_event,
+        ..Webhooks::signed(Scheme::GmailJwt)
+    }),
+    accounts: Accounts {
+        app_level: true,
+        from_event: event_accounts,
+        case_insensitive: true,
+        ..Accounts::NONE
+    },
+    ..Spec::new(defaults, |b| Arc::new(Gmail(b)))
+};
+
+/// A Pub/Sub push is keyed by its `message.messageId`.
+fn read_event(payload: &Value, _secret: Option<&[u8]>) -> Result<Read, Refusal> {
+    Ok(Read::Event {
+        id: http::json_id(payload, "/message/messageId"),
+        event_type: None,
+    })
+}
+
+/// The mailbox a push names: `emailAddress` in the base64 JSON of the Pub/Sub `message.data`
+/// (`{"emailAddress": …, "historyId": …}`), in lower case.
+fn event_accounts(payload: &Value) -> Vec<String> {
+    let account = || {
+        let data = payload.pointer("/message/data")?.as_str()?;
+        let engines = [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::URL_SAFE,
+        ];
+        let bytes = engines.iter().find_map(|e| e.decode(data).ok())?;
+        let inner: Value = serde_json::from_slice(&bytes).ok()?;
+        http::json_id(&inner, "/emailAddress").map(|a| a.to_ascii_lowercase())
+    };
+    account().into_iter().collect()
 }
 
 #[cfg(test)]

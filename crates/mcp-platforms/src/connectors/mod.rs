@@ -6,12 +6,14 @@
 pub mod base;
 pub mod config;
 pub mod content;
+pub mod event;
 pub mod http;
 pub mod lists;
 pub mod meaning;
 pub mod page;
 pub mod ratelimit;
 pub mod registry;
+pub mod spec;
 pub mod taxonomy;
 pub mod unconfirmed;
 pub mod watermark;
@@ -37,44 +39,97 @@ pub use config::{HttpClientConfig, PlatformOverride};
 pub use http::ConnectorBuildError;
 pub use page::{Page, PageRequest, SyncItem, CURSOR_EXPIRED};
 pub use registry::Connectors;
+pub use spec::Spec;
 pub use taxonomy::{Action, ErrorType};
 
-/// The 13 platforms. `as_str()` is the name used in SQL (`core.integrations.platform`), config
-/// keys (`[platforms.gmail]`), metrics labels and URLs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Platform {
-    Gmail,
-    Outlook,
-    Slack,
-    Discord,
-    Zoom,
-    Fireflies,
-    Otter,
-    Loom,
-    Monday,
-    Notion,
-    Granola,
-    ZeroDb,
-    ZeroVoice,
+/// The registry: one line per platform, `Variant = "name" => its module's spec`. It makes the
+/// `Platform` enum, `Platform::ALL` (in this order), `as_str` and `spec`.
+macro_rules! platforms {
+    ($($variant:ident = $name:literal => $spec:path,)*) => {
+        /// The 13 platforms. `as_str()` is the name used in SQL (`core.integrations.platform`),
+        /// config keys (`[platforms.gmail]`), metrics labels and URLs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Platform {
+            $($variant,)*
+        }
+
+        impl Platform {
+            pub const ALL: [Platform; [$(Platform::$variant),*].len()] = [$(Platform::$variant),*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Platform::$variant => $name,)*
+                }
+            }
+
+            /// Everything the crate knows of this platform (`spec::Spec`).
+            pub const fn spec(self) -> &'static Spec {
+                match self {
+                    $(Platform::$variant => &$spec,)*
+                }
+            }
+        }
+    };
 }
 
-impl Platform {
-    pub const ALL: [Platform; 13] = [
-        Platform::Gmail,
-        Platform::Outlook,
-        Platform::Slack,
-        Platform::Discord,
-        Platform::Zoom,
-        Platform::Fireflies,
-        Platform::Otter,
-        Platform::Loom,
-        Platform::Monday,
-        Platform::Notion,
-        Platform::Granola,
-        Platform::ZeroDb,
-        Platform::ZeroVoice,
-    ];
+platforms! {
+    Gmail = "gmail" => gmail::SPEC,
+    Outlook = "outlook" => outlook::SPEC,
+    Slack = "slack" => slack::SPEC,
+    Discord = "discord" => discord::SPEC,
+    Zoom = "zoom" => zoom::SPEC,
+    Fireflies = "fireflies" => fireflies::SPEC,
+    Otter = "otter" => unconfirmed::OTTER,
+    Loom = "loom" => unconfirmed::LOOM,
+    Monday = "monday" => monday::SPEC,
+    Notion = "notion" => notion::SPEC,
+    Granola = "granola" => unconfirmed::GRANOLA,
+    ZeroDb = "zerodb" => unconfirmed::ZERODB,
+    ZeroVoice = "zerovoice" => zerovoice::SPEC,
+}
 
+/// How many platforms' specs `s` satisfy `$has` (a `const` expression), at compile time.
+macro_rules! count_where {
+    (|$s:ident| $has:expr) => {{
+        let all = $crate::connectors::Platform::ALL;
+        let (mut i, mut n) = (0, 0);
+        while i < all.len() {
+            let $s = all[i].spec();
+            if $has {
+                n += 1;
+            }
+            i += 1;
+        }
+        n
+    }};
+}
+pub(crate) use count_where;
+
+/// A constant list of the platforms whose spec `s` satisfies `$has`, in `Platform::ALL` order,
+/// computed at compile time from the specs.
+macro_rules! platforms_where {
+    ($(#[$m:meta])* $vis:vis const $name:ident = |$s:ident| $has:expr;) => {
+        $(#[$m])*
+        $vis const $name: [$crate::connectors::Platform;
+            $crate::connectors::count_where!(|$s| $has)] = {
+            let all = $crate::connectors::Platform::ALL;
+            let mut out = [all[0]; $crate::connectors::count_where!(|$s| $has)];
+            let (mut i, mut n) = (0, 0);
+            while i < all.len() {
+                let $s = all[i].spec();
+                if $has {
+                    out[n] = all[i];
+                    n += 1;
+                }
+                i += 1;
+            }
+            out
+        };
+    };
+}
+pub(crate) use platforms_where;
+
+impl Platform {
     /// Every platform's name beside a value of it: two arrays to bind for SQL's
     /// `unnest($1::text[], $2::…[])`.
     pub fn columns<T>(value: impl Fn(Platform) -> T) -> (Vec<&'static str>, Vec<T>) {
@@ -82,24 +137,6 @@ impl Platform {
             .iter()
             .map(|p| (p.as_str(), value(*p)))
             .unzip()
-    }
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Platform::Gmail => "gmail",
-            Platform::Outlook => "outlook",
-            Platform::Slack => "slack",
-            Platform::Discord => "discord",
-            Platform::Zoom => "zoom",
-            Platform::Fireflies => "fireflies",
-            Platform::Otter => "otter",
-            Platform::Loom => "loom",
-            Platform::Monday => "monday",
-            Platform::Notion => "notion",
-            Platform::Granola => "granola",
-            Platform::ZeroDb => "zerodb",
-            Platform::ZeroVoice => "zerovoice",
-        }
     }
 
     pub fn parse(s: &str) -> Option<Platform> {

@@ -3,9 +3,12 @@
 //! with HTTP 200), the complexity budget error with its retry seconds, 401 and 429.
 //! It must never put a token or a whole body into an error.
 
+use super::event::{first_str, json_handshake, one, Deletion, Gone, Read, Refusal};
 use super::http::Api;
 use super::meaning::Meaning;
+use super::spec::{Scheme, Spec, Webhooks};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
@@ -190,7 +193,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
 /// https://developer.monday.com/apps/docs/webhooks) is signed with an app-wide secret, the same
 /// for every customer: whoever holds it could forge one for any account. It asks for a check of
 /// the token (a genuinely uninstalled app's token is refused), never revokes by itself.
-pub fn event_meaning(event_type: Option<&str>) -> Meaning {
+pub fn event_meaning(event_type: Option<&str>, _payload: &Value) -> Meaning {
     match event_type {
         Some("uninstall" | "app_uninstall") => {
             Meaning::CheckAccess("monday: app uninstalled (token to be checked)")
@@ -256,4 +259,41 @@ pub async fn delete_webhook(api: &Api<'_>, id: &str) -> Result<(), ConnectorErro
     )
     .await
     .map(|_| ())
+}
+
+/// Monday: its connector, and its webhooks, each carrying a JWT signed with the app's signing
+/// secret (board webhooks: https://developer.monday.com/api-reference/reference/webhooks; app
+/// lifecycle webhooks: https://developer.monday.com/apps/docs/webhooks).
+pub const SPEC: Spec = Spec {
+    webhooks: Some(Webhooks {
+        read: read_event,
+        meaning: event_meaning,
+        deletion_event_types: &["delete_pulse"],
+        deletions,
+        ..Webhooks::signed(Scheme::MondayJwt)
+    }),
+    ..Spec::new(defaults, |b| Arc::new(Monday(b)))
+};
+
+/// A `challenge` is echoed; board webhooks are `{"event": {"type", "triggerUuid", …}}`, app
+/// lifecycle webhooks `{"type": "install" | "uninstall" | …, "data": {…}}`.
+fn read_event(payload: &Value, _secret: Option<&[u8]>) -> Result<Read, Refusal> {
+    if let Some(c) = payload.get("challenge") {
+        return Ok(Read::Answer(json_handshake(json!({ "challenge": c }))));
+    }
+    Ok(Read::Event {
+        id: http::json_id(payload, "/event/triggerUuid"),
+        event_type: first_str(payload, &["/event/type", "/type"]),
+    })
+}
+
+/// A deleted item (`delete_pulse`).
+fn deletions(event_type: Option<&str>, payload: &Value) -> Vec<Deletion> {
+    if event_type != Some("delete_pulse") {
+        return Vec::new();
+    }
+    // Item ids as the Monday connector's GraphQL `id`s: the number as text.
+    let id = http::json_id(payload, "/event/pulseId")
+        .or_else(|| http::json_id(payload, "/event/itemId"));
+    one(id.map(Gone::Item), "monday: item deleted")
 }

@@ -2,11 +2,14 @@
 //! Graph, and Graph's error form (`{"error": {"code": …}}`; 401 `InvalidAuthenticationToken`
 //! means the access token expired). It must never put a token or a body into an error.
 
+use super::event::{str_at, Deletion, Gone, Read, Refusal};
 use super::http::Api;
 use super::meaning::Meaning;
+use super::spec::{Scheme, Spec, Webhooks};
 use super::Platform;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
@@ -158,7 +161,7 @@ fn delta_changes(v: &Value) -> (Vec<SyncItem>, Vec<String>) {
 /// What a Graph notification means: a `subscriptionRemoved` lifecycle notification asks for a
 /// new subscription and a resync of what may have been missed
 /// (https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events).
-pub fn event_meaning(payload: &Value) -> Meaning {
+pub fn event_meaning(_event_type: Option<&str>, payload: &Value) -> Meaning {
     let lifecycle = payload
         .get("value")
         .and_then(Value::as_array)
@@ -243,6 +246,56 @@ fn expiry(v: &Value) -> Option<DateTime<Utc>> {
         .and_then(Value::as_str)
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|d| d.with_timezone(&Utc))
+}
+
+/// Outlook: its connector, and Graph's change notifications, each carrying the subscription's
+/// `clientState` (a constant: the deliveries carry no signed time,
+/// https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks).
+pub const SPEC: Spec = Spec {
+    webhooks: Some(Webhooks {
+        untimed: true,
+        read: read_event,
+        meaning: event_meaning,
+        meaning_reads_payload: true,
+        deletions,
+        url_handshake,
+        ..Webhooks::signed(Scheme::ClientState)
+    }),
+    ..Spec::new(defaults, |b| Arc::new(Outlook(b)))
+};
+
+/// Notifications carry no event type; the clientState scheme keys them by their notifications.
+fn read_event(_payload: &Value, _secret: Option<&[u8]>) -> Result<Read, Refusal> {
+    Ok(Read::Event {
+        id: None,
+        event_type: None,
+    })
+}
+
+/// Graph's subscription validation: a POST with `?validationToken=…` answered 200 `text/plain`
+/// with the token
+/// (https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks#notificationurl-validation).
+fn url_handshake(query: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "validationToken")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The messages a delivery's `deleted` notifications name (by `resourceData.id`, the
+/// connector's ids), whatever the event type.
+fn deletions(_event_type: Option<&str>, payload: &Value) -> Vec<Deletion> {
+    payload
+        .get("value")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|n| n.get("changeType").and_then(Value::as_str) == Some("deleted"))
+        .filter_map(|n| str_at(n, "/resourceData/id"))
+        .map(|id| Deletion {
+            gone: Gone::Item(id),
+            reason: "outlook: message deleted",
+        })
+        .collect()
 }
 
 #[cfg(test)]

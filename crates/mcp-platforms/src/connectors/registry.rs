@@ -8,10 +8,7 @@ use std::sync::Arc;
 use super::base::{Base, Defaults};
 use super::config::HttpClientConfig;
 use super::http::{self, ConnectorBuildError};
-use super::{
-    discord, fireflies, gmail, monday, notion, outlook, slack, unconfirmed, zerovoice, zoom,
-    Connector, Platform, PlatformOverride,
-};
+use super::{Connector, Platform, PlatformOverride};
 
 /// All 13 connectors.
 #[derive(Clone)]
@@ -43,37 +40,11 @@ pub fn oauth_platforms() -> Vec<Platform> {
 
 /// A platform's built-in defaults.
 pub fn defaults(p: Platform) -> Defaults {
-    match p {
-        Platform::Gmail => gmail::defaults(),
-        Platform::Outlook => outlook::defaults(),
-        Platform::Slack => slack::defaults(),
-        Platform::Discord => discord::defaults(),
-        Platform::Zoom => zoom::defaults(),
-        Platform::Fireflies => fireflies::defaults(),
-        Platform::Monday => monday::defaults(),
-        Platform::Notion => notion::defaults(),
-        Platform::ZeroVoice => zerovoice::defaults(),
-        Platform::Otter | Platform::Loom | Platform::Granola | Platform::ZeroDb => {
-            unconfirmed::defaults(p)
-        }
-    }
+    (p.spec().defaults)()
 }
 
 fn build(b: Base) -> Arc<dyn Connector> {
-    match b.platform {
-        Platform::Gmail => Arc::new(gmail::Gmail(b)),
-        Platform::Outlook => Arc::new(outlook::Outlook(b)),
-        Platform::Slack => Arc::new(slack::Slack(b)),
-        Platform::Discord => Arc::new(discord::Discord(b)),
-        Platform::Zoom => Arc::new(zoom::Zoom(b)),
-        Platform::Fireflies => Arc::new(fireflies::Fireflies(b)),
-        Platform::Monday => Arc::new(monday::Monday(b)),
-        Platform::Notion => Arc::new(notion::Notion(b)),
-        Platform::ZeroVoice => Arc::new(zerovoice::ZeroVoice(b)),
-        Platform::Otter | Platform::Loom | Platform::Granola | Platform::ZeroDb => {
-            Arc::new(unconfirmed::Unconfirmed(b))
-        }
-    }
+    (b.platform.spec().connector)(b)
 }
 
 fn check_url(

@@ -2,8 +2,14 @@
 //! and Slack's error form: HTTP 200 with `{"ok": false, "error": "<code>"}`, 429 +
 //! `Retry-After`. It must never put a token or a whole body into an error.
 
+use super::event::{
+    first_str, ids_at, is_channel_id, one, str_at, str_of, Deletion, Gone, Handshake, Read, Refusal,
+};
 use super::meaning::Meaning;
+use super::page::{item, SyncItem};
+use super::spec::{self, Accounts, Scheme, Spec, Webhooks};
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
@@ -227,10 +233,162 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
 
 /// What a Slack event means: `tokens_revoked` and `app_uninstalled` withdraw our access
 /// (https://api.slack.com/events/tokens_revoked, https://api.slack.com/events/app_uninstalled).
-pub fn event_meaning(event_type: Option<&str>) -> Meaning {
+pub fn event_meaning(event_type: Option<&str>, _payload: &Value) -> Meaning {
     match event_type {
         Some("tokens_revoked") => Meaning::Revoked("slack: tokens revoked"),
         Some("app_uninstalled") => Meaning::Revoked("slack: app uninstalled"),
         _ => Meaning::Changed,
     }
+}
+
+/// Slack: its connector; the Events API, one Request URL for every workspace of the app signed
+/// with the app's signing secret (`v0` HMAC with `X-Slack-Request-Timestamp`); the channels a
+/// workspace syncs (`settings.channels`); and the workspace's web address, which `auth.test`
+/// names (`url`, https://docs.slack.dev/reference/methods/auth.test) and message links need.
+pub const SPEC: Spec = Spec {
+    webhooks: Some(Webhooks {
+        read: read_event,
+        meaning: event_meaning,
+        deletion_event_types: &["message", "channel_deleted"],
+        deletions,
+        items: event_items,
+        ..Webhooks::signed(Scheme::V0Hmac {
+            signature: "x-slack-signature",
+            timestamp: "x-slack-request-timestamp",
+        })
+    }),
+    accounts: Accounts {
+        app_level: true,
+        from_token_answer: token_account,
+        from_event: event_accounts,
+        case_insensitive: false,
+    },
+    channels: Some(spec::ChannelIds::Alphanumeric),
+    web_base_from_identity: true,
+    ..Spec::new(defaults, |b| Arc::new(Slack(b)))
+};
+
+/// `url_verification` is answered with its challenge as `text/plain`; an event is keyed by its
+/// `event_id`, its type is `event.type` (or the envelope's `type`).
+fn read_event(payload: &Value, _secret: Option<&[u8]>) -> Result<Read, Refusal> {
+    if str_of(payload, "/type") == Some("url_verification") {
+        let challenge = str_of(payload, "/challenge").ok_or(Refusal::Malformed)?;
+        return Ok(Read::Answer(Handshake {
+            status: ::http::StatusCode::OK,
+            content_type: "text/plain",
+            body: challenge.to_string(),
+        }));
+    }
+    Ok(Read::Event {
+        id: http::json_id(payload, "/event_id"),
+        event_type: first_str(payload, &["/event/type", "/type"]),
+    })
+}
+
+/// A deleted message (`message` with subtype `message_deleted`: its `<channel>:<deleted_ts>`)
+/// and a deleted channel (every item of it, by the prefix `<channel>:`).
+fn deletions(event_type: Option<&str>, payload: &Value) -> Vec<Deletion> {
+    match event_type {
+        Some("message") if str_of(payload, "/event/subtype") == Some("message_deleted") => {
+            // The Slack connector's ids are `<channel>:<ts>`.
+            let item = event_channel(payload).zip(str_at(payload, "/event/deleted_ts"));
+            one(
+                item.map(|(c, ts)| Gone::Item(format!("{c}:{ts}"))),
+                "slack: message deleted",
+            )
+        }
+        Some("channel_deleted") => one(
+            event_channel(payload).map(|c| Gone::Prefix(format!("{c}:"))),
+            "slack: channel deleted",
+        ),
+        _ => Vec::new(),
+    }
+}
+
+/// `event.channel`, when it is a channel id as the Slack connector keeps them (ASCII letters
+/// and digits): never an empty or odd prefix.
+fn event_channel(payload: &Value) -> Option<String> {
+    str_at(payload, "/event/channel").filter(|c| is_channel_id(c))
+}
+
+/// The `message` subtypes that are a new message as a person reads it
+/// (https://docs.slack.dev/reference/events/message#subtypes); edits, deletions and channel
+/// notices are not items of their own.
+const NEW_MESSAGE_SUBTYPES: [&str; 4] = [
+    "thread_broadcast",
+    "file_share",
+    "bot_message",
+    "me_message",
+];
+
+/// Fields of a `message` event that a `conversations.history` message does not carry
+/// (https://docs.slack.dev/reference/events/message): removed so that the item is the same
+/// whether an event or the listing brought it.
+const EVENT_ONLY: [&str; 3] = ["channel", "event_ts", "channel_type"];
+
+/// The item a `message` event carries whole: Slack allows commercially distributed apps outside
+/// its Marketplace one `conversations.history` request a minute, so new messages come from the
+/// events and the history listing is the backfill.
+fn event_items(payload: &Value) -> Vec<SyncItem> {
+    new_message(payload).into_iter().collect()
+}
+
+/// A Slack `event_callback` whose event is a new message in a channel: the message, with the
+/// external id `<channel>:<ts>` that the history listing gives it.
+fn new_message(payload: &Value) -> Option<SyncItem> {
+    let event = payload.get("event")?;
+    if event.get("type").and_then(Value::as_str) != Some("message") {
+        return None;
+    }
+    if let Some(sub) = event.get("subtype") {
+        let sub = sub.as_str()?;
+        if !NEW_MESSAGE_SUBTYPES.contains(&sub) {
+            return None;
+        }
+    }
+    let channel = event.get("channel").and_then(Value::as_str)?;
+    if !is_channel_id(channel) {
+        return None;
+    }
+    let mut message = event.clone();
+    if let Some(m) = message.as_object_mut() {
+        for k in EVENT_ONLY {
+            m.remove(k);
+        }
+    }
+    let mut it = item(&message, "message", "/ts", Some("/ts"))?;
+    it.external_id = format!("{channel}:{}", it.external_id);
+    Some(it)
+}
+
+/// The token answer's `team.id` (an org-wide Enterprise Grid install has no team:
+/// `enterprise.id`).
+fn token_account(answer: &Value) -> Option<String> {
+    http::json_id(answer, "/team/id").or_else(|| http::json_id(answer, "/enterprise/id"))
+}
+
+/// The installation the event is delivered for (`installation`); without `authorizations` (an
+/// older envelope), where the event occurred.
+fn event_accounts(payload: &Value) -> Vec<String> {
+    match installation(payload) {
+        Some(installation) => installation.into_iter().collect(),
+        None => ids_at(payload, &["/team_id", "/enterprise_id"]),
+    }
+}
+
+/// The Slack installation an Events API envelope is delivered for: `authorizations[0]`, its
+/// `enterprise_id` for an org-wide install (`is_enterprise_install: true`, connected to the
+/// enterprise), else its `team_id` — as Slack's own Bolt reads it. The outer `team_id` is the
+/// workspace where the event occurred, which in a Slack Connect channel shared by two
+/// organisations may be the other one. `None` when the envelope has no `authorizations` (or an
+/// empty list); `Some(None)` when the installation names no account (unroutable, never the
+/// outer fields).
+fn installation(payload: &Value) -> Option<Option<String>> {
+    let first = payload.get("authorizations")?.as_array()?.first()?;
+    let enterprise = first.get("is_enterprise_install").and_then(Value::as_bool) == Some(true);
+    Some(if enterprise {
+        http::json_id(first, "/enterprise_id")
+    } else {
+        http::json_id(first, "/team_id")
+    })
 }

@@ -6,13 +6,15 @@
 //! or a whole body into an error.
 
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::base::{connector_impl, Base, Defaults};
 use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, query, text, PAGE_SIZE};
 use super::page::{Page, PageRequest};
+use super::spec::{self, Scheme, Webhooks};
 use super::watermark::{self, Listing};
-use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity, Platform};
+use super::{AuthKind, Connector, ConnectorError, Credentials, ErrorType, Identity, Platform};
 
 /// One platform without a confirmed public API.
 pub struct Spec {
@@ -142,3 +144,36 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         deleted: vec![],
     })
 }
+
+/// Otter, Loom and Granola's webhooks as modelled (unconfirmed): an HMAC of the body alone, in
+/// the header the webhook's config names, with no signed time; events read as `event_id` or
+/// `id` and `type` or `event`.
+const UNCONFIRMED_WEBHOOKS: Webhooks = Webhooks {
+    untimed: true,
+    ..Webhooks::signed(Scheme::BodyHmac { header: None })
+};
+
+fn connect(b: Base) -> Arc<dyn Connector> {
+    Arc::new(Unconfirmed(b))
+}
+
+/// Otter.ai (unconfirmed API).
+pub const OTTER: spec::Spec = spec::Spec {
+    webhooks: Some(UNCONFIRMED_WEBHOOKS),
+    ..spec::Spec::new(|| defaults(Platform::Otter), connect)
+};
+
+/// Loom (unconfirmed API).
+pub const LOOM: spec::Spec = spec::Spec {
+    webhooks: Some(UNCONFIRMED_WEBHOOKS),
+    ..spec::Spec::new(|| defaults(Platform::Loom), connect)
+};
+
+/// Granola (unconfirmed API).
+pub const GRANOLA: spec::Spec = spec::Spec {
+    webhooks: Some(UNCONFIRMED_WEBHOOKS),
+    ..spec::Spec::new(|| defaults(Platform::Granola), connect)
+};
+
+/// ZeroDB (unconfirmed API): it delivers no webhooks.
+pub const ZERODB: spec::Spec = spec::Spec::new(|| defaults(Platform::ZeroDb), connect);

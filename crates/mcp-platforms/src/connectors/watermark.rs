@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::page::{Page, SyncItem};
+use super::spec::ChannelIds;
 use super::Platform;
 
 /// One listing with a watermark (Zoom, Notion, Fireflies, Twilio, the generic platforms).
@@ -261,11 +262,9 @@ pub fn newest_time(items: &[SyncItem]) -> Option<DateTime<Utc>> {
 
 /// Why a channel platform cannot sync with these settings (`None`: it can).
 pub fn not_configured(p: Platform, settings: &Value, account: Option<&str>) -> Option<String> {
-    match (p, channels(p, settings)) {
-        (_, Err(e)) => Some(e),
-        (Platform::Discord, Ok(_)) if account.is_none_or(str::is_empty) => {
-            Some("the Discord guild the bot was installed in is not known yet".into())
-        }
+    match (channels(p, settings), p.spec().account_required) {
+        (Err(e), _) => Some(e),
+        (Ok(_), Some(why)) if account.is_none_or(str::is_empty) => Some(why.into()),
         _ => None,
     }
 }
@@ -276,9 +275,9 @@ pub fn channels(p: Platform, settings: &Value) -> Result<Vec<String>, String> {
     let Some(list) = settings.get("channels") else {
         return Ok(Vec::new());
     };
-    if !matches!(p, Platform::Slack | Platform::Discord) {
+    let Some(form) = p.spec().channels else {
         return Ok(Vec::new());
-    }
+    };
     let Some(list) = list.as_array() else {
         return Err("settings.channels must be an array of channel ids".into());
     };
@@ -286,14 +285,14 @@ pub fn channels(p: Platform, settings: &Value) -> Result<Vec<String>, String> {
     for (i, v) in list.iter().enumerate() {
         let id = match v {
             Value::String(s) => s.trim().to_string(),
-            Value::Number(n) if p == Platform::Discord => n.to_string(),
+            Value::Number(n) if form == ChannelIds::Snowflake => n.to_string(),
             _ => return Err(format!("settings.channels[{i}] is not a channel id")),
         };
         let ok = !id.is_empty()
             && id.len() <= 32
-            && match p {
-                Platform::Discord => id.bytes().all(|b| b.is_ascii_digit()),
-                _ => id.bytes().all(|b| b.is_ascii_alphanumeric()),
+            && match form {
+                ChannelIds::Snowflake => id.bytes().all(|b| b.is_ascii_digit()),
+                ChannelIds::Alphanumeric => id.bytes().all(|b| b.is_ascii_alphanumeric()),
             };
         if !ok {
             return Err(format!(

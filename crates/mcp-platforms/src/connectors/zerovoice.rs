@@ -3,11 +3,14 @@
 //! `{"code": 20003|20429|…, "status"}`. It must never put the auth token or a body in an error.
 
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::base::{connector_impl, Base, Defaults};
+use super::event::{first_str, Read, Refusal};
 use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, query, text, PAGE_SIZE};
 use super::page::{Page, PageRequest};
+use super::spec::{Scheme, Spec, Webhooks};
 use super::watermark::{self, Listing};
 use super::{ratelimit, AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 
@@ -145,6 +148,34 @@ fn recordings(
         creds,
         &q,
     )
+}
+
+/// ZeroVoice (Twilio): its connector, and Twilio's status callbacks, form fields
+/// (https://www.twilio.com/docs/usage/webhooks/webhooks-overview) signed in
+/// `X-Twilio-Signature` over the URL and the parameters, with no signed time
+/// (https://www.twilio.com/docs/usage/webhooks/webhooks-security).
+pub const SPEC: Spec = Spec {
+    webhooks: Some(Webhooks {
+        untimed: true,
+        form_body: true,
+        read: read_event,
+        ..Webhooks::signed(Scheme::Twilio)
+    }),
+    ..Spec::new(defaults, |b| Arc::new(ZeroVoice(b)))
+};
+
+/// Keyed by the message's or call's Sid and its status: status callbacks repeat the Sid with
+/// each new status, and each status is its own event.
+fn read_event(payload: &Value, _secret: Option<&[u8]>) -> Result<Read, Refusal> {
+    let sid = http::json_id(payload, "/MessageSid").or(http::json_id(payload, "/CallSid"));
+    let status = first_str(
+        payload,
+        &["/MessageStatus", "/CallStatus", "/RecordingStatus"],
+    );
+    Ok(Read::Event {
+        id: sid.map(|sid| format!("{sid}:{}", status.as_deref().unwrap_or(""))),
+        event_type: status,
+    })
 }
 
 #[cfg(test)]

@@ -170,7 +170,11 @@ impl Model {
 
 /// The platforms whose records' links need the workspace's web address (`Context::web_base`)
 /// and whose identity call names it (`Identity::web_base`): Slack's `auth.test` `url`.
-pub const WEB_BASE_FROM_IDENTITY: &[Platform] = &[Platform::Slack];
+pub const WEB_BASE_FROM_IDENTITY: &[Platform] = &FROM_IDENTITY;
+
+crate::connectors::platforms_where! {
+    const FROM_IDENTITY = |s| s.web_base_from_identity;
+}
 
 /// What a mapping needs beyond the record itself, from the integration that synced it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

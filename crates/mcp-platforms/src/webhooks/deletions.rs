@@ -7,141 +7,48 @@
 
 use serde_json::Value;
 
-use crate::connectors::http::json_id;
 use crate::connectors::Platform;
 
-/// What a deletion removes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Gone {
-    /// The item with this external id.
-    Item(String),
-    /// Every item whose external id starts with this.
-    Prefix(String),
-    /// The item with external id `item`, only if its stored `raw` has an array `list` and every
-    /// element's `id` is one of `parts`: the event names some parts, and the item is gone only
-    /// when they were all it held.
-    Emptied {
-        item: String,
-        list: &'static str,
-        parts: Vec<String>,
-    },
-}
-
-/// One deletion an event reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deletion {
-    pub gone: Gone,
-    /// What the platform said, e.g. `slack: message deleted`.
-    pub reason: &'static str,
-}
+pub use crate::connectors::event::{Deletion, Gone};
 
 /// The `event_type` values (as `events::parse` extracts them) whose payload can report a
 /// deletion. Slack's `message` is every message event: its `subtype` tells. Outlook events
 /// carry no `event_type`; their payloads are read by `changeType`.
-pub const DELETION_EVENT_TYPES: &[&str] = &[
-    "message",
-    "channel_deleted",
-    "page.deleted",
-    "recording.deleted",
-    "recording.trashed",
-    "delete_pulse",
-];
+pub const DELETION_EVENT_TYPES: &[&str] = &ALL_DELETION_EVENT_TYPES;
 
-/// The deletions an event reports; none for any other event or a malformed payload.
-pub fn deletions(platform: Platform, event_type: Option<&str>, payload: &Value) -> Vec<Deletion> {
-    match (platform, event_type) {
-        (Platform::Slack, Some("message"))
-            if payload.pointer("/event/subtype").and_then(Value::as_str)
-                == Some("message_deleted") =>
-        {
-            // The Slack connector's ids are `<channel>:<ts>`.
-            let item = slack_channel(payload).zip(str_at(payload, "/event/deleted_ts"));
-            one(
-                item.map(|(c, ts)| Gone::Item(format!("{c}:{ts}"))),
-                "slack: message deleted",
-            )
+/// Every platform's deletion event types, in `Platform::ALL` order.
+const ALL_DELETION_EVENT_TYPES: [&str; count()] = {
+    let mut out = [""; count()];
+    let (mut i, mut n) = (0, 0);
+    while i < Platform::ALL.len() {
+        let types = Platform::ALL[i].spec().deletion_event_types();
+        let mut j = 0;
+        while j < types.len() {
+            out[n] = types[j];
+            n += 1;
+            j += 1;
         }
-        (Platform::Slack, Some("channel_deleted")) => one(
-            slack_channel(payload).map(|c| Gone::Prefix(format!("{c}:"))),
-            "slack: channel deleted",
-        ),
-        (Platform::Notion, Some("page.deleted")) => {
-            // The Notion connector's ids are the page ids as the API writes them (dashed);
-            // webhook events write them the same way.
-            let is_page = payload
-                .pointer("/entity/type")
-                .is_none_or(|t| t.as_str() == Some("page"));
-            let id = str_at(payload, "/entity/id").filter(|_| is_page);
-            one(id.map(Gone::Item), "notion: page deleted")
-        }
-        (Platform::Zoom, Some(t @ ("recording.deleted" | "recording.trashed"))) => {
-            let reason = if t == "recording.deleted" {
-                "zoom: recording deleted"
-            } else {
-                "zoom: recording trashed"
-            };
-            // The Zoom connector's items are the meetings' recordings (`uuid`), each holding its
-            // `recording_files`; the event names the meeting and the files trashed or deleted,
-            // which may be one file of several: the item goes only with its last file.
-            // (`meeting.deleted` is about the meeting's schedule and names no recording.)
-            let item = str_at(payload, "/payload/object/uuid");
-            let parts: Vec<String> = payload
-                .pointer("/payload/object/recording_files")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|f| str_at(f, "/id"))
-                .collect();
-            let gone = item
-                .filter(|_| !parts.is_empty())
-                .map(|item| Gone::Emptied {
-                    item,
-                    list: "recording_files",
-                    parts,
-                });
-            one(gone, reason)
-        }
-        (Platform::Monday, Some("delete_pulse")) => {
-            // Item ids as the Monday connector's GraphQL `id`s: the number as text.
-            let id =
-                json_id(payload, "/event/pulseId").or_else(|| json_id(payload, "/event/itemId"));
-            one(id.map(Gone::Item), "monday: item deleted")
-        }
-        (Platform::Outlook, _) => payload
-            .get("value")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|n| n.get("changeType").and_then(Value::as_str) == Some("deleted"))
-            .filter_map(|n| str_at(n, "/resourceData/id"))
-            .map(|id| Deletion {
-                gone: Gone::Item(id),
-                reason: "outlook: message deleted",
-            })
-            .collect(),
-        _ => Vec::new(),
+        i += 1;
     }
+    out
+};
+
+const fn count() -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < Platform::ALL.len() {
+        n += Platform::ALL[i].spec().deletion_event_types().len();
+        i += 1;
+    }
+    n
 }
 
-/// At most one deletion.
-fn one(gone: Option<Gone>, reason: &'static str) -> Vec<Deletion> {
-    gone.map(|gone| Deletion { gone, reason })
-        .into_iter()
-        .collect()
-}
-
-/// A non-empty string at a JSON pointer.
-fn str_at(v: &Value, ptr: &str) -> Option<String> {
-    v.pointer(ptr)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-}
-
-/// `event.channel`, when it is a channel id as the Slack connector keeps them (ASCII letters
-/// and digits): never an empty or odd prefix.
-fn slack_channel(payload: &Value) -> Option<String> {
-    str_at(payload, "/event/channel").filter(|c| c.bytes().all(|b| b.is_ascii_alphanumeric()))
+/// The deletions an event reports (each platform's reading, `Webhooks::deletions`); none for
+/// any other event or a malformed payload.
+pub fn deletions(platform: Platform, event_type: Option<&str>, payload: &Value) -> Vec<Deletion> {
+    match &platform.spec().webhooks {
+        Some(w) => (w.deletions)(event_type, payload),
+        None => Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -3,21 +3,16 @@
 //! (Outlook's: its notifications, `client_state::dedup_key`), else the body's SHA-256; Outlook's
 //! stored payload without its clientState. Runs only after verification; never logs the body.
 
-use http::StatusCode;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{client_state, hmac_sha256, Refusal};
+use super::{client_state, Refusal};
+pub use crate::connectors::event::Handshake;
+use crate::connectors::event::Read;
+use crate::connectors::spec::{read_generic, Scheme};
 use crate::connectors::Platform;
 
-/// The answer to a handshake, exactly as the platform expects it: its status (200, or 204 with
-/// an empty body for Discord's webhook-events PING), content type and body.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Handshake {
-    pub status: StatusCode,
-    pub content_type: &'static str,
-    pub body: String,
-}
+type ReadFn = fn(&Value, Option<&[u8]>) -> Result<Read, Refusal>;
 
 #[derive(Debug)]
 pub enum Parsed {
@@ -30,39 +25,11 @@ pub enum Parsed {
     },
 }
 
-fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    cur.as_str()
-}
-
-/// A scalar field as text (ids come as strings or numbers).
-fn text(v: &Value, path: &[&str]) -> Option<String> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    match cur {
-        Value::String(x) if !x.is_empty() => Some(x.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn json_handshake(v: Value) -> Parsed {
-    Parsed::Handshake(Handshake {
-        status: StatusCode::OK,
-        content_type: "application/json",
-        body: v.to_string(),
-    })
-}
-
 /// Parses a verified body. `secret` is the webhook's (Zoom's validation reply is keyed by it).
 pub fn parse(p: Platform, body: &[u8], secret: Option<&[u8]>) -> Result<Parsed, Refusal> {
     let body_sha256 = Sha256::digest(body).to_vec();
-    let mut payload: Value = if p == Platform::ZeroVoice {
+    let webhooks = p.spec().webhooks.as_ref();
+    let mut payload: Value = if webhooks.is_some_and(|w| w.form_body) {
         let m: Map<String, Value> = url::form_urlencoded::parse(body)
             .into_owned()
             .map(|(k, v)| (k, Value::String(v)))
@@ -74,86 +41,20 @@ pub fn parse(p: Platform, body: &[u8], secret: Option<&[u8]>) -> Result<Parsed, 
     if !payload.is_object() {
         return Err(Refusal::Malformed);
     }
-    let (id, event_type) = match p {
-        Platform::Slack => {
-            if s(&payload, &["type"]) == Some("url_verification") {
-                let challenge = s(&payload, &["challenge"]).ok_or(Refusal::Malformed)?;
-                return Ok(Parsed::Handshake(Handshake {
-                    status: StatusCode::OK,
-                    content_type: "text/plain",
-                    body: challenge.to_string(),
-                }));
-            }
-            (
-                text(&payload, &["event_id"]),
-                s(&payload, &["event", "type"]).or(s(&payload, &["type"])),
-            )
-        }
-        Platform::Zoom => {
-            let event = s(&payload, &["event"]);
-            if event == Some("endpoint.url_validation") {
-                let plain = s(&payload, &["payload", "plainToken"]).ok_or(Refusal::Malformed)?;
-                let key = secret.ok_or(Refusal::BadSignature("no secret for this webhook"))?;
-                let encrypted = hex::encode(hmac_sha256(key, &[plain.as_bytes()]));
-                return Ok(json_handshake(
-                    json!({"plainToken": plain, "encryptedToken": encrypted}),
-                ));
-            }
-            let id =
-                text(&payload, &["event_ts"]).map(|ts| format!("{ts}:{}", event.unwrap_or("")));
-            (id, event)
-        }
-        Platform::Discord => match discord(&payload)? {
-            Discord::Answer(h) => return Ok(h),
-            Discord::Event(id, event_type) => (id, event_type),
-        },
-        Platform::Monday => {
-            if let Some(c) = payload.get("challenge") {
-                return Ok(json_handshake(json!({ "challenge": c })));
-            }
-            // Board webhooks: `{"event": {"type", "triggerUuid", …}}`
-            // (https://developer.monday.com/api-reference/reference/webhooks); app lifecycle
-            // webhooks: `{"type": "install" | "uninstall" | …, "data": {…}}`
-            // (https://developer.monday.com/apps/docs/webhooks).
-            (
-                text(&payload, &["event", "triggerUuid"]),
-                s(&payload, &["event", "type"]).or(s(&payload, &["type"])),
-            )
-        }
-        Platform::Notion => (text(&payload, &["id"]), s(&payload, &["type"])),
-        Platform::Gmail => (text(&payload, &["message", "messageId"]), None),
-        Platform::Outlook => {
-            // The clientState (the subscription's secret, verified by now) is not stored.
-            client_state::redact(&mut payload);
-            (client_state::dedup_key(&payload), None)
-        }
-        Platform::ZeroVoice => {
-            let sid = text(&payload, &["MessageSid"]).or(text(&payload, &["CallSid"]));
-            // Status callbacks repeat the Sid with each new status: each status is its own event.
-            let status = s(&payload, &["MessageStatus"])
-                .or(s(&payload, &["CallStatus"]))
-                .or(s(&payload, &["RecordingStatus"]));
-            (
-                sid.map(|sid| format!("{sid}:{}", status.unwrap_or(""))),
-                status,
-            )
-        }
-        Platform::Fireflies => {
-            // Webhooks V2 (`meeting_id`, `event`: `meeting.transcribed`, …) and the legacy V1
-            // (`meetingId`, `eventType`: `Transcription completed`), both still delivered.
-            let meeting = text(&payload, &["meeting_id"]).or(text(&payload, &["meetingId"]));
-            let event = s(&payload, &["event"]).or(s(&payload, &["eventType"]));
-            (
-                meeting.map(|m| format!("{m}:{}", event.unwrap_or(""))),
-                event,
-            )
-        }
-        Platform::Otter | Platform::Loom | Platform::Granola | Platform::ZeroDb => (
-            text(&payload, &["event_id"]).or(text(&payload, &["id"])),
-            s(&payload, &["type"]).or(s(&payload, &["event"])),
-        ),
+    let read = webhooks.map_or(read_generic as ReadFn, |w| w.read);
+    let (id, event_type) = match read(&payload, secret)? {
+        Read::Answer(h) => return Ok(Parsed::Handshake(h)),
+        Read::Event { id, event_type } => (id, event_type),
     };
-    let event_type = event_type.map(str::to_string);
+    let id = match webhooks.map(|w| w.scheme) {
+        // The clientState (the subscription's secret, verified by now) is not stored; the
+        // delivery is keyed by its notifications.
+        Some(Scheme::ClientState) => {
+            client_state::redact(&mut payload);
+            client_state::dedup_key(&payload)
+        }
+        _ => id,
+    };
     let dedup_key = id.unwrap_or_else(|| format!("sha256:{}", hex::encode(&body_sha256)));
     Ok(Parsed::Event {
         dedup_key,
@@ -163,41 +64,10 @@ pub fn parse(p: Platform, body: &[u8], secret: Option<&[u8]>) -> Result<Parsed, 
     })
 }
 
-/// What a Discord body is. The application's two URLs may both be this one: Interactions
-/// (they carry the interaction's `id` and `token`; `type` 1 is the PING, answered 200 with
-/// `{"type": 1}`) and Webhook Events (`version`, `application_id`, `type`: 0 is the PING,
-/// answered 204 with an empty body; 1 is an event, `event: {type, timestamp, data}`). Any other
-/// webhook-events `type` is not what Discord sends.
-enum Discord<'a> {
-    Answer(Parsed),
-    /// The event's dedup id (an interaction's `id`; webhook events have none) and type.
-    Event(Option<String>, Option<&'a str>),
-}
-
-fn discord(payload: &Value) -> Result<Discord<'_>, Refusal> {
-    let kind = payload.get("type").and_then(Value::as_i64);
-    let interaction = payload.get("id").is_some() || payload.get("token").is_some();
-    if interaction {
-        if kind == Some(1) {
-            return Ok(Discord::Answer(json_handshake(json!({"type": 1}))));
-        }
-        return Ok(Discord::Event(text(payload, &["id"]), None));
-    }
-    match kind {
-        Some(0) => Ok(Discord::Answer(Parsed::Handshake(Handshake {
-            status: StatusCode::NO_CONTENT,
-            // Discord asks for a valid content type on PING answers, even an empty one.
-            content_type: "application/json",
-            body: String::new(),
-        }))),
-        Some(1) => Ok(Discord::Event(None, s(payload, &["event", "type"]))),
-        _ => Err(Refusal::Malformed),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::StatusCode;
 
     fn event(p: Platform, body: &str) -> (String, Option<String>) {
         match parse(p, body.as_bytes(), None) {

@@ -6,31 +6,28 @@ use serde_json::Value;
 
 use crate::connectors::Platform;
 
-/// The media type a platform's deliveries carry: Twilio (ZeroVoice) posts form fields
-/// (https://www.twilio.com/docs/usage/webhooks/webhooks-overview); every other platform JSON.
+/// The media type a platform's deliveries carry: form fields where its spec says so (Twilio's,
+/// ZeroVoice), every other platform JSON.
 pub fn content_type(p: Platform) -> &'static str {
-    match p {
-        Platform::ZeroVoice => "application/x-www-form-urlencoded",
+    match &p.spec().webhooks {
+        Some(w) if w.form_body => "application/x-www-form-urlencoded",
         _ => "application/json",
     }
 }
 
-/// A handshake the URL alone asks for, as the text to echo: Graph's subscription validation, a
-/// POST with `?validationToken=…` answered 200 `text/plain` with the token
-/// (https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks#notificationurl-validation).
+/// A handshake the URL alone asks for, as the text to echo (Outlook's: Graph's subscription
+/// validation, `?validationToken=…`).
 pub fn url_handshake(p: Platform, query: Option<&str>) -> Option<String> {
-    if p != Platform::Outlook {
-        return None;
-    }
-    url::form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == "validationToken")
-        .map(|(_, v)| v.into_owned())
+    (p.spec().webhooks.as_ref()?.url_handshake)(query?)
 }
 
-/// Whether an event is acknowledged with 204 and no body: Discord's webhook events
-/// (https://discord.com/developers/docs/events/webhook-events); every other with 200 JSON.
+/// Whether an event is acknowledged with 204 and no body (Discord's webhook events); every
+/// other with 200 JSON.
 pub fn empty_ack(p: Platform, payload: &Value) -> bool {
-    p == Platform::Discord && payload.get("event").is_some_and(Value::is_object)
+    p.spec()
+        .webhooks
+        .as_ref()
+        .is_some_and(|w| (w.empty_ack)(payload))
 }
 
 #[cfg(test)]

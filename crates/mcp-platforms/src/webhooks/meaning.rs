@@ -1,25 +1,23 @@
 //! What a verified event means for its integration, by platform: each platform's reading is
-//! its own (`connectors::<platform>::event_meaning`), from the event type or, for the platforms
-//! in `PAYLOAD_READ`, the payload. Pure functions.
+//! its own (`Webhooks::meaning` in its spec, `connectors::<platform>::event_meaning`), from the
+//! event type or, for the platforms in `PAYLOAD_READ`, the payload. Pure functions.
 
 use serde_json::Value;
 
 pub use crate::connectors::meaning::Meaning;
-use crate::connectors::{discord, monday, outlook, slack, zoom, Platform};
+use crate::connectors::Platform;
 
-/// The platforms whose events' meaning is read from the payload (the others' from the event
-/// type alone).
-pub const PAYLOAD_READ: [Platform; 2] = [Platform::Outlook, Platform::Discord];
+crate::connectors::platforms_where! {
+    /// The platforms whose events' meaning is read from the payload (the others' from the event
+    /// type alone).
+    pub const PAYLOAD_READ = |s| s.meaning_reads_payload();
+}
 
 /// What an event of platform `p` means (`payload` is read only for `PAYLOAD_READ`).
 pub fn meaning(p: Platform, event_type: Option<&str>, payload: &Value) -> Meaning {
-    match p {
-        Platform::Slack => slack::event_meaning(event_type),
-        Platform::Zoom => zoom::event_meaning(event_type),
-        Platform::Monday => monday::event_meaning(event_type),
-        Platform::Outlook => outlook::event_meaning(payload),
-        Platform::Discord => discord::event_meaning(payload),
-        _ => Meaning::Changed,
+    match &p.spec().webhooks {
+        Some(w) => (w.meaning)(event_type, payload),
+        None => Meaning::Changed,
     }
 }
 

@@ -6,58 +6,15 @@
 
 use serde_json::Value;
 
-use crate::connectors::page::{item, SyncItem};
+use crate::connectors::page::SyncItem;
 use crate::connectors::Platform;
-
-/// The `message` subtypes that are a new message as a person reads it
-/// (https://docs.slack.dev/reference/events/message#subtypes); edits, deletions and channel
-/// notices are not items of their own.
-const NEW_MESSAGE_SUBTYPES: [&str; 4] = [
-    "thread_broadcast",
-    "file_share",
-    "bot_message",
-    "me_message",
-];
-
-/// Fields of a `message` event that a `conversations.history` message does not carry
-/// (https://docs.slack.dev/reference/events/message): removed so that the item is the same
-/// whether an event or the listing brought it.
-const EVENT_ONLY: [&str; 3] = ["channel", "event_ts", "channel_type"];
 
 /// The items a verified event carries whole (none for most events: those ask for a sync).
 pub fn items(p: Platform, payload: &Value) -> Vec<SyncItem> {
-    match p {
-        Platform::Slack => slack_message(payload).into_iter().collect(),
-        _ => Vec::new(),
+    match &p.spec().webhooks {
+        Some(w) => (w.items)(payload),
+        None => Vec::new(),
     }
-}
-
-/// A Slack `event_callback` whose event is a new message in a channel: the message, with the
-/// external id `<channel>:<ts>` that the history listing gives it.
-fn slack_message(payload: &Value) -> Option<SyncItem> {
-    let event = payload.get("event")?;
-    if event.get("type").and_then(Value::as_str) != Some("message") {
-        return None;
-    }
-    if let Some(sub) = event.get("subtype") {
-        let sub = sub.as_str()?;
-        if !NEW_MESSAGE_SUBTYPES.contains(&sub) {
-            return None;
-        }
-    }
-    let channel = event.get("channel").and_then(Value::as_str)?;
-    if channel.is_empty() || !channel.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return None;
-    }
-    let mut message = event.clone();
-    if let Some(m) = message.as_object_mut() {
-        for k in EVENT_ONLY {
-            m.remove(k);
-        }
-    }
-    let mut it = item(&message, "message", "/ts", Some("/ts"))?;
-    it.external_id = format!("{channel}:{}", it.external_id);
-    Some(it)
 }
 
 #[cfg(test)]

@@ -23,49 +23,28 @@ pub use client_state::VERIFIED as OUTLOOK_CLIENT_STATE_STORED;
 pub use events::{parse, Handshake, Parsed};
 pub use jwks::{GmailKeys, GmailKeysConfig, KeysError};
 
-use hmac::{Hmac, Mac};
 use http::HeaderMap;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::connectors::event::hmac_sha256;
+pub use crate::connectors::event::Refusal;
+use crate::connectors::spec::Scheme;
 use crate::connectors::Platform;
 
-/// The platforms that deliver webhooks (ZeroDB has none).
-pub const PLATFORMS: [Platform; 12] = [
-    Platform::Gmail,
-    Platform::Outlook,
-    Platform::Slack,
-    Platform::Discord,
-    Platform::Zoom,
-    Platform::Notion,
-    Platform::Monday,
-    Platform::Fireflies,
-    Platform::Otter,
-    Platform::Loom,
-    Platform::Granola,
-    Platform::ZeroVoice,
-];
+crate::connectors::platforms_where! {
+    /// The platforms that deliver webhooks (ZeroDB has none).
+    pub const PLATFORMS = |s| s.has_webhooks();
+}
 
-/// The platforms whose deliveries carry no signed time, so that a captured delivery verifies
-/// forever: Notion (`X-Notion-Signature` is an HMAC of the body alone,
-/// https://developers.notion.com/reference/webhooks), Fireflies (`x-hub-signature`, of the body,
-/// https://docs.fireflies.ai/graphql-api/webhooks), Twilio (`X-Twilio-Signature`, of the URL
-/// and the form parameters, https://www.twilio.com/docs/usage/webhooks/webhooks-security),
-/// Outlook (a constant `clientState`,
-/// https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks), and Otter,
-/// Loom and Granola (an HMAC of the body, unconfirmed). The intake remembers the dedup keys of
-/// their events far longer than the events themselves (`mcp.webhook_dedup`), so a replay after
-/// the event was pruned is still a duplicate. The others sign a time the verifier bounds (Slack,
-/// Zoom, Discord: the replay window; Monday, Gmail: the token's `exp`).
-pub const UNTIMED: [Platform; 7] = [
-    Platform::Outlook,
-    Platform::Notion,
-    Platform::Fireflies,
-    Platform::Otter,
-    Platform::Loom,
-    Platform::Granola,
-    Platform::ZeroVoice,
-];
+crate::connectors::platforms_where! {
+    /// The platforms whose deliveries carry no signed time, so that a captured delivery verifies
+    /// forever (each platform's spec says so and why: Notion, Fireflies, Twilio, Outlook, and
+    /// Otter, Loom and Granola). The intake remembers the dedup keys of their events far longer
+    /// than the events themselves (`mcp.webhook_dedup`), so a replay after the event was pruned
+    /// is still a duplicate. The others sign a time the verifier bounds (Slack, Zoom, Discord:
+    /// the replay window; Monday, Gmail: the token's `exp`).
+    pub const UNTIMED = |s| s.untimed();
+}
 
 /// Checks the secret a webhook URL carries in its last segment (Monday board webhooks the
 /// daemon makes: the platform has no per-webhook signing secret) against the webhook's own, in
@@ -74,27 +53,6 @@ pub fn url_secret(presented: Option<&str>, expected: &[u8]) -> Result<(), Refusa
     let presented = presented.ok_or(Refusal::BadSignature("no URL secret"))?;
     ct_equal(presented.as_bytes(), expected)
         .map_err(|_| Refusal::BadSignature("URL secret mismatch"))
-}
-
-/// Why a delivery is refused; `outcome()` is its `mcp_webhook_events_total` label.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Refusal {
-    #[error("signature refused: {0}")]
-    BadSignature(&'static str),
-    #[error("signed timestamp outside the replay window")]
-    Stale,
-    #[error("body is not what the platform sends")]
-    Malformed,
-}
-
-impl Refusal {
-    pub fn outcome(&self) -> &'static str {
-        match self {
-            Refusal::BadSignature(_) => "bad_signature",
-            Refusal::Stale => "stale",
-            Refusal::Malformed => "malformed",
-        }
-    }
 }
 
 /// One delivery as received: raw body, headers, the public URL it was sent to, and the time.
@@ -120,7 +78,8 @@ pub struct Keys<'a> {
     /// Discord's public key, hex.
     pub public_key: Option<&'a str>,
     pub gmail: &'a GmailKeys,
-    /// The header Otter, Loom and Granola sign in.
+    /// The header signed in by the platforms whose scheme takes it from the config (Otter,
+    /// Loom and Granola).
     pub signature_header: &'a str,
 }
 
@@ -130,37 +89,23 @@ pub fn verify(d: &Delivery<'_>, k: &Keys<'_>) -> Result<(), Refusal> {
         k.secret
             .ok_or(Refusal::BadSignature("no secret for this webhook"))
     };
-    match d.platform {
-        Platform::Slack => v0_hmac::verify(
-            d,
-            secret()?,
-            "x-slack-signature",
-            "x-slack-request-timestamp",
-        ),
-        Platform::Zoom => v0_hmac::verify(d, secret()?, "x-zm-signature", "x-zm-request-timestamp"),
-        Platform::Notion => body_hmac::verify(d, secret()?, "x-notion-signature"),
-        Platform::Fireflies => body_hmac::verify(d, secret()?, "x-hub-signature"),
-        Platform::Otter | Platform::Loom | Platform::Granola => {
-            body_hmac::verify(d, secret()?, k.signature_header)
-        }
-        Platform::ZeroVoice => twilio::verify(d, secret()?),
-        Platform::Discord => ed25519::verify(d, k.public_key),
-        Platform::Outlook => client_state::verify(d, secret()?),
-        Platform::Gmail => jwt::verify_gmail(d, k.gmail),
-        Platform::Monday => jwt::verify_monday(d, secret()?),
-        Platform::ZeroDb => Err(Refusal::BadSignature("platform has no webhooks")),
-    }
-}
-
-fn hmac_sha256(secret: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    // HMAC takes keys of any length: `new_from_slice` cannot fail here.
-    let Ok(mut m) = Hmac::<Sha256>::new_from_slice(secret) else {
-        return Vec::new();
+    let Some(webhooks) = &d.platform.spec().webhooks else {
+        return Err(Refusal::BadSignature("platform has no webhooks"));
     };
-    for p in parts {
-        m.update(p);
+    match webhooks.scheme {
+        Scheme::V0Hmac {
+            signature,
+            timestamp,
+        } => v0_hmac::verify(d, secret()?, signature, timestamp),
+        Scheme::BodyHmac { header } => {
+            body_hmac::verify(d, secret()?, header.unwrap_or(k.signature_header))
+        }
+        Scheme::Twilio => twilio::verify(d, secret()?),
+        Scheme::Ed25519 => ed25519::verify(d, k.public_key),
+        Scheme::ClientState => client_state::verify(d, secret()?),
+        Scheme::GmailJwt => jwt::verify_gmail(d, k.gmail),
+        Scheme::MondayJwt => jwt::verify_monday(d, secret()?),
     }
-    m.finalize().into_bytes().to_vec()
 }
 
 fn ct_equal(presented: &[u8], expected: &[u8]) -> Result<(), Refusal> {

@@ -4,11 +4,14 @@
 //! It must never put a token or a whole body into an error.
 
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
+use super::event::{ids_at, one, str_at, str_of, Deletion, Gone, Read, Refusal};
 use super::http::{self, RawResponse};
 use super::lists::{call, items, no_error, text, PAGE_SIZE};
 use super::page::{Page, PageRequest};
+use super::spec::{Accounts, Scheme, Spec, Webhooks};
 use super::watermark::{self, Listing};
 use super::{AuthKind, ConnectorError, Credentials, ErrorType, Identity};
 use blocks::{content_limit, fetch_content, needs_content};
@@ -130,4 +133,58 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         done,
         deleted: vec![],
     })
+}
+
+/// Notion: its connector, and a public integration's webhook subscription, one URL for every
+/// workspace, `X-Notion-Signature` an HMAC of the body alone (no signed time,
+/// https://developers.notion.com/reference/webhooks).
+pub const SPEC: Spec = Spec {
+    webhooks: Some(Webhooks {
+        untimed: true,
+        read: read_event,
+        deletion_event_types: &["page.deleted"],
+        deletions,
+        ..Webhooks::signed(Scheme::BodyHmac {
+            header: Some("x-notion-signature"),
+        })
+    }),
+    accounts: Accounts {
+        app_level: true,
+        from_token_answer: token_account,
+        from_event: event_accounts,
+        case_insensitive: false,
+    },
+    ..Spec::new(defaults, |b| Arc::new(Notion(b)))
+};
+
+/// An event is keyed by its `id`; its type is `type`.
+fn read_event(payload: &Value, _secret: Option<&[u8]>) -> Result<Read, Refusal> {
+    Ok(Read::Event {
+        id: http::json_id(payload, "/id"),
+        event_type: str_of(payload, "/type").map(String::from),
+    })
+}
+
+/// A deleted page.
+fn deletions(event_type: Option<&str>, payload: &Value) -> Vec<Deletion> {
+    if event_type != Some("page.deleted") {
+        return Vec::new();
+    }
+    // The Notion connector's ids are the page ids as the API writes them (dashed);
+    // webhook events write them the same way.
+    let is_page = payload
+        .pointer("/entity/type")
+        .is_none_or(|t| t.as_str() == Some("page"));
+    let id = str_at(payload, "/entity/id").filter(|_| is_page);
+    one(id.map(Gone::Item), "notion: page deleted")
+}
+
+/// The token answer's `workspace_id`.
+fn token_account(answer: &Value) -> Option<String> {
+    http::json_id(answer, "/workspace_id")
+}
+
+/// The event's `workspace_id`.
+fn event_accounts(payload: &Value) -> Vec<String> {
+    ids_at(payload, &["/workspace_id"])
 }

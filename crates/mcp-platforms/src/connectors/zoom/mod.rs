@@ -3,8 +3,13 @@
 //! code 124: invalid or expired access token) and the recordings listing (the content call, a
 //! transcript's download, is `zoom_transcript`). Never puts a token or body in an error.
 
+use super::event::{
+    hmac_sha256, ids_at, json_handshake, one, str_at, str_of, Deletion, Gone, Read, Refusal,
+};
 use super::meaning::Meaning;
+use super::spec::{Accounts, Scheme, Spec, Webhooks};
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::base::{connector_impl, Base, ClientAuth, Defaults, OAuthDefaults};
 use super::http::{self, RawResponse};
@@ -165,11 +170,86 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
 }
 
 /// What a Zoom event means: `app_deauthorized` withdraws our access.
-pub fn event_meaning(event_type: Option<&str>) -> Meaning {
+pub fn event_meaning(event_type: Option<&str>, _payload: &Value) -> Meaning {
     match event_type {
         Some("app_deauthorized") => Meaning::Revoked("zoom: app deauthorized"),
         _ => Meaning::Changed,
     }
+}
+
+/// Zoom: its connector, and a Marketplace app's event subscription, one URL for every account
+/// of the app, signed `v0` HMAC with `x-zm-request-timestamp`
+/// (https://developers.zoom.us/docs/api/webhooks/).
+pub const SPEC: Spec = Spec {
+    webhooks: Some(Webhooks {
+        read: read_event,
+        meaning: event_meaning,
+        deletion_event_types: &["recording.deleted", "recording.trashed"],
+        deletions,
+        ..Webhooks::signed(Scheme::V0Hmac {
+            signature: "x-zm-signature",
+            timestamp: "x-zm-request-timestamp",
+        })
+    }),
+    accounts: Accounts {
+        app_level: true,
+        from_event: event_accounts,
+        ..Accounts::NONE
+    },
+    ..Spec::new(defaults, |b| Arc::new(Zoom(b)))
+};
+
+/// `endpoint.url_validation` is answered with the `plainToken` and its HMAC by the webhook's
+/// secret; an event is keyed by `event_ts` and `event`.
+fn read_event(payload: &Value, secret: Option<&[u8]>) -> Result<Read, Refusal> {
+    let event = str_of(payload, "/event");
+    if event == Some("endpoint.url_validation") {
+        let plain = str_of(payload, "/payload/plainToken").ok_or(Refusal::Malformed)?;
+        let key = secret.ok_or(Refusal::BadSignature("no secret for this webhook"))?;
+        let encrypted = hex::encode(hmac_sha256(key, &[plain.as_bytes()]));
+        return Ok(Read::Answer(json_handshake(
+            serde_json::json!({"plainToken": plain, "encryptedToken": encrypted}),
+        )));
+    }
+    let id = http::json_id(payload, "/event_ts").map(|ts| format!("{ts}:{}", event.unwrap_or("")));
+    Ok(Read::Event {
+        id,
+        event_type: event.map(String::from),
+    })
+}
+
+/// A recording's files trashed or deleted.
+fn deletions(event_type: Option<&str>, payload: &Value) -> Vec<Deletion> {
+    let reason = match event_type {
+        Some("recording.deleted") => "zoom: recording deleted",
+        Some("recording.trashed") => "zoom: recording trashed",
+        _ => return Vec::new(),
+    };
+    // The Zoom connector's items are the meetings' recordings (`uuid`), each holding its
+    // `recording_files`; the event names the meeting and the files trashed or deleted,
+    // which may be one file of several: the item goes only with its last file.
+    // (`meeting.deleted` is about the meeting's schedule and names no recording.)
+    let item = str_at(payload, "/payload/object/uuid");
+    let parts: Vec<String> = payload
+        .pointer("/payload/object/recording_files")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| str_at(f, "/id"))
+        .collect();
+    let gone = item
+        .filter(|_| !parts.is_empty())
+        .map(|item| Gone::Emptied {
+            item,
+            list: "recording_files",
+            parts,
+        });
+    one(gone, reason)
+}
+
+/// `payload.account_id`.
+fn event_accounts(payload: &Value) -> Vec<String> {
+    ids_at(payload, &["/payload/account_id"])
 }
 
 #[cfg(test)]
