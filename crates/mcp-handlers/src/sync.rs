@@ -63,7 +63,7 @@ impl Job<Services> for Sync {
         }
         let mut integration = integration;
         if integration.web_base.is_none()
-            && mcp_platforms::items::WEB_BASE_FROM_IDENTITY.contains(&integration.platform)
+            && mcp_platforms::connectors::WEB_BASE_FROM_IDENTITY.contains(&integration.platform)
         {
             // Its items' links need the workspace's web address, which the identity call names:
             // asked once, before the first items are written (a failure leaves the links out).

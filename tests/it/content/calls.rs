@@ -226,7 +226,12 @@ async fn outlook_listing_carries_the_selected_fields_and_body() {
         assert_eq!(it.raw["body"]["contentType"], "html", "{it:?}");
         assert!(it.raw.get("isRead").is_none(), "only the selected fields");
     }
-    let m = items::model(Platform::Outlook, &all[14].raw, None, &Context::default());
+    let m = mcp_platforms::connectors::model(
+        Platform::Outlook,
+        &all[14].raw,
+        None,
+        &Context::default(),
+    );
     assert!(text_of(&m).contains(outlook::BODY_WORD));
     assert_eq!(m.title.as_deref(), Some("mail 14"));
     assert_eq!(m.participants.len(), 2);
@@ -250,7 +255,8 @@ async fn monday_listing_carries_columns_and_updates() {
     let all = listed(&*conn, &creds(&sb, Platform::Monday)).await;
     assert_eq!(all.len(), 6);
     assert!(!conn.needs_content(&all[0].raw));
-    let m = items::model(Platform::Monday, &all[0].raw, None, &Context::default());
+    let m =
+        mcp_platforms::connectors::model(Platform::Monday, &all[0].raw, None, &Context::default());
     let text = text_of(&m);
     assert!(
         text.contains("Notes: Order 0 needs a second supplier"),

@@ -1,5 +1,5 @@
 //! The connectors' content calls against the sandbox on loopback: each content call comes back
-//! in the shape the item model reads, and `mcp_platforms::items::model` on the listed record
+//! in the shape the item model reads, and `mcp_platforms::connectors::model` on the listed record
 //! and its content gives the words the platform holds (`calls`); Notion's paging and depth,
 //! Zoom's redirect without the token, a 429 in the middle of a fetch, an item deleted
 //! meanwhile, a very large item and the pace (`faults`).
@@ -12,7 +12,7 @@ use mcp_daemon::config::Config;
 use mcp_platforms::connectors::{
     Connector, ConnectorError, Connectors, Credentials, Pace, Platform, SyncItem,
 };
-use mcp_platforms::items::{self, Context, Model};
+use mcp_platforms::items::{Context, Model};
 use mcp_sandbox::{self as sandbox, Sandbox};
 use serde_json::{json, Value};
 
@@ -110,7 +110,7 @@ pub async fn fetch(
 
 /// The item model of a listed record and its content.
 pub fn model(p: Platform, raw: &Value, content: &Value) -> Model {
-    items::model(p, raw, Some(content), &Context::default())
+    mcp_platforms::connectors::model(p, raw, Some(content), &Context::default())
 }
 
 /// The model's text (empty when it has none).

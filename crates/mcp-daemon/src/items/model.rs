@@ -1,4 +1,4 @@
-//! The model's columns of a stored item, computed by `mcp_platforms::items::model` from its
+//! The model's columns of a stored item, computed by `mcp_platforms::connectors::model` from its
 //! listing record (and its content, once fetched), with the daemon's rules on top: the text cut
 //! to `[items] max_text_bytes`, a platform that keeps no text (`[items.<platform>] text =
 //! false`), and whether the item still needs its content call. Pure: no database, no HTTP.
@@ -139,7 +139,7 @@ impl Modeller {
         } else {
             None
         };
-        let m = model::model(src.platform, src.raw, content, &ctx);
+        let m = mcp_platforms::connectors::model(src.platform, src.raw, content, &ctx);
         let state = if !keep {
             ContentState::Withheld
         } else if fetched {

@@ -214,7 +214,11 @@ pub const SPEC: Spec = Spec {
     },
     channels: Some(spec::ChannelIds::Snowflake),
     account_required: Some("the Discord guild the bot was installed in is not known yet"),
-    ..Spec::new(defaults, |b| Arc::new(Discord(b)))
+    ..Spec::new(
+        defaults,
+        |b| Arc::new(Discord(b)),
+        |raw, _, ctx| crate::items::discord::model(raw, ctx),
+    )
 };
 
 /// What a Discord body is. The application's two URLs may both be this one: Interactions

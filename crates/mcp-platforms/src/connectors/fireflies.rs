@@ -171,7 +171,11 @@ pub const SPEC: Spec = Spec {
             header: Some("x-hub-signature"),
         })
     }),
-    ..Spec::new(defaults, |b| Arc::new(Fireflies(b)))
+    ..Spec::new(
+        defaults,
+        |b| Arc::new(Fireflies(b)),
+        |raw, content, _| crate::items::fireflies::model(raw, content),
+    )
 };
 
 /// Webhooks V2 (`meeting_id`, `event`: `meeting.transcribed`, …) and the legacy V1

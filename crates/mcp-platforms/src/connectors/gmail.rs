@@ -272,7 +272,7 @@ pub const SPEC: Spec = Spec {
         case_insensitive: true,
         ..Accounts::NONE
     },
-    ..Spec::new(defaults, |b| Arc::new(Gmail(b)))
+    ..Spec::new(defaults, |b| Arc::new(Gmail(b)), crate::items::gmail::model)
 };
 
 /// A Pub/Sub push is keyed by its `message.messageId`.

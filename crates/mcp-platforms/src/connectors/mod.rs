@@ -129,6 +129,27 @@ macro_rules! platforms_where {
 }
 pub(crate) use platforms_where;
 
+/// The platforms whose records' links need the workspace's web address (`items::Context::web_base`)
+/// and whose identity call names it (`Identity::web_base`): Slack's `auth.test` `url`.
+pub const WEB_BASE_FROM_IDENTITY: &[Platform] = &FROM_IDENTITY;
+
+platforms_where! {
+    const FROM_IDENTITY = |s| s.web_base_from_identity;
+}
+
+/// The model of one synced record of `platform` (its spec's `model`). `raw` is the listing
+/// record as stored (`mcp.synced_items.raw`); `content` is what the platform's content call
+/// answered, when it has been fetched (its shape per platform is in docs/ITEMS.md). Without
+/// `content` the model holds what the listing has.
+pub fn model(
+    platform: Platform,
+    raw: &serde_json::Value,
+    content: Option<&serde_json::Value>,
+    ctx: &crate::items::Context,
+) -> crate::items::Model {
+    (platform.spec().model)(raw, content, ctx)
+}
+
 impl Platform {
     /// Every platform's name beside a value of it: two arrays to bind for SQL's
     /// `unnest($1::text[], $2::…[])`.
@@ -253,7 +274,7 @@ pub trait Connector: Send + Sync + 'static {
         false
     }
     /// The content of one listed item: the platform's documented answer to its content call(s),
-    /// in the shape `crate::items::model` reads as `content` (docs/ITEMS.md). `pace` is awaited
+    /// in the shape `model` (the spec's item mapping) reads as `content` (docs/ITEMS.md). `pace` is awaited
     /// before every HTTP call (a content fetch may take several: pages of Notion blocks, a Zoom
     /// transcript's download); an error from it ends the fetch with that error. An item the
     /// platform no longer has is an error of type `NotFound`.

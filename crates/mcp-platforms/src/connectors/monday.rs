@@ -272,7 +272,11 @@ pub const SPEC: Spec = Spec {
         deletions,
         ..Webhooks::signed(Scheme::MondayJwt)
     }),
-    ..Spec::new(defaults, |b| Arc::new(Monday(b)))
+    ..Spec::new(
+        defaults,
+        |b| Arc::new(Monday(b)),
+        crate::items::monday::model,
+    )
 };
 
 /// A `challenge` is echoed; board webhooks are `{"event": {"type", "triggerUuid", …}}`, app

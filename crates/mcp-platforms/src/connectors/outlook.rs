@@ -261,7 +261,11 @@ pub const SPEC: Spec = Spec {
         url_handshake,
         ..Webhooks::signed(Scheme::ClientState)
     }),
-    ..Spec::new(defaults, |b| Arc::new(Outlook(b)))
+    ..Spec::new(
+        defaults,
+        |b| Arc::new(Outlook(b)),
+        |raw, content, _| crate::items::outlook::model(raw, content),
+    )
 };
 
 /// Notifications carry no event type; the clientState scheme keys them by their notifications.

@@ -71,33 +71,15 @@ impl ConnectorError {
 /// (RFC 3339 or RFC 2822 text, or Unix seconds/milliseconds, or a Slack `ts`).
 pub fn item(v: &Value, kind: &str, id_ptr: &str, time_ptr: Option<&str>) -> Option<SyncItem> {
     let external_id = super::http::json_id(v, id_ptr)?;
-    let occurred_at = time_ptr.and_then(|p| v.pointer(p)).and_then(parse_time);
+    let occurred_at = time_ptr
+        .and_then(|p| v.pointer(p))
+        .and_then(crate::items::fields::parse_time);
     Some(SyncItem {
         external_id,
         kind: kind.into(),
         occurred_at,
         raw: v.clone(),
     })
-}
-
-pub(crate) fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
-    let secs = match v {
-        Value::String(s) => {
-            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-                return Some(t.with_timezone(&Utc));
-            }
-            // Twilio's form: "Tue, 14 Nov 2023 22:13:20 +0000".
-            if let Ok(t) = DateTime::parse_from_rfc2822(s) {
-                return Some(t.with_timezone(&Utc));
-            }
-            s.parse::<f64>().ok()?
-        }
-        Value::Number(n) => n.as_f64()?,
-        _ => return None,
-    };
-    // Milliseconds when it is too large to be seconds.
-    let secs = if secs > 1e11 { secs / 1000.0 } else { secs };
-    DateTime::from_timestamp(secs.trunc() as i64, (secs.fract() * 1e9) as u32)
 }
 
 #[cfg(test)]

@@ -265,7 +265,11 @@ pub const SPEC: Spec = Spec {
     },
     channels: Some(spec::ChannelIds::Alphanumeric),
     web_base_from_identity: true,
-    ..Spec::new(defaults, |b| Arc::new(Slack(b)))
+    ..Spec::new(
+        defaults,
+        |b| Arc::new(Slack(b)),
+        |raw, _, ctx| crate::items::slack::model(raw, ctx),
+    )
 };
 
 /// `url_verification` is answered with its challenge as `text/plain`; an event is keyed by its

@@ -14,6 +14,7 @@ use super::event::{Deletion, Read, Refusal};
 use super::meaning::Meaning;
 use super::page::SyncItem;
 use super::Connector;
+use crate::items::{Context, Model};
 
 /// One platform.
 pub struct Spec {
@@ -22,6 +23,9 @@ pub struct Spec {
     pub defaults: fn() -> Defaults,
     /// Its connector, over the effective settings.
     pub connector: fn(Base) -> Arc<dyn Connector>,
+    /// The model of one of its synced records (`connectors::model`): `raw` as listed, `content`
+    /// as its content call answered (when fetched), the integration's `Context`.
+    pub model: fn(&Value, Option<&Value>, &Context) -> Model,
     /// Its webhooks; `None` when it delivers none.
     pub webhooks: Option<Webhooks>,
     /// The accounts its grants and events name.
@@ -33,7 +37,7 @@ pub struct Spec {
     /// it reads only that account (Discord: the guild the bot was installed in).
     pub account_required: Option<&'static str>,
     /// Whether its records' links need the workspace's web address and its identity call names
-    /// it (`items::WEB_BASE_FROM_IDENTITY`).
+    /// it (`connectors::WEB_BASE_FROM_IDENTITY`).
     pub web_base_from_identity: bool,
 }
 
@@ -118,10 +122,12 @@ impl Spec {
     pub const fn new(
         defaults: fn() -> Defaults,
         connector: fn(Base) -> Arc<dyn Connector>,
+        model: fn(&Value, Option<&Value>, &Context) -> Model,
     ) -> Spec {
         Spec {
             defaults,
             connector,
+            model,
             webhooks: None,
             accounts: Accounts::NONE,
             channels: None,

@@ -15,6 +15,7 @@ use super::page::{Page, PageRequest};
 use super::spec::{self, Scheme, Webhooks};
 use super::watermark::{self, Listing};
 use super::{AuthKind, Connector, ConnectorError, Credentials, ErrorType, Identity, Platform};
+use crate::items::{generic, Kind};
 
 /// One platform without a confirmed public API.
 pub struct Spec {
@@ -160,20 +161,36 @@ fn connect(b: Base) -> Arc<dyn Connector> {
 /// Otter.ai (unconfirmed API).
 pub const OTTER: spec::Spec = spec::Spec {
     webhooks: Some(UNCONFIRMED_WEBHOOKS),
-    ..spec::Spec::new(|| defaults(Platform::Otter), connect)
+    ..spec::Spec::new(
+        || defaults(Platform::Otter),
+        connect,
+        |raw, content, _| generic::model(raw, content, Kind::Transcript),
+    )
 };
 
 /// Loom (unconfirmed API).
 pub const LOOM: spec::Spec = spec::Spec {
     webhooks: Some(UNCONFIRMED_WEBHOOKS),
-    ..spec::Spec::new(|| defaults(Platform::Loom), connect)
+    ..spec::Spec::new(
+        || defaults(Platform::Loom),
+        connect,
+        |raw, content, _| generic::model(raw, content, Kind::Recording),
+    )
 };
 
 /// Granola (unconfirmed API).
 pub const GRANOLA: spec::Spec = spec::Spec {
     webhooks: Some(UNCONFIRMED_WEBHOOKS),
-    ..spec::Spec::new(|| defaults(Platform::Granola), connect)
+    ..spec::Spec::new(
+        || defaults(Platform::Granola),
+        connect,
+        |raw, content, _| generic::model(raw, content, Kind::Note),
+    )
 };
 
 /// ZeroDB (unconfirmed API): it delivers no webhooks.
-pub const ZERODB: spec::Spec = spec::Spec::new(|| defaults(Platform::ZeroDb), connect);
+pub const ZERODB: spec::Spec = spec::Spec::new(
+    || defaults(Platform::ZeroDb),
+    connect,
+    |raw, content, _| generic::model(raw, content, Kind::Note),
+);

@@ -161,7 +161,11 @@ pub const SPEC: Spec = Spec {
         read: read_event,
         ..Webhooks::signed(Scheme::Twilio)
     }),
-    ..Spec::new(defaults, |b| Arc::new(ZeroVoice(b)))
+    ..Spec::new(
+        defaults,
+        |b| Arc::new(ZeroVoice(b)),
+        |raw, content, _| crate::items::zerovoice::model(raw, content),
+    )
 };
 
 /// Keyed by the message's or call's Sid and its status: status callbacks repeat the Sid with

@@ -30,7 +30,7 @@ pub fn id(v: &Value, ptr: &str) -> Option<String> {
 /// A time at `ptr`: RFC 3339 or RFC 2822 text, Unix seconds or milliseconds (number or
 /// text), or a Slack `ts`.
 pub fn time(v: &Value, ptr: &str) -> Option<DateTime<Utc>> {
-    v.pointer(ptr).and_then(crate::connectors::page::parse_time)
+    v.pointer(ptr).and_then(parse_time)
 }
 
 /// The first of `ptrs` that holds a readable time.
@@ -79,6 +79,28 @@ pub fn tidy(s: &str) -> Option<String> {
         out.push_str(line);
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// A record's time: RFC 3339, RFC 2822 (Twilio's form) or Unix seconds (a number or a
+/// numeric string, as Slack's `ts`).
+pub(crate) fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
+    let secs = match v {
+        Value::String(s) => {
+            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                return Some(t.with_timezone(&Utc));
+            }
+            // Twilio's form: "Tue, 14 Nov 2023 22:13:20 +0000".
+            if let Ok(t) = DateTime::parse_from_rfc2822(s) {
+                return Some(t.with_timezone(&Utc));
+            }
+            s.parse::<f64>().ok()?
+        }
+        Value::Number(n) => n.as_f64()?,
+        _ => return None,
+    };
+    // Milliseconds when it is too large to be seconds.
+    let secs = if secs > 1e11 { secs / 1000.0 } else { secs };
+    DateTime::from_timestamp(secs.trunc() as i64, (secs.fract() * 1e9) as u32)
 }
 
 #[cfg(test)]

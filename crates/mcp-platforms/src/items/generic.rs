@@ -84,8 +84,9 @@ fn body(v: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connectors::model as map;
     use crate::connectors::Platform;
-    use crate::items::{model as map, Context};
+    use crate::items::Context;
     use serde_json::json;
 
     // No public API documentation describes these records: the shapes below only exercise

@@ -1,6 +1,5 @@
 use super::*;
-use crate::connectors::Platform;
-use crate::items::{model as map, Context};
+use crate::items::Context;
 use serde_json::json;
 
 // A `users.messages.get?format=full` answer in the shape of Google's `Message` and
@@ -28,7 +27,7 @@ fn a_full_message_reads_as_an_email_with_its_parts_decoded() {
         account: Some("team@example.com".into()),
         ..Context::default()
     };
-    let m = map(Platform::Gmail, &listed, Some(&full), &ctx);
+    let m = model(&listed, Some(&full), &ctx);
     assert_eq!(m.kind, Kind::Email);
     assert_eq!(m.title.as_deref(), Some("Menu du vendredi à midi"));
     assert_eq!(
@@ -73,12 +72,7 @@ fn a_full_message_reads_as_an_email_with_its_parts_decoded() {
 
 #[test]
 fn the_plain_alternative_is_preferred_when_it_carries_the_message() {
-    let m = map(
-        Platform::Gmail,
-        &json!({}),
-        Some(&fixture(MULTIPART)),
-        &Context::default(),
-    );
+    let m = model(&json!({}), Some(&fixture(MULTIPART)), &Context::default());
     let text = m.text.unwrap_or_default();
     assert!(
         !text.contains("appétit"),
@@ -88,8 +82,7 @@ fn the_plain_alternative_is_preferred_when_it_carries_the_message() {
 
 #[test]
 fn a_word_only_in_the_html_part_is_in_the_text_when_the_plain_part_is_a_stub() {
-    let m = map(
-        Platform::Gmail,
+    let m = model(
         &json!({}),
         Some(&fixture(HTML_ONLY_WORD)),
         &Context::default(),
@@ -113,7 +106,7 @@ fn a_word_only_in_the_html_part_is_in_the_text_when_the_plain_part_is_a_stub() {
 #[test]
 fn a_listed_message_without_content_has_its_thread_and_link() {
     let listed = json!({"id": "18bcfe8e2f1c2a44", "threadId": "18bcfe8e2f1a0000"});
-    let m = map(Platform::Gmail, &listed, None, &Context::default());
+    let m = model(&listed, None, &Context::default());
     assert_eq!(m.thread.as_deref(), Some("18bcfe8e2f1a0000"));
     assert_eq!(
         m.url.as_deref(),
@@ -127,12 +120,7 @@ fn without_a_payload_the_snippet_is_the_text_and_the_date_header_the_time() {
     let content = json!({"id": "a1", "snippet": "It&#39;s here &amp; ready",
         "payload": {"mimeType": "text/plain", "headers": [
             {"name": "Date", "value": "Tue, 14 Nov 2023 22:13:20 +0000"}], "body": {"size": 0}}});
-    let m = map(
-        Platform::Gmail,
-        &json!({}),
-        Some(&content),
-        &Context::default(),
-    );
+    let m = model(&json!({}), Some(&content), &Context::default());
     assert_eq!(m.text.as_deref(), Some("It's here & ready"));
     assert_eq!(m.occurred_at.map(|t| t.timestamp()), Some(1_700_000_000));
 }

@@ -7,24 +7,21 @@
 //! Pure mapping: no HTTP, no database, no clock. It must never fail or panic on what a
 //! platform sent: a field it cannot read is left out, never guessed.
 
-mod discord;
-mod fields;
-mod fireflies;
-mod generic;
-mod gmail;
-mod monday;
-mod notion;
-mod outlook;
-mod slack;
+pub(crate) mod discord;
+pub(crate) mod fields;
+pub(crate) mod fireflies;
+pub(crate) mod generic;
+pub(crate) mod gmail;
+pub(crate) mod monday;
+pub(crate) mod notion;
+pub(crate) mod outlook;
+pub(crate) mod slack;
 pub mod text;
-mod zerovoice;
-mod zoom;
+pub(crate) mod zerovoice;
+pub(crate) mod zoom;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-use crate::connectors::Platform;
 
 /// The version of the model the mappings produce. A change to what `model` makes of a record
 /// that is already stored (a field read from elsewhere, a conversion's rule) bumps it, and the
@@ -168,14 +165,6 @@ impl Model {
     }
 }
 
-/// The platforms whose records' links need the workspace's web address (`Context::web_base`)
-/// and whose identity call names it (`Identity::web_base`): Slack's `auth.test` `url`.
-pub const WEB_BASE_FROM_IDENTITY: &[Platform] = &FROM_IDENTITY;
-
-crate::connectors::platforms_where! {
-    const FROM_IDENTITY = |s| s.web_base_from_identity;
-}
-
 /// What a mapping needs beyond the record itself, from the integration that synced it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
@@ -193,28 +182,6 @@ pub struct Context {
     pub external_id: Option<String>,
 }
 
-/// The model of one synced record. `raw` is the listing record as stored
-/// (`mcp.synced_items.raw`); `content` is what the platform's content call answered, when it
-/// has been fetched (its shape per platform is in docs/ITEMS.md). Without `content` the model
-/// holds what the listing has.
-pub fn model(platform: Platform, raw: &Value, content: Option<&Value>, ctx: &Context) -> Model {
-    match platform {
-        Platform::Gmail => gmail::model(raw, content, ctx),
-        Platform::Outlook => outlook::model(raw, content),
-        Platform::Slack => slack::model(raw, ctx),
-        Platform::Discord => discord::model(raw, ctx),
-        Platform::Zoom => zoom::model(raw, content),
-        Platform::Fireflies => fireflies::model(raw, content),
-        Platform::Notion => notion::model(raw, content),
-        Platform::Monday => monday::model(raw, content, ctx),
-        Platform::ZeroVoice => zerovoice::model(raw, content),
-        Platform::Otter => generic::model(raw, content, Kind::Transcript),
-        Platform::Loom => generic::model(raw, content, Kind::Recording),
-        Platform::Granola => generic::model(raw, content, Kind::Note),
-        Platform::ZeroDb => generic::model(raw, content, Kind::Note),
-    }
-}
-
 /// `text` cut to at most `max_bytes` bytes at a character boundary; `true` when it was cut.
 pub fn clip(text: &str, max_bytes: usize) -> (String, bool) {
     if text.len() <= max_bytes {
@@ -230,6 +197,7 @@ pub fn clip(text: &str, max_bytes: usize) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connectors::{model, Platform};
     use serde_json::json;
 
     #[test]

@@ -154,7 +154,11 @@ pub const SPEC: Spec = Spec {
         from_event: event_accounts,
         case_insensitive: false,
     },
-    ..Spec::new(defaults, |b| Arc::new(Notion(b)))
+    ..Spec::new(
+        defaults,
+        |b| Arc::new(Notion(b)),
+        |raw, content, _| crate::items::notion::model(raw, content),
+    )
 };
 
 /// An event is keyed by its `id`; its type is `type`.

@@ -196,7 +196,11 @@ pub const SPEC: Spec = Spec {
         from_event: event_accounts,
         ..Accounts::NONE
     },
-    ..Spec::new(defaults, |b| Arc::new(Zoom(b)))
+    ..Spec::new(
+        defaults,
+        |b| Arc::new(Zoom(b)),
+        |raw, content, _| crate::items::zoom::model(raw, content),
+    )
 };
 
 /// `endpoint.url_validation` is answered with the `plainToken` and its HMAC by the webhook's
