@@ -152,13 +152,10 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
     let items = items(&v, "/data/transcripts", "transcript", "/id", Some("/date"));
     let n = items.len() as u64;
     c.see(watermark::newest_time(&items).map(watermark::stamp));
-    let (next, done) = c.advance((n == LIMIT).then(|| (skip + n).to_string()));
-    Ok(Page {
+    Ok(Page::advanced(
         items,
-        next_cursor: Some(next),
-        done,
-        deleted: vec![],
-    })
+        c.advance((n == LIMIT).then(|| (skip + n).to_string())),
+    ))
 }
 
 /// Fireflies: its connector, and its webhooks, an HMAC of the body alone in `x-hub-signature`

@@ -38,6 +38,19 @@ pub struct Page {
     pub deleted: Vec<String>,
 }
 
+impl Page {
+    /// A page of a listing that reports no deletions, with where it resumes and whether it is
+    /// caught up (`watermark`'s `advance`).
+    pub fn advanced(items: Vec<SyncItem>, (next, done): (String, bool)) -> Page {
+        Page {
+            items,
+            next_cursor: Some(next),
+            done,
+            deleted: vec![],
+        }
+    }
+}
+
 /// What one page of a listing is asked with: the credentials, where to resume (`None`: the
 /// beginning) and the integration's settings (`core.integrations.settings`).
 #[derive(Clone, Copy)]

@@ -137,13 +137,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
     .await?;
     let items = items(&v, "/items", "item", "/id", Some("/updated_at"));
     c.see(watermark::newest_time(&items).map(watermark::stamp));
-    let (next, done) = c.advance(text(&v, "/next_cursor"));
-    Ok(Page {
-        items,
-        next_cursor: Some(next),
-        done,
-        deleted: vec![],
-    })
+    Ok(Page::advanced(items, c.advance(text(&v, "/next_cursor"))))
 }
 
 /// Otter, Loom and Granola's webhooks as modelled (unconfirmed): an HMAC of the body alone, in

@@ -122,13 +122,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
         Some("/date_created"),
     );
     c.see(watermark::newest_time(&items).map(|t| t.date_naive().to_string()));
-    let (next, done) = c.advance(text(&v, "/next_page_uri"));
-    Ok(Page {
-        items,
-        next_cursor: Some(next),
-        done,
-        deleted: vec![],
-    })
+    Ok(Page::advanced(items, c.advance(text(&v, "/next_page_uri"))))
 }
 
 /// The first request of a listing: the account's recordings, created on or after `since`.

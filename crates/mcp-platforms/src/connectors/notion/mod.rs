@@ -126,13 +126,7 @@ pub(super) async fn page(base: &Base, req: PageRequest<'_>) -> Result<Page, Conn
     c.see(watermark::newest_time(&items).map(watermark::stamp));
     let next =
         text(&v, "/next_cursor").filter(|_| v.get("has_more") == Some(&json!(true)) && !reached);
-    let (next, done) = c.advance(next);
-    Ok(Page {
-        items,
-        next_cursor: Some(next),
-        done,
-        deleted: vec![],
-    })
+    Ok(Page::advanced(items, c.advance(next)))
 }
 
 /// Notion: its connector, and a public integration's webhook subscription, one URL for every
