@@ -226,3 +226,50 @@ async fn check_config_prints_durations_exactly_and_places_toml_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("line 3, column 9"), "{err}");
 }
+
+/// A pool the server can never fill is refused at start, naming the key and the server's
+/// figures, and nothing is migrated; one larger than the connections free now starts with a
+/// warning.
+#[tokio::test]
+async fn a_pool_larger_than_the_server_gives_is_refused_at_start() {
+    let db = TestDb::empty().await;
+    let (max, reserved): (i64, i64) = sqlx::query_as(
+        "SELECT current_setting('max_connections')::int8, \
+                current_setting('superuser_reserved_connections')::int8",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("server settings");
+    // The pool and the readiness probe's connection: one more than the server allows.
+    let too_many = (max - reserved).to_string();
+    let set = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("MCP_WORKER__DATABASE__MAX_CONNECTIONS", too_many.as_str()),
+    ];
+    let out = run_bin(&["migrate"], &set, &[]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("database.max_connections ({too_many})"))
+            && err.contains(&format!("max_connections {max} less {reserved} reserved")),
+        "{err}"
+    );
+    let migrated: bool = sqlx::query_scalar("SELECT to_regclass('mcp.sync_jobs') IS NOT NULL")
+        .fetch_one(&db.pool)
+        .await
+        .expect("catalog");
+    assert!(!migrated, "refused, yet migrated");
+
+    // Exactly what the server allows, with this test's own connection in use: it starts, and
+    // says it may wait.
+    let fits = (max - reserved - 1).to_string();
+    let set = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("MCP_WORKER__DATABASE__MAX_CONNECTIONS", fits.as_str()),
+    ];
+    let out = run_bin(&["migrate"], &set, &[]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("fewer free connections"), "{err}");
+    db.drop_db().await;
+}

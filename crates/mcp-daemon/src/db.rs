@@ -28,12 +28,67 @@ pub enum DbError {
     /// The first connection failed: what failed and the likely fix, in one sentence.
     #[error("cannot connect to {url}: {why}")]
     Unreachable { url: String, why: String },
+    /// The pool asks for more connections than the server gives a login that is not a
+    /// superuser: it would stall waiting for connections instead of failing.
+    #[error(
+        "database.max_connections ({pool}) and the readiness probe's connection need {needed} \
+         connections, but the server allows {allowed} (max_connections {max} less {reserved} \
+         reserved): lower database.max_connections, or raise the server's max_connections"
+    )]
+    Budget {
+        pool: u32,
+        needed: i64,
+        allowed: i64,
+        max: i64,
+        reserved: i64,
+    },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+}
+
+/// What the server can give: its `max_connections` less the slots reserved for superusers
+/// (and, from PostgreSQL 16, `reserved_connections`), and how many client connections others
+/// hold now.
+const BUDGET_SQL: &str = "\
+SELECT current_setting('max_connections')::int8 AS max, \
+       current_setting('superuser_reserved_connections')::int8 \
+         + COALESCE(NULLIF(current_setting('reserved_connections', true), '')::int8, 0) AS reserved, \
+       (SELECT count(*) FROM pg_stat_activity \
+         WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()) AS in_use";
+
+/// Refuses a pool the server can never fill (`database.max_connections` plus the `/readyz`
+/// probe's connection over what it allows), and warns when it cannot fill it now because others
+/// hold the rest: the pool would wait for connections, not fail.
+async fn check_budget(conn: &mut sqlx::PgConnection, pool: u32) -> Result<(), DbError> {
+    let (max, reserved, in_use): (i64, i64, i64) =
+        sqlx::query_as(BUDGET_SQL).fetch_one(&mut *conn).await?;
+    let needed = i64::from(pool) + 1;
+    let allowed = max - reserved;
+    if needed > allowed {
+        return Err(DbError::Budget {
+            pool,
+            needed,
+            allowed,
+            max,
+            reserved,
+        });
+    }
+    let free = allowed - in_use;
+    if needed > free {
+        tracing::warn!(
+            needed,
+            free,
+            in_use,
+            max_connections = max,
+            "the server has fewer free connections than this daemon's pool may open: \
+             it will wait for connections when busy (docs/OPERATIONS.md, connection budget)"
+        );
+    }
+    Ok(())
 }
 
 pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool, DbError> {
@@ -48,8 +103,10 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool, DbError> {
     // only that it timed out, hiding a refused connection or a missing database.
     use sqlx::Connection;
     match tokio::time::timeout(cfg.connect_timeout, sqlx::PgConnection::connect_with(&opts)).await {
-        Ok(Ok(conn)) => {
+        Ok(Ok(mut conn)) => {
+            let budget = check_budget(&mut conn, cfg.max_connections).await;
             let _ = conn.close().await;
+            budget?;
         }
         Ok(Err(e)) => {
             return Err(DbError::Unreachable {
