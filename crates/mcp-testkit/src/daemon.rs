@@ -144,7 +144,13 @@ impl Launcher {
         let start = Instant::now();
         loop {
             if let Some(status) = child.try_wait()? {
-                bail!("daemon exited early: {status}");
+                // What it said before it exited, where it was held in a file (a piped one is
+                // the caller's to read).
+                let said = held
+                    .as_ref()
+                    .and_then(|f| std::fs::read_to_string(f.path()).ok())
+                    .unwrap_or_default();
+                bail!("daemon exited early: {status}\n{said}");
             }
             if let Ok((200, _)) = http_get(&format!("127.0.0.1:{port}"), "/readyz").await {
                 break;
