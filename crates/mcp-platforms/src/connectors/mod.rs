@@ -129,12 +129,11 @@ macro_rules! platforms_where {
 }
 pub(crate) use platforms_where;
 
-/// The platforms whose records' links need the workspace's web address (`items::Context::web_base`)
-/// and whose identity call names it (`Identity::web_base`): Slack's `auth.test` `url`.
-pub const WEB_BASE_FROM_IDENTITY: &[Platform] = &FROM_IDENTITY;
-
 platforms_where! {
-    const FROM_IDENTITY = |s| s.web_base_from_identity;
+    /// The platforms whose records' links need the workspace's web address
+    /// (`items::Context::web_base`) and whose identity call names it (`Identity::web_base`):
+    /// Slack's `auth.test` `url`.
+    pub const WEB_BASE_FROM_IDENTITY = |s| s.web_base_from_identity;
 }
 
 /// The model of one synced record of `platform` (its spec's `model`). `raw` is the listing
