@@ -21,7 +21,7 @@ use mcp_queue::job::Attempt;
 use mcp_queue::worker::Worker;
 use mcp_queue::Registry;
 use mcp_queue::{ClaimedJob, Outcome, OutcomeRow, Queue};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -101,7 +101,7 @@ async fn fresh_db(server: &str, tag: &str) -> Res<Db> {
     let mut url = url::Url::parse(server)?;
     url.set_path(&format!("/{name}"));
     let url = url.to_string();
-    let pool = PgPool::connect(&url).await?;
+    let pool = mcp_queue::pg::Db::connect(&url).await?;
     mcp_daemon::db::migrate(&pool, mcp_handlers::builtin_catalog()).await?;
     pool.close().await;
     Ok(Db { name, url })

@@ -50,7 +50,7 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
 
 /// Every series the daemon exports once started, by metric name, as label sets: what it
 /// registers at zero, plus the credential gauges it samples from the database at once.
-async fn exported(pool: &sqlx::PgPool) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
+async fn exported(pool: &mcp_queue::pg::Db) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     {

@@ -162,7 +162,7 @@ pub fn schedule_off() -> mcp_daemon::config::ScheduleConfig {
 
 /// A scheduler of `schedules` over the built-in kinds, on `pool`.
 pub fn scheduler(
-    pool: sqlx::PgPool,
+    pool: mcp_queue::pg::Db,
     schedules: &std::collections::BTreeMap<String, mcp_daemon::config::ScheduleConfig>,
 ) -> mcp_queue::scheduler::Scheduler {
     mcp_queue::scheduler::Scheduler::from_config(pool, schedules, mcp_handlers::builtin_catalog())
@@ -177,7 +177,7 @@ pub async fn schedulers(
 ) -> Vec<mcp_queue::scheduler::Scheduler> {
     let mut all = Vec::new();
     for _ in 0..n {
-        let pool = sqlx::PgPool::connect(url).await.expect("pool");
+        let pool = mcp_queue::pg::Db::connect(url).await.expect("pool");
         all.push(scheduler(pool, schedules));
     }
     all

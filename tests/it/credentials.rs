@@ -183,8 +183,8 @@ async fn two_daemons_never_spend_the_same_refresh_token() {
     let (db, sb, connectors, vault) = setup().await;
     let id = seed(&db, &sb, &vault, Platform::Zoom, 600).await;
     let before = sb.calls(Platform::Zoom);
-    let pools: Vec<sqlx::PgPool> =
-        futures::future::join_all((0..4).map(|_| sqlx::PgPool::connect(&db.url)))
+    let pools: Vec<mcp_queue::pg::Db> =
+        futures::future::join_all((0..4).map(|_| mcp_queue::pg::Db::connect(&db.url)))
             .await
             .into_iter()
             .map(|p| p.expect("pool"))

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection};
 
 use crate::common::{free_port, http_get, parse_metrics, Daemon};
 
@@ -196,7 +196,7 @@ async fn database_up(port: u16) -> f64 {
 }
 
 /// The value of `sql` once the database answers it (errors while it comes back are retried).
-async fn scalar_when_up(pool: &PgPool, sql: &'static str) -> i64 {
+async fn scalar_when_up(pool: &sqlx::PgPool, sql: &'static str) -> i64 {
     let start = Instant::now();
     loop {
         let answer: Result<i64, _> = sqlx::query_scalar(sql).fetch_one(pool).await;

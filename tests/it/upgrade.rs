@@ -10,7 +10,7 @@ use crate::common::TestDb;
 async fn at_version(version: i64) -> TestDb {
     let db = TestDb::empty().await;
     MIGRATOR
-        .run_to(version, &db.pool)
+        .run_to(version, db.pool.pool())
         .await
         .expect("migrate to the older release");
     mcp_handlers::builtin_catalog()
@@ -38,7 +38,7 @@ async fn monday_board_webhooks_made_before_url_secrets_are_made_again_after_the_
          SELECT id, workspace_id, platform, 'daemon', 'hook-' || platform FROM core.integrations;",
     )
     .await;
-    MIGRATOR.run(&db.pool).await.expect("upgrade");
+    MIGRATOR.run(db.pool.pool()).await.expect("upgrade");
     let queued: Vec<(String, Option<uuid::Uuid>)> = sqlx::query_as(
         "SELECT payload->>'integration_id', integration_id FROM mcp.sync_jobs \
          WHERE kind = 'webhook_subscribe' ORDER BY id",

@@ -26,7 +26,7 @@ struct Sealed {
 
 /// One of each kind, sealed with `vault` as it is now.
 async fn write_one(
-    db: &sqlx::PgPool,
+    db: &mcp_queue::pg::Db,
     vault: &mcp_daemon::vault::Vault,
     ws: Uuid,
     n: usize,

@@ -4,10 +4,10 @@
 //! This module never stores, logs, returns or puts into an error a token after `create`.
 
 use base64::Engine;
+use mcp_queue::pg::{self, Db};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::db::workspace_exists;
@@ -76,7 +76,7 @@ fn generate() -> Secret {
 /// Makes a token for `workspace`; returns its row and the token (shown once, then only its
 /// hash exists).
 pub async fn create(
-    pool: &PgPool,
+    pool: &Db,
     workspace: Uuid,
     name: &str,
 ) -> Result<(ApiToken, Secret), TokenError> {
@@ -88,7 +88,7 @@ pub async fn create(
         return Err(TokenError::UnknownWorkspace(workspace));
     }
     let token = generate();
-    let row: ApiToken = sqlx::query_as(
+    let row: ApiToken = pg::query_as(
         "INSERT INTO mcp.api_tokens (workspace_id, name, token_sha256) VALUES ($1, $2, $3) \
          RETURNING id, workspace_id, name, created_at, revoked_at",
     )
@@ -102,7 +102,7 @@ pub async fn create(
 
 /// Tokens, of one workspace or of all, oldest first; revoked ones only when asked.
 pub async fn list(
-    pool: &PgPool,
+    pool: &Db,
     workspace: Option<Uuid>,
     with_revoked: bool,
 ) -> Result<Vec<ApiToken>, TokenError> {
@@ -120,7 +120,7 @@ pub(crate) const LISTED: &str = " WHERE ($1::uuid IS NULL OR workspace_id = $1) 
 
 /// The rows of a token table's listing `sql` (its columns and table, then `LISTED`).
 pub(crate) async fn listed<T>(
-    pool: &PgPool,
+    pool: &Db,
     sql: &'static str,
     workspace: Option<Uuid>,
     with_revoked: bool,
@@ -128,7 +128,7 @@ pub(crate) async fn listed<T>(
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
 {
-    sqlx::query_as(sql)
+    pg::query_as(sql)
         .bind(workspace)
         .bind(with_revoked)
         .fetch_all(pool)
@@ -136,8 +136,8 @@ where
 }
 
 /// Revokes a token: refused from the next request on.
-pub async fn revoke(pool: &PgPool, id: Uuid) -> Result<ApiToken, TokenError> {
-    sqlx::query_as(
+pub async fn revoke(pool: &Db, id: Uuid) -> Result<ApiToken, TokenError> {
+    pg::query_as(
         "UPDATE mcp.api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL \
          RETURNING id, workspace_id, name, created_at, revoked_at",
     )
@@ -148,8 +148,8 @@ pub async fn revoke(pool: &PgPool, id: Uuid) -> Result<ApiToken, TokenError> {
 }
 
 /// The unrevoked token whose hash is `sha256`, if any.
-pub async fn find(pool: &PgPool, sha256: &[u8; 32]) -> Result<Option<Found>, TokenError> {
-    let row: Option<(Uuid, Uuid)> = sqlx::query_as(
+pub async fn find(pool: &Db, sha256: &[u8; 32]) -> Result<Option<Found>, TokenError> {
+    let row: Option<(Uuid, Uuid)> = pg::query_as(
         "SELECT id, workspace_id FROM mcp.api_tokens \
          WHERE token_sha256 = $1 AND revoked_at IS NULL",
     )

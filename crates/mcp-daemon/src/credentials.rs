@@ -4,10 +4,10 @@
 //! the platform call); once a platform has issued new tokens they are stored or retried from
 //! memory, never re-requested with the old refresh token.
 
+use mcp_queue::pg::{self, Db};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 
 use crate::integrations::IntegrationState;
 use crate::kinds::{Kind, TokenRefresh};
@@ -98,7 +98,7 @@ pub enum Renewed {
 /// returned without a second refresh; else this one refreshes under the lock, as
 /// `refresh_token` does.
 pub async fn refresh_refused(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     connectors: &Connectors,
     id: uuid::Uuid,
@@ -107,10 +107,10 @@ pub async fn refresh_refused(
 ) -> Result<Renewed, CredentialError> {
     let mut tx = pool.begin().await?;
     // A holder is in a platform call bounded by the HTTP client's timeout; never wait forever.
-    sqlx::query("SET LOCAL lock_timeout = '60s'")
+    pg::query("SET LOCAL lock_timeout = '60s'")
         .execute(&mut *tx)
         .await?;
-    let row: Option<LockedRow> = sqlx::query_as(REFRESH_WAIT_SQL)
+    let row: Option<LockedRow> = pg::query_as(REFRESH_WAIT_SQL)
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -147,19 +147,19 @@ pub async fn refresh_refused(
 /// Refreshes one integration's token. The token row is locked (`FOR UPDATE SKIP LOCKED`) before
 /// the platform call and stays locked until the new tokens are stored in the same transaction.
 pub async fn refresh_token(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     connectors: &Connectors,
     id: uuid::Uuid,
     store_retry_for: Duration,
 ) -> Result<RefreshOutcome, CredentialError> {
     let mut tx = pool.begin().await?;
-    let row: Option<LockedRow> = sqlx::query_as(REFRESH_LOCK_SQL)
+    let row: Option<LockedRow> = pg::query_as(REFRESH_LOCK_SQL)
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
     let Some((_, refresh_ct, key_id, platform, state)) = row else {
-        let exists: bool = sqlx::query_scalar(
+        let exists: bool = pg::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM mcp.oauth_tokens WHERE integration_id = $1)",
         )
         .bind(id)
@@ -182,7 +182,7 @@ type Refreshable = (Option<Vec<u8>>, Option<String>, String, String);
 /// What a refresh is made with.
 #[derive(Clone, Copy)]
 struct Refresher<'a> {
-    pool: &'a PgPool,
+    pool: &'a Db,
     vault: &'a Vault,
     connectors: &'a Connectors,
     store_retry_for: Duration,
@@ -190,7 +190,7 @@ struct Refresher<'a> {
 
 impl<'a> Refresher<'a> {
     fn new(
-        pool: &'a PgPool,
+        pool: &'a Db,
         vault: &'a Vault,
         connectors: &'a Connectors,
         store_retry_for: Duration,
@@ -328,7 +328,7 @@ async fn store(
     let (_, refresh_ct) = vault
         .seal(refresh.expose(), Binding::new(&record, REFRESH_TOKEN_FIELD))
         .map_err(|e| err(REFRESH_TOKEN_FIELD, e))?;
-    sqlx::query(
+    pg::query(
         "UPDATE mcp.oauth_tokens SET access_token_ct = $2, refresh_token_ct = $3, key_id = $4, \
          updated_at = now() WHERE integration_id = $1",
     )
@@ -341,7 +341,7 @@ async fn store(
     let expires_at = tokens
         .expires_in
         .map(|d| chrono::Utc::now() + chrono::Duration::milliseconds(d.as_millis() as i64));
-    sqlx::query("SELECT mcp.update_token_expiry($1, $2, NULL, $3)")
+    pg::query("SELECT mcp.update_token_expiry($1, $2, NULL, $3)")
         .bind(id)
         .bind(expires_at)
         .bind(tokens.scopes.as_deref())
@@ -353,20 +353,20 @@ async fn store(
 /// After a failed refresh: count it and log the error; `reauth` moves the integration to EXPIRED
 /// with an event asking the user to reconnect.
 pub async fn record_refresh_failure(
-    pool: &PgPool,
+    pool: &Db,
     id: uuid::Uuid,
     error: &ConnectorError,
     job_id: i64,
 ) -> Result<(), CredentialError> {
     let mut tx = pool.begin().await?;
-    sqlx::query(
+    pg::query(
         "UPDATE mcp.oauth_tokens SET refresh_failures = refresh_failures + 1, updated_at = now() \
          WHERE integration_id = $1",
     )
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(const_format::concatcp!(
+    pg::query(const_format::concatcp!(
         "INSERT INTO mcp.integration_errors (integration_id, workspace_id, platform, error_type, \
              message, http_status, context, job_id) \
          SELECT id, workspace_id, platform, $2, $3, $4, '",
@@ -388,7 +388,7 @@ pub async fn record_refresh_failure(
     if let Some(to) = to {
         let reason = format!("token refresh refused: {}", error.error_type);
         crate::integrations::refused_by_platform(&mut *tx, id, to, &reason).await?;
-        sqlx::query(
+        pg::query(
             "INSERT INTO ops.events (workspace_id, integration_id, event_type, payload) \
              SELECT workspace_id, id, 'integration.reconnect_required', \
                     jsonb_build_object('platform', platform, 'reason', $2::text) \
@@ -419,8 +419,8 @@ SELECT count(*) FROM ( \
 
 /// Enqueues one `token_refresh` per refreshable token that expires within `ahead`, once (a
 /// refresh still queued for the same integration is left alone). Returns how many.
-pub async fn enqueue_refresh_sweep(pool: &PgPool, ahead: Duration) -> Result<u64, CredentialError> {
-    let n: i64 = sqlx::query_scalar(REFRESH_SWEEP_SQL)
+pub async fn enqueue_refresh_sweep(pool: &Db, ahead: Duration) -> Result<u64, CredentialError> {
+    let n: i64 = pg::query_scalar(REFRESH_SWEEP_SQL)
         .bind(ahead.as_millis() as i64)
         .fetch_one(pool)
         .await?;

@@ -2,12 +2,12 @@
 //! `crates/mcp-queue/migrations/`, the daemon's from `migrations/`, one numbering), applied by
 //! `mcp-worker migrate` or at start, and never edited once released.
 
+use mcp_queue::pg::{self, Db, Session};
 use std::str::FromStr;
 use std::sync::LazyLock;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
 
 use mcp_queue::catalog::{Catalog, CatalogError};
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,14 @@ pub enum DbError {
         max: i64,
         reserved: i64,
     },
+    /// Behind a transaction pooler, the migrations' session lock needs a direct connection.
+    #[error(
+        "migrations are pending, and behind a transaction pooler (database.pooler = \"transaction\") \
+         they need a direct connection for their session lock: set database.listen_url to the \
+         server itself, or run `mcp-worker migrate` with DATABASE_URL naming the server and \
+         MCP_WORKER__DATABASE__POOLER=none"
+    )]
+    MigrateNeedsSession,
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
@@ -65,7 +73,7 @@ SELECT current_setting('max_connections')::int8 AS max, \
 /// hold the rest: the pool would wait for connections, not fail.
 async fn check_budget(conn: &mut sqlx::PgConnection, pool: u32) -> Result<(), DbError> {
     let (max, reserved, in_use): (i64, i64, i64) =
-        sqlx::query_as(BUDGET_SQL).fetch_one(&mut *conn).await?;
+        pg::query_as(BUDGET_SQL).fetch_one(&mut *conn).await?;
     let needed = i64::from(pool) + 1;
     let allowed = max - reserved;
     if needed > allowed {
@@ -91,20 +99,49 @@ async fn check_budget(conn: &mut sqlx::PgConnection, pool: u32) -> Result<(), Db
     Ok(())
 }
 
-pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool, DbError> {
-    let shown = redact_url(&cfg.url);
-    let opts = PgConnectOptions::from_str(&cfg.url)
+/// Parses a connection URL (`database.url` or `database.listen_url`).
+fn options(url: &str, application: &str) -> Result<PgConnectOptions, DbError> {
+    Ok(PgConnectOptions::from_str(url)
         .map_err(|source| DbError::Url {
-            url: shown.clone(),
+            url: redact_url(url),
             source,
         })?
-        .application_name("mcp-worker");
+        .application_name(application))
+}
+
+pub async fn connect(cfg: &DatabaseConfig) -> Result<Db, DbError> {
+    let shown = redact_url(&cfg.url);
+    let pooled = cfg.pooler == Pooler::Transaction;
+    let mut opts = options(&cfg.url, "mcp-worker")?;
+    if pooled {
+        // PgBouncer refuses a startup parameter it does not track (`extra_float_digits`, which
+        // sqlx sends) unless its `ignore_startup_parameters` names it; sent as-is, a default
+        // PgBouncer would refuse every connection.
+        opts = opts.extra_float_digits(None);
+    }
+    let session = match (&cfg.listen_url, pooled) {
+        (Some(url), true) => Some(options(url, "mcp-worker listen")?),
+        (Some(_), false) => {
+            tracing::warn!(
+                "database.listen_url is read only behind a pooler (database.pooler = \
+                 \"transaction\"); without one, the pool's own connections listen"
+            );
+            None
+        }
+        (None, _) => None,
+    };
     // One connection first, on its own: the pool would retry until its timeout and then say
     // only that it timed out, hiding a refused connection or a missing database.
     use sqlx::Connection;
     match tokio::time::timeout(cfg.connect_timeout, sqlx::PgConnection::connect_with(&opts)).await {
         Ok(Ok(mut conn)) => {
-            let budget = check_budget(&mut conn, cfg.max_connections).await;
+            // Behind a pooler the pool's connections are the pooler's clients, not the server's:
+            // its limits are the pooler's (docs/OPERATIONS.md, behind a pooler).
+            let budget = if pooled {
+                Ok(())
+            } else {
+                check_budget(&mut conn, cfg.max_connections).await
+            };
             let _ = conn.close().await;
             budget?;
         }
@@ -125,7 +162,7 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool, DbError> {
             })
         }
     }
-    PgPoolOptions::new()
+    let pool = PgPoolOptions::new()
         .max_connections(cfg.max_connections)
         .acquire_timeout(cfg.connect_timeout)
         // No ping before every acquire (a round trip per statement on the hot paths): a broken
@@ -134,7 +171,12 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool, DbError> {
         .test_before_acquire(false)
         .connect_with(opts)
         .await
-        .map_err(|source| DbError::Connect { url: shown, source })
+        .map_err(|source| DbError::Connect { url: shown, source })?;
+    Ok(if pooled {
+        Db::behind_pooler(pool, session)
+    } else {
+        Db::direct(pool)
+    })
 }
 
 /// A failed first connection in one sentence: what PostgreSQL (or the network) said, and what
@@ -177,10 +219,41 @@ fn explain(e: &sqlx::Error, opts: &PgConnectOptions) -> String {
 }
 
 /// Applies pending migrations, then rewrites the job catalogue.
-pub async fn migrate(pool: &PgPool, catalog: &Catalog) -> Result<(), DbError> {
-    MIGRATOR.run(pool).await?;
-    catalog.sync_to_db(pool).await?;
-    Ok(())
+///
+/// The migrator holds a session lock (`pg_advisory_lock`) so that daemons starting together
+/// apply each migration once: behind a transaction pooler it runs on the direct
+/// `database.listen_url`, and without one only a database already current is accepted.
+pub fn migrate<'a>(
+    db: &'a Db,
+    catalog: &'a Catalog,
+) -> futures::future::BoxFuture<'a, Result<(), DbError>> {
+    // Boxed: the session's connection and the migrator's futures would otherwise make the
+    // callers' futures prove `Send` for every lifetime, which rustc cannot.
+    Box::pin(async move {
+        match db.session() {
+            Session::Pool(pool) => MIGRATOR.run(pool).await?,
+            Session::Direct(options) => {
+                let direct = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options.clone())
+                    .await?;
+                let run = MIGRATOR.run(&direct).await;
+                direct.close().await;
+                run?;
+            }
+            Session::None => {
+                if !migrations_current(db).await? {
+                    return Err(DbError::MigrateNeedsSession);
+                }
+            }
+        }
+        catalog.sync_to_db(db).await?;
+        Ok(())
+    })
+}
+/// The newest embedded migration's version.
+pub fn latest_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 /// True when every embedded migration has been applied (and nothing newer is unknown). Runs on
@@ -189,9 +262,9 @@ pub async fn migrations_current<'e, E>(db: E) -> Result<bool, DbError>
 where
     E: sqlx::PgExecutor<'e>,
 {
-    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let latest = latest_migration();
     let applied: Option<i64> =
-        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+        pg::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
             .fetch_one(db)
             .await?;
     Ok(applied == Some(latest))
@@ -207,6 +280,24 @@ pub struct DatabaseConfig {
     pub connect_timeout: Duration,
     /// Apply pending migrations when `run` starts.
     pub migrate_on_start: bool,
+    /// What stands between `url` and the server: `none`, or `transaction` for a
+    /// transaction-mode pooler such as PgBouncer.
+    pub pooler: Pooler,
+    /// Behind a pooler: a direct connection to the server, for what needs a session (`LISTEN`,
+    /// the migrations' lock). Without one, workers poll every `worker.poll_interval`.
+    pub listen_url: Option<String>,
+}
+
+/// What stands between `database.url` and the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooler {
+    /// Nothing: `url` is the server.
+    #[default]
+    None,
+    /// A pooler that may hand each transaction to another server connection (PgBouncer's
+    /// `pool_mode = transaction`).
+    Transaction,
 }
 
 impl Default for DatabaseConfig {
@@ -216,6 +307,8 @@ impl Default for DatabaseConfig {
             max_connections: 10,
             connect_timeout: Duration::from_secs(5),
             migrate_on_start: true,
+            pooler: Pooler::None,
+            listen_url: None,
         }
     }
 }
@@ -227,6 +320,8 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
             .field("migrate_on_start", &self.migrate_on_start)
+            .field("pooler", &self.pooler)
+            .field("listen_url", &self.listen_url.as_deref().map(redact_url))
             .finish()
     }
 }
@@ -263,7 +358,7 @@ pub async fn workspace_exists(
     db: impl sqlx::PgExecutor<'_>,
     ws: uuid::Uuid,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM core.workspaces WHERE id = $1)")
+    pg::query_scalar("SELECT EXISTS (SELECT 1 FROM core.workspaces WHERE id = $1)")
         .bind(ws)
         .fetch_one(db)
         .await

@@ -3,15 +3,14 @@
 //! key in short batches, each its own transaction, so stopping it at any point loses nothing.
 //! Key material never enters the database; plaintext exists only in memory as `Secret`.
 
-use sqlx::PgPool;
-
 use crate::credentials::CredentialError;
 use crate::vault::{Binding, Vault, VaultError, ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD};
+use mcp_queue::pg::{self, Db};
 
 /// Records the vault's key ids (first sight) so that every daemon and SQL user knows key ages.
-pub async fn register_keys(pool: &PgPool, vault: &Vault) -> Result<(), CredentialError> {
+pub async fn register_keys(pool: &Db, vault: &Vault) -> Result<(), CredentialError> {
     let ids: Vec<String> = vault.key_ids().into_iter().map(str::to_string).collect();
-    sqlx::query(
+    pg::query(
         "INSERT INTO mcp.vault_keys (key_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
     )
     .bind(&ids)
@@ -32,16 +31,16 @@ UNION ALL \
 SELECT EXTRACT(EPOCH FROM now() - created_at)::float8 FROM mcp.vault_data_keys WHERE id = $1";
 
 /// Samples the credential gauges: earliest token expiry, age of the newest key, keys loaded.
-pub async fn sample_gauges(pool: &PgPool, vault: &Vault) -> Result<(), CredentialError> {
+pub async fn sample_gauges(pool: &Db, vault: &Vault) -> Result<(), CredentialError> {
     use crate::metrics as m;
-    let earliest: Option<f64> = sqlx::query_scalar(EARLIEST_EXPIRY_SQL)
+    let earliest: Option<f64> = pg::query_scalar(EARLIEST_EXPIRY_SQL)
         .fetch_one(pool)
         .await?;
     // No token at all: report a day past the refresh horizon rather than a misleading zero.
     metrics::gauge!(m::TOKEN_EARLIEST_EXPIRY).set(earliest.unwrap_or(m::TOKEN_EXPIRY_UNKNOWN_S));
     let age: Option<f64> = match vault.sealing_key_id() {
         Some(id) => {
-            sqlx::query_scalar(KEY_AGE_SQL)
+            pg::query_scalar(KEY_AGE_SQL)
                 .bind(id)
                 .fetch_optional(pool)
                 .await?
@@ -72,7 +71,7 @@ type TokenRow = (uuid::Uuid, Option<Vec<u8>>, Option<Vec<u8>>, String);
 /// transaction. Resumable: each batch commits on its own, and a row is either wholly under its
 /// old key (still loaded) or wholly under the new one. `max_batches` stops early (tests).
 pub async fn rotate(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     batch: i64,
     max_batches: Option<u64>,
@@ -90,7 +89,7 @@ pub async fn rotate(
     // Tokens.
     while more(&report) {
         let mut tx = pool.begin().await?;
-        let rows: Vec<TokenRow> = sqlx::query_as(
+        let rows: Vec<TokenRow> = pg::query_as(
             "SELECT integration_id, access_token_ct, refresh_token_ct, key_id FROM mcp.oauth_tokens \
              WHERE key_id <> $1 ORDER BY integration_id LIMIT $2 FOR UPDATE SKIP LOCKED",
         )
@@ -126,7 +125,7 @@ pub async fn rotate(
                 re(access, ACCESS_TOKEN_FIELD)?,
                 re(refresh, REFRESH_TOKEN_FIELD)?,
             );
-            sqlx::query(
+            pg::query(
                 "UPDATE mcp.oauth_tokens SET access_token_ct = $2, refresh_token_ct = $3, key_id = $4 \
                  WHERE integration_id = $1",
             )
@@ -203,7 +202,7 @@ pub async fn rotate(
             }
         }
     }
-    report.remaining = sqlx::query_scalar(
+    report.remaining = pg::query_scalar(
         "SELECT (SELECT count(*) FROM mcp.oauth_tokens WHERE key_id <> $1) \
               + (SELECT count(*) FROM mcp.webhooks WHERE secret_ct IS NOT NULL AND key_id <> $1) \
               + (SELECT count(*) FROM mcp.notification_endpoints WHERE key_id <> $1) \
@@ -231,7 +230,7 @@ struct Columns {
 
 /// One batch of a one-secret-per-row table.
 async fn rotate_simple(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     newest: &str,
     batch: i64,
@@ -250,7 +249,7 @@ async fn rotate_simple(
     } else {
         "id::text"
     };
-    let rows: Vec<(String, Vec<u8>, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let rows: Vec<(String, Vec<u8>, String)> = pg::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {record_expr}, {ct_col}, {kid_col} FROM {table} \
          WHERE {ct_col} IS NOT NULL AND {kid_col} <> $1 LIMIT $2 FOR UPDATE SKIP LOCKED"
     )))
@@ -270,7 +269,7 @@ async fn rotate_simple(
         let (_, new_ct) = vault
             .seal(plain.expose(), Binding::new(record, field))
             .map_err(err)?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        pg::query(sqlx::AssertSqlSafe(format!(
             "UPDATE {table} SET {ct_col} = $2, {kid_col} = $3 WHERE {record_expr} = $1"
         )))
         .bind(record)
@@ -288,9 +287,9 @@ const DATA_KEY_LOCK: i64 = 0x6d63_705f_646b_6579;
 
 /// Loads (unwraps) every data key this daemon's operator keys can open into the vault; a data
 /// key wrapped by an operator key not loaded here is skipped with a warning. Returns how many.
-pub async fn load_data_keys(pool: &PgPool, vault: &Vault) -> Result<usize, CredentialError> {
+pub async fn load_data_keys(pool: &Db, vault: &Vault) -> Result<usize, CredentialError> {
     type Row = (String, String, Vec<u8>, chrono::DateTime<chrono::Utc>);
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<Row> = pg::query_as(
         "SELECT id, wrapped_by, wrapped, active_from FROM mcp.vault_data_keys ORDER BY active_from",
     )
     .fetch_all(pool)
@@ -312,7 +311,7 @@ pub async fn load_data_keys(pool: &PgPool, vault: &Vault) -> Result<usize, Crede
 /// across all daemons (an advisory lock, and the check made again under it). It seals from
 /// `grace` on. Returns its id when this call made one.
 pub async fn ensure_data_key(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     cfg: &crate::vault::VaultConfig,
 ) -> Result<Option<String>, CredentialError> {
@@ -320,14 +319,14 @@ pub async fn ensure_data_key(
         return Ok(None);
     }
     let mut tx = pool.begin().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+    let locked: bool = pg::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
         .bind(DATA_KEY_LOCK)
         .fetch_one(&mut *tx)
         .await?;
     if !locked {
         return Ok(None);
     }
-    let due: bool = sqlx::query_scalar(
+    let due: bool = pg::query_scalar(
         "SELECT COALESCE(max(created_at) < now() - $1 * interval '1 millisecond', true) \
          FROM mcp.vault_data_keys",
     )
@@ -349,7 +348,7 @@ pub async fn ensure_data_key(
         source,
     };
     let (kek, wrapped) = vault.wrap(&id, &bytes).map_err(err)?;
-    sqlx::query(
+    pg::query(
         "INSERT INTO mcp.vault_data_keys (id, wrapped_by, wrapped, active_from) \
          VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')",
     )
@@ -359,7 +358,7 @@ pub async fn ensure_data_key(
     .bind(cfg.data_key_grace.as_millis() as i64)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    pg::query(
         "INSERT INTO ops.events (event_type, payload) \
          VALUES ('vault.data_key_created', jsonb_build_object('id', $1::text, 'wrapped_by', $2::text))",
     )
@@ -374,11 +373,11 @@ pub async fn ensure_data_key(
 
 /// Wraps every data key again under the newest operator key (rotating an operator key touches
 /// only these rows). Returns how many.
-pub async fn rewrap_data_keys(pool: &PgPool, vault: &Vault) -> Result<u64, CredentialError> {
+pub async fn rewrap_data_keys(pool: &Db, vault: &Vault) -> Result<u64, CredentialError> {
     let Some(newest) = vault.newest_key_id().map(str::to_string) else {
         return Ok(0);
     };
-    let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+    let rows: Vec<(String, String, Vec<u8>)> = pg::query_as(
         "SELECT id, wrapped_by, wrapped FROM mcp.vault_data_keys WHERE wrapped_by <> $1",
     )
     .bind(&newest)
@@ -393,7 +392,7 @@ pub async fn rewrap_data_keys(pool: &PgPool, vault: &Vault) -> Result<u64, Crede
         };
         let bytes = vault.unwrap_key(&id, &kek, &wrapped).map_err(err)?;
         let (by, again) = vault.wrap(&id, &bytes).map_err(err)?;
-        n += sqlx::query(
+        n += pg::query(
             "UPDATE mcp.vault_data_keys SET wrapped_by = $3, wrapped = $4 \
              WHERE id = $1 AND wrapped_by = $2",
         )
@@ -411,10 +410,10 @@ pub async fn rewrap_data_keys(pool: &PgPool, vault: &Vault) -> Result<u64, Crede
 /// Deletes the data keys that no secret uses any more and that a newer one has replaced for
 /// longer than the grace period (so no daemon still seals with them). Returns their ids.
 pub async fn retire_data_keys(
-    pool: &PgPool,
+    pool: &Db,
     cfg: &crate::vault::VaultConfig,
 ) -> Result<Vec<String>, CredentialError> {
-    Ok(sqlx::query_scalar(
+    Ok(pg::query_scalar(
         "DELETE FROM mcp.vault_data_keys d \
          WHERE d.active_from < (SELECT max(active_from) FROM mcp.vault_data_keys \
                                 WHERE active_from < now() - $1 * interval '1 millisecond') \
@@ -435,7 +434,7 @@ pub async fn retire_data_keys(
 /// re-wrap under the newest operator key, re-encrypt one batch of secrets not under the sealing
 /// key, and retire what nothing uses. `true` when more secrets wait for re-encryption.
 pub async fn upkeep(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     cfg: &crate::vault::VaultConfig,
 ) -> Result<bool, CredentialError> {

@@ -286,7 +286,7 @@ async fn wait_for_signal(stop: &CancellationToken) -> Result<(), DaemonError> {
 
 /// Samples the integration, credential and change-feed gauges every `every` until `stop`.
 async fn gauges_loop(
-    pool: sqlx::PgPool,
+    pool: mcp_queue::pg::Db,
     vault: std::sync::Arc<mcp_daemon::vault::Vault>,
     every: std::time::Duration,
     stop: tokio_util::sync::CancellationToken,

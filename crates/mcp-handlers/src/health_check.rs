@@ -5,6 +5,7 @@
 //! Rate limits snooze the job until the platform's Retry-After; transient failures retry with
 //! the kind's backoff; everything else is recorded and the job completes.
 
+use mcp_queue::pg;
 use std::time::Instant;
 
 use metrics::{counter, histogram};
@@ -112,8 +113,8 @@ impl Job<Services> for HealthCheck {
 /// Records the workspace's web address a health check learned (`settings.web_base`: Slack's
 /// message links need it); items written from then on carry their links. Best effort: a
 /// failure is logged.
-pub(super) async fn record_web_base(pool: &sqlx::PgPool, id: uuid::Uuid, web_base: &str) {
-    let done = sqlx::query(
+pub(super) async fn record_web_base(pool: &mcp_queue::pg::Db, id: uuid::Uuid, web_base: &str) {
+    let done = pg::query(
         "UPDATE core.integrations SET settings = jsonb_set(settings, '{web_base}', to_jsonb($2::text)) \
          WHERE id = $1 AND settings ->> 'web_base' IS DISTINCT FROM $2",
     )
@@ -129,7 +130,7 @@ pub(super) async fn record_web_base(pool: &sqlx::PgPool, id: uuid::Uuid, web_bas
 /// Records the account a health check learned, for an integration that has none yet. Best
 /// effort: an account held by another workspace's integration is logged and left unset.
 async fn fill_account(
-    pool: &sqlx::PgPool,
+    pool: &mcp_queue::pg::Db,
     id: uuid::Uuid,
     p: mcp_platforms::connectors::Platform,
     account: &str,

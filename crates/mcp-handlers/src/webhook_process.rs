@@ -5,6 +5,7 @@
 //! of that integration, coalesced (a burst of events leaves one queued sync). Marks the event
 //! processed and records how long it waited. Idempotent; never logs the event's payload.
 
+use mcp_queue::pg;
 use std::time::Duration;
 
 use crate::{Job, JobContext, JobError, Services};
@@ -88,7 +89,7 @@ impl Job<Services> for WebhookProcess {
 /// which makes one when none is live, and a `sync` for what was missed). Returns how long the
 /// event waited.
 async fn hand_back(
-    pool: &sqlx::PgPool,
+    pool: &mcp_queue::pg::Db,
     integration: uuid::Uuid,
     reason: &str,
     action: HandBack,
@@ -118,7 +119,7 @@ async fn hand_back(
                 .map_err(q)?;
         }
         HandBack::Resubscribe => {
-            sqlx::query(
+            pg::query(
                 "UPDATE mcp.webhooks w SET status = 'disabled', secret_ct = NULL, key_id = NULL \
                  FROM mcp.webhook_events ev \
                  WHERE ev.id = $1 AND w.id = ev.webhook_id AND w.created_by = 'daemon'",

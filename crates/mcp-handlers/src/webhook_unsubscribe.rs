@@ -10,6 +10,7 @@ use mcp_daemon::integrations::{self, IntegrationState};
 use mcp_daemon::kinds::WebhookUnsubscribe;
 use mcp_daemon::webhooks::renew::RenewError;
 use mcp_daemon::webhooks::subscriptions::{unsubscribe_all, Removal};
+use mcp_queue::pg;
 
 impl Job<Services> for WebhookUnsubscribe {
     async fn run(self, ctx: JobContext) -> Result<(), JobError> {
@@ -53,7 +54,7 @@ impl Job<Services> for WebhookUnsubscribe {
                     "cannot remove a superseded integration's subscription"),
             }
         }
-        sqlx::query("DELETE FROM mcp.oauth_tokens WHERE integration_id = $1")
+        pg::query("DELETE FROM mcp.oauth_tokens WHERE integration_id = $1")
             .bind(id)
             .execute(pool)
             .await

@@ -1,9 +1,9 @@
 //! What the CLI (and tests) do to single jobs: enqueue, list, show, cancel, retry.
 //! Everything goes through the SQL functions that SQL users call too, so there is one behaviour.
 
+use crate::pg::{self, Db};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
 
 use super::QueueError;
 
@@ -51,8 +51,8 @@ pub const ENQUEUE_SQL: &str =
      max_attempts => $5, unique_key => $6, queue => COALESCE($7, 'default'))";
 
 /// Enqueues through `mcp.enqueue_job`; returns the new (or live duplicate's) id.
-pub async fn enqueue(pool: &PgPool, req: &EnqueueRequest) -> Result<i64, QueueError> {
-    let id: i64 = sqlx::query_scalar(ENQUEUE_SQL)
+pub async fn enqueue(pool: &Db, req: &EnqueueRequest) -> Result<i64, QueueError> {
+    let id: i64 = pg::query_scalar(ENQUEUE_SQL)
         .bind(&req.kind)
         .bind(&req.payload)
         .bind(req.run_at)
@@ -68,7 +68,7 @@ pub async fn enqueue(pool: &PgPool, req: &EnqueueRequest) -> Result<i64, QueueEr
 
 /// Latest jobs first, optionally of one state and/or kind.
 pub async fn list(
-    pool: &PgPool,
+    pool: &Db,
     state: Option<&str>,
     kind: Option<&str>,
     limit: i64,
@@ -78,7 +78,7 @@ pub async fn list(
          WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2) \
          ORDER BY id DESC LIMIT $3"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(pg::query_as(sqlx::AssertSqlSafe(sql))
         .bind(state)
         .bind(kind)
         .bind(limit)
@@ -86,9 +86,9 @@ pub async fn list(
         .await?)
 }
 
-pub async fn show(pool: &PgPool, id: i64) -> Result<JobRow, QueueError> {
+pub async fn show(pool: &Db, id: i64) -> Result<JobRow, QueueError> {
     let sql = format!("SELECT {COLUMNS} FROM mcp.sync_jobs WHERE id = $1");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    pg::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -96,18 +96,18 @@ pub async fn show(pool: &PgPool, id: i64) -> Result<JobRow, QueueError> {
 }
 
 /// `mcp.cancel_job`: false when the job had already finished.
-pub async fn cancel(pool: &PgPool, id: i64) -> Result<bool, QueueError> {
+pub async fn cancel(pool: &Db, id: i64) -> Result<bool, QueueError> {
     show(pool, id).await?;
-    Ok(sqlx::query_scalar("SELECT mcp.cancel_job($1)")
+    Ok(pg::query_scalar("SELECT mcp.cancel_job($1)")
         .bind(id)
         .fetch_one(pool)
         .await?)
 }
 
 /// `mcp.retry_job`: false when the job is running.
-pub async fn retry(pool: &PgPool, id: i64) -> Result<bool, QueueError> {
+pub async fn retry(pool: &Db, id: i64) -> Result<bool, QueueError> {
     show(pool, id).await?;
-    Ok(sqlx::query_scalar("SELECT mcp.retry_job($1)")
+    Ok(pg::query_scalar("SELECT mcp.retry_job($1)")
         .bind(id)
         .fetch_one(pool)
         .await?)

@@ -3,10 +3,9 @@
 //! (and the enqueue check of migration 0025) see exactly the kinds a daemon can run.
 //! This module never runs a job; it only describes them.
 
+use crate::pg::{self, Db};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-use sqlx::PgPool;
 
 use crate::schema::Schema;
 
@@ -140,10 +139,10 @@ impl Catalog {
 
     /// Upserts every kind into `mcp.job_kinds`. Kinds no longer shipped are left in place, for
     /// the jobs that name them; a daemon simply does not claim them.
-    pub async fn sync_to_db(&self, pool: &PgPool) -> Result<(), CatalogError> {
+    pub async fn sync_to_db(&self, pool: &Db) -> Result<(), CatalogError> {
         let mut tx = pool.begin().await?;
         for k in self.kinds.values() {
-            sqlx::query(
+            pg::query(
                 "INSERT INTO mcp.job_kinds AS k (kind, description, payload_schema, max_attempts, \
                    timeout_ms, backoff_base_ms, backoff_max_ms, default_schedule, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \

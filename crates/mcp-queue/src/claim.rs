@@ -3,6 +3,7 @@
 //! given number of jobs of each kind (the daemon's free per-kind slots) and walks the live
 //! partition's per-kind claim index in order, whatever the statistics say.
 
+use crate::pg;
 use std::time::Instant;
 
 use metrics::histogram;
@@ -31,7 +32,7 @@ impl Queue {
         let waited = Instant::now();
         let mut conn = self.pool.acquire().await?;
         histogram!(m::DB_POOL_WAIT, "op" => "claim").record(waited.elapsed().as_secs_f64());
-        let rows: Vec<(i64, String, serde_json::Value, i16, i16)> = sqlx::query_as(CLAIM_SQL)
+        let rows: Vec<(i64, String, serde_json::Value, i16, i16)> = pg::query_as(CLAIM_SQL)
             .bind(&self.kinds)
             .bind(caps)
             .bind(&self.lease_ms)

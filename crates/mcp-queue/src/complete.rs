@@ -5,6 +5,7 @@
 //! A batch that discards jobs is written in a transaction that first locks those still ours and
 //! then runs their kinds' discard hooks (`hooks.rs`) on them.
 
+use crate::pg;
 use std::time::{Duration, Instant};
 
 use metrics::histogram;
@@ -102,7 +103,7 @@ impl Queue {
         let waited = Instant::now();
         let mut conn = self.pool.acquire().await?;
         histogram!(m::DB_POOL_WAIT, "op" => "complete").record(waited.elapsed().as_secs_f64());
-        let write = sqlx::query_scalar::<_, i64>(COMPLETE_SQL)
+        let write = pg::query_scalar::<i64>(COMPLETE_SQL)
             .bind(&ids)
             .bind(&attempts)
             .bind(&states)
@@ -114,7 +115,7 @@ impl Queue {
             write.fetch_one(&mut *conn).await?
         } else {
             let mut tx = conn.begin().await?;
-            let ours: Vec<(i64, String)> = sqlx::query_as(LOCK_DISCARDS_SQL)
+            let ours: Vec<(i64, String)> = pg::query_as(LOCK_DISCARDS_SQL)
                 .bind(&discard_ids)
                 .bind(&discard_attempts)
                 .bind(&self.worker_id)
@@ -127,7 +128,7 @@ impl Queue {
         };
         if notify {
             // Returned jobs are claimable at once: wake every idle daemon.
-            sqlx::query("SELECT pg_notify($1, '')")
+            pg::query("SELECT pg_notify($1, '')")
                 .bind(super::NOTIFY_CHANNEL)
                 .execute(&mut *conn)
                 .await?;

@@ -7,6 +7,7 @@
 //! itself: it returns `Ok(())` or a `JobError` saying what should happen next, and the engine
 //! records the outcome. The registry of jobs makes the catalogue written to `mcp.job_kinds`.
 
+use crate::pg;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -88,7 +89,7 @@ pub trait Kind:
         async move {
             let payload =
                 payload.map_err(|e| QueueError::Refused(format!("{}: {e}", Self::KIND)))?;
-            let id: Option<i64> = sqlx::query_scalar(ENQUEUE_KIND_SQL)
+            let id: Option<i64> = pg::query_scalar(ENQUEUE_KIND_SQL)
                 .bind(Self::KIND)
                 .bind(integration)
                 .bind(payload)

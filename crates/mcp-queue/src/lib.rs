@@ -12,6 +12,7 @@ pub mod job;
 pub mod metrics;
 pub mod migrations;
 pub mod periodic;
+pub mod pg;
 pub mod scheduler;
 pub mod schema;
 pub mod worker;
@@ -24,6 +25,7 @@ mod maintenance;
 pub mod retry;
 mod wake;
 
+use crate::pg::Db;
 pub use admin::{
     cancel as admin_cancel, enqueue as admin_enqueue, list as admin_list, retry as admin_retry,
     show as admin_show, EnqueueRequest, JobRow, ENQUEUE_SQL,
@@ -40,8 +42,6 @@ pub use const_format;
 
 use std::time::Duration;
 
-use sqlx::PgPool;
-
 use crate::catalog::Catalog;
 pub use hooks::DiscardHooks;
 pub use job::{Job, JobContext, JobError, Kind, Registry};
@@ -50,8 +50,8 @@ pub use job::{Job, JobContext, JobError, Kind, Registry};
 pub const NOTIFY_CHANNEL: &str = "mcp_sync_jobs";
 
 /// Tells every daemon that jobs are waiting (one NOTIFY in a transaction of its own).
-pub async fn notify(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, '')")
+pub async fn notify(pool: &Db) -> Result<(), sqlx::Error> {
+    pg::query("SELECT pg_notify($1, '')")
         .bind(NOTIFY_CHANNEL)
         .execute(pool)
         .await
@@ -129,7 +129,7 @@ pub enum QueueError {
 /// The queue as one daemon sees it: its identity, the kinds it runs and their leases.
 #[derive(Clone)]
 pub struct Queue {
-    pool: PgPool,
+    pool: Db,
     worker_id: String,
     kinds: Vec<String>,
     lease_ms: Vec<i64>,
@@ -139,7 +139,7 @@ pub struct Queue {
 
 impl Queue {
     pub fn new(
-        pool: PgPool,
+        pool: impl Into<Db>,
         worker_id: String,
         catalog: &Catalog,
         lease_grace: Duration,
@@ -154,7 +154,7 @@ impl Queue {
             max_attempts.push(spec.policy.max_attempts as i16);
         }
         Queue {
-            pool,
+            pool: pool.into(),
             worker_id,
             kinds,
             lease_ms,
@@ -163,7 +163,7 @@ impl Queue {
         }
     }
 
-    pub fn pool(&self) -> &PgPool {
+    pub fn pool(&self) -> &Db {
         &self.pool
     }
 

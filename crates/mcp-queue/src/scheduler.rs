@@ -4,9 +4,9 @@
 //! daemons can never both enqueue a tick. After downtime only the latest missed tick runs.
 //! The clock comes in as a parameter (`tick(now)`); this module never sleeps in tests.
 
+use crate::pg::{self, Db};
 use chrono::{DateTime, Utc};
 use metrics::counter;
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
@@ -76,7 +76,7 @@ pub const CRON_ADVANCE_SQL: &str = "UPDATE mcp.cron_state SET last_tick_at = $2,
 
 #[derive(Clone)]
 pub struct Scheduler {
-    pool: PgPool,
+    pool: Db,
     schedules: Vec<Schedule>,
 }
 
@@ -91,7 +91,7 @@ pub struct Fired {
 impl Scheduler {
     /// Schedules from the catalogue's defaults, then the config (same name overrides).
     pub fn from_config(
-        pool: PgPool,
+        pool: impl Into<Db>,
         schedules: &std::collections::BTreeMap<String, ScheduleConfig>,
         catalog: &Catalog,
     ) -> Result<Scheduler, SchedulerError> {
@@ -123,7 +123,7 @@ impl Scheduler {
             by_name.insert(name.clone(), make(name, &expr, &kind, s.payload.clone())?);
         }
         Ok(Scheduler {
-            pool,
+            pool: pool.into(),
             schedules: by_name.into_values().collect(),
         })
     }
@@ -151,13 +151,13 @@ impl Scheduler {
         now: DateTime<Utc>,
     ) -> Result<Option<Fired>, SchedulerError> {
         // First sight of a schedule: count from now, do not fire for the past.
-        sqlx::query(CRON_FIRST_SIGHT_SQL)
+        pg::query(CRON_FIRST_SIGHT_SQL)
             .bind(&s.name)
             .bind(now)
             .execute(&self.pool)
             .await?;
         let mut tx = self.pool.begin().await?;
-        let last: Option<DateTime<Utc>> = sqlx::query_scalar(CRON_TAKE_SQL)
+        let last: Option<DateTime<Utc>> = pg::query_scalar(CRON_TAKE_SQL)
             .bind(&s.name)
             .fetch_optional(&mut *tx)
             .await?;
@@ -171,12 +171,12 @@ impl Scheduler {
             tx.rollback().await?;
             return Ok(None);
         };
-        let job_id: i64 = sqlx::query_scalar(CRON_ENQUEUE_SQL)
+        let job_id: i64 = pg::query_scalar(CRON_ENQUEUE_SQL)
             .bind(&s.kind)
             .bind(&s.payload)
             .fetch_one(&mut *tx)
             .await?;
-        sqlx::query(CRON_ADVANCE_SQL)
+        pg::query(CRON_ADVANCE_SQL)
             .bind(&s.name)
             .bind(due)
             .bind(job_id)

@@ -5,10 +5,10 @@
 //! most one per `REMOTE_EVERY`; they also poll). Jobs are never lost by this: it only decides
 //! how soon a worker looks.
 
+use crate::pg::Db;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::PgPool;
 use tokio::sync::{mpsc, Notify};
 
 /// The most often the other daemons are told, however often jobs arrive.
@@ -24,7 +24,7 @@ pub struct QuietWake {
 impl QuietWake {
     /// `local` is the running worker's waker (`RunningWorker::waker`). The NOTIFY task ends
     /// when the last handle is dropped.
-    pub fn start(pool: PgPool, local: Arc<Notify>) -> QuietWake {
+    pub fn start(pool: Db, local: Arc<Notify>) -> QuietWake {
         let (remote, mut rx) = mpsc::channel::<()>(1);
         tokio::spawn(async move {
             while rx.recv().await.is_some() {

@@ -2,11 +2,12 @@
 //! the catalogue written; dropped by `drop_db` when the test passes (a failed test's database is
 //! left for inspection and removed by the next `scripts/test`).
 
+use mcp_queue::pg::Db;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use mcp_queue::catalog::Catalog;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection};
 
 /// The server the test databases are made on: `DATABASE_URL`, else the local default.
 pub fn admin_url() -> String {
@@ -19,7 +20,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct TestDb {
     pub name: String,
     pub url: String,
-    pub pool: PgPool,
+    pub pool: Db,
 }
 
 impl TestDb {
@@ -59,7 +60,11 @@ impl TestDb {
             .connect(&url)
             .await
             .expect("connect test db");
-        TestDb { name, url, pool }
+        TestDb {
+            name,
+            url,
+            pool: Db::direct(pool),
+        }
     }
 
     pub async fn drop_db(self) {

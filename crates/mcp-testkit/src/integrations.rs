@@ -19,7 +19,7 @@ pub async fn workspace(db: &TestDb, name: &str) -> Uuid {
 
 /// An integration of `p` in `ws` moved to ACTIVE by plain SQL (PENDING → CONNECTED → ACTIVE),
 /// without credentials: for what only needs the row and its state.
-pub async fn bare_active(pool: &sqlx::PgPool, ws: Uuid, p: Platform) -> Uuid {
+pub async fn bare_active(pool: &mcp_queue::pg::Db, ws: Uuid, p: Platform) -> Uuid {
     let id: Uuid = sqlx::query_scalar(
         "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
     )

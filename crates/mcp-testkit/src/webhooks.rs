@@ -11,8 +11,8 @@ use mcp_daemon::vault::Vault;
 use mcp_daemon::webhooks::{AppKeys, AppSecrets, WebhooksConfig};
 use mcp_platforms::connectors::Platform;
 use mcp_platforms::secret::Secret;
+use mcp_queue::pg::Db;
 use mcp_sandbox::{discord_public_key, sign_webhook, GMAIL_TEST_JWKS};
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -26,7 +26,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct Env {
     pub db: TestDb,
     /// The pool the router uses (closing it makes the database unreachable to the intake).
-    pub router_pool: PgPool,
+    pub router_pool: Db,
     pub vault: Arc<Vault>,
     pub base: String,
     pub client: reqwest::Client,
@@ -61,6 +61,7 @@ pub async fn env_with(change: impl FnOnce(&mut WebhooksConfig)) -> Env {
         .max_connections(4)
         .connect(&db.url)
         .await
+        .map(Db::direct)
         .expect("router pool");
     let vault = Arc::new(test_vault());
     let mut apps = AppSecrets::default();

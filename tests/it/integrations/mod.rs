@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use chrono::TimeZone;
 use mcp_daemon::config::Config;
-use sqlx::PgPool;
+use mcp_queue::pg::Db;
 use uuid::Uuid;
 
 use crate::common::TestDb;
@@ -92,7 +92,7 @@ pub(super) fn path_to(target: &str) -> Vec<&'static str> {
     path
 }
 
-pub(super) async fn workspace(pool: &PgPool, name: &str) -> Uuid {
+pub(super) async fn workspace(pool: &Db, name: &str) -> Uuid {
     sqlx::query_scalar("INSERT INTO core.workspaces (name) VALUES ($1) RETURNING id")
         .bind(name)
         .fetch_one(pool)
@@ -100,7 +100,7 @@ pub(super) async fn workspace(pool: &PgPool, name: &str) -> Uuid {
         .expect("workspace")
 }
 
-pub(super) async fn integration(pool: &PgPool, ws: Uuid, platform: &str) -> Uuid {
+pub(super) async fn integration(pool: &Db, ws: Uuid, platform: &str) -> Uuid {
     sqlx::query_scalar(
         "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
     )
@@ -111,7 +111,7 @@ pub(super) async fn integration(pool: &PgPool, ws: Uuid, platform: &str) -> Uuid
     .expect("integration")
 }
 
-pub(super) async fn transition(pool: &PgPool, id: Uuid, to: &str) -> Result<String, sqlx::Error> {
+pub(super) async fn transition(pool: &Db, id: Uuid, to: &str) -> Result<String, sqlx::Error> {
     sqlx::query_scalar("SELECT mcp.transition_integration_state($1, $2, 'test')")
         .bind(id)
         .bind(to)
@@ -119,7 +119,7 @@ pub(super) async fn transition(pool: &PgPool, id: Uuid, to: &str) -> Result<Stri
         .await
 }
 
-pub(super) async fn active(pool: &PgPool, ws: Uuid, platform: &str) -> Uuid {
+pub(super) async fn active(pool: &Db, ws: Uuid, platform: &str) -> Uuid {
     let id = integration(pool, ws, platform).await;
     for s in ["CONNECTED", "ACTIVE"] {
         transition(pool, id, s).await.expect("to active");
@@ -138,7 +138,7 @@ pub(super) async fn transition_on(conn: &mut sqlx::PgConnection, id: Uuid, to: &
 
 /// Workspaces `a` and `b` with an ACTIVE integration each (Slack in `a`, Zoom in `b`): their ids
 /// and their integrations' ids.
-pub(super) async fn two_workspaces(pool: &PgPool) -> (Uuid, Uuid, Uuid, Uuid) {
+pub(super) async fn two_workspaces(pool: &Db) -> (Uuid, Uuid, Uuid, Uuid) {
     let a = workspace(pool, "a").await;
     let b = workspace(pool, "b").await;
     let ia = active(pool, a, "slack").await;
@@ -195,7 +195,7 @@ pub(super) async fn release(mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>
 }
 
 pub(super) async fn record(
-    pool: &PgPool,
+    pool: &Db,
     id: Uuid,
     status: &str,
     err: Option<&str>,
@@ -209,7 +209,7 @@ pub(super) async fn record(
         .expect("record")
 }
 
-pub(super) async fn can_execute(pool: &PgPool, id: Uuid) -> bool {
+pub(super) async fn can_execute(pool: &Db, id: Uuid) -> bool {
     sqlx::query_scalar("SELECT mcp.can_execute_request($1)")
         .bind(id)
         .fetch_one(pool)

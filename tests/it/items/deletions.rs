@@ -88,7 +88,7 @@ fn cases() -> Vec<Case> {
 
 /// A Zoom meeting's recording holding two files (`f<first letter>a`, `f<first letter>b`), as
 /// the recordings listing gives them.
-async fn insert_zoom_recording(pool: &sqlx::PgPool, integration: uuid::Uuid, uuid: &str) {
+async fn insert_zoom_recording(pool: &mcp_queue::pg::Db, integration: uuid::Uuid, uuid: &str) {
     insert_item_as(
         pool,
         integration,

@@ -2,6 +2,7 @@
 //! move's transaction, whoever makes it; a disconnect (REVOKED) keeps them; a page written at
 //! the same moment as the deletion never brings items back.
 
+use mcp_queue::pg::Db;
 use std::sync::Arc;
 
 use mcp_daemon::config::Config;
@@ -13,7 +14,7 @@ use serde_json::json;
 
 use super::*;
 
-async fn items_of(pool: &PgPool, i: Uuid) -> i64 {
+async fn items_of(pool: &Db, i: Uuid) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM mcp.synced_items WHERE integration_id = $1")
         .bind(i)
         .fetch_one(pool)
@@ -22,7 +23,7 @@ async fn items_of(pool: &PgPool, i: Uuid) -> i64 {
 }
 
 /// `n` items with text, and one tombstone, by plain SQL.
-async fn fill(pool: &PgPool, i: Uuid, n: i32) {
+async fn fill(pool: &Db, i: Uuid, n: i32) {
     sqlx::query(
         "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, kind, \
            raw, title, text, content, content_state) \
@@ -45,7 +46,7 @@ async fn fill(pool: &PgPool, i: Uuid, n: i32) {
     .expect("tombstone");
 }
 
-async fn to_state(pool: &PgPool, i: Uuid, state: &str) {
+async fn to_state(pool: &Db, i: Uuid, state: &str) {
     sqlx::query("SELECT mcp.transition_integration_state($1, $2, 'test')")
         .bind(i)
         .bind(state)

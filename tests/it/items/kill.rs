@@ -6,6 +6,7 @@
 //! (`Connector::needs_content`; the default fetches nothing), its items are `listed`, there is
 //! nothing to kill in the middle of, and the test checks only that.
 
+use mcp_queue::pg::Db;
 use std::time::Instant;
 
 use mcp_daemon::config::Config;
@@ -17,7 +18,7 @@ use crate::sync::{killable, poll, stamps, stop, sync_now, wait_done};
 
 const ITEMS: i64 = 300;
 
-async fn fetched(pool: &PgPool, id: Uuid) -> i64 {
+async fn fetched(pool: &Db, id: Uuid) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM mcp.synced_items WHERE integration_id = $1 \
          AND content_state = 'fetched'",

@@ -2,7 +2,7 @@
 //! (tombstones from events, listings and reconciles, and `mcp.changes` read as its users read
 //! it: plain SQL, a cursor, LISTEN).
 
-use sqlx::PgPool;
+use mcp_queue::pg::Db;
 use uuid::Uuid;
 
 pub(super) use crate::common::TestDb;
@@ -40,7 +40,7 @@ pub(super) const CHANGES_SQL: &str =
 
 /// One call of the feed.
 pub(super) async fn page(
-    pool: &PgPool,
+    pool: &Db,
     ws: Uuid,
     after: Option<&str>,
     max: i32,
@@ -55,7 +55,7 @@ pub(super) async fn page(
 
 /// Everything the feed holds now for `ws` after `after`, `max` rows per call; and the last cursor.
 pub(super) async fn read_all(
-    pool: &PgPool,
+    pool: &Db,
     ws: Uuid,
     mut after: Option<String>,
     max: i32,
@@ -150,7 +150,7 @@ pub(super) async fn write(
 }
 
 /// An item written by plain SQL, as another service would.
-pub(super) async fn insert_item(pool: &PgPool, integration: Uuid, external_id: &str) {
+pub(super) async fn insert_item(pool: &Db, integration: Uuid, external_id: &str) {
     insert_item_as(
         pool,
         integration,
@@ -164,7 +164,7 @@ pub(super) async fn insert_item(pool: &PgPool, integration: Uuid, external_id: &
 /// An item of `kind` written by plain SQL, its raw record the SQL expression `raw` (in which
 /// `$2` is the item's external id).
 pub(super) async fn insert_item_as(
-    pool: &PgPool,
+    pool: &Db,
     integration: Uuid,
     external_id: &str,
     kind: &str,
@@ -211,7 +211,7 @@ pub(super) async fn four_integrations(
 
 /// A transaction opened as the daemon's item writer opens it, or (not `daemon`) a plain one.
 pub(super) async fn begin_writer(
-    pool: &PgPool,
+    pool: &Db,
     daemon: bool,
 ) -> sqlx::Transaction<'static, sqlx::Postgres> {
     if daemon {
@@ -233,7 +233,7 @@ pub(super) async fn take_xid(tx: &mut sqlx::Transaction<'static, sqlx::Postgres>
 /// One call of the feed (`max` rows after `cursor`), its (op, external id) added to `seen` and
 /// `cursor` moved to its last row.
 pub(super) async fn read_into(
-    pool: &PgPool,
+    pool: &Db,
     ws: Uuid,
     cursor: &mut Option<String>,
     max: i32,
@@ -247,11 +247,7 @@ pub(super) async fn read_into(
 }
 
 /// (deleted, reason) of an item.
-pub(super) async fn tombstone_of(
-    pool: &PgPool,
-    integration: Uuid,
-    id: &str,
-) -> (bool, Option<String>) {
+pub(super) async fn tombstone_of(pool: &Db, integration: Uuid, id: &str) -> (bool, Option<String>) {
     sqlx::query_as(
         "SELECT deleted_at IS NOT NULL, deleted_reason FROM mcp.synced_items \
          WHERE integration_id = $1 AND external_id = $2",

@@ -1,6 +1,7 @@
 //! Search as its SQL users call it: `mcp.search_items` (words, ranking, the cursor, filters,
 //! errors). Threads and what a workspace sees are in `threads.rs`.
 
+use mcp_queue::pg::Db;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
@@ -35,7 +36,7 @@ impl Default for Put<'_> {
     }
 }
 
-pub(super) async fn put(pool: &PgPool, integration: Uuid, p: Put<'_>) {
+pub(super) async fn put(pool: &Db, integration: Uuid, p: Put<'_>) {
     sqlx::query(
         "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, kind, \
            raw, title, text, occurred_at, author, thread, model_version) \
@@ -60,7 +61,7 @@ type Hit = (String, String, Option<String>, Option<String>, f32);
 
 /// (cursor, external id, title, snippet, rank) of one page.
 async fn search(
-    pool: &PgPool,
+    pool: &Db,
     ws: Uuid,
     q: &str,
     filters: serde_json::Value,
@@ -80,7 +81,7 @@ async fn search(
     .await
 }
 
-async fn ids(pool: &PgPool, ws: Uuid, q: &str, filters: serde_json::Value) -> Vec<String> {
+async fn ids(pool: &Db, ws: Uuid, q: &str, filters: serde_json::Value) -> Vec<String> {
     search(pool, ws, q, filters, None, 100)
         .await
         .expect("search")

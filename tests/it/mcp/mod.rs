@@ -8,8 +8,8 @@ mod sdk;
 
 use std::process::Stdio;
 
+use mcp_queue::pg::Db;
 use serde_json::{json, Value};
-use sqlx::PgPool;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
@@ -138,7 +138,7 @@ pub async fn seed(db: &TestDb, name: &str, word: &str, long_chars: usize) -> See
 
 /// One item written by plain SQL (the trigger computes its search vector).
 pub async fn item(
-    pool: &PgPool,
+    pool: &Db,
     (integration, ws, platform, kind): (Uuid, Uuid, &str, &str),
     id: &str,
     title: &str,

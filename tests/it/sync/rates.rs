@@ -66,7 +66,7 @@ async fn the_token_bucket_is_shared_by_every_caller() {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..2 {
-        let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+        let pool = mcp_queue::pg::Db::connect(&db.url).await.expect("pool");
         for _ in 0..4 {
             let pool = pool.clone();
             tasks.push(tokio::spawn(async move {
@@ -98,7 +98,7 @@ async fn the_token_bucket_is_shared_by_every_caller() {
     );
     // Emptied, it refills: after the wait it names, a token is there (time only moves on, so
     // this holds however slow the machine).
-    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    let pool = mcp_queue::pg::Db::connect(&db.url).await.expect("pool");
     let take = || mcp_daemon::sync::try_take_token(&pool, id, limit);
     let mut wait = take().await.expect("take");
     while wait.is_zero() {

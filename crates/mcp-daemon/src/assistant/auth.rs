@@ -7,6 +7,7 @@
 //! module also serves. The caller's `Access` goes into the request's extensions for the tools.
 //! A token or JWT is never logged, counted by value or put into an error.
 
+use mcp_queue::pg::Db;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -17,7 +18,6 @@ use axum::Json;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::config::McpConfig;
@@ -61,7 +61,7 @@ enum Keys {
 
 /// What `authorize` checks against.
 pub struct AuthState {
-    pool: PgPool,
+    pool: Db,
     issuer: String,
     audience: String,
     claim: String,
@@ -75,11 +75,7 @@ pub struct AuthState {
 }
 
 impl AuthState {
-    pub fn new(
-        pool: PgPool,
-        cfg: &McpConfig,
-        public_base: &str,
-    ) -> Result<AuthState, AuthSetupError> {
+    pub fn new(pool: Db, cfg: &McpConfig, public_base: &str) -> Result<AuthState, AuthSetupError> {
         let resource = cfg.resource(public_base);
         let keys = if cfg.jwt_issuer.is_empty() {
             None

@@ -3,6 +3,7 @@
 //! to whole items within the character budget, never inside one.
 
 use chrono::{DateTime, Utc};
+use mcp_queue::pg;
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -36,7 +37,7 @@ pub async fn get_thread(
                 Failure::invalid("cursor is not one of get_thread's: start the thread again")
             })?,
     };
-    let rows: Vec<ThreadRow> = sqlx::query_as(
+    let rows: Vec<ThreadRow> = pg::query_as(
         "SELECT external_id, kind, title, text, author, occurred_at, url \
          FROM mcp.thread_items($1, $2) OFFSET $3",
     )
@@ -97,7 +98,7 @@ pub async fn get_changes(
 ) -> Result<Changes, Failure> {
     let max = bounded("max_rows", a.max_rows, 100, 1..=500)?;
     let cursor = a.cursor.filter(|c| !c.is_empty());
-    let rows: Vec<ChangeRow> = sqlx::query_as(
+    let rows: Vec<ChangeRow> = pg::query_as(
         "SELECT cursor, op, integration_id, external_id, platform, kind, occurred_at, \
                 changed_at, title, left(text, 200), url, thread \
          FROM mcp.changes($1, $2, $3)",

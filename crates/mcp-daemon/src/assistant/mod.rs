@@ -14,6 +14,7 @@ pub mod tokens;
 pub mod tools;
 pub mod types;
 
+use mcp_queue::pg::Db;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,7 +26,6 @@ use rmcp::model::CallToolResult;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -203,7 +203,7 @@ impl Limiter {
 
 /// What every request's server shares.
 pub struct Inner {
-    pool: PgPool,
+    pool: Db,
     max_result_chars: usize,
     limiter: Limiter,
     /// stdio's caller (HTTP callers come with each request).
@@ -212,7 +212,7 @@ pub struct Inner {
 }
 
 impl Inner {
-    fn new(pool: PgPool, cfg: &McpConfig, fixed: Option<auth::Access>) -> Arc<Inner> {
+    fn new(pool: Db, cfg: &McpConfig, fixed: Option<auth::Access>) -> Arc<Inner> {
         Arc::new(Inner {
             pool,
             max_result_chars: cfg.max_result_chars,
@@ -225,7 +225,7 @@ impl Inner {
 
 /// `POST /mcp` (and its RFC 9728 document) for the public listener.
 pub fn routes(
-    pool: PgPool,
+    pool: Db,
     cfg: &McpConfig,
     public_base: &str,
     stop: CancellationToken,
@@ -268,14 +268,14 @@ pub fn routes(
 /// server again (rustc builds an async function's body in each crate that awaits it).
 #[inline(never)]
 pub fn serve_stdio(
-    pool: PgPool,
+    pool: Db,
     cfg: &McpConfig,
     workspace: Uuid,
 ) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
     Box::pin(serve_stdio_unboxed(pool, cfg.clone(), workspace))
 }
 
-async fn serve_stdio_unboxed(pool: PgPool, cfg: McpConfig, workspace: Uuid) -> anyhow::Result<()> {
+async fn serve_stdio_unboxed(pool: Db, cfg: McpConfig, workspace: Uuid) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
     let access = auth::Access {
         workspace,

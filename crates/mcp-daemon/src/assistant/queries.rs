@@ -6,9 +6,10 @@
 
 use crate::kinds::{Kind, Sync};
 use chrono::{DateTime, SecondsFormat, Utc};
+use mcp_queue::pg::{self, Db};
 use serde::Serialize;
 use serde_json::{json, Value};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::types::*;
@@ -37,7 +38,7 @@ fn acting_as(workspace: Uuid) -> String {
 /// A tool's transaction (`Start`; acting for `workspace` is sent with its BEGIN, one round
 /// trip).
 pub async fn begin(
-    pool: &PgPool,
+    pool: &Db,
     workspace: Uuid,
     start: Start,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
@@ -155,7 +156,7 @@ pub async fn list_integrations(
     tx: &mut PgConnection,
     budget: usize,
 ) -> Result<Integrations, Failure> {
-    let rows: Vec<IntegrationRow> = sqlx::query_as(
+    let rows: Vec<IntegrationRow> = pg::query_as(
         "SELECT integration_id, platform, account, display_name, state, state_reason, \
                 health_status, last_health_check, circuit_breaker_state, consecutive_failures, \
                 last_synced_at, token_expires_at, \
@@ -239,7 +240,7 @@ pub async fn search(
     // row-level security PostgreSQL may not use the words (`@@`, not leakproof) as a condition
     // of the search index, and a search takes several times as long. Then only what the
     // caller's workspace sees under row-level security is answered.
-    let rows: Vec<HitRow> = sqlx::query_as(
+    let rows: Vec<HitRow> = pg::query_as(
         "SELECT cursor, integration_id, external_id, platform, kind, title, snippet, author, \
                 occurred_at, url, thread, text_bytes \
          FROM mcp.search_items($1, $2, $3, $4, $5)",
@@ -253,7 +254,7 @@ pub async fn search(
     .await?;
     act_for(&mut *tx, workspace).await?;
     let (ints, exts): (Vec<Uuid>, Vec<String>) = rows.iter().map(|r| (r.1, r.2.clone())).unzip();
-    let seen: std::collections::HashSet<(Uuid, String)> = sqlx::query_as(
+    let seen: std::collections::HashSet<(Uuid, String)> = pg::query_as(
         "SELECT integration_id, external_id FROM mcp.synced_items \
          WHERE (integration_id, external_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))",
     )
@@ -327,7 +328,7 @@ pub async fn get_item(
     budget: usize,
 ) -> Result<ItemPage, Failure> {
     let integration = uuid_arg("integration_id", &a.integration_id)?;
-    let row: Option<ItemRow> = sqlx::query_as(
+    let row: Option<ItemRow> = pg::query_as(
         "SELECT platform, kind, title, text, author, participants, occurred_at, url, thread, \
                 content_state, text_truncated, deleted_at \
          FROM mcp.synced_items WHERE integration_id = $1 AND external_id = $2",
@@ -407,12 +408,11 @@ pub async fn request_sync(
 ) -> Result<SyncRequested, Failure> {
     let integration = uuid_arg("integration_id", &a.integration_id)?;
     // Seen under row-level security first: another workspace's integration does not exist.
-    let state: Option<(String, bool)> = sqlx::query_as(
-        "SELECT state, core.state_synced(state) FROM core.integrations WHERE id = $1",
-    )
-    .bind(integration)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let state: Option<(String, bool)> =
+        pg::query_as("SELECT state, core.state_synced(state) FROM core.integrations WHERE id = $1")
+            .bind(integration)
+            .fetch_optional(&mut *tx)
+            .await?;
     let Some((state, synced)) = state else {
         return Err(Failure::not_found(
             "no such integration in this workspace: take its id from list_integrations",
@@ -426,12 +426,12 @@ pub async fn request_sync(
     }
     // The job itself is the daemon's to write (members may not enqueue): the same unique key as
     // the sweep's (`sync:<id>`), so a sync already waiting or running is the answer.
-    sqlx::query("RESET ROLE").execute(&mut *tx).await?;
+    pg::query("RESET ROLE").execute(&mut *tx).await?;
     let job = Sync {
         integration_id: integration,
     };
     let made: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM mcp.enqueue_many($2, ARRAY[$1]::uuid[]) AS id")
+        pg::query_scalar("SELECT id FROM mcp.enqueue_many($2, ARRAY[$1]::uuid[]) AS id")
             .bind(integration)
             .bind(Sync::KIND)
             .fetch_optional(&mut *tx)
@@ -443,7 +443,7 @@ pub async fn request_sync(
         });
     }
     let existing: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM mcp.sync_jobs_live WHERE kind = $2 AND unique_key = $1")
+        pg::query_scalar("SELECT id FROM mcp.sync_jobs_live WHERE kind = $2 AND unique_key = $1")
             .bind(job.unique_key())
             .bind(Sync::KIND)
             .fetch_optional(&mut *tx)

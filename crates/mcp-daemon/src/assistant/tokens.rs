@@ -5,8 +5,8 @@
 //! `create`.
 
 use chrono::{DateTime, Utc};
+use mcp_queue::pg::{self, Db};
 use serde::Serialize;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 pub use crate::api_tokens::TokenError;
@@ -69,7 +69,7 @@ pub fn parse_scopes(given: &[String]) -> Result<Vec<String>, TokenError> {
 
 /// Makes a token for `workspace`; returns its row and the token (shown once).
 pub async fn create(
-    pool: &PgPool,
+    pool: &Db,
     workspace: Uuid,
     name: &str,
     scopes: &[String],
@@ -87,7 +87,7 @@ pub async fn create(
         return Err(TokenError::UnknownWorkspace(workspace));
     }
     let token = generate_with(PREFIX);
-    let row: McpToken = sqlx::query_as(concat!(
+    let row: McpToken = pg::query_as(concat!(
         "INSERT INTO mcp.mcp_tokens (workspace_id, name, token_sha256, scopes, expires_at) \
          VALUES ($1, $2, $3, $4, $5) RETURNING ",
         columns!()
@@ -103,12 +103,8 @@ pub async fn create(
 }
 
 /// Revokes a token (of `workspace` only, when given): refused from the next request on.
-pub async fn revoke(
-    pool: &PgPool,
-    id: Uuid,
-    workspace: Option<Uuid>,
-) -> Result<McpToken, TokenError> {
-    sqlx::query_as(concat!(
+pub async fn revoke(pool: &Db, id: Uuid, workspace: Option<Uuid>) -> Result<McpToken, TokenError> {
+    pg::query_as(concat!(
         "UPDATE mcp.mcp_tokens SET revoked_at = now() \
          WHERE id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR workspace_id = $2) \
          RETURNING ",
@@ -123,7 +119,7 @@ pub async fn revoke(
 
 /// Tokens, of one workspace or of all, oldest first; revoked ones only when asked.
 pub async fn list(
-    pool: &PgPool,
+    pool: &Db,
     workspace: Option<Uuid>,
     with_revoked: bool,
 ) -> Result<Vec<McpToken>, TokenError> {
@@ -134,8 +130,8 @@ pub async fn list(
 
 /// The live token whose hash is that of `presented`, if any; notes its use (at most once a
 /// minute, so that a busy assistant does not write a row per call).
-pub async fn find(pool: &PgPool, presented: &str) -> Result<Option<Found>, TokenError> {
-    let row: Option<(Uuid, Uuid, Vec<String>)> = sqlx::query_as(
+pub async fn find(pool: &Db, presented: &str) -> Result<Option<Found>, TokenError> {
+    let row: Option<(Uuid, Uuid, Vec<String>)> = pg::query_as(
         "UPDATE mcp.mcp_tokens SET last_used_at = now() \
          WHERE token_sha256 = $1 AND revoked_at IS NULL \
            AND (expires_at IS NULL OR expires_at > now()) \
@@ -152,7 +148,7 @@ pub async fn find(pool: &PgPool, presented: &str) -> Result<Option<Found>, Token
             scopes,
         }));
     }
-    let row: Option<(Uuid, Uuid, Vec<String>)> = sqlx::query_as(
+    let row: Option<(Uuid, Uuid, Vec<String>)> = pg::query_as(
         "SELECT id, workspace_id, scopes FROM mcp.mcp_tokens \
          WHERE token_sha256 = $1 AND revoked_at IS NULL \
            AND (expires_at IS NULL OR expires_at > now())",

@@ -10,6 +10,7 @@
 //! - in another workspace, the connect is refused (`AccountTaken`): one customer's connect must
 //!   never move another customer's events, and nothing is stored.
 
+use mcp_queue::pg;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -67,7 +68,7 @@ pub async fn claim(
     account: &str,
     how: Claim,
 ) -> Result<(), ConnectError> {
-    let holders: Vec<(Uuid, bool)> = sqlx::query_as(
+    let holders: Vec<(Uuid, bool)> = pg::query_as(
         "SELECT o.id, o.workspace_id = me.workspace_id \
          FROM core.integrations me JOIN core.integrations o \
            ON o.platform = me.platform AND o.external_account_id = $2 AND o.id <> me.id \
@@ -87,7 +88,7 @@ pub async fn claim(
     for (old, _) in holders {
         supersede(tx, old, id).await?;
     }
-    let set = sqlx::query("UPDATE core.integrations SET external_account_id = $2 WHERE id = $1")
+    let set = pg::query("UPDATE core.integrations SET external_account_id = $2 WHERE id = $1")
         .bind(id)
         .bind(account)
         .execute(&mut *tx)
@@ -114,7 +115,7 @@ async fn supersede(tx: &mut PgConnection, old: Uuid, new: Uuid) -> Result<(), Co
     let reason = format!("superseded by integration {new}: the same account was connected again");
     integrations::transition(&mut *tx, old, IntegrationState::Revoked, &reason).await?;
     integrations::cancel_jobs(&mut *tx, old, None).await?;
-    let subscribed: bool = sqlx::query_scalar(
+    let subscribed: bool = pg::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM mcp.webhooks WHERE integration_id = $1 \
            AND created_by = 'daemon' AND status <> 'disabled' AND external_id IS NOT NULL)",
     )
@@ -128,7 +129,7 @@ async fn supersede(tx: &mut PgConnection, old: Uuid, new: Uuid) -> Result<(), Co
         .enqueue(&mut *tx)
         .await?;
     } else {
-        sqlx::query("DELETE FROM mcp.oauth_tokens WHERE integration_id = $1")
+        pg::query("DELETE FROM mcp.oauth_tokens WHERE integration_id = $1")
             .bind(old)
             .execute(&mut *tx)
             .await?;

@@ -6,9 +6,8 @@
 //! it has not found unused and unexpired, and never put a token, key or ciphertext into an
 //! error, a log line or a status.
 
+use mcp_queue::pg::{self, Db};
 use std::time::{Duration, Instant};
-
-use sqlx::PgPool;
 
 use crate::integrations::{self, IntegrationError, IntegrationState};
 use crate::vault::{Vault, VaultError};
@@ -62,7 +61,7 @@ pub enum ConnectError {
 /// What the connect flow needs.
 #[derive(Clone)]
 pub struct Flow<'a> {
-    pub pool: &'a PgPool,
+    pub pool: &'a Db,
     pub vault: &'a Vault,
     pub connectors: &'a Connectors,
     pub oauth: &'a OAuthConfig,
@@ -79,8 +78,8 @@ async fn workspace_exists(
 }
 
 /// Records a failed platform call in `mcp.integration_errors` (best effort).
-pub async fn record_error(pool: &PgPool, id: uuid::Uuid, e: &ConnectorError, context: &str) {
-    let r = sqlx::query(
+pub async fn record_error(pool: &Db, id: uuid::Uuid, e: &ConnectorError, context: &str) {
+    let r = pg::query(
         "INSERT INTO mcp.integration_errors (integration_id, workspace_id, platform, error_type, \
              message, http_status, context) \
          SELECT id, workspace_id, platform, $2, $3, $4, $5 FROM core.integrations WHERE id = $1",
@@ -151,11 +150,11 @@ pub async fn disconnect(f: &Flow<'_>, id: uuid::Uuid) -> Result<Disconnected, Co
         }
     }
     let mut tx = f.pool.begin().await?;
-    sqlx::query("DELETE FROM mcp.oauth_tokens WHERE integration_id = $1")
+    pg::query("DELETE FROM mcp.oauth_tokens WHERE integration_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    pg::query(
         "UPDATE mcp.oauth_states SET used_at = now() WHERE integration_id = $1 AND used_at IS NULL",
     )
     .bind(id)
@@ -214,7 +213,7 @@ pub async fn connect_with_key(
                 drop(tx);
                 // Refused: the key is not kept, and the integration says why.
                 let mut tx = f.pool.begin().await?;
-                sqlx::query("DELETE FROM mcp.oauth_tokens WHERE integration_id = $1")
+                pg::query("DELETE FROM mcp.oauth_tokens WHERE integration_id = $1")
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
@@ -258,8 +257,8 @@ pub struct Status {
     pub scopes: Vec<String>,
 }
 
-pub async fn status(pool: &PgPool, id: uuid::Uuid) -> Result<Status, ConnectError> {
-    sqlx::query_as(
+pub async fn status(pool: &Db, id: uuid::Uuid) -> Result<Status, ConnectError> {
+    pg::query_as(
         "SELECT i.id, i.workspace_id, i.platform, i.state, i.state_reason, i.health_status, \
                 i.last_health_check, i.consecutive_failures, i.circuit_breaker_state, \
                 t.expires_at AS token_expires_at, COALESCE(t.scopes, i.scopes) AS scopes \

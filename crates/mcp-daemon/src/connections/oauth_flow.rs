@@ -5,6 +5,7 @@
 //! used, expired, another platform's, or presented without the initiator's binding (the value
 //! only the browser or application session that started the connect holds).
 
+use mcp_queue::pg;
 use sha2::{Digest, Sha256};
 
 use super::{record_error, workspace_exists, ConnectError, Flow};
@@ -87,7 +88,7 @@ pub async fn start(
     workspace_exists(&mut *tx, ws).await?;
     let id = match reuse {
         Some(id) => {
-            let row: Option<(uuid::Uuid, String, String)> = sqlx::query_as(
+            let row: Option<(uuid::Uuid, String, String)> = pg::query_as(
                 "SELECT workspace_id, platform, state FROM core.integrations WHERE id = $1 \
                  FOR UPDATE",
             )
@@ -116,7 +117,7 @@ pub async fn start(
         Some((k, ct)) => (Some(k), Some(ct)),
         None => (None, None),
     };
-    sqlx::query(
+    pg::query(
         "INSERT INTO mcp.oauth_states (state_hash, integration_id, workspace_id, platform, \
              redirect_uri, pkce_verifier_ct, key_id, expires_at, binding_hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond', $9)",
@@ -167,7 +168,7 @@ pub async fn finish(
     let hash = state_hash(state.expose());
     let bound = binding.map(binding_hash);
     type Taken = (uuid::Uuid, String, Option<Vec<u8>>, Option<String>);
-    let taken: Option<Taken> = sqlx::query_as(
+    let taken: Option<Taken> = pg::query_as(
         "UPDATE mcp.oauth_states SET used_at = now() \
          WHERE state_hash = $1 AND platform = $2 AND used_at IS NULL AND expires_at > now() \
            AND binding_hash = $3 AND ($4::uuid IS NULL OR workspace_id = $4) \
@@ -181,7 +182,7 @@ pub async fn finish(
     .await?;
     let Some((id, redirect_uri, ct, key_id)) = taken else {
         // Say which: a live state without its initiator's binding is another browser's.
-        let live: bool = sqlx::query_scalar(
+        let live: bool = pg::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM mcp.oauth_states WHERE state_hash = $1 AND platform = $2 \
              AND used_at IS NULL AND expires_at > now() AND ($3::uuid IS NULL OR workspace_id = $3))",
         )
@@ -264,7 +265,7 @@ async fn exchange_and_store(
     if let Some(a) = &account {
         super::account::claim(&mut tx, id, p, a, super::account::Claim::Connect).await?;
     }
-    sqlx::query("SELECT mcp.update_token_expiry($1, $2, NULL, $3)")
+    pg::query("SELECT mcp.update_token_expiry($1, $2, NULL, $3)")
         .bind(id)
         .bind(expires_at)
         .bind(tokens.scopes)

@@ -18,7 +18,7 @@ use mcp_platforms::connectors::Connectors;
 /// What the integration endpoints need.
 #[derive(Clone)]
 pub struct ApiState {
-    pub pool: sqlx::PgPool,
+    pub pool: mcp_queue::pg::Db,
     pub vault: Arc<Vault>,
     pub connectors: Arc<Connectors>,
     pub config: Arc<Config>,

@@ -6,6 +6,7 @@
 //! `forbidden_workspace`, and another workspace's integration or endpoint is 404, as if it did
 //! not exist. A token is never logged.
 
+use mcp_queue::pg::{self, Db};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -14,7 +15,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
-use sqlx::PgPool;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -34,7 +34,7 @@ pub enum Caller {
 pub struct Keys {
     /// SHA-256 of the gateway's token; None when `http.api_token` is empty.
     pub gateway: Option<[u8; 32]>,
-    pub pool: PgPool,
+    pub pool: Db,
 }
 
 fn json_error(status: StatusCode, kind: &str, message: &str) -> Response {
@@ -135,12 +135,12 @@ impl Caller {
 
     /// Whether this caller may see integration `id`: always for the gateway (the handler then
     /// says whether it exists), only its own workspace's for a workspace token.
-    pub async fn sees_integration(self, pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    pub async fn sees_integration(self, pool: &Db, id: Uuid) -> Result<bool, sqlx::Error> {
         let Caller::Workspace(ws) = self else {
             return Ok(true);
         };
         let owner: Option<Uuid> =
-            sqlx::query_scalar("SELECT workspace_id FROM core.integrations WHERE id = $1")
+            pg::query_scalar("SELECT workspace_id FROM core.integrations WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;
@@ -149,12 +149,12 @@ impl Caller {
 
     /// Whether this caller may see notification endpoint `id`: always for the gateway; for a
     /// workspace token only its workspace's (not the endpoints of every workspace).
-    pub async fn sees_endpoint(self, pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    pub async fn sees_endpoint(self, pool: &Db, id: Uuid) -> Result<bool, sqlx::Error> {
         let Caller::Workspace(ws) = self else {
             return Ok(true);
         };
         let owner: Option<Option<Uuid>> =
-            sqlx::query_scalar("SELECT workspace_id FROM mcp.notification_endpoints WHERE id = $1")
+            pg::query_scalar("SELECT workspace_id FROM mcp.notification_endpoints WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;

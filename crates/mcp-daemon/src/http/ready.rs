@@ -14,7 +14,6 @@ use sqlx::Connection;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::DbError;
 use crate::metrics as m;
 
 /// Pause between two probes.
@@ -139,31 +138,41 @@ async fn probe(
             Err(_) => return Err(NotReady::Timeout(CONNECT_TIMEOUT.as_millis())),
         },
     };
-    let answer = tokio::time::timeout(QUERY_TIMEOUT, crate::db::migrations_current(&mut c)).await;
+    let answer = tokio::time::timeout(QUERY_TIMEOUT, applied(&mut c)).await;
     match answer {
-        Ok(Ok(current)) => {
+        Ok(Ok(version)) => {
             *conn = Some(c);
-            if current {
+            if version == Some(crate::db::latest_migration()) {
                 Ok(())
             } else {
                 Err(NotReady::MigrationsBehind)
             }
         }
-        Ok(Err(DbError::Query(e))) => Err(unreachable(&e)),
-        Ok(Err(_)) => Err(NotReady::Unreachable("unexpected error".to_string())),
+        Ok(Err(e)) => Err(unreachable(&e)),
         Err(_) => Err(NotReady::Timeout(QUERY_TIMEOUT.as_millis())),
     }
 }
 
+/// The probe's question in one message of the simple protocol, its statement timeout set for
+/// its own transaction only: nothing outlives it in the session, so it asks the same through a
+/// transaction pooler, which may hand each transaction to another server connection.
+const PROBE_SQL: &str = const_format::concatcp!(
+    "BEGIN; SET LOCAL statement_timeout = ",
+    QUERY_TIMEOUT.as_millis() as u64,
+    "; SELECT max(version) FROM _sqlx_migrations WHERE success; COMMIT"
+);
+
+/// The newest migration applied.
+async fn applied(c: &mut PgConnection) -> Result<Option<i64>, sqlx::Error> {
+    use sqlx::Row;
+    match sqlx::raw_sql(PROBE_SQL).fetch_all(c).await?.first() {
+        Some(row) => row.try_get(0),
+        None => Ok(None),
+    }
+}
+
 async fn connect(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
-    let mut c = PgConnection::connect_with(options).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SET statement_timeout = {}",
-        QUERY_TIMEOUT.as_millis()
-    )))
-    .execute(&mut c)
-    .await?;
-    Ok(c)
+    PgConnection::connect_with(options).await
 }
 
 /// A short reason built from the error's kind and the server's message only, so that no

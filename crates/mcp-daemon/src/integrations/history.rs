@@ -1,9 +1,8 @@
 //! What integrations leave behind: pruning of their history tables by age, the vacuum after it,
 //! and the gauges sampled from them.
 
+use mcp_queue::pg::{self, Db};
 use std::time::Duration;
-
-use sqlx::PgPool;
 
 use super::{IntegrationError, IntegrationState};
 use mcp_platforms::connectors::Platform;
@@ -75,7 +74,7 @@ ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED))";
 /// which come from this module's own list), so their space is reused even where autovacuum is
 /// off or slow to come.
 pub async fn vacuum_history(
-    pool: &PgPool,
+    pool: &Db,
     pruned: &[(&'static str, u64)],
 ) -> Result<(), IntegrationError> {
     for (table, deleted) in pruned {
@@ -99,7 +98,7 @@ pub struct HistoryAges {
 }
 
 pub async fn prune_history(
-    pool: &PgPool,
+    pool: &Db,
     ages: &HistoryAges,
     batch: u32,
 ) -> Result<Vec<(&'static str, u64)>, IntegrationError> {
@@ -132,7 +131,7 @@ pub async fn prune_history(
     ];
     let mut out = Vec::new();
     // Connect states are useless once expired; a day's grace keeps them for debugging.
-    let states = sqlx::query(PRUNE_OAUTH_STATES_SQL)
+    let states = pg::query(PRUNE_OAUTH_STATES_SQL)
         .bind(batch as i64)
         .execute(pool)
         .await?
@@ -140,7 +139,7 @@ pub async fn prune_history(
     for (table, sql, age) in tables {
         let mut total = 0u64;
         loop {
-            let n = sqlx::query(sql)
+            let n = pg::query(sql)
                 .bind(age.as_secs_f64())
                 .bind(batch as i64)
                 .execute(pool)
@@ -163,10 +162,9 @@ pub const GAUGES_SQL: &str =
      GROUP BY 1, 2, 3";
 
 /// Samples the integration gauges (by platform and state; breakers by platform and state).
-pub async fn sample_gauges(pool: &PgPool) -> Result<(), IntegrationError> {
+pub async fn sample_gauges(pool: &Db) -> Result<(), IntegrationError> {
     use crate::metrics as m;
-    let rows: Vec<(String, String, String, i64)> =
-        sqlx::query_as(GAUGES_SQL).fetch_all(pool).await?;
+    let rows: Vec<(String, String, String, i64)> = pg::query_as(GAUGES_SQL).fetch_all(pool).await?;
     for p in Platform::ALL {
         let p = p.as_str();
         for st in IntegrationState::ALL.map(IntegrationState::as_str) {
@@ -187,7 +185,7 @@ pub async fn sample_gauges(pool: &PgPool) -> Result<(), IntegrationError> {
         }
     }
     let disabled: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM mcp.notification_endpoints WHERE NOT enabled")
+        pg::query_scalar("SELECT count(*) FROM mcp.notification_endpoints WHERE NOT enabled")
             .fetch_one(pool)
             .await?;
     metrics::gauge!(m::NOTIFICATION_ENDPOINTS_DISABLED).set(disabled as f64);

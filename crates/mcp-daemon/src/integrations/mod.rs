@@ -4,10 +4,10 @@
 //! functions of `migrations/0002_integrations.sql`, so daemons and SQL users share one set of
 //! rules. Plaintext credentials exist only in memory, as `Secret`, and are never logged.
 
+use mcp_queue::pg::{self, Db};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 
 use crate::kinds::{HealthCheck, Kind};
 use crate::vault::{Binding, Vault, VaultError, ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD};
@@ -64,11 +64,8 @@ pub const LOAD_SQL: &str = "SELECT workspace_id, platform, state, external_accou
 
 type Row = (uuid::Uuid, String, String, Option<String>, Option<String>);
 
-pub async fn load(pool: &PgPool, id: uuid::Uuid) -> Result<Integration, IntegrationError> {
-    let row: Option<Row> = sqlx::query_as(LOAD_SQL)
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
+pub async fn load(pool: &Db, id: uuid::Uuid) -> Result<Integration, IntegrationError> {
+    let row: Option<Row> = pg::query_as(LOAD_SQL).bind(id).fetch_optional(pool).await?;
     integration(id, row)
 }
 
@@ -77,7 +74,7 @@ pub async fn load_in(
     tx: &mut sqlx::PgConnection,
     id: uuid::Uuid,
 ) -> Result<Option<Integration>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(LOAD_SQL)
+    let row: Option<Row> = pg::query_as(LOAD_SQL)
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -108,12 +105,12 @@ pub const CREDENTIALS_SQL: &str = "SELECT token_type, access_token_ct, key_id, b
 
 /// Decrypts the credentials a platform call needs.
 pub async fn credentials(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     id: uuid::Uuid,
 ) -> Result<Credentials, IntegrationError> {
     type Row = (String, Option<Vec<u8>>, Option<String>, Option<String>);
-    let row: Option<Row> = sqlx::query_as(CREDENTIALS_SQL)
+    let row: Option<Row> = pg::query_as(CREDENTIALS_SQL)
         .bind(id)
         .fetch_optional(pool)
         .await?;
@@ -164,7 +161,7 @@ pub async fn store_credentials(
         ),
         None => None,
     };
-    sqlx::query(
+    pg::query(
         "INSERT INTO mcp.oauth_tokens AS t (integration_id, workspace_id, platform, token_type, \
              access_token_ct, refresh_token_ct, key_id, basic_user, expires_at) \
          SELECT i.id, i.workspace_id, i.platform, $2, $3, $4, $5, $6, $7 \
@@ -192,11 +189,11 @@ pub const CAN_EXECUTE_SQL: &str =
 
 /// The circuit breaker's gate (`mcp.can_execute_request`).
 pub async fn can_execute_request(
-    pool: &PgPool,
+    pool: &Db,
     id: uuid::Uuid,
     half_open_after: Duration,
 ) -> Result<bool, IntegrationError> {
-    Ok(sqlx::query_scalar(CAN_EXECUTE_SQL)
+    Ok(pg::query_scalar(CAN_EXECUTE_SQL)
         .bind(id)
         .bind(half_open_after.as_millis() as i64)
         .fetch_one(pool)
@@ -217,7 +214,7 @@ pub const RECORD_HEALTH_CHECK_SQL: &str =
 
 /// Records a check: `Ok` is healthy; rate limits are degraded; everything else unhealthy.
 pub async fn record_health_check(
-    pool: &PgPool,
+    pool: &Db,
     id: uuid::Uuid,
     result: Result<(), &ConnectorError>,
     latency: Duration,
@@ -240,7 +237,7 @@ pub async fn record_health_check(
             )
         }
     };
-    Ok(sqlx::query_as(RECORD_HEALTH_CHECK_SQL)
+    Ok(pg::query_as(RECORD_HEALTH_CHECK_SQL)
         .bind(id)
         .bind(status)
         .bind(latency.as_millis().min(i32::MAX as u128) as i32)
@@ -269,11 +266,8 @@ SELECT count(*) FROM ( \
 /// Enqueues one `health_check` per in-service integration, spread evenly over `spread` by a
 /// stable hash of its id, each once (a live check of the same integration is left alone).
 /// Returns how many were enqueued.
-pub async fn enqueue_health_sweep(
-    pool: &PgPool,
-    spread: Duration,
-) -> Result<u64, IntegrationError> {
-    let n: i64 = sqlx::query_scalar(HEALTH_SWEEP_SQL)
+pub async fn enqueue_health_sweep(pool: &Db, spread: Duration) -> Result<u64, IntegrationError> {
+    let n: i64 = pg::query_scalar(HEALTH_SWEEP_SQL)
         .bind(spread.as_millis() as i64)
         .fetch_one(pool)
         .await?;
@@ -281,9 +275,9 @@ pub async fn enqueue_health_sweep(
 }
 
 /// Seeding: a workspace.
-pub async fn create_workspace(pool: &PgPool, name: &str) -> Result<uuid::Uuid, IntegrationError> {
+pub async fn create_workspace(pool: &Db, name: &str) -> Result<uuid::Uuid, IntegrationError> {
     Ok(
-        sqlx::query_scalar("INSERT INTO core.workspaces (name) VALUES ($1) RETURNING id")
+        pg::query_scalar("INSERT INTO core.workspaces (name) VALUES ($1) RETURNING id")
             .bind(name)
             .fetch_one(pool)
             .await?,
@@ -292,13 +286,13 @@ pub async fn create_workspace(pool: &PgPool, name: &str) -> Result<uuid::Uuid, I
 
 /// Seeding: an integration taken through PENDING → CONNECTED → ACTIVE with its credentials.
 pub async fn create_active(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     workspace: uuid::Uuid,
     platform: Platform,
     creds: &Credentials,
 ) -> Result<uuid::Uuid, IntegrationError> {
-    let id: uuid::Uuid = sqlx::query_scalar(
+    let id: uuid::Uuid = pg::query_scalar(
         "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
     )
     .bind(workspace)
@@ -307,7 +301,7 @@ pub async fn create_active(
     .await?;
     store_credentials(pool, vault, id, creds, None, None).await?;
     for to in ["CONNECTED", "ACTIVE"] {
-        sqlx::query("SELECT mcp.transition_integration_state($1, $2, 'seeded')")
+        pg::query("SELECT mcp.transition_integration_state($1, $2, 'seeded')")
             .bind(id)
             .bind(to)
             .execute(pool)

@@ -4,6 +4,7 @@
 
 use super::IntegrationState;
 use mcp_platforms::connectors::Platform;
+use mcp_queue::pg;
 
 /// Moves an integration to `to` with `reason`, along the transitions migration 0002 allows (a
 /// refused transition is the database's error).
@@ -25,7 +26,7 @@ pub async fn insert(
     ws: uuid::Uuid,
     p: Platform,
 ) -> Result<uuid::Uuid, sqlx::Error> {
-    sqlx::query_scalar(
+    pg::query_scalar(
         "INSERT INTO core.integrations (workspace_id, platform) VALUES ($1, $2) RETURNING id",
     )
     .bind(ws)
@@ -54,7 +55,7 @@ async fn transition_if(
     to: IntegrationState,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(sql)
+    pg::query(sql)
         .bind(id)
         .bind(to.as_str())
         .bind(reason)
@@ -108,7 +109,7 @@ pub async fn cancel_jobs(
     integration_id: uuid::Uuid,
     keep_kind: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(CANCEL_JOBS_SQL)
+    Ok(pg::query(CANCEL_JOBS_SQL)
         .bind(integration_id)
         .bind(keep_kind)
         .execute(db)

@@ -8,8 +8,8 @@
 //! platform or logs an item's content.
 
 use chrono::{DateTime, Utc};
+use mcp_queue::pg::{self, Db};
 use serde_json::Value;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::model::{Columns, ModelRow, Modeller, Source};
@@ -106,7 +106,7 @@ pub const NEEDED_SQL: &str = "\
 SELECT NOT EXISTS (SELECT 1 FROM mcp.items_backfill WHERE version >= $1 AND finished_at IS NOT NULL)";
 
 /// The pass in progress or the last one.
-pub async fn pass(pool: &PgPool) -> Result<Option<Pass>, sqlx::Error> {
+pub async fn pass(pool: &Db) -> Result<Option<Pass>, sqlx::Error> {
     type Row = (
         i16,
         bool,
@@ -116,7 +116,7 @@ pub async fn pass(pool: &PgPool) -> Result<Option<Pass>, sqlx::Error> {
         i64,
         bool,
     );
-    let row: Option<Row> = sqlx::query_as(STATE_SQL).fetch_optional(pool).await?;
+    let row: Option<Row> = pg::query_as(STATE_SQL).fetch_optional(pool).await?;
     Ok(row.map(
         |(version, all_rows, job_id, i, e, modelled, finished)| Pass {
             version,
@@ -131,8 +131,8 @@ pub async fn pass(pool: &PgPool) -> Result<Option<Pass>, sqlx::Error> {
 
 /// Starts a pass of the current model from the first row: of the rows below it, or of `all`
 /// (asked by job `job_id`).
-pub async fn start(pool: &PgPool, all: bool, job_id: i64) -> Result<Pass, sqlx::Error> {
-    sqlx::query(START_SQL)
+pub async fn start(pool: &Db, all: bool, job_id: i64) -> Result<Pass, sqlx::Error> {
+    pg::query(START_SQL)
         .bind(MODEL_VERSION)
         .bind(all)
         .bind(job_id)
@@ -183,13 +183,13 @@ type StoredRow = (
 
 /// The next `limit` rows after `after` (from the first without).
 pub async fn batch(
-    pool: &PgPool,
+    pool: &Db,
     after: Option<&(Uuid, String)>,
     limit: u32,
 ) -> Result<Vec<Stored>, sqlx::Error> {
     let rows: Vec<StoredRow> = match after {
         Some((i, e)) => {
-            sqlx::query_as(BATCH_SQL)
+            pg::query_as(BATCH_SQL)
                 .bind(i)
                 .bind(e)
                 .bind(i64::from(limit))
@@ -197,7 +197,7 @@ pub async fn batch(
                 .await?
         }
         None => {
-            sqlx::query_as(BATCH_FIRST_SQL)
+            pg::query_as(BATCH_FIRST_SQL)
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await?
@@ -267,7 +267,7 @@ pub fn plan(modeller: &Modeller, rows: &[Stored], all: bool) -> Vec<Plan> {
 /// Writes a batch's plans and where the pass is now (`done`: finished) in one transaction.
 /// Returns the rows modelled.
 pub async fn write(
-    pool: &PgPool,
+    pool: &Db,
     rows: &[Stored],
     plans: &[Plan],
     last: Option<&(Uuid, String)>,
@@ -298,7 +298,7 @@ pub async fn write(
     super::write::lock_many(&mut tx, &integrations).await?;
     let mut n = 0i64;
     if !ids.is_empty() {
-        n = sqlx::query_scalar(WRITE_SQL)
+        n = pg::query_scalar(WRITE_SQL)
             .bind(&ids)
             .bind(&ext)
             .bind(&seen)
@@ -318,13 +318,13 @@ pub async fn write(
             .await?;
     }
     if !gone_ids.is_empty() {
-        sqlx::query(ERASE_SQL)
+        pg::query(ERASE_SQL)
             .bind(&gone_ids)
             .bind(&gone_ext)
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query(ADVANCE_SQL)
+    pg::query(ADVANCE_SQL)
         .bind(last.map(|l| l.0))
         .bind(last.map(|l| l.1.as_str()))
         .bind(n)
@@ -338,8 +338,8 @@ pub async fn write(
 /// Enqueues the backfill (once: unique key `items_backfill`) when a pass of the current model
 /// is still to be made: after an upgrade that brought a new model, or one left unfinished.
 /// Returns the job's id, when enqueued.
-pub async fn enqueue_if_needed(pool: &PgPool) -> Result<Option<i64>, mcp_queue::QueueError> {
-    let needed: bool = sqlx::query_scalar(NEEDED_SQL)
+pub async fn enqueue_if_needed(pool: &Db) -> Result<Option<i64>, mcp_queue::QueueError> {
+    let needed: bool = pg::query_scalar(NEEDED_SQL)
         .bind(MODEL_VERSION)
         .fetch_one(pool)
         .await

@@ -6,8 +6,8 @@
 //! item's content.
 
 use chrono::{DateTime, Utc};
+use mcp_queue::pg::{self, Db};
 use serde_json::Value;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::model::{Columns, ModelRow};
@@ -79,12 +79,12 @@ pub struct Pending {
 
 /// Up to `limit` of the integration's items waiting for their content, after the id `after`.
 pub async fn pending(
-    pool: &PgPool,
+    pool: &Db,
     integration: Uuid,
     after: &str,
     limit: u32,
 ) -> Result<Vec<Pending>, sqlx::Error> {
-    let rows: Vec<(String, Value, DateTime<Utc>)> = sqlx::query_as(PENDING_SQL)
+    let rows: Vec<(String, Value, DateTime<Utc>)> = pg::query_as(PENDING_SQL)
         .bind(integration)
         .bind(i64::from(limit))
         .bind(after)
@@ -103,7 +103,7 @@ pub async fn pending(
 /// Stores one item's content and model with its change row, in one item-writer transaction.
 /// Returns whether it was stored (false: the item changed or went meanwhile).
 pub async fn save(
-    pool: &PgPool,
+    pool: &Db,
     integration: &Integration,
     item: &Pending,
     m: &ModelRow,
@@ -111,7 +111,7 @@ pub async fn save(
     let mut c = Columns::default();
     c.push(m);
     let mut tx = super::begin(pool).await?;
-    let n: i64 = sqlx::query_scalar(SAVE_CONTENT_SQL)
+    let n: i64 = pg::query_scalar(SAVE_CONTENT_SQL)
         .bind(integration.id)
         .bind(&item.external_id)
         .bind(item.updated_at)
@@ -134,8 +134,8 @@ pub async fn save(
 }
 
 /// Leaves an item modelled from its listing after its content call failed for good.
-pub async fn give_up(pool: &PgPool, integration: Uuid, item: &Pending) -> Result<(), sqlx::Error> {
-    sqlx::query(GIVE_UP_SQL)
+pub async fn give_up(pool: &Db, integration: Uuid, item: &Pending) -> Result<(), sqlx::Error> {
+    pg::query(GIVE_UP_SQL)
         .bind(integration)
         .bind(&item.external_id)
         .bind(item.updated_at)

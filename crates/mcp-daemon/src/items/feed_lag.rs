@@ -7,9 +7,8 @@
 //! [`NEWEST`], newest first by `seq`) that the watermark still hides, and the oldest running
 //! transaction with an id: that backend is what holds them.
 
+use mcp_queue::pg::{self, Db};
 use std::sync::atomic::{AtomicI32, Ordering};
-
-use sqlx::PgPool;
 
 pub const HELD: &str = "mcp_change_feed_held_changes";
 pub const LAG: &str = "mcp_change_feed_lag_seconds";
@@ -57,11 +56,8 @@ pub struct Lag {
     pub holder_age_s: f64,
 }
 
-pub async fn sample(pool: &PgPool) -> Result<Lag, sqlx::Error> {
-    sqlx::query_as(SAMPLE_SQL)
-        .bind(NEWEST)
-        .fetch_one(pool)
-        .await
+pub async fn sample(pool: &Db) -> Result<Lag, sqlx::Error> {
+    pg::query_as(SAMPLE_SQL).bind(NEWEST).fetch_one(pool).await
 }
 
 pub fn register_metrics() {
@@ -93,7 +89,7 @@ static LOGGED: AtomicI32 = AtomicI32::new(0);
 
 /// Samples the lag into the gauges; a lag past [`WARN_AFTER_S`] is logged once per holder,
 /// naming it and what to do.
-pub async fn sample_gauges(pool: &PgPool) -> Result<(), sqlx::Error> {
+pub async fn sample_gauges(pool: &Db) -> Result<(), sqlx::Error> {
     let lag = sample(pool).await?;
     let holding = lag.held > 0;
     let pid = lag.holder_pid.filter(|_| holding);

@@ -15,11 +15,12 @@ pub mod reconcile;
 pub mod tombstone;
 pub mod write;
 
+use mcp_queue::pg::{self, Db};
 use std::collections::HashSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -42,7 +43,7 @@ pub const FEED_CHANNEL: &str = "mcp_item_changes";
 pub const WRITER_BEGIN: &str = "BEGIN; SET LOCAL mcp.item_changes = 'written'";
 
 /// A transaction for the daemon's writes of items (see [`WRITER_BEGIN`]).
-pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+pub async fn begin(pool: &Db) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     pool.begin_with(WRITER_BEGIN).await
 }
 
@@ -73,7 +74,7 @@ pub struct FeedWake {
 
 impl FeedWake {
     /// A sender for a task that outlives the caller (the webhook processor's).
-    pub fn sender(&self, pool: &PgPool) -> mpsc::UnboundedSender<Uuid> {
+    pub fn sender(&self, pool: &Db) -> mpsc::UnboundedSender<Uuid> {
         self.tx
             .get_or_init(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
@@ -84,7 +85,7 @@ impl FeedWake {
     }
 
     /// After a commit that changed these workspaces' items.
-    pub fn wake(&self, pool: &PgPool, workspaces: &[Uuid]) {
+    pub fn wake(&self, pool: &Db, workspaces: &[Uuid]) {
         if workspaces.is_empty() {
             return;
         }
@@ -101,7 +102,7 @@ impl FeedWake {
 /// pages).
 pub const FEED_WAKE_GAP: Duration = Duration::from_millis(50);
 
-async fn notify_loop(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Uuid>) {
+async fn notify_loop(pool: Db, mut rx: mpsc::UnboundedReceiver<Uuid>) {
     let mut got = Vec::with_capacity(256);
     let now = tokio::time::Instant::now();
     let mut last = now.checked_sub(FEED_WAKE_GAP).unwrap_or(now);
@@ -114,7 +115,7 @@ async fn notify_loop(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Uuid>) {
         last = tokio::time::Instant::now();
         let ws: HashSet<Uuid> = got.drain(..).collect();
         let ws: Vec<Uuid> = ws.into_iter().collect();
-        if let Err(e) = sqlx::query("SELECT pg_notify($1, w::text) FROM unnest($2::uuid[]) AS w")
+        if let Err(e) = pg::query("SELECT pg_notify($1, w::text) FROM unnest($2::uuid[]) AS w")
             .bind(FEED_CHANNEL)
             .bind(&ws)
             .execute(&pool)
@@ -149,7 +150,7 @@ SELECT count(*) FROM del";
 /// Deletes changes older than `changes` and tombstones older than `tombstones`, a batch per
 /// short transaction. Returns (changes, tombstones) deleted.
 pub async fn prune(
-    pool: &PgPool,
+    pool: &Db,
     changes: Duration,
     tombstones: Duration,
     batch: u32,
@@ -165,7 +166,7 @@ pub async fn prune(
         loop {
             // A tombstone's deletion is no change: it was announced when it was tombstoned.
             let mut tx = begin(pool).await?;
-            let n: i64 = sqlx::query_scalar(sql)
+            let n: i64 = pg::query_scalar(sql)
                 .bind(age.as_secs_f64())
                 .bind(i64::from(batch))
                 .fetch_one(&mut *tx)

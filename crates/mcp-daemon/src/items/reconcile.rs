@@ -5,12 +5,12 @@
 //! empty listing by mistake must not delete everything). Items first seen or changed after the
 //! run started are never tombstoned by it. Nothing here calls a platform.
 
+use mcp_queue::pg::{self, Db};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 
 use super::{FeedWake, Modeller, Saved};
 use crate::integrations::Integration;
@@ -155,12 +155,12 @@ SELECT count(*) FROM gone";
 /// Resumes the integration's unfinished run, or starts one (counting its live items for the
 /// guard). A run unfinished for longer than `max_age` is started over.
 pub async fn start_or_resume(
-    pool: &PgPool,
+    pool: &Db,
     integration: &Integration,
     max_age: Duration,
 ) -> Result<Run, sqlx::Error> {
     type Row = (DateTime<Utc>, Option<String>, i64, i64, i64, bool);
-    let found: Option<Row> = sqlx::query_as(RESUME_SQL)
+    let found: Option<Row> = pg::query_as(RESUME_SQL)
         .bind(integration.id)
         .bind(max_age.as_secs_f64())
         .fetch_optional(pool)
@@ -185,16 +185,16 @@ pub async fn start_or_resume(
 
 /// Starts the integration's run afresh (forgetting what an unfinished one saw).
 pub async fn start(
-    pool: &PgPool,
+    pool: &Db,
     integration: &Integration,
     restarted: bool,
 ) -> Result<Run, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM mcp.reconcile_seen WHERE integration_id = $1")
+    pg::query("DELETE FROM mcp.reconcile_seen WHERE integration_id = $1")
         .bind(integration.id)
         .execute(&mut *tx)
         .await?;
-    let (started_at, live_before): (DateTime<Utc>, i64) = sqlx::query_as(START_SQL)
+    let (started_at, live_before): (DateTime<Utc>, i64) = pg::query_as(START_SQL)
         .bind(integration.id)
         .bind(integration.workspace_id)
         .bind(integration.platform.as_str())
@@ -216,7 +216,7 @@ pub async fn start(
 /// again, deletions it names), records its ids as seen, and checkpoints the run, in one
 /// transaction.
 pub async fn save_page(
-    pool: &PgPool,
+    pool: &Db,
     feed: &FeedWake,
     modeller: &Modeller,
     integration: &Integration,
@@ -227,13 +227,13 @@ pub async fn save_page(
     let saved =
         super::write_items(&mut tx, modeller, integration, &page.items, &page.deleted).await?;
     if !ids.is_empty() {
-        sqlx::query(SAVE_SEEN_SQL)
+        pg::query(SAVE_SEEN_SQL)
             .bind(integration.id)
             .bind(&ids)
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query(CHECKPOINT_SQL)
+    pg::query(CHECKPOINT_SQL)
         .bind(integration.id)
         .bind(page.next_cursor.as_deref())
         .bind(ids.len() as i64)
@@ -260,13 +260,13 @@ pub enum Finish {
 
 /// Ends the run after its last page: the guard, then the tombstones, in one transaction.
 pub async fn finish(
-    pool: &PgPool,
+    pool: &Db,
     feed: &FeedWake,
     integration: &Integration,
     min_share: f64,
 ) -> Result<Finish, sqlx::Error> {
     let mut tx = super::begin(pool).await?;
-    let live_before: Option<i64> = sqlx::query_scalar(
+    let live_before: Option<i64> = pg::query_scalar(
         "SELECT live_before FROM mcp.reconcile_runs \
          WHERE integration_id = $1 AND finished_at IS NULL FOR UPDATE",
     )
@@ -277,7 +277,7 @@ pub async fn finish(
         return Ok(Finish::NoRun);
     };
     let seen: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM mcp.reconcile_seen WHERE integration_id = $1")
+        pg::query_scalar("SELECT count(*) FROM mcp.reconcile_seen WHERE integration_id = $1")
             .bind(integration.id)
             .fetch_one(&mut *tx)
             .await?;
@@ -287,7 +287,7 @@ pub async fn finish(
             "{}: not in a complete listing (reconcile)",
             integration.platform.as_str()
         );
-        let n: i64 = sqlx::query_scalar(TOMBSTONE_UNSEEN_SQL)
+        let n: i64 = pg::query_scalar(TOMBSTONE_UNSEEN_SQL)
             .bind(integration.id)
             .bind(reason)
             .fetch_one(&mut *tx)
@@ -296,7 +296,7 @@ pub async fn finish(
     } else {
         ("guard_stopped", 0)
     };
-    sqlx::query(
+    pg::query(
         "UPDATE mcp.reconcile_runs SET finished_at = now(), outcome = $2, tombstoned = $3, \
          listed = $4 WHERE integration_id = $1",
     )
@@ -306,7 +306,7 @@ pub async fn finish(
     .bind(seen)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM mcp.reconcile_seen WHERE integration_id = $1")
+    pg::query("DELETE FROM mcp.reconcile_seen WHERE integration_id = $1")
         .bind(integration.id)
         .execute(&mut *tx)
         .await?;
@@ -347,13 +347,9 @@ SELECT count(*) FROM ( \
 
 /// Enqueues a `reconcile` (unique key `reconcile:<id>`) for every integration due, each at a
 /// stable point within `spread`. Returns how many were enqueued.
-pub async fn sweep(
-    pool: &PgPool,
-    cfg: &ReconcileConfig,
-    spread: Duration,
-) -> Result<u64, sqlx::Error> {
+pub async fn sweep(pool: &Db, cfg: &ReconcileConfig, spread: Duration) -> Result<u64, sqlx::Error> {
     let (names, secs) = Platform::columns(|p| cfg.interval(p).as_secs_f64());
-    let n: i64 = sqlx::query_scalar(SWEEP_SQL)
+    let n: i64 = pg::query_scalar(SWEEP_SQL)
         .bind(&names)
         .bind(&secs)
         .bind(spread.as_secs_f64())

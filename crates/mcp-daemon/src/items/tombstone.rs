@@ -2,6 +2,7 @@
 //! 404) marked deleted, with their change rows in the same statement (`D`, at most 1,000 items
 //! each). Nothing here calls a platform.
 
+use mcp_queue::pg;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
@@ -111,7 +112,7 @@ pub async fn tombstone(
         if ids.is_empty() {
             continue;
         }
-        let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(sql)
+        let rows: Vec<(Uuid, String, i64)> = pg::query_as(sql)
             .bind(&ids)
             .bind(&keys)
             .bind(&reasons)

@@ -5,6 +5,7 @@
 //! transaction, migration 0017) never gets items back from a page written at the same time.
 //! Nothing here calls a platform.
 
+use mcp_queue::pg;
 use std::collections::HashMap;
 
 use uuid::Uuid;
@@ -94,7 +95,7 @@ fn last_of_each(items: &[SyncItem]) -> Vec<&SyncItem> {
 
 /// Locks the integration's row for the transaction (see [`LOCK_SQL`]); whether it keeps items.
 pub async fn lock(tx: &mut sqlx::PgConnection, integration_id: Uuid) -> Result<bool, sqlx::Error> {
-    let keeps: Option<bool> = sqlx::query_scalar(LOCK_SQL)
+    let keeps: Option<bool> = pg::query_scalar(LOCK_SQL)
         .bind(integration_id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -105,10 +106,7 @@ pub async fn lock(tx: &mut sqlx::PgConnection, integration_id: Uuid) -> Result<b
 /// of several of them.
 pub async fn lock_many(tx: &mut sqlx::PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
     if !ids.is_empty() {
-        sqlx::query(LOCK_MANY_SQL)
-            .bind(ids)
-            .execute(&mut *tx)
-            .await?;
+        pg::query(LOCK_MANY_SQL).bind(ids).execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -143,7 +141,7 @@ pub async fn write_items(
         }
         let ids: Vec<&str> = items.iter().map(|i| i.external_id.as_str()).collect();
         let raws: Vec<String> = items.iter().map(|i| i.raw.to_string()).collect();
-        let n: i64 = sqlx::query_scalar(SAVE_ITEMS_SQL)
+        let n: i64 = pg::query_scalar(SAVE_ITEMS_SQL)
             .bind(integration.id)
             .bind(integration.workspace_id)
             .bind(integration.platform.as_str())

@@ -6,6 +6,7 @@
 //! `[notify] allow_private` (checked on every address a name resolves to, so a name cannot
 //! point the daemon at its own network). Never logs or returns the body or a secret.
 
+use mcp_queue::pg::{self, Db};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,6 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::address::is_private;
@@ -124,7 +124,7 @@ impl Deliverer {
     /// Delivers notification `id` to endpoint `endpoint` once.
     pub async fn deliver(
         &self,
-        pool: &PgPool,
+        pool: &Db,
         vault: &Vault,
         id: Uuid,
         endpoint: Uuid,
@@ -137,7 +137,7 @@ impl Deliverer {
         }
         type Row = (String, chrono::DateTime<chrono::Utc>, serde_json::Value);
         let row: Option<Row> =
-            sqlx::query_as("SELECT type, occurred_at, data FROM mcp.notifications WHERE id = $1")
+            pg::query_as("SELECT type, occurred_at, data FROM mcp.notifications WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;
@@ -197,7 +197,7 @@ impl Deliverer {
                 "the endpoint answered 410 Gone at {}",
                 chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             );
-            sqlx::query(
+            pg::query(
                 "UPDATE mcp.notification_endpoints SET enabled = false, disabled_reason = $2, \
                  updated_at = now() WHERE id = $1",
             )

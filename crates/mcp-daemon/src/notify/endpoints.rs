@@ -3,9 +3,9 @@
 
 use crate::kinds::{Kind, NotifyDeliver};
 use base64::Engine;
+use mcp_queue::pg::{self, Db};
 use rand::RngCore;
 use serde::Serialize;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{NotifyConfig, CRITICAL_TYPES, OPT_IN_TYPES, TEST_TYPE};
@@ -104,7 +104,7 @@ fn binding(record: &str) -> Binding<'_> {
 
 /// Adds an endpoint; returns it and its secret (shown once, then only sealed).
 pub async fn add(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     url: &str,
     workspace: Option<Uuid>,
@@ -128,7 +128,7 @@ pub async fn add(
     let secret = new_secret();
     let record = id.to_string();
     let (key_id, ct) = vault.seal(secret.expose(), binding(&record))?;
-    let e: Endpoint = sqlx::query_as(
+    let e: Endpoint = pg::query_as(
         "INSERT INTO mcp.notification_endpoints (id, workspace_id, url, event_types, secret_ct, key_id) \
          VALUES ($1, $2, $3, $4, $5, $6) \
          RETURNING id, workspace_id, url, event_types, enabled, disabled_reason, previous_until, created_at",
@@ -145,8 +145,8 @@ pub async fn add(
 }
 
 /// Every endpoint, or only those of `workspace` (not the endpoints of every workspace).
-pub async fn list(pool: &PgPool, workspace: Option<Uuid>) -> Result<Vec<Endpoint>, NotifyError> {
-    Ok(sqlx::query_as(
+pub async fn list(pool: &Db, workspace: Option<Uuid>) -> Result<Vec<Endpoint>, NotifyError> {
+    Ok(pg::query_as(
         "SELECT id, workspace_id, url, event_types, enabled, disabled_reason, previous_until, created_at \
          FROM mcp.notification_endpoints WHERE $1::uuid IS NULL OR workspace_id = $1 \
          ORDER BY created_at, id",
@@ -157,8 +157,8 @@ pub async fn list(pool: &PgPool, workspace: Option<Uuid>) -> Result<Vec<Endpoint
 }
 
 /// Removes an endpoint (its pending deliveries then find nothing and end).
-pub async fn remove(pool: &PgPool, id: Uuid) -> Result<(), NotifyError> {
-    let n = sqlx::query("DELETE FROM mcp.notification_endpoints WHERE id = $1")
+pub async fn remove(pool: &Db, id: Uuid) -> Result<(), NotifyError> {
+    let n = pg::query("DELETE FROM mcp.notification_endpoints WHERE id = $1")
         .bind(id)
         .execute(pool)
         .await?
@@ -172,7 +172,7 @@ pub async fn remove(pool: &PgPool, id: Uuid) -> Result<(), NotifyError> {
 /// A new secret for an endpoint; the old one keeps signing beside it for `secret_overlap`.
 /// Also enables a disabled endpoint again. Returns the new secret (shown once).
 pub async fn rotate_secret(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     cfg: &NotifyConfig,
     id: Uuid,
@@ -180,7 +180,7 @@ pub async fn rotate_secret(
     let secret = new_secret();
     let record = id.to_string();
     let (key_id, ct) = vault.seal(secret.expose(), binding(&record))?;
-    let n = sqlx::query(
+    let n = pg::query(
         "UPDATE mcp.notification_endpoints SET \
              previous_secret_ct = secret_ct, previous_key_id = key_id, \
              previous_until = now() + $4 * interval '1 millisecond', \
@@ -202,15 +202,15 @@ pub async fn rotate_secret(
 
 /// Sends a `notification.test` to one endpoint (through the queue, like every notification);
 /// returns the notification id (its `webhook-id`).
-pub async fn test(pool: &PgPool, id: Uuid) -> Result<Uuid, NotifyError> {
+pub async fn test(pool: &Db, id: Uuid) -> Result<Uuid, NotifyError> {
     let mut tx = pool.begin().await?;
     let ws: Option<Option<Uuid>> =
-        sqlx::query_scalar("SELECT workspace_id FROM mcp.notification_endpoints WHERE id = $1")
+        pg::query_scalar("SELECT workspace_id FROM mcp.notification_endpoints WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
     let ws = ws.ok_or(NotifyError::NotFound(id))?;
-    let n: Uuid = sqlx::query_scalar(
+    let n: Uuid = pg::query_scalar(
         "INSERT INTO mcp.notifications (type, workspace_id, occurred_at, data) \
          VALUES ($1, $2, now(), jsonb_strip_nulls(jsonb_build_object('workspace_id', $2::uuid, \
                  'message', 'a test notification'))) RETURNING id",
@@ -232,7 +232,7 @@ pub async fn test(pool: &PgPool, id: Uuid) -> Result<Uuid, NotifyError> {
 /// The endpoint's current secret and, within the overlap, the previous one (with its URL and
 /// whether it is enabled).
 pub async fn secrets(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     id: Uuid,
 ) -> Result<Option<(String, bool, Vec<Secret>)>, NotifyError> {
@@ -245,7 +245,7 @@ pub async fn secrets(
         Option<String>,
         bool,
     );
-    let row: Option<Row> = sqlx::query_as(
+    let row: Option<Row> = pg::query_as(
         "SELECT url, enabled, secret_ct, key_id, previous_secret_ct, previous_key_id, \
                 COALESCE(previous_until > now(), false) \
          FROM mcp.notification_endpoints WHERE id = $1",

@@ -8,6 +8,7 @@ mod address;
 pub mod deliver;
 pub mod endpoints;
 
+use mcp_queue::pg;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -39,7 +40,7 @@ impl Notifier {
     /// for `sync.completed`. Best effort: a failure is logged, the sync stays done.
     pub async fn sync_completed(
         &self,
-        pool: &sqlx::PgPool,
+        pool: &mcp_queue::pg::Db,
         integration: &crate::integrations::Integration,
         pages: u64,
         items: u64,
@@ -56,7 +57,7 @@ impl Notifier {
         let wanted = match cached {
             Some(w) => w,
             None => {
-                let w: Result<bool, sqlx::Error> = sqlx::query_scalar(
+                let w: Result<bool, sqlx::Error> = pg::query_scalar(
                     "SELECT EXISTS (SELECT 1 FROM mcp.notification_endpoints \
                      WHERE enabled AND 'sync.completed' = ANY (event_types))",
                 )
@@ -72,7 +73,7 @@ impl Notifier {
         if !wanted {
             return;
         }
-        let r = sqlx::query(
+        let r = pg::query(
             "INSERT INTO ops.events (workspace_id, integration_id, event_type, payload) \
              VALUES ($1, $2, 'sync.completed', jsonb_build_object('platform', $3::text, \
                      'pages', $4::bigint, 'items', $5::bigint, 'resynced', $6::boolean))",
@@ -141,7 +142,7 @@ pub async fn failed_for_good(
     ids: &[i64],
     event_type: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(FAILED_FOR_GOOD_SQL)
+    pg::query(FAILED_FOR_GOOD_SQL)
         .bind(ids)
         .bind(event_type)
         .execute(conn)

@@ -7,10 +7,10 @@
 pub mod config;
 pub mod store;
 
+use mcp_queue::pg::{self, Db};
 use std::time::Duration;
 
 use metrics::{counter, gauge};
-use sqlx::PgPool;
 
 use config::RateLimit;
 use mcp_platforms::connectors::Platform;
@@ -70,7 +70,7 @@ pub const TAKE_TOKEN_SQL: &str =
 /// One try at the integration's bucket: `Duration::ZERO` when a token was taken, else how
 /// long to wait before trying again.
 pub async fn try_take_token(
-    pool: &PgPool,
+    pool: &Db,
     integration_id: uuid::Uuid,
     limit: RateLimit,
 ) -> Result<Duration, sqlx::Error> {
@@ -79,12 +79,12 @@ pub async fn try_take_token(
 
 /// `try_take_token` from the integration's bucket named `bucket` (a method's own limit).
 pub async fn try_take_token_in(
-    pool: &PgPool,
+    pool: &Db,
     integration_id: uuid::Uuid,
     bucket: &str,
     limit: RateLimit,
 ) -> Result<Duration, sqlx::Error> {
-    let secs: f64 = sqlx::query_scalar(TAKE_TOKEN_SQL)
+    let secs: f64 = pg::query_scalar(TAKE_TOKEN_SQL)
         .bind(integration_id)
         .bind(bucket)
         .bind(limit.capacity)
@@ -104,7 +104,7 @@ pub enum Token {
 
 /// Takes a token, sleeping for short waits (each counted in `mcp_rate_limit_waits_total`).
 pub async fn take_token(
-    pool: &PgPool,
+    pool: &Db,
     platform: Platform,
     integration_id: uuid::Uuid,
     limit: RateLimit,
@@ -123,7 +123,7 @@ pub async fn take_token(
 
 /// `take_token` from the integration's bucket named `bucket`.
 pub async fn take_token_in(
-    pool: &PgPool,
+    pool: &Db,
     platform: Platform,
     integration_id: uuid::Uuid,
     bucket: &str,
@@ -148,7 +148,7 @@ pub async fn take_token_in(
 /// when a wait is longer than `max_inline_wait` (the job should snooze). The method's bucket is
 /// asked first, so a snoozed call spends no token of the other.
 pub async fn take_tokens(
-    pool: &PgPool,
+    pool: &Db,
     platform: Platform,
     integration_id: uuid::Uuid,
     method: Option<mcp_platforms::connectors::MethodLimit>,
@@ -181,11 +181,11 @@ pub async fn take_tokens(
 
 /// A 429: the integration's bucket gives no token to any daemon for `wait`.
 pub async fn block(
-    pool: &PgPool,
+    pool: &Db,
     integration_id: uuid::Uuid,
     wait: Duration,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    pg::query(
         "SELECT mcp.block_rate_limit($1, $2, clock_timestamp() + $3 * interval '1 millisecond')",
     )
     .bind(integration_id)

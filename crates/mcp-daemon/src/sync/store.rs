@@ -3,9 +3,8 @@
 //! (a page written twice leaves one row per item and its `first_seen_at` untouched); nothing
 //! here calls a platform.
 
+use mcp_queue::pg::{self, Db};
 use std::time::Duration;
-
-use sqlx::PgPool;
 
 use super::config::SyncConfig;
 use crate::integrations::Integration;
@@ -22,8 +21,8 @@ UPDATE core.integrations SET sync_cursor = $2, \
 last_synced_at = CASE WHEN $3 THEN now() ELSE last_synced_at END WHERE id = $1";
 
 /// The integration's stored cursor.
-pub async fn cursor(pool: &PgPool, id: uuid::Uuid) -> Result<Option<String>, sqlx::Error> {
-    Ok(sqlx::query_scalar::<_, Option<String>>(CURSOR_SQL)
+pub async fn cursor(pool: &Db, id: uuid::Uuid) -> Result<Option<String>, sqlx::Error> {
+    Ok(pg::query_scalar::<Option<String>>(CURSOR_SQL)
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -31,8 +30,8 @@ pub async fn cursor(pool: &PgPool, id: uuid::Uuid) -> Result<Option<String>, sql
 }
 
 /// The integration's settings (`core.integrations.settings`; `{}` when unknown).
-pub async fn settings(pool: &PgPool, id: uuid::Uuid) -> Result<serde_json::Value, sqlx::Error> {
-    Ok(sqlx::query_scalar::<_, serde_json::Value>(SETTINGS_SQL)
+pub async fn settings(pool: &Db, id: uuid::Uuid) -> Result<serde_json::Value, sqlx::Error> {
+    Ok(pg::query_scalar::<serde_json::Value>(SETTINGS_SQL)
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -44,7 +43,7 @@ pub async fn settings(pool: &PgPool, id: uuid::Uuid) -> Result<serde_json::Value
 /// checkpoint comes first: it takes the integration's row before any item's (the order every
 /// item writer keeps, see `items::write`).
 pub async fn save_page(
-    pool: &PgPool,
+    pool: &Db,
     feed: &items::FeedWake,
     modeller: &items::Modeller,
     integration: &Integration,
@@ -52,7 +51,7 @@ pub async fn save_page(
     done: bool,
 ) -> Result<items::Saved, sqlx::Error> {
     let mut tx = items::begin(pool).await?;
-    sqlx::query(CHECKPOINT_SQL)
+    pg::query(CHECKPOINT_SQL)
         .bind(integration.id)
         .bind(page.next_cursor.as_deref())
         .bind(done)
@@ -69,8 +68,8 @@ pub async fn save_page(
 }
 
 /// Forgets the cursor (the platform refused it as too old): the next page starts a full resync.
-pub async fn clear_cursor(pool: &PgPool, id: uuid::Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE core.integrations SET sync_cursor = NULL WHERE id = $1")
+pub async fn clear_cursor(pool: &Db, id: uuid::Uuid) -> Result<(), sqlx::Error> {
+    pg::query("UPDATE core.integrations SET sync_cursor = NULL WHERE id = $1")
         .bind(id)
         .execute(pool)
         .await?;
@@ -79,12 +78,12 @@ pub async fn clear_cursor(pool: &PgPool, id: uuid::Uuid) -> Result<(), sqlx::Err
 
 /// Records a failed sync call in `mcp.integration_errors` (context `sync`).
 pub async fn record_error(
-    pool: &PgPool,
+    pool: &Db,
     integration: &Integration,
     e: &mcp_platforms::connectors::ConnectorError,
     job_id: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(const_format::concatcp!(
+    pg::query(const_format::concatcp!(
         "INSERT INTO mcp.integration_errors (integration_id, workspace_id, platform, error_type, \
          message, http_status, context, job_id) VALUES ($1, $2, $3, $4, $5, $6, '",
         Sync::KIND,
@@ -150,20 +149,16 @@ pub const SWEEP_ENQUEUE_SQL: &str = const_format::concatcp!(
 /// sync is older than its interval: the platform's interval, or the fallback interval when no
 /// active webhook has had an event (or was created) within `webhook_silence`. Each is due at a
 /// stable point within `spread` (capped by its interval).
-pub async fn sweep(
-    pool: &PgPool,
-    cfg: &SyncConfig,
-    spread: Duration,
-) -> Result<Sweep, sqlx::Error> {
+pub async fn sweep(pool: &Db, cfg: &SyncConfig, spread: Duration) -> Result<Sweep, sqlx::Error> {
     let (names, secs) = Platform::columns(|p| cfg.interval(p).as_secs_f64());
-    let rows: Vec<(String, i64)> = sqlx::query_as(SWEEP_FALLBACK_SQL)
+    let rows: Vec<(String, i64)> = pg::query_as(SWEEP_FALLBACK_SQL)
         .bind(&names)
         .bind(&secs)
         .bind(cfg.webhook_silence.as_secs_f64())
         .bind(cfg.fallback_interval.as_secs_f64())
         .fetch_all(pool)
         .await?;
-    let enqueued: i64 = sqlx::query_scalar(SWEEP_ENQUEUE_SQL)
+    let enqueued: i64 = pg::query_scalar(SWEEP_ENQUEUE_SQL)
         .bind(&names)
         .bind(&secs)
         .bind(cfg.webhook_silence.as_secs_f64())

@@ -7,10 +7,10 @@
 //! make the writers commit one at a time) and wake the workers through `QuietWake`.
 //! It never answers a delivery before its event is durable.
 
+use mcp_queue::pg::{self, Db};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
 
@@ -55,7 +55,7 @@ impl EventBatcher {
     /// enqueued without NOTIFY and the workers are woken through it; without, every batch
     /// notifies (for an intake whose workers run elsewhere).
     pub fn start(
-        pool: PgPool,
+        pool: Db,
         max_batch: usize,
         writers: usize,
         wake: Option<QuietWake>,
@@ -84,7 +84,7 @@ impl EventBatcher {
 }
 
 async fn writer(
-    pool: PgPool,
+    pool: Db,
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     max_batch: usize,
     wake: Option<QuietWake>,
@@ -197,7 +197,7 @@ pub fn untimed() -> Vec<&'static str> {
 
 /// Writes a batch; returns, per job in order, the new event's id or `None` for a duplicate
 /// (of an earlier delivery, or of an earlier job in the same batch).
-async fn write(pool: &PgPool, batch: &[Job], quiet: bool) -> Result<Vec<Option<i64>>, sqlx::Error> {
+async fn write(pool: &Db, batch: &[Job], quiet: bool) -> Result<Vec<Option<i64>>, sqlx::Error> {
     let n = batch.len();
     // Rows in one order (webhook, dedup key) in every batch, so that two batches holding the
     // same repeated deliveries wait for each other instead of deadlocking.
@@ -225,7 +225,7 @@ async fn write(pool: &PgPool, batch: &[Job], quiet: bool) -> Result<Vec<Option<i
         sha.push(e.body_sha256.as_slice());
     }
     let sql = if quiet { INTAKE_QUIET } else { INTAKE };
-    let statement = sqlx::query_as::<_, Inserted>(sql)
+    let statement = pg::query_as::<Inserted>(sql)
         .bind(&hook)
         .bind(&integration)
         .bind(&workspace)

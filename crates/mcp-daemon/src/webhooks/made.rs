@@ -1,8 +1,8 @@
 //! What a subscribe run made (`Subscribed`) and the record of each subscription the platform
 //! made (`record`), shared by `subscriptions` and `monday`.
 
+use mcp_queue::pg::{self, Db};
 use serde_json::Value;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::renew::RenewError;
@@ -14,7 +14,7 @@ use mcp_platforms::connectors::Connectors;
 /// calls) and `[webhooks]`.
 #[derive(Clone, Copy)]
 pub struct Maker<'a> {
-    pub pool: &'a PgPool,
+    pub pool: &'a Db,
     pub vault: &'a Vault,
     pub connectors: &'a Connectors,
     pub cfg: &'a WebhooksConfig,
@@ -42,13 +42,13 @@ pub(super) fn skipped(why: &'static str) -> Subscribed {
 /// it watches); when it made nothing, deletes the row (a retry makes a fresh one) and returns
 /// the platform's error.
 pub(super) async fn record(
-    pool: &PgPool,
+    pool: &Db,
     webhook: Uuid,
     made: Result<(String, Option<chrono::DateTime<chrono::Utc>>, Value), RenewError>,
 ) -> Result<(), RenewError> {
     match made {
         Ok((external_id, expires, settings)) => {
-            sqlx::query(
+            pg::query(
                 "UPDATE mcp.webhooks SET created_by = 'daemon', external_id = $2, expires_at = $3, \
                  settings = $4 WHERE id = $1",
             )
@@ -61,7 +61,7 @@ pub(super) async fn record(
             Ok(())
         }
         Err(e) => {
-            sqlx::query("DELETE FROM mcp.webhooks WHERE id = $1")
+            pg::query("DELETE FROM mcp.webhooks WHERE id = $1")
                 .bind(webhook)
                 .execute(pool)
                 .await?;

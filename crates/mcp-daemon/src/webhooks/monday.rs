@@ -13,9 +13,9 @@
 //! made before (no URL secret) is replaced: the new one is made, the old one deleted at Monday
 //! and its row disabled.
 
+use mcp_queue::pg::{self, Db};
 use rand::RngCore;
 use serde_json::{json, Value};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::made::{record, skipped, Subscribed};
@@ -56,11 +56,10 @@ pub(super) async fn subscribe(
     id: Uuid,
 ) -> Result<Subscribed, RenewError> {
     let (pool, vault, connectors, cfg) = (m.pool, m.vault, m.connectors, m.cfg);
-    let settings: Value =
-        sqlx::query_scalar("SELECT settings FROM core.integrations WHERE id = $1")
-            .bind(id)
-            .fetch_one(pool)
-            .await?;
+    let settings: Value = pg::query_scalar("SELECT settings FROM core.integrations WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
     let boards = boards(&settings);
     if boards.is_empty() {
         return Ok(skipped("no boards in the integration's settings.boards"));
@@ -74,7 +73,7 @@ pub(super) async fn subscribe(
     let mut done = Subscribed::default();
     for board in &boards {
         for event in MONDAY_EVENTS {
-            let have: Option<Uuid> = sqlx::query_scalar(
+            let have: Option<Uuid> = pg::query_scalar(
                 "SELECT id FROM mcp.webhooks WHERE integration_id = $1 AND created_by = 'daemon' \
                  AND status <> 'disabled' AND external_id IS NOT NULL AND secret_in_url \
                  AND settings = jsonb_build_object('board_id', $2::text, 'event', $3::text)",
@@ -113,12 +112,12 @@ pub(super) async fn subscribe(
 /// deliveries the intake refuses) and disables their rows. Best effort at Monday (a webhook
 /// gone already, or a failure, is logged): the row is disabled either way, as at disconnect.
 async fn replace_unkeyed(
-    pool: &PgPool,
+    pool: &Db,
     connectors: &Connectors,
     token: &Secret,
     id: Uuid,
 ) -> Result<(), RenewError> {
-    let old: Vec<(Uuid, String)> = sqlx::query_as(
+    let old: Vec<(Uuid, String)> = pg::query_as(
         "SELECT id, external_id FROM mcp.webhooks WHERE integration_id = $1 \
          AND created_by = 'daemon' AND platform = 'monday' AND status <> 'disabled' \
          AND external_id IS NOT NULL AND NOT secret_in_url",
@@ -131,7 +130,7 @@ async fn replace_unkeyed(
         if let Err(e) = connectors::monday::delete_webhook(&api, &external_id).await {
             tracing::warn!(integration_id = %id, webhook_id = %webhook, error = %e, "cannot delete a Monday board webhook without a URL secret; its row is disabled");
         }
-        sqlx::query("UPDATE mcp.webhooks SET status = 'disabled', expires_at = NULL WHERE id = $1")
+        pg::query("UPDATE mcp.webhooks SET status = 'disabled', expires_at = NULL WHERE id = $1")
             .bind(webhook)
             .execute(pool)
             .await?;

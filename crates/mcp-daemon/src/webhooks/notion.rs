@@ -11,10 +11,9 @@
 //! It must never store anything else of the unsigned request, accept any other unsigned body,
 //! or put the token into a log line, metric, error or answer of the intake.
 
+use mcp_queue::pg::{self, Db};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use sqlx::PgPool;
 
 use crate::vault::{Binding, Vault};
 use mcp_platforms::secret::Secret;
@@ -51,9 +50,9 @@ pub fn verification_token(body: &[u8]) -> Option<Secret> {
 }
 
 /// Stores `token` sealed when none is stored; `false` (nothing written) when one is.
-pub async fn store(pool: &PgPool, vault: &Vault, token: &Secret) -> Result<bool, WebhookError> {
+pub async fn store(pool: &Db, vault: &Vault, token: &Secret) -> Result<bool, WebhookError> {
     let (key_id, ct) = vault.seal(token.expose(), binding())?;
-    let done = sqlx::query(
+    let done = pg::query(
         "INSERT INTO mcp.notion_verification (id, token_ct, key_id, received_at) \
          VALUES (1, $1, $2, now()) ON CONFLICT (id) DO NOTHING",
     )
@@ -66,8 +65,8 @@ pub async fn store(pool: &PgPool, vault: &Vault, token: &Secret) -> Result<bool,
 
 /// Forgets the stored token, so that the next verification request's is kept (a subscription
 /// made again). Returns whether one was stored.
-pub async fn reset(pool: &PgPool) -> Result<bool, WebhookError> {
-    let done = sqlx::query("DELETE FROM mcp.notion_verification WHERE id = 1")
+pub async fn reset(pool: &Db) -> Result<bool, WebhookError> {
+    let done = pg::query("DELETE FROM mcp.notion_verification WHERE id = 1")
         .execute(pool)
         .await?;
     Ok(done.rows_affected() == 1)
@@ -75,10 +74,10 @@ pub async fn reset(pool: &PgPool) -> Result<bool, WebhookError> {
 
 /// The stored token and when it arrived; `None` before Notion has sent one.
 pub async fn load(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
 ) -> Result<Option<(Secret, chrono::DateTime<chrono::Utc>)>, WebhookError> {
-    let row: Option<(Vec<u8>, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+    let row: Option<(Vec<u8>, String, chrono::DateTime<chrono::Utc>)> = pg::query_as(
         "SELECT token_ct, key_id, received_at FROM mcp.notion_verification WHERE id = 1",
     )
     .fetch_optional(pool)
@@ -103,7 +102,7 @@ pub struct NotionToken(Mutex<Option<(Instant, Option<Secret>)>>);
 
 impl NotionToken {
     /// The stored token (cached). A database or vault failure is logged and reads as none.
-    pub async fn get(&self, pool: &PgPool, vault: &Vault) -> Option<Secret> {
+    pub async fn get(&self, pool: &Db, vault: &Vault) -> Option<Secret> {
         if let Ok(c) = self.0.lock() {
             if let Some((at, t)) = c.as_ref() {
                 if at.elapsed() < CACHE_TTL {
@@ -126,7 +125,7 @@ impl NotionToken {
     /// logs what it did (never the token). `false` when a token was stored already.
     pub async fn received(
         &self,
-        pool: &PgPool,
+        pool: &Db,
         vault: &Vault,
         token: Secret,
     ) -> Result<bool, WebhookError> {

@@ -10,12 +10,12 @@
 //! Under load, groups form by themselves (whatever arrived while the previous group ran); when
 //! idle, an event is processed at once. Every step is idempotent, so a retried attempt is safe.
 
+use mcp_queue::pg::{self, Db};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
-use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -86,7 +86,7 @@ impl EventProcessor {
     /// Processes these events with whatever group is forming, and says what became of each.
     pub async fn process(
         &self,
-        pool: &PgPool,
+        pool: &Db,
         feed: &FeedWake,
         modeller: &Modeller,
         event_ids: Vec<i64>,
@@ -108,7 +108,7 @@ impl EventProcessor {
 }
 
 async fn run(
-    pool: PgPool,
+    pool: Db,
     feed: mpsc::UnboundedSender<Uuid>,
     modeller: Modeller,
     mut rx: mpsc::Receiver<Request>,
@@ -182,13 +182,13 @@ pub const MARK_PROCESSED_SQL: &str = const_format::concatcp!(
 /// Reads the group's events, classifies them, and processes the ones that are news in one
 /// statement. Returns what became of each event found.
 async fn process_group(
-    pool: &PgPool,
+    pool: &Db,
     feed: &mpsc::UnboundedSender<Uuid>,
     modeller: &Modeller,
     ids: &[i64],
 ) -> Result<HashMap<i64, Processed>, sqlx::Error> {
     // The payload travels only for the platforms and events whose meaning is read from it.
-    let rows: Vec<EventRow> = sqlx::query_as(READ_EVENTS_SQL)
+    let rows: Vec<EventRow> = pg::query_as(READ_EVENTS_SQL)
         .bind(ids)
         .bind(&PAYLOAD_READ[..])
         .bind(DELETION_EVENT_TYPES)
@@ -250,7 +250,7 @@ async fn process_group(
     // after it, so a completion that survives a crash implies this commit did too, and a lost
     // one only means the attempts run again (every step here is idempotent).
     // Both settings are made by the statement itself, local to its own transaction.
-    let mark = sqlx::query_as(MARK_PROCESSED_SQL)
+    let mark = pg::query_as(MARK_PROCESSED_SQL)
         .bind(&changed_integrations)
         .bind(SYNC_DEBOUNCE.as_millis() as i64)
         .bind(&changed_ids);
@@ -310,7 +310,7 @@ pub async fn mark_processed(
     db: impl sqlx::PgExecutor<'_>,
     event_id: i64,
 ) -> Result<Option<f64>, sqlx::Error> {
-    sqlx::query_scalar(
+    pg::query_scalar(
         "UPDATE mcp.webhook_events SET processed_at = COALESCE(processed_at, now()) \
          WHERE id = $1 RETURNING extract(epoch FROM processed_at - received_at)::float8",
     )

@@ -5,8 +5,8 @@
 //! holds; that is why registration is not a plain SQL insert (SQL can list and disable:
 //! `mcp.webhook_overview`). Nothing here returns or logs a secret.
 
+use mcp_queue::pg::{self, Db};
 use serde::Serialize;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{register, WebhookError};
@@ -110,7 +110,7 @@ pub struct Request<'a> {
 /// request says the integration's app is its own. `listen` is the daemon's own address, named
 /// in the refusal.
 pub async fn add(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     public_base: &str,
     listen: &str,
@@ -118,7 +118,7 @@ pub async fn add(
     req: Request<'_>,
 ) -> Result<Listed, WebhookError> {
     let platform: Option<String> =
-        sqlx::query_scalar("SELECT platform FROM core.integrations WHERE id = $1")
+        pg::query_scalar("SELECT platform FROM core.integrations WHERE id = $1")
             .bind(integration_id)
             .fetch_optional(pool)
             .await?;
@@ -142,11 +142,11 @@ pub async fn add(
 
 /// The webhooks of one integration, or of all, newest first.
 pub async fn list(
-    pool: &PgPool,
+    pool: &Db,
     base: &str,
     integration_id: Option<Uuid>,
 ) -> Result<Vec<Listed>, WebhookError> {
-    let mut rows: Vec<Listed> = sqlx::query_as(
+    let mut rows: Vec<Listed> = pg::query_as(
         "SELECT id, integration_id, platform, delivery, created_by, status, has_secret, \
                 secret_in_url, external_id, expires_at, last_event_at, external_account_id \
          FROM mcp.webhook_overview WHERE $1::uuid IS NULL OR integration_id = $1 \
@@ -168,11 +168,11 @@ pub async fn list(
 /// erased; its stored events stay until `prune`. `integration_id`, when given, must be its
 /// integration. Whether there was one to remove.
 pub async fn remove(
-    pool: &PgPool,
+    pool: &Db,
     id: Uuid,
     integration_id: Option<Uuid>,
 ) -> Result<bool, WebhookError> {
-    let n = sqlx::query(
+    let n = pg::query(
         "UPDATE mcp.webhooks SET status = 'disabled', secret_ct = NULL, key_id = NULL \
          WHERE id = $1 AND ($2::uuid IS NULL OR integration_id = $2) AND status <> 'disabled'",
     )

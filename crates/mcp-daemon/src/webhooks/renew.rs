@@ -4,9 +4,9 @@
 //! daemons (unique key per webhook); a renewal calls the platform and records the new expiry.
 //! App-level webhooks (Slack, Zoom, Discord, …) have no expiry and are never touched here.
 
+use mcp_queue::pg::{self, Db};
 use std::time::Duration;
 
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::kinds::{Kind, WebhookRenew};
@@ -51,9 +51,9 @@ SELECT count(*) FROM ( \
 );
 
 /// Enqueues a renewal for every renewable subscription expiring within `ahead`.
-pub async fn enqueue_renew_sweep(pool: &PgPool, ahead: Duration) -> Result<u64, sqlx::Error> {
+pub async fn enqueue_renew_sweep(pool: &Db, ahead: Duration) -> Result<u64, sqlx::Error> {
     let names: Vec<&str> = RENEWABLE.iter().map(|p| p.as_str()).collect();
-    let n: i64 = sqlx::query_scalar(RENEW_SWEEP_SQL)
+    let n: i64 = pg::query_scalar(RENEW_SWEEP_SQL)
         .bind(&names)
         .bind(ahead.as_millis() as i64)
         .fetch_one(pool)
@@ -63,13 +63,13 @@ pub async fn enqueue_renew_sweep(pool: &PgPool, ahead: Duration) -> Result<u64, 
 
 /// Renews one subscription at its platform and stores the new expiry. Returns it.
 pub async fn renew(
-    pool: &PgPool,
+    pool: &Db,
     vault: &crate::vault::Vault,
     connectors: &Connectors,
     cfg: &super::WebhooksConfig,
     webhook_id: Uuid,
 ) -> Result<chrono::DateTime<chrono::Utc>, RenewError> {
-    let row: Option<(Uuid, String, Option<String>)> = sqlx::query_as(
+    let row: Option<(Uuid, String, Option<String>)> = pg::query_as(
         "SELECT integration_id, platform, external_id FROM mcp.webhooks WHERE id = $1",
     )
     .bind(webhook_id)
@@ -100,7 +100,7 @@ pub async fn renew(
             .into())
         }
     };
-    sqlx::query("UPDATE mcp.webhooks SET expires_at = $2, status = 'active' WHERE id = $1")
+    pg::query("UPDATE mcp.webhooks SET expires_at = $2, status = 'active' WHERE id = $1")
         .bind(webhook_id)
         .bind(expires)
         .execute(pool)
@@ -110,7 +110,7 @@ pub async fn renew(
 
 /// The integration's OAuth access token; any other credential is an error.
 pub(super) async fn bearer(
-    pool: &PgPool,
+    pool: &Db,
     vault: &crate::vault::Vault,
     id: Uuid,
 ) -> Result<mcp_platforms::secret::Secret, RenewError> {

@@ -3,7 +3,7 @@
 //! It never stores an unverified delivery, and never returns or logs a secret except as
 //! `Secret`.
 
-use sqlx::PgPool;
+use mcp_queue::pg::{self, Db};
 use uuid::Uuid;
 
 use crate::vault::{Binding, Vault, VaultError};
@@ -89,7 +89,7 @@ impl WebhookRow {
 /// for Discord the application's public key. Returns the webhook id (the last segment of
 /// `/webhooks/{platform}/{id}`).
 pub async fn register(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     integration_id: Uuid,
     platform: Platform,
@@ -104,7 +104,7 @@ pub async fn register(
 /// (`/webhooks/{platform}/{id}/{secret}`), its deliveries signed with the app's secret: what the
 /// daemon makes for a platform without per-webhook signing secrets (Monday). Returns its id.
 pub async fn register_secret_in_url(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     integration_id: Uuid,
     platform: Platform,
@@ -119,7 +119,7 @@ pub async fn register_secret_in_url(
 
 /// `register` with a chosen webhook id (the demo's documented one).
 pub async fn register_with_id(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     id: Uuid,
     integration_id: Uuid,
@@ -163,7 +163,7 @@ impl<'a> New<'a> {
     }
 }
 
-async fn insert(pool: &PgPool, vault: &Vault, new: New<'_>) -> Result<Uuid, WebhookError> {
+async fn insert(pool: &Db, vault: &Vault, new: New<'_>) -> Result<Uuid, WebhookError> {
     let New {
         id,
         integration_id,
@@ -197,7 +197,7 @@ async fn insert(pool: &PgPool, vault: &Vault, new: New<'_>) -> Result<Uuid, Webh
     };
     let (key_id, ct) = sealed.unzip();
     let mut tx = pool.begin().await?;
-    let n = sqlx::query(
+    let n = pg::query(
         "INSERT INTO mcp.webhooks (id, integration_id, workspace_id, platform, secret_ct, key_id, \
                                    public_key, secret_in_url) \
          SELECT $1, i.id, i.workspace_id, $3, $4, $5, $6, $7 FROM core.integrations i WHERE i.id = $2",
@@ -215,7 +215,7 @@ async fn insert(pool: &PgPool, vault: &Vault, new: New<'_>) -> Result<Uuid, Webh
     if n == 0 {
         return Err(WebhookError::UnknownIntegration(integration_id));
     }
-    sqlx::query("UPDATE core.integrations SET webhook_id = $1 WHERE id = $2")
+    pg::query("UPDATE core.integrations SET webhook_id = $1 WHERE id = $2")
         .bind(id)
         .bind(integration_id)
         .execute(&mut *tx)
@@ -235,11 +235,11 @@ WHERE w.id = $1 AND w.platform = $2 AND w.status <> 'disabled' \
 /// The active webhook `id` of `platform`; `None` if there is none, it is disabled, or its
 /// integration was revoked or deleted.
 pub async fn lookup(
-    pool: &PgPool,
+    pool: &Db,
     id: Uuid,
     platform: Platform,
 ) -> Result<Option<WebhookRow>, sqlx::Error> {
-    sqlx::query_as(LOOKUP_SQL)
+    pg::query_as(LOOKUP_SQL)
         .bind(id)
         .bind(platform.as_str())
         .fetch_optional(pool)
@@ -260,11 +260,11 @@ ORDER BY a.n LIMIT 1";
 
 /// The app route of the live integration connected to the first of `accounts` that has one.
 pub async fn route(
-    pool: &PgPool,
+    pool: &Db,
     platform: Platform,
     accounts: &[String],
 ) -> Result<Option<WebhookRow>, sqlx::Error> {
-    sqlx::query_as(ROUTE_SQL)
+    pg::query_as(ROUTE_SQL)
         .bind(platform.as_str())
         .bind(accounts)
         .fetch_optional(pool)
@@ -278,7 +278,7 @@ pub async fn ensure_app_route(
     db: impl sqlx::PgExecutor<'_>,
     integration_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    pg::query(
         "INSERT INTO mcp.webhooks (integration_id, workspace_id, platform, delivery, created_by) \
          SELECT id, workspace_id, platform, 'app', 'daemon' FROM core.integrations WHERE id = $1 \
          ON CONFLICT (integration_id) WHERE delivery = 'app' DO UPDATE SET status = 'active'",

@@ -8,9 +8,9 @@
 //! `webhook_subscribe` job runs this, so a failure is retried with backoff while the sync sweep
 //! polls the integration meanwhile.
 
+use mcp_queue::pg::{self, Db};
 use rand::RngCore;
 use serde_json::json;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::made::{record, skipped};
@@ -56,7 +56,7 @@ async fn gmail_watch(m: &Maker<'_>, id: Uuid) -> Result<Subscribed, RenewError> 
     }
     // The pushes come to the app-level URL, routed by address: the watch is the app route.
     super::ensure_app_route(pool, id).await?;
-    let webhook: Uuid = sqlx::query_scalar(
+    let webhook: Uuid = pg::query_scalar(
         "UPDATE mcp.webhooks SET created_by = 'daemon', settings = jsonb_build_object('topic', $2::text) \
          WHERE integration_id = $1 AND delivery = 'app' RETURNING id",
     )
@@ -79,7 +79,7 @@ async fn graph_subscribe(m: &Maker<'_>, id: Uuid) -> Result<Subscribed, RenewErr
             "webhooks.public_base is not set (Graph needs the URL to call)",
         ));
     }
-    let existing: i64 = sqlx::query_scalar(
+    let existing: i64 = pg::query_scalar(
         "SELECT count(*) FROM mcp.webhooks WHERE integration_id = $1 AND created_by = 'daemon' \
          AND status <> 'disabled' AND external_id IS NOT NULL",
     )
@@ -159,13 +159,13 @@ pub struct Unsubscribed {
 /// event of them is accepted any more). Runs at disconnect before the token is revoked, and
 /// for a superseded integration before its token is deleted (`webhook_unsubscribe`).
 pub async fn unsubscribe_all(
-    pool: &PgPool,
+    pool: &Db,
     vault: &Vault,
     connectors: &Connectors,
     integration_id: Uuid,
     why: Removal,
 ) -> Result<Unsubscribed, sqlx::Error> {
-    let rows: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
+    let rows: Vec<(Uuid, String, Option<String>)> = pg::query_as(
         "SELECT id, platform, external_id FROM mcp.webhooks \
          WHERE integration_id = $1 AND created_by = 'daemon' AND status <> 'disabled' \
            AND (external_id IS NOT NULL OR (platform = 'gmail' AND expires_at IS NOT NULL))",
@@ -198,7 +198,7 @@ pub async fn unsubscribe_all(
         }
     }
     done.pending = kept.len();
-    sqlx::query(
+    pg::query(
         "UPDATE mcp.webhooks SET status = 'disabled', expires_at = NULL \
          WHERE integration_id = $1 AND created_by = 'daemon' AND id <> ALL($2)",
     )

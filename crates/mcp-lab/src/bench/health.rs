@@ -138,7 +138,7 @@ pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
 /// What a suite against the sandbox starts from: the migrated bench database, the sandbox on
 /// loopback, a throwaway vault key, and the seeded integrations.
 pub(crate) struct Seeded {
-    pub pool: sqlx::PgPool,
+    pub pool: mcp_queue::pg::Db,
     pub sandbox: mcp_sandbox::Sandbox,
     pub keys: BenchKeys,
     pub ids: Vec<uuid::Uuid>,
@@ -154,7 +154,7 @@ pub(crate) async fn setup(
     platforms: &[Platform],
     expires_in: Option<Duration>,
 ) -> anyhow::Result<Seeded> {
-    let pool = sqlx::PgPool::connect(db_url).await?;
+    let pool = mcp_queue::pg::Db::connect(db_url).await?;
     mcp_daemon::db::migrate(&pool, mcp_handlers::builtin_catalog()).await?;
     let sandbox = mcp_sandbox::start("127.0.0.1:0").await?;
     let keys = bench_keys()?;
@@ -180,7 +180,7 @@ pub(crate) async fn setup(
 /// Discord integrations are bot installs: each gets the guild of its sandbox login (`seed`
 /// mints with the integration's id as the login) as its account, and that guild's first text
 /// channel (whose id follows the guild's) in its settings, one channel each.
-pub(crate) async fn discord_channels(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+pub(crate) async fn discord_channels(pool: &mcp_queue::pg::Db) -> anyhow::Result<()> {
     let ids: Vec<uuid::Uuid> =
         sqlx::query_scalar("SELECT id FROM core.integrations WHERE platform = 'discord'")
             .fetch_all(pool)
@@ -206,7 +206,7 @@ pub(crate) async fn discord_channels(pool: &sqlx::PgPool) -> anyhow::Result<()> 
 /// sandbox and sealed by `vault`, in a few bulk statements. With `expires_in`, the refresh
 /// token is stored too and the access token expires that far from now.
 pub(crate) async fn seed(
-    pool: &sqlx::PgPool,
+    pool: &mcp_queue::pg::Db,
     sandbox: &mcp_sandbox::Sandbox,
     vault: &Vault,
     n: i64,
@@ -296,8 +296,8 @@ pub(crate) struct BenchKeys {
 /// it (their ids).
 pub(crate) async fn bench_slack_integration(
     db_url: &str,
-) -> anyhow::Result<(sqlx::PgPool, BenchKeys, uuid::Uuid, uuid::Uuid)> {
-    let pool = sqlx::PgPool::connect(db_url).await?;
+) -> anyhow::Result<(mcp_queue::pg::Db, BenchKeys, uuid::Uuid, uuid::Uuid)> {
+    let pool = mcp_queue::pg::Db::connect(db_url).await?;
     mcp_daemon::db::migrate(&pool, mcp_handlers::builtin_catalog()).await?;
     let keys = bench_keys()?;
     let ws = mcp_daemon::integrations::create_workspace(&pool, "bench").await?;

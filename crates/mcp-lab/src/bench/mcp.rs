@@ -99,7 +99,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<McpReport
     crate::bench::search::prepare(args, db_url, &mut data).await?;
     report.items = data.items;
     let workspaces = args.search_workspaces.max(1);
-    let pool = sqlx::PgPool::connect(db_url).await?;
+    let pool = mcp_queue::pg::Db::connect(db_url).await?;
     let mut tokens = Vec::with_capacity(workspaces);
     for w in 1..=workspaces {
         let ws: uuid::Uuid = format!("00000000-0000-4000-8000-{w:012x}").parse()?;

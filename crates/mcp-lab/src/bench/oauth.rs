@@ -41,7 +41,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<OAuthRepo
         mcp_sandbox::overrides_toml(&sandbox)
     );
     let daemon = crate::bench::health::daemon_with(&keys, &extra, args, db_url).await?;
-    let pool = sqlx::PgPool::connect(db_url).await?;
+    let pool = mcp_queue::pg::Db::connect(db_url).await?;
     let ws = mcp_daemon::integrations::create_workspace(&pool, "bench").await?;
     let daemon_base = format!("http://127.0.0.1:{}", daemon.admin_port);
     let client = reqwest::Client::builder()

@@ -130,7 +130,7 @@ fn record(i: u64, rng: &mut StdRng, z: &Zipf, words: &[String], at: i64) -> (Str
     }
 }
 
-async fn seed(pool: &sqlx::PgPool, items: u64, workspaces: usize) -> anyhow::Result<()> {
+async fn seed(pool: &mcp_queue::pg::Db, items: u64, workspaces: usize) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO core.workspaces (id, name) \
          SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'bench ' || g \
@@ -222,7 +222,7 @@ pub(crate) async fn prepare(
     let workspaces = args.search_workspaces.max(1);
     let items = args.search_items.max(workspaces as u64);
     report.items = items;
-    let pool = sqlx::PgPool::connect(db_url).await?;
+    let pool = mcp_queue::pg::Db::connect(db_url).await?;
     mcp_daemon::db::migrate(&pool, mcp_handlers::builtin_catalog()).await?;
     let stored: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM mcp.synced_items WHERE model_version > 0 AND search IS NOT NULL",

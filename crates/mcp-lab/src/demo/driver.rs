@@ -100,7 +100,7 @@ struct Actions {
 }
 
 impl Actions {
-    async fn step(&mut self, pool: &sqlx::PgPool, t: &Tracker, elapsed: Duration) {
+    async fn step(&mut self, pool: &mcp_queue::pg::Db, t: &Tracker, elapsed: Duration) {
         if !self.signed_done && self.signed_tries < POST_TRIES {
             self.signed_tries += 1;
             let secret = DEMO_SLACK_SECRET.as_bytes();

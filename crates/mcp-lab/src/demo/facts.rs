@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::PgPool;
+use mcp_queue::pg::Db;
 
 use super::{DemoError, DEMO_SLACK_WEBHOOK, DEMO_WORKSPACE};
 
@@ -146,7 +146,7 @@ pub struct DbReading {
 
 /// Reads the demo's facts; `since` is when the demo started (database time).
 pub async fn read_db(
-    pool: &PgPool,
+    pool: &Db,
     since: chrono::DateTime<chrono::Utc>,
     signed_event: &str,
     forged_event: &str,

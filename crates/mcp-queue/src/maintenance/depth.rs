@@ -1,6 +1,7 @@
 //! The depth and pool sampler: queue depth by kind and state, the oldest due job's age, each
 //! kind's slots in use, the pool's connections and what a statement waits for one.
 
+use crate::pg;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,7 +41,7 @@ impl Queue {
     /// Counts of unfinished jobs by kind and state.
     pub async fn depth(&self) -> Result<Vec<DepthRow>, QueueError> {
         let rows: Vec<(String, String, i64, Option<f64>)> =
-            sqlx::query_as(DEPTH_SQL).fetch_all(self.pool()).await?;
+            pg::query_as(DEPTH_SQL).fetch_all(self.pool()).await?;
         Ok(rows
             .into_iter()
             .map(|(kind, state, count, oldest_due_age)| DepthRow {

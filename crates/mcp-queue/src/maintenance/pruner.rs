@@ -1,6 +1,7 @@
 //! The pruner of finished jobs: deletes them past their ages in small batches (run by the
 //! `prune` job, on its cron schedule), and vacuums their partition after.
 
+use crate::pg;
 use std::time::Duration;
 
 use crate::{JobState, Queue, QueueError};
@@ -51,7 +52,7 @@ impl Queue {
                     i64,
                     Option<chrono::DateTime<chrono::Utc>>,
                     Option<i64>,
-                ) = sqlx::query_as(PRUNE_SQL)
+                ) = pg::query_as(PRUNE_SQL)
                     .bind(state.as_str())
                     .bind(before)
                     .bind(after_at)

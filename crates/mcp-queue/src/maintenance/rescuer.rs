@@ -1,6 +1,7 @@
 //! The rescuer: takes back running jobs whose lease ran out, a batch at a time, the next batch
 //! after a short rest while batches come back full.
 
+use crate::pg;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ impl Queue {
     ) -> Result<Vec<Rescued>, QueueError> {
         let mut conn = self.pool().acquire().await?;
         let mut tx = conn.begin().await?;
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(RESCUE_SQL)
+        let rows: Vec<(i64, String, String)> = pg::query_as(RESCUE_SQL)
             .bind(i32::try_from(limit).unwrap_or(i32::MAX))
             .fetch_all(&mut *tx)
             .await?;

@@ -1,5 +1,6 @@
 //! The vacuumer of the live partition: vacuums it soon after a burst left dead rows in it.
 
+use crate::pg;
 use std::time::Duration;
 
 use metrics::counter;
@@ -24,7 +25,7 @@ impl Queue {
         if threshold <= 0 {
             return Ok(false);
         }
-        let dead: Option<i64> = sqlx::query_scalar(LIVE_DEAD_ROWS_SQL)
+        let dead: Option<i64> = pg::query_scalar(LIVE_DEAD_ROWS_SQL)
             .fetch_optional(self.pool())
             .await?;
         if dead.unwrap_or(0) <= threshold {

@@ -175,21 +175,14 @@ impl Worker {
     /// Starts listening, claiming, completing, rescuing and sampling.
     pub async fn start(self) -> Result<RunningWorker, WorkerError> {
         let wake = Arc::new(Notify::new());
-        let mut listener = PgListener::connect_with(self.queue.pool())
-            .await
-            .map_err(WorkerError::Listen)?;
-        listener
-            .listen(NOTIFY_CHANNEL)
-            .await
-            .map_err(WorkerError::Listen)?;
+        let listener = self.listener().await?;
 
         let stop_claiming = CancellationToken::new();
         let hard_stop = CancellationToken::new();
         let semaphore = Arc::new(Semaphore::new(self.cfg.concurrency));
         let (tx, rx) = mpsc::unbounded_channel::<Done>();
 
-        let background = vec![
-            tokio::spawn(listen_loop(listener, wake.clone(), stop_claiming.clone())),
+        let mut background = vec![
             tokio::spawn(rescue_loop(
                 self.queue.clone(),
                 self.hooks.clone(),
@@ -217,6 +210,13 @@ impl Worker {
                 stop_claiming.clone(),
             )),
         ];
+        if let Some(listener) = listener {
+            background.push(tokio::spawn(listen_loop(
+                listener,
+                wake.clone(),
+                stop_claiming.clone(),
+            )));
+        }
         let producer_alive = Arc::new(AtomicBool::new(true));
         let completer_alive = Arc::new(AtomicBool::new(true));
         let completer_guard = AliveGuard(completer_alive.clone());

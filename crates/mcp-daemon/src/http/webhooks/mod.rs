@@ -19,6 +19,7 @@ mod cache;
 mod pipeline;
 mod url_parts;
 
+use mcp_queue::pg::Db;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,7 +30,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use self::cache::RowCache;
@@ -42,7 +42,7 @@ use mcp_platforms::secret::Secret;
 /// What the intake needs.
 #[derive(Clone)]
 pub struct WebhookState {
-    pub pool: PgPool,
+    pub pool: Db,
     pub vault: Arc<Vault>,
     pub config: Arc<WebhooksConfig>,
     pub gmail: Arc<GmailKeys>,
@@ -64,7 +64,7 @@ impl WebhookState {
     /// `wake` (a daemon's own worker), the events' jobs are enqueued without NOTIFY and that
     /// worker is woken directly; without, the usual NOTIFY tells whichever workers listen.
     pub fn new(
-        pool: PgPool,
+        pool: Db,
         vault: Arc<Vault>,
         config: &WebhooksConfig,
         apps: AppSecrets,

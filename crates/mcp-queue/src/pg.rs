@@ -1,0 +1,260 @@
+//! The database handle every statement goes through, direct or behind a transaction pooler.
+//!
+//! `Db` is the connection pool and how it reaches the server:
+//! - **Direct** (the default): statements are prepared once per connection under a name and
+//!   cached, as sqlx does.
+//! - **Behind a transaction-mode pooler** (PgBouncer `pool_mode = transaction`, before 1.21):
+//!   the pooler may hand each transaction of a client connection to another server connection.
+//!   sqlx sends a statement with parameters in two exchanges (Parse and Describe, then Bind and
+//!   Execute), each ended by a Sync, and outside a transaction the pooler may move the client to
+//!   another server between them. So here:
+//!   - every statement goes out unnamed (a named one would exist on one server connection only,
+//!     and another client's would collide with it), the queries being made by [`query`],
+//!     [`query_as`] and [`query_scalar`], which read the process-wide switch [`unnamed`];
+//!   - a statement run on the pool itself runs inside `BEGIN` … `COMMIT`, which keeps both
+//!     exchanges on one server connection. Statements in the callers' own transactions are
+//!     already there. Simple-protocol text (`sqlx::raw_sql`, no parameters, one message) goes
+//!     as it is: `VACUUM` cannot run inside a transaction block.
+//!
+//! Nothing else may depend on the session: `SET LOCAL`, `set_config(…, true)` and
+//! `pg_try_advisory_xact_lock` end with their transaction; `LISTEN` needs a direct connection
+//! (`worker::Worker` takes its own).
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::future::BoxFuture;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{
+    PgArguments, PgConnectOptions, PgQueryResult, PgRow, PgStatement, PgTypeInfo,
+};
+use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::{Describe, Either, Execute, Executor, FromRow, PgPool, Postgres, SqlSafeStr, SqlStr};
+
+/// Set once a pool behind a pooler exists in this process: from then on every query made by
+/// [`query`] and its siblings goes out unnamed. A process never goes back (a statement unnamed
+/// on a direct connection is correct, one round trip slower).
+static UNNAMED: AtomicBool = AtomicBool::new(false);
+
+/// True when queries go out unnamed (a pool behind a transaction pooler exists in this process).
+pub fn unnamed() -> bool {
+    UNNAMED.load(Ordering::Relaxed)
+}
+
+/// `sqlx::query`, unnamed behind a pooler.
+pub fn query<'q>(sql: impl SqlSafeStr) -> Query<'q, Postgres, PgArguments> {
+    sqlx::query(sql).persistent(!unnamed())
+}
+
+/// `sqlx::query_as`, unnamed behind a pooler.
+pub fn query_as<'q, O>(sql: impl SqlSafeStr) -> QueryAs<'q, Postgres, O, PgArguments>
+where
+    O: for<'r> FromRow<'r, PgRow>,
+{
+    sqlx::query_as(sql).persistent(!unnamed())
+}
+
+/// `sqlx::query_scalar`, unnamed behind a pooler.
+pub fn query_scalar<'q, O>(sql: impl SqlSafeStr) -> QueryScalar<'q, Postgres, O, PgArguments>
+where
+    (O,): for<'r> FromRow<'r, PgRow>,
+{
+    sqlx::query_scalar(sql).persistent(!unnamed())
+}
+
+/// The pool, and whether a transaction pooler stands between it and the server.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: PgPool,
+    pooled: bool,
+    /// Behind a pooler: where what needs a session connects (`LISTEN`, the migrations' lock).
+    session: Option<PgConnectOptions>,
+}
+
+impl Db {
+    /// A pool connected to the server itself.
+    pub fn direct(pool: PgPool) -> Db {
+        Db {
+            pool,
+            pooled: false,
+            session: None,
+        }
+    }
+
+    /// A direct pool on `url` with sqlx's defaults (tools and benches).
+    pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
+        PgPool::connect(url).await.map(Db::direct)
+    }
+
+    /// A pool connected through a transaction-mode pooler: from now on, this process's queries
+    /// go out unnamed and the pool's own statements run in a transaction each. `session` is a
+    /// direct connection to the server for what needs a session, if there is one.
+    pub fn behind_pooler(pool: PgPool, session: Option<PgConnectOptions>) -> Db {
+        UNNAMED.store(true, Ordering::Relaxed);
+        Db {
+            pool,
+            pooled: true,
+            session,
+        }
+    }
+
+    /// Where a session (`LISTEN`, a session lock) can be had: the pool itself when direct, the
+    /// direct connection's options behind a pooler, or nothing (behind a pooler without one).
+    pub fn session(&self) -> Session<'_> {
+        match (&self.session, self.pooled) {
+            (_, false) => Session::Pool(&self.pool),
+            (Some(options), true) => Session::Direct(options),
+            (None, true) => Session::None,
+        }
+    }
+
+    /// True when a transaction pooler stands between this pool and the server.
+    pub fn pooled(&self) -> bool {
+        self.pooled
+    }
+
+    /// The sqlx pool, for what takes one by type (`PgListener`, the migrator). A statement run
+    /// on it directly skips what keeps it whole behind a pooler: run statements on the `Db`.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Where a session can be had (`Db::session`).
+pub enum Session<'a> {
+    /// The pool's connections are the server's own sessions.
+    Pool(&'a PgPool),
+    /// A direct connection to the server, beside the pooler.
+    Direct(&'a PgConnectOptions),
+    /// Behind a pooler, with no direct connection configured.
+    None,
+}
+
+impl From<PgPool> for Db {
+    fn from(pool: PgPool) -> Db {
+        Db::direct(pool)
+    }
+}
+
+impl Deref for Db {
+    type Target = PgPool;
+    fn deref(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// A statement taken apart (its text and its arguments), sent unnamed.
+struct Unnamed {
+    sql: SqlStr,
+    arguments: Option<PgArguments>,
+}
+
+impl<'q> Execute<'q, Postgres> for Unnamed {
+    fn sql(self) -> SqlStr {
+        self.sql
+    }
+    fn statement(&self) -> Option<&PgStatement> {
+        None
+    }
+    fn take_arguments(&mut self) -> Result<Option<PgArguments>, BoxDynError> {
+        Ok(self.arguments.take())
+    }
+    fn persistent(&self) -> bool {
+        false
+    }
+}
+
+/// Behind a pooler: the statement's text and arguments, or `None` for simple-protocol text,
+/// which goes out as it is.
+fn take_apart<'q, E: Execute<'q, Postgres>>(
+    mut query: E,
+) -> Result<Result<Unnamed, E>, sqlx::Error> {
+    match query.take_arguments().map_err(sqlx::Error::Encode)? {
+        None => {
+            // `take_arguments` gave None: the statement has no parameters and its text goes in
+            // one message; send it unchanged.
+            Ok(Err(query))
+        }
+        Some(arguments) => Ok(Ok(Unnamed {
+            sql: query.sql(),
+            arguments: Some(arguments),
+        })),
+    }
+}
+
+type Rows = Either<PgQueryResult, PgRow>;
+
+impl<'c> Executor<'c> for &'c Db {
+    type Database = Postgres;
+
+    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, Result<Rows, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        if !self.pooled {
+            return self.pool.fetch_many(query);
+        }
+        let statement = match take_apart(query) {
+            Err(e) => return stream::once(async { Err(e) }).boxed(),
+            Ok(Err(simple)) => return self.pool.fetch_many(simple),
+            Ok(Ok(statement)) => statement,
+        };
+        let pool = self.pool.clone();
+        // The rows are gathered before the commit and handed on after it: the callers collect
+        // them anyway (execute, fetch_all), and no statement here streams a large result.
+        stream::once(async move {
+            let mut tx = pool.begin().await?;
+            let rows: Vec<Rows> = tx.fetch_many(statement).try_collect().await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(stream::iter(rows.into_iter().map(Ok)))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<PgRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        if !self.pooled {
+            return self.pool.fetch_optional(query);
+        }
+        let statement = match take_apart(query) {
+            Err(e) => return Box::pin(async { Err(e) }),
+            Ok(Err(simple)) => return self.pool.fetch_optional(simple),
+            Ok(Ok(statement)) => statement,
+        };
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut tx = pool.begin().await?;
+            let row = tx.fetch_optional(statement).await?;
+            tx.commit().await?;
+            Ok(row)
+        })
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: SqlStr,
+        parameters: &'e [PgTypeInfo],
+    ) -> BoxFuture<'e, Result<PgStatement, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        self.pool.prepare_with(sql, parameters)
+    }
+
+    #[doc(hidden)]
+    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<Describe<Postgres>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        self.pool.describe(sql)
+    }
+}
