@@ -28,9 +28,21 @@ fn config_every_minute() -> Config {
 #[tokio::test]
 async fn each_tick_is_enqueued_once_across_three_schedulers() {
     let db = TestDb::new().await;
-    let cfg = config_every_minute();
     // Each scheduler has its own pool, as separate daemons would.
+    let cfg = config_every_minute();
     let schedulers = schedulers(&db.url, &cfg.schedules, 3).await;
+    each_tick_once(&db, schedulers).await;
+    db.drop_db().await;
+}
+
+/// Three schedulers tick through five minutes together: each minute is enqueued once.
+/// The probe schedule (every minute) alone.
+pub(crate) fn config_every_minute_schedules() -> std::collections::BTreeMap<String, ScheduleConfig>
+{
+    config_every_minute().schedules
+}
+
+pub(crate) async fn each_tick_once(db: &TestDb, schedulers: Vec<mcp_queue::scheduler::Scheduler>) {
     let t0 = Utc
         .with_ymd_and_hms(2026, 3, 1, 12, 0, 30)
         .single()
@@ -55,7 +67,6 @@ async fn each_tick_is_enqueued_once_across_three_schedulers() {
         db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'noop' AND payload = '{\"sleep_ms\": 1}'").await,
         5
     );
-    db.drop_db().await;
 }
 
 #[tokio::test]

@@ -3,17 +3,24 @@
 use std::time::Duration;
 
 use crate::common::{bin, cli, run_exe, Daemon, TestDb};
+use mcp_testkit::pooler::Route;
 
 #[tokio::test]
 async fn concurrent_daemons_never_share_a_job() {
     let db = TestDb::new().await;
-    let env = [
+    three_daemons_drain_20000_jobs_each_once(&db, &Route::direct(&db)).await;
+    db.drop_db().await;
+}
+
+/// Three daemons on `route` drain 20,000 jobs: each runs once, each daemon takes a share.
+pub(crate) async fn three_daemons_drain_20000_jobs_each_once(db: &TestDb, route: &Route) {
+    let env = route.with(&[
         ("MCP_WORKER__WORKER__CONCURRENCY", "200"),
         ("MCP_WORKER__WORKER__FETCH_BATCH", "50"),
-    ];
-    let a = Daemon::start(&db.url, &env).await;
-    let b = Daemon::start(&db.url, &env).await;
-    let c = Daemon::start(&db.url, &env).await;
+    ]);
+    let a = Daemon::start(&route.url, &env).await;
+    let b = Daemon::start(&route.url, &env).await;
+    let c = Daemon::start(&route.url, &env).await;
     db.exec("INSERT INTO mcp.sync_jobs (kind) SELECT 'noop' FROM generate_series(1, 20000)")
         .await;
     db.wait_until(
@@ -52,19 +59,25 @@ async fn concurrent_daemons_never_share_a_job() {
         d.signal(libc::SIGTERM);
         assert!(d.wait(Duration::from_secs(20)).await.success());
     }
-    db.drop_db().await;
 }
 
 #[tokio::test]
 async fn sigkilled_daemon_jobs_are_rescued_and_completed() {
     let db = TestDb::new().await;
+    sigkilled_daemons_jobs_are_rescued(&db, &Route::direct(&db)).await;
+    db.drop_db().await;
+}
+
+/// A daemon on `route` SIGKILLed with ten jobs running: another rescues and completes each
+/// once, its lost attempt counted.
+pub(crate) async fn sigkilled_daemons_jobs_are_rescued(db: &TestDb, route: &Route) {
     // A short lease so the test does not wait long (timeout 4s + grace 200ms), yet well above
     // the jobs' 1.5 s, so that a loaded machine does not make the rescuer's own runs look lost.
-    let env = [
+    let env = route.with(&[
         ("MCP_WORKER__KINDS__NOOP__TIMEOUT", "4s"),
         ("MCP_WORKER__WORKER__LEASE_GRACE", "200ms"),
-    ];
-    let victim = Daemon::start(&db.url, &env).await;
+    ]);
+    let victim = Daemon::start(&route.url, &env).await;
     db.exec("INSERT INTO mcp.sync_jobs (kind, payload) SELECT 'noop', '{\"sleep_ms\": 1500}' FROM generate_series(1, 10)")
         .await;
     db.wait_until(
@@ -82,7 +95,7 @@ async fn sigkilled_daemon_jobs_are_rescued_and_completed() {
         10
     );
 
-    let rescuer = Daemon::start(&db.url, &env).await;
+    let rescuer = Daemon::start(&route.url, &env).await;
     db.wait_until(
         "SELECT count(*) = 10 FROM mcp.sync_jobs WHERE state = 'completed'",
         Duration::from_secs(30),
@@ -99,7 +112,6 @@ async fn sigkilled_daemon_jobs_are_rescued_and_completed() {
     );
     rescuer.signal(libc::SIGTERM);
     rescuer.wait(Duration::from_secs(20)).await;
-    db.drop_db().await;
 }
 
 /// A daemon stalled past its jobs' leases (SIGSTOP) loses them to the rescue; when it wakes, the
@@ -154,7 +166,6 @@ async fn a_stalled_daemons_late_outcomes_are_refused_after_the_rescue() {
     }
     rescuer.signal(libc::SIGTERM);
     rescuer.wait(Duration::from_secs(20)).await;
-    db.drop_db().await;
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ mod outage;
 mod pipes;
 mod plans;
 mod platform_docs;
+mod pooler;
 mod prometheus;
 mod settings;
 mod sql;

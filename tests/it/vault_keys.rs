@@ -95,14 +95,22 @@ async fn all_readable(db: &TestDb, ids: &[Uuid]) {
 #[tokio::test]
 async fn three_daemons_make_each_data_key_once_and_retire_the_old_one() {
     let db = TestDb::new().await;
-    let ids = seed(&db, 300).await;
+    three_daemons_rotate_once(&db, &mcp_testkit::pooler::Route::direct(&db)).await;
+    db.drop_db().await;
+}
+
+/// Three daemons on `route` make each data key once, move every token under it, and retire
+/// the old one.
+pub(crate) async fn three_daemons_rotate_once(db: &TestDb, route: &mcp_testkit::pooler::Route) {
+    let ids = seed(db, 300).await;
     let dir = tempfile::tempdir().expect("tmp");
     let env = env(&key_file(dir.path()), "50");
-    let daemons = vec![
-        start(&db, &env).await,
-        start(&db, &env).await,
-        start(&db, &env).await,
-    ];
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs = route.with(&pairs);
+    let mut daemons = Vec::new();
+    for _ in 0..3 {
+        daemons.push(Daemon::start(&route.url, &pairs).await);
+    }
     // Today's layout migrates in place: one data key, every token moved under it.
     db.wait_until(ALL_UNDER_DATA_KEYS, Duration::from_secs(30))
         .await;
@@ -116,7 +124,7 @@ async fn three_daemons_make_each_data_key_once_and_retire_the_old_one() {
         .fetch_one(&db.pool)
         .await
         .expect("first");
-    all_readable(&db, &ids).await;
+    all_readable(db, &ids).await;
 
     // The data key is now older than rotate_after: the next one is made once, every token
     // moves under it, and the old one goes.
@@ -136,11 +144,10 @@ async fn three_daemons_make_each_data_key_once_and_retire_the_old_one() {
         ))
         .await;
     assert_eq!(under_old, 0);
-    all_readable(&db, &ids).await;
+    all_readable(db, &ids).await;
     for d in daemons {
         stop(d).await;
     }
-    db.drop_db().await;
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod db;
 pub mod http;
 pub mod integrations;
+pub mod pooler;
 pub mod webhooks;
 pub mod worker;
 

@@ -33,6 +33,8 @@ pub struct Env {
     pub ws: Uuid,
     stop: CancellationToken,
     _jwks: tempfile::NamedTempFile,
+    /// The pooler in front of the intake's pool, if any (stopped with the `Env`).
+    pub route: Option<crate::pooler::Route>,
 }
 
 pub async fn env() -> Env {
@@ -42,6 +44,15 @@ pub async fn env() -> Env {
 /// `env` with the intake's `[webhooks]` changed by `change` (Gmail's keys come from the
 /// sandbox's JWKS file unless `change` sets another source).
 pub async fn env_with(change: impl FnOnce(&mut WebhooksConfig)) -> Env {
+    env_on(change, false).await
+}
+
+/// `env`, its intake's pool going through a PgBouncer of its own in transaction mode.
+pub async fn env_through_pooler() -> Env {
+    env_on(|_| {}, true).await
+}
+
+async fn env_on(change: impl FnOnce(&mut WebhooksConfig), pooled: bool) -> Env {
     let db = TestDb::new().await;
     let mut jwks = tempfile::NamedTempFile::new().expect("tempfile");
     jwks.write_all(GMAIL_TEST_JWKS.as_bytes())
@@ -57,12 +68,18 @@ pub async fn env_with(change: impl FnOnce(&mut WebhooksConfig)) -> Env {
     let metrics = mcp_daemon::metrics::install().expect("metrics");
     mcp_daemon::metrics::register_platforms();
     mcp_daemon::sync::register_metrics();
-    let router_pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
-        .connect(&db.url)
-        .await
-        .map(Db::direct)
-        .expect("router pool");
+    let (router_pool, bouncer) = if pooled {
+        let route = crate::pooler::Route::pooled(&db, false).await;
+        (route.db(4).await, Some(route))
+    } else {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&db.url)
+            .await
+            .map(Db::direct)
+            .expect("router pool");
+        (pool, None)
+    };
     let vault = Arc::new(test_vault());
     let mut apps = AppSecrets::default();
     // Monday: the app's signing secret, for the board webhooks whose URL carries their secret.
@@ -107,6 +124,7 @@ pub async fn env_with(change: impl FnOnce(&mut WebhooksConfig)) -> Env {
         ws,
         stop,
         _jwks: jwks,
+        route: bouncer,
     }
 }
 

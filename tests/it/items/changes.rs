@@ -258,8 +258,15 @@ async fn a_reader_listening_is_woken_by_a_committed_change() {
 #[tokio::test]
 async fn four_writers_out_of_order_are_read_exactly_once() {
     let db = TestDb::new().await;
-    let ws = workspace(&db, "a").await;
-    let integrations = four_integrations(&db, ws).await;
+    four_writers_are_read_once(&db, db.pool.clone()).await;
+    db.drop_db().await;
+}
+
+/// Four writers on `pool` commit out of order while a reader on it pages the feed: every
+/// change is read exactly once, in each item's order.
+pub(crate) async fn four_writers_are_read_once(db: &TestDb, pool: mcp_queue::pg::Db) {
+    let ws = workspace(db, "a").await;
+    let integrations = four_integrations(db, ws).await;
     const ROUNDS: u64 = 8;
     const TXS: usize = 12;
     let mut cursor: Option<String> = None;
@@ -267,7 +274,7 @@ async fn four_writers_out_of_order_are_read_exactly_once() {
         let start_gate = Arc::new(Barrier::new(integrations.len()));
         let mut writers = Vec::new();
         for (w, integration) in integrations.iter().copied().enumerate() {
-            let pool = db.pool.clone();
+            let pool = pool.clone();
             let gate = start_gate.clone();
             writers.push(tokio::spawn(async move {
                 let mut rng = rand::rngs::StdRng::seed_from_u64(round * 31 + w as u64);
@@ -302,7 +309,7 @@ async fn four_writers_out_of_order_are_read_exactly_once() {
         let mut expected: Vec<(String, String)> = Vec::new();
         let start = Instant::now();
         loop {
-            read_into(&db.pool, ws, &mut cursor, 3, &mut seen).await;
+            read_into(&pool, ws, &mut cursor, 3, &mut seen).await;
             if !writers_done && writers.iter().all(|h| h.is_finished()) {
                 writers_done = true;
                 for h in writers.drain(..) {
@@ -312,9 +319,7 @@ async fn four_writers_out_of_order_are_read_exactly_once() {
             if writers_done && seen.len() >= expected.len() {
                 // One more read: nothing beyond what was written.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                let extra = page(&db.pool, ws, cursor.as_deref(), 100)
-                    .await
-                    .expect("page");
+                let extra = page(&pool, ws, cursor.as_deref(), 100).await.expect("page");
                 seen.extend(extra.into_iter().map(|c| (c.op, c.external_id)));
                 break;
             }
@@ -346,7 +351,6 @@ async fn four_writers_out_of_order_are_read_exactly_once() {
             }
         }
     }
-    db.drop_db().await;
 }
 
 /// The documented reader (`scripts/feed-reader`) pages the feed, keeps its place across

@@ -9,7 +9,7 @@ pub(super) use crate::common::TestDb;
 pub(super) use mcp_testkit::integrations::{bare_active, workspace};
 
 mod carried;
-mod changes;
+pub(crate) mod changes;
 mod content;
 mod deletions;
 mod erase;
@@ -45,7 +45,7 @@ pub(super) async fn page(
     after: Option<&str>,
     max: i32,
 ) -> Result<Vec<Change>, sqlx::Error> {
-    sqlx::query_as(CHANGES_SQL)
+    mcp_queue::pg::query_as(CHANGES_SQL)
         .bind(ws)
         .bind(after)
         .bind(max)
@@ -95,7 +95,7 @@ pub(super) async fn save_page(
     raws: &[String],
 ) -> i64 {
     let n = ids.len();
-    sqlx::query_scalar(mcp_daemon::items::SAVE_ITEMS_SQL)
+    mcp_queue::pg::query_scalar(mcp_daemon::items::SAVE_ITEMS_SQL)
         .bind(integration)
         .bind(ws)
         .bind(platform)
@@ -134,7 +134,7 @@ pub(super) async fn write(
         )
         .await;
     } else {
-        sqlx::query(
+        mcp_queue::pg::query(
             "INSERT INTO mcp.synced_items AS s (integration_id, external_id, workspace_id, \
              platform, kind, raw) SELECT id, $2, workspace_id, platform, 'x', $3::jsonb \
              FROM core.integrations WHERE id = $1 \
@@ -170,7 +170,7 @@ pub(super) async fn insert_item_as(
     kind: &str,
     raw: &str,
 ) {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    mcp_queue::pg::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO mcp.synced_items (integration_id, external_id, workspace_id, platform, \
          kind, raw) SELECT id, $2, workspace_id, platform, '{kind}', {raw} \
          FROM core.integrations WHERE id = $1"
@@ -224,7 +224,7 @@ pub(super) async fn begin_writer(
 
 /// Takes the transaction's id now, so that it is older than what it waits for later.
 pub(super) async fn take_xid(tx: &mut sqlx::Transaction<'static, sqlx::Postgres>) {
-    sqlx::query("SELECT pg_current_xact_id()")
+    mcp_queue::pg::query("SELECT pg_current_xact_id()")
         .execute(&mut **tx)
         .await
         .expect("xid");
@@ -248,7 +248,7 @@ pub(super) async fn read_into(
 
 /// (deleted, reason) of an item.
 pub(super) async fn tombstone_of(pool: &Db, integration: Uuid, id: &str) -> (bool, Option<String>) {
-    sqlx::query_as(
+    mcp_queue::pg::query_as(
         "SELECT deleted_at IS NOT NULL, deleted_reason FROM mcp.synced_items \
          WHERE integration_id = $1 AND external_id = $2",
     )

@@ -260,17 +260,27 @@ async fn events_worked_together_are_each_processed_once() {
 #[tokio::test]
 async fn concurrent_deliveries_share_jobs_and_every_event_is_processed() {
     let (env, path, s) = hooked(Platform::Notion).await;
+    deliveries_share_jobs_and_are_processed(env, &path, &s).await;
+}
+
+/// Sixty Notion deliveries at once to `env`'s intake: each stored once, named by one job, and
+/// processed.
+pub(crate) async fn deliveries_share_jobs_and_are_processed(
+    env: mcp_testkit::webhooks::Env,
+    path: &str,
+    s: &str,
+) {
     let posts: Vec<_> = (0..60u64)
         .map(|n| {
             let body = event_body(Platform::Notion, 5_000 + n, "");
-            let headers = sign(Platform::Notion, &s, &body, now(), &path);
+            let headers = sign(Platform::Notion, s, &body, now(), path);
             (headers, body)
         })
         .collect();
     let replies = futures::future::join_all(
         posts
             .iter()
-            .map(|(h, b)| env.post(&path, "application/json", h, b)),
+            .map(|(h, b)| env.post(path, "application/json", h, b)),
     )
     .await;
     assert!(replies.iter().all(|r| r.status == 200));

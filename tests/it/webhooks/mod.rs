@@ -8,7 +8,7 @@ mod cli;
 mod documented;
 mod gmail_keys;
 mod handshakes;
-mod intake;
+pub(crate) mod intake;
 mod monday_secret;
 mod notion_verification;
 mod outlook_dedup;
