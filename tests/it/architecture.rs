@@ -469,3 +469,43 @@ fn only_the_kinds_type_names_the_kind() {
         }
     }
 }
+
+/// Behind a transaction pooler a statement is safe only when made by `mcp_queue::pg` (unnamed
+/// there) and run on a `Db` or in a transaction: the engine, the daemon, the handlers and the
+/// binary name no `PgPool` and make no query with sqlx's own constructors (`pg.rs` aside).
+#[test]
+fn production_statements_go_through_mcp_queue_pg() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in [
+        "crates/mcp-queue/src",
+        "crates/mcp-daemon/src",
+        "crates/mcp-handlers/src",
+        "src",
+    ] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let mut found = Vec::new();
+    for f in files.iter().filter(|f| !f.ends_with("mcp-queue/src/pg.rs")) {
+        let code = code_of(f);
+        for needle in [
+            "PgPool;",
+            "PgPool,",
+            ": PgPool",
+            "&PgPool",
+            "sqlx::query(",
+            "sqlx::query_as(",
+            "sqlx::query_scalar(",
+            "sqlx::query_as::<",
+            "sqlx::query_scalar::<",
+        ] {
+            if code.contains(needle) {
+                found.push(format!("{}: {needle}", f.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "statements outside mcp_queue::pg: {found:#?}"
+    );
+}

@@ -12,6 +12,7 @@ mod daemon;
 mod demo;
 mod discard_hooks;
 mod engine;
+mod failover;
 mod first_hour;
 mod health;
 mod integrations;

@@ -4,6 +4,7 @@
 //! fixtures: in-process workers (`worker`), integrations (`integrations`), webhooks
 //! (`webhooks`). Never a dependency of the daemon's library.
 
+pub mod cluster;
 pub mod daemon;
 pub mod db;
 pub mod http;

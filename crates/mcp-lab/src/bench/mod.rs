@@ -14,6 +14,7 @@ mod changes;
 mod daemon;
 mod day;
 mod day_probe;
+mod failover;
 mod health;
 mod history;
 mod mcp;
@@ -53,6 +54,17 @@ pub struct BenchArgs {
     /// Jobs drained in each history phase (and in the empty-table baseline it is compared to).
     #[arg(long, default_value_t = 50_000)]
     pub history_jobs: i64,
+    /// Queue suite: the daemon reaches the database through a PgBouncer in transaction mode
+    /// started for the run (`database.pooler = "transaction"`, `listen_url` direct); the
+    /// measuring connection stays direct.
+    #[arg(long)]
+    pub through_pgbouncer: bool,
+    /// Failover suite: jobs drained while the primary is killed.
+    #[arg(long, default_value_t = 20_000)]
+    pub failover_jobs: i64,
+    /// Failover suite: signed webhook events offered per second throughout.
+    #[arg(long, default_value_t = 500)]
+    pub failover_rate: u64,
     /// Keep the bench database afterwards.
     #[arg(long)]
     pub keep: bool,
@@ -148,6 +160,8 @@ pub enum Suite {
     /// The MCP server through HTTP on the search suite's items (docs/PERFORMANCE.md#mcp).
     Mcp,
     Day,
+    /// A primary's failover under a drain and webhook intake (docs/OPERATIONS.md, failover).
+    Failover,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -229,6 +243,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         Suite::Mcp => crate::bench::mcp::measure(&args, &db_url)
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
+        Suite::Failover => crate::bench::failover::measure(&args)
+            .await
+            .and_then(|r| Ok(serde_json::to_string(&r)?)),
         Suite::Day => crate::bench::day::measure(&args, &db_url)
             .await
             .and_then(|r| Ok(serde_json::to_string(&r)?)),
@@ -264,13 +281,30 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
     );
 
     let _ = config;
-    let daemon = BenchDaemon::start(
-        db_url,
-        &[],
-        &[("MCP_WORKER__SCHEDULER__ENABLED", "false")],
-        &args.daemon_env,
-    )
-    .await?;
+    let mut env = vec![("MCP_WORKER__SCHEDULER__ENABLED", "false")];
+    let mut daemon_url = db_url.to_string();
+    let bouncer = if args.through_pgbouncer {
+        let url = url::Url::parse(db_url)?;
+        let bouncer = mcp_testkit::pooler::PgBouncer::start(
+            url.host_str().unwrap_or("127.0.0.1"),
+            url.port().unwrap_or(5432),
+            20,
+        )
+        .await?;
+        daemon_url = bouncer.url(url.path().trim_start_matches('/'));
+        println!(
+            "through PgBouncer (transaction mode, 20 server connections) on port {}",
+            bouncer.port
+        );
+        Some(bouncer)
+    } else {
+        None
+    };
+    if bouncer.is_some() {
+        env.push(("MCP_WORKER__DATABASE__POOLER", "transaction"));
+        env.push(("MCP_WORKER__DATABASE__LISTEN_URL", db_url));
+    }
+    let daemon = BenchDaemon::start(&daemon_url, &[], &env, &args.daemon_env).await?;
 
     sqlx::query("ANALYZE mcp.sync_jobs")
         .execute(&mut conn)
