@@ -43,8 +43,14 @@ fn root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Runs `program args` as the server's user; fails with its output unless it succeeds.
+/// Runs `program args` as the server's user; fails with its output unless it succeeds. `pg_ctl
+/// start` leaves a server running that would hold captured pipes open: its output goes to the
+/// server's log instead (`quiet`).
 fn run_as_postgres(program: &Path, args: &[&str]) -> anyhow::Result<()> {
+    run(program, args, false)
+}
+
+fn run(program: &Path, args: &[&str], quiet: bool) -> anyhow::Result<()> {
     let mut cmd = if root() {
         let mut c = Command::new("runuser");
         c.arg("-u").arg("postgres").arg("--").arg(program);
@@ -52,8 +58,20 @@ fn run_as_postgres(program: &Path, args: &[&str]) -> anyhow::Result<()> {
     } else {
         Command::new(program)
     };
+    cmd.args(args);
+    if quiet {
+        let status = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .with_context(|| format!("cannot run {}", program.display()))?;
+        if !status.success() {
+            bail!("{} {} failed: {status}", program.display(), args.join(" "));
+        }
+        return Ok(());
+    }
     let out = cmd
-        .args(args)
         .output()
         .with_context(|| format!("cannot run {}", program.display()))?;
     if !out.status.success() {
@@ -86,8 +104,9 @@ fn own_dir() -> anyhow::Result<tempfile::TempDir> {
     Ok(dir)
 }
 
-/// What both servers run with: loopback only, streaming replication possible, a commit waits
-/// for any one standby to have flushed it (synchronous replication).
+/// What both servers run with: loopback only, streaming replication possible. Synchronous
+/// replication is switched on once a standby streams (by the caller): before, every commit
+/// would wait for one.
 fn settings(port: u16, dir: &Path) -> String {
     format!(
         "\nport = {port}\n\
@@ -97,7 +116,6 @@ fn settings(port: u16, dir: &Path) -> String {
          wal_level = replica\n\
          max_wal_senders = 4\n\
          wal_keep_size = '256MB'\n\
-         synchronous_standby_names = '*'\n\
          synchronous_commit = on\n\
          fsync = off\n\
          shared_buffers = '64MB'\n\
@@ -165,6 +183,7 @@ impl Cluster {
                 "-X",
                 "stream",
                 "--no-sync",
+                "--checkpoint=fast",
             ],
         )?;
         append(&data.join("postgresql.conf"), &settings(port, dir.path()))?;
@@ -181,10 +200,12 @@ impl Cluster {
     fn start(&mut self) -> anyhow::Result<()> {
         let data = self.data().display().to_string();
         let log = self.dir.path().join("server.log").display().to_string();
-        run_as_postgres(
+        run(
             &self.bin.join("pg_ctl"),
             &["-D", &data, "-l", &log, "-w", "-t", "60", "start"],
-        )?;
+            true,
+        )
+        .with_context(|| self.log())?;
         self.running = true;
         Ok(())
     }

@@ -14,10 +14,23 @@ use crate::http::free_port;
 const INI: &str = "pgbouncer.ini";
 
 /// Transaction pooling, trust (the test server's own), its log beside it; no Unix socket.
-fn write_config(dir: &Path, listen: u16, pool: u32, host: &str, port: u16) -> anyhow::Result<()> {
+/// `named` databases get entries of their own (a reload applies a changed entry to them),
+/// every other name the `*` fallback.
+fn write_config(
+    dir: &Path,
+    listen: u16,
+    pool: u32,
+    (host, port): (&str, u16),
+    named: &[String],
+) -> anyhow::Result<()> {
     let d = dir.display();
+    let entries: String = named
+        .iter()
+        .map(|db| format!("{db} = host={host} port={port}\n"))
+        .collect();
     let ini = format!(
         "[databases]\n\
+         {entries}\
          * = host={host} port={port}\n\
          [pgbouncer]\n\
          listen_addr = 127.0.0.1\n\
@@ -43,6 +56,7 @@ pub struct PgBouncer {
     pub port: u16,
     dir: tempfile::TempDir,
     pool_size: u32,
+    named: Vec<String>,
 }
 
 /// The binary: `PGBOUNCER` if set, else Debian's path, else `pgbouncer` on the `PATH`.
@@ -61,9 +75,21 @@ impl PgBouncer {
     /// In front of the server at `host:port`, at most `pool_size` server connections per
     /// database and user (`default_pool_size`).
     pub async fn start(host: &str, port: u16, pool_size: u32) -> anyhow::Result<PgBouncer> {
+        Self::start_named(host, port, pool_size, &[]).await
+    }
+
+    /// [`start`](Self::start), with entries of their own for the databases `named` (what a
+    /// failover repoints).
+    pub async fn start_named(
+        host: &str,
+        port: u16,
+        pool_size: u32,
+        named: &[&str],
+    ) -> anyhow::Result<PgBouncer> {
+        let named: Vec<String> = named.iter().map(|s| s.to_string()).collect();
         let dir = tempfile::tempdir().context("pgbouncer directory")?;
         let listen = free_port()?;
-        write_config(dir.path(), listen, pool_size, host, port)?;
+        write_config(dir.path(), listen, pool_size, (host, port), &named)?;
         std::fs::write(dir.path().join("users.txt"), "\"postgres\" \"\"\n")?;
         let mut cmd = Command::new(binary());
         // PgBouncer refuses to run as root: it drops to the server's own user.
@@ -89,6 +115,7 @@ impl PgBouncer {
             port: listen,
             dir,
             pool_size,
+            named,
         };
         let start = Instant::now();
         loop {
@@ -118,7 +145,13 @@ impl PgBouncer {
 
     /// Points it at another server and reloads it: new transactions go there.
     pub fn repoint(&self, host: &str, port: u16) -> anyhow::Result<()> {
-        write_config(self.dir.path(), self.port, self.pool_size, host, port)?;
+        write_config(
+            self.dir.path(),
+            self.port,
+            self.pool_size,
+            (host, port),
+            &self.named,
+        )?;
         // SAFETY: kill with a valid pid and signal has no memory effects.
         let rc = unsafe { libc::kill(self.child.id() as i32, libc::SIGHUP) };
         if rc != 0 {

@@ -31,6 +31,8 @@ pub struct FailoverReport {
     pub completed_at_kill: i64,
     /// Jobs `running` on the standby when it was promoted: claimed, their outcome not written.
     pub in_flight_at_kill: i64,
+    /// Jobs `running` on the primary at its last sample before the kill.
+    pub running_before_kill: i64,
     /// Jobs that ran more than once (`attempt > 1`) once all completed.
     pub jobs_rerun: i64,
     pub jobs_completed: i64,
@@ -44,6 +46,8 @@ pub struct FailoverReport {
     pub events_acknowledged: u64,
     /// Events answered 2xx that the new primary does not hold.
     pub events_acknowledged_lost: i64,
+    /// `/readyz` answers as they changed: (ms from the kill, status; 0 = no answer).
+    pub readyz: Vec<(f64, u16)>,
 }
 
 /// Samples `/readyz` every 20 ms; records when each answer began.
@@ -75,7 +79,13 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<FailoverReport> {
         .execute(&mut admin)
         .await?;
     let standby = primary.standby()?;
-    // Synchronous: a commit returns once the standby has flushed it.
+    // Synchronous from now on: a commit returns once the standby has flushed it.
+    sqlx::raw_sql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        .execute(&mut admin)
+        .await?;
+    sqlx::raw_sql("SELECT pg_reload_conf()")
+        .execute(&mut admin)
+        .await?;
     let start = Instant::now();
     loop {
         let state: Option<String> =
@@ -109,8 +119,9 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<FailoverReport> {
     )
     .await?;
     pool.close().await;
-    let bouncer = PgBouncer::start("127.0.0.1", primary.port, 20).await?;
-    let extra = "[database]\npooler = \"transaction\"\n\n\
+    let bouncer = PgBouncer::start_named("127.0.0.1", primary.port, 20, &["mcp"]).await?;
+    // The deliveries in flight (at most `MAX_DELIVERIES`) and the probes fit the listener.
+    let extra = "[http]\nmax_connections = 1024\n\n[database]\npooler = \"transaction\"\n\n\
                  [worker]\npoll_interval = \"100ms\"\nrescue_interval = \"200ms\"\n\
                  lease_grace = \"1s\"\n\n[kinds.noop]\ntimeout = \"3s\"\n";
     let daemon = crate::bench::health::daemon_with(&keys, extra, args, &bouncer.url("mcp")).await?;
@@ -146,10 +157,14 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<FailoverReport> {
     // The kill, once part of the drain is done.
     let kill_after = args.failover_jobs / 4;
     loop {
-        let done: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM mcp.sync_jobs WHERE state = 'completed'")
-                .fetch_one(&mut conn)
-                .await?;
+        let (done, running): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE state = 'completed'), \
+                    count(*) FILTER (WHERE state = 'running') \
+             FROM mcp.sync_jobs WHERE kind = 'noop'",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        report.running_before_kill = running;
         if done >= kill_after {
             break;
         }
@@ -164,7 +179,7 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<FailoverReport> {
     let mut on_standby = PgConnection::connect(&standby.url("mcp")).await?;
     let (completed, running): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE state = 'completed'), count(*) FILTER (WHERE state = 'running') \
-         FROM mcp.sync_jobs",
+         FROM mcp.sync_jobs WHERE kind = 'noop'",
     )
     .fetch_one(&mut on_standby)
     .await?;
@@ -172,10 +187,8 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<FailoverReport> {
     report.in_flight_at_kill = running;
     standby.promote()?;
     let promoted = Instant::now();
-    // The new primary has no standby of its own yet: its commits must not wait for one.
-    sqlx::raw_sql("ALTER SYSTEM SET synchronous_standby_names = ''; SELECT pg_reload_conf()")
-        .execute(&mut on_standby)
-        .await?;
+    // (Its own `synchronous_standby_names` is empty: the setting was made on the primary after
+    // the base backup, so the new primary does not wait for a standby it does not have.)
     report.kill_to_promoted_ms = (promoted - killed).as_secs_f64() * 1000.0;
     bouncer.repoint("127.0.0.1", standby.port)?;
     println!("standby promoted, PgBouncer repointed");
@@ -183,15 +196,22 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<FailoverReport> {
     // Every job completes on the new primary.
     let start = Instant::now();
     loop {
-        let left: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM mcp.sync_jobs WHERE state <> 'completed'")
-                .fetch_one(&mut on_standby)
-                .await?;
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'noop' AND state <> 'completed'",
+        )
+        .fetch_one(&mut on_standby)
+        .await?;
         if left == 0 {
             break;
         }
         if start.elapsed() > Duration::from_secs(120) {
-            bail!("{left} jobs not completed 120 s after the promotion");
+            let states: Vec<(String, i64, i16, String)> = sqlx::query_as(
+                "SELECT state, count(*), max(attempt), coalesce(max(errors::text), '') \
+                 FROM mcp.sync_jobs WHERE kind = 'noop' AND state <> 'completed' GROUP BY state",
+            )
+            .fetch_all(&mut on_standby)
+            .await?;
+            bail!("{left} jobs not completed 120 s after the promotion: {states:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -204,11 +224,22 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<FailoverReport> {
 
     let (done, rerun): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE state = 'completed'), count(*) FILTER (WHERE attempt > 1) \
-         FROM mcp.sync_jobs",
+         FROM mcp.sync_jobs WHERE kind = 'noop'",
     )
     .fetch_one(&mut on_standby)
     .await?;
     report.jobs_completed = done;
+    report.readyz = seen
+        .iter()
+        .map(|(at, s)| {
+            let ms = if *at >= killed {
+                (*at - killed).as_secs_f64() * 1000.0
+            } else {
+                -((killed - *at).as_secs_f64() * 1000.0)
+            };
+            (ms, *s)
+        })
+        .collect();
     report.jobs_rerun = rerun;
     report.time_to_503_ms = seen
         .iter()
@@ -255,6 +286,9 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<FailoverReport> {
     Ok(report)
 }
 
+/// Deliveries in flight at once.
+const MAX_DELIVERIES: usize = 256;
+
 /// Signed Slack events at `rate` per second until `go` is cleared: (event number, answered 2xx).
 async fn offer(
     t: Arc<Target>,
@@ -264,6 +298,9 @@ async fn offer(
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::new();
     let mut sent = 0u64;
+    // A platform retries a delivery that timed out rather than holding ever more connections:
+    // at most this many at once, as the webhooks suite.
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES));
     while go.load(Ordering::Relaxed) {
         let n = t.next.load(Ordering::Relaxed);
         let ev = t.sign(1).pop().context("signed")?;
@@ -271,7 +308,11 @@ async fn offer(
         tokio::time::sleep_until(due).await;
         sent += 1;
         let t = t.clone();
-        tasks.push(tokio::spawn(async move { (n, t.post(ev).await.is_ok()) }));
+        let open = open.clone();
+        tasks.push(tokio::spawn(async move {
+            let _slot = open.acquire_owned().await;
+            (n, t.post(ev).await.is_ok())
+        }));
     }
     let mut answers = Vec::with_capacity(tasks.len());
     for task in tasks {
