@@ -190,3 +190,18 @@ async fn daemons_not_told_about_the_pooler_break_on_named_statements() {
     );
     db.drop_db().await;
 }
+
+/// A daemon given PgBouncer's address without `database.pooler` stops at its first connection
+/// and says what to set.
+#[tokio::test]
+async fn a_daemon_pointed_at_pgbouncer_without_the_setting_is_told_what_to_set() {
+    let db = TestDb::new().await;
+    let route = Route::pooled(&db, false).await;
+    let (ok, _, err) = crate::common::cli(&route.url, &["migrate"]).await;
+    assert!(!ok, "refused");
+    assert!(
+        err.contains("unsupported startup parameter") && err.contains("database.pooler"),
+        "{err}"
+    );
+    db.drop_db().await;
+}

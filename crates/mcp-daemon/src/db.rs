@@ -212,6 +212,13 @@ fn explain(e: &sqlx::Error, opts: &PgConnectOptions) -> String {
                 "password authentication failed for user \"{user}\": check the password in \
                  DATABASE_URL (or database.url)"
             ),
+            // PgBouncer refuses the startup parameters it does not track: the URL names a
+            // pooler the daemon was not told about.
+            _ if db.message().contains("unsupported startup parameter") => format!(
+                "{} — database.url looks like PgBouncer: set database.pooler = \"transaction\" \
+                 (docs/OPERATIONS.md, behind a transaction pooler)",
+                db.message()
+            ),
             _ => db.message().to_string(),
         };
     }
@@ -362,4 +369,22 @@ pub async fn workspace_exists(
         .bind(ws)
         .fetch_one(db)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neither_url_shows_its_password() {
+        let mut config = crate::config::Config::default();
+        config.database.url = "postgres://mcp:pool-secret@pgbouncer:6432/mcp".into();
+        config.database.listen_url = Some("postgres://mcp:listen-secret@db:5432/mcp".into());
+        config.database.pooler = Pooler::Transaction;
+        for shown in [format!("{:?}", config.database), config.redacted()] {
+            assert!(!shown.contains("pool-secret"), "{shown}");
+            assert!(!shown.contains("listen-secret"), "{shown}");
+            assert!(shown.contains("db:5432"), "{shown}");
+        }
+    }
 }

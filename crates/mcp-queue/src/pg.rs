@@ -64,7 +64,7 @@ where
 }
 
 /// The pool, and whether a transaction pooler stands between it and the server.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Db {
     pool: PgPool,
     pooled: bool,
@@ -118,6 +118,17 @@ impl Db {
     /// on it directly skips what keeps it whole behind a pooler: run statements on the `Db`.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+}
+
+/// Says how the pool reaches the server, never where (the options hold the password).
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("size", &self.pool.size())
+            .field("pooled", &self.pooled)
+            .field("session", &self.session.is_some())
+            .finish()
     }
 }
 
