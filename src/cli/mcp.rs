@@ -57,7 +57,8 @@ pub async fn run(command: McpCommand, config: &Config) -> anyhow::Result<()> {
     let pool = mcp_daemon::db::connect(&config.database).await?;
     match command {
         McpCommand::Stdio { workspace } => {
-            mcp_daemon::assistant::serve_stdio(pool, &config.mcp, workspace).await?
+            let reads = mcp_daemon::db::connect_reads(&config.database).await?;
+            mcp_daemon::assistant::serve_stdio(pool, reads, &config.mcp, workspace).await?
         }
         McpCommand::Token {
             command:

@@ -340,6 +340,7 @@ impl Config {
         let mut shown = self.clone();
         shown.database.url = redact_url(&self.database.url);
         shown.database.listen_url = self.database.listen_url.as_deref().map(redact_url);
+        shown.database.read_url = self.database.read_url.as_deref().map(redact_url);
         match toml::Value::try_from(&shown) {
             Ok(mut v) => {
                 exact_durations(&mut v);

@@ -179,6 +179,21 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<Db, DbError> {
     })
 }
 
+/// The pool of the MCP server's reading tools on `database.read_url` (a replica, reached as
+/// `url` is: directly or through the same kind of pooler), if one is set.
+pub async fn connect_reads(cfg: &DatabaseConfig) -> Result<Option<Db>, DbError> {
+    let Some(url) = &cfg.read_url else {
+        return Ok(None);
+    };
+    let reads = DatabaseConfig {
+        url: url.clone(),
+        listen_url: None,
+        read_url: None,
+        ..cfg.clone()
+    };
+    connect(&reads).await.map(Some)
+}
+
 /// A failed first connection in one sentence: what PostgreSQL (or the network) said, and what
 /// usually fixes it.
 fn explain(e: &sqlx::Error, opts: &PgConnectOptions) -> String {
@@ -293,6 +308,9 @@ pub struct DatabaseConfig {
     /// Behind a pooler: a direct connection to the server, for what needs a session (`LISTEN`,
     /// the migrations' lock). Without one, workers poll every `worker.poll_interval`.
     pub listen_url: Option<String>,
+    /// A replica (a streaming standby) for the MCP server's reading tools; without one they
+    /// read the primary. Jobs, webhooks, tokens and `request_sync` always use `url`.
+    pub read_url: Option<String>,
 }
 
 /// What stands between `database.url` and the server.
@@ -316,6 +334,7 @@ impl Default for DatabaseConfig {
             migrate_on_start: true,
             pooler: Pooler::None,
             listen_url: None,
+            read_url: None,
         }
     }
 }
@@ -329,6 +348,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("migrate_on_start", &self.migrate_on_start)
             .field("pooler", &self.pooler)
             .field("listen_url", &self.listen_url.as_deref().map(redact_url))
+            .field("read_url", &self.read_url.as_deref().map(redact_url))
             .finish()
     }
 }
@@ -380,10 +400,12 @@ mod tests {
         let mut config = crate::config::Config::default();
         config.database.url = "postgres://mcp:pool-secret@pgbouncer:6432/mcp".into();
         config.database.listen_url = Some("postgres://mcp:listen-secret@db:5432/mcp".into());
+        config.database.read_url = Some("postgres://mcp:read-secret@replica:5432/mcp".into());
         config.database.pooler = Pooler::Transaction;
         for shown in [format!("{:?}", config.database), config.redacted()] {
             assert!(!shown.contains("pool-secret"), "{shown}");
             assert!(!shown.contains("listen-secret"), "{shown}");
+            assert!(!shown.contains("read-secret"), "{shown}");
             assert!(shown.contains("db:5432"), "{shown}");
         }
     }

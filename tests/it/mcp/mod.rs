@@ -4,6 +4,7 @@
 //! over stdio against `mcp-worker mcp stdio`. Items are stored by plain SQL, as any writer may.
 
 mod refused;
+mod replica;
 mod sdk;
 
 use std::process::Stdio;

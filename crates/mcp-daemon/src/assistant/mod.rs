@@ -204,6 +204,8 @@ impl Limiter {
 /// What every request's server shares.
 pub struct Inner {
     pool: Db,
+    /// The reading tools' pool: `database.read_url`'s replica, or `pool`.
+    reads: Db,
     max_result_chars: usize,
     limiter: Limiter,
     /// stdio's caller (HTTP callers come with each request).
@@ -212,9 +214,10 @@ pub struct Inner {
 }
 
 impl Inner {
-    fn new(pool: Db, cfg: &McpConfig, fixed: Option<auth::Access>) -> Arc<Inner> {
+    fn new(pool: Db, reads: Db, cfg: &McpConfig, fixed: Option<auth::Access>) -> Arc<Inner> {
         Arc::new(Inner {
             pool,
+            reads,
             max_result_chars: cfg.max_result_chars,
             limiter: Limiter::new(cfg.calls_per_minute, cfg.burst),
             fixed,
@@ -226,11 +229,17 @@ impl Inner {
 /// `POST /mcp` (and its RFC 9728 document) for the public listener.
 pub fn routes(
     pool: Db,
+    reads: Option<Db>,
     cfg: &McpConfig,
     public_base: &str,
     stop: CancellationToken,
 ) -> Result<Router, auth::AuthSetupError> {
-    let inner = Inner::new(pool.clone(), cfg, None);
+    let inner = Inner::new(
+        pool.clone(),
+        reads.unwrap_or_else(|| pool.clone()),
+        cfg,
+        None,
+    );
     let auth = Arc::new(auth::AuthState::new(pool, cfg, public_base)?);
     let server = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
@@ -269,20 +278,27 @@ pub fn routes(
 #[inline(never)]
 pub fn serve_stdio(
     pool: Db,
+    reads: Option<Db>,
     cfg: &McpConfig,
     workspace: Uuid,
 ) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
-    Box::pin(serve_stdio_unboxed(pool, cfg.clone(), workspace))
+    Box::pin(serve_stdio_unboxed(pool, reads, cfg.clone(), workspace))
 }
 
-async fn serve_stdio_unboxed(pool: Db, cfg: McpConfig, workspace: Uuid) -> anyhow::Result<()> {
+async fn serve_stdio_unboxed(
+    pool: Db,
+    reads: Option<Db>,
+    cfg: McpConfig,
+    workspace: Uuid,
+) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
     let access = auth::Access {
         workspace,
         caller: format!("stdio:{workspace}"),
         scopes: tokens::SCOPES.iter().map(|s| s.to_string()).collect(),
     };
-    let server = Assistant::new(Inner::new(pool, &cfg, Some(access)));
+    let reads = reads.unwrap_or_else(|| pool.clone());
+    let server = Assistant::new(Inner::new(pool, reads, &cfg, Some(access)));
     let running = server.serve(rmcp::transport::stdio()).await?;
     running.waiting().await?;
     Ok(())

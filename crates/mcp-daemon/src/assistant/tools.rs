@@ -72,7 +72,12 @@ impl Assistant {
             if let Some(wait) = self.inner.limiter.take(&access.caller) {
                 return Err(Failure::rate_limited(wait));
             }
-            let tx = queries::begin(&self.inner.pool, access.workspace, start).await?;
+            // Reading tools read the replica, when there is one; `request_sync` writes.
+            let db = match start {
+                queries::Start::Write => &self.inner.pool,
+                queries::Start::Read | queries::Start::Daemon => &self.inner.reads,
+            };
+            let tx = queries::begin(db, access.workspace, start).await?;
             let (out, tx) = body(tx, access.clone(), self.inner.max_result_chars).await?;
             tx.commit().await?;
             Ok((out, access))
