@@ -247,6 +247,7 @@ async fn docs_sql_examples_run_as_written() {
         "docs/NOTIFICATIONS.md",
         "docs/CHANGES.md",
         "docs/ITEMS.md",
+        "docs/SCALING.md",
     ] {
         let db = TestDb::new().await;
         let text = std::fs::read_to_string(format!("{}/{page}", env!("CARGO_MANIFEST_DIR")))
