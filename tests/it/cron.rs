@@ -5,7 +5,7 @@ use mcp_daemon::config::{Config, ScheduleConfig};
 
 use crate::common::{schedule_off, scheduler, schedulers, TestDb};
 
-fn config_every_minute() -> Config {
+pub(crate) fn config_every_minute() -> Config {
     let mut c = Config::default();
     c.schedules.insert(
         "probe".into(),
@@ -36,12 +36,6 @@ async fn each_tick_is_enqueued_once_across_three_schedulers() {
 }
 
 /// Three schedulers tick through five minutes together: each minute is enqueued once.
-/// The probe schedule (every minute) alone.
-pub(crate) fn config_every_minute_schedules() -> std::collections::BTreeMap<String, ScheduleConfig>
-{
-    config_every_minute().schedules
-}
-
 pub(crate) async fn each_tick_once(db: &TestDb, schedulers: Vec<mcp_queue::scheduler::Scheduler>) {
     let t0 = Utc
         .with_ymd_and_hms(2026, 3, 1, 12, 0, 30)

@@ -60,7 +60,7 @@ async fn a_sigkilled_daemons_jobs_are_rescued_through_pgbouncer() {
 async fn each_cron_tick_is_enqueued_once_across_three_schedulers_through_pgbouncer() {
     let db = TestDb::new().await;
     let route = Route::pooled(&db, true).await;
-    let schedules = crate::cron::config_every_minute_schedules();
+    let schedules = crate::cron::config_every_minute().schedules;
     let mut schedulers = Vec::new();
     for _ in 0..3 {
         schedulers.push(scheduler(route.db(4).await, &schedules));

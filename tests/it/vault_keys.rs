@@ -53,8 +53,13 @@ pub(crate) fn env(key: &str, batch: &str) -> Vec<(String, String)> {
 }
 
 pub(crate) async fn start(db: &TestDb, env: &[(String, String)]) -> Daemon {
+    start_on(&mcp_testkit::pooler::Route::direct(db), env).await
+}
+
+/// A daemon with `env` on `route`.
+async fn start_on(route: &mcp_testkit::pooler::Route, env: &[(String, String)]) -> Daemon {
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    Daemon::start(&db.url, &pairs).await
+    Daemon::start(&route.url, &route.with(&pairs)).await
 }
 
 /// Key ids of the stored tokens: (under a data key, under anything else).
@@ -105,11 +110,9 @@ pub(crate) async fn three_daemons_rotate_once(db: &TestDb, route: &mcp_testkit::
     let ids = seed(db, 300).await;
     let dir = tempfile::tempdir().expect("tmp");
     let env = env(&key_file(dir.path()), "50");
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let pairs = route.with(&pairs);
     let mut daemons = Vec::new();
     for _ in 0..3 {
-        daemons.push(Daemon::start(&route.url, &pairs).await);
+        daemons.push(start_on(route, &env).await);
     }
     // Today's layout migrates in place: one data key, every token moved under it.
     db.wait_until(ALL_UNDER_DATA_KEYS, Duration::from_secs(30))

@@ -4,7 +4,6 @@
 //! partition's per-kind claim index in order, whatever the statistics say.
 
 use crate::pg;
-use sqlx::Connection;
 use std::time::Instant;
 
 use metrics::histogram;
@@ -33,23 +32,16 @@ impl Queue {
         let waited = Instant::now();
         let mut conn = self.pool.acquire().await?;
         histogram!(m::DB_POOL_WAIT, "op" => "claim").record(waited.elapsed().as_secs_f64());
-        let claim = pg::query_as(CLAIM_SQL)
+        let rows: Vec<(i64, String, serde_json::Value, i16, i16)> = pg::query_as(CLAIM_SQL)
             .bind(&self.kinds)
             .bind(caps)
             .bind(&self.lease_ms)
             .bind(&self.max_attempts)
             .bind(i32::try_from(limit).unwrap_or(i32::MAX))
             .bind(&self.worker_id)
-            .bind(&self.queues);
-        // Behind a pooler, in a transaction of its own: both exchanges on one server connection.
-        let rows: Vec<(i64, String, serde_json::Value, i16, i16)> = if self.pool.pooled() {
-            let mut tx = conn.begin().await?;
-            let rows = claim.fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        } else {
-            claim.fetch_all(&mut *conn).await?
-        };
+            .bind(&self.queues)
+            .fetch_all(self.pool.on(&mut conn))
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(id, kind, payload, attempt, max_attempts)| ClaimedJob {

@@ -111,15 +111,8 @@ impl Queue {
             .bind(&refunds)
             .bind(&errors)
             .bind(&self.worker_id);
-        let done = if discard_ids.is_empty() && !self.pool.pooled() {
-            write.fetch_one(&mut *conn).await?
-        } else if discard_ids.is_empty() {
-            // Behind a pooler, in a transaction of its own: both exchanges on one server
-            // connection.
-            let mut tx = conn.begin().await?;
-            let done = write.fetch_one(&mut *tx).await?;
-            tx.commit().await?;
-            done
+        let done = if discard_ids.is_empty() {
+            write.fetch_one(self.pool.on(&mut conn)).await?
         } else {
             let mut tx = conn.begin().await?;
             let ours: Vec<(i64, String)> = pg::query_as(LOCK_DISCARDS_SQL)
@@ -135,10 +128,9 @@ impl Queue {
         };
         if notify {
             // Returned jobs are claimable at once: wake every idle daemon.
-            drop(conn);
             pg::query("SELECT pg_notify($1, '')")
                 .bind(super::NOTIFY_CHANNEL)
-                .execute(&self.pool)
+                .execute(self.pool.on(&mut conn))
                 .await?;
         }
         Ok(u64::try_from(done).unwrap_or(0))

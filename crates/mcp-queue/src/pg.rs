@@ -11,8 +11,9 @@
 //!   - every statement goes out unnamed (a named one would exist on one server connection only,
 //!     and another client's would collide with it), the queries being made by [`query`],
 //!     [`query_as`] and [`query_scalar`], which read the process-wide switch [`unnamed`];
-//!   - a statement run on the pool itself runs inside `BEGIN` … `COMMIT`, which keeps both
-//!     exchanges on one server connection. Statements in the callers' own transactions are
+//!   - a statement run on the pool itself, or on a connection taken from it through
+//!     [`Db::on`], runs inside `BEGIN` … `COMMIT`, which keeps both exchanges on one server
+//!     connection. Statements in the callers' own transactions are
 //!     already there. Simple-protocol text (`sqlx::raw_sql`, no parameters, one message) goes
 //!     as it is: `VACUUM` cannot run inside a transaction block.
 //!
@@ -30,7 +31,10 @@ use sqlx::postgres::{
     PgArguments, PgConnectOptions, PgQueryResult, PgRow, PgStatement, PgTypeInfo,
 };
 use sqlx::query::{Query, QueryAs, QueryScalar};
-use sqlx::{Describe, Either, Execute, Executor, FromRow, PgPool, Postgres, SqlSafeStr, SqlStr};
+use sqlx::{
+    Connection, Describe, Either, Execute, Executor, FromRow, PgConnection, PgPool, Postgres,
+    SqlSafeStr, SqlStr,
+};
 
 /// Set once a pool behind a pooler exists in this process: from then on every query made by
 /// [`query`] and its siblings goes out unnamed. A process never goes back (a statement unnamed
@@ -176,25 +180,52 @@ impl<'q> Execute<'q, Postgres> for Unnamed {
     }
 }
 
-/// Behind a pooler: the statement's text and arguments, or `None` for simple-protocol text,
-/// which goes out as it is.
-fn take_apart<'q, E: Execute<'q, Postgres>>(
-    mut query: E,
-) -> Result<Result<Unnamed, E>, sqlx::Error> {
-    match query.take_arguments().map_err(sqlx::Error::Encode)? {
-        None => {
-            // `take_arguments` gave None: the statement has no parameters and its text goes in
-            // one message; send it unchanged.
-            Ok(Err(query))
-        }
-        Some(arguments) => Ok(Ok(Unnamed {
+/// What a statement is, behind a pooler.
+enum Taken<E> {
+    /// Simple-protocol text (no parameters, one message): it goes out as it is.
+    Simple(E),
+    /// Text and arguments, sent unnamed in a transaction of their own.
+    Prepared(Unnamed),
+}
+
+fn take_apart<'q, E: Execute<'q, Postgres>>(mut query: E) -> Result<Taken<E>, sqlx::Error> {
+    Ok(match query.take_arguments().map_err(sqlx::Error::Encode)? {
+        None => Taken::Simple(query),
+        Some(arguments) => Taken::Prepared(Unnamed {
             sql: query.sql(),
             arguments: Some(arguments),
-        })),
-    }
+        }),
+    })
 }
 
 type Rows = Either<PgQueryResult, PgRow>;
+
+/// Runs `statement` in a transaction of its own on `conn`: both exchanges on one server
+/// connection. The rows are gathered before the commit and handed on after it: the callers
+/// collect them anyway (execute, fetch_all, fetch_one), and no statement streams a large result.
+async fn in_transaction(
+    conn: &mut PgConnection,
+    statement: Unnamed,
+) -> Result<Vec<Rows>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    let rows: Vec<Rows> = tx.fetch_many(statement).try_collect().await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+fn streamed<'e>(
+    rows: impl std::future::Future<Output = Result<Vec<Rows>, sqlx::Error>> + Send + 'e,
+) -> BoxStream<'e, Result<Rows, sqlx::Error>> {
+    stream::once(async move { Ok::<_, sqlx::Error>(stream::iter(rows.await?.into_iter().map(Ok))) })
+        .try_flatten()
+        .boxed()
+}
+
+fn first_row<'e>(
+    rows: impl std::future::Future<Output = Result<Vec<Rows>, sqlx::Error>> + Send + 'e,
+) -> BoxFuture<'e, Result<Option<PgRow>, sqlx::Error>> {
+    Box::pin(async move { Ok(rows.await?.into_iter().find_map(Either::right)) })
+}
 
 impl<'c> Executor<'c> for &'c Db {
     type Database = Postgres;
@@ -207,22 +238,13 @@ impl<'c> Executor<'c> for &'c Db {
         if !self.pooled {
             return self.pool.fetch_many(query);
         }
-        let statement = match take_apart(query) {
-            Err(e) => return stream::once(async { Err(e) }).boxed(),
-            Ok(Err(simple)) => return self.pool.fetch_many(simple),
-            Ok(Ok(statement)) => statement,
-        };
-        let pool = self.pool.clone();
-        // The rows are gathered before the commit and handed on after it: the callers collect
-        // them anyway (execute, fetch_all), and no statement here streams a large result.
-        stream::once(async move {
-            let mut tx = pool.begin().await?;
-            let rows: Vec<Rows> = tx.fetch_many(statement).try_collect().await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(stream::iter(rows.into_iter().map(Ok)))
-        })
-        .try_flatten()
-        .boxed()
+        match take_apart(query) {
+            Err(e) => stream::once(async { Err(e) }).boxed(),
+            Ok(Taken::Simple(simple)) => self.pool.fetch_many(simple),
+            Ok(Taken::Prepared(statement)) => streamed(async move {
+                in_transaction(&mut *self.pool.acquire().await?, statement).await
+            }),
+        }
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(
@@ -236,18 +258,13 @@ impl<'c> Executor<'c> for &'c Db {
         if !self.pooled {
             return self.pool.fetch_optional(query);
         }
-        let statement = match take_apart(query) {
-            Err(e) => return Box::pin(async { Err(e) }),
-            Ok(Err(simple)) => return self.pool.fetch_optional(simple),
-            Ok(Ok(statement)) => statement,
-        };
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            let mut tx = pool.begin().await?;
-            let row = tx.fetch_optional(statement).await?;
-            tx.commit().await?;
-            Ok(row)
-        })
+        match take_apart(query) {
+            Err(e) => Box::pin(async { Err(e) }),
+            Ok(Taken::Simple(simple)) => self.pool.fetch_optional(simple),
+            Ok(Taken::Prepared(statement)) => first_row(async move {
+                in_transaction(&mut *self.pool.acquire().await?, statement).await
+            }),
+        }
     }
 
     fn prepare_with<'e>(
@@ -267,5 +284,85 @@ impl<'c> Executor<'c> for &'c Db {
         'c: 'e,
     {
         self.pool.describe(sql)
+    }
+}
+
+/// A connection taken from a [`Db`] (to time the wait for it, or to run several statements on
+/// it), as an executor that keeps the `Db`'s rules: behind a pooler, a statement outside the
+/// caller's transactions runs in one of its own.
+pub struct On<'c> {
+    conn: &'c mut PgConnection,
+    pooled: bool,
+}
+
+impl Db {
+    /// `conn`, one of this pool's, run as the `Db` runs statements.
+    pub fn on<'c>(&self, conn: &'c mut PgConnection) -> On<'c> {
+        On {
+            conn,
+            pooled: self.pooled,
+        }
+    }
+}
+
+impl std::fmt::Debug for On<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("On").field("pooled", &self.pooled).finish()
+    }
+}
+
+impl<'c> Executor<'c> for On<'c> {
+    type Database = Postgres;
+
+    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, Result<Rows, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        if !self.pooled {
+            return self.conn.fetch_many(query);
+        }
+        match take_apart(query) {
+            Err(e) => stream::once(async { Err(e) }).boxed(),
+            Ok(Taken::Simple(simple)) => self.conn.fetch_many(simple),
+            Ok(Taken::Prepared(statement)) => streamed(in_transaction(self.conn, statement)),
+        }
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<PgRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        if !self.pooled {
+            return self.conn.fetch_optional(query);
+        }
+        match take_apart(query) {
+            Err(e) => Box::pin(async { Err(e) }),
+            Ok(Taken::Simple(simple)) => self.conn.fetch_optional(simple),
+            Ok(Taken::Prepared(statement)) => first_row(in_transaction(self.conn, statement)),
+        }
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: SqlStr,
+        parameters: &'e [PgTypeInfo],
+    ) -> BoxFuture<'e, Result<PgStatement, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        self.conn.prepare_with(sql, parameters)
+    }
+
+    #[doc(hidden)]
+    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<Describe<Postgres>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        self.conn.describe(sql)
     }
 }

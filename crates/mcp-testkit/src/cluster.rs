@@ -38,7 +38,8 @@ fn pg_bin() -> anyhow::Result<PathBuf> {
         .context("no PostgreSQL under /usr/lib/postgresql")
 }
 
-fn root() -> bool {
+/// True when running as root, where the server's programs must run as `postgres`.
+pub(crate) fn root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
@@ -86,11 +87,13 @@ fn run(program: &Path, args: &[&str], quiet: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn own_dir() -> anyhow::Result<tempfile::TempDir> {
+/// A new directory named `prefix…`, the server's user's when running as root (the server and
+/// PgBouncer run as that user and write there).
+pub(crate) fn server_user_dir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new()
-        .prefix("mcp-cluster-")
+        .prefix(prefix)
         .tempdir()
-        .context("cluster directory")?;
+        .context("a directory for the server")?;
     if root() {
         let ok = Command::new("chown")
             .arg("postgres:")
@@ -102,6 +105,10 @@ fn own_dir() -> anyhow::Result<tempfile::TempDir> {
         }
     }
     Ok(dir)
+}
+
+fn own_dir() -> anyhow::Result<tempfile::TempDir> {
+    server_user_dir("mcp-cluster-")
 }
 
 /// What both servers run with: loopback only, streaming replication possible. Synchronous

@@ -87,21 +87,15 @@ impl PgBouncer {
         named: &[&str],
     ) -> anyhow::Result<PgBouncer> {
         let named: Vec<String> = named.iter().map(|s| s.to_string()).collect();
-        let dir = tempfile::tempdir().context("pgbouncer directory")?;
+        let dir = crate::cluster::server_user_dir("mcp-pgbouncer-")?;
         let listen = free_port()?;
         write_config(dir.path(), listen, pool_size, (host, port), &named)?;
         std::fs::write(dir.path().join("users.txt"), "\"postgres\" \"\"\n")?;
         let mut cmd = Command::new(binary());
-        // PgBouncer refuses to run as root: it drops to the server's own user.
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
-        if root {
+        // PgBouncer refuses to run as root: it drops to the server's own user, whose
+        // directory this is.
+        if crate::cluster::root() {
             cmd.arg("-u").arg("postgres");
-            let _ = Command::new("chown")
-                .arg("-R")
-                .arg("postgres")
-                .arg(dir.path())
-                .status();
         }
         cmd.arg(dir.path().join(INI))
             .stdin(Stdio::null())
@@ -137,10 +131,14 @@ impl PgBouncer {
 
     /// In front of the server `DATABASE_URL` names.
     pub async fn in_front_of_test_server(pool_size: u32) -> anyhow::Result<PgBouncer> {
-        let url = url::Url::parse(&crate::db::admin_url()).context("DATABASE_URL")?;
+        Self::in_front_of(&crate::db::admin_url(), pool_size).await
+    }
+
+    /// In front of the server `url` names.
+    pub async fn in_front_of(url: &str, pool_size: u32) -> anyhow::Result<PgBouncer> {
+        let url = url::Url::parse(url).context("a server URL")?;
         let host = url.host_str().unwrap_or("127.0.0.1").to_string();
-        let port = url.port().unwrap_or(5432);
-        Self::start(&host, port, pool_size).await
+        Self::start(&host, url.port().unwrap_or(5432), pool_size).await
     }
 
     /// Points it at another server and reloads it: new transactions go there.

@@ -132,11 +132,13 @@ async fn probe(
 ) -> Result<(), NotReady> {
     let mut c = match conn.take() {
         Some(c) => c,
-        None => match tokio::time::timeout(CONNECT_TIMEOUT, connect(options)).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(unreachable(&e)),
-            Err(_) => return Err(NotReady::Timeout(CONNECT_TIMEOUT.as_millis())),
-        },
+        None => {
+            match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(options)).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return Err(unreachable(&e)),
+                Err(_) => return Err(NotReady::Timeout(CONNECT_TIMEOUT.as_millis())),
+            }
+        }
     };
     let answer = tokio::time::timeout(QUERY_TIMEOUT, applied(&mut c)).await;
     match answer {
@@ -169,10 +171,6 @@ async fn applied(c: &mut PgConnection) -> Result<Option<i64>, sqlx::Error> {
         Some(row) => row.try_get(0),
         None => Ok(None),
     }
-}
-
-async fn connect(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
-    PgConnection::connect_with(options).await
 }
 
 /// A short reason built from the error's kind and the server's message only, so that no

@@ -18,8 +18,6 @@ use sqlx::{Connection, PgConnection};
 
 use crate::bench::webhooks::{Target, SECRET};
 use crate::bench::{http_get, machine, BenchArgs};
-use mcp_platforms::connectors::Platform;
-use mcp_platforms::secret::Secret;
 use mcp_testkit::cluster::Cluster;
 use mcp_testkit::pooler::PgBouncer;
 
@@ -107,17 +105,8 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<FailoverReport> {
         "primary on port {}, synchronous standby on port {}",
         primary.port, standby.port
     );
-    let (pool, keys, _ws, integration) =
-        crate::bench::health::bench_slack_integration(&primary.url("mcp")).await?;
-    let hook = mcp_daemon::webhooks::register(
-        &pool,
-        &keys.vault,
-        integration,
-        Platform::Slack,
-        Some(&Secret::new(SECRET)),
-        None,
-    )
-    .await?;
+    let (pool, keys, _ws, _integration, hook) =
+        crate::bench::webhooks::slack_hook(&primary.url("mcp")).await?;
     pool.close().await;
     let bouncer = PgBouncer::start_named("127.0.0.1", primary.port, 20, &["mcp"]).await?;
     // The deliveries in flight (at most `MAX_DELIVERIES`) and the probes fit the listener.
@@ -130,8 +119,8 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<FailoverReport> {
         bouncer.port
     );
 
-    let watching = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ready = tokio::spawn(watch_ready(daemon.port, watching.clone()));
+    let stop_watching = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ready = tokio::spawn(watch_ready(daemon.port, stop_watching.clone()));
     let mut conn = PgConnection::connect(&primary.url("mcp")).await?;
     sqlx::query(
         "INSERT INTO mcp.sync_jobs (kind, payload) \
@@ -219,7 +208,7 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<FailoverReport> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     offering.store(false, Ordering::Relaxed);
     let answers = load.await??;
-    watching.store(true, Ordering::Relaxed);
+    stop_watching.store(true, Ordering::Relaxed);
     let seen = ready.await?;
 
     let (done, rerun): (i64, i64) = sqlx::query_as(

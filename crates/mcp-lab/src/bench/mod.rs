@@ -284,14 +284,8 @@ async fn measure(config: &Config, args: &BenchArgs, db_url: &str) -> anyhow::Res
     let mut env = vec![("MCP_WORKER__SCHEDULER__ENABLED", "false")];
     let mut daemon_url = db_url.to_string();
     let bouncer = if args.through_pgbouncer {
-        let url = url::Url::parse(db_url)?;
-        let bouncer = mcp_testkit::pooler::PgBouncer::start(
-            url.host_str().unwrap_or("127.0.0.1"),
-            url.port().unwrap_or(5432),
-            20,
-        )
-        .await?;
-        daemon_url = bouncer.url(url.path().trim_start_matches('/'));
+        let bouncer = mcp_testkit::pooler::PgBouncer::in_front_of(db_url, 20).await?;
+        daemon_url = bouncer.url(url::Url::parse(db_url)?.path().trim_start_matches('/'));
         println!(
             "through PgBouncer (transaction mode, 20 server connections) on port {}",
             bouncer.port

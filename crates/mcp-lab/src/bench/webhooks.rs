@@ -204,6 +204,31 @@ async fn wait_processed(conn: &mut PgConnection, n: i64) -> anyhow::Result<()> {
     .await
 }
 
+/// A Slack integration on a migrated `db_url` with a webhook of its own signed with `SECRET`:
+/// the pool, the keys, the workspace, the integration and the webhook.
+pub(crate) async fn slack_hook(
+    db_url: &str,
+) -> anyhow::Result<(
+    mcp_queue::pg::Db,
+    crate::bench::health::BenchKeys,
+    uuid::Uuid,
+    uuid::Uuid,
+    uuid::Uuid,
+)> {
+    let (pool, keys, ws, integration) =
+        crate::bench::health::bench_slack_integration(db_url).await?;
+    let hook = mcp_daemon::webhooks::register(
+        &pool,
+        &keys.vault,
+        integration,
+        Platform::Slack,
+        Some(&Secret::new(SECRET)),
+        None,
+    )
+    .await?;
+    Ok((pool, keys, ws, integration, hook))
+}
+
 pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksReport> {
     let mut report = WebhooksReport {
         machine: machine(),
@@ -211,18 +236,7 @@ pub async fn measure(args: &BenchArgs, db_url: &str) -> anyhow::Result<WebhooksR
         ..WebhooksReport::default()
     };
     println!("machine: {}", report.machine);
-    let (pool, keys, ws, integration) =
-        crate::bench::health::bench_slack_integration(db_url).await?;
-    let vault = &keys.vault;
-    let hook = mcp_daemon::webhooks::register(
-        &pool,
-        vault,
-        integration,
-        Platform::Slack,
-        Some(&Secret::new(SECRET)),
-        None,
-    )
-    .await?;
+    let (pool, keys, ws, integration, hook) = slack_hook(db_url).await?;
     // The app-level phases' workspaces: CONNECTED (they hold a grant, so events are routed to
     // them, but are not synced: like the first phase's integration, no sync follows an event).
     let n_accounts = args.webhook_app_accounts.max(1);
