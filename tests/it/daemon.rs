@@ -24,13 +24,13 @@ pub(crate) async fn three_daemons_drain_20000_jobs_each_once(db: &TestDb, route:
     db.exec("INSERT INTO mcp.sync_jobs (kind) SELECT 'noop' FROM generate_series(1, 20000)")
         .await;
     db.wait_until(
-        "SELECT count(*) = 20000 FROM mcp.sync_jobs WHERE state = 'completed'",
+        "SELECT count(*) = 20000 FROM mcp.sync_jobs WHERE kind = 'noop' AND state = 'completed'",
         Duration::from_secs(60),
     )
     .await;
     // A second claim of the same job would have raised its attempt above 1.
     assert_eq!(
-        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE attempt <> 1")
+        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'noop' AND attempt <> 1")
             .await,
         0
     );
@@ -81,7 +81,7 @@ pub(crate) async fn sigkilled_daemons_jobs_are_rescued(db: &TestDb, route: &Rout
     db.exec("INSERT INTO mcp.sync_jobs (kind, payload) SELECT 'noop', '{\"sleep_ms\": 1500}' FROM generate_series(1, 10)")
         .await;
     db.wait_until(
-        "SELECT count(*) = 10 FROM mcp.v_active_sync_jobs",
+        "SELECT count(*) = 10 FROM mcp.v_active_sync_jobs WHERE kind = 'noop'",
         Duration::from_secs(10),
     )
     .await;
@@ -90,20 +90,28 @@ pub(crate) async fn sigkilled_daemons_jobs_are_rescued(db: &TestDb, route: &Rout
     assert!(!status.success());
     // Nothing finished: the rows are still `running` under the dead worker.
     assert_eq!(
-        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE state = 'running'")
-            .await,
+        db.scalar_i64(
+            "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'noop' AND state = 'running'"
+        )
+        .await,
         10
     );
 
     let rescuer = Daemon::start(&route.url, &env).await;
-    db.wait_until(
-        "SELECT count(*) = 10 FROM mcp.sync_jobs WHERE state = 'completed'",
+    db.wait_until_or(
+        "SELECT count(*) = 10 FROM mcp.sync_jobs WHERE kind = 'noop' AND state = 'completed'",
         Duration::from_secs(30),
+        &[
+            "SELECT id, kind, state, attempt, locked_by, lease_expires_at, run_at, finished_at, now() \
+             FROM mcp.sync_jobs ORDER BY id",
+            "SELECT pid, application_name, state, wait_event, xact_start, left(query, 120) AS query \
+             FROM pg_stat_activity WHERE datname = current_database()",
+        ],
     )
     .await;
     assert_eq!(
         db.scalar_i64(
-            "SELECT count(*) FROM mcp.sync_jobs WHERE attempt = 2 \
+            "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'noop' AND attempt = 2 \
              AND errors->0->>'error' LIKE 'lease expired: worker % did not finish attempt 1'"
         )
         .await,
@@ -132,14 +140,14 @@ async fn a_stalled_daemons_late_outcomes_are_refused_after_the_rescue() {
     )
     .await;
     db.wait_until(
-        "SELECT count(*) = 10 FROM mcp.v_active_sync_jobs",
+        "SELECT count(*) = 10 FROM mcp.v_active_sync_jobs WHERE kind = 'noop'",
         Duration::from_secs(10),
     )
     .await;
     stalled.signal(libc::SIGSTOP);
     let rescuer = Daemon::start(&db.url, &env).await;
     db.wait_until(
-        "SELECT count(*) = 10 FROM mcp.sync_jobs WHERE state = 'completed'",
+        "SELECT count(*) = 10 FROM mcp.sync_jobs WHERE kind = 'noop' AND state = 'completed'",
         Duration::from_secs(30),
     )
     .await;
@@ -150,7 +158,7 @@ async fn a_stalled_daemons_late_outcomes_are_refused_after_the_rescue() {
     assert!(stalled.wait(Duration::from_secs(20)).await.success());
     let rows: Vec<(String, i16, i64, String)> = sqlx::query_as(
         "SELECT state, attempt, jsonb_array_length(errors)::bigint, errors->0->>'error' \
-         FROM mcp.sync_jobs ORDER BY id",
+         FROM mcp.sync_jobs WHERE kind = 'noop' ORDER BY id",
     )
     .fetch_all(&db.pool)
     .await
@@ -179,7 +187,7 @@ async fn sigterm_returns_unfinished_jobs_without_spending_an_attempt() {
     db.exec("INSERT INTO mcp.sync_jobs (kind, payload) SELECT 'noop', '{\"sleep_ms\": 20000}' FROM generate_series(1, 5)")
         .await;
     db.wait_until(
-        "SELECT count(*) = 6 FROM mcp.v_active_sync_jobs",
+        "SELECT count(*) = 6 FROM mcp.v_active_sync_jobs WHERE kind = 'noop'",
         Duration::from_secs(10),
     )
     .await;

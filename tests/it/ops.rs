@@ -73,9 +73,10 @@ async fn prune_job_runs_through_the_daemon() {
     )
     .await;
     assert_eq!(
-        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs").await,
-        1,
-        "only the prune job is left"
+        db.scalar_i64("SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'noop'")
+            .await,
+        0,
+        "the old completed jobs are gone"
     );
     d.signal(libc::SIGTERM);
     d.wait(Duration::from_secs(20)).await;
@@ -99,7 +100,7 @@ async fn metrics_health_and_readiness_are_served() {
     db.exec("INSERT INTO mcp.sync_jobs (kind, run_at) VALUES ('noop', now() + interval '1 hour')")
         .await;
     db.wait_until(
-        "SELECT count(*) = 1 FROM mcp.sync_jobs WHERE state = 'completed'",
+        "SELECT count(*) = 1 FROM mcp.sync_jobs WHERE kind = 'noop' AND state = 'completed'",
         Duration::from_secs(10),
     )
     .await;

@@ -239,7 +239,7 @@ async fn readyz_answers_503_at_once_while_the_database_is_down_and_no_job_is_los
     let start = Instant::now();
     while scalar_when_up(
         &pool,
-        "SELECT count(*) FROM mcp.sync_jobs WHERE state = 'running'",
+        "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'noop' AND state = 'running'",
     )
     .await
         < JOBS
@@ -309,7 +309,7 @@ async fn readyz_answers_503_at_once_while_the_database_is_down_and_no_job_is_los
     let start = Instant::now();
     while scalar_when_up(
         &pool,
-        "SELECT count(*) FROM mcp.sync_jobs WHERE state = 'completed'",
+        "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'noop' AND state = 'completed'",
     )
     .await
         < JOBS
@@ -321,7 +321,11 @@ async fn readyz_answers_503_at_once_while_the_database_is_down_and_no_job_is_los
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
-        scalar_when_up(&pool, "SELECT count(*) FROM mcp.sync_jobs").await,
+        scalar_when_up(
+            &pool,
+            "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'noop'"
+        )
+        .await,
         JOBS
     );
     let completed_after = restarted.elapsed();

@@ -140,7 +140,7 @@ async fn without_listen_url_the_daemon_polls_and_says_so_once() {
     db.exec("INSERT INTO mcp.sync_jobs (kind) SELECT 'noop' FROM generate_series(1, 50)")
         .await;
     db.wait_until(
-        "SELECT count(*) = 50 FROM mcp.sync_jobs WHERE state = 'completed'",
+        "SELECT count(*) = 50 FROM mcp.sync_jobs WHERE kind = 'noop' AND state = 'completed'",
         Duration::from_secs(20),
     )
     .await;

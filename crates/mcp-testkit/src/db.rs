@@ -95,6 +95,12 @@ impl TestDb {
 
     /// Waits until `sql` (a boolean query) is true.
     pub async fn wait_until(&self, sql: &str, limit: Duration) {
+        self.wait_until_or(sql, limit, &[]).await
+    }
+
+    /// `wait_until`, and when it fails the rows of each query of `show` beside the message, so
+    /// a failure says where things stood.
+    pub async fn wait_until_or(&self, sql: &str, limit: Duration, show: &[&str]) {
         let start = Instant::now();
         loop {
             let ok: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
@@ -105,9 +111,26 @@ impl TestDb {
                 return;
             }
             if start.elapsed() > limit {
-                panic!("not true after {limit:?}: {sql}");
+                let mut rows = String::new();
+                for q in show {
+                    rows.push_str(&self.rows_as_text(q).await);
+                    rows.push('\n');
+                }
+                panic!("not true after {limit:?}: {sql}\n{rows}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Each row of `sql` as a line of JSON.
+    pub async fn rows_as_text(&self, sql: &str) -> String {
+        let wrapped = format!("SELECT row_to_json(r)::text FROM ({sql}) r");
+        match sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(wrapped))
+            .fetch_all(&self.pool)
+            .await
+        {
+            Ok(rows) => rows.join("\n"),
+            Err(e) => format!("{sql}: {e}"),
         }
     }
 }

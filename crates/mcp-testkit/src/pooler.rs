@@ -171,6 +171,10 @@ impl PgBouncer {
 
 impl Drop for PgBouncer {
     fn drop(&mut self) {
+        // A failing test shows what the pooler saw.
+        if std::thread::panicking() {
+            eprintln!("--- pgbouncer log ---\n{}--- end ---", self.log());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
