@@ -178,6 +178,15 @@ def rows():
             unit="s",
         ),
         ts(
+            "Replica reads",
+            "database.read_url: how far its replay is behind the primary, and whether the MCP reading tools read it (1) or the primary (0: no read_url, or behind past database.read_max_lag).",
+            [
+                (f"max by (instance) (mcp_db_replica_lag_seconds{{{D}}})", "{{instance}} lag"),
+                (f"min by (instance) (mcp_db_reads_on_replica{{{D}}})", "{{instance}} on replica"),
+            ],
+            unit="s",
+        ),
+        ts(
             "Database reachable, live-partition vacuums",
             "1 while each daemon's readiness probe reaches the database; vacuums of mcp.sync_jobs_live run after bursts.",
             [

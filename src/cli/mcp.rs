@@ -57,7 +57,12 @@ pub async fn run(command: McpCommand, config: &Config) -> anyhow::Result<()> {
     let pool = mcp_daemon::db::connect(&config.database).await?;
     match command {
         McpCommand::Stdio { workspace } => {
-            let reads = mcp_daemon::db::connect_reads(&config.database).await?;
+            let reads = mcp_daemon::db::connect_reads(
+                &config.database,
+                &pool,
+                tokio_util::sync::CancellationToken::new(),
+            )
+            .await?;
             mcp_daemon::assistant::serve_stdio(pool, reads, &config.mcp, workspace).await?
         }
         McpCommand::Token {

@@ -12,6 +12,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use mcp_queue::catalog::{Catalog, CatalogError};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use crate::replica::Reads;
 
 /// The daemon's own migrations (top-level `migrations/`).
 static DOMAIN: Migrator = sqlx::migrate!("../../migrations");
@@ -179,11 +182,16 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<Db, DbError> {
     })
 }
 
-/// The pool of the MCP server's reading tools on `database.read_url` (a replica, reached as
-/// `url` is: directly or through the same kind of pooler), if one is set.
-pub async fn connect_reads(cfg: &DatabaseConfig) -> Result<Option<Db>, DbError> {
+/// Where the MCP server's reading tools read: `database.read_url` (a replica, reached as `url`
+/// is: directly or through the same kind of pooler) while it keeps within
+/// `database.read_max_lag`, watched until `stop`; `primary` when none is set.
+pub async fn connect_reads(
+    cfg: &DatabaseConfig,
+    primary: &Db,
+    stop: CancellationToken,
+) -> Result<Reads, DbError> {
     let Some(url) = &cfg.read_url else {
-        return Ok(None);
+        return Ok(Reads::primary(primary.clone()));
     };
     let reads = DatabaseConfig {
         url: url.clone(),
@@ -191,7 +199,13 @@ pub async fn connect_reads(cfg: &DatabaseConfig) -> Result<Option<Db>, DbError> 
         read_url: None,
         ..cfg.clone()
     };
-    connect(&reads).await.map(Some)
+    let replica = connect(&reads).await?;
+    Ok(Reads::watched(
+        primary.clone(),
+        replica,
+        cfg.read_max_lag,
+        stop,
+    ))
 }
 
 /// A failed first connection in one sentence: what PostgreSQL (or the network) said, and what
@@ -311,6 +325,10 @@ pub struct DatabaseConfig {
     /// A replica (a streaming standby) for the MCP server's reading tools; without one they
     /// read the primary. Jobs, webhooks, tokens and `request_sync` always use `url`.
     pub read_url: Option<String>,
+    /// How far `read_url`'s replay may fall behind the primary before the reading tools read
+    /// the primary instead (until it is back under half of it).
+    #[serde(with = "humantime_serde")]
+    pub read_max_lag: Duration,
 }
 
 /// What stands between `database.url` and the server.
@@ -335,6 +353,7 @@ impl Default for DatabaseConfig {
             pooler: Pooler::None,
             listen_url: None,
             read_url: None,
+            read_max_lag: Duration::from_secs(10),
         }
     }
 }
@@ -349,6 +368,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("pooler", &self.pooler)
             .field("listen_url", &self.listen_url.as_deref().map(redact_url))
             .field("read_url", &self.read_url.as_deref().map(redact_url))
+            .field("read_max_lag", &self.read_max_lag)
             .finish()
     }
 }

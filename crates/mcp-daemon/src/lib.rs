@@ -20,6 +20,7 @@ pub mod kinds;
 pub mod listener;
 pub mod metrics;
 pub mod notify;
+pub mod replica;
 pub mod sdnotify;
 pub mod sync;
 pub mod telemetry;

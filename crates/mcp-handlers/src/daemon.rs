@@ -208,7 +208,7 @@ async fn run_unboxed(config: Config, stop: CancellationToken) -> Result<(), Daem
         public = public.merge(
             mcp_daemon::assistant::routes(
                 pool.clone(),
-                mcp_daemon::db::connect_reads(&config.database).await?,
+                mcp_daemon::db::connect_reads(&config.database, &pool, background.clone()).await?,
                 &config.mcp,
                 &config.webhooks.public_base,
                 background.clone(),

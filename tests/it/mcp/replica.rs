@@ -1,5 +1,6 @@
 //! `database.read_url`: the reading tools read a streaming standby, proven by pausing its
-//! replay. The primary and the standby are made here (`pg_basebackup -R`) on loopback ports.
+//! replay, and read the primary once the standby falls behind past `database.read_max_lag`.
+//! The primary and the standby are made here (`pg_basebackup -R`) on loopback ports.
 
 use std::time::Duration;
 
@@ -23,6 +24,17 @@ async fn found(port: u16, token: &str, word: &str) -> usize {
         .as_array()
         .map(Vec::len)
         .unwrap_or_else(|| panic!("no hits: {out}"))
+}
+
+/// A gauge of the daemon on `port`.
+async fn gauge(port: u16, name: &str) -> f64 {
+    let (_, text) = crate::common::http_get(port, "/metrics")
+        .await
+        .expect("metrics");
+    crate::common::parse_metrics(&text)
+        .get(name)
+        .copied()
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
 #[tokio::test]
@@ -54,9 +66,13 @@ async fn with_read_url_the_reading_tools_read_the_standby_and_request_sync_the_p
     let standby = primary.standby().expect("standby");
     let token = token_cli(&db.url, seeded.ws, &["--scope", "read", "--scope", "sync"]).await;
     let read_url = standby.url("mcp");
+    // A bound no pause here reaches: this daemon reads the standby throughout.
     let d = Daemon::start(
         &db.url,
-        &[("MCP_WORKER__DATABASE__READ_URL", read_url.as_str())],
+        &[
+            ("MCP_WORKER__DATABASE__READ_URL", read_url.as_str()),
+            ("MCP_WORKER__DATABASE__READ_MAX_LAG", "1h"),
+        ],
     )
     .await;
     assert_eq!(
@@ -107,6 +123,38 @@ async fn with_read_url_the_reading_tools_read_the_standby_and_request_sync_the_p
     .await;
     ok_step(&out, 0);
 
+    // A daemon with a bound of one second: once the paused standby is that far behind, its
+    // reading tools read the primary, and find the item the other daemon still cannot.
+    let bounded = Daemon::start(
+        &db.url,
+        &[
+            ("MCP_WORKER__DATABASE__READ_URL", read_url.as_str()),
+            ("MCP_WORKER__DATABASE__READ_MAX_LAG", "1s"),
+        ],
+    )
+    .await;
+    let start = std::time::Instant::now();
+    while gauge(bounded.port, "mcp_db_reads_on_replica").await != 0.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "reads moved to the primary within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(gauge(bounded.port, "mcp_db_replica_lag_seconds").await > 1.0);
+    assert!(gauge(bounded.port, "mcp_db_replica_lag_bytes").await > 0.0);
+    assert_eq!(
+        found(bounded.port, &token, "quokka").await,
+        1,
+        "read on the primary"
+    );
+    assert_eq!(gauge(d.port, "mcp_db_reads_on_replica").await, 1.0);
+    assert_eq!(
+        found(d.port, &token, "quokka").await,
+        0,
+        "still the standby"
+    );
+
     sqlx::query("SELECT pg_wal_replay_resume()")
         .execute(&mut on_standby)
         .await
@@ -119,6 +167,18 @@ async fn with_read_url_the_reading_tools_read_the_standby_and_request_sync_the_p
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    d.signal(libc::SIGTERM);
-    d.wait(Duration::from_secs(20)).await;
+    // Caught up: the bounded daemon reads the standby again.
+    let start = std::time::Instant::now();
+    while gauge(bounded.port, "mcp_db_reads_on_replica").await != 1.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "reads back on the standby within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(gauge(bounded.port, "mcp_db_replica_lag_seconds").await < 0.5);
+    for daemon in [d, bounded] {
+        daemon.signal(libc::SIGTERM);
+        daemon.wait(Duration::from_secs(20)).await;
+    }
 }

@@ -14,6 +14,7 @@ pub mod tokens;
 pub mod tools;
 pub mod types;
 
+use crate::replica::Reads;
 use mcp_queue::pg::Db;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -204,8 +205,8 @@ impl Limiter {
 /// What every request's server shares.
 pub struct Inner {
     pool: Db,
-    /// The reading tools' pool: `database.read_url`'s replica, or `pool`.
-    reads: Db,
+    /// Where the reading tools read: `database.read_url`'s replica while it keeps up, or `pool`.
+    reads: Reads,
     max_result_chars: usize,
     limiter: Limiter,
     /// stdio's caller (HTTP callers come with each request).
@@ -214,7 +215,7 @@ pub struct Inner {
 }
 
 impl Inner {
-    fn new(pool: Db, reads: Db, cfg: &McpConfig, fixed: Option<auth::Access>) -> Arc<Inner> {
+    fn new(pool: Db, reads: Reads, cfg: &McpConfig, fixed: Option<auth::Access>) -> Arc<Inner> {
         Arc::new(Inner {
             pool,
             reads,
@@ -229,17 +230,12 @@ impl Inner {
 /// `POST /mcp` (and its RFC 9728 document) for the public listener.
 pub fn routes(
     pool: Db,
-    reads: Option<Db>,
+    reads: Reads,
     cfg: &McpConfig,
     public_base: &str,
     stop: CancellationToken,
 ) -> Result<Router, auth::AuthSetupError> {
-    let inner = Inner::new(
-        pool.clone(),
-        reads.unwrap_or_else(|| pool.clone()),
-        cfg,
-        None,
-    );
+    let inner = Inner::new(pool.clone(), reads, cfg, None);
     let auth = Arc::new(auth::AuthState::new(pool, cfg, public_base)?);
     let server = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
@@ -278,7 +274,7 @@ pub fn routes(
 #[inline(never)]
 pub fn serve_stdio(
     pool: Db,
-    reads: Option<Db>,
+    reads: Reads,
     cfg: &McpConfig,
     workspace: Uuid,
 ) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
@@ -287,7 +283,7 @@ pub fn serve_stdio(
 
 async fn serve_stdio_unboxed(
     pool: Db,
-    reads: Option<Db>,
+    reads: Reads,
     cfg: McpConfig,
     workspace: Uuid,
 ) -> anyhow::Result<()> {
@@ -297,7 +293,6 @@ async fn serve_stdio_unboxed(
         caller: format!("stdio:{workspace}"),
         scopes: tokens::SCOPES.iter().map(|s| s.to_string()).collect(),
     };
-    let reads = reads.unwrap_or_else(|| pool.clone());
     let server = Assistant::new(Inner::new(pool, reads, &cfg, Some(access)));
     let running = server.serve(rmcp::transport::stdio()).await?;
     running.waiting().await?;

@@ -75,7 +75,7 @@ impl Assistant {
             // Reading tools read the replica, when there is one; `request_sync` writes.
             let db = match start {
                 queries::Start::Write => &self.inner.pool,
-                queries::Start::Read | queries::Start::Daemon => &self.inner.reads,
+                queries::Start::Read | queries::Start::Daemon => self.inner.reads.db(),
             };
             let tx = queries::begin(db, access.workspace, start).await?;
             let (out, tx) = body(tx, access.clone(), self.inner.max_result_chars).await?;
