@@ -205,3 +205,94 @@ async fn a_daemon_pointed_at_pgbouncer_without_the_setting_is_told_what_to_set()
     );
     db.drop_db().await;
 }
+
+/// Sixteen clients through one server connection, each asking `SELECT $1 * 100 + <its own
+/// number>` 100 times with `ask`: how many answers came back wrong, and how many failed.
+async fn crossed_answers<F, Fut>(ask: F) -> (usize, usize)
+where
+    F: Fn(usize, i64) -> Fut + Clone,
+    Fut: std::future::Future<Output = Result<i64, sqlx::Error>>,
+{
+    let each = (0..16).map(|i| {
+        let ask = ask.clone();
+        async move {
+            let (mut wrong, mut failed) = (0, 0);
+            for n in 0..100i64 {
+                match ask(i, n).await {
+                    Ok(v) => wrong += usize::from(v != n * 100 + i as i64),
+                    Err(_) => failed += 1,
+                }
+            }
+            (wrong, failed)
+        }
+    });
+    futures::future::join_all(each)
+        .await
+        .into_iter()
+        .fold((0, 0), |(w, f), (a, b)| (w + a, f + b))
+}
+
+fn asking(i: usize) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("SELECT $1::int8 * 100 + {i}"))
+}
+
+/// Why the pool's statements run inside `BEGIN … COMMIT` behind a pooler. sqlx sends a
+/// parameterised statement in two exchanges (parse and describe, then bind and execute), each
+/// ended by a Sync, so a transaction-mode pooler may give the server connection to another
+/// client in between. Plain unnamed statements then run another client's text with their
+/// parameters: wrong answers, silently. Through `Db`, the same load gets every answer right.
+#[tokio::test]
+async fn unnamed_statements_outside_a_transaction_get_crossed_and_db_keeps_them_apart() {
+    let db = TestDb::new().await;
+    let bouncer = mcp_testkit::pooler::PgBouncer::in_front_of_test_server(1)
+        .await
+        .expect("pgbouncer");
+    let url = bouncer.url(&db.name);
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
+    // One connection per client, as sixteen plain sqlx clients would hold.
+    let mut conns = Vec::new();
+    for _ in 0..16 {
+        let conn = sqlx::PgConnection::connect_with(&options.clone().extra_float_digits(None))
+            .await
+            .expect("through the pooler");
+        conns.push(std::sync::Arc::new(tokio::sync::Mutex::new(conn)));
+    }
+    let plain = crossed_answers(|i, n| {
+        let conn = conns[i].clone();
+        async move {
+            let mut conn = conn.lock().await;
+            sqlx::query_scalar(asking(i))
+                .persistent(false)
+                .bind(n)
+                .fetch_one(&mut *conn)
+                .await
+        }
+    })
+    .await;
+    assert!(
+        plain.0 > 0,
+        "unnamed statements outside a transaction answer another client's question: {plain:?}"
+    );
+
+    let pooled = mcp_daemon::db::connect(&mcp_daemon::db::DatabaseConfig {
+        url: url.clone(),
+        max_connections: 16,
+        pooler: mcp_daemon::db::Pooler::Transaction,
+        ..Default::default()
+    })
+    .await
+    .expect("a Db behind the pooler");
+    let through_db = crossed_answers(|i, n| {
+        let pooled = pooled.clone();
+        async move {
+            mcp_queue::pg::query_scalar(asking(i))
+                .bind(n)
+                .fetch_one(&pooled)
+                .await
+        }
+    })
+    .await;
+    assert_eq!(through_db, (0, 0), "each statement in its own transaction");
+    eprintln!("of 1,600 answers, (wrong, failed): plain {plain:?}, through Db {through_db:?}");
+    db.drop_db().await;
+}
