@@ -37,6 +37,18 @@ async fn gauge(port: u16, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
+/// Waits up to 15 s for the daemon on `port` to read the replica (1) or the primary (0).
+async fn reads_on_replica_becomes(port: u16, want: f64) {
+    let start = std::time::Instant::now();
+    while gauge(port, "mcp_db_reads_on_replica").await != want {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "mcp_db_reads_on_replica not {want} within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn with_read_url_the_reading_tools_read_the_standby_and_request_sync_the_primary() {
     let primary = Cluster::primary().expect("primary");
@@ -133,14 +145,7 @@ async fn with_read_url_the_reading_tools_read_the_standby_and_request_sync_the_p
         ],
     )
     .await;
-    let start = std::time::Instant::now();
-    while gauge(bounded.port, "mcp_db_reads_on_replica").await != 0.0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "reads moved to the primary within 15 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    reads_on_replica_becomes(bounded.port, 0.0).await;
     assert!(gauge(bounded.port, "mcp_db_replica_lag_seconds").await > 1.0);
     assert!(gauge(bounded.port, "mcp_db_replica_lag_bytes").await > 0.0);
     assert_eq!(
@@ -168,14 +173,7 @@ async fn with_read_url_the_reading_tools_read_the_standby_and_request_sync_the_p
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Caught up: the bounded daemon reads the standby again.
-    let start = std::time::Instant::now();
-    while gauge(bounded.port, "mcp_db_reads_on_replica").await != 1.0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "reads back on the standby within 15 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    reads_on_replica_becomes(bounded.port, 1.0).await;
     assert!(gauge(bounded.port, "mcp_db_replica_lag_seconds").await < 0.5);
     for daemon in [d, bounded] {
         daemon.signal(libc::SIGTERM);
