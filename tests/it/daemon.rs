@@ -214,7 +214,9 @@ async fn sigterm_returns_unfinished_jobs_without_spending_an_attempt() {
         .expect("/metrics answers while draining");
     assert_eq!(status, 200);
     let running = db
-        .scalar_i64("SELECT count(*) FROM mcp.v_active_sync_jobs WHERE id <> (SELECT min(id) FROM mcp.sync_jobs)")
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM mcp.v_active_sync_jobs WHERE kind = 'noop' AND id <> {quick}"
+        ))
         .await;
     assert_eq!(running, 5, "the long jobs were still running then");
     let status = d.wait(Duration::from_secs(10)).await;
@@ -229,10 +231,10 @@ async fn sigterm_returns_unfinished_jobs_without_spending_an_attempt() {
         "a job that ends within the grace period completes"
     );
     assert_eq!(
-        db.scalar_i64(
-            "SELECT count(*) FROM mcp.sync_jobs WHERE id <> (SELECT min(id) FROM mcp.sync_jobs) \
+        db.scalar_i64(&format!(
+            "SELECT count(*) FROM mcp.sync_jobs WHERE kind = 'noop' AND id <> {quick} \
              AND state = 'available' AND attempt = 0 AND locked_by IS NULL AND last_error IS NULL"
-        )
+        ))
         .await,
         5
     );
