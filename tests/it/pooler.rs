@@ -296,3 +296,67 @@ async fn unnamed_statements_outside_a_transaction_get_crossed_and_db_keeps_them_
     eprintln!("of 1,600 answers, (wrong, failed): plain {plain:?}, through Db {through_db:?}");
     db.drop_db().await;
 }
+
+/// A type sqlx has not met on a connection (an enum, a composite): sqlx 0.9 looks it up with a
+/// simple-protocol query between the parse and the bind, which destroys the unnamed statement
+/// (transact-rs/sqlx#4305), so a plain unnamed statement fails the first time on each
+/// connection. `Db` sends such a statement once more: sixteen clients reading such columns
+/// through one server connection each get every answer.
+#[tokio::test]
+async fn columns_of_types_of_the_schemas_own_are_read_through_the_pooler() {
+    let db = TestDb::new().await;
+    db.exec(
+        "CREATE TYPE public.mood AS ENUM ('calm', 'busy'); \
+         CREATE TYPE public.pair AS (label text, size int4)",
+    )
+    .await;
+    let bouncer = mcp_testkit::pooler::PgBouncer::in_front_of_test_server(1)
+        .await
+        .expect("pgbouncer");
+    let pooled = mcp_daemon::db::connect(&mcp_daemon::db::DatabaseConfig {
+        url: bouncer.url(&db.name),
+        max_connections: 16,
+        pooler: mcp_daemon::db::Pooler::Transaction,
+        ..Default::default()
+    })
+    .await
+    .expect("a Db behind the pooler");
+    let answers = crossed_answers(|i, n| {
+        let pooled = pooled.clone();
+        async move {
+            let row = mcp_queue::pg::query(sqlx::AssertSqlSafe(format!(
+                "SELECT $1::int8 * 100 + {i} AS n, 'calm'::public.mood AS m, \
+                 ROW('x', 1)::public.pair AS p"
+            )))
+            .bind(n)
+            .fetch_one(&pooled)
+            .await?;
+            let types = [1, 2]
+                .map(|c| sqlx::Column::type_info(row.column(c)))
+                .map(|t| sqlx::TypeInfo::name(t).to_string());
+            assert_eq!(types, ["mood", "pair"]);
+            row.try_get::<i64, _>("n")
+        }
+    })
+    .await;
+    assert_eq!(answers, (0, 0), "every answer right, none failed");
+    // The control: a plain unnamed statement on a new connection fails the first time.
+    let mut plain = sqlx::PgConnection::connect(&db.url).await.expect("direct");
+    let first = sqlx::query("SELECT $1::int8 AS n, 'calm'::public.mood AS m")
+        .persistent(false)
+        .bind(1i64)
+        .fetch_one(&mut plain)
+        .await
+        .err()
+        .and_then(|e| {
+            e.as_database_error()
+                .and_then(|d| d.code())
+                .map(|c| c.to_string())
+        });
+    assert_eq!(
+        first.as_deref(),
+        Some("26000"),
+        "sqlx 0.9 loses the statement"
+    );
+    db.drop_db().await;
+}

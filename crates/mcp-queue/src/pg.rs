@@ -203,7 +203,26 @@ type Rows = Either<PgQueryResult, PgRow>;
 /// Runs `statement` in a transaction of its own on `conn`: both exchanges on one server
 /// connection. The rows are gathered before the commit and handed on after it: the callers
 /// collect them anyway (execute, fetch_all, fetch_one), and no statement streams a large result.
+///
+/// Sent once more when the server lost the unnamed statement before it ran: sqlx 0.9 looks up
+/// a type it has not met on this connection (an enum, a composite) with a simple-protocol
+/// query between the parse and the bind, and a simple query destroys the unnamed statement
+/// (transact-rs/sqlx#4305). The type is known by the second try.
 async fn in_transaction(
+    conn: &mut PgConnection,
+    statement: Unnamed,
+) -> Result<Vec<Rows>, sqlx::Error> {
+    let again = Unnamed {
+        sql: statement.sql.clone(),
+        arguments: statement.arguments.clone(),
+    };
+    match transaction_of(conn, statement).await {
+        Err(e) if unnamed_statement_lost(&e) => transaction_of(conn, again).await,
+        done => done,
+    }
+}
+
+async fn transaction_of(
     conn: &mut PgConnection,
     statement: Unnamed,
 ) -> Result<Vec<Rows>, sqlx::Error> {
@@ -211,6 +230,13 @@ async fn in_transaction(
     let rows: Vec<Rows> = tx.fetch_many(statement).try_collect().await?;
     tx.commit().await?;
     Ok(rows)
+}
+
+/// SQLSTATE 26000 (invalid_sql_statement_name) for the unnamed statement: it never ran.
+fn unnamed_statement_lost(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| {
+        d.code().as_deref() == Some("26000") && d.message().contains("unnamed prepared statement")
+    })
 }
 
 fn streamed<'e>(
