@@ -232,6 +232,18 @@ where
         .fold((0, 0), |(w, f), (a, b)| (w + a, f + b))
 }
 
+/// A `Db` of sixteen connections to the pooler at `url`, made as the daemon makes its own.
+async fn sixteen_behind(url: &str) -> mcp_queue::pg::Db {
+    mcp_daemon::db::connect(&mcp_daemon::db::DatabaseConfig {
+        url: url.to_string(),
+        max_connections: 16,
+        pooler: mcp_daemon::db::Pooler::Transaction,
+        ..Default::default()
+    })
+    .await
+    .expect("a Db behind the pooler")
+}
+
 fn asking(i: usize) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("SELECT $1::int8 * 100 + {i}"))
 }
@@ -274,14 +286,7 @@ async fn unnamed_statements_outside_a_transaction_get_crossed_and_db_keeps_them_
         "unnamed statements outside a transaction answer another client's question: {plain:?}"
     );
 
-    let pooled = mcp_daemon::db::connect(&mcp_daemon::db::DatabaseConfig {
-        url: url.clone(),
-        max_connections: 16,
-        pooler: mcp_daemon::db::Pooler::Transaction,
-        ..Default::default()
-    })
-    .await
-    .expect("a Db behind the pooler");
+    let pooled = sixteen_behind(&url).await;
     let through_db = crossed_answers(|i, n| {
         let pooled = pooled.clone();
         async move {
@@ -313,14 +318,7 @@ async fn columns_of_types_of_the_schemas_own_are_read_through_the_pooler() {
     let bouncer = mcp_testkit::pooler::PgBouncer::in_front_of_test_server(1)
         .await
         .expect("pgbouncer");
-    let pooled = mcp_daemon::db::connect(&mcp_daemon::db::DatabaseConfig {
-        url: bouncer.url(&db.name),
-        max_connections: 16,
-        pooler: mcp_daemon::db::Pooler::Transaction,
-        ..Default::default()
-    })
-    .await
-    .expect("a Db behind the pooler");
+    let pooled = sixteen_behind(&bouncer.url(&db.name)).await;
     let answers = crossed_answers(|i, n| {
         let pooled = pooled.clone();
         async move {
