@@ -181,6 +181,28 @@ mod tests {
         assert!(h[1].1.starts_with("v0=") && h[1].1.len() == 67);
     }
 
+    /// Slack's worked example, https://api.slack.com/authentication/verifying-requests-from-slack:
+    /// its secret, timestamp and slash-command body sign to the signature the page gives.
+    #[test]
+    fn slack_signs_the_documented_example_as_slack_does() {
+        let body = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+        let h = sign_webhook(
+            Platform::Slack,
+            b"8f742231b10e8888abcd99yyyzzz85a5",
+            body.as_bytes(),
+            1_531_420_618,
+            "",
+        );
+        assert_eq!(
+            h[0],
+            ("X-Slack-Request-Timestamp".into(), "1531420618".into())
+        );
+        assert_eq!(
+            h[1].1,
+            "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+        );
+    }
+
     #[test]
     fn hmac_sha256_known_vector() {
         // RFC 4231 test case 2.
