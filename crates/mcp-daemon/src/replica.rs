@@ -55,14 +55,20 @@ impl Reads {
     /// Reads on `replica` while it keeps within `max_lag` of `primary`, watched until `stop`.
     pub fn watched(primary: Db, replica: Db, max_lag: Duration, stop: CancellationToken) -> Reads {
         describe();
-        let reads = Reads {
+        let on_replica = Arc::new(AtomicBool::new(true));
+        metrics::gauge!(ON_REPLICA).set(1.0);
+        tokio::spawn(watch(
+            primary.clone(),
+            replica.clone(),
+            on_replica.clone(),
+            max_lag,
+            stop,
+        ));
+        Reads {
             primary,
             replica: Some(replica),
-            on_replica: Arc::new(AtomicBool::new(true)),
-        };
-        metrics::gauge!(ON_REPLICA).set(1.0);
-        tokio::spawn(watch(reads.clone(), max_lag, stop));
-        reads
+            on_replica,
+        }
     }
 
     /// Where a read goes now.
@@ -124,14 +130,12 @@ enum Sample {
     NotStandby,
 }
 
-async fn sample(reads: &Reads, replica: &Db, behind: &mut Behind) -> Result<Sample, sqlx::Error> {
+async fn sample(primary: &Db, replica: &Db, behind: &mut Behind) -> Result<Sample, sqlx::Error> {
     let replayed: Option<i64> = pg::query_scalar(REPLAY_SQL).fetch_one(replica).await?;
     let Some(replayed) = replayed else {
         return Ok(Sample::NotStandby);
     };
-    let current: i64 = pg::query_scalar(CURRENT_SQL)
-        .fetch_one(&reads.primary)
-        .await?;
+    let current: i64 = pg::query_scalar(CURRENT_SQL).fetch_one(primary).await?;
     let lag = behind.lag(Instant::now(), replayed, current);
     Ok(Sample::Behind {
         lag,
@@ -139,15 +143,19 @@ async fn sample(reads: &Reads, replica: &Db, behind: &mut Behind) -> Result<Samp
     })
 }
 
-async fn watch(reads: Reads, max_lag: Duration, stop: CancellationToken) {
-    let Some(replica) = reads.replica.clone() else {
-        return;
-    };
+/// Samples every quarter of `max_lag` and points `on_replica` at the replica or the primary.
+async fn watch(
+    primary: Db,
+    replica: Db,
+    on_replica_now: Arc<AtomicBool>,
+    max_lag: Duration,
+    stop: CancellationToken,
+) {
     let every = (max_lag / 4).clamp(Duration::from_millis(100), Duration::from_secs(2));
     let mut behind = Behind::default();
     loop {
-        let was = reads.on_replica.load(Ordering::Relaxed);
-        let (on_replica, lag) = match sample(&reads, &replica, &mut behind).await {
+        let was = on_replica_now.load(Ordering::Relaxed);
+        let (on_replica, lag) = match sample(&primary, &replica, &mut behind).await {
             Ok(Sample::NotStandby) => (true, Duration::ZERO),
             Ok(Sample::Behind { lag, bytes }) => {
                 metrics::gauge!(LAG_SECONDS).set(lag.as_secs_f64());
@@ -163,7 +171,7 @@ async fn watch(reads: Reads, max_lag: Duration, stop: CancellationToken) {
                 (false, Duration::ZERO)
             }
         };
-        reads.on_replica.store(on_replica, Ordering::Relaxed);
+        on_replica_now.store(on_replica, Ordering::Relaxed);
         if on_replica && !was {
             tracing::info!(
                 lag_s = lag.as_secs_f64(),

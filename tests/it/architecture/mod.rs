@@ -100,14 +100,7 @@ fn module_of(src: &Path, file: &Path) -> String {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
+    collect(dir, &["rs"], out)
 }
 
 /// A source file's text before its tests (`#[cfg(test)]` onward), without its comment lines.

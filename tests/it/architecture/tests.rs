@@ -3,9 +3,7 @@
 //! jobs without naming the kind or the ids it made reads the sweeps too, and fails only when a
 //! tick falls inside it.
 
-use std::path::Path;
-
-use super::rust_files;
+use super::source_files;
 
 /// What starts a daemon in a test.
 const STARTS: &[&str] = &[
@@ -95,20 +93,12 @@ fn unscoped(code: &str) -> Vec<String> {
 
 #[test]
 fn tests_that_run_a_daemon_count_the_jobs_they_made() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    rust_files(&root.join("tests/it"), &mut files);
+    let files = source_files(&["tests/it"], &["rs"]);
     assert!(files.len() > 50, "{} test files", files.len());
     let found: Vec<String> = files
         .iter()
-        .filter(|f| !f.ends_with("architecture/tests.rs"))
-        .flat_map(|f| {
-            let code = std::fs::read_to_string(f).unwrap_or_default();
-            unscoped(&code)
-                .into_iter()
-                .map(|q| format!("{}: {q}", f.display()))
-                .collect::<Vec<_>>()
-        })
+        .filter(|(f, _)| !f.ends_with("architecture/tests.rs"))
+        .flat_map(|(f, code)| unscoped(code).into_iter().map(move |q| format!("{f}: {q}")))
         .collect();
     assert!(
         found.is_empty(),

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use sqlx::Connection;
 
 use super::{drive, http_plan, item, ok_step, seed, token_cli};
 use crate::common::Daemon;
@@ -52,12 +53,9 @@ async fn reads_on_replica_becomes(port: u16, want: f64) {
 #[tokio::test]
 async fn with_read_url_the_reading_tools_read_the_standby_and_request_sync_the_primary() {
     let primary = Cluster::primary().expect("primary");
-    let mut admin = {
-        use sqlx::Connection;
-        sqlx::PgConnection::connect(&primary.url("postgres"))
-            .await
-            .expect("primary")
-    };
+    let mut admin = sqlx::PgConnection::connect(&primary.url("postgres"))
+        .await
+        .expect("primary");
     sqlx::query("CREATE DATABASE mcp")
         .execute(&mut admin)
         .await
@@ -94,12 +92,9 @@ async fn with_read_url_the_reading_tools_read_the_standby_and_request_sync_the_p
     );
 
     // The standby stops replaying: an item the primary holds is not found.
-    let mut on_standby = {
-        use sqlx::Connection;
-        sqlx::PgConnection::connect(&read_url)
-            .await
-            .expect("standby")
-    };
+    let mut on_standby = sqlx::PgConnection::connect(&read_url)
+        .await
+        .expect("standby");
     sqlx::query("SELECT pg_wal_replay_pause()")
         .execute(&mut on_standby)
         .await
